@@ -1,0 +1,58 @@
+// CUDA backend of kernels/dropout.h: one thread per group of four elements, so one Philox call
+// serves four outputs exactly as on the CPU.
+#include "kernels/dropout.h"
+#include "kernels/dropout_mask.h"
+#include "kernels/gpu/check.h"
+#include "kernels/gpu/compat.h"
+#include "kernels/gpu/kind.h"
+
+namespace v3d::kernels::V3D_GPU_NS {
+namespace {
+
+constexpr int kThreads = 256;
+
+// in, out: (n); thread g handles elements 4g .. 4g+3.
+__global__ void dropout_kernel(const float* __restrict__ in, float* out, int64_t n, float p,
+                               float scale, uint64_t seed, uint64_t offset) {
+  const int64_t groups = (n + 3) / 4;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += stride) {
+    bool keep[4];
+    dropout_keep4(static_cast<uint64_t>(g), p, seed, offset, keep);
+    for (int j = 0; j < 4; ++j) {
+      const int64_t i = 4 * g + j;
+      if (i < n) out[i] = keep[j] ? in[i] * scale : 0.0f;
+    }
+  }
+}
+
+void launch_dropout(const char* name, const float* in, float* out, int64_t n, float p,
+                    uint64_t seed, uint64_t offset, StreamHandle s) {
+  V3D_CHECK(n >= 0, name << ": negative element count " << n);
+  V3D_CHECK(p >= 0.0f && p < 1.0f, name << ": probability must be in [0, 1), got " << p);
+  if (n == 0) return;
+  auto stream = static_cast<gpu::Stream>(s);
+  GPU_LAUNCH(dropout_kernel, grid_for((n + 3) / 4, kThreads), kThreads, 0, stream, in, out, n, p,
+             dropout_scale(p), seed, offset);
+  V3D_LAUNCH_CHECK(name, stream);
+}
+
+}  // namespace
+}  // namespace v3d::kernels::V3D_GPU_NS
+
+namespace v3d::kernels::launch {
+
+template <>
+void dropout_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, float p, uint64_t seed,
+                               uint64_t offset, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout("dropout_fwd", x, y, n, p, seed, offset, s);
+}
+
+template <>
+void dropout_bwd<V3D_GPU_KIND>(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed,
+                               uint64_t offset, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout("dropout_bwd", d_y, d_x, n, p, seed, offset, s);
+}
+
+}  // namespace v3d::kernels::launch

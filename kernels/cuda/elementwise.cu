@@ -1,0 +1,128 @@
+// CUDA backend of kernels/elementwise.h: one grid-stride kernel per arity, parameterised by a
+// functor, so every elementwise op shares the launch geometry and its checks.
+#include "kernels/elementwise.h"
+#include "kernels/gpu/check.h"
+#include "kernels/gpu/compat.h"
+#include "kernels/gpu/kind.h"
+
+namespace v3d::kernels::V3D_GPU_NS {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct AddOp {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct MulOp {
+  __device__ float operator()(float a, float b) const { return a * b; }
+};
+struct ReluBwdOp {
+  __device__ float operator()(float x, float d_y) const { return x > 0.0f ? d_y : 0.0f; }
+};
+struct ScaleOp {
+  float alpha;
+  __device__ float operator()(float x) const { return alpha * x; }
+};
+struct ReluOp {
+  __device__ float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
+};
+
+// y: (n), a: (n), b: (n)
+template <class Op>
+__global__ void binary_kernel(const float* __restrict__ a, const float* __restrict__ b, float* y,
+                              int64_t n, Op op) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = op(a[i], b[i]);
+}
+
+// y: (n), x: (n)
+template <class Op>
+__global__ void unary_kernel(const float* __restrict__ x, float* y, int64_t n, Op op) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = op(x[i]);
+}
+
+// y: (n)
+__global__ void fill_kernel(float* y, float value, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = value;
+}
+
+// y: (n), s: (1)
+__global__ void broadcast_kernel(const float* __restrict__ s, float alpha, float* y, int64_t n) {
+  const float value = alpha * s[0];
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = value;
+}
+
+template <class Op>
+void launch_binary(const char* name, const float* a, const float* b, float* y, int64_t n,
+                   StreamHandle s, Op op) {
+  V3D_CHECK(n >= 0, name << ": negative element count " << n);
+  if (n == 0) return;
+  auto stream = static_cast<gpu::Stream>(s);
+  GPU_LAUNCH((binary_kernel<Op>), grid_for(n, kThreads), kThreads, 0, stream, a, b, y, n, op);
+  V3D_LAUNCH_CHECK(name, stream);
+}
+
+template <class Op>
+void launch_unary(const char* name, const float* x, float* y, int64_t n, StreamHandle s, Op op) {
+  V3D_CHECK(n >= 0, name << ": negative element count " << n);
+  if (n == 0) return;
+  auto stream = static_cast<gpu::Stream>(s);
+  GPU_LAUNCH((unary_kernel<Op>), grid_for(n, kThreads), kThreads, 0, stream, x, y, n, op);
+  V3D_LAUNCH_CHECK(name, stream);
+}
+
+}  // namespace
+}  // namespace v3d::kernels::V3D_GPU_NS
+
+namespace v3d::kernels::launch {
+namespace impl = ::v3d::kernels::V3D_GPU_NS;
+
+template <>
+void add<V3D_GPU_KIND>(const float* a, const float* b, float* y, int64_t n, StreamHandle s) {
+  impl::launch_binary("add", a, b, y, n, s, impl::AddOp{});
+}
+template <>
+void mul<V3D_GPU_KIND>(const float* a, const float* b, float* y, int64_t n, StreamHandle s) {
+  impl::launch_binary("mul", a, b, y, n, s, impl::MulOp{});
+}
+template <>
+void relu_bwd<V3D_GPU_KIND>(const float* x, const float* d_y, float* d_x, int64_t n,
+                            StreamHandle s) {
+  impl::launch_binary("relu_bwd", x, d_y, d_x, n, s, impl::ReluBwdOp{});
+}
+template <>
+void scale<V3D_GPU_KIND>(const float* x, float alpha, float* y, int64_t n, StreamHandle s) {
+  impl::launch_unary("scale", x, y, n, s, impl::ScaleOp{alpha});
+}
+template <>
+void relu_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, StreamHandle s) {
+  impl::launch_unary("relu_fwd", x, y, n, s, impl::ReluOp{});
+}
+template <>
+void fill<V3D_GPU_KIND>(float* y, float value, int64_t n, StreamHandle s) {
+  V3D_CHECK(n >= 0, "fill: negative element count " << n);
+  if (n == 0) return;
+  auto stream = static_cast<gpu::Stream>(s);
+  GPU_LAUNCH(impl::fill_kernel, grid_for(n, impl::kThreads), impl::kThreads, 0, stream, y, value,
+             n);
+  V3D_LAUNCH_CHECK("fill", stream);
+}
+
+template <>
+void broadcast<V3D_GPU_KIND>(const float* src, float alpha, float* y, int64_t n, StreamHandle s) {
+  V3D_CHECK(n >= 0, "broadcast: negative element count " << n);
+  if (n == 0) return;
+  auto stream = static_cast<gpu::Stream>(s);
+  GPU_LAUNCH(impl::broadcast_kernel, grid_for(n, impl::kThreads), impl::kThreads, 0, stream, src,
+             alpha, y, n);
+  V3D_LAUNCH_CHECK("broadcast", stream);
+}
+
+}  // namespace v3d::kernels::launch

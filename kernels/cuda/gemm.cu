@@ -1,0 +1,62 @@
+// CUDA backend of kernels/gemm.h: cuBLAS, which is column-major, computes the row-major product
+// as C^T = op(B)^T * op(A)^T, i.e. with A and B swapped. Under emulation the CPU backend runs.
+#include "kernels/gemm.h"
+#include "kernels/gpu/compat.h"
+#include "kernels/gpu/kind.h"
+
+#if defined(__CUDACC__)
+#include "kernels/gpu/check.h"
+
+namespace v3d::kernels::cuda {
+namespace {
+// One handle per host thread; cuBLAS handles are not thread-safe to share.
+cublasHandle_t handle() {
+  thread_local cublasHandle_t h = [] {
+    cublasHandle_t created = nullptr;
+    V3D_CUBLAS_CHECK(cublasCreate(&created));
+    V3D_CUBLAS_CHECK(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH));
+    return created;
+  }();
+  return h;
+}
+}  // namespace
+}  // namespace v3d::kernels::cuda
+#endif
+
+namespace v3d::kernels::launch {
+
+template <>
+void gemm<V3D_GPU_KIND>(const GemmArgs& g, StreamHandle s) {
+#if defined(__CUDACC__)
+  gemm_validate(g);
+  if (g.m == 0 || g.n == 0) return;
+  cublasHandle_t h = cuda::handle();
+  V3D_CUBLAS_CHECK(cublasSetStream(h, static_cast<cudaStream_t>(s)));
+  if (g.k == 0) {
+    // The product is empty: C = beta * C, where beta = 0 must overwrite (even NaN).
+    const auto stream = static_cast<cudaStream_t>(s);
+    if (g.beta == 0.0f) {
+      V3D_CUDA_CHECK(
+          cudaMemset2DAsync(g.c, g.ldc * sizeof(float), 0, g.n * sizeof(float), g.m, stream));
+    } else {
+      const float zero = 0.0f;
+      V3D_CUBLAS_CHECK(cublasSgeam(h, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(g.n),
+                                   static_cast<int>(g.m), &g.beta, g.c, static_cast<int>(g.ldc),
+                                   &zero, g.c, static_cast<int>(g.ldc), g.c,
+                                   static_cast<int>(g.ldc)));
+    }
+    return;
+  }
+  V3D_CUBLAS_CHECK(cublasSgemm(h, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                               g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(g.n),
+                               static_cast<int>(g.m), static_cast<int>(g.k), &g.alpha, g.b,
+                               static_cast<int>(g.ldb), g.a, static_cast<int>(g.lda), &g.beta, g.c,
+                               static_cast<int>(g.ldc)));
+  V3D_LAUNCH_CHECK("gemm", static_cast<cudaStream_t>(s));
+#else
+  (void)s;
+  cpu::gemm(g);
+#endif
+}
+
+}  // namespace v3d::kernels::launch

@@ -1,0 +1,37 @@
+// Inverted dropout with a counter-based mask.
+//
+//   keep[i] = uniform(i) >= p,  uniform(i) = philox_uniform(word (i mod 4) of
+//             philox4x32_10(counter = (g lo, g hi, offset lo, offset hi), key = (seed lo, seed
+//             hi))) where g = i / 4
+//   fwd: y[i]   = keep[i] ? x[i] * scale : 0,   scale = 1 / (1 - p) computed once in float32
+//   bwd: d_x[i] = keep[i] ? d_y[i] * scale : 0  (gradient overwritten; the mask is regenerated
+//                                                from (seed, offset), nothing is saved)
+//
+// `offset` lets successive calls with one seed draw independent masks: a caller that drew n
+// elements advances its offset by ceil(n / 4). p must be in [0, 1); p = 0 copies.
+// Tolerance: exact. The mask is integer arithmetic and each output is one float multiply, so CPU,
+// emulated and real CUDA outputs are bit-identical.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace v3d::kernels {
+
+// Counter words consumed by a dropout call over n elements (how far to advance `offset`).
+inline uint64_t dropout_counter_advance(int64_t n) { return static_cast<uint64_t>((n + 3) / 4); }
+
+namespace cpu {
+void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
+void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset);
+}  // namespace cpu
+
+namespace launch {
+template <GpuKind G>
+void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
+                 StreamHandle s);
+template <GpuKind G>
+void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset,
+                 StreamHandle s);
+}  // namespace launch
+
+}  // namespace v3d::kernels

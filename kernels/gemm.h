@@ -1,0 +1,43 @@
+// General matrix product on row-major float32 matrices:
+//
+//   C (m, n) = alpha * op(A) (m, k) * op(B) (k, n) + beta * C
+//
+// op(X) = X or X^T; lda, ldb, ldc are row strides in elements (for op(A) = A^T, A is stored
+// (k, m) with lda >= m). beta = 0 overwrites C without reading it (NaN in C is not propagated).
+// CPU: OpenBLAS sgemm. CUDA: cuBLAS sgemm on the given stream (no TF32: full fp32 products).
+// Under emulation the CUDA entry runs the CPU implementation, as library calls are not emulated.
+// Tolerance: summation order differs between libraries; relative error grows like sqrt(k) * 2^-24,
+// so comparisons use |err| <= 1e-5 * sqrt(k) * (|A||B| row/column norm scale).
+#pragma once
+
+#include "kernels/common.h"
+
+namespace v3d::kernels {
+
+struct GemmArgs {
+  bool trans_a = false;
+  bool trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1.0f;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  float beta = 0.0f;
+  float* c = nullptr;
+  int64_t ldc = 0;
+};
+
+// Throws v3d::Error when sizes or leading dimensions are inconsistent.
+void gemm_validate(const GemmArgs& g);
+
+namespace cpu {
+void gemm(const GemmArgs& g);
+}  // namespace cpu
+
+namespace launch {
+template <GpuKind G>
+void gemm(const GemmArgs& g, StreamHandle s);
+}  // namespace launch
+
+}  // namespace v3d::kernels

@@ -1,0 +1,83 @@
+// The emulator's side of the thin host API that launchers use as `gpu::` (compat.h makes
+// `gpu` an alias of this namespace; under nvcc the same names wrap the CUDA runtime).
+// Memory is host memory; device allocations are kept in a registry so that copies whose kind
+// contradicts the pointers, and device ranges that overrun their allocation, are reported as
+// errors. Kernels run synchronously inside the launch, so streams and events are cheap objects.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cuemu {
+
+// Codes follow cudaError_t's numbering so messages read the same in both builds.
+enum class ErrorCode : int {
+  kSuccess = 0,
+  kInvalidValue = 1,
+  kMemoryAllocation = 2,
+  kInvalidConfiguration = 9,
+  kInvalidDevicePointer = 17,
+  kInvalidMemcpyDirection = 21,
+  kNoDevice = 100,
+  kInvalidDevice = 101,
+  kInvalidResourceHandle = 400,
+  kNotReady = 600,
+  kLaunchFailure = 719,
+};
+using Error = ErrorCode;
+inline constexpr Error kSuccess = ErrorCode::kSuccess;
+
+struct StreamObject;
+struct EventObject;
+using Stream = StreamObject*;
+using Event = EventObject*;
+
+enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice, HostToHost };
+
+Error Malloc(void** ptr, size_t bytes);
+Error Free(void* ptr);
+Error MallocHost(void** ptr, size_t bytes);
+Error FreeHost(void* ptr);
+Error Memcpy(void* dst, const void* src, size_t bytes, CopyKind kind);
+// Stream parameters take void* so that a kernels::StreamHandle, a gpu::Stream and nullptr (the
+// default stream) are all accepted.
+Error MemcpyAsync(void* dst, const void* src, size_t bytes, CopyKind kind, void* stream);
+Error Memset(void* ptr, int value, size_t bytes);
+Error MemsetAsync(void* ptr, int value, size_t bytes, void* stream);
+Error StreamCreate(Stream* stream);
+Error StreamDestroy(void* stream);
+Error StreamSynchronize(void* stream);
+Error StreamWaitEvent(void* stream, Event event);
+Error EventCreate(Event* event);
+Error EventDestroy(Event event);
+Error EventRecord(Event event, void* stream);
+Error EventSynchronize(Event event);
+Error EventElapsedTime(float* ms, Event start, Event end);
+Error DeviceSynchronize();
+Error GetLastError();
+Error PeekAtLastError();
+const char* GetErrorString(Error error);
+Error GetDeviceCount(int* count);
+Error SetDevice(int device);
+Error GetDevice(int* device);
+Error MemGetInfo(size_t* free_bytes, size_t* total_bytes);
+// Copies into a __constant__ or __device__ variable (which is plain host memory here).
+Error MemcpyToSymbolBytes(void* symbol, const void* src, size_t bytes, size_t offset);
+template <class T>
+Error MemcpyToSymbol(T& symbol, const void* src, size_t bytes, size_t offset = 0) {
+  return MemcpyToSymbolBytes(reinterpret_cast<char*>(&symbol), src, bytes, offset);
+}
+
+bool is_device_pointer(const void* ptr);
+
+namespace detail {
+Error set_max_dynamic_smem(const void* kernel_key, int bytes);
+void set_last_error(Error error);
+}  // namespace detail
+
+template <class K>
+Error FuncSetMaxDynamicSharedMemory(K kernel, int bytes) {
+  return detail::set_max_dynamic_smem(reinterpret_cast<const void*>(kernel), bytes);
+}
+
+}  // namespace cuemu

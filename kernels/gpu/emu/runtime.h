@@ -1,0 +1,256 @@
+// The emulator's execution model: kernel launch, block barriers, warp collectives and dynamic
+// shared memory. One OS thread runs the blocks of a launch one after another; a block is one
+// fiber per CUDA thread ("lane"), and a scheduler sweeps the lanes in ascending order, each
+// running until it reaches __syncthreads, a warp collective or its end. Collectives are
+// rendezvous: every participating lane records its arrival, the scheduler checks that they agree
+// and writes each lane's result into that lane's own slot, so no lane can race ahead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/gpu/emu/types.h"
+
+namespace cuemu {
+
+// A fault during kernel execution: deadlock, collective misuse, shared-memory overflow or an
+// exception thrown by kernel code. The message names the kernel, the block and the thread.
+class KernelFault : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// 0 = deterministic order (blocks and lanes ascending). Any other value permutes the block order
+// and the lane order of every sweep with an RNG seeded from it, which exposes order-dependent
+// kernels. The initial value comes from the environment variable CUEMU_SEED.
+void set_seed(uint64_t seed);
+uint64_t seed();
+
+// Launches per kernel, keyed by the kernel expression as written in GPU_LAUNCH.
+std::map<std::string, uint64_t> launch_counts();
+void reset_launch_counts();
+
+enum class CollectiveOp : uint8_t {
+  kShflIdx,
+  kShflUp,
+  kShflDown,
+  kShflXor,
+  kSyncWarp,
+  kBallot,
+  kAny,
+  kAll,
+  kMatchAny,
+  kMatchAll,
+  kReduceAddU,
+  kReduceMinU,
+  kReduceMaxU,
+  kReduceMinI,
+  kReduceMaxI,
+  kReduceAnd,
+  kReduceOr,
+  kReduceXor,
+};
+
+enum class BarrierOp : uint8_t { kSync, kCount, kAnd, kOr };
+
+namespace detail {
+
+struct CollectiveResult {
+  uint64_t value;
+  uint32_t extra;  // __match_all_sync's predicate
+};
+
+// Called from inside a lane: record the arrival and yield until the scheduler resolved it.
+CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value, int param,
+                                 int width, const std::source_location& loc);
+int block_barrier(BarrierOp op, int predicate, const std::source_location& loc);
+uint32_t active_mask();
+void* dynamic_smem_base();
+
+struct LaunchSpec {
+  const char* name;
+  dim3 grid;
+  dim3 block;
+  size_t smem;
+  const void* stream;
+  const void* kernel_key;
+  size_t param_bytes;
+};
+
+// Validates the configuration; false (and the sticky error set) when CUDA would refuse it.
+bool check_launch(const LaunchSpec& spec);
+// Runs every block; body(ctx) is one lane's kernel invocation.
+void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx);
+
+template <class T>
+inline uint64_t to_bits(const T& v) {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8,
+                "warp collectives move values of at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  return bits;
+}
+template <class T>
+inline T from_bits(uint64_t bits) {
+  T v;
+  std::memcpy(&v, &bits, sizeof(T));
+  return v;
+}
+
+template <class Kernel, class Params>
+struct LaunchBody {
+  Kernel kernel;
+  const Params* params;
+  static void run(void* self) {
+    auto* b = static_cast<LaunchBody*>(self);
+    // Each lane gets its own copy of the parameter buffer, so by-value parameters are per-thread
+    // copies, as in CUDA.
+    Params local = *b->params;
+    std::apply(b->kernel, std::move(local));
+  }
+};
+
+}  // namespace detail
+
+// Dynamic shared memory of the running block (GPU_DYNAMIC_SHARED): every declaration aliases one
+// 128-byte aligned buffer, filled with 0xFF at block start and guarded by a canary.
+template <class T>
+inline T* dynamic_smem() {
+  return static_cast<T*>(detail::dynamic_smem_base());
+}
+
+template <class... P, class... A>
+void launch(const char* name, dim3 grid, dim3 block, size_t smem, const void* stream,
+            void (*kernel)(P...), A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A), "GPU_LAUNCH: wrong number of kernel arguments");
+  using Params = std::tuple<std::decay_t<P>...>;
+  // Converted once, like CUDA's parameter buffer.
+  const Params params = Params(std::forward<A>(args)...);
+  const detail::LaunchSpec spec{
+      name, grid, block, smem, stream, reinterpret_cast<const void*>(kernel), sizeof(Params)};
+  if (!detail::check_launch(spec)) return;
+  detail::LaunchBody<void (*)(P...), Params> body{kernel, &params};
+  detail::run_grid(spec, &detail::LaunchBody<void (*)(P...), Params>::run, &body);
+}
+
+}  // namespace cuemu
+
+// ---- block barriers ------------------------------------------------------------------------
+// The source location is recorded so that a deadlock report names the line each lane waits at.
+static inline void __syncthreads(std::source_location loc = std::source_location::current()) {
+  cuemu::detail::block_barrier(cuemu::BarrierOp::kSync, 0, loc);
+}
+static inline int __syncthreads_count(int pred,
+                                      std::source_location loc = std::source_location::current()) {
+  return cuemu::detail::block_barrier(cuemu::BarrierOp::kCount, pred, loc);
+}
+static inline int __syncthreads_and(int pred,
+                                    std::source_location loc = std::source_location::current()) {
+  return cuemu::detail::block_barrier(cuemu::BarrierOp::kAnd, pred, loc);
+}
+static inline int __syncthreads_or(int pred,
+                                   std::source_location loc = std::source_location::current()) {
+  return cuemu::detail::block_barrier(cuemu::BarrierOp::kOr, pred, loc);
+}
+
+// ---- warp collectives ------------------------------------------------------------------------
+template <class T>
+static inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize,
+                            std::source_location loc = std::source_location::current()) {
+  using namespace cuemu::detail;
+  return from_bits<T>(
+      warp_collective(cuemu::CollectiveOp::kShflIdx, mask, to_bits(var), src_lane, width, loc)
+          .value);
+}
+template <class T>
+static inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
+                               std::source_location loc = std::source_location::current()) {
+  using namespace cuemu::detail;
+  return from_bits<T>(warp_collective(cuemu::CollectiveOp::kShflUp, mask, to_bits(var),
+                                      static_cast<int>(delta), width, loc)
+                          .value);
+}
+template <class T>
+static inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize,
+                                 std::source_location loc = std::source_location::current()) {
+  using namespace cuemu::detail;
+  return from_bits<T>(warp_collective(cuemu::CollectiveOp::kShflDown, mask, to_bits(var),
+                                      static_cast<int>(delta), width, loc)
+                          .value);
+}
+template <class T>
+static inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize,
+                                std::source_location loc = std::source_location::current()) {
+  using namespace cuemu::detail;
+  return from_bits<T>(
+      warp_collective(cuemu::CollectiveOp::kShflXor, mask, to_bits(var), lane_mask, width, loc)
+          .value);
+}
+static inline void __syncwarp(unsigned mask = 0xffffffffu,
+                              std::source_location loc = std::source_location::current()) {
+  cuemu::detail::warp_collective(cuemu::CollectiveOp::kSyncWarp, mask, 0, 0, warpSize, loc);
+}
+static inline unsigned __ballot_sync(unsigned mask, int pred,
+                                     std::source_location loc = std::source_location::current()) {
+  return static_cast<unsigned>(cuemu::detail::warp_collective(cuemu::CollectiveOp::kBallot, mask,
+                                                              pred != 0, 0, warpSize, loc)
+                                   .value);
+}
+static inline int __any_sync(unsigned mask, int pred,
+                             std::source_location loc = std::source_location::current()) {
+  return static_cast<int>(
+      cuemu::detail::warp_collective(cuemu::CollectiveOp::kAny, mask, pred != 0, 0, warpSize, loc)
+          .value);
+}
+static inline int __all_sync(unsigned mask, int pred,
+                             std::source_location loc = std::source_location::current()) {
+  return static_cast<int>(
+      cuemu::detail::warp_collective(cuemu::CollectiveOp::kAll, mask, pred != 0, 0, warpSize, loc)
+          .value);
+}
+// The lanes of the calling warp that have not exited. On hardware this also depends on
+// convergence; lanes here never run in lockstep, so exited lanes are the only inactive ones.
+static inline unsigned __activemask() { return cuemu::detail::active_mask(); }
+template <class T>
+static inline unsigned __match_any_sync(
+    unsigned mask, T value, std::source_location loc = std::source_location::current()) {
+  using namespace cuemu::detail;
+  return static_cast<unsigned>(
+      warp_collective(cuemu::CollectiveOp::kMatchAny, mask, to_bits(value), 0, warpSize, loc)
+          .value);
+}
+template <class T>
+static inline unsigned __match_all_sync(
+    unsigned mask, T value, int* pred, std::source_location loc = std::source_location::current()) {
+  using namespace cuemu::detail;
+  const CollectiveResult r =
+      warp_collective(cuemu::CollectiveOp::kMatchAll, mask, to_bits(value), 0, warpSize, loc);
+  *pred = static_cast<int>(r.extra);
+  return static_cast<unsigned>(r.value);
+}
+
+#define CUEMU_WARP_REDUCE(name, T, op)                                                           \
+  static inline T name(unsigned mask, T value,                                                   \
+                       std::source_location loc = std::source_location::current()) {             \
+    return static_cast<T>(static_cast<uint32_t>(                                                 \
+        cuemu::detail::warp_collective(op, mask, static_cast<uint32_t>(value), 0, warpSize, loc) \
+            .value));                                                                            \
+  }
+CUEMU_WARP_REDUCE(__reduce_add_sync, unsigned, cuemu::CollectiveOp::kReduceAddU)
+CUEMU_WARP_REDUCE(__reduce_add_sync, int, cuemu::CollectiveOp::kReduceAddU)
+CUEMU_WARP_REDUCE(__reduce_min_sync, unsigned, cuemu::CollectiveOp::kReduceMinU)
+CUEMU_WARP_REDUCE(__reduce_min_sync, int, cuemu::CollectiveOp::kReduceMinI)
+CUEMU_WARP_REDUCE(__reduce_max_sync, unsigned, cuemu::CollectiveOp::kReduceMaxU)
+CUEMU_WARP_REDUCE(__reduce_max_sync, int, cuemu::CollectiveOp::kReduceMaxI)
+CUEMU_WARP_REDUCE(__reduce_and_sync, unsigned, cuemu::CollectiveOp::kReduceAnd)
+CUEMU_WARP_REDUCE(__reduce_or_sync, unsigned, cuemu::CollectiveOp::kReduceOr)
+CUEMU_WARP_REDUCE(__reduce_xor_sync, unsigned, cuemu::CollectiveOp::kReduceXor)
+#undef CUEMU_WARP_REDUCE

@@ -1,0 +1,98 @@
+// Streams, events and the per-thread current stream.
+#include "runtime/stream.h"
+
+#include <map>
+#include <utility>
+
+#include "runtime/gpu_api.h"
+
+namespace v3d {
+
+namespace {
+std::map<std::pair<int, int>, kernels::StreamHandle>& current_streams() {
+  thread_local std::map<std::pair<int, int>, kernels::StreamHandle> streams;
+  return streams;
+}
+std::pair<int, int> key(Device d) { return {static_cast<int>(d.type), d.index}; }
+}  // namespace
+
+Stream Stream::create(Device device) {
+  V3D_CHECK(device.is_gpu(), "streams exist on GPU devices only, not " << device.str());
+  Stream s;
+  s.device_ = device;
+  s.handle_ = gpu_api(device.gpu_kind()).stream_create();
+  s.owned_ = true;
+  return s;
+}
+
+Stream Stream::default_stream(Device device) {
+  Stream s;
+  s.device_ = device;
+  return s;
+}
+
+Stream::Stream(Stream&& other) noexcept
+    : device_(other.device_), handle_(other.handle_), owned_(other.owned_) {
+  other.owned_ = false;
+  other.handle_ = nullptr;
+}
+
+Stream& Stream::operator=(Stream&& other) noexcept {
+  if (this != &other) {
+    std::swap(device_, other.device_);
+    std::swap(handle_, other.handle_);
+    std::swap(owned_, other.owned_);
+  }
+  return *this;
+}
+
+Stream::~Stream() {
+  if (owned_) gpu_api(device_.gpu_kind()).stream_destroy(handle_);
+}
+
+void Stream::synchronize() const {
+  if (device_.is_gpu()) gpu_api(device_.gpu_kind()).stream_synchronize(handle_);
+}
+
+Event::Event(Device device) : device_(device) {
+  if (device.is_gpu()) handle_ = gpu_api(device.gpu_kind()).event_create();
+}
+
+Event::~Event() {
+  if (handle_ != nullptr) gpu_api(device_.gpu_kind()).event_destroy(handle_);
+}
+
+void Event::record(kernels::StreamHandle stream) {
+  if (handle_ != nullptr) gpu_api(device_.gpu_kind()).event_record(handle_, stream);
+}
+
+void Event::synchronize() const {
+  if (handle_ != nullptr) gpu_api(device_.gpu_kind()).event_synchronize(handle_);
+}
+
+float Event::elapsed_ms_since(const Event& start) const {
+  V3D_CHECK(handle_ != nullptr && start.handle_ != nullptr,
+            "event timing needs GPU events on both ends");
+  synchronize();
+  return gpu_api(device_.gpu_kind()).event_elapsed_ms(start.handle_, handle_);
+}
+
+kernels::StreamHandle current_stream(Device device) {
+  if (device.is_cpu()) return nullptr;
+  auto& m = current_streams();
+  auto it = m.find(key(device));
+  return it == m.end() ? nullptr : it->second;
+}
+
+StreamGuard::StreamGuard(const Stream& stream)
+    : device_(stream.device()), previous_(current_stream(stream.device())) {
+  current_streams()[key(device_)] = stream.handle();
+}
+
+StreamGuard::~StreamGuard() { current_streams()[key(device_)] = previous_; }
+
+void synchronize(Device device) {
+  if (device.is_gpu()) gpu_api(device.gpu_kind()).stream_synchronize(current_stream(device));
+}
+
+}  // namespace v3d

@@ -1,0 +1,203 @@
+// The emulator must report misuse instead of producing plausible numbers: deadlocks, exited lanes
+// at a barrier, bad warp masks, shared-memory overflow, exceptions in kernel code, refused launch
+// configurations. Also checks seed mode and the negative kernels (broken copies of correct ones).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "kernels/common.h"
+#include "kernels/gpu/compat.h"
+#include "tests/emu/emutest_kernels.h"
+
+namespace v3d::emutest {
+namespace {
+
+namespace dev = emu;
+
+// The fault message of fn(), or "" when it completed; also checks the sticky error it left.
+std::string fault_of(void (*fn)()) {
+  std::string message;
+  try {
+    fn();
+  } catch (const cuemu::KernelFault& e) {
+    message = e.what();
+    EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kLaunchFailure);
+  }
+  return message;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// Restores the seed a test changed (ctest also runs this binary with CUEMU_SEED=1).
+class SeededTest : public ::testing::Test {
+ protected:
+  void TearDown() override { cuemu::set_seed(saved_); }
+  uint64_t saved_ = cuemu::seed();
+};
+
+TEST(EmuFaults, BarrierInDivergentBranchIsADeadlock) {
+  const std::string m = fault_of(dev::divergent_barrier);
+  EXPECT_TRUE(contains(m, "deadlock")) << m;
+  EXPECT_TRUE(contains(m, "divergent_barrier_kernel")) << m;
+  EXPECT_TRUE(contains(m, "threads 0-15: waiting at __syncthreads (emutest_kernels.cu:")) << m;
+  EXPECT_TRUE(contains(m, "threads 16-63: waiting at __syncthreads (emutest_kernels.cu:")) << m;
+  // The emulator is usable after a fault (the abandoned fibers were unwound).
+  EXPECT_EQ(dev::block_reduce_sum(std::vector<int>(64, 1), 64)[0], 64);
+}
+
+TEST(EmuFaults, ExitedThreadsWhileOthersWaitAtBarrier) {
+  const std::string m = fault_of(dev::exit_before_barrier);
+  EXPECT_TRUE(contains(m, "24 thread(s) exited while others wait at __syncthreads")) << m;
+  EXPECT_TRUE(contains(m, "threads 8-31: exited")) << m;
+}
+
+TEST(EmuFaults, ShuffleCallerOutsideMask) {
+  const std::string m = fault_of(dev::shuffle_outside_mask);
+  EXPECT_TRUE(contains(m, "is not in mask 0x1")) << m;
+  EXPECT_TRUE(contains(m, "shuffle_outside_mask_kernel")) << m;
+}
+
+TEST(EmuFaults, LanesDisagreeOnMask) {
+  const std::string m = fault_of(dev::mask_disagreement);
+  EXPECT_TRUE(contains(m, "lanes disagree")) << m;
+  EXPECT_TRUE(contains(m, "mask 0xffff0000")) << m;
+}
+
+TEST(EmuFaults, LanesDisagreeOnOp) {
+  const std::string m = fault_of(dev::op_disagreement);
+  EXPECT_TRUE(contains(m, "lanes disagree")) << m;
+  EXPECT_TRUE(contains(m, "__shfl_up_sync")) << m;
+  EXPECT_TRUE(contains(m, "__shfl_down_sync")) << m;
+}
+
+TEST(EmuFaults, WarpCollectiveAgainstBarrier) {
+  const std::string m = fault_of(dev::warp_op_against_barrier);
+  EXPECT_TRUE(contains(m, "deadlock")) << m;
+  EXPECT_TRUE(contains(m, "threads 0-15: waiting at __shfl_sync mask 0xffffffff")) << m;
+  EXPECT_TRUE(contains(m, "threads 16-31: waiting at __syncthreads")) << m;
+}
+
+TEST(EmuFaults, DynamicSharedMemoryOverflowTripsCanary) {
+  const std::string m = fault_of(dev::smem_overflow);
+  EXPECT_TRUE(contains(m, "dynamic shared memory overflow")) << m;
+  EXPECT_TRUE(contains(m, "smem_overflow_kernel")) << m;
+}
+
+TEST(EmuFaults, ExceptionInKernelCode) {
+  const std::string m = fault_of(dev::kernel_throws);
+  EXPECT_TRUE(contains(m, "kernel-side failure")) << m;
+  EXPECT_TRUE(contains(m, "thread (3,0,0)")) << m;
+}
+
+TEST(EmuFaults, InvalidLaunchConfigurationSetsLastError) {
+  const int ok = static_cast<int>(gpu::kSuccess);
+  const int bad = static_cast<int>(cuemu::ErrorCode::kInvalidConfiguration);
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 1024, 1, 1, 0), ok);
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 1025, 1, 1, 0), bad);
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 16, 16, 8, 0), bad) << "2048 threads";
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 1, 1, 65, 0), bad) << "block z > 64";
+  EXPECT_EQ(dev::launch_config_error(1, 65536, 1, 32, 1, 1, 0), bad) << "grid y > 65535";
+  EXPECT_EQ(dev::launch_config_error(0, 1, 1, 32, 1, 1, 0), bad) << "empty grid";
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 32, 1, 1, 48 * 1024), ok);
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 32, 1, 1, 48 * 1024 + 1), bad);
+  EXPECT_THROW(dev::launch_checked(2048, 0), v3d::Error);
+  EXPECT_EQ(dev::raise_smem_limit(228 * 1024), static_cast<int>(cuemu::ErrorCode::kInvalidValue));
+  (void)gpu::GetLastError();
+  EXPECT_EQ(dev::raise_smem_limit(100 * 1024), ok);
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 32, 1, 1, 100 * 1024), ok);
+  EXPECT_EQ(dev::launch_config_error(1, 1, 1, 32, 1, 1, 100 * 1024 + 1), bad);
+  EXPECT_NO_THROW(dev::launch_checked(32, 100 * 1024));
+  EXPECT_EQ(dev::raise_smem_limit(0), ok);  // back to the 48 KiB default
+}
+
+TEST_F(SeededTest, RaceFreeKernelsGiveTheSameResultUnderAnySeed) {
+  const std::vector<int> in = [] {
+    std::vector<int> v(2000);
+    std::iota(v.begin(), v.end(), -700);
+    return v;
+  }();
+  std::vector<double> din(256);
+  std::iota(din.begin(), din.end(), 0.5);
+  cuemu::set_seed(0);
+  const auto reduce0 = dev::block_reduce_sum(in, 256);
+  const auto ladders0 = dev::warp_ladders(din, 128);
+  const auto transpose0 =
+      dev::tiled_transpose(std::vector<float>(in.begin(), in.end()), 40, 50, false);
+  for (uint64_t seed : {1u, 2u, 977u}) {
+    cuemu::set_seed(seed);
+    EXPECT_EQ(dev::block_reduce_sum(in, 256), reduce0) << "seed " << seed;
+    EXPECT_EQ(dev::warp_ladders(din, 128), ladders0) << "seed " << seed;
+    EXPECT_EQ(dev::tiled_transpose(std::vector<float>(in.begin(), in.end()), 40, 50, false),
+              transpose0)
+        << "seed " << seed;
+  }
+}
+
+TEST_F(SeededTest, SeedModeExposesOrderDependentKernels) {
+  const int blocks = 16, block = 64;
+  cuemu::set_seed(0);
+  // Deterministic order: blocks and threads ascending, so the last writer is the last thread.
+  EXPECT_EQ(dev::last_writer(blocks, block), std::vector<int>(blocks, block - 1));
+  std::vector<int> identity(blocks);
+  std::iota(identity.begin(), identity.end(), 0);
+  EXPECT_EQ(dev::block_tickets(blocks), identity);
+  bool writer_differs = false, order_differs = false;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    cuemu::set_seed(seed);
+    writer_differs |= dev::last_writer(blocks, block) != std::vector<int>(blocks, block - 1);
+    std::vector<int> tickets = dev::block_tickets(blocks);
+    order_differs |= tickets != identity;
+    std::sort(tickets.begin(), tickets.end());
+    EXPECT_EQ(tickets, identity) << "every block runs exactly once";
+  }
+  EXPECT_TRUE(writer_differs);
+  EXPECT_TRUE(order_differs);
+}
+
+// ---- negative tests: the emulator must show the broken kernels wrong -------------------------
+
+std::vector<int> reduce_reference(const std::vector<int>& in, size_t block) {
+  std::vector<int> out((in.size() + block - 1) / block, 0);
+  for (size_t i = 0; i < in.size(); ++i) out[i / block] += in[i];
+  return out;
+}
+
+TEST_F(SeededTest, NegativeReductionWithoutBarrierIsDetected) {
+  std::vector<int> in(10 * 256 + 100);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int>(1 + i % 17);
+  const std::vector<int> want = reduce_reference(in, 256);
+  cuemu::set_seed(0);
+  EXPECT_EQ(dev::tiled_reduce(in, false), want);
+  // Deterministic order: thread 0 runs its whole tree loop before its partners have added into
+  // their slots, so every block sum is wrong. No fault: a missing barrier is a silent race.
+  const std::vector<int> broken = dev::tiled_reduce(in, true);
+  ASSERT_EQ(broken.size(), want.size());
+  for (size_t b = 0; b < want.size(); ++b) EXPECT_NE(broken[b], want[b]) << "block " << b;
+  cuemu::set_seed(1);
+  EXPECT_EQ(dev::tiled_reduce(in, false), want);
+  EXPECT_NE(dev::tiled_reduce(in, true), want);
+}
+
+TEST_F(SeededTest, NegativeTransposeWithOffByOneTileIndexIsDetected) {
+  const int rows = 37, cols = 53;  // not multiples of the 16x16 tile
+  std::vector<float> in(static_cast<size_t>(rows) * cols);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i) * 0.25f + 1.0f;
+  std::vector<float> want(in.size());
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) want[static_cast<size_t>(c) * rows + r] = in[r * cols + c];
+  cuemu::set_seed(0);
+  EXPECT_EQ(dev::tiled_transpose(in, rows, cols, false), want);
+  const std::vector<float> broken = dev::tiled_transpose(in, rows, cols, true);
+  size_t wrong = 0;
+  for (size_t i = 0; i < want.size(); ++i) wrong += broken[i] != want[i];
+  // Every element reads its tile neighbour or the never-written padding column.
+  EXPECT_EQ(wrong, want.size());
+}
+
+}  // namespace
+}  // namespace v3d::emutest

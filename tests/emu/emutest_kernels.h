@@ -1,0 +1,48 @@
+// Launchers of the emulator self-test kernels (emutest_kernels.cu, negative_kernels.cu). They take
+// and return host data and do all device work themselves, so the same test body can run the
+// emulated copy (namespace emu) and, on a machine with a GPU, the nvcc copy (namespace cuda).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace v3d::emutest {
+
+// Per thread: __shfl_sync, __shfl_up_sync, __shfl_down_sync, __shfl_xor_sync results.
+struct ShuffleParams {
+  int width;
+  int src_offset;  // source lane of __shfl_sync is lane * 7 + src_offset (may leave the segment)
+  unsigned delta;  // for up and down
+  int xor_mask;
+};
+
+// Per thread of the vote kernel.
+struct VoteResult {
+  unsigned ballot, any, all, match_any, match_all, match_all_pred, active;
+  unsigned reduce_add, reduce_max_u, half_ballot;
+  int reduce_min_i;
+};
+
+struct AtomicsResult {
+  std::vector<int> ints;        // add, sub, max, min, cas-loop count, exch, add_block
+  std::vector<unsigned> uints;  // and, or, xor, inc, dec
+  unsigned long long ull_sum = 0, ull_max = 0;
+  float float_sum = 0;
+  double double_sum = 0;
+  std::vector<unsigned> inc_old, dec_old;  // per-thread old values of atomicInc/atomicDec
+};
+
+struct ByValueParams {
+  int a[4];
+  int b;
+};
+
+namespace emu {
+#include "tests/emu/emutest_launchers.inc"
+}  // namespace emu
+namespace cuda {
+#include "tests/emu/emutest_launchers.inc"
+}  // namespace cuda
+
+}  // namespace v3d::emutest

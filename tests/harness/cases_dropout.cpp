@@ -1,0 +1,54 @@
+// Cases for dropout and dropout_backward. The mask is recomputed by the reference from its own
+// Philox implementation, and outputs must match the CPU backend bit for bit.
+#include "runtime/ops.h"
+#include "tests/harness/harness.h"
+
+namespace v3d::harness {
+
+V3D_HARNESS_CASES(cases) {
+  // scale = 1 / (1 - p) is rounded to float once and the product once: two half-ulp errors.
+  const Tolerance tol{1.3e-7, 0.0, "float32 scale times input: two roundings"};
+  for (const int64_t n :
+       {int64_t{1}, int64_t{5}, int64_t{1023}, int64_t{65537}, int64_t{1} << 20}) {
+    for (const float p : {0.25f, 0.5f}) {
+      for (const uint64_t offset : {uint64_t{0}, uint64_t{0x1234567890ull}}) {
+        const uint64_t seed = 0xC0FFEE0000000001ull + static_cast<uint64_t>(n);
+        const std::string params = "n=" + std::to_string(n) + " p=" + std::to_string(p) +
+                                   " seed=" + std::to_string(seed) +
+                                   " offset=" + std::to_string(offset);
+        const double nd = static_cast<double>(n);
+        OpCase c;
+        c.op = "dropout";
+        c.params = params;
+        c.make_inputs = [n](Rng& r) { return std::vector<Input>{{{n}, random_normal(r, n)}}; };
+        c.outputs = {{n}};
+        c.run = [=](const auto& in, const auto& out) {
+          ops::dropout_out(in[0], out[0], p, seed, offset);
+        };
+        c.reference = [=](const auto& in) {
+          return std::vector<ref::Vec>{ref::dropout(in[0], p, seed, offset)};
+        };
+        c.tol = tol;
+        c.bitwise_across_backends = true;
+        c.forward_var = [=](const std::vector<Var>& v) {
+          PhiloxState rng{seed, offset};
+          return ag::dropout(v[0], p, /*training=*/true, rng);
+        };
+        c.grad_inputs = {true};
+        c.bytes = 8 * nd;
+        cases.push_back(c);
+
+        OpCase b = c;
+        b.op = "dropout_backward";
+        b.run = [=](const auto& in, const auto& out) {
+          ops::dropout_backward_out(in[0], out[0], p, seed, offset);
+        };
+        b.forward_var = nullptr;
+        b.grad_inputs.clear();
+        cases.push_back(b);
+      }
+    }
+  }
+}
+
+}  // namespace v3d::harness

@@ -1,0 +1,105 @@
+// Helpers shared by the runtime unit tests: the devices a parameterised test runs on, readable
+// test names, and assertions on the message of a thrown v3d::Error.
+//
+// Every parameterised test runs on the CPU and on the emulated CUDA device; on a machine where a
+// real CUDA device is usable it runs there too. GPU memory is only read back through the runtime
+// (Tensor::to_vector, copy_from), never dereferenced, exactly as real CUDA memory must be.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstring>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "kernels/common.h"
+#include "runtime/device.h"
+#include "runtime/tensor.h"
+
+namespace v3d {
+// Readable parameters in gtest output ("emu" rather than the object's bytes).
+inline void PrintTo(const Device& d, std::ostream* os) { *os << d.str(); }
+}  // namespace v3d
+
+namespace v3d::test {
+
+// cpu, emu, and cuda:0 when a CUDA device is usable now.
+inline std::vector<Device> all_devices() {
+  std::vector<Device> d = {Device::cpu(), Device::emu()};
+  if (cuda_available()) d.push_back(Device::cuda(0));
+  return d;
+}
+
+// emu, and cuda:0 when a CUDA device is usable now.
+inline std::vector<Device> gpu_devices() {
+  std::vector<Device> d = {Device::emu()};
+  if (cuda_available()) d.push_back(Device::cuda(0));
+  return d;
+}
+
+// "cpu", "emu", "cuda0": gtest names allow only alphanumerics and underscores.
+inline std::string device_test_name(const ::testing::TestParamInfo<Device>& info) {
+  std::string s = info.param.str();
+  std::string out;
+  for (char c : s)
+    if (std::isalnum(static_cast<unsigned char>(c))) out += c;
+  return out;
+}
+
+// The message of the v3d::Error that fn throws; a failure is recorded when it throws nothing or
+// something else, so callers can go on to check the message.
+inline std::string error_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected v3d::Error, got another std::exception: " << e.what();
+    return "<wrong exception type: " + std::string(e.what()) + ">";
+  } catch (...) {
+    ADD_FAILURE() << "expected v3d::Error, got a non-std exception";
+    return "<non-std exception>";
+  }
+  ADD_FAILURE() << "expected v3d::Error, nothing was thrown";
+  return "<nothing thrown>";
+}
+
+// Checks that `text` contains every one of `parts`.
+inline ::testing::AssertionResult contains_all(const std::string& text,
+                                               const std::vector<std::string>& parts) {
+  for (const std::string& p : parts)
+    if (text.find(p) == std::string::npos)
+      return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << p << "'";
+  return ::testing::AssertionSuccess();
+}
+
+// Expects `stmt` to throw a v3d::Error whose message contains every string in the braced list.
+#define EXPECT_V3D_ERROR(stmt, ...)                                                                \
+  EXPECT_TRUE(                                                                                     \
+      ::v3d::test::contains_all(::v3d::test::error_message([&] { (void)(stmt); }), {__VA_ARGS__})) \
+      << "statement: " #stmt
+
+// Bitwise equality of two float vectors (distinguishes -0 from 0 and compares NaN payloads).
+inline ::testing::AssertionResult bitwise_equal(const std::vector<float>& a,
+                                                const std::vector<float>& b) {
+  if (a.size() != b.size())
+    return ::testing::AssertionFailure() << "sizes differ: " << a.size() << " vs " << b.size();
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0)
+      return ::testing::AssertionFailure()
+             << "first difference at index " << i << ": " << a[i] << " vs " << b[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// 0, 1, 2, ... n-1 as floats, offset by `start`.
+inline std::vector<float> iota_vec(int64_t n, float start = 0.0f) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = start + static_cast<float>(i);
+  return v;
+}
+
+}  // namespace v3d::test
