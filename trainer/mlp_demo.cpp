@@ -79,6 +79,7 @@ MlpDemoResult run_mlp_demo(const MlpDemoOptions& o) {
                static_cast<long long>(params.parameter_count()), static_cast<long long>(o.batch),
                static_cast<long long>(o.steps));
   std::fprintf(o.log, "demo: held-out loss before training %.5f\n", r.initial_loss);
+  std::fflush(o.log);  // the progress line goes to stderr; keep the two in order
 
   PhiloxState dropout_rng{o.seed, 0};
   Tensor step = Tensor::empty(params.flat_values().shape(), DType::kF32, dev);
