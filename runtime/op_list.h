@@ -1,5 +1,5 @@
-// The operations runtime/ops.h offers. The op harness (tests/harness) fails when one of these has
-// no registered case, so a new op cannot land untested: add it here and give it cases.
+// The operations runtime/ offers. The op harness (tests/harness) fails when one of these has no
+// registered case, so a new op cannot land untested: add it here and give it cases.
 #pragma once
 
 #include <array>
@@ -7,11 +7,36 @@
 
 namespace v3d::ops {
 
-inline constexpr std::array<std::string_view, 12> kOpNames = {
-    "add",           "mul",       "scale",
-    "fill",          "broadcast", "relu",
-    "relu_backward", "dropout",   "dropout_backward",
-    "matmul",        "sum",       "mean",
-};
+inline constexpr auto kOpNames = std::to_array<std::string_view>({
+    // elementwise and reductions (runtime/ops.h)
+    "add",
+    "mul",
+    "scale",
+    "fill",
+    "broadcast",
+    "relu",
+    "relu_backward",
+    "dropout",
+    "dropout_backward",
+    "matmul",
+    "sum",
+    "mean",
+    // temporal convolution (runtime/temporal_conv.h)
+    "temporal_conv",
+    "temporal_conv_bwd_data",
+    "temporal_conv_bwd_weight",
+    // batch norm, bias and the residual slice (runtime/batch_norm.h, runtime/time_slice.h)
+    "batch_norm_train",
+    "batch_norm_infer",
+    "batch_norm_bwd",
+    "batch_norm_fold",
+    "bias_add",
+    "time_slice",
+    "time_slice_bwd",
+    // loss and optimizer (runtime/loss.h, runtime/optimizer.h)
+    "mpjpe",
+    "mpjpe_bwd",
+    "adam_amsgrad",
+});
 
 }  // namespace v3d::ops

@@ -17,11 +17,6 @@ void check_same(const Tensor& ref, const Tensor& t, const char* what) {
   check_tensor(t, what, ref.device(), ref.shape());
 }
 
-void check_f32(const Tensor& t, const char* what) {
-  V3D_CHECK(t.defined(), what << ": undefined tensor");
-  V3D_CHECK(t.dtype() == DType::kF32, what << ": expected f32, got " << t.str());
-}
-
 }  // namespace
 
 void add_out(const Tensor& a, const Tensor& b, const Tensor& y) {

@@ -242,6 +242,11 @@ std::string Tensor::str() const {
   return os.str();
 }
 
+void check_f32(const Tensor& t, const char* what) {
+  V3D_CHECK(t.defined(), what << ": undefined tensor");
+  V3D_CHECK(t.dtype() == DType::kF32, what << ": expected f32, got " << t.str());
+}
+
 void check_tensor(const Tensor& t, const char* what, Device device, const Shape& shape,
                   DType dtype) {
   V3D_CHECK(t.defined(), what << ": undefined tensor");

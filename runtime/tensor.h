@@ -112,6 +112,8 @@ class Tensor {
   DType dtype_ = DType::kF32;
 };
 
+// Throws v3d::Error naming `what` unless t is defined and f32.
+void check_f32(const Tensor& t, const char* what);
 // Throws v3d::Error naming `what` unless t is defined, on `device`, f32 and of `shape`.
 void check_tensor(const Tensor& t, const char* what, Device device, const Shape& shape,
                   DType dtype = DType::kF32);

@@ -1,5 +1,6 @@
 // CUDA backend of kernels/reduce.h. Two launches instead of float atomics, so that the result does
 // not depend on block scheduling.
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
 #include "kernels/gpu/kind.h"
@@ -9,22 +10,6 @@ namespace v3d::kernels::V3D_GPU_NS {
 namespace {
 
 constexpr int kThreads = 256;  // sum_workspace_floats() assumes 256 threads x 4 items per block
-constexpr int kWarps = kThreads / 32;
-
-// Sum of v over the block, valid in thread 0. Warp shuffles first, then one value per warp goes
-// through shared memory.
-__device__ float block_sum(float v) {
-  __shared__ float warp_sums[kWarps];
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < kWarps ? warp_sums[threadIdx.x] : 0.0f;
-  if (warp == 0)
-    for (int offset = kWarps / 2; offset > 0; offset >>= 1)
-      v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // x: (n) -> partial: (gridDim.x)
 __global__ void sum_partial_kernel(const float* __restrict__ x, int64_t n, float* partial) {
@@ -32,7 +17,7 @@ __global__ void sum_partial_kernel(const float* __restrict__ x, int64_t n, float
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     acc += x[i];
-  acc = block_sum(acc);
+  acc = block_sum<kThreads>(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
@@ -41,7 +26,7 @@ __global__ void sum_final_kernel(const float* __restrict__ partial, int count, f
                                  float* y) {
   float acc = 0.0f;
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
-  acc = block_sum(acc);
+  acc = block_sum<kThreads>(acc);
   if (threadIdx.x == 0) y[0] = alpha * acc;
 }
 

@@ -2,6 +2,7 @@
 // the host compiler it is the CUDA emulation in kernels/gpu/emu, so the same kernel source also
 // executes on machines without a GPU. Both branches provide:
 //   V3D_GPU_NS                     the namespace of this copy's symbols (cuda or emu)
+//   V3D_UNROLL                     unroll the next loop under nvcc (nothing in the emulator)
 //   GPU_LAUNCH(k, grid, block, smem, stream, args...)   launch; template kernels as (k<T, 4>)
 //   GPU_DYNAMIC_SHARED(T, name)    T* name = the block's dynamic shared memory
 //   namespace gpu                  the thin host API (Malloc, Memcpy, streams, events, errors)
@@ -16,6 +17,9 @@
 #include <cuda_runtime.h>
 
 #define V3D_GPU_NS cuda
+
+// Asks nvcc to unroll the next loop (the host compiler would reject the pragma as unknown).
+#define V3D_UNROLL _Pragma("unroll")
 
 #define GPU_LAUNCH(kernel, grid, block, smem, stream, ...) \
   kernel<<<(grid), (block), (smem), static_cast<cudaStream_t>(stream)>>>(__VA_ARGS__)
@@ -118,6 +122,7 @@ namespace gpu = v3d_cuda_api;
 #endif
 
 #define V3D_GPU_NS emu
+#define V3D_UNROLL
 
 #include "kernels/gpu/emu/host_api.h"
 #include "kernels/gpu/emu/intrinsics.h"

@@ -274,7 +274,10 @@ void run_grad(const OpCase& c, const std::vector<Backend>& backends, const Optio
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!c.grad_inputs.at(i)) continue;
     const size_t n = x[i].size();
-    const size_t step = std::max<size_t>(1, n / 32);
+    // A stride that is not a multiple of 2 or 3, so that inputs laid out as (..., 3) or (..., 2)
+    // get every coordinate checked, not only x.
+    size_t step = std::max<size_t>(1, n / 32);
+    while (step > 1 && (step % 2 == 0 || step % 3 == 0)) ++step;
     for (size_t j = 0; j < n; j += step) {
       const double x0 = x[i][j];
       const double h = 1e-3 * std::max(1.0, std::fabs(x0));

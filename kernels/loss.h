@@ -1,0 +1,60 @@
+// MPJPE, the training loss and headline metric of VideoPose3D (common/loss.py `mpjpe` and
+// `weighted_mpjpe`), on contiguous float32 buffers:
+//
+//   pred, target: (N, J, 3), point p = n * J + j, coordinate c at p * 3 + c
+//   w:            (N) per-sample weights, or nullptr for the unweighted loss (w_n = 1)
+//   dist[n, j]  = || pred[n, j, :] - target[n, j, :] ||_2
+//   fwd: loss[0] = (1 / (N * J)) * sum_{n, j} w_n * dist[n, j]
+//   bwd: d_pred[n, j, c] = d_loss[0] * w_n / (N * J) * (pred - target)[n, j, c] / dist[n, j],
+//        and 0 where dist[n, j] == 0
+//
+// N is every leading dimension flattened (B * T' for a batch of output windows). The weighting is
+// VideoPose3D's: `torch.mean(w * torch.norm(pred - target, dim=-1))` with w of shape (B, T, 1)
+// broadcast over the joints, so the normalisation is N * J whatever the weights are (not the sum
+// of the weights); w = 1 gives `mpjpe`. Weights may be any value, negative included.
+// Zero distance: the norm is not differentiable at 0; the gradient there is 0, the subgradient
+// PyTorch's norm backward uses too (it masks grad / norm where norm == 0), so a joint predicted
+// exactly contributes nothing instead of NaN.
+// d_loss is a one-element buffer on the same device as pred (the seed of the backward pass, read
+// on the device: no host round trip). d_pred is OVERWRITTEN, not accumulated.
+//
+// Determinism: no float atomics. CPU: distances in float (as CUDA computes them), summed in double
+// in chunks of kMpjpeChunk points, chunk sums in order. CUDA: each block reduces a grid-stride
+// share of the points into workspace[block] (warp shuffles, then one value per warp), then one
+// block reduces the partials and scales by 1 / (N * J); `workspace` holds
+// mpjpe_workspace_floats(N * J) floats. The summation order depends only on N * J.
+// Tolerance: each distance carries about two float32 roundings; the CUDA float tree adds about
+// log2(N * J) more, on positive terms (no cancellation): 2e-6 relative for the loss. Inputs whose
+// distances and weights are small integers make every partial sum exact, which leaves only the
+// final scaling (two roundings). The backward is a chain of about eight roundings per element
+// (norm, square root, scale, products): 1e-6 relative.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace v3d::kernels {
+
+constexpr int64_t kMpjpeChunk = 4096;  // points per CPU partial sum
+
+// Floats of device workspace the CUDA forward needs for `points` = N * J distances.
+int64_t mpjpe_workspace_floats(int64_t points);
+
+namespace cpu {
+// pred, target: (n, joints, 3); w: (n) or nullptr; loss: (1), overwritten.
+void mpjpe_fwd(const float* pred, const float* target, const float* w, int64_t n, int64_t joints,
+               float* loss);
+// d_loss: (1); d_pred: (n, joints, 3), overwritten.
+void mpjpe_bwd(const float* pred, const float* target, const float* w, const float* d_loss,
+               int64_t n, int64_t joints, float* d_pred);
+}  // namespace cpu
+
+namespace launch {
+template <GpuKind G>
+void mpjpe_fwd(const float* pred, const float* target, const float* w, int64_t n, int64_t joints,
+               float* loss, float* workspace, StreamHandle s);
+template <GpuKind G>
+void mpjpe_bwd(const float* pred, const float* target, const float* w, const float* d_loss,
+               int64_t n, int64_t joints, float* d_pred, StreamHandle s);
+}  // namespace launch
+
+}  // namespace v3d::kernels

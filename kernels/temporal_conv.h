@@ -1,0 +1,114 @@
+// Temporal convolution: valid (unpadded) 1-D cross-correlation over time with width K, dilation d
+// and stride s, no bias (VideoPose3D's Conv1d; the one biased conv, `shrink`, adds its bias
+// separately):
+//
+//   fwd:        y[b, t, co]   = sum_{ci, k} w[co, ci, k] * x[b, t*s + k*d, ci]
+//   bwd_data:   d_x[b, f, ci] = sum_{co, (t, k): t*s + k*d = f} w[co, ci, k] * d_y[b, t, co]
+//   bwd_weight: d_w[co, ci, k] = sum_{b, t} d_y[b, t, co] * x[b, t*s + k*d, ci]
+//
+//   T_out = (T_in - (K-1)*d - 1) / s + 1 (floor), T_in >= (K-1)*d + 1 (the receptive field).
+//
+// Layouts (row-major, contiguous):
+//   x, d_x: (B, T_in, C_in)   channels-last. The strided training form (s = K, d = 1) then reads
+//                             K consecutive frames as one contiguous K*C_in row, so the whole
+//                             layer is a plain GEMM on a view of x without any im2col copy, and
+//                             (B, T, J, 2) poses already are (B, T, J*2) channels.
+//   y, d_y:     (B, T_out, C_out)
+//   w, d_w:     (C_out, C_in, K)   PyTorch's Conv1d order, so checkpoints load unchanged.
+// The model uses it as the dilated inference conv (s = 1, d = 3, 9, 27, 81), the strided training
+// conv (s = K, d = 1) and the pointwise conv (K = 1).
+//
+// Both backends see the op as a GEMM over the im2col matrix X_col (B*T_out, K*C_in) whose reduction
+// index is r = k*C_in + ci (tap-major, channels inner: the order in which x is contiguous):
+//   Y (B*T_out, C_out) = X_col * W_perm^T,  W_perm[co, k*C_in + ci] = w[co, ci, k].
+//
+// Gradients are OVERWRITTEN, not accumulated: d_x frames that no output reads (strided gaps, the
+// tail past the last window) are set to 0; d_w is written whole.
+// Determinism: no float atomics. The CUDA bwd_weight splits its reduction over B*T_out into
+// partial sums in a workspace, added in a fixed order by a second kernel; the CUDA col2im is a
+// gather (each d_x element sums its taps in ascending k).
+//
+// Tolerance: a float32 sum of L products (L = K*C_in for fwd, up to K*C_out for bwd_data, B*T_out
+// for bwd_weight) in an order that differs between OpenBLAS, the CUDA tiles and the reference:
+// with N(0, 1) inputs the error grows like L * 2^-24 at worst in practice, so comparisons use
+// |err| <= 1e-5 |want| + 2e-6 * L.
+#pragma once
+
+#include "kernels/common.h"
+
+namespace v3d::kernels {
+
+struct TemporalConvShape {
+  int64_t batch = 0, t_in = 0, c_in = 0, c_out = 0, k = 1, dilation = 1, stride = 1;
+
+  // Frames one output frame spans: (K-1)*d + 1.
+  V3D_HOST_DEVICE int64_t receptive_field() const { return (k - 1) * dilation + 1; }
+  V3D_HOST_DEVICE int64_t t_out() const { return (t_in - receptive_field()) / stride + 1; }
+  // Length of the GEMM reduction of the forward pass (columns of X_col).
+  V3D_HOST_DEVICE int64_t reduction() const { return k * c_in; }
+  // Rows of X_col and of y: B*T_out.
+  V3D_HOST_DEVICE int64_t rows() const { return batch * t_out(); }
+  // No input frame is read by two (t, k) taps: windows never overlap, so bwd_data can write each
+  // column of X_col straight into d_x.
+  V3D_HOST_DEVICE bool disjoint_windows() const { return stride >= receptive_field(); }
+  // Whether input frame f is read by some output: f = t*s + k*d with 0 <= t < T_out, 0 <= k < K.
+  V3D_HOST_DEVICE bool frame_read(int64_t f) const {
+    const int64_t n_out = t_out();
+    for (int64_t tap = 0; tap < k; ++tap) {
+      const int64_t start = f - tap * dilation;  // the output frame's first input frame
+      if (start >= 0 && start % stride == 0 && start / stride < n_out) return true;
+    }
+    return false;
+  }
+  // Throws v3d::Error naming the bad size (a sequence shorter than the receptive field, ...).
+  void validate() const;
+};
+
+// Which pass a workspace is for.
+enum class TemporalConvPass { kForward, kBackwardData, kBackwardWeight };
+
+// Geometry of the CUDA implicit GEMM (kernels/cuda/temporal_conv.cu): output tiles of
+// kTemporalConvTile x kTemporalConvTile, reduction slices of kTemporalConvSlice staged in shared
+// memory. Here because the workspace size depends on it.
+inline constexpr int kTemporalConvTile = 64;
+inline constexpr int kTemporalConvSlice = 16;
+
+// Split of the CUDA bwd_weight reduction over B*T_out: each split sums `chunk` consecutive rows
+// (a multiple of the kernel's reduction slice) into its own partial result. Shared by the
+// launcher and temporal_conv_workspace_floats so that the two cannot disagree.
+struct TemporalConvSplit {
+  int64_t splits = 1, chunk = 0;
+};
+TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
+
+// Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): the
+// X_col gradient for bwd_data with overlapping windows, the split-reduction partial sums for
+// bwd_weight. The CPU backend manages its own scratch.
+int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
+
+namespace cpu {
+// x: (B, T_in, C_in), w: (C_out, C_in, K) -> y: (B, T_out, C_out)
+void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y);
+// d_y: (B, T_out, C_out), w: (C_out, C_in, K) -> d_x: (B, T_in, C_in)
+void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, const float* w,
+                            float* d_x);
+// x: (B, T_in, C_in), d_y: (B, T_out, C_out) -> d_w: (C_out, C_in, K)
+void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, const float* d_y,
+                              float* d_w);
+}  // namespace cpu
+
+namespace launch {
+// Same contracts on the GPU; `workspace` holds temporal_conv_workspace_floats(shape, pass) floats
+// (may be null when that is 0).
+template <GpuKind G>
+void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
+                       StreamHandle s);
+template <GpuKind G>
+void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, const float* w,
+                            float* d_x, float* workspace, StreamHandle s);
+template <GpuKind G>
+void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, const float* d_y,
+                              float* d_w, float* workspace, StreamHandle s);
+}  // namespace launch
+
+}  // namespace v3d::kernels

@@ -1,0 +1,40 @@
+// Temporal convolution over (B, T, C) sequences (kernels/temporal_conv.h): shape-, device- and
+// dtype-checked entry points and the differentiable form.
+//
+//   y[b, t, co] = sum_{ci, k} w[co, ci, k] * x[b, t*stride + k*dilation, ci]
+//   x: (B, T_in, C_in) channels-last, w: (C_out, C_in, K) PyTorch order, y: (B, T_out, C_out),
+//   T_out = (T_in - (K-1)*dilation - 1) / stride + 1; T_in must cover the receptive field.
+//
+// Errors name the tensor and what was expected (e.g. a sequence shorter than the receptive field).
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/autograd.h"
+#include "runtime/tensor.h"
+
+namespace v3d::ops {
+
+// Output frames for t_in input frames; throws when t_in is below the receptive field.
+int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int64_t stride);
+
+// y = conv(x, w); y: (B, T_out, C_out) on x's device.
+void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
+                       int64_t stride);
+Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride);
+// d_x (B, T_in, C_in), overwritten (frames no output reads get 0), from d_y (B, T_out, C_out).
+// T_in is taken from d_x.
+void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,
+                                int64_t dilation, int64_t stride);
+// d_w (C_out, C_in, K), overwritten, from x (B, T_in, C_in) and d_y (B, T_out, C_out).
+void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tensor& d_w,
+                                  int64_t dilation, int64_t stride);
+
+}  // namespace v3d::ops
+
+namespace v3d::ag {
+
+// Differentiable in x and w; the backward keeps x (for d_w) and w (for d_x).
+Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride);
+
+}  // namespace v3d::ag

@@ -1,0 +1,139 @@
+// Cases for the temporal convolution (forward, bwd_data, bwd_weight) over one list of shapes: the
+// dilated inference convs (d = 1, 3, 9, 27, 81 with s = 1, down to a sequence exactly the receptive
+// field long), the strided training convs (s = K for K = 3, 5, 7, with and without leftover
+// frames), pointwise K = 1 convs, overlapping and gapped strided forms (each bwd_data path: direct
+// store, unread-frame zeroing, col2im gather), batch 1, channel counts that are not multiples of
+// the 64-wide CUDA tile, sizes one past a tile, shapes with many tiles, and bwd_weight reductions
+// long enough to be split. Sizes stay small enough for the emulator (about 1 s for all of them).
+#include <algorithm>
+#include <string>
+
+#include "runtime/temporal_conv.h"
+#include "tests/harness/harness.h"
+#include "tests/reference/temporal_conv.h"
+
+namespace v3d::harness {
+namespace {
+
+struct ConvCase {
+  ref::ConvDims d;
+  const char* why;
+};
+
+std::string describe(const ref::ConvDims& d, const char* why) {
+  return "batch=" + std::to_string(d.batch) + " t_in=" + std::to_string(d.t_in) +
+         " c_in=" + std::to_string(d.c_in) + " c_out=" + std::to_string(d.c_out) +
+         " k=" + std::to_string(d.k) + " dilation=" + std::to_string(d.dilation) +
+         " stride=" + std::to_string(d.stride) + " (t_out=" + std::to_string(d.t_out()) + ": " +
+         why + ")";
+}
+
+// Float32 sums of `terms` products of N(0, 1) values, in an order each backend chooses.
+Tolerance sum_tolerance(int64_t terms, const char* why) {
+  return {1e-5, 2e-6 * static_cast<double>(terms), why};
+}
+
+}  // namespace
+
+V3D_HARNESS_CASES(cases) {
+  const ConvCase shapes[] = {
+      {{2, 30, 5, 7, 3, 1, 1}, "K=3 dilation 1, overlapping windows"},
+      {{2, 20, 6, 5, 3, 3, 1}, "dilation 3"},
+      {{1, 30, 4, 6, 3, 9, 1}, "dilation 9, batch 1"},
+      {{2, 60, 3, 5, 3, 27, 1}, "dilation 27"},
+      {{1, 170, 2, 3, 3, 81, 1}, "dilation 81"},
+      {{1, 19, 4, 5, 3, 9, 1}, "sequence exactly the receptive field"},
+      {{3, 27, 34, 37, 3, 1, 3}, "27-frame expand conv, 34 -> 37 channels"},
+      {{2, 11, 5, 130, 3, 1, 3}, "strided with 2 leftover frames, 130 channels"},
+      {{2, 25, 9, 10, 5, 1, 5}, "strided K=5"},
+      {{1, 49, 3, 4, 7, 1, 7}, "strided K=7, batch 1"},
+      {{5, 3, 64, 65, 3, 1, 3}, "block conv 3 -> 1 frame, 64 -> 65 channels"},
+      {{2, 13, 37, 34, 1, 1, 1}, "pointwise"},
+      {{2, 9, 5, 6, 1, 1, 2}, "pointwise stride 2, every other frame unread"},
+      {{2, 10, 5, 6, 1, 1, 2}, "pointwise stride 2 over an even length (a view of x on the CPU)"},
+      {{3, 5, 6, 7, 3, 1, 3}, "one window and 2 trailing unread frames"},
+      {{1, 11, 4, 5, 3, 1, 3}, "batch 1 strided with 2 trailing unread frames"},
+      {{2, 15, 6, 7, 3, 1, 2}, "overlapping strided windows, stride < K"},
+      {{2, 20, 3, 4, 3, 2, 3}, "dilation 2 stride 3, overlapping"},
+      {{2, 17, 3, 4, 2, 3, 5}, "dilation 3 stride 5, gaps inside and between windows"},
+      {{1, 67, 8, 65, 3, 1, 1}, "65 output frames and channels: one past the tile"},
+      {{1, 66, 22, 64, 3, 1, 1}, "64 output frames and channels: exactly one tile"},
+      {{4, 40, 70, 130, 3, 3, 1}, "many tiles: 136 rows, 130 channels, reduction 210"},
+      {{10, 102, 3, 5, 3, 1, 1}, "bwd_weight reduction of 1000 rows split over one tile"},
+      {{8, 130, 4, 70, 3, 1, 1}, "bwd_weight reduction of 1024 rows split over two tiles"},
+  };
+  for (const ConvCase& sc : shapes) {
+    const ref::ConvDims d = sc.d;
+    const int64_t t_out = d.t_out();
+    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
+        y_shape{d.batch, t_out, d.c_out};
+    const int64_t n_x = x_shape.numel(), n_w = w_shape.numel(), n_y = y_shape.numel();
+    const double macs = static_cast<double>(d.batch * t_out * d.c_out * d.c_in * d.k);
+    const std::string params = describe(d, sc.why);
+
+    OpCase fwd;
+    fwd.op = "temporal_conv";
+    fwd.params = params;
+    fwd.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
+    };
+    fwd.outputs = {y_shape};
+    fwd.run = [=](const auto& in, const auto& out) {
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride);
+    };
+    fwd.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv(in[0], in[1], d)};
+    };
+    fwd.tol = sum_tolerance(d.k * d.c_in, "each output sums K*C_in float32 products");
+    fwd.forward_var = [=](const std::vector<Var>& v) {
+      return ag::temporal_conv(v[0], v[1], d.dilation, d.stride);
+    };
+    fwd.grad_inputs = {true, true};
+    // d_x sums up to K*C_out products, d_w sums B*T_out.
+    fwd.grad_tol = {1e-3, 1e-4 * static_cast<double>(std::max(d.k * d.c_out, d.batch * t_out)),
+                    "float32 sums of K*C_out (d_x) or B*T_out (d_w) products"};
+    fwd.flops = 2.0 * macs;
+    fwd.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
+    cases.push_back(fwd);
+
+    OpCase bwd_data;
+    bwd_data.op = "temporal_conv_bwd_data";
+    bwd_data.params = params;
+    bwd_data.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{y_shape, random_normal(r, n_y)}, {w_shape, random_normal(r, n_w)}};
+    };
+    bwd_data.outputs = {x_shape};
+    bwd_data.run = [=](const auto& in, const auto& out) {
+      ops::temporal_conv_bwd_data_out(in[0], in[1], out[0], d.dilation, d.stride);
+    };
+    bwd_data.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv_bwd_data(in[0], in[1], d)};
+    };
+    bwd_data.tol =
+        sum_tolerance(d.k * d.c_out, "each d_x element sums up to K*C_out float32 products");
+    bwd_data.flops = 2.0 * macs;
+    bwd_data.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
+    cases.push_back(bwd_data);
+
+    OpCase bwd_weight;
+    bwd_weight.op = "temporal_conv_bwd_weight";
+    bwd_weight.params = params;
+    bwd_weight.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {y_shape, random_normal(r, n_y)}};
+    };
+    bwd_weight.outputs = {w_shape};
+    bwd_weight.run = [=](const auto& in, const auto& out) {
+      ops::temporal_conv_bwd_weight_out(in[0], in[1], out[0], d.dilation, d.stride);
+    };
+    bwd_weight.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv_bwd_weight(in[0], in[1], d)};
+    };
+    bwd_weight.tol =
+        sum_tolerance(d.batch * t_out, "each d_w element sums B*T_out float32 products");
+    bwd_weight.flops = 2.0 * macs;
+    bwd_weight.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
+    cases.push_back(bwd_weight);
+  }
+}
+
+}  // namespace v3d::harness
