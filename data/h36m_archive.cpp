@@ -1,0 +1,341 @@
+// Importers of data/h36m_archive.h: the 3d-pose-baseline archive (HDF5, read here) and
+// VideoPose3D's npz files (through scripts/convert_npz.py, run as a child process).
+//
+// Archive file: dataset /3D_positions, (96, N) float, millimetres; row r = j * 3 + c for mocap
+// joint j in [0, 32) and coordinate c, column n = frame (VideoPose3D reshapes it to (32, 3, N)
+// and transposes to (N, 32, 3)). We keep kH36mKeptJoints and divide by 1000 in double before the
+// float32 cast, as numpy does, so values match VideoPose3D's data_3d_h36m.npz bit for bit.
+#include <fcntl.h>
+#include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <H5Cpp.h>
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "data/h36m_archive.h"
+#include "kernels/common.h"
+
+namespace v3d::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kMocapJoints = 32;
+
+herr_t collect_error(unsigned, const H5E_error2_t* err, void* data) {
+  // Walking downward, the last entry is the deepest: it names the actual cause.
+  if (err->desc != nullptr && err->desc[0] != '\0') *static_cast<std::string*>(data) = err->desc;
+  return 0;
+}
+
+// Runs an HDF5 call; an H5::Exception becomes "<file>: <object>: <what> (<innermost cause>)".
+template <class F>
+auto h5_call(const std::string& file, const std::string& object, const std::string& what, F&& f)
+    -> decltype(f()) {
+  try {
+    return f();
+  } catch (const H5::Exception& e) {
+    std::string detail;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &detail);
+    if (detail.empty()) detail = e.getDetailMsg();
+    throw Error(file + ": " + object + ": " + what + " (" + detail + ")");
+  }
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+    s.replace(pos, from.size(), to);
+  }
+}
+
+// One archive file -> (N, 17, 3) metres.
+std::vector<float> read_archive_file(const std::string& file, int64_t& frames) {
+  H5::Exception::dontPrint();  // our messages replace HDF5's printed error stack
+  const std::string object = "/3D_positions";
+  V3D_CHECK(H5Fis_hdf5(file.c_str()) > 0, file << ": not an HDF5 file");
+  H5::H5File f = h5_call(file, "/", "cannot open (truncated or corrupt HDF5 file?)",
+                         [&] { return H5::H5File(file, H5F_ACC_RDONLY); });
+  const bool exists = h5_call(file, object, "cannot look up", [&] {
+    return f.nameExists("3D_positions") && f.childObjType("3D_positions") == H5O_TYPE_DATASET;
+  });
+  V3D_CHECK(exists, file << ": " << object << ": missing dataset");
+  H5::DataSet ds = h5_call(file, object, "cannot open", [&] { return f.openDataSet(object); });
+  const H5T_class_t cls =
+      h5_call(file, object, "cannot read type", [&] { return ds.getTypeClass(); });
+  V3D_CHECK(cls == H5T_FLOAT, file << ": " << object << ": expected float values");
+  std::vector<hsize_t> dims = h5_call(file, object, "cannot read shape", [&] {
+    H5::DataSpace space = ds.getSpace();
+    std::vector<hsize_t> d(static_cast<size_t>(std::max(space.getSimpleExtentNdims(), 0)));
+    if (!d.empty()) space.getSimpleExtentDims(d.data());
+    return d;
+  });
+  std::string shape = "(";
+  for (size_t i = 0; i < dims.size(); ++i) shape += (i ? ", " : "") + std::to_string(dims[i]);
+  shape += dims.size() == 1 ? ",)" : ")";
+  V3D_CHECK(dims.size() == 2 && dims[0] == kMocapJoints * 3,
+            file << ": " << object << ": expected (96, N) (32 joints x 3, frames), got " << shape);
+  V3D_CHECK(dims[1] > 0, file << ": " << object << ": 0 frames");
+  const size_t N = dims[1];
+  // raw: (96, N) float64, millimetres
+  std::vector<double> raw(kMocapJoints * 3 * N);
+  h5_call(file, object, "cannot read values",
+          [&] { ds.read(raw.data(), H5::PredType::NATIVE_DOUBLE); });
+  frames = static_cast<int64_t>(N);
+  const int J = static_cast<int>(kH36mKeptJoints.size());
+  std::vector<float> out(N * J * 3);  // (N, 17, 3) metres
+  for (size_t n = 0; n < N; ++n) {
+    for (int j = 0; j < J; ++j) {
+      for (int c = 0; c < 3; ++c) {
+        const double mm = raw[(static_cast<size_t>(kH36mKeptJoints[j]) * 3 + c) * N + n];
+        V3D_CHECK(std::isfinite(mm), file << ": " << object << ": NaN or Inf at frame " << n
+                                          << ", mocap joint " << kH36mKeptJoints[j]);
+        out[(n * J + j) * 3 + c] = static_cast<float>(mm / 1000.0);
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: argv only (no shell), stderr captured for the error message.
+
+struct ProcessResult {
+  int status = 0;  // exit status, or 128 + signal
+  std::string err;
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv) {
+  // Everything the child needs is prepared before fork: between fork and exec a child of a
+  // multi-threaded process may only make async-signal-safe calls (no malloc).
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const std::string exec_failed = "cannot execute " + argv[0] + "\n";
+  int pipe_fd[2];
+  V3D_CHECK(pipe(pipe_fd) == 0, "cannot create a pipe to run " << argv[0]);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fd[1], STDERR_FILENO);
+    close(pipe_fd[0]);
+    close(pipe_fd[1]);
+    execv(args[0], args.data());
+    (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
+    _exit(127);
+  }
+  close(pipe_fd[1]);
+  if (pid < 0) {
+    close(pipe_fd[0]);
+    V3D_CHECK(pid >= 0, "cannot fork to run " << argv[0]);
+  }
+  ProcessResult result;
+  char buf[4096];
+  for (ssize_t n; (n = read(pipe_fd[0], buf, sizeof(buf))) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    result.err.append(buf, static_cast<size_t>(n));
+  }
+  close(pipe_fd[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string last_line(const std::string& text) {
+  size_t end = text.find_last_not_of("\n\r ");
+  if (end == std::string::npos) return "";
+  const size_t begin = text.rfind('\n', end);
+  return text.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+}
+
+std::string python_interpreter() {
+  const char* env = std::getenv("V3D_PYTHON");
+  return env != nullptr && env[0] != '\0' ? env : "/usr/bin/python3";
+}
+
+// Runs convert_npz.py with `args`; throws its one-line error on failure.
+void run_convert_npz(const std::string& script_arg, const std::vector<std::string>& args) {
+  const std::string script = script_arg.empty() ? find_convert_npz_script() : script_arg;
+  const std::string python = python_interpreter();
+  V3D_CHECK(access(python.c_str(), X_OK) == 0,
+            python << " not found: the npz converter needs Python 3 with numpy and h5py "
+                      "(Debian/Ubuntu: sudo apt-get install python3 python3-numpy python3-h5py)");
+  std::vector<std::string> argv = {python, script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const ProcessResult r = run_process(argv);
+  if (r.status != 0) {
+    std::string line = last_line(r.err);
+    if (line.empty()) line = "exit status " + std::to_string(r.status);
+    throw Error(line);
+  }
+}
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::string canonical_h36m_action(const std::string& name) {
+  std::string out = name;
+  replace_all(out, "TakingPhoto", "Photo");
+  replace_all(out, "WalkingDog", "WalkDog");
+  return out;
+}
+
+bool h36m_action_dropped(const std::string& subject, const std::string& canonical_action) {
+  return subject == "S11" && canonical_action == "Directions";
+}
+
+void attach_h36m_cameras(Dataset& dataset) {
+  for (auto& [name, subject] : dataset.subjects) {
+    for (int k = 0; k < 4; ++k) subject.cameras[k] = h36m_camera(name, k);
+  }
+}
+
+Dataset import_h36m_archive(const std::string& root_dir) {
+  std::error_code ec;
+  V3D_CHECK(fs::is_directory(root_dir, ec), root_dir << ": not a directory");
+  Dataset d;
+  d.skeleton = Skeleton::h36m17();
+  d.fps = 50.0f;
+  std::vector<fs::path> subject_dirs;
+  for (const auto& e : fs::directory_iterator(root_dir)) {
+    if (fs::is_directory(e.path() / "MyPoses" / "3D_positions", ec))
+      subject_dirs.push_back(e.path());
+  }
+  std::sort(subject_dirs.begin(), subject_dirs.end());
+  V3D_CHECK(!subject_dirs.empty(),
+            root_dir << ": no <subject>/MyPoses/3D_positions/ folders (expected the extracted "
+                        "3d-pose-baseline archive, e.g. h36m/ holding S1, S5, ...)");
+  for (const auto& sdir : subject_dirs) {
+    const std::string subject = sdir.filename().string();
+    const fs::path pose_dir = sdir / "MyPoses" / "3D_positions";
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(pose_dir)) {
+      if (e.path().extension() == ".h5") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    V3D_CHECK(!files.empty(), pose_dir.string() << ": no .h5 files");
+    std::map<std::string, std::string> source_of;  // action -> file, to report collisions
+    SubjectData& s = d.subjects[subject];
+    for (const auto& file : files) {
+      const std::string action = canonical_h36m_action(file.stem().string());
+      if (h36m_action_dropped(subject, action)) continue;
+      V3D_CHECK(source_of.count(action) == 0, file.string()
+                                                  << ": action \"" << action
+                                                  << "\" also comes from " << source_of[action]);
+      source_of[action] = file.string();
+      ActionData a;
+      a.positions_3d = read_archive_file(file.string(), a.frames);
+      s.actions[action] = std::move(a);
+    }
+  }
+  for (auto& [name, subject] : d.subjects) {
+    try {
+      for (int k = 0; k < 4; ++k) subject.cameras[k] = h36m_camera(name, k);
+    } catch (const Error& e) {
+      throw Error((fs::path(root_dir) / name).string() + ": " + e.what());
+    }
+  }
+  try {
+    d.validate();
+  } catch (const Error& e) {
+    throw Error(root_dir + ": " + e.what());
+  }
+  return d;
+}
+
+std::string find_convert_npz_script() {
+  const char* env = std::getenv("V3D_SCRIPTS_DIR");
+  if (env != nullptr && env[0] != '\0') {
+    const fs::path p = fs::path(env) / "convert_npz.py";
+    V3D_CHECK(is_file(p), "V3D_SCRIPTS_DIR=" << env << ": no convert_npz.py there");
+    return p.string();
+  }
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<std::string> tried;
+  if (!ec) {
+    for (fs::path dir = exe.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+      const fs::path here = dir / "scripts" / "convert_npz.py";
+      if (is_file(here)) return here.string();
+      tried.push_back(here.string());
+      // A build tree: its CMakeCache.txt names the source directory.
+      std::ifstream cache(dir / "CMakeCache.txt");
+      const std::string key = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+      for (std::string line; std::getline(cache, line);) {
+        if (line.compare(0, key.size(), key) == 0) {
+          const fs::path p = fs::path(line.substr(key.size())) / "scripts" / "convert_npz.py";
+          if (is_file(p)) return p.string();
+          tried.push_back(p.string());
+        }
+      }
+      if (dir == dir.root_path()) break;
+    }
+  }
+  V3D_CHECK(false,
+            "cannot find convert_npz.py (set V3D_SCRIPTS_DIR to the scripts/ folder of a "
+            "v3d checkout; tried "
+                << tried.size() << " places from " << exe.string() << ")");
+  return "";
+}
+
+Dataset import_vp3d_npz(const std::string& npz_3d, const std::string& npz_2d,
+                        const std::string& script) {
+  const fs::path tmp = fs::temp_directory_path() /
+                       ("v3d-npz-" + std::to_string(static_cast<long>(getpid())) + ".h5");
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ignored;
+      fs::remove(p, ignored);
+    }
+  } remove_tmp{tmp};
+  std::vector<std::string> args = {"to-h5", "--npz-3d", npz_3d, "--out", tmp.string()};
+  if (!npz_2d.empty()) args.insert(args.end(), {"--npz-2d", npz_2d});
+  run_convert_npz(script, args);
+  Dataset d = read_dataset(tmp.string());
+  // The script writes the h36m17 structure with its own copy of the names; the shipped skeleton
+  // is the one source of truth, provided the structure agrees.
+  const Skeleton& h36m = Skeleton::h36m17();
+  V3D_CHECK(d.skeleton.parents == h36m.parents && d.skeleton.joints_left == h36m.joints_left &&
+                d.skeleton.joints_right == h36m.joints_right,
+            npz_3d << ": convert_npz.py wrote a skeleton that is not h36m17 ('" << d.skeleton.name
+                   << "')");
+  d.skeleton = h36m;
+  try {
+    attach_h36m_cameras(d);
+  } catch (const Error& e) {
+    throw Error(npz_3d + ": " + e.what());
+  }
+  d.validate();
+  return d;
+}
+
+void export_vp3d_npz(const std::string& h5, const std::string& out_3d, const std::string& out_2d,
+                     const std::string& script) {
+  V3D_CHECK(!out_3d.empty() || !out_2d.empty(),
+            h5 << ": no output asked (out_3d and out_2d empty)");
+  std::vector<std::string> args = {"to-npz", "--h5", h5};
+  if (!out_3d.empty()) args.insert(args.end(), {"--out-3d", out_3d});
+  if (!out_2d.empty()) args.insert(args.end(), {"--out-2d", out_2d});
+  run_convert_npz(script, args);
+}
+
+}  // namespace v3d::data

@@ -1,0 +1,673 @@
+// Tests of data/batches.h: preparation (camera space, root-relative, normalisation, selection,
+// subset/downsample with VideoPose3D's SHA-256 start), training windows (edge replication at
+// strides 1/3/5/7, causal shift, short sequences), the paper's modes, flip, determinism and
+// resumption, TD N phases and unchunked evaluation input.
+//
+// Synthetic sequences encode their indices in their values: 2D (t, j, f) = 100*t + 2*j + f + 1
+// and 3D (t, j, c) = 100*t + 3*j + c + 1, so a gathered window can be decoded back to its frames.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "data/batches.h"
+#include "data/camera.h"
+#include "kernels/common.h"
+
+namespace v3d::data {
+namespace {
+
+constexpr int kJ = 17;
+
+float v2(int64_t t, int j, int f) { return static_cast<float>(100 * t + 2 * j + f + 1); }
+float v3(int64_t t, int j, int c) { return static_cast<float>(100 * t + 3 * j + c + 1); }
+
+Sequence make_seq(const std::string& subject, const std::string& action, int64_t frames) {
+  Sequence s;
+  s.subject = subject;
+  s.action = action;
+  s.frames = frames;
+  for (int64_t t = 0; t < frames; ++t) {
+    for (int j = 0; j < kJ; ++j) {
+      for (int f = 0; f < 2; ++f) s.poses_2d.push_back(v2(t, j, f));
+      for (int c = 0; c < 3; ++c) s.poses_3d.push_back(v3(t, j, c));
+    }
+  }
+  return s;
+}
+
+const Skeleton& h36m() { return Skeleton::h36m17(); }
+
+// The frame a gathered (unflipped) 2D row came from, checking the whole row is that frame.
+int64_t decode_frame(const float* row) {
+  const int64_t t = static_cast<int64_t>(std::lround((row[0] - 1.0f) / 100.0f));
+  for (int j = 0; j < kJ; ++j) {
+    for (int f = 0; f < 2; ++f) EXPECT_EQ(row[j * 2 + f], v2(t, j, f)) << "joint " << j;
+  }
+  return t;
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// ------------------------------------------------------------------------------------------------
+// Windows
+// ------------------------------------------------------------------------------------------------
+
+TEST(Window, FramesAtBothBordersForStrides1357) {
+  std::vector<Sequence> seqs = {make_seq("S1", "Walking", 20)};
+  BatchSpec spec;
+  spec.pad = 3;  // RF 7
+  WindowGenerator gen(seqs, h36m(), h36m(), spec);
+  using V = std::vector<int64_t>;
+  // Hand-computed: frames c + s*k for k = -3..3, clamped to [0, 19].
+  EXPECT_EQ(gen.window_frames(20, 0, 1), (V{0, 0, 0, 0, 1, 2, 3}));
+  EXPECT_EQ(gen.window_frames(20, 1, 1), (V{0, 0, 0, 1, 2, 3, 4}));
+  EXPECT_EQ(gen.window_frames(20, 19, 1), (V{16, 17, 18, 19, 19, 19, 19}));
+  EXPECT_EQ(gen.window_frames(20, 0, 3), (V{0, 0, 0, 0, 3, 6, 9}));
+  EXPECT_EQ(gen.window_frames(20, 2, 3), (V{0, 0, 0, 2, 5, 8, 11}));
+  EXPECT_EQ(gen.window_frames(20, 19, 3), (V{10, 13, 16, 19, 19, 19, 19}));
+  EXPECT_EQ(gen.window_frames(20, 17, 3), (V{8, 11, 14, 17, 19, 19, 19}));
+  EXPECT_EQ(gen.window_frames(20, 1, 5), (V{0, 0, 0, 1, 6, 11, 16}));
+  EXPECT_EQ(gen.window_frames(20, 18, 5), (V{3, 8, 13, 18, 19, 19, 19}));
+  EXPECT_EQ(gen.window_frames(20, 0, 7), (V{0, 0, 0, 0, 7, 14, 19}));
+  EXPECT_EQ(gen.window_frames(20, 18, 7), (V{0, 4, 11, 18, 19, 19, 19}));
+  EXPECT_EQ(gen.window_frames(20, 10, 7), (V{0, 0, 3, 10, 17, 19, 19}));
+}
+
+// Every gathered window of every stride, in unshuffled order, holds exactly window_frames' rows
+// and the centre's 3D.
+TEST(Window, GatheredBatchesMatchIndexLists) {
+  for (int stride : {3, 5, 7}) {
+    std::vector<Sequence> seqs = {make_seq("S1", "Walking", 20), make_seq("S5", "Eating", 9)};
+    BatchSpec spec;
+    spec.pad = 3;
+    spec.flip = false;
+    spec.shuffle = false;
+    spec.batch_size = 10;
+    spec.mode = "Sample" + std::to_string(stride) + "+Sequential";
+    WindowGenerator gen(seqs, h36m(), h36m(), spec);
+    ASSERT_EQ(gen.num_windows(), 2 * 29);
+    gen.start_epoch();
+    Batch b;
+    int64_t i = 0;
+    while (gen.next(b)) {
+      ASSERT_LE(b.size, 10);
+      for (int64_t k = 0; k < b.size; ++k, ++i) {
+        const auto w = gen.window(i);
+        EXPECT_EQ(w.stride, i < 29 ? 1 : stride) << "window " << i;
+        const int64_t frames = seqs[static_cast<size_t>(w.sequence)].frames;
+        const auto expect = gen.window_frames(frames, w.centre, w.stride);
+        for (int64_t r = 0; r < 7; ++r) {
+          EXPECT_EQ(decode_frame(&b.inputs_2d[static_cast<size_t>((k * 7 + r) * kJ * 2)]),
+                    expect[static_cast<size_t>(r)])
+              << "stride " << stride << " window " << i << " row " << r;
+        }
+        for (int j = 0; j < kJ; ++j) {
+          EXPECT_EQ(b.targets_3d[static_cast<size_t>(k * kJ * 3 + j * 3)], v3(w.centre, j, 0));
+        }
+      }
+    }
+    EXPECT_EQ(i, gen.num_windows());
+    EXPECT_EQ(b.size, 0);
+  }
+}
+
+TEST(Window, CausalShiftEndsAtTheOutputFrame) {
+  std::vector<Sequence> seqs = {make_seq("S1", "Walking", 20)};
+  BatchSpec spec;
+  spec.pad = 3;
+  spec.causal_shift = 3;
+  WindowGenerator gen(seqs, h36m(), h36m(), spec);
+  using V = std::vector<int64_t>;
+  EXPECT_EQ(gen.window_frames(20, 10, 1), (V{4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(gen.window_frames(20, 10, 2), (V{0, 0, 2, 4, 6, 8, 10}));
+  EXPECT_EQ(gen.window_frames(20, 1, 5), (V{0, 0, 0, 0, 0, 0, 1}));
+}
+
+TEST(Window, SequenceShorterThanTheReceptiveFieldGivesEveryFrame) {
+  std::vector<Sequence> seqs = {make_seq("S1", "Walking", 3)};
+  BatchSpec spec;
+  spec.pad = 13;  // RF 27 over 3 frames
+  spec.flip = false;
+  spec.shuffle = false;
+  spec.mode = "Sample7+Sequential";
+  WindowGenerator gen(seqs, h36m(), h36m(), spec);
+  EXPECT_EQ(gen.num_windows(), 6);
+  gen.start_epoch();
+  Batch b;
+  ASSERT_TRUE(gen.next(b));
+  ASSERT_EQ(b.size, 6);
+  for (int64_t k = 0; k < 6; ++k) {
+    const int64_t c = k % 3, stride = k < 3 ? 1 : 7;
+    for (int64_t r = 0; r < 27; ++r) {
+      const int64_t t = decode_frame(&b.inputs_2d[static_cast<size_t>((k * 27 + r) * kJ * 2)]);
+      // Only the centre row and its clamped neighbours exist: the rest replicate frame 0 or 2.
+      const int64_t want = r < 13 ? (r == 12 && stride == 1 && c > 0 ? c - 1 : 0)
+                                  : (r == 13 ? c : (r == 14 && stride == 1 && c < 2 ? c + 1 : 2));
+      EXPECT_EQ(t, want) << "window " << k << " row " << r;
+    }
+  }
+  EXPECT_FALSE(gen.next(b));
+}
+
+TEST(Window, EmptyAndNonFiniteSequencesAreNamedErrors) {
+  std::vector<Sequence> empty = {make_seq("S1", "Walking", 0)};
+  EXPECT_NE(
+      error_of([&] { WindowGenerator g(empty, h36m(), h36m(), BatchSpec{}); }).find("S1/Walking"),
+      std::string::npos);
+
+  std::vector<Sequence> nan = {make_seq("S7", "Phoning 1", 12)};
+  nan[0].poses_2d[5 * kJ * 2 + 3] = std::nanf("");
+  const std::string e = error_of([&] { WindowGenerator g(nan, h36m(), h36m(), BatchSpec{}); });
+  EXPECT_NE(e.find("S7/Phoning 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("poses_2d"), std::string::npos) << e;
+  EXPECT_NE(e.find("frame 5"), std::string::npos) << e;
+
+  std::vector<Sequence> inf = {make_seq("S8", "Eating", 12)};
+  inf[0].poses_3d[2] = INFINITY;
+  EXPECT_NE(
+      error_of([&] { WindowGenerator g(inf, h36m(), h36m(), BatchSpec{}); }).find("S8/Eating"),
+      std::string::npos);
+
+  std::vector<Sequence> no_3d = {make_seq("S1", "Walking", 5)};
+  no_3d[0].poses_3d.clear();
+  EXPECT_NE(
+      error_of([&] { WindowGenerator g(no_3d, h36m(), h36m(), BatchSpec{}); }).find("poses_3d"),
+      std::string::npos);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Modes and epochs
+// ------------------------------------------------------------------------------------------------
+
+std::map<int, int64_t> stride_histogram(const WindowGenerator& gen) {
+  std::map<int, int64_t> h;
+  for (int64_t i = 0; i < gen.num_windows(); ++i) ++h[gen.window(i).stride];
+  return h;
+}
+
+TEST(Batch, EpochSizeOfEachMode) {
+  const std::vector<Sequence> seqs = {make_seq("S1", "Walking", 50), make_seq("S6", "Sitting", 31)};
+  const int64_t frames = 81;
+  auto make = [&](const std::string& mode, bool flip) {
+    BatchSpec spec;
+    spec.mode = mode;
+    spec.flip = flip;
+    spec.batch_size = 16;
+    auto gen = std::make_unique<WindowGenerator>(seqs, h36m(), h36m(), spec);
+    gen->start_epoch();
+    return gen;
+  };
+  {
+    auto g = make("Sequential", false);
+    EXPECT_EQ(g->num_windows(), frames);
+    EXPECT_EQ(g->num_batches(), 6);  // ceil(81 / 16)
+    EXPECT_EQ(stride_histogram(*g), (std::map<int, int64_t>{{1, frames}}));
+  }
+  {
+    auto g = make("Sequential", true);
+    EXPECT_EQ(g->num_windows(), 2 * frames);
+  }
+  {
+    auto g = make("Sequential x2", true);
+    EXPECT_EQ(g->num_windows(), 4 * frames);
+    EXPECT_EQ(stride_histogram(*g), (std::map<int, int64_t>{{1, 4 * frames}}));
+  }
+  {
+    auto g = make("Sample5+Sequential", false);
+    EXPECT_EQ(g->num_windows(), 2 * frames);
+    EXPECT_EQ(stride_histogram(*g), (std::map<int, int64_t>{{1, frames}, {5, frames}}));
+  }
+  {
+    auto g = make("Sample3/5/7+Sequential", true);
+    EXPECT_EQ(g->num_windows(), 4 * frames);
+    const auto h = stride_histogram(*g);
+    EXPECT_EQ(h.at(1), 2 * frames);
+    int64_t resampled = 0;
+    for (const auto& [s, n] : h) {
+      if (s == 1) continue;
+      EXPECT_TRUE(s == 3 || s == 5 || s == 7) << "stride " << s;
+      EXPECT_GT(n, 0);
+      resampled += n;
+    }
+    EXPECT_EQ(resampled, 2 * frames);
+    EXPECT_EQ(h.size(), 4u);  // 162 draws from {3, 5, 7}: all three appear
+  }
+  // Every (sequence, centre, flip) appears exactly once per copy.
+  {
+    auto g = make("Sample3/5/7+Sequential", true);
+    std::map<std::tuple<int64_t, int64_t, bool, bool>, int> seen;
+    for (int64_t i = 0; i < g->num_windows(); ++i) {
+      const auto w = g->window(i);
+      ++seen[{w.sequence, w.centre, w.flip, w.stride != 1}];
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), 4 * frames);
+    for (const auto& [key, n] : seen) EXPECT_EQ(n, 1);
+  }
+}
+
+TEST(Batch, UnknownModeListsTheValidForms) {
+  for (const char* bad :
+       {"Sample+Sequential", "Sample1+Sequential", "Sequential x3", "sample5+sequential",
+        "Sample3/5/+Sequential", "Sample5", "Sample3/3+Sequential", ""}) {
+    const std::string e = error_of([&] { parse_resample_mode(bad); });
+    EXPECT_NE(e.find("Sample3/5/7+Sequential"), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("Sequential x2"), std::string::npos) << bad;
+  }
+  const ResampleMode m = parse_resample_mode("Sample3/5/7+Sequential");
+  EXPECT_EQ(m.copies, 2);
+  EXPECT_EQ(m.strides, (std::vector<int>{3, 5, 7}));
+  EXPECT_EQ(parse_resample_mode("Sample11+Sequential").strides, (std::vector<int>{11}));
+}
+
+TEST(Batch, FlipIsAnInvolutionThatSwapsExactlyTheSymmetricJoints) {
+  const Sequence s = make_seq("S1", "Walking", 4);
+  std::vector<float> p = s.poses_3d;
+  flip_poses(p, 4, h36m(), 3);
+  const std::vector<int> left = {4, 5, 6, 11, 12, 13}, right = {1, 2, 3, 14, 15, 16};
+  for (int64_t t = 0; t < 4; ++t) {
+    for (int j = 0; j < kJ; ++j) {
+      int from = j;
+      for (size_t i = 0; i < left.size(); ++i) {
+        if (left[i] == j) from = right[i];
+        if (right[i] == j) from = left[i];
+      }
+      const float* got = &p[static_cast<size_t>((t * kJ + j) * 3)];
+      EXPECT_EQ(got[0], -v3(t, from, 0)) << "joint " << j;
+      EXPECT_EQ(got[1], v3(t, from, 1));
+      EXPECT_EQ(got[2], v3(t, from, 2));
+    }
+  }
+  flip_poses(p, 4, h36m(), 3);
+  EXPECT_EQ(p, s.poses_3d);
+  std::vector<float> q = s.poses_2d;
+  flip_poses(q, 4, h36m(), 2);
+  EXPECT_NE(q, s.poses_2d);
+  flip_poses(q, 4, h36m(), 2);
+  EXPECT_EQ(q, s.poses_2d);
+}
+
+// A flipped window of the generator is the flip of its unflipped twin, in 2D and 3D.
+TEST(Batch, FlippedWindowsAreFlipsOfTheirTwins) {
+  const std::vector<Sequence> seqs = {make_seq("S1", "Walking", 12)};
+  BatchSpec spec;
+  spec.pad = 2;
+  spec.shuffle = false;
+  spec.batch_size = 1000;
+  spec.mode = "Sample3+Sequential";
+  WindowGenerator gen(seqs, h36m(), h36m(), spec);
+  gen.start_epoch();
+  Batch b;
+  ASSERT_TRUE(gen.next(b));
+  const int64_t half = gen.num_windows() / 2, rf = 5;
+  for (int64_t i = 0; i < half; ++i) {
+    const auto w = gen.window(i), wf = gen.window(i + half);
+    ASSERT_FALSE(w.flip);
+    ASSERT_TRUE(wf.flip);
+    ASSERT_EQ(w.centre, wf.centre);
+    ASSERT_EQ(w.stride, wf.stride);
+    std::vector<float> in(b.inputs_2d.begin() + i * rf * kJ * 2,
+                          b.inputs_2d.begin() + (i + 1) * rf * kJ * 2);
+    std::vector<float> tg(b.targets_3d.begin() + i * kJ * 3,
+                          b.targets_3d.begin() + (i + 1) * kJ * 3);
+    flip_poses(in, rf, h36m(), 2);
+    flip_poses(tg, 1, h36m(), 3);
+    EXPECT_TRUE(std::equal(in.begin(), in.end(), b.inputs_2d.begin() + (i + half) * rf * kJ * 2))
+        << "window " << i;
+    EXPECT_TRUE(std::equal(tg.begin(), tg.end(), b.targets_3d.begin() + (i + half) * kJ * 3));
+  }
+}
+
+std::vector<Batch> run_epoch(WindowGenerator& gen) {
+  std::vector<Batch> out;
+  Batch b;
+  while (gen.next(b)) out.push_back(b);
+  return out;
+}
+
+bool same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].size != b[i].size || a[i].inputs_2d != b[i].inputs_2d ||
+        a[i].targets_3d != b[i].targets_3d) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(Batch, SameSeedSameBatchesOtherSeedOtherOrder) {
+  const std::vector<Sequence> seqs = {make_seq("S1", "Walking", 40),
+                                      make_seq("S5", "Greeting", 23)};
+  BatchSpec spec;
+  spec.pad = 4;
+  spec.batch_size = 17;
+  spec.mode = "Sample3/5/7+Sequential";
+  WindowGenerator a(seqs, h36m(), h36m(), spec), b(seqs, h36m(), h36m(), spec);
+  spec.seed = 99;
+  WindowGenerator c(seqs, h36m(), h36m(), spec);
+  a.start_epoch();
+  b.start_epoch();
+  c.start_epoch();
+  const auto ea = run_epoch(a), eb = run_epoch(b), ec = run_epoch(c);
+  EXPECT_EQ(static_cast<int64_t>(ea.size()), a.num_batches());
+  EXPECT_EQ(ea.back().size, a.num_windows() - (a.num_batches() - 1) * 17);  // the short last batch
+  EXPECT_TRUE(same(ea, eb));
+  EXPECT_FALSE(same(ea, ec));
+  // The next epoch is another order.
+  a.start_epoch();
+  EXPECT_FALSE(same(ea, run_epoch(a)));
+}
+
+TEST(Batch, SaveAndLoadStateMidEpochResumesIdentically) {
+  const std::vector<Sequence> seqs = {make_seq("S1", "Walking", 40),
+                                      make_seq("S5", "Greeting", 23)};
+  BatchSpec spec;
+  spec.pad = 4;
+  spec.batch_size = 13;
+  spec.mode = "Sample3/5/7+Sequential";
+  // Reference: three uninterrupted epochs.
+  WindowGenerator ref(seqs, h36m(), h36m(), spec);
+  std::vector<std::vector<Batch>> epochs;
+  for (int e = 0; e < 3; ++e) {
+    ref.start_epoch();
+    epochs.push_back(run_epoch(ref));
+  }
+  // Interrupted in epoch 2 after 5 batches; resumed in a fresh generator.
+  WindowGenerator first(seqs, h36m(), h36m(), spec);
+  first.start_epoch();
+  run_epoch(first);
+  first.start_epoch();
+  Batch b;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(first.next(b));
+  const std::string state = first.save_state();
+
+  spec.seed = 7;  // the state, not the spec's seed, decides
+  WindowGenerator resumed(seqs, h36m(), h36m(), spec);
+  resumed.load_state(state);
+  EXPECT_EQ(resumed.epoch(), 2);
+  EXPECT_EQ(resumed.batches_done(), 5);
+  const auto rest = run_epoch(resumed);
+  EXPECT_TRUE(same(rest, std::vector<Batch>(epochs[1].begin() + 5, epochs[1].end())));
+  resumed.start_epoch();
+  EXPECT_TRUE(same(run_epoch(resumed), epochs[2]));
+
+  // A state from before any epoch restores the seed's stream.
+  spec.seed = 1234;
+  WindowGenerator fresh(seqs, h36m(), h36m(), spec);
+  const std::string initial = fresh.save_state();
+  WindowGenerator other(seqs, h36m(), h36m(),
+                        BatchSpec{spec.batch_size, 4, 0, spec.mode, true, true, 555});
+  other.load_state(initial);
+  other.start_epoch();
+  EXPECT_TRUE(same(run_epoch(other), epochs[0]));
+}
+
+TEST(Batch, LoadStateRejectsAnotherLayout) {
+  const std::vector<Sequence> seqs = {make_seq("S1", "Walking", 40)};
+  BatchSpec spec;
+  WindowGenerator a(seqs, h36m(), h36m(), spec);
+  spec.mode = "Sample5+Sequential";
+  WindowGenerator b(seqs, h36m(), h36m(), spec);
+  const std::string e = error_of([&] { b.load_state(a.save_state()); });
+  EXPECT_NE(e.find("mode 'Sequential'"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { b.load_state("garbage"); }).find("v3d-window-generator"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              Batch out;
+              a.next(out);
+            }).find("start_epoch"),
+            std::string::npos);
+}
+
+// ------------------------------------------------------------------------------------------------
+// TD N phases and unchunked evaluation
+// ------------------------------------------------------------------------------------------------
+
+TEST(Phase, SplitsIntoNPhaseSequences) {
+  const Sequence s = make_seq("S9", "Walking", 10);
+  const auto phases = split_phases(s, 3);
+  ASSERT_EQ(phases.size(), 3u);
+  const std::vector<int64_t> lengths = {4, 3, 3};
+  for (int p = 0; p < 3; ++p) {
+    const Sequence& q = phases[static_cast<size_t>(p)];
+    EXPECT_EQ(q.frames, lengths[static_cast<size_t>(p)]);
+    EXPECT_EQ(q.subject, "S9");
+    EXPECT_EQ(q.action, "Walking");
+    ASSERT_EQ(q.poses_2d.size(), static_cast<size_t>(q.frames * kJ * 2));
+    ASSERT_EQ(q.poses_3d.size(), static_cast<size_t>(q.frames * kJ * 3));
+    for (int64_t i = 0; i < q.frames; ++i) {
+      EXPECT_EQ(decode_frame(&q.poses_2d[static_cast<size_t>(i * kJ * 2)]), p + 3 * i);
+      EXPECT_EQ(q.poses_3d[static_cast<size_t>(i * kJ * 3 + 4)], v3(p + 3 * i, 1, 1));
+    }
+  }
+  const auto one = split_phases(s, 1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].frames, 10);
+  EXPECT_EQ(one[0].poses_2d, s.poses_2d);
+  EXPECT_EQ(one[0].poses_3d, s.poses_3d);
+  // More phases than frames: the empty ones are left out.
+  EXPECT_EQ(split_phases(make_seq("S9", "Walking", 2), 5).size(), 2u);
+  EXPECT_NE(error_of([&] { split_phases(s, 0); }).find("interval"), std::string::npos);
+}
+
+TEST(Phase, UnchunkedInputIsEdgePadded) {
+  const Sequence s = make_seq("S9", "Walking", 5);
+  auto rows = [](const EvalInput& e, int64_t b) {
+    std::vector<int64_t> t;
+    for (int64_t i = 0; i < e.length; ++i) {
+      t.push_back(decode_frame(&e.inputs_2d[static_cast<size_t>((b * e.length + i) * kJ * 2)]));
+    }
+    return t;
+  };
+  const EvalInput e = make_eval_input(s, h36m(), h36m(), 2, 0, false);
+  EXPECT_EQ(e.batch, 1);
+  EXPECT_EQ(e.length, 9);
+  EXPECT_EQ(rows(e, 0), (std::vector<int64_t>{0, 0, 0, 1, 2, 3, 4, 4, 4}));
+  EXPECT_EQ(e.targets_3d, s.poses_3d);
+  const EvalInput c = make_eval_input(s, h36m(), h36m(), 2, 2, true);
+  EXPECT_EQ(c.batch, 2);
+  EXPECT_EQ(rows(c, 0), (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 2, 3, 4}));
+  std::vector<float> flipped(c.inputs_2d.begin() + c.length * kJ * 2, c.inputs_2d.end());
+  flip_poses(flipped, c.length, h36m(), 2);
+  EXPECT_TRUE(std::equal(flipped.begin(), flipped.end(), c.inputs_2d.begin()));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Preparation and selection
+// ------------------------------------------------------------------------------------------------
+
+std::string hex(const std::array<uint8_t, 32>& d) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : d) {
+    s += digits[b >> 4];
+    s += digits[b & 15];
+  }
+  return s;
+}
+
+TEST(Prepare, Sha256KnownVectors) {
+  EXPECT_EQ(hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex(sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(hex(sha256(std::string(1000, 'a'))),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+TEST(Prepare, SubsetAndDownsampleAsVideoPose3D) {
+  // Values from Python: hashlib.sha256(str(len).encode()), as common/utils.py.
+  EXPECT_EQ(deterministic_random(0, 901, "1000"), 411);
+  SubsetRange r = subset_range(1000, 0.1, 1);
+  EXPECT_EQ(r.start, 411);
+  EXPECT_EQ(r.count, 100);
+  EXPECT_EQ(r.step, 1);
+  r = subset_range(1000, 0.25, 2);  // n = round(500 * 0.25) * 2 = 250 frames, every 2nd
+  EXPECT_EQ(r.start, 343);
+  EXPECT_EQ(r.count, 125);
+  EXPECT_EQ(r.step, 2);
+  r = subset_range(1383, 0.1, 1);  // round(138.3) = 138
+  EXPECT_EQ(r.start, 403);
+  EXPECT_EQ(r.count, 138);
+  r = subset_range(10, 0.25, 1);  // round(2.5) = 2: Python rounds half to even
+  EXPECT_EQ(r.count, 2);
+  EXPECT_EQ(r.start, 0);
+  r = subset_range(1001, 1.0, 2);  // [::2]
+  EXPECT_EQ(r.start, 0);
+  EXPECT_EQ(r.count, 501);
+  EXPECT_EQ(r.step, 2);
+  EXPECT_NE(error_of([] { subset_range(10, 0.0, 1); }).find("subset"), std::string::npos);
+  EXPECT_NE(error_of([] { subset_range(10, 1.0, 0); }).find("downsample"), std::string::npos);
+}
+
+// A dataset with H36M cameras: S1 and S9, actions with and without stored 2D.
+Dataset make_dataset() {
+  Dataset d;
+  d.skeleton = h36m();
+  uint32_t state = 12345;
+  auto rnd = [&] {  // [0, 1)
+    state = state * 1664525u + 1013904223u;
+    return static_cast<float>(state >> 8) / 16777216.0f;
+  };
+  for (const std::string subject : {"S1", "S9"}) {
+    SubjectData sd;
+    for (int k = 0; k < 4; ++k) sd.cameras[k] = h36m_camera(subject, k);
+    for (const std::string action : {"Walking", "WalkDog", "Sitting", "SittingDown"}) {
+      ActionData a;
+      a.frames = 30;
+      for (int64_t t = 0; t < a.frames; ++t) {
+        const float root[3] = {0.02f * static_cast<float>(t) - 0.3f, 0.1f, 0.9f};
+        for (int j = 0; j < kJ; ++j) {
+          for (int c = 0; c < 3; ++c) {
+            a.positions_3d.push_back(j == 0 ? root[c] : root[c] + 0.8f * rnd() - 0.4f);
+          }
+        }
+      }
+      // Camera 1 has stored 2D (5 extra video frames), the others are projected.
+      std::vector<float> px;
+      for (int64_t i = 0; i < (a.frames + 5) * kJ; ++i) {
+        px.push_back(1000.0f * rnd());
+        px.push_back(1000.0f * rnd());
+      }
+      a.positions_2d[1] = px;
+      sd.actions[action] = a;
+    }
+    d.subjects[subject] = sd;
+  }
+  return d;
+}
+
+TEST(Prepare, CameraSpaceRootRelativeTargetsAndNormalised2D) {
+  const Dataset d = make_dataset();
+  PrepareSpec spec;
+  spec.subjects = {"S1"};
+  const auto seqs = prepare_sequences(d, spec);
+  ASSERT_EQ(seqs.size(), 16u);  // 4 actions x 4 cameras
+  for (const Sequence& s : seqs) {
+    SCOPED_TRACE(s.subject + "/" + s.action + " camera " + std::to_string(s.camera));
+    const ActionData& a = d.subjects.at("S1").actions.at(s.action);
+    const Camera& cam = d.subjects.at("S1").cameras.at(s.camera);
+    ASSERT_EQ(s.frames, 30);
+    ASSERT_EQ(s.poses_3d.size(), static_cast<size_t>(30 * kJ * 3));
+    ASSERT_EQ(s.poses_2d.size(), static_cast<size_t>(30 * kJ * 2));
+    EXPECT_EQ(s.intrinsic, cam.intrinsic());
+    const std::vector<float> camera_3d = world_to_camera(a.positions_3d, cam);
+    for (int64_t t = 0; t < 30; ++t) {
+      for (int j = 0; j < kJ; ++j) {
+        for (int c = 0; c < 3; ++c) {
+          const float got = s.poses_3d[static_cast<size_t>((t * kJ + j) * 3 + c)];
+          if (j == 0) {
+            EXPECT_EQ(got, 0.0f);
+          } else {
+            const float expect = camera_3d[static_cast<size_t>((t * kJ + j) * 3 + c)] -
+                                 camera_3d[static_cast<size_t>(t * kJ * 3 + c)];
+            EXPECT_NEAR(got, expect, 1e-6f);
+            EXPECT_LT(std::fabs(got), 1.0f);  // metres, within the body
+          }
+        }
+      }
+    }
+    const float ratio = static_cast<float>(cam.res_h) / static_cast<float>(cam.res_w);
+    if (s.camera == 1) {
+      // Stored pixels, truncated to the 30 mocap frames and normalised with the camera's size.
+      const std::vector<float>& px = a.positions_2d.at(1);
+      for (size_t i = 0; i < s.poses_2d.size(); i += 2) {
+        EXPECT_NEAR(s.poses_2d[i], px[i] / cam.res_w * 2 - 1, 1e-6f);
+        EXPECT_NEAR(s.poses_2d[i + 1], px[i + 1] / cam.res_w * 2 - ratio, 1e-6f);
+        EXPECT_GE(s.poses_2d[i], -1.0f);
+        EXPECT_LE(s.poses_2d[i], 1.0f);
+        EXPECT_GE(s.poses_2d[i + 1], -ratio);
+        EXPECT_LE(s.poses_2d[i + 1], ratio);
+      }
+    } else {
+      // Ground-truth 2D: the projection of the absolute camera-space 3D.
+      EXPECT_EQ(s.poses_2d, project_to_2d(camera_3d, cam));
+      for (float v : s.poses_2d) EXPECT_LT(std::fabs(v), 1.2f);
+    }
+  }
+}
+
+TEST(Prepare, SplitsActionPrefixesSubsetAndErrors) {
+  Dataset d = make_dataset();
+  // Default split: training subjects only; S1 is the only one present here.
+  PrepareSpec spec;
+  spec.subjects = {"S9"};
+  spec.actions = {"Sitting"};
+  spec.cameras = {0, 2};
+  auto seqs = prepare_sequences(d, spec);
+  std::set<std::string> actions;
+  for (const auto& s : seqs) actions.insert(s.action);
+  EXPECT_EQ(actions, (std::set<std::string>{"Sitting", "SittingDown"}));
+  EXPECT_EQ(seqs.size(), 4u);
+
+  spec.actions = {"Walk"};
+  spec.cameras = {};
+  spec.subset = 0.5;
+  spec.downsample = 2;
+  seqs = prepare_sequences(d, spec);
+  ASSERT_EQ(seqs.size(), 8u);
+  const SubsetRange r = subset_range(30, 0.5, 2);
+  for (const auto& s : seqs) {
+    EXPECT_EQ(s.frames, r.count);
+    EXPECT_TRUE(s.action == "Walking" || s.action == "WalkDog");
+  }
+  // The subset's frames are the range's: compare with the full preparation.
+  spec.subset = 1.0;
+  spec.downsample = 1;
+  const auto full = prepare_sequences(d, spec);
+  spec.subset = 0.5;
+  spec.downsample = 2;
+  const auto part = prepare_sequences(d, spec);
+  for (int64_t i = 0; i < r.count; ++i) {
+    const int64_t t = r.start + i * r.step;
+    for (int v = 0; v < kJ * 3; ++v) {
+      EXPECT_EQ(part[0].poses_3d[static_cast<size_t>(i * kJ * 3 + v)],
+                full[0].poses_3d[static_cast<size_t>(t * kJ * 3 + v)]);
+    }
+  }
+
+  EXPECT_EQ(default_train_subjects(), (std::vector<std::string>{"S1", "S5", "S6", "S7", "S8"}));
+  EXPECT_EQ(default_test_subjects(), (std::vector<std::string>{"S9", "S11"}));
+  EXPECT_NE(error_of([&] { prepare_sequences(d, PrepareSpec{}); }).find("S5"), std::string::npos);
+
+  d.subjects["S9"].actions["Walking"].positions_3d[7] = std::nanf("");
+  spec.subset = 1.0;
+  spec.downsample = 1;
+  const std::string e = error_of([&] { prepare_sequences(d, spec); });
+  EXPECT_NE(e.find("S9/Walking"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace v3d::data

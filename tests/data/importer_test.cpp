@@ -1,0 +1,381 @@
+// Tests of the importers (data/h36m_archive.h): the 3d-pose-baseline archive on tiny archive files
+// written here with the HDF5 C++ API, and VideoPose3D's npz files written here with
+// /usr/bin/python3 + numpy, converted through scripts/convert_npz.py; then h5 -> npz -> h5 is bit
+// for bit.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <H5Cpp.h>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+
+#include "data/h36m_archive.h"
+#include "kernels/common.h"
+
+namespace v3d::data::test {
+
+// Defined in store_test.cpp (same test binary).
+class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+void expect_data_error(const std::function<void()>& fn, const std::vector<std::string>& parts);
+void expect_same_dataset(const Dataset& a, const Dataset& b);
+
+}  // namespace v3d::data::test
+
+namespace v3d::data {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_data_error;
+using test::expect_same_dataset;
+using test::TempDir;
+
+const std::string kScript = std::string(V3D_SOURCE_DIR) + "/scripts/convert_npz.py";
+
+TEST(ImporterTest, CanonicalActionNames) {
+  EXPECT_EQ(canonical_h36m_action("TakingPhoto"), "Photo");
+  EXPECT_EQ(canonical_h36m_action("TakingPhoto 1"), "Photo 1");
+  EXPECT_EQ(canonical_h36m_action("WalkingDog 1"), "WalkDog 1");
+  EXPECT_EQ(canonical_h36m_action("Walking 1"), "Walking 1");
+  EXPECT_EQ(canonical_h36m_action("Photo"), "Photo");
+  EXPECT_TRUE(h36m_action_dropped("S11", "Directions"));
+  EXPECT_FALSE(h36m_action_dropped("S11", "Directions 1"));
+  EXPECT_FALSE(h36m_action_dropped("S1", "Directions"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 3d-pose-baseline archive.
+
+// Millimetres of mocap joint j, coordinate c at frame n, in a take with `seed`: distinct for
+// every (j, c, n), with fractions so that the mm -> m division rounds.
+double archive_mm(int seed, int j, int c, int n) {
+  return seed * 10000.0 + j * 97.3 + c * 1000.0 - n * 3.21 + 0.1;
+}
+
+void write_archive_file(const fs::path& file, int seed, int frames, hsize_t rows = 96,
+                        const char* name = "3D_positions") {
+  fs::create_directories(file.parent_path());
+  std::vector<double> raw(rows * frames);  // (96, N): row j * 3 + c, column n
+  for (hsize_t r = 0; r < rows; ++r) {
+    for (int n = 0; n < frames; ++n) {
+      raw[r * frames + n] = archive_mm(seed, static_cast<int>(r / 3), static_cast<int>(r % 3), n);
+    }
+  }
+  H5::H5File f(file.string(), H5F_ACC_TRUNC);
+  const hsize_t dims[2] = {rows, static_cast<hsize_t>(frames)};
+  H5::DataSet ds = f.createDataSet(name, H5::PredType::IEEE_F64LE, H5::DataSpace(2, dims));
+  ds.write(raw.data(), H5::PredType::NATIVE_DOUBLE);
+}
+
+fs::path pose_dir(const std::string& root, const std::string& subject) {
+  return fs::path(root) / subject / "MyPoses" / "3D_positions";
+}
+
+TEST(ImporterTest, ArchiveImport) {
+  TempDir dir;
+  const std::string root = dir.path() + "/h36m";
+  write_archive_file(pose_dir(root, "S1") / "Directions 1.h5", 1, 5);
+  write_archive_file(pose_dir(root, "S1") / "TakingPhoto.h5", 2, 3);
+  write_archive_file(pose_dir(root, "S1") / "WalkingDog 1.h5", 3, 4);
+  write_archive_file(pose_dir(root, "S11") / "Directions.h5", 4, 2);  // dropped
+  write_archive_file(pose_dir(root, "S11") / "Directions 1.h5", 5, 6);
+  std::ofstream(pose_dir(root, "S11") / "README.txt") << "not a take";
+  fs::create_directories(fs::path(root) / "notes");  // no MyPoses: not a subject
+
+  const Dataset d = import_h36m_archive(root);
+  EXPECT_EQ(d.skeleton.name, "h36m17");
+  EXPECT_EQ(d.fps, 50.0f);
+  ASSERT_EQ(d.subjects.size(), 2u);
+  const auto& s1 = d.subjects.at("S1").actions;
+  ASSERT_EQ(s1.size(), 3u);
+  EXPECT_EQ(s1.count("Directions 1"), 1u);
+  EXPECT_EQ(s1.count("Photo"), 1u);
+  EXPECT_EQ(s1.count("WalkDog 1"), 1u);
+  const auto& s11 = d.subjects.at("S11").actions;
+  ASSERT_EQ(s11.size(), 1u);
+  ASSERT_EQ(s11.count("Directions 1"), 1u);
+
+  // Values: (N, 17, 3) metres from the kept mocap joints, float64 division then float32.
+  const ActionData& photo = s1.at("Photo");
+  ASSERT_EQ(photo.frames, 3);
+  ASSERT_EQ(photo.positions_3d.size(), 3u * 17 * 3);
+  for (int n = 0; n < 3; ++n) {
+    for (int j = 0; j < 17; ++j) {
+      for (int c = 0; c < 3; ++c) {
+        const float expected = static_cast<float>(archive_mm(2, kH36mKeptJoints[j], c, n) / 1000.0);
+        ASSERT_EQ(photo.positions_3d[(n * 17 + j) * 3 + c], expected)
+            << "frame " << n << " joint " << j << " coord " << c;
+      }
+    }
+  }
+  EXPECT_EQ(s11.at("Directions 1").frames, 6);
+  EXPECT_TRUE(photo.positions_2d.empty());
+
+  for (const std::string s : {"S1", "S11"}) {
+    ASSERT_EQ(d.subjects.at(s).cameras.size(), 4u);
+    for (int k = 0; k < 4; ++k) {
+      const Camera& got = d.subjects.at(s).cameras.at(k);
+      const Camera want = h36m_camera(s, k);
+      EXPECT_EQ(got.id, want.id);
+      EXPECT_EQ(got.translation, want.translation);
+      EXPECT_EQ(got.orientation, want.orientation);
+      EXPECT_TRUE(got.has_extrinsics);
+    }
+  }
+
+  // And it goes through the store unchanged.
+  const std::string file = dir.path() + "/h36m.h5";
+  write_dataset(d, file);
+  expect_same_dataset(d, read_dataset(file));
+}
+
+TEST(ImporterTest, ArchiveBadInput) {
+  TempDir dir;
+  const std::string root = dir.path() + "/h36m";
+  expect_data_error([&] { import_h36m_archive(root); }, {root, "not a directory"});
+  fs::create_directories(root);
+  expect_data_error([&] { import_h36m_archive(root); }, {root, "MyPoses/3D_positions"});
+
+  const fs::path file = pose_dir(root, "S1") / "Walking.h5";
+  write_archive_file(file, 1, 4, 95);
+  expect_data_error([&] { import_h36m_archive(root); },
+                    {file.string(), "/3D_positions", "expected (96, N)", "got (95, 4)"});
+  write_archive_file(file, 1, 4, 96, "positions");
+  expect_data_error([&] { import_h36m_archive(root); },
+                    {file.string(), "/3D_positions", "missing dataset"});
+  write_archive_file(file, 1, 0);
+  expect_data_error([&] { import_h36m_archive(root); }, {file.string(), "0 frames"});
+  std::ofstream(file) << "junk";
+  expect_data_error([&] { import_h36m_archive(root); }, {file.string(), "not an HDF5 file"});
+
+  write_archive_file(file, 1, 4);
+  write_archive_file(pose_dir(root, "S1") / "TakingPhoto.h5", 1, 4);
+  write_archive_file(pose_dir(root, "S1") / "Photo.h5", 1, 4);
+  expect_data_error([&] { import_h36m_archive(root); }, {"Photo.h5", "also comes from"});
+  fs::remove(pose_dir(root, "S1") / "Photo.h5");
+
+  write_archive_file(pose_dir(root, "S99") / "Walking.h5", 1, 4);
+  expect_data_error([&] { import_h36m_archive(root); }, {root + "/S99", "S99"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// VideoPose3D npz files through scripts/convert_npz.py.
+
+// Runs a Python program with /usr/bin/python3; returns its exit status.
+int run_python(const TempDir& dir, const std::string& program) {
+  const std::string file = dir.path() + "/program.py";
+  std::ofstream(file) << program;
+  return std::system(("/usr/bin/python3 '" + file + "'").c_str());
+}
+
+bool numpy_available() {
+  return std::system("/usr/bin/python3 -c 'import numpy, h5py' 2>/dev/null") == 0;
+}
+
+#define REQUIRE_NUMPY()                                                                  \
+  if (!numpy_available())                                                                \
+  GTEST_SKIP() << "/usr/bin/python3 lacks numpy or h5py (apt-get install python3-numpy " \
+                  "python3-h5py, or scripts/setup)"
+
+// A VideoPose3D-style pair: 3D (N, 32, 3) with values v(s, a, n, j, c) exact in float32, and 2D
+// for 4 cameras, 3 frames longer than the mocap (VideoPose3D truncates), with H36M metadata.
+const char* kMakeNpz = R"PY(
+import numpy as np, sys
+out = sys.argv[1] if len(sys.argv) > 1 else "."
+def v3(s, a, n):
+    i = np.arange(n * 32 * 3, dtype=np.float32).reshape(n, 32, 3)
+    return (i * np.float32(0.125) + np.float32(s * 100 + a)).astype(np.float32)
+def v2(s, a, k, n):
+    i = np.arange(n * 17 * 2, dtype=np.float32).reshape(n, 17, 2)
+    return (i * np.float32(0.5) + np.float32(s * 1000 + a * 10 + k)).astype(np.float32)
+p3 = {"S1": {"Walking": v3(1, 0, 5), "TakingPhoto 1": v3(1, 1, 4), "WalkingDog": v3(1, 2, 3)},
+      "S11": {"Directions": v3(11, 0, 2), "Directions 1": v3(11, 1, 6)}}
+p2 = {"S1": {"Walking": [v2(1, 0, k, 8) for k in range(4)],
+             "TakingPhoto 1": [v2(1, 1, k, 4) for k in range(4)]},
+      "S11": {"Directions": [v2(11, 0, k, 2) for k in range(4)]}}
+meta = {"num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+np.savez_compressed(out + "/data_3d_h36m.npz", positions_3d=p3)
+np.savez_compressed(out + "/data_2d_h36m_gt.npz", positions_2d=p2, metadata=meta)
+)PY";
+
+TEST(ImporterTest, NpzImport) {
+  REQUIRE_NUMPY();
+  TempDir dir;
+  ASSERT_EQ(run_python(dir, std::string("import os; os.chdir('") + dir.path() + "')\n" + kMakeNpz),
+            0);
+  const Dataset d = import_vp3d_npz(dir.path() + "/data_3d_h36m.npz",
+                                    dir.path() + "/data_2d_h36m_gt.npz", kScript);
+  EXPECT_EQ(d.skeleton.name, "h36m17");
+  EXPECT_EQ(d.skeleton.joint_names, Skeleton::h36m17().joint_names);
+  ASSERT_EQ(d.subjects.size(), 2u);
+  const auto& s1 = d.subjects.at("S1").actions;
+  ASSERT_EQ(s1.size(), 3u);
+  ASSERT_EQ(s1.count("Photo 1"), 1u);
+  ASSERT_EQ(s1.count("WalkDog"), 1u);
+  const auto& s11 = d.subjects.at("S11").actions;
+  ASSERT_EQ(s11.size(), 1u);  // "Directions" dropped, with its 2D
+  EXPECT_EQ(s11.count("Directions 1"), 1u);
+
+  const ActionData& walking = s1.at("Walking");
+  ASSERT_EQ(walking.frames, 5);  // 2D truncated from 8 to the mocap length
+  for (int n = 0; n < 5; ++n) {
+    for (int j = 0; j < 17; ++j) {
+      for (int c = 0; c < 3; ++c) {
+        const float i = static_cast<float>((n * 32 + kH36mKeptJoints[j]) * 3 + c);
+        ASSERT_EQ(walking.positions_3d[(n * 17 + j) * 3 + c], i * 0.125f + 100.0f)
+            << n << " " << j << " " << c;
+      }
+    }
+  }
+  ASSERT_EQ(walking.positions_2d.size(), 4u);
+  for (int k = 0; k < 4; ++k) {
+    const auto& xy = walking.positions_2d.at(k);
+    ASSERT_EQ(xy.size(), 5u * 17 * 2);
+    for (size_t i = 0; i < xy.size(); ++i) {
+      ASSERT_EQ(xy[i], static_cast<float>(i) * 0.5f + static_cast<float>(1000 + k))
+          << k << " " << i;
+    }
+  }
+  EXPECT_TRUE(s1.at("WalkDog").positions_2d.empty());
+  for (const auto& [s, subject] : d.subjects) {
+    ASSERT_EQ(subject.cameras.size(), 4u) << s;
+    EXPECT_EQ(subject.cameras.at(2).id, h36m_camera(s, 2).id);
+    EXPECT_EQ(subject.cameras.at(2).translation, h36m_camera(s, 2).translation);
+  }
+}
+
+// h5 -> npz -> h5 keeps every bit: 3D, 2D of 4 cameras with confidence, a 2D-only take, fps.
+TEST(ImporterTest, NpzRoundTripIsBitForBit) {
+  REQUIRE_NUMPY();
+  TempDir dir;
+  Dataset d;
+  d.skeleton = Skeleton::h36m17();
+  d.fps = 50.0f;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g(0.0f, 2.0f);
+  auto fill = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = g(rng);
+    return v;
+  };
+  for (const std::string s : {"S2", "S9"}) {
+    ActionData a;
+    a.frames = 41;
+    a.positions_3d = fill(41 * 17 * 3);
+    for (int k = 0; k < 4; ++k) {
+      a.positions_2d[k] = fill(41 * 17 * 2);
+      a.confidence_2d[k] = fill(41 * 17);
+    }
+    d.subjects[s].actions["Eating 2"] = a;
+    ActionData only_3d;
+    only_3d.frames = 4100;  // past one chunk
+    only_3d.positions_3d = fill(4100 * 17 * 3);
+    d.subjects[s].actions["Sitting"] = only_3d;
+    ActionData only_2d;
+    only_2d.frames = 7;
+    only_2d.positions_2d[0] = fill(7 * 17 * 2);
+    only_2d.positions_2d[1] = fill(7 * 17 * 2);
+    d.subjects[s].actions["Unlabeled"] = only_2d;
+  }
+  attach_h36m_cameras(d);
+  const std::string h5 = dir.path() + "/a.h5";
+  write_dataset(d, h5);
+  const std::string npz3 = dir.path() + "/a_3d.npz", npz2 = dir.path() + "/a_2d.npz";
+  export_vp3d_npz(h5, npz3, npz2, kScript);
+  ASSERT_TRUE(fs::exists(npz3));
+  ASSERT_TRUE(fs::exists(npz2));
+  // 17 joints, and the metadata says so.
+  ASSERT_EQ(
+      run_python(dir,
+                 "import numpy as np\n"
+                 "m = np.load('" +
+                     npz3 +
+                     "', allow_pickle=True)\n"
+                     "p = m['positions_3d'].item(); md = m['metadata'].item()\n"
+                     "assert p['S9']['Sitting'].shape == (4100, 17, 3), p['S9']['Sitting'].shape\n"
+                     "assert md['num_joints'] == 17 and md['layout_name'] == 'h36m', md\n"
+                     "m2 = np.load('" +
+                     npz2 +
+                     "', allow_pickle=True)\n"
+                     "c = m2['positions_2d'].item()['S2']['Eating 2']\n"
+                     "assert len(c) == 4 and c[0].shape == (41, 17, 3), c[0].shape\n"),
+      0);
+  const Dataset back = import_vp3d_npz(npz3, npz2, kScript);
+  expect_same_dataset(d, back);
+  const std::string h5b = dir.path() + "/b.h5";
+  write_dataset(back, h5b);
+  expect_same_dataset(d, read_dataset(h5b));
+}
+
+TEST(ImporterTest, NpzBadInput) {
+  REQUIRE_NUMPY();
+  TempDir dir;
+  const std::string npz = dir.path() + "/bad_3d.npz";
+  ASSERT_EQ(run_python(dir,
+                       "import numpy as np\n"
+                       "np.savez_compressed('" +
+                           npz +
+                           "', positions_3d={'S1': {'Walking': "
+                           "np.zeros((4, 16, 3), np.float32)}})\n"),
+            0);
+  expect_data_error(
+      [&] { import_vp3d_npz(npz, "", kScript); },
+      {"convert_npz.py: error:", npz, "positions_3d['S1']['Walking']", "got (4, 16, 3)"});
+  ASSERT_EQ(run_python(dir,
+                       "import numpy as np\n"
+                       "a = np.zeros((4, 32, 3), np.float32); a[2, 5, 1] = np.nan\n"
+                       "np.savez_compressed('" +
+                           npz + "', positions_3d={'S1': {'W': a}})\n"),
+            0);
+  expect_data_error([&] { import_vp3d_npz(npz, "", kScript); },
+                    {npz, "positions_3d['S1']['W']", "NaN or Inf at frame 2, joint 5"});
+  std::ofstream(npz) << "junk";
+  expect_data_error([&] { import_vp3d_npz(npz, "", kScript); }, {npz, "cannot read as npz"});
+  expect_data_error([&] { import_vp3d_npz(dir.path() + "/absent.npz", "", kScript); },
+                    {"absent.npz"});
+  // Nothing is left behind by failed conversions.
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path())) {
+    EXPECT_EQ(e.path().filename().string().rfind("v3d-npz-" + std::to_string(getpid()), 0),
+              std::string::npos)
+        << e.path();
+  }
+}
+
+// A Python without numpy/h5py gets a message naming the packages to install.
+TEST(ImporterTest, NpzWithoutNumpyNamesThePackages) {
+  TempDir dir;
+  const std::string wrapper = dir.path() + "/python-without-site";
+  std::ofstream(wrapper) << "#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n";  // -S: no dist-packages
+  fs::permissions(wrapper, fs::perms::owner_all);
+  setenv("V3D_PYTHON", wrapper.c_str(), 1);
+  expect_data_error([&] { import_vp3d_npz(dir.path() + "/x.npz", "", kScript); },
+                    {"python3-numpy python3-h5py"});
+  setenv("V3D_PYTHON", (dir.path() + "/no-python").c_str(), 1);
+  expect_data_error([&] { import_vp3d_npz(dir.path() + "/x.npz", "", kScript); },
+                    {"no-python not found", "python3-numpy"});
+  unsetenv("V3D_PYTHON");
+}
+
+TEST(ImporterTest, FindsTheScript) {
+  unsetenv("V3D_SCRIPTS_DIR");
+  // This test binary lives in <build>/bin; the build tree's CMakeCache.txt names the sources.
+  EXPECT_TRUE(fs::equivalent(find_convert_npz_script(), kScript));
+  setenv("V3D_SCRIPTS_DIR", "/nonexistent", 1);
+  expect_data_error([] { find_convert_npz_script(); }, {"V3D_SCRIPTS_DIR=/nonexistent"});
+  unsetenv("V3D_SCRIPTS_DIR");
+}
+
+}  // namespace
+}  // namespace v3d::data
