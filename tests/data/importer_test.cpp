@@ -14,25 +14,9 @@
 
 #include "data/h36m_archive.h"
 #include "kernels/common.h"
+#include "tests/data/data_test_util.h"
 
-namespace v3d::data::test {
-
-// Defined in store_test.cpp (same test binary).
-class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-void expect_data_error(const std::function<void()>& fn, const std::vector<std::string>& parts);
-void expect_same_dataset(const Dataset& a, const Dataset& b);
-
-}  // namespace v3d::data::test
+namespace v3d::data::test {}  // namespace v3d::data::test
 
 namespace v3d::data {
 namespace {

@@ -15,25 +15,9 @@
 
 #include "data/dataset.h"
 #include "kernels/common.h"
+#include "tests/data/data_test_util.h"
 
 namespace v3d::data::test {
-
-// Test helpers shared with importer_test.cpp (same binary), which repeats these declarations.
-class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-// Runs fn, expecting a one-line v3d::Error containing every string of `parts`.
-void expect_data_error(const std::function<void()>& fn, const std::vector<std::string>& parts);
-// Every field equal, floats compared bit for bit.
-void expect_same_dataset(const Dataset& a, const Dataset& b);
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "v3d-store-XXXXXX").string();
