@@ -1,0 +1,572 @@
+// Tests of the checkpoint file (trainer/checkpoint.cpp): a bit-for-bit round trip of every field
+// with tensors on the CPU and the emulated GPU, state_dict order, VideoPose3D's 27-frame key set,
+// the layout h5py users rely on, atomic writes, and every bad-input case giving one line that
+// names the file and the object path.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <H5Cpp.h>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+
+#include "kernels/common.h"
+#include "trainer/checkpoint.h"
+
+namespace v3d::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "v3d-ckpt-XXXXXX").string();
+    char* made = mkdtemp(tmpl.data());
+    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // Names of the directory's entries, sorted.
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  std::string path_;
+};
+
+// Runs fn, expecting a one-line v3d::Error containing every string of `parts`.
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected v3d::Error mentioning '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
+    for (const auto& part : parts) {
+      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+    }
+  }
+}
+
+uint32_t bits(float f) {
+  uint32_t u = 0;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+float from_bits(uint32_t u) {
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Deterministic values that include the floats a lossy path would change: -0, a NaN with a
+// payload, infinities, a denormal and the extremes.
+std::vector<float> pattern(int64_t n, uint32_t salt) {
+  const float specials[] = {-0.0f,
+                            from_bits(0x7fc12345u),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::max(),
+                            std::numeric_limits<float>::lowest()};
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t s = 0x9e3779b9u ^ salt;
+  for (size_t i = 0; i < v.size(); ++i) {
+    s = s * 1664525u + 1013904223u;
+    v[i] = i < 7 && n >= 7 ? specials[i] : static_cast<float>(static_cast<int32_t>(s)) * 1e-9f;
+  }
+  return v;
+}
+
+Tensor f32_tensor(const Shape& shape, uint32_t salt, Device device = Device::cpu()) {
+  return Tensor::from_vector(pattern(shape.numel(), salt), shape, device);
+}
+
+Tensor counter(int32_t value, Device device = Device::cpu()) {
+  return Tensor::from_vector_i32({value}, Shape{}, device);
+}
+
+void expect_same_tensor(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_TRUE(a.defined()) << what;
+  ASSERT_TRUE(b.defined()) << what;
+  EXPECT_EQ(a.shape(), b.shape()) << what << ": " << a.str() << " vs " << b.str();
+  ASSERT_EQ(a.dtype(), b.dtype()) << what;
+  if (a.dtype() == DType::kF32) {
+    const auto va = a.to_vector(), vb = b.to_vector();
+    ASSERT_EQ(va.size(), vb.size()) << what;
+    for (size_t i = 0; i < va.size(); ++i) {
+      ASSERT_EQ(bits(va[i]), bits(vb[i])) << what << " element " << i;
+    }
+  } else {
+    EXPECT_EQ(a.to_vector_i32(), b.to_vector_i32()) << what;
+  }
+}
+
+// A small checkpoint with every field set, tensors on `device`.
+Checkpoint sample(Device device = Device::cpu()) {
+  Checkpoint c;
+  // Deliberately not in name order (layers_conv.10 sorts before layers_conv.2).
+  c.tensors = {{"expand_bn.weight", f32_tensor({8}, 1, device)},
+               {"expand_bn.num_batches_tracked", counter(123456, device)},
+               {"shrink.weight", f32_tensor({6, 8, 1}, 2, device)},
+               {"layers_conv.2.weight", f32_tensor({8, 8, 3}, 3, device)},
+               {"layers_conv.10.weight", f32_tensor({2, 2, 2, 2}, 4, device)},
+               {"a.scalar", f32_tensor(Shape{}, 5, device)},
+               {"empty", f32_tensor({0, 3}, 6, device)},
+               {"int.vector", Tensor::from_vector_i32({-7, 0, 2147483647}, {3}, device)}};
+  c.architecture = "3,3,3";
+  c.config_yaml = "model:\n  filter_widths: [3, 3, 3]\n  channels: 8\nname: \"µ-test ✓\"\n";
+  c.epoch = 41;
+  c.lr = 0.001f * std::pow(0.95f, 41.0f);
+  c.optimizer.steps = 987654321012LL;
+  c.optimizer.exp_avg = f32_tensor({1000}, 7, device);
+  c.optimizer.exp_avg_sq = f32_tensor({1000}, 8, device);
+  c.optimizer.max_exp_avg_sq = f32_tensor({1000}, 9, device);
+  c.generator_state =
+      "v3d-window-generator 1\nnum_windows 10\nreceptive_field 27\nmode Sample 5\nepoch 3\n"
+      "cursor 2\nrng 1 2 3\n";
+  c.dropout_seed = 0xfedcba9876543210ull;
+  c.dropout_offset = 0xffffffffffffffffull;
+  c.metadata = {{"v3d_version", "0.1"}, {"source", "unit test ✓"}, {"empty", ""}};
+  return c;
+}
+
+void expect_same_checkpoint(const Checkpoint& a, const Checkpoint& b) {
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_EQ(a.tensors[i].first, b.tensors[i].first) << "entry " << i;
+    expect_same_tensor(a.tensors[i].second, b.tensors[i].second, a.tensors[i].first);
+  }
+  EXPECT_EQ(a.architecture, b.architecture);
+  EXPECT_EQ(a.config_yaml, b.config_yaml);
+  EXPECT_EQ(a.epoch, b.epoch);
+  EXPECT_EQ(bits(a.lr), bits(b.lr));
+  EXPECT_EQ(a.optimizer.steps, b.optimizer.steps);
+  EXPECT_EQ(a.optimizer.exp_avg.defined(), b.optimizer.exp_avg.defined());
+  if (a.optimizer.exp_avg.defined()) {
+    expect_same_tensor(a.optimizer.exp_avg, b.optimizer.exp_avg, "exp_avg");
+    expect_same_tensor(a.optimizer.exp_avg_sq, b.optimizer.exp_avg_sq, "exp_avg_sq");
+    expect_same_tensor(a.optimizer.max_exp_avg_sq, b.optimizer.max_exp_avg_sq, "max_exp_avg_sq");
+  }
+  EXPECT_EQ(a.generator_state, b.generator_state);
+  EXPECT_EQ(a.dropout_seed, b.dropout_seed);
+  EXPECT_EQ(a.dropout_offset, b.dropout_offset);
+  EXPECT_EQ(a.metadata, b.metadata);
+}
+
+void expect_on(const Checkpoint& c, Device device) {
+  for (const auto& [key, t] : c.tensors) EXPECT_EQ(t.device(), device) << key;
+  EXPECT_EQ(c.optimizer.exp_avg.device(), device);
+  EXPECT_EQ(c.optimizer.exp_avg_sq.device(), device);
+  EXPECT_EQ(c.optimizer.max_exp_avg_sq.device(), device);
+}
+
+// Opens a written file read-write for a test to damage.
+void edit(const std::string& path, const std::function<void(H5::H5File&)>& fn) {
+  H5::H5File file(path, H5F_ACC_RDWR);
+  fn(file);
+  file.close();
+}
+
+// VideoPose3D's 27-frame (3,3,3) state_dict in registration order (reference §1.3): 32 entries.
+std::vector<std::pair<std::string, Shape>> videopose3d_27_keys(int64_t C) {
+  std::vector<std::pair<std::string, Shape>> keys;
+  auto bn = [&](const std::string& prefix) {
+    for (const char* name : {"weight", "bias", "running_mean", "running_var"}) {
+      keys.emplace_back(prefix + "." + name, Shape{C});
+    }
+    keys.emplace_back(prefix + ".num_batches_tracked", Shape{});
+  };
+  bn("expand_bn");
+  keys.emplace_back("shrink.weight", Shape{51, C, 1});
+  keys.emplace_back("shrink.bias", Shape{51});
+  keys.emplace_back("expand_conv.weight", Shape{C, 34, 3});
+  for (int k = 0; k < 2; ++k) {
+    keys.emplace_back("layers_conv." + std::to_string(2 * k) + ".weight", Shape{C, C, 3});
+    keys.emplace_back("layers_conv." + std::to_string(2 * k + 1) + ".weight", Shape{C, C, 1});
+  }
+  for (int m = 0; m < 4; ++m) bn("layers_bn." + std::to_string(m));
+  return keys;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(Checkpoint, RoundTripCpuBitForBit) {
+  TempDir dir;
+  const Checkpoint c = sample();
+  save_checkpoint(c, dir.file("a.ckpt"));
+  const Checkpoint back = load_checkpoint(dir.file("a.ckpt"));
+  expect_same_checkpoint(c, back);
+  expect_on(back, Device::cpu());
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"a.ckpt"});
+}
+
+TEST(Checkpoint, RoundTripEmuBothWays) {
+  TempDir dir;
+  const Checkpoint on_emu = sample(Device::emu());
+  save_checkpoint(on_emu, dir.file("emu.ckpt"));
+  const Checkpoint to_emu = load_checkpoint(dir.file("emu.ckpt"), Device::emu());
+  expect_on(to_emu, Device::emu());
+  expect_same_checkpoint(sample(), to_emu);
+  const Checkpoint to_cpu = load_checkpoint(dir.file("emu.ckpt"), Device::cpu());
+  expect_on(to_cpu, Device::cpu());
+  expect_same_checkpoint(sample(), to_cpu);
+}
+
+TEST(Checkpoint, WeightsOnlyAndDefaults) {
+  TempDir dir;
+  Checkpoint c;  // no tensors, no optimizer, empty strings and metadata
+  save_checkpoint(c, dir.file("empty.ckpt"));
+  const Checkpoint back = load_checkpoint(dir.file("empty.ckpt"));
+  expect_same_checkpoint(c, back);
+  EXPECT_FALSE(back.optimizer.exp_avg.defined());
+  EXPECT_EQ(back.optimizer.steps, 0);
+}
+
+TEST(Checkpoint, OverwritesAndFind) {
+  TempDir dir;
+  Checkpoint c = sample();
+  save_checkpoint(c, dir.file("a.ckpt"));
+  c.epoch = 42;
+  c.tensors.resize(2);
+  save_checkpoint(c, dir.file("a.ckpt"));
+  const Checkpoint back = load_checkpoint(dir.file("a.ckpt"));
+  expect_same_checkpoint(c, back);
+  ASSERT_NE(back.find("expand_bn.num_batches_tracked"), nullptr);
+  EXPECT_EQ(back.find("expand_bn.num_batches_tracked")->to_vector_i32(),
+            std::vector<int32_t>{123456});
+  EXPECT_EQ(back.find("shrink.weight"), nullptr);
+}
+
+TEST(Checkpoint, VideoPose3D27FrameKeySet) {
+  TempDir dir;
+  Checkpoint c;
+  int64_t params = 0;
+  uint32_t salt = 100;
+  for (const auto& [key, shape] : videopose3d_27_keys(1024)) {
+    if (key.find("num_batches_tracked") != std::string::npos) {
+      c.tensors.emplace_back(key, counter(static_cast<int32_t>(salt)));
+    } else {
+      c.tensors.emplace_back(key, f32_tensor(shape, salt));
+      if (key.find("running_") == std::string::npos) params += shape.numel();
+    }
+    ++salt;
+  }
+  ASSERT_EQ(c.tensors.size(), 32u);
+  EXPECT_EQ(params, 8555571);  // the count for the 27-frame model
+  c.architecture = "3,3,3";
+  save_checkpoint(c, dir.file("vp3d.ckpt"));
+  const Checkpoint back = load_checkpoint(dir.file("vp3d.ckpt"));
+  expect_same_checkpoint(c, back);
+
+  // The layout the converter and h5py users see: names with dots directly under /model, PyTorch's
+  // shapes, float32 parameters and int64 0-d counters.
+  H5::H5File file(dir.file("vp3d.ckpt"), H5F_ACC_RDONLY);
+  H5::DataSet w = file.openDataSet("/model/layers_conv.0.weight");
+  hsize_t dims[3] = {0, 0, 0};
+  ASSERT_EQ(w.getSpace().getSimpleExtentNdims(), 3);
+  w.getSpace().getSimpleExtentDims(dims);
+  EXPECT_EQ(dims[0], 1024u);
+  EXPECT_EQ(dims[1], 1024u);
+  EXPECT_EQ(dims[2], 3u);
+  EXPECT_EQ(w.getDataType(), H5::PredType::IEEE_F32LE);
+  H5::DataSet n = file.openDataSet("/model/layers_bn.3.num_batches_tracked");
+  EXPECT_EQ(n.getSpace().getSimpleExtentType(), H5S_SCALAR);
+  EXPECT_EQ(n.getDataType(), H5::PredType::STD_I64LE);
+}
+
+TEST(Checkpoint, FileLayout) {
+  TempDir dir;
+  save_checkpoint(sample(), dir.file("a.ckpt"));
+  H5::H5File file(dir.file("a.ckpt"), H5F_ACC_RDONLY);
+  H5::Group root = file.openGroup("/");
+  H5::StrType str(H5::PredType::C_S1, H5T_VARIABLE);
+  std::string format;
+  H5::Attribute fa = root.openAttribute("format");
+  EXPECT_EQ(fa.getStrType().getCset(), H5T_CSET_UTF8);
+  EXPECT_TRUE(fa.getStrType().isVariableStr());
+  str.setCset(H5T_CSET_UTF8);
+  fa.read(str, format);
+  EXPECT_EQ(format, "v3d-checkpoint");
+  int version = 0;
+  root.openAttribute("version").read(H5::PredType::NATIVE_INT, &version);
+  EXPECT_EQ(version, 1);
+  EXPECT_EQ(root.openAttribute("epoch").getDataType(), H5::PredType::STD_I64LE);
+  EXPECT_EQ(root.openAttribute("lr").getDataType(), H5::PredType::IEEE_F32LE);
+  EXPECT_EQ(root.openAttribute("dropout_seed").getDataType(), H5::PredType::STD_U64LE);
+  H5::Group opt = file.openGroup("/optimizer");
+  EXPECT_EQ(opt.openAttribute("steps").getDataType(), H5::PredType::STD_I64LE);
+  EXPECT_EQ(opt.openDataSet("max_exp_avg_sq").getSpace().getSimpleExtentNpoints(), 1000);
+  EXPECT_TRUE(file.openGroup("/metadata").attrExists("source"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomic writes
+
+TEST(Checkpoint, FailedSaveLeavesExistingFileUntouched) {
+  TempDir dir;
+  const std::string path = dir.file("a.ckpt");
+  save_checkpoint(sample(), path);
+  const auto size = fs::file_size(path);
+  const auto time = fs::last_write_time(path);
+
+  Checkpoint bad = sample();
+  bad.tensors.push_back({"shrink.weight", f32_tensor({1}, 0)});  // duplicate key
+  expect_error([&] { save_checkpoint(bad, path); }, {path, "/model/shrink.weight", "duplicate"});
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"a.ckpt"});
+  EXPECT_EQ(fs::file_size(path), size);
+  EXPECT_EQ(fs::last_write_time(path), time);
+  expect_same_checkpoint(sample(), load_checkpoint(path));
+}
+
+TEST(Checkpoint, FailedRenameRemovesTemporaryFile) {
+  TempDir dir;
+  // A non-empty directory in the way: the file is written, the rename fails.
+  const std::string path = dir.file("taken");
+  fs::create_directory(path);
+  std::ofstream(path + "/keep") << "x";
+  expect_error([&] { save_checkpoint(sample(), path); }, {path, "cannot rename"});
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"taken"});
+  EXPECT_TRUE(fs::exists(path + "/keep"));
+}
+
+TEST(Checkpoint, FailedCreateLeavesNothing) {
+  TempDir dir;
+  const std::string path = dir.file("missing/dir/a.ckpt");
+  expect_error([&] { save_checkpoint(sample(), path); }, {path, "cannot create"});
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad checkpoints given to save: rejected before anything is written
+
+TEST(Checkpoint, SaveRejectsBadInput) {
+  TempDir dir;
+  const std::string path = dir.file("a.ckpt");
+  auto with = [](const std::function<void(Checkpoint&)>& change) {
+    Checkpoint c = sample();
+    change(c);
+    return c;
+  };
+  struct Case {
+    Checkpoint c;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Case> cases = {
+      {with([](Checkpoint& c) {
+         c.tensors.push_back({"x", Tensor()});
+       }),
+       {"/model/x", "undefined"}},
+      {with([](Checkpoint& c) {
+         c.tensors.push_back({"a/b", counter(1)});
+       }),
+       {"/model/a/b", "invalid key"}},
+      {with([](Checkpoint& c) {
+         c.tensors.push_back({"", counter(1)});
+       }),
+       {"invalid key"}},
+      {with([](Checkpoint& c) {
+         c.tensors.push_back({".", counter(1)});
+       }),
+       {"invalid key"}},
+      {with([](Checkpoint& c) { c.optimizer.exp_avg_sq = Tensor(); }),
+       {"/optimizer", "all be defined or none"}},
+      {with([](Checkpoint& c) { c.optimizer.max_exp_avg_sq = f32_tensor({999}, 1); }),
+       {"/optimizer/max_exp_avg_sq", "(999)"}},
+      {with([](Checkpoint& c) {
+         c.optimizer.exp_avg_sq = Tensor::from_vector_i32(std::vector<int32_t>(1000, 0), {1000});
+       }),
+       {"/optimizer/exp_avg_sq", "f32"}},
+      {with([](Checkpoint& c) {
+         c.optimizer = {};
+         c.optimizer.steps = 5;
+       }),
+       {"/optimizer", "without state"}},
+      {with([](Checkpoint& c) { c.config_yaml = std::string("a\0b", 3); }), {"config_yaml", "NUL"}},
+      {with([](Checkpoint& c) { c.metadata[""] = "x"; }), {"/metadata", "empty"}},
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.parts.front());
+    std::vector<std::string> parts = k.parts;
+    parts.push_back(path);
+    expect_error([&] { save_checkpoint(k.c, path); }, parts);
+    EXPECT_TRUE(dir.entries().empty());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad files given to load
+
+class CheckpointLoad : public ::testing::Test {
+ protected:
+  void SetUp() override { save_checkpoint(sample(), path_); }
+  // Damages the file with `fn`, then expects load to fail naming the file and `parts`.
+  void expect_load_error(const std::function<void(H5::H5File&)>& fn,
+                         std::vector<std::string> parts) {
+    edit(path_, fn);
+    parts.push_back(path_);
+    expect_error([&] { load_checkpoint(path_); }, parts);
+  }
+  TempDir dir_;
+  std::string path_ = dir_.file("a.ckpt");
+};
+
+TEST_F(CheckpointLoad, MissingFile) {
+  expect_error([&] { load_checkpoint(dir_.file("nope.ckpt")); }, {"nope.ckpt", "no such file"});
+}
+
+TEST_F(CheckpointLoad, NotHdf5) {
+  std::ofstream(path_, std::ios::trunc) << "epoch: 3\n";
+  expect_error([&] { load_checkpoint(path_); }, {path_, "/: not an HDF5 file"});
+}
+
+TEST_F(CheckpointLoad, Truncated) {
+  fs::resize_file(path_, fs::file_size(path_) / 2);
+  expect_error([&] { load_checkpoint(path_); }, {path_, "/: cannot open", "truncated"});
+}
+
+TEST_F(CheckpointLoad, ForeignHdf5File) {
+  H5::H5File(path_, H5F_ACC_TRUNC).close();
+  expect_error([&] { load_checkpoint(path_); }, {path_, "missing attribute 'format'"});
+}
+
+TEST_F(CheckpointLoad, WrongFormat) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        H5::Group root = f.openGroup("/");
+        root.removeAttr("format");
+        H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+        root.createAttribute("format", t, H5::DataSpace(H5S_SCALAR))
+            .write(t, std::string("v3d-pose"));
+      },
+      {"/ attribute format", "\"v3d-pose\""});
+}
+
+TEST_F(CheckpointLoad, UnknownVersion) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        int v = 2;
+        f.openGroup("/").openAttribute("version").write(H5::PredType::NATIVE_INT, &v);
+      },
+      {"/ attribute version", "unsupported format version 2", "update v3d"});
+}
+
+TEST_F(CheckpointLoad, MissingModelGroup) {
+  expect_load_error([](H5::H5File& f) { f.unlink("/model"); }, {"/model", "missing group"});
+}
+
+TEST_F(CheckpointLoad, ModelIsADataset) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        f.unlink("/model");
+        f.createDataSet("/model", H5::PredType::IEEE_F32LE, H5::DataSpace(H5S_SCALAR));
+      },
+      {"/model", "expected a group"});
+}
+
+TEST_F(CheckpointLoad, MissingRootAttribute) {
+  expect_load_error([](H5::H5File& f) { f.openGroup("/").removeAttr("epoch"); },
+                    {"/: missing attribute 'epoch'"});
+}
+
+TEST_F(CheckpointLoad, AttributeOfWrongType) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        H5::Group root = f.openGroup("/");
+        root.removeAttr("lr");
+        H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+        root.createAttribute("lr", t, H5::DataSpace(H5S_SCALAR)).write(t, std::string("0.1"));
+      },
+      {"/ attribute lr", "expected a float"});
+}
+
+TEST_F(CheckpointLoad, TensorOfWrongType) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        f.unlink("/model/shrink.weight");
+        H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+        f.createDataSet("/model/shrink.weight", t, H5::DataSpace(H5S_SCALAR));
+      },
+      {"/model/shrink.weight", "expected float32 or integer"});
+}
+
+TEST_F(CheckpointLoad, Float64TensorRejected) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        f.unlink("/model/a.scalar");
+        f.createDataSet("/model/a.scalar", H5::PredType::IEEE_F64LE, H5::DataSpace(H5S_SCALAR));
+      },
+      {"/model/a.scalar", "64-bit float"});
+}
+
+TEST_F(CheckpointLoad, TensorIsAGroup) {
+  expect_load_error([](H5::H5File& f) { f.createGroup("/model/nested"); },
+                    {"/model/nested", "expected a dataset, found a group"});
+}
+
+TEST_F(CheckpointLoad, TooManyDimensions) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        const hsize_t dims[5] = {1, 1, 1, 1, 2};
+        f.createDataSet("/model/x5", H5::PredType::IEEE_F32LE, H5::DataSpace(5, dims));
+      },
+      {"/model/x5", "at most 4 dimensions", "(1, 1, 1, 1, 2)"});
+}
+
+TEST_F(CheckpointLoad, CounterOutOfInt32Range) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        const int64_t big = int64_t{1} << 40;
+        f.openDataSet("/model/expand_bn.num_batches_tracked")
+            .write(&big, H5::PredType::NATIVE_INT64);
+      },
+      {"/model/expand_bn.num_batches_tracked", "1099511627776", "int32"});
+}
+
+TEST_F(CheckpointLoad, MissingOptimizerDataset) {
+  expect_load_error([](H5::H5File& f) { f.unlink("/optimizer/exp_avg_sq"); },
+                    {"/optimizer/exp_avg_sq", "missing dataset"});
+}
+
+TEST_F(CheckpointLoad, MissingOptimizerSteps) {
+  expect_load_error([](H5::H5File& f) { f.openGroup("/optimizer").removeAttr("steps"); },
+                    {"/optimizer: missing attribute 'steps'"});
+}
+
+TEST_F(CheckpointLoad, OptimizerShapeMismatch) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        f.unlink("/optimizer/max_exp_avg_sq");
+        const hsize_t n = 10;
+        f.createDataSet("/optimizer/max_exp_avg_sq", H5::PredType::IEEE_F32LE,
+                        H5::DataSpace(1, &n));
+      },
+      {"/optimizer/max_exp_avg_sq", "differs from exp_avg"});
+}
+
+TEST_F(CheckpointLoad, UnexpectedRootObject) {
+  expect_load_error([](H5::H5File& f) { f.createGroup("/model_traj"); },
+                    {"/model_traj", "unexpected object"});
+}
+
+TEST_F(CheckpointLoad, MissingMetadataGroup) {
+  expect_load_error([](H5::H5File& f) { f.unlink("/metadata"); }, {"/metadata", "missing group"});
+}
+
+}  // namespace
+}  // namespace v3d::test

@@ -1,0 +1,310 @@
+// The experiment config: defaults, every file in configs/, strictness (unknown keys and types,
+// wrong types, ranges), --set overrides and the to_yaml round trip.
+#include "trainer/config.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "kernels/common.h"
+
+namespace v3d {
+namespace {
+
+// The message of the v3d::Error that parsing `yaml` with `overrides` throws ("" if none).
+std::string error_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_config(yaml, "test.yaml", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_ERROR_HAS(message, text)                                                \
+  do {                                                                                 \
+    const std::string v3d_msg_ = (message);                                            \
+    EXPECT_NE(v3d_msg_.find(text), std::string::npos) << "message: " << v3d_msg_;      \
+    EXPECT_EQ(v3d_msg_.find('\n'), std::string::npos) << "not one line: " << v3d_msg_; \
+  } while (0)
+
+TEST(Config, DefaultsAreVideoPose3DsRecipe) {
+  const ExperimentConfig c = parse_config("", "empty.yaml");
+  EXPECT_EQ(c, ExperimentConfig{});
+  EXPECT_EQ(c.model.filter_widths, (std::vector<int>{3, 3, 3}));
+  EXPECT_EQ(c.model.receptive_field(), 27);
+  EXPECT_EQ(c.model.pad(), 13);
+  EXPECT_EQ(c.model.channels, 1024);
+  EXPECT_DOUBLE_EQ(c.model.dropout, 0.25);
+  EXPECT_FALSE(c.model.causal);
+  EXPECT_EQ(source_type(c.data.source), "synthetic");
+  EXPECT_EQ(c.data.train_subjects, (std::vector<std::string>{"S1", "S5", "S6", "S7", "S8"}));
+  EXPECT_EQ(c.data.test_subjects, (std::vector<std::string>{"S9", "S11"}));
+  EXPECT_TRUE(c.data.actions.empty());
+  EXPECT_EQ(c.data.keypoints, "h36m17");
+  EXPECT_EQ(c.train.epochs, 80);
+  EXPECT_EQ(c.train.batch_size, 1024);
+  EXPECT_DOUBLE_EQ(c.train.lr, 1e-3);
+  EXPECT_DOUBLE_EQ(c.train.lr_decay, 0.95);
+  EXPECT_DOUBLE_EQ(c.train.bn_momentum.start, 0.1);
+  EXPECT_DOUBLE_EQ(c.train.bn_momentum.end, 0.001);
+  EXPECT_TRUE(c.train.flip);
+  EXPECT_EQ(c.train.mode, "Sequential");
+  EXPECT_EQ(c.train.seed, 1234u);
+  EXPECT_EQ(c.train.device, "cpu");
+  EXPECT_EQ(c.eval.test_intervals, (std::vector<int>{1, 3, 5, 7}));
+  EXPECT_TRUE(c.eval.flip_tta);
+  EXPECT_EQ(c.ltb.capacity, 80);
+  EXPECT_EQ(c.ltb.mode, "offline");
+  EXPECT_NO_THROW(validate_config(ExperimentConfig{}));
+  // Empty sections are allowed and mean "all defaults".
+  EXPECT_EQ(parse_config("model:\nltb: {}\n", "t.yaml"), ExperimentConfig{});
+}
+
+TEST(Config, EveryFileInConfigsParsesAndRoundTrips) {
+  const std::filesystem::path dir = std::filesystem::path(V3D_SOURCE_DIR) / "configs";
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    names.push_back(entry.path().filename().string());
+    ExperimentConfig c;
+    ASSERT_NO_THROW(c = load_config(entry.path().string()));
+    EXPECT_EQ(parse_config(to_yaml(c), "round trip"), c);
+  }
+  for (const char* expected :
+       {"demo.yaml", "paper_27f_sequential.yaml", "paper_27f_sequential_x2.yaml",
+        "paper_27f_sample5_sequential.yaml", "paper_27f_sample357_sequential.yaml",
+        "videopose3d_81f.yaml", "videopose3d_243f.yaml"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  }
+  const std::string d = (dir / "").string();
+  EXPECT_EQ(load_config(d + "paper_27f_sample357_sequential.yaml").train.mode,
+            "Sample3/5/7+Sequential");
+  EXPECT_EQ(load_config(d + "paper_27f_sequential_x2.yaml").train.mode, "Sequential x2");
+  EXPECT_EQ(load_config(d + "videopose3d_81f.yaml").model.receptive_field(), 81);
+  EXPECT_EQ(load_config(d + "videopose3d_243f.yaml").model.receptive_field(), 243);
+  EXPECT_EQ(source_type(load_config(d + "demo.yaml").data.source), "synthetic");
+}
+
+TEST(Config, MissingFileIsAnError) {
+  try {
+    load_config("/nonexistent/x.yaml");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_ERROR_HAS(e.what(), "/nonexistent/x.yaml: cannot open");
+  }
+}
+
+TEST(Config, UnknownKeysListTheValidOnes) {
+  const std::string e1 = error_of("model:\n  channels: 8\n  chanels: 8\n");
+  EXPECT_ERROR_HAS(e1, "test.yaml:3: unknown key 'model.chanels'");
+  EXPECT_ERROR_HAS(e1, "valid keys of section 'model': filter_widths, channels, dropout, causal");
+
+  const std::string e2 = error_of("trian:\n  lr: 1\n");
+  EXPECT_ERROR_HAS(e2, "test.yaml:1: unknown key 'trian'");
+  EXPECT_ERROR_HAS(e2, "model, data, train, eval, ltb");
+
+  const std::string e3 = error_of("train:\n  bn_momentum: {start: 0.1, stop: 0.01}\n");
+  EXPECT_ERROR_HAS(e3, "unknown key 'train.bn_momentum.stop'");
+  EXPECT_ERROR_HAS(e3, "start, end");
+
+  const std::string e4 = error_of("", {"train.lrr=1e-4"});
+  EXPECT_ERROR_HAS(e4, "--set train.lrr=1e-4: unknown key 'train.lrr'");
+  EXPECT_ERROR_HAS(e4, "epochs, batch_size, lr, lr_decay");
+
+  const std::string e5 = error_of("model:\n  channels: 1\n  channels: 2\n");
+  EXPECT_ERROR_HAS(e5, "duplicate key 'model.channels'");
+}
+
+TEST(Config, DataSourceTypeRegistry) {
+  EXPECT_EQ(config_types("data.source"), (std::vector<std::string>{"synthetic", "h5"}));
+  EXPECT_THROW(config_types("model"), Error);
+
+  const ExperimentConfig h5 = parse_config("data:\n  source: {type: h5, path: a.h5}\n", "t");
+  ASSERT_TRUE(std::holds_alternative<H5SourceConfig>(h5.data.source));
+  EXPECT_EQ(std::get<H5SourceConfig>(h5.data.source).path, "a.h5");
+
+  const ExperimentConfig syn = parse_config("data:\n  source: {seed: 7, frames: 50}\n", "t");
+  ASSERT_TRUE(std::holds_alternative<SyntheticSourceConfig>(syn.data.source));
+  EXPECT_EQ(std::get<SyntheticSourceConfig>(syn.data.source).seed, 7u);
+  EXPECT_EQ(std::get<SyntheticSourceConfig>(syn.data.source).frames, 50);
+
+  EXPECT_ERROR_HAS(error_of("data:\n  source: {type: npz}\n"),
+                   "unknown data.source type 'npz'; valid types: synthetic, h5");
+  // Keys belong to their type: a synthetic key under h5 is unknown.
+  const std::string e = error_of("data:\n  source: {type: h5, path: a.h5, seed: 3}\n");
+  EXPECT_ERROR_HAS(e, "unknown key 'data.source.seed'");
+  EXPECT_ERROR_HAS(e, "(type h5): type, path");
+  EXPECT_ERROR_HAS(error_of("data:\n  source: {type: h5}\n"), "'data.source.path' must name");
+  // Switching type from the command line: replace the whole map.
+  const ExperimentConfig sw = parse_config("data:\n  source: {type: h5, path: a.h5}\n", "t",
+                                           {"data.source={type: synthetic}"});
+  EXPECT_TRUE(std::holds_alternative<SyntheticSourceConfig>(sw.data.source));
+}
+
+TEST(Config, Overrides) {
+  const std::string file = "model:\n  filter_widths: [3, 3, 3]\ntrain:\n  lr: 1.0e-3\n";
+  const ExperimentConfig c =
+      parse_config(file, "t",
+                   {"train.lr=5e-4", "model.filter_widths=3,3,3,3", "train.bn_momentum.end=0.01",
+                    "data.actions=Walking, Sitting", "train.mode=Sample5+Sequential",
+                    "eval.flip_tta=false", "data.source.seed=9", "train.seed=18446744073709551615",
+                    "eval.test_intervals=[1, 5]", "train.lr=2e-4"});
+  EXPECT_DOUBLE_EQ(c.train.lr, 2e-4);  // the last override wins
+  EXPECT_EQ(c.model.filter_widths, (std::vector<int>{3, 3, 3, 3}));
+  EXPECT_EQ(c.model.receptive_field(), 81);
+  EXPECT_DOUBLE_EQ(c.train.bn_momentum.end, 0.01);
+  EXPECT_DOUBLE_EQ(c.train.bn_momentum.start, 0.1);
+  EXPECT_EQ(c.data.actions, (std::vector<std::string>{"Walking", "Sitting"}));
+  EXPECT_EQ(c.train.mode, "Sample5+Sequential");
+  EXPECT_FALSE(c.eval.flip_tta);
+  EXPECT_EQ(std::get<SyntheticSourceConfig>(c.data.source).seed, 9u);
+  EXPECT_EQ(c.train.seed, 18446744073709551615u);
+  EXPECT_EQ(c.eval.test_intervals, (std::vector<int>{1, 5}));
+
+  // An empty value empties a list.
+  EXPECT_TRUE(
+      parse_config("data:\n  actions: [Walking]\n", "t", {"data.actions="}).data.actions.empty());
+
+  EXPECT_ERROR_HAS(error_of("", {"train.lr"}), "--set train.lr: expected key.sub=value");
+  EXPECT_ERROR_HAS(error_of("", {"train..lr=1"}), "empty component");
+  EXPECT_ERROR_HAS(error_of("", {"train.lr.x=1"}),
+                   "--set train.lr.x=1: 'train.lr' must be a finite number, got a map");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: 0.1\n", {"train.lr.x=1"}),
+                   "--set train.lr.x=1: 'train.lr' is not a section");
+  EXPECT_ERROR_HAS(error_of("", {"model.filter_widths=3,x,3"}),
+                   "--set model.filter_widths=3,x,3: 'model.filter_widths' must be a list of an "
+                   "integer");
+}
+
+TEST(Config, TypeErrorsNameKeyAndType) {
+  EXPECT_ERROR_HAS(error_of("train:\n  epochs: many\n"),
+                   "test.yaml:2: 'train.epochs' must be an integer, got 'many'");
+  EXPECT_ERROR_HAS(error_of("train:\n  epochs: 1.5\n"), "'train.epochs' must be an integer");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: fast\n"), "'train.lr' must be a finite number");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: .nan\n"), "'train.lr' must be a finite number");
+  EXPECT_ERROR_HAS(error_of("train:\n  flip: yes\n"),
+                   "'train.flip' must be a boolean (true or false), got 'yes'");
+  EXPECT_ERROR_HAS(error_of("train:\n  seed: -1\n"), "'train.seed' must be a non-negative integer");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: [1]\n"),
+                   "'train.lr' must be a finite number, got a list");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr:\n"), "got nothing (null)");
+  EXPECT_ERROR_HAS(error_of("model:\n  filter_widths: [3, x]\n"),
+                   "'model.filter_widths[1]' must be an integer");
+  EXPECT_ERROR_HAS(error_of("model:\n  filter_widths: {a: 1}\n"), "got a map");
+  EXPECT_ERROR_HAS(error_of("model: 3\n"), "'model' must be a map of keys");
+  EXPECT_ERROR_HAS(error_of("[1, 2]\n"), "test.yaml: the config must be a map of sections");
+  EXPECT_ERROR_HAS(error_of("model: [\n"), "test.yaml:");
+  EXPECT_ERROR_HAS(error_of("", {"model.channels=4096x"}),
+                   "--set model.channels=4096x: 'model.channels' must be an integer");
+  EXPECT_ERROR_HAS(error_of("", {"model.channels=99999999999"}), "must be an integer");
+}
+
+TEST(Config, RangeErrors) {
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: -1e-3\n"), "test.yaml:2: 'train.lr' must be > 0");
+  EXPECT_ERROR_HAS(error_of("", {"train.lr=0"}), "--set train.lr=0: 'train.lr' must be > 0");
+  EXPECT_ERROR_HAS(error_of("model:\n  filter_widths: [3, 4]\n"),
+                   "'model.filter_widths' must hold odd widths >= 1, got 4");
+  EXPECT_ERROR_HAS(error_of("model:\n  filter_widths: []\n"), "at least one width");
+  EXPECT_ERROR_HAS(error_of("model:\n  dropout: 1\n"), "'model.dropout' must be in [0, 1)");
+  EXPECT_ERROR_HAS(error_of("model:\n  dropout: -0.1\n"), "'model.dropout' must be in [0, 1)");
+  EXPECT_ERROR_HAS(error_of("model:\n  channels: 0\n"), "'model.channels' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr_decay: 1.5\n"), "'train.lr_decay' must be in (0, 1]");
+  EXPECT_ERROR_HAS(error_of("train:\n  bn_momentum: {end: 0}\n"), "'train.bn_momentum.end'");
+  EXPECT_ERROR_HAS(error_of("train:\n  epochs: 0\n"), "'train.epochs' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("train:\n  batch_size: -5\n"), "'train.batch_size' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("data:\n  subset: 0\n"), "'data.subset' must be in (0, 1]");
+  EXPECT_ERROR_HAS(error_of("data:\n  downsample: 0\n"), "'data.downsample' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("data:\n  train_subjects: []\n"), "at least one subject");
+  EXPECT_ERROR_HAS(error_of("data:\n  test_subjects: [S9, S9]\n"), "lists 'S9' twice");
+  EXPECT_ERROR_HAS(error_of("data:\n  keypoints: coco\n"),
+                   "'data.keypoints' is 'coco'; valid values: h36m17, pseudo_coco");
+  EXPECT_ERROR_HAS(error_of("data:\n  source: {frames: 0}\n"), "'data.source.frames' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("train:\n  mode: Sample1+Sequential\n"),
+                   "'train.mode' is invalid: unknown training-data mode 'Sample1+Sequential'");
+  EXPECT_EQ(error_of("train:\n  mode: Sample1+Sequential\n").find("[check"), std::string::npos);
+  EXPECT_ERROR_HAS(error_of("train:\n  device: tpu\n"), "'train.device' is invalid");
+  EXPECT_ERROR_HAS(error_of("train:\n  checkpoint_every: 0\n"), "'train.checkpoint_every'");
+  EXPECT_ERROR_HAS(error_of("eval:\n  test_intervals: [1, 0]\n"), "intervals >= 1, got 0");
+  EXPECT_ERROR_HAS(error_of("eval:\n  test_intervals: [3, 3]\n"), "lists '3' twice");
+  EXPECT_ERROR_HAS(error_of("eval:\n  metrics: [mpjpe, pck]\n"),
+                   "'eval.metrics' is 'pck'; valid values: mpjpe, p_mpjpe, n_mpjpe, mpjve");
+  EXPECT_ERROR_HAS(error_of("eval:\n  metrics: []\n"), "at least one metric");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  capacity: 0\n"), "'ltb.capacity' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  max_insert: -2\n"), "'ltb.max_insert'");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  mode: batch\n"), "valid values: offline, online");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  center: mean\n"), "valid values: centroid, root");
+
+  ExperimentConfig c;
+  c.model.filter_widths = {3, 2};
+  try {
+    validate_config(c);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_ERROR_HAS(e.what(), "config: 'model.filter_widths' must hold odd widths");
+  }
+}
+
+TEST(Config, ToYamlRoundTrips) {
+  ExperimentConfig c;
+  EXPECT_EQ(parse_config(to_yaml(c), "rt"), c);
+
+  c.model = {{1, 5, 3}, 17, 0.1, true};
+  c.data.source = H5SourceConfig{"dir with space/h36m #1.h5"};
+  c.data.train_subjects = {"S1"};
+  c.data.test_subjects = {"Validate/S1", "true", "123"};
+  c.data.actions = {"Walking, fast", "Sitting"};
+  c.data.subset = 1.0 / 3.0;
+  c.data.downsample = 3;
+  c.data.keypoints = "pseudo_coco";
+  c.data.ground_truth_2d = true;
+  c.train.epochs = 3;
+  c.train.batch_size = 7;
+  c.train.lr = 0.1 + 0.2;  // not a short decimal
+  c.train.lr_decay = 1.0;
+  c.train.bn_momentum = {0.3, 1e-7};
+  c.train.flip = false;
+  c.train.mode = "Sample3/5/7+Sequential";
+  c.train.seed = 18446744073709551615u;
+  c.train.device = "cuda:1";
+  c.train.checkpoint_dir = "";
+  c.train.checkpoint_every = 2;
+  c.eval.test_intervals = {7, 1};
+  c.eval.flip_tta = false;
+  c.eval.metrics = {"mpjve"};
+  c.ltb = {true, 5, -0.25, 0.9, 0, "online", "root"};
+  const std::string yaml = to_yaml(c);
+  EXPECT_EQ(parse_config(yaml, "rt"), c) << yaml;
+
+  // Synthetic source and empty lists.
+  c.data.source = SyntheticSourceConfig{42, 12};
+  c.data.actions.clear();
+  EXPECT_EQ(parse_config(to_yaml(c), "rt"), c) << to_yaml(c);
+
+  // Human-readable numbers.
+  const std::string d = to_yaml(ExperimentConfig{});
+  EXPECT_NE(d.find("lr: 0.001"), std::string::npos) << d;
+  EXPECT_NE(d.find("dropout: 0.25"), std::string::npos) << d;
+}
+
+// docs/config.md's full example is what to_yaml writes for the defaults, so it cannot go stale.
+TEST(Config, DocsExampleIsToYamlOfTheDefaults) {
+  std::ifstream in(std::string(V3D_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string head = "## Example: everything at its default\n\n```yaml\n";
+  const size_t b = doc.find(head);
+  ASSERT_NE(b, std::string::npos);
+  const size_t e = doc.find("```", b + head.size());
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(doc.substr(b + head.size(), e - b - head.size()), to_yaml(ExperimentConfig{}));
+}
+
+}  // namespace
+}  // namespace v3d

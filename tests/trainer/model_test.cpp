@@ -1,0 +1,419 @@
+// TemporalModel (trainer/model.h): VideoPose3D's parameter counts, state_dict keys and shapes,
+// initialisation, the dilated form with folded BN against the strided form on every window
+// (symmetric and causal), running statistics in training and evaluation, a few SGD steps, and
+// load_state_dict's round trip and errors. Numeric tests use small channel counts.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/common.h"
+#include "runtime/loss.h"
+#include "runtime/ops.h"
+#include "trainer/model.h"
+
+namespace v3d {
+namespace {
+
+TemporalModelConfig config_of(std::vector<int64_t> widths, int64_t channels, bool causal = false,
+                              float dropout = 0.25f) {
+  TemporalModelConfig c;
+  c.filter_widths = std::move(widths);
+  c.channels = channels;
+  c.causal = causal;
+  c.dropout = dropout;
+  return c;
+}
+
+std::vector<float> random_values(std::mt19937_64& rng, int64_t n, float mean, float stddev) {
+  std::normal_distribution<float> d(mean, stddev);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+Tensor random_tensor(std::mt19937_64& rng, const Shape& shape, Device device) {
+  return Tensor::from_vector(random_values(rng, shape.numel(), 0.0f, 1.0f), shape, device);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// BN affine parameters and running statistics far from the identity, so that a wrong BN
+// placement or a wrong fold shows; convolution weights stay as initialised.
+void randomize_bn(TemporalModel& model, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> var(0.5f, 2.0f);
+  std::vector<std::pair<std::string, Tensor>> state;
+  for (const auto& [key, t] : model.state_dict()) {
+    if (ends_with(key, "num_batches_tracked")) continue;
+    const int64_t n = t.numel();
+    std::vector<float> v = t.to_vector();
+    if (key.find("_bn.") != std::string::npos) {
+      if (ends_with(key, ".weight")) v = random_values(rng, n, 1.0f, 0.2f);
+      if (ends_with(key, ".bias")) v = random_values(rng, n, 0.0f, 0.2f);
+      if (ends_with(key, ".running_mean")) v = random_values(rng, n, 0.0f, 0.3f);
+      if (ends_with(key, ".running_var"))
+        for (auto& x : v) x = var(rng);
+    }
+    state.emplace_back(key, Tensor::from_vector(v, t.shape()));
+  }
+  model.load_state_dict(state);
+}
+
+// max |a - b| / max |b|
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double err = 0.0, scale = 0.0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    EXPECT_TRUE(std::isfinite(a[i])) << "element " << i;
+    err = std::max(err, std::fabs(double(a[i]) - double(b[i])));
+    scale = std::max(scale, std::fabs(double(b[i])));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+// ---- architecture facts (CPU, construction only) ------------------------------------------------
+
+TEST(TemporalModelConfig, ReceptiveFieldsAndOddWidths) {
+  EXPECT_EQ(config_of({3, 3, 3}, 8).receptive_field(), 27);
+  EXPECT_EQ(config_of({3, 3, 3, 3}, 8).receptive_field(), 81);
+  EXPECT_EQ(config_of({3, 3, 3, 3, 3}, 8).receptive_field(), 243);
+  EXPECT_EQ(config_of({3, 3, 7}, 8).receptive_field(), 63);
+  try {
+    TemporalModel m(config_of({3, 4, 3}, 8), Device::cpu());
+    FAIL() << "even width accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("filter_widths[1] = 4"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(TemporalModel(config_of({}, 8), Device::cpu()), Error);
+  EXPECT_THROW(TemporalModel(config_of({3, 3}, 0), Device::cpu()), Error);
+  EXPECT_THROW(TemporalModel(config_of({3, 3}, 8, false, 1.0f), Device::cpu()), Error);
+}
+
+TEST(TemporalModel, VideoPose3DParameterCounts) {
+  const std::vector<std::pair<std::vector<int64_t>, int64_t>> cases = {
+      {{3, 3, 3}, 8555571}, {{3, 3, 3, 3}, 12753971}, {{3, 3, 3, 3, 3}, 16952371}};
+  for (const auto& [widths, count] : cases) {
+    const TemporalModel m(config_of(widths, 1024), Device::cpu());
+    EXPECT_EQ(m.parameter_count(), count);
+    EXPECT_EQ(m.receptive_field(), config_of(widths, 1024).receptive_field());
+  }
+}
+
+TEST(TemporalModel, StateDictKeysAndShapesFor27Frames) {
+  const TemporalModel m(config_of({3, 3, 3}, 1024), Device::cpu());
+  std::vector<std::pair<std::string, Shape>> expected;
+  auto bn = [&](const std::string& name) {
+    for (const char* f : {"weight", "bias", "running_mean", "running_var"})
+      expected.emplace_back(name + "." + f, Shape{1024});
+    expected.emplace_back(name + ".num_batches_tracked", Shape{});
+  };
+  bn("expand_bn");
+  expected.emplace_back("shrink.weight", Shape{51, 1024, 1});
+  expected.emplace_back("shrink.bias", Shape{51});
+  expected.emplace_back("expand_conv.weight", Shape{1024, 34, 3});
+  expected.emplace_back("layers_conv.0.weight", Shape{1024, 1024, 3});
+  expected.emplace_back("layers_conv.1.weight", Shape{1024, 1024, 1});
+  expected.emplace_back("layers_conv.2.weight", Shape{1024, 1024, 3});
+  expected.emplace_back("layers_conv.3.weight", Shape{1024, 1024, 1});
+  for (int i = 0; i < 4; ++i) bn("layers_bn." + std::to_string(i));
+
+  const auto state = m.state_dict();
+  ASSERT_EQ(state.size(), 32u);
+  ASSERT_EQ(state.size(), expected.size());
+  for (size_t i = 0; i < state.size(); ++i) {
+    EXPECT_EQ(state[i].first, expected[i].first) << "entry " << i;
+    EXPECT_EQ(state[i].second.shape(), expected[i].second) << state[i].first;
+    const bool counter = ends_with(state[i].first, "num_batches_tracked");
+    EXPECT_EQ(state[i].second.dtype(), counter ? DType::kI32 : DType::kF32) << state[i].first;
+  }
+  // The parameter store holds exactly the trainable entries, in the same order.
+  const auto& params = m.parameters().parameters();
+  size_t p = 0;
+  for (const auto& [key, t] : state) {
+    if (ends_with(key, "running_mean") || ends_with(key, "running_var") ||
+        ends_with(key, "num_batches_tracked"))
+      continue;
+    ASSERT_LT(p, params.size());
+    EXPECT_EQ(params[p++].first, key);
+  }
+  EXPECT_EQ(p, params.size());
+}
+
+TEST(TemporalModel, PyTorchDefaultInitialisation) {
+  const TemporalModel m(config_of({3, 3, 3}, 64), Device::cpu(), 5);
+  for (const auto& [key, t] : m.state_dict()) {
+    if (ends_with(key, "num_batches_tracked")) {
+      EXPECT_EQ(t.to_vector_i32()[0], 0);
+      continue;
+    }
+    const std::vector<float> v = t.to_vector();
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    if (key.find("_bn.") != std::string::npos) {
+      const float want = ends_with(key, ".weight") || ends_with(key, ".running_var") ? 1.0f : 0.0f;
+      EXPECT_EQ(*lo, want) << key;
+      EXPECT_EQ(*hi, want) << key;
+      continue;
+    }
+    // Conv weights and the shrink bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in * K.
+    const int64_t fan_in = key == "shrink.bias" ? 64 : t.size(1) * t.size(2);
+    const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+    EXPECT_GE(*lo, -bound) << key;
+    EXPECT_LE(*hi, bound) << key;
+    EXPECT_LT(*lo, -0.8f * bound) << key << ": the draws do not span the range";
+    EXPECT_GT(*hi, 0.8f * bound) << key;
+  }
+  // Different seeds, different weights; the same seed, the same weights.
+  const TemporalModel same(config_of({3, 3, 3}, 64), Device::cpu(), 5);
+  const TemporalModel other(config_of({3, 3, 3}, 64), Device::cpu(), 6);
+  EXPECT_EQ(m.parameters().flat_values().to_vector(), same.parameters().flat_values().to_vector());
+  EXPECT_NE(m.parameters().flat_values().to_vector(), other.parameters().flat_values().to_vector());
+}
+
+// ---- both forms, CPU and emulated GPU -----------------------------------------------------------
+
+struct FormsCase {
+  Device device;
+  std::vector<int64_t> widths;
+  int64_t channels;
+  bool causal;
+};
+
+std::string describe(const FormsCase& c) {
+  std::string name = c.device.is_cpu() ? "cpu" : "emu";
+  name += "_arch";
+  for (int64_t w : c.widths) name += std::to_string(w);
+  return name + "_c" + std::to_string(c.channels) + (c.causal ? "_causal" : "");
+}
+
+std::string case_name(const ::testing::TestParamInfo<FormsCase>& info) {
+  return describe(info.param);
+}
+
+void PrintTo(const FormsCase& c, std::ostream* os) { *os << describe(c); }
+
+class ModelForms : public ::testing::TestWithParam<FormsCase> {};
+
+// The dilated model (BN folded) over a sequence equals the strided model (BN in inference mode,
+// no dropout) on each of its windows. Tolerance: fp32 convolutions summing C * K products in a
+// different order in the two forms; 1e-5 relative to the largest output.
+TEST_P(ModelForms, DilatedSequenceEqualsStridedOnEveryWindow) {
+  const FormsCase& p = GetParam();
+  TemporalModel m(config_of(p.widths, p.channels, p.causal), p.device, 3);
+  randomize_bn(m, 4);
+  const int64_t rf = m.receptive_field(), frames = rf + 6, c = m.config().in_channels();
+  std::mt19937_64 rng(8);
+  const std::vector<float> seq = random_values(rng, frames * c, 0.0f, 1.0f);
+  const int64_t windows = frames - rf + 1;
+  std::vector<float> stacked;
+  for (int64_t t = 0; t < windows; ++t)
+    stacked.insert(stacked.end(), seq.begin() + t * c, seq.begin() + (t + rf) * c);
+
+  PhiloxState philox{11, 0};
+  const Var strided =
+      m.forward_train(Tensor::from_vector(stacked, {windows, rf, c}, p.device), philox, false);
+  EXPECT_EQ(philox.offset, 0u) << "inference-mode strided form drew dropout masks";
+  ASSERT_EQ(strided.value().shape(), (Shape{windows, 1, 51}));
+  const Tensor dilated = m.forward_eval(Tensor::from_vector(seq, {1, frames, c}, p.device));
+  ASSERT_EQ(dilated.shape(), (Shape{1, windows, 51}));
+  EXPECT_EQ(dilated.device(), p.device);
+  EXPECT_LT(relative_error(dilated.to_vector(), strided.value().to_vector()), 1e-5);
+}
+
+// Causal and symmetric models share weights but align the residual differently, so their outputs
+// differ; shapes and receptive field are the same.
+TEST_P(ModelForms, CausalChangesOnlyTheAlignment) {
+  const FormsCase& p = GetParam();
+  if (p.widths.size() < 2) GTEST_SKIP() << "no residual block";
+  TemporalModel m(config_of(p.widths, p.channels, p.causal), p.device, 3);
+  TemporalModel flipped(config_of(p.widths, p.channels, !p.causal), p.device, 3);
+  EXPECT_EQ(m.receptive_field(), flipped.receptive_field());
+  std::mt19937_64 rng(9);
+  const Tensor x =
+      random_tensor(rng, {2, m.receptive_field() + 3, m.config().in_channels()}, p.device);
+  const Tensor a = m.forward_eval(x), b = flipped.forward_eval(x);
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_GT(relative_error(a.to_vector(), b.to_vector()), 1e-3);
+}
+
+TEST_P(ModelForms, RunningStatisticsChangeInTrainingOnly) {
+  const FormsCase& p = GetParam();
+  TemporalModel m(config_of(p.widths, p.channels, p.causal), p.device, 3);
+  std::mt19937_64 rng(10);
+  const int64_t rf = m.receptive_field();
+  const Tensor window = random_tensor(rng, {4, rf, m.config().in_channels()}, p.device);
+  auto snapshot = [&] {
+    std::vector<std::vector<float>> out;
+    for (const auto& [name, t] : m.buffers()) out.push_back(t.to_vector());
+    return out;
+  };
+  const auto before = snapshot();
+  PhiloxState philox{1, 0};
+  m.forward_train(window, philox, false);
+  m.forward_eval(random_tensor(rng, {1, rf + 2, m.config().in_channels()}, p.device));
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(m.num_batches_tracked("expand_bn"), 0);
+
+  m.set_bn_momentum(0.0f);  // momentum 0 keeps the statistics even in training
+  m.forward_train(window, philox, true);
+  EXPECT_EQ(snapshot(), before);
+  m.set_bn_momentum(0.1f);
+  m.forward_train(window, philox, true);
+  const auto after = snapshot();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_NE(after[i], before[i]) << m.buffers()[i].first << " unchanged by training";
+  EXPECT_EQ(m.num_batches_tracked("expand_bn"), 2);
+  EXPECT_EQ(m.num_batches_tracked("layers_bn." + std::to_string(2 * (p.widths.size() - 1) - 1)), 2);
+  EXPECT_GT(philox.offset, 0u) << "training with dropout 0.25 drew no mask";
+}
+
+TEST_P(ModelForms, SgdStepsReduceMpjpe) {
+  const FormsCase& p = GetParam();
+  TemporalModel m(config_of(p.widths, p.channels, p.causal, 0.0f), p.device, 3);
+  std::mt19937_64 rng(12);
+  const int64_t batch = 8;
+  const Tensor x = random_tensor(rng, {batch, m.receptive_field(), 34}, p.device);
+  const Tensor target = random_tensor(rng, {batch, 1, 17, 3}, p.device);
+  PhiloxState philox{2, 0};
+  const float lr = 0.05f;
+  std::vector<float> losses;
+  for (int step = 0; step < 8; ++step) {
+    m.parameters().zero_grad();
+    const Var loss = ag::mpjpe(channels_to_poses(m.forward_train(x, philox), 17), target);
+    losses.push_back(loss.value().item());
+    loss.backward();
+    const Tensor& w = m.parameters().flat_values();
+    ops::add_out(w, ops::scale(m.parameters().flat_grads(), -lr), w);
+  }
+  EXPECT_LT(losses.back(), 0.9f * losses.front())
+      << "loss " << losses.front() << " -> " << losses.back();
+  // Every parameter received a gradient on the last step.
+  for (const auto& [name, v] : m.parameters().parameters()) {
+    const std::vector<float> g = v.grad().to_vector();
+    EXPECT_TRUE(std::any_of(g.begin(), g.end(), [](float e) { return e != 0.0f; })) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, ModelForms,
+                         ::testing::Values(FormsCase{Device::cpu(), {3, 3, 3}, 64, false},
+                                           FormsCase{Device::cpu(), {3, 3, 3}, 48, true},
+                                           FormsCase{Device::cpu(), {3, 3, 3, 3}, 32, false},
+                                           FormsCase{Device::cpu(), {3, 3, 3, 3, 3}, 16, true},
+                                           FormsCase{Device::cpu(), {3, 5, 3}, 24, true},
+                                           FormsCase{Device::cpu(), {3, 3, 7}, 24, false},
+                                           FormsCase{Device::emu(), {3, 3, 3}, 24, false},
+                                           FormsCase{Device::emu(), {3, 3, 3}, 16, true}),
+                         case_name);
+
+// ---- inputs and the state dict ------------------------------------------------------------------
+
+TEST(TemporalModel, InputChecks) {
+  TemporalModel m(config_of({3, 3}, 16), Device::cpu());
+  PhiloxState philox;
+  std::mt19937_64 rng(1);
+  // 4-D poses are flattened joint-major.
+  const Tensor poses = random_tensor(rng, {2, 9, 17, 2}, Device::cpu());
+  EXPECT_EQ(m.forward_train(poses, philox, false).value().shape(), (Shape{2, 1, 51}));
+  EXPECT_EQ(m.forward_eval(poses).shape(), (Shape{2, 1, 51}));
+  EXPECT_EQ(m.forward_eval(random_tensor(rng, {1, 20, 34}, Device::cpu())).shape(),
+            (Shape{1, 12, 51}));
+  try {
+    m.forward_train(random_tensor(rng, {2, 10, 34}, Device::cpu()), philox);
+    FAIL() << "strided form accepted 10 frames";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("receptive field of 9"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(m.forward_eval(random_tensor(rng, {1, 8, 34}, Device::cpu())), Error);
+  EXPECT_THROW(m.forward_eval(random_tensor(rng, {1, 9, 33}, Device::cpu())), Error);
+  EXPECT_THROW(m.forward_eval(random_tensor(rng, {1, 9, 34}, Device::emu())), Error);
+}
+
+TEST(TemporalModel, LoadStateDictRoundTrip) {
+  TemporalModel a(config_of({3, 3, 3}, 32), Device::cpu(), 1);
+  randomize_bn(a, 2);
+  PhiloxState philox{3, 0};
+  std::mt19937_64 rng(4);
+  a.forward_train(random_tensor(rng, {4, 27, 34}, Device::cpu()), philox);  // counters to 1
+  TemporalModel b(config_of({3, 3, 3}, 32), Device::emu(), 7);
+  b.load_state_dict(a.state_dict());
+  const auto sa = a.state_dict(), sb = b.state_dict();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_EQ(sa[i].first, sb[i].first);
+    if (sa[i].second.dtype() == DType::kI32)
+      EXPECT_EQ(sa[i].second.to_vector_i32(), sb[i].second.to_vector_i32()) << sa[i].first;
+    else
+      EXPECT_EQ(sa[i].second.to_vector(), sb[i].second.to_vector()) << sa[i].first;
+  }
+  EXPECT_EQ(b.num_batches_tracked("layers_bn.3"), 1);
+  const Tensor x = random_tensor(rng, {1, 30, 34}, Device::cpu());
+  EXPECT_LT(relative_error(b.forward_eval(x.to(Device::emu())).to_vector(),
+                           a.forward_eval(x).to_vector()),
+            1e-6);
+}
+
+TEST(TemporalModel, LoadStateDictErrorsLeaveTheModelUntouched) {
+  TemporalModel m(config_of({3, 3, 3}, 16), Device::cpu(), 1);
+  const TemporalModel src(config_of({3, 3, 3}, 16), Device::cpu(), 2);
+  const std::vector<float> before = m.parameters().flat_values().to_vector();
+  auto expect_error = [&](const std::vector<std::pair<std::string, Tensor>>& state,
+                          const std::string& needle) {
+    try {
+      m.load_state_dict(state);
+      ADD_FAILURE() << "accepted a state dict that should fail with '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(m.parameters().flat_values().to_vector(), before);
+  };
+  auto without = [&](const std::string& key) {
+    auto s = src.state_dict();
+    s.erase(std::remove_if(s.begin(), s.end(), [&](const auto& e) { return e.first == key; }),
+            s.end());
+    return s;
+  };
+  expect_error(without("layers_conv.3.weight"), "missing key 'layers_conv.3.weight'");
+  expect_error(without("layers_bn.2.running_var"), "missing key 'layers_bn.2.running_var'");
+  auto wrong = src.state_dict();
+  for (auto& [key, t] : wrong)
+    if (key == "expand_conv.weight") t = Tensor::zeros({16, 34, 5});
+  expect_error(wrong, "'expand_conv.weight' has shape (16, 34, 5), expected (16, 34, 3)");
+  auto extra = src.state_dict();
+  extra.emplace_back("layers_conv.4.weight", Tensor::zeros({16, 16, 3}));
+  expect_error(extra, "unexpected key 'layers_conv.4.weight'");
+
+  // PyTorch < 0.4.1 checkpoints have no num_batches_tracked: loaded, counters at 0.
+  std::vector<std::pair<std::string, Tensor>> old;
+  for (const auto& e : src.state_dict())
+    if (!ends_with(e.first, "num_batches_tracked")) old.push_back(e);
+  m.load_state_dict(old);
+  EXPECT_EQ(m.parameters().flat_values().to_vector(), src.parameters().flat_values().to_vector());
+  EXPECT_EQ(m.num_batches_tracked("expand_bn"), 0);
+}
+
+TEST(TemporalModelConfigTest, FollowsTheExperimentConfig) {
+  ModelConfig m;
+  m.filter_widths = {3, 3, 3, 3};
+  m.channels = 32;
+  m.dropout = 0.1;
+  m.causal = true;
+  const TemporalModelConfig c = temporal_model_config(m, 17, 2, 16);
+  EXPECT_EQ(c.receptive_field(), 81);
+  EXPECT_EQ(c.channels, 32);
+  EXPECT_EQ(c.in_channels(), 34);
+  EXPECT_EQ(c.out_channels(), 48);
+  EXPECT_FLOAT_EQ(c.dropout, 0.1f);
+  EXPECT_TRUE(c.causal);
+  m.filter_widths = {3, 4};
+  EXPECT_THROW(temporal_model_config(m, 17, 2, 17), Error);
+}
+
+}  // namespace
+}  // namespace v3d

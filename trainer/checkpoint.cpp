@@ -1,0 +1,537 @@
+// Checkpoint file (layout and rationale: docs/checkpoints.md):
+//   /            attrs format = "v3d-checkpoint", version (int32), architecture, config_yaml,
+//                generator_state (UTF-8 strings), epoch (int64), lr (float32),
+//                dropout_seed, dropout_offset (uint64)
+//   /model       group with link creation order tracked; one dataset per state_dict key, named by
+//                the key (dots kept), float32 or int64, PyTorch's shape (0-d for scalars)
+//   /optimizer   optional; attr steps (int64); datasets exp_avg, exp_avg_sq, max_exp_avg_sq f32
+//   /metadata    group of UTF-8 string attributes
+// Conventions follow the pose store (data/dataset.cpp): variable-length UTF-8 strings, HDF5's error
+// printing silenced and its innermost message relayed, one-line errors naming file and object.
+#include "trainer/checkpoint.h"
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <H5Cpp.h>
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include "kernels/common.h"
+
+namespace v3d {
+
+namespace {
+
+constexpr const char* kOptimizerNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+
+// ---------------------------------------------------------------------------------------------
+// Errors (as in data/dataset.cpp)
+
+herr_t collect_error(unsigned n, const H5E_error2_t* err, void* data) {
+  auto* out = static_cast<std::string*>(data);
+  // Walking downward, the last entry is the deepest: it names the actual cause.
+  if (err->desc != nullptr && err->desc[0] != '\0') *out = err->desc;
+  (void)n;
+  return 0;
+}
+
+std::string hdf5_error_detail() {
+  std::string detail;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &detail);
+  return detail;
+}
+
+void silence_hdf5() {
+  static const bool done = [] {
+    H5::Exception::dontPrint();
+    return true;
+  }();
+  (void)done;
+}
+
+[[noreturn]] void fail(const std::string& file, const std::string& object,
+                       const std::string& what) {
+  throw Error(file + ": " + object + ": " + what);
+}
+
+// Runs an HDF5 call and turns an H5::Exception into "<file>: <object>: <what> (<hdf5 detail>)".
+template <class F>
+auto h5_call(const std::string& file, const std::string& object, const std::string& what, F&& f)
+    -> decltype(f()) {
+  try {
+    return f();
+  } catch (const H5::Exception& e) {
+    std::string detail = hdf5_error_detail();
+    if (detail.empty()) detail = e.getDetailMsg();
+    fail(file, object, what + " (" + detail + ")");
+  }
+}
+
+std::string shape_string(const std::vector<hsize_t>& dims) {
+  std::string out = "(";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(dims[i]);
+  }
+  return out + (dims.size() == 1 ? ",)" : ")");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation, before the file system is touched
+
+void validate(const Checkpoint& c, const std::string& path) {
+  auto check_string = [&](const std::string& s, const std::string& object) {
+    // HDF5 variable-length strings are C strings: a NUL would silently truncate.
+    if (s.find('\0') != std::string::npos) fail(path, object, "string contains a NUL character");
+  };
+  std::set<std::string> seen;
+  for (const auto& [key, t] : c.tensors) {
+    const std::string object = "/model/" + key;
+    if (key.empty() || key == "." || key.find('/') != std::string::npos) {
+      fail(path, object, "invalid key '" + key + "' (empty, '.' or containing '/')");
+    }
+    check_string(key, object);
+    if (!seen.insert(key).second) fail(path, object, "duplicate key");
+    if (!t.defined()) fail(path, object, "undefined tensor");
+    if (t.dtype() != DType::kF32 && t.dtype() != DType::kI32) {
+      fail(path, object, std::string("unsupported dtype ") + dtype_name(t.dtype()));
+    }
+  }
+  check_string(c.architecture, "/ attribute architecture");
+  check_string(c.config_yaml, "/ attribute config_yaml");
+  check_string(c.generator_state, "/ attribute generator_state");
+  for (const auto& [key, value] : c.metadata) {
+    const std::string object = "/metadata attribute " + key;
+    if (key.empty()) fail(path, "/metadata", "empty attribute name");
+    check_string(key, object);
+    check_string(value, object);
+  }
+  const Tensor* opt[] = {&c.optimizer.exp_avg, &c.optimizer.exp_avg_sq,
+                         &c.optimizer.max_exp_avg_sq};
+  const int defined = static_cast<int>(
+      std::count_if(std::begin(opt), std::end(opt), [](const Tensor* t) { return t->defined(); }));
+  if (defined != 0 && defined != 3) {
+    fail(path, "/optimizer", "exp_avg, exp_avg_sq and max_exp_avg_sq must all be defined or none");
+  }
+  if (defined == 0 && c.optimizer.steps != 0) {
+    fail(path, "/optimizer", "steps = " + std::to_string(c.optimizer.steps) + " without state");
+  }
+  if (defined == 3) {
+    for (int i = 0; i < 3; ++i) {
+      const std::string object = std::string("/optimizer/") + kOptimizerNames[i];
+      if (opt[i]->dtype() != DType::kF32) fail(path, object, "expected f32");
+      if (!(opt[i]->shape() == opt[0]->shape())) {
+        fail(path, object,
+             "shape " + opt[i]->shape().str() + " differs from exp_avg's " + opt[0]->shape().str());
+      }
+    }
+    if (c.optimizer.steps < 0) {
+      fail(path, "/optimizer attribute steps", "negative: " + std::to_string(c.optimizer.steps));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+void write_string_attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  H5::Attribute attr = obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
+  attr.write(type, value);
+}
+
+template <class T>
+void write_scalar_attr(H5::H5Object& obj, const char* name, const H5::PredType& file_type,
+                       const H5::PredType& mem_type, T value) {
+  H5::Attribute attr = obj.createAttribute(name, file_type, H5::DataSpace(H5S_SCALAR));
+  attr.write(mem_type, &value);
+}
+
+H5::DataSpace space_for(const Shape& shape) {
+  if (shape.ndim() == 0) return H5::DataSpace(H5S_SCALAR);
+  std::vector<hsize_t> dims;
+  for (int64_t d : shape.to_vector()) dims.push_back(static_cast<hsize_t>(d));
+  return H5::DataSpace(static_cast<int>(dims.size()), dims.data());
+}
+
+// t: any device; copied to the host. f32 -> float32, i32 -> int64.
+void write_tensor(H5::Group& group, const std::string& name, const Tensor& t) {
+  H5::DataSpace space = space_for(t.shape());
+  if (t.dtype() == DType::kF32) {
+    H5::DataSet ds = group.createDataSet(name, H5::PredType::IEEE_F32LE, space);
+    const std::vector<float> values = t.to_vector();
+    if (!values.empty()) ds.write(values.data(), H5::PredType::NATIVE_FLOAT);
+  } else {
+    H5::DataSet ds = group.createDataSet(name, H5::PredType::STD_I64LE, space);
+    const std::vector<int32_t> values = t.to_vector_i32();
+    const std::vector<int64_t> wide(values.begin(), values.end());
+    if (!wide.empty()) ds.write(wide.data(), H5::PredType::NATIVE_INT64);
+  }
+}
+
+// A group whose links iterate in creation order (h5py honours this too), so state_dict order
+// survives without a separate key list.
+H5::Group create_ordered_group(H5::H5File& file, const char* name) {
+  const hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+  if (gcpl < 0) throw H5::GroupIException("create_ordered_group", "H5Pcreate failed");
+  hid_t g = -1;
+  if (H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) >= 0) {
+    g = H5Gcreate2(file.getId(), name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  }
+  H5Pclose(gcpl);
+  if (g < 0) throw H5::GroupIException("create_ordered_group", "cannot create the group");
+  H5Gclose(g);
+  return file.openGroup(name);
+}
+
+void write_contents(const Checkpoint& c, H5::H5File& file) {
+  H5::Group root = file.openGroup("/");
+  write_string_attr(root, "format", kCheckpointFormat);
+  write_scalar_attr(root, "version", H5::PredType::STD_I32LE, H5::PredType::NATIVE_INT32,
+                    int32_t{kCheckpointVersion});
+  write_string_attr(root, "architecture", c.architecture);
+  write_string_attr(root, "config_yaml", c.config_yaml);
+  write_scalar_attr(root, "epoch", H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64, c.epoch);
+  write_scalar_attr(root, "lr", H5::PredType::IEEE_F32LE, H5::PredType::NATIVE_FLOAT, c.lr);
+  write_string_attr(root, "generator_state", c.generator_state);
+  write_scalar_attr(root, "dropout_seed", H5::PredType::STD_U64LE, H5::PredType::NATIVE_UINT64,
+                    c.dropout_seed);
+  write_scalar_attr(root, "dropout_offset", H5::PredType::STD_U64LE, H5::PredType::NATIVE_UINT64,
+                    c.dropout_offset);
+
+  H5::Group model = create_ordered_group(file, "/model");
+  for (const auto& [key, t] : c.tensors) write_tensor(model, key, t);
+
+  if (c.optimizer.exp_avg.defined()) {
+    H5::Group opt = file.createGroup("/optimizer");
+    write_scalar_attr(opt, "steps", H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64,
+                      c.optimizer.steps);
+    write_tensor(opt, kOptimizerNames[0], c.optimizer.exp_avg);
+    write_tensor(opt, kOptimizerNames[1], c.optimizer.exp_avg_sq);
+    write_tensor(opt, kOptimizerNames[2], c.optimizer.max_exp_avg_sq);
+  }
+
+  H5::Group meta = file.createGroup("/metadata");
+  for (const auto& [key, value] : c.metadata) write_string_attr(meta, key, value);
+}
+
+std::string temp_path_for(const std::string& path) {
+  // pid and a counter: concurrent saves from threads of one process must not share a file.
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp-" + std::to_string(static_cast<long>(getpid())) + "-" +
+         std::to_string(counter++);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading. Each helper checks existence, kind, type class and shape before reading, so errors
+// name what is wrong rather than relaying a generic HDF5 failure.
+
+std::string join_path(const std::string& parent, const std::string& name) {
+  return parent == "/" ? "/" + name : parent + "/" + name;
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const std::string& object, const std::string& what) const {
+    v3d::fail(file_, object, what);
+  }
+
+  template <class F>
+  auto call(const std::string& object, const std::string& what, F&& f) const -> decltype(f()) {
+    return h5_call(file_, object, what, std::forward<F>(f));
+  }
+
+  // Member names in creation order when the group tracks it, else in name order.
+  std::vector<std::string> members(const H5::Group& g, const std::string& path) const {
+    return call(path, "cannot list members", [&] {
+      unsigned flags = 0;
+      const hid_t gcpl = H5Gget_create_plist(g.getId());
+      if (gcpl < 0 || H5Pget_link_creation_order(gcpl, &flags) < 0) {
+        if (gcpl >= 0) H5Pclose(gcpl);
+        throw H5::GroupIException("members", "cannot read the group creation properties");
+      }
+      H5Pclose(gcpl);
+      const H5_index_t index =
+          (flags & H5P_CRT_ORDER_INDEXED) != 0 ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+      std::vector<std::string> out;
+      const hsize_t n = g.getNumObjs();
+      for (hsize_t i = 0; i < n; ++i) {
+        const ssize_t len =
+            H5Lget_name_by_idx(g.getId(), ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+        if (len < 0) throw H5::GroupIException("members", "H5Lget_name_by_idx failed");
+        std::string name(static_cast<size_t>(len) + 1, '\0');
+        H5Lget_name_by_idx(g.getId(), ".", index, H5_ITER_INC, i, name.data(), name.size(),
+                           H5P_DEFAULT);
+        name.resize(static_cast<size_t>(len));
+        out.push_back(std::move(name));
+      }
+      return out;
+    });
+  }
+
+  bool has(const H5::Group& g, const std::string& name, const std::string& path) const {
+    return call(join_path(path, name), "cannot look up", [&] { return g.nameExists(name); });
+  }
+
+  H5O_type_t kind(const H5::Group& g, const std::string& name, const std::string& path) const {
+    return call(join_path(path, name), "cannot open", [&] { return g.childObjType(name); });
+  }
+
+  H5::Group group(const H5::Group& g, const std::string& name, const std::string& path) const {
+    const std::string p = join_path(path, name);
+    if (!has(g, name, path)) fail(p, "missing group");
+    if (kind(g, name, path) != H5O_TYPE_GROUP) fail(p, "expected a group, found a dataset");
+    return call(p, "cannot open group", [&] { return g.openGroup(name); });
+  }
+
+  H5::DataSet dataset(const H5::Group& g, const std::string& name, const std::string& path) const {
+    const std::string p = join_path(path, name);
+    if (!has(g, name, path)) fail(p, "missing dataset");
+    if (kind(g, name, path) != H5O_TYPE_DATASET) fail(p, "expected a dataset, found a group");
+    return call(p, "cannot open dataset", [&] { return g.openDataSet(name); });
+  }
+
+  // A float32 dataset becomes an f32 tensor, an integer one an i32 tensor (range-checked); both on
+  // the host.
+  Tensor tensor(const H5::Group& g, const std::string& name, const std::string& path) const {
+    const std::string p = join_path(path, name);
+    H5::DataSet ds = dataset(g, name, path);
+    const std::vector<hsize_t> dims = call(p, "cannot read shape", [&] {
+      H5::DataSpace space = ds.getSpace();
+      if (space.getSimpleExtentType() == H5S_NULL) return std::vector<hsize_t>{0};
+      std::vector<hsize_t> out(static_cast<size_t>(std::max(space.getSimpleExtentNdims(), 0)));
+      if (!out.empty()) space.getSimpleExtentDims(out.data());
+      return out;
+    });
+    if (dims.size() > static_cast<size_t>(Shape::kMaxDims)) {
+      fail(p, "expected at most " + std::to_string(Shape::kMaxDims) + " dimensions, got " +
+                  shape_string(dims));
+    }
+    std::vector<int64_t> shape_dims(dims.begin(), dims.end());
+    const Shape shape(shape_dims);
+    const H5T_class_t cls = call(p, "cannot read type", [&] { return ds.getTypeClass(); });
+    const size_t width = call(p, "cannot read type", [&] { return ds.getDataType().getSize(); });
+    if (cls == H5T_FLOAT && width == 4) {
+      Tensor t = Tensor::empty(shape, DType::kF32);
+      if (t.numel() > 0) {
+        call(p, "cannot read values", [&] { ds.read(t.f32(), H5::PredType::NATIVE_FLOAT); });
+      }
+      return t;
+    }
+    if (cls == H5T_INTEGER) {
+      std::vector<int64_t> wide(static_cast<size_t>(shape.numel()));
+      if (!wide.empty()) {
+        call(p, "cannot read values", [&] { ds.read(wide.data(), H5::PredType::NATIVE_INT64); });
+      }
+      std::vector<int32_t> narrow(wide.size());
+      for (size_t i = 0; i < wide.size(); ++i) {
+        if (wide[i] < std::numeric_limits<int32_t>::min() ||
+            wide[i] > std::numeric_limits<int32_t>::max()) {
+          fail(p, "element " + std::to_string(i) + " = " + std::to_string(wide[i]) +
+                      " does not fit the runtime's int32");
+        }
+        narrow[i] = static_cast<int32_t>(wide[i]);
+      }
+      return Tensor::from_vector_i32(narrow, shape);
+    }
+    fail(p, cls == H5T_FLOAT ? "expected float32 or integer values, got a " +
+                                   std::to_string(width * 8) + "-bit float"
+                             : "expected float32 or integer values");
+  }
+
+  H5::Attribute attribute(const H5::H5Object& obj, const char* name,
+                          const std::string& path) const {
+    const std::string p = path + " attribute " + name;
+    const bool exists = call(p, "cannot look up", [&] { return obj.attrExists(name); });
+    if (!exists) fail(path, std::string("missing attribute '") + name + "'");
+    return call(p, "cannot open", [&] { return obj.openAttribute(name); });
+  }
+
+  // An attribute's type class after checking it is a scalar (or a one-element array).
+  H5T_class_t scalar_class(const H5::Attribute& a, const std::string& p) const {
+    const hssize_t n = call(p, "cannot read shape", [&] {
+      H5::DataSpace space = a.getSpace();
+      return space.getSimpleExtentNdims() <= 1 ? space.getSimpleExtentNpoints() : hssize_t{-1};
+    });
+    if (n != 1) fail(p, "expected a scalar");
+    return call(p, "cannot read type", [&] { return a.getTypeClass(); });
+  }
+
+  std::string attr_string(const H5::H5Object& obj, const std::string& name,
+                          const std::string& path) const {
+    const std::string p = path + " attribute " + name;
+    H5::Attribute a = attribute(obj, name.c_str(), path);
+    if (scalar_class(a, p) != H5T_STRING) fail(p, "expected a string");
+    return call(p, "cannot read", [&] {
+      H5::StrType file_type = a.getStrType();
+      std::string value;
+      // Fixed- and variable-length strings read through different paths (h5py writes
+      // variable-length); HDF5 does not convert character sets, so the memory type takes the
+      // file's.
+      if (file_type.isVariableStr()) {
+        H5::StrType mem(H5::PredType::C_S1, H5T_VARIABLE);
+        mem.setCset(file_type.getCset());
+        a.read(mem, value);
+      } else {
+        a.read(file_type, value);
+        value = value.c_str();  // drop NUL padding
+      }
+      return value;
+    });
+  }
+
+  template <class T>
+  T attr_integer(const H5::H5Object& obj, const char* name, const std::string& path,
+                 const H5::PredType& mem_type) const {
+    const std::string p = path + " attribute " + name;
+    H5::Attribute a = attribute(obj, name, path);
+    if (scalar_class(a, p) != H5T_INTEGER) fail(p, "expected an integer");
+    T value{};
+    call(p, "cannot read", [&] { a.read(mem_type, &value); });
+    return value;
+  }
+
+  float attr_float(const H5::H5Object& obj, const char* name, const std::string& path) const {
+    const std::string p = path + " attribute " + name;
+    H5::Attribute a = attribute(obj, name, path);
+    if (scalar_class(a, p) != H5T_FLOAT) fail(p, "expected a float");
+    float value = 0;
+    call(p, "cannot read", [&] { a.read(H5::PredType::NATIVE_FLOAT, &value); });
+    return value;
+  }
+
+  std::vector<std::string> attr_names(const H5::H5Object& obj, const std::string& path) const {
+    return call(path, "cannot list attributes", [&] {
+      std::vector<std::string> out;
+      const int n = obj.getNumAttrs();
+      for (int i = 0; i < n; ++i)
+        out.push_back(obj.openAttribute(static_cast<unsigned>(i)).getName());
+      return out;
+    });
+  }
+
+ private:
+  std::string file_;
+};
+
+Checkpoint read_contents(const Reader& r, H5::H5File& file, Device device) {
+  Checkpoint c;
+  H5::Group root = r.call("/", "cannot open root group", [&] { return file.openGroup("/"); });
+
+  // Identify the file first, so a foreign HDF5 file gets a clear message.
+  const bool has_format = r.call("/", "cannot look up", [&] { return root.attrExists("format"); });
+  if (!has_format) r.fail("/", "missing attribute 'format' (not a v3d-checkpoint file)");
+  const std::string format = r.attr_string(root, "format", "/");
+  if (format != kCheckpointFormat) {
+    r.fail("/ attribute format",
+           "expected \"" + std::string(kCheckpointFormat) + "\", got \"" + format + "\"");
+  }
+  const int64_t version = r.attr_integer<int64_t>(root, "version", "/", H5::PredType::NATIVE_INT64);
+  if (version != kCheckpointVersion) {
+    r.fail("/ attribute version", "unsupported format version " + std::to_string(version) +
+                                      " (this build reads " + std::to_string(kCheckpointVersion) +
+                                      (version > kCheckpointVersion ? "; update v3d)" : ")"));
+  }
+  for (const auto& m : r.members(root, "/")) {
+    if (m != "model" && m != "optimizer" && m != "metadata") {
+      r.fail(join_path("/", m), "unexpected object (allowed here: model, optimizer, metadata)");
+    }
+  }
+
+  c.architecture = r.attr_string(root, "architecture", "/");
+  c.config_yaml = r.attr_string(root, "config_yaml", "/");
+  c.epoch = r.attr_integer<int64_t>(root, "epoch", "/", H5::PredType::NATIVE_INT64);
+  c.lr = r.attr_float(root, "lr", "/");
+  c.generator_state = r.attr_string(root, "generator_state", "/");
+  c.dropout_seed = r.attr_integer<uint64_t>(root, "dropout_seed", "/", H5::PredType::NATIVE_UINT64);
+  c.dropout_offset =
+      r.attr_integer<uint64_t>(root, "dropout_offset", "/", H5::PredType::NATIVE_UINT64);
+
+  auto place = [&](Tensor t) { return device.is_cpu() ? t : t.to(device); };
+
+  H5::Group model = r.group(root, "model", "/");
+  for (const auto& key : r.members(model, "/model")) {
+    c.tensors.emplace_back(key, place(r.tensor(model, key, "/model")));
+  }
+
+  if (r.has(root, "optimizer", "/")) {
+    H5::Group opt = r.group(root, "optimizer", "/");
+    c.optimizer.steps =
+        r.attr_integer<int64_t>(opt, "steps", "/optimizer", H5::PredType::NATIVE_INT64);
+    Tensor* out[] = {&c.optimizer.exp_avg, &c.optimizer.exp_avg_sq, &c.optimizer.max_exp_avg_sq};
+    for (int i = 0; i < 3; ++i) {
+      const std::string p = std::string("/optimizer/") + kOptimizerNames[i];
+      Tensor t = r.tensor(opt, kOptimizerNames[i], "/optimizer");
+      if (t.dtype() != DType::kF32) r.fail(p, "expected float32 values");
+      if (i > 0 && !(t.shape() == out[0]->shape())) {
+        r.fail(p, "shape " + t.shape().str() + " differs from exp_avg's " + out[0]->shape().str());
+      }
+      *out[i] = std::move(t);
+    }
+    for (Tensor* t : out) *t = place(*t);
+  }
+
+  H5::Group meta = r.group(root, "metadata", "/");
+  for (const auto& name : r.attr_names(meta, "/metadata")) {
+    c.metadata[name] = r.attr_string(meta, name, "/metadata");
+  }
+  return c;
+}
+
+}  // namespace
+
+const Tensor* Checkpoint::find(const std::string& key) const {
+  for (const auto& [k, t] : tensors) {
+    if (k == key) return &t;
+  }
+  return nullptr;
+}
+
+void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
+  silence_hdf5();
+  validate(ckpt, path);
+  const std::string tmp = temp_path_for(path);
+  try {
+    H5::FileAccPropList fapl;
+    fapl.setFcloseDegree(H5F_CLOSE_STRONG);  // close() really closes, before the rename
+    H5::H5File file = h5_call(path, "/", "cannot create " + tmp, [&] {
+      return H5::H5File(tmp, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
+    });
+    h5_call(path, "/", "write failed", [&] {
+      write_contents(ckpt, file);
+      file.close();
+    });
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) fail(path, "/", "cannot rename " + tmp + " into place: " + ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+}
+
+Checkpoint load_checkpoint(const std::string& path, Device device) {
+  silence_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail(path, "/", "no such file");
+  const Reader r(path);
+  // H5Fis_hdf5 looks for the signature only; a truncated file passes it and fails at open below.
+  if (H5Fis_hdf5(path.c_str()) <= 0) r.fail("/", "not an HDF5 file");
+  H5::FileAccPropList fapl;
+  fapl.setFcloseDegree(H5F_CLOSE_STRONG);
+  H5::H5File file = r.call("/", "cannot open (truncated or corrupt HDF5 file?)", [&] {
+    return H5::H5File(path, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
+  });
+  return read_contents(r, file, device);
+}
+
+}  // namespace v3d

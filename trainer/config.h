@@ -1,0 +1,140 @@
+// The typed experiment configuration: one YAML file per experiment (configs/*.yaml), overridden
+// from the command line with `--set key.sub=value`, stored verbatim in checkpoints (to_yaml).
+// docs/config.md lists every key, its type, default and meaning.
+//
+// Strict by design (STYLE.md point 13): an unknown key, a value of the wrong type, a value out of
+// range or an unknown `type:` is an error, one line that names where it came from (the file and
+// line, or the --set argument), the key path, and the valid keys, types or range.
+//
+// Components with a choice are picked by a `type:` name from a registry (config_types()). Today
+// that is the data source, `data.source: {type: synthetic | h5, ...}`, whose keys depend on the
+// type. Plain enumerations (keypoints, ltb.mode, ltb.center, eval.metrics) are string values
+// checked against their list; the training-data mode is checked by data::parse_resample_mode.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace v3d {
+
+// VideoPose3D's TemporalModel (../shared/reference/videopose3d.md 1, 2.1).
+struct ModelConfig {
+  std::vector<int> filter_widths = {3, 3, 3};  // odd, >= 1; the first is the expand layer
+  int channels = 1024;                         // >= 1
+  double dropout = 0.25;                       // [0, 1)
+  bool causal = false;
+
+  int64_t receptive_field() const;  // product of filter_widths (27, 81, 243 for 3,3,3(,3(,3)))
+  int64_t pad() const { return (receptive_field() - 1) / 2; }
+  friend bool operator==(const ModelConfig&, const ModelConfig&) = default;
+};
+
+// data.source, type "synthetic": data::synthesize on the fly (all seven subjects, all actions).
+struct SyntheticSourceConfig {
+  static constexpr const char* kType = "synthetic";
+  uint64_t seed = 1;
+  int64_t frames = 600;  // frames per action, >= 1
+  friend bool operator==(const SyntheticSourceConfig&, const SyntheticSourceConfig&) = default;
+};
+
+// data.source, type "h5": a v3d HDF5 dataset file (docs/data-format.md).
+struct H5SourceConfig {
+  static constexpr const char* kType = "h5";
+  std::string path;  // required, non-empty
+  friend bool operator==(const H5SourceConfig&, const H5SourceConfig&) = default;
+};
+
+// The registry of data sources: the alternatives in config_types("data.source") order.
+using DataSourceConfig = std::variant<SyntheticSourceConfig, H5SourceConfig>;
+std::string source_type(const DataSourceConfig& source);  // its kType
+
+struct DataConfig {
+  DataSourceConfig source;                                                   // default: synthetic
+  std::vector<std::string> train_subjects = {"S1", "S5", "S6", "S7", "S8"};  // non-empty
+  std::vector<std::string> test_subjects = {"S9", "S11"};                    // non-empty
+  std::vector<std::string> actions;  // prefix filter (VideoPose3D's startswith); empty = all
+  double subset = 1.0;               // (0, 1], fraction of each training sequence
+  int downsample = 1;                // >= 1
+  std::string keypoints = "h36m17";  // "h36m17" | "pseudo_coco"
+  bool ground_truth_2d = false;      // 2D projected from the 3D even where detections are stored
+  friend bool operator==(const DataConfig&, const DataConfig&) = default;
+};
+
+struct BnMomentumConfig {
+  double start = 0.1;  // (0, 1]
+  double end = 0.001;  // (0, 1]
+  friend bool operator==(const BnMomentumConfig&, const BnMomentumConfig&) = default;
+};
+
+// VideoPose3D's recipe (videopose3d.md 2.5) with the paper's resampling modes.
+struct TrainConfig {
+  int epochs = 80;                  // >= 1
+  int64_t batch_size = 1024;        // >= 1, in output frames (windows)
+  double lr = 1e-3;                 // > 0
+  double lr_decay = 0.95;           // (0, 1], multiplied in after every epoch
+  BnMomentumConfig bn_momentum;     // decays from start to end over the epochs
+  bool flip = true;                 // train-time horizontal flip
+  std::string mode = "Sequential";  // data::parse_resample_mode names
+  uint64_t seed = 1234;
+  std::string device = "cpu";  // parse_device forms: cpu, cuda, cuda:N, emu
+  std::string checkpoint_dir = "checkpoint";
+  int checkpoint_every = 10;  // >= 1, epochs
+  friend bool operator==(const TrainConfig&, const TrainConfig&) = default;
+};
+
+struct EvalConfig {
+  std::vector<int> test_intervals = {1, 3, 5, 7};  // "TD N", each >= 1, distinct, non-empty
+  bool flip_tta = true;                            // test-time flip augmentation
+  // Any of mpjpe, p_mpjpe, n_mpjpe, mpjve; distinct, non-empty.
+  std::vector<std::string> metrics = {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"};
+  friend bool operator==(const EvalConfig&, const EvalConfig&) = default;
+};
+
+// Long-term pose bank (issue 6, ../shared/reference/long-term-bank.md). Provisional: the keys
+// and defaults follow that reference and may change when the bank lands.
+struct LtbConfig {
+  bool enabled = false;
+  int capacity = 80;                // >= 1 entries
+  double threshold = 0.7;           // insertion: rejected when max similarity >= threshold; <= 1
+  double fusion_threshold = 0.7;    // fusion candidates need similarity >= this; <= 1
+  int max_insert = -1;              // poses fused into a window; -1 = the radius (RF-1)/2; >= -1
+  std::string mode = "offline";     // "offline" | "online"
+  std::string center = "centroid";  // "centroid" | "root"
+  friend bool operator==(const LtbConfig&, const LtbConfig&) = default;
+};
+
+struct ExperimentConfig {
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  EvalConfig eval;
+  LtbConfig ltb;
+  friend bool operator==(const ExperimentConfig&, const ExperimentConfig&) = default;
+};
+
+// Reads `path`, applies `overrides` ("key.sub=value", in order, later ones win) and validates.
+// Keys the file leaves out keep their defaults. A list value in an override is comma-separated
+// ("model.filter_widths=3,3,3,3", "data.actions=" for the empty list) or a YAML flow sequence
+// ("[3, 3, 3]"). Throws v3d::Error, one line, on any unknown key, wrong type, out-of-range value,
+// unknown type name, malformed override or unreadable file.
+ExperimentConfig load_config(const std::string& path,
+                             const std::vector<std::string>& overrides = {});
+// The same from YAML text; `origin` names it in errors (e.g. a checkpoint's file name).
+ExperimentConfig parse_config(const std::string& yaml, const std::string& origin,
+                              const std::vector<std::string>& overrides = {});
+
+// Every key with its value, in docs/config.md's order; parse_config(to_yaml(c), ...) == c for
+// every valid c (doubles are written with enough digits to round-trip exactly).
+std::string to_yaml(const ExperimentConfig& config);
+
+// Throws v3d::Error naming the first key whose value is out of range (for configs built in code;
+// load_config already calls it).
+void validate_config(const ExperimentConfig& config);
+
+// The registry of `type:` names: for the component at `key` (e.g. "data.source"), the valid
+// types in documentation order; throws for a key that is not a component.
+const std::vector<std::string>& config_types(const std::string& key);
+
+}  // namespace v3d

@@ -1,0 +1,128 @@
+// VideoPose3D's temporal model (common/model.py; ../shared/reference/videopose3d.md §1, §8) in the
+// two forms that share one set of weights:
+//
+//   strided (TemporalModelOptimized1f, training): x (B, RF, J_in*F_in) -> (B, 1, J_out*3). Each
+//     conv of width W has stride W; block i's residual is time_slice(h, start, W) with start W//2
+//     (centre tap) or W-1 (causal: last tap). BN uses batch statistics and updates its running
+//     statistics with the current momentum; ReLU and dropout follow every BN.
+//   dilated (TemporalModel, whole-sequence inference): x (B, T, J_in*F_in) ->
+//     (B, T-RF+1, J_out*3). Block i's conv has dilation d_i = W_0 * ... * W_{i-1}; the residual is
+//     frames [p+s, T-p+s) with p = (W_i-1) d_i / 2 and s = p when causal, else 0. BN is folded into
+//     the bias-free convs (W' = W gamma / sqrt(var + eps), b' = beta - gamma mean / sqrt(var +
+//     eps)), then bias + ReLU in one op; no dropout.
+//
+// Layout: channels-last, input channel j*F_in + f, output channel j*3 + c. Parameters live in one
+// flat ParameterStore under VideoPose3D's state_dict names and in its order (the order of
+// PyTorch's named_parameters(), which its Adam state follows); BN running statistics are separate
+// tensors on the model's device, and num_batches_tracked host counters.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/autograd.h"
+#include "runtime/parameters.h"
+#include "runtime/tensor.h"
+#include "trainer/config.h"
+
+namespace v3d {
+
+struct TemporalModelConfig {
+  std::vector<int64_t> filter_widths = {3, 3, 3};  // odd, >= 1 entry; {3,3,3} = 27 frames
+  int64_t channels = 1024;
+  int64_t joints_in = 17, features_in = 2, joints_out = 17;
+  float dropout = 0.25f;
+  bool causal = false;
+
+  // Throws v3d::Error naming the offending field (even widths, non-positive sizes, p outside [0,
+  // 1)).
+  void validate() const;
+  // 1 + 2 * sum(pad) = the product of the widths for odd widths.
+  int64_t receptive_field() const;
+  int64_t in_channels() const { return joints_in * features_in; }
+  int64_t out_channels() const { return joints_out * 3; }
+};
+
+// The architecture an experiment config (trainer/config.h, section `model`) describes, for inputs
+// of `joints_in` keypoints with `features_in` features and `joints_out` output joints.
+TemporalModelConfig temporal_model_config(const ModelConfig& model, int64_t joints_in,
+                                          int64_t features_in, int64_t joints_out);
+
+// PyTorch's BatchNorm1d defaults.
+inline constexpr float kBnEps = 1e-5f;
+inline constexpr float kBnMomentum = 0.1f;
+
+class TemporalModel {
+ public:
+  // Declares and initialises every parameter on `device` with PyTorch's defaults: conv weights
+  // kaiming-uniform(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), shrink bias the same bound,
+  // BN weight 1 and bias 0, running mean 0 and variance 1. Draws come from `seed` (PyTorch's own
+  // stream cannot be reproduced; load_state_dict imports its weights).
+  TemporalModel(const TemporalModelConfig& config, Device device, uint64_t seed = 0);
+  TemporalModel(const TemporalModel&) = delete;
+  TemporalModel& operator=(const TemporalModel&) = delete;
+
+  const TemporalModelConfig& config() const { return config_; }
+  Device device() const { return params_.device(); }
+  int64_t receptive_field() const { return config_.receptive_field(); }
+  int64_t parameter_count() const { return params_.parameter_count(); }
+  ParameterStore& parameters() { return params_; }
+  const ParameterStore& parameters() const { return params_; }
+
+  // Strided form: x (B, RF, J_in*F_in) or (B, RF, J_in, F_in) on the model's device ->
+  // (B, 1, J_out*3). training: BN with batch statistics (running statistics and
+  // num_batches_tracked updated), dropout drawn from `rng`. !training: BN with the running
+  // statistics, no dropout, nothing updated (the eval-equivalent of the strided form). BN with
+  // batch statistics needs B >= 2.
+  Var forward_train(const Tensor& x, PhiloxState& rng, bool training = true);
+  // Dilated form with BN folded, under NoGradGuard: x (B, T, J_in*F_in) or (B, T, J_in, F_in),
+  // T >= RF -> (B, T-RF+1, J_out*3). The folded weights are recomputed on every call (no cache to
+  // invalidate; it costs one pass over the weights, small next to the convolutions).
+  Tensor forward_eval(const Tensor& x);
+
+  // The momentum of every BN for the next training forwards (VideoPose3D decays it per epoch).
+  void set_bn_momentum(float momentum);
+  float bn_momentum() const { return bn_momentum_; }
+
+  // BN buffers: "<bn>.running_mean" / "<bn>.running_var", (C) on the model's device.
+  const Tensor& buffer(const std::string& name) const;  // throws naming the known buffers
+  std::vector<std::pair<std::string, Tensor>> buffers() const;
+  int64_t num_batches_tracked(const std::string& bn) const;  // bn: "expand_bn", "layers_bn.3"
+
+  // Every parameter and buffer under its VideoPose3D key, in PyTorch's state_dict order
+  // (expand_bn.*, shrink.*, expand_conv.weight, layers_conv.*, layers_bn.*). Parameters and running
+  // statistics are the model's own tensors (views, not copies); num_batches_tracked is a new i32
+  // scalar (shape ()) on the CPU (PyTorch stores int64).
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  // Copies every entry in (any device; num_batches_tracked f32 or i32, any one-element shape, and
+  // optional: absent means 0, as for PyTorch < 0.4.1 checkpoints). Everything is checked before
+  // anything is written: a missing key, an unknown key or a wrong shape throws naming the key.
+  void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state);
+
+ private:
+  struct Bn {
+    std::string name;  // "expand_bn", "layers_bn.m"
+    Var weight, bias;
+    Tensor running_mean, running_var;
+    int64_t num_batches_tracked = 0;
+  };
+
+  Var bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training);
+  Tensor check_input(const Tensor& x, const char* form) const;
+
+  TemporalModelConfig config_;
+  ParameterStore params_;
+  Var expand_conv_;
+  std::vector<Var> layers_conv_;  // 2 per block: dilated W_i, then 1x1
+  Var shrink_weight_, shrink_bias_;
+  Bn expand_bn_;
+  std::vector<Bn> layers_bn_;
+  float bn_momentum_ = kBnMomentum;
+};
+
+// (B, T, J*3) -> (B, T, J, 3) as a differentiable view (for ag::mpjpe on the model's output).
+Var channels_to_poses(const Var& y, int64_t joints);
+
+}  // namespace v3d
