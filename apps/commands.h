@@ -11,5 +11,7 @@ void add_info_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace v3d::apps

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   v3d::apps::add_demo_command(app);
   v3d::apps::add_convert_command(app);
   v3d::apps::add_synth_command(app);
+  v3d::apps::add_train_command(app);
+  v3d::apps::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,132 @@
+// v3d eval: evaluates a checkpoint on the test subjects of its experiment at the configured test
+// intervals (trainer/evaluate.h) and writes the tables as Markdown and every number as JSON.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "kernels/common.h"
+#include "runtime/device.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/evaluate.h"
+#include "trainer/model.h"
+
+namespace v3d::apps {
+
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint, config, out, device;
+  std::vector<std::string> overrides;
+  std::vector<int> intervals;
+};
+
+std::string join_widths(const std::vector<int>& widths) {
+  std::string s;
+  for (int w : widths) s += (s.empty() ? "" : ",") + std::to_string(w);
+  return s;
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) throw Error(path.string() + ": cannot write");
+}
+
+void run_eval(const EvalArgs& a) {
+  const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
+  // --intervals and --device are shorthands for --set, applied last so they win.
+  std::vector<std::string> overrides = a.overrides;
+  if (!a.intervals.empty()) {
+    std::string list;
+    for (int n : a.intervals) list += (list.empty() ? "" : ",") + std::to_string(n);
+    overrides.push_back("eval.test_intervals=" + list);
+  }
+  if (!a.device.empty()) overrides.push_back("train.device=" + a.device);
+  ExperimentConfig cfg;
+  if (!a.config.empty()) {
+    cfg = load_config(a.config, overrides);
+  } else {
+    if (ckpt.config_yaml.empty())
+      throw Error(a.checkpoint + ": the checkpoint stores no config; pass --config");
+    cfg = parse_config(ckpt.config_yaml, a.checkpoint, overrides);
+  }
+  if (!ckpt.architecture.empty() && ckpt.architecture != join_widths(cfg.model.filter_widths))
+    throw Error(a.checkpoint + ": the checkpoint's architecture is " + ckpt.architecture +
+                " but model.filter_widths is " + join_widths(cfg.model.filter_widths));
+
+  const EvalOptions opt = eval_options(cfg);
+  const Device device = parse_device(cfg.train.device);
+  TemporalModel model(
+      temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
+      device);
+  model.load_state_dict(ckpt.tensors);
+  const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
+  int64_t frames = 0;
+  for (const auto& s : seqs) frames += s.frames;
+  std::printf("Receptive field: %lld frames\n", static_cast<long long>(model.receptive_field()));
+  std::printf("Trainable parameter count: %lld\n", static_cast<long long>(model.parameter_count()));
+  std::printf("This model was trained for %lld epochs\n", static_cast<long long>(ckpt.epoch));
+  std::printf("Testing on %lld frames (%zu sequences)\n", static_cast<long long>(frames),
+              seqs.size());
+  std::fflush(stdout);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const EvalReport report = evaluate(model, seqs, opt);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  const std::string title =
+      "Evaluation of " + std::filesystem::path(a.checkpoint).filename().string();
+  const std::string md = to_markdown(report, title);
+  std::printf("\n%s\n", md.c_str());
+
+  std::filesystem::path out = a.out;
+  if (out.empty()) out = std::filesystem::path(a.checkpoint).parent_path();
+  if (out.empty()) out = ".";
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw Error(out.string() + ": cannot create directory: " + ec.message());
+  write_text(out / "eval.md", md);
+  write_text(out / "eval.json", to_json(report));
+  std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s and %s\n",
+              static_cast<long long>(frames), report.intervals.size(), secs,
+              (out / "eval.md").string().c_str(), (out / "eval.json").string().c_str());
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "eval",
+      "Evaluate a checkpoint on the test subjects: MPJPE, P-MPJPE, N-MPJPE and MPJVE per action "
+      "and averaged as VideoPose3D (frame-weighted within an action, unweighted mean over "
+      "actions), at test intervals TD N (each sequence split into its N phases)");
+  cmd->footer(
+      "The experiment config is the one stored in the checkpoint unless --config is given; "
+      "--set overrides either (e.g. --set eval.flip_tta=false, --set data.test_subjects=S9). "
+      "Writes <out>/eval.md (the tables, also printed) and <out>/eval.json (every number, mm).");
+  auto args = std::make_shared<EvalArgs>();
+  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file (.h5) to evaluate")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--config", args->config,
+                  "Experiment YAML to use instead of the checkpoint's stored config")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides, "Config override key.sub=value (repeatable)");
+  cmd->add_option("--intervals", args->intervals,
+                  "Comma-separated test intervals N (default: eval.test_intervals, 1,3,5,7)")
+      ->delimiter(',');
+  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu (default: train.device)");
+  cmd->add_option("--out", args->out,
+                  "Directory for eval.md and eval.json (default: the checkpoint's directory)");
+  cmd->callback([args] { run_eval(*args); });
+}
+
+}  // namespace v3d::apps

@@ -1,0 +1,81 @@
+// v3d train: trains VideoPose3D's temporal model on an experiment config (trainer/train.h).
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+#include "kernels/common.h"
+#include "trainer/config.h"
+#include "trainer/train.h"
+
+namespace v3d::apps {
+
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string out;
+  std::string resume;
+  int64_t epochs = -1;
+  bool quiet = false;
+};
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Train the temporal model with VideoPose3D's recipe (AMSGrad, lr decay, BN momentum "
+      "decay, flip augmentation) on an experiment config");
+  cmd->footer(
+      "Writes <out>/train_log.jsonl, <out>/train_log.csv and checkpoints <out>/epoch_<N>.h5 "
+      "(every train.checkpoint_every epochs and after the last).\n"
+      "--resume continues a checkpoint bit-identically (on the CPU) to an uninterrupted run; "
+      "without --config it uses the config stored in the checkpoint.\n"
+      "Examples:\n"
+      "  v3d train --config configs/demo.yaml\n"
+      "  v3d train --config configs/demo.yaml --set train.device=cuda --set model.channels=256\n"
+      "  v3d train --resume checkpoints/demo/epoch_2.h5");
+  auto args = std::make_shared<TrainArgs>();
+  cmd->add_option("--config", args->config, "Experiment config (YAML, docs/config.md)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->sets,
+                  "Override a config key, e.g. --set train.lr=2e-3 (repeatable; later ones win)")
+      ->allow_extra_args(false);
+  cmd->add_option("--out", args->out,
+                  "Output directory for checkpoints and logs (default: train.checkpoint_dir)");
+  cmd->add_option("--resume", args->resume, "Checkpoint (.h5) to continue training from")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--epochs", args->epochs,
+                  "Stop once N epochs in all are complete; the lr and BN momentum schedules "
+                  "still follow train.epochs (use --set train.epochs=N to change those)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--quiet,-q", args->quiet, "No progress line and no per-epoch lines");
+  cmd->callback([args] {
+    if (args->config.empty() && args->resume.empty())
+      throw Error("train: --config is required (or --resume with a checkpoint that stores one)");
+    const ExperimentConfig config = args->config.empty()
+                                        ? checkpoint_config(args->resume, args->sets)
+                                        : load_config(args->config, args->sets);
+    TrainOptions options;
+    options.out_dir = args->out;
+    options.resume = args->resume;
+    options.max_epochs = args->epochs;
+    options.quiet = args->quiet;
+    const TrainResult result = train(config, options);
+    if (result.log.empty()) {
+      std::printf("nothing to train: %lld epochs already complete\n",
+                  static_cast<long long>(result.epochs));
+      return;
+    }
+    const EpochLog& last = result.log.back();
+    std::printf("trained %lld epochs (to epoch %lld): 3d_train %.2f mm, %.0f samples/s\n",
+                static_cast<long long>(result.log.size()), static_cast<long long>(result.epochs),
+                last.train_mpjpe_mm, last.samples_per_second);
+    std::printf("checkpoint: %s\n", result.checkpoint.c_str());
+  });
+}
+
+}  // namespace v3d::apps

@@ -1,0 +1,217 @@
+// Test-interval evaluation of a tiny random model on tiny synthetic data: phase counts, flip TTA,
+// agreement with per-sequence metrics, and the Markdown/JSON reports for TD 1, 3, 5, 7.
+#include "trainer/evaluate.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/synth.h"
+#include "kernels/common.h"
+
+namespace v3d {
+namespace {
+
+TemporalModelConfig tiny_model(bool causal = false) {
+  TemporalModelConfig c;
+  c.filter_widths = {3, 3};  // 9 frames
+  c.channels = 16;
+  c.dropout = 0.0f;
+  c.causal = causal;
+  return c;
+}
+
+// S9, two actions (one with a sub-action number, merged by its first word), 4 cameras, 23
+// frames: shorter than nothing but not a multiple of any test interval.
+std::vector<data::Sequence> tiny_sequences() {
+  data::SynthOptions so;
+  so.frames_per_action = 23;
+  so.subjects = {"S9"};
+  so.actions = {"Walking", "Boxing"};
+  data::Dataset ds = data::synthesize(so);
+  // A second take of Walking, as H36M's "Walking 1".
+  ds.subjects["S9"].actions["Walking 1"] = ds.subjects["S9"].actions["Walking"];
+  data::PrepareSpec spec;
+  spec.subjects = {"S9"};
+  return data::prepare_sequences(ds, spec);
+}
+
+bool finite(const Errors& e) {
+  return std::isfinite(e.mpjpe) && std::isfinite(e.p_mpjpe) && std::isfinite(e.n_mpjpe) &&
+         std::isfinite(e.mpjve);
+}
+
+std::vector<float> flipped(std::vector<float> poses, int64_t frames, int features) {
+  data::flip_poses(poses, frames, data::Skeleton::h36m17(), features);
+  return poses;
+}
+
+TEST(Evaluate, EveryIntervalCoversEveryFrameOnce) {
+  TemporalModel model(tiny_model(), Device::cpu(), 3);
+  const auto seqs = tiny_sequences();
+  ASSERT_EQ(seqs.size(), 12u);  // 3 takes x 4 cameras
+  EvalOptions opt;
+  const EvalReport r = evaluate(model, seqs, opt);
+  EXPECT_EQ(r.sequences, 12);
+  EXPECT_EQ(r.frames, 12 * 23);
+  EXPECT_EQ(r.receptive_field, 9);
+  ASSERT_EQ(r.intervals.size(), 4u);
+  for (const auto& ir : r.intervals) {
+    SCOPED_TRACE("TD " + std::to_string(ir.interval));
+    EXPECT_EQ(ir.phases, 12 * ir.interval);  // 23 frames >= every interval
+    EXPECT_EQ(ir.mean.frames, r.frames);     // the phases partition the frames
+    ASSERT_EQ(ir.actions.size(), 2u);        // "Walking 1" merged into "Walking"
+    EXPECT_EQ(ir.actions[0].action, "Boxing");
+    EXPECT_EQ(ir.actions[1].action, "Walking");
+    EXPECT_EQ(ir.actions[1].errors.frames, 8 * 23);
+    EXPECT_TRUE(finite(ir.mean));
+    EXPECT_GT(ir.mean.mpjpe, 0.0);
+    EXPECT_LE(ir.mean.p_mpjpe, ir.mean.mpjpe);
+    EXPECT_DOUBLE_EQ(ir.mean.mpjpe, (ir.actions[0].errors.mpjpe + ir.actions[1].errors.mpjpe) / 2);
+  }
+}
+
+TEST(Evaluate, AgreesWithPerSequenceMetricsInMillimetres) {
+  TemporalModel model(tiny_model(), Device::cpu(), 4);
+  const auto seqs = tiny_sequences();
+  EvalOptions opt;
+  opt.test_intervals = {3};
+  opt.flip_tta = false;
+  const EvalReport r = evaluate(model, seqs, opt);
+  ErrorAggregator agg;
+  int64_t phases = 0;
+  for (const auto& s : seqs) {
+    for (const auto& p : data::split_phases(s, 3)) {
+      const auto pred =
+          predict_sequence(model, p, data::Skeleton::h36m17(), data::Skeleton::h36m17(), false);
+      ASSERT_EQ(static_cast<int64_t>(pred.size()), p.frames * 17 * 3);
+      agg.add(p.action,
+              sequence_errors(std::vector<double>(pred.begin(), pred.end()),
+                              std::vector<double>(p.poses_3d.begin(), p.poses_3d.end()), 17));
+      ++phases;
+    }
+  }
+  EXPECT_EQ(r.intervals[0].phases, phases);
+  EXPECT_NEAR(r.intervals[0].mean.mpjpe, 1000 * agg.mean().mpjpe, 1e-9);
+  EXPECT_NEAR(r.intervals[0].mean.p_mpjpe, 1000 * agg.mean().p_mpjpe, 1e-9);
+  EXPECT_NEAR(r.intervals[0].mean.n_mpjpe, 1000 * agg.mean().n_mpjpe, 1e-9);
+  EXPECT_NEAR(r.intervals[0].mean.mpjve, 1000 * agg.mean().mpjve, 1e-9);
+}
+
+TEST(Evaluate, FlipTtaIsMirrorEquivariantAndSymmetricOnSymmetricInput) {
+  for (bool causal : {false, true}) {
+    SCOPED_TRACE(causal ? "causal" : "centred");
+    TemporalModel model(tiny_model(causal), Device::cpu(), 5);
+    const auto& sk = data::Skeleton::h36m17();
+    data::Sequence seq = tiny_sequences()[0];
+    // TTA(flip(x)) = flip(TTA(x)): the averaged prediction does not depend on handedness.
+    const auto pred = predict_sequence(model, seq, sk, sk, true);
+    data::Sequence mirror = seq;
+    mirror.poses_2d = flipped(seq.poses_2d, seq.frames, 2);
+    mirror.poses_3d = flipped(seq.poses_3d, seq.frames, 3);
+    const auto pred_mirror = predict_sequence(model, mirror, sk, sk, true);
+    const auto back = flipped(pred_mirror, seq.frames, 3);
+    ASSERT_EQ(back.size(), pred.size());
+    for (size_t i = 0; i < pred.size(); ++i) ASSERT_NEAR(back[i], pred[i], 1e-5) << i;
+
+    // A left/right symmetric input (each frame equal to its own mirror) gives a finite,
+    // symmetric prediction.
+    data::Sequence sym = seq;
+    const auto m2 = flipped(seq.poses_2d, seq.frames, 2);
+    for (size_t i = 0; i < sym.poses_2d.size(); ++i)
+      sym.poses_2d[i] = 0.5f * (seq.poses_2d[i] + m2[i]);
+    const auto ps = predict_sequence(model, sym, sk, sk, true);
+    const auto ps_flip = flipped(ps, seq.frames, 3);
+    for (size_t i = 0; i < ps.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(ps[i])) << i;
+      ASSERT_NEAR(ps_flip[i], ps[i], 1e-5) << i;
+    }
+    EvalOptions opt;
+    opt.test_intervals = {1, 7};
+    const EvalReport r = evaluate(model, {sym}, opt);
+    for (const auto& ir : r.intervals) EXPECT_TRUE(finite(ir.mean));
+  }
+}
+
+TEST(Evaluate, ShortSequencesAndInvalidInput) {
+  TemporalModel model(tiny_model(), Device::cpu(), 6);
+  data::Sequence s = tiny_sequences()[0];
+  // 5 frames at TD 7: 5 phases of one frame each (the empty ones are left out).
+  s.frames = 5;
+  s.poses_2d.resize(5 * 17 * 2);
+  s.poses_3d.resize(5 * 17 * 3);
+  EvalOptions opt;
+  opt.test_intervals = {7};
+  const EvalReport r = evaluate(model, {s}, opt);
+  EXPECT_EQ(r.intervals[0].phases, 5);
+  EXPECT_EQ(r.intervals[0].mean.frames, 5);
+  EXPECT_EQ(r.intervals[0].mean.velocity_frames, 0);  // one-frame phases have no velocity
+  EXPECT_TRUE(finite(r.intervals[0].mean));
+
+  EXPECT_THROW(evaluate(model, {}, opt), Error);
+  opt.test_intervals = {1, 1};
+  EXPECT_THROW(evaluate(model, {s}, opt), Error);
+  opt.test_intervals = {0};
+  EXPECT_THROW(evaluate(model, {s}, opt), Error);
+  opt.test_intervals = {1};
+  data::Sequence no3d = s;
+  no3d.poses_3d.clear();
+  EXPECT_THROW(evaluate(model, {no3d}, opt), Error);
+  opt.keypoints = &data::Skeleton::coco17();
+  TemporalModelConfig c16 = tiny_model();
+  c16.joints_out = 16;
+  TemporalModel wrong(c16, Device::cpu(), 7);
+  EXPECT_THROW(evaluate(wrong, {s}, EvalOptions{}), Error);
+}
+
+TEST(Evaluate, EndToEndReportsForTd1357) {
+  ExperimentConfig cfg;
+  cfg.model.filter_widths = {3, 3};
+  cfg.model.channels = 16;
+  cfg.data.source = SyntheticSourceConfig{2, 30};
+  cfg.data.test_subjects = {"S9", "S11"};
+  cfg.data.actions = {"Walking", "Sitting"};
+  const auto seqs = load_test_sequences(cfg);
+  ASSERT_EQ(seqs.size(), 16u);  // 2 subjects x 2 actions x 4 cameras
+  for (const auto& s : seqs) EXPECT_TRUE(s.subject == "S9" || s.subject == "S11");
+  const EvalOptions opt = eval_options(cfg);
+  TemporalModel model(temporal_model_config(cfg.model, 17, 2, 17), Device::cpu(), 8);
+  const EvalReport r = evaluate(model, seqs, opt);
+
+  const std::string md = to_markdown(r, "tiny");
+  for (const char* needle :
+       {"# tiny", "| TD 1 |", "| TD 3 |", "| TD 5 |", "| TD 7 |", "MPJPE", "P-MPJPE", "N-MPJPE",
+        "MPJVE", "| Walking |", "| Sitting |", "Avg", "flip augmentation on"})
+    EXPECT_NE(md.find(needle), std::string::npos) << needle << "\n" << md;
+
+  const auto j = nlohmann::json::parse(to_json(r));
+  EXPECT_EQ(j["unit"], "mm");
+  EXPECT_EQ(j["frames"], 16 * 30);
+  ASSERT_EQ(j["intervals"].size(), 4u);
+  const int expected[] = {1, 3, 5, 7};
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& ji = j["intervals"][i];
+    EXPECT_EQ(ji["interval"], expected[i]);
+    EXPECT_EQ(ji["mean"]["frames"], 16 * 30);
+    EXPECT_DOUBLE_EQ(ji["mean"]["mpjpe"].get<double>(), r.intervals[i].mean.mpjpe);
+    ASSERT_EQ(ji["actions"].size(), 2u);
+    EXPECT_EQ(ji["actions"][0]["action"], "Sitting");  // prepare_sequences: name order
+    for (const char* m : {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"})
+      EXPECT_TRUE(std::isfinite(ji["actions"][1][m].get<double>())) << m;
+  }
+
+  // eval.metrics picks the table columns; the JSON keeps every number.
+  cfg.eval.metrics = {"mpjpe", "mpjve"};
+  cfg.eval.test_intervals = {1, 5};
+  const EvalReport r2 = evaluate(model, seqs, eval_options(cfg));
+  const std::string md2 = to_markdown(r2, "two");
+  EXPECT_EQ(md2.find("P-MPJPE"), std::string::npos);
+  EXPECT_EQ(md2.find("TD 3"), std::string::npos);
+  EXPECT_NE(to_json(r2).find("p_mpjpe"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace v3d

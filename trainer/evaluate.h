@@ -1,0 +1,77 @@
+// Whole-sequence evaluation at test intervals "TD N", as VideoPose3D's run.py evaluate() plus the
+// paper's test-interval protocol (../shared/reference/videopose3d.md 4.2, 8.9, 8.11):
+//
+//   for each test interval N, each test sequence is split into its N phases (frames p, p+N, ...;
+//   data::split_phases); each phase is one input to the dilated model (forward_eval, BN folded),
+//   edge-padded so it yields one pose per frame (data::make_eval_input); with flip TTA the batch
+//   also holds the flipped phase, whose prediction is flipped back (x negated, left/right joints
+//   swapped) and averaged with the original's. The four metrics of each phase are aggregated by
+//   ErrorAggregator (frame-weighted per action group, unweighted mean over groups), in mm.
+//
+// Reports: to_markdown (a summary table with one row per "TD N" and one column per metric, then
+// one per-action table per metric: rows "TD N", columns the action groups and their mean) and
+// to_json (every number).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/batches.h"
+#include "data/skeleton.h"
+#include "trainer/config.h"
+#include "trainer/metrics.h"
+#include "trainer/model.h"
+
+namespace v3d {
+
+struct EvalOptions {
+  std::vector<int> test_intervals = {1, 3, 5, 7};  // each >= 1, distinct
+  bool flip_tta = true;
+  // Columns of the tables (all four are always computed and written to JSON).
+  std::vector<Metric> metrics = {Metric::kMpjpe, Metric::kPMpjpe, Metric::kNMpjpe, Metric::kMpjve};
+  // Layouts of the 2D input and the 3D output (their flip permutations are used by TTA).
+  const data::Skeleton* keypoints = &data::Skeleton::h36m17();
+  const data::Skeleton* joints = &data::Skeleton::h36m17();
+};
+
+// The eval section of an experiment config as options (skeletons from data.keypoints).
+EvalOptions eval_options(const ExperimentConfig& config);
+
+struct IntervalReport {
+  int interval = 1;
+  int64_t phases = 0;                 // sequences evaluated (phases of all test sequences)
+  std::vector<ActionErrors> actions;  // mm, in first-seen order
+  Errors mean;                        // mm, unweighted mean over actions
+};
+
+struct EvalReport {
+  bool flip_tta = true;
+  int64_t receptive_field = 0;
+  int64_t sequences = 0;  // test sequences (before the phase split)
+  int64_t frames = 0;     // their frames
+  std::vector<Metric> metrics;
+  std::vector<IntervalReport> intervals;  // in EvalOptions order
+};
+
+// Evaluates `model` (forward_eval; its weights are not changed) on `test_sequences`, which need
+// 3D targets, 2D of options.keypoints' layout and 3D of options.joints'. Throws v3d::Error on an
+// empty sequence list, a sequence without 3D, a layout mismatch or invalid options.
+EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
+                    const EvalOptions& options);
+
+// One phase (or whole sequence) through the model: the (frames, J_out, 3) prediction, with the
+// flipped copy averaged in when flip_tta. Exposed for tests and inference.
+std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
+                                    const data::Skeleton& keypoints, const data::Skeleton& joints,
+                                    bool flip_tta);
+
+// The test subjects' sequences of an experiment's data source (data.source, test_subjects,
+// actions, downsample, keypoints, ground_truth_2d; no subset, as VideoPose3D).
+std::vector<data::Sequence> load_test_sequences(const ExperimentConfig& config);
+
+// `title` heads the document (e.g. the checkpoint's name).
+std::string to_markdown(const EvalReport& report, const std::string& title);
+std::string to_json(const EvalReport& report);  // pretty-printed, newline-terminated
+
+}  // namespace v3d

@@ -1,0 +1,70 @@
+// The supervised training loop: VideoPose3D's recipe (../shared/reference/videopose3d.md 2.5,
+// 1.7, 8.10) on an experiment config (trainer/config.h).
+//
+//   data      the config's source (synthetic: data::synthesize; h5: data::read_dataset), the
+//             training subjects/actions prepared by data::prepare_sequences (subset, downsample,
+//             ground-truth 2D, keypoints), one window per output frame from data::WindowGenerator
+//             (pad = the model's, mode, flip, shuffle seeded by train.seed), prefetched.
+//   model     TemporalModel (strided form) on train.device, initialised from train.seed.
+//   step      loss = mpjpe(model(x), target) in metres; zero_grad, backward, AMSGrad step.
+//   epoch k   (0-based) lr_k = lr * lr_decay^k, and BN momentum start * (end/start)^(k/E) with
+//             E = train.epochs (1.7: 0.1 * 100^(-k/E) for the defaults). Both are functions of k
+//             alone, so a resumed run recomputes them (VideoPose3D's resume quirk, which keeps 0.1
+//             for the first resumed epoch, is deliberately not reproduced).
+//   logs      one line per epoch in <out>/train_log.jsonl and <out>/train_log.csv.
+//   saves     <out>/epoch_<N>.h5 (trainer/checkpoint.h) every train.checkpoint_every epochs and
+//             after the last: model state_dict, AMSGrad state, next lr, epoch, the generator's
+//             state, the dropout Philox state and the resolved config.
+//
+// Resume: on the CPU, training E1 epochs, saving, and resuming to E2 gives the same bytes as
+// training E2 epochs in one go: the lr is kept as the float32 the checkpoint stores, the momentum
+// depends on the epoch only, and every random stream (generator, dropout) is restored.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trainer/config.h"
+
+namespace v3d {
+
+struct TrainOptions {
+  std::string out_dir;  // checkpoints and logs; empty = config.train.checkpoint_dir
+  std::string resume;   // a checkpoint to continue from; empty = start from scratch
+  // Stop once this many epochs (in all, counting those of a resumed checkpoint) are complete; the
+  // lr and momentum schedules still follow config.train.epochs. -1 = config.train.epochs.
+  int64_t max_epochs = -1;
+  bool quiet = false;  // no progress line on stderr, no epoch lines on stdout
+};
+
+struct EpochLog {
+  int64_t epoch = 0;              // 1-based
+  double train_mpjpe_mm = 0;      // frame-weighted mean of the batch losses, millimetres
+  int64_t samples = 0;            // windows trained on
+  double seconds = 0;             // wall time of the epoch
+  double samples_per_second = 0;  // samples / seconds
+  float lr = 0;                   // the epoch's learning rate
+  float bn_momentum = 0;          // the epoch's BN momentum
+};
+
+struct TrainResult {
+  int64_t epochs = 0;         // epochs complete at the end (including resumed ones)
+  std::vector<EpochLog> log;  // the epochs trained by this call
+  std::string checkpoint;     // the last checkpoint written (or the resumed one, if none)
+};
+
+// Trains as described above. Throws v3d::Error, one line, on an invalid config, unreadable data,
+// an empty selection, an unusable output directory, or a checkpoint that does not match the
+// config (architecture, data layout) or has no optimizer or generator state.
+TrainResult train(const ExperimentConfig& config, const TrainOptions& options);
+
+// The BN momentum of 0-based epoch `epoch` of `epochs` (1.7).
+float bn_momentum_at(const BnMomentumConfig& momentum, int64_t epoch, int64_t epochs);
+
+// The resolved config stored in a checkpoint, with `overrides` applied (for `--resume` without
+// `--config`).
+ExperimentConfig checkpoint_config(const std::string& path,
+                                   const std::vector<std::string>& overrides = {});
+
+}  // namespace v3d
