@@ -16,6 +16,7 @@
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
+#include "trainer/plot.h"
 
 namespace v3d::apps {
 
@@ -95,9 +96,11 @@ void run_eval(const EvalArgs& a) {
   if (ec) throw Error(out.string() + ": cannot create directory: " + ec.message());
   write_text(out / "eval.md", md);
   write_text(out / "eval.json", to_json(report));
-  std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s and %s\n",
+  plot_error_vs_interval(report, (out / "error_vs_interval.png").string());
+  std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s, %s and %s\n",
               static_cast<long long>(frames), report.intervals.size(), secs,
-              (out / "eval.md").string().c_str(), (out / "eval.json").string().c_str());
+              (out / "eval.md").string().c_str(), (out / "eval.json").string().c_str(),
+              (out / "error_vs_interval.png").string().c_str());
 }
 
 }  // namespace

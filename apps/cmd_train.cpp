@@ -1,5 +1,6 @@
 // v3d train: trains VideoPose3D's temporal model on an experiment config (trainer/train.h).
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "trainer/config.h"
+#include "trainer/plot.h"
 #include "trainer/train.h"
 
 namespace v3d::apps {
@@ -75,6 +77,12 @@ void add_train_command(CLI::App& app) {
                 static_cast<long long>(result.log.size()), static_cast<long long>(result.epochs),
                 last.train_mpjpe_mm, last.samples_per_second);
     std::printf("checkpoint: %s\n", result.checkpoint.c_str());
+    if (!result.checkpoint.empty()) {
+      const std::filesystem::path png =
+          std::filesystem::path(result.checkpoint).parent_path() / "training_curve.png";
+      plot_training_curve(result.log, png.string());
+      std::printf("training curve: %s\n", png.string().c_str());
+    }
   });
 }
 

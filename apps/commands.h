@@ -13,5 +13,6 @@ void add_convert_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_infer_command(CLI::App& app);
 
 }  // namespace v3d::apps

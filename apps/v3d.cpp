@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   v3d::apps::add_synth_command(app);
   v3d::apps::add_train_command(app);
   v3d::apps::add_eval_command(app);
+  v3d::apps::add_infer_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,138 @@
+// v3d infer: 2D keypoints (a v3d HDF5 pose file or a detector's COCO-style JSON) through a
+// checkpoint's model to 3D poses (HDF5 or CSV); trainer/infer.h does the work.
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/commands.h"
+#include "kernels/common.h"
+#include "runtime/device.h"
+#include "trainer/infer.h"
+
+namespace v3d::apps {
+
+namespace {
+
+struct InferArgs {
+  std::string checkpoint, input, format, res = "1000x1002", out, device = "cpu";
+  int camera = 0;
+  bool no_flip = false;
+};
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+// "WxH" -> (W, H), both >= 1.
+std::pair<int, int> parse_res(const std::string& s) {
+  const size_t x = s.find_first_of("xX");
+  try {
+    if (x != std::string::npos) {
+      size_t used_w = 0, used_h = 0;
+      const int w = std::stoi(s.substr(0, x), &used_w);
+      const int h = std::stoi(s.substr(x + 1), &used_h);
+      if (used_w == x && used_h == s.size() - x - 1 && w > 0 && h > 0) return {w, h};
+    }
+  } catch (const std::exception&) {
+  }
+  throw Error("--res: '" + s + "' is not WIDTHxHEIGHT in pixels (e.g. 1000x1002)");
+}
+
+void run_infer(const InferArgs& a) {
+  std::string format = a.format;
+  if (format.empty()) format = lower_extension(a.input) == ".json" ? "coco-json" : "h5";
+  if (format != "h5" && format != "coco-json")
+    throw Error("--format: '" + format + "' is not one of h5, coco-json");
+  std::string out = a.out;
+  if (out.empty()) {
+    std::filesystem::path p = std::filesystem::path(a.input).filename();
+    p.replace_extension(".3d.h5");
+    out = p.string();
+  }
+  const std::string out_ext = lower_extension(out);
+  const bool csv = out_ext == ".csv";
+  if (!csv && out_ext != ".h5" && out_ext != ".hdf5")
+    throw Error("--out: " + out + ": the extension must be .h5, .hdf5 or .csv");
+
+  const InferModel m = load_infer_model(a.checkpoint, parse_device(a.device));
+  std::vector<InferInput> inputs;
+  if (format == "h5") {
+    inputs = read_infer_input_h5(a.input, a.camera, m.keypoints->name == "coco17");
+  } else {
+    const auto [w, h] = parse_res(a.res);
+    inputs = read_infer_input_coco_json(a.input, w, h);
+  }
+  for (const auto& in : inputs) check_infer_layout(m, in, a.input);
+
+  std::printf("Receptive field: %lld frames; %s keypoints; flip TTA %s\n",
+              static_cast<long long>(m.model->receptive_field()), m.keypoints->name.c_str(),
+              a.no_flip ? "off" : "on");
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<InferResult> results;
+  int64_t frames = 0;
+  for (const auto& in : inputs) {
+    InferResult r;
+    r.name = in.name;
+    r.frames = in.frames;
+    r.joints = m.joints->num_joints();
+    r.first_frame = in.first_frame;
+    r.positions_3d = infer_3d(*m.model, in, !a.no_flip);
+    frames += r.frames;
+    results.push_back(std::move(r));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (csv) {
+    write_infer_csv(out, results);
+  } else {
+    write_infer_h5(out, results);
+  }
+  std::printf("Inferred %lld frames (%zu sequences) in %.2f s; wrote %s\n",
+              static_cast<long long>(frames), results.size(), secs, out.c_str());
+}
+
+}  // namespace
+
+void add_infer_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "infer",
+      "Lift 2D keypoints to 3D poses with a trained checkpoint: camera-space, root-relative "
+      "poses in metres, one per input frame (whole-sequence model, edge-padded)");
+  cmd->footer(
+      "Inputs: --format h5 reads a v3d pose file (every subject/action seen by --camera: its "
+      "stored 2D, or the 3D projected through that camera); --format coco-json reads a JSON "
+      "array of {\"frame\" or \"image_id\": N, \"keypoints\": [x1, y1, v1, ... 17 COCO "
+      "keypoints]} objects, one person per frame, pixels of a --res image (a missing frame "
+      "repeats the previous one), and needs a checkpoint trained with data.keypoints: "
+      "pseudo_coco. Outputs: .h5 (/<name>/positions_3d (N, 17, 3)) or .csv "
+      "(name,frame,joint,x,y,z).");
+  auto args = std::make_shared<InferArgs>();
+  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file (.h5) with its config")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--input", args->input, "2D keypoints: a v3d pose file (.h5) or COCO JSON")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--format", args->format,
+                  "h5 or coco-json (default: coco-json for .json inputs, else h5)");
+  cmd->add_option("--camera", args->camera, "Camera index of an HDF5 input")->capture_default_str();
+  cmd->add_option("--res", args->res, "Image size WIDTHxHEIGHT of COCO JSON pixels")
+      ->capture_default_str();
+  cmd->add_option("--out", args->out,
+                  "Output file, .h5 or .csv (default: <input stem>.3d.h5 in the current "
+                  "directory)");
+  cmd->add_flag("--no-flip", args->no_flip, "Turn off test-time flip augmentation");
+  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu")->capture_default_str();
+  cmd->callback([args] { run_infer(*args); });
+}
+
+}  // namespace v3d::apps

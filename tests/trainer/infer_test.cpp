@@ -1,0 +1,366 @@
+// `v3d infer`'s library: the HDF5 and COCO JSON readers, infer_3d against predict_sequence through
+// a saved checkpoint, edge padding of short inputs, and the HDF5/CSV writers read back.
+#include "trainer/infer.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <H5Cpp.h>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "data/batches.h"
+#include "data/synth.h"
+#include "kernels/common.h"
+#include "trainer/checkpoint.h"
+#include "trainer/evaluate.h"
+
+namespace v3d {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "v3d-infer-XXXXXX").string();
+    char* made = mkdtemp(tmpl.data());
+    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  size_t entries() const {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(path_)) n += e.is_regular_file() ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::string path_;
+};
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs fn, expecting a one-line v3d::Error containing every string of `parts`.
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one mentioning " << parts.front();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    for (const auto& p : parts)
+      EXPECT_NE(msg.find(p), std::string::npos) << msg << "\n  lacks " << p;
+  }
+}
+
+ExperimentConfig tiny_config() {
+  ExperimentConfig c;
+  c.model.filter_widths = {3, 3};  // 9 frames
+  c.model.channels = 16;
+  c.model.dropout = 0.0;
+  return c;
+}
+
+// A tiny random model saved as a checkpoint with its config.
+void save_tiny_checkpoint(const ExperimentConfig& c, const std::string& path, uint64_t seed) {
+  TemporalModel model(temporal_model_config(c.model, 17, 2, 17), Device::cpu(), seed);
+  Checkpoint ckpt;
+  ckpt.tensors = model.state_dict();
+  ckpt.architecture = "3,3";
+  ckpt.config_yaml = to_yaml(c);
+  save_checkpoint(ckpt, path);
+}
+
+data::Dataset tiny_dataset() {
+  data::SynthOptions so;
+  so.subjects = {"S1"};
+  so.actions = {"Walking"};
+  so.frames_per_action = 30;
+  return data::synthesize(so);
+}
+
+// The 17 COCO keypoints of frame f as x, y, v triples.
+std::string coco_keypoints(int f, int count = 51) {
+  std::string s = "[";
+  for (int i = 0; i < count; ++i) {
+    const double v = i % 3 == 2 ? 2.0 : 100.0 + f * 10 + i;
+    if (i > 0) s += ',';
+    s += std::to_string(v);
+  }
+  return s + "]";
+}
+
+void expect_near_all(const std::vector<float>& a, const std::vector<float>& b, float tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(a[i])) << "index " << i;
+    ASSERT_NEAR(a[i], b[i], tol) << "index " << i;
+  }
+}
+
+TEST(Infer, H5InputThroughCheckpointEqualsPredictSequence) {
+  TempDir dir;
+  const data::Dataset ds = tiny_dataset();
+  data::write_dataset(ds, dir.file("poses.h5"));
+  const ExperimentConfig c = tiny_config();
+  save_tiny_checkpoint(c, dir.file("model.ckpt"), 7);
+
+  const std::vector<InferInput> inputs = read_infer_input_h5(dir.file("poses.h5"), 0);
+  ASSERT_EQ(inputs.size(), 1u);
+  const InferInput& in = inputs[0];
+  EXPECT_EQ(in.name, "S1/Walking");
+  EXPECT_EQ(in.frames, 30);
+  EXPECT_EQ(in.joints, 17);
+  EXPECT_EQ(in.keypoints, "h36m17");
+  EXPECT_EQ(in.res_w, 1000);
+  EXPECT_EQ(in.res_h, 1002);
+  // The stored pixels come back (through normalise and back).
+  expect_near_all(in.keypoints_px, ds.subjects.at("S1").actions.at("Walking").positions_2d.at(0),
+                  1e-3f);
+
+  InferModel m = load_infer_model(dir.file("model.ckpt"));
+  EXPECT_EQ(m.model->receptive_field(), 9);
+  EXPECT_EQ(m.keypoints->name, "h36m17");
+  check_infer_layout(m, in, "poses.h5");
+
+  data::PrepareSpec spec;
+  spec.subjects = {"S1"};
+  spec.cameras = {0};
+  const auto seqs = data::prepare_sequences(ds, spec);
+  ASSERT_EQ(seqs.size(), 1u);
+  for (bool flip : {true, false}) {
+    SCOPED_TRACE(flip ? "flip TTA" : "no flip");
+    const std::vector<float> out = infer_3d(*m.model, in, flip);
+    EXPECT_EQ(out.size(), 30u * 17 * 3);
+    const std::vector<float> ref = predict_sequence(*m.model, seqs[0], data::Skeleton::h36m17(),
+                                                    data::Skeleton::h36m17(), flip);
+    expect_near_all(out, ref, 1e-5f);
+  }
+
+  // Without stored 2D the 3D is projected through the camera: the same pixels.
+  data::Dataset no_2d = ds;
+  no_2d.subjects["S1"].actions["Walking"].positions_2d.clear();
+  data::write_dataset(no_2d, dir.file("3d_only.h5"));
+  const auto projected = read_infer_input_h5(dir.file("3d_only.h5"), 0);
+  ASSERT_EQ(projected.size(), 1u);
+  expect_near_all(projected[0].keypoints_px, in.keypoints_px, 1e-2f);
+
+  // Pseudo-COCO: COCO-17 layout, refused by this H36M-trained model.
+  const auto coco = read_infer_input_h5(dir.file("poses.h5"), 0, true);
+  EXPECT_EQ(coco[0].keypoints, "coco17");
+  expect_error([&] { check_infer_layout(m, coco[0], "poses.h5"); },
+               {"poses.h5", "pseudo_coco", "h36m17"});
+  expect_error([&] { read_infer_input_h5(dir.file("poses.h5"), 7); }, {"poses.h5", "camera 7"});
+}
+
+TEST(Infer, CocoModelAcceptsCocoJson) {
+  TempDir dir;
+  ExperimentConfig c = tiny_config();
+  c.data.keypoints = "pseudo_coco";
+  save_tiny_checkpoint(c, dir.file("coco.ckpt"), 3);
+  write_text(dir.file("det.json"), "[{\"image_id\": 0, \"keypoints\": " + coco_keypoints(0) +
+                                       "}, {\"image_id\": 1, " +
+                                       "\"keypoints\": " + coco_keypoints(1) + "}]");
+  InferModel m = load_infer_model(dir.file("coco.ckpt"));
+  EXPECT_EQ(m.keypoints->name, "coco17");
+  const auto inputs = read_infer_input_coco_json(dir.file("det.json"), 1000, 1002);
+  check_infer_layout(m, inputs[0], "det.json");
+  EXPECT_EQ(infer_3d(*m.model, inputs[0], true).size(), 2u * 17 * 3);
+}
+
+TEST(Infer, CocoJsonSortsFramesAndFillsGaps) {
+  TempDir dir;
+  // Frames 5, 3, 6 out of order; 4 missing (repeats 3); a COCO "annotations" object with extras.
+  write_text(dir.file("det.json"),
+             "{\"annotations\": [{\"frame\": 5, \"score\": 0.9, \"keypoints\": " +
+                 coco_keypoints(5) + "}, {\"image_id\": 3, \"keypoints\": " + coco_keypoints(3) +
+                 "}, {\"image_id\": 99, \"frame\": 6, \"keypoints\": " + coco_keypoints(6) + "}]}");
+  const auto inputs = read_infer_input_coco_json(dir.file("det.json"), 640, 480);
+  ASSERT_EQ(inputs.size(), 1u);
+  const InferInput& in = inputs[0];
+  EXPECT_EQ(in.name, "det");
+  EXPECT_EQ(in.keypoints, "coco17");
+  EXPECT_EQ(in.first_frame, 3);
+  EXPECT_EQ(in.frames, 4);  // 3, 4, 5, 6
+  EXPECT_EQ(in.res_w, 640);
+  EXPECT_EQ(in.res_h, 480);
+  ASSERT_EQ(in.keypoints_px.size(), 4u * 17 * 2);
+  const int want[4] = {3, 3, 5, 6};
+  for (int t = 0; t < 4; ++t) {
+    for (int j = 0; j < 17; ++j) {
+      EXPECT_EQ(in.keypoints_px[static_cast<size_t>((t * 17 + j) * 2)],
+                100.0f + want[t] * 10 + 3 * j);
+      EXPECT_EQ(in.keypoints_px[static_cast<size_t>((t * 17 + j) * 2 + 1)],
+                100.0f + want[t] * 10 + 3 * j + 1);
+    }
+  }
+}
+
+TEST(Infer, CocoJsonErrorsNameFileAndField) {
+  TempDir dir;
+  const std::string f = dir.file("bad.json");
+  const auto read = [&] { read_infer_input_coco_json(f, 1000, 1002); };
+  write_text(f, "[{\"frame\": 0, \"keypoints\": [1, 2");
+  expect_error(read, {"bad.json", "invalid JSON"});
+  write_text(f, "[{\"frame\": 0, \"keypoints\": " + coco_keypoints(0, 48) + "}]");
+  expect_error(read, {"bad.json", "entry 0", "keypoints", "48", "51"});
+  write_text(f, "[]");
+  expect_error(read, {"bad.json", "no keypoint entries"});
+  write_text(f, "");
+  expect_error(read, {"bad.json", "invalid JSON"});
+  write_text(f, "[{\"keypoints\": " + coco_keypoints(0) + "}]");
+  expect_error(read, {"bad.json", "entry 0", "image_id"});
+  write_text(f, std::string("[{\"frame\": 0, \"keypoints\": [null") +
+                    coco_keypoints(0).substr(coco_keypoints(0).find(',')) + "}]");
+  expect_error(read, {"bad.json", "\"keypoints\"[0]", "finite"});
+  write_text(f, "[{\"frame\": 1, \"keypoints\": " + coco_keypoints(1) + "}, {\"frame\": 1, " +
+                    "\"keypoints\": " + coco_keypoints(1) + "}]");
+  expect_error(read, {"bad.json", "entry 1", "frame 1", "one person per frame"});
+  write_text(f, "[{\"frame\": -2, \"keypoints\": " + coco_keypoints(0) + "}]");
+  expect_error(read, {"bad.json", "\"frame\"", ">= 0"});
+}
+
+TEST(Infer, ShorterThanReceptiveFieldIsEdgePadded) {
+  TemporalModelConfig mc;
+  mc.filter_widths = {3, 3, 3};  // 27 frames
+  mc.channels = 8;
+  mc.dropout = 0.0f;
+  TemporalModel model(mc, Device::cpu(), 5);
+  InferInput in;
+  in.name = "short";
+  in.frames = 3;
+  in.joints = 17;
+  in.res_w = 1000;
+  in.res_h = 1002;
+  for (int i = 0; i < 3 * 17 * 2; ++i) in.keypoints_px.push_back(400.0f + 7.0f * (i % 23));
+  for (bool flip : {true, false}) {
+    const auto out = infer_3d(model, in, flip);
+    ASSERT_EQ(out.size(), 3u * 17 * 3);
+    for (float v : out) EXPECT_TRUE(std::isfinite(v));
+  }
+  in.frames = 1;
+  in.keypoints_px.resize(17 * 2);
+  EXPECT_EQ(infer_3d(model, in, true).size(), 17u * 3);
+
+  in.keypoints_px[5] = NAN;
+  expect_error([&] { infer_3d(model, in, true); }, {"short", "keypoint 2", "not finite"});
+  in.frames = 0;
+  in.keypoints_px.clear();
+  expect_error([&] { infer_3d(model, in, true); }, {"short", "frames", ">= 1"});
+}
+
+std::vector<InferResult> two_results() {
+  std::vector<InferResult> rs(2);
+  rs[0].name = "S1/Walking";
+  rs[0].frames = 2;
+  rs[0].joints = 17;
+  rs[1].name = "clip, \"take\" 2";
+  rs[1].frames = 3;
+  rs[1].joints = 17;
+  rs[1].first_frame = 10;
+  for (auto& r : rs) {
+    for (int64_t i = 0; i < r.frames * r.joints * 3; ++i)
+      r.positions_3d.push_back(0.1f * static_cast<float>(i) - 1.0f / 3.0f);
+  }
+  return rs;
+}
+
+TEST(Infer, CsvRoundTrip) {
+  TempDir dir;
+  const auto rs = two_results();
+  write_infer_csv(dir.file("out.csv"), rs);
+  EXPECT_EQ(dir.entries(), 1u);  // no temporary left behind
+  std::istringstream text(read_text(dir.file("out.csv")));
+  std::string line;
+  ASSERT_TRUE(std::getline(text, line));
+  EXPECT_EQ(line, "name,frame,joint,x,y,z");
+  size_t rows = 0;
+  for (const auto& r : rs) {
+    for (int64_t t = 0; t < r.frames; ++t) {
+      for (int j = 0; j < r.joints; ++j, ++rows) {
+        ASSERT_TRUE(std::getline(text, line));
+        const std::string name = r.name == "S1/Walking" ? "S1/Walking" : "\"clip, \"\"take\"\" 2\"";
+        ASSERT_EQ(line.rfind(name + ",", 0), 0u) << line;
+        std::istringstream fields(line.substr(name.size() + 1));
+        std::string frame, joint, x, y, z;
+        std::getline(fields, frame, ',');
+        std::getline(fields, joint, ',');
+        std::getline(fields, x, ',');
+        std::getline(fields, y, ',');
+        std::getline(fields, z, ',');
+        EXPECT_EQ(std::stoll(frame), r.first_frame + t);
+        EXPECT_EQ(std::stoi(joint), j);
+        const float* p = r.positions_3d.data() + (t * r.joints + j) * 3;
+        EXPECT_EQ(std::stof(x), p[0]);
+        EXPECT_EQ(std::stof(y), p[1]);
+        EXPECT_EQ(std::stof(z), p[2]);
+      }
+    }
+  }
+  EXPECT_EQ(rows, 2u * 17 + 3u * 17);
+  EXPECT_FALSE(std::getline(text, line));
+}
+
+TEST(Infer, H5RoundTrip) {
+  TempDir dir;
+  const auto rs = two_results();
+  write_infer_h5(dir.file("out.h5"), rs);
+  EXPECT_EQ(dir.entries(), 1u);
+  H5::H5File file(dir.file("out.h5"), H5F_ACC_RDONLY);
+  for (const auto& r : rs) {
+    SCOPED_TRACE(r.name);
+    H5::DataSet ds = file.openDataSet("/" + r.name + "/positions_3d");
+    H5::DataSpace space = ds.getSpace();
+    ASSERT_EQ(space.getSimpleExtentNdims(), 3);
+    hsize_t dims[3];
+    space.getSimpleExtentDims(dims);
+    EXPECT_EQ(dims[0], static_cast<hsize_t>(r.frames));
+    EXPECT_EQ(dims[1], 17u);
+    EXPECT_EQ(dims[2], 3u);
+    std::vector<float> back(r.positions_3d.size());
+    ds.read(back.data(), H5::PredType::NATIVE_FLOAT);
+    EXPECT_EQ(back, r.positions_3d);
+    int64_t first = -1;
+    ds.openAttribute("first_frame").read(H5::PredType::NATIVE_INT64, &first);
+    EXPECT_EQ(first, r.first_frame);
+  }
+}
+
+TEST(Infer, WritersRejectBadResults) {
+  TempDir dir;
+  auto rs = two_results();
+  rs[1].name = rs[0].name;
+  expect_error([&] { write_infer_h5(dir.file("a.h5"), rs); }, {"a.h5", "S1/Walking", "twice"});
+  rs = two_results();
+  rs[0].positions_3d.pop_back();
+  expect_error([&] { write_infer_csv(dir.file("a.csv"), rs); }, {"a.csv", "positions_3d"});
+  rs = two_results();
+  rs[0].name = "S1//x";
+  expect_error([&] { write_infer_h5(dir.file("a.h5"), rs); }, {"a.h5", "empty"});
+  EXPECT_EQ(dir.entries(), 0u);
+}
+
+}  // namespace
+}  // namespace v3d

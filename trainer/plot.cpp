@@ -1,0 +1,370 @@
+// Line plots with cairo's image surface and toy text API (see plot.h for the layout).
+#include "trainer/plot.h"
+
+#include <cairo.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+
+#include "kernels/common.h"
+
+namespace v3d {
+namespace {
+
+// Tableau 10: distinguishable, and readable on white.
+constexpr std::array<uint32_t, 10> kPalette = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd,
+                                               0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf};
+
+constexpr const char* kFont = "DejaVu Sans";
+constexpr double kTitleSize = 16, kLabelSize = 13, kTickSize = 11, kLegendSize = 12;
+constexpr double kMarkerRadius = 3.5, kLineWidth = 2;
+
+struct SurfaceDeleter {
+  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
+};
+struct ContextDeleter {
+  void operator()(cairo_t* c) const { cairo_destroy(c); }
+};
+
+void set_rgb(cairo_t* cr, uint32_t rgb) {
+  cairo_set_source_rgb(cr, ((rgb >> 16) & 0xff) / 255.0, ((rgb >> 8) & 0xff) / 255.0,
+                       (rgb & 0xff) / 255.0);
+}
+
+// Heckbert's "nice numbers": 1, 2, 5 or 10 times a power of ten, rounded or covering x.
+double nice_number(double x, bool round) {
+  const double e = std::floor(std::log10(x));
+  const double f = x / std::pow(10.0, e);
+  double nf;
+  if (round) {
+    nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
+  } else {
+    nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+  }
+  return nf * std::pow(10.0, e);
+}
+
+struct Axis {
+  double lo = 0, hi = 1, step = 1;
+  int decimals = 0;
+  std::vector<double> ticks;
+};
+
+// Ticks covering [min, max]; a degenerate range is widened around its value.
+Axis nice_axis(double min, double max, int target_ticks) {
+  if (max - min <= 1e-12 * std::max(1.0, std::abs(max))) {
+    const double pad = std::max(std::abs(max) * 0.1, 1.0);
+    min -= pad;
+    max += pad;
+  }
+  Axis a;
+  const double range = nice_number(max - min, false);
+  a.step = nice_number(range / (target_ticks - 1), true);
+  a.lo = std::floor(min / a.step) * a.step;
+  a.hi = std::ceil(max / a.step) * a.step;
+  a.decimals = std::max(0, -static_cast<int>(std::floor(std::log10(a.step) + 1e-9)));
+  const int n = static_cast<int>(std::lround((a.hi - a.lo) / a.step));
+  for (int i = 0; i <= n; ++i) {
+    double v = a.lo + i * a.step;
+    if (std::abs(v) < a.step * 1e-9) v = 0;  // no "-0.0"
+    a.ticks.push_back(v);
+  }
+  return a;
+}
+
+std::string format_tick(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  return buf;
+}
+
+void select_font(cairo_t* cr, double size, bool bold = false) {
+  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+}
+
+double text_width(cairo_t* cr, const std::string& s) {
+  cairo_text_extents_t e;
+  cairo_text_extents(cr, s.c_str(), &e);
+  return e.x_advance;
+}
+
+// Draws `s` with its anchor at (x, y): ax, ay in [0, 1] pick the point of the text's box
+// (0 = left/top, 1 = right/bottom); the box height is the font's ascent + descent.
+void draw_text(cairo_t* cr, const std::string& s, double x, double y, double ax, double ay) {
+  cairo_font_extents_t fe;
+  cairo_font_extents(cr, &fe);
+  const double w = text_width(cr, s);
+  const double h = fe.ascent + fe.descent;
+  cairo_move_to(cr, x - ax * w, y - ay * h + fe.ascent);
+  cairo_show_text(cr, s.c_str());
+}
+
+void draw_marker(cairo_t* cr, double x, double y) {
+  cairo_new_sub_path(cr);
+  cairo_arc(cr, x, y, kMarkerRadius, 0, 2 * M_PI);
+  cairo_fill(cr);
+}
+
+void validate(const PlotSpec& spec) {
+  V3D_CHECK(spec.width >= 200 && spec.width <= 10000 && spec.height >= 150 && spec.height <= 10000,
+            "plot: size " << spec.width << "x" << spec.height
+                          << " out of range [200, 10000] x [150, 10000]");
+  V3D_CHECK(!spec.series.empty(), "plot '" << spec.title << "': no series");
+  for (const Series& s : spec.series) {
+    V3D_CHECK(!s.x.empty(), "plot '" << spec.title << "': series '" << s.label << "' is empty");
+    V3D_CHECK(s.x.size() == s.y.size(), "plot '" << spec.title << "': series '" << s.label
+                                                 << "' has " << s.x.size() << " x but "
+                                                 << s.y.size() << " y values");
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      V3D_CHECK(std::isfinite(s.x[i]) && std::isfinite(s.y[i]),
+                "plot '" << spec.title << "': series '" << s.label << "' point " << i << " ("
+                         << s.x[i] << ", " << s.y[i] << ") is not finite");
+    }
+  }
+}
+
+}  // namespace
+
+uint32_t series_color(size_t index) { return kPalette[index % kPalette.size()]; }
+
+void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
+  validate(spec);
+  const double width = spec.width, height = spec.height;
+
+  std::unique_ptr<cairo_surface_t, SurfaceDeleter> surface(
+      cairo_image_surface_create(CAIRO_FORMAT_RGB24, spec.width, spec.height));
+  V3D_CHECK(cairo_surface_status(surface.get()) == CAIRO_STATUS_SUCCESS,
+            "plot: cannot create a "
+                << spec.width << "x" << spec.height
+                << " image: " << cairo_status_to_string(cairo_surface_status(surface.get())));
+  std::unique_ptr<cairo_t, ContextDeleter> ctx(cairo_create(surface.get()));
+  cairo_t* cr = ctx.get();
+
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+
+  double x_min = INFINITY, x_max = -INFINITY, y_min = INFINITY, y_max = -INFINITY;
+  for (const Series& s : spec.series) {
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      x_min = std::min(x_min, s.x[i]);
+      x_max = std::max(x_max, s.x[i]);
+      y_min = std::min(y_min, s.y[i]);
+      y_max = std::max(y_max, s.y[i]);
+    }
+  }
+  // 3% margins keep markers off the frame when the data ends on a tick.
+  const double x_pad = 0.03 * (x_max - x_min), y_pad = 0.03 * (y_max - y_min);
+  const Axis xa = nice_axis(x_min - x_pad, x_max + x_pad, 8);
+  const Axis ya = nice_axis(y_min - y_pad, y_max + y_pad, 6);
+
+  // The legend's size, needed for the right margin when it goes outside the plot area.
+  bool any_label = false;
+  for (const Series& s : spec.series) any_label = any_label || !s.label.empty();
+  select_font(cr, kLegendSize);
+  cairo_font_extents_t legend_fe;
+  cairo_font_extents(cr, &legend_fe);
+  const double row = legend_fe.ascent + legend_fe.descent + 4, sample = 28, pad = 8;
+  double label_w = 0;
+  for (const Series& s : spec.series) label_w = std::max(label_w, text_width(cr, s.label));
+  const double lw = pad + sample + 6 + label_w + pad;
+  const double lh = pad + row * static_cast<double>(spec.series.size()) + pad - 4;
+
+  // Margins: the left one fits the widest y tick label and the rotated y label.
+  select_font(cr, kTickSize);
+  double y_tick_w = 0;
+  for (double v : ya.ticks)
+    y_tick_w = std::max(y_tick_w, text_width(cr, format_tick(v, ya.decimals)));
+  const double left = 14 + kLabelSize + 10 + y_tick_w + 8;
+  const double top = spec.title.empty() ? 20 : 20 + kTitleSize + 14;
+  const double bottom = 8 + kTickSize + 12 + kLabelSize + 14;
+  const double ph = height - top - bottom;
+
+  // The legend goes in the corner of the plot area with no points under it (top right first);
+  // when every corner has some, outside on the right.
+  double right = 24, pw = width - left - right;
+  auto px = [&](double x) { return left + (x - xa.lo) / (xa.hi - xa.lo) * pw; };
+  auto py = [&](double y) { return top + ph - (y - ya.lo) / (ya.hi - ya.lo) * ph; };
+  double lx = 0, ly = top;
+  if (any_label) {
+    const std::array<std::array<double, 2>, 4> corners = {{{left + pw - lw - 8, top + 8},
+                                                           {left + 8, top + 8},
+                                                           {left + pw - lw - 8, top + ph - lh - 8},
+                                                           {left + 8, top + ph - lh - 8}}};
+    bool inside = false;
+    for (const auto& c : corners) {
+      bool covers = false;
+      for (const Series& s : spec.series) {
+        for (size_t i = 0; i < s.x.size() && !covers; ++i) {
+          const double x = px(s.x[i]), y = py(s.y[i]);
+          covers = x >= c[0] - 6 && x <= c[0] + lw + 6 && y >= c[1] - 6 && y <= c[1] + lh + 6;
+        }
+      }
+      if (!covers) {
+        lx = c[0];
+        ly = c[1];
+        inside = true;
+        break;
+      }
+    }
+    if (!inside && width - left - (24 + lw + 8) < 100) {  // labels too long: cover points
+      lx = corners[0][0];
+      ly = corners[0][1];
+    } else if (!inside) {
+      right = 24 + lw + 8;
+      pw = width - left - right;
+      lx = left + pw + 16;
+    }
+  }
+
+  // Grid, then the frame, then tick marks and labels.
+  cairo_set_line_width(cr, 1);
+  cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+  for (double v : xa.ticks) {
+    const double x = std::round(px(v)) + 0.5;
+    cairo_move_to(cr, x, top);
+    cairo_line_to(cr, x, top + ph);
+  }
+  for (double v : ya.ticks) {
+    const double y = std::round(py(v)) + 0.5;
+    cairo_move_to(cr, left, y);
+    cairo_line_to(cr, left + pw, y);
+  }
+  cairo_stroke(cr);
+
+  cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+  cairo_rectangle(cr, std::round(left) + 0.5, std::round(top) + 0.5, std::round(pw),
+                  std::round(ph));
+  cairo_stroke(cr);
+  select_font(cr, kTickSize);
+  for (double v : xa.ticks) {
+    const double x = std::round(px(v)) + 0.5;
+    cairo_move_to(cr, x, top + ph);
+    cairo_line_to(cr, x, top + ph + 5);
+    cairo_stroke(cr);
+    draw_text(cr, format_tick(v, xa.decimals), x, top + ph + 8, 0.5, 0);
+  }
+  for (double v : ya.ticks) {
+    const double y = std::round(py(v)) + 0.5;
+    cairo_move_to(cr, left - 5, y);
+    cairo_line_to(cr, left, y);
+    cairo_stroke(cr);
+    draw_text(cr, format_tick(v, ya.decimals), left - 8, y, 1, 0.5);
+  }
+
+  // Title and axis labels.
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  if (!spec.title.empty()) {
+    select_font(cr, kTitleSize, true);
+    draw_text(cr, spec.title, left + pw / 2, 14, 0.5, 0);
+  }
+  select_font(cr, kLabelSize);
+  draw_text(cr, spec.x_label, left + pw / 2, height - 10, 0.5, 1);
+  cairo_save(cr);
+  cairo_translate(cr, 12, top + ph / 2);
+  cairo_rotate(cr, -M_PI / 2);
+  draw_text(cr, spec.y_label, 0, 0, 0.5, 0);
+  cairo_restore(cr);
+
+  // Series: lines, then markers on top, clipped to the plot area widened by a marker.
+  cairo_save(cr);
+  cairo_rectangle(cr, left - kMarkerRadius - 1, top - kMarkerRadius - 1, pw + 2 * kMarkerRadius + 2,
+                  ph + 2 * kMarkerRadius + 2);
+  cairo_clip(cr);
+  cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+  cairo_set_line_width(cr, kLineWidth);
+  for (size_t k = 0; k < spec.series.size(); ++k) {
+    const Series& s = spec.series[k];
+    set_rgb(cr, series_color(k));
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (i == 0) {
+        cairo_move_to(cr, px(s.x[i]), py(s.y[i]));
+      } else {
+        cairo_line_to(cr, px(s.x[i]), py(s.y[i]));
+      }
+    }
+    cairo_stroke(cr);
+    for (size_t i = 0; i < s.x.size(); ++i) draw_marker(cr, px(s.x[i]), py(s.y[i]));
+  }
+  cairo_restore(cr);
+
+  if (any_label) {
+    select_font(cr, kLegendSize);
+    cairo_rectangle(cr, std::round(lx) + 0.5, std::round(ly) + 0.5, std::round(lw), std::round(lh));
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    for (size_t k = 0; k < spec.series.size(); ++k) {
+      const double cy = ly + pad + row * static_cast<double>(k) + (row - 4) / 2;
+      set_rgb(cr, series_color(k));
+      cairo_set_line_width(cr, kLineWidth);
+      cairo_move_to(cr, lx + pad, cy);
+      cairo_line_to(cr, lx + pad + sample, cy);
+      cairo_stroke(cr);
+      draw_marker(cr, lx + pad + sample / 2, cy);
+      cairo_set_source_rgb(cr, 0, 0, 0);
+      draw_text(cr, spec.series[k].label, lx + pad + sample + 6, cy, 0, 0.5);
+    }
+  }
+
+  cairo_surface_flush(surface.get());
+  const std::string tmp = path + ".tmp";
+  const cairo_status_t st = cairo_surface_write_to_png(surface.get(), tmp.c_str());
+  std::error_code ec;
+  if (st != CAIRO_STATUS_SUCCESS) std::filesystem::remove(tmp, ec);
+  V3D_CHECK(st == CAIRO_STATUS_SUCCESS,
+            "plot: cannot write " << path << ": " << cairo_status_to_string(st));
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+  }
+  V3D_CHECK(!ec, "plot: cannot write " << path << ": " << ec.message());
+}
+
+void plot_training_curve(const std::vector<EpochLog>& log, const std::string& path) {
+  V3D_CHECK(!log.empty(), "plot_training_curve: no epochs to plot for " << path);
+  PlotSpec spec;
+  spec.title = "Training curve";
+  spec.x_label = "epoch";
+  spec.y_label = "train MPJPE (mm)";
+  Series s;
+  s.label = "train MPJPE";
+  for (const EpochLog& e : log) {
+    s.x.push_back(static_cast<double>(e.epoch));
+    s.y.push_back(e.train_mpjpe_mm);
+  }
+  spec.series.push_back(std::move(s));
+  write_line_plot_png(spec, path);
+}
+
+void plot_error_vs_interval(const EvalReport& report, const std::string& path) {
+  V3D_CHECK(!report.intervals.empty() && !report.metrics.empty(),
+            "plot_error_vs_interval: the report has " << report.intervals.size()
+                                                      << " intervals and " << report.metrics.size()
+                                                      << " metrics; need >= 1 of each");
+  PlotSpec spec;
+  spec.title = report.flip_tta ? "Error vs test interval (flip TTA)" : "Error vs test interval";
+  spec.x_label = "test interval N (TD N)";
+  spec.y_label = "error (mm)";
+  for (Metric m : report.metrics) {
+    Series s;
+    s.label = metric_title(m);
+    for (const IntervalReport& r : report.intervals) {
+      s.x.push_back(r.interval);
+      s.y.push_back(r.mean.get(m));
+    }
+    spec.series.push_back(std::move(s));
+  }
+  write_line_plot_png(spec, path);
+}
+
+}  // namespace v3d

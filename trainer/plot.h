@@ -1,0 +1,49 @@
+// Line plots written as PNG with cairo: the training curve at the end of `v3d train` and the
+// error-vs-test-interval plot after `v3d eval` (issue 5, items 3 and 4).
+//
+//   layout    title on top, y label rotated on the left, x label below; both axes span "nice"
+//             tick values (1, 2 or 5 times a power of ten, about six ticks) that cover the data,
+//             with light grid lines at each tick.
+//   series    one colour each from a fixed ten-colour palette (series_color), a 2 px line through
+//             the points in the given order and a filled circle at each point; a legend (line,
+//             marker, label) in a corner of the plot area that covers no point (top right
+//             first), else outside the plot area on the right.
+//   write     the PNG goes to "<path>.tmp" first and is renamed onto `path`, so a reader never
+//             sees a partial file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trainer/evaluate.h"
+#include "trainer/train.h"
+
+namespace v3d {
+
+struct Series {
+  std::string label;
+  std::vector<double> x, y;  // same size >= 1, finite
+};
+
+struct PlotSpec {
+  std::string title, x_label, y_label;
+  std::vector<Series> series;     // >= 1
+  int width = 800, height = 500;  // pixels, in [200, 10000] x [150, 10000]
+};
+
+// Throws v3d::Error, one line, on no series, an empty series, x and y of different sizes, a
+// non-finite value, a size out of range, or a path that cannot be written.
+void write_line_plot_png(const PlotSpec& spec, const std::string& path);
+
+// The colour of series `index` (cycling through the palette), as 0xRRGGBB.
+uint32_t series_color(size_t index);
+
+// Training MPJPE (mm) against epoch, one point per entry of `log`. Throws on an empty log.
+void plot_training_curve(const std::vector<EpochLog>& log, const std::string& path);
+
+// Each of report.metrics (mean over actions, mm) against the test interval N. Throws on a report
+// without intervals or metrics.
+void plot_error_vs_interval(const EvalReport& report, const std::string& path);
+
+}  // namespace v3d
