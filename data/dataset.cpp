@@ -28,6 +28,7 @@
 #include <set>
 
 #include "data/dataset.h"
+#include "data/h5_util.h"
 #include "kernels/common.h"
 
 namespace v3d::data {
@@ -38,50 +39,13 @@ constexpr const char* kFormatName = "v3d-pose";
 constexpr hsize_t kChunkFrames = 4096;  // ~0.8 MB chunks for 17 joints x 3 floats
 constexpr int kDeflateLevel = 4;
 
+using h5::join_path;
+using h5::shape_string;
+using h5::silence_hdf5;
+using h5::write_string_attr;
+
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-// The innermost (most specific) description on HDF5's error stack, or "" when empty. Must run
-// before any other HDF5 call, which would clear the stack.
-herr_t collect_error(unsigned n, const H5E_error2_t* err, void* data) {
-  auto* out = static_cast<std::string*>(data);
-  // Walking downward, the last entry is the deepest: it names the actual cause.
-  if (err->desc != nullptr && err->desc[0] != '\0') *out = err->desc;
-  (void)n;
-  return 0;
-}
-
-std::string hdf5_error_detail() {
-  std::string detail;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &detail);
-  return detail;
-}
-
-void silence_hdf5() {
-  // Once per process: HDF5 would otherwise print its whole error stack to stderr on each failure.
-  static const bool done = [] {
-    H5::Exception::dontPrint();
-    return true;
-  }();
-  (void)done;
-}
-
-// Runs an HDF5 call and turns an H5::Exception into "<file>: <object>: <what> (<hdf5 detail>)".
-template <class F>
-auto h5_call(const std::string& file, const std::string& object, const std::string& what, F&& f)
-    -> decltype(f()) {
-  try {
-    return f();
-  } catch (const H5::Exception& e) {
-    std::string detail = hdf5_error_detail();
-    if (detail.empty()) detail = e.getDetailMsg();
-    throw Error(file + ": " + object + ": " + what + " (" + detail + ")");
-  }
-}
-
-std::string join_path(const std::string& parent, const std::string& name) {
-  return parent == "/" ? "/" + name : parent + "/" + name;
-}
 
 template <class T>
 std::string join_list(const T& items) {
@@ -91,15 +55,6 @@ std::string join_list(const T& items) {
     out += item;
   }
   return out;
-}
-
-std::string shape_string(const std::vector<hsize_t>& dims) {
-  std::string out = "(";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += std::to_string(dims[i]);
-  }
-  return out + (dims.size() == 1 ? ",)" : ")");
 }
 
 // Names that can be HDF5 link names and that our paths can print unambiguously.
@@ -156,13 +111,6 @@ void validate_camera(const Camera& cam, const std::string& path) {
 
 // ---------------------------------------------------------------------------------------------
 // Writing
-
-void write_string_attr(H5::H5Object& obj, const char* name, const std::string& value) {
-  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  type.setCset(H5T_CSET_UTF8);
-  H5::Attribute attr = obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
-  attr.write(type, value);
-}
 
 void write_int_attr(H5::H5Object& obj, const char* name, int value) {
   H5::Attribute attr =
@@ -278,7 +226,7 @@ class Reader {
 
   template <class F>
   auto call(const std::string& object, const std::string& what, F&& f) const -> decltype(f()) {
-    return h5_call(file_, object, what, std::forward<F>(f));
+    return h5::call(file_, object, what, std::forward<F>(f));
   }
 
   // Member names of a group, sorted by name.
@@ -624,10 +572,6 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
   return d;
 }
 
-std::string temp_path_for(const std::string& path) {
-  return path + ".tmp-" + std::to_string(static_cast<long>(getpid()));
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -683,25 +627,7 @@ void write_dataset(const Dataset& dataset, const std::string& path) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  const std::string tmp = temp_path_for(path);
-  try {
-    H5::FileAccPropList fapl;
-    fapl.setFcloseDegree(H5F_CLOSE_STRONG);  // close() really closes, before the rename
-    H5::H5File file = h5_call(path, "/", "cannot create " + tmp, [&] {
-      return H5::H5File(tmp, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
-    });
-    h5_call(path, "/", "write failed", [&] {
-      write_contents(dataset, file);
-      file.close();
-    });
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    V3D_CHECK(!ec, path << ": cannot rename " << tmp << " into place: " << ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
+  h5::write_file_atomically(path, [&](H5::H5File& file) { write_contents(dataset, file); });
 }
 
 Dataset read_dataset(const std::string& path, const ReadFilter& filter) {

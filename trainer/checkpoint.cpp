@@ -21,6 +21,7 @@
 #include <limits>
 #include <set>
 
+#include "data/h5_util.h"
 #include "kernels/common.h"
 
 namespace v3d {
@@ -30,55 +31,16 @@ namespace {
 constexpr const char* kOptimizerNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
 // ---------------------------------------------------------------------------------------------
-// Errors (as in data/dataset.cpp)
+// Errors: the conventions of data/h5_util.h
 
-herr_t collect_error(unsigned n, const H5E_error2_t* err, void* data) {
-  auto* out = static_cast<std::string*>(data);
-  // Walking downward, the last entry is the deepest: it names the actual cause.
-  if (err->desc != nullptr && err->desc[0] != '\0') *out = err->desc;
-  (void)n;
-  return 0;
-}
-
-std::string hdf5_error_detail() {
-  std::string detail;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &detail);
-  return detail;
-}
-
-void silence_hdf5() {
-  static const bool done = [] {
-    H5::Exception::dontPrint();
-    return true;
-  }();
-  (void)done;
-}
+using data::h5::join_path;
+using data::h5::shape_string;
+using data::h5::silence_hdf5;
+using data::h5::write_string_attr;
 
 [[noreturn]] void fail(const std::string& file, const std::string& object,
                        const std::string& what) {
   throw Error(file + ": " + object + ": " + what);
-}
-
-// Runs an HDF5 call and turns an H5::Exception into "<file>: <object>: <what> (<hdf5 detail>)".
-template <class F>
-auto h5_call(const std::string& file, const std::string& object, const std::string& what, F&& f)
-    -> decltype(f()) {
-  try {
-    return f();
-  } catch (const H5::Exception& e) {
-    std::string detail = hdf5_error_detail();
-    if (detail.empty()) detail = e.getDetailMsg();
-    fail(file, object, what + " (" + detail + ")");
-  }
-}
-
-std::string shape_string(const std::vector<hsize_t>& dims) {
-  std::string out = "(";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += std::to_string(dims[i]);
-  }
-  return out + (dims.size() == 1 ? ",)" : ")");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,13 +100,6 @@ void validate(const Checkpoint& c, const std::string& path) {
 
 // ---------------------------------------------------------------------------------------------
 // Writing
-
-void write_string_attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
-  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  type.setCset(H5T_CSET_UTF8);
-  H5::Attribute attr = obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
-  attr.write(type, value);
-}
 
 template <class T>
 void write_scalar_attr(H5::H5Object& obj, const char* name, const H5::PredType& file_type,
@@ -221,20 +176,9 @@ void write_contents(const Checkpoint& c, H5::H5File& file) {
   for (const auto& [key, value] : c.metadata) write_string_attr(meta, key, value);
 }
 
-std::string temp_path_for(const std::string& path) {
-  // pid and a counter: concurrent saves from threads of one process must not share a file.
-  static std::atomic<uint64_t> counter{0};
-  return path + ".tmp-" + std::to_string(static_cast<long>(getpid())) + "-" +
-         std::to_string(counter++);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reading. Each helper checks existence, kind, type class and shape before reading, so errors
 // name what is wrong rather than relaying a generic HDF5 failure.
-
-std::string join_path(const std::string& parent, const std::string& name) {
-  return parent == "/" ? "/" + name : parent + "/" + name;
-}
 
 class Reader {
  public:
@@ -246,7 +190,7 @@ class Reader {
 
   template <class F>
   auto call(const std::string& object, const std::string& what, F&& f) const -> decltype(f()) {
-    return h5_call(file_, object, what, std::forward<F>(f));
+    return data::h5::call(file_, object, what, std::forward<F>(f));
   }
 
   // Member names in creation order when the group tracks it, else in name order.
@@ -498,25 +442,7 @@ const Tensor* Checkpoint::find(const std::string& key) const {
 void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
   silence_hdf5();
   validate(ckpt, path);
-  const std::string tmp = temp_path_for(path);
-  try {
-    H5::FileAccPropList fapl;
-    fapl.setFcloseDegree(H5F_CLOSE_STRONG);  // close() really closes, before the rename
-    H5::H5File file = h5_call(path, "/", "cannot create " + tmp, [&] {
-      return H5::H5File(tmp, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
-    });
-    h5_call(path, "/", "write failed", [&] {
-      write_contents(ckpt, file);
-      file.close();
-    });
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) fail(path, "/", "cannot rename " + tmp + " into place: " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
+  data::h5::write_file_atomically(path, [&](H5::H5File& file) { write_contents(ckpt, file); });
 }
 
 Checkpoint load_checkpoint(const std::string& path, Device device) {

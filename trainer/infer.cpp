@@ -17,6 +17,7 @@
 #include "data/batches.h"
 #include "data/camera.h"
 #include "data/dataset.h"
+#include "data/h5_util.h"
 #include "kernels/common.h"
 #include "trainer/checkpoint.h"
 #include "trainer/evaluate.h"
@@ -299,41 +300,27 @@ void check_infer_layout(const InferModel& model, const InferInput& input,
 
 void write_infer_h5(const std::string& path, const std::vector<InferResult>& results) {
   validate_results(results, path);
-  H5::Exception::dontPrint();
-  const std::string tmp = temp_path(path);
-  std::string object = "/";
-  try {
-    {
-      H5::H5File file(tmp, H5F_ACC_TRUNC);
-      H5::Group root = file.openGroup("/");
-      H5::StrType str(H5::PredType::C_S1, H5T_VARIABLE);
-      H5::Attribute fmt = root.createAttribute("format", str, H5::DataSpace(H5S_SCALAR));
-      fmt.write(str, std::string(kInferFormat));
-      H5::Attribute ver =
-          root.createAttribute("version", H5::PredType::STD_I32LE, H5::DataSpace(H5S_SCALAR));
-      const int version = kInferVersion;
-      ver.write(H5::PredType::NATIVE_INT, &version);
-      H5::LinkCreatPropList lcpl;
-      lcpl.setCreateIntermediateGroup(true);
-      for (const auto& r : results) {
-        object = "/" + r.name + "/positions_3d";
-        const hsize_t dims[3] = {static_cast<hsize_t>(r.frames), static_cast<hsize_t>(r.joints), 3};
-        H5::DataSet ds =
-            file.createDataSet(object, H5::PredType::IEEE_F32LE, H5::DataSpace(3, dims),
-                               H5::DSetCreatPropList(), H5::DSetAccPropList(), lcpl);
-        ds.write(r.positions_3d.data(), H5::PredType::NATIVE_FLOAT);
-        H5::Attribute first =
-            ds.createAttribute("first_frame", H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
-        const int64_t ff = r.first_frame;
-        first.write(H5::PredType::NATIVE_INT64, &ff);
-      }
+  data::h5::write_file_atomically(path, [&](H5::H5File& file) {
+    H5::Group root = file.openGroup("/");
+    data::h5::write_string_attr(root, "format", kInferFormat);
+    H5::Attribute ver =
+        root.createAttribute("version", H5::PredType::STD_I32LE, H5::DataSpace(H5S_SCALAR));
+    const int version = kInferVersion;
+    ver.write(H5::PredType::NATIVE_INT, &version);
+    H5::LinkCreatPropList lcpl;
+    lcpl.setCreateIntermediateGroup(true);
+    for (const auto& r : results) {
+      const std::string object = "/" + r.name + "/positions_3d";
+      const hsize_t dims[3] = {static_cast<hsize_t>(r.frames), static_cast<hsize_t>(r.joints), 3};
+      H5::DataSet ds = file.createDataSet(object, H5::PredType::IEEE_F32LE, H5::DataSpace(3, dims),
+                                          H5::DSetCreatPropList(), H5::DSetAccPropList(), lcpl);
+      ds.write(r.positions_3d.data(), H5::PredType::NATIVE_FLOAT);
+      H5::Attribute first =
+          ds.createAttribute("first_frame", H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
+      const int64_t ff = r.first_frame;
+      first.write(H5::PredType::NATIVE_INT64, &ff);
     }
-  } catch (const H5::Exception& e) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw Error(path + ": " + object + ": cannot write (" + e.getDetailMsg() + ")");
-  }
-  commit(tmp, path);
+  });
 }
 
 void write_infer_csv(const std::string& path, const std::vector<InferResult>& results) {

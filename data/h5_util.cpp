@@ -1,0 +1,82 @@
+// Shared HDF5 helpers (see data/h5_util.h).
+#include "data/h5_util.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <system_error>
+
+namespace v3d::data::h5 {
+
+namespace {
+herr_t collect_error(unsigned /*n*/, const H5E_error2_t* err, void* data) {
+  auto* out = static_cast<std::string*>(data);
+  // Walking downward, the last entry is the deepest: it names the actual cause.
+  if (err->desc != nullptr && err->desc[0] != '\0') *out = err->desc;
+  return 0;
+}
+}  // namespace
+
+void silence_hdf5() {
+  static const bool done = [] {
+    H5::Exception::dontPrint();
+    return true;
+  }();
+  (void)done;
+}
+
+std::string error_detail() {
+  std::string detail;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &detail);
+  return detail;
+}
+
+std::string shape_string(const std::vector<hsize_t>& dims) {
+  std::string out = "(";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(dims[i]);
+  }
+  return out + (dims.size() == 1 ? ",)" : ")");
+}
+
+std::string join_path(const std::string& parent, const std::string& name) {
+  return parent == "/" ? "/" + name : parent + "/" + name;
+}
+
+void write_string_attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  H5::Attribute attr = obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
+  attr.write(type, value);
+}
+
+void write_file_atomically(const std::string& path,
+                           const std::function<void(H5::H5File& file)>& write) {
+  silence_hdf5();
+  // pid and a counter: concurrent writes from threads of one process must not share a file.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long>(getpid())) + "-" +
+                          std::to_string(counter++);
+  try {
+    H5::FileAccPropList fapl;
+    fapl.setFcloseDegree(H5F_CLOSE_STRONG);  // close() really closes, before the rename
+    H5::H5File file = call(path, "/", "cannot create " + tmp, [&] {
+      return H5::H5File(tmp, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
+    });
+    call(path, "/", "write failed", [&] {
+      write(file);
+      file.close();
+    });
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) throw Error(path + ": /: cannot rename " + tmp + " into place: " + ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+}
+
+}  // namespace v3d::data::h5
