@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/app_util.h"
 #include "kernels/common.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
@@ -23,7 +24,7 @@ namespace v3d::apps {
 namespace {
 
 struct EvalArgs {
-  std::string checkpoint, config, out, device;
+  std::string checkpoint, config, out, device, ltb;
   std::vector<std::string> overrides;
   std::vector<int> intervals;
 };
@@ -32,13 +33,6 @@ std::string join_widths(const std::vector<int>& widths) {
   std::string s;
   for (int w : widths) s += (s.empty() ? "" : ",") + std::to_string(w);
   return s;
-}
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) throw Error(path.string() + ": cannot write");
 }
 
 void run_eval(const EvalArgs& a) {
@@ -63,7 +57,8 @@ void run_eval(const EvalArgs& a) {
     throw Error(a.checkpoint + ": the checkpoint's architecture is " + ckpt.architecture +
                 " but model.filter_widths is " + join_widths(cfg.model.filter_widths));
 
-  const EvalOptions opt = eval_options(cfg);
+  EvalOptions opt = eval_options(cfg);
+  if (!a.ltb.empty()) opt.ltb = parse_ltb_eval(a.ltb);
   const Device device = parse_device(cfg.train.device);
   TemporalModel model(
       temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
@@ -94,11 +89,11 @@ void run_eval(const EvalArgs& a) {
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
   if (ec) throw Error(out.string() + ": cannot create directory: " + ec.message());
-  write_text(out / "eval.md", md);
-  write_text(out / "eval.json", to_json(report));
+  write_text_atomically(out / "eval.md", md);
+  write_text_atomically(out / "eval.json", to_json(report));
   plot_error_vs_interval(report, (out / "error_vs_interval.png").string());
   std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s, %s and %s\n",
-              static_cast<long long>(frames), report.intervals.size(), secs,
+              static_cast<long long>(frames), opt.test_intervals.size(), secs,
               (out / "eval.md").string().c_str(), (out / "eval.json").string().c_str(),
               (out / "error_vs_interval.png").string().c_str());
 }
@@ -127,6 +122,10 @@ void add_eval_command(CLI::App& app) {
                   "Comma-separated test intervals N (default: eval.test_intervals, 1,3,5,7)")
       ->delimiter(',');
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu (default: train.device)");
+  cmd->add_option("--ltb", args->ltb,
+                  "Long-term pose bank: off, on or both (rows without and with the bank, the "
+                  "paper's Tables 1 and 2); default: on when ltb.enabled. Settings: --set ltb.*")
+      ->check(CLI::IsMember({"off", "on", "both"}));
   cmd->add_option("--out", args->out,
                   "Directory for eval.md and eval.json (default: the checkpoint's directory)");
   cmd->callback([args] { run_eval(*args); });

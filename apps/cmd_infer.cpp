@@ -1,5 +1,6 @@
 // v3d infer: 2D keypoints (a v3d HDF5 pose file or a detector's COCO-style JSON) through a
 // checkpoint's model to 3D poses (HDF5 or CSV); trainer/infer.h does the work.
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/app_util.h"
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "runtime/device.h"
@@ -24,28 +26,9 @@ struct InferArgs {
   std::string checkpoint, input, format, res = "1000x1002", out, device = "cpu";
   int camera = 0;
   bool no_flip = false;
+  bool ltb = false;
+  std::vector<std::string> overrides;
 };
-
-std::string lower_extension(const std::string& path) {
-  std::string ext = std::filesystem::path(path).extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
-
-// "WxH" -> (W, H), both >= 1.
-std::pair<int, int> parse_res(const std::string& s) {
-  const size_t x = s.find_first_of("xX");
-  try {
-    if (x != std::string::npos) {
-      size_t used_w = 0, used_h = 0;
-      const int w = std::stoi(s.substr(0, x), &used_w);
-      const int h = std::stoi(s.substr(x + 1), &used_h);
-      if (used_w == x && used_h == s.size() - x - 1 && w > 0 && h > 0) return {w, h};
-    }
-  } catch (const std::exception&) {
-  }
-  throw Error("--res: '" + s + "' is not WIDTHxHEIGHT in pixels (e.g. 1000x1002)");
-}
 
 void run_infer(const InferArgs& a) {
   std::string format = a.format;
@@ -63,7 +46,9 @@ void run_infer(const InferArgs& a) {
   if (!csv && out_ext != ".h5" && out_ext != ".hdf5")
     throw Error("--out: " + out + ": the extension must be .h5, .hdf5 or .csv");
 
-  const InferModel m = load_infer_model(a.checkpoint, parse_device(a.device));
+  const InferModel m = load_infer_model(a.checkpoint, parse_device(a.device), a.overrides);
+  const LtbOptions ltb = ltb_options(m.config.ltb);
+  const bool use_ltb = a.ltb || m.config.ltb.enabled;
   std::vector<InferInput> inputs;
   if (format == "h5") {
     inputs = read_infer_input_h5(a.input, a.camera, m.keypoints->name == "coco17");
@@ -73,20 +58,21 @@ void run_infer(const InferArgs& a) {
   }
   for (const auto& in : inputs) check_infer_layout(m, in, a.input);
 
-  std::printf("Receptive field: %lld frames; %s keypoints; flip TTA %s\n",
+  std::printf("Receptive field: %lld frames; %s keypoints; flip TTA %s; long-term bank %s\n",
               static_cast<long long>(m.model->receptive_field()), m.keypoints->name.c_str(),
-              a.no_flip ? "off" : "on");
+              a.no_flip ? "off" : "on", use_ltb ? "on" : "off");
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<InferResult> results;
   int64_t frames = 0;
+  LtbStats stats;
   for (const auto& in : inputs) {
     InferResult r;
     r.name = in.name;
     r.frames = in.frames;
     r.joints = m.joints->num_joints();
     r.first_frame = in.first_frame;
-    r.positions_3d = infer_3d(*m.model, in, !a.no_flip);
+    r.positions_3d = infer_3d(*m.model, in, !a.no_flip, use_ltb ? &ltb : nullptr, &stats);
     frames += r.frames;
     results.push_back(std::move(r));
   }
@@ -98,6 +84,13 @@ void run_infer(const InferArgs& a) {
   }
   std::printf("Inferred %lld frames (%zu sequences) in %.2f s; wrote %s\n",
               static_cast<long long>(frames), results.size(), secs, out.c_str());
+  if (use_ltb)
+    std::printf(
+        "Long-term bank: %lld of %lld frames re-predicted from fused windows, %.1f bank "
+        "entries per sequence\n",
+        static_cast<long long>(stats.fused_frames), static_cast<long long>(stats.frames),
+        static_cast<double>(stats.bank_entries) /
+            static_cast<double>(std::max<int64_t>(stats.sequences, 1)));
 }
 
 }  // namespace
@@ -131,6 +124,12 @@ void add_infer_command(CLI::App& app) {
                   "Output file, .h5 or .csv (default: <input stem>.3d.h5 in the current "
                   "directory)");
   cmd->add_flag("--no-flip", args->no_flip, "Turn off test-time flip augmentation");
+  cmd->add_flag("--ltb", args->ltb,
+                "Fuse long-term poses into each window (the checkpoint config's ltb.* settings; "
+                "docs/long-term-bank.md)");
+  cmd->add_option("--set", args->overrides,
+                  "Override of the checkpoint's config, key.sub=value (repeatable), e.g. "
+                  "ltb.capacity=40 or ltb.mode=online");
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu")->capture_default_str();
   cmd->callback([args] { run_infer(*args); });
 }

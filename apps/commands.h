@@ -14,5 +14,7 @@ void add_synth_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
+void add_ltb_command(CLI::App& app);
+void add_ltb_sweep_command(CLI::App& app);
 
 }  // namespace v3d::apps

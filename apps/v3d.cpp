@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   v3d::apps::add_train_command(app);
   v3d::apps::add_eval_command(app);
   v3d::apps::add_infer_command(app);
+  v3d::apps::add_ltb_command(app);
+  v3d::apps::add_ltb_sweep_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,12 @@ void maybe_reexec_with_native_blas(bool native, char** argv);
 // The OpenBLAS kernel in use ("Haswell", "Cooperlake", ...) and its thread count.
 std::string blas_core_name();
 int blas_threads();
+
+// n values drawn from N(0, stddev^2).
+std::vector<float> random_vector(std::mt19937_64& rng, int64_t n, float stddev = 1.0f);
+
+// The machine's sgemm peak in GFLOP/s: the median time of a 2048^3 product through the library's
+// own GEMM (kernels/gemm.h, OpenBLAS), repeated for at least `seconds`.
+double sgemm_peak_gflops(double seconds);
 
 }  // namespace v3d::bench

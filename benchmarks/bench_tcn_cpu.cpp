@@ -62,13 +62,6 @@ double layer_flops(const Layer& l) {
   return pass * (l.needs_d_x ? 3.0 : 2.0);
 }
 
-std::vector<float> random_vector(std::mt19937_64& rng, int64_t n) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 // Checks a few forward outputs against a direct double-precision sum; returns the max rel error.
 double validate_forward(const Layer& l, const std::vector<float>& x, const std::vector<float>& w,
                         const std::vector<float>& y) {
@@ -133,9 +126,10 @@ int main(int argc, char** argv) {
               "ours ms", "sgemm ms", "ours GF/s", "sgemm GF/s", "ratio");
   for (const Layer& l : layers) {
     const TemporalConvShape& s = l.shape;
-    std::vector<float> x = random_vector(rng, s.batch * s.t_in * s.c_in);
-    std::vector<float> w = random_vector(rng, s.c_out * s.c_in * s.k);
-    std::vector<float> y(size_t(s.rows() * s.c_out)), d_y = random_vector(rng, s.rows() * s.c_out);
+    std::vector<float> x = v3d::bench::random_vector(rng, s.batch * s.t_in * s.c_in);
+    std::vector<float> w = v3d::bench::random_vector(rng, s.c_out * s.c_in * s.k);
+    std::vector<float> y(size_t(s.rows() * s.c_out)),
+        d_y = v3d::bench::random_vector(rng, s.rows() * s.c_out);
     std::vector<float> d_x(x.size()), d_w(w.size());
 
     v3d::kernels::cpu::temporal_conv_fwd(s, x.data(), w.data(), y.data());
@@ -157,7 +151,8 @@ int main(int argc, char** argv) {
 
     // The same three products as plain sgemm on contiguous operands of the same sizes.
     const int64_t m = s.rows(), n = s.c_out, k = s.reduction();
-    std::vector<float> a = random_vector(rng, m * k), bm = random_vector(rng, n * k);
+    std::vector<float> a = v3d::bench::random_vector(rng, m * k),
+                       bm = v3d::bench::random_vector(rng, n * k);
     std::vector<float> c(size_t(m * n)), dw(size_t(n * k)), da(size_t(m * k));
     auto gemm = [](bool ta, bool tb, int64_t gm, int64_t gn, int64_t gk, const float* ga,
                    int64_t lda, const float* gb, int64_t ldb, float* gc, int64_t ldc) {
@@ -202,17 +197,7 @@ int main(int argc, char** argv) {
   }
 
   // The machine's sgemm peak: a large square product.
-  const int64_t p = 2048;
-  std::vector<float> pa = random_vector(rng, p * p), pb = random_vector(rng, p * p),
-                     pc(size_t(p * p));
-  v3d::kernels::GemmArgs g;
-  g.m = g.n = g.k = p;
-  g.a = pa.data();
-  g.b = pb.data();
-  g.c = pc.data();
-  g.lda = g.ldb = g.ldc = p;
-  const double peak_s = v3d::bench::time_median([&] { v3d::kernels::cpu::gemm(g); }, seconds);
-  const double peak = 2.0 * double(p) * p * p / peak_s / 1e9;
+  const double peak = v3d::bench::sgemm_peak_gflops(seconds);
 
   const double ours_gflops = total_flops / total_ours / 1e9;
   const double gemm_gflops = total_flops / total_gemm / 1e9;
@@ -221,8 +206,8 @@ int main(int argc, char** argv) {
               total_ours * 1e3);
   std::printf("sgemm on the same shapes:        %8.1f GFLOP/s  (ours / sgemm = %.2f)\n",
               gemm_gflops, ours_gflops / gemm_gflops);
-  std::printf("sgemm peak (%lld^3):             %8.1f GFLOP/s  (ours / peak  = %.2f)\n",
-              static_cast<long long>(p), peak, ours_gflops / peak);
+  std::printf("sgemm peak (2048^3):             %8.1f GFLOP/s  (ours / peak  = %.2f)\n", peak,
+              ours_gflops / peak);
   out["ours_gflops"] = ours_gflops;
   out["sgemm_same_shapes_gflops"] = gemm_gflops;
   out["sgemm_peak_gflops"] = peak;

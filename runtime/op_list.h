@@ -37,6 +37,11 @@ inline constexpr auto kOpNames = std::to_array<std::string_view>({
     "mpjpe",
     "mpjpe_bwd",
     "adam_amsgrad",
+    // the Long-term Pose Bank (runtime/pose_bank.h)
+    "pose_similarity",
+    "pose_bank",
+    "pose_bank_fuse",
+    "window_gather",
 });
 
 }  // namespace v3d::ops

@@ -22,6 +22,7 @@
 
 #include "data/batches.h"
 #include "kernels/common.h"
+#include "kernels/pose_bank.h"
 #include "runtime/device.h"
 
 namespace v3d {
@@ -560,7 +561,9 @@ void validate(const ExperimentConfig& c, const Where& where) {
   k.distinct(e.metrics, "eval.metrics");
 
   const LtbConfig& l = c.ltb;
-  k.check(l.capacity >= 1, "ltb.capacity", "must be >= 1, got " + std::to_string(l.capacity));
+  k.check(l.capacity >= 1 && l.capacity <= kernels::kPoseBankMaxCapacity, "ltb.capacity",
+          "must be in [1, " + std::to_string(kernels::kPoseBankMaxCapacity) + "], got " +
+              std::to_string(l.capacity));
   k.check(std::isfinite(l.threshold), "ltb.threshold", "must be finite");
   k.check(std::isfinite(l.fusion_threshold), "ltb.fusion_threshold", "must be finite");
   k.check(l.max_insert >= -1, "ltb.max_insert",

@@ -92,11 +92,11 @@ struct EvalConfig {
   friend bool operator==(const EvalConfig&, const EvalConfig&) = default;
 };
 
-// Long-term pose bank (issue 6, ../shared/reference/long-term-bank.md). Provisional: the keys
-// and defaults follow that reference and may change when the bank lands.
+// Long-term pose bank (docs/long-term-bank.md, trainer/ltb.h): the settings of `v3d eval --ltb`,
+// `v3d infer --ltb`, `v3d ltb` and `v3d ltb-sweep`; enabled turns it on in eval and infer.
 struct LtbConfig {
   bool enabled = false;
-  int capacity = 80;                // >= 1 entries
+  int capacity = 80;                // entries, in [1, kernels::kPoseBankMaxCapacity = 256]
   double threshold = 0.7;           // insertion: rejected when max similarity >= threshold; <= 1
   double fusion_threshold = 0.7;    // fusion candidates need similarity >= this; <= 1
   int max_insert = -1;              // poses fused into a window; -1 = the radius (RF-1)/2; >= -1

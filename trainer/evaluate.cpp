@@ -44,6 +44,25 @@ nlohmann::json errors_json(const Errors& e) {
 
 }  // namespace
 
+LtbEval parse_ltb_eval(const std::string& text) {
+  if (text == "off") return LtbEval::kOff;
+  if (text == "on") return LtbEval::kOn;
+  if (text == "both") return LtbEval::kBoth;
+  throw Error("--ltb: unknown value '" + text + "' (valid: off, on, both)");
+}
+
+const char* ltb_eval_name(LtbEval mode) {
+  switch (mode) {
+    case LtbEval::kOff:
+      return "off";
+    case LtbEval::kOn:
+      return "on";
+    case LtbEval::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
 EvalOptions eval_options(const ExperimentConfig& config) {
   EvalOptions o;
   o.test_intervals = config.eval.test_intervals;
@@ -53,6 +72,8 @@ EvalOptions eval_options(const ExperimentConfig& config) {
   o.keypoints = config.data.keypoints == "pseudo_coco" ? &data::Skeleton::coco17()
                                                        : &data::Skeleton::h36m17();
   o.joints = &data::Skeleton::h36m17();
+  o.ltb = config.ltb.enabled ? LtbEval::kOn : LtbEval::kOff;
+  o.ltb_options = ltb_options(config.ltb);
   return o;
 }
 
@@ -97,8 +118,10 @@ std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& 
   return pred;
 }
 
-EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
-                    const EvalOptions& options) {
+namespace {
+
+void check_eval_inputs(const std::vector<data::Sequence>& test_sequences,
+                       const EvalOptions& options) {
   V3D_CHECK(!test_sequences.empty(), "evaluate: no test sequences");
   V3D_CHECK(!options.test_intervals.empty(), "evaluate: no test intervals");
   V3D_CHECK(options.keypoints != nullptr && options.joints != nullptr,
@@ -109,44 +132,211 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
     V3D_CHECK(std::count(options.test_intervals.begin(), options.test_intervals.end(), n) == 1,
               "evaluate: test interval " << n << " given twice");
   }
-  const data::Skeleton& kp = *options.keypoints;
-  const data::Skeleton& jt = *options.joints;
   for (const auto& seq : test_sequences) {
     V3D_CHECK(!seq.poses_3d.empty(), "evaluate: " << seq.subject << "/" << seq.action << " camera "
                                                   << seq.camera
                                                   << " has no 3D poses to evaluate against");
-    data::validate_sequence(seq, kp.num_joints(), jt.num_joints(), true);
+    data::validate_sequence(seq, options.keypoints->num_joints(), options.joints->num_joints(),
+                            true);
   }
-  NoGradGuard no_grad;
+}
+
+std::vector<int32_t> check_ltb(const TemporalModel& model, const LtbOptions& o,
+                               const data::Skeleton& kp) {
+  validate_ltb_options(o);
+  V3D_CHECK(!model.config().causal,
+            "evaluate: the long-term bank fuses centred windows; the model is causal");
+  return ltb_parents(kp);
+}
+
+EvalReport empty_report(const TemporalModel& model,
+                        const std::vector<data::Sequence>& test_sequences,
+                        const EvalOptions& options) {
   EvalReport report;
   report.flip_tta = options.flip_tta;
   report.receptive_field = model.receptive_field();
   report.sequences = static_cast<int64_t>(test_sequences.size());
   for (const auto& seq : test_sequences) report.frames += seq.frames;
   report.metrics = options.metrics;
+  return report;
+}
+
+// One test interval's phases and their whole-sequence predictions.
+struct IntervalData {
+  std::vector<data::Sequence> phases;
+  std::vector<std::vector<float>> plain;
+};
+
+IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
+                           const EvalOptions& options, int n) {
+  IntervalData d;
+  for (const auto& seq : test_sequences)
+    for (data::Sequence& phase : data::split_phases(seq, n)) d.phases.push_back(std::move(phase));
+  d.plain.reserve(d.phases.size());
+  for (const auto& phase : d.phases)
+    d.plain.push_back(
+        predict_sequence(model, phase, *options.keypoints, *options.joints, options.flip_tta));
+  return d;
+}
+
+IntervalReport interval_report(const IntervalData& d, const std::vector<std::vector<float>>& pred,
+                               bool ltb, int n, const data::Skeleton& jt) {
   const int64_t joints = jt.num_joints();
+  IntervalReport ir;
+  ir.interval = n;
+  ir.ltb = ltb;
+  ErrorAggregator agg;
+  for (size_t i = 0; i < d.phases.size(); ++i) {
+    const data::Sequence& phase = d.phases[i];
+    const std::vector<double> p(pred[i].begin(), pred[i].end());
+    std::vector<double> t(phase.poses_3d.begin(), phase.poses_3d.end());
+    // VideoPose3D zeroes the target's root before the metrics (prepare_sequences already did;
+    // this keeps foreign sequences honest).
+    for (int64_t f = 0; f < phase.frames; ++f)
+      for (int c = 0; c < 3; ++c) t[static_cast<size_t>(f * joints * 3 + c)] = 0;
+    agg.add(phase.action, sequence_errors(p, t, joints));
+  }
+  ir.phases = static_cast<int64_t>(d.phases.size());
+  for (auto a : agg.actions()) ir.actions.push_back({a.action, to_mm(a.errors)});
+  ir.mean = to_mm(agg.mean());
+  return ir;
+}
+
+// The predictions with the bank: one plan (one bank launch) over all phases of the interval.
+std::vector<std::vector<float>> ltb_predictions(TemporalModel& model, const IntervalData& d,
+                                                const LtbOptions& ltb,
+                                                const std::vector<int32_t>& parents,
+                                                const EvalOptions& options, LtbStats* stats) {
+  std::vector<std::span<const float>> views;
+  std::vector<const data::Sequence*> ptrs;
+  for (const auto& phase : d.phases) {
+    views.emplace_back(phase.poses_2d);
+    ptrs.push_back(&phase);
+  }
+  const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
+                                (model.receptive_field() - 1) / 2, ltb, model.device());
+  return predict_with_ltb(model, ptrs, d.plain, plan, *options.keypoints, *options.joints,
+                          options.flip_tta, stats);
+}
+
+}  // namespace
+
+EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
+                    const EvalOptions& options) {
+  check_eval_inputs(test_sequences, options);
+  const data::Skeleton& kp = *options.keypoints;
+  const data::Skeleton& jt = *options.joints;
+  NoGradGuard no_grad;
+  EvalReport report = empty_report(model, test_sequences, options);
+  report.ltb = options.ltb;
+  report.ltb_options = options.ltb_options;
+  const bool plain_rows = options.ltb != LtbEval::kOff ? options.ltb == LtbEval::kBoth : true;
+  const bool ltb_rows = options.ltb != LtbEval::kOff;
+  std::vector<int32_t> parents;
+  if (ltb_rows) parents = check_ltb(model, options.ltb_options, kp);
   for (int n : options.test_intervals) {
-    IntervalReport ir;
-    ir.interval = n;
-    ErrorAggregator agg;
-    for (const auto& seq : test_sequences) {
-      for (const data::Sequence& phase : data::split_phases(seq, n)) {
-        const std::vector<float> pred = predict_sequence(model, phase, kp, jt, options.flip_tta);
-        const std::vector<double> p(pred.begin(), pred.end());
-        std::vector<double> t(phase.poses_3d.begin(), phase.poses_3d.end());
-        // VideoPose3D zeroes the target's root before the metrics (prepare_sequences already
-        // did; this keeps foreign sequences honest).
-        for (int64_t f = 0; f < phase.frames; ++f)
-          for (int c = 0; c < 3; ++c) t[static_cast<size_t>(f * joints * 3 + c)] = 0;
-        agg.add(phase.action, sequence_errors(p, t, joints));
-        ++ir.phases;
-      }
+    const IntervalData d = interval_data(model, test_sequences, options, n);
+    if (plain_rows) report.intervals.push_back(interval_report(d, d.plain, false, n, jt));
+    if (ltb_rows) {
+      LtbStats stats;
+      const auto fused = ltb_predictions(model, d, options.ltb_options, parents, options, &stats);
+      IntervalReport ir = interval_report(d, fused, true, n, jt);
+      ir.ltb_stats = stats;
+      report.intervals.push_back(std::move(ir));
     }
-    for (auto a : agg.actions()) ir.actions.push_back({a.action, to_mm(a.errors)});
-    ir.mean = to_mm(agg.mean());
-    report.intervals.push_back(std::move(ir));
   }
   return report;
+}
+
+LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
+                         const EvalOptions& options, const std::vector<LtbOptions>& settings,
+                         const std::function<void(int64_t, int64_t)>& on_setting) {
+  V3D_CHECK(!settings.empty(), "ltb sweep: no settings");
+  EvalOptions plain_opt = options;
+  plain_opt.ltb = LtbEval::kOff;
+  check_eval_inputs(test_sequences, plain_opt);
+  const data::Skeleton& kp = *options.keypoints;
+  const data::Skeleton& jt = *options.joints;
+  std::vector<int32_t> parents;
+  for (const auto& o : settings) parents = check_ltb(model, o, kp);
+  NoGradGuard no_grad;
+  LtbSweepReport out;
+  out.plain = empty_report(model, test_sequences, plain_opt);
+  out.points.resize(settings.size());
+  for (size_t i = 0; i < settings.size(); ++i) out.points[i].options = settings[i];
+  std::vector<IntervalData> data;
+  for (int n : options.test_intervals) {
+    data.push_back(interval_data(model, test_sequences, options, n));
+    out.plain.intervals.push_back(interval_report(data.back(), data.back().plain, false, n, jt));
+  }
+  for (size_t i = 0; i < settings.size(); ++i) {
+    for (size_t k = 0; k < data.size(); ++k) {
+      LtbStats stats;
+      const auto fused = ltb_predictions(model, data[k], settings[i], parents, options, &stats);
+      IntervalReport ir = interval_report(data[k], fused, true, options.test_intervals[k], jt);
+      ir.ltb_stats = stats;
+      out.points[i].intervals.push_back(std::move(ir));
+    }
+    if (on_setting) on_setting(static_cast<int64_t>(i) + 1, static_cast<int64_t>(settings.size()));
+  }
+  return out;
+}
+
+std::string sweep_to_markdown(const LtbSweepReport& report, const std::string& title) {
+  std::ostringstream md;
+  const EvalReport& p = report.plain;
+  md << "# " << title << "\n\n";
+  md << "Receptive field " << p.receptive_field << " frames; " << p.sequences << " test sequences, "
+     << p.frames << " frames; test-time flip augmentation " << (p.flip_tta ? "on" : "off")
+     << ". Mean over actions in mm; fused: the share of frames whose window the bank changed.\n\n";
+  md << "| capacity | threshold | fusion threshold | max insert | mode |";
+  for (const auto& ir : p.intervals)
+    md << " TD " << ir.interval << " MPJPE | TD " << ir.interval << " P-MPJPE | TD " << ir.interval
+       << " fused |";
+  md << "\n|---:|---:|---:|---:|---|";
+  for (size_t i = 0; i < p.intervals.size(); ++i) md << "---:|---:|---:|";
+  md << "\n| w/o LTB | | | | |";
+  for (const auto& ir : p.intervals)
+    md << " " << fmt(ir.mean.mpjpe, 1) << " | " << fmt(ir.mean.p_mpjpe, 1) << " | |";
+  md << "\n";
+  for (const auto& pt : report.points) {
+    const LtbOptions& o = pt.options;
+    md << "| " << o.capacity << " | " << fmt(o.threshold, 2) << " | " << fmt(o.fusion_threshold, 2)
+       << " | " << (o.max_insert < 0 ? std::string("r") : std::to_string(o.max_insert)) << " | "
+       << (o.online ? "online" : "offline") << " |";
+    for (const auto& ir : pt.intervals) {
+      const double share = ir.ltb_stats.frames == 0
+                               ? 0.0
+                               : 100.0 * static_cast<double>(ir.ltb_stats.fused_frames) /
+                                     static_cast<double>(ir.ltb_stats.frames);
+      md << " " << fmt(ir.mean.mpjpe, 1) << " | " << fmt(ir.mean.p_mpjpe, 1) << " | "
+         << fmt(share, 1) << "% |";
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
+std::string sweep_to_csv(const LtbSweepReport& report) {
+  std::ostringstream csv;
+  csv << "ltb,capacity,threshold,fusion_threshold,max_insert,mode,center,interval,mpjpe,p_mpjpe,"
+         "n_mpjpe,mpjve,frames,fused_frames,bank_entries,phases\n";
+  for (const auto& ir : report.plain.intervals)
+    csv << "0,,,,,,," << ir.interval << "," << fmt(ir.mean.mpjpe, 4) << ","
+        << fmt(ir.mean.p_mpjpe, 4) << "," << fmt(ir.mean.n_mpjpe, 4) << "," << fmt(ir.mean.mpjve, 4)
+        << "," << ir.mean.frames << ",0,0," << ir.phases << "\n";
+  for (const auto& pt : report.points) {
+    const LtbOptions& o = pt.options;
+    for (const auto& ir : pt.intervals)
+      csv << "1," << o.capacity << "," << fmt(o.threshold, 4) << "," << fmt(o.fusion_threshold, 4)
+          << "," << o.max_insert << "," << (o.online ? "online" : "offline") << ","
+          << (o.center == kernels::PoseCenter::kRoot ? "root" : "centroid") << "," << ir.interval
+          << "," << fmt(ir.mean.mpjpe, 4) << "," << fmt(ir.mean.p_mpjpe, 4) << ","
+          << fmt(ir.mean.n_mpjpe, 4) << "," << fmt(ir.mean.mpjve, 4) << "," << ir.ltb_stats.frames
+          << "," << ir.ltb_stats.fused_frames << "," << ir.ltb_stats.bank_entries << ","
+          << ir.phases << "\n";
+  }
+  return csv.str();
 }
 
 std::vector<data::Sequence> load_test_sequences(const ExperimentConfig& config) {
@@ -178,32 +368,61 @@ std::vector<data::Sequence> load_test_sequences(const ExperimentConfig& config) 
 
 std::string to_markdown(const EvalReport& report, const std::string& title) {
   std::ostringstream md;
+  const bool ltb = report.ltb != LtbEval::kOff;
   md << "# " << title << "\n\n";
   md << "Receptive field " << report.receptive_field << " frames; " << report.sequences
      << " test sequences, " << report.frames << " frames; test-time flip augmentation "
      << (report.flip_tta ? "on" : "off")
      << ". Errors in mm: frame-weighted within an action, unweighted mean over actions.\n\n";
-  md << "## Mean over actions\n\n| Test interval |";
+  if (ltb) {
+    const LtbOptions& o = report.ltb_options;
+    md << "Long-term pose bank (LTB): capacity " << o.capacity << ", threshold "
+       << fmt(o.threshold, 2) << ", fusion threshold " << fmt(o.fusion_threshold, 2)
+       << ", max insert "
+       << (o.max_insert < 0 ? (report.receptive_field - 1) / 2 : int64_t{o.max_insert}) << ", "
+       << (o.online ? "online" : "offline") << ", "
+       << (o.center == kernels::PoseCenter::kRoot ? "root" : "centroid") << " centre.";
+    for (const auto& ir : report.intervals) {
+      if (!ir.ltb || ir.ltb_stats.frames == 0) continue;
+      md << " TD " << ir.interval << ": "
+         << fmt(100.0 * static_cast<double>(ir.ltb_stats.fused_frames) /
+                    static_cast<double>(ir.ltb_stats.frames),
+                1)
+         << "% of frames fused, "
+         << fmt(static_cast<double>(ir.ltb_stats.bank_entries) /
+                    static_cast<double>(std::max<int64_t>(ir.ltb_stats.sequences, 1)),
+                1)
+         << " bank entries per phase.";
+    }
+    md << "\n\n";
+  }
+  auto row_head = [ltb](const IntervalReport& ir) {
+    std::string h = "| TD " + std::to_string(ir.interval) + " |";
+    if (ltb) h += ir.ltb ? " w |" : " w/o |";
+    return h;
+  };
+  md << "## Mean over actions\n\n| Test interval |" << (ltb ? " LTB |" : "");
   for (Metric m : report.metrics) md << " " << metric_title(m) << " |";
-  md << "\n|---|";
+  md << "\n|---|" << (ltb ? "---|" : "");
   for (size_t i = 0; i < report.metrics.size(); ++i) md << "---:|";
   md << "\n";
   for (const auto& ir : report.intervals) {
-    md << "| TD " << ir.interval << " |";
+    md << row_head(ir);
     for (Metric m : report.metrics) md << " " << fmt(ir.mean.get(m), decimals(m)) << " |";
     md << "\n";
   }
-  // Per-action tables: the action groups of the first interval (every interval has the same).
+  // Per-action tables (with the bank: laid out like the paper's Tables 1 and 2): the action
+  // groups of the first interval (every interval has the same).
   if (report.intervals.empty()) return md.str();
   const auto& groups = report.intervals.front().actions;
   for (Metric m : report.metrics) {
-    md << "\n## " << metric_title(m) << " per action\n\n| Test interval |";
+    md << "\n## " << metric_title(m) << " per action\n\n| Test interval |" << (ltb ? " LTB |" : "");
     for (const auto& a : groups) md << " " << a.action << " |";
-    md << " Avg |\n|---|";
+    md << " Avg |\n|---|" << (ltb ? "---|" : "");
     for (size_t i = 0; i <= groups.size(); ++i) md << "---:|";
     md << "\n";
     for (const auto& ir : report.intervals) {
-      md << "| TD " << ir.interval << " |";
+      md << row_head(ir);
       for (const auto& a : ir.actions) md << " " << fmt(a.errors.get(m), decimals(m)) << " |";
       md << " " << fmt(ir.mean.get(m), decimals(m)) << " |\n";
     }
@@ -218,12 +437,29 @@ std::string to_json(const EvalReport& report) {
   j["receptive_field"] = report.receptive_field;
   j["sequences"] = report.sequences;
   j["frames"] = report.frames;
+  j["ltb"] = ltb_eval_name(report.ltb);
+  if (report.ltb != LtbEval::kOff) {
+    const LtbOptions& o = report.ltb_options;
+    j["ltb_options"] = {{"capacity", o.capacity},
+                        {"threshold", o.threshold},
+                        {"fusion_threshold", o.fusion_threshold},
+                        {"max_insert", o.max_insert},
+                        {"mode", o.online ? "online" : "offline"},
+                        {"center", o.center == kernels::PoseCenter::kRoot ? "root" : "centroid"}};
+  }
   j["metrics"] = nlohmann::json::array();
   for (Metric m : report.metrics) j["metrics"].push_back(metric_name(m));
   j["intervals"] = nlohmann::json::array();
   for (const auto& ir : report.intervals) {
     nlohmann::json ji;
     ji["interval"] = ir.interval;
+    ji["ltb"] = ir.ltb;
+    if (ir.ltb) {
+      ji["ltb_stats"] = {{"frames", ir.ltb_stats.frames},
+                         {"fused_frames", ir.ltb_stats.fused_frames},
+                         {"bank_entries", ir.ltb_stats.bank_entries},
+                         {"sequences", ir.ltb_stats.sequences}};
+    }
     ji["phases"] = ir.phases;
     ji["mean"] = errors_json(ir.mean);
     ji["actions"] = nlohmann::json::array();

@@ -14,16 +14,20 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "data/batches.h"
 #include "data/skeleton.h"
 #include "trainer/config.h"
+#include "trainer/ltb.h"
 #include "trainer/metrics.h"
 #include "trainer/model.h"
 
 namespace v3d {
+
+enum class LtbEval { kOff, kOn, kBoth };
 
 struct EvalOptions {
   std::vector<int> test_intervals = {1, 3, 5, 7};  // each >= 1, distinct
@@ -33,13 +37,24 @@ struct EvalOptions {
   // Layouts of the 2D input and the 3D output (their flip permutations are used by TTA).
   const data::Skeleton* keypoints = &data::Skeleton::h36m17();
   const data::Skeleton* joints = &data::Skeleton::h36m17();
+  // Long-term pose bank (trainer/ltb.h): off, on (rows with the bank only) or both (each test
+  // interval without and with, the paper's Tables 1 and 2). The plain prediction is computed once
+  // either way; with the bank, all phases of one test interval share one bank launch.
+  LtbEval ltb = LtbEval::kOff;
+  LtbOptions ltb_options;
 };
+
+// "off", "on", "both"; throws naming the valid values.
+LtbEval parse_ltb_eval(const std::string& text);
+const char* ltb_eval_name(LtbEval mode);
 
 // The eval section of an experiment config as options (skeletons from data.keypoints).
 EvalOptions eval_options(const ExperimentConfig& config);
 
 struct IntervalReport {
   int interval = 1;
+  bool ltb = false;                   // with the long-term pose bank
+  LtbStats ltb_stats;                 // when ltb: frames fused, bank sizes
   int64_t phases = 0;                 // sequences evaluated (phases of all test sequences)
   std::vector<ActionErrors> actions;  // mm, in first-seen order
   Errors mean;                        // mm, unweighted mean over actions
@@ -51,10 +66,14 @@ struct EvalReport {
   int64_t sequences = 0;  // test sequences (before the phase split)
   int64_t frames = 0;     // their frames
   std::vector<Metric> metrics;
-  std::vector<IntervalReport> intervals;  // in EvalOptions order
+  // In EvalOptions order; with LtbEval::kBoth each interval's row without the bank, then with it.
+  std::vector<IntervalReport> intervals;
+  LtbEval ltb = LtbEval::kOff;
+  LtbOptions ltb_options;
 };
 
-// Evaluates `model` (forward_eval; its weights are not changed) on `test_sequences`, which need
+// Evaluates `model` (forward_eval, and with the bank the strided form in eval mode; its weights are
+// not changed) on `test_sequences`, which need
 // 3D targets, 2D of options.keypoints' layout and 3D of options.joints'. Throws v3d::Error on an
 // empty sequence list, a sequence without 3D, a layout mismatch or invalid options.
 EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
@@ -65,6 +84,26 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
 std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
                                     const data::Skeleton& keypoints, const data::Skeleton& joints,
                                     bool flip_tta);
+
+// A sweep of long-term bank settings (`v3d ltb-sweep`): every test interval's phases and plain
+// predictions are computed once, then each setting's bank, fusion and fused predictions.
+struct LtbSweepPoint {
+  LtbOptions options;
+  std::vector<IntervalReport> intervals;  // one row per test interval, ltb = true
+};
+struct LtbSweepReport {
+  EvalReport plain;                   // the rows without the bank (same intervals)
+  std::vector<LtbSweepPoint> points;  // in `settings` order
+};
+// on_setting (optional) is called after each setting with (done, total).
+LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
+                         const EvalOptions& options, const std::vector<LtbOptions>& settings,
+                         const std::function<void(int64_t, int64_t)>& on_setting = {});
+// A Markdown table (a row per setting, the plain row first; MPJPE and P-MPJPE means per test
+// interval), CSV with every number, and a plot of MPJPE (mean over the test intervals) against
+// capacity, one series per (threshold, fusion threshold) and the plain level.
+std::string sweep_to_markdown(const LtbSweepReport& report, const std::string& title);
+std::string sweep_to_csv(const LtbSweepReport& report);
 
 // The test subjects' sequences of an experiment's data source (data.source, test_subjects,
 // actions, downsample, keypoints, ground_truth_2d; no subset, as VideoPose3D).

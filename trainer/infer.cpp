@@ -247,7 +247,8 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
   return {std::move(in)};
 }
 
-std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta) {
+std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta,
+                            const LtbOptions* ltb, LtbStats* stats) {
   validate_infer_input(input, "infer");
   const data::Skeleton& keypoints = data::Skeleton::by_name(input.keypoints);
   const data::Skeleton& joints = data::Skeleton::h36m17();
@@ -256,15 +257,23 @@ std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool 
   seq.action = input.name;
   seq.frames = input.frames;
   seq.poses_2d = data::normalize_screen_coordinates(input.keypoints_px, input.res_w, input.res_h);
-  return predict_sequence(model, seq, keypoints, joints, flip_tta);
+  std::vector<float> plain = predict_sequence(model, seq, keypoints, joints, flip_tta);
+  if (ltb == nullptr) return plain;
+  const LtbPlan plan =
+      plan_ltb({std::span<const float>(seq.poses_2d)}, keypoints.num_joints(),
+               ltb_parents(keypoints), (model.receptive_field() - 1) / 2, *ltb, model.device());
+  return std::move(
+      predict_with_ltb(model, {&seq}, {std::move(plain)}, plan, keypoints, joints, flip_tta, stats)
+          .front());
 }
 
-InferModel load_infer_model(const std::string& checkpoint, Device device) {
+InferModel load_infer_model(const std::string& checkpoint, Device device,
+                            const std::vector<std::string>& overrides) {
   const Checkpoint ckpt = load_checkpoint(checkpoint, device);
   if (ckpt.config_yaml.empty())
     throw Error(checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
   InferModel m;
-  m.config = parse_config(ckpt.config_yaml, checkpoint);
+  m.config = parse_config(ckpt.config_yaml, checkpoint, overrides);
   std::string widths;
   for (int w : m.config.model.filter_widths) {
     if (!widths.empty()) widths += ',';

@@ -23,6 +23,7 @@
 #include "data/skeleton.h"
 #include "runtime/device.h"
 #include "trainer/config.h"
+#include "trainer/ltb.h"
 #include "trainer/model.h"
 
 namespace v3d {
@@ -71,7 +72,10 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
 // (frames, J_out, 3): camera-space, root-relative poses in metres, one per input frame, however
 // short the input (edge padding). The input's layout must be the model's (J_in keypoints of
 // input.keypoints); flip_tta averages in the prediction of the mirrored input.
-std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta);
+// With `ltb` (trainer/ltb.h), frames whose window the long-term pose bank changes are re-predicted
+// from their fused windows; stats (optional) counts them.
+std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta,
+                            const LtbOptions* ltb = nullptr, LtbStats* stats = nullptr);
 
 // A model restored from a checkpoint with its stored experiment config (architecture, keypoint
 // layout): throws when the checkpoint has no config or its architecture disagrees.
@@ -82,7 +86,9 @@ struct InferModel {
   const data::Skeleton* joints = nullptr;     // its 3D output layout
   int64_t epoch = 0;
 };
-InferModel load_infer_model(const std::string& checkpoint, Device device = Device::cpu());
+// `overrides` ("key.sub=value", as --set) apply to the stored config (e.g. ltb.capacity=40).
+InferModel load_infer_model(const std::string& checkpoint, Device device = Device::cpu(),
+                            const std::vector<std::string>& overrides = {});
 
 // Throws one line naming `origin` when the input's layout is not the model's (COCO-17 input
 // needs a checkpoint trained with data.keypoints: pseudo_coco, and the other way round).

@@ -355,15 +355,75 @@ void plot_error_vs_interval(const EvalReport& report, const std::string& path) {
   spec.title = report.flip_tta ? "Error vs test interval (flip TTA)" : "Error vs test interval";
   spec.x_label = "test interval N (TD N)";
   spec.y_label = "error (mm)";
+  // One series per metric, and with the long-term bank one per metric and bank setting.
   for (Metric m : report.metrics) {
+    for (const bool ltb : {false, true}) {
+      Series s;
+      s.label = metric_title(m);
+      if (report.ltb == LtbEval::kBoth) s.label += ltb ? " (w LTB)" : " (w/o LTB)";
+      if (report.ltb == LtbEval::kOn) s.label += " (LTB)";
+      for (const IntervalReport& r : report.intervals) {
+        if (r.ltb != ltb) continue;
+        s.x.push_back(r.interval);
+        s.y.push_back(r.mean.get(m));
+      }
+      if (!s.x.empty()) spec.series.push_back(std::move(s));
+    }
+  }
+  write_line_plot_png(spec, path);
+}
+
+void plot_ltb_sweep(const LtbSweepReport& report, const std::string& path) {
+  V3D_CHECK(!report.points.empty() && !report.plain.intervals.empty(),
+            "plot_ltb_sweep: the sweep has " << report.points.size() << " settings and "
+                                             << report.plain.intervals.size() << " intervals");
+  auto mean_mpjpe = [](const std::vector<IntervalReport>& rows) {
+    double s = 0;
+    for (const auto& r : rows) s += r.mean.mpjpe;
+    return s / static_cast<double>(rows.size());
+  };
+  PlotSpec spec;
+  std::string tds;
+  for (const auto& r : report.plain.intervals)
+    tds += (tds.empty() ? "TD " : "/") + std::to_string(r.interval);
+  spec.title = "Long-term bank sweep: MPJPE, mean over " + tds;
+  spec.x_label = "bank capacity";
+  spec.y_label = "MPJPE (mm)";
+  // Series keyed by (threshold, fusion threshold) in first-seen order; x sorted by capacity.
+  std::vector<std::pair<std::pair<float, float>, std::vector<std::pair<double, double>>>> groups;
+  double lo = 1e300, hi = -1e300;
+  for (const auto& pt : report.points) {
+    const auto key = std::make_pair(pt.options.threshold, pt.options.fusion_threshold);
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
+    if (it == groups.end()) {
+      groups.push_back({key, {}});
+      it = groups.end() - 1;
+    }
+    const double cap = pt.options.capacity;
+    it->second.push_back({cap, mean_mpjpe(pt.intervals)});
+    lo = std::min(lo, cap);
+    hi = std::max(hi, cap);
+  }
+  for (auto& [key, pts] : groups) {
+    std::sort(pts.begin(), pts.end());
     Series s;
-    s.label = metric_title(m);
-    for (const IntervalReport& r : report.intervals) {
-      s.x.push_back(r.interval);
-      s.y.push_back(r.mean.get(m));
+    char label[96];
+    std::snprintf(label, sizeof(label), "threshold %.2f, fusion %.2f",
+                  static_cast<double>(key.first), static_cast<double>(key.second));
+    s.label = label;
+    for (const auto& [x, y] : pts) {
+      s.x.push_back(x);
+      s.y.push_back(y);
     }
     spec.series.push_back(std::move(s));
   }
+  Series base;
+  base.label = "w/o LTB";
+  const double plain = mean_mpjpe(report.plain.intervals);
+  base.x = {lo, hi};
+  base.y = {plain, plain};
+  spec.series.push_back(std::move(base));
   write_line_plot_png(spec, path);
 }
 

@@ -46,4 +46,9 @@ void plot_training_curve(const std::vector<EpochLog>& log, const std::string& pa
 // without intervals or metrics.
 void plot_error_vs_interval(const EvalReport& report, const std::string& path);
 
+// A long-term bank sweep: MPJPE (mean over actions and over the swept test intervals, mm) against
+// the bank capacity, one series per (threshold, fusion threshold) and a flat "w/o LTB" series.
+// Throws on a sweep without points.
+void plot_ltb_sweep(const LtbSweepReport& report, const std::string& path);
+
 }  // namespace v3d

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "kernels/common.h"
+#include "tests/trainer/temp_dir.h"
 #include "trainer/checkpoint.h"
 
 namespace v3d::test {
@@ -21,31 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
+// A per-test directory ("v3d-ckpt-XXXXXX" under $TMPDIR).
+class TempDir : public test_util::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "v3d-ckpt-XXXXXX").string();
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  // Names of the directory's entries, sorted.
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::string path_;
+  TempDir() : test_util::TempDir("v3d-ckpt") {}
 };
 
 // Runs fn, expecting a one-line v3d::Error containing every string of `parts`.

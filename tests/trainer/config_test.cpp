@@ -236,7 +236,8 @@ TEST(Config, RangeErrors) {
   EXPECT_ERROR_HAS(error_of("eval:\n  metrics: [mpjpe, pck]\n"),
                    "'eval.metrics' is 'pck'; valid values: mpjpe, p_mpjpe, n_mpjpe, mpjve");
   EXPECT_ERROR_HAS(error_of("eval:\n  metrics: []\n"), "at least one metric");
-  EXPECT_ERROR_HAS(error_of("ltb:\n  capacity: 0\n"), "'ltb.capacity' must be >= 1");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  capacity: 0\n"), "'ltb.capacity' must be in [1, 256], got 0");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  capacity: 257\n"), "'ltb.capacity' must be in [1, 256]");
   EXPECT_ERROR_HAS(error_of("ltb:\n  max_insert: -2\n"), "'ltb.max_insert'");
   EXPECT_ERROR_HAS(error_of("ltb:\n  mode: batch\n"), "valid values: offline, online");
   EXPECT_ERROR_HAS(error_of("ltb:\n  center: mean\n"), "valid values: centroid, root");

@@ -1,6 +1,7 @@
 // `v3d infer`'s library: the HDF5 and COCO JSON readers, infer_3d against predict_sequence through
 // a saved checkpoint, edge padding of short inputs, and the HDF5/CSV writers read back.
 #include "trainer/infer.h"
+#include "tests/trainer/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -25,29 +26,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
+// A per-test directory ("v3d-infer-XXXXXX" under $TMPDIR).
+class TempDir : public test_util::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "v3d-infer-XXXXXX").string();
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  size_t entries() const {
-    size_t n = 0;
-    for (const auto& e : fs::directory_iterator(path_)) n += e.is_regular_file() ? 1 : 0;
-    return n;
-  }
-
- private:
-  std::string path_;
+  TempDir() : test_util::TempDir("v3d-infer") {}
 };
 
 void write_text(const std::string& path, const std::string& text) {
@@ -291,7 +273,7 @@ TEST(Infer, CsvRoundTrip) {
   TempDir dir;
   const auto rs = two_results();
   write_infer_csv(dir.file("out.csv"), rs);
-  EXPECT_EQ(dir.entries(), 1u);  // no temporary left behind
+  EXPECT_EQ(dir.regular_files(), 1u);  // no temporary left behind
   std::istringstream text(read_text(dir.file("out.csv")));
   std::string line;
   ASSERT_TRUE(std::getline(text, line));
@@ -327,7 +309,7 @@ TEST(Infer, H5RoundTrip) {
   TempDir dir;
   const auto rs = two_results();
   write_infer_h5(dir.file("out.h5"), rs);
-  EXPECT_EQ(dir.entries(), 1u);
+  EXPECT_EQ(dir.regular_files(), 1u);
   H5::H5File file(dir.file("out.h5"), H5F_ACC_RDONLY);
   for (const auto& r : rs) {
     SCOPED_TRACE(r.name);
@@ -359,7 +341,7 @@ TEST(Infer, WritersRejectBadResults) {
   rs = two_results();
   rs[0].name = "S1//x";
   expect_error([&] { write_infer_h5(dir.file("a.h5"), rs); }, {"a.h5", "empty"});
-  EXPECT_EQ(dir.entries(), 0u);
+  EXPECT_EQ(dir.regular_files(), 0u);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/common.h"
+#include "tests/trainer/temp_dir.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/model.h"
@@ -26,25 +27,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TrainDir {  // a fresh directory under $TMPDIR, removed with its contents
+// A per-test directory ("v3d-train-XXXXXX" under $TMPDIR).
+class TrainDir : public test_util::TempDir {
  public:
-  TrainDir() {
-    std::string tmpl = (fs::temp_directory_path() / "v3d-train-XXXXXX").string();
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = made;
-  }
-  ~TrainDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TrainDir(const TrainDir&) = delete;
-  TrainDir& operator=(const TrainDir&) = delete;
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
+  TrainDir() : test_util::TempDir("v3d-train") {}
 };
 
 // 1 subject x 2 actions x 4 cameras x 80 frames x 2 flips = 1280 windows: 20 batches of 64.

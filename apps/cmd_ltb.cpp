@@ -1,0 +1,137 @@
+// v3d ltb: the long-term pose bank and the fused windows of 2D sequences, written to HDF5 for
+// inspection and independent checking (trainer/ltb.h, docs/long-term-bank.md).
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/app_util.h"
+#include "apps/commands.h"
+#include "data/camera.h"
+#include "kernels/common.h"
+#include "runtime/device.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/infer.h"
+#include "trainer/ltb.h"
+
+namespace v3d::apps {
+
+namespace {
+
+struct LtbArgs {
+  std::string checkpoint, input, format, res = "1000x1002", out = "ltb.h5", device = "cpu";
+  std::vector<std::string> overrides;
+  int camera = 0;
+  int receptive_field = 0;
+};
+
+void run_ltb(const LtbArgs& a) {
+  std::string format = a.format;
+  if (format.empty()) format = lower_extension(a.input) == ".json" ? "coco-json" : "h5";
+  if (format != "h5" && format != "coco-json")
+    throw Error("--format: '" + format + "' is not one of h5, coco-json");
+  // The settings: the checkpoint's config (or the defaults) with --set applied.
+  ExperimentConfig cfg;
+  if (!a.checkpoint.empty()) {
+    const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
+    if (ckpt.config_yaml.empty())
+      throw Error(a.checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
+    cfg = parse_config(ckpt.config_yaml, a.checkpoint, a.overrides);
+  } else {
+    cfg = parse_config("{}", "--set", a.overrides);
+  }
+  const LtbOptions options = ltb_options(cfg.ltb);
+  int64_t rf = a.receptive_field;
+  if (rf == 0) {
+    rf = 1;
+    for (int w : cfg.model.filter_widths) rf *= w;
+  }
+  if (rf < 1 || rf % 2 == 0)
+    throw Error("--receptive-field: must be odd and >= 1, got " + std::to_string(rf));
+  const bool coco = cfg.data.keypoints == "pseudo_coco" || format == "coco-json";
+  const data::Skeleton& keypoints = coco ? data::Skeleton::coco17() : data::Skeleton::h36m17();
+
+  std::vector<InferInput> inputs;
+  if (format == "h5") {
+    inputs = read_infer_input_h5(a.input, a.camera, coco);
+  } else {
+    const auto [w, h] = parse_res(a.res);
+    inputs = read_infer_input_coco_json(a.input, w, h);
+  }
+  std::vector<std::vector<float>> poses;
+  std::vector<std::span<const float>> views;
+  std::vector<std::string> names;
+  int64_t frames = 0;
+  for (const auto& in : inputs) {
+    validate_infer_input(in, a.input);
+    poses.push_back(data::normalize_screen_coordinates(in.keypoints_px, in.res_w, in.res_h));
+    names.push_back(in.name);
+    frames += in.frames;
+  }
+  for (const auto& p : poses) views.emplace_back(p);
+  std::printf(
+      "Long-term bank over %lld frames (%zu sequences): capacity %d, threshold %.2f, "
+      "fusion threshold %.2f, window %lld frames, %s, %s centre\n",
+      static_cast<long long>(frames), inputs.size(), options.capacity,
+      static_cast<double>(options.threshold), static_cast<double>(options.fusion_threshold),
+      static_cast<long long>(rf), options.online ? "online" : "offline",
+      options.center == kernels::PoseCenter::kRoot ? "root" : "centroid");
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  const LtbPlan plan = plan_ltb(views, keypoints.num_joints(), ltb_parents(keypoints), (rf - 1) / 2,
+                                options, parse_device(a.device), true);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_ltb_h5(a.out, names, plan, options);
+  std::printf(
+      "%lld of %lld windows fused, %.1f bank entries per sequence, in %.3f s; wrote %s\n",
+      static_cast<long long>(plan.fused_frames), static_cast<long long>(frames),
+      [&] {
+        double s = 0;
+        for (int32_t n : plan.bank_size) s += n;
+        return plan.bank_size.empty() ? 0.0 : s / static_cast<double>(plan.bank_size.size());
+      }(),
+      secs, a.out.c_str());
+}
+
+}  // namespace
+
+void add_ltb_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "ltb",
+      "Build the long-term pose bank of 2D sequences and fuse their windows; write the bank "
+      "after every frame, the final bank with its accumulated similarities and the (T, 2r+1) "
+      "index map of the fused windows to HDF5 (docs/long-term-bank.md)");
+  cmd->footer(
+      "Inputs as `v3d infer` (a v3d pose file or COCO-style JSON). Settings come from the "
+      "checkpoint's config when --checkpoint is given, else the defaults (ltb.capacity 80, "
+      "ltb.threshold 0.7, ...), with --set ltb.<key>=<value> applied; the window is the model's "
+      "receptive field unless --receptive-field is given.");
+  auto args = std::make_shared<LtbArgs>();
+  cmd->add_option("--input", args->input, "2D keypoints: a v3d pose file (.h5) or COCO JSON")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", args->checkpoint,
+                  "Checkpoint whose config gives the receptive field and ltb settings")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides,
+                  "Config override key.sub=value (repeatable), e.g. ltb.capacity=40");
+  cmd->add_option("--receptive-field", args->receptive_field,
+                  "Window length 2r+1 (default: from model.filter_widths, 27)");
+  cmd->add_option("--format", args->format,
+                  "h5 or coco-json (default: coco-json for .json inputs, else h5)");
+  cmd->add_option("--camera", args->camera, "Camera index of an HDF5 input")->capture_default_str();
+  cmd->add_option("--res", args->res, "Image size WIDTHxHEIGHT of COCO JSON pixels")
+      ->capture_default_str();
+  cmd->add_option("--out", args->out, "Output HDF5 file")->capture_default_str();
+  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu")->capture_default_str();
+  cmd->callback([args] { run_ltb(*args); });
+}
+
+}  // namespace v3d::apps

@@ -1,0 +1,355 @@
+// End-to-end CPU benchmark of v3d's trainer on VideoPose3D's model, the counterpart of the PyTorch
+// reference benchmarks/reference/videopose3d_ref.py (benchmarks/run_e2e prints both side by side):
+//
+//   training   samples/s of the training step of trainer/train.cpp (zero_grad, strided
+//              forward_train in train mode with dropout, ag::mpjpe, backward, AMSGrad step),
+//              batch 1024 windows of RF frames, 17 joints; the batch is made once (the loader is
+//              benchmarked by bench_loader and is not part of either side).
+//   inference  frames/s of whole-sequence inference through trainer/evaluate.h predict_sequence
+//              (edge padding to one pose per frame, the dilated form with BN folded, no TTA) on
+//              sequences of the given lengths.
+//
+//   bench_e2e [--arch 3,3,3] [--channels 1024] [--batch 1024] [--train-iters 5]
+//             [--infer-lengths 1000,2500,5000] [--infer-iters 2] [--skip-train] [--skip-infer]
+//             [--peak-seconds 1] [--native-blas] [--json FILE]
+//
+// Napkin math: a training sample costs forward + backward-weight + backward-data (not for the
+// first layer, whose input needs no gradient) of every conv of the strided form, 2 FLOPs per MAC;
+// an inferred frame costs the dilated form's MACs per output position, x2 (videopose3d.md 1.4:
+// 17.09 MFLOP for 27 frames, 33.87 for 243). Both are reported as a fraction of the machine's
+// sgemm peak (a 2048^3 product), measured in the same run. Peak memory: getrusage's maxrss (the
+// whole process) and the CPU allocator's peak of live tensor bytes during the phase.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "benchmarks/bench_common.h"
+#include "data/batches.h"
+#include "data/skeleton.h"
+#include "kernels/common.h"
+#include "kernels/gemm.h"
+#include "runtime/allocator.h"
+#include "runtime/autograd.h"
+#include "runtime/loss.h"
+#include "runtime/optimizer.h"
+#include "trainer/evaluate.h"
+#include "trainer/model.h"
+
+namespace {
+
+using v3d::TemporalModel;
+using v3d::TemporalModelConfig;
+using v3d::Tensor;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: kilobytes
+}
+
+double allocator_peak_mb() {
+  return static_cast<double>(v3d::allocator_for(v3d::Device::cpu()).stats().peak_allocated_bytes) /
+         (1024.0 * 1024.0);
+}
+
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+// (C_in, C_out, K) of every convolution, expand first, shrink last.
+struct Conv {
+  int64_t c_in, c_out, k;
+};
+std::vector<Conv> conv_layers(const TemporalModelConfig& c) {
+  std::vector<Conv> layers = {{c.in_channels(), c.channels, c.filter_widths[0]}};
+  for (size_t i = 1; i < c.filter_widths.size(); ++i) {
+    layers.push_back({c.channels, c.channels, c.filter_widths[i]});
+    layers.push_back({c.channels, c.channels, 1});
+  }
+  layers.push_back({c.channels, c.out_channels(), 1});
+  return layers;
+}
+
+double flops_per_frame(const TemporalModelConfig& c) {
+  double f = 0;
+  for (const Conv& l : conv_layers(c)) f += 2.0 * double(l.c_in) * double(l.c_out) * double(l.k);
+  return f;
+}
+
+double flops_per_training_sample(const TemporalModelConfig& c) {
+  int64_t rows = c.receptive_field();
+  double f = 0;
+  bool first = true;
+  for (const Conv& l : conv_layers(c)) {
+    rows /= l.k;  // strided: each output row reads K consecutive frames
+    const double pass = 2.0 * double(rows) * double(l.c_in) * double(l.c_out) * double(l.k);
+    f += pass * (first ? 2.0 : 3.0);
+    first = false;
+  }
+  return f;
+}
+
+// The strided form (eval mode: running statistics, no dropout) and the dilated whole-sequence
+// form must agree on every window: the two paths the benchmark times compute the same model.
+double validate_forms(TemporalModel& model, std::mt19937_64& rng) {
+  const TemporalModelConfig& c = model.config();
+  const int64_t rf = c.receptive_field(), frames = rf + 3;
+  const std::vector<float> seq = v3d::bench::random_vector(rng, frames * c.in_channels(), 0.3f);
+  const std::vector<float> dilated =
+      model.forward_eval(Tensor::from_vector(seq, {1, frames, c.in_channels()})).to_vector();
+  std::vector<float> windows;  // (4, RF, C_in): the windows starting at frames 0..3
+  for (int64_t s = 0; s < 4; ++s) {
+    windows.insert(windows.end(), seq.begin() + s * c.in_channels(),
+                   seq.begin() + (s + rf) * c.in_channels());
+  }
+  v3d::PhiloxState rng_unused{0, 0};
+  const std::vector<float> strided =
+      model
+          .forward_train(Tensor::from_vector(windows, {4, rf, c.in_channels()}), rng_unused,
+                         /*training=*/false)
+          .value()
+          .to_vector();
+  V3D_CHECK(strided.size() == dilated.size(),
+            "validate: " << strided.size() << " vs " << dilated.size() << " outputs");
+  double diff = 0, scale = 1e-12;
+  for (size_t i = 0; i < strided.size(); ++i) {
+    V3D_CHECK(std::isfinite(strided[i]) && std::isfinite(dilated[i]),
+              "validate: non-finite output at " << i);
+    diff = std::max(diff, std::abs(double(strided[i]) - double(dilated[i])));
+    scale = std::max(scale, std::abs(double(dilated[i])));
+  }
+  return diff / scale;
+}
+
+nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int iters,
+                              double peak_gflops) {
+  TemporalModel model(cfg, v3d::Device::cpu(), /*seed=*/1);
+  v3d::AdamAmsgrad optimizer(model.parameters());
+  v3d::PhiloxState dropout_rng{1234, 0};
+  std::mt19937_64 rng(11);
+  const double form_err = validate_forms(model, rng);
+  V3D_CHECK(form_err <= 1e-4, "validate: strided and dilated forms differ by " << form_err);
+  const int64_t rf = cfg.receptive_field();
+  const Tensor x =
+      Tensor::from_vector(v3d::bench::random_vector(rng, batch * rf * cfg.in_channels(), 0.3f),
+                          {batch, rf, cfg.in_channels()});
+  const Tensor target =
+      Tensor::from_vector(v3d::bench::random_vector(rng, batch * cfg.out_channels(), 0.2f),
+                          {batch, 1, cfg.joints_out, 3});
+
+  v3d::allocator_for(v3d::Device::cpu()).reset_peak();
+  std::vector<double> fwd, bwd, opt, total;
+  float first_loss = 0, last_loss = 0;
+  for (int it = 0; it <= iters; ++it) {  // iteration 0 is the warm-up
+    // The step of trainer/train.cpp.
+    const auto t0 = Clock::now();
+    model.parameters().zero_grad();
+    const v3d::Var loss = v3d::ag::mpjpe(
+        v3d::channels_to_poses(model.forward_train(x, dropout_rng), cfg.joints_out), target);
+    const auto t1 = Clock::now();
+    loss.backward();
+    const auto t2 = Clock::now();
+    optimizer.step();
+    const float value = loss.value().item();
+    const auto t3 = Clock::now();
+    V3D_CHECK(std::isfinite(value), "training loss is not finite at step " << it);
+    if (it == 0) {
+      first_loss = value;
+      continue;
+    }
+    last_loss = value;
+    fwd.push_back(std::chrono::duration<double>(t1 - t0).count());
+    bwd.push_back(std::chrono::duration<double>(t2 - t1).count());
+    opt.push_back(std::chrono::duration<double>(t3 - t2).count());
+    total.push_back(std::chrono::duration<double>(t3 - t0).count());
+  }
+  const double step = median(total);
+  const double gflops = flops_per_training_sample(cfg) * double(batch) / step / 1e9;
+  return {{"batch", batch},
+          {"iters", iters},
+          {"median_step_s", step},
+          {"median_forward_s", median(fwd)},
+          {"median_backward_s", median(bwd)},
+          {"median_optimizer_s", median(opt)},
+          {"samples_per_s", double(batch) / step},
+          {"gflops", gflops},
+          {"fraction_of_peak", peak_gflops > 0 ? gflops / peak_gflops : 0.0},
+          {"warmup_loss", first_loss},
+          {"last_loss", last_loss},
+          {"validation_forms_rel_err", form_err},
+          {"allocator_peak_mb", allocator_peak_mb()},
+          {"peak_rss_mb", peak_rss_mb()}};
+}
+
+nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector<int64_t>& lengths,
+                               int iters, double peak_gflops) {
+  TemporalModel model(cfg, v3d::Device::cpu(), /*seed=*/2);
+  const v3d::data::Skeleton& skeleton = v3d::data::Skeleton::h36m17();
+  V3D_CHECK(cfg.joints_in == skeleton.num_joints() && cfg.joints_out == skeleton.num_joints(),
+            "inference runs the H36M-17 model");
+  std::mt19937_64 rng(13);
+  std::vector<v3d::data::Sequence> seqs;
+  int64_t frames = 0;
+  for (int64_t n : lengths) {
+    v3d::data::Sequence s;
+    s.subject = "S0";
+    s.action = "bench " + std::to_string(n);
+    s.frames = n;
+    s.poses_2d = v3d::bench::random_vector(rng, n * cfg.in_channels(), 0.3f);
+    seqs.push_back(std::move(s));
+    frames += n;
+  }
+  auto run_all = [&] {
+    for (const auto& s : seqs) {
+      const std::vector<float> pred =
+          v3d::predict_sequence(model, s, skeleton, skeleton, /*flip_tta=*/false);
+      V3D_CHECK(static_cast<int64_t>(pred.size()) == s.frames * cfg.joints_out * 3,
+                "inference returned " << pred.size() << " values for " << s.frames << " frames");
+    }
+  };
+  // Validate: finite predictions, one pose per frame (checked in run_all), then warm up.
+  {
+    const std::vector<float> pred =
+        v3d::predict_sequence(model, seqs[0], skeleton, skeleton, false);
+    for (float v : pred) V3D_CHECK(std::isfinite(v), "inference output is not finite");
+  }
+  v3d::allocator_for(v3d::Device::cpu()).reset_peak();
+  run_all();
+  std::vector<double> t;
+  for (int it = 0; it < iters; ++it) {
+    const auto t0 = Clock::now();
+    run_all();
+    t.push_back(seconds_since(t0));
+  }
+  const double pass = median(t);
+  const double gflops = flops_per_frame(cfg) * double(frames) / pass / 1e9;
+  return {{"lengths", lengths},
+          {"frames", frames},
+          {"iters", iters},
+          {"median_pass_s", pass},
+          {"frames_per_s", double(frames) / pass},
+          {"gflops", gflops},
+          {"fraction_of_peak", peak_gflops > 0 ? gflops / peak_gflops : 0.0},
+          {"allocator_peak_mb", allocator_peak_mb()},
+          {"peak_rss_mb", peak_rss_mb()}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"End-to-end CPU benchmark of v3d's training step and whole-sequence inference"};
+  std::string arch = "3,3,3", lengths_arg = "1000,2500,5000", json_path;
+  int64_t channels = 1024, batch = 1024;
+  int train_iters = 5, infer_iters = 2;
+  double peak_seconds = 1.0;
+  bool skip_train = false, skip_infer = false, native = false;
+  app.add_option("--arch", arch, "Filter widths: 3,3,3 (27 frames) or 3,3,3,3,3 (243)")
+      ->capture_default_str();
+  app.add_option("--channels", channels, "Channels")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "Training windows per batch (>= 2)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  app.add_option("--train-iters", train_iters, "Timed training steps (after one warm-up)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--infer-lengths", lengths_arg, "Inference sequence lengths, frames")
+      ->capture_default_str();
+  app.add_option("--infer-iters", infer_iters, "Timed passes over the sequences (after a warm-up)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--peak-seconds", peak_seconds, "Minimum time of the sgemm peak measurement")
+      ->capture_default_str();
+  app.add_flag("--skip-train", skip_train, "Measure inference only");
+  app.add_flag("--skip-infer", skip_infer, "Measure training only");
+  app.add_flag("--native-blas", native,
+               "Unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for this process (re-executes)");
+  app.add_option("--json", json_path, "Write the results to this JSON file");
+  CLI11_PARSE(app, argc, argv);
+  v3d::bench::maybe_reexec_with_native_blas(native, argv);
+
+  try {
+    TemporalModelConfig cfg;
+    cfg.filter_widths = parse_list(arch);
+    cfg.channels = channels;
+    cfg.validate();
+    const std::vector<int64_t> lengths = parse_list(lengths_arg);
+    V3D_CHECK(!lengths.empty(), "--infer-lengths: empty");
+    for (int64_t n : lengths) V3D_CHECK(n >= 1, "--infer-lengths: " << n << " < 1");
+
+    std::printf("bench_e2e: arch %s (RF %lld), channels %lld, OpenBLAS core %s, %d threads\n",
+                arch.c_str(), static_cast<long long>(cfg.receptive_field()),
+                static_cast<long long>(channels), v3d::bench::blas_core_name().c_str(),
+                v3d::bench::blas_threads());
+    const double peak = v3d::bench::sgemm_peak_gflops(peak_seconds);
+    std::printf("sgemm peak (2048^3): %.1f GFLOP/s\n", peak);
+
+    nlohmann::json out;
+    out["framework"] = "v3d";
+    out["arch"] = arch;
+    out["channels"] = channels;
+    out["blas_core"] = v3d::bench::blas_core_name();
+    out["blas_threads"] = v3d::bench::blas_threads();
+    out["sgemm_peak_gflops"] = peak;
+    out["flops_per_training_sample"] = flops_per_training_sample(cfg);
+    out["flops_per_frame"] = flops_per_frame(cfg);
+    if (!skip_train) {
+      const nlohmann::json t = bench_training(cfg, batch, train_iters, peak);
+      std::printf(
+          "training:  %9.1f samples/s  step %.3f s (forward %.3f, backward %.3f, optimizer "
+          "%.3f)  %.1f GFLOP/s = %.2f of peak  maxrss %.0f MB, tensors %.0f MB\n",
+          t["samples_per_s"].get<double>(), t["median_step_s"].get<double>(),
+          t["median_forward_s"].get<double>(), t["median_backward_s"].get<double>(),
+          t["median_optimizer_s"].get<double>(), t["gflops"].get<double>(),
+          t["fraction_of_peak"].get<double>(), t["peak_rss_mb"].get<double>(),
+          t["allocator_peak_mb"].get<double>());
+      out["train"] = t;
+    }
+    if (!skip_infer) {
+      const nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak);
+      std::printf(
+          "inference: %9.1f frames/s   pass %.3f s over %lld frames  %.1f GFLOP/s = %.2f of "
+          "peak  maxrss %.0f MB, tensors %.0f MB\n",
+          t["frames_per_s"].get<double>(), t["median_pass_s"].get<double>(),
+          static_cast<long long>(t["frames"].get<int64_t>()), t["gflops"].get<double>(),
+          t["fraction_of_peak"].get<double>(), t["peak_rss_mb"].get<double>(),
+          t["allocator_peak_mb"].get<double>());
+      out["infer"] = t;
+    }
+    out["peak_rss_mb"] = peak_rss_mb();
+    if (!json_path.empty()) {
+      std::ofstream f(json_path);
+      f << out.dump(2) << "\n";
+      if (!f) throw v3d::Error(json_path + ": cannot write");
+      std::printf("wrote %s\n", json_path.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_e2e: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,350 @@
+// CPU backend of kernels/pose_bank.h. Every float is computed in the order the contract fixes
+// (the CUDA kernels in kernels/cuda/pose_bank.cu follow the same order), so both backends make the
+// same insert / reject / evict decisions and produce identical banks and index maps.
+//
+// Parallelism: pose_bank runs one sequence per OpenMP iteration (a bank is inherently sequential
+// along its frames); pose_bank_fuse, pose_similarity and window_gather are parallel over frames,
+// pairs and rows. The results never depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/pose_bank.h"
+
+namespace v3d::kernels {
+
+int64_t pose_bank_workspace_floats(int64_t num_seq, int capacity) {
+  // One capacity x capacity pairwise matrix per sequence (kernels/cuda/pose_bank.cu).
+  return num_seq * static_cast<int64_t>(capacity) * capacity;
+}
+
+namespace cpu {
+
+namespace {
+
+// Below this many similarity evaluations (or gathered floats) a parallel region costs more than
+// it saves.
+constexpr int64_t kParallelMin = 1 << 12;
+
+constexpr float kMinDenominator = 1e-6f;
+
+bool finite(float v) { return std::fabs(v) <= std::numeric_limits<float>::max(); }
+
+// The per-pose quantities S needs: validity, the centre c(P) and, for a reference pose, the
+// denominator max(J * L(P), 1e-6).
+struct PoseInfo {
+  bool valid = false;
+  float cx = 0.0f, cy = 0.0f;
+  float denom = 0.0f;
+};
+
+// The skeleton's constants: 1/J and 1/bones rounded once from double.
+struct Skeleton {
+  int joints = 0;
+  const int32_t* parents = nullptr;
+  PoseCenter center = PoseCenter::kCentroid;
+  float inv_joints = 0.0f;
+  float inv_bones = 0.0f;  // 0 when the skeleton has no bone: L = 0, the denominator is 1e-6
+};
+
+Skeleton make_skeleton(const char* op, const PoseSkeleton& sk) {
+  V3D_CHECK(sk.joints >= 1 && sk.joints <= kPoseBankMaxJoints,
+            op << ": joints must be in [1, " << kPoseBankMaxJoints << "], got " << sk.joints);
+  V3D_CHECK(sk.parents != nullptr, op << ": parents is null");
+  V3D_CHECK(sk.center == PoseCenter::kCentroid || sk.center == PoseCenter::kRoot,
+            op << ": unknown center " << static_cast<int>(sk.center));
+  int bones = 0;
+  for (int j = 0; j < sk.joints; ++j) {
+    const int p = sk.parents[j];
+    V3D_CHECK(p >= -1 && p < sk.joints && p != j, op << ": parents[" << j << "] = " << p
+                                                     << " is not -1 or another joint in [0, "
+                                                     << sk.joints << ")");
+    if (p >= 0) ++bones;
+  }
+  Skeleton s;
+  s.joints = sk.joints;
+  s.parents = sk.parents;
+  s.center = sk.center;
+  s.inv_joints = static_cast<float>(1.0 / static_cast<double>(sk.joints));
+  s.inv_bones = bones > 0 ? static_cast<float>(1.0 / static_cast<double>(bones)) : 0.0f;
+  return s;
+}
+
+// p: (J, 2). The centre only (enough for a candidate A), or the denominator too (reference B).
+PoseInfo pose_info(const float* p, const Skeleton& s, bool with_denom) {
+  PoseInfo info;
+  for (int j = 0; j < s.joints * 2; ++j)
+    if (!finite(p[j])) return info;
+  info.valid = true;
+  if (s.center == PoseCenter::kRoot) {
+    info.cx = p[0];
+    info.cy = p[1];
+  } else {
+    float sx = 0.0f, sy = 0.0f;
+    for (int j = 0; j < s.joints; ++j) {
+      sx += p[j * 2 + 0];
+      sy += p[j * 2 + 1];
+    }
+    info.cx = sx * s.inv_joints;
+    info.cy = sy * s.inv_joints;
+  }
+  if (with_denom) {
+    float bone_sum = 0.0f;
+    for (int j = 0; j < s.joints; ++j) {
+      const int q = s.parents[j];
+      if (q < 0) continue;
+      const float bx = p[j * 2 + 0] - p[q * 2 + 0];
+      const float by = p[j * 2 + 1] - p[q * 2 + 1];
+      bone_sum += std::sqrt(bx * bx + by * by);
+    }
+    const float mean_bone = bone_sum * s.inv_bones;
+    const float denom = static_cast<float>(s.joints) * mean_bone;
+    info.denom = denom < kMinDenominator ? kMinDenominator : denom;
+  }
+  return info;
+}
+
+// S(A, B) (paper Eq. 2); b_info must carry the denominator.
+float similarity(const float* a, const PoseInfo& a_info, const float* b, const PoseInfo& b_info,
+                 int joints) {
+  if (!a_info.valid || !b_info.valid) return -std::numeric_limits<float>::infinity();
+  float sum = 0.0f;
+  for (int j = 0; j < joints; ++j) {
+    const float dx = (a[j * 2 + 0] - a_info.cx) + (b_info.cx - b[j * 2 + 0]);
+    const float dy = (a[j * 2 + 1] - a_info.cy) + (b_info.cy - b[j * 2 + 1]);
+    sum += std::sqrt(dx * dx + dy * dy);
+  }
+  return 1.0f - sum / b_info.denom;
+}
+
+// offsets: (num_seq + 1) host memory; returns the total frame count.
+int64_t check_offsets(const char* op, const int32_t* offsets, int64_t num_seq) {
+  V3D_CHECK(num_seq >= 0, op << ": num_seq must be >= 0, got " << num_seq);
+  V3D_CHECK(offsets != nullptr, op << ": offsets is null");
+  V3D_CHECK(offsets[0] == 0, op << ": offsets[0] must be 0, got " << offsets[0]);
+  for (int64_t k = 0; k < num_seq; ++k)
+    V3D_CHECK(offsets[k + 1] >= offsets[k], op << ": offsets must be non-decreasing, offsets["
+                                               << k + 1 << "] = " << offsets[k + 1] << " < "
+                                               << offsets[k]);
+  return offsets[num_seq];
+}
+
+// One sequence's bank while its frames are offered (Algorithm 1, slot layout of the contract).
+class Bank {
+ public:
+  Bank(int capacity, float threshold)
+      : capacity_(capacity),
+        threshold_(threshold),
+        frame_(static_cast<size_t>(capacity)),
+        info_(static_cast<size_t>(capacity)),
+        as_(static_cast<size_t>(capacity)),
+        cand_(static_cast<size_t>(capacity)),
+        pair_(static_cast<size_t>(capacity) * static_cast<size_t>(capacity)) {}
+
+  void reset() {
+    std::fill(frame_.begin(), frame_.end(), -1);
+    std::fill(as_.begin(), as_.end(), 0.0f);
+    size_ = 0;
+  }
+
+  // seq: (n, J, 2), the sequence's poses; offers local frame f.
+  void offer(const float* seq, int32_t f, const Skeleton& s) {
+    const int64_t stride = static_cast<int64_t>(s.joints) * 2;
+    const float* x = seq + f * stride;
+    const PoseInfo xi = pose_info(x, s, true);
+    if (!xi.valid) return;
+    // cand_[i] = S(x, entry_i); any >= T rejects x.
+    for (int i = 0; i < size_; ++i) {
+      cand_[i] = similarity(x, xi, seq + frame_[i] * stride, info_[i], s.joints);
+      if (cand_[i] >= threshold_) return;
+    }
+    int slot = size_;
+    if (size_ < capacity_) {
+      ++size_;
+    } else {
+      slot = 0;  // the largest AS, ties: the smallest source frame
+      for (int i = 1; i < capacity_; ++i)
+        if (as_[i] > as_[slot] || (as_[i] == as_[slot] && frame_[i] < frame_[slot])) slot = i;
+    }
+    frame_[slot] = f;
+    info_[slot] = xi;
+    // Row and column of the new entry: P[slot][j] = S(x, entry_j), P[j][slot] = S(entry_j, x).
+    for (int j = 0; j < size_; ++j) {
+      if (j == slot) continue;
+      pair_[idx(slot, j)] = cand_[j];
+      pair_[idx(j, slot)] = similarity(seq + frame_[j] * stride, info_[j], x, xi, s.joints);
+    }
+    // AS_i: the other occupied slots in slot order.
+    for (int i = 0; i < size_; ++i) {
+      float acc = 0.0f;
+      for (int j = 0; j < size_; ++j)
+        if (j != i) acc += pair_[idx(i, j)];
+      as_[i] = acc;
+    }
+  }
+
+  int size() const { return size_; }
+  const std::vector<int32_t>& frames() const { return frame_; }
+  const std::vector<float>& as() const { return as_; }
+
+ private:
+  size_t idx(int i, int j) const {
+    return static_cast<size_t>(i) * static_cast<size_t>(capacity_) + static_cast<size_t>(j);
+  }
+
+  int capacity_;
+  float threshold_;
+  int size_ = 0;
+  std::vector<int32_t> frame_;  // (capacity) local source frames, -1 empty
+  std::vector<PoseInfo> info_;  // (capacity) centre and denominator of each entry
+  std::vector<float> as_;       // (capacity)
+  std::vector<float> cand_;     // (capacity) S(x, entry_i) of the frame being offered
+  std::vector<float> pair_;     // (capacity, capacity) P[i][j] = S(entry_i, entry_j)
+};
+
+}  // namespace
+
+void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const PoseSkeleton& sk,
+                     float* s) {
+  const Skeleton sks = make_skeleton("pose_similarity", sk);
+  V3D_CHECK(n >= 0 && m >= 0, "pose_similarity: bad sizes n=" << n << " m=" << m);
+  const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
+  // The reference poses' centres and denominators, once each.
+  std::vector<PoseInfo> b_info(static_cast<size_t>(m));
+  for (int64_t k = 0; k < m; ++k)
+    b_info[static_cast<size_t>(k)] = pose_info(b + k * stride, sks, true);
+#pragma omp parallel for schedule(static) if (n * m >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    // s row i: S(a_i, b_k) for k < m
+    const PoseInfo ai = pose_info(a + i * stride, sks, false);
+    for (int64_t k = 0; k < m; ++k)
+      s[i * m + k] = similarity(a + i * stride, ai, b + k * stride, b_info[static_cast<size_t>(k)],
+                                sks.joints);
+  }
+}
+
+void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
+               const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
+               int32_t* history) {
+  const Skeleton sks = make_skeleton("pose_bank", sk);
+  V3D_CHECK(
+      st.capacity >= 1 && st.capacity <= kPoseBankMaxCapacity,
+      "pose_bank: capacity must be in [1, " << kPoseBankMaxCapacity << "], got " << st.capacity);
+  check_offsets("pose_bank", offsets, num_seq);
+  const int cap = st.capacity;
+  const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
+#pragma omp parallel if (num_seq > 1 && \
+                         offsets[num_seq] * static_cast <int64_t>(cap) >= kParallelMin)
+  {
+    Bank bank(cap, st.threshold);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < num_seq; ++k) {
+      // sequence k: global frames offsets[k] .. offsets[k + 1] - 1
+      const int64_t begin = offsets[k];
+      const int32_t n = offsets[k + 1] - offsets[k];
+      bank.reset();
+      for (int32_t f = 0; f < n; ++f) {
+        bank.offer(poses + begin * stride, f, sks);
+        if (history != nullptr)
+          std::copy(bank.frames().begin(), bank.frames().end(), history + (begin + f) * cap);
+      }
+      std::copy(bank.frames().begin(), bank.frames().end(), bank_frames + k * cap);
+      std::copy(bank.as().begin(), bank.as().end(), bank_as + k * cap);
+      bank_size[k] = bank.size();
+    }
+  }
+}
+
+void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
+                    const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
+                    const int32_t* bank_row, int32_t* index_map, int32_t* fused) {
+  const Skeleton sks = make_skeleton("pose_bank_fuse", sk);
+  V3D_CHECK(st.radius >= 0, "pose_bank_fuse: radius must be >= 0, got " << st.radius);
+  V3D_CHECK(st.capacity >= 1 && st.capacity <= kPoseBankMaxCapacity,
+            "pose_bank_fuse: capacity must be in [1, " << kPoseBankMaxCapacity << "], got "
+                                                       << st.capacity);
+  const int64_t total = check_offsets("pose_bank_fuse", offsets, num_seq);
+  const int r = st.radius, window = 2 * r + 1, cap = st.capacity;
+  const int max_insert = std::clamp(st.max_insert, 0, 2 * r);
+  const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
+
+  struct Candidate {
+    float s;
+    int32_t frame;
+    int slot;
+  };
+#pragma omp parallel if (total * cap >= kParallelMin)
+  {
+    std::vector<Candidate> cands;
+    cands.reserve(static_cast<size_t>(cap));
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t g = 0; g < total; ++g) {
+      // g lies in sequence k: offsets[k] <= g < offsets[k + 1]
+      const int64_t k = std::upper_bound(offsets, offsets + num_seq + 1, g) - offsets - 1;
+      const int64_t begin = offsets[k];
+      const int32_t n = offsets[k + 1] - offsets[k];
+      const int32_t t = static_cast<int32_t>(g - begin);
+      const float* x = poses + g * stride;
+      const PoseInfo xi = pose_info(x, sks, true);
+      const int32_t* row = banks + static_cast<int64_t>(bank_row[g]) * cap;
+      cands.clear();
+      if (xi.valid && max_insert > 0) {
+        for (int i = 0; i < cap; ++i) {
+          const int32_t src = row[i];
+          // empty (or out of this sequence) and local frames are no candidates
+          if (src < 0 || src >= n || (src >= t - r && src <= t + r)) continue;
+          const float* e = poses + (begin + src) * stride;
+          const PoseInfo ei = pose_info(e, sks, false);
+          if (!ei.valid) continue;
+          const float s = similarity(e, ei, x, xi, sks.joints);
+          if (s >= st.fusion_threshold) cands.push_back({s, src, i});
+        }
+      }
+      const int count = std::min(static_cast<int>(cands.size()), max_insert);
+      std::partial_sort(cands.begin(), cands.begin() + count, cands.end(),
+                        [](const Candidate& a, const Candidate& b) {
+                          if (a.s != b.s) return a.s > b.s;
+                          if (a.frame != b.frame) return a.frame < b.frame;
+                          return a.slot < b.slot;
+                        });
+      const int nl = (count + 1) / 2, nr = count / 2;
+      // map row g: (window) local frames
+      int32_t* out = index_map + g * window;
+      const auto clamp = [n](int64_t i) {
+        return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(i, 0), n - 1));
+      };
+      for (int w = 0; w < window; ++w) {
+        if (w < r - nl)
+          out[w] = clamp(static_cast<int64_t>(t) - (r - nl) + w);
+        else if (w < r)
+          out[w] = cands[static_cast<size_t>(2 * (r - 1 - w))].frame;
+        else if (w == r)
+          out[w] = t;
+        else if (w <= r + nr)
+          out[w] = cands[static_cast<size_t>(2 * (w - r - 1) + 1)].frame;
+        else
+          out[w] = clamp(static_cast<int64_t>(t) + (w - r - nr));
+      }
+      if (fused != nullptr) fused[g] = count > 0 ? 1 : 0;
+    }
+  }
+}
+
+void window_gather(const float* src, int64_t channels, const int32_t* index_map, int window,
+                   const int32_t* rows, const int32_t* row_base, int64_t n, float* out) {
+  V3D_CHECK(channels >= 0 && window >= 1 && n >= 0,
+            "window_gather: bad sizes channels=" << channels << " window=" << window << " n=" << n);
+#pragma omp parallel for schedule(static) if (n * window * channels >= kParallelMin)
+  for (int64_t k = 0; k < n; ++k) {
+    // out (window, channels) block k from the map row rows[k]
+    const int32_t* map = index_map + static_cast<int64_t>(rows[k]) * window;
+    for (int w = 0; w < window; ++w) {
+      const float* from = src + (static_cast<int64_t>(row_base[k]) + map[w]) * channels;
+      std::copy(from, from + channels, out + (k * window + w) * channels);
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace v3d::kernels

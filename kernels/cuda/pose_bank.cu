@@ -1,0 +1,476 @@
+// CUDA backend of kernels/pose_bank.h.
+//
+//   pose_similarity_kernel  one thread per (n, m) pair, grid-stride.
+//   pose_bank_kernel        ONE BLOCK PER SEQUENCE: the block offers the sequence's frames in
+//   order;
+//                           thread i owns slot i (blockDim = capacity rounded up to a warp). The
+//                           slots (source frame, centre, denominator, AS) live in shared memory,
+//                           the entries' poses are read from `poses` through their source frames,
+//                           and the pairwise matrix P (capacity x capacity) of the sequence lives
+//                           in the global workspace, so thousands of sequences run in one launch.
+//   pose_bank_fuse_kernel   one warp per frame: lane l holds the bank slots l, l + 32, ... (at most
+//                           8), the candidates are ranked by repeated warp arg-max reductions.
+//   window_gather_kernel    one thread per output float, grid-stride.
+//
+// Every float of the similarity is computed with __fadd_rn / __fmul_rn / __fdiv_rn / __fsqrt_rn in
+// the contract's order: no FMA contraction, so the CPU backend, the emulated copy and nvcc's copy
+// compute the same bits and make the same bank decisions.
+#include "kernels/gpu/check.h"
+#include "kernels/gpu/compat.h"
+#include "kernels/gpu/kind.h"
+#include "kernels/pose_bank.h"
+
+namespace v3d::kernels::V3D_GPU_NS {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kSimilarityThreads = 256;
+constexpr int kFuseThreads = 128;  // 4 warps: 4 frames per block
+constexpr int kGatherThreads = 256;
+constexpr int kSlotsPerLane = kPoseBankMaxCapacity / kWarp;  // fusion: slots per lane
+constexpr float kMinDenominator = 1e-6f;
+constexpr float kFloatMax = 3.40282347e+38f;
+constexpr int kNoSlot = 0x7fffffff;
+
+static_assert(kPoseBankMaxCapacity % kWarp == 0, "fusion: whole warps of slots");
+
+// The skeleton as the kernels take it: 1/J is rounded from double on the host.
+struct SkeletonArgs {
+  int joints;
+  const int32_t* parents;  // (joints), device memory
+  int root_center;         // 1: c(P) = joint 0, 0: the centroid
+  float inv_joints;
+};
+
+SkeletonArgs skeleton_args(const PoseSkeleton& sk) {
+  return {sk.joints, sk.parents, sk.center == PoseCenter::kRoot ? 1 : 0,
+          static_cast<float>(1.0 / static_cast<double>(sk.joints))};
+}
+
+struct PoseInfo {
+  bool valid;
+  float cx, cy;
+  float denom;  // max(J * L(P), 1e-6); only for reference poses
+};
+
+__device__ inline float neg_inf() { return __int_as_float(static_cast<int>(0xff800000u)); }
+
+// 1 / (number of bones), rounded from double as on the CPU; 0 without bones (L = 0).
+__device__ float inverse_bones(const SkeletonArgs& s) {
+  int bones = 0;
+  for (int j = 0; j < s.joints; ++j) bones += s.parents[j] >= 0 ? 1 : 0;
+  return bones > 0 ? static_cast<float>(1.0 / static_cast<double>(bones)) : 0.0f;
+}
+
+// p: (J, 2).
+__device__ PoseInfo pose_info(const float* p, const SkeletonArgs& s, float inv_bones,
+                              bool with_denom) {
+  PoseInfo info{false, 0.0f, 0.0f, 0.0f};
+  for (int j = 0; j < s.joints * 2; ++j)
+    if (!(fabsf(p[j]) <= kFloatMax)) return info;
+  info.valid = true;
+  if (s.root_center) {
+    info.cx = p[0];
+    info.cy = p[1];
+  } else {
+    float sx = 0.0f, sy = 0.0f;
+    for (int j = 0; j < s.joints; ++j) {
+      sx = __fadd_rn(sx, p[j * 2 + 0]);
+      sy = __fadd_rn(sy, p[j * 2 + 1]);
+    }
+    info.cx = __fmul_rn(sx, s.inv_joints);
+    info.cy = __fmul_rn(sy, s.inv_joints);
+  }
+  if (with_denom) {
+    float bone_sum = 0.0f;
+    for (int j = 0; j < s.joints; ++j) {
+      const int q = s.parents[j];
+      if (q < 0) continue;
+      const float bx = __fsub_rn(p[j * 2 + 0], p[q * 2 + 0]);
+      const float by = __fsub_rn(p[j * 2 + 1], p[q * 2 + 1]);
+      bone_sum = __fadd_rn(bone_sum, __fsqrt_rn(__fadd_rn(__fmul_rn(bx, bx), __fmul_rn(by, by))));
+    }
+    const float mean_bone = __fmul_rn(bone_sum, inv_bones);
+    const float denom = __fmul_rn(static_cast<float>(s.joints), mean_bone);
+    info.denom = denom < kMinDenominator ? kMinDenominator : denom;
+  }
+  return info;
+}
+
+// S(A, B); b_info must carry the denominator.
+__device__ float similarity(const float* a, const PoseInfo& a_info, const float* b,
+                            const PoseInfo& b_info, int joints) {
+  if (!a_info.valid || !b_info.valid) return neg_inf();
+  float sum = 0.0f;
+  for (int j = 0; j < joints; ++j) {
+    const float dx =
+        __fadd_rn(__fsub_rn(a[j * 2 + 0], a_info.cx), __fsub_rn(b_info.cx, b[j * 2 + 0]));
+    const float dy =
+        __fadd_rn(__fsub_rn(a[j * 2 + 1], a_info.cy), __fsub_rn(b_info.cy, b[j * 2 + 1]));
+    sum = __fadd_rn(sum, __fsqrt_rn(__fadd_rn(__fmul_rn(dx, dx), __fmul_rn(dy, dy))));
+  }
+  return __fsub_rn(1.0f, __fdiv_rn(sum, b_info.denom));
+}
+
+// a: (n, J, 2), b: (m, J, 2) -> s: (n, m)
+__global__ void pose_similarity_kernel(const float* __restrict__ a, int64_t n,
+                                       const float* __restrict__ b, int64_t m, SkeletonArgs sk,
+                                       float* __restrict__ s) {
+  const float inv_bones = inverse_bones(sk);
+  const int64_t stride = static_cast<int64_t>(sk.joints) * 2;
+  const int64_t pairs = n * m;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < pairs;
+       p += step) {
+    const int64_t i = p / m, k = p - i * m;
+    const float* ap = a + i * stride;
+    const float* bp = b + k * stride;
+    s[p] = similarity(ap, pose_info(ap, sk, inv_bones, false), bp,
+                      pose_info(bp, sk, inv_bones, true), sk.joints);
+  }
+}
+
+// poses: (total, J, 2); offsets: (num_seq + 1); block k maintains sequence k's bank.
+// bank_frames, bank_as: (num_seq, capacity); bank_size: (num_seq); history: (total, capacity) or
+// null; pair: (num_seq, capacity, capacity) workspace.
+__global__ void pose_bank_kernel(const float* __restrict__ poses,
+                                 const int32_t* __restrict__ offsets, SkeletonArgs sk, int capacity,
+                                 float threshold, int32_t* __restrict__ bank_frames,
+                                 float* __restrict__ bank_as, int32_t* __restrict__ bank_size,
+                                 int32_t* __restrict__ history, float* __restrict__ pair_all) {
+  // Slot i: source frame, centre, denominator, AS, and S(x, entry_i) of the frame being offered.
+  __shared__ int32_t slot_frame[kPoseBankMaxCapacity];
+  __shared__ float slot_cx[kPoseBankMaxCapacity], slot_cy[kPoseBankMaxCapacity];
+  __shared__ float slot_denom[kPoseBankMaxCapacity], slot_as[kPoseBankMaxCapacity];
+  __shared__ float cand[kPoseBankMaxCapacity];
+  // The frame being offered, and the bank's size and chosen slot.
+  __shared__ float x_cx, x_cy, x_denom;
+  __shared__ int x_valid, rejected, size, chosen;
+
+  const int tid = threadIdx.x;
+  const int64_t k = blockIdx.x;
+  const int64_t begin = offsets[k];
+  const int32_t n = offsets[k + 1] - offsets[k];
+  const int64_t stride = static_cast<int64_t>(sk.joints) * 2;
+  const float* seq = poses + begin * stride;  // (n, J, 2)
+  float* pair = pair_all + k * capacity * capacity;
+  const float inv_bones = inverse_bones(sk);
+
+  // Static shared memory is not cleared between blocks.
+  for (int i = tid; i < capacity; i += blockDim.x) {
+    slot_frame[i] = -1;
+    slot_as[i] = 0.0f;
+  }
+  if (tid == 0) size = 0;
+  __syncthreads();
+
+  for (int32_t f = 0; f < n; ++f) {
+    const float* x = seq + f * stride;
+    if (tid == 0) {
+      const PoseInfo xi = pose_info(x, sk, inv_bones, true);
+      x_valid = xi.valid ? 1 : 0;
+      x_cx = xi.cx;
+      x_cy = xi.cy;
+      x_denom = xi.denom;
+      rejected = 0;
+    }
+    __syncthreads();
+    const PoseInfo xi{x_valid != 0, x_cx, x_cy, x_denom};
+    const int old_size = size;
+    // cand[i] = S(x, entry_i); any >= T rejects x.
+    if (xi.valid) {
+      for (int i = tid; i < old_size; i += blockDim.x) {
+        const PoseInfo ei{true, slot_cx[i], slot_cy[i], slot_denom[i]};
+        const float s = similarity(x, xi, seq + slot_frame[i] * stride, ei, sk.joints);
+        cand[i] = s;
+        if (s >= threshold) rejected = 1;
+      }
+    }
+    __syncthreads();
+    if (xi.valid && rejected == 0) {  // uniform over the block
+      if (tid == 0) {
+        int slot = old_size;
+        if (old_size < capacity) {
+          size = old_size + 1;
+        } else {
+          slot = 0;  // the largest AS, ties: the smallest source frame
+          for (int i = 1; i < capacity; ++i)
+            if (slot_as[i] > slot_as[slot] ||
+                (slot_as[i] == slot_as[slot] && slot_frame[i] < slot_frame[slot]))
+              slot = i;
+        }
+        chosen = slot;
+        slot_frame[slot] = f;
+        slot_cx[slot] = xi.cx;
+        slot_cy[slot] = xi.cy;
+        slot_denom[slot] = xi.denom;
+      }
+      __syncthreads();
+      const int slot = chosen, new_size = size;
+      // Row and column of the new entry: P[slot][j] = S(x, entry_j), P[j][slot] = S(entry_j, x).
+      for (int j = tid; j < new_size; j += blockDim.x) {
+        if (j == slot) continue;
+        pair[slot * capacity + j] = cand[j];
+        const PoseInfo ej{true, slot_cx[j], slot_cy[j], 0.0f};
+        pair[j * capacity + slot] = similarity(seq + slot_frame[j] * stride, ej, x, xi, sk.joints);
+      }
+      __syncthreads();
+      // AS_i: the other occupied slots in slot order.
+      for (int i = tid; i < new_size; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < new_size; ++j)
+          if (j != i) acc = __fadd_rn(acc, pair[i * capacity + j]);
+        slot_as[i] = acc;
+      }
+    }
+    if (history != nullptr)
+      for (int i = tid; i < capacity; i += blockDim.x)
+        history[(begin + f) * capacity + i] = slot_frame[i];
+    // The next frame's thread 0 overwrites x_* and `rejected`, and reads slot_as.
+    __syncthreads();
+  }
+  for (int i = tid; i < capacity; i += blockDim.x) {
+    bank_frames[k * capacity + i] = slot_frame[i];
+    bank_as[k * capacity + i] = slot_as[i];
+  }
+  if (tid == 0) bank_size[k] = size;
+}
+
+// The fusion order: S descending, then the smaller source frame, then the smaller slot.
+__device__ inline bool ranks_before(float s, int32_t frame, int slot, float s2, int32_t frame2,
+                                    int slot2) {
+  if (s != s2) return s > s2;
+  if (frame != frame2) return frame < frame2;
+  return slot < slot2;
+}
+
+struct FuseArgs {
+  int radius;
+  float fusion_threshold;
+  int max_insert;  // clamped to [0, 2r]
+  int capacity;
+};
+
+// poses: (total, J, 2); banks: (rows, capacity); bank_row: (total) -> index_map: (total, 2r + 1),
+// fused: (total) or null. One warp per frame.
+__global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
+                                      const int32_t* __restrict__ offsets, int64_t num_seq,
+                                      int64_t total, SkeletonArgs sk, FuseArgs st,
+                                      const int32_t* __restrict__ banks,
+                                      const int32_t* __restrict__ bank_row,
+                                      int32_t* __restrict__ index_map,
+                                      int32_t* __restrict__ fused) {
+  const float inv_bones = inverse_bones(sk);
+  const int lane = threadIdx.x % kWarp;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / kWarp;
+  const int64_t stride = static_cast<int64_t>(sk.joints) * 2;
+  const int r = st.radius, window = 2 * r + 1;
+  // Whole warps iterate together: every lane of a warp sees the same g.
+  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp; g < total;
+       g += warps) {
+    // The sequence k of g: the last k with offsets[k] <= g (binary search over num_seq + 1).
+    int64_t lo = 0, hi = num_seq;  // offsets[lo] <= g < offsets[hi]
+    while (hi - lo > 1) {
+      const int64_t mid = (lo + hi) / 2;
+      if (offsets[mid] <= g)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    const int64_t begin = offsets[lo];
+    const int32_t n = offsets[lo + 1] - offsets[lo];
+    const int32_t t = static_cast<int32_t>(g - begin);
+    const float* x = poses + g * stride;
+    const PoseInfo xi = pose_info(x, sk, inv_bones, true);
+    const int32_t* row = banks + static_cast<int64_t>(bank_row[g]) * st.capacity;
+
+    // Lane slots i = lane + 32 q; frame -1: not a candidate.
+    float val[kSlotsPerLane];
+    int32_t frame[kSlotsPerLane];
+    int count = 0;
+    for (int q = 0; q < kSlotsPerLane; ++q) {
+      const int i = lane + kWarp * q;
+      val[q] = neg_inf();
+      frame[q] = -1;
+      if (xi.valid && st.max_insert > 0 && i < st.capacity) {
+        const int32_t src = row[i];
+        if (src >= 0 && src < n && (src < t - r || src > t + r)) {
+          const float* e = poses + (begin + src) * stride;
+          const PoseInfo ei = pose_info(e, sk, inv_bones, false);
+          if (ei.valid) {
+            const float s = similarity(e, ei, x, xi, sk.joints);
+            if (s >= st.fusion_threshold) {
+              val[q] = s;
+              frame[q] = src;
+            }
+          }
+        }
+      }
+      count += __popc(__ballot_sync(0xffffffffu, frame[q] >= 0));
+    }
+    const int inserted = count < st.max_insert ? count : st.max_insert;
+    const int nl = (inserted + 1) / 2, nr = inserted / 2;
+    int32_t* out = index_map + g * window;
+    // The local frames: shifted outward by the insertions on their side, clamped to the sequence.
+    for (int w = lane; w < window; w += kWarp) {
+      int64_t local;
+      if (w < r - nl)
+        local = static_cast<int64_t>(t) - (r - nl) + w;
+      else if (w == r)
+        local = t;
+      else if (w > r + nr)
+        local = static_cast<int64_t>(t) + (w - r - nr);
+      else
+        continue;
+      out[w] = static_cast<int32_t>(local < 0 ? 0 : (local > n - 1 ? n - 1 : local));
+    }
+    // Rank by rank: the warp's best remaining candidate, placed left (even rank) or right (odd).
+    for (int rank = 0; rank < inserted; ++rank) {
+      float best_s = neg_inf();
+      int32_t best_frame = kNoSlot;
+      int best_slot = kNoSlot;
+      for (int q = 0; q < kSlotsPerLane; ++q)
+        if (frame[q] >= 0 &&
+            ranks_before(val[q], frame[q], lane + kWarp * q, best_s, best_frame, best_slot)) {
+          best_s = val[q];
+          best_frame = frame[q];
+          best_slot = lane + kWarp * q;
+        }
+      for (int offset = kWarp / 2; offset > 0; offset >>= 1) {
+        const float os = __shfl_xor_sync(0xffffffffu, best_s, offset);
+        const int32_t of = __shfl_xor_sync(0xffffffffu, best_frame, offset);
+        const int oslot = __shfl_xor_sync(0xffffffffu, best_slot, offset);
+        if (ranks_before(os, of, oslot, best_s, best_frame, best_slot)) {
+          best_s = os;
+          best_frame = of;
+          best_slot = oslot;
+        }
+      }
+      // Every lane now holds the winner; its owner drops it from its list.
+      for (int q = 0; q < kSlotsPerLane; ++q)
+        if (lane + kWarp * q == best_slot) frame[q] = -1;
+      if (lane == 0) out[rank % 2 == 0 ? r - 1 - rank / 2 : r + 1 + rank / 2] = best_frame;
+    }
+    if (fused != nullptr && lane == 0) fused[g] = inserted > 0 ? 1 : 0;
+  }
+}
+
+// src: (total, channels); index_map: (total, window); rows, row_base: (n) -> out: (n, window,
+// channels).
+__global__ void window_gather_kernel(const float* __restrict__ src, int64_t channels,
+                                     const int32_t* __restrict__ index_map, int window,
+                                     const int32_t* __restrict__ rows,
+                                     const int32_t* __restrict__ row_base, int64_t n,
+                                     float* __restrict__ out) {
+  const int64_t count = n * window * channels;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
+       e += step) {
+    const int64_t c = e % channels;
+    const int64_t kw = e / channels;  // k * window + w
+    const int64_t k = kw / window, w = kw - k * window;
+    const int64_t from = row_base[k] + index_map[static_cast<int64_t>(rows[k]) * window + w];
+    out[e] = src[from * channels + c];
+  }
+}
+
+}  // namespace
+}  // namespace v3d::kernels::V3D_GPU_NS
+
+namespace v3d::kernels::launch {
+namespace impl = ::v3d::kernels::V3D_GPU_NS;
+
+namespace {
+void check_skeleton(const char* op, const PoseSkeleton& sk) {
+  V3D_CHECK(sk.joints >= 1 && sk.joints <= kPoseBankMaxJoints,
+            op << ": joints must be in [1, " << kPoseBankMaxJoints << "], got " << sk.joints);
+  V3D_CHECK(sk.parents != nullptr, op << ": parents is null");
+  V3D_CHECK(sk.center == PoseCenter::kCentroid || sk.center == PoseCenter::kRoot,
+            op << ": unknown center " << static_cast<int>(sk.center));
+}
+
+void check_capacity(const char* op, int capacity) {
+  V3D_CHECK(capacity >= 1 && capacity <= kPoseBankMaxCapacity,
+            op << ": capacity must be in [1, " << kPoseBankMaxCapacity << "], got " << capacity);
+}
+}  // namespace
+
+template <>
+void pose_similarity<V3D_GPU_KIND>(const float* a, int64_t n, const float* b, int64_t m,
+                                   const PoseSkeleton& sk, float* s, StreamHandle stream_handle) {
+  check_skeleton("pose_similarity", sk);
+  V3D_CHECK(n >= 0 && m >= 0, "pose_similarity: bad sizes n=" << n << " m=" << m);
+  if (n == 0 || m == 0) return;
+  auto stream = static_cast<gpu::Stream>(stream_handle);
+  GPU_LAUNCH(impl::pose_similarity_kernel, grid_for(n * m, impl::kSimilarityThreads),
+             impl::kSimilarityThreads, 0, stream, a, n, b, m, impl::skeleton_args(sk), s);
+  V3D_LAUNCH_CHECK("pose_similarity", stream);
+}
+
+template <>
+void pose_bank<V3D_GPU_KIND>(const float* poses, const int32_t* offsets, int64_t num_seq,
+                             const PoseSkeleton& sk, const PoseBankSettings& st,
+                             int32_t* bank_frames, float* bank_as, int32_t* bank_size,
+                             int32_t* history, float* workspace, StreamHandle stream_handle) {
+  check_skeleton("pose_bank", sk);
+  check_capacity("pose_bank", st.capacity);
+  V3D_CHECK(num_seq >= 0 && num_seq <= 0x7fffffff,
+            "pose_bank: num_seq must be in [0, 2^31), got " << num_seq);
+  if (num_seq == 0) return;
+  V3D_CHECK(workspace != nullptr, "pose_bank: the CUDA bank needs a workspace of "
+                                      << pose_bank_workspace_floats(num_seq, st.capacity)
+                                      << " floats");
+  auto stream = static_cast<gpu::Stream>(stream_handle);
+  // Thread i owns slot i.
+  const int threads = (st.capacity + impl::kWarp - 1) / impl::kWarp * impl::kWarp;
+  GPU_LAUNCH(impl::pose_bank_kernel, static_cast<unsigned>(num_seq), threads, 0, stream, poses,
+             offsets, impl::skeleton_args(sk), st.capacity, st.threshold, bank_frames, bank_as,
+             bank_size, history, workspace);
+  V3D_LAUNCH_CHECK("pose_bank", stream);
+}
+
+template <>
+void pose_bank_fuse<V3D_GPU_KIND>(const float* poses, const int32_t* offsets, int64_t num_seq,
+                                  const PoseSkeleton& sk, const PoseFuseSettings& st,
+                                  const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
+                                  int32_t* fused, StreamHandle stream_handle) {
+  check_skeleton("pose_bank_fuse", sk);
+  check_capacity("pose_bank_fuse", st.capacity);
+  V3D_CHECK(st.radius >= 0 && st.radius < (1 << 24),
+            "pose_bank_fuse: radius must be in [0, 2^24), got " << st.radius);
+  V3D_CHECK(num_seq >= 0, "pose_bank_fuse: num_seq must be >= 0, got " << num_seq);
+  // The frame count lives on the device with the offsets; the launcher takes it from there.
+  int32_t total = 0;
+  auto stream = static_cast<gpu::Stream>(stream_handle);
+  if (num_seq == 0) return;
+  V3D_CUDA_CHECK(gpu::MemcpyAsync(&total, offsets + num_seq, sizeof total,
+                                  gpu::CopyKind::DeviceToHost, stream));
+  V3D_CUDA_CHECK(gpu::StreamSynchronize(stream));
+  if (total <= 0) return;
+  impl::FuseArgs args{
+      st.radius, st.fusion_threshold,
+      st.max_insert < 0 ? 0 : (st.max_insert > 2 * st.radius ? 2 * st.radius : st.max_insert),
+      st.capacity};
+  constexpr int kFramesPerBlock = impl::kFuseThreads / impl::kWarp;
+  GPU_LAUNCH(impl::pose_bank_fuse_kernel, grid_for(total, kFramesPerBlock), impl::kFuseThreads, 0,
+             stream, poses, offsets, num_seq, static_cast<int64_t>(total), impl::skeleton_args(sk),
+             args, banks, bank_row, index_map, fused);
+  V3D_LAUNCH_CHECK("pose_bank_fuse", stream);
+}
+
+template <>
+void window_gather<V3D_GPU_KIND>(const float* src, int64_t channels, const int32_t* index_map,
+                                 int window, const int32_t* rows, const int32_t* row_base,
+                                 int64_t n, float* out, StreamHandle stream_handle) {
+  V3D_CHECK(channels >= 0 && window >= 1 && n >= 0,
+            "window_gather: bad sizes channels=" << channels << " window=" << window << " n=" << n);
+  const int64_t count = n * window * channels;
+  if (count == 0) return;
+  auto stream = static_cast<gpu::Stream>(stream_handle);
+  GPU_LAUNCH(impl::window_gather_kernel, grid_for(count, impl::kGatherThreads),
+             impl::kGatherThreads, 0, stream, src, channels, index_map, window, rows, row_base, n,
+             out);
+  V3D_LAUNCH_CHECK("window_gather", stream);
+}
+
+}  // namespace v3d::kernels::launch

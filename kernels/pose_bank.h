@@ -1,0 +1,150 @@
+// The Long-term Pose Bank (LTB) and the Alternative Symmetric Pose Fusion of the paper
+// (../shared/paper/V3D-LSFM.txt, section 3.2), in the exact reading of
+// ../shared/reference/long-term-bank.md and docs/long-term-bank.md. Three operations on contiguous
+// buffers:
+//
+//   pose_similarity  S for N candidate poses against M reference poses (paper Eq. 2):
+//                    s[n, m] = S(a_n, b_m).
+//   pose_bank        Algorithm 1: each sequence's bank after its frames were offered in time order,
+//                    optionally the bank after every frame (history).
+//   pose_bank_fuse   the fused window of every frame as 2r + 1 sequence-local frame indices: the
+//                    (T, 2r + 1) index map; and window_gather, which builds the fused 2D windows
+//                    of chosen frames through that map.
+//
+// Poses. A pose is `joints` 2D points, (x, y) interleaved: pose p's joint j is at
+// poses[(p * joints + j) * 2 + {0, 1}]. A pose with any non-finite coordinate is invalid: it never
+// enters a bank or a fused window and its similarity to anything is -inf.
+//
+// Similarity (paper Eq. 2), A the candidate, B the reference:
+//   S(A, B) = 1 - sum_j || A_j - c(A) + c(B) - B_j ||_2 / max(J * L(B), 1e-6)
+//   c(P) = the mean of P's joints (center = kCentroid) or joint 0 (kRoot);
+//   L(P) = the mean length of the bones (j, parents[j]) over the joints j with parents[j] >= 0.
+// Evaluation order (so that every backend gets the same float): c(P) sums the joints in order in
+// float and multiplies by 1/J rounded from double; each term is sqrtf(dx * dx + dy * dy) with
+// dx = (A_jx - c(A)x) + (c(B)x - B_jx); terms and bone lengths are summed in joint order in float,
+// a bone length being sqrtf(bx * bx + by * by) with bx = B_jx - B_{parents[j]}x;
+// L(B) = (sum of bone lengths) * (1 / bones rounded from double), L = 0 for a skeleton without
+// bones; denom = float(J) * L(B), replaced by 1e-6f when below it; then S = 1 - sum / denom.
+// CUDA code must not contract these into FMAs (use __fmul_rn / __fadd_rn or equivalent).
+//
+// Sequences are packed along frames: `offsets` has num_seq + 1 entries, sequence k is global frames
+// offsets[k] .. offsets[k + 1] - 1 (offsets[0] = 0, non-decreasing; an empty sequence is allowed).
+// Frame indices stored in banks, histories and index maps are LOCAL to their sequence (0-based).
+//
+// Bank (Algorithm 1). Per sequence, `capacity` slots, each empty (-1) or holding a local source
+// frame; AS_i = sum over the other occupied slots j, in slot order, of S(entry_i, entry_j), in
+// float, recomputed after every change from the pairwise matrix P[i][j] = S(entry_i, entry_j).
+// Candidate x from frame f, T = threshold:
+//   1. x invalid: no change.   2. bank empty: x goes into slot 0.
+//   3. m = max over occupied i of S(x, entry_i); m >= T (any S(x, entry_i) >= T): rejected.
+//   4. not full: x goes into the first empty slot (slots fill 0, 1, 2, ... and never empty again);
+//      full: the slot with the largest AS (ties: the smallest source frame) is overwritten by x.
+// Outputs per sequence k: bank_frames[k * capacity + i] (the slot's source frame or -1),
+// bank_as[k * capacity + i] (AS_i, 0 for an empty slot), bank_size[k]. With `history` non-null,
+// history[g * capacity + i] is slot i's source frame after global frame g was offered.
+// The slot layout is part of the contract: every backend must produce identical slots.
+//
+// Fusion for the frame t of a sequence of length n, radius r, W = 2r + 1:
+//   bank: the slots of row bank_row[g] of `banks` (g = the global frame; offline: the sequence's
+//         final bank, online: history row g, the bank after frame t);
+//   candidates: occupied slots whose source frame s lies outside [t - r, t + r] and whose
+//         S(entry, x_t) >= fusion_threshold (none when x_t is invalid; an invalid entry is never
+//         one); a slot value outside [0, n) counts as empty;
+//   order: S descending, ties by the smaller source frame (then the smaller slot, which only
+//         matters for a row holding one frame twice); keep k = min(count, max_insert) with
+//         max_insert clamped to [0, 2r]; nl = ceil(k / 2) go left (ranks 0, 2, 4, ...),
+//         nr = floor(k / 2) go right (ranks 1, 3, 5, ...);
+//   window (slot w of index_map[g * W + w]), clamp(i) = min(max(i, 0), n - 1):
+//         w <  r - nl:        clamp(t - (r - nl) + w)        local frames, shifted outward
+//         r - nl <= w < r:    left candidate of rank 2 * (r - 1 - w)   (innermost = best)
+//         w == r:             t
+//         r < w <= r + nr:    right candidate of rank 2 * (w - r - 1) + 1
+//         w >  r + nr:        clamp(t + (w - r - nr))
+//   With no candidate this is the plain window clamp(t - r + w).
+// Example r = 3, candidates a (best) then b: [t-2, t-1, a, t, b, t+1, t+2].
+// `fused` (optional, (total) int32): 1 where the window differs from the plain one (k > 0: an
+// inserted frame lies outside [t - r, t + r], so it never equals the plain window), else 0.
+// Kernels do not range-check bank_row, window_gather's rows / row_base / map or the offsets on a
+// GPU: runtime/pose_bank.h validates them on the host first.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common.h"
+
+namespace v3d::kernels {
+
+enum class PoseCenter : int { kCentroid = 0, kRoot = 1 };
+
+// Limits every backend enforces (the CUDA bank keeps one sequence's state in shared memory).
+constexpr int kPoseBankMaxJoints = 32;
+constexpr int kPoseBankMaxCapacity = 256;
+
+struct PoseSkeleton {
+  int joints = 0;
+  const int32_t* parents = nullptr;  // (joints), host memory on the CPU, device memory on a GPU
+  PoseCenter center = PoseCenter::kCentroid;
+};
+
+struct PoseBankSettings {
+  int capacity = 80;
+  float threshold = 0.7f;
+};
+
+struct PoseFuseSettings {
+  int radius = 13;  // r = (receptive field - 1) / 2
+  float fusion_threshold = 0.7f;
+  int max_insert = 13;  // clamped to [0, 2r]
+  int capacity = 80;    // the row length of `banks`
+};
+
+// Floats of device workspace the CUDA bank needs (pairwise matrices) for num_seq sequences.
+int64_t pose_bank_workspace_floats(int64_t num_seq, int capacity);
+
+namespace cpu {
+// a: (n, joints, 2), b: (m, joints, 2) -> s: (n, m), overwritten.
+void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const PoseSkeleton& sk,
+                     float* s);
+
+// poses: (offsets[num_seq], joints, 2); offsets: (num_seq + 1) -> bank_frames, bank_as:
+// (num_seq, capacity); bank_size: (num_seq); history: (offsets[num_seq], capacity) or nullptr.
+void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
+               const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
+               int32_t* history);
+
+// banks: (rows, capacity) local source frames or -1; bank_row: (total) the row frame g uses ->
+// index_map: (total, 2r + 1); fused: (total) or nullptr. total = offsets[num_seq].
+void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
+                    const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
+                    const int32_t* bank_row, int32_t* index_map, int32_t* fused);
+
+// src: (total, channels) per-frame features (the network's 2D input rows); rows: (n) global
+// frames; row_base: (n) the global index of each row's sequence start; index_map: (total, window)
+// -> out: (n, window, channels), out[k, w, :] = src[row_base[k] + index_map[rows[k], w], :].
+void window_gather(const float* src, int64_t channels, const int32_t* index_map, int window,
+                   const int32_t* rows, const int32_t* row_base, int64_t n, float* out);
+}  // namespace cpu
+
+namespace launch {
+template <GpuKind G>
+void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const PoseSkeleton& sk,
+                     float* s, StreamHandle stream);
+// One thread block per sequence. workspace: pose_bank_workspace_floats(num_seq, capacity) floats.
+template <GpuKind G>
+void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
+               const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
+               int32_t* history, float* workspace, StreamHandle stream);
+// pose_bank_fuse reads offsets[num_seq] back to the host (a stream synchronisation) to size its
+// grid: the frame count is not an argument.
+template <GpuKind G>
+void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
+                    const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
+                    const int32_t* bank_row, int32_t* index_map, int32_t* fused,
+                    StreamHandle stream);
+template <GpuKind G>
+void window_gather(const float* src, int64_t channels, const int32_t* index_map, int window,
+                   const int32_t* rows, const int32_t* row_base, int64_t n, float* out,
+                   StreamHandle stream);
+}  // namespace launch
+
+}  // namespace v3d::kernels

@@ -1,0 +1,309 @@
+// Long-term bank inference (trainer/ltb.h) with a tiny random model on synthetic sequences: frames
+// the bank leaves alone keep the whole-sequence output bit for bit, fused frames get the strided
+// model's output on their fused window (flip TTA included), online windows only use the past,
+// the cpu and emulated plans agree, the HDF5 dump round-trips, and evaluate/sweep rows agree.
+#include "trainer/ltb.h"
+
+#include <gtest/gtest.h>
+
+#include <H5Cpp.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "data/synth.h"
+#include "kernels/common.h"
+#include "runtime/autograd.h"
+#include "tests/trainer/temp_dir.h"
+#include "trainer/evaluate.h"
+#include "trainer/infer.h"
+
+namespace v3d {
+namespace {
+
+TemporalModelConfig tiny_model(bool causal = false) {
+  TemporalModelConfig c;
+  c.filter_widths = {3, 3};  // 9 frames, r = 4
+  c.channels = 16;
+  c.dropout = 0.0f;
+  c.causal = causal;
+  return c;
+}
+
+// S9 Boxing and Walking at every 3rd frame (fast motion), 4 cameras, 90 frames.
+std::vector<data::Sequence> sequences(int64_t frames = 90) {
+  data::SynthOptions so;
+  so.frames_per_action = frames;
+  so.subjects = {"S9"};
+  so.actions = {"Walking", "Boxing"};
+  const data::Dataset ds = data::synthesize(so);
+  data::PrepareSpec spec;
+  spec.subjects = {"S9"};
+  return data::prepare_sequences(ds, spec);
+}
+
+LtbOptions fusing_options() {
+  LtbOptions o;
+  o.capacity = 12;
+  o.threshold = 0.9f;  // a rich bank
+  o.fusion_threshold = 0.8f;
+  return o;
+}
+
+std::vector<std::span<const float>> views(const std::vector<data::Sequence>& seqs) {
+  std::vector<std::span<const float>> v;
+  for (const auto& s : seqs) v.emplace_back(s.poses_2d);
+  return v;
+}
+
+std::vector<const data::Sequence*> pointers(const std::vector<data::Sequence>& seqs) {
+  std::vector<const data::Sequence*> p;
+  for (const auto& s : seqs) p.push_back(&s);
+  return p;
+}
+
+const data::Skeleton& h36m() { return data::Skeleton::h36m17(); }
+
+TEST(Ltb, ParentsOfBothLayouts) {
+  EXPECT_EQ(ltb_parents(h36m()).size(), 17u);
+  const auto coco = ltb_parents(data::Skeleton::coco17());
+  ASSERT_EQ(coco.size(), 17u);
+  int roots = 0;
+  for (size_t j = 0; j < coco.size(); ++j) {
+    if (coco[j] < 0) {
+      ++roots;
+      continue;
+    }
+    EXPECT_LT(coco[j], static_cast<int32_t>(j)) << "parents come before children";
+  }
+  EXPECT_EQ(roots, 1);
+}
+
+TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
+  TemporalModel model(tiny_model(), Device::cpu(), 5);
+  const auto seqs = sequences();
+  for (const bool flip : {false, true}) {
+    std::vector<std::vector<float>> plain;
+    for (const auto& s : seqs) plain.push_back(predict_sequence(model, s, h36m(), h36m(), flip));
+    const LtbPlan plan =
+        plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu());
+    ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
+    ASSERT_LT(plan.fused_frames, plan.offsets.back()) << "and plain ones";
+    LtbStats stats;
+    const auto out =
+        predict_with_ltb(model, pointers(seqs), plain, plan, h36m(), h36m(), flip, &stats);
+    EXPECT_EQ(stats.fused_frames, plan.fused_frames);
+    EXPECT_EQ(stats.frames, plan.offsets.back());
+    PhiloxState rng{};
+    NoGradGuard no_grad;
+    for (size_t k = 0; k < seqs.size(); ++k) {
+      const auto& s = seqs[k];
+      for (int64_t t = 0; t < s.frames; ++t) {
+        const int64_t g = plan.offsets[k] + t;
+        const float* got = out[k].data() + t * 51;
+        if (plan.fused[static_cast<size_t>(g)] == 0) {
+          for (int e = 0; e < 51; ++e)
+            ASSERT_EQ(got[e], plain[k][static_cast<size_t>(t * 51 + e)]) << "frame " << t;
+          continue;
+        }
+        // The fused window built here from the map, through the strided form.
+        std::vector<float> win(9 * 34), win_flip;
+        for (int w = 0; w < 9; ++w) {
+          const int32_t f = plan.index_map[static_cast<size_t>(g * 9 + w)];
+          ASSERT_GE(f, 0);
+          ASSERT_LT(f, s.frames);
+          std::copy(s.poses_2d.begin() + f * 34, s.poses_2d.begin() + (f + 1) * 34,
+                    win.begin() + w * 34);
+        }
+        std::vector<float> want =
+            model.forward_train(Tensor::from_vector(win, {1, 9, 34}), rng, false)
+                .value()
+                .to_vector();
+        if (flip) {
+          win_flip = win;
+          data::flip_poses(win_flip, 9, h36m(), 2);
+          const std::vector<float> yf =
+              model.forward_train(Tensor::from_vector(win_flip, {1, 9, 34}), rng, false)
+                  .value()
+                  .to_vector();
+          const std::vector<int> perm = h36m().flip_permutation();
+          for (int j = 0; j < 17; ++j) {
+            const float* m = yf.data() + perm[static_cast<size_t>(j)] * 3;
+            want[j * 3 + 0] = 0.5f * (want[j * 3 + 0] - m[0]);
+            want[j * 3 + 1] = 0.5f * (want[j * 3 + 1] + m[1]);
+            want[j * 3 + 2] = 0.5f * (want[j * 3 + 2] + m[2]);
+          }
+        }
+        for (int e = 0; e < 51; ++e)
+          ASSERT_NEAR(got[e], want[static_cast<size_t>(e)], 1e-5f * (1 + std::fabs(want[e])))
+              << "fused frame " << t << " of sequence " << k << " flip " << flip;
+        // And it differs from the plain output (the window did change).
+        bool differs = false;
+        for (int e = 0; e < 51; ++e) differs |= got[e] != plain[k][static_cast<size_t>(t * 51 + e)];
+        EXPECT_TRUE(differs) << "frame " << t;
+      }
+    }
+  }
+}
+
+TEST(Ltb, NoCandidateOrShortSequenceLeavesInferenceUnchanged) {
+  TemporalModel model(tiny_model(), Device::cpu(), 6);
+  // Fusion threshold above the largest possible similarity (1): nothing is fused.
+  auto seqs = sequences();
+  LtbOptions none = fusing_options();
+  none.fusion_threshold = 1.5f;
+  // A sequence shorter than the receptive field: every bank entry lies inside every window.
+  auto short_seqs = sequences(5);
+  for (const auto& [set, opt] :
+       {std::pair{&seqs, none}, std::pair{&short_seqs, fusing_options()}}) {
+    std::vector<std::vector<float>> plain;
+    for (const auto& s : *set) plain.push_back(predict_sequence(model, s, h36m(), h36m(), true));
+    const LtbPlan plan = plan_ltb(views(*set), 17, ltb_parents(h36m()), 4, opt, Device::cpu());
+    EXPECT_EQ(plan.fused_frames, 0);
+    for (size_t g = 0; g < plan.fused.size(); ++g) EXPECT_EQ(plan.fused[g], 0);
+    const auto out = predict_with_ltb(model, pointers(*set), plain, plan, h36m(), h36m(), true);
+    EXPECT_EQ(out, plain);
+  }
+  // infer_3d with the bank, on a short input, equals infer_3d without.
+  InferInput in;
+  in.name = "short";
+  in.frames = 5;
+  in.joints = 17;
+  in.res_w = 1000;
+  in.res_h = 1002;
+  for (int64_t i = 0; i < 5 * 34; ++i)
+    in.keypoints_px.push_back(static_cast<float>(400 + (i * 37) % 200));
+  const LtbOptions o = fusing_options();
+  EXPECT_EQ(infer_3d(model, in, true, &o), infer_3d(model, in, true));
+}
+
+TEST(Ltb, OnlineWindowsOnlyInsertPastFrames) {
+  const auto seqs = sequences();
+  LtbOptions on = fusing_options();
+  on.online = true;
+  const LtbPlan plan = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, on, Device::cpu());
+  const LtbPlan off =
+      plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu());
+  ASSERT_GT(plan.fused_frames, 0);
+  int64_t future_in_offline = 0;
+  for (size_t k = 0; k + 1 < plan.offsets.size(); ++k) {
+    for (int32_t g = plan.offsets[k]; g < plan.offsets[k + 1]; ++g) {
+      const int32_t t = g - plan.offsets[k];
+      for (int w = 0; w < 9; ++w) {
+        const int32_t f = plan.index_map[static_cast<size_t>(g * 9 + w)];
+        if (f > t + 4) ADD_FAILURE() << "online frame " << t << " uses future frame " << f;
+        future_in_offline += off.index_map[static_cast<size_t>(g * 9 + w)] > t + 4;
+      }
+    }
+  }
+  EXPECT_GT(future_in_offline, 0) << "offline mode does fuse future poses";
+  // The final bank is the same either way (both offered every frame in order).
+  EXPECT_EQ(plan.bank_frames, off.bank_frames);
+}
+
+TEST(Ltb, EmulatedPlanEqualsCpuPlan) {
+  auto seqs = sequences(40);
+  seqs.resize(3);
+  for (const bool online : {false, true}) {
+    LtbOptions o = fusing_options();
+    o.online = online;
+    const LtbPlan c = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::cpu(), true);
+    const LtbPlan e = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::emu(), true);
+    EXPECT_EQ(c.bank_frames, e.bank_frames);
+    EXPECT_EQ(c.bank_as, e.bank_as);
+    EXPECT_EQ(c.bank_size, e.bank_size);
+    EXPECT_EQ(c.history, e.history);
+    EXPECT_EQ(c.index_map, e.index_map);
+    EXPECT_EQ(c.fused, e.fused);
+  }
+}
+
+TEST(Ltb, HdfDumpRoundTrips) {
+  const auto seqs = sequences(30);
+  const LtbOptions o = fusing_options();
+  const LtbPlan plan = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::cpu(), true);
+  std::vector<std::string> names;
+  for (size_t k = 0; k < seqs.size(); ++k) names.push_back("seq" + std::to_string(k) + "/cam");
+  const test_util::TempDir dir("v3d-ltb");
+  const std::string path = dir / "ltb.h5";
+  write_ltb_h5(path, names, plan, o);
+  H5::H5File f(path, H5F_ACC_RDONLY);
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    const int64_t b = plan.offsets[k], t = plan.offsets[k + 1] - b;
+    std::vector<int32_t> hist(static_cast<size_t>(t * o.capacity)), map(static_cast<size_t>(t * 9));
+    f.openDataSet("/" + names[k] + "/history").read(hist.data(), H5::PredType::NATIVE_INT32);
+    f.openDataSet("/" + names[k] + "/index_map").read(map.data(), H5::PredType::NATIVE_INT32);
+    EXPECT_TRUE(std::equal(hist.begin(), hist.end(), plan.history.begin() + b * o.capacity));
+    EXPECT_TRUE(std::equal(map.begin(), map.end(), plan.index_map.begin() + b * 9));
+    std::vector<float> as(static_cast<size_t>(o.capacity));
+    f.openDataSet("/" + names[k] + "/bank_as").read(as.data(), H5::PredType::NATIVE_FLOAT);
+    EXPECT_TRUE(std::equal(as.begin(), as.end(), plan.bank_as.begin() + k * o.capacity));
+  }
+  f.close();
+  // Duplicate names are refused before anything is written.
+  names[1] = names[0];
+  EXPECT_THROW(write_ltb_h5(dir / "dup.h5", names, plan, o), Error);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"ltb.h5"});
+}
+
+TEST(Ltb, EvaluateBothAndSweepAgreeWithSingleRuns) {
+  TemporalModel model(tiny_model(), Device::cpu(), 7);
+  const auto seqs = sequences(60);
+  EvalOptions opt;
+  opt.test_intervals = {1, 3};
+  const EvalReport off = evaluate(model, seqs, opt);
+  opt.ltb_options = fusing_options();
+  opt.ltb = LtbEval::kOn;
+  const EvalReport on = evaluate(model, seqs, opt);
+  opt.ltb = LtbEval::kBoth;
+  const EvalReport both = evaluate(model, seqs, opt);
+  ASSERT_EQ(off.intervals.size(), 2u);
+  ASSERT_EQ(on.intervals.size(), 2u);
+  ASSERT_EQ(both.intervals.size(), 4u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_FALSE(both.intervals[2 * i].ltb);
+    EXPECT_TRUE(both.intervals[2 * i + 1].ltb);
+    EXPECT_EQ(both.intervals[2 * i].mean.mpjpe, off.intervals[i].mean.mpjpe);
+    EXPECT_EQ(both.intervals[2 * i + 1].mean.mpjpe, on.intervals[i].mean.mpjpe);
+    EXPECT_GT(on.intervals[i].ltb_stats.fused_frames, 0);
+    EXPECT_NE(on.intervals[i].mean.mpjpe, off.intervals[i].mean.mpjpe);
+  }
+  const std::string md = to_markdown(both, "t");
+  EXPECT_NE(md.find("| TD 3 | w/o |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| TD 3 | w |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Long-term pose bank"), std::string::npos);
+
+  LtbOptions other = fusing_options();
+  other.capacity = 3;
+  opt.ltb = LtbEval::kOff;
+  const LtbSweepReport sweep = sweep_ltb(model, seqs, opt, {fusing_options(), other});
+  ASSERT_EQ(sweep.points.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(sweep.plain.intervals[i].mean.mpjpe, off.intervals[i].mean.mpjpe);
+    EXPECT_EQ(sweep.points[0].intervals[i].mean.mpjpe, on.intervals[i].mean.mpjpe);
+    EXPECT_EQ(sweep.points[1].intervals[i].ltb_stats.bank_entries <=
+                  3 * sweep.points[1].intervals[i].ltb_stats.sequences,
+              true);
+  }
+  EXPECT_NE(sweep_to_markdown(sweep, "s").find("| w/o LTB |"), std::string::npos);
+  EXPECT_NE(sweep_to_csv(sweep).find("ltb,capacity,threshold"), std::string::npos);
+}
+
+TEST(Ltb, CausalModelsAndBadOptionsAreRefused) {
+  TemporalModel causal(tiny_model(true), Device::cpu(), 8);
+  const auto seqs = sequences(20);
+  EvalOptions opt;
+  opt.ltb = LtbEval::kOn;
+  EXPECT_THROW(evaluate(causal, seqs, opt), Error);
+  LtbOptions bad;
+  bad.capacity = 0;
+  EXPECT_THROW(validate_ltb_options(bad), Error);
+  bad.capacity = kernels::kPoseBankMaxCapacity + 1;
+  EXPECT_THROW(validate_ltb_options(bad), Error);
+  EXPECT_THROW(parse_ltb_eval("sometimes"), Error);
+}
+
+}  // namespace
+}  // namespace v3d

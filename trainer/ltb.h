@@ -1,0 +1,97 @@
+// Long-term Pose Bank inference (issue 6; the exact reading is docs/long-term-bank.md):
+//
+//   plan_ltb          for a batch of 2D sequences, on the model's device: the banks
+//                     (ops::pose_bank, one thread block per sequence on a GPU), the fused windows
+//                     as a (T, 2r + 1) index map per sequence (ops::pose_bank_fuse) and which
+//                     frames' windows changed. Offline mode fuses every window with the final bank;
+//                     online mode fuses the window of frame t with the bank after frame t (history
+//                     rows).
+//   predict_with_ltb  the prediction of whole-sequence inference with the fused frames replaced:
+//                     frames whose window is unchanged keep the dilated model's output (bit for
+//                     bit); the fused windows are gathered on the device (ops::window_gather) and
+//                     run through the strided form of the same weights (eval BN, no dropout) in
+//                     batches, with the flipped copy averaged in under flip TTA exactly as
+//                     predict_sequence does.
+//
+// The similarity's bone lengths come from ltb_parents(keypoints): H36M-17's own tree, and for
+// COCO-17 keypoints (no tree of their own) the fixed tree documented in docs/long-term-bank.md.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "data/batches.h"
+#include "data/skeleton.h"
+#include "kernels/pose_bank.h"
+#include "runtime/device.h"
+#include "trainer/config.h"
+#include "trainer/model.h"
+
+namespace v3d {
+
+struct LtbOptions {
+  int capacity = 80;
+  float threshold = 0.7f;
+  float fusion_threshold = 0.7f;
+  int max_insert = -1;  // -1: the window radius r
+  bool online = false;
+  kernels::PoseCenter center = kernels::PoseCenter::kCentroid;
+};
+
+// The ltb section of a config as options (validated by the config reader).
+LtbOptions ltb_options(const LtbConfig& config);
+// Throws v3d::Error naming the field on an out-of-range option (capacity outside
+// [1, kPoseBankMaxCapacity], a non-finite threshold, max_insert < -1).
+void validate_ltb_options(const LtbOptions& options);
+
+// Parent of each keypoint for the similarity's mean bone length (-1 for the root).
+std::vector<int32_t> ltb_parents(const data::Skeleton& keypoints);
+
+// The bank and the fused windows of a batch of sequences.
+struct LtbPlan {
+  int64_t radius = 0, window = 1;  // r and 2r + 1
+  int capacity = 0;
+  std::vector<int32_t> offsets;      // (num_seq + 1): sequence k is frames offsets[k] ..
+  std::vector<int32_t> bank_frames;  // (num_seq, capacity): final banks, -1 = empty slot
+  std::vector<float> bank_as;        // (num_seq, capacity)
+  std::vector<int32_t> bank_size;    // (num_seq)
+  std::vector<int32_t> history;      // (total, capacity): after each frame (with_history only)
+  std::vector<int32_t> index_map;    // (total, window): local frame indices
+  std::vector<int32_t> fused;        // (total): 1 where the window differs from the plain one
+  int64_t fused_frames = 0;
+};
+
+// sequences: each (frames_k, joints, 2) normalised 2D, frames_k >= 0. Online mode always
+// computes the history (its windows use it). Runs on `device`.
+LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joints,
+                 const std::vector<int32_t>& parents, int64_t radius, const LtbOptions& options,
+                 Device device, bool with_history = false);
+
+struct LtbStats {
+  int64_t frames = 0;        // frames predicted
+  int64_t fused_frames = 0;  // of which re-predicted from a fused window
+  int64_t bank_entries = 0;  // sum over sequences of the final bank size
+  int64_t sequences = 0;
+};
+
+// Predictions of `sequences` (each (frames, J_out, 3), as predict_sequence returns them) with the
+// frames that `plan` fuses replaced by the strided model's output on their fused windows.
+// `plain[k]` is sequence k's whole-sequence prediction. The model must not be causal (the fused
+// window is centred). Adds to *stats when given.
+std::vector<std::vector<float>> predict_with_ltb(
+    TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
+    const std::vector<std::vector<float>>& plain, const LtbPlan& plan,
+    const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
+    LtbStats* stats = nullptr);
+
+// `v3d ltb`'s output (docs/long-term-bank.md): root attributes format "v3d-ltb", version 1 and the
+// settings; per sequence k, group /<names[k]> with history (T, capacity) int32 (the slots after
+// every frame; -1 = empty), bank_frames (capacity) int32, bank_as (capacity) float32, index_map
+// (T, 2r + 1) int32 and fused (T) int32, and attribute bank_size. The plan needs its history.
+// Atomic.
+void write_ltb_h5(const std::string& path, const std::vector<std::string>& names,
+                  const LtbPlan& plan, const LtbOptions& options);
+
+}  // namespace v3d
