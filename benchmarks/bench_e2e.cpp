@@ -38,6 +38,7 @@
 #include "data/skeleton.h"
 #include "kernels/common.h"
 #include "kernels/gemm.h"
+#include "kernels/temporal_conv.h"
 #include "runtime/allocator.h"
 #include "runtime/autograd.h"
 #include "runtime/loss.h"
@@ -204,6 +205,31 @@ nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int
           {"peak_rss_mb", peak_rss_mb()}};
 }
 
+// The CPU forward path of each convolution of the dilated form on a sequence of `frames` frames
+// (edge-padded to frames + RF - 1 as predict_sequence does), e.g. "winograd F(4,3)"; the K = 3
+// layers' path follows V3D_CPU_WINOGRAD (kernels/temporal_conv.h).
+std::string conv_paths(const TemporalModelConfig& c, int64_t frames) {
+  using v3d::kernels::TemporalConvShape;
+  const auto& fw = c.filter_widths;
+  int64_t t = frames + c.receptive_field() - 1;
+  std::ostringstream os;
+  auto add = [&](const std::string& name, const TemporalConvShape& s) {
+    os << (os.tellp() > 0 ? ", " : "") << name << " "
+       << v3d::kernels::cpu::temporal_conv_fwd_path(s);
+  };
+  add("expand", {1, t, c.in_channels(), c.channels, fw[0], 1, 1});
+  t -= fw[0] - 1;
+  int64_t dilation = fw[0];
+  for (size_t i = 1; i < fw.size(); ++i) {
+    std::ostringstream name;
+    name << "layers_conv." << 2 * (i - 1) << " (d=" << dilation << ")";
+    add(name.str(), {1, t, c.channels, c.channels, fw[i], dilation, 1});
+    t -= (fw[i] - 1) * dilation;
+    dilation *= fw[i];
+  }
+  return os.str();
+}
+
 nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector<int64_t>& lengths,
                                int iters, double peak_gflops) {
   TemporalModel model(cfg, v3d::Device::cpu(), /*seed=*/2);
@@ -330,7 +356,11 @@ int main(int argc, char** argv) {
       out["train"] = t;
     }
     if (!skip_infer) {
-      const nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak);
+      const std::string paths = conv_paths(cfg, lengths[0]);
+      std::printf("inference conv paths at %lld frames: %s\n", static_cast<long long>(lengths[0]),
+                  paths.c_str());
+      nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak);
+      t["conv_paths"] = paths;
       std::printf(
           "inference: %9.1f frames/s   pass %.3f s over %lld frames  %.1f GFLOP/s = %.2f of "
           "peak  maxrss %.0f MB, tensors %.0f MB\n",

@@ -11,6 +11,12 @@
 // elements advances its offset by ceil(n / 4). p must be in [0, 1); p = 0 copies.
 // Tolerance: exact. The mask is integer arithmetic and each output is one float multiply, so CPU,
 // emulated and real CUDA outputs are bit-identical.
+//
+// ReLU then dropout in one pass (the model's BN -> ReLU -> dropout; saves writing and re-reading
+// the ReLU output, and its memory), with the same mask and counter advance as dropout:
+//   relu_dropout fwd: y[i]   = keep[i] ? max(x[i], 0) * scale : 0   (x[i] > 0 ? x[i] : 0, as relu)
+//   relu_dropout bwd: d_x[i] = keep[i] && x[i] > 0 ? d_y[i] * scale : 0   (x: the forward input)
+// Both equal relu followed by dropout (and dropout_bwd followed by relu_bwd) bit for bit.
 #pragma once
 
 #include "kernels/common.h"
@@ -23,6 +29,9 @@ inline uint64_t dropout_counter_advance(int64_t n) { return static_cast<uint64_t
 namespace cpu {
 void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
 void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset);
+void relu_dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
+void relu_dropout_bwd(const float* x, const float* d_y, float* d_x, int64_t n, float p,
+                      uint64_t seed, uint64_t offset);
 }  // namespace cpu
 
 namespace launch {
@@ -32,6 +41,12 @@ void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, ui
 template <GpuKind G>
 void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset,
                  StreamHandle s);
+template <GpuKind G>
+void relu_dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
+                      StreamHandle s);
+template <GpuKind G>
+void relu_dropout_bwd(const float* x, const float* d_y, float* d_x, int64_t n, float p,
+                      uint64_t seed, uint64_t offset, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -28,6 +28,26 @@
 // partial sums in a workspace, added in a fixed order by a second kernel; the CUDA col2im is a
 // gather (each d_x element sums its taps in ascending k).
 //
+// CPU forward of the dilated K = 3 convolution: Winograd minimal filtering along time. F(m, 3)
+// computes m outputs of a 3-tap filter with m + 2 products instead of 3m. With dilation d the
+// outputs t0, t0 + d, ..., t0 + (m-1)d read the inputs t0, t0 + d, ..., t0 + (m+1)d, so output
+// frames are grouped by their residue mod d into tiles of m; with channels each of the m + 2
+// products is a GEMM (tiles, C_in) x (C_in, C_out):
+//   U_i = sum_j BT[i, j] x[b, t0 + j*d, :]     input transform,  (tiles, C_in) for i < m + 2
+//   V_i = sum_k G[i, k] w[:, :, k]             weight transform, (C_out, C_in)
+//   M_i = U_i V_i^T                            m + 2 sgemms
+//   y[b, t0 + j*d, :] = sum_i AT[j, i] M_i     output transform
+// so a K = 3 layer costs (m+2)/m C_in C_out MACs per output frame instead of 3 C_in C_out. A
+// residue chain whose length is not a multiple of m ends in a partial tile: its input frames past
+// the sequence are taken as 0 and its outputs past T_out are dropped (the outputs it keeps read
+// only real frames), which costs m + 2 GEMM rows where im2col + sgemm of the p < m leftover frames
+// would cost 3p plus a second permuted copy of the weights and a second GEMM call. The matrices
+// come from the Toom-Cook construction on the points 0, +-1, +-2 and infinity (m = 4, see
+// kernels/cpu/temporal_conv.cpp for the choice). Only the forward pass of the CPU backend uses it,
+// where it pays: K = 3, stride 1, C_in and C_out >= kWinogradMinChannels and at least
+// kWinogradMinTiles whole tiles per call; the environment switch V3D_CPU_WINOGRAD=0 turns it off
+// (`force` takes it wherever it applies at all, as the tests do through set_temporal_conv_algo).
+//
 // Tolerance: a float32 sum of L products (L = K*C_in for fwd, up to K*C_out for bwd_data, B*T_out
 // for bwd_weight) in an order that differs between OpenBLAS, the CUDA tiles and the reference:
 // with N(0, 1) inputs the error grows like L * 2^-24 at worst in practice, so comparisons use
@@ -87,6 +107,37 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
 
 namespace cpu {
+// Algorithm of the CPU forward pass: kAuto takes Winograd where it pays (K = 3, stride 1, enough
+// channels and tiles), kDirect never, kWinograd wherever it applies at all (K = 3, stride 1; a
+// chain shorter than m is one partial tile). The default comes from the environment:
+// V3D_CPU_WINOGRAD=0 is kDirect, =force is kWinograd, unset or 1 is kAuto. Process-wide; set it
+// only while no forward pass runs.
+enum class TemporalConvAlgo { kAuto, kDirect, kWinograd };
+void set_temporal_conv_algo(TemporalConvAlgo algo);
+TemporalConvAlgo temporal_conv_algo();
+// Sets an algorithm for a scope and restores the previous one.
+class TemporalConvAlgoGuard {
+ public:
+  explicit TemporalConvAlgoGuard(TemporalConvAlgo algo) : saved_(temporal_conv_algo()) {
+    set_temporal_conv_algo(algo);
+  }
+  ~TemporalConvAlgoGuard() { set_temporal_conv_algo(saved_); }
+  TemporalConvAlgoGuard(const TemporalConvAlgoGuard&) = delete;
+  TemporalConvAlgoGuard& operator=(const TemporalConvAlgoGuard&) = delete;
+
+ private:
+  TemporalConvAlgo saved_;
+};
+// Outputs per Winograd tile (m of F(m, 3)) and the thresholds of kAuto.
+inline constexpr int64_t kWinogradTile = 4;
+inline constexpr int64_t kWinogradMinChannels = 128;
+inline constexpr int64_t kWinogradMinTiles = 32;
+// Whether temporal_conv_fwd takes the Winograd path for `shape` under the current algorithm.
+bool temporal_conv_fwd_uses_winograd(const TemporalConvShape& shape);
+// The path temporal_conv_fwd takes for `shape`, for benchmarks and logs: "winograd F(4,3)",
+// "sgemm on a view of x" or "im2col + sgemm".
+const char* temporal_conv_fwd_path(const TemporalConvShape& shape);
+
 // x: (B, T_in, C_in), w: (C_out, C_in, K) -> y: (B, T_out, C_out)
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y);
 // d_y: (B, T_out, C_out), w: (C_out, C_in, K) -> d_x: (B, T_in, C_in)

@@ -20,6 +20,18 @@ size_t round_up(size_t bytes, size_t to, Device device) {
   return (bytes + to - 1) / to * to;
 }
 
+// V3D_CPU_CACHE_MB: the CPU allocator's cache limit in MiB (0 disables caching, e.g. for a
+// sanitizer run that should see every free).
+size_t cpu_cache_limit_from_env() {
+  const char* v = std::getenv("V3D_CPU_CACHE_MB");
+  if (v == nullptr || *v == '\0') return CpuAllocator::kDefaultCacheLimit;
+  char* end = nullptr;
+  const unsigned long long mb = std::strtoull(v, &end, 10);
+  V3D_CHECK(end != nullptr && *end == '\0',
+            "V3D_CPU_CACHE_MB must be a whole number of MiB, got '" << v << "'");
+  return static_cast<size_t>(mb) << 20;
+}
+
 void note_alloc(AllocatorStats& s, int64_t bytes) {
   s.allocated_bytes += bytes;
   s.peak_allocated_bytes = std::max(s.peak_allocated_bytes, s.allocated_bytes);
@@ -27,24 +39,90 @@ void note_alloc(AllocatorStats& s, int64_t bytes) {
 }
 }  // namespace
 
+void* BlockCache::take(size_t size, size_t* block) {
+  auto it = blocks_.lower_bound(size);
+  if (it == blocks_.end() || it->first > 2 * size) return nullptr;
+  void* p = it->second;
+  *block = it->first;
+  bytes_ -= static_cast<int64_t>(it->first);
+  blocks_.erase(it);
+  return p;
+}
+
+void BlockCache::put(size_t block, void* p) {
+  blocks_.emplace(block, p);
+  bytes_ += static_cast<int64_t>(block);
+}
+
+CpuAllocator::CpuAllocator(size_t cache_limit_bytes) : cache_limit_(cache_limit_bytes) {}
+
+CpuAllocator::~CpuAllocator() { empty_cache(); }
+
 void* CpuAllocator::allocate(size_t bytes) {
   const size_t size = round_up(std::max<size_t>(bytes, 1), kAlignment, Device::cpu());
+  const bool cacheable = cache_limit_ > 0 && size >= kCacheMinBytes;
+  if (cacheable) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t block = 0;
+    if (void* p = cache_.take(size, &block)) {
+      live_large_[p] = block;
+      note_alloc(stats_, static_cast<int64_t>(block));
+      ++stats_.cache_hits;
+      stats_.cached_bytes = cache_.bytes();
+      return p;
+    }
+  }
+  // The C library call runs outside the lock: a large block is a new mapping.
   void* p = std::aligned_alloc(kAlignment, size);
+  if (p == nullptr && cacheable) {
+    // Out of memory: give the cache back and try once more.
+    empty_cache();
+    p = std::aligned_alloc(kAlignment, size);
+  }
   V3D_CHECK(p != nullptr, "out of host memory allocating " << bytes << " bytes");
   std::lock_guard<std::mutex> lock(mutex_);
+  if (cacheable) live_large_[p] = size;
   note_alloc(stats_, static_cast<int64_t>(size));
-  stats_.reserved_bytes = stats_.allocated_bytes;
+  stats_.reserved_bytes += static_cast<int64_t>(size);
   ++stats_.backend_allocs;
   return p;
 }
 
 void CpuAllocator::deallocate(void* ptr, size_t bytes) {
   if (ptr == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_large_.find(ptr);
+    size_t block = 0;
+    if (it != live_large_.end()) {
+      block = it->second;
+      live_large_.erase(it);
+      stats_.allocated_bytes -= static_cast<int64_t>(block);
+      if (static_cast<size_t>(cache_.bytes()) + block <= cache_limit_) {
+        cache_.put(block, ptr);
+        stats_.cached_bytes = cache_.bytes();
+        return;
+      }
+    } else {
+      block = round_up(std::max<size_t>(bytes, 1), kAlignment, Device::cpu());
+      stats_.allocated_bytes -= static_cast<int64_t>(block);
+    }
+    stats_.reserved_bytes -= static_cast<int64_t>(block);
+  }
   std::free(ptr);
-  std::lock_guard<std::mutex> lock(mutex_);
-  stats_.allocated_bytes -=
-      static_cast<int64_t>(round_up(std::max<size_t>(bytes, 1), kAlignment, Device::cpu()));
-  stats_.reserved_bytes = stats_.allocated_bytes;
+}
+
+void CpuAllocator::empty_cache() {
+  std::vector<void*> blocks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cache_.release_all([&](void* p, size_t block) {
+      blocks.push_back(p);
+      stats_.reserved_bytes -= static_cast<int64_t>(block);
+    });
+    stats_.cached_bytes = 0;
+  }
+  for (void* p : blocks) std::free(p);
 }
 
 AllocatorStats CpuAllocator::stats() const {
@@ -66,16 +144,12 @@ CachingAllocator::~CachingAllocator() {
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t size = round_up(std::max<size_t>(bytes, 1), kRound, device_);
   std::lock_guard<std::mutex> lock(mutex_);
-  // Best fit among cached blocks, but never a block more than twice the request, so that small
-  // tensors do not pin large blocks.
-  auto it = free_blocks_.lower_bound(size);
-  if (it != free_blocks_.end() && it->first <= 2 * size) {
-    void* p = it->second;
-    const size_t block = it->first;
-    free_blocks_.erase(it);
+  size_t block = 0;
+  if (void* p = cache_.take(size, &block)) {
     live_blocks_[p] = block;
     note_alloc(stats_, static_cast<int64_t>(block));
     ++stats_.cache_hits;
+    stats_.cached_bytes = cache_.bytes();
     return p;
   }
   void* p = api_.malloc(size);
@@ -99,16 +173,17 @@ void CachingAllocator::deallocate(void* ptr, size_t /*bytes*/) {
   auto it = live_blocks_.find(ptr);
   V3D_CHECK(it != live_blocks_.end(), "deallocate of a pointer this allocator does not own");
   stats_.allocated_bytes -= static_cast<int64_t>(it->second);
-  free_blocks_.emplace(it->second, ptr);
+  cache_.put(it->second, ptr);
+  stats_.cached_bytes = cache_.bytes();
   live_blocks_.erase(it);
 }
 
 void CachingAllocator::release_cached_locked() {
-  for (auto& [size, p] : free_blocks_) {
+  cache_.release_all([&](void* p, size_t block) {
     api_.free(p);
-    stats_.reserved_bytes -= static_cast<int64_t>(size);
-  }
-  free_blocks_.clear();
+    stats_.reserved_bytes -= static_cast<int64_t>(block);
+  });
+  stats_.cached_bytes = 0;
 }
 
 void CachingAllocator::empty_cache() {
@@ -128,7 +203,7 @@ void CachingAllocator::reset_peak() {
 
 Allocator& allocator_for(Device device) {
   // Allocators live for the whole process (tensors may be destroyed during static destruction).
-  static CpuAllocator* cpu = new CpuAllocator();
+  static CpuAllocator* cpu = new CpuAllocator(cpu_cache_limit_from_env());
   static std::mutex mutex;
   static std::map<std::pair<int, int>, Allocator*>* gpu =
       new std::map<std::pair<int, int>, Allocator*>();

@@ -231,6 +231,22 @@ Var dropout(const Var& x, float p, bool training, PhiloxState& rng) {
                      });
 }
 
+Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng) {
+  V3D_CHECK(p >= 0.0f && p < 1.0f, "dropout probability must be in [0, 1), got " << p);
+  if (!training || p == 0.0f) return relu(x);
+  Tensor xv = x.value();
+  const uint64_t seed = rng.seed, offset = rng.offset;
+  rng.offset += kernels::dropout_counter_advance(xv.numel());
+  Tensor y = Tensor::empty(xv.shape(), DType::kF32, xv.device());
+  ops::relu_dropout_out(xv, y, p, seed, offset);
+  return make_result(y, "relu_dropout", {x},
+                     [xv, p, seed, offset](const Tensor& d, const std::vector<bool>&) {
+                       Tensor dx = Tensor::empty(d.shape(), DType::kF32, d.device());
+                       ops::relu_dropout_backward_out(xv, d, dx, p, seed, offset);
+                       return std::vector<Tensor>{dx};
+                     });
+}
+
 Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
   Tensor av = a.value(), bv = b.value();
   // C = op(A) op(B); the gradients are products of d_C with the other operand, arranged so that

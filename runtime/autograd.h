@@ -108,6 +108,9 @@ Var scale(const Var& x, float alpha);
 Var relu(const Var& x);
 // Identity when !training or p == 0; otherwise draws a mask from `rng` and advances it.
 Var dropout(const Var& x, float p, bool training, PhiloxState& rng);
+// dropout(relu(x), p, training, rng) in one pass, with the same result, mask and counter advance;
+// keeps only x for the backward (the unfused pair also keeps relu's output alive).
+Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng);
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var sum(const Var& x);
 Var mean(const Var& x);

@@ -18,6 +18,8 @@ inline constexpr auto kOpNames = std::to_array<std::string_view>({
     "relu_backward",
     "dropout",
     "dropout_backward",
+    "relu_dropout",
+    "relu_dropout_backward",
     "matmul",
     "sum",
     "mean",

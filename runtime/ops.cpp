@@ -153,6 +153,33 @@ void dropout_backward_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_
       });
 }
 
+void relu_dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset) {
+  check_f32(x, "relu_dropout: x");
+  check_same(x, y, "relu_dropout: y");
+  const int64_t n = x.numel();
+  dispatch(
+      x.device(), [&] { kernels::cpu::relu_dropout_fwd(x.f32(), y.f32(), n, p, seed, offset); },
+      [&](auto kind, StreamHandle s) {
+        kernels::launch::relu_dropout_fwd<decltype(kind)::value>(x.f32(), y.f32(), n, p, seed,
+                                                                 offset, s);
+      });
+}
+
+void relu_dropout_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
+                               uint64_t seed, uint64_t offset) {
+  check_f32(x, "relu_dropout_backward: x");
+  check_same(x, d_y, "relu_dropout_backward: d_y");
+  check_same(x, d_x, "relu_dropout_backward: d_x");
+  const int64_t n = x.numel();
+  dispatch(
+      x.device(),
+      [&] { kernels::cpu::relu_dropout_bwd(x.f32(), d_y.f32(), d_x.f32(), n, p, seed, offset); },
+      [&](auto kind, StreamHandle s) {
+        kernels::launch::relu_dropout_bwd<decltype(kind)::value>(x.f32(), d_y.f32(), d_x.f32(), n,
+                                                                 p, seed, offset, s);
+      });
+}
+
 void matmul_out(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a, bool trans_b,
                 float alpha, float beta) {
   check_f32(a, "matmul: a");

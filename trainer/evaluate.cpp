@@ -79,7 +79,7 @@ EvalOptions eval_options(const ExperimentConfig& config) {
 
 std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
                                     const data::Skeleton& keypoints, const data::Skeleton& joints,
-                                    bool flip_tta) {
+                                    bool flip_tta, std::vector<Tensor>* blocks) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(mc.joints_in == keypoints.num_joints() && mc.features_in == 2 &&
                 mc.joints_out == joints.num_joints(),
@@ -95,7 +95,7 @@ std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& 
   const int64_t row = mc.in_channels();
   const Tensor x = Tensor::from_vector(in.inputs_2d, {in.batch, in.length, row}, model.device());
   // y: (batch, frames, J_out*3)
-  const std::vector<float> y = model.forward_eval(x).to_vector();
+  const std::vector<float> y = model.forward_eval(x, blocks).to_vector();
   const int64_t jo = mc.joints_out, n = seq.frames * jo * 3;
   V3D_CHECK(static_cast<int64_t>(y.size()) == in.batch * n,
             "evaluate: the model returned " << y.size() << " values for " << in.batch << " x "
@@ -168,10 +168,11 @@ struct IntervalData {
 };
 
 IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
-                           const EvalOptions& options, int n) {
+                           const EvalOptions& options, int n, bool predict) {
   IntervalData d;
   for (const auto& seq : test_sequences)
     for (data::Sequence& phase : data::split_phases(seq, n)) d.phases.push_back(std::move(phase));
+  if (!predict) return d;
   d.plain.reserve(d.phases.size());
   for (const auto& phase : d.phases)
     d.plain.push_back(
@@ -202,21 +203,24 @@ IntervalReport interval_report(const IntervalData& d, const std::vector<std::vec
   return ir;
 }
 
-// The predictions with the bank: one plan (one bank launch) over all phases of the interval.
-std::vector<std::vector<float>> ltb_predictions(TemporalModel& model, const IntervalData& d,
+// The predictions with the bank: one plan (one bank launch) over all phases of the interval;
+// `plain` (optional) receives the plain predictions the bank path computes on the way.
+std::vector<std::vector<float>> ltb_predictions(TemporalModel& model,
+                                                const std::vector<data::Sequence>& phases,
                                                 const LtbOptions& ltb,
                                                 const std::vector<int32_t>& parents,
-                                                const EvalOptions& options, LtbStats* stats) {
+                                                const EvalOptions& options, LtbStats* stats,
+                                                std::vector<std::vector<float>>* plain) {
   std::vector<std::span<const float>> views;
   std::vector<const data::Sequence*> ptrs;
-  for (const auto& phase : d.phases) {
+  for (const auto& phase : phases) {
     views.emplace_back(phase.poses_2d);
     ptrs.push_back(&phase);
   }
   const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
                                 (model.receptive_field() - 1) / 2, ltb, model.device());
-  return predict_with_ltb(model, ptrs, d.plain, plan, *options.keypoints, *options.joints,
-                          options.flip_tta, stats);
+  return predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints, options.flip_tta,
+                          stats, plain);
 }
 
 }  // namespace
@@ -235,11 +239,15 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
   std::vector<int32_t> parents;
   if (ltb_rows) parents = check_ltb(model, options.ltb_options, kp);
   for (int n : options.test_intervals) {
-    const IntervalData d = interval_data(model, test_sequences, options, n);
+    // With the bank, the plain predictions come out of the bank path (one dilated pass each).
+    IntervalData d = interval_data(model, test_sequences, options, n, !ltb_rows);
+    std::vector<std::vector<float>> fused;
+    LtbStats stats;
+    if (ltb_rows)
+      fused =
+          ltb_predictions(model, d.phases, options.ltb_options, parents, options, &stats, &d.plain);
     if (plain_rows) report.intervals.push_back(interval_report(d, d.plain, false, n, jt));
     if (ltb_rows) {
-      LtbStats stats;
-      const auto fused = ltb_predictions(model, d, options.ltb_options, parents, options, &stats);
       IntervalReport ir = interval_report(d, fused, true, n, jt);
       ir.ltb_stats = stats;
       report.intervals.push_back(std::move(ir));
@@ -266,13 +274,14 @@ LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>
   for (size_t i = 0; i < settings.size(); ++i) out.points[i].options = settings[i];
   std::vector<IntervalData> data;
   for (int n : options.test_intervals) {
-    data.push_back(interval_data(model, test_sequences, options, n));
+    data.push_back(interval_data(model, test_sequences, options, n, true));
     out.plain.intervals.push_back(interval_report(data.back(), data.back().plain, false, n, jt));
   }
   for (size_t i = 0; i < settings.size(); ++i) {
     for (size_t k = 0; k < data.size(); ++k) {
       LtbStats stats;
-      const auto fused = ltb_predictions(model, data[k], settings[i], parents, options, &stats);
+      const auto fused =
+          ltb_predictions(model, data[k].phases, settings[i], parents, options, &stats, nullptr);
       IntervalReport ir = interval_report(data[k], fused, true, options.test_intervals[k], jt);
       ir.ltb_stats = stats;
       out.points[i].intervals.push_back(std::move(ir));

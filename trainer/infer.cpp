@@ -257,14 +257,12 @@ std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool 
   seq.action = input.name;
   seq.frames = input.frames;
   seq.poses_2d = data::normalize_screen_coordinates(input.keypoints_px, input.res_w, input.res_h);
-  std::vector<float> plain = predict_sequence(model, seq, keypoints, joints, flip_tta);
-  if (ltb == nullptr) return plain;
+  if (ltb == nullptr) return predict_sequence(model, seq, keypoints, joints, flip_tta);
   const LtbPlan plan =
       plan_ltb({std::span<const float>(seq.poses_2d)}, keypoints.num_joints(),
                ltb_parents(keypoints), (model.receptive_field() - 1) / 2, *ltb, model.device());
   return std::move(
-      predict_with_ltb(model, {&seq}, {std::move(plain)}, plan, keypoints, joints, flip_tta, stats)
-          .front());
+      predict_with_ltb(model, {&seq}, plan, keypoints, joints, flip_tta, stats).front());
 }
 
 InferModel load_infer_model(const std::string& checkpoint, Device device,

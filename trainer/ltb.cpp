@@ -9,16 +9,9 @@
 #include "kernels/common.h"
 #include "runtime/autograd.h"
 #include "runtime/pose_bank.h"
+#include "trainer/evaluate.h"
 
 namespace v3d {
-
-namespace {
-
-// Windows per strided forward: large enough to keep sgemm busy, small enough for a GPU's memory
-// at 1024 channels and 243 frames.
-constexpr int64_t kFusedBatch = 512;
-
-}  // namespace
 
 LtbOptions ltb_options(const LtbConfig& config) {
   LtbOptions o;
@@ -124,99 +117,210 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   return plan;
 }
 
+namespace {
+
+// The tree of the strided form over one window of W = RF slots: block i has W / rf_i nodes, node u
+// covering slots [u * rf_i, (u + 1) * rf_i). `reuse_row` finds, for the window's slot contents
+// (local frames, clamped), the row q0 of the dilated pass's block-i output that computed exactly
+// these inputs: the edge-padded sequence rows q0 .. q0 + rf_i - 1 (row q holds frame
+// clamp(q - r)); -1 when none does (the node sees an inserted pose or a broken run).
+int64_t reuse_row(const int32_t* slots, int64_t rf_i, int64_t r, int64_t frames, int64_t rows) {
+  auto holds = [&](int64_t q0) {
+    if (q0 < 0 || q0 >= rows) return false;
+    for (int64_t k = 0; k < rf_i; ++k) {
+      const int64_t f = std::clamp<int64_t>(q0 + k - r, 0, frames - 1);
+      if (f != slots[k]) return false;
+    }
+    return true;
+  };
+  // An interior frame fixes q0; otherwise try the runs that end or start at the edges.
+  for (int64_t k = 0; k < rf_i; ++k)
+    if (slots[k] > 0 && slots[k] < frames - 1)
+      return holds(slots[k] + r - k) ? slots[k] + r - k : -1;
+  for (const int64_t q0 : {int64_t{slots[0]} + r, int64_t{slots[rf_i - 1]} + r - (rf_i - 1)})
+    if (holds(q0)) return q0;
+  return -1;
+}
+
+// Fused frames per batch of the tree evaluation.
+constexpr int64_t kTreeBatch = 512;
+
+}  // namespace
+
 std::vector<std::vector<float>> predict_with_ltb(
-    TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
-    const std::vector<std::vector<float>>& plain, const LtbPlan& plan,
-    const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats) {
+    TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
+    const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats,
+    std::vector<std::vector<float>>* plain_out) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(!mc.causal, "ltb: the long-term bank fuses centred windows; the model is causal");
-  V3D_CHECK(plan.radius == (model.receptive_field() - 1) / 2,
-            "ltb: the plan's window radius " << plan.radius << " is not the model's "
-                                             << (model.receptive_field() - 1) / 2);
-  V3D_CHECK(sequences.size() == plain.size() && plan.offsets.size() == sequences.size() + 1,
-            "ltb: " << sequences.size() << " sequences, " << plain.size() << " predictions and a "
-                    << "plan of " << plan.offsets.size() - 1 << " sequences");
+  const int64_t rf = model.receptive_field(), r = (rf - 1) / 2;
+  V3D_CHECK(plan.radius == r,
+            "ltb: the plan's window radius " << plan.radius << " is not the model's " << r);
+  V3D_CHECK(plan.offsets.size() == sequences.size() + 1,
+            "ltb: " << sequences.size() << " sequences and a plan of " << plan.offsets.size() - 1);
   const int64_t jin = keypoints.num_joints(), jo = joints.num_joints();
-  const int64_t row = jin * 2, out_row = jo * 3, window = plan.window;
-  const int64_t total = plan.offsets.back();
+  const int64_t row = jin * 2, out_row = jo * 3, window = plan.window, c = mc.channels;
+  const auto& fw = mc.filter_widths;
+  const size_t layers = fw.size();
+  std::vector<int64_t> rf_of(layers);  // rf_i
+  for (size_t i = 0; i < layers; ++i) rf_of[i] = (i == 0 ? 1 : rf_of[i - 1]) * fw[i];
+  const int64_t copies = flip_tta ? 2 : 1;
+  const std::vector<int> perm = joints.flip_permutation();
+  const Device dev = model.device();
 
-  std::vector<std::vector<float>> result = plain;
-  if (stats != nullptr) {
-    stats->sequences += static_cast<int64_t>(sequences.size());
-    stats->frames += total;
-    stats->fused_frames += plan.fused_frames;
-    for (int32_t s : plan.bank_size) stats->bank_entries += s;
-  }
-  if (plan.fused_frames == 0) return result;  // nothing fused: plain inference, bit for bit
-
-  // The packed 2D rows (and their mirror image for TTA) on the device; the fused frames with the
-  // start of their sequence.
-  std::vector<float> src(static_cast<size_t>(total * row));
-  std::vector<int32_t> fused_rows, fused_base;
-  std::vector<int64_t> fused_seq;
+  std::vector<std::vector<float>> result;
+  if (plain_out != nullptr) plain_out->clear();
+  NoGradGuard no_grad;
   for (size_t k = 0; k < sequences.size(); ++k) {
     const data::Sequence& s = *sequences[k];
     const int32_t base = plan.offsets[k];
-    V3D_CHECK(s.frames == plan.offsets[k + 1] - base &&
-                  static_cast<int64_t>(s.poses_2d.size()) == s.frames * row,
+    const int64_t frames = s.frames;
+    V3D_CHECK(frames == plan.offsets[k + 1] - base &&
+                  static_cast<int64_t>(s.poses_2d.size()) == frames * row,
               "ltb: sequence " << k << " does not match the plan");
-    V3D_CHECK(
-        static_cast<int64_t>(plain[k].size()) == s.frames * out_row,
-        "ltb: the plain prediction of sequence " << k << " has " << plain[k].size() << " values");
-    std::copy(s.poses_2d.begin(), s.poses_2d.end(), src.begin() + base * row);
-    for (int32_t g = base; g < plan.offsets[k + 1]; ++g) {
-      if (plan.fused[static_cast<size_t>(g)] == 0) continue;
-      fused_rows.push_back(g);
-      fused_base.push_back(base);
-      fused_seq.push_back(static_cast<int64_t>(k));
+    std::vector<int32_t> fused_t;
+    for (int64_t t = 0; t < frames; ++t)
+      if (plan.fused[static_cast<size_t>(base + t)] != 0)
+        fused_t.push_back(static_cast<int32_t>(t));
+    std::vector<Tensor> blocks;
+    std::vector<float> pred = predict_sequence(model, s, keypoints, joints, flip_tta,
+                                               fused_t.empty() ? nullptr : &blocks);
+    if (plain_out != nullptr) plain_out->push_back(pred);
+    if (stats != nullptr) {
+      stats->sequences += 1;
+      stats->frames += frames;
+      stats->fused_frames += static_cast<int64_t>(fused_t.size());
+      stats->bank_entries += plan.bank_size[k];
     }
-  }
-  const Device dev = model.device();
-  const Tensor map = Tensor::from_vector_i32(plan.index_map, {total, window}, dev);
-  const Tensor src_t = Tensor::from_vector(src, {total, row}, dev);
-  Tensor src_flip;
-  if (flip_tta) {
-    std::vector<float> flipped = src;
-    data::flip_poses(flipped, total, keypoints, 2);
-    src_flip = Tensor::from_vector(flipped, {total, row}, dev);
-  }
-  const std::vector<int> perm = joints.flip_permutation();
-
-  NoGradGuard no_grad;
-  PhiloxState rng{};  // unused: no dropout in eval mode
-  const int64_t n = static_cast<int64_t>(fused_rows.size());
-  for (int64_t b0 = 0; b0 < n; b0 += kFusedBatch) {
-    const int64_t bn = std::min(kFusedBatch, n - b0);
-    const std::vector<int32_t> r(fused_rows.begin() + b0, fused_rows.begin() + b0 + bn);
-    const std::vector<int32_t> base(fused_base.begin() + b0, fused_base.begin() + b0 + bn);
-    const Tensor rows_t = Tensor::from_vector_i32(r, {bn}, dev);
-    const Tensor base_t = Tensor::from_vector_i32(base, {bn}, dev);
-    const Tensor x = ops::window_gather(src_t, map, rows_t, base_t);  // (bn, window, row)
-    const std::vector<float> y = model.forward_train(x, rng, false).value().to_vector();
-    std::vector<float> yf;
+    if (fused_t.empty()) {  // nothing fused: plain inference, bit for bit
+      result.push_back(std::move(pred));
+      continue;
+    }
+    // The dilated pass's block outputs on the host: host_blocks[i] (copies, rows_i, C).
+    std::vector<std::vector<float>> host_blocks(layers);
+    std::vector<int64_t> rows_of(layers);
+    for (size_t i = 0; i < layers; ++i) {
+      rows_of[i] = blocks[i].size(1);
+      if (i > 0) host_blocks[i - 1] = blocks[i - 1].to_vector();  // block layers-1 is never reused
+    }
+    blocks.clear();
+    // The sequence's 2D rows and their mirror image, and its local index map, on the device.
+    const Tensor src = Tensor::from_vector(s.poses_2d, {frames, row}, dev);
+    Tensor src_flip;
     if (flip_tta) {
-      const Tensor xf = ops::window_gather(src_flip, map, rows_t, base_t);
-      yf = model.forward_train(xf, rng, false).value().to_vector();
+      std::vector<float> flipped = s.poses_2d;
+      data::flip_poses(flipped, frames, keypoints, 2);
+      src_flip = Tensor::from_vector(flipped, {frames, row}, dev);
     }
-    for (int64_t i = 0; i < bn; ++i) {
-      const int64_t k = fused_seq[static_cast<size_t>(b0 + i)];
-      const int64_t t = r[static_cast<size_t>(i)] - base[static_cast<size_t>(i)];
-      float* dst = result[static_cast<size_t>(k)].data() + t * out_row;
-      const float* a = y.data() + i * out_row;
-      if (!flip_tta) {
-        std::copy(a, a + out_row, dst);
-        continue;
+    const std::vector<int32_t> local_map(plan.index_map.begin() + base * window,
+                                         plan.index_map.begin() + (base + frames) * window);
+    const Tensor map = Tensor::from_vector_i32(local_map, {frames, window}, dev);
+
+    for (size_t b0 = 0; b0 < fused_t.size(); b0 += kTreeBatch) {
+      const int64_t n = std::min<int64_t>(kTreeBatch, static_cast<int64_t>(fused_t.size() - b0));
+      const std::vector<int32_t> ts(fused_t.begin() + static_cast<int64_t>(b0),
+                                    fused_t.begin() + static_cast<int64_t>(b0) + n);
+      // Block 0 on every node of every window (cheap: its inputs are 2D rows), per copy.
+      const Tensor rows_t = Tensor::from_vector_i32(ts, {n}, dev);
+      const Tensor zero = Tensor::zeros({n}, DType::kI32, dev);
+      // computed[i][copy]: (nodes_i computed, C) on the host; index[i][(j, u)] = row or -1.
+      std::vector<std::vector<std::vector<float>>> computed(
+          layers, std::vector<std::vector<float>>(copies));
+      std::vector<std::vector<int64_t>> index(layers);
+      const int64_t nodes0 = window / rf_of[0];
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        const Tensor x = ops::window_gather(cp == 0 ? src : src_flip, map, rows_t, zero);
+        computed[0][static_cast<size_t>(cp)] =
+            model.eval_block(0, x.view({n * nodes0, fw[0], row})).to_vector();
       }
-      // As predict_sequence: the flipped prediction un-flipped (x negated, joint j from its
-      // mirror) and averaged.
-      const float* f = yf.data() + i * out_row;
-      for (int64_t j = 0; j < jo; ++j) {
-        const float* s = f + perm[static_cast<size_t>(j)] * 3;
-        dst[j * 3 + 0] = 0.5f * (a[j * 3 + 0] - s[0]);
-        dst[j * 3 + 1] = 0.5f * (a[j * 3 + 1] + s[1]);
-        dst[j * 3 + 2] = 0.5f * (a[j * 3 + 2] + s[2]);
+      index[0].resize(static_cast<size_t>(n * nodes0));
+      for (int64_t e = 0; e < n * nodes0; ++e) index[0][static_cast<size_t>(e)] = e;
+      // Blocks 1 .. layers-1: reuse where the inputs are consecutive sequence rows, else compute
+      // from the children. need[i][(j, u)]: the node is an input of a computed parent.
+      std::vector<std::vector<char>> need(layers);
+      for (size_t i = 0; i < layers; ++i)
+        need[i].assign(static_cast<size_t>(n * (window / rf_of[i])), 0);
+      std::vector<std::vector<int64_t>> reuse(layers);
+      for (size_t i = 0; i < layers; ++i) {
+        const int64_t nodes = window / rf_of[i];
+        reuse[i].assign(static_cast<size_t>(n * nodes), -1);
+        if (i == 0 || i + 1 == layers) continue;  // block 0 is computed; the root never reused
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t u = 0; u < nodes; ++u)
+            reuse[i][static_cast<size_t>(j * nodes + u)] =
+                reuse_row(local_map.data() + ts[static_cast<size_t>(j)] * window + u * rf_of[i],
+                          rf_of[i], r, frames, rows_of[i]);
+      }
+      for (int64_t j = 0; j < n; ++j) need[layers - 1][static_cast<size_t>(j)] = 1;
+      for (size_t i = layers - 1; i >= 1; --i) {
+        const int64_t nodes = window / rf_of[i];
+        for (int64_t e = 0; e < n * nodes; ++e) {
+          if (!need[i][static_cast<size_t>(e)] || reuse[i][static_cast<size_t>(e)] >= 0) continue;
+          const int64_t j = e / nodes, u = e % nodes;
+          for (int64_t ch = 0; ch < fw[i]; ++ch)
+            need[i - 1][static_cast<size_t>(j * (nodes * fw[i]) + u * fw[i] + ch)] = 1;
+        }
+      }
+      for (size_t i = 1; i < layers; ++i) {
+        const int64_t nodes = window / rf_of[i], child_nodes = nodes * fw[i];
+        std::vector<int64_t> todo;
+        for (int64_t e = 0; e < n * nodes; ++e)
+          if (need[i][static_cast<size_t>(e)] && reuse[i][static_cast<size_t>(e)] < 0)
+            todo.push_back(e);
+        index[i].assign(static_cast<size_t>(n * nodes), -1);
+        if (stats != nullptr) {
+          stats->blocks_computed += static_cast<int64_t>(todo.size());
+          for (int64_t e = 0; e < n * nodes; ++e)
+            stats->blocks_reused +=
+                need[i][static_cast<size_t>(e)] && reuse[i][static_cast<size_t>(e)] >= 0;
+        }
+        for (size_t q = 0; q < todo.size(); ++q) index[i][static_cast<size_t>(todo[q])] = q;
+        const int64_t m = static_cast<int64_t>(todo.size());
+        for (int64_t cp = 0; cp < copies; ++cp) {
+          std::vector<float> in(static_cast<size_t>(m * fw[i] * c));
+          for (int64_t q = 0; q < m; ++q) {
+            const int64_t j = todo[static_cast<size_t>(q)] / nodes,
+                          u = todo[static_cast<size_t>(q)] % nodes;
+            for (int64_t ch = 0; ch < fw[i]; ++ch) {
+              const int64_t child = j * child_nodes + u * fw[i] + ch;
+              const int64_t rr = reuse[i - 1][static_cast<size_t>(child)];
+              const float* from = rr >= 0
+                                      ? host_blocks[i - 1].data() + (cp * rows_of[i - 1] + rr) * c
+                                      : computed[i - 1][static_cast<size_t>(cp)].data() +
+                                            index[i - 1][static_cast<size_t>(child)] * c;
+              std::copy(from, from + c, in.begin() + (q * fw[i] + ch) * c);
+            }
+          }
+          computed[i][static_cast<size_t>(cp)] =
+              m == 0 ? std::vector<float>{}
+                     : model.eval_block(i, Tensor::from_vector(in, {m, fw[i], c}, dev)).to_vector();
+        }
+      }
+      // The roots through the head; un-flip and average under TTA, as predict_sequence.
+      std::vector<std::vector<float>> y(static_cast<size_t>(copies));
+      for (int64_t cp = 0; cp < copies; ++cp)
+        y[static_cast<size_t>(cp)] =
+            model
+                .eval_head(Tensor::from_vector(computed[layers - 1][static_cast<size_t>(cp)],
+                                               {n, 1, c}, dev))
+                .to_vector();
+      for (int64_t j = 0; j < n; ++j) {
+        float* dst = pred.data() + ts[static_cast<size_t>(j)] * out_row;
+        const float* a = y[0].data() + j * out_row;
+        if (!flip_tta) {
+          std::copy(a, a + out_row, dst);
+          continue;
+        }
+        const float* f = y[1].data() + j * out_row;
+        for (int64_t jj = 0; jj < jo; ++jj) {
+          const float* mirror = f + perm[static_cast<size_t>(jj)] * 3;
+          dst[jj * 3 + 0] = 0.5f * (a[jj * 3 + 0] - mirror[0]);
+          dst[jj * 3 + 1] = 0.5f * (a[jj * 3 + 1] + mirror[1]);
+          dst[jj * 3 + 2] = 0.5f * (a[jj * 3 + 2] + mirror[2]);
+        }
       }
     }
+    result.push_back(std::move(pred));
   }
   return result;
 }

@@ -9,9 +9,9 @@
 //   predict_with_ltb  the prediction of whole-sequence inference with the fused frames replaced:
 //                     frames whose window is unchanged keep the dilated model's output (bit for
 //                     bit); the fused windows are gathered on the device (ops::window_gather) and
-//                     run through the strided form of the same weights (eval BN, no dropout) in
-//                     batches, with the flipped copy averaged in under flip TTA exactly as
-//                     predict_sequence does.
+//                     evaluated block by block, reusing every block of the dilated pass whose
+//                     input is unchanged, with the flipped copy averaged in under flip TTA exactly
+//                     as predict_sequence does.
 //
 // The similarity's bone lengths come from ltb_parents(keypoints): H36M-17's own tree, and for
 // COCO-17 keypoints (no tree of their own) the fixed tree documented in docs/long-term-bank.md.
@@ -74,17 +74,23 @@ struct LtbStats {
   int64_t fused_frames = 0;  // of which re-predicted from a fused window
   int64_t bank_entries = 0;  // sum over sequences of the final bank size
   int64_t sequences = 0;
+  int64_t blocks_computed = 0;  // blocks after the first evaluated for fused windows
+  int64_t blocks_reused = 0;    // and taken from the dilated pass instead
 };
 
 // Predictions of `sequences` (each (frames, J_out, 3), as predict_sequence returns them) with the
-// frames that `plan` fuses replaced by the strided model's output on their fused windows.
-// `plain[k]` is sequence k's whole-sequence prediction. The model must not be causal (the fused
-// window is centred). Adds to *stats when given.
+// frames that `plan` fuses re-evaluated on their fused windows. Each sequence goes through the
+// dilated model once (predict_sequence, keeping every block's output); a fused window is then
+// evaluated as the strided model's tree of blocks, where a block whose input rows are consecutive
+// rows of the (edge-padded) sequence takes the dilated pass's output at that position and only
+// the blocks that see an inserted pose are computed (TemporalModel::eval_block), in batches.
+// Frames the plan leaves alone keep the dilated output bit for bit. `plain` (optional) receives
+// the plain predictions. The model must not be causal (the fused window is centred). Adds to
+// *stats when given.
 std::vector<std::vector<float>> predict_with_ltb(
-    TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
-    const std::vector<std::vector<float>>& plain, const LtbPlan& plan,
+    TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
-    LtbStats* stats = nullptr);
+    LtbStats* stats = nullptr, std::vector<std::vector<float>>* plain = nullptr);
 
 // `v3d ltb`'s output (docs/long-term-bank.md): root attributes format "v3d-ltb", version 1 and the
 // settings; per sequence k, group /<names[k]> with history (T, capacity) int32 (the slots after

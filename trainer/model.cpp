@@ -119,7 +119,7 @@ Var TemporalModel::bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool tra
   Var y = ag::batch_norm(h, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn_momentum_,
                          training, kBnEps);
   if (training) ++bn.num_batches_tracked;
-  return ag::dropout(ag::relu(y), config_.dropout, training, rng);
+  return ag::relu_dropout(y, config_.dropout, training, rng);
 }
 
 Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool training) {
@@ -144,33 +144,77 @@ Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool trainin
   return ag::bias_add(ag::temporal_conv(h, shrink_weight_, 1, 1), shrink_bias_, false);
 }
 
-Tensor TemporalModel::forward_eval(const Tensor& x) {
+namespace {
+
+// conv (BN folded) + bias + ReLU of the dilated form.
+Tensor conv_bn_relu(const Tensor& h, const Tensor& w, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& mean, const Tensor& var, int64_t dilation) {
+  const ops::FoldedConv f = ops::batch_norm_fold(w, gamma, beta, mean, var, kBnEps);
+  Tensor y = ops::temporal_conv(h, f.weight, dilation, 1);
+  ops::bias_add_out(y, f.bias, true, y);
+  return y;
+}
+
+}  // namespace
+
+Tensor TemporalModel::forward_eval(const Tensor& x) { return forward_eval(x, nullptr); }
+
+Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks) {
   NoGradGuard no_grad;
   const Tensor xc = check_input(x, "TemporalModel::forward_eval");
   const int64_t rf = receptive_field();
   V3D_CHECK(xc.size(1) >= rf, "TemporalModel::forward_eval: x " << x.str() << " is shorter than "
                                                                 << "the receptive field of " << rf
                                                                 << " frames");
-  auto conv_bn_relu = [](const Tensor& h, const Var& w, const Bn& bn, int64_t dilation) {
-    const ops::FoldedConv f = ops::batch_norm_fold(w.value(), bn.weight.value(), bn.bias.value(),
-                                                   bn.running_mean, bn.running_var, kBnEps);
-    Tensor y = ops::temporal_conv(h, f.weight, dilation, 1);
-    ops::bias_add_out(y, f.bias, true, y);
-    return y;
+  auto cbr = [](const Tensor& h, const Var& w, const Bn& bn, int64_t dilation) {
+    return conv_bn_relu(h, w.value(), bn.weight.value(), bn.bias.value(), bn.running_mean,
+                        bn.running_var, dilation);
   };
+  if (blocks != nullptr) blocks->clear();
   const auto& fw = config_.filter_widths;
-  Tensor h = conv_bn_relu(xc, expand_conv_, expand_bn_, 1);
+  Tensor h = cbr(xc, expand_conv_, expand_bn_, 1);
+  if (blocks != nullptr) blocks->push_back(h);
   int64_t dilation = fw[0];
   for (size_t i = 1; i < fw.size(); ++i) {
     const size_t m = 2 * (i - 1);
     const int64_t pad = (fw[i] - 1) * dilation / 2;
     const int64_t shift = config_.causal ? pad : 0;
     const Tensor res = ops::time_slice(h, pad + shift, 1, h.size(1) - 2 * pad);
-    h = conv_bn_relu(h, layers_conv_[m], layers_bn_[m], dilation);
-    h = conv_bn_relu(h, layers_conv_[m + 1], layers_bn_[m + 1], 1);
+    h = cbr(h, layers_conv_[m], layers_bn_[m], dilation);
+    h = cbr(h, layers_conv_[m + 1], layers_bn_[m + 1], 1);
     ops::add_out(res, h, h);
+    if (blocks != nullptr) blocks->push_back(h);
     dilation *= fw[i];
   }
+  return eval_head(h);
+}
+
+Tensor TemporalModel::eval_block(size_t i, const Tensor& inputs) {
+  NoGradGuard no_grad;
+  const auto& fw = config_.filter_widths;
+  V3D_CHECK(i < fw.size(), "TemporalModel::eval_block: block " << i << " of " << fw.size());
+  const int64_t width = i == 0 ? config_.in_channels() : config_.channels;
+  V3D_CHECK(inputs.ndim() == 3 && inputs.size(1) == fw[i] && inputs.size(2) == width &&
+                inputs.device() == device(),
+            "TemporalModel::eval_block: block " << i << " takes (n, " << fw[i] << ", " << width
+                                                << ") on " << device().str() << ", got "
+                                                << inputs.str());
+  auto cbr = [](const Tensor& h, const Var& w, const Bn& bn) {
+    return conv_bn_relu(h, w.value(), bn.weight.value(), bn.bias.value(), bn.running_mean,
+                        bn.running_var, 1);
+  };
+  if (i == 0) return cbr(inputs, expand_conv_, expand_bn_);
+  const size_t m = 2 * (i - 1);
+  const int64_t mid = config_.causal ? fw[i] - 1 : fw[i] / 2;
+  const Tensor res = ops::time_slice(inputs, mid, 1, 1);
+  Tensor h = cbr(inputs, layers_conv_[m], layers_bn_[m]);
+  h = cbr(h, layers_conv_[m + 1], layers_bn_[m + 1]);
+  ops::add_out(res, h, h);
+  return h;
+}
+
+Tensor TemporalModel::eval_head(const Tensor& h) {
+  NoGradGuard no_grad;
   Tensor y = ops::temporal_conv(h, shrink_weight_.value(), 1, 1);
   ops::bias_add_out(y, shrink_bias_.value(), false, y);
   return y;

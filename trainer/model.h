@@ -81,6 +81,17 @@ class TemporalModel {
   // T >= RF -> (B, T-RF+1, J_out*3). The folded weights are recomputed on every call (no cache to
   // invalidate; it costs one pass over the weights, small next to the convolutions).
   Tensor forward_eval(const Tensor& x);
+  // The same, keeping every block's output for partial re-evaluation (the long-term bank,
+  // trainer/ltb.h): (*blocks)[i] is block i's output (B, T - rf_i + 1, C), i = 0 the expand block,
+  // rf_i = filter_widths[0] * ... * filter_widths[i]; row p covers input rows p .. p + rf_i - 1.
+  Tensor forward_eval(const Tensor& x, std::vector<Tensor>* blocks);
+  // One block of the dilated form on gathered inputs, BN folded, without dilation: block 0 (the
+  // expand block) takes (n, filter_widths[0], J_in*F_in) input rows, block i >= 1 takes
+  // (n, filter_widths[i], C) outputs of block i - 1 (its residual is the middle one; causal
+  // models the last) -> (n, 1, C). eval_head maps (n, 1, C) block outputs to (n, 1, J_out*3).
+  // eval_block(i, the rows block i reads) equals forward_eval's block i output at that position.
+  Tensor eval_block(size_t i, const Tensor& inputs);
+  Tensor eval_head(const Tensor& h);
 
   // The momentum of every BN for the next training forwards (VideoPose3D decays it per epoch).
   void set_bn_momentum(float momentum);

@@ -13,8 +13,15 @@
 // its own pthreads, and libgomp's workers spin after an OpenMP region, taking the cores from the
 // sgemm that follows (measured on the 27-frame expand conv, 2 cores: 57% of sgemm's GFLOP/s after
 // an OpenMP permutation, 97% with OMP_WAIT_POLICY=passive or with a serial one).
+#include <omp.h>
 #include <algorithm>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <numeric>
+#include <string>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -71,9 +78,9 @@ namespace cpu {
 namespace {
 
 // Per-thread scratch reused across calls (it only grows), one per simultaneous use.
-enum class Scratch { kCol, kWeights };
+enum class Scratch { kCol, kWeights, kWinograd };
 float* scratch(Scratch which, int64_t floats) {
-  thread_local std::vector<float> buffers[2];
+  thread_local std::vector<float> buffers[3];
   std::vector<float>& v = buffers[static_cast<int>(which)];
   if (v.size() < static_cast<size_t>(floats)) v.resize(static_cast<size_t>(floats));
   return v.data();
@@ -160,10 +167,328 @@ const float* tap_major_weights(const TemporalConvShape& s, const float* w) {
   return wp;
 }
 
+// ---- Winograd F(m, 3) along time (kernels/temporal_conv.h) ----
+//
+// Construction (Toom-Cook, as in Lavin & Gray 2016 and wincnn): correlation with a 3-tap filter is
+// the transpose of the product of a degree-(m-1) and a degree-2 polynomial, evaluated at n = m + 2
+// points a_0 .. a_{n-2} and infinity:
+//   G  (n, 3): row i = (1, a_i, a_i^2) / f_i, the infinity row (0, 0, 1);
+//   AT (m, n): column i = (1, a_i, .., a_i^{m-1}), the infinity column (0, .., 0, 1);
+//   BT (n, n): f_i times row i of V^-T, V the (n, n) Vandermonde matrix with the infinity row;
+// f_i = prod_{j != i} (a_i - a_j) makes BT integral for integer points, and moves every fraction
+// into G, which is applied once per call to the weights in double precision. The matrices are
+// built in double at first use and checked to reproduce the direct convolution exactly on small
+// integers (a wrong construction throws instead of computing garbage).
+//
+// Choice of m (accuracy measured against the double reference, N(0, 1) inputs, C_in = 1024, and
+// speed on the 27/243-frame models, kernels/temporal_conv.h): see kWinogradTile.
+struct Winograd {
+  int m = 0, n = 0;
+  std::vector<float> bt;  // (n, n)
+  std::vector<double> g;  // (n, 3)
+  std::vector<float> at;  // (m, n)
+};
+
+std::vector<double> invert(std::vector<double> a, int n) {
+  std::vector<double> inv(static_cast<size_t>(n * n), 0.0);
+  for (int i = 0; i < n; ++i) inv[static_cast<size_t>(i * n + i)] = 1.0;
+  for (int col = 0; col < n; ++col) {
+    int piv = col;
+    for (int r = col + 1; r < n; ++r)
+      if (std::fabs(a[static_cast<size_t>(r * n + col)]) >
+          std::fabs(a[static_cast<size_t>(piv * n + col)]))
+        piv = r;
+    for (int c = 0; c < n; ++c) {
+      std::swap(a[static_cast<size_t>(col * n + c)], a[static_cast<size_t>(piv * n + c)]);
+      std::swap(inv[static_cast<size_t>(col * n + c)], inv[static_cast<size_t>(piv * n + c)]);
+    }
+    const double p = a[static_cast<size_t>(col * n + col)];
+    V3D_CHECK(p != 0.0, "winograd: singular Vandermonde matrix");
+    for (int c = 0; c < n; ++c) {
+      a[static_cast<size_t>(col * n + c)] /= p;
+      inv[static_cast<size_t>(col * n + c)] /= p;
+    }
+    for (int r = 0; r < n; ++r) {
+      if (r == col) continue;
+      const double f = a[static_cast<size_t>(r * n + col)];
+      if (f == 0.0) continue;
+      for (int c = 0; c < n; ++c) {
+        a[static_cast<size_t>(r * n + c)] -= f * a[static_cast<size_t>(col * n + c)];
+        inv[static_cast<size_t>(r * n + c)] -= f * inv[static_cast<size_t>(col * n + c)];
+      }
+    }
+  }
+  return inv;
+}
+
+Winograd make_winograd(const std::vector<double>& points) {
+  Winograd w;
+  w.n = static_cast<int>(points.size()) + 1;
+  w.m = w.n - 2;
+  const int n = w.n, m = w.m;
+  const auto at = [n](std::vector<double>& v, int r, int c) -> double& {
+    return v[static_cast<size_t>(r * n + c)];
+  };
+  std::vector<double> vander(static_cast<size_t>(n * n), 0.0);
+  for (int i = 0; i + 1 < n; ++i)
+    for (int j = 0; j < n; ++j) at(vander, i, j) = std::pow(points[static_cast<size_t>(i)], j);
+  at(vander, n - 1, n - 1) = 1.0;
+  const std::vector<double> inv = invert(vander, n);
+  std::vector<double> f(static_cast<size_t>(n), 1.0);
+  for (int i = 0; i + 1 < n; ++i)
+    for (int j = 0; j + 1 < n; ++j)
+      if (j != i)
+        f[static_cast<size_t>(i)] *=
+            points[static_cast<size_t>(i)] - points[static_cast<size_t>(j)];
+  w.bt.resize(static_cast<size_t>(n * n));
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      // BT = V^-T with row i scaled by f_i; exact small integers for integer points.
+      const double v = inv[static_cast<size_t>(j * n + i)] * f[static_cast<size_t>(i)];
+      w.bt[static_cast<size_t>(i * n + j)] =
+          static_cast<float>(std::nearbyint(v * 1024.0) / 1024.0);
+    }
+  w.g.resize(static_cast<size_t>(n * 3));
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < 3; ++k)
+      w.g[static_cast<size_t>(i * 3 + k)] =
+          i + 1 < n ? std::pow(points[static_cast<size_t>(i)], k) / f[static_cast<size_t>(i)]
+                    : (k == 2 ? 1.0 : 0.0);
+  w.at.resize(static_cast<size_t>(m * n));
+  for (int j = 0; j < m; ++j)
+    for (int i = 0; i < n; ++i)
+      w.at[static_cast<size_t>(j * n + i)] =
+          i + 1 < n ? static_cast<float>(std::pow(points[static_cast<size_t>(i)], j))
+                    : (j == m - 1 ? 1.0f : 0.0f);
+  // Self-check on small integers: the transforms must reproduce the correlation exactly.
+  for (int trial = 0; trial < 3; ++trial) {
+    std::vector<double> x(static_cast<size_t>(n)), g3(3);
+    for (int i = 0; i < n; ++i) x[static_cast<size_t>(i)] = double((i * 7 + trial * 3) % 5) - 2.0;
+    for (int k = 0; k < 3; ++k) g3[static_cast<size_t>(k)] = double((k * 5 + trial) % 7) - 3.0;
+    for (int j = 0; j < m; ++j) {
+      double want = 0.0, got = 0.0;
+      for (int k = 0; k < 3; ++k)
+        want += g3[static_cast<size_t>(k)] * x[static_cast<size_t>(j + k)];
+      for (int i = 0; i < n; ++i) {
+        double u = 0.0, v = 0.0;
+        for (int l = 0; l < n; ++l)
+          u += double(w.bt[static_cast<size_t>(i * n + l)]) * x[static_cast<size_t>(l)];
+        for (int k = 0; k < 3; ++k)
+          v += w.g[static_cast<size_t>(i * 3 + k)] * g3[static_cast<size_t>(k)];
+        got += double(w.at[static_cast<size_t>(j * n + i)]) * u * v;
+      }
+      V3D_CHECK(std::fabs(got - want) <= 1e-9 * (1.0 + std::fabs(want)),
+                "winograd F(" << m << ",3): transforms give " << got << " instead of " << want);
+    }
+  }
+  return w;
+}
+
+// F(4, 3) on 0, +-1, +-2 and infinity. Measured against the double reference
+// (tests/kernels/temporal_conv_winograd_test.cpp, N(0, 1) data): the error is 4-5x the direct
+// path's (C_in = 1024, d = 3: max |err| 4.4e-4 vs 8.4e-5 for outputs of magnitude ~55), at most
+// 0.21 of the contract's tolerance over the sweep; the points +-1/2 instead of +-2 measured the
+// same, and F(6, 3) on 0, +-1, +-2, +-1/2 as accurate, but only 11% fewer multiplications with
+// GEMMs of T/6 rows, which did not time faster on the 2-core machine; F(2, 3) saves too little
+// (4/2 vs 3 products per frame) to beat the direct path's single larger GEMM.
+const Winograd& winograd() {
+  static const Winograd w = make_winograd({0.0, 1.0, -1.0, 2.0, -2.0});
+  static_assert(kWinogradTile == 4, "winograd(): the points are those of F(4, 3)");
+  return w;
+}
+
+TemporalConvAlgo algo_from_env() {
+  const char* e = std::getenv("V3D_CPU_WINOGRAD");
+  if (e == nullptr || *e == '\0') return TemporalConvAlgo::kAuto;
+  const std::string v(e);
+  if (v == "0" || v == "off") return TemporalConvAlgo::kDirect;
+  if (v == "force") return TemporalConvAlgo::kWinograd;
+  return TemporalConvAlgo::kAuto;
+}
+
+std::atomic<TemporalConvAlgo>& algo_setting() {
+  static std::atomic<TemporalConvAlgo> a{algo_from_env()};
+  return a;
+}
+
+// Whole tiles of one sequence: chain r (residue r mod d) has n_r = ceil((T_out - r) / d) output
+// frames and floor(n_r / m) whole tiles.
+int64_t winograd_tiles_per_sequence(const TemporalConvShape& s, int64_t m) {
+  const int64_t t_out = s.t_out(), d = s.dilation;
+  int64_t tiles = 0;
+  for (int64_t r = 0; r < std::min(d, t_out); ++r) tiles += ((t_out - r + d - 1) / d) / m;
+  return tiles;
+}
+
+// Tile starts of one sequence, block q outer and residue r inner: consecutive tiles then read
+// adjacent input frames (block q spans frames [q m d, q m d + (m+2) d)). The last tile of a chain
+// whose length is not a multiple of m is partial: its inputs past the sequence are taken as 0
+// and its outputs past T_out are not written (the outputs it keeps read only real frames).
+std::vector<int64_t> winograd_plan(const TemporalConvShape& s, int64_t m) {
+  const int64_t t_out = s.t_out(), d = s.dilation, chains = std::min(d, t_out);
+  std::vector<int64_t> starts;
+  const int64_t max_q = ((t_out + d - 1) / d + m - 1) / m;
+  for (int64_t q = 0; q < max_q; ++q)
+    for (int64_t r = 0; r < chains; ++r)
+      if (r + q * m * d < t_out) starts.push_back(r + q * m * d);
+  return starts;
+}
+
+// w: (C_out, C_in, 3) -> v: (n, C_out, C_in), v_i = sum_k G[i, k] w[:, :, k] in double.
+void winograd_weights(const TemporalConvShape& s, const Winograd& wg, const float* w, float* v) {
+  const int64_t plane = s.c_out * s.c_in, n = wg.n;
+  const double* g = wg.g.data();
+#pragma omp for schedule(static) nowait
+  for (int64_t e = 0; e < plane; ++e) {
+    const double w0 = w[e * 3], w1 = w[e * 3 + 1], w2 = w[e * 3 + 2];
+    for (int64_t i = 0; i < n; ++i)
+      v[i * plane + e] = static_cast<float>(g[i * 3] * w0 + g[i * 3 + 1] * w1 + g[i * 3 + 2] * w2);
+  }
+}
+
+// u: (n, tiles, C_in), u[i, p, :] = sum_j BT[i, j] x[b, t0_p + j*d, :] for the tiles p of
+// [first, first + tiles) of the plan (tile p of sequence b = p / per_seq).
+void winograd_input(const TemporalConvShape& s, const Winograd& wg, const float* x,
+                    const std::vector<int64_t>& starts, int64_t first, int64_t tiles, float* u) {
+  const int64_t per_seq = static_cast<int64_t>(starts.size()), c = s.c_in, n = wg.n;
+  const float* bt = wg.bt.data();
+#pragma omp for schedule(static)
+  for (int64_t p = 0; p < tiles; ++p) {
+    const int64_t tile = first + p, b = tile / per_seq;
+    const int64_t t0 = starts[static_cast<size_t>(tile % per_seq)];
+    const float* x0 = x + (b * s.t_in + t0) * c;
+    const int64_t step = s.dilation * c;
+    // Frames of a partial tile past the sequence are 0: their terms drop out.
+    const int64_t present = std::min(n, (s.t_in - t0 + s.dilation - 1) / s.dilation);
+    for (int64_t i = 0; i < n; ++i) {
+      float* dst = u + (i * tiles + p) * c;
+      bool first_term = true;
+      for (int64_t j = 0; j < present; ++j) {
+        const float coef = bt[i * n + j];
+        if (coef == 0.0f) continue;
+        const float* src = x0 + j * step;
+        if (first_term) {
+#pragma omp simd
+          for (int64_t ci = 0; ci < c; ++ci) dst[ci] = coef * src[ci];
+          first_term = false;
+        } else {
+#pragma omp simd
+          for (int64_t ci = 0; ci < c; ++ci) dst[ci] += coef * src[ci];
+        }
+      }
+      if (first_term) std::fill(dst, dst + c, 0.0f);
+    }
+  }
+}
+
+// mm: (n, tiles, C_out) -> y[b, t0_p + j*d, :] = sum_i AT[j, i] mm[i, p, :]
+void winograd_output(const TemporalConvShape& s, const Winograd& wg, const float* mm,
+                     const std::vector<int64_t>& starts, int64_t first, int64_t tiles, float* y) {
+  const int64_t per_seq = static_cast<int64_t>(starts.size()), c = s.c_out, n = wg.n;
+  const int64_t t_out = s.t_out();
+  const float* at = wg.at.data();
+#pragma omp for schedule(static)
+  for (int64_t p = 0; p < tiles; ++p) {
+    const int64_t tile = first + p, b = tile / per_seq;
+    const int64_t t0 = starts[static_cast<size_t>(tile % per_seq)];
+    float* y0 = y + (b * t_out + t0) * c;
+    const int64_t valid = std::min<int64_t>(wg.m, (t_out - t0 + s.dilation - 1) / s.dilation);
+    for (int64_t j = 0; j < valid; ++j) {
+      float* dst = y0 + j * s.dilation * c;
+      bool first_term = true;
+      for (int64_t i = 0; i < n; ++i) {
+        const float coef = at[j * n + i];
+        if (coef == 0.0f) continue;
+        const float* src = mm + (i * tiles + p) * c;
+        if (first_term) {
+#pragma omp simd
+          for (int64_t co = 0; co < c; ++co) dst[co] = coef * src[co];
+          first_term = false;
+        } else {
+#pragma omp simd
+          for (int64_t co = 0; co < c; ++co) dst[co] += coef * src[co];
+        }
+      }
+    }
+  }
+}
+
+// Tiles per pass of the pipeline: bounds the transformed scratch (n * chunk * C floats each for U
+// and M) on long batches while keeping each GEMM at 1024 rows (not tuned further).
+constexpr int64_t kWinogradChunk = 1024;
+
+void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, float* y) {
+  const Winograd& wg = winograd();
+  const std::vector<int64_t> starts = winograd_plan(s, wg.m);
+  const int64_t total = s.batch * static_cast<int64_t>(starts.size()), n = wg.n;
+  const int64_t chunk = std::min(total, kWinogradChunk);
+  // Scratch: V (n, C_out, C_in), then U (n, chunk, C_in) and M (n, chunk, C_out).
+  const int64_t v_floats = n * s.c_out * s.c_in;
+  float* v = scratch(Scratch::kWinograd, v_floats + n * chunk * (s.c_in + s.c_out));
+  float* u = v + v_floats;
+  float* mm = u + n * chunk * s.c_in;
+  // One parallel region for the whole pipeline: every fork/join (and every OpenBLAS call, which
+  // is one) costs a scheduler tick when another process holds a core. The n GEMMs of a chunk are
+  // split into tasks (one GEMM's rows in `parts` slices) that each thread runs single-threaded
+  // (OpenBLAS's OpenMP build does inside a parallel region), n * parts a multiple of the threads.
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads();
+    const int64_t parts = threads / std::gcd(threads, n);
+    winograd_weights(s, wg, w, v);  // no barrier: the input transform does not read V
+    for (int64_t first = 0; first < total; first += chunk) {
+      const int64_t tiles = std::min(chunk, total - first);
+      winograd_input(s, wg, x, starts, first, tiles, u);  // ends with a barrier
+      const int64_t rows = (tiles + parts - 1) / parts;
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < n * parts; ++task) {
+        const int64_t i = task / parts, row0 = task % parts * rows;
+        if (row0 >= tiles) continue;
+        // M_i (tiles, C_out) = U_i (tiles, C_in) * V_i^T (C_in, C_out), rows [row0, row0 + rows)
+        GemmArgs g;
+        g.trans_b = true;
+        g.m = std::min(rows, tiles - row0);
+        g.n = s.c_out;
+        g.k = s.c_in;
+        g.a = u + (i * tiles + row0) * s.c_in;
+        g.lda = s.c_in;
+        g.b = v + i * s.c_out * s.c_in;
+        g.ldb = s.c_in;
+        g.c = mm + (i * tiles + row0) * s.c_out;
+        g.ldc = s.c_out;
+        gemm(g);
+      }
+      winograd_output(s, wg, mm, starts, first, tiles, y);  // ends with a barrier
+    }
+  }
+}
+
 }  // namespace
+
+void set_temporal_conv_algo(TemporalConvAlgo algo) { algo_setting().store(algo); }
+TemporalConvAlgo temporal_conv_algo() { return algo_setting().load(); }
+
+bool temporal_conv_fwd_uses_winograd(const TemporalConvShape& shape) {
+  const TemporalConvAlgo algo = temporal_conv_algo();
+  if (algo == TemporalConvAlgo::kDirect || shape.k != 3 || shape.stride != 1) return false;
+  if (algo == TemporalConvAlgo::kWinograd) return true;  // partial tiles only, if need be
+  const int64_t tiles = shape.batch * winograd_tiles_per_sequence(shape, kWinogradTile);
+  return shape.c_in >= kWinogradMinChannels && shape.c_out >= kWinogradMinChannels &&
+         tiles >= kWinogradMinTiles;
+}
+
+const char* temporal_conv_fwd_path(const TemporalConvShape& shape) {
+  shape.validate();
+  if (temporal_conv_fwd_uses_winograd(shape)) return "winograd F(4,3)";
+  return col_view(shape).ok ? "sgemm on a view of x" : "im2col + sgemm";
+}
 
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y) {
   shape.validate();
+  if (temporal_conv_fwd_uses_winograd(shape)) {
+    winograd_fwd(shape, x, w, y);
+    return;
+  }
   const int64_t r = shape.reduction();
   const ColView view = col_view(shape);
   const float* col = x;

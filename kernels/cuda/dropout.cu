@@ -1,5 +1,6 @@
 // CUDA backend of kernels/dropout.h: one thread per group of four elements, so one Philox call
-// serves four outputs exactly as on the CPU.
+// serves four outputs exactly as on the CPU. One kernel serves dropout and the fused
+// relu_dropout, forward and backward (the mode is a template parameter).
 #include "kernels/dropout.h"
 #include "kernels/dropout_mask.h"
 #include "kernels/gpu/check.h"
@@ -11,9 +12,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// in, out: (n); thread g handles elements 4g .. 4g+3.
-__global__ void dropout_kernel(const float* __restrict__ in, float* out, int64_t n, float p,
-                               float scale, uint64_t seed, uint64_t offset) {
+// out[i] = keep[i] ? f(i) * scale : 0, f as in kernels/cpu/dropout.cpp:
+// 0: in[i] (dropout), 1: relu(in[i]) (relu_dropout fwd), 2: x[i] > 0 ? in[i] : 0 (its bwd).
+enum Mode { kDropout = 0, kReluFwd = 1, kReluBwd = 2 };
+
+// x (kReluBwd only), in, out: (n); thread g handles elements 4g .. 4g+3.
+template <int M>
+__global__ void dropout_kernel(const float* __restrict__ x, const float* __restrict__ in,
+                               float* out, int64_t n, float p, float scale, uint64_t seed,
+                               uint64_t offset) {
   const int64_t groups = (n + 3) / 4;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
@@ -22,19 +29,25 @@ __global__ void dropout_kernel(const float* __restrict__ in, float* out, int64_t
     dropout_keep4(static_cast<uint64_t>(g), p, seed, offset, keep);
     for (int j = 0; j < 4; ++j) {
       const int64_t i = 4 * g + j;
-      if (i < n) out[i] = keep[j] ? in[i] * scale : 0.0f;
+      if (i < n) {
+        float v = in[i];
+        if (M == kReluFwd) v = v > 0.0f ? v : 0.0f;
+        if (M == kReluBwd) v = x[i] > 0.0f ? v : 0.0f;
+        out[i] = keep[j] ? v * scale : 0.0f;
+      }
     }
   }
 }
 
-void launch_dropout(const char* name, const float* in, float* out, int64_t n, float p,
-                    uint64_t seed, uint64_t offset, StreamHandle s) {
+template <int M>
+void launch_dropout(const char* name, const float* x, const float* in, float* out, int64_t n,
+                    float p, uint64_t seed, uint64_t offset, StreamHandle s) {
   V3D_CHECK(n >= 0, name << ": negative element count " << n);
   V3D_CHECK(p >= 0.0f && p < 1.0f, name << ": probability must be in [0, 1), got " << p);
   if (n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH(dropout_kernel, grid_for((n + 3) / 4, kThreads), kThreads, 0, stream, in, out, n, p,
-             dropout_scale(p), seed, offset);
+  GPU_LAUNCH((dropout_kernel<M>), grid_for((n + 3) / 4, kThreads), kThreads, 0, stream, x, in, out,
+             n, p, dropout_scale(p), seed, offset);
   V3D_LAUNCH_CHECK(name, stream);
 }
 
@@ -46,13 +59,29 @@ namespace v3d::kernels::launch {
 template <>
 void dropout_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, float p, uint64_t seed,
                                uint64_t offset, StreamHandle s) {
-  V3D_GPU_NS::launch_dropout("dropout_fwd", x, y, n, p, seed, offset, s);
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kDropout>("dropout_fwd", nullptr, x, y, n, p, seed, offset,
+                                                   s);
 }
 
 template <>
 void dropout_bwd<V3D_GPU_KIND>(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed,
                                uint64_t offset, StreamHandle s) {
-  V3D_GPU_NS::launch_dropout("dropout_bwd", d_y, d_x, n, p, seed, offset, s);
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kDropout>("dropout_bwd", nullptr, d_y, d_x, n, p, seed,
+                                                   offset, s);
+}
+
+template <>
+void relu_dropout_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, float p, uint64_t seed,
+                                    uint64_t offset, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kReluFwd>("relu_dropout_fwd", nullptr, x, y, n, p, seed,
+                                                   offset, s);
+}
+
+template <>
+void relu_dropout_bwd<V3D_GPU_KIND>(const float* x, const float* d_y, float* d_x, int64_t n,
+                                    float p, uint64_t seed, uint64_t offset, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kReluBwd>("relu_dropout_bwd", x, d_y, d_x, n, p, seed,
+                                                   offset, s);
 }
 
 }  // namespace v3d::kernels::launch

@@ -1,5 +1,6 @@
-// Cases for dropout and dropout_backward. The mask is recomputed by the reference from its own
-// Philox implementation, and outputs must match the CPU backend bit for bit.
+// Cases for dropout, dropout_backward and the fused relu_dropout and relu_dropout_backward. The
+// mask is recomputed by the reference from its own Philox implementation, and outputs must match
+// the CPU backend bit for bit.
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -46,6 +47,45 @@ V3D_HARNESS_CASES(cases) {
         b.forward_var = nullptr;
         b.grad_inputs.clear();
         cases.push_back(b);
+
+        // ReLU then dropout: inputs away from zero so that finite differences do not straddle
+        // the kink.
+        OpCase rd = c;
+        rd.op = "relu_dropout";
+        rd.make_inputs = [n](Rng& r) {
+          return std::vector<Input>{{{n}, random_away_from_zero(r, n, 0.01f)}};
+        };
+        rd.run = [=](const auto& in, const auto& out) {
+          ops::relu_dropout_out(in[0], out[0], p, seed, offset);
+        };
+        rd.reference = [=](const auto& in) {
+          return std::vector<ref::Vec>{ref::dropout(ref::relu(in[0]), p, seed, offset)};
+        };
+        rd.forward_var = [=](const std::vector<Var>& v) {
+          PhiloxState rng{seed, offset};
+          return ag::relu_dropout(v[0], p, /*training=*/true, rng);
+        };
+        cases.push_back(rd);
+
+        // Its backward from the ReLU input x and d_y; x includes the kink itself (gradient 0).
+        OpCase rb = c;
+        rb.op = "relu_dropout_backward";
+        rb.make_inputs = [n](Rng& r) {
+          std::vector<float> x = random_normal(r, n);
+          if (n > 2) x[1] = 0.0f;
+          return std::vector<Input>{{{n}, x}, {{n}, random_normal(r, n)}};
+        };
+        rb.run = [=](const auto& in, const auto& out) {
+          ops::relu_dropout_backward_out(in[0], in[1], out[0], p, seed, offset);
+        };
+        rb.reference = [=](const auto& in) {
+          return std::vector<ref::Vec>{
+              ref::relu_backward(in[0], ref::dropout(in[1], p, seed, offset))};
+        };
+        rb.forward_var = nullptr;
+        rb.grad_inputs.clear();
+        rb.bytes = 12 * nd;
+        cases.push_back(rb);
       }
     }
   }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/temporal_conv.h"
 #include "runtime/temporal_conv.h"
 #include "tests/harness/harness.h"
 #include "tests/reference/temporal_conv.h"
@@ -133,6 +134,49 @@ V3D_HARNESS_CASES(cases) {
     bwd_weight.flops = 2.0 * macs;
     bwd_weight.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
     cases.push_back(bwd_weight);
+  }
+
+  // The CPU forward's Winograd F(4, 3) path (kernels/temporal_conv.h), forced on for these shapes
+  // (by default it runs only from 128 channels); the other backends run their usual kernels. Every
+  // dilation of the models, residue chains that are and are not multiples of the 4-frame tile
+  // (partial tiles, chains shorter than one tile), batch 1 and 2. Same tolerance as the direct
+  // path: the transforms' points 0, +-1, +-2 grow the rounding error 4-5x over the direct sum
+  // (measured: at most 0.21 of this bound, tests/kernels/temporal_conv_winograd_test.cpp).
+  const ConvCase winograd_shapes[] = {
+      {{1, 10, 34, 64, 3, 1, 1}, "Winograd: 8 frames, two whole tiles, batch 1"},
+      {{2, 13, 34, 64, 3, 1, 1}, "Winograd: 11 frames, a partial last tile"},
+      {{2, 30, 64, 65, 3, 3, 1}, "Winograd: dilation 3, chains of 8"},
+      {{1, 37, 64, 65, 3, 3, 1}, "Winograd: dilation 3, chains of 11 and 10"},
+      {{2, 54, 34, 64, 3, 9, 1}, "Winograd: dilation 9, chains of 4"},
+      {{1, 68, 64, 65, 3, 9, 1}, "Winograd: dilation 9, chains of 6 and 5"},
+      {{1, 162, 34, 64, 3, 27, 1}, "Winograd: dilation 27, chains of 4"},
+      {{2, 114, 64, 65, 3, 27, 1}, "Winograd: dilation 27, chains of 3 and 2 (partial only)"},
+      {{1, 502, 34, 64, 3, 81, 1}, "Winograd: dilation 81, chains of 5 and 4"},
+  };
+  for (const ConvCase& sc : winograd_shapes) {
+    const ref::ConvDims d = sc.d;
+    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
+        y_shape{d.batch, d.t_out(), d.c_out};
+    const int64_t n_x = x_shape.numel(), n_w = w_shape.numel();
+    OpCase fwd;
+    fwd.op = "temporal_conv";
+    fwd.params = describe(d, sc.why);
+    fwd.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
+    };
+    fwd.outputs = {y_shape};
+    fwd.run = [=](const auto& in, const auto& out) {
+      const kernels::cpu::TemporalConvAlgoGuard winograd(kernels::cpu::TemporalConvAlgo::kWinograd);
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride);
+    };
+    fwd.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv(in[0], in[1], d)};
+    };
+    fwd.tol = sum_tolerance(d.k * d.c_in, "each output sums K*C_in float32 products");
+    const double macs = static_cast<double>(d.batch * d.t_out() * d.c_out * d.c_in * d.k);
+    fwd.flops = 2.0 * macs;
+    fwd.bytes = 4.0 * static_cast<double>(n_x + n_w + y_shape.numel());
+    cases.push_back(fwd);
   }
 }
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <random>
 
+#include "kernels/cpu/philox_avx512.h"
 #include "kernels/philox.h"
 #include "tests/reference/reference.h"
 
@@ -40,6 +42,37 @@ TEST(Philox, ReferenceGeneratorMatchesKnownAnswers) {
     ref::philox4x32_10(k.counter.data(), k.key.data(), out);
     for (int j = 0; j < 4; ++j) EXPECT_EQ(out[j], k.expected[j]) << "word " << j;
   }
+}
+
+// The 16-lane AVX-512 generator the CPU dropout uses: every lane against the known answers, then
+// lanes with unrelated random counters and keys against the scalar generator.
+TEST(Philox, Avx512GeneratorMatchesKnownAnswersAndScalar) {
+  if (!kernels::cpu::philox_avx512_supported())
+    GTEST_SKIP() << "this CPU has no AVX-512F; the scalar generator is the only CPU path";
+#if defined(V3D_HAVE_AVX512_PHILOX)
+  for (const Kat& k : kKats) {
+    uint32_t counter[4][16], out[64];
+    for (int w = 0; w < 4; ++w)
+      for (int l = 0; l < 16; ++l) counter[w][l] = k.counter[w];
+    kernels::cpu::philox4x32_10_x16(counter, k.key[0], k.key[1], out);
+    for (int l = 0; l < 16; ++l)
+      for (int w = 0; w < 4; ++w) EXPECT_EQ(out[4 * l + w], k.expected[w]) << "lane " << l;
+  }
+  std::mt19937 rng(20240601u);
+  for (int trial = 0; trial < 200; ++trial) {
+    uint32_t counter[4][16], out[64];
+    for (int w = 0; w < 4; ++w)
+      for (int l = 0; l < 16; ++l) counter[w][l] = rng();
+    const uint32_t k0 = rng(), k1 = rng();
+    kernels::cpu::philox4x32_10_x16(counter, k0, k1, out);
+    for (int l = 0; l < 16; ++l) {
+      const kernels::Philox4x32 r = kernels::philox4x32_10(counter[0][l], counter[1][l],
+                                                           counter[2][l], counter[3][l], k0, k1);
+      for (int w = 0; w < 4; ++w)
+        ASSERT_EQ(out[4 * l + w], r.v[w]) << "trial " << trial << " lane " << l << " word " << w;
+    }
+  }
+#endif
 }
 
 TEST(Philox, UniformUsesTheTop24BitsExactly) {

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/temporal_conv.h"
 #include "runtime/batch_norm.h"
 #include "runtime/ops.h"
 #include "runtime/temporal_conv.h"
@@ -135,13 +137,19 @@ struct FormsCase {
   Device device;
   std::vector<int64_t> widths;
   int64_t channels;
+  // CPU: force the Winograd forward of the dilated K = 3 convs (kernels/temporal_conv.h), which
+  // the default takes only for >= 128 channels.
+  bool winograd = false;
 };
 
 std::string describe(const FormsCase& c) {
   std::string name = c.device.is_cpu() ? "cpu" : "emu";
   name += "_arch";
   for (int64_t w : c.widths) name += std::to_string(w);
-  return name + "_c" + std::to_string(c.channels);
+  name += "_c";
+  name += std::to_string(c.channels);
+  if (c.winograd) name += "_winograd";
+  return name;
 }
 
 std::string case_name(const ::testing::TestParamInfo<FormsCase>& info) {
@@ -150,7 +158,13 @@ std::string case_name(const ::testing::TestParamInfo<FormsCase>& info) {
 
 void PrintTo(const FormsCase& c, std::ostream* os) { *os << describe(c); }
 
-class TcnForms : public ::testing::TestWithParam<FormsCase> {};
+class TcnForms : public ::testing::TestWithParam<FormsCase> {
+ protected:
+  void SetUp() override {
+    if (GetParam().winograd) algo_.emplace(kernels::cpu::TemporalConvAlgo::kWinograd);
+  }
+  std::optional<kernels::cpu::TemporalConvAlgoGuard> algo_;
+};
 
 TEST_P(TcnForms, StridedEqualsDilatedOnReceptiveFieldWindows) {
   const FormsCase& p = GetParam();
@@ -202,6 +216,9 @@ INSTANTIATE_TEST_SUITE_P(Forms, TcnForms,
                                            FormsCase{Device::cpu(), {3, 3, 3, 3}, 32},
                                            FormsCase{Device::cpu(), {3, 3, 3, 3, 3}, 16},
                                            FormsCase{Device::cpu(), {3, 3, 7}, 24},
+                                           FormsCase{Device::cpu(), {3, 3, 3}, 64, true},
+                                           FormsCase{Device::cpu(), {3, 3, 3, 3}, 32, true},
+                                           FormsCase{Device::cpu(), {3, 3, 3, 3, 3}, 16, true},
                                            FormsCase{Device::emu(), {3, 3, 3}, 40},
                                            FormsCase{Device::emu(), {3, 3, 3, 3}, 16}),
                          case_name);

@@ -103,6 +103,143 @@ TEST(CpuAllocator, ProcessAllocatorBacksCpuTensors) {
   EXPECT_EQ(a.stats().allocated_bytes, before);
 }
 
+// ---- CpuAllocator's cache ----------------------------------------------------------------------
+
+constexpr size_t kLarge = CpuAllocator::kCacheMinBytes;  // the smallest cached block
+
+TEST(CpuAllocatorCache, FreedLargeBlockIsReusedWithoutABackendCall) {
+  CpuAllocator a;
+  void* p = a.allocate(4 * kLarge);
+  static_cast<unsigned char*>(p)[4 * kLarge - 1] = 7;
+  a.deallocate(p, 4 * kLarge);
+  AllocatorStats s = a.stats();
+  EXPECT_EQ(s.allocated_bytes, 0);
+  EXPECT_EQ(s.cached_bytes, static_cast<int64_t>(4 * kLarge));
+  EXPECT_EQ(s.reserved_bytes, static_cast<int64_t>(4 * kLarge));
+
+  void* q = a.allocate(4 * kLarge);
+  EXPECT_EQ(q, p);
+  s = a.stats();
+  EXPECT_EQ(s.backend_allocs, 1);
+  EXPECT_EQ(s.cache_hits, 1);
+  EXPECT_EQ(s.allocations, 2);
+  EXPECT_EQ(s.allocated_bytes, static_cast<int64_t>(4 * kLarge));
+  EXPECT_EQ(s.cached_bytes, 0);
+  a.deallocate(q, 4 * kLarge);
+}
+
+TEST(CpuAllocatorCache, ReusedBlocksStay64ByteAligned) {
+  CpuAllocator a;
+  std::vector<void*> blocks;
+  for (int round = 0; round < 3; ++round) {
+    for (size_t k = 1; k <= 8; ++k) {
+      void* p = a.allocate(k * kLarge + 3 * k);
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(addr(p) % CpuAllocator::kAlignment, 0u) << "round " << round << " k " << k;
+      blocks.push_back(p);
+    }
+    for (size_t k = 1; k <= 8; ++k) a.deallocate(blocks[k - 1], k * kLarge + 3 * k);
+    blocks.clear();
+  }
+  EXPECT_EQ(a.stats().backend_allocs, 8);
+  EXPECT_EQ(a.stats().cache_hits, 16);
+}
+
+TEST(CpuAllocatorCache, BestFitNeverMoreThanTwiceTheRequest) {
+  CpuAllocator a;
+  void* big = a.allocate(8 * kLarge);
+  void* mid = a.allocate(3 * kLarge);
+  a.deallocate(big, 8 * kLarge);
+  a.deallocate(mid, 3 * kLarge);
+  // 2 * kLarge: the 3x block is the smallest fit within twice the request.
+  void* p = a.allocate(2 * kLarge);
+  EXPECT_EQ(p, mid);
+  // 3 * kLarge: only the 8x block is left, more than twice the request: a fresh block.
+  void* q = a.allocate(3 * kLarge);
+  EXPECT_NE(q, big);
+  EXPECT_EQ(a.stats().allocated_bytes, static_cast<int64_t>(6 * kLarge));
+  EXPECT_EQ(a.stats().cached_bytes, static_cast<int64_t>(8 * kLarge));
+  a.deallocate(p, 2 * kLarge);
+  a.deallocate(q, 3 * kLarge);
+}
+
+TEST(CpuAllocatorCache, SmallBlocksAreNotCached) {
+  CpuAllocator a;
+  void* p = a.allocate(kLarge - 64);
+  a.deallocate(p, kLarge - 64);
+  const AllocatorStats s = a.stats();
+  EXPECT_EQ(s.cached_bytes, 0);
+  EXPECT_EQ(s.reserved_bytes, 0);
+}
+
+TEST(CpuAllocatorCache, LimitBoundsTheCachedBytes) {
+  CpuAllocator a(3 * kLarge);
+  void* p1 = a.allocate(2 * kLarge);
+  void* p2 = a.allocate(2 * kLarge);
+  a.deallocate(p1, 2 * kLarge);  // cached: 2 of 3
+  a.deallocate(p2, 2 * kLarge);  // would make 4 of 3: freed
+  const AllocatorStats s = a.stats();
+  EXPECT_EQ(s.cached_bytes, static_cast<int64_t>(2 * kLarge));
+  EXPECT_EQ(s.reserved_bytes, static_cast<int64_t>(2 * kLarge));
+  EXPECT_EQ(s.allocated_bytes, 0);
+}
+
+TEST(CpuAllocatorCache, ZeroLimitDisablesTheCache) {
+  CpuAllocator a(0);
+  void* p = a.allocate(4 * kLarge);
+  a.deallocate(p, 4 * kLarge);
+  void* q = a.allocate(4 * kLarge);
+  a.deallocate(q, 4 * kLarge);
+  const AllocatorStats s = a.stats();
+  EXPECT_EQ(s.backend_allocs, 2);
+  EXPECT_EQ(s.cache_hits, 0);
+  EXPECT_EQ(s.reserved_bytes, 0);
+  EXPECT_EQ(s.cached_bytes, 0);
+}
+
+TEST(CpuAllocatorCache, EmptyCacheReleasesOnlyCachedBlocks) {
+  CpuAllocator a;
+  void* live = a.allocate(2 * kLarge);
+  void* cached = a.allocate(5 * kLarge);
+  a.deallocate(cached, 5 * kLarge);
+  EXPECT_EQ(a.stats().reserved_bytes, static_cast<int64_t>(7 * kLarge));
+  a.empty_cache();
+  AllocatorStats s = a.stats();
+  EXPECT_EQ(s.cached_bytes, 0);
+  EXPECT_EQ(s.reserved_bytes, static_cast<int64_t>(2 * kLarge));
+  EXPECT_EQ(s.allocated_bytes, static_cast<int64_t>(2 * kLarge));
+  // The next request of that size goes to the backend again.
+  void* again = a.allocate(5 * kLarge);
+  EXPECT_EQ(a.stats().backend_allocs, 3);
+  a.deallocate(again, 5 * kLarge);
+  a.deallocate(live, 2 * kLarge);
+}
+
+TEST(CpuAllocatorCache, ConcurrentUseKeepsStatsConsistent) {
+  CpuAllocator a;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&a, t] {
+      for (int i = 0; i < 200; ++i) {
+        const size_t bytes = (1 + static_cast<size_t>((i + t) % 5)) * kLarge;
+        void* p = a.allocate(bytes);
+        static_cast<unsigned char*>(p)[bytes - 1] = static_cast<unsigned char>(i);
+        void* small = a.allocate(100);
+        a.deallocate(small, 100);
+        a.deallocate(p, bytes);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const AllocatorStats s = a.stats();
+  EXPECT_EQ(s.allocated_bytes, 0);
+  EXPECT_EQ(s.reserved_bytes, s.cached_bytes);
+  EXPECT_EQ(s.allocations, 4 * 200 * 2);
+  EXPECT_EQ(s.backend_allocs + s.cache_hits, s.allocations);
+  a.empty_cache();
+  EXPECT_EQ(a.stats().reserved_bytes, 0);
+}
+
 // ---- CachingAllocator (private instances over a GPU backend) ---------------------------------
 
 class CachingAllocatorTest : public ::testing::TestWithParam<Device> {

@@ -594,6 +594,29 @@ TEST_P(AutogradTest, DropoutIsIdentityWhenNotTrainingOrPZero) {
   EXPECT_EQ(grad_of(x), std::vector<float>(5, 1.0f));
 }
 
+// The fused ReLU + dropout of the model's bn_relu_drop against the two ops it replaces: the same
+// values and gradients bit for bit, the same counter advance, and plain ReLU when not training.
+TEST_P(AutogradTest, ReluDropoutEqualsReluThenDropout) {
+  const int64_t n = 1000 + 3;  // AVX-512 blocks of 64 plus a scalar tail
+  std::vector<float> xs(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    xs[static_cast<size_t>(i)] = static_cast<float>((i * 37) % 101) - 50.0f;  // includes 0
+  std::vector<float> w(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) w[static_cast<size_t>(i)] = 0.5f + static_cast<float>(i % 7);
+  for (const bool training : {true, false}) {
+    PhiloxState r1{0xfeedull, 11}, r2{0xfeedull, 11};
+    const Var x1 = leaf(xs, {n}), x2 = leaf(xs, {n});
+    const Var y1 = ag::relu_dropout(x1, 0.25f, training, r1);
+    const Var y2 = ag::dropout(ag::relu(x2), 0.25f, training, r2);
+    EXPECT_EQ(y1.op(), training ? "relu_dropout" : "relu");
+    EXPECT_EQ(r1.offset, r2.offset);
+    EXPECT_TRUE(test::bitwise_equal(y1.value().to_vector(), y2.value().to_vector()));
+    ag::sum(ag::mul(y1, constant(w, {n}))).backward();
+    ag::sum(ag::mul(y2, constant(w, {n}))).backward();
+    EXPECT_TRUE(test::bitwise_equal(grad_of(x1), grad_of(x2))) << "training " << training;
+  }
+}
+
 TEST_P(AutogradTest, DropoutRejectsInvalidProbability) {
   PhiloxState rng;
   const Var x = leaf({1, 2}, {2});

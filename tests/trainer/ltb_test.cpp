@@ -81,68 +81,82 @@ TEST(Ltb, ParentsOfBothLayouts) {
   EXPECT_EQ(roots, 1);
 }
 
+// The block-tree evaluation of fused windows, for models of 2, 3 and 4 blocks (27 frames and up
+// reuse blocks of the dilated pass).
 TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
-  TemporalModel model(tiny_model(), Device::cpu(), 5);
-  const auto seqs = sequences();
-  for (const bool flip : {false, true}) {
-    std::vector<std::vector<float>> plain;
-    for (const auto& s : seqs) plain.push_back(predict_sequence(model, s, h36m(), h36m(), flip));
-    const LtbPlan plan =
-        plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu());
-    ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
-    ASSERT_LT(plan.fused_frames, plan.offsets.back()) << "and plain ones";
-    LtbStats stats;
-    const auto out =
-        predict_with_ltb(model, pointers(seqs), plain, plan, h36m(), h36m(), flip, &stats);
-    EXPECT_EQ(stats.fused_frames, plan.fused_frames);
-    EXPECT_EQ(stats.frames, plan.offsets.back());
-    PhiloxState rng{};
-    NoGradGuard no_grad;
-    for (size_t k = 0; k < seqs.size(); ++k) {
-      const auto& s = seqs[k];
-      for (int64_t t = 0; t < s.frames; ++t) {
-        const int64_t g = plan.offsets[k] + t;
-        const float* got = out[k].data() + t * 51;
-        if (plan.fused[static_cast<size_t>(g)] == 0) {
-          for (int e = 0; e < 51; ++e)
-            ASSERT_EQ(got[e], plain[k][static_cast<size_t>(t * 51 + e)]) << "frame " << t;
-          continue;
-        }
-        // The fused window built here from the map, through the strided form.
-        std::vector<float> win(9 * 34), win_flip;
-        for (int w = 0; w < 9; ++w) {
-          const int32_t f = plan.index_map[static_cast<size_t>(g * 9 + w)];
-          ASSERT_GE(f, 0);
-          ASSERT_LT(f, s.frames);
-          std::copy(s.poses_2d.begin() + f * 34, s.poses_2d.begin() + (f + 1) * 34,
-                    win.begin() + w * 34);
-        }
-        std::vector<float> want =
-            model.forward_train(Tensor::from_vector(win, {1, 9, 34}), rng, false)
-                .value()
-                .to_vector();
-        if (flip) {
-          win_flip = win;
-          data::flip_poses(win_flip, 9, h36m(), 2);
-          const std::vector<float> yf =
-              model.forward_train(Tensor::from_vector(win_flip, {1, 9, 34}), rng, false)
+  for (const std::vector<int64_t>& widths :
+       {std::vector<int64_t>{3, 3}, std::vector<int64_t>{3, 3, 3}, std::vector<int64_t>{3, 5, 3}}) {
+    TemporalModelConfig mc = tiny_model();
+    mc.filter_widths = widths;
+    TemporalModel model(mc, Device::cpu(), 5);
+    const int64_t rf = model.receptive_field(), r = (rf - 1) / 2, row = 34;
+    const auto seqs = sequences();
+    for (const bool flip : {false, true}) {
+      std::vector<std::vector<float>> plain, plain_out;
+      for (const auto& s : seqs) plain.push_back(predict_sequence(model, s, h36m(), h36m(), flip));
+      const LtbPlan plan =
+          plan_ltb(views(seqs), 17, ltb_parents(h36m()), r, fusing_options(), Device::cpu());
+      ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
+      ASSERT_LT(plan.fused_frames, plan.offsets.back()) << "and plain ones";
+      LtbStats stats;
+      const auto out =
+          predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &stats, &plain_out);
+      EXPECT_EQ(plain_out, plain);
+      EXPECT_GT(stats.blocks_computed, 0);
+      if (widths.size() >= 3) {
+        EXPECT_GT(stats.blocks_reused, 0) << "deeper models reuse blocks";
+      }
+      EXPECT_EQ(stats.fused_frames, plan.fused_frames);
+      EXPECT_EQ(stats.frames, plan.offsets.back());
+      PhiloxState rng{};
+      NoGradGuard no_grad;
+      for (size_t k = 0; k < seqs.size(); ++k) {
+        const auto& s = seqs[k];
+        for (int64_t t = 0; t < s.frames; ++t) {
+          const int64_t g = plan.offsets[k] + t;
+          const float* got = out[k].data() + t * 51;
+          if (plan.fused[static_cast<size_t>(g)] == 0) {
+            for (int e = 0; e < 51; ++e)
+              ASSERT_EQ(got[e], plain[k][static_cast<size_t>(t * 51 + e)]) << "frame " << t;
+            continue;
+          }
+          // The fused window built here from the map, through the strided form.
+          std::vector<float> win(static_cast<size_t>(rf * row)), win_flip;
+          for (int64_t w = 0; w < rf; ++w) {
+            const int32_t f = plan.index_map[static_cast<size_t>(g * rf + w)];
+            ASSERT_GE(f, 0);
+            ASSERT_LT(f, s.frames);
+            std::copy(s.poses_2d.begin() + f * 34, s.poses_2d.begin() + (f + 1) * 34,
+                      win.begin() + w * 34);
+          }
+          std::vector<float> want =
+              model.forward_train(Tensor::from_vector(win, {1, rf, row}), rng, false)
                   .value()
                   .to_vector();
-          const std::vector<int> perm = h36m().flip_permutation();
-          for (int j = 0; j < 17; ++j) {
-            const float* m = yf.data() + perm[static_cast<size_t>(j)] * 3;
-            want[j * 3 + 0] = 0.5f * (want[j * 3 + 0] - m[0]);
-            want[j * 3 + 1] = 0.5f * (want[j * 3 + 1] + m[1]);
-            want[j * 3 + 2] = 0.5f * (want[j * 3 + 2] + m[2]);
+          if (flip) {
+            win_flip = win;
+            data::flip_poses(win_flip, rf, h36m(), 2);
+            const std::vector<float> yf =
+                model.forward_train(Tensor::from_vector(win_flip, {1, rf, row}), rng, false)
+                    .value()
+                    .to_vector();
+            const std::vector<int> perm = h36m().flip_permutation();
+            for (int j = 0; j < 17; ++j) {
+              const float* m = yf.data() + perm[static_cast<size_t>(j)] * 3;
+              want[j * 3 + 0] = 0.5f * (want[j * 3 + 0] - m[0]);
+              want[j * 3 + 1] = 0.5f * (want[j * 3 + 1] + m[1]);
+              want[j * 3 + 2] = 0.5f * (want[j * 3 + 2] + m[2]);
+            }
           }
+          for (int e = 0; e < 51; ++e)
+            ASSERT_NEAR(got[e], want[static_cast<size_t>(e)], 1e-5f * (1 + std::fabs(want[e])))
+                << "fused frame " << t << " of sequence " << k << " flip " << flip;
+          // And it differs from the plain output (the window did change).
+          bool differs = false;
+          for (int e = 0; e < 51; ++e)
+            differs |= got[e] != plain[k][static_cast<size_t>(t * 51 + e)];
+          EXPECT_TRUE(differs) << "frame " << t;
         }
-        for (int e = 0; e < 51; ++e)
-          ASSERT_NEAR(got[e], want[static_cast<size_t>(e)], 1e-5f * (1 + std::fabs(want[e])))
-              << "fused frame " << t << " of sequence " << k << " flip " << flip;
-        // And it differs from the plain output (the window did change).
-        bool differs = false;
-        for (int e = 0; e < 51; ++e) differs |= got[e] != plain[k][static_cast<size_t>(t * 51 + e)];
-        EXPECT_TRUE(differs) << "frame " << t;
       }
     }
   }
@@ -163,7 +177,7 @@ TEST(Ltb, NoCandidateOrShortSequenceLeavesInferenceUnchanged) {
     const LtbPlan plan = plan_ltb(views(*set), 17, ltb_parents(h36m()), 4, opt, Device::cpu());
     EXPECT_EQ(plan.fused_frames, 0);
     for (size_t g = 0; g < plan.fused.size(); ++g) EXPECT_EQ(plan.fused[g], 0);
-    const auto out = predict_with_ltb(model, pointers(*set), plain, plan, h36m(), h36m(), true);
+    const auto out = predict_with_ltb(model, pointers(*set), plan, h36m(), h36m(), true);
     EXPECT_EQ(out, plain);
   }
   // infer_3d with the bank, on a short input, equals infer_3d without.
