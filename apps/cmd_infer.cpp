@@ -66,13 +66,14 @@ void run_infer(const InferArgs& a) {
   std::vector<InferResult> results;
   int64_t frames = 0;
   LtbStats stats;
+  const TemporalModel::FoldedWeights folded = m.model->fold_weights();  // once for every input
   for (const auto& in : inputs) {
     InferResult r;
     r.name = in.name;
     r.frames = in.frames;
     r.joints = m.joints->num_joints();
     r.first_frame = in.first_frame;
-    r.positions_3d = infer_3d(*m.model, in, !a.no_flip, use_ltb ? &ltb : nullptr, &stats);
+    r.positions_3d = infer_3d(*m.model, in, !a.no_flip, use_ltb ? &ltb : nullptr, &stats, &folded);
     frames += r.frames;
     results.push_back(std::move(r));
   }

@@ -6,6 +6,7 @@
 //              batch 1024 windows of RF frames, 17 joints; the batch is made once (the loader is
 //              benchmarked by bench_loader and is not part of either side).
 //   inference  frames/s of whole-sequence inference through trainer/evaluate.h predict_sequence
+//              (weights folded once per pass over the sequences, as v3d eval does)
 //              (edge padding to one pose per frame, the dilated form with BN folded, no TTA) on
 //              sequences of the given lengths.
 //
@@ -248,10 +249,12 @@ nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector
     seqs.push_back(std::move(s));
     frames += n;
   }
+  // As v3d eval and v3d infer: the weights are folded once per pass over the sequences.
   auto run_all = [&] {
+    const TemporalModel::FoldedWeights folded = model.fold_weights();
     for (const auto& s : seqs) {
-      const std::vector<float> pred =
-          v3d::predict_sequence(model, s, skeleton, skeleton, /*flip_tta=*/false);
+      const std::vector<float> pred = v3d::predict_sequence(model, s, skeleton, skeleton,
+                                                            /*flip_tta=*/false, nullptr, &folded);
       V3D_CHECK(static_cast<int64_t>(pred.size()) == s.frames * cfg.joints_out * 3,
                 "inference returned " << pred.size() << " values for " << s.frames << " frames");
     }

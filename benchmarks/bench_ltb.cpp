@@ -278,7 +278,9 @@ int main(int argc, char** argv) {
       for (int it = 0; it <= iters; ++it) {
         auto t0 = Clock::now();
         std::vector<std::vector<float>> plain;
-        for (const auto& s : seqs) plain.push_back(predict_sequence(model, s, kp, kp, flip));
+        const TemporalModel::FoldedWeights folded = model.fold_weights();  // as v3d eval
+        for (const auto& s : seqs)
+          plain.push_back(predict_sequence(model, s, kp, kp, flip, nullptr, &folded));
         const double tp = seconds_since(t0);
         t0 = Clock::now();
         const LtbPlan plan = plan_ltb(views, 17, ltb_parents(kp), r, o, Device::cpu());
@@ -300,10 +302,14 @@ int main(int argc, char** argv) {
       std::printf(
           "inference (%s, %lld channels, TD %d, %lld frames in %zu phases, flip %s): plain "
           "%.0f frames/s, with the bank %.0f frames/s; time ratio %.2fx (target <= "
-          "1.5x); %.1f%% of frames fused\n",
+          "1.5x); %.1f%% of frames fused, %.2f blocks computed and %.2f reused per fused frame\n",
           arch.c_str(), static_cast<long long>(channels), interval, static_cast<long long>(total),
           seqs.size(), flip ? "on" : "off", static_cast<double>(total) / tp,
-          static_cast<double>(total) / tl, tl / tp, 100.0 * share);
+          static_cast<double>(total) / tl, tl / tp, 100.0 * share,
+          static_cast<double>(stats.blocks_computed) /
+              static_cast<double>(std::max<int64_t>(stats.fused_frames, 1)),
+          static_cast<double>(stats.blocks_reused) /
+              static_cast<double>(std::max<int64_t>(stats.fused_frames, 1)));
       out["inference"] = {{"arch", arch},
                           {"channels", channels},
                           {"interval", interval},
@@ -315,7 +321,9 @@ int main(int argc, char** argv) {
                           {"time_ratio", tl / tp},
                           {"fused_share", share},
                           {"plain_frames_per_s", static_cast<double>(total) / tp},
-                          {"ltb_frames_per_s", static_cast<double>(total) / tl}};
+                          {"ltb_frames_per_s", static_cast<double>(total) / tl},
+                          {"blocks_computed", stats.blocks_computed},
+                          {"blocks_reused", stats.blocks_reused}};
     }
     if (!json_path.empty()) {
       std::ofstream f(json_path);

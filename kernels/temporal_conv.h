@@ -138,8 +138,23 @@ bool temporal_conv_fwd_uses_winograd(const TemporalConvShape& shape);
 // "sgemm on a view of x" or "im2col + sgemm".
 const char* temporal_conv_fwd_path(const TemporalConvShape& shape);
 
-// x: (B, T_in, C_in), w: (C_out, C_in, K) -> y: (B, T_out, C_out)
-void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y);
+// x: (B, T_in, C_in), w: (C_out, C_in, K) -> y: (B, T_out, C_out). winograd_v (optional): the
+// weights already transformed by temporal_conv_winograd_weights, used when the call takes the
+// Winograd path (the result is then bit-identical to transforming them here); w is still needed
+// for the direct path.
+// tap_major_w (optional): w already permuted to (C_out, K, C_in) (temporal_conv_tap_major), used by
+// the direct path, which otherwise permutes it on every call (K > 1).
+void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
+                       const float* winograd_v = nullptr, const float* tap_major_w = nullptr);
+// w (C_out, C_in, K) -> wp (C_out, K, C_in), the layout of the direct path's GEMM.
+void temporal_conv_tap_major(const TemporalConvShape& shape, const float* w, float* wp);
+
+// The Winograd weights of a K = 3 convolution, (kWinogradTile + 2, C_out, C_in) floats
+// (winograd_weight_floats), for callers that run many forwards over one set of weights (the
+// transform costs a pass over 3 C_out C_in weights in double, comparable to the GEMMs of a short
+// sequence). shape.k must be 3; its batch and frame counts do not matter.
+int64_t winograd_weight_floats(const TemporalConvShape& shape);
+void temporal_conv_winograd_weights(const TemporalConvShape& shape, const float* w, float* v);
 // d_y: (B, T_out, C_out), w: (C_out, C_in, K) -> d_x: (B, T_in, C_in)
 void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, const float* w,
                             float* d_x);

@@ -72,21 +72,58 @@ int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int6
 }
 
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
-                       int64_t stride) {
+                       int64_t stride, const PreparedConv* prepared) {
   const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
   check_tensor(y, "temporal_conv: y", x.device(), Shape{s.batch, s.t_out(), s.c_out});
+  const float *v = nullptr, *tap = nullptr;
+  if (prepared != nullptr && x.device().is_cpu()) {
+    if (prepared->winograd.defined() && s.k == 3) {
+      check_tensor(
+          prepared->winograd, "temporal_conv: prepared Winograd weights", x.device(),
+          Shape{kernels::cpu::winograd_weight_floats(s) / (s.c_out * s.c_in), s.c_out, s.c_in});
+      v = prepared->winograd.f32();
+    }
+    if (prepared->tap_major.defined()) {
+      check_tensor(prepared->tap_major, "temporal_conv: prepared tap-major weights", x.device(),
+                   Shape{s.c_out, s.k, s.c_in});
+      tap = prepared->tap_major.f32();
+    }
+  }
   dispatch(
-      x.device(), [&] { kernels::cpu::temporal_conv_fwd(s, x.f32(), w.f32(), y.f32()); },
+      x.device(), [&] { kernels::cpu::temporal_conv_fwd(s, x.f32(), w.f32(), y.f32(), v, tap); },
       [&](auto kind, StreamHandle st) {
         kernels::launch::temporal_conv_fwd<decltype(kind)::value>(s, x.f32(), w.f32(), y.f32(), st);
       });
 }
 
-Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride) {
+Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
+                     const PreparedConv* prepared) {
   const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
   Tensor y = Tensor::empty({s.batch, s.t_out(), s.c_out}, DType::kF32, x.device());
-  temporal_conv_out(x, w, y, dilation, stride);
+  temporal_conv_out(x, w, y, dilation, stride, prepared);
   return y;
+}
+
+PreparedConv prepare_temporal_conv(const Tensor& w) {
+  V3D_CHECK(w.defined() && w.dtype() == DType::kF32 && w.ndim() == 3,
+            "prepare_temporal_conv: w must be (C_out, C_in, K) float32, got " << w.str());
+  PreparedConv p;
+  if (!w.device().is_cpu() || w.size(2) == 1) return p;
+  kernels::TemporalConvShape s;
+  s.batch = 1;
+  s.c_out = w.size(0);
+  s.c_in = w.size(1);
+  s.k = w.size(2);
+  s.t_in = s.k;
+  p.tap_major = Tensor::empty({s.c_out, s.k, s.c_in}, DType::kF32, w.device());
+  kernels::cpu::temporal_conv_tap_major(s, w.f32(), p.tap_major.f32());
+  if (s.k == 3) {
+    const int64_t floats = kernels::cpu::winograd_weight_floats(s);
+    p.winograd =
+        Tensor::empty({floats / (s.c_out * s.c_in), s.c_out, s.c_in}, DType::kF32, w.device());
+    kernels::cpu::temporal_conv_winograd_weights(s, w.f32(), p.winograd.f32());
+  }
+  return p;
 }
 
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,

@@ -18,10 +18,21 @@ namespace v3d::ops {
 // Output frames for t_in input frames; throws when t_in is below the receptive field.
 int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int64_t stride);
 
-// y = conv(x, w); y: (B, T_out, C_out) on x's device.
+// Weights prepared once for many CPU forwards (kernels/temporal_conv.h): the Winograd transform
+// (K = 3) and the tap-major permutation (K > 1) the CPU would otherwise redo on every call. Either
+// is undefined where there is nothing to prepare (GPU devices, K = 1).
+struct PreparedConv {
+  Tensor winograd;   // (kWinogradTile + 2, C_out, C_in)
+  Tensor tap_major;  // (C_out, K, C_in)
+};
+PreparedConv prepare_temporal_conv(const Tensor& w);
+
+// y = conv(x, w); y: (B, T_out, C_out) on x's device. prepared (optional):
+// prepare_temporal_conv(w); the result is bit-identical with or without it.
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
-                       int64_t stride);
-Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride);
+                       int64_t stride, const PreparedConv* prepared = nullptr);
+Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
+                     const PreparedConv* prepared = nullptr);
 // d_x (B, T_in, C_in), overwritten (frames no output reads get 0), from d_y (B, T_out, C_out).
 // T_in is taken from d_x.
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,

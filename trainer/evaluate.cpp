@@ -79,7 +79,8 @@ EvalOptions eval_options(const ExperimentConfig& config) {
 
 std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
                                     const data::Skeleton& keypoints, const data::Skeleton& joints,
-                                    bool flip_tta, std::vector<Tensor>* blocks) {
+                                    bool flip_tta, std::vector<Tensor>* blocks,
+                                    const TemporalModel::FoldedWeights* folded) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(mc.joints_in == keypoints.num_joints() && mc.features_in == 2 &&
                 mc.joints_out == joints.num_joints(),
@@ -95,7 +96,7 @@ std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& 
   const int64_t row = mc.in_channels();
   const Tensor x = Tensor::from_vector(in.inputs_2d, {in.batch, in.length, row}, model.device());
   // y: (batch, frames, J_out*3)
-  const std::vector<float> y = model.forward_eval(x, blocks).to_vector();
+  const std::vector<float> y = model.forward_eval(x, blocks, folded).to_vector();
   const int64_t jo = mc.joints_out, n = seq.frames * jo * 3;
   V3D_CHECK(static_cast<int64_t>(y.size()) == in.batch * n,
             "evaluate: the model returned " << y.size() << " values for " << in.batch << " x "
@@ -168,15 +169,16 @@ struct IntervalData {
 };
 
 IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
-                           const EvalOptions& options, int n, bool predict) {
+                           const EvalOptions& options, int n, bool predict,
+                           const TemporalModel::FoldedWeights& folded) {
   IntervalData d;
   for (const auto& seq : test_sequences)
     for (data::Sequence& phase : data::split_phases(seq, n)) d.phases.push_back(std::move(phase));
   if (!predict) return d;
   d.plain.reserve(d.phases.size());
   for (const auto& phase : d.phases)
-    d.plain.push_back(
-        predict_sequence(model, phase, *options.keypoints, *options.joints, options.flip_tta));
+    d.plain.push_back(predict_sequence(model, phase, *options.keypoints, *options.joints,
+                                       options.flip_tta, nullptr, &folded));
   return d;
 }
 
@@ -238,9 +240,10 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
   const bool ltb_rows = options.ltb != LtbEval::kOff;
   std::vector<int32_t> parents;
   if (ltb_rows) parents = check_ltb(model, options.ltb_options, kp);
+  const TemporalModel::FoldedWeights folded = model.fold_weights();  // once for every phase
   for (int n : options.test_intervals) {
     // With the bank, the plain predictions come out of the bank path (one dilated pass each).
-    IntervalData d = interval_data(model, test_sequences, options, n, !ltb_rows);
+    IntervalData d = interval_data(model, test_sequences, options, n, !ltb_rows, folded);
     std::vector<std::vector<float>> fused;
     LtbStats stats;
     if (ltb_rows)
@@ -270,11 +273,12 @@ LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>
   NoGradGuard no_grad;
   LtbSweepReport out;
   out.plain = empty_report(model, test_sequences, plain_opt);
+  const TemporalModel::FoldedWeights folded = model.fold_weights();  // once for every phase
   out.points.resize(settings.size());
   for (size_t i = 0; i < settings.size(); ++i) out.points[i].options = settings[i];
   std::vector<IntervalData> data;
   for (int n : options.test_intervals) {
-    data.push_back(interval_data(model, test_sequences, options, n, true));
+    data.push_back(interval_data(model, test_sequences, options, n, true, folded));
     out.plain.intervals.push_back(interval_report(data.back(), data.back().plain, false, n, jt));
   }
   for (size_t i = 0; i < settings.size(); ++i) {

@@ -82,10 +82,12 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
 // One phase (or whole sequence) through the model: the (frames, J_out, 3) prediction, with the
 // flipped copy averaged in when flip_tta. Exposed for tests and inference.
 // With `blocks`, every block's output of the dilated pass is kept there (forward_eval's trace:
-// batch 1, or 2 with TTA, the flipped copy second).
+// batch 1, or 2 with TTA, the flipped copy second); `folded`: the model's folded weights, when
+// the caller folds once for many sequences.
 std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
                                     const data::Skeleton& keypoints, const data::Skeleton& joints,
-                                    bool flip_tta, std::vector<Tensor>* blocks = nullptr);
+                                    bool flip_tta, std::vector<Tensor>* blocks = nullptr,
+                                    const TemporalModel::FoldedWeights* folded = nullptr);
 
 // A sweep of long-term bank settings (`v3d ltb-sweep`): every test interval's phases and plain
 // predictions are computed once, then each setting's bank, fusion and fused predictions.

@@ -248,7 +248,8 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
 }
 
 std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta,
-                            const LtbOptions* ltb, LtbStats* stats) {
+                            const LtbOptions* ltb, LtbStats* stats,
+                            const TemporalModel::FoldedWeights* folded) {
   validate_infer_input(input, "infer");
   const data::Skeleton& keypoints = data::Skeleton::by_name(input.keypoints);
   const data::Skeleton& joints = data::Skeleton::h36m17();
@@ -257,7 +258,8 @@ std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool 
   seq.action = input.name;
   seq.frames = input.frames;
   seq.poses_2d = data::normalize_screen_coordinates(input.keypoints_px, input.res_w, input.res_h);
-  if (ltb == nullptr) return predict_sequence(model, seq, keypoints, joints, flip_tta);
+  if (ltb == nullptr)
+    return predict_sequence(model, seq, keypoints, joints, flip_tta, nullptr, folded);
   const LtbPlan plan =
       plan_ltb({std::span<const float>(seq.poses_2d)}, keypoints.num_joints(),
                ltb_parents(keypoints), (model.receptive_field() - 1) / 2, *ltb, model.device());

@@ -74,8 +74,10 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
 // input.keypoints); flip_tta averages in the prediction of the mirrored input.
 // With `ltb` (trainer/ltb.h), frames whose window the long-term pose bank changes are re-predicted
 // from their fused windows; stats (optional) counts them.
+// `folded`: the model's folded weights when the caller folds once for many inputs.
 std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta,
-                            const LtbOptions* ltb = nullptr, LtbStats* stats = nullptr);
+                            const LtbOptions* ltb = nullptr, LtbStats* stats = nullptr,
+                            const TemporalModel::FoldedWeights* folded = nullptr);
 
 // A model restored from a checkpoint with its stored experiment config (architecture, keypoint
 // layout): throws when the checkpoint has no config or its architecture disagrees.

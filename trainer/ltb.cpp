@@ -171,6 +171,7 @@ std::vector<std::vector<float>> predict_with_ltb(
   std::vector<std::vector<float>> result;
   if (plain_out != nullptr) plain_out->clear();
   NoGradGuard no_grad;
+  const TemporalModel::FoldedWeights folded = model.fold_weights();  // once for every sequence
   for (size_t k = 0; k < sequences.size(); ++k) {
     const data::Sequence& s = *sequences[k];
     const int32_t base = plan.offsets[k];
@@ -184,7 +185,7 @@ std::vector<std::vector<float>> predict_with_ltb(
         fused_t.push_back(static_cast<int32_t>(t));
     std::vector<Tensor> blocks;
     std::vector<float> pred = predict_sequence(model, s, keypoints, joints, flip_tta,
-                                               fused_t.empty() ? nullptr : &blocks);
+                                               fused_t.empty() ? nullptr : &blocks, &folded);
     if (plain_out != nullptr) plain_out->push_back(pred);
     if (stats != nullptr) {
       stats->sequences += 1;
@@ -214,27 +215,16 @@ std::vector<std::vector<float>> predict_with_ltb(
     }
     const std::vector<int32_t> local_map(plan.index_map.begin() + base * window,
                                          plan.index_map.begin() + (base + frames) * window);
-    const Tensor map = Tensor::from_vector_i32(local_map, {frames, window}, dev);
 
     for (size_t b0 = 0; b0 < fused_t.size(); b0 += kTreeBatch) {
       const int64_t n = std::min<int64_t>(kTreeBatch, static_cast<int64_t>(fused_t.size() - b0));
       const std::vector<int32_t> ts(fused_t.begin() + static_cast<int64_t>(b0),
                                     fused_t.begin() + static_cast<int64_t>(b0) + n);
-      // Block 0 on every node of every window (cheap: its inputs are 2D rows), per copy.
-      const Tensor rows_t = Tensor::from_vector_i32(ts, {n}, dev);
-      const Tensor zero = Tensor::zeros({n}, DType::kI32, dev);
       // computed[i][copy]: (nodes_i computed, C) on the host; index[i][(j, u)] = row or -1.
       std::vector<std::vector<std::vector<float>>> computed(
           layers, std::vector<std::vector<float>>(copies));
       std::vector<std::vector<int64_t>> index(layers);
       const int64_t nodes0 = window / rf_of[0];
-      for (int64_t cp = 0; cp < copies; ++cp) {
-        const Tensor x = ops::window_gather(cp == 0 ? src : src_flip, map, rows_t, zero);
-        computed[0][static_cast<size_t>(cp)] =
-            model.eval_block(0, x.view({n * nodes0, fw[0], row})).to_vector();
-      }
-      index[0].resize(static_cast<size_t>(n * nodes0));
-      for (int64_t e = 0; e < n * nodes0; ++e) index[0][static_cast<size_t>(e)] = e;
       // Blocks 1 .. layers-1: reuse where the inputs are consecutive sequence rows, else compute
       // from the children. need[i][(j, u)]: the node is an input of a computed parent.
       std::vector<std::vector<char>> need(layers);
@@ -260,6 +250,30 @@ std::vector<std::vector<float>> predict_with_ltb(
           for (int64_t ch = 0; ch < fw[i]; ++ch)
             need[i - 1][static_cast<size_t>(j * (nodes * fw[i]) + u * fw[i] + ch)] = 1;
         }
+      }
+      // Block 0 on the nodes a computed parent reads: their 2D rows gathered on the device through
+      // a (nodes, filter_widths[0]) map of local frames (window_gather).
+      {
+        std::vector<int32_t> node_map, node_rows;
+        index[0].assign(static_cast<size_t>(n * nodes0), -1);
+        for (int64_t e = 0; e < n * nodes0; ++e) {
+          if (!need[0][static_cast<size_t>(e)]) continue;
+          const int64_t j = e / nodes0, u = e % nodes0;
+          index[0][static_cast<size_t>(e)] = static_cast<int64_t>(node_rows.size());
+          node_rows.push_back(static_cast<int32_t>(node_rows.size()));
+          const int32_t* slots =
+              local_map.data() + ts[static_cast<size_t>(j)] * window + u * rf_of[0];
+          node_map.insert(node_map.end(), slots, slots + fw[0]);
+        }
+        const int64_t m0 = static_cast<int64_t>(node_rows.size());
+        const Tensor nm = Tensor::from_vector_i32(node_map, {m0, fw[0]}, dev);
+        const Tensor nr = Tensor::from_vector_i32(node_rows, {m0}, dev);
+        const Tensor zero = Tensor::zeros({m0}, DType::kI32, dev);
+        for (int64_t cp = 0; cp < copies; ++cp) {
+          const Tensor x = ops::window_gather(cp == 0 ? src : src_flip, nm, nr, zero);
+          computed[0][static_cast<size_t>(cp)] = model.eval_block(0, x, &folded).to_vector();
+        }
+        if (stats != nullptr) stats->blocks_computed += m0;
       }
       for (size_t i = 1; i < layers; ++i) {
         const int64_t nodes = window / rf_of[i], child_nodes = nodes * fw[i];
@@ -293,7 +307,8 @@ std::vector<std::vector<float>> predict_with_ltb(
           }
           computed[i][static_cast<size_t>(cp)] =
               m == 0 ? std::vector<float>{}
-                     : model.eval_block(i, Tensor::from_vector(in, {m, fw[i], c}, dev)).to_vector();
+                     : model.eval_block(i, Tensor::from_vector(in, {m, fw[i], c}, dev), &folded)
+                           .to_vector();
         }
       }
       // The roots through the head; un-flip and average under TTA, as predict_sequence.

@@ -74,8 +74,8 @@ struct LtbStats {
   int64_t fused_frames = 0;  // of which re-predicted from a fused window
   int64_t bank_entries = 0;  // sum over sequences of the final bank size
   int64_t sequences = 0;
-  int64_t blocks_computed = 0;  // blocks after the first evaluated for fused windows
-  int64_t blocks_reused = 0;    // and taken from the dilated pass instead
+  int64_t blocks_computed = 0;  // tree nodes (blocks at one position) evaluated for fused windows
+  int64_t blocks_reused = 0;    // and nodes taken from the dilated pass instead
 };
 
 // Predictions of `sequences` (each (frames, J_out, 3), as predict_sequence returns them) with the

@@ -146,33 +146,55 @@ Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool trainin
 
 namespace {
 
-// conv (BN folded) + bias + ReLU of the dilated form.
-Tensor conv_bn_relu(const Tensor& h, const Tensor& w, const Tensor& gamma, const Tensor& beta,
-                    const Tensor& mean, const Tensor& var, int64_t dilation) {
-  const ops::FoldedConv f = ops::batch_norm_fold(w, gamma, beta, mean, var, kBnEps);
-  Tensor y = ops::temporal_conv(h, f.weight, dilation, 1);
+// conv (BN already folded into f) + bias + ReLU of the dilated form; p: f's prepared weights.
+Tensor conv_bias_relu(const Tensor& h, const ops::FoldedConv& f, int64_t dilation,
+                      const ops::PreparedConv* p = nullptr) {
+  Tensor y = ops::temporal_conv(h, f.weight, dilation, 1, p);
   ops::bias_add_out(y, f.bias, true, y);
   return y;
 }
 
 }  // namespace
 
-Tensor TemporalModel::forward_eval(const Tensor& x) { return forward_eval(x, nullptr); }
+TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {
+  NoGradGuard no_grad;
+  auto fold = [](const Var& w, const Bn& bn) {
+    return ops::batch_norm_fold(w.value(), bn.weight.value(), bn.bias.value(), bn.running_mean,
+                                bn.running_var, kBnEps);
+  };
+  FoldedWeights f;
+  f.convs.push_back(fold(expand_conv_, expand_bn_));
+  for (size_t m = 0; m < layers_conv_.size(); ++m)
+    f.convs.push_back(fold(layers_conv_[m], layers_bn_[m]));
+  // The CPU layouts of the K > 1 convolutions, made once here rather than on every call.
+  f.prepared.resize(f.convs.size());
+  if (!prepare) return f;
+  for (size_t i = 0; i < f.convs.size(); ++i)
+    f.prepared[i] = ops::prepare_temporal_conv(f.convs[i].weight);
+  return f;
+}
 
-Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks) {
+Tensor TemporalModel::forward_eval(const Tensor& x) { return forward_eval(x, nullptr, nullptr); }
+
+Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
+                                   const FoldedWeights* folded) {
   NoGradGuard no_grad;
   const Tensor xc = check_input(x, "TemporalModel::forward_eval");
   const int64_t rf = receptive_field();
   V3D_CHECK(xc.size(1) >= rf, "TemporalModel::forward_eval: x " << x.str() << " is shorter than "
                                                                 << "the receptive field of " << rf
                                                                 << " frames");
-  auto cbr = [](const Tensor& h, const Var& w, const Bn& bn, int64_t dilation) {
-    return conv_bn_relu(h, w.value(), bn.weight.value(), bn.bias.value(), bn.running_mean,
-                        bn.running_var, dilation);
-  };
+  FoldedWeights own;
+  if (folded == nullptr) {
+    own = fold_weights(false);
+    folded = &own;
+  }
+  V3D_CHECK(folded->convs.size() == 1 + layers_conv_.size() &&
+                folded->prepared.size() == folded->convs.size(),
+            "TemporalModel::forward_eval: folded weights of another model");
   if (blocks != nullptr) blocks->clear();
   const auto& fw = config_.filter_widths;
-  Tensor h = cbr(xc, expand_conv_, expand_bn_, 1);
+  Tensor h = conv_bias_relu(xc, folded->convs[0], 1, &folded->prepared[0]);
   if (blocks != nullptr) blocks->push_back(h);
   int64_t dilation = fw[0];
   for (size_t i = 1; i < fw.size(); ++i) {
@@ -180,8 +202,8 @@ Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks)
     const int64_t pad = (fw[i] - 1) * dilation / 2;
     const int64_t shift = config_.causal ? pad : 0;
     const Tensor res = ops::time_slice(h, pad + shift, 1, h.size(1) - 2 * pad);
-    h = cbr(h, layers_conv_[m], layers_bn_[m], dilation);
-    h = cbr(h, layers_conv_[m + 1], layers_bn_[m + 1], 1);
+    h = conv_bias_relu(h, folded->convs[1 + m], dilation, &folded->prepared[1 + m]);
+    h = conv_bias_relu(h, folded->convs[2 + m], 1);
     ops::add_out(res, h, h);
     if (blocks != nullptr) blocks->push_back(h);
     dilation *= fw[i];
@@ -189,7 +211,7 @@ Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks)
   return eval_head(h);
 }
 
-Tensor TemporalModel::eval_block(size_t i, const Tensor& inputs) {
+Tensor TemporalModel::eval_block(size_t i, const Tensor& inputs, const FoldedWeights* folded) {
   NoGradGuard no_grad;
   const auto& fw = config_.filter_widths;
   V3D_CHECK(i < fw.size(), "TemporalModel::eval_block: block " << i << " of " << fw.size());
@@ -199,16 +221,19 @@ Tensor TemporalModel::eval_block(size_t i, const Tensor& inputs) {
             "TemporalModel::eval_block: block " << i << " takes (n, " << fw[i] << ", " << width
                                                 << ") on " << device().str() << ", got "
                                                 << inputs.str());
-  auto cbr = [](const Tensor& h, const Var& w, const Bn& bn) {
-    return conv_bn_relu(h, w.value(), bn.weight.value(), bn.bias.value(), bn.running_mean,
-                        bn.running_var, 1);
-  };
-  if (i == 0) return cbr(inputs, expand_conv_, expand_bn_);
+  FoldedWeights own;
+  if (folded == nullptr) {
+    own = fold_weights(false);
+    folded = &own;
+  }
+  V3D_CHECK(folded->convs.size() == 1 + layers_conv_.size(),
+            "TemporalModel::eval_block: folded weights of another model");
+  if (i == 0) return conv_bias_relu(inputs, folded->convs[0], 1, &folded->prepared[0]);
   const size_t m = 2 * (i - 1);
   const int64_t mid = config_.causal ? fw[i] - 1 : fw[i] / 2;
   const Tensor res = ops::time_slice(inputs, mid, 1, 1);
-  Tensor h = cbr(inputs, layers_conv_[m], layers_bn_[m]);
-  h = cbr(h, layers_conv_[m + 1], layers_bn_[m + 1]);
+  Tensor h = conv_bias_relu(inputs, folded->convs[1 + m], 1, &folded->prepared[1 + m]);
+  h = conv_bias_relu(h, folded->convs[2 + m], 1);
   ops::add_out(res, h, h);
   return h;
 }

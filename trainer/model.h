@@ -23,7 +23,9 @@
 #include <vector>
 
 #include "runtime/autograd.h"
+#include "runtime/batch_norm.h"
 #include "runtime/parameters.h"
+#include "runtime/temporal_conv.h"
 #include "runtime/tensor.h"
 #include "trainer/config.h"
 
@@ -77,20 +79,34 @@ class TemporalModel {
   // statistics, no dropout, nothing updated (the eval-equivalent of the strided form). BN with
   // batch statistics needs B >= 2.
   Var forward_train(const Tensor& x, PhiloxState& rng, bool training = true);
+  // The dilated form's weights with BN folded into every convolution (convs[0] the expand conv,
+  // then layers_conv in order), for many forward_eval / eval_block calls over unchanged weights
+  // (evaluation and inference fold once per run). Stale as soon as the parameters or the BN
+  // statistics change (a training step, load_state_dict): fold again then.
+  struct FoldedWeights {
+    std::vector<ops::FoldedConv> convs;
+    std::vector<ops::PreparedConv> prepared;  // per conv: CPU layouts prepared for many calls
+  };
+  // prepare: also prepare the CPU layouts of the K > 1 convolutions (ops::prepare_temporal_conv;
+  // worth it for more than one call).
+  FoldedWeights fold_weights(bool prepare = true) const;
+
   // Dilated form with BN folded, under NoGradGuard: x (B, T, J_in*F_in) or (B, T, J_in, F_in),
-  // T >= RF -> (B, T-RF+1, J_out*3). The folded weights are recomputed on every call (no cache to
-  // invalidate; it costs one pass over the weights, small next to the convolutions).
+  // T >= RF -> (B, T-RF+1, J_out*3). Without `folded`, the weights are folded for this call (one
+  // pass over the weights).
   Tensor forward_eval(const Tensor& x);
   // The same, keeping every block's output for partial re-evaluation (the long-term bank,
-  // trainer/ltb.h): (*blocks)[i] is block i's output (B, T - rf_i + 1, C), i = 0 the expand block,
-  // rf_i = filter_widths[0] * ... * filter_widths[i]; row p covers input rows p .. p + rf_i - 1.
-  Tensor forward_eval(const Tensor& x, std::vector<Tensor>* blocks);
+  // trainer/ltb.h) when `blocks` is given: (*blocks)[i] is block i's output (B, T - rf_i + 1, C),
+  // i = 0 the expand block, rf_i = filter_widths[0] * ... * filter_widths[i]; row p covers input
+  // rows p .. p + rf_i - 1.
+  Tensor forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
+                      const FoldedWeights* folded = nullptr);
   // One block of the dilated form on gathered inputs, BN folded, without dilation: block 0 (the
   // expand block) takes (n, filter_widths[0], J_in*F_in) input rows, block i >= 1 takes
   // (n, filter_widths[i], C) outputs of block i - 1 (its residual is the middle one; causal
   // models the last) -> (n, 1, C). eval_head maps (n, 1, C) block outputs to (n, 1, J_out*3).
   // eval_block(i, the rows block i reads) equals forward_eval's block i output at that position.
-  Tensor eval_block(size_t i, const Tensor& inputs);
+  Tensor eval_block(size_t i, const Tensor& inputs, const FoldedWeights* folded = nullptr);
   Tensor eval_head(const Tensor& h);
 
   // The momentum of every BN for the next training forwards (VideoPose3D decays it per epoch).

@@ -417,15 +417,17 @@ void winograd_output(const TemporalConvShape& s, const Winograd& wg, const float
 // and M) on long batches while keeping each GEMM at 1024 rows (not tuned further).
 constexpr int64_t kWinogradChunk = 1024;
 
-void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, float* y) {
+void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, float* y,
+                  const float* v_given) {
   const Winograd& wg = winograd();
   const std::vector<int64_t> starts = winograd_plan(s, wg.m);
   const int64_t total = s.batch * static_cast<int64_t>(starts.size()), n = wg.n;
   const int64_t chunk = std::min(total, kWinogradChunk);
-  // Scratch: V (n, C_out, C_in), then U (n, chunk, C_in) and M (n, chunk, C_out).
-  const int64_t v_floats = n * s.c_out * s.c_in;
-  float* v = scratch(Scratch::kWinograd, v_floats + n * chunk * (s.c_in + s.c_out));
-  float* u = v + v_floats;
+  // Scratch: V (n, C_out, C_in) unless given, then U (n, chunk, C_in) and M (n, chunk, C_out).
+  const int64_t v_floats = v_given != nullptr ? 0 : n * s.c_out * s.c_in;
+  float* v_own = scratch(Scratch::kWinograd, v_floats + n * chunk * (s.c_in + s.c_out));
+  const float* v = v_given != nullptr ? v_given : v_own;
+  float* u = v_own + v_floats;
   float* mm = u + n * chunk * s.c_in;
   // One parallel region for the whole pipeline: every fork/join (and every OpenBLAS call, which
   // is one) costs a scheduler tick when another process holds a core. The n GEMMs of a chunk are
@@ -435,7 +437,7 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
   {
     const int64_t threads = omp_get_num_threads();
     const int64_t parts = threads / std::gcd(threads, n);
-    winograd_weights(s, wg, w, v);  // no barrier: the input transform does not read V
+    if (v_given == nullptr) winograd_weights(s, wg, w, v_own);  // no barrier: input does not read V
     for (int64_t first = 0; first < total; first += chunk) {
       const int64_t tiles = std::min(chunk, total - first);
       winograd_input(s, wg, x, starts, first, tiles, u);  // ends with a barrier
@@ -483,10 +485,27 @@ const char* temporal_conv_fwd_path(const TemporalConvShape& shape) {
   return col_view(shape).ok ? "sgemm on a view of x" : "im2col + sgemm";
 }
 
-void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y) {
+int64_t winograd_weight_floats(const TemporalConvShape& shape) {
+  V3D_CHECK(shape.k == 3, "winograd weights need K = 3, got K = " << shape.k);
+  return winograd().n * shape.c_out * shape.c_in;
+}
+
+void temporal_conv_winograd_weights(const TemporalConvShape& shape, const float* w, float* v) {
+  V3D_CHECK(shape.k == 3, "winograd weights need K = 3, got K = " << shape.k);
+  const Winograd& wg = winograd();
+#pragma omp parallel
+  winograd_weights(shape, wg, w, v);
+}
+
+void temporal_conv_tap_major(const TemporalConvShape& shape, const float* w, float* wp) {
+  weights_to_tap_major(shape, w, wp);
+}
+
+void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
+                       const float* winograd_v, const float* tap_major_w) {
   shape.validate();
   if (temporal_conv_fwd_uses_winograd(shape)) {
-    winograd_fwd(shape, x, w, y);
+    winograd_fwd(shape, x, w, y, winograd_v);
     return;
   }
   const int64_t r = shape.reduction();
@@ -505,7 +524,7 @@ void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const flo
   g.k = r;
   g.a = col;
   g.lda = view.ok ? view.ld : r;
-  g.b = tap_major_weights(shape, w);
+  g.b = tap_major_w != nullptr ? tap_major_w : tap_major_weights(shape, w);
   g.ldb = r;
   g.c = y;
   g.ldc = shape.c_out;

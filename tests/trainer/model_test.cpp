@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/common.h"
+#include "kernels/temporal_conv.h"
 #include "runtime/allocator.h"
 #include "runtime/loss.h"
 #include "runtime/ops.h"
@@ -444,6 +445,46 @@ TEST(TemporalModelConfigTest, FollowsTheExperimentConfig) {
   EXPECT_TRUE(c.causal);
   m.filter_widths = {3, 4};
   EXPECT_THROW(temporal_model_config(m, 17, 2, 17), Error);
+}
+
+}  // namespace
+}  // namespace v3d
+
+namespace v3d {
+namespace {
+
+// Folding once (with the CPU's Winograd and tap-major weights made up front) gives forward_eval's
+// and eval_block's outputs bit for bit, on a shape that takes the Winograd path.
+TEST(TemporalModel, FoldedWeightsGiveIdenticalOutputs) {
+  TemporalModelConfig c;
+  c.filter_widths = {3, 3, 3};
+  c.channels = 128;
+  TemporalModel m(c, Device::cpu(), 4);
+  std::mt19937_64 rng(12);
+  const Tensor x = random_tensor(rng, {2, 400, m.config().in_channels()}, Device::cpu());
+  kernels::TemporalConvShape s;
+  s.batch = 2;
+  s.t_in = 398;
+  s.c_in = s.c_out = 128;
+  s.k = 3;
+  s.dilation = 3;
+  ASSERT_TRUE(kernels::cpu::temporal_conv_fwd_uses_winograd(s)) << "the test needs the path";
+  const TemporalModel::FoldedWeights folded = m.fold_weights();
+  ASSERT_TRUE(folded.prepared[1].winograd.defined());
+  EXPECT_TRUE(folded.prepared[0].tap_major.defined());   // the expand conv (K = 3)
+  EXPECT_FALSE(folded.prepared[2].tap_major.defined());  // a 1x1 conv needs nothing
+  std::vector<Tensor> blocks_a, blocks_b;
+  EXPECT_EQ(m.forward_eval(x, &blocks_a, &folded).to_vector(), m.forward_eval(x).to_vector());
+  m.forward_eval(x, &blocks_b);
+  ASSERT_EQ(blocks_a.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(blocks_a[i].to_vector(), blocks_b[i].to_vector());
+  const Tensor in = random_tensor(rng, {40, 3, 128}, Device::cpu());
+  EXPECT_EQ(m.eval_block(1, in, &folded).to_vector(), m.eval_block(1, in).to_vector());
+  // Folded weights belong to one model.
+  TemporalModelConfig other = c;
+  other.filter_widths = {3, 3};
+  TemporalModel small(other, Device::cpu(), 4);
+  EXPECT_THROW(small.forward_eval(x, nullptr, &folded), Error);
 }
 
 }  // namespace
