@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
+#include "kernels/common.h"
 #include "kernels/gemm.h"
 
 namespace v3d::bench {
@@ -45,6 +47,14 @@ double sgemm_peak_gflops(double seconds) {
   g.lda = g.ldb = g.ldc = p;
   const double s = time_median([&] { kernels::cpu::gemm(g); }, seconds);
   return 2.0 * double(p) * double(p) * double(p) / s / 1e9;
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  std::ofstream f(path);
+  f << j.dump(2) << "\n";
+  f.close();
+  if (!f) throw Error(path + ": cannot write");
+  std::printf("wrote %s\n", path.c_str());
 }
 
 }  // namespace v3d::bench

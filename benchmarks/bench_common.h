@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,20 @@ double time_median(Fn&& fn, double min_seconds = 1.0, int min_reps = 3) {
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
+
+// Seconds since t0 on the steady clock.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The median of `v` (the upper one of an even count); 0 for an empty vector.
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// Writes `j` pretty-printed to `path` and says so; throws v3d::Error when it cannot.
+void write_json(const std::string& path, const nlohmann::json& j);
 
 // The environment of this machine pins OpenBLAS to its Haswell kernel (OPENBLAS_CORETYPE and
 // OPENBLAS_L2_SIZE), which halves sgemm on AVX-512 CPUs. A benchmark may lift that for its own

@@ -27,7 +27,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -54,14 +53,8 @@ using v3d::TemporalModelConfig;
 using v3d::Tensor;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
+using v3d::bench::median;
+using v3d::bench::seconds_since;
 
 double peak_rss_mb() {
   rusage u{};
@@ -374,12 +367,7 @@ int main(int argc, char** argv) {
       out["infer"] = t;
     }
     out["peak_rss_mb"] = peak_rss_mb();
-    if (!json_path.empty()) {
-      std::ofstream f(json_path);
-      f << out.dump(2) << "\n";
-      if (!f) throw v3d::Error(json_path + ": cannot write");
-      std::printf("wrote %s\n", json_path.c_str());
-    }
+    if (!json_path.empty()) v3d::bench::write_json(json_path, out);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_e2e: error: %s\n", e.what());
     return 1;

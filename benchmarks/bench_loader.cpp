@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -38,9 +37,7 @@ using v3d::data::Skeleton;
 using v3d::data::WindowGenerator;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using v3d::bench::seconds_since;
 
 std::vector<Sequence> synthetic_dataset(int subjects, int actions, int cameras, int64_t frames) {
   std::mt19937 rng(2024);
@@ -233,10 +230,6 @@ int main(int argc, char** argv) {
     }
     out["results"].push_back(r);
   }
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    f << out.dump(2) << "\n";
-    std::printf("wrote %s\n", json_path.c_str());
-  }
+  if (!json_path.empty()) v3d::bench::write_json(json_path, out);
   return 0;
 }

@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <sstream>
@@ -42,9 +41,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using v3d::bench::median;
+using v3d::bench::seconds_since;
 
 // `count` sequences of `frames` frames cut round-robin from the synthetic test set's 2D.
 std::vector<std::vector<float>> synthetic_2d(int64_t count, int64_t frames) {
@@ -135,10 +133,8 @@ BankTiming time_bank(const std::vector<std::vector<float>>& seqs, const v3d::Ltb
     bank_s.push_back(tb);
     fuse_s.push_back(tf);
   }
-  std::sort(bank_s.begin(), bank_s.end());
-  std::sort(fuse_s.begin(), fuse_s.end());
-  t.bank_s = bank_s[bank_s.size() / 2];
-  t.fuse_s = fuse_s[fuse_s.size() / 2];
+  t.bank_s = median(bank_s);
+  t.fuse_s = median(fuse_s);
   return t;
 }
 
@@ -294,9 +290,7 @@ int main(int argc, char** argv) {
         plain_s.push_back(tp);
         ltb_s.push_back(tl);
       }
-      std::sort(plain_s.begin(), plain_s.end());
-      std::sort(ltb_s.begin(), ltb_s.end());
-      const double tp = plain_s[plain_s.size() / 2], tl = ltb_s[ltb_s.size() / 2];
+      const double tp = median(plain_s), tl = median(ltb_s);
       const double share = static_cast<double>(stats.fused_frames) /
                            static_cast<double>(std::max<int64_t>(stats.frames, 1));
       std::printf(
@@ -325,12 +319,7 @@ int main(int argc, char** argv) {
                           {"blocks_computed", stats.blocks_computed},
                           {"blocks_reused", stats.blocks_reused}};
     }
-    if (!json_path.empty()) {
-      std::ofstream f(json_path);
-      f << out.dump(2) << "\n";
-      if (!f) throw Error(json_path + ": cannot write");
-      std::printf("wrote %s\n", json_path.c_str());
-    }
+    if (!json_path.empty()) bench::write_json(json_path, out);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_ltb: error: %s\n", e.what());
     return 1;

@@ -12,7 +12,6 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -213,10 +212,6 @@ int main(int argc, char** argv) {
   out["sgemm_peak_gflops"] = peak;
   out["ratio_vs_same_shapes"] = ours_gflops / gemm_gflops;
   out["ratio_vs_peak"] = ours_gflops / peak;
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    f << out.dump(2) << "\n";
-    std::printf("wrote %s\n", json_path.c_str());
-  }
+  if (!json_path.empty()) v3d::bench::write_json(json_path, out);
   return 0;
 }

@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -26,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/bench_common.h"
 #include "kernels/temporal_conv.h"
 
 namespace {
@@ -334,11 +334,7 @@ int main(int argc, char** argv) {
   }
   cudnnDestroy(cudnn);
   CHECK_CUDA(cudaStreamDestroy(stream));
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    f << out.dump(2) << "\n";
-    std::printf("wrote %s\n", json_path.c_str());
-  }
+  if (!json_path.empty()) v3d::bench::write_json(json_path, out);
   if (!all_valid) {
     std::fprintf(stderr, "bench_tcn_gpu: some outputs disagree with cuDNN (marked INVALID)\n");
     return 1;

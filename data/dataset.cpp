@@ -216,18 +216,9 @@ void write_contents(const Dataset& d, H5::H5File& file) {
 // Reading. Each helper checks existence, kind, type class and shape before reading, so errors
 // name what is wrong rather than relaying a generic HDF5 failure.
 
-class Reader {
+class Reader : public h5::ObjectReader {
  public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail(const std::string& object, const std::string& what) const {
-    throw Error(file_ + ": " + object + ": " + what);
-  }
-
-  template <class F>
-  auto call(const std::string& object, const std::string& what, F&& f) const -> decltype(f()) {
-    return h5::call(file_, object, what, std::forward<F>(f));
-  }
+  using ObjectReader::ObjectReader;
 
   // Member names of a group, sorted by name.
   std::vector<std::string> members(const H5::Group& g, const std::string& path) const {
@@ -250,28 +241,6 @@ class Reader {
     }
   }
 
-  bool has(const H5::Group& g, const std::string& name, const std::string& path) const {
-    return call(join_path(path, name), "cannot look up", [&] { return g.nameExists(name); });
-  }
-
-  H5O_type_t kind(const H5::Group& g, const std::string& name, const std::string& path) const {
-    return call(join_path(path, name), "cannot open", [&] { return g.childObjType(name); });
-  }
-
-  H5::Group group(const H5::Group& g, const std::string& name, const std::string& path) const {
-    const std::string p = join_path(path, name);
-    if (!has(g, name, path)) fail(p, "missing group");
-    if (kind(g, name, path) != H5O_TYPE_GROUP) fail(p, "expected a group, found a dataset");
-    return call(p, "cannot open group", [&] { return g.openGroup(name); });
-  }
-
-  H5::DataSet dataset(const H5::Group& g, const std::string& name, const std::string& path) const {
-    const std::string p = join_path(path, name);
-    if (!has(g, name, path)) fail(p, "missing dataset");
-    if (kind(g, name, path) != H5O_TYPE_DATASET) fail(p, "expected a dataset, found a group");
-    return call(p, "cannot open dataset", [&] { return g.openDataSet(name); });
-  }
-
   std::vector<hsize_t> dims(const H5::DataSet& ds, const std::string& path) const {
     return call(path, "cannot read shape", [&] {
       H5::DataSpace space = ds.getSpace();
@@ -283,14 +252,6 @@ class Reader {
 
   H5T_class_t type_class(const H5::DataSet& ds, const std::string& path) const {
     return call(path, "cannot read type", [&] { return ds.getTypeClass(); });
-  }
-
-  H5::Attribute attribute(const H5::H5Object& obj, const char* name,
-                          const std::string& path) const {
-    const std::string p = path + " attribute " + name;
-    const bool exists = call(p, "cannot look up", [&] { return obj.attrExists(name); });
-    if (!exists) fail(path, std::string("missing attribute '") + name + "'");
-    return call(p, "cannot open", [&] { return obj.openAttribute(name); });
   }
 
   // Element count of an attribute: 1 for a scalar, n for a rank-1 (n,) array.
@@ -313,22 +274,7 @@ class Reader {
       fail(p, "expected a string");
     }
     if (attr_elements(a, p) != 1) fail(p, "expected a scalar string");
-    return call(p, "cannot read", [&] {
-      H5::StrType file_type = a.getStrType();
-      std::string value;
-      // The C++ API reads fixed-length and variable-length strings through different paths,
-      // chosen by the memory type: h5py writes variable-length, others often fixed.
-      if (file_type.isVariableStr()) {
-        // HDF5 does not convert between character sets: the memory type takes the file's.
-        H5::StrType mem(H5::PredType::C_S1, H5T_VARIABLE);
-        mem.setCset(file_type.getCset());
-        a.read(mem, value);
-      } else {
-        a.read(file_type, value);
-        value = value.c_str();  // drop NUL padding
-      }
-      return value;
-    });
+    return call(p, "cannot read", [&] { return h5::read_string_attr(a); });
   }
 
   int attr_int(const H5::H5Object& obj, const char* name, const std::string& path) const {
@@ -433,9 +379,6 @@ class Reader {
     if (!digits) fail(join_path(path, name), "camera names are indices 0, 1, 2, ...");
     return std::stoi(name);
   }
-
- private:
-  std::string file_;
 };
 
 Camera read_camera(const Reader& r, const H5::Group& g, const std::string& path) {

@@ -79,4 +79,53 @@ void write_file_atomically(const std::string& path,
   }
 }
 
+std::string read_string_attr(const H5::Attribute& a) {
+  H5::StrType file_type = a.getStrType();
+  std::string value;
+  // Fixed- and variable-length strings read through different paths, chosen by the memory type;
+  // HDF5 does not convert character sets, so the memory type takes the file's.
+  if (file_type.isVariableStr()) {
+    H5::StrType mem(H5::PredType::C_S1, H5T_VARIABLE);
+    mem.setCset(file_type.getCset());
+    a.read(mem, value);
+  } else {
+    a.read(file_type, value);
+    value = value.c_str();  // drop NUL padding
+  }
+  return value;
+}
+
+bool ObjectReader::has(const H5::Group& g, const std::string& name, const std::string& path) const {
+  return call(join_path(path, name), "cannot look up", [&] { return g.nameExists(name); });
+}
+
+H5O_type_t ObjectReader::kind(const H5::Group& g, const std::string& name,
+                              const std::string& path) const {
+  return call(join_path(path, name), "cannot open", [&] { return g.childObjType(name); });
+}
+
+H5::Group ObjectReader::group(const H5::Group& g, const std::string& name,
+                              const std::string& path) const {
+  const std::string p = join_path(path, name);
+  if (!has(g, name, path)) fail(p, "missing group");
+  if (kind(g, name, path) != H5O_TYPE_GROUP) fail(p, "expected a group, found a dataset");
+  return call(p, "cannot open group", [&] { return g.openGroup(name); });
+}
+
+H5::DataSet ObjectReader::dataset(const H5::Group& g, const std::string& name,
+                                  const std::string& path) const {
+  const std::string p = join_path(path, name);
+  if (!has(g, name, path)) fail(p, "missing dataset");
+  if (kind(g, name, path) != H5O_TYPE_DATASET) fail(p, "expected a dataset, found a group");
+  return call(p, "cannot open dataset", [&] { return g.openDataSet(name); });
+}
+
+H5::Attribute ObjectReader::attribute(const H5::H5Object& obj, const char* name,
+                                      const std::string& path) const {
+  const std::string p = path + " attribute " + name;
+  const bool exists = call(p, "cannot look up", [&] { return obj.attrExists(name); });
+  if (!exists) fail(path, std::string("missing attribute '") + name + "'");
+  return call(p, "cannot open", [&] { return obj.openAttribute(name); });
+}
+
 }  // namespace v3d::data::h5

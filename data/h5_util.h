@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/common.h"
@@ -40,6 +41,34 @@ std::string shape_string(const std::vector<hsize_t>& dims);
 std::string join_path(const std::string& parent, const std::string& name);
 
 void write_string_attr(H5::H5Object& obj, const std::string& name, const std::string& value);
+// The value of a string attribute, fixed- or variable-length (h5py writes variable-length), NUL
+// padding dropped. HDF5 failures come out as H5::Exception (wrap the call in call()).
+std::string read_string_attr(const H5::Attribute& a);
+
+// What every strict reader of a v3d file checks before it reads, each failure one v3d::Error
+// "<file>: <object>: <what>": a member exists and is a group or a dataset, an attribute exists.
+// `path` is the object path of the group searched; readers of one format derive from it.
+class ObjectReader {
+ public:
+  explicit ObjectReader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const std::string& object, const std::string& what) const {
+    throw Error(file_ + ": " + object + ": " + what);
+  }
+  template <class F>
+  auto call(const std::string& object, const std::string& what, F&& f) const -> decltype(f()) {
+    return h5::call(file_, object, what, std::forward<F>(f));
+  }
+
+  bool has(const H5::Group& g, const std::string& name, const std::string& path) const;
+  H5O_type_t kind(const H5::Group& g, const std::string& name, const std::string& path) const;
+  H5::Group group(const H5::Group& g, const std::string& name, const std::string& path) const;
+  H5::DataSet dataset(const H5::Group& g, const std::string& name, const std::string& path) const;
+  H5::Attribute attribute(const H5::H5Object& obj, const char* name, const std::string& path) const;
+
+ private:
+  std::string file_;
+};
 
 // Creates `path` through `write`, atomically: the contents go to a temporary file next to it
 // (named with the pid and a counter), which is closed and renamed onto `path`; on any failure the

@@ -134,10 +134,10 @@ template <GpuKind G>
 void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
                const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
                int32_t* history, float* workspace, StreamHandle stream);
-// pose_bank_fuse reads offsets[num_seq] back to the host (a stream synchronisation) to size its
-// grid: the frame count is not an argument.
+// total = offsets[num_seq], the frame count the caller knows (it sizes the grid, so the launcher
+// never reads the device back).
 template <GpuKind G>
-void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
+void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq, int64_t total,
                     const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
                     const int32_t* bank_row, int32_t* index_map, int32_t* fused,
                     StreamHandle stream);

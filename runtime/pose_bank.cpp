@@ -173,7 +173,7 @@ Tensor pose_bank_fuse(const Tensor& poses, const Tensor& offsets, const Tensor& 
       },
       [&](auto kind, StreamHandle st) {
         kernels::launch::pose_bank_fuse<decltype(kind)::value>(
-            poses.f32(), offsets.i32(), num_seq, sk, settings, banks.i32(), bank_row.i32(),
+            poses.f32(), offsets.i32(), num_seq, total, sk, settings, banks.i32(), bank_row.i32(),
             map.i32(), fused_ptr, st);
       });
   return map;

@@ -180,18 +180,9 @@ void write_contents(const Checkpoint& c, H5::H5File& file) {
 // Reading. Each helper checks existence, kind, type class and shape before reading, so errors
 // name what is wrong rather than relaying a generic HDF5 failure.
 
-class Reader {
+class Reader : public data::h5::ObjectReader {
  public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
-
-  [[noreturn]] void fail(const std::string& object, const std::string& what) const {
-    v3d::fail(file_, object, what);
-  }
-
-  template <class F>
-  auto call(const std::string& object, const std::string& what, F&& f) const -> decltype(f()) {
-    return data::h5::call(file_, object, what, std::forward<F>(f));
-  }
+  using ObjectReader::ObjectReader;
 
   // Member names in creation order when the group tracks it, else in name order.
   std::vector<std::string> members(const H5::Group& g, const std::string& path) const {
@@ -219,28 +210,6 @@ class Reader {
       }
       return out;
     });
-  }
-
-  bool has(const H5::Group& g, const std::string& name, const std::string& path) const {
-    return call(join_path(path, name), "cannot look up", [&] { return g.nameExists(name); });
-  }
-
-  H5O_type_t kind(const H5::Group& g, const std::string& name, const std::string& path) const {
-    return call(join_path(path, name), "cannot open", [&] { return g.childObjType(name); });
-  }
-
-  H5::Group group(const H5::Group& g, const std::string& name, const std::string& path) const {
-    const std::string p = join_path(path, name);
-    if (!has(g, name, path)) fail(p, "missing group");
-    if (kind(g, name, path) != H5O_TYPE_GROUP) fail(p, "expected a group, found a dataset");
-    return call(p, "cannot open group", [&] { return g.openGroup(name); });
-  }
-
-  H5::DataSet dataset(const H5::Group& g, const std::string& name, const std::string& path) const {
-    const std::string p = join_path(path, name);
-    if (!has(g, name, path)) fail(p, "missing dataset");
-    if (kind(g, name, path) != H5O_TYPE_DATASET) fail(p, "expected a dataset, found a group");
-    return call(p, "cannot open dataset", [&] { return g.openDataSet(name); });
   }
 
   // A float32 dataset becomes an f32 tensor, an integer one an i32 tensor (range-checked); both on
@@ -291,14 +260,6 @@ class Reader {
                              : "expected float32 or integer values");
   }
 
-  H5::Attribute attribute(const H5::H5Object& obj, const char* name,
-                          const std::string& path) const {
-    const std::string p = path + " attribute " + name;
-    const bool exists = call(p, "cannot look up", [&] { return obj.attrExists(name); });
-    if (!exists) fail(path, std::string("missing attribute '") + name + "'");
-    return call(p, "cannot open", [&] { return obj.openAttribute(name); });
-  }
-
   // An attribute's type class after checking it is a scalar (or a one-element array).
   H5T_class_t scalar_class(const H5::Attribute& a, const std::string& p) const {
     const hssize_t n = call(p, "cannot read shape", [&] {
@@ -314,22 +275,7 @@ class Reader {
     const std::string p = path + " attribute " + name;
     H5::Attribute a = attribute(obj, name.c_str(), path);
     if (scalar_class(a, p) != H5T_STRING) fail(p, "expected a string");
-    return call(p, "cannot read", [&] {
-      H5::StrType file_type = a.getStrType();
-      std::string value;
-      // Fixed- and variable-length strings read through different paths (h5py writes
-      // variable-length); HDF5 does not convert character sets, so the memory type takes the
-      // file's.
-      if (file_type.isVariableStr()) {
-        H5::StrType mem(H5::PredType::C_S1, H5T_VARIABLE);
-        mem.setCset(file_type.getCset());
-        a.read(mem, value);
-      } else {
-        a.read(file_type, value);
-        value = value.c_str();  // drop NUL padding
-      }
-      return value;
-    });
+    return call(p, "cannot read", [&] { return data::h5::read_string_attr(a); });
   }
 
   template <class T>
@@ -361,9 +307,6 @@ class Reader {
       return out;
     });
   }
-
- private:
-  std::string file_;
 };
 
 Checkpoint read_contents(const Reader& r, H5::H5File& file, Device device) {

@@ -207,12 +207,10 @@ IntervalReport interval_report(const IntervalData& d, const std::vector<std::vec
 
 // The predictions with the bank: one plan (one bank launch) over all phases of the interval;
 // `plain` (optional) receives the plain predictions the bank path computes on the way.
-std::vector<std::vector<float>> ltb_predictions(TemporalModel& model,
-                                                const std::vector<data::Sequence>& phases,
-                                                const LtbOptions& ltb,
-                                                const std::vector<int32_t>& parents,
-                                                const EvalOptions& options, LtbStats* stats,
-                                                std::vector<std::vector<float>>* plain) {
+std::vector<std::vector<float>> ltb_predictions(
+    TemporalModel& model, const std::vector<data::Sequence>& phases, const LtbOptions& ltb,
+    const std::vector<int32_t>& parents, const EvalOptions& options, LtbStats* stats,
+    std::vector<std::vector<float>>* plain, const TemporalModel::FoldedWeights& folded) {
   std::vector<std::span<const float>> views;
   std::vector<const data::Sequence*> ptrs;
   for (const auto& phase : phases) {
@@ -222,7 +220,7 @@ std::vector<std::vector<float>> ltb_predictions(TemporalModel& model,
   const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
                                 (model.receptive_field() - 1) / 2, ltb, model.device());
   return predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints, options.flip_tta,
-                          stats, plain);
+                          stats, plain, &folded);
 }
 
 }  // namespace
@@ -236,7 +234,7 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
   EvalReport report = empty_report(model, test_sequences, options);
   report.ltb = options.ltb;
   report.ltb_options = options.ltb_options;
-  const bool plain_rows = options.ltb != LtbEval::kOff ? options.ltb == LtbEval::kBoth : true;
+  const bool plain_rows = options.ltb != LtbEval::kOn;
   const bool ltb_rows = options.ltb != LtbEval::kOff;
   std::vector<int32_t> parents;
   if (ltb_rows) parents = check_ltb(model, options.ltb_options, kp);
@@ -247,8 +245,8 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
     std::vector<std::vector<float>> fused;
     LtbStats stats;
     if (ltb_rows)
-      fused =
-          ltb_predictions(model, d.phases, options.ltb_options, parents, options, &stats, &d.plain);
+      fused = ltb_predictions(model, d.phases, options.ltb_options, parents, options, &stats,
+                              &d.plain, folded);
     if (plain_rows) report.intervals.push_back(interval_report(d, d.plain, false, n, jt));
     if (ltb_rows) {
       IntervalReport ir = interval_report(d, fused, true, n, jt);
@@ -284,8 +282,8 @@ LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>
   for (size_t i = 0; i < settings.size(); ++i) {
     for (size_t k = 0; k < data.size(); ++k) {
       LtbStats stats;
-      const auto fused =
-          ltb_predictions(model, data[k].phases, settings[i], parents, options, &stats, nullptr);
+      const auto fused = ltb_predictions(model, data[k].phases, settings[i], parents, options,
+                                         &stats, nullptr, folded);
       IntervalReport ir = interval_report(data[k], fused, true, options.test_intervals[k], jt);
       ir.ltb_stats = stats;
       out.points[i].intervals.push_back(std::move(ir));

@@ -150,7 +150,7 @@ constexpr int64_t kTreeBatch = 512;
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats,
-    std::vector<std::vector<float>>* plain_out) {
+    std::vector<std::vector<float>>* plain_out, const TemporalModel::FoldedWeights* folded_in) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(!mc.causal, "ltb: the long-term bank fuses centred windows; the model is causal");
   const int64_t rf = model.receptive_field(), r = (rf - 1) / 2;
@@ -171,7 +171,9 @@ std::vector<std::vector<float>> predict_with_ltb(
   std::vector<std::vector<float>> result;
   if (plain_out != nullptr) plain_out->clear();
   NoGradGuard no_grad;
-  const TemporalModel::FoldedWeights folded = model.fold_weights();  // once for every sequence
+  TemporalModel::FoldedWeights own;  // folded once for every sequence unless given
+  if (folded_in == nullptr) own = model.fold_weights();
+  const TemporalModel::FoldedWeights& folded = folded_in != nullptr ? *folded_in : own;
   for (size_t k = 0; k < sequences.size(); ++k) {
     const data::Sequence& s = *sequences[k];
     const int32_t base = plan.offsets[k];
@@ -197,15 +199,7 @@ std::vector<std::vector<float>> predict_with_ltb(
       result.push_back(std::move(pred));
       continue;
     }
-    // The dilated pass's block outputs on the host: host_blocks[i] (copies, rows_i, C).
-    std::vector<std::vector<float>> host_blocks(layers);
-    std::vector<int64_t> rows_of(layers);
-    for (size_t i = 0; i < layers; ++i) {
-      rows_of[i] = blocks[i].size(1);
-      if (i > 0) host_blocks[i - 1] = blocks[i - 1].to_vector();  // block layers-1 is never reused
-    }
-    blocks.clear();
-    // The sequence's 2D rows and their mirror image, and its local index map, on the device.
+    // The sequence's 2D rows and their mirror image on the device.
     const Tensor src = Tensor::from_vector(s.poses_2d, {frames, row}, dev);
     Tensor src_flip;
     if (flip_tta) {
@@ -215,14 +209,40 @@ std::vector<std::vector<float>> predict_with_ltb(
     }
     const std::vector<int32_t> local_map(plan.index_map.begin() + base * window,
                                          plan.index_map.begin() + (base + frames) * window);
+    // Block outputs stay on the device. out[i][static_cast<size_t>(cp)] (rows, C) is what block i's
+    // children are gathered from (window_gather) for copy cp: for the blocks whose outputs can be
+    // reused (0 < i < layers - 1), the dilated pass's rows_i rows followed by room for the nodes a
+    // batch computes (trace[i] = rows_i, made once per sequence); for the others, just the batch's
+    // computed nodes (trace[i] = 0).
+    std::vector<int64_t> rows_of(layers), trace(layers, 0);
+    std::vector<std::vector<Tensor>> out(layers, std::vector<Tensor>(copies));
+    const int64_t batch = std::min<int64_t>(kTreeBatch, static_cast<int64_t>(fused_t.size()));
+    for (size_t i = 0; i < layers; ++i) {
+      rows_of[i] = blocks[i].size(1);
+      if (i == 0 || i + 1 == layers) continue;
+      trace[i] = rows_of[i];
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        out[i][static_cast<size_t>(cp)] =
+            Tensor::empty({rows_of[i] + batch * (window / rf_of[i]), c}, DType::kF32, dev);
+        out[i][static_cast<size_t>(cp)].narrow(0, rows_of[i]).copy_from(blocks[i].narrow(cp, 1));
+      }
+    }
+    blocks.clear();
+    // rows[k] = k and row_base = 0: window_gather then reads node k's inputs at map row k.
+    auto gather = [&](const Tensor& from, const std::vector<int32_t>& map, int64_t width) {
+      const int64_t m = static_cast<int64_t>(map.size()) / width;
+      std::vector<int32_t> iota(static_cast<size_t>(m));
+      for (int64_t q = 0; q < m; ++q) iota[static_cast<size_t>(q)] = static_cast<int32_t>(q);
+      return ops::window_gather(from, Tensor::from_vector_i32(map, {m, width}, dev),
+                                Tensor::from_vector_i32(iota, {m}, dev),
+                                Tensor::zeros({m}, DType::kI32, dev));
+    };
 
     for (size_t b0 = 0; b0 < fused_t.size(); b0 += kTreeBatch) {
       const int64_t n = std::min<int64_t>(kTreeBatch, static_cast<int64_t>(fused_t.size() - b0));
       const std::vector<int32_t> ts(fused_t.begin() + static_cast<int64_t>(b0),
                                     fused_t.begin() + static_cast<int64_t>(b0) + n);
-      // computed[i][copy]: (nodes_i computed, C) on the host; index[i][(j, u)] = row or -1.
-      std::vector<std::vector<std::vector<float>>> computed(
-          layers, std::vector<std::vector<float>>(copies));
+      // index[i][(j, u)]: the node's place among the batch's computed nodes of block i, or -1.
       std::vector<std::vector<int64_t>> index(layers);
       const int64_t nodes0 = window / rf_of[0];
       // Blocks 1 .. layers-1: reuse where the inputs are consecutive sequence rows, else compute
@@ -251,28 +271,33 @@ std::vector<std::vector<float>> predict_with_ltb(
             need[i - 1][static_cast<size_t>(j * (nodes * fw[i]) + u * fw[i] + ch)] = 1;
         }
       }
-      // Block 0 on the nodes a computed parent reads: their 2D rows gathered on the device through
-      // a (nodes, filter_widths[0]) map of local frames (window_gather).
+      // Evaluates block i on `inputs` of copy cp into out[i][static_cast<size_t>(cp)], after its
+      // dilated rows.
+      auto eval_into = [&](size_t i, int64_t cp, const Tensor& inputs) {
+        const Tensor y = model.eval_block(i, inputs, &folded);
+        const int64_t m = y.size(0);
+        if (trace[i] == 0) {
+          out[i][static_cast<size_t>(cp)] = y.view({m, c});
+        } else {
+          out[i][static_cast<size_t>(cp)].narrow(trace[i], m).copy_from(y);
+        }
+      };
+      // Block 0 on the nodes a computed parent reads: their 2D rows gathered through a
+      // (nodes, filter_widths[0]) map of local frames.
       {
-        std::vector<int32_t> node_map, node_rows;
+        std::vector<int32_t> node_map;
         index[0].assign(static_cast<size_t>(n * nodes0), -1);
+        int64_t m0 = 0;
         for (int64_t e = 0; e < n * nodes0; ++e) {
           if (!need[0][static_cast<size_t>(e)]) continue;
           const int64_t j = e / nodes0, u = e % nodes0;
-          index[0][static_cast<size_t>(e)] = static_cast<int64_t>(node_rows.size());
-          node_rows.push_back(static_cast<int32_t>(node_rows.size()));
+          index[0][static_cast<size_t>(e)] = m0++;
           const int32_t* slots =
               local_map.data() + ts[static_cast<size_t>(j)] * window + u * rf_of[0];
           node_map.insert(node_map.end(), slots, slots + fw[0]);
         }
-        const int64_t m0 = static_cast<int64_t>(node_rows.size());
-        const Tensor nm = Tensor::from_vector_i32(node_map, {m0, fw[0]}, dev);
-        const Tensor nr = Tensor::from_vector_i32(node_rows, {m0}, dev);
-        const Tensor zero = Tensor::zeros({m0}, DType::kI32, dev);
-        for (int64_t cp = 0; cp < copies; ++cp) {
-          const Tensor x = ops::window_gather(cp == 0 ? src : src_flip, nm, nr, zero);
-          computed[0][static_cast<size_t>(cp)] = model.eval_block(0, x, &folded).to_vector();
-        }
+        for (int64_t cp = 0; cp < copies; ++cp)
+          eval_into(0, cp, gather(cp == 0 ? src : src_flip, node_map, fw[0]));
         if (stats != nullptr) stats->blocks_computed += m0;
       }
       for (size_t i = 1; i < layers; ++i) {
@@ -289,36 +314,28 @@ std::vector<std::vector<float>> predict_with_ltb(
                 need[i][static_cast<size_t>(e)] && reuse[i][static_cast<size_t>(e)] >= 0;
         }
         for (size_t q = 0; q < todo.size(); ++q) index[i][static_cast<size_t>(todo[q])] = q;
-        const int64_t m = static_cast<int64_t>(todo.size());
+        if (todo.empty()) continue;
         for (int64_t cp = 0; cp < copies; ++cp) {
-          std::vector<float> in(static_cast<size_t>(m * fw[i] * c));
-          for (int64_t q = 0; q < m; ++q) {
-            const int64_t j = todo[static_cast<size_t>(q)] / nodes,
-                          u = todo[static_cast<size_t>(q)] % nodes;
+          // Each child's row in out[i - 1][static_cast<size_t>(cp)]: the dilated pass's, or this
+          // batch's computed one.
+          std::vector<int32_t> child_rows;
+          for (const int64_t e : todo) {
+            const int64_t j = e / nodes, u = e % nodes;
             for (int64_t ch = 0; ch < fw[i]; ++ch) {
               const int64_t child = j * child_nodes + u * fw[i] + ch;
               const int64_t rr = reuse[i - 1][static_cast<size_t>(child)];
-              const float* from = rr >= 0
-                                      ? host_blocks[i - 1].data() + (cp * rows_of[i - 1] + rr) * c
-                                      : computed[i - 1][static_cast<size_t>(cp)].data() +
-                                            index[i - 1][static_cast<size_t>(child)] * c;
-              std::copy(from, from + c, in.begin() + (q * fw[i] + ch) * c);
+              child_rows.push_back(static_cast<int32_t>(
+                  rr >= 0 ? rr : trace[i - 1] + index[i - 1][static_cast<size_t>(child)]));
             }
           }
-          computed[i][static_cast<size_t>(cp)] =
-              m == 0 ? std::vector<float>{}
-                     : model.eval_block(i, Tensor::from_vector(in, {m, fw[i], c}, dev), &folded)
-                           .to_vector();
+          eval_into(i, cp, gather(out[i - 1][static_cast<size_t>(cp)], child_rows, fw[i]));
         }
       }
       // The roots through the head; un-flip and average under TTA, as predict_sequence.
       std::vector<std::vector<float>> y(static_cast<size_t>(copies));
       for (int64_t cp = 0; cp < copies; ++cp)
         y[static_cast<size_t>(cp)] =
-            model
-                .eval_head(Tensor::from_vector(computed[layers - 1][static_cast<size_t>(cp)],
-                                               {n, 1, c}, dev))
-                .to_vector();
+            model.eval_head(out[layers - 1][static_cast<size_t>(cp)].view({n, 1, c})).to_vector();
       for (int64_t j = 0; j < n; ++j) {
         float* dst = pred.data() + ts[static_cast<size_t>(j)] * out_row;
         const float* a = y[0].data() + j * out_row;

@@ -85,12 +85,14 @@ struct LtbStats {
 // rows of the (edge-padded) sequence takes the dilated pass's output at that position and only
 // the blocks that see an inserted pose are computed (TemporalModel::eval_block), in batches.
 // Frames the plan leaves alone keep the dilated output bit for bit. `plain` (optional) receives
-// the plain predictions. The model must not be causal (the fused window is centred). Adds to
-// *stats when given.
+// the plain predictions; `folded` (optional) the model's folded weights when the caller already
+// has them (else they are folded once here). The model must not be causal (the fused window is
+// centred). Adds to *stats when given.
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
-    LtbStats* stats = nullptr, std::vector<std::vector<float>>* plain = nullptr);
+    LtbStats* stats = nullptr, std::vector<std::vector<float>>* plain = nullptr,
+    const TemporalModel::FoldedWeights* folded = nullptr);
 
 // `v3d ltb`'s output (docs/long-term-bank.md): root attributes format "v3d-ltb", version 1 and the
 // settings; per sequence k, group /<names[k]> with history (T, capacity) int32 (the slots after

@@ -431,30 +431,26 @@ void pose_bank<V3D_GPU_KIND>(const float* poses, const int32_t* offsets, int64_t
 
 template <>
 void pose_bank_fuse<V3D_GPU_KIND>(const float* poses, const int32_t* offsets, int64_t num_seq,
-                                  const PoseSkeleton& sk, const PoseFuseSettings& st,
+                                  int64_t total, const PoseSkeleton& sk, const PoseFuseSettings& st,
                                   const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
                                   int32_t* fused, StreamHandle stream_handle) {
   check_skeleton("pose_bank_fuse", sk);
   check_capacity("pose_bank_fuse", st.capacity);
   V3D_CHECK(st.radius >= 0 && st.radius < (1 << 24),
             "pose_bank_fuse: radius must be in [0, 2^24), got " << st.radius);
-  V3D_CHECK(num_seq >= 0, "pose_bank_fuse: num_seq must be >= 0, got " << num_seq);
-  // The frame count lives on the device with the offsets; the launcher takes it from there.
-  int32_t total = 0;
+  V3D_CHECK(num_seq >= 0 && total >= 0 && total < (int64_t{1} << 31),
+            "pose_bank_fuse: num_seq must be >= 0 and total in [0, 2^31), got num_seq="
+                << num_seq << " total=" << total);
   auto stream = static_cast<gpu::Stream>(stream_handle);
-  if (num_seq == 0) return;
-  V3D_CUDA_CHECK(gpu::MemcpyAsync(&total, offsets + num_seq, sizeof total,
-                                  gpu::CopyKind::DeviceToHost, stream));
-  V3D_CUDA_CHECK(gpu::StreamSynchronize(stream));
-  if (total <= 0) return;
+  if (num_seq == 0 || total == 0) return;
   impl::FuseArgs args{
       st.radius, st.fusion_threshold,
       st.max_insert < 0 ? 0 : (st.max_insert > 2 * st.radius ? 2 * st.radius : st.max_insert),
       st.capacity};
   constexpr int kFramesPerBlock = impl::kFuseThreads / impl::kWarp;
   GPU_LAUNCH(impl::pose_bank_fuse_kernel, grid_for(total, kFramesPerBlock), impl::kFuseThreads, 0,
-             stream, poses, offsets, num_seq, static_cast<int64_t>(total), impl::skeleton_args(sk),
-             args, banks, bank_row, index_map, fused);
+             stream, poses, offsets, num_seq, total, impl::skeleton_args(sk), args, banks, bank_row,
+             index_map, fused);
   V3D_LAUNCH_CHECK("pose_bank_fuse", stream);
 }
 

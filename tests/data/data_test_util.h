@@ -1,4 +1,4 @@
-// Helpers shared by the tests of data/ (defined in store_test.cpp).
+// Helpers shared by the tests of data/ (expect_same_dataset is defined in store_test.cpp).
 #pragma once
 
 #include <functional>
@@ -6,22 +6,13 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "tests/test_util.h"
 
 namespace v3d::data::test {
 
-class TempDir {  // a fresh directory under $TMPDIR, removed with its contents
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
+using test_util::expect_error;
+using test_util::TempDir;
 
- private:
-  std::string path_;
-};
-// Runs fn, expecting a one-line v3d::Error containing every string of `parts`.
-void expect_data_error(const std::function<void()>& fn, const std::vector<std::string>& parts);
 // Every field equal, floats compared bit for bit.
 void expect_same_dataset(const Dataset& a, const Dataset& b);
 

@@ -22,7 +22,7 @@ namespace v3d::data {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_data_error;
+using test::expect_error;
 using test::expect_same_dataset;
 using test::TempDir;
 
@@ -128,30 +128,30 @@ TEST(ImporterTest, ArchiveImport) {
 TEST(ImporterTest, ArchiveBadInput) {
   TempDir dir;
   const std::string root = dir.path() + "/h36m";
-  expect_data_error([&] { import_h36m_archive(root); }, {root, "not a directory"});
+  expect_error([&] { import_h36m_archive(root); }, {root, "not a directory"});
   fs::create_directories(root);
-  expect_data_error([&] { import_h36m_archive(root); }, {root, "MyPoses/3D_positions"});
+  expect_error([&] { import_h36m_archive(root); }, {root, "MyPoses/3D_positions"});
 
   const fs::path file = pose_dir(root, "S1") / "Walking.h5";
   write_archive_file(file, 1, 4, 95);
-  expect_data_error([&] { import_h36m_archive(root); },
-                    {file.string(), "/3D_positions", "expected (96, N)", "got (95, 4)"});
+  expect_error([&] { import_h36m_archive(root); },
+               {file.string(), "/3D_positions", "expected (96, N)", "got (95, 4)"});
   write_archive_file(file, 1, 4, 96, "positions");
-  expect_data_error([&] { import_h36m_archive(root); },
-                    {file.string(), "/3D_positions", "missing dataset"});
+  expect_error([&] { import_h36m_archive(root); },
+               {file.string(), "/3D_positions", "missing dataset"});
   write_archive_file(file, 1, 0);
-  expect_data_error([&] { import_h36m_archive(root); }, {file.string(), "0 frames"});
+  expect_error([&] { import_h36m_archive(root); }, {file.string(), "0 frames"});
   std::ofstream(file) << "junk";
-  expect_data_error([&] { import_h36m_archive(root); }, {file.string(), "not an HDF5 file"});
+  expect_error([&] { import_h36m_archive(root); }, {file.string(), "not an HDF5 file"});
 
   write_archive_file(file, 1, 4);
   write_archive_file(pose_dir(root, "S1") / "TakingPhoto.h5", 1, 4);
   write_archive_file(pose_dir(root, "S1") / "Photo.h5", 1, 4);
-  expect_data_error([&] { import_h36m_archive(root); }, {"Photo.h5", "also comes from"});
+  expect_error([&] { import_h36m_archive(root); }, {"Photo.h5", "also comes from"});
   fs::remove(pose_dir(root, "S1") / "Photo.h5");
 
   write_archive_file(pose_dir(root, "S99") / "Walking.h5", 1, 4);
-  expect_data_error([&] { import_h36m_archive(root); }, {root + "/S99", "S99"});
+  expect_error([&] { import_h36m_archive(root); }, {root + "/S99", "S99"});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,21 +314,19 @@ TEST(ImporterTest, NpzBadInput) {
                            "', positions_3d={'S1': {'Walking': "
                            "np.zeros((4, 16, 3), np.float32)}})\n"),
             0);
-  expect_data_error(
-      [&] { import_vp3d_npz(npz, "", kScript); },
-      {"convert_npz.py: error:", npz, "positions_3d['S1']['Walking']", "got (4, 16, 3)"});
+  expect_error([&] { import_vp3d_npz(npz, "", kScript); },
+               {"convert_npz.py: error:", npz, "positions_3d['S1']['Walking']", "got (4, 16, 3)"});
   ASSERT_EQ(run_python(dir,
                        "import numpy as np\n"
                        "a = np.zeros((4, 32, 3), np.float32); a[2, 5, 1] = np.nan\n"
                        "np.savez_compressed('" +
                            npz + "', positions_3d={'S1': {'W': a}})\n"),
             0);
-  expect_data_error([&] { import_vp3d_npz(npz, "", kScript); },
-                    {npz, "positions_3d['S1']['W']", "NaN or Inf at frame 2, joint 5"});
+  expect_error([&] { import_vp3d_npz(npz, "", kScript); },
+               {npz, "positions_3d['S1']['W']", "NaN or Inf at frame 2, joint 5"});
   std::ofstream(npz) << "junk";
-  expect_data_error([&] { import_vp3d_npz(npz, "", kScript); }, {npz, "cannot read as npz"});
-  expect_data_error([&] { import_vp3d_npz(dir.path() + "/absent.npz", "", kScript); },
-                    {"absent.npz"});
+  expect_error([&] { import_vp3d_npz(npz, "", kScript); }, {npz, "cannot read as npz"});
+  expect_error([&] { import_vp3d_npz(dir.path() + "/absent.npz", "", kScript); }, {"absent.npz"});
   // Nothing is left behind by failed conversions.
   for (const auto& e : fs::directory_iterator(fs::temp_directory_path())) {
     EXPECT_EQ(e.path().filename().string().rfind("v3d-npz-" + std::to_string(getpid()), 0),
@@ -344,11 +342,11 @@ TEST(ImporterTest, NpzWithoutNumpyNamesThePackages) {
   std::ofstream(wrapper) << "#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n";  // -S: no dist-packages
   fs::permissions(wrapper, fs::perms::owner_all);
   setenv("V3D_PYTHON", wrapper.c_str(), 1);
-  expect_data_error([&] { import_vp3d_npz(dir.path() + "/x.npz", "", kScript); },
-                    {"python3-numpy python3-h5py"});
+  expect_error([&] { import_vp3d_npz(dir.path() + "/x.npz", "", kScript); },
+               {"python3-numpy python3-h5py"});
   setenv("V3D_PYTHON", (dir.path() + "/no-python").c_str(), 1);
-  expect_data_error([&] { import_vp3d_npz(dir.path() + "/x.npz", "", kScript); },
-                    {"no-python not found", "python3-numpy"});
+  expect_error([&] { import_vp3d_npz(dir.path() + "/x.npz", "", kScript); },
+               {"no-python not found", "python3-numpy"});
   unsetenv("V3D_PYTHON");
 }
 
@@ -357,7 +355,7 @@ TEST(ImporterTest, FindsTheScript) {
   // This test binary lives in <build>/bin; the build tree's CMakeCache.txt names the sources.
   EXPECT_TRUE(fs::equivalent(find_convert_npz_script(), kScript));
   setenv("V3D_SCRIPTS_DIR", "/nonexistent", 1);
-  expect_data_error([] { find_convert_npz_script(); }, {"V3D_SCRIPTS_DIR=/nonexistent"});
+  expect_error([] { find_convert_npz_script(); }, {"V3D_SCRIPTS_DIR=/nonexistent"});
   unsetenv("V3D_SCRIPTS_DIR");
 }
 

@@ -11,20 +11,15 @@
 
 #include "data/skeleton.h"
 #include "kernels/common.h"
+#include "tests/test_util.h"
 
 namespace v3d::data {
 namespace {
 
+// Runs `f`, expecting a one-line v3d::Error containing `needle`.
 template <typename F>
 void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected v3d::Error containing '" << needle << "'";
-  } catch (const v3d::Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
-  }
+  test_util::expect_error(f, {needle});
 }
 
 // Mirrors poses (frames, J, F): x negated, joints permuted by `perm`.

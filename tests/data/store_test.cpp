@@ -19,31 +19,6 @@
 
 namespace v3d::data::test {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "v3d-store-XXXXXX").string();
-  char* made = mkdtemp(tmpl.data());
-  if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-void expect_data_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected v3d::Error mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    for (const auto& part : parts) {
-      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
-    }
-  }
-}
-
 namespace {
 
 void expect_same_floats(const std::vector<float>& a, const std::vector<float>& b,
@@ -116,7 +91,7 @@ namespace v3d::data {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_data_error;
+using test::expect_error;
 using test::expect_same_dataset;
 using test::TempDir;
 
@@ -283,10 +258,10 @@ TEST_F(StoreTest, FilterSelectsSubjectsActionPrefixesAnd2D) {
 
   ReadFilter unknown;
   unknown.subjects = {"S3"};
-  expect_data_error([&] { read_dataset(file, unknown); }, {file, "/subjects/S3", "not in file"});
+  expect_error([&] { read_dataset(file, unknown); }, {file, "/subjects/S3", "not in file"});
   ReadFilter typo;
   typo.actions = {"Walkng"};
-  expect_data_error([&] { read_dataset(file, typo); }, {file, "Walkng"});
+  expect_error([&] { read_dataset(file, typo); }, {file, "Walkng"});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,56 +279,56 @@ void replace_dataset(const std::string& file, const std::string& path,
 
 TEST_F(StoreTest, NotAnHdf5File) {
   std::ofstream(file) << "frame,joint,x,y,z\n";
-  expect_data_error([&] { read_dataset(file); }, {file, "not an HDF5 file"});
-  expect_data_error([&] { read_dataset(dir.path() + "/absent.h5"); },
-                    {dir.path() + "/absent.h5", "no such file"});
+  expect_error([&] { read_dataset(file); }, {file, "not an HDF5 file"});
+  expect_error([&] { read_dataset(dir.path() + "/absent.h5"); },
+               {dir.path() + "/absent.h5", "no such file"});
 }
 
 TEST_F(StoreTest, TruncatedFile) {
   write_dataset(sample_dataset(), file);
   fs::resize_file(file, fs::file_size(file) / 2);
-  expect_data_error([&] { read_dataset(file); }, {file, "truncated"});
+  expect_error([&] { read_dataset(file); }, {file, "truncated"});
 }
 
 TEST_F(StoreTest, HdfFileOfAnotherKind) {
   { H5::H5File f(file, H5F_ACC_TRUNC); }
-  expect_data_error([&] { read_dataset(file); }, {file, "'format'", "not a v3d-pose file"});
+  expect_error([&] { read_dataset(file); }, {file, "'format'", "not a v3d-pose file"});
 }
 
 TEST_F(StoreTest, MissingDataset) {
   write_dataset(sample_dataset(), file);
   { H5::H5File(file, H5F_ACC_RDWR).unlink("/skeleton/parents"); }
-  expect_data_error([&] { read_dataset(file); }, {file, "/skeleton/parents", "missing dataset"});
+  expect_error([&] { read_dataset(file); }, {file, "/skeleton/parents", "missing dataset"});
 }
 
 TEST_F(StoreTest, ActionWithNoPoses) {
   write_dataset(sample_dataset(), file);
   { H5::H5File(file, H5F_ACC_RDWR).unlink("/subjects/S1/actions/WalkDog/positions_3d"); }
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S1/actions/WalkDog", "neither positions_3d nor"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/WalkDog", "neither positions_3d nor"});
 }
 
 TEST_F(StoreTest, WrongShape) {
   write_dataset(sample_dataset(), file);
   replace_dataset(file, "/subjects/S1/actions/WalkDog/positions_3d", {1, 17, 2},
                   std::vector<float>(34, 0.0f));
-  expect_data_error([&] { read_dataset(file); }, {file, "/subjects/S1/actions/WalkDog/positions_3d",
-                                                  "expected (N, 17, 3), got (1, 17, 2)"});
+  expect_error([&] { read_dataset(file); }, {file, "/subjects/S1/actions/WalkDog/positions_3d",
+                                             "expected (N, 17, 3), got (1, 17, 2)"});
 }
 
 TEST_F(StoreTest, WrongRank) {
   write_dataset(sample_dataset(), file);
   replace_dataset(file, "/subjects/S1/actions/WalkDog/positions_3d", {51}, {});
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_3d", "got (51,)"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_3d", "got (51,)"});
 }
 
 TEST_F(StoreTest, WrongType) {
   write_dataset(sample_dataset(), file);
   replace_dataset(file, "/subjects/S1/actions/WalkDog/positions_3d", {1, 17, 3}, {},
                   H5::PredType::STD_I32LE);
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_3d", "expected float32"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_3d", "expected float32"});
 }
 
 TEST_F(StoreTest, NanAndInfValues) {
@@ -362,36 +337,34 @@ TEST_F(StoreTest, NanAndInfValues) {
   std::vector<float> v = d.subjects.at("S1").actions.at("Walking 1").positions_2d.at(1);
   v[17 * 2 * 3 + 2 * 4 + 1] = std::numeric_limits<float>::quiet_NaN();  // frame 3, joint 4
   replace_dataset(file, "/subjects/S1/actions/Walking 1/positions_2d/1", {37, 17, 2}, v);
-  expect_data_error(
-      [&] { read_dataset(file); },
-      {file, "/subjects/S1/actions/Walking 1/positions_2d/1", "NaN or Inf", "frame 3, joint 4"});
+  expect_error([&] { read_dataset(file); }, {file, "/subjects/S1/actions/Walking 1/positions_2d/1",
+                                             "NaN or Inf", "frame 3, joint 4"});
 
   write_dataset(d, file);
   v = d.subjects.at("S1").actions.at("WalkDog").positions_3d;
   v[0] = std::numeric_limits<float>::infinity();
   replace_dataset(file, "/subjects/S1/actions/WalkDog/positions_3d", {1, 17, 3}, v);
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_3d", "NaN or Inf"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_3d", "NaN or Inf"});
 }
 
 TEST_F(StoreTest, ActionWithZeroFrames) {
   write_dataset(sample_dataset(), file);
   replace_dataset(file, "/subjects/S1/actions/WalkDog/positions_3d", {0, 17, 3}, {});
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_3d", "0 frames"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_3d", "0 frames"});
 }
 
 TEST_F(StoreTest, TwoDFrameCountDiffersFrom3D) {
   write_dataset(sample_dataset(), file);
   replace_dataset(file, "/subjects/S9/actions/Walking 1/positions_2d/0", {36, 17, 2},
                   std::vector<float>(36 * 17 * 2, 1.0f));
-  expect_data_error(
-      [&] { read_dataset(file); },
-      {file, "/subjects/S9/actions/Walking 1/positions_2d/0", "expected 37 frames", "got 36"});
+  expect_error([&] { read_dataset(file); }, {file, "/subjects/S9/actions/Walking 1/positions_2d/0",
+                                             "expected 37 frames", "got 36"});
   // Even when 2D is not read, its shape is checked.
   ReadFilter no_2d;
   no_2d.positions_2d = false;
-  expect_data_error([&] { read_dataset(file, no_2d); }, {file, "positions_2d/0", "got 36"});
+  expect_error([&] { read_dataset(file, no_2d); }, {file, "positions_2d/0", "got 36"});
 }
 
 TEST_F(StoreTest, UnknownVersion) {
@@ -401,15 +374,15 @@ TEST_F(StoreTest, UnknownVersion) {
     const int two = 2;
     f.openGroup("/").openAttribute("version").write(H5::PredType::NATIVE_INT, &two);
   }
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/ attribute version", "unsupported format version 2"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/ attribute version", "unsupported format version 2"});
 }
 
 TEST_F(StoreTest, UnexpectedObjectIsRejected) {
   write_dataset(sample_dataset(), file);
   { H5::H5File(file, H5F_ACC_RDWR).createGroup("/subjects/S1/actions/WalkDog/positions_2D"); }
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_2D", "unexpected object"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_2D", "unexpected object"});
 }
 
 TEST_F(StoreTest, BadCameraAttribute) {
@@ -423,8 +396,8 @@ TEST_F(StoreTest, BadCameraAttribute) {
     cam.createAttribute("radial", H5::PredType::IEEE_F32LE, H5::DataSpace(1, &two))
         .write(H5::PredType::NATIVE_FLOAT, v);
   }
-  expect_data_error([&] { read_dataset(file); },
-                    {file, "/subjects/S9/cameras/1 attribute radial", "expected 3 values, got 2"});
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S9/cameras/1 attribute radial", "expected 3 values, got 2"});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,26 +424,25 @@ TEST_F(StoreTest, WriteValidatesAndLeavesAnExistingFileUntouched) {
 
   Dataset bad = sample_dataset();
   bad.subjects["S1"].actions["WalkDog"].positions_3d[4] = std::nanf("");
-  expect_data_error([&] { write_dataset(bad, file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_3d", "NaN or Inf"});
+  expect_error([&] { write_dataset(bad, file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_3d", "NaN or Inf"});
   EXPECT_EQ(read_bytes(file), before);
   EXPECT_TRUE(temp_files(dir.path()).empty());
 
   bad = sample_dataset();
   bad.subjects["S1"].actions["WalkDog"].frames = 2;  // sizes no longer agree
-  expect_data_error([&] { write_dataset(bad, file); },
-                    {file, "/subjects/S1/actions/WalkDog/positions_3d", "expected (2, 17, 3)"});
+  expect_error([&] { write_dataset(bad, file); },
+               {file, "/subjects/S1/actions/WalkDog/positions_3d", "expected (2, 17, 3)"});
   bad = sample_dataset();
   bad.subjects["S1"].actions["Empty"] = ActionData{};
-  expect_data_error([&] { write_dataset(bad, file); },
-                    {file, "/subjects/S1/actions/Empty", "0 frames"});
+  expect_error([&] { write_dataset(bad, file); }, {file, "/subjects/S1/actions/Empty", "0 frames"});
   bad = sample_dataset();
   bad.subjects["S1"].actions["a/b"] = bad.subjects["S1"].actions["WalkDog"];
-  expect_data_error([&] { write_dataset(bad, file); }, {file, "invalid name 'a/b'"});
+  expect_error([&] { write_dataset(bad, file); }, {file, "invalid name 'a/b'"});
   bad = sample_dataset();
   bad.subjects["S1"].cameras[0].orientation = {2, 0, 0, 0};
-  expect_data_error([&] { write_dataset(bad, file); },
-                    {file, "/subjects/S1/cameras/0/orientation", "unit"});
+  expect_error([&] { write_dataset(bad, file); },
+               {file, "/subjects/S1/cameras/0/orientation", "unit"});
   EXPECT_EQ(read_bytes(file), before);
   EXPECT_TRUE(temp_files(dir.path()).empty());
 }
@@ -480,12 +452,12 @@ TEST_F(StoreTest, FailedWriteLeavesNoFileAndNoTempFile) {
   // the temp file must be removed.
   fs::create_directory(file);
   std::ofstream(file + "/keep") << "x";
-  expect_data_error([&] { write_dataset(sample_dataset(), file); }, {file, "cannot rename"});
+  expect_error([&] { write_dataset(sample_dataset(), file); }, {file, "cannot rename"});
   EXPECT_TRUE(temp_files(dir.path()).empty());
   EXPECT_TRUE(fs::is_directory(file));
 
   const std::string nowhere = dir.path() + "/no/such/dir/data.h5";
-  expect_data_error([&] { write_dataset(sample_dataset(), nowhere); }, {nowhere, "cannot create"});
+  expect_error([&] { write_dataset(sample_dataset(), nowhere); }, {nowhere, "cannot create"});
   EXPECT_FALSE(fs::exists(dir.path() + "/no"));
 }
 

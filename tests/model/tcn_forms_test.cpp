@@ -17,6 +17,7 @@
 #include "runtime/ops.h"
 #include "runtime/temporal_conv.h"
 #include "runtime/time_slice.h"
+#include "tests/test_util.h"
 
 namespace v3d {
 namespace {
@@ -121,17 +122,7 @@ Tensor forward_dilated(const Model& m, const Tensor& x, bool fold) {
   return ops::bias_add(ops::temporal_conv(h, m.shrink_w, 1, 1), m.shrink_b, false);
 }
 
-// max |a - b| / max |b|
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double err = 0.0, scale = 0.0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    EXPECT_TRUE(std::isfinite(a[i])) << "element " << i;
-    err = std::max(err, std::fabs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::fabs(double(b[i])));
-  }
-  return err / std::max(scale, 1e-30);
-}
+using test_util::relative_error;
 
 struct FormsCase {
   Device device;

@@ -24,7 +24,7 @@
 #include "runtime/autograd.h"
 #include "runtime/loss.h"
 #include "runtime/optimizer.h"
-#include "tests/trainer/temp_dir.h"
+#include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/infer.h"
 #include "trainer/model.h"
@@ -78,15 +78,7 @@ void write_f32(const std::string& path, const std::vector<float>& v) {
   if (!f) throw std::runtime_error(path + ": cannot write");
 }
 
-// max |a - b| / max |b|
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 1e-12;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return diff / scale;
-}
+using test_util::relative_error;
 
 struct TorchCase {
   std::string arch;

@@ -14,7 +14,7 @@
 #include <limits>
 
 #include "kernels/common.h"
-#include "tests/trainer/temp_dir.h"
+#include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 
 namespace v3d::test {
@@ -28,19 +28,7 @@ class TempDir : public test_util::TempDir {
   TempDir() : test_util::TempDir("v3d-ckpt") {}
 };
 
-// Runs fn, expecting a one-line v3d::Error containing every string of `parts`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected v3d::Error mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    for (const auto& part : parts) {
-      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
-    }
-  }
-}
+using test_util::expect_error;
 
 uint32_t bits(float f) {
   uint32_t u = 0;

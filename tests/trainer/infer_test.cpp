@@ -1,7 +1,7 @@
 // `v3d infer`'s library: the HDF5 and COCO JSON readers, infer_3d against predict_sequence through
 // a saved checkpoint, edge padding of short inputs, and the HDF5/CSV writers read back.
 #include "trainer/infer.h"
-#include "tests/trainer/temp_dir.h"
+#include "tests/test_util.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -44,18 +44,7 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-// Runs fn, expecting a one-line v3d::Error containing every string of `parts`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning " << parts.front();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << msg << "\n  lacks " << p;
-  }
-}
+using test_util::expect_error;
 
 ExperimentConfig tiny_config() {
   ExperimentConfig c;

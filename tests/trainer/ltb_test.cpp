@@ -16,7 +16,7 @@
 #include "data/synth.h"
 #include "kernels/common.h"
 #include "runtime/autograd.h"
-#include "tests/trainer/temp_dir.h"
+#include "tests/test_util.h"
 #include "trainer/evaluate.h"
 #include "trainer/infer.h"
 

@@ -15,6 +15,7 @@
 #include "runtime/allocator.h"
 #include "runtime/loss.h"
 #include "runtime/ops.h"
+#include "tests/test_util.h"
 #include "trainer/model.h"
 
 namespace v3d {
@@ -68,17 +69,7 @@ void randomize_bn(TemporalModel& model, uint64_t seed) {
   model.load_state_dict(state);
 }
 
-// max |a - b| / max |b|
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double err = 0.0, scale = 0.0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    EXPECT_TRUE(std::isfinite(a[i])) << "element " << i;
-    err = std::max(err, std::fabs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::fabs(double(b[i])));
-  }
-  return err / std::max(scale, 1e-30);
-}
+using test_util::relative_error;
 
 // ---- architecture facts (CPU, construction only) ------------------------------------------------
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "kernels/common.h"
-#include "tests/trainer/temp_dir.h"
+#include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/model.h"

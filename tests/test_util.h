@@ -1,0 +1,85 @@
+// Helpers shared by the test suites: a per-test temporary directory and the check that an error
+// is one v3d::Error line naming what is wrong.
+#pragma once
+
+#include <stdlib.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "kernels/common.h"
+
+namespace v3d::test_util {
+
+// Runs fn, expecting a one-line v3d::Error whose message contains every string of `parts`.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected v3d::Error mentioning '" << parts.front() << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
+    for (const auto& part : parts)
+      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+  }
+}
+
+// max |a - b| / max |b| (a zero b counts as 1e-30), every a finite and the sizes equal.
+inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double err = 0.0, scale = 0.0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    EXPECT_TRUE(std::isfinite(a[i])) << "element " << i;
+    err = std::max(err, std::fabs(double(a[i]) - double(b[i])));
+    scale = std::max(scale, std::fabs(double(b[i])));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+// A fresh directory under $TMPDIR ("<prefix>-XXXXXX"), removed with its contents when it goes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "v3d-test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    char* made = mkdtemp(tmpl.data());
+    if (made == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string operator/(const std::string& name) const { return file(name); }
+  std::string str() const { return path_.string(); }
+  std::string path() const { return path_.string(); }
+  // Names of the directory's entries, sorted.
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(path_))
+      out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  size_t regular_files() const {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(path_)) n += e.is_regular_file();
+    return n;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace v3d::test_util
