@@ -13,6 +13,15 @@ namespace {
 
 constexpr int kThreads = 256;  // mpjpe_workspace_floats() assumes 256 threads x 4 points per block
 
+// d = pred[p] - target[p] (3 coordinates); returns ||d||, the same float ops in both passes.
+__device__ inline float point_distance(const float* __restrict__ pred,
+                                       const float* __restrict__ target, int64_t p, float* d) {
+  d[0] = pred[p * 3 + 0] - target[p * 3 + 0];
+  d[1] = pred[p * 3 + 1] - target[p * 3 + 1];
+  d[2] = pred[p * 3 + 2] - target[p * 3 + 2];
+  return sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+}
+
 // pred, target: (points, 3) with points = N * J; w: (N) or nullptr -> partial: (gridDim.x), the
 // weighted distances of this block's grid-stride share.
 __global__ void mpjpe_partial_kernel(const float* __restrict__ pred,
@@ -22,11 +31,8 @@ __global__ void mpjpe_partial_kernel(const float* __restrict__ pred,
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < points;
        p += stride) {
-    const float dx = pred[p * 3 + 0] - target[p * 3 + 0];
-    const float dy = pred[p * 3 + 1] - target[p * 3 + 1];
-    const float dz = pred[p * 3 + 2] - target[p * 3 + 2];
-    const float dist = sqrtf(dx * dx + dy * dy + dz * dz);
-    acc += (w != nullptr ? w[p / joints] : 1.0f) * dist;
+    float d[3];
+    acc += (w != nullptr ? w[p / joints] : 1.0f) * point_distance(pred, target, p, d);
   }
   acc = block_sum<kThreads>(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
@@ -50,15 +56,13 @@ __global__ void mpjpe_bwd_kernel(const float* __restrict__ pred, const float* __
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < points;
        p += stride) {
-    const float dx = pred[p * 3 + 0] - target[p * 3 + 0];
-    const float dy = pred[p * 3 + 1] - target[p * 3 + 1];
-    const float dz = pred[p * 3 + 2] - target[p * 3 + 2];
-    const float dist = sqrtf(dx * dx + dy * dy + dz * dz);
+    float d[3];
+    const float dist = point_distance(pred, target, p, d);
     // Zero distance: subgradient 0 (see kernels/loss.h), never 0 / 0.
     const float k = dist > 0.0f ? (w != nullptr ? scale * w[p / joints] : scale) / dist : 0.0f;
-    d_pred[p * 3 + 0] = k * dx;
-    d_pred[p * 3 + 1] = k * dy;
-    d_pred[p * 3 + 2] = k * dz;
+    d_pred[p * 3 + 0] = k * d[0];
+    d_pred[p * 3 + 1] = k * d[1];
+    d_pred[p * 3 + 2] = k * d[2];
   }
 }
 
