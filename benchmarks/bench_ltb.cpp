@@ -296,14 +296,16 @@ int main(int argc, char** argv) {
       std::printf(
           "inference (%s, %lld channels, TD %d, %lld frames in %zu phases, flip %s): plain "
           "%.0f frames/s, with the bank %.0f frames/s; time ratio %.2fx (target <= "
-          "1.5x); %.1f%% of frames fused, %.2f blocks computed and %.2f reused per fused frame\n",
+          "1.5x); %.1f%% of frames fused, %.2f blocks computed and %.2f reused per fused frame, "
+          "%lld last blocks of unfused frames batched\n",
           arch.c_str(), static_cast<long long>(channels), interval, static_cast<long long>(total),
           seqs.size(), flip ? "on" : "off", static_cast<double>(total) / tp,
           static_cast<double>(total) / tl, tl / tp, 100.0 * share,
           static_cast<double>(stats.blocks_computed) /
               static_cast<double>(std::max<int64_t>(stats.fused_frames, 1)),
           static_cast<double>(stats.blocks_reused) /
-              static_cast<double>(std::max<int64_t>(stats.fused_frames, 1)));
+              static_cast<double>(std::max<int64_t>(stats.fused_frames, 1)),
+          static_cast<long long>(stats.plain_blocks));
       out["inference"] = {{"arch", arch},
                           {"channels", channels},
                           {"interval", interval},
@@ -317,7 +319,8 @@ int main(int argc, char** argv) {
                           {"plain_frames_per_s", static_cast<double>(total) / tp},
                           {"ltb_frames_per_s", static_cast<double>(total) / tl},
                           {"blocks_computed", stats.blocks_computed},
-                          {"blocks_reused", stats.blocks_reused}};
+                          {"blocks_reused", stats.blocks_reused},
+                          {"plain_blocks", stats.plain_blocks}};
     }
     if (!json_path.empty()) bench::write_json(json_path, out);
   } catch (const std::exception& e) {

@@ -77,10 +77,9 @@ EvalOptions eval_options(const ExperimentConfig& config) {
   return o;
 }
 
-std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
-                                    const data::Skeleton& keypoints, const data::Skeleton& joints,
-                                    bool flip_tta, std::vector<Tensor>* blocks,
-                                    const TemporalModel::FoldedWeights* folded) {
+Tensor sequence_input(const TemporalModel& model, const data::Sequence& seq,
+                      const data::Skeleton& keypoints, const data::Skeleton& joints,
+                      bool flip_tta) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(mc.joints_in == keypoints.num_joints() && mc.features_in == 2 &&
                 mc.joints_out == joints.num_joints(),
@@ -93,20 +92,32 @@ std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& 
   const int64_t causal_shift = mc.causal ? pad : 0;
   const data::EvalInput in =
       data::make_eval_input(seq, keypoints, joints, pad, causal_shift, flip_tta);
-  const int64_t row = mc.in_channels();
-  const Tensor x = Tensor::from_vector(in.inputs_2d, {in.batch, in.length, row}, model.device());
+  return Tensor::from_vector(in.inputs_2d, {in.batch, in.length, mc.in_channels()}, model.device());
+}
+
+std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
+                                    const data::Skeleton& keypoints, const data::Skeleton& joints,
+                                    bool flip_tta, std::vector<Tensor>* blocks,
+                                    const TemporalModel::FoldedWeights* folded) {
+  const Tensor x = sequence_input(model, seq, keypoints, joints, flip_tta);
+  const int64_t batch = x.size(0);
   // y: (batch, frames, J_out*3)
-  const std::vector<float> y = model.forward_eval(x, blocks, folded).to_vector();
-  const int64_t jo = mc.joints_out, n = seq.frames * jo * 3;
-  V3D_CHECK(static_cast<int64_t>(y.size()) == in.batch * n,
-            "evaluate: the model returned " << y.size() << " values for " << in.batch << " x "
-                                            << seq.frames << " frames");
+  return sequence_prediction(model.forward_eval(x, blocks, folded).to_vector(), batch, seq.frames,
+                             joints, flip_tta);
+}
+
+std::vector<float> sequence_prediction(const std::vector<float>& y, int64_t batch, int64_t frames,
+                                       const data::Skeleton& joints, bool flip_tta) {
+  const int64_t jo = joints.num_joints(), n = frames * jo * 3;
+  V3D_CHECK(batch == (flip_tta ? 2 : 1) && static_cast<int64_t>(y.size()) == batch * n,
+            "evaluate: the model returned " << y.size() << " values for " << batch << " x "
+                                            << frames << " frames");
   std::vector<float> pred(y.begin(), y.begin() + n);
   if (flip_tta) {
     // Un-flip the second prediction (x negated, joint j from its mirror) and average.
     const std::vector<int> perm = joints.flip_permutation();
     const float* flipped = y.data() + n;
-    for (int64_t t = 0; t < seq.frames; ++t) {
+    for (int64_t t = 0; t < frames; ++t) {
       for (int64_t j = 0; j < jo; ++j) {
         const float* src = flipped + (t * jo + perm[static_cast<size_t>(j)]) * 3;
         float* dst = pred.data() + (t * jo + j) * 3;

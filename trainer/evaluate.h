@@ -79,6 +79,12 @@ struct EvalReport {
 EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
                     const EvalOptions& options);
 
+// The model's input for one phase (or whole sequence): (1, or 2 with the flipped copy, frames + 2
+// pad, J_in * 2) edge-padded rows on the model's device, pad = (receptive field - 1) / 2 (causal
+// models pad the past only). Throws when the skeletons do not match the model.
+Tensor sequence_input(const TemporalModel& model, const data::Sequence& seq,
+                      const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta);
+
 // One phase (or whole sequence) through the model: the (frames, J_out, 3) prediction, with the
 // flipped copy averaged in when flip_tta. Exposed for tests and inference.
 // With `blocks`, every block's output of the dilated pass is kept there (forward_eval's trace:
@@ -88,6 +94,11 @@ std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& 
                                     const data::Skeleton& keypoints, const data::Skeleton& joints,
                                     bool flip_tta, std::vector<Tensor>* blocks = nullptr,
                                     const TemporalModel::FoldedWeights* folded = nullptr);
+// The prediction from the model's output y ((batch, frames, J_out * 3) as a flat vector; batch 2
+// under flip TTA, the flipped copy second): the first copy, with the un-flipped second averaged
+// in under flip TTA.
+std::vector<float> sequence_prediction(const std::vector<float>& y, int64_t batch, int64_t frames,
+                                       const data::Skeleton& joints, bool flip_tta);
 
 // A sweep of long-term bank settings (`v3d ltb-sweep`): every test interval's phases and plain
 // predictions are computed once, then each setting's bank, fusion and fused predictions.

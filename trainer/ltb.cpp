@@ -142,15 +142,22 @@ int64_t reuse_row(const int32_t* slots, int64_t rf_i, int64_t r, int64_t frames,
   return -1;
 }
 
-// Fused frames per batch of the tree evaluation.
-constexpr int64_t kTreeBatch = 512;
+// One batch of windows: for every block i and node e = j * nodes_i + u of frame j,
+// reuse[i][e] is the node's row among the group's dilated block-i outputs (-1: not reused) and
+// index[i][e] its place among the batch's computed nodes of block i (-1: not computed); todo[i]
+// lists the computed nodes in order.
+struct TreeBatch {
+  int64_t first = 0, n = 0;  // the group's tree frames [first, first + n)
+  std::vector<std::vector<int64_t>> reuse, index, todo;
+};
 
 }  // namespace
 
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats,
-    std::vector<std::vector<float>>* plain_out, const TemporalModel::FoldedWeights* folded_in) {
+    std::vector<std::vector<float>>* plain_out, const TemporalModel::FoldedWeights* folded_in,
+    const LtbBatching& batching) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(!mc.causal, "ltb: the long-term bank fuses centred windows; the model is causal");
   const int64_t rf = model.receptive_field(), r = (rf - 1) / 2;
@@ -162,197 +169,287 @@ std::vector<std::vector<float>> predict_with_ltb(
   const int64_t row = jin * 2, out_row = jo * 3, window = plan.window, c = mc.channels;
   const auto& fw = mc.filter_widths;
   const size_t layers = fw.size();
-  std::vector<int64_t> rf_of(layers);  // rf_i
-  for (size_t i = 0; i < layers; ++i) rf_of[i] = (i == 0 ? 1 : rf_of[i - 1]) * fw[i];
+  std::vector<int64_t> rf_of(layers), nodes_of(layers);  // rf_i and W / rf_i
+  for (size_t i = 0; i < layers; ++i) {
+    rf_of[i] = (i == 0 ? 1 : rf_of[i - 1]) * fw[i];
+    nodes_of[i] = window / rf_of[i];
+  }
+  // Blocks whose dilated outputs a fused window can reuse: not the expand block (cheap, and its
+  // rows would cost C floats per frame to keep) and not the last (its node is the window's root).
+  auto reusable = [&](size_t i) { return i > 0 && i + 1 < layers; };
+  V3D_CHECK(batching.frames >= 1 && batching.kept_floats >= 0,
+            "ltb: batches of " << batching.frames << " windows and " << batching.kept_floats
+                               << " kept floats");
   const int64_t copies = flip_tta ? 2 : 1;
   const std::vector<int> perm = joints.flip_permutation();
   const Device dev = model.device();
+  for (size_t k = 0; k < sequences.size(); ++k)
+    V3D_CHECK(sequences[k]->frames == plan.offsets[k + 1] - plan.offsets[k] &&
+                  static_cast<int64_t>(sequences[k]->poses_2d.size()) == sequences[k]->frames * row,
+              "ltb: sequence " << k << " does not match the plan");
 
   std::vector<std::vector<float>> result;
+  result.reserve(sequences.size());
   if (plain_out != nullptr) plain_out->clear();
   NoGradGuard no_grad;
   TemporalModel::FoldedWeights own;  // folded once for every sequence unless given
   if (folded_in == nullptr) own = model.fold_weights();
   const TemporalModel::FoldedWeights& folded = folded_in != nullptr ? *folded_in : own;
-  for (size_t k = 0; k < sequences.size(); ++k) {
-    const data::Sequence& s = *sequences[k];
-    const int32_t base = plan.offsets[k];
-    const int64_t frames = s.frames;
-    V3D_CHECK(frames == plan.offsets[k + 1] - base &&
-                  static_cast<int64_t>(s.poses_2d.size()) == frames * row,
-              "ltb: sequence " << k << " does not match the plan");
-    std::vector<int32_t> fused_t;
-    for (int64_t t = 0; t < frames; ++t)
-      if (plan.fused[static_cast<size_t>(base + t)] != 0)
-        fused_t.push_back(static_cast<int32_t>(t));
-    std::vector<Tensor> blocks;
-    std::vector<float> pred = predict_sequence(model, s, keypoints, joints, flip_tta,
-                                               fused_t.empty() ? nullptr : &blocks, &folded);
-    if (plain_out != nullptr) plain_out->push_back(pred);
-    if (stats != nullptr) {
-      stats->sequences += 1;
-      stats->frames += frames;
-      stats->fused_frames += static_cast<int64_t>(fused_t.size());
-      stats->bank_entries += plan.bank_size[k];
+  // Rows of block i's dilated output for a sequence of `frames` (edge-padded by r on both sides).
+  auto dilated_rows = [&](size_t i, int64_t frames) { return frames + 2 * r - (rf_of[i] - 1); };
+
+  for (size_t g0 = 0; g0 < sequences.size();) {
+    // The group [g0, g1): at least one sequence, then as many as keep the reused outputs in budget.
+    size_t g1 = g0;
+    int64_t group_floats = 0;
+    while (g1 < sequences.size()) {
+      int64_t floats = 0;
+      for (size_t i = 0; i < layers; ++i)
+        if (reusable(i)) floats += dilated_rows(i, sequences[g1]->frames) * c * copies;
+      if (g1 > g0 && group_floats + floats > batching.kept_floats) break;
+      group_floats += floats;
+      ++g1;
     }
-    if (fused_t.empty()) {  // nothing fused: plain inference, bit for bit
-      result.push_back(std::move(pred));
-      continue;
-    }
-    // The sequence's 2D rows and their mirror image on the device.
-    const Tensor src = Tensor::from_vector(s.poses_2d, {frames, row}, dev);
-    Tensor src_flip;
-    if (flip_tta) {
-      std::vector<float> flipped = s.poses_2d;
-      data::flip_poses(flipped, frames, keypoints, 2);
-      src_flip = Tensor::from_vector(flipped, {frames, row}, dev);
-    }
-    const std::vector<int32_t> local_map(plan.index_map.begin() + base * window,
-                                         plan.index_map.begin() + (base + frames) * window);
-    // Block outputs stay on the device. out[i][static_cast<size_t>(cp)] (rows, C) is what block i's
-    // children are gathered from (window_gather) for copy cp: for the blocks whose outputs can be
-    // reused (0 < i < layers - 1), the dilated pass's rows_i rows followed by room for the nodes a
-    // batch computes (trace[i] = rows_i, made once per sequence); for the others, just the batch's
-    // computed nodes (trace[i] = 0).
-    std::vector<int64_t> rows_of(layers), trace(layers, 0);
-    std::vector<std::vector<Tensor>> out(layers, std::vector<Tensor>(copies));
-    const int64_t batch = std::min<int64_t>(kTreeBatch, static_cast<int64_t>(fused_t.size()));
-    for (size_t i = 0; i < layers; ++i) {
-      rows_of[i] = blocks[i].size(1);
-      if (i == 0 || i + 1 == layers) continue;
-      trace[i] = rows_of[i];
-      for (int64_t cp = 0; cp < copies; ++cp) {
-        out[i][static_cast<size_t>(cp)] =
-            Tensor::empty({rows_of[i] + batch * (window / rf_of[i]), c}, DType::kF32, dev);
-        out[i][static_cast<size_t>(cp)].narrow(0, rows_of[i]).copy_from(blocks[i].narrow(cp, 1));
+    const size_t group = g1 - g0;
+    // The frames the tree evaluates (sequence, local frame, fused or not) and where each
+    // sequence's rows start in the group's concatenated 2D rows and dilated block outputs. A
+    // sequence with fused frames has the last block of every frame evaluated here, batched with
+    // the fused windows: its dilated pass stops before the last block (for the plain predictions,
+    // when asked, it is finished from the kept outputs).
+    std::vector<int32_t> tree_seq, tree_t;
+    std::vector<char> tree_fused, batched_roots(group, 0);
+    std::vector<int64_t> seq_fused(group, 0), frame_base(group + 1, 0);
+    std::vector<std::vector<int64_t>> row_base(layers, std::vector<int64_t>(group + 1, 0));
+    for (size_t q = 0; q < group; ++q) {
+      const int64_t frames = sequences[g0 + q]->frames, base = plan.offsets[g0 + q];
+      for (int64_t t = 0; t < frames; ++t)
+        seq_fused[q] += plan.fused[static_cast<size_t>(base + t)] != 0;
+      batched_roots[q] = layers >= 2 && seq_fused[q] > 0;
+      for (int64_t t = 0; t < frames; ++t) {
+        const char fused = plan.fused[static_cast<size_t>(base + t)] != 0;
+        if (!fused && !batched_roots[q]) continue;
+        tree_seq.push_back(static_cast<int32_t>(q));
+        tree_t.push_back(static_cast<int32_t>(t));
+        tree_fused.push_back(fused);
       }
+      frame_base[q + 1] = frame_base[q] + frames;
+      for (size_t i = 0; i < layers; ++i)
+        row_base[i][q + 1] = row_base[i][q] + (reusable(i) ? dilated_rows(i, frames) : 0);
     }
-    blocks.clear();
-    // rows[k] = k and row_base = 0: window_gather then reads node k's inputs at map row k.
-    auto gather = [&](const Tensor& from, const std::vector<int32_t>& map, int64_t width) {
-      const int64_t m = static_cast<int64_t>(map.size()) / width;
-      std::vector<int32_t> iota(static_cast<size_t>(m));
-      for (int64_t q = 0; q < m; ++q) iota[static_cast<size_t>(q)] = static_cast<int32_t>(q);
-      return ops::window_gather(from, Tensor::from_vector_i32(map, {m, width}, dev),
-                                Tensor::from_vector_i32(iota, {m}, dev),
-                                Tensor::zeros({m}, DType::kI32, dev));
+    const int64_t num_tree = static_cast<int64_t>(tree_t.size());
+    // The slots of tree frame f's window (local frames of its sequence; the plain window when
+    // the frame is not fused).
+    auto slots_of = [&](int64_t f) {
+      return plan.index_map.data() +
+             (plan.offsets[g0 + static_cast<size_t>(tree_seq[static_cast<size_t>(f)])] +
+              tree_t[static_cast<size_t>(f)]) *
+                 window;
     };
 
-    for (size_t b0 = 0; b0 < fused_t.size(); b0 += kTreeBatch) {
-      const int64_t n = std::min<int64_t>(kTreeBatch, static_cast<int64_t>(fused_t.size() - b0));
-      const std::vector<int32_t> ts(fused_t.begin() + static_cast<int64_t>(b0),
-                                    fused_t.begin() + static_cast<int64_t>(b0) + n);
-      // index[i][(j, u)]: the node's place among the batch's computed nodes of block i, or -1.
-      std::vector<std::vector<int64_t>> index(layers);
-      const int64_t nodes0 = window / rf_of[0];
-      // Blocks 1 .. layers-1: reuse where the inputs are consecutive sequence rows, else compute
-      // from the children. need[i][(j, u)]: the node is an input of a computed parent.
+    // Which nodes each batch reuses and computes (index work only, before any block runs, so the
+    // buffers below are sized once).
+    std::vector<TreeBatch> batches;
+    std::vector<int64_t> max_todo(layers, 0);
+    for (int64_t first = 0; first < num_tree; first += batching.frames) {
+      TreeBatch tb;
+      tb.first = first;
+      tb.n = std::min(batching.frames, num_tree - first);
+      const int64_t n = tb.n;
+      tb.reuse.resize(layers);
+      tb.index.resize(layers);
+      tb.todo.resize(layers);
       std::vector<std::vector<char>> need(layers);
-      for (size_t i = 0; i < layers; ++i)
-        need[i].assign(static_cast<size_t>(n * (window / rf_of[i])), 0);
-      std::vector<std::vector<int64_t>> reuse(layers);
       for (size_t i = 0; i < layers; ++i) {
-        const int64_t nodes = window / rf_of[i];
-        reuse[i].assign(static_cast<size_t>(n * nodes), -1);
-        if (i == 0 || i + 1 == layers) continue;  // block 0 is computed; the root never reused
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t u = 0; u < nodes; ++u)
-            reuse[i][static_cast<size_t>(j * nodes + u)] =
-                reuse_row(local_map.data() + ts[static_cast<size_t>(j)] * window + u * rf_of[i],
-                          rf_of[i], r, frames, rows_of[i]);
+        const int64_t nodes = nodes_of[i];
+        need[i].assign(static_cast<size_t>(n * nodes), 0);
+        tb.reuse[i].assign(static_cast<size_t>(n * nodes), -1);
+        if (!reusable(i)) continue;
+        for (int64_t j = 0; j < n; ++j) {
+          const size_t q = static_cast<size_t>(tree_seq[static_cast<size_t>(first + j)]);
+          const int64_t frames = sequences[g0 + q]->frames;
+          const int32_t* slots = slots_of(first + j);
+          for (int64_t u = 0; u < nodes; ++u) {
+            const int64_t rr =
+                reuse_row(slots + u * rf_of[i], rf_of[i], r, frames, dilated_rows(i, frames));
+            tb.reuse[i][static_cast<size_t>(j * nodes + u)] = rr < 0 ? -1 : row_base[i][q] + rr;
+          }
+        }
       }
+      // A node is needed when a computed parent reads it; every root is computed.
       for (int64_t j = 0; j < n; ++j) need[layers - 1][static_cast<size_t>(j)] = 1;
-      for (size_t i = layers - 1; i >= 1; --i) {
-        const int64_t nodes = window / rf_of[i];
+      for (size_t i = layers; i-- > 0;) {
+        const int64_t nodes = nodes_of[i];
+        tb.index[i].assign(static_cast<size_t>(n * nodes), -1);
         for (int64_t e = 0; e < n * nodes; ++e) {
-          if (!need[i][static_cast<size_t>(e)] || reuse[i][static_cast<size_t>(e)] >= 0) continue;
+          if (!need[i][static_cast<size_t>(e)] || tb.reuse[i][static_cast<size_t>(e)] >= 0)
+            continue;
+          tb.index[i][static_cast<size_t>(e)] = static_cast<int64_t>(tb.todo[i].size());
+          tb.todo[i].push_back(e);
+          if (i == 0) continue;
           const int64_t j = e / nodes, u = e % nodes;
           for (int64_t ch = 0; ch < fw[i]; ++ch)
-            need[i - 1][static_cast<size_t>(j * (nodes * fw[i]) + u * fw[i] + ch)] = 1;
+            need[i - 1][static_cast<size_t>(j * nodes_of[i - 1] + u * fw[i] + ch)] = 1;
         }
-      }
-      // Evaluates block i on `inputs` of copy cp into out[i][static_cast<size_t>(cp)], after its
-      // dilated rows.
-      auto eval_into = [&](size_t i, int64_t cp, const Tensor& inputs) {
-        const Tensor y = model.eval_block(i, inputs, &folded);
-        const int64_t m = y.size(0);
-        if (trace[i] == 0) {
-          out[i][static_cast<size_t>(cp)] = y.view({m, c});
-        } else {
-          out[i][static_cast<size_t>(cp)].narrow(trace[i], m).copy_from(y);
-        }
-      };
-      // Block 0 on the nodes a computed parent reads: their 2D rows gathered through a
-      // (nodes, filter_widths[0]) map of local frames.
-      {
-        std::vector<int32_t> node_map;
-        index[0].assign(static_cast<size_t>(n * nodes0), -1);
-        int64_t m0 = 0;
-        for (int64_t e = 0; e < n * nodes0; ++e) {
-          if (!need[0][static_cast<size_t>(e)]) continue;
-          const int64_t j = e / nodes0, u = e % nodes0;
-          index[0][static_cast<size_t>(e)] = m0++;
-          const int32_t* slots =
-              local_map.data() + ts[static_cast<size_t>(j)] * window + u * rf_of[0];
-          node_map.insert(node_map.end(), slots, slots + fw[0]);
-        }
-        for (int64_t cp = 0; cp < copies; ++cp)
-          eval_into(0, cp, gather(cp == 0 ? src : src_flip, node_map, fw[0]));
-        if (stats != nullptr) stats->blocks_computed += m0;
-      }
-      for (size_t i = 1; i < layers; ++i) {
-        const int64_t nodes = window / rf_of[i], child_nodes = nodes * fw[i];
-        std::vector<int64_t> todo;
-        for (int64_t e = 0; e < n * nodes; ++e)
-          if (need[i][static_cast<size_t>(e)] && reuse[i][static_cast<size_t>(e)] < 0)
-            todo.push_back(e);
-        index[i].assign(static_cast<size_t>(n * nodes), -1);
+        max_todo[i] = std::max(max_todo[i], static_cast<int64_t>(tb.todo[i].size()));
         if (stats != nullptr) {
-          stats->blocks_computed += static_cast<int64_t>(todo.size());
-          for (int64_t e = 0; e < n * nodes; ++e)
-            stats->blocks_reused +=
-                need[i][static_cast<size_t>(e)] && reuse[i][static_cast<size_t>(e)] >= 0;
-        }
-        for (size_t q = 0; q < todo.size(); ++q) index[i][static_cast<size_t>(todo[q])] = q;
-        if (todo.empty()) continue;
-        for (int64_t cp = 0; cp < copies; ++cp) {
-          // Each child's row in out[i - 1][static_cast<size_t>(cp)]: the dilated pass's, or this
-          // batch's computed one.
-          std::vector<int32_t> child_rows;
-          for (const int64_t e : todo) {
-            const int64_t j = e / nodes, u = e % nodes;
-            for (int64_t ch = 0; ch < fw[i]; ++ch) {
-              const int64_t child = j * child_nodes + u * fw[i] + ch;
-              const int64_t rr = reuse[i - 1][static_cast<size_t>(child)];
-              child_rows.push_back(static_cast<int32_t>(
-                  rr >= 0 ? rr : trace[i - 1] + index[i - 1][static_cast<size_t>(child)]));
+          for (int64_t e = 0; e < n * nodes; ++e) {
+            if (!need[i][static_cast<size_t>(e)]) continue;
+            const bool reused = tb.reuse[i][static_cast<size_t>(e)] >= 0;
+            if (tree_fused[static_cast<size_t>(first + e / nodes)] != 0) {
+              (reused ? stats->blocks_reused : stats->blocks_computed) += 1;
+            } else if (!reused) {
+              stats->plain_blocks += 1;
             }
           }
-          eval_into(i, cp, gather(out[i - 1][static_cast<size_t>(cp)], child_rows, fw[i]));
         }
       }
-      // The roots through the head; un-flip and average under TTA, as predict_sequence.
-      std::vector<std::vector<float>> y(static_cast<size_t>(copies));
-      for (int64_t cp = 0; cp < copies; ++cp)
-        y[static_cast<size_t>(cp)] =
-            model.eval_head(out[layers - 1][static_cast<size_t>(cp)].view({n, 1, c})).to_vector();
-      for (int64_t j = 0; j < n; ++j) {
-        float* dst = pred.data() + ts[static_cast<size_t>(j)] * out_row;
-        const float* a = y[0].data() + j * out_row;
-        if (!flip_tta) {
-          std::copy(a, a + out_row, dst);
-          continue;
+      batches.push_back(std::move(tb));
+    }
+
+    // Block outputs stay on the device. For a reusable block i, out[i][cp] (rows, C) holds the
+    // group's dilated rows (row_base[i]) followed by room for one batch's computed nodes; for the
+    // others it is just the batch's computed nodes. Children are gathered from it (window_gather).
+    std::vector<std::vector<Tensor>> out(layers, std::vector<Tensor>(static_cast<size_t>(copies)));
+    if (num_tree > 0)
+      for (size_t i = 0; i < layers; ++i)
+        if (reusable(i))
+          for (int64_t cp = 0; cp < copies; ++cp)
+            out[i][static_cast<size_t>(cp)] =
+                Tensor::empty({row_base[i][group] + max_todo[i], c}, DType::kF32, dev);
+
+    // The dilated pass of every sequence (plain predictions), keeping the reusable block outputs.
+    std::vector<std::vector<float>> preds(group);
+    std::vector<float> src_rows, src_flip_rows;
+    for (size_t q = 0; q < group; ++q) {
+      const data::Sequence& s = *sequences[g0 + q];
+      std::vector<Tensor> blocks;
+      if (batched_roots[q] != 0) {
+        model.forward_blocks(sequence_input(model, s, keypoints, joints, flip_tta), layers - 1,
+                             blocks, &folded);
+        if (plain_out != nullptr)
+          plain_out->push_back(
+              sequence_prediction(model.finish_eval(blocks.back(), layers - 1, &folded).to_vector(),
+                                  copies, s.frames, joints, flip_tta));
+        preds[q].assign(static_cast<size_t>(s.frames * out_row), 0.0f);  // all from the tree
+      } else {
+        preds[q] = predict_sequence(model, s, keypoints, joints, flip_tta,
+                                    seq_fused[q] == 0 ? nullptr : &blocks, &folded);
+        if (plain_out != nullptr) plain_out->push_back(preds[q]);
+      }
+      if (stats != nullptr) {
+        stats->sequences += 1;
+        stats->frames += s.frames;
+        stats->fused_frames += seq_fused[q];
+        stats->bank_entries += plan.bank_size[g0 + q];
+      }
+      if (num_tree == 0) continue;
+      src_rows.insert(src_rows.end(), s.poses_2d.begin(), s.poses_2d.end());
+      if (flip_tta) {
+        std::vector<float> flipped = s.poses_2d;
+        data::flip_poses(flipped, s.frames, keypoints, 2);
+        src_flip_rows.insert(src_flip_rows.end(), flipped.begin(), flipped.end());
+      }
+      if (seq_fused[q] == 0) continue;  // no window of the tree reads this sequence's rows
+      for (size_t i = 0; i < layers; ++i) {
+        if (!reusable(i)) continue;
+        const int64_t rows = row_base[i][q + 1] - row_base[i][q];
+        V3D_CHECK(blocks[i].size(0) == copies && blocks[i].size(1) == rows,
+                  "ltb: block " << i << " output " << blocks[i].str() << ", expected " << rows
+                                << " rows");
+        for (int64_t cp = 0; cp < copies; ++cp)
+          out[i][static_cast<size_t>(cp)]
+              .narrow(row_base[i][q], rows)
+              .copy_from(blocks[i].narrow(cp, 1));
+      }
+    }
+
+    if (num_tree > 0) {
+      const Tensor src = Tensor::from_vector(src_rows, {frame_base[group], row}, dev);
+      const Tensor src_flip =
+          flip_tta ? Tensor::from_vector(src_flip_rows, {frame_base[group], row}, dev) : Tensor();
+      // rows[k] = k and row_base = 0: window_gather then reads node k's inputs at map row k.
+      auto gather = [&](const Tensor& from, const std::vector<int32_t>& map, int64_t width) {
+        const int64_t m = static_cast<int64_t>(map.size()) / width;
+        std::vector<int32_t> iota(static_cast<size_t>(m));
+        for (int64_t q = 0; q < m; ++q) iota[static_cast<size_t>(q)] = static_cast<int32_t>(q);
+        return ops::window_gather(from, Tensor::from_vector_i32(map, {m, width}, dev),
+                                  Tensor::from_vector_i32(iota, {m}, dev),
+                                  Tensor::zeros({m}, DType::kI32, dev));
+      };
+      for (const TreeBatch& tb : batches) {
+        const int64_t n = tb.n;
+        // Evaluates block i on `inputs` of copy cp into out[i][cp] (after the dilated rows).
+        auto eval_into = [&](size_t i, int64_t cp, const Tensor& inputs) {
+          const Tensor y = model.eval_block(i, inputs, &folded);
+          const int64_t m = y.size(0);
+          Tensor& dst = out[i][static_cast<size_t>(cp)];
+          if (reusable(i)) {
+            dst.narrow(row_base[i][group], m).copy_from(y);
+          } else {
+            dst = y.view({m, c});
+          }
+        };
+        // Block 0 on the nodes a computed parent reads: their 2D rows gathered through a
+        // (nodes, filter_widths[0]) map of the group's frames.
+        {
+          std::vector<int32_t> node_map;
+          node_map.reserve(tb.todo[0].size() * static_cast<size_t>(fw[0]));
+          for (const int64_t e : tb.todo[0]) {
+            const int64_t j = e / nodes_of[0], u = e % nodes_of[0];
+            const int64_t fb =
+                frame_base[static_cast<size_t>(tree_seq[static_cast<size_t>(tb.first + j)])];
+            const int32_t* slots = slots_of(tb.first + j) + u * rf_of[0];
+            for (int64_t w = 0; w < fw[0]; ++w)
+              node_map.push_back(static_cast<int32_t>(fb + slots[w]));
+          }
+          if (!node_map.empty())
+            for (int64_t cp = 0; cp < copies; ++cp)
+              eval_into(0, cp, gather(cp == 0 ? src : src_flip, node_map, fw[0]));
         }
-        const float* f = y[1].data() + j * out_row;
-        for (int64_t jj = 0; jj < jo; ++jj) {
-          const float* mirror = f + perm[static_cast<size_t>(jj)] * 3;
-          dst[jj * 3 + 0] = 0.5f * (a[jj * 3 + 0] - mirror[0]);
-          dst[jj * 3 + 1] = 0.5f * (a[jj * 3 + 1] + mirror[1]);
-          dst[jj * 3 + 2] = 0.5f * (a[jj * 3 + 2] + mirror[2]);
+        for (size_t i = 1; i < layers; ++i) {
+          if (tb.todo[i].empty()) continue;
+          const int64_t nodes = nodes_of[i], child_nodes = nodes_of[i - 1];
+          const int64_t computed_base = reusable(i - 1) ? row_base[i - 1][group] : 0;
+          // Each child's row in out[i - 1][cp]: the dilated pass's, or this batch's computed one.
+          std::vector<int32_t> child_rows;
+          child_rows.reserve(tb.todo[i].size() * static_cast<size_t>(fw[i]));
+          for (const int64_t e : tb.todo[i]) {
+            const int64_t j = e / nodes, u = e % nodes;
+            for (int64_t ch = 0; ch < fw[i]; ++ch) {
+              const size_t child = static_cast<size_t>(j * child_nodes + u * fw[i] + ch);
+              const int64_t rr = tb.reuse[i - 1][child];
+              child_rows.push_back(
+                  static_cast<int32_t>(rr >= 0 ? rr : computed_base + tb.index[i - 1][child]));
+            }
+          }
+          for (int64_t cp = 0; cp < copies; ++cp)
+            eval_into(i, cp, gather(out[i - 1][static_cast<size_t>(cp)], child_rows, fw[i]));
+        }
+        // The roots through the head; un-flip and average under TTA, as predict_sequence.
+        std::vector<std::vector<float>> y(static_cast<size_t>(copies));
+        for (int64_t cp = 0; cp < copies; ++cp)
+          y[static_cast<size_t>(cp)] =
+              model.eval_head(out[layers - 1][static_cast<size_t>(cp)].view({n, 1, c})).to_vector();
+        for (int64_t j = 0; j < n; ++j) {
+          const size_t f = static_cast<size_t>(tb.first + j);
+          float* dst = preds[static_cast<size_t>(tree_seq[f])].data() + tree_t[f] * out_row;
+          const float* a = y[0].data() + j * out_row;
+          if (!flip_tta) {
+            std::copy(a, a + out_row, dst);
+            continue;
+          }
+          const float* fl = y[1].data() + j * out_row;
+          for (int64_t jj = 0; jj < jo; ++jj) {
+            const float* mirror = fl + perm[static_cast<size_t>(jj)] * 3;
+            dst[jj * 3 + 0] = 0.5f * (a[jj * 3 + 0] - mirror[0]);
+            dst[jj * 3 + 1] = 0.5f * (a[jj * 3 + 1] + mirror[1]);
+            dst[jj * 3 + 2] = 0.5f * (a[jj * 3 + 2] + mirror[2]);
+          }
         }
       }
     }
-    result.push_back(std::move(pred));
+    for (auto& p : preds) result.push_back(std::move(p));
+    g0 = g1;
   }
   return result;
 }

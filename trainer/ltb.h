@@ -7,11 +7,12 @@
 //                     online mode fuses the window of frame t with the bank after frame t (history
 //                     rows).
 //   predict_with_ltb  the prediction of whole-sequence inference with the fused frames replaced:
-//                     frames whose window is unchanged keep the dilated model's output (bit for
-//                     bit); the fused windows are gathered on the device (ops::window_gather) and
-//                     evaluated block by block, reusing every block of the dilated pass whose
-//                     input is unchanged, with the flipped copy averaged in under flip TTA exactly
-//                     as predict_sequence does.
+//                     the dilated pass up to the last block, then every frame's last block (and,
+//                     for the fused windows, the blocks that see an inserted pose) evaluated in
+//                     large batches, the windows' inputs gathered on the device
+//                     (ops::window_gather), reusing every block of the dilated pass whose input is
+//                     unchanged, with the flipped copy averaged in under flip TTA exactly as
+//                     predict_sequence does.
 //
 // The similarity's bone lengths come from ltb_parents(keypoints): H36M-17's own tree, and for
 // COCO-17 keypoints (no tree of their own) the fixed tree documented in docs/long-term-bank.md.
@@ -76,23 +77,40 @@ struct LtbStats {
   int64_t sequences = 0;
   int64_t blocks_computed = 0;  // tree nodes (blocks at one position) evaluated for fused windows
   int64_t blocks_reused = 0;    // and nodes taken from the dilated pass instead
+  int64_t plain_blocks = 0;     // nodes evaluated for frames that are not fused (their last
+                                // block, batched with the fused windows)
+};
+
+// How predict_with_ltb batches its work: memory against GEMM size. The result does not depend on
+// it beyond float rounding (a GEMM's rounding may depend on its row count).
+struct LtbBatching {
+  int64_t frames = 2048;  // windows per batch of block evaluations (a block's GEMM has this many
+                          // rows or more, so packing its 3 C^2 weights is paid once per batch)
+  int64_t kept_floats = int64_t{64} << 20;  // dilated block outputs kept at once: sequences are
+                                            // taken in groups whose reused outputs fit (at least
+                                            // one), and a group's windows are batched together
 };
 
 // Predictions of `sequences` (each (frames, J_out, 3), as predict_sequence returns them) with the
-// frames that `plan` fuses re-evaluated on their fused windows. Each sequence goes through the
-// dilated model once (predict_sequence, keeping every block's output); a fused window is then
-// evaluated as the strided model's tree of blocks, where a block whose input rows are consecutive
-// rows of the (edge-padded) sequence takes the dilated pass's output at that position and only
-// the blocks that see an inserted pose are computed (TemporalModel::eval_block), in batches.
-// Frames the plan leaves alone keep the dilated output bit for bit. `plain` (optional) receives
-// the plain predictions; `folded` (optional) the model's folded weights when the caller already
-// has them (else they are folded once here). The model must not be causal (the fused window is
-// centred). Adds to *stats when given.
+// frames that `plan` fuses re-evaluated on their fused windows. A sequence without fused frames is
+// plain inference (predict_sequence), bit for bit. A sequence with fused frames goes through the
+// dilated model up to its last block (TemporalModel::forward_blocks), keeping every block's
+// output; then the last block of each of its frames is evaluated as a node of the strided
+// model's tree of blocks over the frame's window (the plain one or the fused one), batched with
+// the other sequences' windows (TemporalModel::eval_block): a node whose input rows are
+// consecutive rows of the (edge-padded) sequence takes the dilated pass's output at that
+// position, and only the nodes that see an inserted pose, and the roots, are computed. Frames
+// the plan leaves alone thus equal plain inference to float rounding (a batched direct GEMM
+// instead of the dilated pass's convolution; on the CPU its Winograd form). `plain` (optional)
+// receives the plain predictions, exactly predict_sequence's (the dilated pass finished from the
+// kept outputs, TemporalModel::finish_eval); `folded` (optional) the model's folded weights when
+// the caller already has them (else they are folded once here). The model must not be causal
+// (the fused window is centred). Adds to *stats when given.
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
     LtbStats* stats = nullptr, std::vector<std::vector<float>>* plain = nullptr,
-    const TemporalModel::FoldedWeights* folded = nullptr);
+    const TemporalModel::FoldedWeights* folded = nullptr, const LtbBatching& batching = {});
 
 // `v3d ltb`'s output (docs/long-term-bank.md): root attributes format "v3d-ltb", version 1 and the
 // settings; per sequence k, group /<names[k]> with history (T, capacity) int32 (the slots after

@@ -178,12 +178,47 @@ Tensor TemporalModel::forward_eval(const Tensor& x) { return forward_eval(x, nul
 
 Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
                                    const FoldedWeights* folded) {
+  if (blocks != nullptr) blocks->clear();
+  return eval_head(run_blocks(x, 0, config_.filter_widths.size(), blocks, folded));
+}
+
+void TemporalModel::forward_blocks(const Tensor& x, size_t count, std::vector<Tensor>& blocks,
+                                   const FoldedWeights* folded) {
+  V3D_CHECK(
+      count <= config_.filter_widths.size(),
+      "TemporalModel::forward_blocks: " << count << " blocks of " << config_.filter_widths.size());
+  blocks.clear();
+  if (count > 0) run_blocks(x, 0, count, &blocks, folded);
+}
+
+Tensor TemporalModel::finish_eval(const Tensor& h, size_t first, const FoldedWeights* folded) {
+  const auto& fw = config_.filter_widths;
+  V3D_CHECK(first >= 1 && first < fw.size(),
+            "TemporalModel::finish_eval: block " << first << " of " << fw.size());
+  return eval_head(run_blocks(h, first, fw.size(), nullptr, folded));
+}
+
+Tensor TemporalModel::run_blocks(const Tensor& in, size_t first, size_t last,
+                                 std::vector<Tensor>* blocks, const FoldedWeights* folded) {
   NoGradGuard no_grad;
-  const Tensor xc = check_input(x, "TemporalModel::forward_eval");
-  const int64_t rf = receptive_field();
-  V3D_CHECK(xc.size(1) >= rf, "TemporalModel::forward_eval: x " << x.str() << " is shorter than "
-                                                                << "the receptive field of " << rf
-                                                                << " frames");
+  const auto& fw = config_.filter_widths;
+  int64_t dilation = 1, needed = 1;  // block first's dilation; input rows the blocks consume
+  for (size_t i = 0; i < first; ++i) dilation *= fw[i];
+  for (size_t i = first, d = static_cast<size_t>(dilation); i < last; d *= fw[i], ++i)
+    needed += (fw[i] - 1) * static_cast<int64_t>(d);
+  Tensor h;
+  if (first == 0) {
+    h = check_input(in, "TemporalModel::forward_eval");
+  } else {
+    V3D_CHECK(in.ndim() == 3 && in.size(2) == config_.channels && in.device() == device(),
+              "TemporalModel::finish_eval: takes block " << first - 1 << "'s output (B, T, "
+                                                         << config_.channels << ") on "
+                                                         << device().str() << ", got " << in.str());
+    h = in;
+  }
+  V3D_CHECK(h.size(1) >= needed, "TemporalModel::forward_eval: x "
+                                     << in.str() << " is shorter than the receptive field of "
+                                     << needed << " frames");
   FoldedWeights own;
   if (folded == nullptr) {
     own = fold_weights(false);
@@ -192,23 +227,22 @@ Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
   V3D_CHECK(folded->convs.size() == 1 + layers_conv_.size() &&
                 folded->prepared.size() == folded->convs.size(),
             "TemporalModel::forward_eval: folded weights of another model");
-  if (blocks != nullptr) blocks->clear();
-  const auto& fw = config_.filter_widths;
-  Tensor h = conv_bias_relu(xc, folded->convs[0], 1, &folded->prepared[0]);
-  if (blocks != nullptr) blocks->push_back(h);
-  int64_t dilation = fw[0];
-  for (size_t i = 1; i < fw.size(); ++i) {
-    const size_t m = 2 * (i - 1);
-    const int64_t pad = (fw[i] - 1) * dilation / 2;
-    const int64_t shift = config_.causal ? pad : 0;
-    const Tensor res = ops::time_slice(h, pad + shift, 1, h.size(1) - 2 * pad);
-    h = conv_bias_relu(h, folded->convs[1 + m], dilation, &folded->prepared[1 + m]);
-    h = conv_bias_relu(h, folded->convs[2 + m], 1);
-    ops::add_out(res, h, h);
+  for (size_t i = first; i < last; ++i) {
+    if (i == 0) {
+      h = conv_bias_relu(h, folded->convs[0], 1, &folded->prepared[0]);
+    } else {
+      const size_t m = 2 * (i - 1);
+      const int64_t pad = (fw[i] - 1) * dilation / 2;
+      const int64_t shift = config_.causal ? pad : 0;
+      const Tensor res = ops::time_slice(h, pad + shift, 1, h.size(1) - 2 * pad);
+      h = conv_bias_relu(h, folded->convs[1 + m], dilation, &folded->prepared[1 + m]);
+      h = conv_bias_relu(h, folded->convs[2 + m], 1);
+      ops::add_out(res, h, h);
+    }
     if (blocks != nullptr) blocks->push_back(h);
     dilation *= fw[i];
   }
-  return eval_head(h);
+  return h;
 }
 
 Tensor TemporalModel::eval_block(size_t i, const Tensor& inputs, const FoldedWeights* folded) {

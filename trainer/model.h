@@ -101,6 +101,15 @@ class TemporalModel {
   // rows p .. p + rf_i - 1.
   Tensor forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
                       const FoldedWeights* folded = nullptr);
+  // The dilated form's first `count` blocks only (count <= filter_widths.size(), no head):
+  // *blocks gets their outputs as in forward_eval. The long-term bank evaluates the last block of
+  // a sequence with fused frames itself, batched with the fused windows.
+  void forward_blocks(const Tensor& x, size_t count, std::vector<Tensor>& blocks,
+                      const FoldedWeights* folded = nullptr);
+  // The rest of the dilated form from block `first` (1 <= first < filter_widths.size()) on h,
+  // block first - 1's output (B, T, C), through the head: forward_eval(x) equals
+  // finish_eval(its block first - 1 output, first), bit for bit.
+  Tensor finish_eval(const Tensor& h, size_t first, const FoldedWeights* folded = nullptr);
   // One block of the dilated form on gathered inputs, BN folded, without dilation: block 0 (the
   // expand block) takes (n, filter_widths[0], J_in*F_in) input rows, block i >= 1 takes
   // (n, filter_widths[i], C) outputs of block i - 1 (its residual is the middle one; causal
@@ -138,6 +147,10 @@ class TemporalModel {
 
   Var bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training);
   Tensor check_input(const Tensor& x, const char* form) const;
+  // Blocks [first, last) of the dilated form on `in` (the input rows for first = 0, else block
+  // first - 1's output), appending each output to *blocks when given; returns the last output.
+  Tensor run_blocks(const Tensor& in, size_t first, size_t last, std::vector<Tensor>* blocks,
+                    const FoldedWeights* folded);
 
   TemporalModelConfig config_;
   ParameterStore params_;

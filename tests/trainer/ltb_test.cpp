@@ -1,7 +1,8 @@
-// Long-term bank inference (trainer/ltb.h) with a tiny random model on synthetic sequences: frames
-// the bank leaves alone keep the whole-sequence output bit for bit, fused frames get the strided
-// model's output on their fused window (flip TTA included), online windows only use the past,
-// the cpu and emulated plans agree, the HDF5 dump round-trips, and evaluate/sweep rows agree.
+// Long-term bank inference (trainer/ltb.h) with a tiny random model on synthetic sequences: every
+// frame gets the strided model's output on its window (fused, or plain and then equal to the
+// whole-sequence output), flip TTA included; sequences without fused frames keep the plain output
+// bit for bit; batch sizes do not change the result; online windows only use the past, the cpu
+// and emulated plans agree, the HDF5 dump round-trips, and evaluate/sweep rows agree.
 #include "trainer/ltb.h"
 
 #include <gtest/gtest.h>
@@ -82,8 +83,11 @@ TEST(Ltb, ParentsOfBothLayouts) {
 }
 
 // The block-tree evaluation of fused windows, for models of 2, 3 and 4 blocks (27 frames and up
-// reuse blocks of the dilated pass).
-TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
+// reuse blocks of the dilated pass). The last block of every frame of a sequence with fused frames
+// is evaluated in the batch, so frames the bank leaves alone equal the plain output to float
+// rounding (bit for bit when both take the same GEMMs); the plain predictions the call returns
+// on the way are exactly predict_sequence's.
+TEST(Ltb, EveryFrameIsTheStridedModelOnItsWindow) {
   for (const std::vector<int64_t>& widths :
        {std::vector<int64_t>{3, 3}, std::vector<int64_t>{3, 3, 3}, std::vector<int64_t>{3, 5, 3}}) {
     TemporalModelConfig mc = tiny_model();
@@ -108,6 +112,7 @@ TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
       }
       EXPECT_EQ(stats.fused_frames, plan.fused_frames);
       EXPECT_EQ(stats.frames, plan.offsets.back());
+      EXPECT_GT(stats.plain_blocks, 0) << "the frames left alone have their last block batched";
       PhiloxState rng{};
       NoGradGuard no_grad;
       for (size_t k = 0; k < seqs.size(); ++k) {
@@ -115,12 +120,14 @@ TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
         for (int64_t t = 0; t < s.frames; ++t) {
           const int64_t g = plan.offsets[k] + t;
           const float* got = out[k].data() + t * 51;
-          if (plan.fused[static_cast<size_t>(g)] == 0) {
-            for (int e = 0; e < 51; ++e)
-              ASSERT_EQ(got[e], plain[k][static_cast<size_t>(t * 51 + e)]) << "frame " << t;
-            continue;
-          }
-          // The fused window built here from the map, through the strided form.
+          const bool fused = plan.fused[static_cast<size_t>(g)] != 0;
+          if (!fused)
+            for (int e = 0; e < 51; ++e) {
+              const float p = plain[k][static_cast<size_t>(t * 51 + e)];
+              ASSERT_NEAR(got[e], p, 1e-5f * (1 + std::fabs(p))) << "frame " << t;
+            }
+          // The window built here from the map (fused, or the plain one), through the strided
+          // form.
           std::vector<float> win(static_cast<size_t>(rf * row)), win_flip;
           for (int64_t w = 0; w < rf; ++w) {
             const int32_t f = plan.index_map[static_cast<size_t>(g * rf + w)];
@@ -150,8 +157,9 @@ TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
           }
           for (int e = 0; e < 51; ++e)
             ASSERT_NEAR(got[e], want[static_cast<size_t>(e)], 1e-5f * (1 + std::fabs(want[e])))
-                << "fused frame " << t << " of sequence " << k << " flip " << flip;
-          // And it differs from the plain output (the window did change).
+                << "frame " << t << " of sequence " << k << " flip " << flip << " fused " << fused;
+          if (!fused) continue;
+          // A fused frame differs from the plain output (the window did change).
           bool differs = false;
           for (int e = 0; e < 51; ++e)
             differs |= got[e] != plain[k][static_cast<size_t>(t * 51 + e)];
@@ -160,6 +168,45 @@ TEST(Ltb, FusedFramesUseTheStridedModelAndTheOthersStayBitIdentical) {
       }
     }
   }
+}
+
+// Small batches and one sequence per group (every batch boundary and group split exercised) give
+// the same predictions and counts as the default batching, with and without flip TTA.
+TEST(Ltb, BatchingDoesNotChangeTheResult) {
+  TemporalModelConfig mc = tiny_model();
+  mc.filter_widths = {3, 3, 3};
+  TemporalModel model(mc, Device::cpu(), 9);
+  const auto seqs = sequences();
+  const LtbPlan plan =
+      plan_ltb(views(seqs), 17, ltb_parents(h36m()), 13, fusing_options(), Device::cpu());
+  ASSERT_GT(plan.fused_frames, 0);
+  for (const bool flip : {false, true}) {
+    LtbStats whole, small;
+    std::vector<std::vector<float>> plain_whole, plain_small;
+    const auto a =
+        predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &whole, &plain_whole);
+    LtbBatching tiny;
+    tiny.frames = 7;
+    tiny.kept_floats = 1;
+    const auto b = predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &small,
+                                    &plain_small, nullptr, tiny);
+    EXPECT_EQ(plain_small, plain_whole);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+      ASSERT_EQ(a[k].size(), b[k].size());
+      for (size_t e = 0; e < a[k].size(); ++e)
+        ASSERT_NEAR(b[k][e], a[k][e], 1e-5f * (1 + std::fabs(a[k][e]))) << k << " " << e;
+    }
+    EXPECT_EQ(small.blocks_computed, whole.blocks_computed);
+    EXPECT_EQ(small.blocks_reused, whole.blocks_reused);
+    EXPECT_EQ(small.plain_blocks, whole.plain_blocks);
+    EXPECT_EQ(small.fused_frames, whole.fused_frames);
+  }
+  LtbBatching bad;
+  bad.frames = 0;
+  EXPECT_THROW(predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), false, nullptr,
+                                nullptr, nullptr, bad),
+               Error);
 }
 
 TEST(Ltb, NoCandidateOrShortSequenceLeavesInferenceUnchanged) {
