@@ -273,10 +273,9 @@ int main(int argc, char** argv) {
       LtbStats stats;
       for (int it = 0; it <= iters; ++it) {
         auto t0 = Clock::now();
-        std::vector<std::vector<float>> plain;
         const TemporalModel::FoldedWeights folded = model.fold_weights();  // as v3d eval
-        for (const auto& s : seqs)
-          plain.push_back(predict_sequence(model, s, kp, kp, flip, nullptr, &folded));
+        const std::vector<std::vector<float>> plain =
+            predict_sequences(model, ptrs, kp, kp, flip, &folded);
         const double tp = seconds_since(t0);
         t0 = Clock::now();
         const LtbPlan plan = plan_ltb(views, 17, ltb_parents(kp), r, o, Device::cpu());

@@ -130,6 +130,79 @@ std::vector<float> sequence_prediction(const std::vector<float>& y, int64_t batc
   return pred;
 }
 
+std::vector<EvalGroup> eval_groups(const std::vector<const data::Sequence*>& sequences, int64_t pad,
+                                   int64_t max_rows) {
+  V3D_CHECK(max_rows >= 1, "evaluate: groups of " << max_rows << " rows");
+  std::vector<EvalGroup> groups;
+  for (size_t k = 0; k < sequences.size(); ++k) {
+    const int64_t rows = sequences[k]->frames + 2 * pad;
+    if (groups.empty() || groups.back().rows + rows > max_rows) {
+      EvalGroup g;
+      g.first = k;
+      groups.push_back(g);
+    }
+    EvalGroup& g = groups.back();
+    g.start.push_back(g.rows);
+    g.rows += rows;
+    g.last = k + 1;
+  }
+  return groups;
+}
+
+Tensor group_input(const TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
+                   const EvalGroup& group, const data::Skeleton& keypoints,
+                   const data::Skeleton& joints, bool flip_tta) {
+  if (group.last - group.first == 1)
+    return sequence_input(model, *sequences[group.first], keypoints, joints, flip_tta);
+  const int64_t copies = flip_tta ? 2 : 1, row = model.config().in_channels();
+  std::vector<float> rows(static_cast<size_t>(copies * group.rows * row));
+  for (size_t k = group.first; k < group.last; ++k) {
+    const Tensor x = sequence_input(model, *sequences[k], keypoints, joints, flip_tta);
+    const std::vector<float> v = x.to_vector();
+    const int64_t length = x.size(1), start = group.start[k - group.first];
+    for (int64_t cp = 0; cp < copies; ++cp)
+      std::copy(v.begin() + cp * length * row, v.begin() + (cp + 1) * length * row,
+                rows.begin() + (cp * group.rows + start) * row);
+  }
+  return Tensor::from_vector(rows, {copies, group.rows, row}, model.device());
+}
+
+std::vector<float> group_prediction(const std::vector<float>& y, int64_t copies,
+                                    const EvalGroup& group, size_t k, int64_t frames,
+                                    const data::Skeleton& joints, bool flip_tta,
+                                    int64_t receptive_field) {
+  const int64_t out_row = joints.num_joints() * 3, out_rows = group.rows - receptive_field + 1;
+  V3D_CHECK(static_cast<int64_t>(y.size()) == copies * out_rows * out_row,
+            "evaluate: the model returned " << y.size() << " values for " << copies << " x "
+                                            << out_rows << " rows");
+  const int64_t start = group.start[k - group.first];
+  std::vector<float> mine(static_cast<size_t>(copies * frames * out_row));
+  for (int64_t cp = 0; cp < copies; ++cp)
+    std::copy(y.begin() + (cp * out_rows + start) * out_row,
+              y.begin() + (cp * out_rows + start + frames) * out_row,
+              mine.begin() + cp * frames * out_row);
+  return sequence_prediction(mine, copies, frames, joints, flip_tta);
+}
+
+std::vector<std::vector<float>> predict_sequences(
+    TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
+    const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
+    const TemporalModel::FoldedWeights* folded, int64_t max_rows) {
+  const int64_t rf = model.receptive_field(), copies = flip_tta ? 2 : 1;
+  std::vector<std::vector<float>> out;
+  out.reserve(sequences.size());
+  for (const EvalGroup& g : eval_groups(sequences, (rf - 1) / 2, max_rows)) {
+    const std::vector<float> y =
+        model
+            .forward_eval(group_input(model, sequences, g, keypoints, joints, flip_tta), nullptr,
+                          folded)
+            .to_vector();
+    for (size_t k = g.first; k < g.last; ++k)
+      out.push_back(group_prediction(y, copies, g, k, sequences[k]->frames, joints, flip_tta, rf));
+  }
+  return out;
+}
+
 namespace {
 
 void check_eval_inputs(const std::vector<data::Sequence>& test_sequences,
@@ -186,10 +259,10 @@ IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequenc
   for (const auto& seq : test_sequences)
     for (data::Sequence& phase : data::split_phases(seq, n)) d.phases.push_back(std::move(phase));
   if (!predict) return d;
-  d.plain.reserve(d.phases.size());
-  for (const auto& phase : d.phases)
-    d.plain.push_back(predict_sequence(model, phase, *options.keypoints, *options.joints,
-                                       options.flip_tta, nullptr, &folded));
+  std::vector<const data::Sequence*> ptrs;
+  for (const auto& phase : d.phases) ptrs.push_back(&phase);
+  d.plain = predict_sequences(model, ptrs, *options.keypoints, *options.joints, options.flip_tta,
+                              &folded);
   return d;
 }
 

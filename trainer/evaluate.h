@@ -94,6 +94,36 @@ std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& 
                                     const data::Skeleton& keypoints, const data::Skeleton& joints,
                                     bool flip_tta, std::vector<Tensor>* blocks = nullptr,
                                     const TemporalModel::FoldedWeights* folded = nullptr);
+// Batched whole-sequence inference: many phases (or sequences) in one dilated pass. A group's
+// sequences are edge-padded one by one (as sequence_input pads one) and concatenated along time;
+// output row start[k] + t of the pass is then frame t of the group's k-th sequence (the rows in
+// between see two sequences and are dropped). Many short phases (test intervals TD 3 and up)
+// thus make a few long GEMMs instead of many short ones whose weight packing dominates.
+struct EvalGroup {
+  size_t first = 0, last = 0;  // sequences [first, last)
+  std::vector<int64_t> start;  // (last - first): row of each sequence's first padded frame
+  int64_t rows = 0;            // padded frames in all
+};
+// Consecutive sequences in groups of at most max_rows padded frames (at least one sequence each).
+std::vector<EvalGroup> eval_groups(const std::vector<const data::Sequence*>& sequences, int64_t pad,
+                                   int64_t max_rows = kEvalGroupRows);
+// The group's input: (1, or 2 with the flipped copy, rows, J_in * 2) on the model's device.
+Tensor group_input(const TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
+                   const EvalGroup& group, const data::Skeleton& keypoints,
+                   const data::Skeleton& joints, bool flip_tta);
+// Sequence k of the group from the pass's output y ((copies, rows - RF + 1, J_out * 3), flat), as
+// predict_sequence returns it.
+std::vector<float> group_prediction(const std::vector<float>& y, int64_t copies,
+                                    const EvalGroup& group, size_t k, int64_t frames,
+                                    const data::Skeleton& joints, bool flip_tta,
+                                    int64_t receptive_field);
+// Every sequence through the model in groups: equal to predict_sequence one by one up to float
+// rounding (bit for bit for a group of one sequence).
+std::vector<std::vector<float>> predict_sequences(
+    TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
+    const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
+    const TemporalModel::FoldedWeights* folded = nullptr, int64_t max_rows = kEvalGroupRows);
+
 // The prediction from the model's output y ((batch, frames, J_out * 3) as a flat vector; batch 2
 // under flip TTA, the flipped copy second): the first copy, with the un-flipped second averaged
 // in under flip TTA.

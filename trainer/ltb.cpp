@@ -174,12 +174,12 @@ std::vector<std::vector<float>> predict_with_ltb(
     rf_of[i] = (i == 0 ? 1 : rf_of[i - 1]) * fw[i];
     nodes_of[i] = window / rf_of[i];
   }
-  // Blocks whose dilated outputs a fused window can reuse: not the expand block (cheap, and its
-  // rows would cost C floats per frame to keep) and not the last (its node is the window's root).
-  auto reusable = [&](size_t i) { return i > 0 && i + 1 < layers; };
-  V3D_CHECK(batching.frames >= 1 && batching.kept_floats >= 0,
-            "ltb: batches of " << batching.frames << " windows and " << batching.kept_floats
-                               << " kept floats");
+  // Blocks whose dilated outputs a window can reuse: all but the last (its node is the window's
+  // root).
+  auto reusable = [&](size_t i) { return i + 1 < layers; };
+  V3D_CHECK(batching.frames >= 1 && batching.rows >= 1,
+            "ltb: batches of " << batching.frames << " windows and groups of " << batching.rows
+                               << " rows");
   const int64_t copies = flip_tta ? 2 : 1;
   const std::vector<int> perm = joints.flip_permutation();
   const Device dev = model.device();
@@ -198,43 +198,40 @@ std::vector<std::vector<float>> predict_with_ltb(
   // Rows of block i's dilated output for a sequence of `frames` (edge-padded by r on both sides).
   auto dilated_rows = [&](size_t i, int64_t frames) { return frames + 2 * r - (rf_of[i] - 1); };
 
-  for (size_t g0 = 0; g0 < sequences.size();) {
-    // The group [g0, g1): at least one sequence, then as many as keep the reused outputs in budget.
-    size_t g1 = g0;
-    int64_t group_floats = 0;
-    while (g1 < sequences.size()) {
-      int64_t floats = 0;
-      for (size_t i = 0; i < layers; ++i)
-        if (reusable(i)) floats += dilated_rows(i, sequences[g1]->frames) * c * copies;
-      if (g1 > g0 && group_floats + floats > batching.kept_floats) break;
-      group_floats += floats;
-      ++g1;
-    }
-    const size_t group = g1 - g0;
+  std::vector<const data::Sequence*> in_groups;  // the sequences, for eval_groups
+  for (const data::Sequence* s : sequences) in_groups.push_back(s);
+  const std::vector<EvalGroup> groups = eval_groups(in_groups, r, batching.rows);
+  for (const EvalGroup& eg : groups) {
+    // The group's sequences [g0, g0 + group) go through one dilated pass (predict_sequences).
+    const size_t g0 = eg.first, group = eg.last - eg.first;
     // The frames the tree evaluates (sequence, local frame, fused or not) and where each
-    // sequence's rows start in the group's concatenated 2D rows and dilated block outputs. A
-    // sequence with fused frames has the last block of every frame evaluated here, batched with
-    // the fused windows: its dilated pass stops before the last block (for the plain predictions,
-    // when asked, it is finished from the kept outputs).
-    std::vector<int32_t> tree_seq, tree_t;
-    std::vector<char> tree_fused, batched_roots(group, 0);
-    std::vector<int64_t> seq_fused(group, 0), frame_base(group + 1, 0);
-    std::vector<std::vector<int64_t>> row_base(layers, std::vector<int64_t>(group + 1, 0));
+    // sequence's rows start in the group's 2D rows (frame_base, unpadded) and its dilated block
+    // outputs (row_base, the pass's rows). When the group has fused frames, the last block of
+    // every frame is evaluated here, batched with the fused windows: the dilated pass stops
+    // before the last block (for the plain predictions, when asked, it is finished from the kept
+    // outputs). A single-block model has no block to stop before: its fused frames come here.
+    std::vector<int64_t> seq_fused(group, 0), frame_base(group + 1, 0), row_base(group, 0);
+    int64_t group_fused = 0;
     for (size_t q = 0; q < group; ++q) {
       const int64_t frames = sequences[g0 + q]->frames, base = plan.offsets[g0 + q];
       for (int64_t t = 0; t < frames; ++t)
         seq_fused[q] += plan.fused[static_cast<size_t>(base + t)] != 0;
-      batched_roots[q] = layers >= 2 && seq_fused[q] > 0;
+      group_fused += seq_fused[q];
+      frame_base[q + 1] = frame_base[q] + frames;
+      row_base[q] = eg.start[q];
+    }
+    const bool batched_roots = layers >= 2 && group_fused > 0;
+    std::vector<int32_t> tree_seq, tree_t;
+    std::vector<char> tree_fused;
+    for (size_t q = 0; q < group && group_fused > 0; ++q) {
+      const int64_t frames = sequences[g0 + q]->frames, base = plan.offsets[g0 + q];
       for (int64_t t = 0; t < frames; ++t) {
         const char fused = plan.fused[static_cast<size_t>(base + t)] != 0;
-        if (!fused && !batched_roots[q]) continue;
+        if (!fused && !batched_roots) continue;
         tree_seq.push_back(static_cast<int32_t>(q));
         tree_t.push_back(static_cast<int32_t>(t));
         tree_fused.push_back(fused);
       }
-      frame_base[q + 1] = frame_base[q] + frames;
-      for (size_t i = 0; i < layers; ++i)
-        row_base[i][q + 1] = row_base[i][q] + (reusable(i) ? dilated_rows(i, frames) : 0);
     }
     const int64_t num_tree = static_cast<int64_t>(tree_t.size());
     // The slots of tree frame f's window (local frames of its sequence; the plain window when
@@ -271,7 +268,7 @@ std::vector<std::vector<float>> predict_with_ltb(
           for (int64_t u = 0; u < nodes; ++u) {
             const int64_t rr =
                 reuse_row(slots + u * rf_of[i], rf_of[i], r, frames, dilated_rows(i, frames));
-            tb.reuse[i][static_cast<size_t>(j * nodes + u)] = rr < 0 ? -1 : row_base[i][q] + rr;
+            tb.reuse[i][static_cast<size_t>(j * nodes + u)] = rr < 0 ? -1 : row_base[q] + rr;
           }
         }
       }
@@ -306,60 +303,67 @@ std::vector<std::vector<float>> predict_with_ltb(
       batches.push_back(std::move(tb));
     }
 
-    // Block outputs stay on the device. For a reusable block i, out[i][cp] (rows, C) holds the
-    // group's dilated rows (row_base[i]) followed by room for one batch's computed nodes; for the
-    // others it is just the batch's computed nodes. Children are gathered from it (window_gather).
-    std::vector<std::vector<Tensor>> out(layers, std::vector<Tensor>(static_cast<size_t>(copies)));
-    if (num_tree > 0)
-      for (size_t i = 0; i < layers; ++i)
-        if (reusable(i))
-          for (int64_t cp = 0; cp < copies; ++cp)
-            out[i][static_cast<size_t>(cp)] =
-                Tensor::empty({row_base[i][group] + max_todo[i], c}, DType::kF32, dev);
-
-    // The dilated pass of every sequence (plain predictions), keeping the reusable block outputs.
+    // The group's dilated pass: whole (plain predictions) without fused frames, else up to the
+    // last block, keeping the block outputs.
     std::vector<std::vector<float>> preds(group);
-    std::vector<float> src_rows, src_flip_rows;
-    for (size_t q = 0; q < group; ++q) {
-      const data::Sequence& s = *sequences[g0 + q];
-      std::vector<Tensor> blocks;
-      if (batched_roots[q] != 0) {
-        model.forward_blocks(sequence_input(model, s, keypoints, joints, flip_tta), layers - 1,
-                             blocks, &folded);
-        if (plain_out != nullptr)
-          plain_out->push_back(
-              sequence_prediction(model.finish_eval(blocks.back(), layers - 1, &folded).to_vector(),
-                                  copies, s.frames, joints, flip_tta));
-        preds[q].assign(static_cast<size_t>(s.frames * out_row), 0.0f);  // all from the tree
-      } else {
-        preds[q] = predict_sequence(model, s, keypoints, joints, flip_tta,
-                                    seq_fused[q] == 0 ? nullptr : &blocks, &folded);
+    const Tensor x = group_input(model, in_groups, eg, keypoints, joints, flip_tta);
+    std::vector<Tensor> blocks;
+    if (batched_roots) {
+      model.forward_blocks(x, layers - 1, blocks, &folded);
+      if (plain_out != nullptr) {
+        const std::vector<float> y =
+            model.finish_eval(blocks.back(), layers - 1, &folded).to_vector();
+        for (size_t q = 0; q < group; ++q)
+          plain_out->push_back(group_prediction(y, copies, eg, g0 + q, sequences[g0 + q]->frames,
+                                                joints, flip_tta, rf));
+      }
+      for (size_t q = 0; q < group; ++q)  // all from the tree
+        preds[q].assign(static_cast<size_t>(sequences[g0 + q]->frames * out_row), 0.0f);
+    } else {
+      const std::vector<float> y =
+          model.forward_eval(x, group_fused > 0 ? &blocks : nullptr, &folded).to_vector();
+      for (size_t q = 0; q < group; ++q) {
+        preds[q] = group_prediction(y, copies, eg, g0 + q, sequences[g0 + q]->frames, joints,
+                                    flip_tta, rf);
         if (plain_out != nullptr) plain_out->push_back(preds[q]);
       }
-      if (stats != nullptr) {
-        stats->sequences += 1;
-        stats->frames += s.frames;
-        stats->fused_frames += seq_fused[q];
-        stats->bank_entries += plan.bank_size[g0 + q];
+    }
+    for (size_t q = 0; q < group && stats != nullptr; ++q) {
+      stats->sequences += 1;
+      stats->frames += sequences[g0 + q]->frames;
+      stats->fused_frames += seq_fused[q];
+      stats->bank_entries += plan.bank_size[g0 + q];
+    }
+
+    // Block outputs stay on the device. For a reusable block i, out[i][cp] (rows, C) holds the
+    // pass's rows of copy cp followed by room for one batch's computed nodes (from trace[i] on);
+    // for the others it is just the batch's computed nodes. Children are gathered from it
+    // (window_gather).
+    std::vector<std::vector<Tensor>> out(layers, std::vector<Tensor>(static_cast<size_t>(copies)));
+    std::vector<int64_t> trace(layers, 0);
+    if (num_tree > 0)
+      for (size_t i = 0; i < layers; ++i) {
+        if (!reusable(i)) continue;
+        trace[i] = blocks[i].size(1);
+        V3D_CHECK(blocks[i].size(0) == copies && trace[i] == eg.rows - rf_of[i] + 1,
+                  "ltb: block " << i << " output " << blocks[i].str() << ", expected "
+                                << eg.rows - rf_of[i] + 1 << " rows");
+        for (int64_t cp = 0; cp < copies; ++cp) {
+          Tensor& o = out[i][static_cast<size_t>(cp)];
+          o = Tensor::empty({trace[i] + max_todo[i], c}, DType::kF32, dev);
+          o.narrow(0, trace[i]).copy_from(blocks[i].narrow(cp, 1));
+        }
+        blocks[i] = Tensor();
       }
-      if (num_tree == 0) continue;
+    blocks.clear();
+    std::vector<float> src_rows, src_flip_rows;
+    for (size_t q = 0; q < group && num_tree > 0; ++q) {
+      const data::Sequence& s = *sequences[g0 + q];
       src_rows.insert(src_rows.end(), s.poses_2d.begin(), s.poses_2d.end());
       if (flip_tta) {
         std::vector<float> flipped = s.poses_2d;
         data::flip_poses(flipped, s.frames, keypoints, 2);
         src_flip_rows.insert(src_flip_rows.end(), flipped.begin(), flipped.end());
-      }
-      if (seq_fused[q] == 0) continue;  // no window of the tree reads this sequence's rows
-      for (size_t i = 0; i < layers; ++i) {
-        if (!reusable(i)) continue;
-        const int64_t rows = row_base[i][q + 1] - row_base[i][q];
-        V3D_CHECK(blocks[i].size(0) == copies && blocks[i].size(1) == rows,
-                  "ltb: block " << i << " output " << blocks[i].str() << ", expected " << rows
-                                << " rows");
-        for (int64_t cp = 0; cp < copies; ++cp)
-          out[i][static_cast<size_t>(cp)]
-              .narrow(row_base[i][q], rows)
-              .copy_from(blocks[i].narrow(cp, 1));
       }
     }
 
@@ -384,7 +388,7 @@ std::vector<std::vector<float>> predict_with_ltb(
           const int64_t m = y.size(0);
           Tensor& dst = out[i][static_cast<size_t>(cp)];
           if (reusable(i)) {
-            dst.narrow(row_base[i][group], m).copy_from(y);
+            dst.narrow(trace[i], m).copy_from(y);
           } else {
             dst = y.view({m, c});
           }
@@ -409,7 +413,7 @@ std::vector<std::vector<float>> predict_with_ltb(
         for (size_t i = 1; i < layers; ++i) {
           if (tb.todo[i].empty()) continue;
           const int64_t nodes = nodes_of[i], child_nodes = nodes_of[i - 1];
-          const int64_t computed_base = reusable(i - 1) ? row_base[i - 1][group] : 0;
+          const int64_t computed_base = trace[i - 1];
           // Each child's row in out[i - 1][cp]: the dilated pass's, or this batch's computed one.
           std::vector<int32_t> child_rows;
           child_rows.reserve(tb.todo[i].size() * static_cast<size_t>(fw[i]));
@@ -449,7 +453,6 @@ std::vector<std::vector<float>> predict_with_ltb(
       }
     }
     for (auto& p : preds) result.push_back(std::move(p));
-    g0 = g1;
   }
   return result;
 }

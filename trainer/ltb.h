@@ -86,9 +86,9 @@ struct LtbStats {
 struct LtbBatching {
   int64_t frames = 2048;  // windows per batch of block evaluations (a block's GEMM has this many
                           // rows or more, so packing its 3 C^2 weights is paid once per batch)
-  int64_t kept_floats = int64_t{64} << 20;  // dilated block outputs kept at once: sequences are
-                                            // taken in groups whose reused outputs fit (at least
-                                            // one), and a group's windows are batched together
+  int64_t rows = kEvalGroupRows;  // padded input frames per dilated pass: the sequences go
+                                  // through the model in groups (predict_sequences), and a
+                                  // group's windows are batched together
 };
 
 // Predictions of `sequences` (each (frames, J_out, 3), as predict_sequence returns them) with the

@@ -31,6 +31,10 @@
 
 namespace v3d {
 
+// Padded input frames per dilated pass when many sequences are evaluated together
+// (predict_sequences in trainer/evaluate.h; a 1024-channel block output is then 64 MB per copy).
+constexpr int64_t kEvalGroupRows = 16384;
+
 struct TemporalModelConfig {
   std::vector<int64_t> filter_widths = {3, 3, 3};  // odd, >= 1 entry; {3,3,3} = 27 frames
   int64_t channels = 1024;

@@ -74,6 +74,51 @@ TEST(Evaluate, EveryIntervalCoversEveryFrameOnce) {
   }
 }
 
+// Many phases in one dilated pass (concatenated, each edge-padded) give each phase's own
+// prediction: bit for bit for a pass of one sequence, to float rounding otherwise, with and
+// without flip TTA, whatever the group size; groups never split a sequence.
+TEST(Evaluate, BatchedSequencesEqualOneByOne) {
+  TemporalModel model(tiny_model(), Device::cpu(), 12);
+  std::vector<data::Sequence> all;
+  for (const auto& s : tiny_sequences())
+    for (auto& p : data::split_phases(s, 5)) all.push_back(std::move(p));
+  all.back().frames = 2;  // a phase shorter than the receptive field
+  all.back().poses_2d.resize(2 * 34);
+  all.back().poses_3d.resize(2 * 51);
+  std::vector<const data::Sequence*> ptrs;
+  for (const auto& p : all) ptrs.push_back(&p);
+  const auto& sk = data::Skeleton::h36m17();
+  const int64_t pad = (model.receptive_field() - 1) / 2;
+  for (const bool flip : {false, true}) {
+    std::vector<std::vector<float>> single;
+    for (const auto& p : all) single.push_back(predict_sequence(model, p, sk, sk, flip));
+    EXPECT_EQ(predict_sequences(model, ptrs, sk, sk, flip, nullptr, 1), single);
+    for (const int64_t rows : {int64_t{60}, kEvalGroupRows}) {
+      const auto groups = eval_groups(ptrs, pad, rows);
+      ASSERT_FALSE(groups.empty());
+      size_t next = 0;
+      for (const EvalGroup& g : groups) {
+        EXPECT_EQ(g.first, next);
+        EXPECT_GT(g.last, g.first);
+        EXPECT_TRUE(g.rows <= rows || g.last - g.first == 1);
+        next = g.last;
+      }
+      EXPECT_EQ(next, all.size());
+      if (rows == kEvalGroupRows) {
+        EXPECT_EQ(groups.size(), 1u);
+      }
+      const auto batched = predict_sequences(model, ptrs, sk, sk, flip, nullptr, rows);
+      ASSERT_EQ(batched.size(), single.size());
+      for (size_t k = 0; k < single.size(); ++k) {
+        ASSERT_EQ(batched[k].size(), single[k].size());
+        for (size_t e = 0; e < single[k].size(); ++e)
+          ASSERT_NEAR(batched[k][e], single[k][e], 1e-5f * (1 + std::fabs(single[k][e])))
+              << "phase " << k << " rows " << rows << " flip " << flip;
+      }
+    }
+  }
+}
+
 TEST(Evaluate, AgreesWithPerSequenceMetricsInMillimetres) {
   TemporalModel model(tiny_model(), Device::cpu(), 4);
   const auto seqs = tiny_sequences();
@@ -83,16 +128,22 @@ TEST(Evaluate, AgreesWithPerSequenceMetricsInMillimetres) {
   const EvalReport r = evaluate(model, seqs, opt);
   ErrorAggregator agg;
   int64_t phases = 0;
-  for (const auto& s : seqs) {
-    for (const auto& p : data::split_phases(s, 3)) {
-      const auto pred =
-          predict_sequence(model, p, data::Skeleton::h36m17(), data::Skeleton::h36m17(), false);
-      ASSERT_EQ(static_cast<int64_t>(pred.size()), p.frames * 17 * 3);
-      agg.add(p.action,
-              sequence_errors(std::vector<double>(pred.begin(), pred.end()),
-                              std::vector<double>(p.poses_3d.begin(), p.poses_3d.end()), 17));
-      ++phases;
-    }
+  std::vector<data::Sequence> all;
+  for (const auto& s : seqs)
+    for (auto& p : data::split_phases(s, 3)) all.push_back(std::move(p));
+  std::vector<const data::Sequence*> ptrs;
+  for (const auto& p : all) ptrs.push_back(&p);
+  const auto preds =
+      predict_sequences(model, ptrs, data::Skeleton::h36m17(), data::Skeleton::h36m17(), false);
+  ASSERT_EQ(preds.size(), all.size());
+  for (size_t k = 0; k < all.size(); ++k) {
+    const auto& p = all[k];
+    const auto& pred = preds[k];
+    ASSERT_EQ(static_cast<int64_t>(pred.size()), p.frames * 17 * 3);
+    agg.add(p.action,
+            sequence_errors(std::vector<double>(pred.begin(), pred.end()),
+                            std::vector<double>(p.poses_3d.begin(), p.poses_3d.end()), 17));
+    ++phases;
   }
   EXPECT_EQ(r.intervals[0].phases, phases);
   EXPECT_NEAR(r.intervals[0].mean.mpjpe, 1000 * agg.mean().mpjpe, 1e-9);
