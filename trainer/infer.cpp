@@ -250,21 +250,39 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
 std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta,
                             const LtbOptions* ltb, LtbStats* stats,
                             const TemporalModel::FoldedWeights* folded) {
-  validate_infer_input(input, "infer");
-  const data::Skeleton& keypoints = data::Skeleton::by_name(input.keypoints);
-  const data::Skeleton& joints = data::Skeleton::h36m17();
-  data::Sequence seq;
-  seq.subject = input.name;
-  seq.action = input.name;
-  seq.frames = input.frames;
-  seq.poses_2d = data::normalize_screen_coordinates(input.keypoints_px, input.res_w, input.res_h);
-  if (ltb == nullptr)
-    return predict_sequence(model, seq, keypoints, joints, flip_tta, nullptr, folded);
-  const LtbPlan plan =
-      plan_ltb({std::span<const float>(seq.poses_2d)}, keypoints.num_joints(),
-               ltb_parents(keypoints), (model.receptive_field() - 1) / 2, *ltb, model.device());
   return std::move(
-      predict_with_ltb(model, {&seq}, plan, keypoints, joints, flip_tta, stats).front());
+      infer_3d(model, std::vector<InferInput>{input}, flip_tta, ltb, stats, folded).front());
+}
+
+std::vector<std::vector<float>> infer_3d(TemporalModel& model,
+                                         const std::vector<InferInput>& inputs, bool flip_tta,
+                                         const LtbOptions* ltb, LtbStats* stats,
+                                         const TemporalModel::FoldedWeights* folded) {
+  if (inputs.empty()) return {};
+  for (const InferInput& in : inputs) validate_infer_input(in, "infer");
+  const data::Skeleton& keypoints = data::Skeleton::by_name(inputs.front().keypoints);
+  for (const InferInput& in : inputs)
+    V3D_CHECK(in.keypoints == inputs.front().keypoints,
+              "infer: " << in.name << " has " << in.keypoints << " keypoints, "
+                        << inputs.front().name << " " << inputs.front().keypoints);
+  const data::Skeleton& joints = data::Skeleton::h36m17();
+  std::vector<data::Sequence> seqs(inputs.size());
+  std::vector<const data::Sequence*> ptrs;
+  std::vector<std::span<const float>> views;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const InferInput& in = inputs[k];
+    data::Sequence& seq = seqs[k];
+    seq.subject = in.name;
+    seq.action = in.name;
+    seq.frames = in.frames;
+    seq.poses_2d = data::normalize_screen_coordinates(in.keypoints_px, in.res_w, in.res_h);
+    ptrs.push_back(&seq);
+    views.emplace_back(seq.poses_2d);
+  }
+  if (ltb == nullptr) return predict_sequences(model, ptrs, keypoints, joints, flip_tta, folded);
+  const LtbPlan plan = plan_ltb(views, keypoints.num_joints(), ltb_parents(keypoints),
+                                (model.receptive_field() - 1) / 2, *ltb, model.device());
+  return predict_with_ltb(model, ptrs, plan, keypoints, joints, flip_tta, stats, nullptr, folded);
 }
 
 InferModel load_infer_model(const std::string& checkpoint, Device device,

@@ -78,6 +78,14 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
 std::vector<float> infer_3d(TemporalModel& model, const InferInput& input, bool flip_tta,
                             const LtbOptions* ltb = nullptr, LtbStats* stats = nullptr,
                             const TemporalModel::FoldedWeights* folded = nullptr);
+// Many inputs at once, as `v3d infer` runs them: the inputs go through the model together
+// (predict_sequences: one dilated pass per group of inputs) and, with `ltb`, through one bank
+// launch and one batched evaluation of the fused windows. Each result equals infer_3d of that
+// input alone up to float rounding (bit for bit for a single input).
+std::vector<std::vector<float>> infer_3d(TemporalModel& model,
+                                         const std::vector<InferInput>& inputs, bool flip_tta,
+                                         const LtbOptions* ltb = nullptr, LtbStats* stats = nullptr,
+                                         const TemporalModel::FoldedWeights* folded = nullptr);
 
 // A model restored from a checkpoint with its stored experiment config (architecture, keypoint
 // layout): throws when the checkpoint has no config or its architecture disagrees.

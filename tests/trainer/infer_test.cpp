@@ -242,6 +242,46 @@ TEST(Infer, ShorterThanReceptiveFieldIsEdgePadded) {
   expect_error([&] { infer_3d(model, in, true); }, {"short", "frames", ">= 1"});
 }
 
+// Many inputs at once (as `v3d infer` runs them) give each input's own result, with and without
+// the long-term bank; a bad input among them is named.
+TEST(Infer, ManyInputsAtOnceEqualOneByOne) {
+  TemporalModelConfig mc;
+  mc.filter_widths = {3, 3, 3};
+  mc.channels = 8;
+  mc.dropout = 0.0f;
+  TemporalModel model(mc, Device::cpu(), 6);
+  std::vector<InferInput> inputs;
+  for (const int64_t frames : {int64_t{60}, int64_t{3}, int64_t{41}}) {
+    InferInput in;
+    in.name = "clip" + std::to_string(frames);
+    in.frames = frames;
+    in.joints = 17;
+    in.res_w = 1000;
+    in.res_h = 1002;
+    for (int64_t i = 0; i < frames * 34; ++i)  // a periodic motion, so the bank fuses frames
+      in.keypoints_px.push_back(static_cast<float>(
+          500 + 80 * std::sin(0.4 * static_cast<double>(i / 34)) + 3 * (i % 34)));
+    inputs.push_back(std::move(in));
+  }
+  LtbOptions ltb;
+  ltb.threshold = 0.9f;
+  ltb.fusion_threshold = 0.5f;
+  const std::vector<const LtbOptions*> settings{nullptr, &ltb};
+  for (const LtbOptions* o : settings) {
+    LtbStats stats;
+    const auto all = infer_3d(model, inputs, true, o, &stats);
+    ASSERT_EQ(all.size(), inputs.size());
+    if (o != nullptr) {
+      EXPECT_GT(stats.fused_frames, 0) << "the test needs fused frames";
+    }
+    for (size_t k = 0; k < inputs.size(); ++k)
+      expect_near_all(all[k], infer_3d(model, inputs[k], true, o), 1e-5f);
+  }
+  EXPECT_TRUE(infer_3d(model, std::vector<InferInput>{}, true).empty());
+  inputs[1].keypoints_px[7] = NAN;
+  expect_error([&] { infer_3d(model, inputs, true); }, {"clip3", "not finite"});
+}
+
 std::vector<InferResult> two_results() {
   std::vector<InferResult> rs(2);
   rs[0].name = "S1/Walking";
