@@ -307,9 +307,23 @@ std::vector<std::vector<float>> predict_with_ltb(
     // last block, keeping the block outputs.
     std::vector<std::vector<float>> preds(group);
     const Tensor x = group_input(model, in_groups, eg, keypoints, joints, flip_tta);
-    std::vector<Tensor> blocks;
+    // Block outputs stay on the device. A reusable block i's outputs are the first
+    // copies * T_i rows of buf[i] (copy cp's row q at cp * T_i + q), followed by room for one
+    // batch's computed nodes of each copy (copy cp's from copies * T_i + cp * max_todo[i]); the
+    // last block's computed nodes are last_out[cp]. Children are gathered from these
+    // (window_gather).
+    std::vector<Tensor> blocks, buf;
+    std::vector<int64_t> rows_of(layers, 0);
     if (batched_roots) {
-      model.forward_blocks(x, layers - 1, blocks, &folded);
+      std::vector<int64_t> room(layers - 1);
+      for (size_t i = 0; i + 1 < layers; ++i) room[i] = copies * max_todo[i];
+      model.forward_blocks(x, layers - 1, blocks, &folded, room, &buf);
+      for (size_t i = 0; i + 1 < layers; ++i) {
+        rows_of[i] = blocks[i].size(1);
+        V3D_CHECK(blocks[i].size(0) == copies && rows_of[i] == eg.rows - rf_of[i] + 1,
+                  "ltb: block " << i << " output " << blocks[i].str() << ", expected "
+                                << eg.rows - rf_of[i] + 1 << " rows");
+      }
       if (plain_out != nullptr) {
         const std::vector<float> y =
             model.finish_eval(blocks.back(), layers - 1, &folded).to_vector();
@@ -320,8 +334,8 @@ std::vector<std::vector<float>> predict_with_ltb(
       for (size_t q = 0; q < group; ++q)  // all from the tree
         preds[q].assign(static_cast<size_t>(sequences[g0 + q]->frames * out_row), 0.0f);
     } else {
-      const std::vector<float> y =
-          model.forward_eval(x, group_fused > 0 ? &blocks : nullptr, &folded).to_vector();
+      // (No block to reuse: plain inference, then, for a one-block model, its fused windows.)
+      const std::vector<float> y = model.forward_eval(x, nullptr, &folded).to_vector();
       for (size_t q = 0; q < group; ++q) {
         preds[q] = group_prediction(y, copies, eg, g0 + q, sequences[g0 + q]->frames, joints,
                                     flip_tta, rf);
@@ -335,27 +349,15 @@ std::vector<std::vector<float>> predict_with_ltb(
       stats->bank_entries += plan.bank_size[g0 + q];
     }
 
-    // Block outputs stay on the device. For a reusable block i, out[i][cp] (rows, C) holds the
-    // pass's rows of copy cp followed by room for one batch's computed nodes (from trace[i] on);
-    // for the others it is just the batch's computed nodes. Children are gathered from it
-    // (window_gather).
-    std::vector<std::vector<Tensor>> out(layers, std::vector<Tensor>(static_cast<size_t>(copies)));
-    std::vector<int64_t> trace(layers, 0);
-    if (num_tree > 0)
-      for (size_t i = 0; i < layers; ++i) {
-        if (!reusable(i)) continue;
-        trace[i] = blocks[i].size(1);
-        V3D_CHECK(blocks[i].size(0) == copies && trace[i] == eg.rows - rf_of[i] + 1,
-                  "ltb: block " << i << " output " << blocks[i].str() << ", expected "
-                                << eg.rows - rf_of[i] + 1 << " rows");
-        for (int64_t cp = 0; cp < copies; ++cp) {
-          Tensor& o = out[i][static_cast<size_t>(cp)];
-          o = Tensor::empty({trace[i] + max_todo[i], c}, DType::kF32, dev);
-          o.narrow(0, trace[i]).copy_from(blocks[i].narrow(cp, 1));
-        }
-        blocks[i] = Tensor();
-      }
-    blocks.clear();
+    blocks.clear();  // buf holds them
+    auto dilated_base = [&](size_t i, int64_t cp) { return cp * rows_of[i]; };
+    auto computed_base = [&](size_t i, int64_t cp) {
+      return reusable(i) ? copies * rows_of[i] + cp * max_todo[i] : int64_t{0};
+    };
+    std::vector<Tensor> last_out(static_cast<size_t>(copies));
+    auto nodes_tensor = [&](size_t i, int64_t cp) -> const Tensor& {
+      return reusable(i) ? buf[i] : last_out[static_cast<size_t>(cp)];
+    };
     std::vector<float> src_rows, src_flip_rows;
     for (size_t q = 0; q < group && num_tree > 0; ++q) {
       const data::Sequence& s = *sequences[g0 + q];
@@ -382,15 +384,14 @@ std::vector<std::vector<float>> predict_with_ltb(
       };
       for (const TreeBatch& tb : batches) {
         const int64_t n = tb.n;
-        // Evaluates block i on `inputs` of copy cp into out[i][cp] (after the dilated rows).
+        // Evaluates block i on `inputs` of copy cp into its computed-node rows.
         auto eval_into = [&](size_t i, int64_t cp, const Tensor& inputs) {
           const Tensor y = model.eval_block(i, inputs, &folded);
           const int64_t m = y.size(0);
-          Tensor& dst = out[i][static_cast<size_t>(cp)];
           if (reusable(i)) {
-            dst.narrow(trace[i], m).copy_from(y);
+            buf[i].narrow(computed_base(i, cp), m).copy_from(y);
           } else {
-            dst = y.view({m, c});
+            last_out[static_cast<size_t>(cp)] = y.view({m, c});
           }
         };
         // Block 0 on the nodes a computed parent reads: their 2D rows gathered through a
@@ -413,27 +414,28 @@ std::vector<std::vector<float>> predict_with_ltb(
         for (size_t i = 1; i < layers; ++i) {
           if (tb.todo[i].empty()) continue;
           const int64_t nodes = nodes_of[i], child_nodes = nodes_of[i - 1];
-          const int64_t computed_base = trace[i - 1];
-          // Each child's row in out[i - 1][cp]: the dilated pass's, or this batch's computed one.
-          std::vector<int32_t> child_rows;
-          child_rows.reserve(tb.todo[i].size() * static_cast<size_t>(fw[i]));
-          for (const int64_t e : tb.todo[i]) {
-            const int64_t j = e / nodes, u = e % nodes;
-            for (int64_t ch = 0; ch < fw[i]; ++ch) {
-              const size_t child = static_cast<size_t>(j * child_nodes + u * fw[i] + ch);
-              const int64_t rr = tb.reuse[i - 1][child];
-              child_rows.push_back(
-                  static_cast<int32_t>(rr >= 0 ? rr : computed_base + tb.index[i - 1][child]));
+          for (int64_t cp = 0; cp < copies; ++cp) {
+            // Each child's row: the dilated pass's, or this batch's computed one.
+            const int64_t dil = dilated_base(i - 1, cp), comp = computed_base(i - 1, cp);
+            std::vector<int32_t> child_rows;
+            child_rows.reserve(tb.todo[i].size() * static_cast<size_t>(fw[i]));
+            for (const int64_t e : tb.todo[i]) {
+              const int64_t j = e / nodes, u = e % nodes;
+              for (int64_t ch = 0; ch < fw[i]; ++ch) {
+                const size_t child = static_cast<size_t>(j * child_nodes + u * fw[i] + ch);
+                const int64_t rr = tb.reuse[i - 1][child];
+                child_rows.push_back(
+                    static_cast<int32_t>(rr >= 0 ? dil + rr : comp + tb.index[i - 1][child]));
+              }
             }
+            eval_into(i, cp, gather(nodes_tensor(i - 1, cp), child_rows, fw[i]));
           }
-          for (int64_t cp = 0; cp < copies; ++cp)
-            eval_into(i, cp, gather(out[i - 1][static_cast<size_t>(cp)], child_rows, fw[i]));
         }
         // The roots through the head; un-flip and average under TTA, as predict_sequence.
         std::vector<std::vector<float>> y(static_cast<size_t>(copies));
         for (int64_t cp = 0; cp < copies; ++cp)
           y[static_cast<size_t>(cp)] =
-              model.eval_head(out[layers - 1][static_cast<size_t>(cp)].view({n, 1, c})).to_vector();
+              model.eval_head(last_out[static_cast<size_t>(cp)].view({n, 1, c})).to_vector();
         for (int64_t j = 0; j < n; ++j) {
           const size_t f = static_cast<size_t>(tb.first + j);
           float* dst = preds[static_cast<size_t>(tree_seq[f])].data() + tree_t[f] * out_row;

@@ -183,12 +183,19 @@ Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
 }
 
 void TemporalModel::forward_blocks(const Tensor& x, size_t count, std::vector<Tensor>& blocks,
-                                   const FoldedWeights* folded) {
+                                   const FoldedWeights* folded, const std::vector<int64_t>& room,
+                                   std::vector<Tensor>* buffers) {
   V3D_CHECK(
       count <= config_.filter_widths.size(),
       "TemporalModel::forward_blocks: " << count << " blocks of " << config_.filter_widths.size());
+  V3D_CHECK(room.empty() || (room.size() == count && buffers != nullptr),
+            "TemporalModel::forward_blocks: room for " << room.size() << " of " << count
+                                                       << " blocks (and a buffer list)");
+  for (const int64_t r : room)
+    V3D_CHECK(r >= 0, "TemporalModel::forward_blocks: negative room " << r);
   blocks.clear();
-  if (count > 0) run_blocks(x, 0, count, &blocks, folded);
+  if (buffers != nullptr) buffers->clear();
+  if (count > 0) run_blocks(x, 0, count, &blocks, folded, room.empty() ? nullptr : &room, buffers);
 }
 
 Tensor TemporalModel::finish_eval(const Tensor& h, size_t first, const FoldedWeights* folded) {
@@ -199,7 +206,8 @@ Tensor TemporalModel::finish_eval(const Tensor& h, size_t first, const FoldedWei
 }
 
 Tensor TemporalModel::run_blocks(const Tensor& in, size_t first, size_t last,
-                                 std::vector<Tensor>* blocks, const FoldedWeights* folded) {
+                                 std::vector<Tensor>* blocks, const FoldedWeights* folded,
+                                 const std::vector<int64_t>* room, std::vector<Tensor>* buffers) {
   NoGradGuard no_grad;
   const auto& fw = config_.filter_widths;
   int64_t dilation = 1, needed = 1;  // block first's dilation; input rows the blocks consume
@@ -228,15 +236,32 @@ Tensor TemporalModel::run_blocks(const Tensor& in, size_t first, size_t last,
                 folded->prepared.size() == folded->convs.size(),
             "TemporalModel::forward_eval: folded weights of another model");
   for (size_t i = first; i < last; ++i) {
+    // With room, the block's last convolution writes into the first rows of a larger buffer.
+    Tensor y;
+    if (room != nullptr) {
+      const int64_t batch = h.size(0), t_out = h.size(1) - (fw[i] - 1) * dilation;
+      Tensor buffer = Tensor::empty({batch * t_out + (*room)[i - first], config_.channels},
+                                    DType::kF32, device());
+      y = buffer.narrow(0, batch * t_out).view({batch, t_out, config_.channels});
+      buffers->push_back(std::move(buffer));
+    }
+    // conv (BN folded) + bias + ReLU, into y when asked and given.
+    auto conv = [&](const Tensor& from, const ops::FoldedConv& f, int64_t d,
+                    const ops::PreparedConv* p, bool into_y) {
+      if (!into_y || !y.defined()) return conv_bias_relu(from, f, d, p);
+      ops::temporal_conv_out(from, f.weight, y, d, 1, p);
+      ops::bias_add_out(y, f.bias, true, y);
+      return y;
+    };
     if (i == 0) {
-      h = conv_bias_relu(h, folded->convs[0], 1, &folded->prepared[0]);
+      h = conv(h, folded->convs[0], 1, &folded->prepared[0], true);
     } else {
       const size_t m = 2 * (i - 1);
       const int64_t pad = (fw[i] - 1) * dilation / 2;
       const int64_t shift = config_.causal ? pad : 0;
       const Tensor res = ops::time_slice(h, pad + shift, 1, h.size(1) - 2 * pad);
-      h = conv_bias_relu(h, folded->convs[1 + m], dilation, &folded->prepared[1 + m]);
-      h = conv_bias_relu(h, folded->convs[2 + m], 1);
+      h = conv(h, folded->convs[1 + m], dilation, &folded->prepared[1 + m], false);
+      h = conv(h, folded->convs[2 + m], 1, nullptr, true);
       ops::add_out(res, h, h);
     }
     if (blocks != nullptr) blocks->push_back(h);

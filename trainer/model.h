@@ -108,8 +108,12 @@ class TemporalModel {
   // The dilated form's first `count` blocks only (count <= filter_widths.size(), no head):
   // *blocks gets their outputs as in forward_eval. The long-term bank evaluates the last block of
   // a sequence with fused frames itself, batched with the fused windows.
+  // With `room` (one entry per block), block i's output (B, T_i, C) is the first B * T_i rows of
+  // a (B * T_i + room[i], C) buffer returned in (*buffers)[i], so a caller can append rows of its
+  // own (the bank's computed nodes) without copying the pass's.
   void forward_blocks(const Tensor& x, size_t count, std::vector<Tensor>& blocks,
-                      const FoldedWeights* folded = nullptr);
+                      const FoldedWeights* folded = nullptr, const std::vector<int64_t>& room = {},
+                      std::vector<Tensor>* buffers = nullptr);
   // The rest of the dilated form from block `first` (1 <= first < filter_widths.size()) on h,
   // block first - 1's output (B, T, C), through the head: forward_eval(x) equals
   // finish_eval(its block first - 1 output, first), bit for bit.
@@ -154,7 +158,8 @@ class TemporalModel {
   // Blocks [first, last) of the dilated form on `in` (the input rows for first = 0, else block
   // first - 1's output), appending each output to *blocks when given; returns the last output.
   Tensor run_blocks(const Tensor& in, size_t first, size_t last, std::vector<Tensor>* blocks,
-                    const FoldedWeights* folded);
+                    const FoldedWeights* folded, const std::vector<int64_t>* room = nullptr,
+                    std::vector<Tensor>* buffers = nullptr);
 
   TemporalModelConfig config_;
   ParameterStore params_;

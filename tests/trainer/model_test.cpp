@@ -478,5 +478,48 @@ TEST(TemporalModel, FoldedWeightsGiveIdenticalOutputs) {
   EXPECT_THROW(small.forward_eval(x, nullptr, &folded), Error);
 }
 
+// forward_blocks stops before a block (with or without room after each output) and finish_eval
+// completes the pass: both bit for bit forward_eval's, on the Winograd path and on a causal model.
+TEST(TemporalModel, ForwardBlocksAndFinishEvalSplitThePass) {
+  for (const bool causal : {false, true}) {
+    TemporalModelConfig c;
+    c.filter_widths = {3, 3, 3};
+    c.channels = 128;
+    c.causal = causal;
+    TemporalModel m(c, Device::cpu(), 5);
+    std::mt19937_64 rng(13);
+    const Tensor x = random_tensor(rng, {2, 300, m.config().in_channels()}, Device::cpu());
+    const TemporalModel::FoldedWeights folded = m.fold_weights();
+    std::vector<Tensor> whole;
+    const std::vector<float> y = m.forward_eval(x, &whole, &folded).to_vector();
+    for (const size_t count : {size_t{1}, size_t{2}}) {
+      std::vector<Tensor> part, roomy, buffers;
+      m.forward_blocks(x, count, part, &folded);
+      ASSERT_EQ(part.size(), count);
+      const std::vector<int64_t> room{5, 0, 7};
+      m.forward_blocks(x, count, roomy, &folded,
+                       std::vector<int64_t>(room.begin(), room.begin() + count), &buffers);
+      ASSERT_EQ(buffers.size(), count);
+      for (size_t i = 0; i < count; ++i) {
+        EXPECT_EQ(part[i].to_vector(), whole[i].to_vector()) << i;
+        EXPECT_EQ(roomy[i].to_vector(), whole[i].to_vector()) << i;
+        // The output is the buffer's first rows; the room follows.
+        EXPECT_TRUE(buffers[i].shares_storage(roomy[i]));
+        EXPECT_EQ(buffers[i].size(0), 2 * whole[i].size(1) + room[i]);
+        EXPECT_EQ(buffers[i].narrow(0, 2 * whole[i].size(1)).to_vector(), whole[i].to_vector());
+      }
+      EXPECT_EQ(m.finish_eval(part.back(), count, &folded).to_vector(), y) << count;
+    }
+    std::vector<Tensor> none;
+    m.forward_blocks(x, 0, none);
+    EXPECT_TRUE(none.empty());
+    EXPECT_THROW(m.forward_blocks(x, 4, none), Error);
+    EXPECT_THROW(m.finish_eval(whole[2], 3), Error);
+    EXPECT_THROW(m.finish_eval(x, 1), Error);  // not a block output
+    std::vector<Tensor> buffers;
+    EXPECT_THROW(m.forward_blocks(x, 2, none, &folded, {1}, &buffers), Error);
+  }
+}
+
 }  // namespace
 }  // namespace v3d
