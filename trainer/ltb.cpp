@@ -177,9 +177,9 @@ std::vector<std::vector<float>> predict_with_ltb(
   // Blocks whose dilated outputs a window can reuse: all but the last (its node is the window's
   // root).
   auto reusable = [&](size_t i) { return i + 1 < layers; };
-  V3D_CHECK(batching.frames >= 1 && batching.rows >= 1,
-            "ltb: batches of " << batching.frames << " windows and groups of " << batching.rows
-                               << " rows");
+  V3D_CHECK(batching.frames >= 1 && batching.nodes >= 1 && batching.rows >= 1,
+            "ltb: batches of " << batching.frames << " windows and " << batching.nodes
+                               << " nodes, groups of " << batching.rows << " rows");
   const int64_t copies = flip_tta ? 2 : 1;
   const std::vector<int> perm = joints.flip_permutation();
   const Device dev = model.device();
@@ -244,14 +244,11 @@ std::vector<std::vector<float>> predict_with_ltb(
     };
 
     // Which nodes each batch reuses and computes (index work only, before any block runs, so the
-    // buffers below are sized once).
-    std::vector<TreeBatch> batches;
-    std::vector<int64_t> max_todo(layers, 0);
-    for (int64_t first = 0; first < num_tree; first += batching.frames) {
+    // buffers below are sized once). A window's nodes do not depend on the other windows.
+    auto plan_batch = [&](int64_t first, int64_t n, bool count) {
       TreeBatch tb;
       tb.first = first;
-      tb.n = std::min(batching.frames, num_tree - first);
-      const int64_t n = tb.n;
+      tb.n = n;
       tb.reuse.resize(layers);
       tb.index.resize(layers);
       tb.todo.resize(layers);
@@ -287,20 +284,40 @@ std::vector<std::vector<float>> predict_with_ltb(
           for (int64_t ch = 0; ch < fw[i]; ++ch)
             need[i - 1][static_cast<size_t>(j * nodes_of[i - 1] + u * fw[i] + ch)] = 1;
         }
-        max_todo[i] = std::max(max_todo[i], static_cast<int64_t>(tb.todo[i].size()));
-        if (stats != nullptr) {
-          for (int64_t e = 0; e < n * nodes; ++e) {
-            if (!need[i][static_cast<size_t>(e)]) continue;
-            const bool reused = tb.reuse[i][static_cast<size_t>(e)] >= 0;
-            if (tree_fused[static_cast<size_t>(first + e / nodes)] != 0) {
-              (reused ? stats->blocks_reused : stats->blocks_computed) += 1;
-            } else if (!reused) {
-              stats->plain_blocks += 1;
-            }
+        if (!count || stats == nullptr) continue;
+        for (int64_t e = 0; e < n * nodes; ++e) {
+          if (!need[i][static_cast<size_t>(e)]) continue;
+          const bool reused = tb.reuse[i][static_cast<size_t>(e)] >= 0;
+          if (tree_fused[static_cast<size_t>(first + e / nodes)] != 0) {
+            (reused ? stats->blocks_reused : stats->blocks_computed) += 1;
+          } else if (!reused) {
+            stats->plain_blocks += 1;
           }
         }
       }
-      batches.push_back(std::move(tb));
+      return tb;
+    };
+    // Batches of at most batching.frames windows and batching.nodes computed nodes (at least one
+    // window each).
+    std::vector<TreeBatch> batches;
+    std::vector<int64_t> max_todo(layers, 0);
+    int64_t window_nodes = 0;  // the most nodes one window can compute
+    for (size_t i = 0; i < layers; ++i) window_nodes += nodes_of[i];
+    const bool frames_bound = batching.frames <= batching.nodes / window_nodes;
+    for (int64_t first = 0; first < num_tree;) {
+      int64_t n = frames_bound ? std::min(batching.frames, num_tree - first) : 0, nodes = 0;
+      while (!frames_bound && first + n < num_tree && n < batching.frames) {
+        int64_t k = 0;
+        for (const auto& todo : plan_batch(first + n, 1, false).todo)
+          k += static_cast<int64_t>(todo.size());
+        if (n > 0 && nodes + k > batching.nodes) break;
+        nodes += k;
+        ++n;
+      }
+      batches.push_back(plan_batch(first, n, true));
+      for (size_t i = 0; i < layers; ++i)
+        max_todo[i] = std::max(max_todo[i], static_cast<int64_t>(batches.back().todo[i].size()));
+      first += n;
     }
 
     // The group's dilated pass: whole (plain predictions) without fused frames, else up to the

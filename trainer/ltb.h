@@ -86,6 +86,9 @@ struct LtbStats {
 struct LtbBatching {
   int64_t frames = 2048;  // windows per batch of block evaluations (a block's GEMM has this many
                           // rows or more, so packing its 3 C^2 weights is paid once per batch)
+  int64_t nodes = 65536;  // computed nodes per batch, all blocks together (they stay on the
+                          // device until the batch is done: nodes * C floats per copy); a window
+                          // whose own nodes exceed it still makes a batch
   int64_t rows = kEvalGroupRows;  // padded input frames per dilated pass: the sequences go
                                   // through the model in groups (predict_sequences), and a
                                   // group's windows are batched together

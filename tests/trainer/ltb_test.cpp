@@ -187,7 +187,8 @@ TEST(Ltb, BatchingDoesNotChangeTheResult) {
         predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &whole, &plain_whole);
     LtbBatching tiny;
     tiny.frames = 7;
-    tiny.rows = 1;  // one sequence per dilated pass
+    tiny.nodes = flip ? 1 : 12;  // one window per batch, or about three
+    tiny.rows = 1;               // one sequence per dilated pass
     const auto b = predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &small,
                                     &plain_small, nullptr, tiny);
     // One sequence per pass is predict_sequence; the whole set in one pass is predict_sequences.
@@ -212,6 +213,11 @@ TEST(Ltb, BatchingDoesNotChangeTheResult) {
     EXPECT_EQ(small.fused_frames, whole.fused_frames);
   }
   LtbBatching bad;
+  bad.nodes = 0;
+  EXPECT_THROW(predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), false, nullptr,
+                                nullptr, nullptr, bad),
+               Error);
+  bad.nodes = 1;
   bad.frames = 0;
   EXPECT_THROW(predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), false, nullptr,
                                 nullptr, nullptr, bad),
