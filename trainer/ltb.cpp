@@ -198,10 +198,7 @@ std::vector<std::vector<float>> predict_with_ltb(
   // Rows of block i's dilated output for a sequence of `frames` (edge-padded by r on both sides).
   auto dilated_rows = [&](size_t i, int64_t frames) { return frames + 2 * r - (rf_of[i] - 1); };
 
-  std::vector<const data::Sequence*> in_groups;  // the sequences, for eval_groups
-  for (const data::Sequence* s : sequences) in_groups.push_back(s);
-  const std::vector<EvalGroup> groups = eval_groups(in_groups, r, batching.rows);
-  for (const EvalGroup& eg : groups) {
+  for (const EvalGroup& eg : eval_groups(sequences, r, batching.rows)) {
     // The group's sequences [g0, g0 + group) go through one dilated pass (predict_sequences).
     const size_t g0 = eg.first, group = eg.last - eg.first;
     // The frames the tree evaluates (sequence, local frame, fused or not) and where each
@@ -323,7 +320,7 @@ std::vector<std::vector<float>> predict_with_ltb(
     // The group's dilated pass: whole (plain predictions) without fused frames, else up to the
     // last block, keeping the block outputs.
     std::vector<std::vector<float>> preds(group);
-    const Tensor x = group_input(model, in_groups, eg, keypoints, joints, flip_tta);
+    const Tensor x = group_input(model, sequences, eg, keypoints, joints, flip_tta);
     // Block outputs stay on the device. A reusable block i's outputs are the first
     // copies * T_i rows of buf[i] (copy cp's row q at cp * T_i + q), followed by room for one
     // batch's computed nodes of each copy (copy cp's from copies * T_i + cp * max_todo[i]); the
