@@ -76,9 +76,10 @@ TEST(Evaluate, EveryIntervalCoversEveryFrameOnce) {
 
 // Many phases in one dilated pass (concatenated, each edge-padded) give each phase's own
 // prediction: bit for bit for a pass of one sequence, to float rounding otherwise, with and
-// without flip TTA, whatever the group size; groups never split a sequence.
-TEST(Evaluate, BatchedSequencesEqualOneByOne) {
-  TemporalModel model(tiny_model(), Device::cpu(), 12);
+// without flip TTA, whatever the group size, centred and causal; groups never split a sequence.
+void batched_equal_one_by_one(bool causal) {
+  SCOPED_TRACE(causal ? "causal" : "centred");
+  TemporalModel model(tiny_model(causal), Device::cpu(), 12);
   std::vector<data::Sequence> all;
   for (const auto& s : tiny_sequences())
     for (auto& p : data::split_phases(s, 5)) all.push_back(std::move(p));
@@ -117,6 +118,10 @@ TEST(Evaluate, BatchedSequencesEqualOneByOne) {
       }
     }
   }
+}
+
+TEST(Evaluate, BatchedSequencesEqualOneByOne) {
+  for (const bool causal : {false, true}) batched_equal_one_by_one(causal);
 }
 
 TEST(Evaluate, AgreesWithPerSequenceMetricsInMillimetres) {
