@@ -77,9 +77,12 @@ EvalOptions eval_options(const ExperimentConfig& config) {
   return o;
 }
 
-Tensor sequence_input(const TemporalModel& model, const data::Sequence& seq,
-                      const data::Skeleton& keypoints, const data::Skeleton& joints,
-                      bool flip_tta) {
+namespace {
+
+// sequence_input's rows on the host.
+data::EvalInput host_input(const TemporalModel& model, const data::Sequence& seq,
+                           const data::Skeleton& keypoints, const data::Skeleton& joints,
+                           bool flip_tta) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(mc.joints_in == keypoints.num_joints() && mc.features_in == 2 &&
                 mc.joints_out == joints.num_joints(),
@@ -90,9 +93,17 @@ Tensor sequence_input(const TemporalModel& model, const data::Sequence& seq,
                 << " joints (" << joints.name << ")");
   const int64_t pad = (model.receptive_field() - 1) / 2;
   const int64_t causal_shift = mc.causal ? pad : 0;
-  const data::EvalInput in =
-      data::make_eval_input(seq, keypoints, joints, pad, causal_shift, flip_tta);
-  return Tensor::from_vector(in.inputs_2d, {in.batch, in.length, mc.in_channels()}, model.device());
+  return data::make_eval_input(seq, keypoints, joints, pad, causal_shift, flip_tta);
+}
+
+}  // namespace
+
+Tensor sequence_input(const TemporalModel& model, const data::Sequence& seq,
+                      const data::Skeleton& keypoints, const data::Skeleton& joints,
+                      bool flip_tta) {
+  const data::EvalInput in = host_input(model, seq, keypoints, joints, flip_tta);
+  return Tensor::from_vector(in.inputs_2d, {in.batch, in.length, model.config().in_channels()},
+                             model.device());
 }
 
 std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
@@ -157,9 +168,9 @@ Tensor group_input(const TemporalModel& model, const std::vector<const data::Seq
   const int64_t copies = flip_tta ? 2 : 1, row = model.config().in_channels();
   std::vector<float> rows(static_cast<size_t>(copies * group.rows * row));
   for (size_t k = group.first; k < group.last; ++k) {
-    const Tensor x = sequence_input(model, *sequences[k], keypoints, joints, flip_tta);
-    const std::vector<float> v = x.to_vector();
-    const int64_t length = x.size(1), start = group.start[k - group.first];
+    const data::EvalInput in = host_input(model, *sequences[k], keypoints, joints, flip_tta);
+    const std::vector<float>& v = in.inputs_2d;
+    const int64_t length = in.length, start = group.start[k - group.first];
     for (int64_t cp = 0; cp < copies; ++cp)
       std::copy(v.begin() + cp * length * row, v.begin() + (cp + 1) * length * row,
                 rows.begin() + (cp * group.rows + start) * row);

@@ -387,14 +387,19 @@ std::vector<std::vector<float>> predict_with_ltb(
       const Tensor src = Tensor::from_vector(src_rows, {frame_base[group], row}, dev);
       const Tensor src_flip =
           flip_tta ? Tensor::from_vector(src_flip_rows, {frame_base[group], row}, dev) : Tensor();
-      // rows[k] = k and row_base = 0: window_gather then reads node k's inputs at map row k.
+      // rows[k] = k and row_base = 0: window_gather then reads node k's inputs at map row k. The
+      // two index tensors are made once, for the most nodes one gather reads.
+      int64_t most = 0;
+      for (const TreeBatch& tb : batches)
+        for (const auto& todo : tb.todo) most = std::max(most, static_cast<int64_t>(todo.size()));
+      std::vector<int32_t> iota(static_cast<size_t>(most));
+      for (int64_t q = 0; q < most; ++q) iota[static_cast<size_t>(q)] = static_cast<int32_t>(q);
+      const Tensor gather_rows = Tensor::from_vector_i32(iota, {most}, dev);
+      const Tensor gather_base = Tensor::zeros({most}, DType::kI32, dev);
       auto gather = [&](const Tensor& from, const std::vector<int32_t>& map, int64_t width) {
         const int64_t m = static_cast<int64_t>(map.size()) / width;
-        std::vector<int32_t> iota(static_cast<size_t>(m));
-        for (int64_t q = 0; q < m; ++q) iota[static_cast<size_t>(q)] = static_cast<int32_t>(q);
         return ops::window_gather(from, Tensor::from_vector_i32(map, {m, width}, dev),
-                                  Tensor::from_vector_i32(iota, {m}, dev),
-                                  Tensor::zeros({m}, DType::kI32, dev));
+                                  gather_rows.narrow(0, m), gather_base.narrow(0, m));
       };
       for (const TreeBatch& tb : batches) {
         const int64_t n = tb.n;

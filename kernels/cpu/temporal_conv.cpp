@@ -346,6 +346,20 @@ void winograd_weights(const TemporalConvShape& s, const Winograd& wg, const floa
   }
 }
 
+// One term of a Winograd transform over c floats: dst = coef * src for the first non-zero term
+// (first_term, then cleared), dst += coef * src after it; zero coefficients are skipped.
+inline void add_term(float* dst, float coef, const float* src, int64_t c, bool& first_term) {
+  if (coef == 0.0f) return;
+  if (first_term) {
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) dst[k] = coef * src[k];
+    first_term = false;
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) dst[k] += coef * src[k];
+  }
+}
+
 // u: (n, tiles, C_in), u[i, p, :] = sum_j BT[i, j] x[b, t0_p + j*d, :] for the tiles p of
 // [first, first + tiles) of the plan (tile p of sequence b = p / per_seq).
 void winograd_input(const TemporalConvShape& s, const Winograd& wg, const float* x,
@@ -363,19 +377,8 @@ void winograd_input(const TemporalConvShape& s, const Winograd& wg, const float*
     for (int64_t i = 0; i < n; ++i) {
       float* dst = u + (i * tiles + p) * c;
       bool first_term = true;
-      for (int64_t j = 0; j < present; ++j) {
-        const float coef = bt[i * n + j];
-        if (coef == 0.0f) continue;
-        const float* src = x0 + j * step;
-        if (first_term) {
-#pragma omp simd
-          for (int64_t ci = 0; ci < c; ++ci) dst[ci] = coef * src[ci];
-          first_term = false;
-        } else {
-#pragma omp simd
-          for (int64_t ci = 0; ci < c; ++ci) dst[ci] += coef * src[ci];
-        }
-      }
+      for (int64_t j = 0; j < present; ++j)
+        add_term(dst, bt[i * n + j], x0 + j * step, c, first_term);
       if (first_term) std::fill(dst, dst + c, 0.0f);
     }
   }
@@ -396,19 +399,8 @@ void winograd_output(const TemporalConvShape& s, const Winograd& wg, const float
     for (int64_t j = 0; j < valid; ++j) {
       float* dst = y0 + j * s.dilation * c;
       bool first_term = true;
-      for (int64_t i = 0; i < n; ++i) {
-        const float coef = at[j * n + i];
-        if (coef == 0.0f) continue;
-        const float* src = mm + (i * tiles + p) * c;
-        if (first_term) {
-#pragma omp simd
-          for (int64_t co = 0; co < c; ++co) dst[co] = coef * src[co];
-          first_term = false;
-        } else {
-#pragma omp simd
-          for (int64_t co = 0; co < c; ++co) dst[co] += coef * src[co];
-        }
-      }
+      for (int64_t i = 0; i < n; ++i)
+        add_term(dst, at[j * n + i], mm + (i * tiles + p) * c, c, first_term);
     }
   }
 }

@@ -16,8 +16,6 @@
 #include "kernels/common.h"
 #include "tests/data/data_test_util.h"
 
-namespace v3d::data::test {}  // namespace v3d::data::test
-
 namespace v3d::data {
 namespace {
 

@@ -19,9 +19,12 @@
 
 #include "data/synth.h"
 #include "kernels/common.h"
+#include "tests/data/data_test_util.h"
 
 namespace v3d::data {
 namespace {
+
+using test::expect_same_dataset;
 
 constexpr int J = 17;
 constexpr int kRHip = 1, kRKnee = 2, kRFoot = 3, kLHip = 4, kLKnee = 5, kLFoot = 6;
@@ -108,51 +111,6 @@ double max_second_difference(const ActionData& a) {
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Every field, bit for bit.
-void expect_same_dataset(const Dataset& a, const Dataset& b) {
-  EXPECT_EQ(a.skeleton.name, b.skeleton.name);
-  EXPECT_EQ(a.skeleton.joint_names, b.skeleton.joint_names);
-  EXPECT_EQ(a.skeleton.parents, b.skeleton.parents);
-  EXPECT_EQ(a.skeleton.joints_left, b.skeleton.joints_left);
-  EXPECT_EQ(a.skeleton.joints_right, b.skeleton.joints_right);
-  EXPECT_EQ(std::memcmp(&a.fps, &b.fps, sizeof(float)), 0);
-  ASSERT_EQ(a.subjects.size(), b.subjects.size());
-  for (const auto& [name, sa] : a.subjects) {
-    ASSERT_TRUE(b.subjects.count(name)) << name;
-    const SubjectData& sb = b.subjects.at(name);
-    ASSERT_EQ(sa.cameras.size(), sb.cameras.size()) << name;
-    for (const auto& [k, ca] : sa.cameras) {
-      ASSERT_TRUE(sb.cameras.count(k)) << name << " camera " << k;
-      const Camera& cb = sb.cameras.at(k);
-      EXPECT_EQ(ca.id, cb.id);
-      EXPECT_EQ(ca.res_w, cb.res_w);
-      EXPECT_EQ(ca.res_h, cb.res_h);
-      EXPECT_EQ(ca.has_extrinsics, cb.has_extrinsics);
-      EXPECT_EQ(std::memcmp(ca.focal.data(), cb.focal.data(), sizeof(ca.focal)), 0);
-      EXPECT_EQ(std::memcmp(ca.center.data(), cb.center.data(), sizeof(ca.center)), 0);
-      EXPECT_EQ(std::memcmp(ca.radial.data(), cb.radial.data(), sizeof(ca.radial)), 0);
-      EXPECT_EQ(std::memcmp(ca.tangential.data(), cb.tangential.data(), sizeof(ca.tangential)), 0);
-      EXPECT_EQ(std::memcmp(ca.orientation.data(), cb.orientation.data(), sizeof(ca.orientation)),
-                0);
-      EXPECT_EQ(std::memcmp(ca.translation.data(), cb.translation.data(), sizeof(ca.translation)),
-                0);
-    }
-    ASSERT_EQ(sa.actions.size(), sb.actions.size()) << name;
-    for (const auto& [action, aa] : sa.actions) {
-      ASSERT_TRUE(sb.actions.count(action)) << name << "/" << action;
-      const ActionData& ab = sb.actions.at(action);
-      EXPECT_EQ(aa.frames, ab.frames);
-      EXPECT_TRUE(same_bits(aa.positions_3d, ab.positions_3d)) << name << "/" << action;
-      ASSERT_EQ(aa.positions_2d.size(), ab.positions_2d.size()) << name << "/" << action;
-      for (const auto& [k, p2] : aa.positions_2d) {
-        ASSERT_TRUE(ab.positions_2d.count(k));
-        EXPECT_TRUE(same_bits(p2, ab.positions_2d.at(k))) << name << "/" << action << " cam " << k;
-      }
-      EXPECT_EQ(aa.confidence_2d.size(), ab.confidence_2d.size());
-    }
-  }
 }
 
 TEST(SynthTest, ActionLists) {
