@@ -15,8 +15,11 @@
 
 namespace v3d {
 
-// Every error the framework raises on purpose. The message names the failed expression and the
-// place, so a user can report it and a developer can find it.
+// Every error the framework raises on purpose. Two kinds share the type:
+//   V3D_CHECK    an internal condition (a broken contract between layers): the message names the
+//                failed expression and the source place, so a developer can find it;
+//   V3D_REQUIRE  a user's mistake (a bad file, value or option): the message alone, one line that
+//                names the file, field or option, with nothing about our sources.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -55,4 +58,15 @@ void set_sync_after_ops(bool on);
       v3d_check_os_ << msg;                                                       \
       ::v3d::throw_check_failure(#cond, __FILE__, __LINE__, v3d_check_os_.str()); \
     }                                                                             \
+  } while (0)
+
+// V3D_REQUIRE(cond, message): throws v3d::Error carrying `message` alone when cond is false. For
+// errors a user caused and reads (bad input, bad option); `message` may use <<.
+#define V3D_REQUIRE(cond, msg)                   \
+  do {                                           \
+    if (!(cond)) {                               \
+      std::ostringstream v3d_require_os_;        \
+      v3d_require_os_ << msg;                    \
+      throw ::v3d::Error(v3d_require_os_.str()); \
+    }                                            \
   } while (0)

@@ -1,4 +1,4 @@
-// V3D_CHECK and the synchronise-after-every-op switch.
+// V3D_CHECK, V3D_REQUIRE and the synchronise-after-every-op switch.
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -68,6 +68,28 @@ TEST(V3dCheck, IsOneStatement) {
   const bool take_if = false;
   if (take_if)
     V3D_CHECK(false, "not reached");
+  else
+    branch = 2;
+  EXPECT_EQ(branch, 2);
+}
+
+TEST(V3dRequire, MessageAloneWithoutSourcePlace) {
+  const int frames = 3;
+  const std::string msg = test::error_message([&] {
+    V3D_REQUIRE(frames >= 27, "poses.h5: S9/Walking: 3 frames (need at least " << 27 << ")");
+  });
+  EXPECT_EQ(msg, "poses.h5: S9/Walking: 3 frames (need at least 27)");
+  int evaluated = 0;
+  auto cond = [&] {
+    ++evaluated;
+    return true;
+  };
+  V3D_REQUIRE(cond(), "never shown");
+  EXPECT_EQ(evaluated, 1);
+  const bool take_if = false;
+  int branch = 0;
+  if (take_if)
+    V3D_REQUIRE(false, "not reached");
   else
     branch = 2;
   EXPECT_EQ(branch, 2);
