@@ -1,5 +1,5 @@
 // Geometry of data/camera.h: quaternion rotation, world <-> camera, VideoPose3D's projection with
-// and without distortion, and screen normalisation (../shared/reference/videopose3d.md 3.4-3.5).
+// and without distortion, and screen normalisation (VideoPose3D common/camera.py).
 //
 // Precision. Points and camera parameters are float (as VideoPose3D stores them); rotations and
 // projections are computed in double and rounded once, with the camera quaternion renormalised

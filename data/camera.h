@@ -1,4 +1,4 @@
-// Cameras and geometry, as VideoPose3D defines them (../shared/reference/videopose3d.md 3.4-3.5).
+// Cameras and geometry, as VideoPose3D defines them (common/camera.py).
 // Raw parameters are kept as stored (pixels; translation in metres in our files); the normalised
 // 9-vector [fx, fy, cx, cy, k1, k2, k3, t0, t1] (focal and centre divided by res_w, centre shifted)
 // is what projection uses. Quaternions are (w, x, y, z) and rotate camera -> world.

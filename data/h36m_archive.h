@@ -4,7 +4,7 @@
 //     read in C++;
 //   - VideoPose3D's npz files (pickled dicts), through scripts/convert_npz.py (numpy + h5py), which
 //     writes positions only: the C++ side attaches the shipped H36M cameras and skeleton.
-// Both follow VideoPose3D's prepare_data_h36m.py (../shared/reference/videopose3d.md 3.1, 3.3):
+// Both follow VideoPose3D's data/prepare_data_h36m.py and common/h36m_dataset.py:
 // the 17 kept joints, millimetres -> metres in float64 then float32, TakingPhoto -> Photo,
 // WalkingDog -> WalkDog, S11 "Directions" dropped ("Directions 1" kept), fps 50.
 #pragma once

@@ -1,5 +1,5 @@
 // The Human3.6M cameras shipped with v3d, copied from VideoPose3D's common/h36m_dataset.py
-// (../shared/reference/videopose3d.md 3.4). Values are the float32 numbers VideoPose3D stores,
+// (docs/data-format.md, Cameras). Values are the float32 numbers VideoPose3D stores,
 // printed exactly, so the literals below round to the same floats. Translations are kept in mm as
 // stored (easy to compare with the reference) and divided by 1000 in float when a Camera is made:
 // that is VideoPose3D's float32 `translation / 1000`, and equals the metre value rounded to float.

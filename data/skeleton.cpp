@@ -1,5 +1,5 @@
-// Skeletons of data/skeleton.h and the pseudo-COCO map (../shared/reference/videopose3d.md 3.2,
-// 3.3 and 8.7).
+// Skeletons of data/skeleton.h and the pseudo-COCO map (VideoPose3D's common/h36m_dataset.py and
+// common/skeleton.py; docs/data-format.md).
 //
 // h36m17 joint names are Martinez's H36M_NAMES for the 17 joints VideoPose3D keeps (the names the
 // field uses; joint 9 "Neck/Nose" sits at the nose/chin, joint 10 "Head" near the crown), and

@@ -1,5 +1,5 @@
 // Pose-error metrics and their aggregation, as VideoPose3D's common/loss.py and run.py's
-// evaluate() (../shared/reference/videopose3d.md 4.1, 4.2, 8.11).
+// evaluate() (docs/cli.md, `v3d eval`).
 //
 // Every metric takes a prediction and a target of shape (frames, joints, 3), row-major, on the
 // host, in double, and returns the mean over frames and joints (in the input's unit; v3d poses

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference of VideoPose3D's temporal model, and its end-to-end CPU benchmark.
 
-Written from the model description in ../shared/reference/videopose3d.md section 1 (not copied from
+Written from the published description of VideoPose3D's model (common/model.py; not copied from
 VideoPose3D): the same module names, registration order, shapes and forward passes, so that its
 state_dict is key-for-key what VideoPose3D's run.py saves under 'model_pos'.
 

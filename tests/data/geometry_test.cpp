@@ -2,10 +2,10 @@
 // normalisation, the shipped Human3.6M camera table and root-relative targets.
 //
 // Expected values are computed here, in double, from the formulas of
-// ../shared/reference/videopose3d.md 3.4-3.5 (or from geometry, e.g. a rotation matrix built from
-// the quaternion), never by calling the code under test. Tolerances: inputs and outputs are float
-// (intermediates in double), so comparisons allow about one float ulp of the magnitudes involved
-// plus margin: camera-space points lie 4-8 m from the camera, where a float ulp is 4.8e-7.
+// VideoPose3D's common/camera.py and common/quaternion.py (or from geometry, e.g. a rotation matrix
+// built from the quaternion), never by calling the code under test. Tolerances: inputs and outputs
+// are float (intermediates in double), so comparisons allow about one float ulp of the magnitudes
+// involved plus margin: camera-space points lie 4-8 m from the camera, where a float ulp is 4.8e-7.
 #include <gtest/gtest.h>
 
 #include <algorithm>
