@@ -308,7 +308,7 @@ Var bias_add(const Var& x, const Var& b, bool relu) {
     Tensor d_pre = d;
     if (saved.defined()) {
       d_pre = Tensor::empty(d.shape(), DType::kF32, d.device());
-      ops::relu_backward_out(saved, d, d_pre);
+      ops::relu_bwd_out(saved, d, d_pre);
     }
     return std::vector<Tensor>{d_pre, ops::bias_add_bwd(d_pre)};
   });

@@ -116,10 +116,10 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 
-void relu_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x) {
-  check_f32(x, "relu_backward: x");
-  check_same(x, d_y, "relu_backward: d_y");
-  check_same(x, d_x, "relu_backward: d_x");
+void relu_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x) {
+  check_f32(x, "relu_bwd: x");
+  check_same(x, d_y, "relu_bwd: d_y");
+  check_same(x, d_x, "relu_bwd: d_x");
   const int64_t n = x.numel();
   dispatch(
       x.device(), [&] { kernels::cpu::relu_bwd(x.f32(), d_y.f32(), d_x.f32(), n); },
@@ -140,10 +140,10 @@ void dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint6
       });
 }
 
-void dropout_backward_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t seed,
+void dropout_bwd_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t seed,
                           uint64_t offset) {
-  check_f32(d_y, "dropout_backward: d_y");
-  check_same(d_y, d_x, "dropout_backward: d_x");
+  check_f32(d_y, "dropout_bwd: d_y");
+  check_same(d_y, d_x, "dropout_bwd: d_x");
   const int64_t n = d_y.numel();
   dispatch(
       d_y.device(), [&] { kernels::cpu::dropout_bwd(d_y.f32(), d_x.f32(), n, p, seed, offset); },
@@ -165,11 +165,11 @@ void relu_dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, 
       });
 }
 
-void relu_dropout_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
+void relu_dropout_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
                                uint64_t seed, uint64_t offset) {
-  check_f32(x, "relu_dropout_backward: x");
-  check_same(x, d_y, "relu_dropout_backward: d_y");
-  check_same(x, d_x, "relu_dropout_backward: d_x");
+  check_f32(x, "relu_dropout_bwd: x");
+  check_same(x, d_y, "relu_dropout_bwd: d_y");
+  check_same(x, d_x, "relu_dropout_bwd: d_x");
   const int64_t n = x.numel();
   dispatch(
       x.device(),

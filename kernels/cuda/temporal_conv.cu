@@ -1,12 +1,13 @@
 // CUDA backend of kernels/temporal_conv.h: one hand-written implicit-GEMM kernel serves all three
 // passes. It computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached
 // through index-mapping functors, so no im2col matrix is ever built for the forward pass:
+// clang-format off
 //
 //   pass         M          N          reduction    A (m, r)              B (r, n)          C
 //   fwd          B*T_out    C_out      K*C_in       x window (gather)     w[n, ci, k]       y
-//   bwd_data     B*T_out    K*C_in     C_out        d_y[m, co]            w[co, ci, k]      d_x or
-//   d_X_col bwd_weight   C_out      K*C_in     B*T_out      d_y[row, m]           x window d_w
-//   (C_out, C_in, K)
+//   bwd_data     B*T_out    K*C_in     C_out        d_y[m, co]            w[co, ci, k]      d_x or d_X_col
+//   bwd_weight   C_out      K*C_in     B*T_out      d_y[row, m]           x window          d_w (C_out, C_in, K)
+// clang-format on
 //
 // with r = k*C_in + ci in the K*C_in dimension (tap-major, where x is contiguous).
 //

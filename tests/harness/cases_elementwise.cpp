@@ -1,4 +1,4 @@
-// Cases for add, mul, scale, fill, broadcast, relu, relu_backward. Lengths straddle the block size
+// Cases for add, mul, scale, fill, broadcast, relu, relu_bwd. Lengths straddle the block size
 // (256) and the vector width, include 1 and a grid-stride length past the 4096-block cap.
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
@@ -121,7 +121,7 @@ V3D_HARNESS_CASES(cases) {
     }
     {
       OpCase c;
-      c.op = "relu_backward";
+      c.op = "relu_bwd";
       c.params = n_param(n);
       c.make_inputs = [n](Rng& r) {
         std::vector<float> x = random_normal(r, n);
@@ -129,9 +129,9 @@ V3D_HARNESS_CASES(cases) {
         return std::vector<Input>{{{n}, x}, {{n}, random_normal(r, n)}};
       };
       c.outputs = {{n}};
-      c.run = [](const auto& in, const auto& out) { ops::relu_backward_out(in[0], in[1], out[0]); };
+      c.run = [](const auto& in, const auto& out) { ops::relu_bwd_out(in[0], in[1], out[0]); };
       c.reference = [](const auto& in) {
-        return std::vector<ref::Vec>{ref::relu_backward(in[0], in[1])};
+        return std::vector<ref::Vec>{ref::relu_bwd(in[0], in[1])};
       };
       c.bitwise_across_backends = true;
       c.bytes = 12 * nd;
