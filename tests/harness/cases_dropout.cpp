@@ -79,8 +79,7 @@ V3D_HARNESS_CASES(cases) {
           ops::relu_dropout_bwd_out(in[0], in[1], out[0], p, seed, offset);
         };
         rb.reference = [=](const auto& in) {
-          return std::vector<ref::Vec>{
-              ref::relu_bwd(in[0], ref::dropout(in[1], p, seed, offset))};
+          return std::vector<ref::Vec>{ref::relu_bwd(in[0], ref::dropout(in[1], p, seed, offset))};
         };
         rb.forward_var = nullptr;
         rb.grad_inputs.clear();
