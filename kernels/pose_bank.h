@@ -1,6 +1,5 @@
-// The Long-term Pose Bank (LTB) and the Alternative Symmetric Pose Fusion of the paper
-// (../shared/paper/V3D-LSFM.txt, section 3.2), in the exact reading of
-// ../shared/reference/long-term-bank.md and docs/long-term-bank.md. Three operations on contiguous
+// The Long-term Pose Bank (LTB) and the Alternative Symmetric Pose Fusion of the V3D-LSFM paper
+// (section 3.2), in the exact reading of docs/long-term-bank.md. Three operations on contiguous
 // buffers:
 //
 //   pose_similarity  S for N candidate poses against M reference poses (paper Eq. 2):

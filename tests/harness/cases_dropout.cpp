@@ -1,6 +1,7 @@
 // Cases for dropout, dropout_bwd and the fused relu_dropout and relu_dropout_bwd. The
 // mask is recomputed by the reference from its own Philox implementation, and outputs must match
 // the CPU backend bit for bit.
+#include "kernels/dropout.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -17,7 +18,6 @@ V3D_HARNESS_CASES(cases) {
         const std::string params = "n=" + std::to_string(n) + " p=" + std::to_string(p) +
                                    " seed=" + std::to_string(seed) +
                                    " offset=" + std::to_string(offset);
-        const double nd = static_cast<double>(n);
         OpCase c;
         c.op = "dropout";
         c.params = params;
@@ -36,7 +36,9 @@ V3D_HARNESS_CASES(cases) {
           return ag::dropout(v[0], p, /*training=*/true, rng);
         };
         c.grad_inputs = {true};
-        c.bytes = 8 * nd;
+        const kernels::DropoutArgs args{n, p, seed, offset};
+        c.flops = args.flops();
+        c.bytes = args.bytes();
         cases.push_back(c);
 
         OpCase b = c;
@@ -83,7 +85,7 @@ V3D_HARNESS_CASES(cases) {
         };
         rb.forward_var = nullptr;
         rb.grad_inputs.clear();
-        rb.bytes = 12 * nd;
+        rb.bytes = args.bytes() * 1.5;  // reads x too
         cases.push_back(rb);
       }
     }

@@ -1,5 +1,5 @@
 // The Long-term Pose Bank on hand-made inputs whose answers are worked out here, from
-// ../shared/reference/long-term-bank.md, never by calling an implementation. Every test runs on
+// docs/long-term-bank.md, never by calling an implementation. Every test runs on
 // each device (cpu, emu, and cuda when present) through runtime/pose_bank.h.
 //
 // Most poses have two joints with one bone (parents {-1, 0}): joint 0 at a dyadic translation,
