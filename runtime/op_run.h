@@ -13,20 +13,15 @@
 
 #include <type_traits>
 
-#include "kernels/batch_norm.h"
-#include "kernels/dropout.h"
-#include "kernels/elementwise.h"
-#include "kernels/gemm.h"
-#include "kernels/loss.h"
-#include "kernels/op_id.h"
-#include "kernels/optimizer.h"
-#include "kernels/pose_bank.h"
-#include "kernels/reduce.h"
-#include "kernels/temporal_conv.h"
-#include "kernels/time_slice.h"
+#include "kernels/op_id.h"  // before the contracts below: it reads the list's V3D_OP lines
 #include "runtime/device_error.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
+
+// The contracts of every op on the list.
+#define V3D_OP_LIST_CONTRACTS
+#include "kernels/op_list.inc"
+#undef V3D_OP_LIST_CONTRACTS
 
 namespace v3d {
 
