@@ -1,6 +1,6 @@
 // The dispatch of every op of kernels/op_list.inc, generated from that list: for an op `name`,
 // op_entry::name calls kernels::cpu::<kernel> or kernels::launch::<kernel><GpuKind>, and
-// run_op<op_entry::name>(device, args, pointers...), for an op whose kernels take an args struct,
+// run_op<op_entry::name>(device, args, pointers...)
 //   - validates the args (errors name the op and the field),
 //   - on the CPU calls the CPU function with the pointers,
 //   - on a GPU calls the launcher on the device's current stream with the pointers, then the
@@ -11,7 +11,7 @@
 // Runtime entries (runtime/*.cpp) check tensors, fill the args and call run_op.
 #pragma once
 
-#include <type_traits>
+#include <concepts>
 
 #include "kernels/op_id.h"  // before the contracts below: it reads the list's V3D_OP lines
 #include "runtime/device_error.h"
