@@ -266,8 +266,8 @@ int main(int argc, char** argv) {
          false},
         {"bwd_data", b.d_x, nx,
          [&] {
-           v3d::kernels::launch::temporal_conv_bwd_data<GpuKind::kCuda>(s, b.d_y, b.w, b.d_x,
-                                                                        our_ws, stream);
+           v3d::kernels::launch::temporal_conv_bwd_data<GpuKind::kCuda>(
+               v3d::kernels::TemporalConvBwdDataArgs{s}, b.d_y, b.w, b.d_x, our_ws, stream);
          },
          [&] {
            CHECK_CUDNN(cudnnConvolutionBackwardData(cudnn, &one, wd, b.w_nhwc, yd, b.d_y, cd,
@@ -277,8 +277,8 @@ int main(int argc, char** argv) {
          false},
         {"bwd_weight", b.d_w, nw,
          [&] {
-           v3d::kernels::launch::temporal_conv_bwd_weight<GpuKind::kCuda>(s, b.x, b.d_y, b.d_w,
-                                                                          our_ws, stream);
+           v3d::kernels::launch::temporal_conv_bwd_weight<GpuKind::kCuda>(
+               v3d::kernels::TemporalConvBwdWeightArgs{s}, b.x, b.d_y, b.d_w, our_ws, stream);
          },
          [&] {
            CHECK_CUDNN(cudnnConvolutionBackwardFilter(cudnn, &one, xd, b.x, yd, b.d_y, cd,

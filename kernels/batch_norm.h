@@ -91,6 +91,62 @@ inline int64_t batch_norm_workspace_floats(int64_t rows, int64_t channels) {
   return 3 * batch_norm_geometry(rows, channels).chunks * std::max<int64_t>(1, channels);
 }
 
+inline void batch_norm_check_sizes(const char* op, int64_t rows, int64_t channels) {
+  V3D_CHECK(rows >= 0, op << ": negative row count " << rows);
+  V3D_CHECK(channels >= 1, op << ": channel count must be positive, got " << channels);
+}
+
+// batch_norm_train, batch_norm_bwd, batch_norm_infer_bwd: (rows, channels) with a workspace.
+struct BatchNormArgs {
+  int64_t rows = 0, channels = 0;
+  float momentum = 0.1f;  // train only
+  float eps = 1e-5f;      // train and infer_bwd
+  void validate(const char* op) const { batch_norm_check_sizes(op, rows, channels); }
+  int64_t workspace_floats() const { return batch_norm_workspace_floats(rows, channels); }
+  // Two passes over x (statistics, normalisation) of a few operations per element.
+  double flops() const { return 8.0 * static_cast<double>(rows * channels); }
+  double bytes() const { return 12.0 * static_cast<double>(rows * channels); }
+};
+
+// batch_norm_infer: (rows, channels), one pass.
+struct BatchNormInferArgs {
+  int64_t rows = 0, channels = 0;
+  float eps = 1e-5f;
+  void validate(const char* op) const { batch_norm_check_sizes(op, rows, channels); }
+  double flops() const { return 4.0 * static_cast<double>(rows * channels); }
+  double bytes() const { return 8.0 * static_cast<double>(rows * channels); }
+};
+
+// batch_norm_fold: w (c_out, inner).
+struct BatchNormFoldArgs {
+  int64_t c_out = 0, inner = 0;
+  float eps = 1e-5f;
+  void validate(const char* op) const {
+    V3D_CHECK(c_out >= 0 && inner >= 0,
+              op << ": negative size c_out=" << c_out << " inner=" << inner);
+  }
+  double flops() const { return static_cast<double>(c_out * (inner + 4)); }
+  double bytes() const { return 8.0 * static_cast<double>(c_out * (inner + 3)); }
+};
+
+// bias_add: (rows, channels), optionally fused with a ReLU.
+struct BiasArgs {
+  int64_t rows = 0, channels = 0;
+  bool relu = false;
+  void validate(const char* op) const { batch_norm_check_sizes(op, rows, channels); }
+  double flops() const { return (relu ? 2.0 : 1.0) * static_cast<double>(rows * channels); }
+  double bytes() const { return 8.0 * static_cast<double>(rows * channels); }
+};
+
+// bias_add_bwd: the column sums of (rows, channels), with a workspace.
+struct BiasBwdArgs {
+  int64_t rows = 0, channels = 0;
+  void validate(const char* op) const { batch_norm_check_sizes(op, rows, channels); }
+  int64_t workspace_floats() const { return batch_norm_workspace_floats(rows, channels); }
+  double flops() const { return static_cast<double>(rows * channels); }
+  double bytes() const { return 4.0 * static_cast<double>(rows * channels); }
+};
+
 // 1 / sqrt(var + eps) in float, correctly rounded steps, the same on every backend.
 V3D_HOST_DEVICE inline float batch_norm_inv_std(float var, float eps) {
   return 1.0f / sqrtf(var + eps);
@@ -98,58 +154,56 @@ V3D_HOST_DEVICE inline float batch_norm_inv_std(float var, float eps) {
 
 namespace cpu {
 // x, y: (rows, C); gamma, beta, save_mean, save_inv_std, running_mean, running_var: (C).
-void batch_norm_train(const float* x, const float* gamma, const float* beta, int64_t rows,
-                      int64_t channels, float momentum, float eps, float* y, float* save_mean,
-                      float* save_inv_std, float* running_mean, float* running_var);
-void batch_norm_infer(const float* x, const float* gamma, const float* beta,
-                      const float* running_mean, const float* running_var, int64_t rows,
-                      int64_t channels, float eps, float* y);
+void batch_norm_train(const BatchNormArgs& a, const float* x, const float* gamma, const float* beta,
+                      float* y, float* save_mean, float* save_inv_std, float* running_mean,
+                      float* running_var);
+void batch_norm_infer(const BatchNormInferArgs& a, const float* x, const float* gamma,
+                      const float* beta, const float* running_mean, const float* running_var,
+                      float* y);
 // x, d_y, d_x: (rows, C); gamma, save_mean, save_inv_std, d_gamma, d_beta: (C).
-void batch_norm_bwd(const float* x, const float* d_y, const float* gamma, const float* save_mean,
-                    const float* save_inv_std, int64_t rows, int64_t channels, float* d_x,
-                    float* d_gamma, float* d_beta);
-void batch_norm_infer_bwd(const float* x, const float* d_y, const float* gamma,
-                          const float* running_mean, const float* running_var, int64_t rows,
-                          int64_t channels, float eps, float* d_x, float* d_gamma, float* d_beta);
+void batch_norm_bwd(const BatchNormArgs& a, const float* x, const float* d_y, const float* gamma,
+                    const float* save_mean, const float* save_inv_std, float* d_x, float* d_gamma,
+                    float* d_beta);
+void batch_norm_infer_bwd(const BatchNormArgs& a, const float* x, const float* d_y,
+                          const float* gamma, const float* running_mean, const float* running_var,
+                          float* d_x, float* d_gamma, float* d_beta);
 // w, w_folded: (C_out, inner); gamma, beta, running_mean, running_var, b_folded: (C_out).
-void batch_norm_fold(const float* w, const float* gamma, const float* beta,
-                     const float* running_mean, const float* running_var, int64_t c_out,
-                     int64_t inner, float eps, float* w_folded, float* b_folded);
+void batch_norm_fold(const BatchNormFoldArgs& a, const float* w, const float* gamma,
+                     const float* beta, const float* running_mean, const float* running_var,
+                     float* w_folded, float* b_folded);
 // x, y: (rows, C); b: (C).
-void bias_add(const float* x, const float* b, int64_t rows, int64_t channels, bool relu, float* y);
+void bias_add(const BiasArgs& a, const float* x, const float* b, float* y);
 // d_y: (rows, C); d_b: (C).
-void bias_add_bwd(const float* d_y, int64_t rows, int64_t channels, float* d_b);
+void bias_add_bwd(const BiasBwdArgs& a, const float* d_y, float* d_b);
 }  // namespace cpu
 
 namespace launch {
-// `workspace`: batch_norm_workspace_floats(rows, channels) floats of device memory.
+// `workspace`: a.workspace_floats() floats of device memory.
 template <GpuKind G>
-void batch_norm_train(const float* x, const float* gamma, const float* beta, int64_t rows,
-                      int64_t channels, float momentum, float eps, float* y, float* save_mean,
-                      float* save_inv_std, float* running_mean, float* running_var,
-                      float* workspace, StreamHandle s);
+void batch_norm_train(const BatchNormArgs& a, const float* x, const float* gamma, const float* beta,
+                      float* y, float* save_mean, float* save_inv_std, float* running_mean,
+                      float* running_var, float* workspace, StreamHandle s);
 template <GpuKind G>
-void batch_norm_infer(const float* x, const float* gamma, const float* beta,
-                      const float* running_mean, const float* running_var, int64_t rows,
-                      int64_t channels, float eps, float* y, StreamHandle s);
+void batch_norm_infer(const BatchNormInferArgs& a, const float* x, const float* gamma,
+                      const float* beta, const float* running_mean, const float* running_var,
+                      float* y, StreamHandle s);
 template <GpuKind G>
-void batch_norm_bwd(const float* x, const float* d_y, const float* gamma, const float* save_mean,
-                    const float* save_inv_std, int64_t rows, int64_t channels, float* d_x,
-                    float* d_gamma, float* d_beta, float* workspace, StreamHandle s);
+void batch_norm_bwd(const BatchNormArgs& a, const float* x, const float* d_y, const float* gamma,
+                    const float* save_mean, const float* save_inv_std, float* d_x, float* d_gamma,
+                    float* d_beta, float* workspace, StreamHandle s);
 template <GpuKind G>
-void batch_norm_infer_bwd(const float* x, const float* d_y, const float* gamma,
-                          const float* running_mean, const float* running_var, int64_t rows,
-                          int64_t channels, float eps, float* d_x, float* d_gamma, float* d_beta,
-                          float* workspace, StreamHandle s);
+void batch_norm_infer_bwd(const BatchNormArgs& a, const float* x, const float* d_y,
+                          const float* gamma, const float* running_mean, const float* running_var,
+                          float* d_x, float* d_gamma, float* d_beta, float* workspace,
+                          StreamHandle s);
 template <GpuKind G>
-void batch_norm_fold(const float* w, const float* gamma, const float* beta,
-                     const float* running_mean, const float* running_var, int64_t c_out,
-                     int64_t inner, float eps, float* w_folded, float* b_folded, StreamHandle s);
+void batch_norm_fold(const BatchNormFoldArgs& a, const float* w, const float* gamma,
+                     const float* beta, const float* running_mean, const float* running_var,
+                     float* w_folded, float* b_folded, StreamHandle s);
 template <GpuKind G>
-void bias_add(const float* x, const float* b, int64_t rows, int64_t channels, bool relu, float* y,
-              StreamHandle s);
+void bias_add(const BiasArgs& a, const float* x, const float* b, float* y, StreamHandle s);
 template <GpuKind G>
-void bias_add_bwd(const float* d_y, int64_t rows, int64_t channels, float* d_b, float* workspace,
+void bias_add_bwd(const BiasBwdArgs& a, const float* d_y, float* d_b, float* workspace,
                   StreamHandle s);
 }  // namespace launch
 

@@ -26,27 +26,37 @@ namespace v3d::kernels {
 // Counter words consumed by a dropout call over n elements (how far to advance `offset`).
 inline uint64_t dropout_counter_advance(int64_t n) { return static_cast<uint64_t>((n + 3) / 4); }
 
+// n elements with drop probability p, the mask drawn from (seed, offset).
+struct DropoutArgs {
+  int64_t n = 0;
+  float p = 0.0f;
+  uint64_t seed = 0, offset = 0;
+  void validate(const char* op) const {
+    V3D_CHECK(n >= 0, op << ": negative element count " << n);
+    V3D_CHECK(p >= 0.0f && p < 1.0f, op << ": probability must be in [0, 1), got " << p);
+  }
+  // The mask (one Philox call per 4 elements, about 10 rounds of a few operations) and the scale.
+  double flops() const { return static_cast<double>(n); }
+  double bytes() const { return 8.0 * static_cast<double>(n); }  // relu_dropout_bwd reads x too
+};
+
 namespace cpu {
-void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
-void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset);
-void relu_dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
-void relu_dropout_bwd(const float* x, const float* d_y, float* d_x, int64_t n, float p,
-                      uint64_t seed, uint64_t offset);
+void dropout_fwd(const DropoutArgs& args, const float* x, float* y);
+void dropout_bwd(const DropoutArgs& args, const float* d_y, float* d_x);
+void relu_dropout_fwd(const DropoutArgs& args, const float* x, float* y);
+void relu_dropout_bwd(const DropoutArgs& args, const float* x, const float* d_y, float* d_x);
 }  // namespace cpu
 
 namespace launch {
 template <GpuKind G>
-void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
-                 StreamHandle s);
+void dropout_fwd(const DropoutArgs& args, const float* x, float* y, StreamHandle s);
 template <GpuKind G>
-void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset,
-                 StreamHandle s);
+void dropout_bwd(const DropoutArgs& args, const float* d_y, float* d_x, StreamHandle s);
 template <GpuKind G>
-void relu_dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
+void relu_dropout_fwd(const DropoutArgs& args, const float* x, float* y, StreamHandle s);
+template <GpuKind G>
+void relu_dropout_bwd(const DropoutArgs& args, const float* x, const float* d_y, float* d_x,
                       StreamHandle s);
-template <GpuKind G>
-void relu_dropout_bwd(const float* x, const float* d_y, float* d_x, int64_t n, float p,
-                      uint64_t seed, uint64_t offset, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -18,31 +18,62 @@
 
 namespace v3d::kernels {
 
+inline void check_count(const char* op, int64_t n) {
+  V3D_CHECK(n >= 0, op << ": negative element count " << n);
+}
+
+// add, mul, relu_bwd: y = f(a, b), n elements each.
+struct BinaryArgs {
+  int64_t n = 0;
+  void validate(const char* op) const { check_count(op, n); }
+  double flops() const { return static_cast<double>(n); }
+  double bytes() const { return 12.0 * static_cast<double>(n); }
+};
+
+// scale (y = alpha * x), relu_fwd: n elements.
+struct UnaryArgs {
+  int64_t n = 0;
+  float alpha = 1.0f;  // scale only
+  void validate(const char* op) const { check_count(op, n); }
+  double flops() const { return static_cast<double>(n); }
+  double bytes() const { return 8.0 * static_cast<double>(n); }
+};
+
+// fill (y = value), broadcast (y = alpha * s[0]): n elements written.
+struct FillArgs {
+  int64_t n = 0;
+  float value = 0.0f;  // fill
+  float alpha = 1.0f;  // broadcast
+  void validate(const char* op) const { check_count(op, n); }
+  double flops() const { return 0.0; }
+  double bytes() const { return 4.0 * static_cast<double>(n); }
+};
+
 namespace cpu {
-void add(const float* a, const float* b, float* y, int64_t n);
-void mul(const float* a, const float* b, float* y, int64_t n);
-void scale(const float* x, float alpha, float* y, int64_t n);
-void fill(float* y, float value, int64_t n);
-void relu_fwd(const float* x, float* y, int64_t n);
-void relu_bwd(const float* x, const float* d_y, float* d_x, int64_t n);
-void broadcast(const float* s, float alpha, float* y, int64_t n);
+void add(const BinaryArgs& args, const float* a, const float* b, float* y);
+void mul(const BinaryArgs& args, const float* a, const float* b, float* y);
+void relu_bwd(const BinaryArgs& args, const float* x, const float* d_y, float* d_x);
+void scale(const UnaryArgs& args, const float* x, float* y);
+void relu_fwd(const UnaryArgs& args, const float* x, float* y);
+void fill(const FillArgs& args, float* y);
+void broadcast(const FillArgs& args, const float* s, float* y);
 }  // namespace cpu
 
 namespace launch {
 template <GpuKind G>
-void add(const float* a, const float* b, float* y, int64_t n, StreamHandle s);
+void add(const BinaryArgs& args, const float* a, const float* b, float* y, StreamHandle s);
 template <GpuKind G>
-void mul(const float* a, const float* b, float* y, int64_t n, StreamHandle s);
+void mul(const BinaryArgs& args, const float* a, const float* b, float* y, StreamHandle s);
 template <GpuKind G>
-void scale(const float* x, float alpha, float* y, int64_t n, StreamHandle s);
+void relu_bwd(const BinaryArgs& args, const float* x, const float* d_y, float* d_x, StreamHandle s);
 template <GpuKind G>
-void fill(float* y, float value, int64_t n, StreamHandle s);
+void scale(const UnaryArgs& args, const float* x, float* y, StreamHandle s);
 template <GpuKind G>
-void relu_fwd(const float* x, float* y, int64_t n, StreamHandle s);
+void relu_fwd(const UnaryArgs& args, const float* x, float* y, StreamHandle s);
 template <GpuKind G>
-void relu_bwd(const float* x, const float* d_y, float* d_x, int64_t n, StreamHandle s);
+void fill(const FillArgs& args, float* y, StreamHandle s);
 template <GpuKind G>
-void broadcast(const float* src, float alpha, float* y, int64_t n, StreamHandle s);
+void broadcast(const FillArgs& args, const float* src, float* y, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -14,6 +14,8 @@
 
 namespace v3d::kernels {
 
+// The BLAS descriptor: sizes, scalars, and the operands with their row strides (a GEMM inside
+// another kernel is described the same way, so the operands travel with it).
 struct GemmArgs {
   bool trans_a = false;
   bool trans_b = false;
@@ -26,10 +28,11 @@ struct GemmArgs {
   float beta = 0.0f;
   float* c = nullptr;
   int64_t ldc = 0;
+  // Throws v3d::Error naming `op` when sizes or leading dimensions are inconsistent.
+  void validate(const char* op) const;
+  double flops() const { return 2.0 * static_cast<double>(m) * static_cast<double>(n * k); }
+  double bytes() const { return 4.0 * static_cast<double>(m * k + k * n + 2 * m * n); }
 };
-
-// Throws v3d::Error when sizes or leading dimensions are inconsistent.
-void gemm_validate(const GemmArgs& g);
 
 namespace cpu {
 void gemm(const GemmArgs& g);

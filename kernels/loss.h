@@ -36,25 +36,54 @@ namespace v3d::kernels {
 
 constexpr int64_t kMpjpeChunk = 4096;  // points per CPU partial sum
 
-// Floats of device workspace the CUDA forward needs for `points` = N * J distances.
-int64_t mpjpe_workspace_floats(int64_t points);
+// The forward over n samples of `joints` points (n >= 1).
+struct MpjpeArgs {
+  int64_t n = 0, joints = 0;
+  bool weighted = false;  // one weight per sample (w non-null)
+  void validate(const char* op) const {
+    V3D_CHECK(n >= 1 && joints >= 1,
+              op << ": need at least one point, got n=" << n << " joints=" << joints);
+  }
+  // Floats of device workspace the CUDA forward needs (one partial sum per block).
+  int64_t workspace_floats() const;
+  // 3 differences, 3 squares, 2 sums, sqrt, weight and accumulate per point.
+  double flops() const { return 10.0 * static_cast<double>(n * joints); }
+  double bytes() const {
+    return 4.0 *
+           (6.0 * static_cast<double>(n * joints) + (weighted ? static_cast<double>(n) : 0.0));
+  }
+};
+
+// The backward over n samples of `joints` points (n >= 0).
+struct MpjpeBwdArgs {
+  int64_t n = 0, joints = 0;
+  bool weighted = false;
+  void validate(const char* op) const {
+    V3D_CHECK(n >= 0 && joints >= 1, op << ": bad sizes n=" << n << " joints=" << joints);
+  }
+  double flops() const { return 14.0 * static_cast<double>(n * joints); }
+  double bytes() const {
+    return 4.0 *
+           (9.0 * static_cast<double>(n * joints) + (weighted ? static_cast<double>(n) : 0.0));
+  }
+};
 
 namespace cpu {
 // pred, target: (n, joints, 3); w: (n) or nullptr; loss: (1), overwritten.
-void mpjpe_fwd(const float* pred, const float* target, const float* w, int64_t n, int64_t joints,
+void mpjpe_fwd(const MpjpeArgs& args, const float* pred, const float* target, const float* w,
                float* loss);
 // d_loss: (1); d_pred: (n, joints, 3), overwritten.
-void mpjpe_bwd(const float* pred, const float* target, const float* w, const float* d_loss,
-               int64_t n, int64_t joints, float* d_pred);
+void mpjpe_bwd(const MpjpeBwdArgs& args, const float* pred, const float* target, const float* w,
+               const float* d_loss, float* d_pred);
 }  // namespace cpu
 
 namespace launch {
 template <GpuKind G>
-void mpjpe_fwd(const float* pred, const float* target, const float* w, int64_t n, int64_t joints,
+void mpjpe_fwd(const MpjpeArgs& args, const float* pred, const float* target, const float* w,
                float* loss, float* workspace, StreamHandle s);
 template <GpuKind G>
-void mpjpe_bwd(const float* pred, const float* target, const float* w, const float* d_loss,
-               int64_t n, int64_t joints, float* d_pred, StreamHandle s);
+void mpjpe_bwd(const MpjpeBwdArgs& args, const float* pred, const float* target, const float* w,
+               const float* d_loss, float* d_pred, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -26,28 +26,36 @@
 
 namespace v3d::kernels {
 
-// The scalars of one step, in float as the kernels use them.
+// One step over n elements, its scalars in float as the kernels use them.
 struct AdamStepArgs {
+  int64_t n = 0;
   float beta1 = 0.9f, one_minus_beta1 = 0.1f;
   float beta2 = 0.999f, one_minus_beta2 = 0.001f;
   float step_size = 1e-3f;             // lr / (1 - beta1^t)
   float bias_correction2_sqrt = 1.0f;  // sqrt(1 - beta2^t)
   float eps = 1e-8f;
+  void validate(const char* op) const { V3D_CHECK(n >= 0, op << ": negative element count " << n); }
+  double flops() const { return 14.0 * static_cast<double>(n); }
+  double bytes() const {
+    return 36.0 * static_cast<double>(n);
+  }  // reads p, g, m, v, v_max; writes 4
 };
 
 // Validates the hyperparameters (PyTorch's rules: lr >= 0, eps >= 0, 0 <= beta < 1, step >= 1)
-// and computes the step's scalars in double.
-AdamStepArgs adam_step_args(float lr, float beta1, float beta2, float eps, int64_t step);
+// and computes the scalars of a step over n elements in double.
+AdamStepArgs adam_step_args(float lr, float beta1, float beta2, float eps, int64_t step,
+                            int64_t n = 0);
 
 namespace cpu {
-void adam_amsgrad(float* p, const float* g, float* m, float* v, float* v_max, int64_t n,
-                  const AdamStepArgs& a);
+// p, g, m, v, v_max: (n)
+void adam_amsgrad(const AdamStepArgs& a, float* p, const float* g, float* m, float* v,
+                  float* v_max);
 }  // namespace cpu
 
 namespace launch {
 template <GpuKind G>
-void adam_amsgrad(float* p, const float* g, float* m, float* v, float* v_max, int64_t n,
-                  const AdamStepArgs& a, StreamHandle s);
+void adam_amsgrad(const AdamStepArgs& a, float* p, const float* g, float* m, float* v, float* v_max,
+                  StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -1,6 +1,5 @@
-// The Long-term Pose Bank (LTB) and the Alternative Symmetric Pose Fusion of the paper
-// (../shared/paper/V3D-LSFM.txt, section 3.2), in the exact reading of
-// ../shared/reference/long-term-bank.md and docs/long-term-bank.md. Three operations on contiguous
+// The Long-term Pose Bank (LTB) and the Alternative Symmetric Pose Fusion of the V3D-LSFM paper
+// (section 3.2), in the exact reading of docs/long-term-bank.md. Three operations on contiguous
 // buffers:
 //
 //   pose_similarity  S for N candidate poses against M reference poses (paper Eq. 2):
@@ -64,13 +63,18 @@
 // Example r = 3, candidates a (best) then b: [t-2, t-1, a, t, b, t+1, t+2].
 // `fused` (optional, (total) int32): 1 where the window differs from the plain one (k > 0: an
 // inserted frame lies outside [t - r, t + r], so it never equals the plain window), else 0.
-// Kernels do not range-check bank_row, window_gather's rows / row_base / map or the offsets on a
-// GPU: runtime/pose_bank.h validates them on the host first.
+// Index data (offsets, parents, bank_row, window_gather's rows / row_base / map) is the caller's to
+// validate where it is built on the host. The kernels check it as they read it: the CPU ones throw
+// v3d::Error naming the op and the argument; the GPU ones never read out of bounds, raise a device
+// error (kernels/device_error.h, codes PoseBankCheck) reported at the device's next
+// synchronisation, and leave the affected outputs unspecified.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "kernels/common.h"
+#include "kernels/device_error.h"
 
 namespace v3d::kernels {
 
@@ -98,52 +102,114 @@ struct PoseFuseSettings {
   int capacity = 80;    // the row length of `banks`
 };
 
-// Floats of device workspace the CUDA bank needs (pairwise matrices) for num_seq sequences.
-int64_t pose_bank_workspace_floats(int64_t num_seq, int capacity);
+// The index checks every backend makes (device errors carry the code; the messages are
+// pose_bank_check_message's): i, j, k and value as each one describes.
+enum class PoseBankCheck : int {
+  kParent = 1,    // parents[i] = value is not -1 or another joint in [0, j)
+  kOffsetsStart,  // offsets[0] = value is not 0
+  kOffsetsOrder,  // offsets[i] = value < offsets[i - 1] = j
+  kOffsetsEnd,    // offsets end at value but poses has j frames
+  kBankRow,       // bank_row[i] = value is not a row of banks (j rows)
+  kGatherRow,     // rows[i] = value is not a row of index_map (j rows)
+  kGatherFrame,   // row_base[i] + index_map[k, j] = value is not a frame of src
+};
+std::string pose_bank_check_message(const char* op, PoseBankCheck check, int64_t i, int64_t j,
+                                    int64_t k, int64_t value);
+
+// s (n, m) = S(a (n, J, 2), b (m, J, 2)).
+struct PoseSimilarityArgs {
+  int64_t n = 0, m = 0;
+  PoseSkeleton skeleton;
+  static constexpr bool kDeviceErrors = true;
+  void validate(const char* op) const;
+  double flops() const { return 12.0 * static_cast<double>(n * m * skeleton.joints); }
+  double bytes() const { return 4.0 * static_cast<double>(n * m * (1 + 4 * skeleton.joints)); }
+};
+
+// Algorithm 1 over num_seq sequences packed into `total` frames.
+struct PoseBankArgs {
+  int64_t num_seq = 0, total = 0;
+  PoseSkeleton skeleton;
+  PoseBankSettings settings;
+  static constexpr bool kDeviceErrors = true;
+  void validate(const char* op) const;
+  // Floats of device workspace the CUDA bank needs (one pairwise matrix per sequence).
+  int64_t workspace_floats() const;
+  double flops() const {
+    return 12.0 * static_cast<double>(total * settings.capacity * skeleton.joints);
+  }
+  double bytes() const {
+    return 4.0 * static_cast<double>(total * (skeleton.joints * 2 + settings.capacity));
+  }
+};
+
+// The fused window of each of `total` frames; banks has bank_rows rows of settings.capacity.
+struct PoseFuseArgs {
+  int64_t num_seq = 0, total = 0, bank_rows = 0;
+  PoseSkeleton skeleton;
+  PoseFuseSettings settings;
+  static constexpr bool kDeviceErrors = true;
+  void validate(const char* op) const;
+  int64_t window() const { return 2 * int64_t{settings.radius} + 1; }
+  double flops() const {
+    return 12.0 * static_cast<double>(total * settings.capacity * skeleton.joints);
+  }
+  double bytes() const {
+    return 4.0 * static_cast<double>(total * (settings.capacity + window() + 1));
+  }
+};
+
+// out (n, window, channels) from src (src_frames, channels) through index_map (map_rows, window).
+struct WindowGatherArgs {
+  int64_t n = 0, window = 1, channels = 0, src_frames = 0, map_rows = 0;
+  static constexpr bool kDeviceErrors = true;
+  void validate(const char* op) const;
+  double flops() const { return 0.0; }
+  double bytes() const { return 8.0 * static_cast<double>(n * window * channels); }
+};
 
 namespace cpu {
 // a: (n, joints, 2), b: (m, joints, 2) -> s: (n, m), overwritten.
-void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const PoseSkeleton& sk,
-                     float* s);
+void pose_similarity(const PoseSimilarityArgs& args, const float* a, const float* b, float* s);
 
-// poses: (offsets[num_seq], joints, 2); offsets: (num_seq + 1) -> bank_frames, bank_as:
-// (num_seq, capacity); bank_size: (num_seq); history: (offsets[num_seq], capacity) or nullptr.
-void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
-               const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
-               int32_t* history);
+// poses: (total, joints, 2); offsets: (num_seq + 1) -> bank_frames, bank_as: (num_seq, capacity);
+// bank_size: (num_seq); history: (total, capacity) or nullptr.
+void pose_bank(const PoseBankArgs& args, const float* poses, const int32_t* offsets,
+               int32_t* bank_frames, float* bank_as, int32_t* bank_size, int32_t* history);
 
-// banks: (rows, capacity) local source frames or -1; bank_row: (total) the row frame g uses ->
-// index_map: (total, 2r + 1); fused: (total) or nullptr. total = offsets[num_seq].
-void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
-                    const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
-                    const int32_t* bank_row, int32_t* index_map, int32_t* fused);
+// banks: (bank_rows, capacity) local source frames or -1; bank_row: (total) the row frame g uses
+// -> index_map: (total, 2r + 1); fused: (total) or nullptr.
+void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t* offsets,
+                    const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
+                    int32_t* fused);
 
-// src: (total, channels) per-frame features (the network's 2D input rows); rows: (n) global
-// frames; row_base: (n) the global index of each row's sequence start; index_map: (total, window)
-// -> out: (n, window, channels), out[k, w, :] = src[row_base[k] + index_map[rows[k], w], :].
-void window_gather(const float* src, int64_t channels, const int32_t* index_map, int window,
-                   const int32_t* rows, const int32_t* row_base, int64_t n, float* out);
+// src: (src_frames, channels) per-frame features (the network's 2D input rows); rows: (n) global
+// frames; row_base: (n) the global index of each row's sequence start; index_map: (map_rows,
+// window) -> out: (n, window, channels), out[k, w, :] = src[row_base[k] + index_map[rows[k], w],
+// :].
+void window_gather(const WindowGatherArgs& args, const float* src, const int32_t* index_map,
+                   const int32_t* rows, const int32_t* row_base, float* out);
 }  // namespace cpu
 
+// GPU launchers: the same pointers, then `error` (the device's error record, kDeviceErrorWords
+// int32, or null to skip recording) for the ops that check indices, the workspace where the args
+// have one, and the stream. The grids are sized from the args, so no launcher reads the device.
 namespace launch {
 template <GpuKind G>
-void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const PoseSkeleton& sk,
-                     float* s, StreamHandle stream);
-// One thread block per sequence. workspace: pose_bank_workspace_floats(num_seq, capacity) floats.
+void pose_similarity(const PoseSimilarityArgs& args, const float* a, const float* b, float* s,
+                     int32_t* error, StreamHandle stream);
+// One thread block per sequence. workspace: args.workspace_floats() floats.
 template <GpuKind G>
-void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
-               const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
-               int32_t* history, float* workspace, StreamHandle stream);
-// total = offsets[num_seq], the frame count the caller knows (it sizes the grid, so the launcher
-// never reads the device back).
+void pose_bank(const PoseBankArgs& args, const float* poses, const int32_t* offsets,
+               int32_t* bank_frames, float* bank_as, int32_t* bank_size, int32_t* history,
+               int32_t* error, float* workspace, StreamHandle stream);
 template <GpuKind G>
-void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq, int64_t total,
-                    const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
-                    const int32_t* bank_row, int32_t* index_map, int32_t* fused,
-                    StreamHandle stream);
+void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t* offsets,
+                    const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
+                    int32_t* fused, int32_t* error, StreamHandle stream);
 template <GpuKind G>
-void window_gather(const float* src, int64_t channels, const int32_t* index_map, int window,
-                   const int32_t* rows, const int32_t* row_base, int64_t n, float* out,
+void window_gather(const WindowGatherArgs& args, const float* src, const int32_t* index_map,
+                   const int32_t* rows, const int32_t* row_base, float* out, int32_t* error,
                    StreamHandle stream);
 }  // namespace launch
 

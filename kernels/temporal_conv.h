@@ -80,8 +80,17 @@ struct TemporalConvShape {
     }
     return false;
   }
-  // Throws v3d::Error naming the bad size (a sequence shorter than the receptive field, ...).
-  void validate() const;
+  // Throws v3d::Error naming `op` and the bad size (a sequence shorter than the receptive field,
+  // ...).
+  void validate(const char* op = "temporal_conv") const;
+  // Every pass is a GEMM of B*T_out x C_out x K*C_in multiply-adds over x, w and y (or their
+  // gradients).
+  double flops() const {
+    return 2.0 * static_cast<double>(rows()) * static_cast<double>(c_out * reduction());
+  }
+  double bytes() const {
+    return 4.0 * static_cast<double>(batch * t_in * c_in + c_out * c_in * k + rows() * c_out);
+  }
 };
 
 // Which pass a workspace is for.
@@ -105,6 +114,18 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 // X_col gradient for bwd_data with overlapping windows, the split-reduction partial sums for
 // bwd_weight. The CPU backend manages its own scratch.
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
+
+// The args of the backward passes: the shape, and the workspace their CUDA launchers take.
+struct TemporalConvBwdDataArgs : TemporalConvShape {
+  int64_t workspace_floats() const {
+    return temporal_conv_workspace_floats(*this, TemporalConvPass::kBackwardData);
+  }
+};
+struct TemporalConvBwdWeightArgs : TemporalConvShape {
+  int64_t workspace_floats() const {
+    return temporal_conv_workspace_floats(*this, TemporalConvPass::kBackwardWeight);
+  }
+};
 
 namespace cpu {
 // Algorithm of the CPU forward pass: kAuto takes Winograd where it pays (K = 3, stride 1, enough
@@ -164,17 +185,17 @@ void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, co
 }  // namespace cpu
 
 namespace launch {
-// Same contracts on the GPU; `workspace` holds temporal_conv_workspace_floats(shape, pass) floats
-// (may be null when that is 0).
+// Same contracts on the GPU; `workspace` holds args.workspace_floats() floats (may be null when
+// that is 0).
 template <GpuKind G>
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
                        StreamHandle s);
 template <GpuKind G>
-void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, const float* w,
+void temporal_conv_bwd_data(const TemporalConvBwdDataArgs& shape, const float* d_y, const float* w,
                             float* d_x, float* workspace, StreamHandle s);
 template <GpuKind G>
-void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, const float* d_y,
-                              float* d_w, float* workspace, StreamHandle s);
+void temporal_conv_bwd_weight(const TemporalConvBwdWeightArgs& shape, const float* x,
+                              const float* d_y, float* d_w, float* workspace, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -16,27 +16,29 @@
 
 namespace v3d::kernels {
 
-// Throws v3d::Error naming `op` unless the slice fits: t_out >= 0, step >= 1, start >= 0 and the
-// last frame start + (t_out - 1) * step < t_in.
-void time_slice_validate(const char* op, int64_t batch, int64_t t_in, int64_t t_out,
-                         int64_t channels, int64_t start, int64_t step);
+// Frames start + t * step (t < t_out) of (batch, t_in, channels).
+struct TimeSliceArgs {
+  int64_t batch = 0, t_in = 0, t_out = 0, channels = 0, start = 0, step = 1;
+  // Throws v3d::Error naming `op` unless the slice fits: t_out >= 0, step >= 1, start >= 0 and
+  // the last frame start + (t_out - 1) * step < t_in.
+  void validate(const char* op) const;
+  double flops() const { return 0.0; }
+  // The forward's copy (the backward also writes the zero frames of d_x).
+  double bytes() const { return 8.0 * static_cast<double>(batch * t_out * channels); }
+};
 
 namespace cpu {
 // x: (batch, t_in, C) -> y: (batch, t_out, C)
-void time_slice(const float* x, int64_t batch, int64_t t_in, int64_t channels, int64_t start,
-                int64_t step, int64_t t_out, float* y);
+void time_slice(const TimeSliceArgs& args, const float* x, float* y);
 // d_y: (batch, t_out, C) -> d_x: (batch, t_in, C)
-void time_slice_bwd(const float* d_y, int64_t batch, int64_t t_in, int64_t channels, int64_t start,
-                    int64_t step, int64_t t_out, float* d_x);
+void time_slice_bwd(const TimeSliceArgs& args, const float* d_y, float* d_x);
 }  // namespace cpu
 
 namespace launch {
 template <GpuKind G>
-void time_slice(const float* x, int64_t batch, int64_t t_in, int64_t channels, int64_t start,
-                int64_t step, int64_t t_out, float* y, StreamHandle s);
+void time_slice(const TimeSliceArgs& args, const float* x, float* y, StreamHandle s);
 template <GpuKind G>
-void time_slice_bwd(const float* d_y, int64_t batch, int64_t t_in, int64_t channels, int64_t start,
-                    int64_t step, int64_t t_out, float* d_x, StreamHandle s);
+void time_slice_bwd(const TimeSliceArgs& args, const float* d_y, float* d_x, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

@@ -210,7 +210,7 @@ Var relu(const Var& x) {
   Tensor xv = x.value();
   return make_result(ops::relu(xv), "relu", {x}, [xv](const Tensor& d, const std::vector<bool>&) {
     Tensor dx = Tensor::empty(xv.shape(), DType::kF32, xv.device());
-    ops::relu_backward_out(xv, d, dx);
+    ops::relu_bwd_out(xv, d, dx);
     return std::vector<Tensor>{dx};
   });
 }
@@ -226,7 +226,7 @@ Var dropout(const Var& x, float p, bool training, PhiloxState& rng) {
   return make_result(y, "dropout", {x},
                      [p, seed, offset](const Tensor& d, const std::vector<bool>&) {
                        Tensor dx = Tensor::empty(d.shape(), DType::kF32, d.device());
-                       ops::dropout_backward_out(d, dx, p, seed, offset);
+                       ops::dropout_bwd_out(d, dx, p, seed, offset);
                        return std::vector<Tensor>{dx};
                      });
 }
@@ -242,7 +242,7 @@ Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng) {
   return make_result(y, "relu_dropout", {x},
                      [xv, p, seed, offset](const Tensor& d, const std::vector<bool>&) {
                        Tensor dx = Tensor::empty(d.shape(), DType::kF32, d.device());
-                       ops::relu_dropout_backward_out(xv, d, dx, p, seed, offset);
+                       ops::relu_dropout_bwd_out(xv, d, dx, p, seed, offset);
                        return std::vector<Tensor>{dx};
                      });
 }

@@ -4,14 +4,12 @@
 #include "runtime/batch_norm.h"
 
 #include "kernels/batch_norm.h"
-#include "runtime/dispatch.h"
+#include "runtime/op_run.h"
 #include "runtime/ops.h"
 
 namespace v3d::ops {
 
 namespace {
-
-using kernels::StreamHandle;
 
 // Channel count of a channels-last activation: its last dimension.
 int64_t channels_of(const Tensor& x, const char* what) {
@@ -25,11 +23,6 @@ int64_t channels_of(const Tensor& x, const char* what) {
 
 void check_channel_vec(const Tensor& t, const char* what, const Tensor& ref, int64_t c) {
   check_tensor(t, what, ref.device(), Shape{c});
-}
-
-// A device workspace for the CUDA reductions (kernels/batch_norm.h); the CPU needs none.
-Tensor workspace_for(int64_t rows, int64_t channels, Device device) {
-  return Tensor::empty({kernels::batch_norm_workspace_floats(rows, channels)}, DType::kF32, device);
 }
 
 }  // namespace
@@ -52,19 +45,14 @@ void batch_norm_train_out(const Tensor& x, const Tensor& gamma, const Tensor& be
             "got input "
                 << x.str());
   V3D_CHECK(eps > 0.0f, "batch_norm_train: eps must be positive, got " << eps);
-  dispatch(
-      x.device(),
-      [&] {
-        kernels::cpu::batch_norm_train(x.f32(), gamma.f32(), beta.f32(), rows, c, momentum, eps,
-                                       y.f32(), save_mean.f32(), save_inv_std.f32(),
-                                       running_mean.f32(), running_var.f32());
-      },
-      [&](auto kind, StreamHandle s) {
-        Tensor ws = workspace_for(rows, c, x.device());
-        kernels::launch::batch_norm_train<decltype(kind)::value>(
-            x.f32(), gamma.f32(), beta.f32(), rows, c, momentum, eps, y.f32(), save_mean.f32(),
-            save_inv_std.f32(), running_mean.f32(), running_var.f32(), ws.f32(), s);
-      });
+  kernels::BatchNormArgs args;
+  args.rows = rows;
+  args.channels = c;
+  args.momentum = momentum;
+  args.eps = eps;
+  run_op<op_entry::batch_norm_train>(x.device(), args, x.f32(), gamma.f32(), beta.f32(), y.f32(),
+                                     save_mean.f32(), save_inv_std.f32(), running_mean.f32(),
+                                     running_var.f32());
 }
 
 BatchNormTrainResult batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -89,17 +77,9 @@ void batch_norm_infer_out(const Tensor& x, const Tensor& gamma, const Tensor& be
   check_channel_vec(running_var, "batch_norm_infer: running_var", x, c);
   check_tensor(y, "batch_norm_infer: y", x.device(), x.shape());
   const int64_t rows = x.numel() / c;
-  dispatch(
-      x.device(),
-      [&] {
-        kernels::cpu::batch_norm_infer(x.f32(), gamma.f32(), beta.f32(), running_mean.f32(),
-                                       running_var.f32(), rows, c, eps, y.f32());
-      },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::batch_norm_infer<decltype(kind)::value>(
-            x.f32(), gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(), rows, c, eps,
-            y.f32(), s);
-      });
+  run_op<op_entry::batch_norm_infer>(x.device(), kernels::BatchNormInferArgs{rows, c, eps}, x.f32(),
+                                     gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(),
+                                     y.f32());
 }
 
 Tensor batch_norm_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -142,19 +122,12 @@ void batch_norm_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& gamma,
   const int64_t c =
       check_bwd("batch_norm_bwd", x, d_y, gamma, save_mean, save_inv_std, d_x, d_gamma, d_beta);
   const int64_t rows = x.numel() / c;
-  dispatch(
-      x.device(),
-      [&] {
-        kernels::cpu::batch_norm_bwd(x.f32(), d_y.f32(), gamma.f32(), save_mean.f32(),
-                                     save_inv_std.f32(), rows, c, d_x.f32(), d_gamma.f32(),
-                                     d_beta.f32());
-      },
-      [&](auto kind, StreamHandle s) {
-        Tensor ws = workspace_for(rows, c, x.device());
-        kernels::launch::batch_norm_bwd<decltype(kind)::value>(
-            x.f32(), d_y.f32(), gamma.f32(), save_mean.f32(), save_inv_std.f32(), rows, c,
-            d_x.f32(), d_gamma.f32(), d_beta.f32(), ws.f32(), s);
-      });
+  kernels::BatchNormArgs args;
+  args.rows = rows;
+  args.channels = c;
+  run_op<op_entry::batch_norm_bwd>(x.device(), args, x.f32(), d_y.f32(), gamma.f32(),
+                                   save_mean.f32(), save_inv_std.f32(), d_x.f32(), d_gamma.f32(),
+                                   d_beta.f32());
 }
 
 BatchNormGrads batch_norm_bwd(const Tensor& x, const Tensor& d_y, const Tensor& gamma,
@@ -171,19 +144,13 @@ void batch_norm_infer_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& 
   const int64_t c = check_bwd("batch_norm_infer_bwd", x, d_y, gamma, running_mean, running_var, d_x,
                               d_gamma, d_beta);
   const int64_t rows = x.numel() / c;
-  dispatch(
-      x.device(),
-      [&] {
-        kernels::cpu::batch_norm_infer_bwd(x.f32(), d_y.f32(), gamma.f32(), running_mean.f32(),
-                                           running_var.f32(), rows, c, eps, d_x.f32(),
-                                           d_gamma.f32(), d_beta.f32());
-      },
-      [&](auto kind, StreamHandle s) {
-        Tensor ws = workspace_for(rows, c, x.device());
-        kernels::launch::batch_norm_infer_bwd<decltype(kind)::value>(
-            x.f32(), d_y.f32(), gamma.f32(), running_mean.f32(), running_var.f32(), rows, c, eps,
-            d_x.f32(), d_gamma.f32(), d_beta.f32(), ws.f32(), s);
-      });
+  kernels::BatchNormArgs args;
+  args.rows = rows;
+  args.channels = c;
+  args.eps = eps;
+  run_op<op_entry::batch_norm_infer_bwd>(x.device(), args, x.f32(), d_y.f32(), gamma.f32(),
+                                         running_mean.f32(), running_var.f32(), d_x.f32(),
+                                         d_gamma.f32(), d_beta.f32());
 }
 
 BatchNormGrads batch_norm_infer_bwd(const Tensor& x, const Tensor& d_y, const Tensor& gamma,
@@ -209,18 +176,9 @@ void batch_norm_fold_out(const Tensor& w, const Tensor& gamma, const Tensor& bet
   check_channel_vec(running_var, "batch_norm_fold: running_var", w, c_out);
   check_tensor(w_folded, "batch_norm_fold: w_folded", w.device(), w.shape());
   check_channel_vec(b_folded, "batch_norm_fold: b_folded", w, c_out);
-  dispatch(
-      w.device(),
-      [&] {
-        kernels::cpu::batch_norm_fold(w.f32(), gamma.f32(), beta.f32(), running_mean.f32(),
-                                      running_var.f32(), c_out, inner, eps, w_folded.f32(),
-                                      b_folded.f32());
-      },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::batch_norm_fold<decltype(kind)::value>(
-            w.f32(), gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(), c_out, inner,
-            eps, w_folded.f32(), b_folded.f32(), s);
-      });
+  run_op<op_entry::batch_norm_fold>(w.device(), kernels::BatchNormFoldArgs{c_out, inner, eps},
+                                    w.f32(), gamma.f32(), beta.f32(), running_mean.f32(),
+                                    running_var.f32(), w_folded.f32(), b_folded.f32());
 }
 
 FoldedConv batch_norm_fold(const Tensor& w, const Tensor& gamma, const Tensor& beta,
@@ -238,12 +196,8 @@ void bias_add_out(const Tensor& x, const Tensor& b, bool relu, const Tensor& y) 
   check_channel_vec(b, "bias_add: b", x, c);
   check_tensor(y, "bias_add: y", x.device(), x.shape());
   const int64_t rows = x.numel() / c;
-  dispatch(
-      x.device(), [&] { kernels::cpu::bias_add(x.f32(), b.f32(), rows, c, relu, y.f32()); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::bias_add<decltype(kind)::value>(x.f32(), b.f32(), rows, c, relu, y.f32(),
-                                                         s);
-      });
+  run_op<op_entry::bias_add>(x.device(), kernels::BiasArgs{rows, c, relu}, x.f32(), b.f32(),
+                             y.f32());
 }
 
 Tensor bias_add(const Tensor& x, const Tensor& b, bool relu) {
@@ -257,13 +211,7 @@ void bias_add_bwd_out(const Tensor& d_y, const Tensor& d_b) {
   const int64_t c = channels_of(d_y, "bias_add_bwd: d_y");
   check_channel_vec(d_b, "bias_add_bwd: d_b", d_y, c);
   const int64_t rows = d_y.numel() / c;
-  dispatch(
-      d_y.device(), [&] { kernels::cpu::bias_add_bwd(d_y.f32(), rows, c, d_b.f32()); },
-      [&](auto kind, StreamHandle s) {
-        Tensor ws = workspace_for(rows, c, d_y.device());
-        kernels::launch::bias_add_bwd<decltype(kind)::value>(d_y.f32(), rows, c, d_b.f32(),
-                                                             ws.f32(), s);
-      });
+  run_op<op_entry::bias_add_bwd>(d_y.device(), kernels::BiasBwdArgs{rows, c}, d_y.f32(), d_b.f32());
 }
 
 Tensor bias_add_bwd(const Tensor& d_y) {
@@ -308,7 +256,7 @@ Var bias_add(const Var& x, const Var& b, bool relu) {
     Tensor d_pre = d;
     if (saved.defined()) {
       d_pre = Tensor::empty(d.shape(), DType::kF32, d.device());
-      ops::relu_backward_out(saved, d, d_pre);
+      ops::relu_bwd_out(saved, d, d_pre);
     }
     return std::vector<Tensor>{d_pre, ops::bias_add_bwd(d_pre)};
   });

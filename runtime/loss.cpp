@@ -5,13 +5,11 @@
 #include <vector>
 
 #include "kernels/loss.h"
-#include "runtime/dispatch.h"
+#include "runtime/op_run.h"
 
 namespace v3d::ops {
 
 namespace {
-
-using kernels::StreamHandle;
 
 struct MpjpeDims {
   int64_t n = 0;       // samples: every leading dimension
@@ -59,15 +57,8 @@ void mpjpe_out(const Tensor& pred, const Tensor& target, const Tensor& weights,
   const MpjpeDims d = check_mpjpe("mpjpe", pred, target, weights);
   check_scalar("mpjpe", "loss", loss, pred.device());
   const float* w = weights_or_null(weights);
-  dispatch(
-      pred.device(),
-      [&] { kernels::cpu::mpjpe_fwd(pred.f32(), target.f32(), w, d.n, d.joints, loss.f32()); },
-      [&](auto kind, StreamHandle s) {
-        Tensor workspace = Tensor::empty({kernels::mpjpe_workspace_floats(d.n * d.joints)},
-                                         DType::kF32, pred.device());
-        kernels::launch::mpjpe_fwd<decltype(kind)::value>(pred.f32(), target.f32(), w, d.n,
-                                                          d.joints, loss.f32(), workspace.f32(), s);
-      });
+  run_op<op_entry::mpjpe>(pred.device(), kernels::MpjpeArgs{d.n, d.joints, w != nullptr},
+                          pred.f32(), target.f32(), w, loss.f32());
 }
 
 Tensor mpjpe(const Tensor& pred, const Tensor& target, const Tensor& weights) {
@@ -83,16 +74,8 @@ void mpjpe_bwd_out(const Tensor& pred, const Tensor& target, const Tensor& weigh
   check_scalar("mpjpe_bwd", "d_loss", d_loss, pred.device());
   check_tensor(d_pred, "mpjpe_bwd: d_pred", pred.device(), pred.shape());
   const float* w = weights_or_null(weights);
-  dispatch(
-      pred.device(),
-      [&] {
-        kernels::cpu::mpjpe_bwd(pred.f32(), target.f32(), w, d_loss.f32(), d.n, d.joints,
-                                d_pred.f32());
-      },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::mpjpe_bwd<decltype(kind)::value>(pred.f32(), target.f32(), w, d_loss.f32(),
-                                                          d.n, d.joints, d_pred.f32(), s);
-      });
+  run_op<op_entry::mpjpe_bwd>(pred.device(), kernels::MpjpeBwdArgs{d.n, d.joints, w != nullptr},
+                              pred.f32(), target.f32(), w, d_loss.f32(), d_pred.f32());
 }
 
 }  // namespace v3d::ops

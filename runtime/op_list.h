@@ -1,5 +1,6 @@
-// The operations runtime/ offers. The op harness (tests/harness) fails when one of these has no
-// registered case, so a new op cannot land untested: add it here and give it cases.
+// The operations runtime/ offers, from kernels/op_list.inc (each op is declared there once). The
+// op harness (tests/harness) fails when one of kOpNames has no registered case, or when the
+// forward of a kGradOnly kernel has no grad case, so a new op cannot land untested.
 #pragma once
 
 #include <array>
@@ -8,42 +9,24 @@
 namespace v3d::ops {
 
 inline constexpr auto kOpNames = std::to_array<std::string_view>({
-    // elementwise and reductions (runtime/ops.h)
-    "add",
-    "mul",
-    "scale",
-    "fill",
-    "broadcast",
-    "relu",
-    "relu_backward",
-    "dropout",
-    "dropout_backward",
-    "relu_dropout",
-    "relu_dropout_backward",
-    "matmul",
-    "sum",
-    "mean",
-    // temporal convolution (runtime/temporal_conv.h)
-    "temporal_conv",
-    "temporal_conv_bwd_data",
-    "temporal_conv_bwd_weight",
-    // batch norm, bias and the residual slice (runtime/batch_norm.h, runtime/time_slice.h)
-    "batch_norm_train",
-    "batch_norm_infer",
-    "batch_norm_bwd",
-    "batch_norm_fold",
-    "bias_add",
-    "time_slice",
-    "time_slice_bwd",
-    // loss and optimizer (runtime/loss.h, runtime/optimizer.h)
-    "mpjpe",
-    "mpjpe_bwd",
-    "adam_amsgrad",
-    // the Long-term Pose Bank (runtime/pose_bank.h)
-    "pose_similarity",
-    "pose_bank",
-    "pose_bank_fuse",
-    "window_gather",
+#define V3D_OP(op, kernel) #op,
+#define V3D_OP_GRAD(op, kernel, forward)
+#include "kernels/op_list.inc"
+#undef V3D_OP
+#undef V3D_OP_GRAD
+});
+
+// Kernels that serve only an op's autograd backward, with that op.
+struct GradOnly {
+  std::string_view kernel;
+  std::string_view forward;
+};
+inline constexpr auto kGradOnly = std::to_array<GradOnly>({
+#define V3D_OP(op, kernel)
+#define V3D_OP_GRAD(op, kernel, forward) {#op, #forward},
+#include "kernels/op_list.inc"
+#undef V3D_OP
+#undef V3D_OP_GRAD
 });
 
 }  // namespace v3d::ops

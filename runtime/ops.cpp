@@ -5,13 +5,11 @@
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
-#include "runtime/dispatch.h"
+#include "runtime/op_run.h"
 
 namespace v3d::ops {
 
 namespace {
-
-using kernels::StreamHandle;
 
 void check_same(const Tensor& ref, const Tensor& t, const char* what) {
   check_tensor(t, what, ref.device(), ref.shape());
@@ -23,12 +21,7 @@ void add_out(const Tensor& a, const Tensor& b, const Tensor& y) {
   check_f32(a, "add: a");
   check_same(a, b, "add: b");
   check_same(a, y, "add: y");
-  const int64_t n = a.numel();
-  dispatch(
-      a.device(), [&] { kernels::cpu::add(a.f32(), b.f32(), y.f32(), n); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::add<decltype(kind)::value>(a.f32(), b.f32(), y.f32(), n, s);
-      });
+  run_op<op_entry::add>(a.device(), kernels::BinaryArgs{a.numel()}, a.f32(), b.f32(), y.f32());
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -42,12 +35,7 @@ void mul_out(const Tensor& a, const Tensor& b, const Tensor& y) {
   check_f32(a, "mul: a");
   check_same(a, b, "mul: b");
   check_same(a, y, "mul: y");
-  const int64_t n = a.numel();
-  dispatch(
-      a.device(), [&] { kernels::cpu::mul(a.f32(), b.f32(), y.f32(), n); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::mul<decltype(kind)::value>(a.f32(), b.f32(), y.f32(), n, s);
-      });
+  run_op<op_entry::mul>(a.device(), kernels::BinaryArgs{a.numel()}, a.f32(), b.f32(), y.f32());
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -60,12 +48,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 void scale_out(const Tensor& x, float alpha, const Tensor& y) {
   check_f32(x, "scale: x");
   check_same(x, y, "scale: y");
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(), [&] { kernels::cpu::scale(x.f32(), alpha, y.f32(), n); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::scale<decltype(kind)::value>(x.f32(), alpha, y.f32(), n, s);
-      });
+  run_op<op_entry::scale>(x.device(), kernels::UnaryArgs{x.numel(), alpha}, x.f32(), y.f32());
 }
 
 Tensor scale(const Tensor& x, float alpha) {
@@ -77,12 +60,10 @@ Tensor scale(const Tensor& x, float alpha) {
 
 void fill_(const Tensor& t, float value) {
   check_f32(t, "fill: t");
-  const int64_t n = t.numel();
-  dispatch(
-      t.device(), [&] { kernels::cpu::fill(t.f32(), value, n); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::fill<decltype(kind)::value>(t.f32(), value, n, s);
-      });
+  kernels::FillArgs args;
+  args.n = t.numel();
+  args.value = value;
+  run_op<op_entry::fill>(t.device(), args, t.f32());
 }
 
 void broadcast_out(const Tensor& s, float alpha, const Tensor& y) {
@@ -90,23 +71,16 @@ void broadcast_out(const Tensor& s, float alpha, const Tensor& y) {
   check_f32(y, "broadcast: y");
   V3D_CHECK(s.numel() == 1 && s.device() == y.device(),
             "broadcast: source must be one element on " << y.device().str() << ", got " << s.str());
-  const int64_t n = y.numel();
-  dispatch(
-      y.device(), [&] { kernels::cpu::broadcast(s.f32(), alpha, y.f32(), n); },
-      [&](auto kind, StreamHandle st) {
-        kernels::launch::broadcast<decltype(kind)::value>(s.f32(), alpha, y.f32(), n, st);
-      });
+  kernels::FillArgs args;
+  args.n = y.numel();
+  args.alpha = alpha;
+  run_op<op_entry::broadcast>(y.device(), args, s.f32(), y.f32());
 }
 
 void relu_out(const Tensor& x, const Tensor& y) {
   check_f32(x, "relu: x");
   check_same(x, y, "relu: y");
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(), [&] { kernels::cpu::relu_fwd(x.f32(), y.f32(), n); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::relu_fwd<decltype(kind)::value>(x.f32(), y.f32(), n, s);
-      });
+  run_op<op_entry::relu>(x.device(), kernels::UnaryArgs{x.numel()}, x.f32(), y.f32());
 }
 
 Tensor relu(const Tensor& x) {
@@ -116,68 +90,43 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 
-void relu_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x) {
-  check_f32(x, "relu_backward: x");
-  check_same(x, d_y, "relu_backward: d_y");
-  check_same(x, d_x, "relu_backward: d_x");
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(), [&] { kernels::cpu::relu_bwd(x.f32(), d_y.f32(), d_x.f32(), n); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::relu_bwd<decltype(kind)::value>(x.f32(), d_y.f32(), d_x.f32(), n, s);
-      });
+void relu_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x) {
+  check_f32(x, "relu_bwd: x");
+  check_same(x, d_y, "relu_bwd: d_y");
+  check_same(x, d_x, "relu_bwd: d_x");
+  run_op<op_entry::relu_bwd>(x.device(), kernels::BinaryArgs{x.numel()}, x.f32(), d_y.f32(),
+                             d_x.f32());
 }
 
 void dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset) {
   check_f32(x, "dropout: x");
   check_same(x, y, "dropout: y");
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(), [&] { kernels::cpu::dropout_fwd(x.f32(), y.f32(), n, p, seed, offset); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::dropout_fwd<decltype(kind)::value>(x.f32(), y.f32(), n, p, seed, offset,
-                                                            s);
-      });
+  run_op<op_entry::dropout>(x.device(), kernels::DropoutArgs{x.numel(), p, seed, offset}, x.f32(),
+                            y.f32());
 }
 
-void dropout_backward_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t seed,
-                          uint64_t offset) {
-  check_f32(d_y, "dropout_backward: d_y");
-  check_same(d_y, d_x, "dropout_backward: d_x");
-  const int64_t n = d_y.numel();
-  dispatch(
-      d_y.device(), [&] { kernels::cpu::dropout_bwd(d_y.f32(), d_x.f32(), n, p, seed, offset); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::dropout_bwd<decltype(kind)::value>(d_y.f32(), d_x.f32(), n, p, seed,
-                                                            offset, s);
-      });
+void dropout_bwd_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t seed,
+                     uint64_t offset) {
+  check_f32(d_y, "dropout_bwd: d_y");
+  check_same(d_y, d_x, "dropout_bwd: d_x");
+  run_op<op_entry::dropout_bwd>(d_y.device(), kernels::DropoutArgs{d_y.numel(), p, seed, offset},
+                                d_y.f32(), d_x.f32());
 }
 
 void relu_dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset) {
   check_f32(x, "relu_dropout: x");
   check_same(x, y, "relu_dropout: y");
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(), [&] { kernels::cpu::relu_dropout_fwd(x.f32(), y.f32(), n, p, seed, offset); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::relu_dropout_fwd<decltype(kind)::value>(x.f32(), y.f32(), n, p, seed,
-                                                                 offset, s);
-      });
+  run_op<op_entry::relu_dropout>(x.device(), kernels::DropoutArgs{x.numel(), p, seed, offset},
+                                 x.f32(), y.f32());
 }
 
-void relu_dropout_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
-                               uint64_t seed, uint64_t offset) {
-  check_f32(x, "relu_dropout_backward: x");
-  check_same(x, d_y, "relu_dropout_backward: d_y");
-  check_same(x, d_x, "relu_dropout_backward: d_x");
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(),
-      [&] { kernels::cpu::relu_dropout_bwd(x.f32(), d_y.f32(), d_x.f32(), n, p, seed, offset); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::relu_dropout_bwd<decltype(kind)::value>(x.f32(), d_y.f32(), d_x.f32(), n,
-                                                                 p, seed, offset, s);
-      });
+void relu_dropout_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
+                          uint64_t seed, uint64_t offset) {
+  check_f32(x, "relu_dropout_bwd: x");
+  check_same(x, d_y, "relu_dropout_bwd: d_y");
+  check_same(x, d_x, "relu_dropout_bwd: d_x");
+  run_op<op_entry::relu_dropout_bwd>(x.device(), kernels::DropoutArgs{x.numel(), p, seed, offset},
+                                     x.f32(), d_y.f32(), d_x.f32());
 }
 
 void matmul_out(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a, bool trans_b,
@@ -209,9 +158,7 @@ void matmul_out(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a,
   g.ldb = std::max<int64_t>(1, b.size(1));
   g.c = c.f32();
   g.ldc = std::max<int64_t>(1, c.size(1));
-  dispatch(
-      a.device(), [&] { kernels::cpu::gemm(g); },
-      [&](auto kind, StreamHandle s) { kernels::launch::gemm<decltype(kind)::value>(g, s); });
+  run_op<op_entry::matmul>(a.device(), g);
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
@@ -231,14 +178,7 @@ void sum_out(const Tensor& x, const Tensor& y, float alpha) {
   check_f32(y, "sum: y");
   V3D_CHECK(y.numel() == 1 && y.device() == x.device(),
             "sum: output must be one element on " << x.device().str() << ", got " << y.str());
-  const int64_t n = x.numel();
-  dispatch(
-      x.device(), [&] { kernels::cpu::sum(x.f32(), n, alpha, y.f32()); },
-      [&](auto kind, StreamHandle s) {
-        Tensor workspace =
-            Tensor::empty({kernels::sum_workspace_floats(n)}, DType::kF32, x.device());
-        kernels::launch::sum<decltype(kind)::value>(x.f32(), n, alpha, y.f32(), workspace.f32(), s);
-      });
+  run_op<op_entry::sum>(x.device(), kernels::SumArgs{x.numel(), alpha}, x.f32(), y.f32());
 }
 
 Tensor sum(const Tensor& x) {
@@ -252,7 +192,9 @@ Tensor mean(const Tensor& x) {
   check_f32(x, "mean: x");
   V3D_CHECK(x.numel() > 0, "mean of an empty tensor " << x.str());
   Tensor y = Tensor::empty({}, DType::kF32, x.device());
-  sum_out(x, y, 1.0f / static_cast<float>(x.numel()));
+  run_op<op_entry::mean>(x.device(),
+                         kernels::SumArgs{x.numel(), 1.0f / static_cast<float>(x.numel())}, x.f32(),
+                         y.f32());
   return y;
 }
 

@@ -26,17 +26,16 @@ void broadcast_out(const Tensor& s, float alpha, const Tensor& y);
 void relu_out(const Tensor& x, const Tensor& y);
 Tensor relu(const Tensor& x);
 // d_x = x > 0 ? d_y : 0
-void relu_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x);
+void relu_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x);
 
 // Inverted dropout (kernels/dropout.h); the mask is a function of (seed, offset, element index).
 void dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset);
-void dropout_backward_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t seed,
-                          uint64_t offset);
+void dropout_bwd_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t seed, uint64_t offset);
 // ReLU then dropout in one pass, and its backward given the ReLU input x (kernels/dropout.h);
-// bit-identical to relu_out + dropout_out and dropout_backward_out + relu_backward_out.
+// bit-identical to relu_out + dropout_out and dropout_bwd_out + relu_bwd_out.
 void relu_dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset);
-void relu_dropout_backward_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
-                               uint64_t seed, uint64_t offset);
+void relu_dropout_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
+                          uint64_t seed, uint64_t offset);
 
 // c = alpha * op(a) @ op(b) + beta * c for 2-D row-major a, b, c.
 void matmul_out(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a = false,

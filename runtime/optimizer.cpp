@@ -4,7 +4,7 @@
 #include <string>
 
 #include "kernels/optimizer.h"
-#include "runtime/dispatch.h"
+#include "runtime/op_run.h"
 #include "runtime/ops.h"
 
 namespace v3d {
@@ -37,20 +37,10 @@ void adam_amsgrad_out(const Tensor& param, const Tensor& grad, const Tensor& exp
     for (int j = i + 1; j < 5; ++j)
       V3D_CHECK(!overlaps(*t[i], *t[j]),
                 "adam_amsgrad: " << names[i] << " and " << names[j] << " overlap in memory");
-  const kernels::AdamStepArgs a =
-      kernels::adam_step_args(options.lr, options.beta1, options.beta2, options.eps, step);
-  const int64_t n = param.numel();
-  dispatch(
-      param.device(),
-      [&] {
-        kernels::cpu::adam_amsgrad(param.f32(), grad.f32(), exp_avg.f32(), exp_avg_sq.f32(),
-                                   max_exp_avg_sq.f32(), n, a);
-      },
-      [&](auto kind, kernels::StreamHandle s) {
-        kernels::launch::adam_amsgrad<decltype(kind)::value>(param.f32(), grad.f32(), exp_avg.f32(),
-                                                             exp_avg_sq.f32(), max_exp_avg_sq.f32(),
-                                                             n, a, s);
-      });
+  const kernels::AdamStepArgs a = kernels::adam_step_args(options.lr, options.beta1, options.beta2,
+                                                          options.eps, step, param.numel());
+  run_op<op_entry::adam_amsgrad>(param.device(), a, param.f32(), grad.f32(), exp_avg.f32(),
+                                 exp_avg_sq.f32(), max_exp_avg_sq.f32());
 }
 
 }  // namespace ops

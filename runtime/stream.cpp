@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "runtime/device_error.h"
 #include "runtime/gpu_api.h"
 
 namespace v3d {
@@ -51,7 +52,9 @@ Stream::~Stream() {
 }
 
 void Stream::synchronize() const {
-  if (device_.is_gpu()) gpu_api(device_.gpu_kind()).stream_synchronize(handle_);
+  if (!device_.is_gpu()) return;
+  gpu_api(device_.gpu_kind()).stream_synchronize(handle_);
+  check_device_errors(device_, handle_);
 }
 
 Event::Event(Device device) : device_(device) {
@@ -92,7 +95,10 @@ StreamGuard::StreamGuard(const Stream& stream)
 StreamGuard::~StreamGuard() { current_streams()[key(device_)] = previous_; }
 
 void synchronize(Device device) {
-  if (device.is_gpu()) gpu_api(device.gpu_kind()).stream_synchronize(current_stream(device));
+  if (!device.is_gpu()) return;
+  const kernels::StreamHandle stream = current_stream(device);
+  gpu_api(device.gpu_kind()).stream_synchronize(stream);
+  check_device_errors(device, stream);
 }
 
 }  // namespace v3d

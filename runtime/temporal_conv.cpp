@@ -2,13 +2,11 @@
 #include "runtime/temporal_conv.h"
 
 #include "kernels/temporal_conv.h"
-#include "runtime/dispatch.h"
+#include "runtime/op_run.h"
 
 namespace v3d {
 namespace {
 
-using kernels::StreamHandle;
-using kernels::TemporalConvPass;
 using kernels::TemporalConvShape;
 
 void check_params(const char* op, int64_t dilation, int64_t stride) {
@@ -51,11 +49,6 @@ void check_grad_out(const char* op, const Tensor& d_y, const TemporalConvShape& 
   check_tensor(d_y, op, device, Shape{s.batch, s.t_out(), s.c_out});
 }
 
-Tensor workspace_for(const TemporalConvShape& s, TemporalConvPass pass, Device device) {
-  const int64_t floats = kernels::temporal_conv_workspace_floats(s, pass);
-  return floats > 0 ? Tensor::empty({floats}, DType::kF32, device) : Tensor();
-}
-
 }  // namespace
 
 namespace ops {
@@ -89,11 +82,12 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
       tap = prepared->tap_major.f32();
     }
   }
-  dispatch(
-      x.device(), [&] { kernels::cpu::temporal_conv_fwd(s, x.f32(), w.f32(), y.f32(), v, tap); },
-      [&](auto kind, StreamHandle st) {
-        kernels::launch::temporal_conv_fwd<decltype(kind)::value>(s, x.f32(), w.f32(), y.f32(), st);
-      });
+  if (v != nullptr || tap != nullptr) {  // prepared weights exist for the CPU forward only
+    s.validate("temporal_conv");
+    kernels::cpu::temporal_conv_fwd(s, x.f32(), w.f32(), y.f32(), v, tap);
+    return;
+  }
+  run_op<op_entry::temporal_conv>(x.device(), s, x.f32(), w.f32(), y.f32());
 }
 
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
@@ -131,13 +125,8 @@ void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor
   const TemporalConvShape s =
       shape_of("temporal_conv_bwd_data", d_x, "d_x", w, "w", dilation, stride);
   check_grad_out("temporal_conv_bwd_data: d_y", d_y, s, d_x.device());
-  dispatch(
-      d_x.device(), [&] { kernels::cpu::temporal_conv_bwd_data(s, d_y.f32(), w.f32(), d_x.f32()); },
-      [&](auto kind, StreamHandle st) {
-        Tensor ws = workspace_for(s, TemporalConvPass::kBackwardData, d_x.device());
-        kernels::launch::temporal_conv_bwd_data<decltype(kind)::value>(
-            s, d_y.f32(), w.f32(), d_x.f32(), ws.defined() ? ws.f32() : nullptr, st);
-      });
+  run_op<op_entry::temporal_conv_bwd_data>(d_x.device(), kernels::TemporalConvBwdDataArgs{s},
+                                           d_y.f32(), w.f32(), d_x.f32());
 }
 
 void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tensor& d_w,
@@ -145,13 +134,8 @@ void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tens
   const TemporalConvShape s =
       shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride);
   check_grad_out("temporal_conv_bwd_weight: d_y", d_y, s, x.device());
-  dispatch(
-      x.device(), [&] { kernels::cpu::temporal_conv_bwd_weight(s, x.f32(), d_y.f32(), d_w.f32()); },
-      [&](auto kind, StreamHandle st) {
-        Tensor ws = workspace_for(s, TemporalConvPass::kBackwardWeight, x.device());
-        kernels::launch::temporal_conv_bwd_weight<decltype(kind)::value>(
-            s, x.f32(), d_y.f32(), d_w.f32(), ws.defined() ? ws.f32() : nullptr, st);
-      });
+  run_op<op_entry::temporal_conv_bwd_weight>(x.device(), kernels::TemporalConvBwdWeightArgs{s},
+                                             x.f32(), d_y.f32(), d_w.f32());
 }
 
 }  // namespace ops

@@ -2,13 +2,11 @@
 #include "runtime/time_slice.h"
 
 #include "kernels/time_slice.h"
-#include "runtime/dispatch.h"
+#include "runtime/op_run.h"
 
 namespace v3d::ops {
 
 namespace {
-
-using kernels::StreamHandle;
 
 // Both tensors (B, T, C) f32 on one device with equal B and C.
 void check_pair(const char* op, const Tensor& big, const Tensor& small) {
@@ -27,15 +25,8 @@ void check_pair(const char* op, const Tensor& big, const Tensor& small) {
 
 void time_slice_out(const Tensor& x, int64_t start, int64_t step, const Tensor& y) {
   check_pair("time_slice", x, y);
-  const int64_t b = x.size(0), t_in = x.size(1), c = x.size(2), t_out = y.size(1);
-  kernels::time_slice_validate("time_slice", b, t_in, t_out, c, start, step);
-  dispatch(
-      x.device(),
-      [&] { kernels::cpu::time_slice(x.f32(), b, t_in, c, start, step, t_out, y.f32()); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::time_slice<decltype(kind)::value>(x.f32(), b, t_in, c, start, step, t_out,
-                                                           y.f32(), s);
-      });
+  const kernels::TimeSliceArgs args{x.size(0), x.size(1), y.size(1), x.size(2), start, step};
+  run_op<op_entry::time_slice>(x.device(), args, x.f32(), y.f32());
 }
 
 Tensor time_slice(const Tensor& x, int64_t start, int64_t step, int64_t t_out) {
@@ -49,15 +40,9 @@ Tensor time_slice(const Tensor& x, int64_t start, int64_t step, int64_t t_out) {
 
 void time_slice_bwd_out(const Tensor& d_y, int64_t start, int64_t step, const Tensor& d_x) {
   check_pair("time_slice_bwd", d_x, d_y);
-  const int64_t b = d_x.size(0), t_in = d_x.size(1), c = d_x.size(2), t_out = d_y.size(1);
-  kernels::time_slice_validate("time_slice_bwd", b, t_in, t_out, c, start, step);
-  dispatch(
-      d_y.device(),
-      [&] { kernels::cpu::time_slice_bwd(d_y.f32(), b, t_in, c, start, step, t_out, d_x.f32()); },
-      [&](auto kind, StreamHandle s) {
-        kernels::launch::time_slice_bwd<decltype(kind)::value>(d_y.f32(), b, t_in, c, start, step,
-                                                               t_out, d_x.f32(), s);
-      });
+  const kernels::TimeSliceArgs args{d_x.size(0), d_x.size(1), d_y.size(1),
+                                    d_x.size(2), start,       step};
+  run_op<op_entry::time_slice_bwd>(d_y.device(), args, d_y.f32(), d_x.f32());
 }
 
 Tensor time_slice_bwd(const Tensor& d_y, int64_t start, int64_t step, int64_t t_in) {

@@ -14,11 +14,6 @@ namespace {
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 16;
 
-void check_sizes(const char* op, int64_t rows, int64_t channels) {
-  V3D_CHECK(rows >= 0, op << ": negative row count " << rows);
-  V3D_CHECK(channels >= 1, op << ": channel count must be positive, got " << channels);
-}
-
 // Rows per reduction chunk: at most 64 chunks (the partials stay within a few MB), and at least
 // 16K elements per chunk so that small tensors are not split for nothing.
 int64_t chunk_rows(int64_t rows, int64_t channels) {
@@ -116,10 +111,12 @@ void backward(const float* x, const float* d_y, const float* gamma, const float*
 
 }  // namespace
 
-void batch_norm_train(const float* x, const float* gamma, const float* beta, int64_t rows,
-                      int64_t channels, float momentum, float eps, float* y, float* save_mean,
-                      float* save_inv_std, float* running_mean, float* running_var) {
-  check_sizes("batch_norm_train", rows, channels);
+void batch_norm_train(const BatchNormArgs& args, const float* x, const float* gamma,
+                      const float* beta, float* y, float* save_mean, float* save_inv_std,
+                      float* running_mean, float* running_var) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const float momentum = args.momentum, eps = args.eps;
+  args.validate("batch_norm_train");
   V3D_CHECK(rows >= 2,
             "batch_norm_train: needs at least 2 rows per channel for the unbiased "
             "running variance, got "
@@ -156,38 +153,44 @@ void batch_norm_train(const float* x, const float* gamma, const float* beta, int
   normalize(x, save_mean, scale.data(), beta, rows, channels, y);
 }
 
-void batch_norm_infer(const float* x, const float* gamma, const float* beta,
-                      const float* running_mean, const float* running_var, int64_t rows,
-                      int64_t channels, float eps, float* y) {
-  check_sizes("batch_norm_infer", rows, channels);
+void batch_norm_infer(const BatchNormInferArgs& args, const float* x, const float* gamma,
+                      const float* beta, const float* running_mean, const float* running_var,
+                      float* y) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const float eps = args.eps;
+  args.validate("batch_norm_infer");
   std::vector<float> scale(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c)
     scale[c] = gamma[c] * batch_norm_inv_std(running_var[c], eps);
   normalize(x, running_mean, scale.data(), beta, rows, channels, y);
 }
 
-void batch_norm_bwd(const float* x, const float* d_y, const float* gamma, const float* save_mean,
-                    const float* save_inv_std, int64_t rows, int64_t channels, float* d_x,
-                    float* d_gamma, float* d_beta) {
-  check_sizes("batch_norm_bwd", rows, channels);
+void batch_norm_bwd(const BatchNormArgs& args, const float* x, const float* d_y, const float* gamma,
+                    const float* save_mean, const float* save_inv_std, float* d_x, float* d_gamma,
+                    float* d_beta) {
+  const int64_t rows = args.rows, channels = args.channels;
+  args.validate("batch_norm_bwd");
   backward(x, d_y, gamma, save_mean, save_inv_std, rows, channels, true, d_x, d_gamma, d_beta);
 }
 
-void batch_norm_infer_bwd(const float* x, const float* d_y, const float* gamma,
-                          const float* running_mean, const float* running_var, int64_t rows,
-                          int64_t channels, float eps, float* d_x, float* d_gamma, float* d_beta) {
-  check_sizes("batch_norm_infer_bwd", rows, channels);
+void batch_norm_infer_bwd(const BatchNormArgs& args, const float* x, const float* d_y,
+                          const float* gamma, const float* running_mean, const float* running_var,
+                          float* d_x, float* d_gamma, float* d_beta) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const float eps = args.eps;
+  args.validate("batch_norm_infer_bwd");
   std::vector<float> inv_std(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) inv_std[c] = batch_norm_inv_std(running_var[c], eps);
   backward(x, d_y, gamma, running_mean, inv_std.data(), rows, channels, false, d_x, d_gamma,
            d_beta);
 }
 
-void batch_norm_fold(const float* w, const float* gamma, const float* beta,
-                     const float* running_mean, const float* running_var, int64_t c_out,
-                     int64_t inner, float eps, float* w_folded, float* b_folded) {
-  V3D_CHECK(c_out >= 0 && inner >= 0,
-            "batch_norm_fold: negative size c_out=" << c_out << " inner=" << inner);
+void batch_norm_fold(const BatchNormFoldArgs& args, const float* w, const float* gamma,
+                     const float* beta, const float* running_mean, const float* running_var,
+                     float* w_folded, float* b_folded) {
+  const int64_t c_out = args.c_out, inner = args.inner;
+  const float eps = args.eps;
+  args.validate("batch_norm_fold");
   // w: (C_out, inner); one output channel's filter is scaled by one factor.
   for (int64_t co = 0; co < c_out; ++co) {
     const float s = gamma[co] * batch_norm_inv_std(running_var[co], eps);
@@ -196,8 +199,10 @@ void batch_norm_fold(const float* w, const float* gamma, const float* beta,
   }
 }
 
-void bias_add(const float* x, const float* b, int64_t rows, int64_t channels, bool relu, float* y) {
-  check_sizes("bias_add", rows, channels);
+void bias_add(const BiasArgs& args, const float* x, const float* b, float* y) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const bool relu = args.relu;
+  args.validate("bias_add");
 #pragma omp parallel for schedule(static) if (rows * channels >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * channels;
@@ -215,8 +220,9 @@ void bias_add(const float* x, const float* b, int64_t rows, int64_t channels, bo
   }
 }
 
-void bias_add_bwd(const float* d_y, int64_t rows, int64_t channels, float* d_b) {
-  check_sizes("bias_add_bwd", rows, channels);
+void bias_add_bwd(const BiasBwdArgs& args, const float* d_y, float* d_b) {
+  const int64_t rows = args.rows, channels = args.channels;
+  args.validate("bias_add_bwd");
   std::vector<double> s, unused;
   channel_sums(
       rows, channels,

@@ -124,22 +124,20 @@ void apply_mask(const float* x, const float* in, float* out, int64_t n, float p,
 
 }  // namespace
 
-void dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  apply_mask<Mode::kDropout>(nullptr, x, y, n, p, seed, offset);
+void dropout_fwd(const DropoutArgs& a, const float* x, float* y) {
+  apply_mask<Mode::kDropout>(nullptr, x, y, a.n, a.p, a.seed, a.offset);
 }
 
-void dropout_bwd(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  apply_mask<Mode::kDropout>(nullptr, d_y, d_x, n, p, seed, offset);
+void dropout_bwd(const DropoutArgs& a, const float* d_y, float* d_x) {
+  apply_mask<Mode::kDropout>(nullptr, d_y, d_x, a.n, a.p, a.seed, a.offset);
 }
 
-void relu_dropout_fwd(const float* x, float* y, int64_t n, float p, uint64_t seed,
-                      uint64_t offset) {
-  apply_mask<Mode::kReluFwd>(nullptr, x, y, n, p, seed, offset);
+void relu_dropout_fwd(const DropoutArgs& a, const float* x, float* y) {
+  apply_mask<Mode::kReluFwd>(nullptr, x, y, a.n, a.p, a.seed, a.offset);
 }
 
-void relu_dropout_bwd(const float* x, const float* d_y, float* d_x, int64_t n, float p,
-                      uint64_t seed, uint64_t offset) {
-  apply_mask<Mode::kReluBwd>(x, d_y, d_x, n, p, seed, offset);
+void relu_dropout_bwd(const DropoutArgs& a, const float* x, const float* d_y, float* d_x) {
+  apply_mask<Mode::kReluBwd>(x, d_y, d_x, a.n, a.p, a.seed, a.offset);
 }
 
 }  // namespace v3d::kernels::cpu

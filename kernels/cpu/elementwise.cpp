@@ -8,32 +8,40 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 16;
 }  // namespace
 
-void add(const float* a, const float* b, float* y, int64_t n) {
+void add(const BinaryArgs& args, const float* a, const float* b, float* y) {
+  const int64_t n = args.n;
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
-void mul(const float* a, const float* b, float* y, int64_t n) {
+void mul(const BinaryArgs& args, const float* a, const float* b, float* y) {
+  const int64_t n = args.n;
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
 }
 
-void scale(const float* x, float alpha, float* y, int64_t n) {
+void scale(const UnaryArgs& args, const float* x, float* y) {
+  const int64_t n = args.n;
+  const float alpha = args.alpha;
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
 }
 
-void fill(float* y, float value, int64_t n) {
+void fill(const FillArgs& args, float* y) {
+  const int64_t n = args.n;
+  const float value = args.value;
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = value;
 }
 
-void relu_fwd(const float* x, float* y, int64_t n) {
+void relu_fwd(const UnaryArgs& args, const float* x, float* y) {
+  const int64_t n = args.n;
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void relu_bwd(const float* x, const float* d_y, float* d_x, int64_t n) {
+void relu_bwd(const BinaryArgs& args, const float* x, const float* d_y, float* d_x) {
+  const int64_t n = args.n;
   // d_y is loaded unconditionally: with the load inside the select the compiler keeps a branch
   // per element (it may not read d_y[i] where x[i] <= 0), which mispredicts on half of them.
 #pragma omp parallel for simd if (n >= kParallelMin)
@@ -43,6 +51,11 @@ void relu_bwd(const float* x, const float* d_y, float* d_x, int64_t n) {
   }
 }
 
-void broadcast(const float* s, float alpha, float* y, int64_t n) { fill(y, alpha * s[0], n); }
+void broadcast(const FillArgs& args, const float* s, float* y) {
+  FillArgs f;
+  f.n = args.n;
+  f.value = args.alpha * s[0];
+  fill(f, y);
+}
 
 }  // namespace v3d::kernels::cpu

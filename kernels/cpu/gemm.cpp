@@ -7,24 +7,23 @@
 
 namespace v3d::kernels {
 
-void gemm_validate(const GemmArgs& g) {
-  V3D_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0,
-            "gemm: negative size m=" << g.m << " n=" << g.n << " k=" << g.k);
-  const int64_t a_cols = g.trans_a ? g.m : g.k;
-  const int64_t b_cols = g.trans_b ? g.k : g.n;
-  V3D_CHECK(g.lda >= std::max<int64_t>(1, a_cols), "gemm: lda " << g.lda << " < " << a_cols);
-  V3D_CHECK(g.ldb >= std::max<int64_t>(1, b_cols), "gemm: ldb " << g.ldb << " < " << b_cols);
-  V3D_CHECK(g.ldc >= std::max<int64_t>(1, g.n), "gemm: ldc " << g.ldc << " < " << g.n);
+void GemmArgs::validate(const char* op) const {
+  V3D_CHECK(m >= 0 && n >= 0 && k >= 0,
+            op << ": negative size m=" << m << " n=" << n << " k=" << k);
+  const int64_t a_cols = trans_a ? m : k;
+  const int64_t b_cols = trans_b ? k : n;
+  V3D_CHECK(lda >= std::max<int64_t>(1, a_cols), op << ": lda " << lda << " < " << a_cols);
+  V3D_CHECK(ldb >= std::max<int64_t>(1, b_cols), op << ": ldb " << ldb << " < " << b_cols);
+  V3D_CHECK(ldc >= std::max<int64_t>(1, n), op << ": ldc " << ldc << " < " << n);
   constexpr int64_t kMax = std::numeric_limits<int>::max();
-  V3D_CHECK(
-      g.m <= kMax && g.n <= kMax && g.k <= kMax && g.lda <= kMax && g.ldb <= kMax && g.ldc <= kMax,
-      "gemm: sizes exceed the 32-bit BLAS interface");
+  V3D_CHECK(m <= kMax && n <= kMax && k <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax,
+            op << ": sizes exceed the 32-bit BLAS interface");
 }
 
 namespace cpu {
 
 void gemm(const GemmArgs& g) {
-  gemm_validate(g);
+  g.validate("gemm");
   if (g.m == 0 || g.n == 0) return;
   if (g.k == 0) {
     // BLAS leaves C * beta; make beta = 0 overwrite even NaN, as documented.

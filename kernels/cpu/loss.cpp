@@ -8,7 +8,8 @@
 
 namespace v3d::kernels {
 
-int64_t mpjpe_workspace_floats(int64_t points) {
+int64_t MpjpeArgs::workspace_floats() const {
+  const int64_t points = n * joints;
   // Must match the launch geometry in kernels/cuda/loss.cu: 256 threads x 4 points per block, at
   // most 1024 partial sums.
   constexpr int64_t kPointsPerBlock = 256 * 4;
@@ -22,11 +23,10 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 }  // namespace
 
-void mpjpe_fwd(const float* pred, const float* target, const float* w, int64_t n, int64_t joints,
+void mpjpe_fwd(const MpjpeArgs& args, const float* pred, const float* target, const float* w,
                float* loss) {
-  V3D_CHECK(n >= 1 && joints >= 1,
-            "mpjpe_fwd: need at least one point, got n=" << n << " joints=" << joints);
-  const int64_t points = n * joints;
+  args.validate("mpjpe_fwd");
+  const int64_t joints = args.joints, points = args.n * joints;
   const int64_t chunks = (points + kMpjpeChunk - 1) / kMpjpeChunk;
   std::vector<double> partial(static_cast<size_t>(chunks));
 #pragma omp parallel for if (points >= kParallelMin)
@@ -48,10 +48,10 @@ void mpjpe_fwd(const float* pred, const float* target, const float* w, int64_t n
   loss[0] = static_cast<float>(total / static_cast<double>(points));
 }
 
-void mpjpe_bwd(const float* pred, const float* target, const float* w, const float* d_loss,
-               int64_t n, int64_t joints, float* d_pred) {
-  V3D_CHECK(n >= 0 && joints >= 1, "mpjpe_bwd: bad sizes n=" << n << " joints=" << joints);
-  const int64_t points = n * joints;
+void mpjpe_bwd(const MpjpeBwdArgs& args, const float* pred, const float* target, const float* w,
+               const float* d_loss, float* d_pred) {
+  args.validate("mpjpe_bwd");
+  const int64_t joints = args.joints, points = args.n * joints;
   if (points == 0) return;
   // The same float scale the CUDA kernel forms, so both backends round alike.
   const float scale = d_loss[0] * static_cast<float>(1.0 / static_cast<double>(points));

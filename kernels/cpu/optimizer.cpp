@@ -25,7 +25,8 @@ double intended(float x) {
 
 }  // namespace
 
-AdamStepArgs adam_step_args(float lr, float beta1, float beta2, float eps, int64_t step) {
+AdamStepArgs adam_step_args(float lr, float beta1, float beta2, float eps, int64_t step,
+                            int64_t n) {
   V3D_CHECK(step >= 1, "adam_amsgrad: the step count is 1-based, got " << step);
   V3D_CHECK(lr >= 0.0f, "adam_amsgrad: invalid learning rate " << lr);
   V3D_CHECK(eps >= 0.0f, "adam_amsgrad: invalid epsilon " << eps);
@@ -39,6 +40,7 @@ AdamStepArgs adam_step_args(float lr, float beta1, float beta2, float eps, int64
   const double bias_correction1 = 1.0 - std::pow(b1, t);
   const double bias_correction2 = 1.0 - std::pow(b2, t);
   AdamStepArgs a;
+  a.n = n;
   a.beta1 = beta1;
   a.one_minus_beta1 = static_cast<float>(1.0 - b1);
   a.beta2 = beta2;
@@ -56,9 +58,10 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 }  // namespace
 
-void adam_amsgrad(float* p, const float* g, float* m, float* v, float* v_max, int64_t n,
-                  const AdamStepArgs& a) {
-  V3D_CHECK(n >= 0, "adam_amsgrad: negative element count " << n);
+void adam_amsgrad(const AdamStepArgs& a, float* p, const float* g, float* m, float* v,
+                  float* v_max) {
+  a.validate("adam_amsgrad");
+  const int64_t n = a.n;
   // p, g, m, v, v_max: (n)
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {

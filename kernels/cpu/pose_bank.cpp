@@ -8,15 +8,105 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <vector>
 
 #include "kernels/pose_bank.h"
 
 namespace v3d::kernels {
 
-int64_t pose_bank_workspace_floats(int64_t num_seq, int capacity) {
+namespace {
+
+void check_skeleton(const char* op, const PoseSkeleton& sk) {
+  V3D_CHECK(sk.joints >= 1 && sk.joints <= kPoseBankMaxJoints,
+            op << ": joints must be in [1, " << kPoseBankMaxJoints << "], got " << sk.joints);
+  V3D_CHECK(sk.parents != nullptr, op << ": parents is null");
+  V3D_CHECK(sk.center == PoseCenter::kCentroid || sk.center == PoseCenter::kRoot,
+            op << ": unknown center " << static_cast<int>(sk.center));
+}
+
+void check_capacity(const char* op, int capacity) {
+  V3D_CHECK(capacity >= 1 && capacity <= kPoseBankMaxCapacity,
+            op << ": capacity must be in [1, " << kPoseBankMaxCapacity << "], got " << capacity);
+}
+
+// Frame indices are int32.
+constexpr int64_t kMaxFrames = 0x7fffffff;
+
+void check_frames(const char* op, int64_t num_seq, int64_t total) {
+  V3D_CHECK(num_seq >= 0 && num_seq < kMaxFrames && total >= 0 && total <= kMaxFrames,
+            op << ": num_seq must be in [0, 2^31 - 1) and total in [0, 2^31 - 1], got num_seq="
+               << num_seq << " total=" << total);
+}
+
+}  // namespace
+
+std::string pose_bank_check_message(const char* op, PoseBankCheck check, int64_t i, int64_t j,
+                                    int64_t k, int64_t value) {
+  std::ostringstream os;
+  os << op << ": ";
+  switch (check) {
+    case PoseBankCheck::kParent:
+      os << "parents[" << i << "] = " << value << " is not -1 or another joint in [0, " << j << ")";
+      break;
+    case PoseBankCheck::kOffsetsStart:
+      os << "offsets[0] must be 0, got " << value;
+      break;
+    case PoseBankCheck::kOffsetsOrder:
+      os << "offsets must be non-decreasing, offsets[" << i << "] = " << value << " < offsets["
+         << i - 1 << "] = " << j;
+      break;
+    case PoseBankCheck::kOffsetsEnd:
+      os << "offsets end at " << value << " but poses has " << j << " frames";
+      break;
+    case PoseBankCheck::kBankRow:
+      os << "bank_row[" << i << "] = " << value << " is not a row of banks (" << j << " rows)";
+      break;
+    case PoseBankCheck::kGatherRow:
+      os << "rows[" << i << "] = " << value << " is not a row of index_map (" << j << " rows)";
+      break;
+    case PoseBankCheck::kGatherFrame:
+      os << "row_base[" << i << "] + index_map[" << k << ", " << j << "] = " << value
+         << " is not a frame of src";
+      break;
+    default:
+      os << "index check " << static_cast<int>(check) << " failed (i=" << i << " j=" << j
+         << " k=" << k << " value=" << value << ")";
+  }
+  return os.str();
+}
+
+void PoseSimilarityArgs::validate(const char* op) const {
+  check_skeleton(op, skeleton);
+  V3D_CHECK(n >= 0 && m >= 0, op << ": bad sizes n=" << n << " m=" << m);
+}
+
+void PoseBankArgs::validate(const char* op) const {
+  check_skeleton(op, skeleton);
+  check_capacity(op, settings.capacity);
+  check_frames(op, num_seq, total);
+}
+
+int64_t PoseBankArgs::workspace_floats() const {
   // One capacity x capacity pairwise matrix per sequence (kernels/cuda/pose_bank.cu).
-  return num_seq * static_cast<int64_t>(capacity) * capacity;
+  return num_seq * static_cast<int64_t>(settings.capacity) * settings.capacity;
+}
+
+void PoseFuseArgs::validate(const char* op) const {
+  check_skeleton(op, skeleton);
+  check_capacity(op, settings.capacity);
+  check_frames(op, num_seq, total);
+  V3D_CHECK(settings.radius >= 0 && settings.radius < (1 << 24),
+            op << ": radius must be in [0, 2^24), got " << settings.radius);
+  V3D_CHECK(bank_rows >= 0 && bank_rows <= kMaxFrames,
+            op << ": bank_rows must be in [0, 2^31), got " << bank_rows);
+}
+
+void WindowGatherArgs::validate(const char* op) const {
+  V3D_CHECK(channels >= 0 && window >= 1 && window <= kMaxFrames && n >= 0,
+            op << ": bad sizes channels=" << channels << " window=" << window << " n=" << n);
+  V3D_CHECK(src_frames >= 0 && map_rows >= 0,
+            op << ": bad sizes src_frames=" << src_frames << " map_rows=" << map_rows);
 }
 
 namespace cpu {
@@ -48,18 +138,13 @@ struct Skeleton {
   float inv_bones = 0.0f;  // 0 when the skeleton has no bone: L = 0, the denominator is 1e-6
 };
 
+// sk was validated by the op's args; the parents are checked here, where they are read.
 Skeleton make_skeleton(const char* op, const PoseSkeleton& sk) {
-  V3D_CHECK(sk.joints >= 1 && sk.joints <= kPoseBankMaxJoints,
-            op << ": joints must be in [1, " << kPoseBankMaxJoints << "], got " << sk.joints);
-  V3D_CHECK(sk.parents != nullptr, op << ": parents is null");
-  V3D_CHECK(sk.center == PoseCenter::kCentroid || sk.center == PoseCenter::kRoot,
-            op << ": unknown center " << static_cast<int>(sk.center));
   int bones = 0;
   for (int j = 0; j < sk.joints; ++j) {
     const int p = sk.parents[j];
-    V3D_CHECK(p >= -1 && p < sk.joints && p != j, op << ": parents[" << j << "] = " << p
-                                                     << " is not -1 or another joint in [0, "
-                                                     << sk.joints << ")");
+    V3D_CHECK(p >= -1 && p < sk.joints && p != j,
+              pose_bank_check_message(op, PoseBankCheck::kParent, j, sk.joints, 0, p));
     if (p >= 0) ++bones;
   }
   Skeleton s;
@@ -118,16 +203,17 @@ float similarity(const float* a, const PoseInfo& a_info, const float* b, const P
   return 1.0f - sum / b_info.denom;
 }
 
-// offsets: (num_seq + 1) host memory; returns the total frame count.
-int64_t check_offsets(const char* op, const int32_t* offsets, int64_t num_seq) {
-  V3D_CHECK(num_seq >= 0, op << ": num_seq must be >= 0, got " << num_seq);
+// offsets: (num_seq + 1) host memory, ending at total.
+void check_offsets(const char* op, const int32_t* offsets, int64_t num_seq, int64_t total) {
   V3D_CHECK(offsets != nullptr, op << ": offsets is null");
-  V3D_CHECK(offsets[0] == 0, op << ": offsets[0] must be 0, got " << offsets[0]);
+  V3D_CHECK(offsets[0] == 0,
+            pose_bank_check_message(op, PoseBankCheck::kOffsetsStart, 0, 0, 0, offsets[0]));
   for (int64_t k = 0; k < num_seq; ++k)
-    V3D_CHECK(offsets[k + 1] >= offsets[k], op << ": offsets must be non-decreasing, offsets["
-                                               << k + 1 << "] = " << offsets[k + 1] << " < "
-                                               << offsets[k]);
-  return offsets[num_seq];
+    V3D_CHECK(offsets[k + 1] >= offsets[k],
+              pose_bank_check_message(op, PoseBankCheck::kOffsetsOrder, k + 1, offsets[k], 0,
+                                      offsets[k + 1]));
+  V3D_CHECK(offsets[num_seq] == total,
+            pose_bank_check_message(op, PoseBankCheck::kOffsetsEnd, 0, total, 0, offsets[num_seq]));
 }
 
 // One sequence's bank while its frames are offered (Algorithm 1, slot layout of the contract).
@@ -205,10 +291,10 @@ class Bank {
 
 }  // namespace
 
-void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const PoseSkeleton& sk,
-                     float* s) {
-  const Skeleton sks = make_skeleton("pose_similarity", sk);
-  V3D_CHECK(n >= 0 && m >= 0, "pose_similarity: bad sizes n=" << n << " m=" << m);
+void pose_similarity(const PoseSimilarityArgs& args, const float* a, const float* b, float* s) {
+  args.validate("pose_similarity");
+  const Skeleton sks = make_skeleton("pose_similarity", args.skeleton);
+  const int64_t n = args.n, m = args.m;
   const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
   // The reference poses' centres and denominators, once each.
   std::vector<PoseInfo> b_info(static_cast<size_t>(m));
@@ -224,14 +310,13 @@ void pose_similarity(const float* a, int64_t n, const float* b, int64_t m, const
   }
 }
 
-void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, const PoseSkeleton& sk,
-               const PoseBankSettings& st, int32_t* bank_frames, float* bank_as, int32_t* bank_size,
-               int32_t* history) {
-  const Skeleton sks = make_skeleton("pose_bank", sk);
-  V3D_CHECK(
-      st.capacity >= 1 && st.capacity <= kPoseBankMaxCapacity,
-      "pose_bank: capacity must be in [1, " << kPoseBankMaxCapacity << "], got " << st.capacity);
-  check_offsets("pose_bank", offsets, num_seq);
+void pose_bank(const PoseBankArgs& args, const float* poses, const int32_t* offsets,
+               int32_t* bank_frames, float* bank_as, int32_t* bank_size, int32_t* history) {
+  args.validate("pose_bank");
+  const Skeleton sks = make_skeleton("pose_bank", args.skeleton);
+  const int64_t num_seq = args.num_seq;
+  const PoseBankSettings& st = args.settings;
+  check_offsets("pose_bank", offsets, num_seq, args.total);
   const int cap = st.capacity;
   const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
 #pragma omp parallel if (num_seq > 1 && \
@@ -256,15 +341,19 @@ void pose_bank(const float* poses, const int32_t* offsets, int64_t num_seq, cons
   }
 }
 
-void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
-                    const PoseSkeleton& sk, const PoseFuseSettings& st, const int32_t* banks,
-                    const int32_t* bank_row, int32_t* index_map, int32_t* fused) {
-  const Skeleton sks = make_skeleton("pose_bank_fuse", sk);
-  V3D_CHECK(st.radius >= 0, "pose_bank_fuse: radius must be >= 0, got " << st.radius);
-  V3D_CHECK(st.capacity >= 1 && st.capacity <= kPoseBankMaxCapacity,
-            "pose_bank_fuse: capacity must be in [1, " << kPoseBankMaxCapacity << "], got "
-                                                       << st.capacity);
-  const int64_t total = check_offsets("pose_bank_fuse", offsets, num_seq);
+void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t* offsets,
+                    const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
+                    int32_t* fused) {
+  const char* op = "pose_bank_fuse";
+  args.validate(op);
+  const Skeleton sks = make_skeleton(op, args.skeleton);
+  const int64_t num_seq = args.num_seq, total = args.total;
+  const PoseFuseSettings& st = args.settings;
+  check_offsets(op, offsets, num_seq, total);
+  for (int64_t g = 0; g < total; ++g)
+    V3D_CHECK(
+        bank_row[g] >= 0 && bank_row[g] < args.bank_rows,
+        pose_bank_check_message(op, PoseBankCheck::kBankRow, g, args.bank_rows, 0, bank_row[g]));
   const int r = st.radius, window = 2 * r + 1, cap = st.capacity;
   const int max_insert = std::clamp(st.max_insert, 0, 2 * r);
   const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
@@ -331,10 +420,22 @@ void pose_bank_fuse(const float* poses, const int32_t* offsets, int64_t num_seq,
   }
 }
 
-void window_gather(const float* src, int64_t channels, const int32_t* index_map, int window,
-                   const int32_t* rows, const int32_t* row_base, int64_t n, float* out) {
-  V3D_CHECK(channels >= 0 && window >= 1 && n >= 0,
-            "window_gather: bad sizes channels=" << channels << " window=" << window << " n=" << n);
+void window_gather(const WindowGatherArgs& args, const float* src, const int32_t* index_map,
+                   const int32_t* rows, const int32_t* row_base, float* out) {
+  const char* op = "window_gather";
+  args.validate(op);
+  const int64_t n = args.n, channels = args.channels;
+  const int window = static_cast<int>(args.window);
+  // Every source row the gather reads must exist.
+  for (int64_t k = 0; k < n; ++k) {
+    V3D_CHECK(rows[k] >= 0 && rows[k] < args.map_rows,
+              pose_bank_check_message(op, PoseBankCheck::kGatherRow, k, args.map_rows, 0, rows[k]));
+    for (int w = 0; w < window; ++w) {
+      const int64_t from = int64_t{row_base[k]} + index_map[int64_t{rows[k]} * window + w];
+      V3D_CHECK(from >= 0 && from < args.src_frames,
+                pose_bank_check_message(op, PoseBankCheck::kGatherFrame, k, w, rows[k], from));
+    }
+  }
 #pragma omp parallel for schedule(static) if (n * window * channels >= kParallelMin)
   for (int64_t k = 0; k < n; ++k) {
     // out (window, channels) block k from the map row rows[k]

@@ -6,7 +6,7 @@
 
 namespace v3d::kernels {
 
-int64_t sum_workspace_floats(int64_t n) {
+int64_t SumArgs::workspace_floats() const {
   // Must match the launch geometry in kernels/cuda/reduce.cu: at most 1024 partial sums.
   constexpr int64_t kItemsPerBlock = 256 * 4;
   return std::clamp<int64_t>((n + kItemsPerBlock - 1) / kItemsPerBlock, 1, 1024);
@@ -14,8 +14,10 @@ int64_t sum_workspace_floats(int64_t n) {
 
 namespace cpu {
 
-void sum(const float* x, int64_t n, float alpha, float* y) {
-  V3D_CHECK(n >= 0, "sum: negative element count " << n);
+void sum(const SumArgs& args, const float* x, float* y) {
+  args.validate("sum");
+  const int64_t n = args.n;
+  const float alpha = args.alpha;
   const int64_t chunks = (n + kSumChunk - 1) / kSumChunk;
   std::vector<double> partial(static_cast<size_t>(chunks));
 #pragma omp parallel for if (n >= (1 << 18))

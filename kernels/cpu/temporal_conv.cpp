@@ -29,17 +29,17 @@
 
 namespace v3d::kernels {
 
-void TemporalConvShape::validate() const {
+void TemporalConvShape::validate(const char* op) const {
   V3D_CHECK(batch >= 1 && c_in >= 1 && c_out >= 1,
-            "temporal_conv: sizes must be positive, got batch=" << batch << " c_in=" << c_in
-                                                                << " c_out=" << c_out);
+            op << ": sizes must be positive, got batch=" << batch << " c_in=" << c_in
+               << " c_out=" << c_out);
   V3D_CHECK(k >= 1 && dilation >= 1 && stride >= 1,
-            "temporal_conv: kernel width, dilation and stride must be >= 1, got k="
-                << k << " dilation=" << dilation << " stride=" << stride);
-  V3D_CHECK(t_in >= receptive_field(), "temporal_conv: sequence of "
-                                           << t_in << " frames is shorter than the receptive field "
-                                           << receptive_field() << " = (k-1)*dilation+1 (k=" << k
-                                           << ", dilation=" << dilation << ")");
+            op << ": kernel width, dilation and stride must be >= 1, got k=" << k
+               << " dilation=" << dilation << " stride=" << stride);
+  V3D_CHECK(t_in >= receptive_field(), op << ": sequence of " << t_in
+                                          << " frames is shorter than the receptive field "
+                                          << receptive_field() << " = (k-1)*dilation+1 (k=" << k
+                                          << ", dilation=" << dilation << ")");
 }
 
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {

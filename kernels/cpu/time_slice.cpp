@@ -6,8 +6,7 @@
 
 namespace v3d::kernels {
 
-void time_slice_validate(const char* op, int64_t batch, int64_t t_in, int64_t t_out,
-                         int64_t channels, int64_t start, int64_t step) {
+void TimeSliceArgs::validate(const char* op) const {
   V3D_CHECK(batch >= 0 && t_in >= 0 && t_out >= 0 && channels >= 0,
             op << ": negative size batch=" << batch << " t_in=" << t_in << " t_out=" << t_out
                << " channels=" << channels);
@@ -24,9 +23,10 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 16;
 }  // namespace
 
-void time_slice(const float* x, int64_t batch, int64_t t_in, int64_t channels, int64_t start,
-                int64_t step, int64_t t_out, float* y) {
-  time_slice_validate("time_slice", batch, t_in, t_out, channels, start, step);
+void time_slice(const TimeSliceArgs& args, const float* x, float* y) {
+  args.validate("time_slice");
+  const int64_t batch = args.batch, t_in = args.t_in, t_out = args.t_out, channels = args.channels,
+                start = args.start, step = args.step;
   const size_t row_bytes = static_cast<size_t>(channels) * sizeof(float);
   // One output row (b, t) of C floats per iteration.
 #pragma omp parallel for schedule(static) if (batch * t_out * channels >= kParallelMin)
@@ -36,9 +36,10 @@ void time_slice(const float* x, int64_t batch, int64_t t_in, int64_t channels, i
   }
 }
 
-void time_slice_bwd(const float* d_y, int64_t batch, int64_t t_in, int64_t channels, int64_t start,
-                    int64_t step, int64_t t_out, float* d_x) {
-  time_slice_validate("time_slice_bwd", batch, t_in, t_out, channels, start, step);
+void time_slice_bwd(const TimeSliceArgs& args, const float* d_y, float* d_x) {
+  args.validate("time_slice_bwd");
+  const int64_t batch = args.batch, t_in = args.t_in, t_out = args.t_out, channels = args.channels,
+                start = args.start, step = args.step;
   const size_t row_bytes = static_cast<size_t>(channels) * sizeof(float);
   // One input row (b, t_x) of C floats per iteration: a copy of d_y's row when t_x is on the
   // slice's grid, zeros otherwise; every element written once.

@@ -286,11 +286,6 @@ __global__ void bn_fold_kernel(const float* w, const float* __restrict__ gamma,
 
 // ---- host side ---------------------------------------------------------------------------------
 
-void check_sizes(const char* op, int64_t rows, int64_t channels) {
-  V3D_CHECK(rows >= 0, op << ": negative row count " << rows);
-  V3D_CHECK(channels >= 1, op << ": channel count must be positive, got " << channels);
-}
-
 // Partial and final launches of one per-channel reduction; workspace holds the partials.
 template <class Acc, class Load, class Finish>
 void reduce_channels(const char* op, Load load, Finish finish, int64_t rows, int64_t channels,
@@ -342,12 +337,13 @@ namespace v3d::kernels::launch {
 namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
 template <>
-void batch_norm_train<V3D_GPU_KIND>(const float* x, const float* gamma, const float* beta,
-                                    int64_t rows, int64_t channels, float momentum, float eps,
-                                    float* y, float* save_mean, float* save_inv_std,
-                                    float* running_mean, float* running_var, float* workspace,
-                                    StreamHandle s) {
-  impl::check_sizes("batch_norm_train", rows, channels);
+void batch_norm_train<V3D_GPU_KIND>(const BatchNormArgs& args, const float* x, const float* gamma,
+                                    const float* beta, float* y, float* save_mean,
+                                    float* save_inv_std, float* running_mean, float* running_var,
+                                    float* workspace, StreamHandle s) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const float momentum = args.momentum, eps = args.eps;
+  args.validate("batch_norm_train");
   V3D_CHECK(rows >= 2,
             "batch_norm_train: needs at least 2 rows per channel for the unbiased "
             "running variance, got "
@@ -367,11 +363,13 @@ void batch_norm_train<V3D_GPU_KIND>(const float* x, const float* gamma, const fl
 }
 
 template <>
-void batch_norm_infer<V3D_GPU_KIND>(const float* x, const float* gamma, const float* beta,
-                                    const float* running_mean, const float* running_var,
-                                    int64_t rows, int64_t channels, float eps, float* y,
+void batch_norm_infer<V3D_GPU_KIND>(const BatchNormInferArgs& args, const float* x,
+                                    const float* gamma, const float* beta,
+                                    const float* running_mean, const float* running_var, float* y,
                                     StreamHandle s) {
-  impl::check_sizes("batch_norm_infer", rows, channels);
+  const int64_t rows = args.rows, channels = args.channels;
+  const float eps = args.eps;
+  args.validate("batch_norm_infer");
   impl::map_channels(
       "batch_norm_infer",
       impl::NormalizeOp{x, gamma, beta, impl::ChannelStats{running_mean, running_var, true, eps}, y,
@@ -380,35 +378,38 @@ void batch_norm_infer<V3D_GPU_KIND>(const float* x, const float* gamma, const fl
 }
 
 template <>
-void batch_norm_bwd<V3D_GPU_KIND>(const float* x, const float* d_y, const float* gamma,
-                                  const float* save_mean, const float* save_inv_std, int64_t rows,
-                                  int64_t channels, float* d_x, float* d_gamma, float* d_beta,
-                                  float* workspace, StreamHandle s) {
-  impl::check_sizes("batch_norm_bwd", rows, channels);
+void batch_norm_bwd<V3D_GPU_KIND>(const BatchNormArgs& args, const float* x, const float* d_y,
+                                  const float* gamma, const float* save_mean,
+                                  const float* save_inv_std, float* d_x, float* d_gamma,
+                                  float* d_beta, float* workspace, StreamHandle s) {
+  const int64_t rows = args.rows, channels = args.channels;
+  args.validate("batch_norm_bwd");
   impl::backward("batch_norm_bwd", x, d_y, gamma,
                  impl::ChannelStats{save_mean, save_inv_std, false, 0.0f}, rows, channels, true,
                  d_x, d_gamma, d_beta, workspace, static_cast<gpu::Stream>(s));
 }
 
 template <>
-void batch_norm_infer_bwd<V3D_GPU_KIND>(const float* x, const float* d_y, const float* gamma,
-                                        const float* running_mean, const float* running_var,
-                                        int64_t rows, int64_t channels, float eps, float* d_x,
-                                        float* d_gamma, float* d_beta, float* workspace,
-                                        StreamHandle s) {
-  impl::check_sizes("batch_norm_infer_bwd", rows, channels);
+void batch_norm_infer_bwd<V3D_GPU_KIND>(const BatchNormArgs& args, const float* x, const float* d_y,
+                                        const float* gamma, const float* running_mean,
+                                        const float* running_var, float* d_x, float* d_gamma,
+                                        float* d_beta, float* workspace, StreamHandle s) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const float eps = args.eps;
+  args.validate("batch_norm_infer_bwd");
   impl::backward("batch_norm_infer_bwd", x, d_y, gamma,
                  impl::ChannelStats{running_mean, running_var, true, eps}, rows, channels, false,
                  d_x, d_gamma, d_beta, workspace, static_cast<gpu::Stream>(s));
 }
 
 template <>
-void batch_norm_fold<V3D_GPU_KIND>(const float* w, const float* gamma, const float* beta,
-                                   const float* running_mean, const float* running_var,
-                                   int64_t c_out, int64_t inner, float eps, float* w_folded,
-                                   float* b_folded, StreamHandle s) {
-  V3D_CHECK(c_out >= 0 && inner >= 0,
-            "batch_norm_fold: negative size c_out=" << c_out << " inner=" << inner);
+void batch_norm_fold<V3D_GPU_KIND>(const BatchNormFoldArgs& args, const float* w,
+                                   const float* gamma, const float* beta, const float* running_mean,
+                                   const float* running_var, float* w_folded, float* b_folded,
+                                   StreamHandle s) {
+  const int64_t c_out = args.c_out, inner = args.inner;
+  const float eps = args.eps;
+  args.validate("batch_norm_fold");
   if (c_out == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
   constexpr int kThreads = 256;
@@ -419,17 +420,20 @@ void batch_norm_fold<V3D_GPU_KIND>(const float* w, const float* gamma, const flo
 }
 
 template <>
-void bias_add<V3D_GPU_KIND>(const float* x, const float* b, int64_t rows, int64_t channels,
-                            bool relu, float* y, StreamHandle s) {
-  impl::check_sizes("bias_add", rows, channels);
+void bias_add<V3D_GPU_KIND>(const BiasArgs& args, const float* x, const float* b, float* y,
+                            StreamHandle s) {
+  const int64_t rows = args.rows, channels = args.channels;
+  const bool relu = args.relu;
+  args.validate("bias_add");
   impl::map_channels("bias_add", impl::BiasOp{x, b, relu, y, 0.0f}, rows, channels,
                      static_cast<gpu::Stream>(s));
 }
 
 template <>
-void bias_add_bwd<V3D_GPU_KIND>(const float* d_y, int64_t rows, int64_t channels, float* d_b,
+void bias_add_bwd<V3D_GPU_KIND>(const BiasBwdArgs& args, const float* d_y, float* d_b,
                                 float* workspace, StreamHandle s) {
-  impl::check_sizes("bias_add_bwd", rows, channels);
+  const int64_t rows = args.rows, channels = args.channels;
+  args.validate("bias_add_bwd");
   impl::reduce_channels<impl::Sums>("bias_add_bwd", impl::SumLoad{d_y},
                                     impl::SumsFinish{d_b, nullptr}, rows, channels, workspace,
                                     static_cast<gpu::Stream>(s));

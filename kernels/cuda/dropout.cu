@@ -40,14 +40,13 @@ __global__ void dropout_kernel(const float* __restrict__ x, const float* __restr
 }
 
 template <int M>
-void launch_dropout(const char* name, const float* x, const float* in, float* out, int64_t n,
-                    float p, uint64_t seed, uint64_t offset, StreamHandle s) {
-  V3D_CHECK(n >= 0, name << ": negative element count " << n);
-  V3D_CHECK(p >= 0.0f && p < 1.0f, name << ": probability must be in [0, 1), got " << p);
-  if (n == 0) return;
+void launch_dropout(const char* name, const DropoutArgs& a, const float* x, const float* in,
+                    float* out, StreamHandle s) {
+  a.validate(name);
+  if (a.n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH((dropout_kernel<M>), grid_for((n + 3) / 4, kThreads), kThreads, 0, stream, x, in, out,
-             n, p, dropout_scale(p), seed, offset);
+  GPU_LAUNCH((dropout_kernel<M>), grid_for((a.n + 3) / 4, kThreads), kThreads, 0, stream, x, in,
+             out, a.n, a.p, dropout_scale(a.p), a.seed, a.offset);
   V3D_LAUNCH_CHECK(name, stream);
 }
 
@@ -57,31 +56,25 @@ void launch_dropout(const char* name, const float* x, const float* in, float* ou
 namespace v3d::kernels::launch {
 
 template <>
-void dropout_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, float p, uint64_t seed,
-                               uint64_t offset, StreamHandle s) {
-  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kDropout>("dropout_fwd", nullptr, x, y, n, p, seed, offset,
-                                                   s);
+void dropout_fwd<V3D_GPU_KIND>(const DropoutArgs& a, const float* x, float* y, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kDropout>("dropout_fwd", a, nullptr, x, y, s);
 }
 
 template <>
-void dropout_bwd<V3D_GPU_KIND>(const float* d_y, float* d_x, int64_t n, float p, uint64_t seed,
-                               uint64_t offset, StreamHandle s) {
-  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kDropout>("dropout_bwd", nullptr, d_y, d_x, n, p, seed,
-                                                   offset, s);
+void dropout_bwd<V3D_GPU_KIND>(const DropoutArgs& a, const float* d_y, float* d_x, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kDropout>("dropout_bwd", a, nullptr, d_y, d_x, s);
 }
 
 template <>
-void relu_dropout_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, float p, uint64_t seed,
-                                    uint64_t offset, StreamHandle s) {
-  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kReluFwd>("relu_dropout_fwd", nullptr, x, y, n, p, seed,
-                                                   offset, s);
+void relu_dropout_fwd<V3D_GPU_KIND>(const DropoutArgs& a, const float* x, float* y,
+                                    StreamHandle s) {
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kReluFwd>("relu_dropout_fwd", a, nullptr, x, y, s);
 }
 
 template <>
-void relu_dropout_bwd<V3D_GPU_KIND>(const float* x, const float* d_y, float* d_x, int64_t n,
-                                    float p, uint64_t seed, uint64_t offset, StreamHandle s) {
-  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kReluBwd>("relu_dropout_bwd", x, d_y, d_x, n, p, seed,
-                                                   offset, s);
+void relu_dropout_bwd<V3D_GPU_KIND>(const DropoutArgs& a, const float* x, const float* d_y,
+                                    float* d_x, StreamHandle s) {
+  V3D_GPU_NS::launch_dropout<V3D_GPU_NS::kReluBwd>("relu_dropout_bwd", a, x, d_y, d_x, s);
 }
 
 }  // namespace v3d::kernels::launch

@@ -60,21 +60,23 @@ __global__ void broadcast_kernel(const float* __restrict__ s, float alpha, float
 }
 
 template <class Op>
-void launch_binary(const char* name, const float* a, const float* b, float* y, int64_t n,
-                   StreamHandle s, Op op) {
-  V3D_CHECK(n >= 0, name << ": negative element count " << n);
-  if (n == 0) return;
+void launch_binary(const char* name, const BinaryArgs& args, const float* a, const float* b,
+                   float* y, StreamHandle s, Op op) {
+  args.validate(name);
+  if (args.n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH((binary_kernel<Op>), grid_for(n, kThreads), kThreads, 0, stream, a, b, y, n, op);
+  GPU_LAUNCH((binary_kernel<Op>), grid_for(args.n, kThreads), kThreads, 0, stream, a, b, y, args.n,
+             op);
   V3D_LAUNCH_CHECK(name, stream);
 }
 
 template <class Op>
-void launch_unary(const char* name, const float* x, float* y, int64_t n, StreamHandle s, Op op) {
-  V3D_CHECK(n >= 0, name << ": negative element count " << n);
-  if (n == 0) return;
+void launch_unary(const char* name, const UnaryArgs& args, const float* x, float* y, StreamHandle s,
+                  Op op) {
+  args.validate(name);
+  if (args.n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH((unary_kernel<Op>), grid_for(n, kThreads), kThreads, 0, stream, x, y, n, op);
+  GPU_LAUNCH((unary_kernel<Op>), grid_for(args.n, kThreads), kThreads, 0, stream, x, y, args.n, op);
   V3D_LAUNCH_CHECK(name, stream);
 }
 
@@ -85,43 +87,45 @@ namespace v3d::kernels::launch {
 namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
 template <>
-void add<V3D_GPU_KIND>(const float* a, const float* b, float* y, int64_t n, StreamHandle s) {
-  impl::launch_binary("add", a, b, y, n, s, impl::AddOp{});
+void add<V3D_GPU_KIND>(const BinaryArgs& args, const float* a, const float* b, float* y,
+                       StreamHandle s) {
+  impl::launch_binary("add", args, a, b, y, s, impl::AddOp{});
 }
 template <>
-void mul<V3D_GPU_KIND>(const float* a, const float* b, float* y, int64_t n, StreamHandle s) {
-  impl::launch_binary("mul", a, b, y, n, s, impl::MulOp{});
+void mul<V3D_GPU_KIND>(const BinaryArgs& args, const float* a, const float* b, float* y,
+                       StreamHandle s) {
+  impl::launch_binary("mul", args, a, b, y, s, impl::MulOp{});
 }
 template <>
-void relu_bwd<V3D_GPU_KIND>(const float* x, const float* d_y, float* d_x, int64_t n,
+void relu_bwd<V3D_GPU_KIND>(const BinaryArgs& args, const float* x, const float* d_y, float* d_x,
                             StreamHandle s) {
-  impl::launch_binary("relu_bwd", x, d_y, d_x, n, s, impl::ReluBwdOp{});
+  impl::launch_binary("relu_bwd", args, x, d_y, d_x, s, impl::ReluBwdOp{});
 }
 template <>
-void scale<V3D_GPU_KIND>(const float* x, float alpha, float* y, int64_t n, StreamHandle s) {
-  impl::launch_unary("scale", x, y, n, s, impl::ScaleOp{alpha});
+void scale<V3D_GPU_KIND>(const UnaryArgs& args, const float* x, float* y, StreamHandle s) {
+  impl::launch_unary("scale", args, x, y, s, impl::ScaleOp{args.alpha});
 }
 template <>
-void relu_fwd<V3D_GPU_KIND>(const float* x, float* y, int64_t n, StreamHandle s) {
-  impl::launch_unary("relu_fwd", x, y, n, s, impl::ReluOp{});
+void relu_fwd<V3D_GPU_KIND>(const UnaryArgs& args, const float* x, float* y, StreamHandle s) {
+  impl::launch_unary("relu_fwd", args, x, y, s, impl::ReluOp{});
 }
 template <>
-void fill<V3D_GPU_KIND>(float* y, float value, int64_t n, StreamHandle s) {
-  V3D_CHECK(n >= 0, "fill: negative element count " << n);
-  if (n == 0) return;
+void fill<V3D_GPU_KIND>(const FillArgs& args, float* y, StreamHandle s) {
+  args.validate("fill");
+  if (args.n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH(impl::fill_kernel, grid_for(n, impl::kThreads), impl::kThreads, 0, stream, y, value,
-             n);
+  GPU_LAUNCH(impl::fill_kernel, grid_for(args.n, impl::kThreads), impl::kThreads, 0, stream, y,
+             args.value, args.n);
   V3D_LAUNCH_CHECK("fill", stream);
 }
 
 template <>
-void broadcast<V3D_GPU_KIND>(const float* src, float alpha, float* y, int64_t n, StreamHandle s) {
-  V3D_CHECK(n >= 0, "broadcast: negative element count " << n);
-  if (n == 0) return;
+void broadcast<V3D_GPU_KIND>(const FillArgs& args, const float* src, float* y, StreamHandle s) {
+  args.validate("broadcast");
+  if (args.n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH(impl::broadcast_kernel, grid_for(n, impl::kThreads), impl::kThreads, 0, stream, src,
-             alpha, y, n);
+  GPU_LAUNCH(impl::broadcast_kernel, grid_for(args.n, impl::kThreads), impl::kThreads, 0, stream,
+             src, args.alpha, y, args.n);
   V3D_LAUNCH_CHECK("broadcast", stream);
 }
 

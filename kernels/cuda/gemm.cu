@@ -28,7 +28,7 @@ namespace v3d::kernels::launch {
 template <>
 void gemm<V3D_GPU_KIND>(const GemmArgs& g, StreamHandle s) {
 #if defined(__CUDACC__)
-  gemm_validate(g);
+  g.validate("gemm");
   if (g.m == 0 || g.n == 0) return;
   cublasHandle_t h = cuda::handle();
   V3D_CUBLAS_CHECK(cublasSetStream(h, static_cast<cudaStream_t>(s)));

@@ -11,7 +11,8 @@
 namespace v3d::kernels::V3D_GPU_NS {
 namespace {
 
-constexpr int kThreads = 256;  // mpjpe_workspace_floats() assumes 256 threads x 4 points per block
+constexpr int kThreads =
+    256;  // MpjpeArgs::workspace_floats() assumes 256 threads x 4 points per block
 
 // d = pred[p] - target[p] (3 coordinates); returns ||d||, the same float ops in both passes.
 __device__ inline float point_distance(const float* __restrict__ pred,
@@ -78,16 +79,15 @@ namespace v3d::kernels::launch {
 namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
 template <>
-void mpjpe_fwd<V3D_GPU_KIND>(const float* pred, const float* target, const float* w, int64_t n,
-                             int64_t joints, float* loss, float* workspace, StreamHandle s) {
-  V3D_CHECK(n >= 1 && joints >= 1,
-            "mpjpe_fwd: need at least one point, got n=" << n << " joints=" << joints);
+void mpjpe_fwd<V3D_GPU_KIND>(const MpjpeArgs& args, const float* pred, const float* target,
+                             const float* w, float* loss, float* workspace, StreamHandle s) {
+  args.validate("mpjpe_fwd");
   V3D_CHECK(workspace != nullptr, "mpjpe_fwd: the CUDA forward needs a workspace");
-  const int64_t points = n * joints;
+  const int64_t points = args.n * args.joints;
   auto stream = static_cast<gpu::Stream>(s);
-  const int blocks = static_cast<int>(mpjpe_workspace_floats(points));
-  GPU_LAUNCH(impl::mpjpe_partial_kernel, blocks, impl::kThreads, 0, stream, pred, target, w, joints,
-             points, workspace);
+  const int blocks = static_cast<int>(args.workspace_floats());
+  GPU_LAUNCH(impl::mpjpe_partial_kernel, blocks, impl::kThreads, 0, stream, pred, target, w,
+             args.joints, points, workspace);
   V3D_LAUNCH_CHECK("mpjpe_fwd (partial)", stream);
   GPU_LAUNCH(impl::mpjpe_final_kernel, 1, impl::kThreads, 0, stream, workspace, blocks,
              impl::inverse_count(points), loss);
@@ -95,11 +95,10 @@ void mpjpe_fwd<V3D_GPU_KIND>(const float* pred, const float* target, const float
 }
 
 template <>
-void mpjpe_bwd<V3D_GPU_KIND>(const float* pred, const float* target, const float* w,
-                             const float* d_loss, int64_t n, int64_t joints, float* d_pred,
-                             StreamHandle s) {
-  V3D_CHECK(n >= 0 && joints >= 1, "mpjpe_bwd: bad sizes n=" << n << " joints=" << joints);
-  const int64_t points = n * joints;
+void mpjpe_bwd<V3D_GPU_KIND>(const MpjpeBwdArgs& args, const float* pred, const float* target,
+                             const float* w, const float* d_loss, float* d_pred, StreamHandle s) {
+  args.validate("mpjpe_bwd");
+  const int64_t joints = args.joints, points = args.n * joints;
   if (points == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
   GPU_LAUNCH(impl::mpjpe_bwd_kernel, grid_for(points, impl::kThreads), impl::kThreads, 0, stream,

@@ -35,10 +35,11 @@ __global__ void adam_amsgrad_kernel(float* p, const float* __restrict__ g, float
 namespace v3d::kernels::launch {
 
 template <>
-void adam_amsgrad<V3D_GPU_KIND>(float* p, const float* g, float* m, float* v, float* v_max,
-                                int64_t n, const AdamStepArgs& a, StreamHandle s) {
+void adam_amsgrad<V3D_GPU_KIND>(const AdamStepArgs& a, float* p, const float* g, float* m, float* v,
+                                float* v_max, StreamHandle s) {
   namespace impl = ::v3d::kernels::V3D_GPU_NS;
-  V3D_CHECK(n >= 0, "adam_amsgrad: negative element count " << n);
+  a.validate("adam_amsgrad");
+  const int64_t n = a.n;
   if (n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
   GPU_LAUNCH(impl::adam_amsgrad_kernel, grid_for(n, impl::kThreads), impl::kThreads, 0, stream, p,

@@ -12,9 +12,14 @@
 //                           8), the candidates are ranked by repeated warp arg-max reductions.
 //   window_gather_kernel    one thread per output float, grid-stride.
 //
+// Index checks (kernels/pose_bank.h): a kernel that finds a parent, an offset, a bank row or a
+// gather index out of range raises a device error (kernels/cuda/device_error.cuh) and skips what
+// the index would have reached: an empty bank, an unwritten map row, a zero gathered float.
+//
 // Every float of the similarity is computed with __fadd_rn / __fmul_rn / __fdiv_rn / __fsqrt_rn in
 // the contract's order: no FMA contraction, so the CPU backend, the emulated copy and nvcc's copy
 // compute the same bits and make the same bank decisions.
+#include "kernels/cuda/device_error.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
 #include "kernels/gpu/kind.h"
@@ -40,11 +45,22 @@ struct SkeletonArgs {
   const int32_t* parents;  // (joints), device memory
   int root_center;         // 1: c(P) = joint 0, 0: the centroid
   float inv_joints;
+  int32_t* error;  // the device error record, or null
+  OpId op;         // the op the kernel serves, for its errors
 };
 
-SkeletonArgs skeleton_args(const PoseSkeleton& sk) {
-  return {sk.joints, sk.parents, sk.center == PoseCenter::kRoot ? 1 : 0,
-          static_cast<float>(1.0 / static_cast<double>(sk.joints))};
+SkeletonArgs skeleton_args(const PoseSkeleton& sk, int32_t* error, OpId op) {
+  return {sk.joints,
+          sk.parents,
+          sk.center == PoseCenter::kRoot ? 1 : 0,
+          static_cast<float>(1.0 / static_cast<double>(sk.joints)),
+          error,
+          op};
+}
+
+// parents[j] is -1 or another joint; anything else is no bone (and an error inverse_bones raised).
+__device__ inline bool is_parent(int q, int j, int joints) {
+  return q >= 0 && q < joints && q != j;
 }
 
 struct PoseInfo {
@@ -58,7 +74,13 @@ __device__ inline float neg_inf() { return __int_as_float(static_cast<int>(0xff8
 // 1 / (number of bones), rounded from double as on the CPU; 0 without bones (L = 0).
 __device__ float inverse_bones(const SkeletonArgs& s) {
   int bones = 0;
-  for (int j = 0; j < s.joints; ++j) bones += s.parents[j] >= 0 ? 1 : 0;
+  for (int j = 0; j < s.joints; ++j) {
+    const int q = s.parents[j];
+    if (q != -1 && !is_parent(q, j, s.joints))
+      raise_device_error(s.error, s.op, static_cast<int>(PoseBankCheck::kParent), j, s.joints, 0,
+                         q);
+    bones += is_parent(q, j, s.joints) ? 1 : 0;
+  }
   return bones > 0 ? static_cast<float>(1.0 / static_cast<double>(bones)) : 0.0f;
 }
 
@@ -85,7 +107,7 @@ __device__ PoseInfo pose_info(const float* p, const SkeletonArgs& s, float inv_b
     float bone_sum = 0.0f;
     for (int j = 0; j < s.joints; ++j) {
       const int q = s.parents[j];
-      if (q < 0) continue;
+      if (!is_parent(q, j, s.joints)) continue;
       const float bx = __fsub_rn(p[j * 2 + 0], p[q * 2 + 0]);
       const float by = __fsub_rn(p[j * 2 + 1], p[q * 2 + 1]);
       bone_sum = __fadd_rn(bone_sum, __fsqrt_rn(__fadd_rn(__fmul_rn(bx, bx), __fmul_rn(by, by))));
@@ -134,10 +156,11 @@ __global__ void pose_similarity_kernel(const float* __restrict__ a, int64_t n,
 // bank_frames, bank_as: (num_seq, capacity); bank_size: (num_seq); history: (total, capacity) or
 // null; pair: (num_seq, capacity, capacity) workspace.
 __global__ void pose_bank_kernel(const float* __restrict__ poses,
-                                 const int32_t* __restrict__ offsets, SkeletonArgs sk, int capacity,
-                                 float threshold, int32_t* __restrict__ bank_frames,
-                                 float* __restrict__ bank_as, int32_t* __restrict__ bank_size,
-                                 int32_t* __restrict__ history, float* __restrict__ pair_all) {
+                                 const int32_t* __restrict__ offsets, int64_t num_seq,
+                                 int64_t total, SkeletonArgs sk, int capacity, float threshold,
+                                 int32_t* __restrict__ bank_frames, float* __restrict__ bank_as,
+                                 int32_t* __restrict__ bank_size, int32_t* __restrict__ history,
+                                 float* __restrict__ pair_all) {
   // Slot i: source frame, centre, denominator, AS, and S(x, entry_i) of the frame being offered.
   __shared__ int32_t slot_frame[kPoseBankMaxCapacity];
   __shared__ float slot_cx[kPoseBankMaxCapacity], slot_cy[kPoseBankMaxCapacity];
@@ -150,7 +173,28 @@ __global__ void pose_bank_kernel(const float* __restrict__ poses,
   const int tid = threadIdx.x;
   const int64_t k = blockIdx.x;
   const int64_t begin = offsets[k];
-  const int32_t n = offsets[k + 1] - offsets[k];
+  int32_t n = offsets[k + 1] - offsets[k];
+  // Every thread reads the same offsets, so a bad sequence (left with an empty bank) is uniform.
+  if (k == 0 && begin != 0) {
+    if (tid == 0)
+      raise_device_error(sk.error, sk.op, static_cast<int>(PoseBankCheck::kOffsetsStart), 0, 0, 0,
+                         begin);
+    n = 0;
+  }
+  if (n < 0) {
+    if (tid == 0)
+      raise_device_error(sk.error, sk.op, static_cast<int>(PoseBankCheck::kOffsetsOrder), k + 1,
+                         begin, 0, offsets[k + 1]);
+    n = 0;
+  }
+  if (k == num_seq - 1 && offsets[k + 1] != total) {
+    if (tid == 0)
+      raise_device_error(sk.error, sk.op, static_cast<int>(PoseBankCheck::kOffsetsEnd), 0, total, 0,
+                         offsets[k + 1]);
+    n = 0;
+  }
+  // Still out of [0, total) only when another block's offsets are wrong: that block reports.
+  if (begin < 0 || begin + n > total) n = 0;
   const int64_t stride = static_cast<int64_t>(sk.joints) * 2;
   const float* seq = poses + begin * stride;  // (n, J, 2)
   float* pair = pair_all + k * capacity * capacity;
@@ -255,8 +299,8 @@ struct FuseArgs {
 // fused: (total) or null. One warp per frame.
 __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
                                       const int32_t* __restrict__ offsets, int64_t num_seq,
-                                      int64_t total, SkeletonArgs sk, FuseArgs st,
-                                      const int32_t* __restrict__ banks,
+                                      int64_t total, int64_t bank_rows, SkeletonArgs sk,
+                                      FuseArgs st, const int32_t* __restrict__ banks,
                                       const int32_t* __restrict__ bank_row,
                                       int32_t* __restrict__ index_map,
                                       int32_t* __restrict__ fused) {
@@ -268,6 +312,17 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
   // Whole warps iterate together: every lane of a warp sees the same g.
   for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp; g < total;
        g += warps) {
+    // With offsets[0] = 0 and offsets[num_seq] = total the search keeps offsets[lo] <= g <
+    // offsets[hi] even over unordered offsets; the sequence found must still lie in [0, total).
+    const int32_t first = offsets[0], last = offsets[num_seq];
+    if (first != 0 || last != total) {
+      if (lane == 0)
+        raise_device_error(sk.error, sk.op,
+                           static_cast<int>(first != 0 ? PoseBankCheck::kOffsetsStart
+                                                       : PoseBankCheck::kOffsetsEnd),
+                           0, total, 0, first != 0 ? first : last);
+      continue;  // uniform over the warp: every lane has the same g
+    }
     // The sequence k of g: the last k with offsets[k] <= g (binary search over num_seq + 1).
     int64_t lo = 0, hi = num_seq;  // offsets[lo] <= g < offsets[hi]
     while (hi - lo > 1) {
@@ -279,10 +334,23 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
     }
     const int64_t begin = offsets[lo];
     const int32_t n = offsets[lo + 1] - offsets[lo];
+    if (n < 0 || begin < 0 || begin + n > total) {
+      if (lane == 0)
+        raise_device_error(sk.error, sk.op, static_cast<int>(PoseBankCheck::kOffsetsOrder), lo + 1,
+                           begin, 0, offsets[lo + 1]);
+      continue;
+    }
+    const int32_t brow = bank_row[g];
+    if (brow < 0 || brow >= bank_rows) {
+      if (lane == 0)
+        raise_device_error(sk.error, sk.op, static_cast<int>(PoseBankCheck::kBankRow), g, bank_rows,
+                           0, brow);
+      continue;
+    }
     const int32_t t = static_cast<int32_t>(g - begin);
     const float* x = poses + g * stride;
     const PoseInfo xi = pose_info(x, sk, inv_bones, true);
-    const int32_t* row = banks + static_cast<int64_t>(bank_row[g]) * st.capacity;
+    const int32_t* row = banks + static_cast<int64_t>(brow) * st.capacity;
 
     // Lane slots i = lane + 32 q; frame -1: not a candidate.
     float val[kSlotsPerLane];
@@ -361,7 +429,8 @@ __global__ void window_gather_kernel(const float* __restrict__ src, int64_t chan
                                      const int32_t* __restrict__ index_map, int window,
                                      const int32_t* __restrict__ rows,
                                      const int32_t* __restrict__ row_base, int64_t n,
-                                     float* __restrict__ out) {
+                                     int64_t src_frames, int64_t map_rows, float* __restrict__ out,
+                                     int32_t* error) {
   const int64_t count = n * window * channels;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
@@ -369,7 +438,29 @@ __global__ void window_gather_kernel(const float* __restrict__ src, int64_t chan
     const int64_t c = e % channels;
     const int64_t kw = e / channels;  // k * window + w
     const int64_t k = kw / window, w = kw - k * window;
-    const int64_t from = row_base[k] + index_map[static_cast<int64_t>(rows[k]) * window + w];
+    const int32_t row = rows[k];
+    if (row < 0 || row >= map_rows) {
+      if (c == 0 && w == 0)
+        raise_device_error(error, OpId::window_gather, static_cast<int>(PoseBankCheck::kGatherRow),
+                           k, map_rows, 0, row);
+      out[e] = 0.0f;
+      continue;
+    }
+    const int32_t* map = index_map + static_cast<int64_t>(row) * window;
+    const int64_t from = row_base[k] + map[w];
+    if (from < 0 || from >= src_frames) {
+      // The row's first bad tap reports (as the CPU does), whichever thread runs first.
+      bool first = c == 0;
+      for (int64_t v = 0; first && v < w; ++v) {
+        const int64_t earlier = row_base[k] + map[v];
+        first = earlier >= 0 && earlier < src_frames;
+      }
+      if (first)
+        raise_device_error(error, OpId::window_gather,
+                           static_cast<int>(PoseBankCheck::kGatherFrame), k, w, row, from);
+      out[e] = 0.0f;
+      continue;
+    }
     out[e] = src[from * channels + c];
   }
 }
@@ -380,92 +471,72 @@ __global__ void window_gather_kernel(const float* __restrict__ src, int64_t chan
 namespace v3d::kernels::launch {
 namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
-namespace {
-void check_skeleton(const char* op, const PoseSkeleton& sk) {
-  V3D_CHECK(sk.joints >= 1 && sk.joints <= kPoseBankMaxJoints,
-            op << ": joints must be in [1, " << kPoseBankMaxJoints << "], got " << sk.joints);
-  V3D_CHECK(sk.parents != nullptr, op << ": parents is null");
-  V3D_CHECK(sk.center == PoseCenter::kCentroid || sk.center == PoseCenter::kRoot,
-            op << ": unknown center " << static_cast<int>(sk.center));
-}
-
-void check_capacity(const char* op, int capacity) {
-  V3D_CHECK(capacity >= 1 && capacity <= kPoseBankMaxCapacity,
-            op << ": capacity must be in [1, " << kPoseBankMaxCapacity << "], got " << capacity);
-}
-}  // namespace
-
 template <>
-void pose_similarity<V3D_GPU_KIND>(const float* a, int64_t n, const float* b, int64_t m,
-                                   const PoseSkeleton& sk, float* s, StreamHandle stream_handle) {
-  check_skeleton("pose_similarity", sk);
-  V3D_CHECK(n >= 0 && m >= 0, "pose_similarity: bad sizes n=" << n << " m=" << m);
-  if (n == 0 || m == 0) return;
+void pose_similarity<V3D_GPU_KIND>(const PoseSimilarityArgs& args, const float* a, const float* b,
+                                   float* s, int32_t* error, StreamHandle stream_handle) {
+  args.validate("pose_similarity");
+  if (args.n == 0 || args.m == 0) return;
   auto stream = static_cast<gpu::Stream>(stream_handle);
-  GPU_LAUNCH(impl::pose_similarity_kernel, grid_for(n * m, impl::kSimilarityThreads),
-             impl::kSimilarityThreads, 0, stream, a, n, b, m, impl::skeleton_args(sk), s);
+  GPU_LAUNCH(impl::pose_similarity_kernel, grid_for(args.n * args.m, impl::kSimilarityThreads),
+             impl::kSimilarityThreads, 0, stream, a, args.n, b, args.m,
+             impl::skeleton_args(args.skeleton, error, OpId::pose_similarity), s);
   V3D_LAUNCH_CHECK("pose_similarity", stream);
 }
 
 template <>
-void pose_bank<V3D_GPU_KIND>(const float* poses, const int32_t* offsets, int64_t num_seq,
-                             const PoseSkeleton& sk, const PoseBankSettings& st,
+void pose_bank<V3D_GPU_KIND>(const PoseBankArgs& args, const float* poses, const int32_t* offsets,
                              int32_t* bank_frames, float* bank_as, int32_t* bank_size,
-                             int32_t* history, float* workspace, StreamHandle stream_handle) {
-  check_skeleton("pose_bank", sk);
-  check_capacity("pose_bank", st.capacity);
-  V3D_CHECK(num_seq >= 0 && num_seq <= 0x7fffffff,
-            "pose_bank: num_seq must be in [0, 2^31), got " << num_seq);
-  if (num_seq == 0) return;
+                             int32_t* history, int32_t* error, float* workspace,
+                             StreamHandle stream_handle) {
+  args.validate("pose_bank");
+  if (args.num_seq == 0) return;
   V3D_CHECK(workspace != nullptr, "pose_bank: the CUDA bank needs a workspace of "
-                                      << pose_bank_workspace_floats(num_seq, st.capacity)
-                                      << " floats");
+                                      << args.workspace_floats() << " floats");
   auto stream = static_cast<gpu::Stream>(stream_handle);
+  const int capacity = args.settings.capacity;
   // Thread i owns slot i.
-  const int threads = (st.capacity + impl::kWarp - 1) / impl::kWarp * impl::kWarp;
-  GPU_LAUNCH(impl::pose_bank_kernel, static_cast<unsigned>(num_seq), threads, 0, stream, poses,
-             offsets, impl::skeleton_args(sk), st.capacity, st.threshold, bank_frames, bank_as,
-             bank_size, history, workspace);
+  const int threads = (capacity + impl::kWarp - 1) / impl::kWarp * impl::kWarp;
+  GPU_LAUNCH(impl::pose_bank_kernel, static_cast<unsigned>(args.num_seq), threads, 0, stream, poses,
+             offsets, args.num_seq, args.total,
+             impl::skeleton_args(args.skeleton, error, OpId::pose_bank), capacity,
+             args.settings.threshold, bank_frames, bank_as, bank_size, history, workspace);
   V3D_LAUNCH_CHECK("pose_bank", stream);
 }
 
 template <>
-void pose_bank_fuse<V3D_GPU_KIND>(const float* poses, const int32_t* offsets, int64_t num_seq,
-                                  int64_t total, const PoseSkeleton& sk, const PoseFuseSettings& st,
-                                  const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
-                                  int32_t* fused, StreamHandle stream_handle) {
-  check_skeleton("pose_bank_fuse", sk);
-  check_capacity("pose_bank_fuse", st.capacity);
-  V3D_CHECK(st.radius >= 0 && st.radius < (1 << 24),
-            "pose_bank_fuse: radius must be in [0, 2^24), got " << st.radius);
-  V3D_CHECK(num_seq >= 0 && total >= 0 && total < (int64_t{1} << 31),
-            "pose_bank_fuse: num_seq must be >= 0 and total in [0, 2^31), got num_seq="
-                << num_seq << " total=" << total);
+void pose_bank_fuse<V3D_GPU_KIND>(const PoseFuseArgs& args, const float* poses,
+                                  const int32_t* offsets, const int32_t* banks,
+                                  const int32_t* bank_row, int32_t* index_map, int32_t* fused,
+                                  int32_t* error, StreamHandle stream_handle) {
+  args.validate("pose_bank_fuse");
   auto stream = static_cast<gpu::Stream>(stream_handle);
-  if (num_seq == 0 || total == 0) return;
-  impl::FuseArgs args{
+  if (args.num_seq == 0 || args.total == 0) return;
+  const PoseFuseSettings& st = args.settings;
+  impl::FuseArgs fuse{
       st.radius, st.fusion_threshold,
       st.max_insert < 0 ? 0 : (st.max_insert > 2 * st.radius ? 2 * st.radius : st.max_insert),
       st.capacity};
   constexpr int kFramesPerBlock = impl::kFuseThreads / impl::kWarp;
-  GPU_LAUNCH(impl::pose_bank_fuse_kernel, grid_for(total, kFramesPerBlock), impl::kFuseThreads, 0,
-             stream, poses, offsets, num_seq, total, impl::skeleton_args(sk), args, banks, bank_row,
+  GPU_LAUNCH(impl::pose_bank_fuse_kernel, grid_for(args.total, kFramesPerBlock), impl::kFuseThreads,
+             0, stream, poses, offsets, args.num_seq, args.total, args.bank_rows,
+             impl::skeleton_args(args.skeleton, error, OpId::pose_bank_fuse), fuse, banks, bank_row,
              index_map, fused);
   V3D_LAUNCH_CHECK("pose_bank_fuse", stream);
 }
 
 template <>
-void window_gather<V3D_GPU_KIND>(const float* src, int64_t channels, const int32_t* index_map,
-                                 int window, const int32_t* rows, const int32_t* row_base,
-                                 int64_t n, float* out, StreamHandle stream_handle) {
-  V3D_CHECK(channels >= 0 && window >= 1 && n >= 0,
-            "window_gather: bad sizes channels=" << channels << " window=" << window << " n=" << n);
-  const int64_t count = n * window * channels;
+void window_gather<V3D_GPU_KIND>(const WindowGatherArgs& args, const float* src,
+                                 const int32_t* index_map, const int32_t* rows,
+                                 const int32_t* row_base, float* out, int32_t* error,
+                                 StreamHandle stream_handle) {
+  args.validate("window_gather");
+  const int64_t count = args.n * args.window * args.channels;
   if (count == 0) return;
   auto stream = static_cast<gpu::Stream>(stream_handle);
   GPU_LAUNCH(impl::window_gather_kernel, grid_for(count, impl::kGatherThreads),
-             impl::kGatherThreads, 0, stream, src, channels, index_map, window, rows, row_base, n,
-             out);
+             impl::kGatherThreads, 0, stream, src, args.channels, index_map,
+             static_cast<int>(args.window), rows, row_base, args.n, args.src_frames, args.map_rows,
+             out, error);
   V3D_LAUNCH_CHECK("window_gather", stream);
 }
 

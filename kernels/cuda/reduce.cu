@@ -9,7 +9,8 @@
 namespace v3d::kernels::V3D_GPU_NS {
 namespace {
 
-constexpr int kThreads = 256;  // sum_workspace_floats() assumes 256 threads x 4 items per block
+constexpr int kThreads =
+    256;  // SumArgs::workspace_floats() assumes 256 threads x 4 items per block
 
 // x: (n) -> partial: (gridDim.x)
 __global__ void sum_partial_kernel(const float* __restrict__ x, int64_t n, float* partial) {
@@ -36,16 +37,17 @@ __global__ void sum_final_kernel(const float* __restrict__ partial, int count, f
 namespace v3d::kernels::launch {
 
 template <>
-void sum<V3D_GPU_KIND>(const float* x, int64_t n, float alpha, float* y, float* workspace,
+void sum<V3D_GPU_KIND>(const SumArgs& args, const float* x, float* y, float* workspace,
                        StreamHandle s) {
   namespace impl = ::v3d::kernels::V3D_GPU_NS;
-  V3D_CHECK(n >= 0, "sum: negative element count " << n);
+  args.validate("sum");
   V3D_CHECK(workspace != nullptr, "sum: the CUDA sum needs a workspace");
   auto stream = static_cast<gpu::Stream>(s);
-  const int blocks = static_cast<int>(sum_workspace_floats(n));
-  GPU_LAUNCH(impl::sum_partial_kernel, blocks, impl::kThreads, 0, stream, x, n, workspace);
+  const int blocks = static_cast<int>(args.workspace_floats());
+  GPU_LAUNCH(impl::sum_partial_kernel, blocks, impl::kThreads, 0, stream, x, args.n, workspace);
   V3D_LAUNCH_CHECK("sum (partial)", stream);
-  GPU_LAUNCH(impl::sum_final_kernel, 1, impl::kThreads, 0, stream, workspace, blocks, alpha, y);
+  GPU_LAUNCH(impl::sum_final_kernel, 1, impl::kThreads, 0, stream, workspace, blocks, args.alpha,
+             y);
   V3D_LAUNCH_CHECK("sum (final)", stream);
 }
 

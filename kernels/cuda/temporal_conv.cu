@@ -1,12 +1,13 @@
 // CUDA backend of kernels/temporal_conv.h: one hand-written implicit-GEMM kernel serves all three
 // passes. It computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached
 // through index-mapping functors, so no im2col matrix is ever built for the forward pass:
+// clang-format off
 //
 //   pass         M          N          reduction    A (m, r)              B (r, n)          C
 //   fwd          B*T_out    C_out      K*C_in       x window (gather)     w[n, ci, k]       y
-//   bwd_data     B*T_out    K*C_in     C_out        d_y[m, co]            w[co, ci, k]      d_x or
-//   d_X_col bwd_weight   C_out      K*C_in     B*T_out      d_y[row, m]           x window d_w
-//   (C_out, C_in, K)
+//   bwd_data     B*T_out    K*C_in     C_out        d_y[m, co]            w[co, ci, k]      d_x or d_X_col
+//   bwd_weight   C_out      K*C_in     B*T_out      d_y[row, m]           x window          d_w (C_out, C_in, K)
+// clang-format on
 //
 // with r = k*C_in + ci in the K*C_in dimension (tap-major, where x is contiguous).
 //
@@ -356,10 +357,10 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
 }
 
 template <>
-void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvShape& shape, const float* d_y,
+void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvBwdDataArgs& shape, const float* d_y,
                                           const float* w, float* d_x, float* workspace,
                                           StreamHandle s) {
-  shape.validate();
+  shape.validate("temporal_conv_bwd_data");
   auto stream = static_cast<gpu::Stream>(s);
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
   const int64_t n_x = shape.batch * shape.t_in * shape.c_in;
@@ -375,10 +376,8 @@ void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvShape& shape, const 
     }
     return;
   }
-  V3D_CHECK(workspace != nullptr,
-            "temporal_conv_bwd_data: overlapping windows need a workspace of "
-                << temporal_conv_workspace_floats(shape, TemporalConvPass::kBackwardData)
-                << " floats");
+  V3D_CHECK(workspace != nullptr, "temporal_conv_bwd_data: overlapping windows need a workspace of "
+                                      << shape.workspace_floats() << " floats");
   impl::launch_gemm("temporal_conv_bwd_data", rows, r, shape.c_out, 1, impl::whole(shape.c_out), a,
                     b, impl::StoreRowMajor{workspace, r}, stream);
   GPU_LAUNCH(impl::col2im_kernel, grid_for(n_x, impl::kElementwiseThreads),
@@ -387,10 +386,10 @@ void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvShape& shape, const 
 }
 
 template <>
-void temporal_conv_bwd_weight<V3D_GPU_KIND>(const TemporalConvShape& shape, const float* x,
+void temporal_conv_bwd_weight<V3D_GPU_KIND>(const TemporalConvBwdWeightArgs& shape, const float* x,
                                             const float* d_y, float* d_w, float* workspace,
                                             StreamHandle s) {
-  shape.validate();
+  shape.validate("temporal_conv_bwd_weight");
   auto stream = static_cast<gpu::Stream>(s);
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
   const TemporalConvSplit split = temporal_conv_weight_split(shape);
@@ -403,8 +402,7 @@ void temporal_conv_bwd_weight<V3D_GPU_KIND>(const TemporalConvShape& shape, cons
   }
   V3D_CHECK(workspace != nullptr,
             "temporal_conv_bwd_weight: the split reduction needs a workspace of "
-                << temporal_conv_workspace_floats(shape, TemporalConvPass::kBackwardWeight)
-                << " floats");
+                << shape.workspace_floats() << " floats");
   impl::launch_gemm("temporal_conv_bwd_weight", shape.c_out, r, rows, split.splits, split.chunk, a,
                     b, impl::StoreWeightPartial{workspace, shape.c_out, r}, stream);
   const int64_t n_w = shape.c_out * r;

@@ -67,21 +67,18 @@ namespace v3d::kernels::launch {
 namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
 template <>
-void time_slice<V3D_GPU_KIND>(const float* x, int64_t batch, int64_t t_in, int64_t channels,
-                              int64_t start, int64_t step, int64_t t_out, float* y,
-                              StreamHandle s) {
-  time_slice_validate("time_slice", batch, t_in, t_out, channels, start, step);
-  impl::launch_rows("time_slice", x, y, batch * t_out, channels,
-                    impl::GatherRows{t_in, t_out, start, step}, s);
+void time_slice<V3D_GPU_KIND>(const TimeSliceArgs& a, const float* x, float* y, StreamHandle s) {
+  a.validate("time_slice");
+  impl::launch_rows("time_slice", x, y, a.batch * a.t_out, a.channels,
+                    impl::GatherRows{a.t_in, a.t_out, a.start, a.step}, s);
 }
 
 template <>
-void time_slice_bwd<V3D_GPU_KIND>(const float* d_y, int64_t batch, int64_t t_in, int64_t channels,
-                                  int64_t start, int64_t step, int64_t t_out, float* d_x,
+void time_slice_bwd<V3D_GPU_KIND>(const TimeSliceArgs& a, const float* d_y, float* d_x,
                                   StreamHandle s) {
-  time_slice_validate("time_slice_bwd", batch, t_in, t_out, channels, start, step);
-  impl::launch_rows("time_slice_bwd", d_y, d_x, batch * t_in, channels,
-                    impl::ScatterRows{t_in, t_out, start, step}, s);
+  a.validate("time_slice_bwd");
+  impl::launch_rows("time_slice_bwd", d_y, d_x, a.batch * a.t_in, a.channels,
+                    impl::ScatterRows{a.t_in, a.t_out, a.start, a.step}, s);
 }
 
 }  // namespace v3d::kernels::launch

@@ -1,6 +1,7 @@
-// Cases for dropout, dropout_backward and the fused relu_dropout and relu_dropout_backward. The
+// Cases for dropout, dropout_bwd and the fused relu_dropout and relu_dropout_bwd. The
 // mask is recomputed by the reference from its own Philox implementation, and outputs must match
 // the CPU backend bit for bit.
+#include "kernels/dropout.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -17,7 +18,6 @@ V3D_HARNESS_CASES(cases) {
         const std::string params = "n=" + std::to_string(n) + " p=" + std::to_string(p) +
                                    " seed=" + std::to_string(seed) +
                                    " offset=" + std::to_string(offset);
-        const double nd = static_cast<double>(n);
         OpCase c;
         c.op = "dropout";
         c.params = params;
@@ -36,13 +36,15 @@ V3D_HARNESS_CASES(cases) {
           return ag::dropout(v[0], p, /*training=*/true, rng);
         };
         c.grad_inputs = {true};
-        c.bytes = 8 * nd;
+        const kernels::DropoutArgs args{n, p, seed, offset};
+        c.flops = args.flops();
+        c.bytes = args.bytes();
         cases.push_back(c);
 
         OpCase b = c;
-        b.op = "dropout_backward";
+        b.op = "dropout_bwd";
         b.run = [=](const auto& in, const auto& out) {
-          ops::dropout_backward_out(in[0], out[0], p, seed, offset);
+          ops::dropout_bwd_out(in[0], out[0], p, seed, offset);
         };
         b.forward_var = nullptr;
         b.grad_inputs.clear();
@@ -69,22 +71,21 @@ V3D_HARNESS_CASES(cases) {
 
         // Its backward from the ReLU input x and d_y; x includes the kink itself (gradient 0).
         OpCase rb = c;
-        rb.op = "relu_dropout_backward";
+        rb.op = "relu_dropout_bwd";
         rb.make_inputs = [n](Rng& r) {
           std::vector<float> x = random_normal(r, n);
           if (n > 2) x[1] = 0.0f;
           return std::vector<Input>{{{n}, x}, {{n}, random_normal(r, n)}};
         };
         rb.run = [=](const auto& in, const auto& out) {
-          ops::relu_dropout_backward_out(in[0], in[1], out[0], p, seed, offset);
+          ops::relu_dropout_bwd_out(in[0], in[1], out[0], p, seed, offset);
         };
         rb.reference = [=](const auto& in) {
-          return std::vector<ref::Vec>{
-              ref::relu_backward(in[0], ref::dropout(in[1], p, seed, offset))};
+          return std::vector<ref::Vec>{ref::relu_bwd(in[0], ref::dropout(in[1], p, seed, offset))};
         };
         rb.forward_var = nullptr;
         rb.grad_inputs.clear();
-        rb.bytes = 12 * nd;
+        rb.bytes = args.bytes() * 1.5;  // reads x too
         cases.push_back(rb);
       }
     }

@@ -1,5 +1,6 @@
-// Cases for add, mul, scale, fill, broadcast, relu, relu_backward. Lengths straddle the block size
+// Cases for add, mul, scale, fill, broadcast, relu, relu_bwd. Lengths straddle the block size
 // (256) and the vector width, include 1 and a grid-stride length past the 4096-block cap.
+#include "kernels/elementwise.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -17,7 +18,6 @@ std::string n_param(int64_t n) { return "n=" + std::to_string(n); }
 
 V3D_HARNESS_CASES(cases) {
   for (const int64_t n : kLengths) {
-    const double nd = static_cast<double>(n);
     {
       OpCase c;
       c.op = "add";
@@ -32,8 +32,8 @@ V3D_HARNESS_CASES(cases) {
       c.bitwise_across_backends = true;
       c.forward_var = [](const std::vector<Var>& v) { return ag::add(v[0], v[1]); };
       c.grad_inputs = {true, true};
-      c.bytes = 12 * nd;
-      c.flops = nd;
+      c.bytes = kernels::BinaryArgs{n}.bytes();
+      c.flops = kernels::BinaryArgs{n}.flops();
       cases.push_back(c);
     }
     {
@@ -50,8 +50,8 @@ V3D_HARNESS_CASES(cases) {
       c.bitwise_across_backends = true;
       c.forward_var = [](const std::vector<Var>& v) { return ag::mul(v[0], v[1]); };
       c.grad_inputs = {true, true};
-      c.bytes = 12 * nd;
-      c.flops = nd;
+      c.bytes = kernels::BinaryArgs{n}.bytes();
+      c.flops = kernels::BinaryArgs{n}.flops();
       cases.push_back(c);
     }
     for (const float alpha : {-0.5f, 3.0f}) {
@@ -68,8 +68,8 @@ V3D_HARNESS_CASES(cases) {
       c.bitwise_across_backends = true;
       c.forward_var = [alpha](const std::vector<Var>& v) { return ag::scale(v[0], alpha); };
       c.grad_inputs = {true};
-      c.bytes = 8 * nd;
-      c.flops = nd;
+      c.bytes = kernels::UnaryArgs{n}.bytes();
+      c.flops = kernels::UnaryArgs{n}.flops();
       cases.push_back(c);
     }
     {
@@ -83,7 +83,7 @@ V3D_HARNESS_CASES(cases) {
         return std::vector<ref::Vec>{ref::Vec(static_cast<size_t>(n), -1.25)};
       };
       c.bitwise_across_backends = true;
-      c.bytes = 4 * nd;
+      c.bytes = kernels::FillArgs{n}.bytes();
       cases.push_back(c);
     }
     {
@@ -98,7 +98,7 @@ V3D_HARNESS_CASES(cases) {
       };
       c.tol = kExact;
       c.bitwise_across_backends = true;
-      c.bytes = 4 * nd;
+      c.bytes = kernels::FillArgs{n}.bytes();
       cases.push_back(c);
     }
     {
@@ -115,13 +115,13 @@ V3D_HARNESS_CASES(cases) {
       c.bitwise_across_backends = true;
       c.forward_var = [](const std::vector<Var>& v) { return ag::relu(v[0]); };
       c.grad_inputs = {true};
-      c.bytes = 8 * nd;
-      c.flops = nd;
+      c.bytes = kernels::UnaryArgs{n}.bytes();
+      c.flops = kernels::UnaryArgs{n}.flops();
       cases.push_back(c);
     }
     {
       OpCase c;
-      c.op = "relu_backward";
+      c.op = "relu_bwd";
       c.params = n_param(n);
       c.make_inputs = [n](Rng& r) {
         std::vector<float> x = random_normal(r, n);
@@ -129,13 +129,13 @@ V3D_HARNESS_CASES(cases) {
         return std::vector<Input>{{{n}, x}, {{n}, random_normal(r, n)}};
       };
       c.outputs = {{n}};
-      c.run = [](const auto& in, const auto& out) { ops::relu_backward_out(in[0], in[1], out[0]); };
+      c.run = [](const auto& in, const auto& out) { ops::relu_bwd_out(in[0], in[1], out[0]); };
       c.reference = [](const auto& in) {
-        return std::vector<ref::Vec>{ref::relu_backward(in[0], in[1])};
+        return std::vector<ref::Vec>{ref::relu_bwd(in[0], in[1])};
       };
       c.bitwise_across_backends = true;
-      c.bytes = 12 * nd;
-      c.flops = nd;
+      c.bytes = kernels::BinaryArgs{n}.bytes();
+      c.flops = kernels::BinaryArgs{n}.flops();
       cases.push_back(c);
     }
   }

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/loss.h"
 #include "runtime/loss.h"
 #include "tests/harness/harness.h"
 #include "tests/reference/loss.h"
@@ -137,8 +138,9 @@ V3D_HARNESS_CASES(cases) {
                           "float32 backward against double central differences; gradients "
                           "scale as 1 / (N * J)"};
           }
-          c.flops = 10.0 * pts;  // 3 differences, 3 squares, 2 sums, sqrt, weight and accumulate
-          c.bytes = 4.0 * (6.0 * pts + (weighted ? static_cast<double>(n) : 0.0));
+          const kernels::MpjpeArgs fwd_args{n, joints, weighted};
+          c.flops = fwd_args.flops();
+          c.bytes = fwd_args.bytes();
           cases.push_back(c);
 
           OpCase b;
@@ -157,8 +159,9 @@ V3D_HARNESS_CASES(cases) {
           b.tol = {1e-6, 0.0,
                    "about eight float32 roundings per element (norm, square root, scale, "
                    "products), no cancellation"};
-          b.flops = 14.0 * pts;
-          b.bytes = 4.0 * (9.0 * pts + (weighted ? static_cast<double>(n) : 0.0));
+          const kernels::MpjpeBwdArgs bwd_args{n, joints, weighted};
+          b.flops = bwd_args.flops();
+          b.bytes = bwd_args.bytes();
           cases.push_back(b);
         }
       }

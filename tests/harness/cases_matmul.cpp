@@ -1,5 +1,6 @@
 // Cases for matmul: every transpose combination, sizes around powers of two and degenerate ones
 // (vectors, a single element), alpha/beta with an accumulated output.
+#include "kernels/gemm.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -49,8 +50,12 @@ V3D_HARNESS_CASES(cases) {
             c.grad_inputs = {true, true, false};
             c.grad_tol = {1e-3, 1e-4 * static_cast<double>(k), "float32 products over k"};
           }
-          c.flops = 2.0 * m * n * k;
-          c.bytes = 4.0 * (m * k + k * n + 2 * m * n);
+          kernels::GemmArgs gemm;
+          gemm.m = m;
+          gemm.n = n;
+          gemm.k = k;
+          c.flops = gemm.flops();
+          c.bytes = gemm.bytes();
           cases.push_back(c);
         }
       }

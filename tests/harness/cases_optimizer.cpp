@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "kernels/optimizer.h"
 #include "runtime/optimizer.h"
 #include "tests/harness/harness.h"
 #include "tests/reference/loss.h"
@@ -34,7 +35,6 @@ OpCase make_case(const AdamCase& a) {
   AdamOptions options;
   options.lr = static_cast<float>(a.lr);
   const int64_t n = a.n;
-  const double nd = static_cast<double>(n);
   const int64_t steps = a.last_step - a.first_step + 1;
   std::ostringstream lr;
   lr << a.lr;  // "0.001", not "0.001000"
@@ -83,8 +83,10 @@ OpCase make_case(const AdamCase& a) {
              "a handful of float32 roundings per element (kernels/optimizer.h); 5e-7 absolute "
              "for beta1 * m + (1 - beta1) * g when its terms of order 1 cancel"};
   }
-  c.flops = 14.0 * nd * static_cast<double>(steps);
-  c.bytes = 4.0 * 9.0 * nd * static_cast<double>(steps);  // reads p, g, m, v, v_max; writes 4
+  kernels::AdamStepArgs one_step;
+  one_step.n = n;
+  c.flops = one_step.flops() * static_cast<double>(steps);
+  c.bytes = one_step.bytes() * static_cast<double>(steps);
   return c;
 }
 

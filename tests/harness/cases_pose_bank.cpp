@@ -202,8 +202,9 @@ V3D_HARNESS_CASES(cases) {
     c.tol = {2e-5, 2e-5,
              "S = 1 - sum / (J L): J float32 norms of centred differences (centroid sums of J "
              "terms), about J + 10 roundings relative to sum / (J L); -inf for invalid poses"};
-    c.flops = 12.0 * static_cast<double>(sc.n * sc.m * joints);
-    c.bytes = 4.0 * static_cast<double>(sc.n * sc.m * (1 + 4 * joints));
+    const kernels::PoseSimilarityArgs args{sc.n, sc.m, {joints, nullptr, sc.center}};
+    c.flops = args.flops();
+    c.bytes = args.bytes();
     cases.push_back(c);
   }
 
@@ -267,8 +268,10 @@ V3D_HARNESS_CASES(cases) {
              "exact: the same float similarities in the contract's order decide every "
              "insertion, and AS sums them in slot order"};
     c.bitwise_across_backends = true;
-    c.flops = 12.0 * static_cast<double>(total * cap * joints);
-    c.bytes = 4.0 * static_cast<double>(total * (joints * 2 + cap));
+    const kernels::PoseBankArgs args{
+        num_seq, total, {joints, nullptr, bc.center}, {bc.capacity, bc.threshold}};
+    c.flops = args.flops();
+    c.bytes = args.bytes();
     cases.push_back(c);
   }
 
@@ -363,8 +366,13 @@ V3D_HARNESS_CASES(cases) {
     };
     c.tol = {0.0, 0.0, "exact: integer frame indices chosen by float comparisons"};
     c.bitwise_across_backends = true;
-    c.flops = 12.0 * static_cast<double>(total * cap * joints);
-    c.bytes = 4.0 * static_cast<double>(total * (cap + window + 1));
+    kernels::PoseFuseArgs args;
+    args.total = total;
+    args.skeleton.joints = joints;
+    args.settings.radius = fc.radius;
+    args.settings.capacity = fc.capacity;
+    c.flops = args.flops();
+    c.bytes = args.bytes();
     cases.push_back(c);
   }
 
@@ -422,7 +430,7 @@ V3D_HARNESS_CASES(cases) {
     };
     c.tol = {0.0, 0.0, "exact: a copy"};
     c.bitwise_across_backends = true;
-    c.bytes = 8.0 * static_cast<double>(gc.n * gc.window * gc.channels);
+    c.bytes = kernels::WindowGatherArgs{gc.n, gc.window, gc.channels}.bytes();
     cases.push_back(c);
   }
 }

@@ -2,6 +2,7 @@
 // dropped or doubled element is caught exactly; normal inputs check accuracy with cancellation.
 #include <cmath>
 
+#include "kernels/reduce.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -50,8 +51,8 @@ V3D_HARNESS_CASES(cases) {
           };
           c.grad_inputs = {true};
         }
-        c.bytes = 4.0 * static_cast<double>(n);
-        c.flops = static_cast<double>(n);
+        c.bytes = kernels::SumArgs{n}.bytes();
+        c.flops = kernels::SumArgs{n}.flops();
         cases.push_back(c);
       }
     }

@@ -69,7 +69,8 @@ V3D_HARNESS_CASES(cases) {
     const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
         y_shape{d.batch, t_out, d.c_out};
     const int64_t n_x = x_shape.numel(), n_w = w_shape.numel(), n_y = y_shape.numel();
-    const double macs = static_cast<double>(d.batch * t_out * d.c_out * d.c_in * d.k);
+    const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
+                                           d.k,     d.dilation, d.stride};
     const std::string params = describe(d, sc.why);
 
     OpCase fwd;
@@ -93,8 +94,8 @@ V3D_HARNESS_CASES(cases) {
     // d_x sums up to K*C_out products, d_w sums B*T_out.
     fwd.grad_tol = {1e-3, 1e-4 * static_cast<double>(std::max(d.k * d.c_out, d.batch * t_out)),
                     "float32 sums of K*C_out (d_x) or B*T_out (d_w) products"};
-    fwd.flops = 2.0 * macs;
-    fwd.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
+    fwd.flops = shape.flops();
+    fwd.bytes = shape.bytes();
     cases.push_back(fwd);
 
     OpCase bwd_data;
@@ -112,8 +113,8 @@ V3D_HARNESS_CASES(cases) {
     };
     bwd_data.tol =
         sum_tolerance(d.k * d.c_out, "each d_x element sums up to K*C_out float32 products");
-    bwd_data.flops = 2.0 * macs;
-    bwd_data.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
+    bwd_data.flops = shape.flops();
+    bwd_data.bytes = shape.bytes();
     cases.push_back(bwd_data);
 
     OpCase bwd_weight;
@@ -131,8 +132,8 @@ V3D_HARNESS_CASES(cases) {
     };
     bwd_weight.tol =
         sum_tolerance(d.batch * t_out, "each d_w element sums B*T_out float32 products");
-    bwd_weight.flops = 2.0 * macs;
-    bwd_weight.bytes = 4.0 * static_cast<double>(n_x + n_w + n_y);
+    bwd_weight.flops = shape.flops();
+    bwd_weight.bytes = shape.bytes();
     cases.push_back(bwd_weight);
   }
 
@@ -173,9 +174,10 @@ V3D_HARNESS_CASES(cases) {
       return std::vector<ref::Vec>{ref::temporal_conv(in[0], in[1], d)};
     };
     fwd.tol = sum_tolerance(d.k * d.c_in, "each output sums K*C_in float32 products");
-    const double macs = static_cast<double>(d.batch * d.t_out() * d.c_out * d.c_in * d.k);
-    fwd.flops = 2.0 * macs;
-    fwd.bytes = 4.0 * static_cast<double>(n_x + n_w + y_shape.numel());
+    const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
+                                           d.k,     d.dilation, d.stride};
+    fwd.flops = shape.flops();
+    fwd.bytes = shape.bytes();
     cases.push_back(fwd);
   }
 }

@@ -361,8 +361,9 @@ void run_perf(const OpCase& c, const std::vector<Backend>& backends, const Optio
   }
 }
 
-// Every op in runtime/op_list.h has cases; every __global__ under kernels/cuda was executed by the
-// emulator (the list is generated at configure time from the sources).
+// Every op in runtime/op_list.h has cases (and every backward-only kernel a grad case of its op);
+// every __global__ under kernels/cuda was executed by the emulator (the list is generated at
+// configure time from the sources).
 bool check_coverage(bool check_kernels) {
   bool ok = true;
   std::set<std::string> with_cases;
@@ -371,6 +372,17 @@ bool check_coverage(bool check_kernels) {
     if (!with_cases.count(std::string(name))) {
       std::printf("FAIL     coverage: op '%s' (runtime/op_list.h) has no harness case\n",
                   std::string(name).c_str());
+      ok = false;
+    }
+  }
+  for (const auto& g : ops::kGradOnly) {
+    const bool covered = std::any_of(registry().begin(), registry().end(), [&](const OpCase& c) {
+      return c.op == g.forward && c.forward_var != nullptr;
+    });
+    if (!covered) {
+      std::printf(
+          "FAIL     coverage: kernel '%s' serves the backward of '%s', which has no grad case\n",
+          std::string(g.kernel).c_str(), std::string(g.forward).c_str());
       ok = false;
     }
   }

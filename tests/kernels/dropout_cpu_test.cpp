@@ -51,8 +51,8 @@ TEST(DropoutCpu, MatchesScalarDefinitionBitForBit) {
         const std::vector<float> want = expected_dropout(x, p, seed, offset);
         // Guard element past the end: the kernel must not write beyond n.
         std::vector<float> y(x.size() + 1, 42.0f), d(x.size() + 1, 42.0f);
-        kernels::cpu::dropout_fwd(x.data(), y.data(), n, p, seed, offset);
-        kernels::cpu::dropout_bwd(x.data(), d.data(), n, p, seed, offset);
+        kernels::cpu::dropout_fwd({n, p, seed, offset}, x.data(), y.data());
+        kernels::cpu::dropout_bwd({n, p, seed, offset}, x.data(), d.data());
         const std::string what = "n=" + std::to_string(n) + " p=" + std::to_string(p) +
                                  " offset=" + std::to_string(offset);
         ASSERT_EQ(std::memcmp(y.data(), want.data(), want.size() * sizeof(float)), 0) << what;
@@ -83,13 +83,13 @@ TEST(DropoutCpu, ReluDropoutEqualsTheUnfusedPair) {
     const uint64_t seed = 77, offset = 0x100000003ull;
     std::vector<float> r(x.size()), want_y(x.size()), want_d(x.size()), tmp(x.size());
     for (size_t i = 0; i < x.size(); ++i) r[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    kernels::cpu::dropout_fwd(r.data(), want_y.data(), n, p, seed, offset);
-    kernels::cpu::dropout_bwd(d_y.data(), tmp.data(), n, p, seed, offset);
+    kernels::cpu::dropout_fwd({n, p, seed, offset}, r.data(), want_y.data());
+    kernels::cpu::dropout_bwd({n, p, seed, offset}, d_y.data(), tmp.data());
     for (size_t i = 0; i < x.size(); ++i) want_d[i] = x[i] > 0.0f ? tmp[i] : 0.0f;
 
     std::vector<float> y(x.size()), d_x(x.size());
-    kernels::cpu::relu_dropout_fwd(x.data(), y.data(), n, p, seed, offset);
-    kernels::cpu::relu_dropout_bwd(x.data(), d_y.data(), d_x.data(), n, p, seed, offset);
+    kernels::cpu::relu_dropout_fwd({n, p, seed, offset}, x.data(), y.data());
+    kernels::cpu::relu_dropout_bwd({n, p, seed, offset}, x.data(), d_y.data(), d_x.data());
     EXPECT_EQ(std::memcmp(y.data(), want_y.data(), y.size() * sizeof(float)), 0) << "n=" << n;
     EXPECT_EQ(std::memcmp(d_x.data(), want_d.data(), d_x.size() * sizeof(float)), 0) << "n=" << n;
   }

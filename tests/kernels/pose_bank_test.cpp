@@ -1,5 +1,5 @@
 // The Long-term Pose Bank on hand-made inputs whose answers are worked out here, from
-// ../shared/reference/long-term-bank.md, never by calling an implementation. Every test runs on
+// docs/long-term-bank.md, never by calling an implementation. Every test runs on
 // each device (cpu, emu, and cuda when present) through runtime/pose_bank.h.
 //
 // Most poses have two joints with one bone (parents {-1, 0}): joint 0 at a dyadic translation,
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/pose_bank.h"
+#include "runtime/stream.h"
 #include "tests/runtime/test_util.h"
 
 namespace v3d {
@@ -54,6 +55,12 @@ std::vector<int32_t> iota_i32(int32_t n) {
 class PoseBankTest : public ::testing::TestWithParam<Device> {
  protected:
   Device dev() const { return GetParam(); }
+  // The result of a call once the device finished it: a GPU reports index errors it found then.
+  template <class T>
+  T checked(T result) const {
+    synchronize(dev());
+    return result;
+  }
   Tensor f32(const std::vector<float>& v, const Shape& s) const {
     return Tensor::from_vector(v, s, dev());
   }
@@ -347,30 +354,62 @@ TEST_P(PoseBankTest, WindowGather) {
   const Tensor out = ops::window_gather(f32(src, {6, 2}), map, i32({1, 0}), i32({3, 4}));
   ASSERT_EQ(out.shape(), Shape({2, 3, 2}));
   EXPECT_EQ(out.to_vector(), (std::vector<float>{50, 51, 30, 31, 40, 41, 40, 41, 40, 41, 50, 51}));
+  // Bad indices: thrown by the CPU call, by the next synchronisation on a GPU
+  // (kernels/pose_bank.h).
+  EXPECT_V3D_ERROR(checked(ops::window_gather(f32(src, {6, 2}), map, i32({1}), i32({5}))),
+                   "window_gather", "row_base[0] + index_map[1, 0] = 7");
+  EXPECT_V3D_ERROR(checked(ops::window_gather(f32(src, {6, 2}), map, i32({2}), i32({0}))),
+                   "window_gather", "rows[0] = 2");
+}
+
+TEST_P(PoseBankTest, DeviceErrorsAreReportedOnceAndNameTheOp) {
+  // A bad bank row, then a good call: the error belongs to the first call only, and the record is
+  // clear again after it was reported.
+  const Tensor p = poses(two_joint_poses({a, b, c}), 2);
+  kernels::PoseFuseSettings fs;
+  fs.capacity = 2;
+  const Tensor banks = Tensor::from_vector_i32({0, 1}, {1, 2}, dev());
+  EXPECT_V3D_ERROR(checked(ops::pose_bank_fuse(p, i32({0, 3}), i32(kOneBone), PoseCenter::kCentroid,
+                                               fs, banks, i32({0, 0, 5}))),
+                   "pose_bank_fuse", "bank_row[2] = 5");
+  const Tensor map = ops::pose_bank_fuse(p, i32({0, 3}), i32(kOneBone), PoseCenter::kCentroid, fs,
+                                         banks, i32({0, 0, 0}));
+  EXPECT_EQ(map.shape(), Shape({3, 2 * fs.radius + 1}));
+  EXPECT_NO_THROW(synchronize(dev()));
+}
+
+TEST_P(PoseBankTest, DeviceErrorsAtTheOpWithSyncAfterOps) {
+  // With V3D_SYNC_OPS=1 the op that raised the error throws it itself.
+  const bool saved = kernels::sync_after_ops();
+  kernels::set_sync_after_ops(true);
+  std::vector<float> src(12, 1.0f);
+  const Tensor map = Tensor::from_vector_i32({0, 0, 1, 2, 0, 1}, {2, 3}, dev());
   EXPECT_V3D_ERROR(ops::window_gather(f32(src, {6, 2}), map, i32({1}), i32({5})), "window_gather",
                    "row_base[0] + index_map[1, 0] = 7");
-  EXPECT_V3D_ERROR(ops::window_gather(f32(src, {6, 2}), map, i32({2}), i32({0})), "window_gather",
-                   "rows[0] = 2");
+  kernels::set_sync_after_ops(saved);
+  EXPECT_NO_THROW(synchronize(dev()));
 }
 
 TEST_P(PoseBankTest, ArgumentErrorsNameOpAndArgument) {
   const Tensor p = poses(two_joint_poses({a, b, c}), 2);
   kernels::PoseBankSettings st;
-  EXPECT_V3D_ERROR(ops::pose_bank(p, i32({0, 2}), i32(kOneBone), PoseCenter::kCentroid, st, false),
-                   "pose_bank", "offsets end at 2", "3 frames");
   EXPECT_V3D_ERROR(
-      ops::pose_bank(p, i32({0, 2, 1, 3}), i32(kOneBone), PoseCenter::kCentroid, st, false),
-      "pose_bank", "non-decreasing");
-  EXPECT_V3D_ERROR(ops::pose_bank(p, i32({0, 3}), i32({-1, 1}), PoseCenter::kCentroid, st, false),
-                   "pose_bank", "parents[1] = 1");
+      checked(ops::pose_bank(p, i32({0, 2}), i32(kOneBone), PoseCenter::kCentroid, st, false)),
+      "pose_bank", "offsets end at 2", "3 frames");
+  EXPECT_V3D_ERROR(checked(ops::pose_bank(p, i32({0, 2, 1, 3}), i32(kOneBone),
+                                          PoseCenter::kCentroid, st, false)),
+                   "pose_bank", "non-decreasing");
+  EXPECT_V3D_ERROR(
+      checked(ops::pose_bank(p, i32({0, 3}), i32({-1, 1}), PoseCenter::kCentroid, st, false)),
+      "pose_bank", "parents[1] = 1");
   st.capacity = 257;
   EXPECT_V3D_ERROR(ops::pose_bank(p, i32({0, 3}), i32(kOneBone), PoseCenter::kCentroid, st, false),
                    "pose_bank", "capacity", "257");
   kernels::PoseFuseSettings fs;
   fs.capacity = 2;
   const Tensor banks = Tensor::from_vector_i32({0, 1}, {1, 2}, dev());
-  EXPECT_V3D_ERROR(ops::pose_bank_fuse(p, i32({0, 3}), i32(kOneBone), PoseCenter::kCentroid, fs,
-                                       banks, i32({0, 1, 0})),
+  EXPECT_V3D_ERROR(checked(ops::pose_bank_fuse(p, i32({0, 3}), i32(kOneBone), PoseCenter::kCentroid,
+                                               fs, banks, i32({0, 1, 0}))),
                    "pose_bank_fuse", "bank_row[1] = 1");
   fs.capacity = 3;
   EXPECT_V3D_ERROR(ops::pose_bank_fuse(p, i32({0, 3}), i32(kOneBone), PoseCenter::kCentroid, fs,

@@ -1,5 +1,5 @@
 // References for the Long-term Pose Bank (kernels/pose_bank.h), written from
-// ../shared/reference/long-term-bank.md, not from the kernels:
+// docs/long-term-bank.md, not from the kernels:
 //   - the similarity of paper Eq. 2 in double precision, to check the kernels' accuracy;
 //   - the same similarity in float, in the evaluation order the contract fixes, on which the
 //     naive bank (Algorithm 1, AS recomputed from scratch after every change) and the fusion (the

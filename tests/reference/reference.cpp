@@ -29,7 +29,7 @@ Vec relu(const Vec& x) {
   return y;
 }
 
-Vec relu_backward(const Vec& x, const Vec& d_y) {
+Vec relu_bwd(const Vec& x, const Vec& d_y) {
   Vec d(x.size());
   for (size_t i = 0; i < x.size(); ++i) d[i] = x[i] > 0 ? d_y[i] : 0.0;
   return d;

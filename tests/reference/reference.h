@@ -13,7 +13,7 @@ Vec add(const Vec& a, const Vec& b);
 Vec mul(const Vec& a, const Vec& b);
 Vec scale(const Vec& x, double alpha);
 Vec relu(const Vec& x);
-Vec relu_backward(const Vec& x, const Vec& d_y);
+Vec relu_bwd(const Vec& x, const Vec& d_y);
 // The keep mask of kernels/dropout.h, recomputed independently of kernels/dropout_mask.h.
 std::vector<bool> dropout_keep(int64_t n, float p, uint64_t seed, uint64_t offset);
 Vec dropout(const Vec& x, float p, uint64_t seed, uint64_t offset);

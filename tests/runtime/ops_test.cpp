@@ -34,7 +34,7 @@ TEST_P(OpsTest, ElementwiseValues) {
   EXPECT_EQ(ops::scale(a, -0.5f).to_vector(), (std::vector<float>{-0.5f, 1, -1.75f, -0.0f}));
   EXPECT_EQ(ops::relu(a).to_vector(), (std::vector<float>{1, 0, 3.5f, 0}));
   Tensor dx = Tensor::empty({2, 2}, DType::kF32, dev());
-  ops::relu_backward_out(a, b, dx);
+  ops::relu_bwd_out(a, b, dx);
   EXPECT_EQ(dx.to_vector(), (std::vector<float>{4, 0, -6, 0}));
   EXPECT_EQ(ops::add(a, b).shape(), Shape({2, 2}));
   EXPECT_EQ(ops::add(a, b).device(), dev());
@@ -150,7 +150,7 @@ TEST_P(OpsTest, DropoutOutAndBackwardUseTheSameMask) {
   const Tensor y = Tensor::empty({n}, DType::kF32, dev());
   ops::dropout_out(x, y, 0.5f, 77, 3);
   const Tensor dx = Tensor::empty({n}, DType::kF32, dev());
-  ops::dropout_backward_out(x, dx, 0.5f, 77, 3);
+  ops::dropout_bwd_out(x, dx, 0.5f, 77, 3);
   EXPECT_EQ(y.to_vector(), dx.to_vector());
   const std::vector<float> yv = y.to_vector();
   int kept = 0;
@@ -177,10 +177,10 @@ TEST_P(OpsTest, DeviceMismatchNamesTheOp) {
   EXPECT_V3D_ERROR(ops::mul_out(a, a, b), "mul: y", here);
   EXPECT_V3D_ERROR(ops::scale_out(a, 2.0f, b), "scale: y", here);
   EXPECT_V3D_ERROR(ops::relu_out(a, b), "relu: y", here);
-  EXPECT_V3D_ERROR(ops::relu_backward_out(a, b, a), "relu_backward: d_y", here);
-  EXPECT_V3D_ERROR(ops::relu_backward_out(a, a, b), "relu_backward: d_x", here);
+  EXPECT_V3D_ERROR(ops::relu_bwd_out(a, b, a), "relu_bwd: d_y", here);
+  EXPECT_V3D_ERROR(ops::relu_bwd_out(a, a, b), "relu_bwd: d_x", here);
   EXPECT_V3D_ERROR(ops::dropout_out(a, b, 0.5f, 1, 0), "dropout: y", here);
-  EXPECT_V3D_ERROR(ops::dropout_backward_out(a, b, 0.5f, 1, 0), "dropout_backward: d_x", here);
+  EXPECT_V3D_ERROR(ops::dropout_bwd_out(a, b, 0.5f, 1, 0), "dropout_bwd: d_x", here);
   EXPECT_V3D_ERROR(ops::broadcast_out(Tensor::full({}, 1.0f, other()), 1.0f, a), "broadcast",
                    "one element on " + dev().str());
   EXPECT_V3D_ERROR(ops::sum_out(a, Tensor::zeros({}, DType::kF32, other())), "sum",
@@ -205,7 +205,7 @@ TEST_P(OpsTest, ShapeMismatchNamesTheOp) {
   EXPECT_V3D_ERROR(ops::add_out(a, a, b), "add: y", "expected shape (2, 3)");
   EXPECT_V3D_ERROR(ops::scale_out(a, 1.0f, flat), "scale: y", "expected shape (2, 3)");
   EXPECT_V3D_ERROR(ops::relu_out(a, b), "relu: y", "expected shape (2, 3)");
-  EXPECT_V3D_ERROR(ops::relu_backward_out(a, a, b), "relu_backward: d_x");
+  EXPECT_V3D_ERROR(ops::relu_bwd_out(a, a, b), "relu_bwd: d_x");
   EXPECT_V3D_ERROR(ops::dropout_out(a, b, 0.1f, 0, 0), "dropout: y", "expected shape (2, 3)");
   EXPECT_V3D_ERROR(ops::broadcast_out(flat, 1.0f, a), "broadcast", "one element", "f32(6)");
   EXPECT_V3D_ERROR(ops::sum_out(a, flat), "sum", "one element", "f32(6)");
@@ -248,7 +248,7 @@ TEST_P(OpsTest, DropoutRejectsInvalidProbability) {
   const Tensor x = vec({1, 2, 3, 4}, {4});
   const Tensor y = Tensor::zeros({4}, DType::kF32, dev());
   EXPECT_V3D_ERROR(ops::dropout_out(x, y, 1.0f, 0, 0), "dropout", "probability", "[0, 1)");
-  EXPECT_V3D_ERROR(ops::dropout_backward_out(x, y, -0.5f, 0, 0), "dropout", "probability");
+  EXPECT_V3D_ERROR(ops::dropout_bwd_out(x, y, -0.5f, 0, 0), "dropout", "probability");
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, OpsTest, ::testing::ValuesIn(test::all_devices()),
