@@ -156,7 +156,6 @@ class Section {
   }
 
   Context& context() const { return ctx_; }
-  std::string key_path(const std::string& key) const { return child_path(path_, key); }
 
  private:
   Context& ctx_;
