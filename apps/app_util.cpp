@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands (apps/app_util.h).
 #include "apps/app_util.h"
 
+#include <CLI/CLI.hpp>
 #include <cctype>
 #include <fstream>
 #include <system_error>
@@ -48,6 +49,17 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
     std::filesystem::remove(tmp, ignored);
     throw Error(path.string() + ": cannot write: " + ec.message());
   }
+}
+
+void add_device_option(CLI::App& cmd, std::string& device) {
+  cmd.add_option("--device", device,
+                 "cpu, cuda, cuda:N or emu (default: the config's device, docs/config.md)");
+}
+
+std::vector<std::string> with_device(std::vector<std::string> overrides,
+                                     const std::string& device) {
+  if (!device.empty()) overrides.push_back("device=" + device);
+  return overrides;
 }
 
 }  // namespace v3d::apps

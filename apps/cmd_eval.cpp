@@ -38,13 +38,12 @@ std::string join_widths(const std::vector<int>& widths) {
 void run_eval(const EvalArgs& a) {
   const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
   // --intervals and --device are shorthands for --set, applied last so they win.
-  std::vector<std::string> overrides = a.overrides;
+  std::vector<std::string> overrides = with_device(a.overrides, a.device);
   if (!a.intervals.empty()) {
     std::string list;
     for (int n : a.intervals) list += (list.empty() ? "" : ",") + std::to_string(n);
     overrides.push_back("eval.test_intervals=" + list);
   }
-  if (!a.device.empty()) overrides.push_back("train.device=" + a.device);
   ExperimentConfig cfg;
   if (!a.config.empty()) {
     cfg = load_config(a.config, overrides);
@@ -59,7 +58,7 @@ void run_eval(const EvalArgs& a) {
 
   EvalOptions opt = eval_options(cfg);
   if (!a.ltb.empty()) opt.ltb = parse_ltb_eval(a.ltb);
-  const Device device = parse_device(cfg.train.device);
+  const Device device = parse_device(cfg.device);
   TemporalModel model(
       temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
       device);
@@ -121,7 +120,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--intervals", args->intervals,
                   "Comma-separated test intervals N (default: eval.test_intervals, 1,3,5,7)")
       ->delimiter(',');
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu (default: train.device)");
+  add_device_option(*cmd, args->device);
   cmd->add_option("--ltb", args->ltb,
                   "Long-term pose bank: off, on or both (rows without and with the bank, the "
                   "paper's Tables 1 and 2); default: on when ltb.enabled. Settings: --set ltb.*")

@@ -16,6 +16,8 @@
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "runtime/device.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
 #include "trainer/infer.h"
 
 namespace v3d::apps {
@@ -23,7 +25,7 @@ namespace v3d::apps {
 namespace {
 
 struct InferArgs {
-  std::string checkpoint, input, format, res = "1000x1002", out, device = "cpu";
+  std::string checkpoint, input, format, res = "1000x1002", out, device;
   int camera = 0;
   bool no_flip = false;
   bool ltb = false;
@@ -46,7 +48,11 @@ void run_infer(const InferArgs& a) {
   if (!csv && out_ext != ".h5" && out_ext != ".hdf5")
     throw Error("--out: " + out + ": the extension must be .h5, .hdf5 or .csv");
 
-  const InferModel m = load_infer_model(a.checkpoint, parse_device(a.device), a.overrides);
+  // The model is restored onto its device, so the stored config is read first for it.
+  const std::vector<std::string> overrides = with_device(a.overrides, a.device);
+  const Device device = parse_device(
+      parse_config(load_checkpoint(a.checkpoint).config_yaml, a.checkpoint, overrides).device);
+  const InferModel m = load_infer_model(a.checkpoint, device, overrides);
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   std::vector<InferInput> inputs;
@@ -135,7 +141,7 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--set", args->overrides,
                   "Override of the checkpoint's config, key.sub=value (repeatable), e.g. "
                   "ltb.capacity=40 or ltb.mode=online");
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu")->capture_default_str();
+  add_device_option(*cmd, args->device);
   cmd->callback([args] { run_infer(*args); });
 }
 

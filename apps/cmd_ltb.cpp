@@ -26,7 +26,7 @@ namespace v3d::apps {
 namespace {
 
 struct LtbArgs {
-  std::string checkpoint, input, format, res = "1000x1002", out = "ltb.h5", device = "cpu";
+  std::string checkpoint, input, format, res = "1000x1002", out = "ltb.h5", device;
   std::vector<std::string> overrides;
   int camera = 0;
   int receptive_field = 0;
@@ -43,9 +43,9 @@ void run_ltb(const LtbArgs& a) {
     const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
     if (ckpt.config_yaml.empty())
       throw Error(a.checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
-    cfg = parse_config(ckpt.config_yaml, a.checkpoint, a.overrides);
+    cfg = parse_config(ckpt.config_yaml, a.checkpoint, with_device(a.overrides, a.device));
   } else {
-    cfg = parse_config("{}", "--set", a.overrides);
+    cfg = parse_config("{}", "--set", with_device(a.overrides, a.device));
   }
   const LtbOptions options = ltb_options(cfg.ltb);
   int64_t rf = a.receptive_field;
@@ -55,7 +55,7 @@ void run_ltb(const LtbArgs& a) {
   }
   if (rf < 1 || rf % 2 == 0)
     throw Error("--receptive-field: must be odd and >= 1, got " + std::to_string(rf));
-  const bool coco = cfg.data.keypoints == "pseudo_coco" || format == "coco-json";
+  const bool coco = cfg.data.keypoints == Keypoints::kPseudoCoco || format == "coco-json";
   const data::Skeleton& keypoints = coco ? data::Skeleton::coco17() : data::Skeleton::h36m17();
 
   std::vector<InferInput> inputs;
@@ -86,7 +86,7 @@ void run_ltb(const LtbArgs& a) {
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   const LtbPlan plan = plan_ltb(views, keypoints.num_joints(), ltb_parents(keypoints), (rf - 1) / 2,
-                                options, parse_device(a.device), true);
+                                options, parse_device(cfg.device), true);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_ltb_h5(a.out, names, plan, options);
   std::printf(
@@ -130,7 +130,7 @@ void add_ltb_command(CLI::App& app) {
   cmd->add_option("--res", args->res, "Image size WIDTHxHEIGHT of COCO JSON pixels")
       ->capture_default_str();
   cmd->add_option("--out", args->out, "Output HDF5 file")->capture_default_str();
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu")->capture_default_str();
+  add_device_option(*cmd, args->device);
   cmd->callback([args] { run_ltb(*args); });
 }
 

@@ -39,9 +39,8 @@ void run_sweep(const SweepArgs& a) {
   const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
   if (ckpt.config_yaml.empty())
     throw Error(a.checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
-  std::vector<std::string> overrides = a.overrides;
-  if (!a.device.empty()) overrides.push_back("train.device=" + a.device);
-  ExperimentConfig cfg = parse_config(ckpt.config_yaml, a.checkpoint, overrides);
+  ExperimentConfig cfg =
+      parse_config(ckpt.config_yaml, a.checkpoint, with_device(a.overrides, a.device));
   EvalOptions opt = eval_options(cfg);
   opt.test_intervals = a.intervals;
   opt.ltb = LtbEval::kOff;
@@ -52,17 +51,19 @@ void run_sweep(const SweepArgs& a) {
   for (double th : a.thresholds)
     for (double ft : fusion)
       for (int cap : a.capacities) {
-        LtbOptions o = base;
-        o.capacity = cap;
-        o.threshold = static_cast<float>(th);
-        o.fusion_threshold = static_cast<float>(ft);
-        validate_ltb_options(o);
+        // Each setting is checked as a config would be (the ranges live in the config).
+        ExperimentConfig c = cfg;
+        c.ltb.capacity = cap;
+        c.ltb.threshold = th;
+        c.ltb.fusion_threshold = ft;
+        validate_config(c);
+        LtbOptions o = ltb_options(c.ltb);
         settings.push_back(o);
       }
 
   TemporalModel model(
       temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
-      parse_device(cfg.train.device));
+      parse_device(cfg.device));
   model.load_state_dict(ckpt.tensors);
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
   int64_t frames = 0;
@@ -124,7 +125,7 @@ void add_ltb_sweep_command(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--set", args->overrides, "Config override key.sub=value (repeatable)");
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or emu (default: train.device)");
+  add_device_option(*cmd, args->device);
   cmd->add_option("--out", args->out, "Output directory")->capture_default_str();
   cmd->callback([args] { run_sweep(*args); });
 }

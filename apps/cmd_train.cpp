@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/app_util.h"
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "trainer/config.h"
@@ -18,6 +19,7 @@ namespace {
 struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
+  std::string device;
   std::string out;
   std::string resume;
   int64_t epochs = -1;
@@ -38,7 +40,7 @@ void add_train_command(CLI::App& app) {
       "without --config it uses the config stored in the checkpoint.\n"
       "Examples:\n"
       "  v3d train --config configs/demo.yaml\n"
-      "  v3d train --config configs/demo.yaml --set train.device=cuda --set model.channels=256\n"
+      "  v3d train --config configs/demo.yaml --device cuda --set model.channels=256\n"
       "  v3d train --resume checkpoints/demo/epoch_2.h5");
   auto args = std::make_shared<TrainArgs>();
   cmd->add_option("--config", args->config, "Experiment config (YAML, docs/config.md)")
@@ -46,6 +48,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--set", args->sets,
                   "Override a config key, e.g. --set train.lr=2e-3 (repeatable; later ones win)")
       ->allow_extra_args(false);
+  add_device_option(*cmd, args->device);
   cmd->add_option("--out", args->out,
                   "Output directory for checkpoints and logs (default: train.checkpoint_dir)");
   cmd->add_option("--resume", args->resume, "Checkpoint (.h5) to continue training from")
@@ -58,9 +61,9 @@ void add_train_command(CLI::App& app) {
   cmd->callback([args] {
     if (args->config.empty() && args->resume.empty())
       throw Error("train: --config is required (or --resume with a checkpoint that stores one)");
-    const ExperimentConfig config = args->config.empty()
-                                        ? checkpoint_config(args->resume, args->sets)
-                                        : load_config(args->config, args->sets);
+    const std::vector<std::string> sets = with_device(args->sets, args->device);
+    const ExperimentConfig config = args->config.empty() ? checkpoint_config(args->resume, sets)
+                                                         : load_config(args->config, sets);
     TrainOptions options;
     options.out_dir = args->out;
     options.resume = args->resume;

@@ -1,7 +1,11 @@
+// One table, fields(), declares every key: its path, the member it fills, its check and its docs.
+// Reading, validation, to_yaml and the key tables of docs/config.md all walk that table.
+//
 // Reading works on a yaml-cpp tree: the file is parsed, each --set override is written into the
-// tree (creating sections as needed), then the tree is read section by section. A Section records
-// the keys it is asked for, so the keys it reports as valid are exactly the keys it reads. Every
-// error names its origin: the --set argument that last touched the key, else file:line.
+// tree (creating sections as needed), then the tree is read section by section, a section's keys
+// in table order. A Section records the keys it is asked for, so the keys it reports as valid are
+// exactly the keys it reads. Every error names its origin: the --set argument that last touched
+// the key, else file:line.
 #include "trainer/config.h"
 
 #include <yaml-cpp/yaml.h>
@@ -14,24 +18,22 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 
-#include "data/batches.h"
+#include "data/windows.h"
 #include "kernels/common.h"
 #include "kernels/pose_bank.h"
 #include "runtime/device.h"
 
 namespace v3d {
 namespace {
-
-const std::vector<std::string> kKeypoints = {"h36m17", "pseudo_coco"};
-const std::vector<std::string> kMetrics = {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"};
-const std::vector<std::string> kLtbModes = {"offline", "online"};
-const std::vector<std::string> kLtbCenters = {"centroid", "root"};
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -49,14 +51,6 @@ bool path_related(const std::string& a, const std::string& b) {
   const std::string& longer = a.size() < b.size() ? b : a;
   return longer.compare(0, shorter.size(), shorter) == 0 &&
          (longer.size() == shorter.size() || longer[shorter.size()] == '.');
-}
-
-// The message of a v3d::Error without V3D_CHECK's " [check ... failed at file:line]" suffix,
-// which says nothing to a user whose config holds a bad value.
-std::string user_message(const Error& e) {
-  std::string m = e.what();
-  const size_t at = m.find(" [check `");
-  return at == std::string::npos ? m : m.substr(0, at);
 }
 
 struct Override {
@@ -92,10 +86,22 @@ class Context {
   }
   const std::string& origin() const { return origin_; }
 
+  // Keys the input sets, and keys read under a legacy alias (the key -> the alias's path).
+  void set(const std::string& key) { set_.insert(key); }
+  bool is_set(const std::string& key) const { return set_.count(key) != 0; }
+  void read_as(const std::string& key, const std::string& alias) { read_as_[key] = alias; }
+  // The path the input gave `key` under: its alias when it was read through one.
+  std::string name(const std::string& key) const {
+    auto it = read_as_.find(key);
+    return it == read_as_.end() ? key : it->second;
+  }
+
  private:
   std::string origin_;
   std::vector<Override> overrides_;
   std::map<std::string, YAML::Mark> marks_;
+  std::set<std::string> set_;
+  std::map<std::string, std::string> read_as_;
 };
 
 const char* kind_name(const YAML::Node& n) {
@@ -150,7 +156,6 @@ class Section {
   }
 
   Context& context() const { return ctx_; }
-  std::string key_path(const std::string& key) const { return child_path(path_, key); }
 
  private:
   Context& ctx_;
@@ -216,8 +221,15 @@ bool parse_scalar(const std::string& s, std::string& out) {
   return true;
 }
 
+template <NamedEnum E>
+bool parse_scalar(const std::string& s, E& out) {
+  const std::optional<E> v = parse_enum<E>(s);
+  if (v) out = *v;
+  return v.has_value();
+}
+
 template <class T>
-const char* type_name() {
+std::string type_name() {
   if constexpr (std::is_same_v<T, bool>) {
     return "a boolean (true or false)";
   } else if constexpr (std::is_same_v<T, int>) {
@@ -228,8 +240,20 @@ const char* type_name() {
     return "a non-negative integer";
   } else if constexpr (std::is_same_v<T, double>) {
     return "a finite number";
+  } else if constexpr (std::is_enum_v<T>) {
+    return "one of " + enum_names<T>();
   } else {
     return "a string";
+  }
+}
+
+// The error for the text of a scalar that is not a T.
+template <class T>
+std::string bad_scalar(const std::string& key, const std::string& text) {
+  if constexpr (std::is_enum_v<T>) {
+    return "'" + key + "' is '" + text + "'; valid values: " + enum_names<T>();
+  } else {
+    return "'" + key + "' must be " + type_name<T>() + ", got '" + text + "'";
   }
 }
 
@@ -238,30 +262,24 @@ void read_scalar(Context& ctx, const YAML::Node& node, const std::string& key, T
   if (!node.IsScalar()) {
     ctx.fail(key, "'" + key + "' must be " + type_name<T>() + ", got " + kind_name(node));
   }
-  if (!parse_scalar(node.Scalar(), out)) {
-    ctx.fail(key, "'" + key + "' must be " + type_name<T>() + ", got '" + node.Scalar() + "'");
-  }
+  if (!parse_scalar(node.Scalar(), out)) ctx.fail(key, bad_scalar<T>(key, node.Scalar()));
 }
 
-// A key left out keeps `out` (its default).
 template <class T>
-void read(Section& s, const std::string& key, T& out) {
-  const YAML::Node node = s.get(key);
-  if (node.IsDefined()) read_scalar(s.context(), node, s.key_path(key), out);
+void read_value(Context& ctx, const YAML::Node& node, const std::string& key, T& out) {
+  read_scalar(ctx, node, key, out);
 }
 
 // Lists: a YAML sequence of scalars, or one scalar of comma-separated items ("3,3,3"; "" = []).
+// A bad name in a list of names is reported for the list ("'eval.metrics' is 'pck'").
 template <class T>
-void read(Section& s, const std::string& key, std::vector<T>& out) {
-  const YAML::Node node = s.get(key);
-  if (!node.IsDefined()) return;
-  Context& ctx = s.context();
-  const std::string full = s.key_path(key);
+void read_value(Context& ctx, const YAML::Node& node, const std::string& full,
+                std::vector<T>& out) {
   std::vector<T> items;
   if (node.IsSequence()) {
     for (size_t i = 0; i < node.size(); ++i) {
       T v{};
-      read_scalar(ctx, node[i], full + "[" + std::to_string(i) + "]", v);
+      read_scalar(ctx, node[i], std::is_enum_v<T> ? full : full + "[" + std::to_string(i) + "]", v);
       items.push_back(v);
     }
   } else if (node.IsScalar()) {
@@ -276,6 +294,7 @@ void read(Section& s, const std::string& key, std::vector<T>& out) {
       item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
       T v{};
       if (!parse_scalar(item, v)) {
+        if constexpr (std::is_enum_v<T>) ctx.fail(full, bad_scalar<T>(full, item));
         ctx.fail(full, "'" + full + "' must be a list of " + type_name<T>() + " values, got '" +
                            text + "'");
       }
@@ -290,114 +309,575 @@ void read(Section& s, const std::string& key, std::vector<T>& out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sections
+// Writing values
 // ---------------------------------------------------------------------------------------------
 
-void read_model(Section& s, ModelConfig& m) {
-  read(s, "filter_widths", m.filter_widths);
-  read(s, "channels", m.channels);
-  read(s, "dropout", m.dropout);
-  read(s, "causal", m.causal);
-  s.finish();
+// The shortest %g form that reads back as exactly `v`.
+std::string exact_double(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  std::string s = buf;
+  // Keep it a YAML float for readers that type plain scalars (1 -> 1.0).
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
 }
 
-void read_source(Context& ctx, const YAML::Node& node, DataSourceConfig& out) {
-  Section s(ctx, node, "data.source");
-  std::string type = source_type(out);
-  read(s, "type", type);
+template <class T>
+void write_value(YAML::Emitter& out, const T& v, bool quoted) {
+  if constexpr (std::is_same_v<T, double>) {
+    out << exact_double(v);
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    out << std::to_string(v);
+  } else if constexpr (std::is_enum_v<T>) {
+    out << to_string(v);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (quoted) out << YAML::DoubleQuoted;
+    out << v;
+  } else {
+    out << v;
+  }
+}
+
+template <class T>
+void write_value(YAML::Emitter& out, const std::vector<T>& items, bool quoted) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const T& v : items) write_value(out, v, quoted);
+  out << YAML::EndSeq;
+}
+
+// The type column of docs/config.md.
+template <class T>
+std::string doc_type() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return "bool";
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    return "uint64";
+  } else if constexpr (std::is_integral_v<T>) {
+    return "int";
+  } else if constexpr (std::is_same_v<T, double>) {
+    return "float";
+  } else {
+    return "str";
+  }
+}
+
+template <class T>
+struct DocType {
+  static std::string name() { return doc_type<T>(); }
+};
+template <class T>
+struct DocType<std::vector<T>> {
+  static std::string name() { return "list of " + doc_type<T>(); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------------------------
+
+using KeyFn = std::function<std::string(const std::string&)>;
+
+struct Checker {
+  KeyFn where;  // the origin of a key's value
+  KeyFn name;   // the path the input gave a key under (a legacy alias, else the key)
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const {
+    const std::string n = name(key);
+    throw Error(where(n) + ": '" + n + "' " + message);
+  }
+  void check(bool ok, const std::string& key, const std::string& message) const {
+    if (!ok) fail(key, message);
+  }
+};
+
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+template <class T>
+std::string text_of(const T& v) {
+  if constexpr (std::is_enum_v<T>) {
+    return to_string(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return num(v);
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    return std::to_string(v);
+  } else {
+    return v;
+  }
+}
+
+// A key's check: `range` says in docs/config.md what it accepts, `fn(checker, key, value)` throws
+// through the checker when the value is not accepted.
+template <class F>
+struct Check {
+  std::string range;
+  F fn;
+};
+
+struct Unchecked {
+  template <class T>
+  void operator()(const Checker&, const std::string&, const T&) const {}
+};
+
+template <class F>
+Check<F> check(std::string range, F fn) {
+  return {std::move(range), std::move(fn)};
+}
+
+Check<Unchecked> any() { return {"", {}}; }
+
+auto at_least(int64_t lo) {
+  return check(">= " + std::to_string(lo),
+               [lo](const Checker& k, const std::string& key, const auto& v) {
+                 k.check(v >= lo, key, "must be >= " + std::to_string(lo) + ", got " + text_of(v));
+               });
+}
+
+auto above(double lo) {
+  return check("> " + num(lo), [lo](const Checker& k, const std::string& key, double v) {
+    k.check(v > lo, key, "must be > " + num(lo) + ", got " + num(v));
+  });
+}
+
+// [lo, hi], (lo, hi] or [lo, hi) as `open_lo` and `open_hi` say.
+template <class T>
+auto within(T lo, T hi, bool open_lo, bool open_hi) {
+  const std::string range = std::string("in ") + (open_lo ? "(" : "[") + text_of(lo) + ", " +
+                            text_of(hi) + (open_hi ? ")" : "]");
+  return check(range, [=](const Checker& k, const std::string& key, T v) {
+    const bool ok = (open_lo ? v > lo : v >= lo) && (open_hi ? v < hi : v <= hi);
+    k.check(ok, key, "must be " + range + ", got " + text_of(v));
+  });
+}
+
+auto finite() {
+  return check("finite", [](const Checker& k, const std::string& key, double v) {
+    k.check(std::isfinite(v), key, "must be finite");
+  });
+}
+
+template <class T>
+void check_distinct(const Checker& k, const std::string& key, const std::vector<T>& items) {
+  for (size_t i = 0; i < items.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      k.check(!(items[i] == items[j]), key, "lists '" + text_of(items[i]) + "' twice");
+}
+
+auto subjects() {
+  return check("non-empty, distinct",
+               [](const Checker& k, const std::string& key, const std::vector<std::string>& items) {
+                 k.check(!items.empty(), key, "must list at least one subject");
+                 for (const std::string& s : items) k.check(!s.empty(), key, "holds an empty name");
+                 check_distinct(k, key, items);
+               });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The field table
+// ---------------------------------------------------------------------------------------------
+
+// One key. `source` ties a data.source key to its type (nullptr: every config has the key).
+struct Field {
+  std::string path;
+  std::string type;          // docs
+  std::string range;         // docs: the valid values
+  std::string meaning;       // docs
+  std::string default_text;  // docs; "" = the default config's value as to_yaml writes it
+  const char* source = nullptr;
+  bool component = false;  // data.source.type: picks the alternative of data.source
+  std::function<void(Context&, const YAML::Node&, const std::string&, ExperimentConfig&)> read;
+  std::function<void(YAML::Emitter&, const ExperimentConfig&)> write;
+  std::function<void(const Checker&, const ExperimentConfig&)> validate;
+
+  Field&& of_source(const char* type_name) && {
+    source = type_name;
+    return std::move(*this);
+  }
+  Field&& documented_default(std::string text) && {
+    default_text = std::move(text);
+    return std::move(*this);
+  }
+};
+
+// `get(config)` is the member: a generic lambda, so one accessor serves reading and writing.
+template <class Get, class F = Unchecked>
+Field field(std::string path, Get get, std::string meaning, Check<F> chk = any(),
+            bool quoted = false) {
+  using T = std::remove_cvref_t<decltype(get(std::declval<ExperimentConfig&>()))>;
+  Field f;
+  f.path = path;
+  f.type = DocType<T>::name();
+  f.range = chk.range;
+  if constexpr (std::is_enum_v<T>) {
+    f.range = "`" + enum_names<T>("`, `") + "`";
+  } else if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
+    if constexpr (std::is_enum_v<typename T::value_type>) {
+      f.range = "any of `" + enum_names<typename T::value_type>("`, `") + "`; " + chk.range;
+    }
+  }
+  f.meaning = std::move(meaning);
+  f.read = [get](Context& ctx, const YAML::Node& node, const std::string& key,
+                 ExperimentConfig& c) { read_value(ctx, node, key, get(c)); };
+  f.write = [get, quoted](YAML::Emitter& out, const ExperimentConfig& c) {
+    write_value(out, get(c), quoted);
+  };
+  f.validate = [get, path, fn = chk.fn](const Checker& k, const ExperimentConfig& c) {
+    fn(k, path, get(c));
+  };
+  return f;
+}
+
+template <class Get, class F = Unchecked>
+Field quoted_field(std::string path, Get get, std::string meaning, Check<F> chk = any()) {
+  return field(std::move(path), get, std::move(meaning), std::move(chk), true);
+}
+
+// Keys read under an older path too: checkpoints keep the config they were trained with.
+struct Alias {
+  const char* path;  // the old path
+  const char* key;   // the key it fills
+};
+const Alias kAliases[] = {{"train.device", "device"}};
+
+// The headings of docs/config.md's tables, and the sections to_yaml writes as one flow line.
+struct SectionDoc {
+  const char* path;
+  const char* heading;
+  const char* intro;
+};
+const SectionDoc kSectionDocs[] = {
+    {"", "Top level", ""},
+    {"model", "`model`: VideoPose3D's temporal model", ""},
+    {"data", "`data`", ""},
+    {"train", "`train`: VideoPose3D's recipe", ""},
+    {"eval", "`eval`", ""},
+    {"ltb", "`ltb`: long-term pose bank",
+     "The settings of the bank and the fusion ([long-term-bank.md](long-term-bank.md)), used by\n"
+     "`v3d eval --ltb`, `v3d infer --ltb`, `v3d ltb` and `v3d ltb-sweep`."},
+};
+const char* const kFlowSections[] = {"train.bn_momentum"};
+
+// Every key in docs/config.md's and to_yaml's order.
+const std::vector<Field>& fields() {
+  using S = SyntheticSourceConfig;
+  using H = H5SourceConfig;
+  static const std::vector<Field> table = [] {
+    std::vector<Field> t;
+    t.push_back(field(
+        "device", [](auto& c) -> auto& { return c.device; },
+        "the device of every subcommand (train, eval, infer, ltb, ltb-sweep); `--device` "
+        "overrides it",
+        check("`cpu`, `cuda`, `cuda:N` or `emu`",
+              [](const Checker& k, const std::string& key, const std::string& v) {
+                try {
+                  parse_device(v);
+                } catch (const Error& e) {
+                  k.fail(key, std::string("is invalid: ") + e.what());
+                }
+              })));
+
+    t.push_back(field(
+        "model.filter_widths", [](auto& c) -> auto& { return c.model.filter_widths; },
+        "the first is the expand layer, then one residual block per width; receptive field = "
+        "product (27, 81, 243 for 3, 4, 5 threes)",
+        check("odd widths >= 1, non-empty", [](const Checker& k, const std::string& key,
+                                               const std::vector<int>& widths) {
+          k.check(!widths.empty(), key, "must hold at least one width");
+          int64_t rf = 1;
+          for (int w : widths) {
+            k.check(w >= 1 && w % 2 == 1, key,
+                    "must hold odd widths >= 1, got " + std::to_string(w));
+            rf *= w;
+            k.check(rf <= (int64_t{1} << 20), key, "gives a receptive field above 2^20 frames");
+          }
+        })));
+    t.push_back(field(
+        "model.channels", [](auto& c) -> auto& { return c.model.channels; }, "conv channels",
+        at_least(1)));
+    t.push_back(field(
+        "model.dropout", [](auto& c) -> auto& { return c.model.dropout; }, "dropout probability",
+        within(0.0, 1.0, false, true)));
+    t.push_back(field(
+        "model.causal", [](auto& c) -> auto& { return c.model.causal; },
+        "causal convolutions: the output frame is the window's last"));
+
+    Field source;
+    source.path = "data.source.type";
+    source.type = "component";
+    for (const std::string& type : config_types("data.source"))
+      source.range += (source.range.empty() ? "`" : ", `") + type + "`";
+    source.meaning = "where poses come from, see below";
+    source.default_text = "{type: synthetic}";
+    source.component = true;
+    source.write = [](YAML::Emitter& out, const ExperimentConfig& c) {
+      out << source_type(c.data.source);
+    };
+    t.push_back(std::move(source));
+    t.push_back(field(
+                    "data.source.seed",
+                    [](auto& c) -> auto& { return std::get<S>(c.data.source).seed; },
+                    "seed of the built-in synthetic motion (`data/synth.h`), generated on the "
+                    "fly: 7 subjects, 8 actions")
+                    .of_source(S::kType));
+    t.push_back(field(
+                    "data.source.frames",
+                    [](auto& c) -> auto& { return std::get<S>(c.data.source).frames; },
+                    "frames per action", at_least(1))
+                    .of_source(S::kType));
+    t.push_back(quoted_field(
+                    "data.source.path",
+                    [](auto& c) -> auto& { return std::get<H>(c.data.source).path; },
+                    "a v3d HDF5 dataset ([data-format.md](data-format.md)), e.g. from "
+                    "`v3d convert`",
+                    check("non-empty",
+                          [](const Checker& k, const std::string& key, const std::string& v) {
+                            k.check(!v.empty(), key, "must name an HDF5 dataset file");
+                          }))
+                    .of_source(H::kType)
+                    .documented_default("(required)"));
+    t.push_back(field(
+        "data.train_subjects", [](auto& c) -> auto& { return c.data.train_subjects; },
+        "training subjects", subjects()));
+    t.push_back(field(
+        "data.test_subjects", [](auto& c) -> auto& { return c.data.test_subjects; },
+        "evaluation subjects", subjects()));
+    t.push_back(field(
+        "data.actions", [](auto& c) -> auto& { return c.data.actions; },
+        "action-name prefixes to keep (VideoPose3D's `startswith`); empty = all",
+        check("non-empty names",
+              [](const Checker& k, const std::string& key, const std::vector<std::string>& v) {
+                for (const std::string& a : v) k.check(!a.empty(), key, "holds an empty name");
+              })));
+    t.push_back(field(
+        "data.subset", [](auto& c) -> auto& { return c.data.subset; },
+        "fraction of each training sequence kept (one contiguous chunk)",
+        within(0.0, 1.0, true, false)));
+    t.push_back(field(
+        "data.downsample", [](auto& c) -> auto& { return c.data.downsample; },
+        "keep every N-th frame (train and test)", at_least(1)));
+    t.push_back(field(
+        "data.keypoints", [](auto& c) -> auto& { return c.data.keypoints; },
+        "2D layout the network reads; `pseudo_coco` is COCO-17 made from H36M-17, the paper's "
+        "second test set"));
+    t.push_back(field(
+        "data.ground_truth_2d", [](auto& c) -> auto& { return c.data.ground_truth_2d; },
+        "project the 3D to 2D even where the file stores 2D detections (VideoPose3D's `-k gt`; "
+        "the paper trains this way)"));
+
+    t.push_back(field(
+        "train.epochs", [](auto& c) -> auto& { return c.train.epochs; }, "epochs to train",
+        at_least(1)));
+    t.push_back(field(
+        "train.batch_size", [](auto& c) -> auto& { return c.train.batch_size; },
+        "windows (= output frames) per batch", at_least(1)));
+    t.push_back(field(
+        "train.lr", [](auto& c) -> auto& { return c.train.lr; }, "Adam (AMSGrad) learning rate",
+        above(0.0)));
+    t.push_back(field(
+        "train.lr_decay", [](auto& c) -> auto& { return c.train.lr_decay; },
+        "multiplied into the learning rate after every epoch", within(0.0, 1.0, true, false)));
+    t.push_back(field(
+        "train.bn_momentum.start", [](auto& c) -> auto& { return c.train.bn_momentum.start; },
+        "batch-norm momentum of the first epoch", within(0.0, 1.0, true, false)));
+    t.push_back(field(
+        "train.bn_momentum.end", [](auto& c) -> auto& { return c.train.bn_momentum.end; },
+        "momentum the exponential decay reaches at the last epoch", within(0.0, 1.0, true, false)));
+    t.push_back(field(
+        "train.flip", [](auto& c) -> auto& { return c.train.flip; },
+        "train-time horizontal flip augmentation"));
+    t.push_back(field(
+        "train.mode", [](auto& c) -> auto& { return c.train.mode; },
+        "training-data mode (`data/windows.h`)",
+        check("`Sequential`, `Sequential x2`, `Sample<N>+Sequential`, "
+              "`Sample<A>/<B>/...+Sequential`",
+              [](const Checker& k, const std::string& key, const std::string& v) {
+                try {
+                  data::parse_resample_mode(v);
+                } catch (const Error& e) {
+                  k.fail(key, std::string("is invalid: ") + e.what());
+                }
+              })));
+    t.push_back(field(
+        "train.seed", [](auto& c) -> auto& { return c.train.seed; },
+        "seed of initialisation, dropout and batch order"));
+    t.push_back(quoted_field(
+        "train.checkpoint_dir", [](auto& c) -> auto& { return c.train.checkpoint_dir; },
+        "where checkpoints go (VideoPose3D's `-c`); `\"\"` = none"));
+    t.push_back(field(
+        "train.checkpoint_every", [](auto& c) -> auto& { return c.train.checkpoint_every; },
+        "save every N epochs", at_least(1)));
+
+    t.push_back(field(
+        "eval.test_intervals", [](auto& c) -> auto& { return c.eval.test_intervals; },
+        "\"TD N\" test intervals",
+        check("each >= 1, distinct, non-empty",
+              [](const Checker& k, const std::string& key, const std::vector<int>& v) {
+                k.check(!v.empty(), key, "must hold at least one interval");
+                for (int n : v)
+                  k.check(n >= 1, key, "must hold intervals >= 1, got " + std::to_string(n));
+                check_distinct(k, key, v);
+              })));
+    t.push_back(field(
+        "eval.flip_tta", [](auto& c) -> auto& { return c.eval.flip_tta; },
+        "test-time flip augmentation"));
+    t.push_back(field(
+        "eval.metrics", [](auto& c) -> auto& { return c.eval.metrics; },
+        "the metrics of the tables",
+        check("distinct, non-empty",
+              [](const Checker& k, const std::string& key, const std::vector<Metric>& v) {
+                k.check(!v.empty(), key, "must name at least one metric");
+                check_distinct(k, key, v);
+              })));
+
+    t.push_back(field(
+        "ltb.enabled", [](auto& c) -> auto& { return c.ltb.enabled; },
+        "fuse long-term poses into each window in `v3d eval` and `v3d infer` (as `--ltb on`)"));
+    t.push_back(field(
+        "ltb.capacity", [](auto& c) -> auto& { return c.ltb.capacity; }, "bank entries",
+        within(1, kernels::kPoseBankMaxCapacity, false, false)));
+    t.push_back(field(
+        "ltb.threshold", [](auto& c) -> auto& { return c.ltb.threshold; },
+        "a candidate is rejected when its best similarity to the bank is >= this", finite()));
+    t.push_back(field(
+        "ltb.fusion_threshold", [](auto& c) -> auto& { return c.ltb.fusion_threshold; },
+        "bank entries need similarity >= this to the window's centre to be fused", finite()));
+    t.push_back(field(
+        "ltb.max_insert", [](auto& c) -> auto& { return c.ltb.max_insert; },
+        "poses fused into a window; `-1` = the window radius (RF - 1) / 2",
+        check(">= 0, or -1", [](const Checker& k, const std::string& key, int v) {
+          k.check(v >= -1, key,
+                  "must be >= 0, or -1 for the window radius, got " + std::to_string(v));
+        })));
+    t.push_back(field(
+        "ltb.mode", [](auto& c) -> auto& { return c.ltb.mode; },
+        "`offline`: the bank from the whole sequence; `online`: up to the current frame"));
+    t.push_back(field(
+        "ltb.center", [](auto& c) -> auto& { return c.ltb.center; },
+        "similarity's reference point: `centroid` (mean joint) or `root` (joint 0)"));
+    return t;
+  }();
+  return table;
+}
+
+const Field& field_at(const std::string& path) {
+  for (const Field& f : fields())
+    if (f.path == path) return f;
+  throw Error("config: no key '" + path + "'");
+}
+
+std::string parent_of(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  return dot == std::string::npos ? std::string() : path.substr(0, dot);
+}
+
+std::string leaf_of(const std::string& path) { return path.substr(path.rfind('.') + 1); }
+
+// Whether `path` lies inside section `section` ("" = the top level holds every key).
+bool inside(const std::string& path, const std::string& section) {
+  return section.empty() ||
+         (path.size() > section.size() && path.compare(0, section.size(), section) == 0 &&
+          path[section.size()] == '.');
+}
+
+// Whether the key applies to `c`: data.source keys only to their own type.
+bool applies(const Field& f, const ExperimentConfig& c) {
+  return f.source == nullptr || source_type(c.data.source) == f.source;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+// data.source's `type`: switches the alternative (keeping its values when the type stays).
+void read_source_type(Section& s, ExperimentConfig& c) {
+  Context& ctx = s.context();
+  std::string type = source_type(c.data.source);
+  const YAML::Node node = s.get("type");
+  if (node.IsDefined()) read_scalar(ctx, node, "data.source.type", type);
+  if (type == source_type(c.data.source)) return;
   if (type == SyntheticSourceConfig::kType) {
-    SyntheticSourceConfig c;
-    if (auto* p = std::get_if<SyntheticSourceConfig>(&out)) c = *p;
-    read(s, "seed", c.seed);
-    read(s, "frames", c.frames);
-    out = c;
+    c.data.source = SyntheticSourceConfig{};
   } else if (type == H5SourceConfig::kType) {
-    H5SourceConfig c;
-    if (auto* p = std::get_if<H5SourceConfig>(&out)) c = *p;
-    read(s, "path", c.path);
-    out = c;
+    c.data.source = H5SourceConfig{};
   } else {
     ctx.fail("data.source.type", "unknown data.source type '" + type +
                                      "'; valid types: " + join(config_types("data.source")));
   }
-  s.finish(" (type " + type + ")");
 }
 
-void read_data(Section& s, DataConfig& d) {
-  read_source(s.context(), s.get("source"), d.source);
-  read(s, "train_subjects", d.train_subjects);
-  read(s, "test_subjects", d.test_subjects);
-  read(s, "actions", d.actions);
-  read(s, "subset", d.subset);
-  read(s, "downsample", d.downsample);
-  read(s, "keypoints", d.keypoints);
-  read(s, "ground_truth_2d", d.ground_truth_2d);
-  s.finish();
+void read_section(Context& ctx, const YAML::Node& node, const std::string& path,
+                  ExperimentConfig& c) {
+  Section s(ctx, node, path);
+  std::vector<std::string> subsections;
+  for (const Field& f : fields()) {
+    if (!inside(f.path, path)) continue;
+    if (f.component && parent_of(f.path) == path) {
+      read_source_type(s, c);
+      continue;
+    }
+    if (!applies(f, c)) continue;
+    const std::string rest = path.empty() ? f.path : f.path.substr(path.size() + 1);
+    const size_t dot = rest.find('.');
+    if (dot == std::string::npos) {
+      const YAML::Node value = s.get(rest);
+      if (!value.IsDefined()) continue;
+      f.read(ctx, value, f.path, c);
+      ctx.set(f.path);
+      continue;
+    }
+    const std::string sub = rest.substr(0, dot);
+    if (std::find(subsections.begin(), subsections.end(), sub) != subsections.end()) continue;
+    subsections.push_back(sub);
+    read_section(ctx, s.get(sub), child_path(path, sub), c);
+  }
+  for (const Alias& a : kAliases) {
+    if (parent_of(a.path) != path) continue;
+    const YAML::Node value = s.get(leaf_of(a.path));
+    // The key itself wins: --set device=cuda overrides an old checkpoint's train.device.
+    if (!value.IsDefined() || ctx.is_set(a.key)) continue;
+    field_at(a.key).read(ctx, value, a.path, c);
+    ctx.read_as(a.key, a.path);
+  }
+  s.finish(path == "data.source" ? " (type " + source_type(c.data.source) + ")" : "");
 }
 
-void read_train(Section& s, TrainConfig& t) {
-  read(s, "epochs", t.epochs);
-  read(s, "batch_size", t.batch_size);
-  read(s, "lr", t.lr);
-  read(s, "lr_decay", t.lr_decay);
-  {
-    Section bn(s.context(), s.get("bn_momentum"), "train.bn_momentum");
-    read(bn, "start", t.bn_momentum.start);
-    read(bn, "end", t.bn_momentum.end);
-    bn.finish();
-  }
-  read(s, "flip", t.flip);
-  read(s, "mode", t.mode);
-  read(s, "seed", t.seed);
-  read(s, "device", t.device);
-  read(s, "checkpoint_dir", t.checkpoint_dir);
-  read(s, "checkpoint_every", t.checkpoint_every);
-  s.finish();
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
+
+void validate(const ExperimentConfig& c, const Checker& k) {
+  for (const Field& f : fields())
+    if (f.validate && applies(f, c)) f.validate(k, c);
 }
 
-void read_eval(Section& s, EvalConfig& e) {
-  read(s, "test_intervals", e.test_intervals);
-  read(s, "flip_tta", e.flip_tta);
-  read(s, "metrics", e.metrics);
-  s.finish();
+// ---------------------------------------------------------------------------------------------
+// Docs
+// ---------------------------------------------------------------------------------------------
+
+// The default config's value of `f` as one flow-style YAML scalar or list.
+std::string default_text(const Field& f) {
+  if (!f.default_text.empty()) return f.default_text;
+  YAML::Emitter out;
+  out << YAML::Flow;
+  f.write(out, ExperimentConfig{});
+  return out.c_str();
 }
 
-void read_ltb(Section& s, LtbConfig& l) {
-  read(s, "enabled", l.enabled);
-  read(s, "capacity", l.capacity);
-  read(s, "threshold", l.threshold);
-  read(s, "fusion_threshold", l.fusion_threshold);
-  read(s, "max_insert", l.max_insert);
-  read(s, "mode", l.mode);
-  read(s, "center", l.center);
-  s.finish();
+std::string code(const std::string& text) {
+  std::string out = "`";
+  out += text;
+  out += '`';
+  return out;
 }
 
-ExperimentConfig read_config(Context& ctx, const YAML::Node& root) {
-  ExperimentConfig c;
-  Section top(ctx, root, "");
-  {
-    Section s(ctx, top.get("model"), "model");
-    read_model(s, c.model);
-  }
-  {
-    Section s(ctx, top.get("data"), "data");
-    read_data(s, c.data);
-  }
-  {
-    Section s(ctx, top.get("train"), "train");
-    read_train(s, c.train);
-  }
-  {
-    Section s(ctx, top.get("eval"), "eval");
-    read_eval(s, c.eval);
-  }
-  {
-    Section s(ctx, top.get("ltb"), "ltb");
-    read_ltb(s, c.ltb);
-  }
-  top.finish();
-  return c;
+std::string table_row(const std::vector<std::string>& cells) {
+  std::string row = "|";
+  for (const std::string& c : cells) row += " " + c + " |";
+  return row + "\n";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,151 +932,49 @@ void apply_override(Context& ctx, YAML::Node& root, const std::string& text) {
   cur[parts.back()] = v;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Validation
-// ---------------------------------------------------------------------------------------------
+}  // namespace
 
-using Where = std::function<std::string(const std::string&)>;
-
-struct Checker {
-  Where where;
-  [[noreturn]] void fail(const std::string& key, const std::string& message) const {
-    throw Error(where(key) + ": '" + key + "' " + message);
-  }
-  void check(bool ok, const std::string& key, const std::string& message) const {
-    if (!ok) fail(key, message);
-  }
-  template <class T>
-  void distinct(const std::vector<T>& items, const std::string& key) const {
-    for (size_t i = 0; i < items.size(); ++i) {
-      for (size_t j = 0; j < i; ++j) {
-        std::ostringstream os;
-        os << items[i];
-        check(!(items[i] == items[j]), key, "lists '" + os.str() + "' twice");
+std::string config_reference_markdown() {
+  std::string md;
+  const std::vector<std::string> head = {"key", "type", "default", "valid", "meaning"};
+  const std::vector<std::string> rule = {"---", "---", "---", "---", "---"};
+  for (const SectionDoc& sec : kSectionDocs) {
+    md += std::string("### ") + sec.heading + "\n\n";
+    if (*sec.intro) md += std::string(sec.intro) + "\n\n";
+    md += table_row(head) + table_row(rule);
+    for (const Field& f : fields()) {
+      if (f.source != nullptr) continue;
+      const std::string top = f.path.substr(0, f.path.find('.'));
+      const bool here = sec.path[0] == '\0' ? f.path.find('.') == std::string::npos
+                                            : top == sec.path && f.path != top;
+      if (!here) continue;
+      std::string key = *sec.path ? f.path.substr(std::string(sec.path).size() + 1) : f.path;
+      if (f.component) key = parent_of(key);
+      md += table_row({code(key), f.type, code(default_text(f)), f.range, f.meaning});
+    }
+    md += "\n";
+    if (std::string(sec.path) != "data") continue;
+    md += "`data.source` types (`config_types(\"data.source\")`):\n\n";
+    md += table_row({"type", "key", "type", "default", "valid", "meaning"});
+    md += table_row({"---", "---", "---", "---", "---", "---"});
+    for (const std::string& type : config_types("data.source")) {
+      bool first = true;
+      for (const Field& f : fields()) {
+        if (f.source == nullptr || type != f.source) continue;
+        const std::string shown = f.default_text.empty() ? code(default_text(f)) : f.default_text;
+        md += table_row(
+            {first ? code(type) : "", code(leaf_of(f.path)), f.type, shown, f.range, f.meaning});
+        first = false;
       }
     }
+    md += "\n";
   }
-  void one_of(const std::string& value, const std::vector<std::string>& valid,
-              const std::string& key) const {
-    check(std::find(valid.begin(), valid.end(), value) != valid.end(), key,
-          "is '" + value + "'; valid values: " + join(valid));
-  }
-  void names(const std::vector<std::string>& items, const std::string& key) const {
-    check(!items.empty(), key, "must list at least one subject");
-    for (const std::string& s : items) check(!s.empty(), key, "holds an empty name");
-    distinct(items, key);
-  }
-};
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+  md +=
+      "Older names, still read (checkpoints keep the config they were written with); the key "
+      "itself wins when both are set:\n\n";
+  for (const Alias& a : kAliases) md += std::string("- `") + a.path + "`: `" + a.key + "`\n";
+  return md;
 }
-
-void validate(const ExperimentConfig& c, const Where& where) {
-  const Checker k{where};
-  const ModelConfig& m = c.model;
-  k.check(!m.filter_widths.empty(), "model.filter_widths", "must hold at least one width");
-  int64_t rf = 1;
-  for (int w : m.filter_widths) {
-    k.check(w >= 1 && w % 2 == 1, "model.filter_widths",
-            "must hold odd widths >= 1, got " + std::to_string(w));
-    rf *= w;
-    k.check(rf <= (int64_t{1} << 20), "model.filter_widths",
-            "gives a receptive field above 2^20 frames");
-  }
-  k.check(m.channels >= 1, "model.channels", "must be >= 1, got " + std::to_string(m.channels));
-  k.check(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout",
-          "must be in [0, 1), got " + num(m.dropout));
-
-  const DataConfig& d = c.data;
-  if (const auto* syn = std::get_if<SyntheticSourceConfig>(&d.source)) {
-    k.check(syn->frames >= 1, "data.source.frames",
-            "must be >= 1, got " + std::to_string(syn->frames));
-  } else if (const auto* h5 = std::get_if<H5SourceConfig>(&d.source)) {
-    k.check(!h5->path.empty(), "data.source.path", "must name an HDF5 dataset file");
-  }
-  k.names(d.train_subjects, "data.train_subjects");
-  k.names(d.test_subjects, "data.test_subjects");
-  for (const std::string& a : d.actions) k.check(!a.empty(), "data.actions", "holds an empty name");
-  k.check(d.subset > 0.0 && d.subset <= 1.0, "data.subset",
-          "must be in (0, 1], got " + num(d.subset));
-  k.check(d.downsample >= 1, "data.downsample",
-          "must be >= 1, got " + std::to_string(d.downsample));
-  k.one_of(d.keypoints, kKeypoints, "data.keypoints");
-
-  const TrainConfig& t = c.train;
-  k.check(t.epochs >= 1, "train.epochs", "must be >= 1, got " + std::to_string(t.epochs));
-  k.check(t.batch_size >= 1, "train.batch_size",
-          "must be >= 1, got " + std::to_string(t.batch_size));
-  k.check(t.lr > 0.0, "train.lr", "must be > 0, got " + num(t.lr));
-  k.check(t.lr_decay > 0.0 && t.lr_decay <= 1.0, "train.lr_decay",
-          "must be in (0, 1], got " + num(t.lr_decay));
-  k.check(t.bn_momentum.start > 0.0 && t.bn_momentum.start <= 1.0, "train.bn_momentum.start",
-          "must be in (0, 1], got " + num(t.bn_momentum.start));
-  k.check(t.bn_momentum.end > 0.0 && t.bn_momentum.end <= 1.0, "train.bn_momentum.end",
-          "must be in (0, 1], got " + num(t.bn_momentum.end));
-  try {
-    data::parse_resample_mode(t.mode);
-  } catch (const Error& e) {
-    k.fail("train.mode", "is invalid: " + user_message(e));
-  }
-  try {
-    parse_device(t.device);
-  } catch (const Error& e) {
-    k.fail("train.device", "is invalid: " + user_message(e));
-  }
-  k.check(t.checkpoint_every >= 1, "train.checkpoint_every",
-          "must be >= 1, got " + std::to_string(t.checkpoint_every));
-
-  const EvalConfig& e = c.eval;
-  k.check(!e.test_intervals.empty(), "eval.test_intervals", "must hold at least one interval");
-  for (int n : e.test_intervals) {
-    k.check(n >= 1, "eval.test_intervals", "must hold intervals >= 1, got " + std::to_string(n));
-  }
-  k.distinct(e.test_intervals, "eval.test_intervals");
-  k.check(!e.metrics.empty(), "eval.metrics", "must name at least one metric");
-  for (const std::string& metric : e.metrics) k.one_of(metric, kMetrics, "eval.metrics");
-  k.distinct(e.metrics, "eval.metrics");
-
-  const LtbConfig& l = c.ltb;
-  k.check(l.capacity >= 1 && l.capacity <= kernels::kPoseBankMaxCapacity, "ltb.capacity",
-          "must be in [1, " + std::to_string(kernels::kPoseBankMaxCapacity) + "], got " +
-              std::to_string(l.capacity));
-  k.check(std::isfinite(l.threshold), "ltb.threshold", "must be finite");
-  k.check(std::isfinite(l.fusion_threshold), "ltb.fusion_threshold", "must be finite");
-  k.check(l.max_insert >= -1, "ltb.max_insert",
-          "must be >= 0, or -1 for the window radius, got " + std::to_string(l.max_insert));
-  k.one_of(l.mode, kLtbModes, "ltb.mode");
-  k.one_of(l.center, kLtbCenters, "ltb.center");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-// ---------------------------------------------------------------------------------------------
-
-// The shortest %g form that reads back as exactly `v`.
-std::string exact_double(double v) {
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
-  // Keep it a YAML float for readers that type plain scalars (1 -> 1.0).
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-template <class T>
-void emit_list(YAML::Emitter& out, const std::vector<T>& items) {
-  out << YAML::Flow << YAML::BeginSeq;
-  for (const T& v : items) out << v;
-  out << YAML::EndSeq;
-}
-
-}  // namespace
 
 int64_t ModelConfig::receptive_field() const {
   int64_t rf = 1;
@@ -633,14 +1011,19 @@ ExperimentConfig parse_config(const std::string& yaml, const std::string& origin
   }
   if (!root.IsDefined() || root.IsNull()) root.reset(YAML::Node(YAML::NodeType::Map));
   if (!root.IsMap()) {
-    throw Error(origin +
-                ": the config must be a map of sections (model, data, train, eval, ltb), "
-                "got " +
+    std::string keys;
+    for (const Field& f : fields()) {
+      const std::string top = f.path.substr(0, f.path.find('.'));
+      if (keys.find(top) == std::string::npos) keys += (keys.empty() ? "" : ", ") + top;
+    }
+    throw Error(origin + ": the config must be a map of sections (" + keys + "), got " +
                 kind_name(root));
   }
   for (const std::string& o : overrides) apply_override(ctx, root, o);
-  ExperimentConfig c = read_config(ctx, root);
-  validate(c, [&ctx](const std::string& key) { return ctx.where(key); });
+  ExperimentConfig c;
+  read_section(ctx, root, "", c);
+  validate(c, Checker{[&ctx](const std::string& key) { return ctx.where(key); },
+                      [&ctx](const std::string& key) { return ctx.name(key); }});
   return c;
 }
 
@@ -654,80 +1037,38 @@ ExperimentConfig load_config(const std::string& path, const std::vector<std::str
 }
 
 void validate_config(const ExperimentConfig& config) {
-  validate(config, [](const std::string&) { return std::string("config"); });
+  validate(config, Checker{[](const std::string&) { return std::string("config"); },
+                           [](const std::string& key) { return key; }});
 }
 
 std::string to_yaml(const ExperimentConfig& c) {
   YAML::Emitter out;
   out << YAML::BeginMap;
-
-  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "filter_widths" << YAML::Value;
-  emit_list(out, c.model.filter_widths);
-  out << YAML::Key << "channels" << YAML::Value << c.model.channels;
-  out << YAML::Key << "dropout" << YAML::Value << exact_double(c.model.dropout);
-  out << YAML::Key << "causal" << YAML::Value << c.model.causal;
-  out << YAML::EndMap;
-
-  out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "source" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "type" << YAML::Value << source_type(c.data.source);
-  if (const auto* syn = std::get_if<SyntheticSourceConfig>(&c.data.source)) {
-    out << YAML::Key << "seed" << YAML::Value << std::to_string(syn->seed);
-    out << YAML::Key << "frames" << YAML::Value << syn->frames;
-  } else if (const auto* h5 = std::get_if<H5SourceConfig>(&c.data.source)) {
-    out << YAML::Key << "path" << YAML::Value << YAML::DoubleQuoted << h5->path;
+  std::vector<std::string> open;  // the sections open, outermost first
+  for (const Field& f : fields()) {
+    if (!applies(f, c)) continue;
+    const std::string section = parent_of(f.path);
+    while (!open.empty() && !(section == open.back() || inside(section, open.back()))) {
+      out << YAML::EndMap;
+      open.pop_back();
+    }
+    // Open the sections between the innermost open one and the key's.
+    const std::string from = open.empty() ? std::string() : open.back();
+    std::string at = from;
+    while (at != section) {
+      const std::string rest = at.empty() ? section : section.substr(at.size() + 1);
+      at = child_path(at, rest.substr(0, rest.find('.')));
+      out << YAML::Key << leaf_of(at) << YAML::Value;
+      if (std::find(std::begin(kFlowSections), std::end(kFlowSections), at) !=
+          std::end(kFlowSections))
+        out << YAML::Flow;
+      out << YAML::BeginMap;
+      open.push_back(at);
+    }
+    out << YAML::Key << leaf_of(f.path) << YAML::Value;
+    f.write(out, c);
   }
-  out << YAML::EndMap;
-  out << YAML::Key << "train_subjects" << YAML::Value;
-  emit_list(out, c.data.train_subjects);
-  out << YAML::Key << "test_subjects" << YAML::Value;
-  emit_list(out, c.data.test_subjects);
-  out << YAML::Key << "actions" << YAML::Value;
-  emit_list(out, c.data.actions);
-  out << YAML::Key << "subset" << YAML::Value << exact_double(c.data.subset);
-  out << YAML::Key << "downsample" << YAML::Value << c.data.downsample;
-  out << YAML::Key << "keypoints" << YAML::Value << c.data.keypoints;
-  out << YAML::Key << "ground_truth_2d" << YAML::Value << c.data.ground_truth_2d;
-  out << YAML::EndMap;
-
-  const TrainConfig& t = c.train;
-  out << YAML::Key << "train" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "epochs" << YAML::Value << t.epochs;
-  out << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
-  out << YAML::Key << "lr" << YAML::Value << exact_double(t.lr);
-  out << YAML::Key << "lr_decay" << YAML::Value << exact_double(t.lr_decay);
-  out << YAML::Key << "bn_momentum" << YAML::Value << YAML::Flow << YAML::BeginMap;
-  out << YAML::Key << "start" << YAML::Value << exact_double(t.bn_momentum.start);
-  out << YAML::Key << "end" << YAML::Value << exact_double(t.bn_momentum.end);
-  out << YAML::EndMap;
-  out << YAML::Key << "flip" << YAML::Value << t.flip;
-  out << YAML::Key << "mode" << YAML::Value << t.mode;
-  out << YAML::Key << "seed" << YAML::Value << std::to_string(t.seed);
-  out << YAML::Key << "device" << YAML::Value << t.device;
-  out << YAML::Key << "checkpoint_dir" << YAML::Value << YAML::DoubleQuoted << t.checkpoint_dir;
-  out << YAML::Key << "checkpoint_every" << YAML::Value << t.checkpoint_every;
-  out << YAML::EndMap;
-
-  out << YAML::Key << "eval" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "test_intervals" << YAML::Value;
-  emit_list(out, c.eval.test_intervals);
-  out << YAML::Key << "flip_tta" << YAML::Value << c.eval.flip_tta;
-  out << YAML::Key << "metrics" << YAML::Value;
-  emit_list(out, c.eval.metrics);
-  out << YAML::EndMap;
-
-  const LtbConfig& l = c.ltb;
-  out << YAML::Key << "ltb" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "enabled" << YAML::Value << l.enabled;
-  out << YAML::Key << "capacity" << YAML::Value << l.capacity;
-  out << YAML::Key << "threshold" << YAML::Value << exact_double(l.threshold);
-  out << YAML::Key << "fusion_threshold" << YAML::Value << exact_double(l.fusion_threshold);
-  out << YAML::Key << "max_insert" << YAML::Value << l.max_insert;
-  out << YAML::Key << "mode" << YAML::Value << l.mode;
-  out << YAML::Key << "center" << YAML::Value << l.center;
-  out << YAML::EndMap;
-
+  for (; !open.empty(); open.pop_back()) out << YAML::EndMap;
   out << YAML::EndMap;
   V3D_CHECK(out.good(), "to_yaml: " << out.GetLastError());
   return std::string(out.c_str()) + "\n";

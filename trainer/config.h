@@ -1,6 +1,9 @@
 // The typed experiment configuration: one YAML file per experiment (configs/*.yaml), overridden
 // from the command line with `--set key.sub=value`, stored verbatim in checkpoints (to_yaml).
-// docs/config.md lists every key, its type, default and meaning.
+//
+// Each key is declared once: its member here (with its default) and one entry of the field table
+// in config.cpp (path, member, check, doc), which drives reading, validation, to_yaml and the key
+// tables of docs/config.md (config_reference_markdown; a test fails when the docs drift).
 //
 // Strict by design (STYLE.md point 13): an unknown key, a value of the wrong type, a value out of
 // range or an unknown `type:` is an error, one line that names where it came from (the file and
@@ -8,8 +11,9 @@
 //
 // Components with a choice are picked by a `type:` name from a registry (config_types()). Today
 // that is the data source, `data.source: {type: synthetic | h5, ...}`, whose keys depend on the
-// type. Plain enumerations (keypoints, ltb.mode, ltb.center, eval.metrics) are string values
-// checked against their list; the training-data mode is checked by data::parse_resample_mode.
+// type. Plain enumerations (data.keypoints, ltb.mode, ltb.center, eval.metrics) are enums with one
+// name table each (trainer/enum_names.h); the training-data mode, a small grammar
+// ("Sample3/5/7+Sequential"), stays a string checked by data::parse_resample_mode.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +21,36 @@
 #include <variant>
 #include <vector>
 
+#include "trainer/enum_names.h"
+#include "trainer/metrics.h"
+
 namespace v3d {
 
-// VideoPose3D's TemporalModel (../shared/reference/videopose3d.md 1, 2.1).
+// data.keypoints: the 2D layout the network reads.
+enum class Keypoints { kH36m17, kPseudoCoco };
+template <>
+struct EnumTable<Keypoints> {
+  static constexpr EnumName<Keypoints> kNames[] = {{Keypoints::kH36m17, "h36m17"},
+                                                   {Keypoints::kPseudoCoco, "pseudo_coco"}};
+};
+
+// ltb.mode: the bank from the whole sequence, or from the frames up to the current one.
+enum class LtbMode { kOffline, kOnline };
+template <>
+struct EnumTable<LtbMode> {
+  static constexpr EnumName<LtbMode> kNames[] = {{LtbMode::kOffline, "offline"},
+                                                 {LtbMode::kOnline, "online"}};
+};
+
+// ltb.center: the similarity's reference point.
+enum class LtbCenter { kCentroid, kRoot };
+template <>
+struct EnumTable<LtbCenter> {
+  static constexpr EnumName<LtbCenter> kNames[] = {{LtbCenter::kCentroid, "centroid"},
+                                                   {LtbCenter::kRoot, "root"}};
+};
+
+// VideoPose3D's TemporalModel (VideoPose3D common/model.py, TemporalModel).
 struct ModelConfig {
   std::vector<int> filter_widths = {3, 3, 3};  // odd, >= 1; the first is the expand layer
   int channels = 1024;                         // >= 1
@@ -57,8 +88,8 @@ struct DataConfig {
   std::vector<std::string> actions;  // prefix filter (VideoPose3D's startswith); empty = all
   double subset = 1.0;               // (0, 1], fraction of each training sequence
   int downsample = 1;                // >= 1
-  std::string keypoints = "h36m17";  // "h36m17" | "pseudo_coco"
-  bool ground_truth_2d = false;      // 2D projected from the 3D even where detections are stored
+  Keypoints keypoints = Keypoints::kH36m17;
+  bool ground_truth_2d = false;  // 2D projected from the 3D even where detections are stored
   friend bool operator==(const DataConfig&, const DataConfig&) = default;
 };
 
@@ -68,7 +99,7 @@ struct BnMomentumConfig {
   friend bool operator==(const BnMomentumConfig&, const BnMomentumConfig&) = default;
 };
 
-// VideoPose3D's recipe (videopose3d.md 2.5) with the paper's resampling modes.
+// VideoPose3D's recipe (VideoPose3D run.py) with the paper's resampling modes.
 struct TrainConfig {
   int epochs = 80;                  // >= 1
   int64_t batch_size = 1024;        // >= 1, in output frames (windows)
@@ -78,7 +109,6 @@ struct TrainConfig {
   bool flip = true;                 // train-time horizontal flip
   std::string mode = "Sequential";  // data::parse_resample_mode names
   uint64_t seed = 1234;
-  std::string device = "cpu";  // parse_device forms: cpu, cuda, cuda:N, emu
   std::string checkpoint_dir = "checkpoint";
   int checkpoint_every = 10;  // >= 1, epochs
   friend bool operator==(const TrainConfig&, const TrainConfig&) = default;
@@ -87,8 +117,8 @@ struct TrainConfig {
 struct EvalConfig {
   std::vector<int> test_intervals = {1, 3, 5, 7};  // "TD N", each >= 1, distinct, non-empty
   bool flip_tta = true;                            // test-time flip augmentation
-  // Any of mpjpe, p_mpjpe, n_mpjpe, mpjve; distinct, non-empty.
-  std::vector<std::string> metrics = {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"};
+  // Distinct, non-empty.
+  std::vector<Metric> metrics = {Metric::kMpjpe, Metric::kPMpjpe, Metric::kNMpjpe, Metric::kMpjve};
   friend bool operator==(const EvalConfig&, const EvalConfig&) = default;
 };
 
@@ -96,16 +126,19 @@ struct EvalConfig {
 // `v3d infer --ltb`, `v3d ltb` and `v3d ltb-sweep`; enabled turns it on in eval and infer.
 struct LtbConfig {
   bool enabled = false;
-  int capacity = 80;                // entries, in [1, kernels::kPoseBankMaxCapacity = 256]
-  double threshold = 0.7;           // insertion: rejected when max similarity >= threshold; <= 1
-  double fusion_threshold = 0.7;    // fusion candidates need similarity >= this; <= 1
-  int max_insert = -1;              // poses fused into a window; -1 = the radius (RF-1)/2; >= -1
-  std::string mode = "offline";     // "offline" | "online"
-  std::string center = "centroid";  // "centroid" | "root"
+  int capacity = 80;              // entries, in [1, kernels::kPoseBankMaxCapacity = 256]
+  double threshold = 0.7;         // insertion: rejected when max similarity >= threshold; <= 1
+  double fusion_threshold = 0.7;  // fusion candidates need similarity >= this; <= 1
+  int max_insert = -1;            // poses fused into a window; -1 = the radius (RF-1)/2; >= -1
+  LtbMode mode = LtbMode::kOffline;
+  LtbCenter center = LtbCenter::kCentroid;
   friend bool operator==(const LtbConfig&, const LtbConfig&) = default;
 };
 
 struct ExperimentConfig {
+  // The device of every subcommand (parse_device forms: cpu, cuda, cuda:N, emu); a command's
+  // --device overrides it. Checkpoints written before it existed store it as train.device.
+  std::string device = "cpu";
   ModelConfig model;
   DataConfig data;
   TrainConfig train;
@@ -132,6 +165,13 @@ std::string to_yaml(const ExperimentConfig& config);
 // Throws v3d::Error naming the first key whose value is out of range (for configs built in code;
 // load_config already calls it).
 void validate_config(const ExperimentConfig& config);
+
+// The key tables of docs/config.md ("## Every key"), generated from the field table: the text
+// between the markers kConfigDocsBegin and kConfigDocsEnd there.
+std::string config_reference_markdown();
+inline constexpr const char* kConfigDocsBegin =
+    "<!-- generated from trainer/config.cpp by v3d_config_docs: begin -->\n";
+inline constexpr const char* kConfigDocsEnd = "<!-- generated: end -->\n";
 
 // The registry of `type:` names: for the component at `key` (e.g. "data.source"), the valid
 // types in documentation order; throws for a key that is not a component.

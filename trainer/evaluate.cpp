@@ -9,10 +9,9 @@
 #include <span>
 #include <sstream>
 
-#include "data/dataset.h"
-#include "data/synth.h"
 #include "kernels/common.h"
 #include "runtime/autograd.h"
+#include "trainer/sequences.h"
 
 namespace v3d {
 
@@ -67,10 +66,8 @@ EvalOptions eval_options(const ExperimentConfig& config) {
   EvalOptions o;
   o.test_intervals = config.eval.test_intervals;
   o.flip_tta = config.eval.flip_tta;
-  o.metrics.clear();
-  for (const auto& name : config.eval.metrics) o.metrics.push_back(parse_metric(name));
-  o.keypoints = config.data.keypoints == "pseudo_coco" ? &data::Skeleton::coco17()
-                                                       : &data::Skeleton::h36m17();
+  o.metrics = config.eval.metrics;
+  o.keypoints = &keypoint_skeleton(config.data.keypoints);
   o.joints = &data::Skeleton::h36m17();
   o.ltb = config.ltb.enabled ? LtbEval::kOn : LtbEval::kOff;
   o.ltb_options = ltb_options(config.ltb);
@@ -446,30 +443,7 @@ std::string sweep_to_csv(const LtbSweepReport& report) {
 }
 
 std::vector<data::Sequence> load_test_sequences(const ExperimentConfig& config) {
-  const DataConfig& d = config.data;
-  data::Dataset dataset;
-  if (const auto* synth = std::get_if<SyntheticSourceConfig>(&d.source)) {
-    data::SynthOptions so;
-    so.seed = synth->seed;
-    so.frames_per_action = synth->frames;
-    so.subjects = d.test_subjects;
-    dataset = data::synthesize(so);
-  } else {
-    const auto& h5 = std::get<H5SourceConfig>(d.source);
-    data::ReadFilter filter;
-    filter.subjects = d.test_subjects;
-    filter.actions = d.actions;
-    filter.positions_2d = !d.ground_truth_2d;
-    dataset = data::read_dataset(h5.path, filter);
-  }
-  data::PrepareSpec spec;
-  spec.subjects = d.test_subjects;
-  spec.actions = d.actions;
-  spec.subset = 1.0;  // VideoPose3D subsets the training set only
-  spec.downsample = d.downsample;
-  spec.ground_truth_2d = d.ground_truth_2d;
-  spec.pseudo_coco = d.keypoints == "pseudo_coco";
-  return data::prepare_sequences(dataset, spec);
+  return load_sequences(config.data, Split::kTest).sequences;
 }
 
 std::string to_markdown(const EvalReport& report, const std::string& title) {

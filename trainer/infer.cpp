@@ -319,10 +319,10 @@ void check_infer_layout(const InferModel& model, const InferInput& input,
                 ": COCO-17 keypoints need a checkpoint trained on them (config "
                 "data.keypoints: pseudo_coco); this checkpoint was trained on " +
                 model.keypoints->name +
-                " keypoints (data.keypoints: " + model.config.data.keypoints + ")");
+                " keypoints (data.keypoints: " + to_string(model.config.data.keypoints) + ")");
   throw Error(origin + ": the input's keypoints are " + input.keypoints +
               " but the checkpoint was trained on " + model.keypoints->name +
-              " (data.keypoints: " + model.config.data.keypoints + ")");
+              " (data.keypoints: " + to_string(model.config.data.keypoints) + ")");
 }
 
 void write_infer_h5(const std::string& path, const std::vector<InferResult>& results) {

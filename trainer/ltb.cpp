@@ -19,20 +19,20 @@ LtbOptions ltb_options(const LtbConfig& config) {
   o.threshold = static_cast<float>(config.threshold);
   o.fusion_threshold = static_cast<float>(config.fusion_threshold);
   o.max_insert = config.max_insert;
-  o.online = config.mode == "online";
-  o.center = config.center == "root" ? kernels::PoseCenter::kRoot : kernels::PoseCenter::kCentroid;
-  validate_ltb_options(o);
+  o.online = config.mode == LtbMode::kOnline;
+  o.center = config.center == LtbCenter::kRoot ? kernels::PoseCenter::kRoot
+                                               : kernels::PoseCenter::kCentroid;
   return o;
 }
 
+// The ranges are the config's (validate_config), for options built in code.
 void validate_ltb_options(const LtbOptions& o) {
-  V3D_CHECK(
-      o.capacity >= 1 && o.capacity <= kernels::kPoseBankMaxCapacity,
-      "ltb.capacity: must be in [1, " << kernels::kPoseBankMaxCapacity << "], got " << o.capacity);
-  V3D_CHECK(std::isfinite(o.threshold), "ltb.threshold: must be finite");
-  V3D_CHECK(std::isfinite(o.fusion_threshold), "ltb.fusion_threshold: must be finite");
-  V3D_CHECK(o.max_insert >= -1,
-            "ltb.max_insert: must be >= -1 (-1 = the window radius), got " << o.max_insert);
+  ExperimentConfig c;
+  c.ltb.capacity = o.capacity;
+  c.ltb.threshold = o.threshold;
+  c.ltb.fusion_threshold = o.fusion_threshold;
+  c.ltb.max_insert = o.max_insert;
+  validate_config(c);
 }
 
 std::vector<int32_t> ltb_parents(const data::Skeleton& keypoints) {

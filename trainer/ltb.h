@@ -43,8 +43,9 @@ struct LtbOptions {
 
 // The ltb section of a config as options (validated by the config reader).
 LtbOptions ltb_options(const LtbConfig& config);
-// Throws v3d::Error naming the field on an out-of-range option (capacity outside
-// [1, kPoseBankMaxCapacity], a non-finite threshold, max_insert < -1).
+// Throws v3d::Error naming the field on an out-of-range option, with the config's ranges
+// (validate_config: capacity outside [1, kPoseBankMaxCapacity], a non-finite threshold,
+// max_insert < -1).
 void validate_ltb_options(const LtbOptions& options);
 
 // Parent of each keypoint for the similarity's mean bone length (-1 for the root).

@@ -248,24 +248,11 @@ double mpjve(std::span<const double> pred, std::span<const double> target, int64
 }
 
 Metric parse_metric(const std::string& name) {
-  for (Metric m : {Metric::kMpjpe, Metric::kPMpjpe, Metric::kNMpjpe, Metric::kMpjve})
-    if (name == metric_name(m)) return m;
-  throw Error("unknown metric '" + name + "' (choose from mpjpe, p_mpjpe, n_mpjpe, mpjve)");
+  if (const auto m = parse_enum<Metric>(name)) return *m;
+  throw Error("unknown metric '" + name + "' (choose from " + enum_names<Metric>() + ")");
 }
 
-const char* metric_name(Metric m) {
-  switch (m) {
-    case Metric::kMpjpe:
-      return "mpjpe";
-    case Metric::kPMpjpe:
-      return "p_mpjpe";
-    case Metric::kNMpjpe:
-      return "n_mpjpe";
-    case Metric::kMpjve:
-      return "mpjve";
-  }
-  return "?";
-}
+const char* metric_name(Metric m) { return to_string(m); }
 
 const char* metric_title(Metric m) {
   switch (m) {

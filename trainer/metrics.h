@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "trainer/enum_names.h"
+
 namespace v3d {
 
 // a = u diag(s) v^T, row-major 3x3 matrices; s descending and >= 0, u and v orthogonal.
@@ -54,9 +56,17 @@ Similarity procrustes_fit(std::span<const double> pred, std::span<const double> 
                           int64_t joints);
 
 enum class Metric { kMpjpe, kPMpjpe, kNMpjpe, kMpjve };
+// The eval.metrics names.
+template <>
+struct EnumTable<Metric> {
+  static constexpr EnumName<Metric> kNames[] = {{Metric::kMpjpe, "mpjpe"},
+                                                {Metric::kPMpjpe, "p_mpjpe"},
+                                                {Metric::kNMpjpe, "n_mpjpe"},
+                                                {Metric::kMpjve, "mpjve"}};
+};
 // "mpjpe", "p_mpjpe", "n_mpjpe", "mpjve" (eval.metrics names); throws listing them.
 Metric parse_metric(const std::string& name);
-const char* metric_name(Metric m);   // "mpjpe", ...
+const char* metric_name(Metric m);   // to_string(m): "mpjpe", ...
 const char* metric_title(Metric m);  // "MPJPE", "P-MPJPE", "N-MPJPE", "MPJVE"
 
 // The four metrics of one sequence (or an aggregate), and the frames they are weighted by.

@@ -10,16 +10,12 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
-#include "data/batches.h"
-#include "data/dataset.h"
 #include "data/prefetch.h"
 #include "data/skeleton.h"
-#include "data/synth.h"
+#include "data/windows.h"
 #include "kernels/common.h"
 #include "runtime/autograd.h"
 #include "runtime/device.h"
@@ -29,35 +25,13 @@
 #include "trainer/checkpoint.h"
 #include "trainer/model.h"
 #include "trainer/progress.h"
+#include "trainer/sequences.h"
 
 namespace v3d {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-// The training subjects of the config's source.
-data::Dataset load_training_data(const DataConfig& d) {
-  return std::visit(
-      [&](const auto& source) -> data::Dataset {
-        using T = std::decay_t<decltype(source)>;
-        if constexpr (std::is_same_v<T, SyntheticSourceConfig>) {
-          data::SynthOptions o;
-          o.seed = source.seed;
-          o.frames_per_action = source.frames;
-          o.subjects = d.train_subjects;
-          return data::synthesize(o);
-        } else {
-          if (!fs::exists(source.path))
-            throw Error("data.source.path: " + source.path + ": no such file");
-          data::ReadFilter filter;
-          filter.subjects = d.train_subjects;
-          filter.actions = d.actions;
-          return data::read_dataset(source.path, filter);
-        }
-      },
-      d.source);
-}
 
 std::string join_widths(const std::vector<int64_t>& widths) {
   std::string s;
@@ -149,24 +123,18 @@ ExperimentConfig checkpoint_config(const std::string& path,
 TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   validate_config(config);
   const TrainConfig& tc = config.train;
-  const Device device = parse_device(tc.device);
+  const Device device = parse_device(config.device);
   const int64_t epochs = tc.epochs;
   const int64_t stop_epoch = options.max_epochs < 0 ? epochs : options.max_epochs;
   const fs::path out_dir =
       options.out_dir.empty() ? fs::path(tc.checkpoint_dir) : fs::path(options.out_dir);
 
   // Data: the whole training set is prepared once, then windowed per epoch.
-  const data::Dataset dataset = load_training_data(config.data);
-  data::PrepareSpec prep;
-  prep.subjects = config.data.train_subjects;
-  prep.actions = config.data.actions;
-  prep.subset = config.data.subset;
-  prep.downsample = config.data.downsample;
-  prep.ground_truth_2d = config.data.ground_truth_2d;
-  prep.pseudo_coco = config.data.keypoints == "pseudo_coco";
-  std::vector<data::Sequence> sequences = data::prepare_sequences(dataset, prep);
-  const data::Skeleton& keypoints = prep.pseudo_coco ? data::Skeleton::coco17() : dataset.skeleton;
-  const data::Skeleton& joints = dataset.skeleton;
+  LoadedSequences loaded = load_sequences(config.data, Split::kTrain);
+  const data::Skeleton& joints = loaded.joints;
+  const data::Skeleton& keypoints = config.data.keypoints == Keypoints::kPseudoCoco
+                                        ? keypoint_skeleton(config.data.keypoints)
+                                        : joints;
   const int64_t joints_out = joints.num_joints();
 
   TemporalModel model(temporal_model_config(config.model, keypoints.num_joints(), 2, joints_out),
@@ -182,7 +150,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   spec.shuffle = true;
   spec.seed = tc.seed;
   auto generator =
-      std::make_unique<data::WindowGenerator>(std::move(sequences), keypoints, joints, spec);
+      std::make_unique<data::WindowGenerator>(std::move(loaded.sequences), keypoints, joints, spec);
   const int64_t batches_per_epoch = generator->num_batches();
   data::Prefetcher batches(std::move(generator), device);
 

@@ -1,16 +1,16 @@
-// The supervised training loop: VideoPose3D's recipe (../shared/reference/videopose3d.md 2.5,
-// 1.7, 8.10) on an experiment config (trainer/config.h).
+// The supervised training loop: VideoPose3D's recipe (VideoPose3D run.py: the training loop, its
+// learning-rate decay and batch-norm momentum schedule) on an experiment config (trainer/config.h).
 //
-//   data      the config's source (synthetic: data::synthesize; h5: data::read_dataset), the
-//             training subjects/actions prepared by data::prepare_sequences (subset, downsample,
-//             ground-truth 2D, keypoints), one window per output frame from data::WindowGenerator
-//             (pad = the model's, mode, flip, shuffle seeded by train.seed), prefetched.
-//   model     TemporalModel (strided form) on train.device, initialised from train.seed.
+//   data      the training split of load_sequences (trainer/sequences.h: training subjects and
+//             actions, subset, downsample, ground-truth 2D, keypoints), one window per output frame
+//             from data::WindowGenerator (pad = the model's, mode, flip, shuffle seeded by
+//             train.seed), prefetched.
+//   model     TemporalModel (strided form) on the config's device, initialised from train.seed.
 //   step      loss = mpjpe(model(x), target) in metres; zero_grad, backward, AMSGrad step.
 //   epoch k   (0-based) lr_k = lr * lr_decay^k, and BN momentum start * (end/start)^(k/E) with
-//             E = train.epochs (1.7: 0.1 * 100^(-k/E) for the defaults). Both are functions of k
-//             alone, so a resumed run recomputes them (VideoPose3D's resume quirk, which keeps 0.1
-//             for the first resumed epoch, is deliberately not reproduced).
+//             E = train.epochs (VideoPose3D: 0.1 * 100^(-k/E) for the defaults). Both are functions
+//             of k alone, so a resumed run recomputes them (VideoPose3D's resume quirk, which keeps
+//             0.1 for the first resumed epoch, is deliberately not reproduced).
 //   logs      one line per epoch in <out>/train_log.jsonl and <out>/train_log.csv.
 //   saves     <out>/epoch_<N>.h5 (trainer/checkpoint.h) every train.checkpoint_every epochs and
 //             after the last: model state_dict, AMSGrad state, next lr, epoch, the generator's
@@ -59,7 +59,7 @@ struct TrainResult {
 // config (architecture, data layout) or has no optimizer or generator state.
 TrainResult train(const ExperimentConfig& config, const TrainOptions& options);
 
-// The BN momentum of 0-based epoch `epoch` of `epochs` (1.7).
+// The BN momentum of 0-based epoch `epoch` of `epochs` (VideoPose3D run.py's decay).
 float bn_momentum_at(const BnMomentumConfig& momentum, int64_t epoch, int64_t epochs);
 
 // The resolved config stored in a checkpoint, with `overrides` applied (for `--resume` without

@@ -46,7 +46,7 @@ TEST(Config, DefaultsAreVideoPose3DsRecipe) {
   EXPECT_EQ(c.data.train_subjects, (std::vector<std::string>{"S1", "S5", "S6", "S7", "S8"}));
   EXPECT_EQ(c.data.test_subjects, (std::vector<std::string>{"S9", "S11"}));
   EXPECT_TRUE(c.data.actions.empty());
-  EXPECT_EQ(c.data.keypoints, "h36m17");
+  EXPECT_EQ(to_string(c.data.keypoints), std::string("h36m17"));
   EXPECT_EQ(c.train.epochs, 80);
   EXPECT_EQ(c.train.batch_size, 1024);
   EXPECT_DOUBLE_EQ(c.train.lr, 1e-3);
@@ -56,11 +56,11 @@ TEST(Config, DefaultsAreVideoPose3DsRecipe) {
   EXPECT_TRUE(c.train.flip);
   EXPECT_EQ(c.train.mode, "Sequential");
   EXPECT_EQ(c.train.seed, 1234u);
-  EXPECT_EQ(c.train.device, "cpu");
+  EXPECT_EQ(c.device, "cpu");
   EXPECT_EQ(c.eval.test_intervals, (std::vector<int>{1, 3, 5, 7}));
   EXPECT_TRUE(c.eval.flip_tta);
   EXPECT_EQ(c.ltb.capacity, 80);
-  EXPECT_EQ(c.ltb.mode, "offline");
+  EXPECT_EQ(to_string(c.ltb.mode), std::string("offline"));
   EXPECT_NO_THROW(validate_config(ExperimentConfig{}));
   // Empty sections are allowed and mean "all defaults".
   EXPECT_EQ(parse_config("model:\nltb: {}\n", "t.yaml"), ExperimentConfig{});
@@ -263,7 +263,7 @@ TEST(Config, ToYamlRoundTrips) {
   c.data.actions = {"Walking, fast", "Sitting"};
   c.data.subset = 1.0 / 3.0;
   c.data.downsample = 3;
-  c.data.keypoints = "pseudo_coco";
+  c.data.keypoints = Keypoints::kPseudoCoco;
   c.data.ground_truth_2d = true;
   c.train.epochs = 3;
   c.train.batch_size = 7;
@@ -273,13 +273,13 @@ TEST(Config, ToYamlRoundTrips) {
   c.train.flip = false;
   c.train.mode = "Sample3/5/7+Sequential";
   c.train.seed = 18446744073709551615u;
-  c.train.device = "cuda:1";
+  c.device = "cuda:1";
   c.train.checkpoint_dir = "";
   c.train.checkpoint_every = 2;
   c.eval.test_intervals = {7, 1};
   c.eval.flip_tta = false;
-  c.eval.metrics = {"mpjve"};
-  c.ltb = {true, 5, -0.25, 0.9, 0, "online", "root"};
+  c.eval.metrics = {Metric::kMpjve};
+  c.ltb = {true, 5, -0.25, 0.9, 0, LtbMode::kOnline, LtbCenter::kRoot};
   const std::string yaml = to_yaml(c);
   EXPECT_EQ(parse_config(yaml, "rt"), c) << yaml;
 
@@ -305,6 +305,77 @@ TEST(Config, DocsExampleIsToYamlOfTheDefaults) {
   const size_t e = doc.find("```", b + head.size());
   ASSERT_NE(e, std::string::npos);
   EXPECT_EQ(doc.substr(b + head.size(), e - b - head.size()), to_yaml(ExperimentConfig{}));
+}
+
+// docs/config.md's key tables are config_reference_markdown(), generated from the field table.
+TEST(Config, DocsKeyTablesAreTheFieldTable) {
+  std::ifstream in(std::string(V3D_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t b = doc.find(kConfigDocsBegin);
+  const size_t e = doc.find(kConfigDocsEnd);
+  ASSERT_TRUE(b != std::string::npos && e != std::string::npos && b < e)
+      << "docs/config.md lacks the markers " << kConfigDocsBegin;
+  const size_t from = b + std::string(kConfigDocsBegin).size();
+  EXPECT_TRUE(doc.substr(from, e - from) == "\n" + config_reference_markdown() + "\n")
+      << "docs/config.md's key tables differ from the field table in trainer/config.cpp; "
+         "regenerate them with: build/bin/v3d_config_docs docs/config.md";
+}
+
+TEST(Config, EnumsHaveOneNameTable) {
+  EXPECT_EQ(enum_names<Keypoints>(), "h36m17, pseudo_coco");
+  EXPECT_EQ(enum_names<LtbMode>(), "offline, online");
+  EXPECT_EQ(enum_names<LtbCenter>(), "centroid, root");
+  EXPECT_EQ(enum_names<Metric>(), "mpjpe, p_mpjpe, n_mpjpe, mpjve");
+  for (Keypoints k : {Keypoints::kH36m17, Keypoints::kPseudoCoco})
+    EXPECT_EQ(parse_enum<Keypoints>(to_string(k)), k);
+  for (LtbMode m : {LtbMode::kOffline, LtbMode::kOnline})
+    EXPECT_EQ(parse_enum<LtbMode>(to_string(m)), m);
+  for (LtbCenter m : {LtbCenter::kCentroid, LtbCenter::kRoot})
+    EXPECT_EQ(parse_enum<LtbCenter>(to_string(m)), m);
+  EXPECT_FALSE(parse_enum<LtbMode>("batch").has_value());
+  EXPECT_EQ(metric_name(Metric::kNMpjpe), std::string("n_mpjpe"));
+
+  const ExperimentConfig c = parse_config(
+      "data: {keypoints: pseudo_coco}\neval: {metrics: [mpjve, mpjpe]}\n"
+      "ltb: {mode: online, center: root}\n",
+      "t");
+  EXPECT_EQ(c.data.keypoints, Keypoints::kPseudoCoco);
+  EXPECT_EQ(c.eval.metrics, (std::vector<Metric>{Metric::kMpjve, Metric::kMpjpe}));
+  EXPECT_EQ(c.ltb.mode, LtbMode::kOnline);
+  EXPECT_EQ(c.ltb.center, LtbCenter::kRoot);
+  EXPECT_EQ(parse_config("", "t", {"eval.metrics=p_mpjpe,mpjpe"}).eval.metrics,
+            (std::vector<Metric>{Metric::kPMpjpe, Metric::kMpjpe}));
+  EXPECT_ERROR_HAS(error_of("", {"eval.metrics=mpjpe,pck"}),
+                   "--set eval.metrics=mpjpe,pck: 'eval.metrics' is 'pck'; valid values: mpjpe");
+  EXPECT_ERROR_HAS(error_of("eval:\n  metrics: [mpjpe, mpjpe]\n"), "lists 'mpjpe' twice");
+}
+
+// One device for every subcommand: the top-level key; train.device, where checkpoints written
+// before kept it, is still read.
+TEST(Config, DeviceIsTopLevelAndTrainDeviceItsOldName) {
+  EXPECT_EQ(parse_config("device: emu\n", "t").device, "emu");
+  EXPECT_EQ(parse_config("", "t", {"device=cuda:2"}).device, "cuda:2");
+  EXPECT_ERROR_HAS(error_of("device: tpu\n"), "test.yaml:1: 'device' is invalid");
+  EXPECT_ERROR_HAS(error_of("trian: 1\n"), "valid keys of the top level: device, model, data");
+
+  const std::string yaml = to_yaml(ExperimentConfig{});
+  EXPECT_EQ(yaml.rfind("device: cpu\n", 0), 0u) << yaml;
+  EXPECT_EQ(yaml.find("  device:"), std::string::npos) << yaml;
+
+  // A checkpoint's config from before the key moved.
+  const std::string old =
+      "model: {filter_widths: [3, 3, 3], channels: 16}\ntrain:\n"
+      "  epochs: 2\n  device: emu\n  checkpoint_every: 1\n";
+  const ExperimentConfig c = parse_config(old, "old.h5");
+  EXPECT_EQ(c.device, "emu");
+  EXPECT_EQ(c.train.epochs, 2);
+  EXPECT_EQ(parse_config(to_yaml(c), "rt"), c);
+  // The key itself wins: --device (an override of device) over the stored train.device.
+  EXPECT_EQ(parse_config(old, "old.h5", {"device=cpu"}).device, "cpu");
+  EXPECT_EQ(parse_config("device: cpu\ntrain: {device: emu}\n", "t").device, "cpu");
+  EXPECT_ERROR_HAS(error_of("train:\n  device: tpu\n"), "test.yaml:2: 'train.device' is invalid");
+  EXPECT_ERROR_HAS(error_of("", {"train.device=tpu"}), "--set train.device=tpu: 'train.device'");
 }
 
 }  // namespace

@@ -260,7 +260,7 @@ TEST(Evaluate, EndToEndReportsForTd1357) {
   }
 
   // eval.metrics picks the table columns; the JSON keeps every number.
-  cfg.eval.metrics = {"mpjpe", "mpjve"};
+  cfg.eval.metrics = {Metric::kMpjpe, Metric::kMpjve};
   cfg.eval.test_intervals = {1, 5};
   const EvalReport r2 = evaluate(model, seqs, eval_options(cfg));
   const std::string md2 = to_markdown(r2, "two");

@@ -149,7 +149,7 @@ TEST(Infer, H5InputThroughCheckpointEqualsPredictSequence) {
 TEST(Infer, CocoModelAcceptsCocoJson) {
   TempDir dir;
   ExperimentConfig c = tiny_config();
-  c.data.keypoints = "pseudo_coco";
+  c.data.keypoints = Keypoints::kPseudoCoco;
   save_tiny_checkpoint(c, dir.file("coco.ckpt"), 3);
   write_text(dir.file("det.json"), "[{\"image_id\": 0, \"keypoints\": " + coco_keypoints(0) +
                                        "}, {\"image_id\": 1, " +

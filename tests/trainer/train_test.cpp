@@ -19,7 +19,9 @@
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
+#include "trainer/evaluate.h"
 #include "trainer/model.h"
+#include "trainer/sequences.h"
 #include "trainer/train.h"
 
 namespace v3d {
@@ -47,7 +49,7 @@ ExperimentConfig tiny_config() {
   c.train.lr = 3e-3;
   c.train.lr_decay = 0.9;
   c.train.seed = 7;
-  c.train.device = "cpu";
+  c.device = "cpu";
   c.train.checkpoint_every = 1;
   return c;
 }
@@ -275,6 +277,46 @@ TEST(Train, BadConfigsGiveOneLineErrors) {
   expect_one_line_error(wider, resume, "architecture");
   resume.resume = dir / "missing.h5";
   expect_one_line_error(tiny_config(), resume, "missing.h5");
+}
+
+// One loader for both splits: the training split takes train_subjects and the subset, the test
+// split test_subjects and every frame; evaluation's load_test_sequences is the test split.
+TEST(Sequences, OneLoaderForTrainingAndTest) {
+  ExperimentConfig c = tiny_config();
+  c.data.test_subjects = {"S9"};
+  c.data.subset = 0.5;
+  const LoadedSequences train = load_sequences(c.data, Split::kTrain);
+  const LoadedSequences test = load_sequences(c.data, Split::kTest);
+  ASSERT_EQ(train.sequences.size(), 8u);  // 2 actions x 4 cameras
+  ASSERT_EQ(test.sequences.size(), 8u);
+  for (const auto& s : train.sequences) {
+    EXPECT_EQ(s.subject, "S1");
+    EXPECT_EQ(s.frames, 40);
+  }
+  for (const auto& s : test.sequences) {
+    EXPECT_EQ(s.subject, "S9");
+    EXPECT_EQ(s.frames, 80);
+  }
+  EXPECT_EQ(train.joints.name, "h36m17");
+  const std::vector<data::Sequence> eval = load_test_sequences(c);
+  ASSERT_EQ(eval.size(), test.sequences.size());
+  for (size_t i = 0; i < eval.size(); ++i) {
+    EXPECT_EQ(eval[i].action, test.sequences[i].action);
+    EXPECT_EQ(eval[i].poses_2d, test.sequences[i].poses_2d);
+  }
+
+  c.data.keypoints = Keypoints::kPseudoCoco;
+  EXPECT_EQ(&keypoint_skeleton(c.data.keypoints), &data::Skeleton::coco17());
+  EXPECT_EQ(load_sequences(c.data, Split::kTest).sequences[0].poses_2d.size(),
+            static_cast<size_t>(80 * 17 * 2));
+
+  c.data.source = H5SourceConfig{"/nonexistent/h36m.h5"};
+  try {
+    load_sequences(c.data, Split::kTest);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "data.source.path: /nonexistent/h36m.h5: no such file");
+  }
 }
 
 }  // namespace
