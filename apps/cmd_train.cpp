@@ -7,8 +7,8 @@
 
 #include "apps/commands.h"
 #include "kernels/common.h"
+#include "report/plot.h"
 #include "trainer/config.h"
-#include "trainer/plot.h"
 #include "trainer/train.h"
 
 namespace v3d::apps {

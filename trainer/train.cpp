@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "data/atomic_file.h"
 #include "data/batches.h"
 #include "data/dataset.h"
 #include "data/prefetch.h"
@@ -84,8 +85,7 @@ void truncate_log(const fs::path& path, int64_t last_epoch) {
     kept << line << '\n';
   }
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << kept.str();
+  data::write_text_atomically(path.string(), kept.str());
 }
 
 std::string fmt(const char* format, double value) {
