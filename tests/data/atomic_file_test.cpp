@@ -15,12 +15,7 @@
 namespace v3d::data {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test_util::read_text;
 
 TEST(AtomicFile, TextReplacesTheFileWhole) {
   const test_util::TempDir dir("v3d-atomic");

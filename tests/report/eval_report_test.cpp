@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -83,9 +82,7 @@ TEST(Evaluate, WritesTheCommandsFilesIntoANewDirectory) {
   EXPECT_EQ(files[1], out + "/eval.json");
   EXPECT_EQ(files[2], out + "/error_vs_interval.png");
   for (const auto& f : files) EXPECT_GT(std::filesystem::file_size(f), 0u) << f;
-  std::ifstream md(files[0]);
-  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, to_markdown(r, "tiny"));
+  EXPECT_EQ(test_util::read_text(files[0]), to_markdown(r, "tiny"));
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(out),
                           std::filesystem::directory_iterator()),
             3);  // no temporary left behind

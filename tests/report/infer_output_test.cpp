@@ -17,12 +17,7 @@
 namespace v3d {
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test_util::read_text;
 
 using test_util::expect_error;
 

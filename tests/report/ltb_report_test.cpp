@@ -11,8 +11,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <span>
 #include <string>
 #include <vector>
@@ -144,9 +142,7 @@ TEST(Ltb, SweepFilesAreWritten) {
   EXPECT_EQ(files[0], dir / "out/ltb_sweep.md");
   EXPECT_EQ(files[1], dir / "out/ltb_sweep.csv");
   EXPECT_EQ(files[2], dir / "out/ltb_sweep.png");
-  std::ifstream csv(files[1]);
-  const std::string text((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, sweep_to_csv(sweep));
+  EXPECT_EQ(test_util::read_text(files[1]), sweep_to_csv(sweep));
   EXPECT_GT(std::filesystem::file_size(files[2]), 0u);
 }
 
