@@ -3,8 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
-#include <fstream>
-#include <system_error>
+#include <filesystem>
 
 #include "kernels/common.h"
 
@@ -30,25 +29,19 @@ std::pair<int, int> parse_res(const std::string& text) {
   throw Error("--res: '" + text + "' is not WIDTHxHEIGHT in pixels (e.g. 1000x1002)");
 }
 
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.close();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw Error(path.string() + ": cannot write");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw Error(path.string() + ": cannot write: " + ec.message());
-  }
+std::string input_format(const std::string& path, const std::string& format) {
+  const std::string f =
+      format.empty() ? (lower_extension(path) == ".json" ? "coco-json" : "h5") : format;
+  if (f != "h5" && f != "coco-json")
+    throw Error("--format: '" + f + "' is not one of h5, coco-json");
+  return f;
+}
+
+std::vector<data::InferInput> read_inputs(const std::string& path, const std::string& format,
+                                          int camera, const std::string& res, bool pseudo_coco) {
+  if (format == "h5") return data::read_infer_input_h5(path, camera, pseudo_coco);
+  const auto [w, h] = parse_res(res);
+  return data::read_infer_input_coco_json(path, w, h);
 }
 
 void add_device_option(CLI::App& cmd, std::string& device) {

@@ -10,14 +10,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include "apps/app_util.h"
 #include "kernels/common.h"
+#include "report/eval_report.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
-#include "trainer/plot.h"
 
 namespace v3d::apps {
 
@@ -79,22 +78,15 @@ void run_eval(const EvalArgs& a) {
 
   const std::string title =
       "Evaluation of " + std::filesystem::path(a.checkpoint).filename().string();
-  const std::string md = to_markdown(report, title);
-  std::printf("\n%s\n", md.c_str());
+  std::printf("\n%s\n", to_markdown(report, title).c_str());
 
-  std::filesystem::path out = a.out;
-  if (out.empty()) out = std::filesystem::path(a.checkpoint).parent_path();
+  std::string out = a.out;
+  if (out.empty()) out = std::filesystem::path(a.checkpoint).parent_path().string();
   if (out.empty()) out = ".";
-  std::error_code ec;
-  std::filesystem::create_directories(out, ec);
-  if (ec) throw Error(out.string() + ": cannot create directory: " + ec.message());
-  write_text_atomically(out / "eval.md", md);
-  write_text_atomically(out / "eval.json", to_json(report));
-  plot_error_vs_interval(report, (out / "error_vs_interval.png").string());
+  const std::vector<std::string> files = write_eval_files(report, title, out);
   std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s, %s and %s\n",
-              static_cast<long long>(frames), opt.test_intervals.size(), secs,
-              (out / "eval.md").string().c_str(), (out / "eval.json").string().c_str(),
-              (out / "error_vs_interval.png").string().c_str());
+              static_cast<long long>(frames), opt.test_intervals.size(), secs, files[0].c_str(),
+              files[1].c_str(), files[2].c_str());
 }
 
 }  // namespace

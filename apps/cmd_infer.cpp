@@ -1,5 +1,6 @@
 // v3d infer: 2D keypoints (a v3d HDF5 pose file or a detector's COCO-style JSON) through a
-// checkpoint's model to 3D poses (HDF5 or CSV); trainer/infer.h does the work.
+// checkpoint's model to 3D poses (HDF5 or CSV): data/infer_input.h reads, trainer/infer.h infers,
+// report/infer_output.h writes.
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "apps/app_util.h"
 #include "apps/commands.h"
 #include "kernels/common.h"
+#include "report/infer_output.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
@@ -33,10 +35,7 @@ struct InferArgs {
 };
 
 void run_infer(const InferArgs& a) {
-  std::string format = a.format;
-  if (format.empty()) format = lower_extension(a.input) == ".json" ? "coco-json" : "h5";
-  if (format != "h5" && format != "coco-json")
-    throw Error("--format: '" + format + "' is not one of h5, coco-json");
+  const std::string format = input_format(a.input, a.format);
   std::string out = a.out;
   if (out.empty()) {
     std::filesystem::path p = std::filesystem::path(a.input).filename();
@@ -55,13 +54,8 @@ void run_infer(const InferArgs& a) {
   const InferModel m = load_infer_model(a.checkpoint, device, overrides);
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
-  std::vector<InferInput> inputs;
-  if (format == "h5") {
-    inputs = read_infer_input_h5(a.input, a.camera, m.keypoints->name == "coco17");
-  } else {
-    const auto [w, h] = parse_res(a.res);
-    inputs = read_infer_input_coco_json(a.input, w, h);
-  }
+  const std::vector<InferInput> inputs =
+      read_inputs(a.input, format, a.camera, a.res, m.keypoints->name == "coco17");
   for (const auto& in : inputs) check_infer_layout(m, in, a.input);
 
   std::printf("Receptive field: %lld frames; %s keypoints; flip TTA %s; long-term bank %s\n",
@@ -69,30 +63,20 @@ void run_infer(const InferArgs& a) {
               a.no_flip ? "off" : "on", use_ltb ? "on" : "off");
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<InferResult> results;
-  int64_t frames = 0;
   LtbStats stats;
   const TemporalModel::FoldedWeights folded = m.model->fold_weights();  // once for every input
   // All inputs together: one dilated pass per group of inputs, one bank launch.
-  std::vector<std::vector<float>> poses =
-      infer_3d(*m.model, inputs, !a.no_flip, use_ltb ? &ltb : nullptr, &stats, &folded);
-  for (size_t k = 0; k < inputs.size(); ++k) {
-    const InferInput& in = inputs[k];
-    InferResult r;
-    r.name = in.name;
-    r.frames = in.frames;
-    r.joints = m.joints->num_joints();
-    r.first_frame = in.first_frame;
-    r.positions_3d = std::move(poses[k]);
-    frames += r.frames;
-    results.push_back(std::move(r));
-  }
+  const std::vector<InferResult> results = infer_results(
+      inputs, infer_3d(*m.model, inputs, !a.no_flip, use_ltb ? &ltb : nullptr, &stats, &folded),
+      m.joints->num_joints());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (csv) {
     write_infer_csv(out, results);
   } else {
     write_infer_h5(out, results);
   }
+  int64_t frames = 0;
+  for (const auto& r : results) frames += r.frames;
   std::printf("Inferred %lld frames (%zu sequences) in %.2f s; wrote %s\n",
               static_cast<long long>(frames), results.size(), secs, out.c_str());
   if (use_ltb)

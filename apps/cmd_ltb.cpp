@@ -1,11 +1,10 @@
 // v3d ltb: the long-term pose bank and the fused windows of 2D sequences, written to HDF5 for
 // inspection and independent checking (trainer/ltb.h, docs/long-term-bank.md).
-#include <cctype>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -13,8 +12,8 @@
 
 #include "apps/app_util.h"
 #include "apps/commands.h"
-#include "data/camera.h"
 #include "kernels/common.h"
+#include "report/ltb_output.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
@@ -33,10 +32,7 @@ struct LtbArgs {
 };
 
 void run_ltb(const LtbArgs& a) {
-  std::string format = a.format;
-  if (format.empty()) format = lower_extension(a.input) == ".json" ? "coco-json" : "h5";
-  if (format != "h5" && format != "coco-json")
-    throw Error("--format: '" + format + "' is not one of h5, coco-json");
+  const std::string format = input_format(a.input, a.format);
   // The settings: the checkpoint's config (or the defaults) with --set applied.
   ExperimentConfig cfg;
   if (!a.checkpoint.empty()) {
@@ -48,34 +44,13 @@ void run_ltb(const LtbArgs& a) {
     cfg = parse_config("{}", "--set", with_device(a.overrides, a.device));
   }
   const LtbOptions options = ltb_options(cfg.ltb);
-  int64_t rf = a.receptive_field;
-  if (rf == 0) {
-    rf = 1;
-    for (int w : cfg.model.filter_widths) rf *= w;
-  }
+  const int64_t rf = a.receptive_field != 0 ? a.receptive_field : cfg.model.receptive_field();
   if (rf < 1 || rf % 2 == 0)
     throw Error("--receptive-field: must be odd and >= 1, got " + std::to_string(rf));
-  const bool coco = cfg.data.keypoints == Keypoints::kPseudoCoco || format == "coco-json";
-  const data::Skeleton& keypoints = coco ? data::Skeleton::coco17() : data::Skeleton::h36m17();
-
-  std::vector<InferInput> inputs;
-  if (format == "h5") {
-    inputs = read_infer_input_h5(a.input, a.camera, coco);
-  } else {
-    const auto [w, h] = parse_res(a.res);
-    inputs = read_infer_input_coco_json(a.input, w, h);
-  }
-  std::vector<std::vector<float>> poses;
-  std::vector<std::span<const float>> views;
-  std::vector<std::string> names;
+  const std::vector<InferInput> inputs =
+      read_inputs(a.input, format, a.camera, a.res, cfg.data.keypoints == Keypoints::kPseudoCoco);
   int64_t frames = 0;
-  for (const auto& in : inputs) {
-    validate_infer_input(in, a.input);
-    poses.push_back(data::normalize_screen_coordinates(in.keypoints_px, in.res_w, in.res_h));
-    names.push_back(in.name);
-    frames += in.frames;
-  }
-  for (const auto& p : poses) views.emplace_back(p);
+  for (const auto& in : inputs) frames += in.frames;
   std::printf(
       "Long-term bank over %lld frames (%zu sequences): capacity %d, threshold %.2f, "
       "fusion threshold %.2f, window %lld frames, %s, %s centre\n",
@@ -85,19 +60,17 @@ void run_ltb(const LtbArgs& a) {
       options.center == kernels::PoseCenter::kRoot ? "root" : "centroid");
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
-  const LtbPlan plan = plan_ltb(views, keypoints.num_joints(), ltb_parents(keypoints), (rf - 1) / 2,
-                                options, parse_device(cfg.device), true);
+  const LtbPlan plan = plan_ltb_for_inputs(inputs, (rf - 1) / 2, options, parse_device(cfg.device));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<std::string> names;
+  for (const auto& in : inputs) names.push_back(in.name);
   write_ltb_h5(a.out, names, plan, options);
-  std::printf(
-      "%lld of %lld windows fused, %.1f bank entries per sequence, in %.3f s; wrote %s\n",
-      static_cast<long long>(plan.fused_frames), static_cast<long long>(frames),
-      [&] {
-        double s = 0;
-        for (int32_t n : plan.bank_size) s += n;
-        return plan.bank_size.empty() ? 0.0 : s / static_cast<double>(plan.bank_size.size());
-      }(),
-      secs, a.out.c_str());
+  double bank_entries = 0;
+  for (int32_t n : plan.bank_size) bank_entries += n;
+  std::printf("%lld of %lld windows fused, %.1f bank entries per sequence, in %.3f s; wrote %s\n",
+              static_cast<long long>(plan.fused_frames), static_cast<long long>(frames),
+              bank_entries / static_cast<double>(std::max<size_t>(plan.bank_size.size(), 1)), secs,
+              a.out.c_str());
 }
 
 }  // namespace

@@ -11,15 +11,14 @@
 
 #include <CLI/CLI.hpp>
 
-#include "apps/app_util.h"
 #include "apps/commands.h"
 #include "kernels/common.h"
+#include "report/eval_report.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
-#include "trainer/plot.h"
 #include "trainer/progress.h"
 
 namespace v3d::apps {
@@ -44,22 +43,8 @@ void run_sweep(const SweepArgs& a) {
   EvalOptions opt = eval_options(cfg);
   opt.test_intervals = a.intervals;
   opt.ltb = LtbEval::kOff;
-  const LtbOptions base = ltb_options(cfg.ltb);
-  std::vector<double> fusion = a.fusion_thresholds;
-  if (fusion.empty()) fusion.push_back(base.fusion_threshold);
-  std::vector<LtbOptions> settings;
-  for (double th : a.thresholds)
-    for (double ft : fusion)
-      for (int cap : a.capacities) {
-        // Each setting is checked as a config would be (the ranges live in the config).
-        ExperimentConfig c = cfg;
-        c.ltb.capacity = cap;
-        c.ltb.threshold = th;
-        c.ltb.fusion_threshold = ft;
-        validate_config(c);
-        LtbOptions o = ltb_options(c.ltb);
-        settings.push_back(o);
-      }
+  const std::vector<LtbOptions> settings =
+      ltb_sweep_settings(ltb_options(cfg.ltb), a.capacities, a.thresholds, a.fusion_thresholds);
 
   TemporalModel model(
       temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
@@ -81,19 +66,12 @@ void run_sweep(const SweepArgs& a) {
   progress.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  const std::filesystem::path out = a.out;
-  std::error_code ec;
-  std::filesystem::create_directories(out, ec);
-  if (ec) throw Error(out.string() + ": cannot create directory: " + ec.message());
-  const std::string md = sweep_to_markdown(
-      report, "Long-term bank sweep of " + std::filesystem::path(a.checkpoint).filename().string());
-  std::printf("\n%s\n", md.c_str());
-  write_text_atomically(out / "ltb_sweep.md", md);
-  write_text_atomically(out / "ltb_sweep.csv", sweep_to_csv(report));
-  plot_ltb_sweep(report, (out / "ltb_sweep.png").string());
+  const std::string title =
+      "Long-term bank sweep of " + std::filesystem::path(a.checkpoint).filename().string();
+  std::printf("\n%s\n", sweep_to_markdown(report, title).c_str());
+  const std::vector<std::string> files = write_sweep_files(report, title, a.out);
   std::printf("Swept %zu settings in %.1f s; wrote %s, %s and %s\n", settings.size(), secs,
-              (out / "ltb_sweep.md").string().c_str(), (out / "ltb_sweep.csv").string().c_str(),
-              (out / "ltb_sweep.png").string().c_str());
+              files[0].c_str(), files[1].c_str(), files[2].c_str());
 }
 
 }  // namespace

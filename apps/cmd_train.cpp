@@ -8,8 +8,8 @@
 #include "apps/app_util.h"
 #include "apps/commands.h"
 #include "kernels/common.h"
+#include "report/plot.h"
 #include "trainer/config.h"
-#include "trainer/plot.h"
 #include "trainer/train.h"
 
 namespace v3d::apps {

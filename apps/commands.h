@@ -1,6 +1,6 @@
-// Each subcommand of `v3d` lives in apps/cmd_<name>.cpp and registers itself on the app: its
-// options, its help text and a callback that runs it. Callbacks throw v3d::Error on bad input;
-// main() turns that into one line on stderr and exit status 1.
+// Each subcommand of `v3d` lives in apps/cmd_<name>.cpp and registers itself on the app
+// (apps/cli.cpp): its options, its help text and a callback that runs it. Callbacks throw
+// v3d::Error on bad input; run_cli() turns that into one line on stderr and exit status 1.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,7 +8,6 @@
 namespace v3d::apps {
 
 void add_info_command(CLI::App& app);
-void add_demo_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_train_command(CLI::App& app);

@@ -1,11 +1,7 @@
 // Shared HDF5 helpers (see data/h5_util.h).
 #include "data/h5_util.h"
 
-#include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
-#include <system_error>
+#include "data/atomic_file.h"
 
 namespace v3d::data::h5 {
 
@@ -55,11 +51,7 @@ void write_string_attr(H5::H5Object& obj, const std::string& name, const std::st
 void write_file_atomically(const std::string& path,
                            const std::function<void(H5::H5File& file)>& write) {
   silence_hdf5();
-  // pid and a counter: concurrent writes from threads of one process must not share a file.
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long>(getpid())) + "-" +
-                          std::to_string(counter++);
-  try {
+  data::write_atomically(path, [&](const std::string& tmp) {
     H5::FileAccPropList fapl;
     fapl.setFcloseDegree(H5F_CLOSE_STRONG);  // close() really closes, before the rename
     H5::H5File file = call(path, "/", "cannot create " + tmp, [&] {
@@ -69,14 +61,7 @@ void write_file_atomically(const std::string& path,
       write(file);
       file.close();
     });
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw Error(path + ": /: cannot rename " + tmp + " into place: " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
+  });
 }
 
 std::string read_string_attr(const H5::Attribute& a) {

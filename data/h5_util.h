@@ -70,9 +70,8 @@ class ObjectReader {
   std::string file_;
 };
 
-// Creates `path` through `write`, atomically: the contents go to a temporary file next to it
-// (named with the pid and a counter), which is closed and renamed onto `path`; on any failure the
-// temporary file is removed and the error rethrown, so `path` is either the old file or complete.
+// Creates `path` through `write`, atomically (data::write_atomically): an HDF5 file created as the
+// temporary file, closed, then renamed onto `path`.
 void write_file_atomically(const std::string& path,
                            const std::function<void(H5::H5File& file)>& write);
 

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -30,6 +32,14 @@ inline void expect_error(const std::function<void()>& fn, const std::vector<std:
     for (const auto& part : parts)
       EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
   }
+}
+
+// The whole contents of a file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
 }
 
 // max |a - b| / max |b| (a zero b counts as 1e-30), every a finite and the sizes equal.

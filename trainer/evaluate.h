@@ -8,9 +8,7 @@
 //   swapped) and averaged with the original's. The four metrics of each phase are aggregated by
 //   ErrorAggregator (frame-weighted per action group, unweighted mean over groups), in mm.
 //
-// Reports: to_markdown (a summary table with one row per "TD N" and one column per metric, then
-// one per-action table per metric: rows "TD N", columns the action groups and their mean) and
-// to_json (every number).
+// The reports (Markdown, JSON, CSV, plots) are written by report/eval_report.h.
 #pragma once
 
 #include <cstdint>
@@ -144,18 +142,16 @@ struct LtbSweepReport {
 LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
                          const EvalOptions& options, const std::vector<LtbOptions>& settings,
                          const std::function<void(int64_t, int64_t)>& on_setting = {});
-// A Markdown table (a row per setting, the plain row first; MPJPE and P-MPJPE means per test
-// interval), CSV with every number, and a plot of MPJPE (mean over the test intervals) against
-// capacity, one series per (threshold, fusion threshold) and the plain level.
-std::string sweep_to_markdown(const LtbSweepReport& report, const std::string& title);
-std::string sweep_to_csv(const LtbSweepReport& report);
+// The settings of a sweep: `base` with every (threshold, fusion threshold, capacity) of the lists,
+// in that nesting order (capacity fastest); an empty `fusion_thresholds` keeps base's. Throws on
+// an out-of-range setting (validate_ltb_options).
+std::vector<LtbOptions> ltb_sweep_settings(const LtbOptions& base,
+                                           const std::vector<int>& capacities,
+                                           const std::vector<double>& thresholds,
+                                           const std::vector<double>& fusion_thresholds);
 
 // The test subjects' sequences of an experiment's data source (data.source, test_subjects,
 // actions, downsample, keypoints, ground_truth_2d; no subset, as VideoPose3D).
 std::vector<data::Sequence> load_test_sequences(const ExperimentConfig& config);
-
-// `title` heads the document (e.g. the checkpoint's name).
-std::string to_markdown(const EvalReport& report, const std::string& title);
-std::string to_json(const EvalReport& report);  // pretty-printed, newline-terminated
 
 }  // namespace v3d

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/atomic_file.h"
 #include "data/prefetch.h"
 #include "data/skeleton.h"
 #include "data/windows.h"
@@ -58,8 +59,7 @@ void truncate_log(const fs::path& path, int64_t last_epoch) {
     kept << line << '\n';
   }
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << kept.str();
+  data::write_text_atomically(path.string(), kept.str());
 }
 
 std::string fmt(const char* format, double value) {

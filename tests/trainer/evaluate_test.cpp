@@ -1,11 +1,10 @@
 // Test-interval evaluation of a tiny random model on tiny synthetic data: phase counts, flip TTA,
-// agreement with per-sequence metrics, and the Markdown/JSON reports for TD 1, 3, 5, 7.
+// agreement with per-sequence metrics (the reports: tests/report/eval_report_test.cpp).
 #include "trainer/evaluate.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -221,52 +220,6 @@ TEST(Evaluate, ShortSequencesAndInvalidInput) {
   c16.joints_out = 16;
   TemporalModel wrong(c16, Device::cpu(), 7);
   EXPECT_THROW(evaluate(wrong, {s}, EvalOptions{}), Error);
-}
-
-TEST(Evaluate, EndToEndReportsForTd1357) {
-  ExperimentConfig cfg;
-  cfg.model.filter_widths = {3, 3};
-  cfg.model.channels = 16;
-  cfg.data.source = SyntheticSourceConfig{2, 30};
-  cfg.data.test_subjects = {"S9", "S11"};
-  cfg.data.actions = {"Walking", "Sitting"};
-  const auto seqs = load_test_sequences(cfg);
-  ASSERT_EQ(seqs.size(), 16u);  // 2 subjects x 2 actions x 4 cameras
-  for (const auto& s : seqs) EXPECT_TRUE(s.subject == "S9" || s.subject == "S11");
-  const EvalOptions opt = eval_options(cfg);
-  TemporalModel model(temporal_model_config(cfg.model, 17, 2, 17), Device::cpu(), 8);
-  const EvalReport r = evaluate(model, seqs, opt);
-
-  const std::string md = to_markdown(r, "tiny");
-  for (const char* needle :
-       {"# tiny", "| TD 1 |", "| TD 3 |", "| TD 5 |", "| TD 7 |", "MPJPE", "P-MPJPE", "N-MPJPE",
-        "MPJVE", "| Walking |", "| Sitting |", "Avg", "flip augmentation on"})
-    EXPECT_NE(md.find(needle), std::string::npos) << needle << "\n" << md;
-
-  const auto j = nlohmann::json::parse(to_json(r));
-  EXPECT_EQ(j["unit"], "mm");
-  EXPECT_EQ(j["frames"], 16 * 30);
-  ASSERT_EQ(j["intervals"].size(), 4u);
-  const int expected[] = {1, 3, 5, 7};
-  for (size_t i = 0; i < 4; ++i) {
-    const auto& ji = j["intervals"][i];
-    EXPECT_EQ(ji["interval"], expected[i]);
-    EXPECT_EQ(ji["mean"]["frames"], 16 * 30);
-    EXPECT_DOUBLE_EQ(ji["mean"]["mpjpe"].get<double>(), r.intervals[i].mean.mpjpe);
-    ASSERT_EQ(ji["actions"].size(), 2u);
-    EXPECT_EQ(ji["actions"][0]["action"], "Sitting");  // prepare_sequences: name order
-    for (const char* m : {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"})
-      EXPECT_TRUE(std::isfinite(ji["actions"][1][m].get<double>())) << m;
-  }
-
-  // eval.metrics picks the table columns; the JSON keeps every number.
-  cfg.eval.metrics = {Metric::kMpjpe, Metric::kMpjve};
-  cfg.eval.test_intervals = {1, 5};
-  const EvalReport r2 = evaluate(model, seqs, eval_options(cfg));
-  const std::string md2 = to_markdown(r2, "two");
-  EXPECT_EQ(md2.find("P-MPJPE"), std::string::npos);
-  EXPECT_EQ(md2.find("TD 3"), std::string::npos);
-  EXPECT_NE(to_json(r2).find("p_mpjpe"), std::string::npos);
 }
 
 }  // namespace

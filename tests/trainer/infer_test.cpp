@@ -1,5 +1,6 @@
-// `v3d infer`'s library: the HDF5 and COCO JSON readers, infer_3d against predict_sequence through
-// a saved checkpoint, edge padding of short inputs, and the HDF5/CSV writers read back.
+// `v3d infer`'s library: infer_3d on HDF5 and COCO JSON inputs against predict_sequence through a
+// saved checkpoint, edge padding of short inputs, many inputs at once (the readers alone:
+// tests/data/infer_input_test.cpp; the writers: tests/report/infer_output_test.cpp).
 #include "trainer/infer.h"
 #include "tests/test_util.h"
 
@@ -35,13 +36,6 @@ class TempDir : public test_util::TempDir {
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);
   f << text;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 using test_util::expect_error;
@@ -98,7 +92,7 @@ TEST(Infer, H5InputThroughCheckpointEqualsPredictSequence) {
   const ExperimentConfig c = tiny_config();
   save_tiny_checkpoint(c, dir.file("model.ckpt"), 7);
 
-  const std::vector<InferInput> inputs = read_infer_input_h5(dir.file("poses.h5"), 0);
+  const std::vector<InferInput> inputs = data::read_infer_input_h5(dir.file("poses.h5"), 0);
   ASSERT_EQ(inputs.size(), 1u);
   const InferInput& in = inputs[0];
   EXPECT_EQ(in.name, "S1/Walking");
@@ -134,16 +128,17 @@ TEST(Infer, H5InputThroughCheckpointEqualsPredictSequence) {
   data::Dataset no_2d = ds;
   no_2d.subjects["S1"].actions["Walking"].positions_2d.clear();
   data::write_dataset(no_2d, dir.file("3d_only.h5"));
-  const auto projected = read_infer_input_h5(dir.file("3d_only.h5"), 0);
+  const auto projected = data::read_infer_input_h5(dir.file("3d_only.h5"), 0);
   ASSERT_EQ(projected.size(), 1u);
   expect_near_all(projected[0].keypoints_px, in.keypoints_px, 1e-2f);
 
   // Pseudo-COCO: COCO-17 layout, refused by this H36M-trained model.
-  const auto coco = read_infer_input_h5(dir.file("poses.h5"), 0, true);
+  const auto coco = data::read_infer_input_h5(dir.file("poses.h5"), 0, true);
   EXPECT_EQ(coco[0].keypoints, "coco17");
   expect_error([&] { check_infer_layout(m, coco[0], "poses.h5"); },
                {"poses.h5", "pseudo_coco", "h36m17"});
-  expect_error([&] { read_infer_input_h5(dir.file("poses.h5"), 7); }, {"poses.h5", "camera 7"});
+  expect_error([&] { data::read_infer_input_h5(dir.file("poses.h5"), 7); },
+               {"poses.h5", "camera 7"});
 }
 
 TEST(Infer, CocoModelAcceptsCocoJson) {
@@ -156,61 +151,9 @@ TEST(Infer, CocoModelAcceptsCocoJson) {
                                        "\"keypoints\": " + coco_keypoints(1) + "}]");
   InferModel m = load_infer_model(dir.file("coco.ckpt"));
   EXPECT_EQ(m.keypoints->name, "coco17");
-  const auto inputs = read_infer_input_coco_json(dir.file("det.json"), 1000, 1002);
+  const auto inputs = data::read_infer_input_coco_json(dir.file("det.json"), 1000, 1002);
   check_infer_layout(m, inputs[0], "det.json");
   EXPECT_EQ(infer_3d(*m.model, inputs[0], true).size(), 2u * 17 * 3);
-}
-
-TEST(Infer, CocoJsonSortsFramesAndFillsGaps) {
-  TempDir dir;
-  // Frames 5, 3, 6 out of order; 4 missing (repeats 3); a COCO "annotations" object with extras.
-  write_text(dir.file("det.json"),
-             "{\"annotations\": [{\"frame\": 5, \"score\": 0.9, \"keypoints\": " +
-                 coco_keypoints(5) + "}, {\"image_id\": 3, \"keypoints\": " + coco_keypoints(3) +
-                 "}, {\"image_id\": 99, \"frame\": 6, \"keypoints\": " + coco_keypoints(6) + "}]}");
-  const auto inputs = read_infer_input_coco_json(dir.file("det.json"), 640, 480);
-  ASSERT_EQ(inputs.size(), 1u);
-  const InferInput& in = inputs[0];
-  EXPECT_EQ(in.name, "det");
-  EXPECT_EQ(in.keypoints, "coco17");
-  EXPECT_EQ(in.first_frame, 3);
-  EXPECT_EQ(in.frames, 4);  // 3, 4, 5, 6
-  EXPECT_EQ(in.res_w, 640);
-  EXPECT_EQ(in.res_h, 480);
-  ASSERT_EQ(in.keypoints_px.size(), 4u * 17 * 2);
-  const int want[4] = {3, 3, 5, 6};
-  for (int t = 0; t < 4; ++t) {
-    for (int j = 0; j < 17; ++j) {
-      EXPECT_EQ(in.keypoints_px[static_cast<size_t>((t * 17 + j) * 2)],
-                100.0f + want[t] * 10 + 3 * j);
-      EXPECT_EQ(in.keypoints_px[static_cast<size_t>((t * 17 + j) * 2 + 1)],
-                100.0f + want[t] * 10 + 3 * j + 1);
-    }
-  }
-}
-
-TEST(Infer, CocoJsonErrorsNameFileAndField) {
-  TempDir dir;
-  const std::string f = dir.file("bad.json");
-  const auto read = [&] { read_infer_input_coco_json(f, 1000, 1002); };
-  write_text(f, "[{\"frame\": 0, \"keypoints\": [1, 2");
-  expect_error(read, {"bad.json", "invalid JSON"});
-  write_text(f, "[{\"frame\": 0, \"keypoints\": " + coco_keypoints(0, 48) + "}]");
-  expect_error(read, {"bad.json", "entry 0", "keypoints", "48", "51"});
-  write_text(f, "[]");
-  expect_error(read, {"bad.json", "no keypoint entries"});
-  write_text(f, "");
-  expect_error(read, {"bad.json", "invalid JSON"});
-  write_text(f, "[{\"keypoints\": " + coco_keypoints(0) + "}]");
-  expect_error(read, {"bad.json", "entry 0", "image_id"});
-  write_text(f, std::string("[{\"frame\": 0, \"keypoints\": [null") +
-                    coco_keypoints(0).substr(coco_keypoints(0).find(',')) + "}]");
-  expect_error(read, {"bad.json", "\"keypoints\"[0]", "finite"});
-  write_text(f, "[{\"frame\": 1, \"keypoints\": " + coco_keypoints(1) + "}, {\"frame\": 1, " +
-                    "\"keypoints\": " + coco_keypoints(1) + "}]");
-  expect_error(read, {"bad.json", "entry 1", "frame 1", "one person per frame"});
-  write_text(f, "[{\"frame\": -2, \"keypoints\": " + coco_keypoints(0) + "}]");
-  expect_error(read, {"bad.json", "\"frame\"", ">= 0"});
 }
 
 TEST(Infer, ShorterThanReceptiveFieldIsEdgePadded) {
@@ -280,97 +223,6 @@ TEST(Infer, ManyInputsAtOnceEqualOneByOne) {
   EXPECT_TRUE(infer_3d(model, std::vector<InferInput>{}, true).empty());
   inputs[1].keypoints_px[7] = NAN;
   expect_error([&] { infer_3d(model, inputs, true); }, {"clip3", "not finite"});
-}
-
-std::vector<InferResult> two_results() {
-  std::vector<InferResult> rs(2);
-  rs[0].name = "S1/Walking";
-  rs[0].frames = 2;
-  rs[0].joints = 17;
-  rs[1].name = "clip, \"take\" 2";
-  rs[1].frames = 3;
-  rs[1].joints = 17;
-  rs[1].first_frame = 10;
-  for (auto& r : rs) {
-    for (int64_t i = 0; i < r.frames * r.joints * 3; ++i)
-      r.positions_3d.push_back(0.1f * static_cast<float>(i) - 1.0f / 3.0f);
-  }
-  return rs;
-}
-
-TEST(Infer, CsvRoundTrip) {
-  TempDir dir;
-  const auto rs = two_results();
-  write_infer_csv(dir.file("out.csv"), rs);
-  EXPECT_EQ(dir.regular_files(), 1u);  // no temporary left behind
-  std::istringstream text(read_text(dir.file("out.csv")));
-  std::string line;
-  ASSERT_TRUE(std::getline(text, line));
-  EXPECT_EQ(line, "name,frame,joint,x,y,z");
-  size_t rows = 0;
-  for (const auto& r : rs) {
-    for (int64_t t = 0; t < r.frames; ++t) {
-      for (int j = 0; j < r.joints; ++j, ++rows) {
-        ASSERT_TRUE(std::getline(text, line));
-        const std::string name = r.name == "S1/Walking" ? "S1/Walking" : "\"clip, \"\"take\"\" 2\"";
-        ASSERT_EQ(line.rfind(name + ",", 0), 0u) << line;
-        std::istringstream fields(line.substr(name.size() + 1));
-        std::string frame, joint, x, y, z;
-        std::getline(fields, frame, ',');
-        std::getline(fields, joint, ',');
-        std::getline(fields, x, ',');
-        std::getline(fields, y, ',');
-        std::getline(fields, z, ',');
-        EXPECT_EQ(std::stoll(frame), r.first_frame + t);
-        EXPECT_EQ(std::stoi(joint), j);
-        const float* p = r.positions_3d.data() + (t * r.joints + j) * 3;
-        EXPECT_EQ(std::stof(x), p[0]);
-        EXPECT_EQ(std::stof(y), p[1]);
-        EXPECT_EQ(std::stof(z), p[2]);
-      }
-    }
-  }
-  EXPECT_EQ(rows, 2u * 17 + 3u * 17);
-  EXPECT_FALSE(std::getline(text, line));
-}
-
-TEST(Infer, H5RoundTrip) {
-  TempDir dir;
-  const auto rs = two_results();
-  write_infer_h5(dir.file("out.h5"), rs);
-  EXPECT_EQ(dir.regular_files(), 1u);
-  H5::H5File file(dir.file("out.h5"), H5F_ACC_RDONLY);
-  for (const auto& r : rs) {
-    SCOPED_TRACE(r.name);
-    H5::DataSet ds = file.openDataSet("/" + r.name + "/positions_3d");
-    H5::DataSpace space = ds.getSpace();
-    ASSERT_EQ(space.getSimpleExtentNdims(), 3);
-    hsize_t dims[3];
-    space.getSimpleExtentDims(dims);
-    EXPECT_EQ(dims[0], static_cast<hsize_t>(r.frames));
-    EXPECT_EQ(dims[1], 17u);
-    EXPECT_EQ(dims[2], 3u);
-    std::vector<float> back(r.positions_3d.size());
-    ds.read(back.data(), H5::PredType::NATIVE_FLOAT);
-    EXPECT_EQ(back, r.positions_3d);
-    int64_t first = -1;
-    ds.openAttribute("first_frame").read(H5::PredType::NATIVE_INT64, &first);
-    EXPECT_EQ(first, r.first_frame);
-  }
-}
-
-TEST(Infer, WritersRejectBadResults) {
-  TempDir dir;
-  auto rs = two_results();
-  rs[1].name = rs[0].name;
-  expect_error([&] { write_infer_h5(dir.file("a.h5"), rs); }, {"a.h5", "S1/Walking", "twice"});
-  rs = two_results();
-  rs[0].positions_3d.pop_back();
-  expect_error([&] { write_infer_csv(dir.file("a.csv"), rs); }, {"a.csv", "positions_3d"});
-  rs = two_results();
-  rs[0].name = "S1//x";
-  expect_error([&] { write_infer_h5(dir.file("a.h5"), rs); }, {"a.h5", "empty"});
-  EXPECT_EQ(dir.regular_files(), 0u);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // PNG line plots: the file is a PNG of the requested size, is not blank, shows one colour per
 // series, replaces an existing file, and the invalid specs and paths fail with one-line errors.
-#include "trainer/plot.h"
+#include "report/plot.h"
 
 #include <cairo.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,6 @@
-// Line plots written as PNG with cairo: the training curve at the end of `v3d train` and the
-// error-vs-test-interval plot after `v3d eval` (issue 5, items 3 and 4).
+// Line plots written as PNG with cairo: the training curve at the end of `v3d train`, the
+// error-vs-test-interval plot after `v3d eval` and MPJPE against bank capacity after
+// `v3d ltb-sweep`.
 //
 //   layout    title on top, y label rotated on the left, x label below; both axes span "nice"
 //             tick values (1, 2 or 5 times a power of ten, about six ticks) that cover the data,
@@ -8,8 +9,7 @@
 //             the points in the given order and a filled circle at each point; a legend (line,
 //             marker, label) in a corner of the plot area that covers no point (top right
 //             first), else outside the plot area on the right.
-//   write     the PNG goes to "<path>.tmp" first and is renamed onto `path`, so a reader never
-//             sees a partial file.
+//   write     atomically (data/atomic_file.h), so a reader never sees a partial file.
 #pragma once
 
 #include <cstdint>

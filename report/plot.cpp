@@ -1,5 +1,5 @@
 // Line plots with cairo's image surface and toy text API (see plot.h for the layout).
-#include "trainer/plot.h"
+#include "report/plot.h"
 
 #include <cairo.h>
 
@@ -7,10 +7,9 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
-#include <system_error>
 
+#include "data/atomic_file.h"
 #include "kernels/common.h"
 
 namespace v3d {
@@ -316,18 +315,11 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   }
 
   cairo_surface_flush(surface.get());
-  const std::string tmp = path + ".tmp";
-  const cairo_status_t st = cairo_surface_write_to_png(surface.get(), tmp.c_str());
-  std::error_code ec;
-  if (st != CAIRO_STATUS_SUCCESS) std::filesystem::remove(tmp, ec);
-  V3D_CHECK(st == CAIRO_STATUS_SUCCESS,
-            "plot: cannot write " << path << ": " << cairo_status_to_string(st));
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-  }
-  V3D_CHECK(!ec, "plot: cannot write " << path << ": " << ec.message());
+  data::write_atomically(path, [&](const std::string& tmp) {
+    const cairo_status_t st = cairo_surface_write_to_png(surface.get(), tmp.c_str());
+    V3D_CHECK(st == CAIRO_STATUS_SUCCESS,
+              "plot: cannot write " << path << ": " << cairo_status_to_string(st));
+  });
 }
 
 void plot_training_curve(const std::vector<EpochLog>& log, const std::string& path) {

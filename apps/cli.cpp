@@ -1,0 +1,67 @@
+// The v3d command line (apps/cli.h).
+#include "apps/cli.h"
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "apps/commands.h"
+#include "kernels/common.h"
+
+namespace v3d::apps {
+
+namespace {
+
+// CLI11 handles --help before it notices an unexpected argument, so `v3d render --help` would
+// print the main help and succeed; a word in a subcommand's place that names none is caught
+// here instead. Apps with subcommands (v3d, v3d convert) take no option values, so the first
+// argument of theirs that is not an option is the subcommand.
+void check_subcommands(const CLI::App& app, int argc, const char* const* argv) {
+  const CLI::App* current = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto subs = current->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty()) return;
+    if (arg == "--") return;
+    if (arg.empty() || arg[0] == '-') continue;
+    const CLI::App* next = nullptr;
+    std::string names;
+    for (const CLI::App* s : subs) {
+      if (s->check_name(arg)) next = s;
+      names += (names.empty() ? "" : ", ") + s->get_name();
+    }
+    if (next == nullptr) {
+      const std::string where = current == &app ? "" : current->get_name() + ": ";
+      throw Error(where + "unknown subcommand '" + arg + "' (choose from " + names + ")");
+    }
+    current = next;
+  }
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv) {
+  CLI::App app{"v3d: video-based 3D human pose estimation with temporal convolution networks"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("v3d ") + V3D_VERSION);
+  add_info_command(app);
+  add_convert_command(app);
+  add_synth_command(app);
+  add_train_command(app);
+  add_eval_command(app);
+  add_infer_command(app);
+  add_ltb_command(app);
+  add_ltb_sweep_command(app);
+  try {
+    check_subcommands(app, argc, argv);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "v3d: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace v3d::apps

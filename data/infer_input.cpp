@@ -1,0 +1,187 @@
+// Readers of inference inputs (data/infer_input.h).
+#include "data/infer_input.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "data/batches.h"
+#include "data/camera.h"
+#include "data/dataset.h"
+#include "data/skeleton.h"
+#include "kernels/common.h"
+
+namespace v3d::data {
+
+namespace {
+
+constexpr int kCocoKeypoints = 17;
+
+// A JSON member as an int64 frame number >= 0; throws naming the entry.
+int64_t frame_number(const nlohmann::json& v, const std::string& where, const char* field) {
+  if (!v.is_number_integer())
+    throw Error(where + ": \"" + field + "\" must be an integer, got " + v.dump());
+  const int64_t f = v.get<int64_t>();
+  if (f < 0) throw Error(where + ": \"" + field + "\" must be >= 0, got " + std::to_string(f));
+  return f;
+}
+
+}  // namespace
+
+void validate_infer_input(const InferInput& in, const std::string& origin) {
+  const std::string where = origin + ": " + (in.name.empty() ? std::string("input") : in.name);
+  if (in.name.empty()) throw Error(origin + ": an input has an empty name");
+  if (in.frames < 1)
+    throw Error(where + ": frames is " + std::to_string(in.frames) + ", expected >= 1");
+  if (in.joints < 1)
+    throw Error(where + ": joints is " + std::to_string(in.joints) + ", expected >= 1");
+  if (in.res_w <= 0 || in.res_h <= 0)
+    throw Error(where + ": resolution " + std::to_string(in.res_w) + "x" +
+                std::to_string(in.res_h) + " must be positive");
+  if (static_cast<int64_t>(in.keypoints_px.size()) != in.frames * in.joints * 2)
+    throw Error(where + ": keypoints has " + std::to_string(in.keypoints_px.size()) +
+                " values, expected (" + std::to_string(in.frames) + ", " +
+                std::to_string(in.joints) + ", 2)");
+  const Skeleton& layout = Skeleton::by_name(in.keypoints);
+  if (layout.num_joints() != in.joints)
+    throw Error(where + ": " + std::to_string(in.joints) + " keypoints but layout " + in.keypoints +
+                " has " + std::to_string(layout.num_joints()));
+  for (size_t i = 0; i < in.keypoints_px.size(); ++i) {
+    if (!std::isfinite(in.keypoints_px[i])) {
+      const int64_t per_frame = int64_t{in.joints} * 2;
+      const int64_t f = static_cast<int64_t>(i) / per_frame;
+      const int64_t j = static_cast<int64_t>(i) % per_frame / 2;
+      throw Error(where + ": keypoints frame " + std::to_string(in.first_frame + f) + " keypoint " +
+                  std::to_string(j) + " is not finite");
+    }
+  }
+}
+
+std::vector<InferInput> read_infer_input_h5(const std::string& path, int camera, bool pseudo_coco) {
+  const Dataset ds = read_dataset(path);
+  PrepareSpec spec;
+  spec.subjects.clear();
+  for (const auto& [subject, sd] : ds.subjects) {
+    if (sd.cameras.count(camera) != 0) spec.subjects.push_back(subject);
+  }
+  if (spec.subjects.empty())
+    throw Error(path + ": /subjects/*/cameras/" + std::to_string(camera) +
+                ": no subject has camera " + std::to_string(camera));
+  spec.cameras = {camera};
+  spec.pseudo_coco = pseudo_coco;
+  std::vector<Sequence> seqs;
+  try {
+    seqs = prepare_sequences(ds, spec);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  const int joints = ds.skeleton.num_joints();
+  std::vector<InferInput> out;
+  for (auto& seq : seqs) {
+    const Camera& cam = ds.subjects.at(seq.subject).cameras.at(camera);
+    InferInput in;
+    in.name = seq.subject + "/" + seq.action;
+    in.frames = seq.frames;
+    in.joints = joints;
+    in.res_w = cam.res_w;
+    in.res_h = cam.res_h;
+    in.keypoints = pseudo_coco ? "coco17" : ds.skeleton.name;
+    if (in.res_w <= 0 || in.res_h <= 0)
+      throw Error(path + ": /subjects/" + seq.subject + "/cameras/" + std::to_string(camera) +
+                  ": no resolution (res_w " + std::to_string(cam.res_w) + ", res_h " +
+                  std::to_string(cam.res_h) + ")");
+    // prepare_sequences normalised (stored) or projected (normalised already); back to pixels.
+    in.keypoints_px = image_coordinates(seq.poses_2d, cam.res_w, cam.res_h);
+    validate_infer_input(in, path);
+    out.push_back(std::move(in));
+  }
+  if (out.empty())
+    throw Error(path + ": no sequence has 2D or projectable 3D for camera " +
+                std::to_string(camera));
+  return out;
+}
+
+std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int res_w, int res_h) {
+  if (res_w <= 0 || res_h <= 0)
+    throw Error(path + ": resolution " + std::to_string(res_w) + "x" + std::to_string(res_h) +
+                " must be positive");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open");
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": invalid JSON: " + e.what());
+  }
+  const nlohmann::json* entries = &doc;
+  if (doc.is_object()) {
+    if (!doc.contains("annotations"))
+      throw Error(path +
+                  ": expected an array of per-frame objects or an object with "
+                  "\"annotations\"");
+    entries = &doc["annotations"];
+  }
+  if (!entries->is_array())
+    throw Error(path + ": expected an array of per-frame objects, got " +
+                std::string(entries->type_name()));
+  if (entries->empty()) throw Error(path + ": no keypoint entries (empty file)");
+
+  std::map<int64_t, std::vector<float>> frames;  // frame number -> (17, 2) pixels
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const nlohmann::json& e = (*entries)[i];
+    std::string where = path + ": entry " + std::to_string(i);
+    if (!e.is_object()) throw Error(where + ": expected an object, got " + e.type_name());
+    int64_t frame = 0;
+    if (e.contains("frame")) {
+      frame = frame_number(e["frame"], where, "frame");
+    } else if (e.contains("image_id")) {
+      frame = frame_number(e["image_id"], where, "image_id");
+    } else {
+      throw Error(where + ": no \"frame\" or \"image_id\"");
+    }
+    where += " (frame " + std::to_string(frame) + ")";
+    if (!e.contains("keypoints")) throw Error(where + ": no \"keypoints\"");
+    const nlohmann::json& kp = e["keypoints"];
+    if (!kp.is_array()) throw Error(where + ": \"keypoints\" must be an array");
+    if (kp.size() != 3 * kCocoKeypoints)
+      throw Error(where + ": \"keypoints\" has " + std::to_string(kp.size()) +
+                  " values, expected 51 (x, y, v for 17 COCO keypoints)");
+    std::vector<float> xy(2 * kCocoKeypoints);
+    for (int j = 0; j < kCocoKeypoints; ++j) {
+      for (int c = 0; c < 2; ++c) {
+        const nlohmann::json& v = kp[static_cast<size_t>(3 * j + c)];
+        const double x = v.is_number() ? v.get<double>() : NAN;
+        if (!std::isfinite(x))
+          throw Error(where + ": \"keypoints\"[" + std::to_string(3 * j + c) +
+                      "] must be a finite number, got " + v.dump());
+        xy[static_cast<size_t>(2 * j + c)] = static_cast<float>(x);
+      }
+    }
+    if (!frames.emplace(frame, std::move(xy)).second)
+      throw Error(where + ": a second person for frame " + std::to_string(frame) +
+                  " (one person per frame)");
+  }
+
+  InferInput in;
+  in.name = std::filesystem::path(path).stem().string();
+  if (in.name.empty()) in.name = "input";
+  in.first_frame = frames.begin()->first;
+  in.frames = frames.rbegin()->first - in.first_frame + 1;
+  in.joints = kCocoKeypoints;
+  in.res_w = res_w;
+  in.res_h = res_h;
+  in.keypoints = "coco17";
+  in.keypoints_px.reserve(static_cast<size_t>(in.frames * 2 * kCocoKeypoints));
+  const std::vector<float>* last = nullptr;
+  for (int64_t t = 0; t < in.frames; ++t) {
+    const auto it = frames.find(in.first_frame + t);
+    if (it != frames.end()) last = &it->second;  // the first frame is always present
+    in.keypoints_px.insert(in.keypoints_px.end(), last->begin(), last->end());
+  }
+  validate_infer_input(in, path);
+  return {std::move(in)};
+}
+
+}  // namespace v3d::data
