@@ -46,7 +46,7 @@ void run_infer(const InferArgs& a) {
   if (!csv && out_ext != ".h5" && out_ext != ".hdf5")
     throw Error("--out: " + out + ": the extension must be .h5, .hdf5 or .csv");
 
-  const InferModel m = load_infer_model(a.checkpoint, parse_device(a.device), a.overrides);
+  const RestoredModel m = restore_model(a.checkpoint, a.overrides, parse_device(a.device));
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   std::vector<InferInput> inputs;

@@ -21,6 +21,7 @@
 #include "trainer/model.h"
 #include "trainer/plot.h"
 #include "trainer/progress.h"
+#include "trainer/restore.h"
 
 namespace v3d::apps {
 
@@ -36,12 +37,11 @@ struct SweepArgs {
 };
 
 void run_sweep(const SweepArgs& a) {
-  const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
-  if (ckpt.config_yaml.empty())
-    throw Error(a.checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
   std::vector<std::string> overrides = a.overrides;
   if (!a.device.empty()) overrides.push_back("train.device=" + a.device);
-  ExperimentConfig cfg = parse_config(ckpt.config_yaml, a.checkpoint, overrides);
+  const RestoredModel restored = restore_model(a.checkpoint, overrides, std::nullopt);
+  const ExperimentConfig& cfg = restored.config;
+  TemporalModel& model = *restored.model;
   EvalOptions opt = eval_options(cfg);
   opt.test_intervals = a.intervals;
   opt.ltb = LtbEval::kOff;
@@ -60,10 +60,6 @@ void run_sweep(const SweepArgs& a) {
         settings.push_back(o);
       }
 
-  TemporalModel model(
-      temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
-      parse_device(cfg.train.device));
-  model.load_state_dict(ckpt.tensors);
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;

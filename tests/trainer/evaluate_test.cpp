@@ -11,6 +11,7 @@
 
 #include "data/synth.h"
 #include "kernels/common.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 namespace {
