@@ -161,9 +161,9 @@ TEST(LtbSchedule, OneBlockComputesOnlyTheFusedRoots) {
 // clamp(q - 4); block 0's dilated output has 12 rows, row q reading rows q .. q + 2), frame 2's
 // window fused as {5, 0, 0 | 1, 2, 3 | 4, 5, 5}. Every frame's root is computed. A block-0 node
 // is the dilated row whose three input rows hold its slots: the padded row of its first interior
-// frame minus that slot's place, or for a node of one edge frame repeated, the run that ends at frame
-// 0's own row (row 2) or starts at frame 5's (row 9). The fused frame's first node, {5, 0, 0},
-// is no run of the padded sequence: it is computed and written after the dilated rows of every
+// frame minus that slot's place, or for a node of one edge frame repeated, the run that ends at
+// frame 0's own row (row 2) or starts at frame 5's (row 9). The fused frame's first node, {5, 0,
+// 0}, is no run of the padded sequence: it is computed and written after the dilated rows of every
 // copy.
 TEST(LtbSchedule, TwoBlocksReuseTheDilatedPassAndComputeWhatChanged) {
   LtbPlan plan = plain_plan({6}, 4);
