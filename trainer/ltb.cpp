@@ -385,6 +385,91 @@ LtbGroupSchedule schedule_ltb_group(const LtbPlan& plan, const EvalGroup& eg,
   return s;
 }
 
+namespace {
+
+// The group's 2D rows as block 0's gathers read them: (frames, J_in * 2) on `dev`, sequence q's
+// frame t at frame_base[q] + t; under flip TTA the mirrored rows second.
+std::vector<Tensor> group_rows(const std::vector<const data::Sequence*>& sequences,
+                               const LtbGroupSchedule& s, const data::Skeleton& keypoints,
+                               bool flip_tta, Device dev) {
+  std::vector<float> rows, flip_rows;
+  for (size_t k = s.group.first; k < s.group.last; ++k) {
+    const data::Sequence& seq = *sequences[k];
+    rows.insert(rows.end(), seq.poses_2d.begin(), seq.poses_2d.end());
+    if (flip_tta) {
+      std::vector<float> flipped = seq.poses_2d;
+      data::flip_poses(flipped, seq.frames, keypoints, 2);
+      flip_rows.insert(flip_rows.end(), flipped.begin(), flipped.end());
+    }
+  }
+  const int64_t frames = s.frame_base.back(), row = keypoints.num_joints() * 2;
+  std::vector<Tensor> out(flip_tta ? 2 : 1);
+  out[0] = Tensor::from_vector(rows, {frames, row}, dev);
+  if (flip_tta) out[1] = Tensor::from_vector(flip_rows, {frames, row}, dev);
+  return out;
+}
+
+// The schedule's batches on the device: each block's computed nodes gathered (from the 2D rows
+// `src` for block 0, else from block i - 1's buffer in `buf`) and evaluated, the last block's
+// written out for the head, the others into their buffer's room; the roots' poses into preds
+// (the group's sequences), un-flipped and averaged under TTA as predict_sequence does.
+void run_batches(const DilatedBlocks& net, const LtbGroupSchedule& s,
+                 const std::vector<Tensor>& src, const std::vector<Tensor>& buf, int64_t copies,
+                 const std::vector<int>& perm, int64_t out_row,
+                 std::vector<std::vector<float>>& preds) {
+  const size_t layers = net.size();
+  const int64_t c = net.channels();
+  const Device dev = src.front().device();
+  // Everything the batches read goes up once, before the first: the gather maps and the
+  // gather's row lists (rows[k] = k, row_base 0: node k's inputs at map row k).
+  std::vector<Tensor> maps(layers);
+  for (size_t i = 0; i < layers; ++i) {
+    const int64_t w = net.width(i), m = static_cast<int64_t>(s.maps[i].size()) / w;
+    if (m > 0) maps[i] = Tensor::from_vector_i32(s.maps[i], {m, w}, dev);
+  }
+  std::vector<int32_t> iota(static_cast<size_t>(s.max_nodes));
+  for (size_t q = 0; q < iota.size(); ++q) iota[q] = static_cast<int32_t>(q);
+  const Tensor gather_rows = Tensor::from_vector_i32(iota, {s.max_nodes}, dev);
+  const Tensor gather_base = Tensor::zeros({s.max_nodes}, DType::kI32, dev);
+
+  std::vector<Tensor> last_out(static_cast<size_t>(copies));
+  for (const LtbBatch& lb : s.batches) {
+    for (size_t i = 0; i < layers; ++i) {
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        const LtbGather& g = lb.gathers[i][static_cast<size_t>(cp)];
+        if (g.nodes == 0) continue;
+        const Tensor& from = i == 0 ? src[static_cast<size_t>(cp)] : buf[i - 1];
+        const Tensor inputs =
+            ops::window_gather(from, maps[i].narrow(g.row, g.nodes), gather_rows.narrow(0, g.nodes),
+                               gather_base.narrow(0, g.nodes));
+        const Tensor y = net.window(i, inputs);
+        if (i + 1 < layers) {
+          buf[i].narrow(copies * s.block_rows[i] + cp * s.room[i], g.nodes).copy_from(y);
+        } else {
+          last_out[static_cast<size_t>(cp)] = y.view({g.nodes, c});
+        }
+      }
+    }
+    // The roots through the head.
+    std::vector<std::vector<float>> y(static_cast<size_t>(copies));
+    for (int64_t cp = 0; cp < copies; ++cp)
+      y[static_cast<size_t>(cp)] =
+          net.head(last_out[static_cast<size_t>(cp)].view({lb.n, 1, c})).to_vector();
+    for (int64_t j = 0; j < lb.n; ++j) {
+      const size_t f = static_cast<size_t>(lb.first + j);
+      float* dst = preds[static_cast<size_t>(s.tree_seq[f])].data() + s.tree_frame[f] * out_row;
+      const float* a = y[0].data() + j * out_row;
+      if (copies == 2) {
+        average_flipped(a, y[1].data() + j * out_row, 1, perm, dst);
+      } else {
+        std::copy(a, a + out_row, dst);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats,
@@ -452,69 +537,9 @@ std::vector<std::vector<float>> predict_with_ltb(
       }
     }
 
-    if (!s.batches.empty()) {
-      // Everything the batches read goes up once: the group's 2D rows (and their mirror), the
-      // gather maps and the gather's row lists (rows[k] = k, row_base 0: node k's inputs at map
-      // row k).
-      std::vector<float> src_rows, src_flip_rows;
-      for (size_t q = 0; q < group; ++q) {
-        const data::Sequence& seq = *sequences[g0 + q];
-        src_rows.insert(src_rows.end(), seq.poses_2d.begin(), seq.poses_2d.end());
-        if (flip_tta) {
-          std::vector<float> flipped = seq.poses_2d;
-          data::flip_poses(flipped, seq.frames, keypoints, 2);
-          src_flip_rows.insert(src_flip_rows.end(), flipped.begin(), flipped.end());
-        }
-      }
-      const int64_t frames = s.frame_base.back();
-      const std::vector<Tensor> src = {
-          Tensor::from_vector(src_rows, {frames, row}, dev),
-          flip_tta ? Tensor::from_vector(src_flip_rows, {frames, row}, dev) : Tensor()};
-      std::vector<Tensor> maps(layers);
-      for (size_t i = 0; i < layers; ++i) {
-        const int64_t w = net.width(i), m = static_cast<int64_t>(s.maps[i].size()) / w;
-        if (m > 0) maps[i] = Tensor::from_vector_i32(s.maps[i], {m, w}, dev);
-      }
-      std::vector<int32_t> iota(static_cast<size_t>(s.max_nodes));
-      for (size_t q = 0; q < iota.size(); ++q) iota[q] = static_cast<int32_t>(q);
-      const Tensor gather_rows = Tensor::from_vector_i32(iota, {s.max_nodes}, dev);
-      const Tensor gather_base = Tensor::zeros({s.max_nodes}, DType::kI32, dev);
-
-      std::vector<Tensor> last_out(static_cast<size_t>(copies));
-      for (const LtbBatch& lb : s.batches) {
-        for (size_t i = 0; i < layers; ++i) {
-          for (int64_t cp = 0; cp < copies; ++cp) {
-            const LtbGather& g = lb.gathers[i][static_cast<size_t>(cp)];
-            if (g.nodes == 0) continue;
-            const Tensor& from = i == 0 ? src[static_cast<size_t>(cp)] : buf[i - 1];
-            const Tensor inputs =
-                ops::window_gather(from, maps[i].narrow(g.row, g.nodes),
-                                   gather_rows.narrow(0, g.nodes), gather_base.narrow(0, g.nodes));
-            const Tensor y = net.window(i, inputs);
-            if (i + 1 < layers) {
-              buf[i].narrow(copies * s.block_rows[i] + cp * s.room[i], g.nodes).copy_from(y);
-            } else {
-              last_out[static_cast<size_t>(cp)] = y.view({g.nodes, c});
-            }
-          }
-        }
-        // The roots through the head; un-flip and average under TTA, as predict_sequence.
-        std::vector<std::vector<float>> y(static_cast<size_t>(copies));
-        for (int64_t cp = 0; cp < copies; ++cp)
-          y[static_cast<size_t>(cp)] =
-              net.head(last_out[static_cast<size_t>(cp)].view({lb.n, 1, c})).to_vector();
-        for (int64_t j = 0; j < lb.n; ++j) {
-          const size_t f = static_cast<size_t>(lb.first + j);
-          float* dst = preds[static_cast<size_t>(s.tree_seq[f])].data() + s.tree_frame[f] * out_row;
-          const float* a = y[0].data() + j * out_row;
-          if (flip_tta) {
-            average_flipped(a, y[1].data() + j * out_row, 1, perm, dst);
-          } else {
-            std::copy(a, a + out_row, dst);
-          }
-        }
-      }
-    }
+    if (!s.batches.empty())
+      run_batches(net, s, group_rows(sequences, s, keypoints, flip_tta, dev), buf, copies, perm,
+                  out_row, preds);
     for (auto& p : preds) result.push_back(std::move(p));
   }
   return result;

@@ -4,7 +4,6 @@
 #include <algorithm>
 
 #include "kernels/common.h"
-#include "runtime/autograd.h"
 
 namespace v3d {
 
