@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/app_util.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
 #include "runtime/device.h"
@@ -17,6 +18,7 @@
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
+#include "trainer/restore.h"
 
 namespace v3d::apps {
 
@@ -28,14 +30,7 @@ struct EvalArgs {
   std::vector<int> intervals;
 };
 
-std::string join_widths(const std::vector<int>& widths) {
-  std::string s;
-  for (int w : widths) s += (s.empty() ? "" : ",") + std::to_string(w);
-  return s;
-}
-
 void run_eval(const EvalArgs& a) {
-  const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
   // --intervals and --device are shorthands for --set, applied last so they win.
   std::vector<std::string> overrides = with_device(a.overrides, a.device);
   if (!a.intervals.empty()) {
@@ -43,31 +38,18 @@ void run_eval(const EvalArgs& a) {
     for (int n : a.intervals) list += (list.empty() ? "" : ",") + std::to_string(n);
     overrides.push_back("eval.test_intervals=" + list);
   }
-  ExperimentConfig cfg;
-  if (!a.config.empty()) {
-    cfg = load_config(a.config, overrides);
-  } else {
-    if (ckpt.config_yaml.empty())
-      throw Error(a.checkpoint + ": the checkpoint stores no config; pass --config");
-    cfg = parse_config(ckpt.config_yaml, a.checkpoint, overrides);
-  }
-  if (!ckpt.architecture.empty() && ckpt.architecture != join_widths(cfg.model.filter_widths))
-    throw Error(a.checkpoint + ": the checkpoint's architecture is " + ckpt.architecture +
-                " but model.filter_widths is " + join_widths(cfg.model.filter_widths));
+  const RestoredModel restored = restore_model(a.checkpoint, overrides, std::nullopt, a.config);
+  const ExperimentConfig& cfg = restored.config;
+  TemporalModel& model = *restored.model;
 
   EvalOptions opt = eval_options(cfg);
   if (!a.ltb.empty()) opt.ltb = parse_ltb_eval(a.ltb);
-  const Device device = parse_device(cfg.device);
-  TemporalModel model(
-      temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
-      device);
-  model.load_state_dict(ckpt.tensors);
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;
   std::printf("Receptive field: %lld frames\n", static_cast<long long>(model.receptive_field()));
   std::printf("Trainable parameter count: %lld\n", static_cast<long long>(model.parameter_count()));
-  std::printf("This model was trained for %lld epochs\n", static_cast<long long>(ckpt.epoch));
+  std::printf("This model was trained for %lld epochs\n", static_cast<long long>(restored.epoch));
   std::printf("Testing on %lld frames (%zu sequences)\n", static_cast<long long>(frames),
               seqs.size());
   std::fflush(stdout);

@@ -47,11 +47,8 @@ void run_infer(const InferArgs& a) {
   if (!csv && out_ext != ".h5" && out_ext != ".hdf5")
     throw Error("--out: " + out + ": the extension must be .h5, .hdf5 or .csv");
 
-  // The model is restored onto its device, so the stored config is read first for it.
-  const std::vector<std::string> overrides = with_device(a.overrides, a.device);
-  const Device device = parse_device(
-      parse_config(load_checkpoint(a.checkpoint).config_yaml, a.checkpoint, overrides).device);
-  const InferModel m = load_infer_model(a.checkpoint, device, overrides);
+  const RestoredModel m =
+      restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   const std::vector<InferInput> inputs =

@@ -19,6 +19,7 @@
 #include "trainer/config.h"
 #include "trainer/infer.h"
 #include "trainer/ltb.h"
+#include "trainer/restore.h"
 
 namespace v3d::apps {
 
@@ -36,10 +37,7 @@ void run_ltb(const LtbArgs& a) {
   // The settings: the checkpoint's config (or the defaults) with --set applied.
   ExperimentConfig cfg;
   if (!a.checkpoint.empty()) {
-    const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
-    if (ckpt.config_yaml.empty())
-      throw Error(a.checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
-    cfg = parse_config(ckpt.config_yaml, a.checkpoint, with_device(a.overrides, a.device));
+    cfg = restore_model(a.checkpoint, with_device(a.overrides, a.device)).config;
   } else {
     cfg = parse_config("{}", "--set", with_device(a.overrides, a.device));
   }

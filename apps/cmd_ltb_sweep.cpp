@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/app_util.h"
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
@@ -20,6 +21,7 @@
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
 #include "trainer/progress.h"
+#include "trainer/restore.h"
 
 namespace v3d::apps {
 
@@ -35,21 +37,16 @@ struct SweepArgs {
 };
 
 void run_sweep(const SweepArgs& a) {
-  const Checkpoint ckpt = load_checkpoint(a.checkpoint, Device::cpu());
-  if (ckpt.config_yaml.empty())
-    throw Error(a.checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
-  ExperimentConfig cfg =
-      parse_config(ckpt.config_yaml, a.checkpoint, with_device(a.overrides, a.device));
+  const RestoredModel restored =
+      restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
+  const ExperimentConfig& cfg = restored.config;
+  TemporalModel& model = *restored.model;
   EvalOptions opt = eval_options(cfg);
   opt.test_intervals = a.intervals;
   opt.ltb = LtbEval::kOff;
   const std::vector<LtbOptions> settings =
       ltb_sweep_settings(ltb_options(cfg.ltb), a.capacities, a.thresholds, a.fusion_thresholds);
 
-  TemporalModel model(
-      temporal_model_config(cfg.model, opt.keypoints->num_joints(), 2, opt.joints->num_joints()),
-      parse_device(cfg.device));
-  model.load_state_dict(ckpt.tensors);
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;

@@ -5,7 +5,7 @@
 //              forward_train in train mode with dropout, ag::mpjpe, backward, AMSGrad step),
 //              batch 1024 windows of RF frames, 17 joints; the batch is made once (the loader is
 //              benchmarked by bench_loader and is not part of either side).
-//   inference  frames/s of whole-sequence inference through trainer/evaluate.h predict_sequence
+//   inference  frames/s of whole-sequence inference through trainer/predict.h predict_sequence
 //              (weights folded once per pass over the sequences, as v3d eval does)
 //              (edge padding to one pose per frame, the dilated form with BN folded, no TTA) on
 //              sequences of the given lengths.
@@ -43,8 +43,8 @@
 #include "runtime/autograd.h"
 #include "runtime/loss.h"
 #include "runtime/optimizer.h"
-#include "trainer/evaluate.h"
 #include "trainer/model.h"
+#include "trainer/predict.h"
 
 namespace {
 
@@ -247,7 +247,7 @@ nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector
     const TemporalModel::FoldedWeights folded = model.fold_weights();
     for (const auto& s : seqs) {
       const std::vector<float> pred = v3d::predict_sequence(model, s, skeleton, skeleton,
-                                                            /*flip_tta=*/false, nullptr, &folded);
+                                                            /*flip_tta=*/false, &folded);
       V3D_CHECK(static_cast<int64_t>(pred.size()) == s.frames * cfg.joints_out * 3,
                 "inference returned " << pred.size() << " values for " << s.frames << " frames");
     }

@@ -1,4 +1,4 @@
-// Long-term pose bank benchmark (issue 6; trainer/ltb.h, kernels/pose_bank.h):
+// Long-term pose bank benchmark (docs/long-term-bank.md; trainer/ltb.h, kernels/pose_bank.h):
 //
 //   bank       frames/s of bank maintenance (ops::pose_bank, Algorithm 1) and of fusion into the
 //              index map (ops::pose_bank_fuse), for 1 long sequence and for many sequences in one
@@ -37,6 +37,7 @@
 #include "trainer/evaluate.h"
 #include "trainer/ltb.h"
 #include "trainer/model.h"
+#include "trainer/predict.h"
 
 namespace {
 
@@ -283,7 +284,7 @@ int main(int argc, char** argv) {
         t0 = Clock::now();
         {
           const TemporalModel::FoldedWeights f1 = model.fold_weights();
-          for (const auto& s : seqs) predict_sequence(model, s, kp, kp, flip, nullptr, &f1);
+          for (const auto& s : seqs) predict_sequence(model, s, kp, kp, flip, &f1);
         }
         const double ts = seconds_since(t0);
         t0 = Clock::now();

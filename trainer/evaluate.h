@@ -1,12 +1,11 @@
 // Whole-sequence evaluation at test intervals "TD N", as VideoPose3D's run.py evaluate() plus the
-// paper's test-interval protocol (../shared/reference/videopose3d.md 4.2, 8.9, 8.11):
+// paper's test-interval protocol (docs/cli.md, `v3d eval`):
 //
 //   for each test interval N, each test sequence is split into its N phases (frames p, p+N, ...;
-//   data::split_phases); each phase is one input to the dilated model (forward_eval, BN folded),
-//   edge-padded so it yields one pose per frame (data::make_eval_input); with flip TTA the batch
-//   also holds the flipped phase, whose prediction is flipped back (x negated, left/right joints
-//   swapped) and averaged with the original's. The four metrics of each phase are aggregated by
-//   ErrorAggregator (frame-weighted per action group, unweighted mean over groups), in mm.
+//   data::split_phases); the phases are predicted by whole-sequence inference (trainer/predict.h:
+//   edge-padded to one pose per frame, batched into long dilated passes, optional flip TTA). The
+//   four metrics of each phase are aggregated by ErrorAggregator (frame-weighted per action group,
+//   unweighted mean over groups), in mm.
 //
 // The reports (Markdown, JSON, CSV, plots) are written by report/eval_report.h.
 #pragma once
@@ -22,6 +21,7 @@
 #include "trainer/ltb.h"
 #include "trainer/metrics.h"
 #include "trainer/model.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 
@@ -76,57 +76,6 @@ struct EvalReport {
 // empty sequence list, a sequence without 3D, a layout mismatch or invalid options.
 EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
                     const EvalOptions& options);
-
-// The model's input for one phase (or whole sequence): (1, or 2 with the flipped copy, frames + 2
-// pad, J_in * 2) edge-padded rows on the model's device, pad = (receptive field - 1) / 2 (causal
-// models pad the past only). Throws when the skeletons do not match the model.
-Tensor sequence_input(const TemporalModel& model, const data::Sequence& seq,
-                      const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta);
-
-// One phase (or whole sequence) through the model: the (frames, J_out, 3) prediction, with the
-// flipped copy averaged in when flip_tta. Exposed for tests and inference.
-// With `blocks`, every block's output of the dilated pass is kept there (forward_eval's trace:
-// batch 1, or 2 with TTA, the flipped copy second); `folded`: the model's folded weights, when
-// the caller folds once for many sequences.
-std::vector<float> predict_sequence(TemporalModel& model, const data::Sequence& seq,
-                                    const data::Skeleton& keypoints, const data::Skeleton& joints,
-                                    bool flip_tta, std::vector<Tensor>* blocks = nullptr,
-                                    const TemporalModel::FoldedWeights* folded = nullptr);
-// Batched whole-sequence inference: many phases (or sequences) in one dilated pass. A group's
-// sequences are edge-padded one by one (as sequence_input pads one) and concatenated along time;
-// output row start[k] + t of the pass is then frame t of the group's k-th sequence (the rows in
-// between see two sequences and are dropped). Many short phases (test intervals TD 3 and up)
-// thus make a few long GEMMs instead of many short ones whose weight packing dominates.
-struct EvalGroup {
-  size_t first = 0, last = 0;  // sequences [first, last)
-  std::vector<int64_t> start;  // (last - first): row of each sequence's first padded frame
-  int64_t rows = 0;            // padded frames in all
-};
-// Consecutive sequences in groups of at most max_rows padded frames (at least one sequence each).
-std::vector<EvalGroup> eval_groups(const std::vector<const data::Sequence*>& sequences, int64_t pad,
-                                   int64_t max_rows = kEvalGroupRows);
-// The group's input: (1, or 2 with the flipped copy, rows, J_in * 2) on the model's device.
-Tensor group_input(const TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
-                   const EvalGroup& group, const data::Skeleton& keypoints,
-                   const data::Skeleton& joints, bool flip_tta);
-// Sequence k of the group from the pass's output y ((copies, rows - RF + 1, J_out * 3), flat), as
-// predict_sequence returns it.
-std::vector<float> group_prediction(const std::vector<float>& y, int64_t copies,
-                                    const EvalGroup& group, size_t k, int64_t frames,
-                                    const data::Skeleton& joints, bool flip_tta,
-                                    int64_t receptive_field);
-// Every sequence through the model in groups: equal to predict_sequence one by one up to float
-// rounding (bit for bit for a group of one sequence).
-std::vector<std::vector<float>> predict_sequences(
-    TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
-    const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
-    const TemporalModel::FoldedWeights* folded = nullptr, int64_t max_rows = kEvalGroupRows);
-
-// The prediction from the model's output y ((batch, frames, J_out * 3) as a flat vector; batch 2
-// under flip TTA, the flipped copy second): the first copy, with the un-flipped second averaged
-// in under flip TTA.
-std::vector<float> sequence_prediction(const std::vector<float>& y, int64_t batch, int64_t frames,
-                                       const data::Skeleton& joints, bool flip_tta);
 
 // A sweep of long-term bank settings (`v3d ltb-sweep`): every test interval's phases and plain
 // predictions are computed once, then each setting's bank, fusion and fused predictions.

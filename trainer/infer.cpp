@@ -9,8 +9,7 @@
 #include "data/camera.h"
 #include "data/dataset.h"
 #include "kernels/common.h"
-#include "trainer/checkpoint.h"
-#include "trainer/evaluate.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 
@@ -52,33 +51,7 @@ std::vector<std::vector<float>> infer_3d(TemporalModel& model,
   return predict_with_ltb(model, ptrs, plan, keypoints, joints, flip_tta, stats, nullptr, folded);
 }
 
-InferModel load_infer_model(const std::string& checkpoint, Device device,
-                            const std::vector<std::string>& overrides) {
-  const Checkpoint ckpt = load_checkpoint(checkpoint, device);
-  if (ckpt.config_yaml.empty())
-    throw Error(checkpoint + ": the checkpoint stores no experiment config (config_yaml)");
-  InferModel m;
-  m.config = parse_config(ckpt.config_yaml, checkpoint, overrides);
-  std::string widths;
-  for (int w : m.config.model.filter_widths) {
-    if (!widths.empty()) widths += ',';
-    widths += std::to_string(w);
-  }
-  if (!ckpt.architecture.empty() && ckpt.architecture != widths)
-    throw Error(checkpoint + ": the checkpoint's architecture is " + ckpt.architecture +
-                " but its config's model.filter_widths is " + widths);
-  const EvalOptions opt = eval_options(m.config);
-  m.keypoints = opt.keypoints;
-  m.joints = opt.joints;
-  m.epoch = ckpt.epoch;
-  m.model = std::make_unique<TemporalModel>(
-      temporal_model_config(m.config.model, m.keypoints->num_joints(), 2, m.joints->num_joints()),
-      device);
-  m.model->load_state_dict(ckpt.tensors);
-  return m;
-}
-
-void check_infer_layout(const InferModel& model, const InferInput& input,
+void check_infer_layout(const RestoredModel& model, const InferInput& input,
                         const std::string& origin) {
   if (input.keypoints == model.keypoints->name) return;
   if (input.keypoints == "coco17")

@@ -4,14 +4,13 @@
 //   inputs    data/infer_input.h reads them (a v3d pose file or COCO-style JSON).
 //   infer_3d  normalises the pixels with res_w/res_h (data::normalize_screen_coordinates) and runs
 //             the whole sequence through the dilated model, edge-padded so it yields N frames
-//             (trainer/evaluate.h predict_sequence, with optional flip TTA).
+//             (trainer/predict.h, with optional flip TTA).
 //   outputs   report/infer_output.h writes them (HDF5 or CSV).
 //
 // Errors are one v3d::Error line naming the file and the field.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include "trainer/config.h"
 #include "trainer/ltb.h"
 #include "trainer/model.h"
+#include "trainer/restore.h"
 
 namespace v3d {
 
@@ -44,22 +44,9 @@ std::vector<std::vector<float>> infer_3d(TemporalModel& model,
                                          const LtbOptions* ltb = nullptr, LtbStats* stats = nullptr,
                                          const TemporalModel::FoldedWeights* folded = nullptr);
 
-// A model restored from a checkpoint with its stored experiment config (architecture, keypoint
-// layout): throws when the checkpoint has no config or its architecture disagrees.
-struct InferModel {
-  ExperimentConfig config;
-  std::unique_ptr<TemporalModel> model;
-  const data::Skeleton* keypoints = nullptr;  // the 2D layout it was trained on
-  const data::Skeleton* joints = nullptr;     // its 3D output layout
-  int64_t epoch = 0;
-};
-// `overrides` ("key.sub=value", as --set) apply to the stored config (e.g. ltb.capacity=40).
-InferModel load_infer_model(const std::string& checkpoint, Device device = Device::cpu(),
-                            const std::vector<std::string>& overrides = {});
-
 // Throws one line naming `origin` when the input's layout is not the model's (COCO-17 input
 // needs a checkpoint trained with data.keypoints: pseudo_coco, and the other way round).
-void check_infer_layout(const InferModel& model, const InferInput& input,
+void check_infer_layout(const RestoredModel& model, const InferInput& input,
                         const std::string& origin);
 
 // The long-term bank and the fused windows of the inputs (`v3d ltb`), with the bank's history:

@@ -8,7 +8,8 @@
 #include "kernels/common.h"
 #include "runtime/autograd.h"
 #include "runtime/pose_bank.h"
-#include "trainer/evaluate.h"
+#include "trainer/dilated.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 
@@ -116,7 +117,23 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   return plan;
 }
 
+void add_stats(LtbStats& a, const LtbStats& b) {
+  a.frames += b.frames;
+  a.fused_frames += b.fused_frames;
+  a.bank_entries += b.bank_entries;
+  a.sequences += b.sequences;
+  a.blocks_computed += b.blocks_computed;
+  a.blocks_reused += b.blocks_reused;
+  a.plain_blocks += b.plain_blocks;
+}
+
 namespace {
+
+void check_batching(const LtbBatching& batching) {
+  V3D_CHECK(batching.frames >= 1 && batching.nodes >= 1 && batching.rows >= 1,
+            "ltb: batches of " << batching.frames << " windows and " << batching.nodes
+                               << " nodes, groups of " << batching.rows << " rows");
+}
 
 // The tree of the strided form over one window of W = RF slots: block i has W / rf_i nodes, node u
 // covering slots [u * rf_i, (u + 1) * rf_i). `reuse_row` finds, for the window's slot contents
@@ -152,6 +169,306 @@ struct TreeBatch {
 
 }  // namespace
 
+std::vector<EvalGroup> ltb_groups(const LtbPlan& plan, const LtbBatching& batching) {
+  check_batching(batching);
+  std::vector<int64_t> frames;
+  for (size_t k = 0; k + 1 < plan.offsets.size(); ++k)
+    frames.push_back(plan.offsets[k + 1] - plan.offsets[k]);
+  return eval_groups(frames, plan.radius, batching.rows);
+}
+
+LtbGroupSchedule schedule_ltb_group(const LtbPlan& plan, const EvalGroup& eg,
+                                    const std::vector<int64_t>& fw, int64_t copies,
+                                    const LtbBatching& batching) {
+  check_batching(batching);
+  V3D_CHECK(copies == 1 || copies == 2, "ltb: " << copies << " copies (1, or 2 with flip TTA)");
+  V3D_CHECK(!fw.empty(), "ltb: a model without blocks");
+  const size_t layers = fw.size();
+  std::vector<int64_t> rf_of(layers), nodes_of(layers);  // rf_i and W / rf_i
+  for (size_t i = 0; i < layers; ++i) {
+    rf_of[i] = (i == 0 ? 1 : rf_of[i - 1]) * fw[i];
+    nodes_of[i] = plan.window / rf_of[i];
+  }
+  const int64_t r = plan.radius, window = plan.window;
+  V3D_CHECK(window == 2 * r + 1 && rf_of.back() == window, "ltb: the plan's window radius "
+                                                               << r << " is not the model's "
+                                                               << (rf_of.back() - 1) / 2);
+  const size_t num_seq = plan.offsets.empty() ? 0 : plan.offsets.size() - 1;
+  const size_t g0 = eg.first, group = eg.last - eg.first;
+  V3D_CHECK(
+      eg.first < eg.last && eg.last <= num_seq && eg.start.size() == group,
+      "ltb: group of sequences [" << eg.first << ", " << eg.last << ") of a plan of " << num_seq);
+  const int64_t total = plan.offsets.back();
+  V3D_CHECK(static_cast<int64_t>(plan.index_map.size()) == total * window &&
+                static_cast<int64_t>(plan.fused.size()) == total &&
+                plan.bank_size.size() == num_seq,
+            "ltb: the plan's index map, fused flags or bank sizes do not cover its sequences");
+  // Blocks whose dilated outputs a window can reuse: all but the last (its node is the window's
+  // root).
+  auto reusable = [&](size_t i) { return i + 1 < layers; };
+
+  LtbGroupSchedule s;
+  s.group = eg;
+  // The frames the tree evaluates (sequence, local frame, fused or not) and where each
+  // sequence's rows start in the group's 2D rows (frame_base, unpadded) and its dilated block
+  // outputs (row_base, the pass's rows). When the group has fused frames, the last block of
+  // every frame is evaluated here, batched with the fused windows: the dilated pass stops
+  // before the last block. A single-block model has no block to stop before: its fused frames
+  // come here.
+  std::vector<int64_t> row_base(group, 0);
+  s.frame_base.assign(group + 1, 0);
+  int64_t group_fused = 0;
+  for (size_t q = 0; q < group; ++q) {
+    const int64_t base = plan.offsets[g0 + q], frames = plan.offsets[g0 + q + 1] - base;
+    for (int64_t t = 0; t < frames; ++t)
+      group_fused += plan.fused[static_cast<size_t>(base + t)] != 0;
+    s.frame_base[q + 1] = s.frame_base[q] + frames;
+    row_base[q] = eg.start[q];
+    s.stats.sequences += 1;
+    s.stats.frames += frames;
+    s.stats.bank_entries += plan.bank_size[g0 + q];
+  }
+  s.stats.fused_frames = group_fused;
+  s.split = layers >= 2 && group_fused > 0;
+  std::vector<char> tree_fused;
+  for (size_t q = 0; q < group && group_fused > 0; ++q) {
+    const int64_t base = plan.offsets[g0 + q], frames = plan.offsets[g0 + q + 1] - base;
+    for (int64_t t = 0; t < frames; ++t) {
+      const char fused = plan.fused[static_cast<size_t>(base + t)] != 0;
+      if (!fused && !s.split) continue;
+      s.tree_seq.push_back(static_cast<int32_t>(q));
+      s.tree_frame.push_back(static_cast<int32_t>(t));
+      tree_fused.push_back(fused);
+    }
+  }
+  const int64_t num_tree = static_cast<int64_t>(s.tree_frame.size());
+  if (num_tree == 0) return s;
+  // The slots of tree frame f's window (local frames of its sequence; the plain window when
+  // the frame is not fused).
+  auto slots_of = [&](int64_t f) {
+    return plan.index_map.data() +
+           (plan.offsets[g0 + static_cast<size_t>(s.tree_seq[static_cast<size_t>(f)])] +
+            s.tree_frame[static_cast<size_t>(f)]) *
+               window;
+  };
+  auto frames_of = [&](size_t q) { return s.frame_base[q + 1] - s.frame_base[q]; };
+  // Rows of block i's dilated output for a sequence of `frames` (edge-padded by r on both sides).
+  auto dilated_rows = [&](size_t i, int64_t frames) { return frames + 2 * r - (rf_of[i] - 1); };
+
+  // Which nodes each batch reuses and computes. A window's nodes do not depend on the other
+  // windows.
+  auto plan_batch = [&](int64_t first, int64_t n, bool count) {
+    TreeBatch tb;
+    tb.first = first;
+    tb.n = n;
+    tb.reuse.resize(layers);
+    tb.index.resize(layers);
+    tb.todo.resize(layers);
+    std::vector<std::vector<char>> need(layers);
+    for (size_t i = 0; i < layers; ++i) {
+      const int64_t nodes = nodes_of[i];
+      need[i].assign(static_cast<size_t>(n * nodes), 0);
+      tb.reuse[i].assign(static_cast<size_t>(n * nodes), -1);
+      if (!reusable(i)) continue;
+      for (int64_t j = 0; j < n; ++j) {
+        const size_t q = static_cast<size_t>(s.tree_seq[static_cast<size_t>(first + j)]);
+        const int64_t frames = frames_of(q);
+        const int32_t* slots = slots_of(first + j);
+        for (int64_t u = 0; u < nodes; ++u) {
+          const int64_t rr =
+              reuse_row(slots + u * rf_of[i], rf_of[i], r, frames, dilated_rows(i, frames));
+          tb.reuse[i][static_cast<size_t>(j * nodes + u)] = rr < 0 ? -1 : row_base[q] + rr;
+        }
+      }
+    }
+    // A node is needed when a computed parent reads it; every root is computed.
+    for (int64_t j = 0; j < n; ++j) need[layers - 1][static_cast<size_t>(j)] = 1;
+    for (size_t i = layers; i-- > 0;) {
+      const int64_t nodes = nodes_of[i];
+      tb.index[i].assign(static_cast<size_t>(n * nodes), -1);
+      for (int64_t e = 0; e < n * nodes; ++e) {
+        if (!need[i][static_cast<size_t>(e)] || tb.reuse[i][static_cast<size_t>(e)] >= 0) continue;
+        tb.index[i][static_cast<size_t>(e)] = static_cast<int64_t>(tb.todo[i].size());
+        tb.todo[i].push_back(e);
+        if (i == 0) continue;
+        const int64_t j = e / nodes, u = e % nodes;
+        for (int64_t ch = 0; ch < fw[i]; ++ch)
+          need[i - 1][static_cast<size_t>(j * nodes_of[i - 1] + u * fw[i] + ch)] = 1;
+      }
+      if (!count) continue;
+      for (int64_t e = 0; e < n * nodes; ++e) {
+        if (!need[i][static_cast<size_t>(e)]) continue;
+        const bool reused = tb.reuse[i][static_cast<size_t>(e)] >= 0;
+        if (tree_fused[static_cast<size_t>(first + e / nodes)] != 0) {
+          (reused ? s.stats.blocks_reused : s.stats.blocks_computed) += 1;
+        } else if (!reused) {
+          s.stats.plain_blocks += 1;
+        }
+      }
+    }
+    return tb;
+  };
+  // Batches of at most batching.frames windows and batching.nodes computed nodes (at least one
+  // window each).
+  std::vector<TreeBatch> batches;
+  std::vector<int64_t> max_todo(layers, 0);
+  int64_t window_nodes = 0;  // the most nodes one window can compute
+  for (size_t i = 0; i < layers; ++i) window_nodes += nodes_of[i];
+  const bool frames_bound = batching.frames <= batching.nodes / window_nodes;
+  for (int64_t first = 0; first < num_tree;) {
+    int64_t n = frames_bound ? std::min(batching.frames, num_tree - first) : 0, nodes = 0;
+    while (!frames_bound && first + n < num_tree && n < batching.frames) {
+      int64_t k = 0;
+      for (const auto& todo : plan_batch(first + n, 1, false).todo)
+        k += static_cast<int64_t>(todo.size());
+      if (n > 0 && nodes + k > batching.nodes) break;
+      nodes += k;
+      ++n;
+    }
+    batches.push_back(plan_batch(first, n, true));
+    for (size_t i = 0; i < layers; ++i)
+      max_todo[i] = std::max(max_todo[i], static_cast<int64_t>(batches.back().todo[i].size()));
+    first += n;
+  }
+
+  // The buffers' layout and every gather map.
+  for (size_t i = 0; i + 1 < layers; ++i) {
+    s.block_rows.push_back(eg.rows - rf_of[i] + 1);
+    s.room.push_back(max_todo[i]);
+  }
+  s.maps.resize(layers);
+  for (const TreeBatch& tb : batches) {
+    LtbBatch lb;
+    lb.first = tb.first;
+    lb.n = tb.n;
+    lb.gathers.assign(layers, std::vector<LtbGather>(static_cast<size_t>(copies)));
+    for (size_t i = 0; i < layers; ++i) {
+      const int64_t m = static_cast<int64_t>(tb.todo[i].size());
+      s.max_nodes = std::max(s.max_nodes, m);
+      std::vector<int32_t>& map = s.maps[i];
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        LtbGather& g = lb.gathers[i][static_cast<size_t>(cp)];
+        g.nodes = m;
+        if (i == 0 && cp > 0) {  // the same 2D rows of the copy's own tensor
+          g.row = lb.gathers[0][0].row;
+          continue;
+        }
+        g.row = static_cast<int64_t>(map.size()) / fw[i];
+        if (i == 0) {
+          // Block 0 reads 2D rows: a (nodes, filter_widths[0]) map of the group's frames.
+          for (const int64_t e : tb.todo[0]) {
+            const int64_t j = e / nodes_of[0], u = e % nodes_of[0];
+            const int64_t fb =
+                s.frame_base[static_cast<size_t>(s.tree_seq[static_cast<size_t>(tb.first + j)])];
+            const int32_t* slots = slots_of(tb.first + j) + u * rf_of[0];
+            for (int64_t w = 0; w < fw[0]; ++w) map.push_back(static_cast<int32_t>(fb + slots[w]));
+          }
+          continue;
+        }
+        // Each child's row: the dilated pass's, or this batch's computed one.
+        const int64_t dil = cp * s.block_rows[i - 1];
+        const int64_t comp = copies * s.block_rows[i - 1] + cp * s.room[i - 1];
+        const int64_t nodes = nodes_of[i], child_nodes = nodes_of[i - 1];
+        for (const int64_t e : tb.todo[i]) {
+          const int64_t j = e / nodes, u = e % nodes;
+          for (int64_t ch = 0; ch < fw[i]; ++ch) {
+            const size_t child = static_cast<size_t>(j * child_nodes + u * fw[i] + ch);
+            const int64_t rr = tb.reuse[i - 1][child];
+            map.push_back(static_cast<int32_t>(rr >= 0 ? dil + rr : comp + tb.index[i - 1][child]));
+          }
+        }
+      }
+    }
+    s.batches.push_back(std::move(lb));
+  }
+  return s;
+}
+
+namespace {
+
+// The group's 2D rows as block 0's gathers read them: (frames, J_in * 2) on `dev`, sequence q's
+// frame t at frame_base[q] + t; under flip TTA the mirrored rows second.
+std::vector<Tensor> group_rows(const std::vector<const data::Sequence*>& sequences,
+                               const LtbGroupSchedule& s, const data::Skeleton& keypoints,
+                               bool flip_tta, Device dev) {
+  std::vector<float> rows, flip_rows;
+  for (size_t k = s.group.first; k < s.group.last; ++k) {
+    const data::Sequence& seq = *sequences[k];
+    rows.insert(rows.end(), seq.poses_2d.begin(), seq.poses_2d.end());
+    if (flip_tta) {
+      std::vector<float> flipped = seq.poses_2d;
+      data::flip_poses(flipped, seq.frames, keypoints, 2);
+      flip_rows.insert(flip_rows.end(), flipped.begin(), flipped.end());
+    }
+  }
+  const int64_t frames = s.frame_base.back(), row = keypoints.num_joints() * 2;
+  std::vector<Tensor> out(flip_tta ? 2 : 1);
+  out[0] = Tensor::from_vector(rows, {frames, row}, dev);
+  if (flip_tta) out[1] = Tensor::from_vector(flip_rows, {frames, row}, dev);
+  return out;
+}
+
+// The schedule's batches on the device: each block's computed nodes gathered (from the 2D rows
+// `src` for block 0, else from block i - 1's buffer in `buf`) and evaluated, the last block's
+// written out for the head, the others into their buffer's room; the roots' poses into preds
+// (the group's sequences), un-flipped and averaged under TTA as predict_sequence does.
+void run_batches(const DilatedBlocks& net, const LtbGroupSchedule& s,
+                 const std::vector<Tensor>& src, const std::vector<Tensor>& buf, int64_t copies,
+                 const std::vector<int>& perm, int64_t out_row,
+                 std::vector<std::vector<float>>& preds) {
+  const size_t layers = net.size();
+  const int64_t c = net.channels();
+  const Device dev = src.front().device();
+  // Everything the batches read goes up once, before the first: the gather maps and the
+  // gather's row lists (rows[k] = k, row_base 0: node k's inputs at map row k).
+  std::vector<Tensor> maps(layers);
+  for (size_t i = 0; i < layers; ++i) {
+    const int64_t w = net.width(i), m = static_cast<int64_t>(s.maps[i].size()) / w;
+    if (m > 0) maps[i] = Tensor::from_vector_i32(s.maps[i], {m, w}, dev);
+  }
+  std::vector<int32_t> iota(static_cast<size_t>(s.max_nodes));
+  for (size_t q = 0; q < iota.size(); ++q) iota[q] = static_cast<int32_t>(q);
+  const Tensor gather_rows = Tensor::from_vector_i32(iota, {s.max_nodes}, dev);
+  const Tensor gather_base = Tensor::zeros({s.max_nodes}, DType::kI32, dev);
+
+  std::vector<Tensor> last_out(static_cast<size_t>(copies));
+  for (const LtbBatch& lb : s.batches) {
+    for (size_t i = 0; i < layers; ++i) {
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        const LtbGather& g = lb.gathers[i][static_cast<size_t>(cp)];
+        if (g.nodes == 0) continue;
+        const Tensor& from = i == 0 ? src[static_cast<size_t>(cp)] : buf[i - 1];
+        const Tensor inputs =
+            ops::window_gather(from, maps[i].narrow(g.row, g.nodes), gather_rows.narrow(0, g.nodes),
+                               gather_base.narrow(0, g.nodes));
+        const Tensor y = net.window(i, inputs);
+        if (i + 1 < layers) {
+          buf[i].narrow(copies * s.block_rows[i] + cp * s.room[i], g.nodes).copy_from(y);
+        } else {
+          last_out[static_cast<size_t>(cp)] = y.view({g.nodes, c});
+        }
+      }
+    }
+    // The roots through the head.
+    std::vector<std::vector<float>> y(static_cast<size_t>(copies));
+    for (int64_t cp = 0; cp < copies; ++cp)
+      y[static_cast<size_t>(cp)] =
+          net.head(last_out[static_cast<size_t>(cp)].view({lb.n, 1, c})).to_vector();
+    for (int64_t j = 0; j < lb.n; ++j) {
+      const size_t f = static_cast<size_t>(lb.first + j);
+      float* dst = preds[static_cast<size_t>(s.tree_seq[f])].data() + s.tree_frame[f] * out_row;
+      const float* a = y[0].data() + j * out_row;
+      if (copies == 2) {
+        average_flipped(a, y[1].data() + j * out_row, 1, perm, dst);
+      } else {
+        std::copy(a, a + out_row, dst);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats,
@@ -164,22 +481,9 @@ std::vector<std::vector<float>> predict_with_ltb(
             "ltb: the plan's window radius " << plan.radius << " is not the model's " << r);
   V3D_CHECK(plan.offsets.size() == sequences.size() + 1,
             "ltb: " << sequences.size() << " sequences and a plan of " << plan.offsets.size() - 1);
-  const int64_t jin = keypoints.num_joints(), jo = joints.num_joints();
-  const int64_t row = jin * 2, out_row = jo * 3, window = plan.window, c = mc.channels;
-  const auto& fw = mc.filter_widths;
-  const size_t layers = fw.size();
-  std::vector<int64_t> rf_of(layers), nodes_of(layers);  // rf_i and W / rf_i
-  for (size_t i = 0; i < layers; ++i) {
-    rf_of[i] = (i == 0 ? 1 : rf_of[i - 1]) * fw[i];
-    nodes_of[i] = window / rf_of[i];
-  }
-  // Blocks whose dilated outputs a window can reuse: all but the last (its node is the window's
-  // root).
-  auto reusable = [&](size_t i) { return i + 1 < layers; };
-  V3D_CHECK(batching.frames >= 1 && batching.nodes >= 1 && batching.rows >= 1,
-            "ltb: batches of " << batching.frames << " windows and " << batching.nodes
-                               << " nodes, groups of " << batching.rows << " rows");
-  const int64_t copies = flip_tta ? 2 : 1;
+  check_batching(batching);
+  const int64_t row = keypoints.num_joints() * 2, out_row = joints.num_joints() * 3;
+  const int64_t c = mc.channels, copies = flip_tta ? 2 : 1;
   const std::vector<int> perm = joints.flip_permutation();
   const Device dev = model.device();
   for (size_t k = 0; k < sequences.size(); ++k)
@@ -194,152 +498,29 @@ std::vector<std::vector<float>> predict_with_ltb(
   TemporalModel::FoldedWeights own;  // folded once for every sequence unless given
   if (folded_in == nullptr) own = model.fold_weights();
   const TemporalModel::FoldedWeights& folded = folded_in != nullptr ? *folded_in : own;
-  // Rows of block i's dilated output for a sequence of `frames` (edge-padded by r on both sides).
-  auto dilated_rows = [&](size_t i, int64_t frames) { return frames + 2 * r - (rf_of[i] - 1); };
+  const DilatedBlocks net(folded);
+  const size_t layers = net.size();
 
-  for (const EvalGroup& eg : eval_groups(sequences, r, batching.rows)) {
-    // The group's sequences [g0, g0 + group) go through one dilated pass (predict_sequences).
+  for (const EvalGroup& eg : ltb_groups(plan, batching)) {
+    const LtbGroupSchedule s = schedule_ltb_group(plan, eg, mc.filter_widths, copies, batching);
     const size_t g0 = eg.first, group = eg.last - eg.first;
-    // The frames the tree evaluates (sequence, local frame, fused or not) and where each
-    // sequence's rows start in the group's 2D rows (frame_base, unpadded) and its dilated block
-    // outputs (row_base, the pass's rows). When the group has fused frames, the last block of
-    // every frame is evaluated here, batched with the fused windows: the dilated pass stops
-    // before the last block (for the plain predictions, when asked, it is finished from the kept
-    // outputs). A single-block model has no block to stop before: its fused frames come here.
-    std::vector<int64_t> seq_fused(group, 0), frame_base(group + 1, 0), row_base(group, 0);
-    int64_t group_fused = 0;
-    for (size_t q = 0; q < group; ++q) {
-      const int64_t frames = sequences[g0 + q]->frames, base = plan.offsets[g0 + q];
-      for (int64_t t = 0; t < frames; ++t)
-        seq_fused[q] += plan.fused[static_cast<size_t>(base + t)] != 0;
-      group_fused += seq_fused[q];
-      frame_base[q + 1] = frame_base[q] + frames;
-      row_base[q] = eg.start[q];
-    }
-    const bool batched_roots = layers >= 2 && group_fused > 0;
-    std::vector<int32_t> tree_seq, tree_t;
-    std::vector<char> tree_fused;
-    for (size_t q = 0; q < group && group_fused > 0; ++q) {
-      const int64_t frames = sequences[g0 + q]->frames, base = plan.offsets[g0 + q];
-      for (int64_t t = 0; t < frames; ++t) {
-        const char fused = plan.fused[static_cast<size_t>(base + t)] != 0;
-        if (!fused && !batched_roots) continue;
-        tree_seq.push_back(static_cast<int32_t>(q));
-        tree_t.push_back(static_cast<int32_t>(t));
-        tree_fused.push_back(fused);
-      }
-    }
-    const int64_t num_tree = static_cast<int64_t>(tree_t.size());
-    // The slots of tree frame f's window (local frames of its sequence; the plain window when
-    // the frame is not fused).
-    auto slots_of = [&](int64_t f) {
-      return plan.index_map.data() +
-             (plan.offsets[g0 + static_cast<size_t>(tree_seq[static_cast<size_t>(f)])] +
-              tree_t[static_cast<size_t>(f)]) *
-                 window;
-    };
+    if (stats != nullptr) add_stats(*stats, s.stats);
 
-    // Which nodes each batch reuses and computes (index work only, before any block runs, so the
-    // buffers below are sized once). A window's nodes do not depend on the other windows.
-    auto plan_batch = [&](int64_t first, int64_t n, bool count) {
-      TreeBatch tb;
-      tb.first = first;
-      tb.n = n;
-      tb.reuse.resize(layers);
-      tb.index.resize(layers);
-      tb.todo.resize(layers);
-      std::vector<std::vector<char>> need(layers);
-      for (size_t i = 0; i < layers; ++i) {
-        const int64_t nodes = nodes_of[i];
-        need[i].assign(static_cast<size_t>(n * nodes), 0);
-        tb.reuse[i].assign(static_cast<size_t>(n * nodes), -1);
-        if (!reusable(i)) continue;
-        for (int64_t j = 0; j < n; ++j) {
-          const size_t q = static_cast<size_t>(tree_seq[static_cast<size_t>(first + j)]);
-          const int64_t frames = sequences[g0 + q]->frames;
-          const int32_t* slots = slots_of(first + j);
-          for (int64_t u = 0; u < nodes; ++u) {
-            const int64_t rr =
-                reuse_row(slots + u * rf_of[i], rf_of[i], r, frames, dilated_rows(i, frames));
-            tb.reuse[i][static_cast<size_t>(j * nodes + u)] = rr < 0 ? -1 : row_base[q] + rr;
-          }
-        }
-      }
-      // A node is needed when a computed parent reads it; every root is computed.
-      for (int64_t j = 0; j < n; ++j) need[layers - 1][static_cast<size_t>(j)] = 1;
-      for (size_t i = layers; i-- > 0;) {
-        const int64_t nodes = nodes_of[i];
-        tb.index[i].assign(static_cast<size_t>(n * nodes), -1);
-        for (int64_t e = 0; e < n * nodes; ++e) {
-          if (!need[i][static_cast<size_t>(e)] || tb.reuse[i][static_cast<size_t>(e)] >= 0)
-            continue;
-          tb.index[i][static_cast<size_t>(e)] = static_cast<int64_t>(tb.todo[i].size());
-          tb.todo[i].push_back(e);
-          if (i == 0) continue;
-          const int64_t j = e / nodes, u = e % nodes;
-          for (int64_t ch = 0; ch < fw[i]; ++ch)
-            need[i - 1][static_cast<size_t>(j * nodes_of[i - 1] + u * fw[i] + ch)] = 1;
-        }
-        if (!count || stats == nullptr) continue;
-        for (int64_t e = 0; e < n * nodes; ++e) {
-          if (!need[i][static_cast<size_t>(e)]) continue;
-          const bool reused = tb.reuse[i][static_cast<size_t>(e)] >= 0;
-          if (tree_fused[static_cast<size_t>(first + e / nodes)] != 0) {
-            (reused ? stats->blocks_reused : stats->blocks_computed) += 1;
-          } else if (!reused) {
-            stats->plain_blocks += 1;
-          }
-        }
-      }
-      return tb;
-    };
-    // Batches of at most batching.frames windows and batching.nodes computed nodes (at least one
-    // window each).
-    std::vector<TreeBatch> batches;
-    std::vector<int64_t> max_todo(layers, 0);
-    int64_t window_nodes = 0;  // the most nodes one window can compute
-    for (size_t i = 0; i < layers; ++i) window_nodes += nodes_of[i];
-    const bool frames_bound = batching.frames <= batching.nodes / window_nodes;
-    for (int64_t first = 0; first < num_tree;) {
-      int64_t n = frames_bound ? std::min(batching.frames, num_tree - first) : 0, nodes = 0;
-      while (!frames_bound && first + n < num_tree && n < batching.frames) {
-        int64_t k = 0;
-        for (const auto& todo : plan_batch(first + n, 1, false).todo)
-          k += static_cast<int64_t>(todo.size());
-        if (n > 0 && nodes + k > batching.nodes) break;
-        nodes += k;
-        ++n;
-      }
-      batches.push_back(plan_batch(first, n, true));
-      for (size_t i = 0; i < layers; ++i)
-        max_todo[i] = std::max(max_todo[i], static_cast<int64_t>(batches.back().todo[i].size()));
-      first += n;
-    }
-
-    // The group's dilated pass: whole (plain predictions) without fused frames, else up to the
-    // last block, keeping the block outputs.
+    // The group's dilated pass: whole (plain predictions) unless split, else up to the last
+    // block, each block's output kept in the first rows of its buffer (the room after them
+    // takes the batches' computed nodes).
     std::vector<std::vector<float>> preds(group);
     const Tensor x = group_input(model, sequences, eg, keypoints, joints, flip_tta);
-    // Block outputs stay on the device. A reusable block i's outputs are the first
-    // copies * T_i rows of buf[i] (copy cp's row q at cp * T_i + q), followed by room for one
-    // batch's computed nodes of each copy (copy cp's from copies * T_i + cp * max_todo[i]); the
-    // last block's computed nodes are last_out[cp]. Children are gathered from these
-    // (window_gather).
-    std::vector<Tensor> blocks, buf;
-    std::vector<int64_t> rows_of(layers, 0);
-    if (batched_roots) {
-      std::vector<int64_t> room(layers - 1);
-      for (size_t i = 0; i + 1 < layers; ++i) room[i] = copies * max_todo[i];
-      model.forward_blocks(x, layers - 1, blocks, &folded, room, &buf);
+    std::vector<Tensor> buf;
+    if (s.split) {
+      Tensor h = x;
       for (size_t i = 0; i + 1 < layers; ++i) {
-        rows_of[i] = blocks[i].size(1);
-        V3D_CHECK(blocks[i].size(0) == copies && rows_of[i] == eg.rows - rf_of[i] + 1,
-                  "ltb: block " << i << " output " << blocks[i].str() << ", expected "
-                                << eg.rows - rf_of[i] + 1 << " rows");
+        const int64_t t_i = s.block_rows[i];
+        buf.push_back(Tensor::empty({copies * (t_i + s.room[i]), c}, DType::kF32, dev));
+        h = net.block(i, h, buf.back().narrow(0, copies * t_i).view({copies, t_i, c}));
       }
       if (plain_out != nullptr) {
-        const std::vector<float> y =
-            model.finish_eval(blocks.back(), layers - 1, &folded).to_vector();
+        const std::vector<float> y = net.head(net.block(layers - 1, h)).to_vector();
         for (size_t q = 0; q < group; ++q)
           plain_out->push_back(group_prediction(y, copies, eg, g0 + q, sequences[g0 + q]->frames,
                                                 joints, flip_tta, rf));
@@ -347,131 +528,17 @@ std::vector<std::vector<float>> predict_with_ltb(
       for (size_t q = 0; q < group; ++q)  // all from the tree
         preds[q].assign(static_cast<size_t>(sequences[g0 + q]->frames * out_row), 0.0f);
     } else {
-      // (No block to reuse: plain inference, then, for a one-block model, its fused windows.)
-      const std::vector<float> y = model.forward_eval(x, nullptr, &folded).to_vector();
+      const std::vector<float> y = model.forward_eval(x, &folded).to_vector();
       for (size_t q = 0; q < group; ++q) {
         preds[q] = group_prediction(y, copies, eg, g0 + q, sequences[g0 + q]->frames, joints,
                                     flip_tta, rf);
         if (plain_out != nullptr) plain_out->push_back(preds[q]);
       }
     }
-    for (size_t q = 0; q < group && stats != nullptr; ++q) {
-      stats->sequences += 1;
-      stats->frames += sequences[g0 + q]->frames;
-      stats->fused_frames += seq_fused[q];
-      stats->bank_entries += plan.bank_size[g0 + q];
-    }
 
-    blocks.clear();  // buf holds them
-    auto dilated_base = [&](size_t i, int64_t cp) { return cp * rows_of[i]; };
-    auto computed_base = [&](size_t i, int64_t cp) {
-      return reusable(i) ? copies * rows_of[i] + cp * max_todo[i] : int64_t{0};
-    };
-    std::vector<Tensor> last_out(static_cast<size_t>(copies));
-    auto nodes_tensor = [&](size_t i, int64_t cp) -> const Tensor& {
-      return reusable(i) ? buf[i] : last_out[static_cast<size_t>(cp)];
-    };
-    std::vector<float> src_rows, src_flip_rows;
-    for (size_t q = 0; q < group && num_tree > 0; ++q) {
-      const data::Sequence& s = *sequences[g0 + q];
-      src_rows.insert(src_rows.end(), s.poses_2d.begin(), s.poses_2d.end());
-      if (flip_tta) {
-        std::vector<float> flipped = s.poses_2d;
-        data::flip_poses(flipped, s.frames, keypoints, 2);
-        src_flip_rows.insert(src_flip_rows.end(), flipped.begin(), flipped.end());
-      }
-    }
-
-    if (num_tree > 0) {
-      const Tensor src = Tensor::from_vector(src_rows, {frame_base[group], row}, dev);
-      const Tensor src_flip =
-          flip_tta ? Tensor::from_vector(src_flip_rows, {frame_base[group], row}, dev) : Tensor();
-      // rows[k] = k and row_base = 0: window_gather then reads node k's inputs at map row k. The
-      // two index tensors are made once, for the most nodes one gather reads.
-      int64_t most = 0;
-      for (const TreeBatch& tb : batches)
-        for (const auto& todo : tb.todo) most = std::max(most, static_cast<int64_t>(todo.size()));
-      std::vector<int32_t> iota(static_cast<size_t>(most));
-      for (int64_t q = 0; q < most; ++q) iota[static_cast<size_t>(q)] = static_cast<int32_t>(q);
-      const Tensor gather_rows = Tensor::from_vector_i32(iota, {most}, dev);
-      const Tensor gather_base = Tensor::zeros({most}, DType::kI32, dev);
-      auto gather = [&](const Tensor& from, const std::vector<int32_t>& map, int64_t width) {
-        const int64_t m = static_cast<int64_t>(map.size()) / width;
-        return ops::window_gather(from, Tensor::from_vector_i32(map, {m, width}, dev),
-                                  gather_rows.narrow(0, m), gather_base.narrow(0, m));
-      };
-      for (const TreeBatch& tb : batches) {
-        const int64_t n = tb.n;
-        // Evaluates block i on `inputs` of copy cp into its computed-node rows.
-        auto eval_into = [&](size_t i, int64_t cp, const Tensor& inputs) {
-          const Tensor y = model.eval_block(i, inputs, &folded);
-          const int64_t m = y.size(0);
-          if (reusable(i)) {
-            buf[i].narrow(computed_base(i, cp), m).copy_from(y);
-          } else {
-            last_out[static_cast<size_t>(cp)] = y.view({m, c});
-          }
-        };
-        // Block 0 on the nodes a computed parent reads: their 2D rows gathered through a
-        // (nodes, filter_widths[0]) map of the group's frames.
-        {
-          std::vector<int32_t> node_map;
-          node_map.reserve(tb.todo[0].size() * static_cast<size_t>(fw[0]));
-          for (const int64_t e : tb.todo[0]) {
-            const int64_t j = e / nodes_of[0], u = e % nodes_of[0];
-            const int64_t fb =
-                frame_base[static_cast<size_t>(tree_seq[static_cast<size_t>(tb.first + j)])];
-            const int32_t* slots = slots_of(tb.first + j) + u * rf_of[0];
-            for (int64_t w = 0; w < fw[0]; ++w)
-              node_map.push_back(static_cast<int32_t>(fb + slots[w]));
-          }
-          if (!node_map.empty())
-            for (int64_t cp = 0; cp < copies; ++cp)
-              eval_into(0, cp, gather(cp == 0 ? src : src_flip, node_map, fw[0]));
-        }
-        for (size_t i = 1; i < layers; ++i) {
-          if (tb.todo[i].empty()) continue;
-          const int64_t nodes = nodes_of[i], child_nodes = nodes_of[i - 1];
-          for (int64_t cp = 0; cp < copies; ++cp) {
-            // Each child's row: the dilated pass's, or this batch's computed one.
-            const int64_t dil = dilated_base(i - 1, cp), comp = computed_base(i - 1, cp);
-            std::vector<int32_t> child_rows;
-            child_rows.reserve(tb.todo[i].size() * static_cast<size_t>(fw[i]));
-            for (const int64_t e : tb.todo[i]) {
-              const int64_t j = e / nodes, u = e % nodes;
-              for (int64_t ch = 0; ch < fw[i]; ++ch) {
-                const size_t child = static_cast<size_t>(j * child_nodes + u * fw[i] + ch);
-                const int64_t rr = tb.reuse[i - 1][child];
-                child_rows.push_back(
-                    static_cast<int32_t>(rr >= 0 ? dil + rr : comp + tb.index[i - 1][child]));
-              }
-            }
-            eval_into(i, cp, gather(nodes_tensor(i - 1, cp), child_rows, fw[i]));
-          }
-        }
-        // The roots through the head; un-flip and average under TTA, as predict_sequence.
-        std::vector<std::vector<float>> y(static_cast<size_t>(copies));
-        for (int64_t cp = 0; cp < copies; ++cp)
-          y[static_cast<size_t>(cp)] =
-              model.eval_head(last_out[static_cast<size_t>(cp)].view({n, 1, c})).to_vector();
-        for (int64_t j = 0; j < n; ++j) {
-          const size_t f = static_cast<size_t>(tb.first + j);
-          float* dst = preds[static_cast<size_t>(tree_seq[f])].data() + tree_t[f] * out_row;
-          const float* a = y[0].data() + j * out_row;
-          if (!flip_tta) {
-            std::copy(a, a + out_row, dst);
-            continue;
-          }
-          const float* fl = y[1].data() + j * out_row;
-          for (int64_t jj = 0; jj < jo; ++jj) {
-            const float* mirror = fl + perm[static_cast<size_t>(jj)] * 3;
-            dst[jj * 3 + 0] = 0.5f * (a[jj * 3 + 0] - mirror[0]);
-            dst[jj * 3 + 1] = 0.5f * (a[jj * 3 + 1] + mirror[1]);
-            dst[jj * 3 + 2] = 0.5f * (a[jj * 3 + 2] + mirror[2]);
-          }
-        }
-      }
-    }
+    if (!s.batches.empty())
+      run_batches(net, s, group_rows(sequences, s, keypoints, flip_tta, dev), buf, copies, perm,
+                  out_row, preds);
     for (auto& p : preds) result.push_back(std::move(p));
   }
   return result;

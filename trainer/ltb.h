@@ -1,4 +1,4 @@
-// Long-term Pose Bank inference (issue 6; the exact reading is docs/long-term-bank.md):
+// Long-term Pose Bank inference (the exact reading is docs/long-term-bank.md):
 //
 //   plan_ltb          for a batch of 2D sequences, on the model's device: the banks
 //                     (ops::pose_bank, one thread block per sequence on a GPU), the fused windows
@@ -6,12 +6,15 @@
 //                     frames' windows changed. Offline mode fuses every window with the final bank;
 //                     online mode fuses the window of frame t with the bank after frame t (history
 //                     rows).
-//   predict_with_ltb  the prediction of whole-sequence inference with the fused frames replaced:
-//                     the dilated pass up to the last block, then every frame's last block (and,
-//                     for the fused windows, the blocks that see an inserted pose) evaluated in
-//                     large batches, the windows' inputs gathered on the device
-//                     (ops::window_gather), reusing every block of the dilated pass whose input is
-//                     unchanged, with the flipped copy averaged in under flip TTA exactly as
+//   schedule_ltb_group  host-only index work for one group of sequences (one dilated pass): which
+//                     nodes of each frame's tree of blocks are computed and which are taken from
+//                     the dilated pass, in which batches, and every gather index, as plain data.
+//   predict_with_ltb  the executor: the prediction of whole-sequence inference with the fused
+//                     frames replaced. Per group, the dilated pass up to the last block
+//                     (DilatedBlocks, trainer/dilated.h), then the schedule's batches: the windows'
+//                     inputs gathered on the device (ops::window_gather) through index maps
+//                     uploaded once per group, each block evaluated on them, the roots through the
+//                     head, the flipped copy averaged in under flip TTA exactly as
 //                     predict_sequence does.
 //
 // The similarity's bone lengths come from ltb_parents(keypoints): H36M-17's own tree, and for
@@ -29,6 +32,7 @@
 #include "runtime/device.h"
 #include "trainer/config.h"
 #include "trainer/model.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 
@@ -82,6 +86,9 @@ struct LtbStats {
                                 // block, batched with the fused windows)
 };
 
+// Adds every count of b to a.
+void add_stats(LtbStats& a, const LtbStats& b);
+
 // How predict_with_ltb batches its work: memory against GEMM size. The result does not depend on
 // it beyond float rounding (a GEMM's rounding may depend on its row count).
 struct LtbBatching {
@@ -95,21 +102,65 @@ struct LtbBatching {
                                   // group's windows are batched together
 };
 
+// The executor's work for one group of sequences (an EvalGroup: one dilated pass), worked out on
+// the host before any block runs. Every frame the tree evaluates ("tree frame") gets the strided
+// model's tree of blocks over its window (plan.index_map's row: the fused window, or the plain one
+// for a frame the bank leaves alone): block i has W / rf_i nodes, node u covering window slots
+// [u * rf_i, (u + 1) * rf_i). A node of a block before the last whose slots hold consecutive rows
+// of the edge-padded sequence is the dilated pass's output at the first of those rows and is
+// reused; the others that a computed parent reads, and every root, are computed.
+//
+// Buffers (the executor allocates them as described): block i < L - 1 (L blocks) lives in one
+// (copies * (block_rows[i] + room[i]), C) buffer: copy cp's dilated output row q at
+// cp * block_rows[i] + q, then copy cp's nodes computed in the current batch from
+// copies * block_rows[i] + cp * room[i]. Gather maps index these rows (block i >= 1: children in
+// block i - 1's buffer) or, for block 0, the group's unpadded 2D rows (sequence q's frame t at
+// frame_base[q] + t, one 2D tensor per copy).
+struct LtbGather {
+  int64_t row = 0;    // first row of the block's map (LtbGroupSchedule::maps[i])
+  int64_t nodes = 0;  // rows of the map, one per node computed (0: nothing to compute)
+  bool operator==(const LtbGather&) const = default;
+};
+struct LtbBatch {
+  int64_t first = 0, n = 0;  // the group's tree frames [first, first + n): their roots
+  // gathers[i][cp]: block i's nodes of copy cp (block 0: the same map rows for every copy).
+  std::vector<std::vector<LtbGather>> gathers;
+};
+struct LtbGroupSchedule {
+  EvalGroup group;  // the sequences [group.first, group.last) and their dilated pass
+  // The dilated pass stops before the last block and every frame of the group is a tree frame
+  // (the group has fused frames and the model two blocks or more). Otherwise the pass is whole and
+  // the tree frames are the fused ones (a one-block model's), if any.
+  bool split = false;
+  std::vector<int32_t> tree_seq, tree_frame;  // per tree frame: sequence (in the group), frame
+  std::vector<int64_t> frame_base;            // (sequences + 1): each sequence's first 2D row
+  std::vector<int64_t> block_rows, room;      // per block before the last (when split)
+  std::vector<std::vector<int32_t>> maps;     // per block: (rows, filter_widths[i]) indices
+  int64_t max_nodes = 0;                      // the most nodes one gather reads
+  std::vector<LtbBatch> batches;
+  LtbStats stats;  // sequences, frames, fused frames, bank entries and the node counts
+};
+
+// The schedule of `group` (sequences of plan's offsets) for a model of `filter_widths` whose
+// receptive field is plan.window, with `copies` (2 under flip TTA, else 1). Throws on invalid
+// batching or a plan of another window.
+LtbGroupSchedule schedule_ltb_group(const LtbPlan& plan, const EvalGroup& group,
+                                    const std::vector<int64_t>& filter_widths, int64_t copies,
+                                    const LtbBatching& batching = {});
+// The groups predict_with_ltb runs: plan's sequences in eval_groups of batching.rows.
+std::vector<EvalGroup> ltb_groups(const LtbPlan& plan, const LtbBatching& batching = {});
+
 // Predictions of `sequences` (each (frames, J_out, 3), as predict_sequence returns them) with the
-// frames that `plan` fuses re-evaluated on their fused windows. A sequence without fused frames is
-// plain inference (predict_sequence), bit for bit. A sequence with fused frames goes through the
-// dilated model up to its last block (TemporalModel::forward_blocks), keeping every block's
-// output; then the last block of each of its frames is evaluated as a node of the strided
-// model's tree of blocks over the frame's window (the plain one or the fused one), batched with
-// the other sequences' windows (TemporalModel::eval_block): a node whose input rows are
-// consecutive rows of the (edge-padded) sequence takes the dilated pass's output at that
-// position, and only the nodes that see an inserted pose, and the roots, are computed. Frames
-// the plan leaves alone thus equal plain inference to float rounding (a batched direct GEMM
-// instead of the dilated pass's convolution; on the CPU its Winograd form). `plain` (optional)
-// receives the plain predictions, exactly predict_sequence's (the dilated pass finished from the
-// kept outputs, TemporalModel::finish_eval); `folded` (optional) the model's folded weights when
-// the caller already has them (else they are folded once here). The model must not be causal
-// (the fused window is centred). Adds to *stats when given.
+// frames that `plan` fuses re-evaluated on their fused windows, group by group as
+// schedule_ltb_group lays out. The sequences of a group without fused frames get plain inference
+// (predict_sequences), bit for bit. In a group with fused frames the last block of each frame is
+// evaluated on its window, batched with the other windows, so frames the plan leaves alone equal
+// plain inference to float rounding (a batched direct GEMM instead of the dilated pass's
+// convolution; on the CPU its Winograd form). `plain` (optional) receives the plain predictions,
+// exactly predict_sequences' (the dilated pass finished from the kept outputs); `folded`
+// (optional) the model's folded weights when the caller already has them (else they are folded
+// once here). The model must not be causal (the fused window is centred). Adds to *stats when
+// given.
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,

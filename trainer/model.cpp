@@ -144,18 +144,6 @@ Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool trainin
   return ag::bias_add(ag::temporal_conv(h, shrink_weight_, 1, 1), shrink_bias_, false);
 }
 
-namespace {
-
-// conv (BN already folded into f) + bias + ReLU of the dilated form; p: f's prepared weights.
-Tensor conv_bias_relu(const Tensor& h, const ops::FoldedConv& f, int64_t dilation,
-                      const ops::PreparedConv* p = nullptr) {
-  Tensor y = ops::temporal_conv(h, f.weight, dilation, 1, p);
-  ops::bias_add_out(y, f.bias, true, y);
-  return y;
-}
-
-}  // namespace
-
 TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {
   NoGradGuard no_grad;
   auto fold = [](const Var& w, const Bn& bn) {
@@ -166,6 +154,9 @@ TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {
   f.convs.push_back(fold(expand_conv_, expand_bn_));
   for (size_t m = 0; m < layers_conv_.size(); ++m)
     f.convs.push_back(fold(layers_conv_[m], layers_bn_[m]));
+  f.head_weight = shrink_weight_.value();
+  f.head_bias = shrink_bias_.value();
+  f.causal = config_.causal;
   // The CPU layouts of the K > 1 convolutions, made once here rather than on every call.
   f.prepared.resize(f.convs.size());
   if (!prepare) return f;
@@ -174,134 +165,27 @@ TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {
   return f;
 }
 
-Tensor TemporalModel::forward_eval(const Tensor& x) { return forward_eval(x, nullptr, nullptr); }
-
-Tensor TemporalModel::forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
-                                   const FoldedWeights* folded) {
-  if (blocks != nullptr) blocks->clear();
-  return eval_head(run_blocks(x, 0, config_.filter_widths.size(), blocks, folded));
-}
-
-void TemporalModel::forward_blocks(const Tensor& x, size_t count, std::vector<Tensor>& blocks,
-                                   const FoldedWeights* folded, const std::vector<int64_t>& room,
-                                   std::vector<Tensor>* buffers) {
-  V3D_CHECK(
-      count <= config_.filter_widths.size(),
-      "TemporalModel::forward_blocks: " << count << " blocks of " << config_.filter_widths.size());
-  V3D_CHECK(room.empty() || (room.size() == count && buffers != nullptr),
-            "TemporalModel::forward_blocks: room for " << room.size() << " of " << count
-                                                       << " blocks (and a buffer list)");
-  for (const int64_t r : room)
-    V3D_CHECK(r >= 0, "TemporalModel::forward_blocks: negative room " << r);
-  blocks.clear();
-  if (buffers != nullptr) buffers->clear();
-  if (count > 0) run_blocks(x, 0, count, &blocks, folded, room.empty() ? nullptr : &room, buffers);
-}
-
-Tensor TemporalModel::finish_eval(const Tensor& h, size_t first, const FoldedWeights* folded) {
-  const auto& fw = config_.filter_widths;
-  V3D_CHECK(first >= 1 && first < fw.size(),
-            "TemporalModel::finish_eval: block " << first << " of " << fw.size());
-  return eval_head(run_blocks(h, first, fw.size(), nullptr, folded));
-}
-
-Tensor TemporalModel::run_blocks(const Tensor& in, size_t first, size_t last,
-                                 std::vector<Tensor>* blocks, const FoldedWeights* folded,
-                                 const std::vector<int64_t>* room, std::vector<Tensor>* buffers) {
+Tensor TemporalModel::forward_eval(const Tensor& x, const FoldedWeights* folded) {
   NoGradGuard no_grad;
-  const auto& fw = config_.filter_widths;
-  int64_t dilation = 1, needed = 1;  // block first's dilation; input rows the blocks consume
-  for (size_t i = 0; i < first; ++i) dilation *= fw[i];
-  for (size_t i = first, d = static_cast<size_t>(dilation); i < last; d *= fw[i], ++i)
-    needed += (fw[i] - 1) * static_cast<int64_t>(d);
-  Tensor h;
-  if (first == 0) {
-    h = check_input(in, "TemporalModel::forward_eval");
-  } else {
-    V3D_CHECK(in.ndim() == 3 && in.size(2) == config_.channels && in.device() == device(),
-              "TemporalModel::finish_eval: takes block " << first - 1 << "'s output (B, T, "
-                                                         << config_.channels << ") on "
-                                                         << device().str() << ", got " << in.str());
-    h = in;
-  }
-  V3D_CHECK(h.size(1) >= needed, "TemporalModel::forward_eval: x "
-                                     << in.str() << " is shorter than the receptive field of "
-                                     << needed << " frames");
+  const Tensor h = check_input(x, "TemporalModel::forward_eval");
   FoldedWeights own;
   if (folded == nullptr) {
     own = fold_weights(false);
     folded = &own;
   }
-  V3D_CHECK(folded->convs.size() == 1 + layers_conv_.size() &&
-                folded->prepared.size() == folded->convs.size(),
+  const DilatedBlocks blocks(*folded);
+  V3D_CHECK(blocks.size() == config_.filter_widths.size() &&
+                blocks.channels() == config_.channels && blocks.in_channels() == h.size(2) &&
+                folded->causal == config_.causal,
             "TemporalModel::forward_eval: folded weights of another model");
-  for (size_t i = first; i < last; ++i) {
-    // With room, the block's last convolution writes into the first rows of a larger buffer.
-    Tensor y;
-    if (room != nullptr) {
-      const int64_t batch = h.size(0), t_out = h.size(1) - (fw[i] - 1) * dilation;
-      Tensor buffer = Tensor::empty({batch * t_out + (*room)[i - first], config_.channels},
-                                    DType::kF32, device());
-      y = buffer.narrow(0, batch * t_out).view({batch, t_out, config_.channels});
-      buffers->push_back(std::move(buffer));
-    }
-    // conv (BN folded) + bias + ReLU, into y when asked and given.
-    auto conv = [&](const Tensor& from, const ops::FoldedConv& f, int64_t d,
-                    const ops::PreparedConv* p, bool into_y) {
-      if (!into_y || !y.defined()) return conv_bias_relu(from, f, d, p);
-      ops::temporal_conv_out(from, f.weight, y, d, 1, p);
-      ops::bias_add_out(y, f.bias, true, y);
-      return y;
-    };
-    if (i == 0) {
-      h = conv(h, folded->convs[0], 1, &folded->prepared[0], true);
-    } else {
-      const size_t m = 2 * (i - 1);
-      const int64_t pad = (fw[i] - 1) * dilation / 2;
-      const int64_t shift = config_.causal ? pad : 0;
-      const Tensor res = ops::time_slice(h, pad + shift, 1, h.size(1) - 2 * pad);
-      h = conv(h, folded->convs[1 + m], dilation, &folded->prepared[1 + m], false);
-      h = conv(h, folded->convs[2 + m], 1, nullptr, true);
-      ops::add_out(res, h, h);
-    }
-    if (blocks != nullptr) blocks->push_back(h);
-    dilation *= fw[i];
-  }
-  return h;
-}
-
-Tensor TemporalModel::eval_block(size_t i, const Tensor& inputs, const FoldedWeights* folded) {
-  NoGradGuard no_grad;
-  const auto& fw = config_.filter_widths;
-  V3D_CHECK(i < fw.size(), "TemporalModel::eval_block: block " << i << " of " << fw.size());
-  const int64_t width = i == 0 ? config_.in_channels() : config_.channels;
-  V3D_CHECK(inputs.ndim() == 3 && inputs.size(1) == fw[i] && inputs.size(2) == width &&
-                inputs.device() == device(),
-            "TemporalModel::eval_block: block " << i << " takes (n, " << fw[i] << ", " << width
-                                                << ") on " << device().str() << ", got "
-                                                << inputs.str());
-  FoldedWeights own;
-  if (folded == nullptr) {
-    own = fold_weights(false);
-    folded = &own;
-  }
-  V3D_CHECK(folded->convs.size() == 1 + layers_conv_.size(),
-            "TemporalModel::eval_block: folded weights of another model");
-  if (i == 0) return conv_bias_relu(inputs, folded->convs[0], 1, &folded->prepared[0]);
-  const size_t m = 2 * (i - 1);
-  const int64_t mid = config_.causal ? fw[i] - 1 : fw[i] / 2;
-  const Tensor res = ops::time_slice(inputs, mid, 1, 1);
-  Tensor h = conv_bias_relu(inputs, folded->convs[1 + m], 1, &folded->prepared[1 + m]);
-  h = conv_bias_relu(h, folded->convs[2 + m], 1);
-  ops::add_out(res, h, h);
-  return h;
-}
-
-Tensor TemporalModel::eval_head(const Tensor& h) {
-  NoGradGuard no_grad;
-  Tensor y = ops::temporal_conv(h, shrink_weight_.value(), 1, 1);
-  ops::bias_add_out(y, shrink_bias_.value(), false, y);
-  return y;
+  for (size_t i = 0; i < blocks.size(); ++i)
+    V3D_CHECK(blocks.width(i) == config_.filter_widths[i],
+              "TemporalModel::forward_eval: folded weights of another model");
+  V3D_CHECK(h.size(1) >= blocks.receptive_field(), "TemporalModel::forward_eval: x "
+                                                       << x.str()
+                                                       << " is shorter than the receptive field of "
+                                                       << blocks.receptive_field() << " frames");
+  return blocks.forward(h);
 }
 
 void TemporalModel::set_bn_momentum(float momentum) {

@@ -1,5 +1,5 @@
-// VideoPose3D's temporal model (common/model.py; ../shared/reference/videopose3d.md §1, §8) in the
-// two forms that share one set of weights:
+// VideoPose3D's temporal model (VideoPose3D common/model.py: TemporalModel and
+// TemporalModelOptimized1f) in the two forms that share one set of weights:
 //
 //   strided (TemporalModelOptimized1f, training): x (B, RF, J_in*F_in) -> (B, 1, J_out*3). Each
 //     conv of width W has stride W; block i's residual is time_slice(h, start, W) with start W//2
@@ -9,7 +9,7 @@
 //     (B, T-RF+1, J_out*3). Block i's conv has dilation d_i = W_0 * ... * W_{i-1}; the residual is
 //     frames [p+s, T-p+s) with p = (W_i-1) d_i / 2 and s = p when causal, else 0. BN is folded into
 //     the bias-free convs (W' = W gamma / sqrt(var + eps), b' = beta - gamma mean / sqrt(var +
-//     eps)), then bias + ReLU in one op; no dropout.
+//     eps)), then bias + ReLU in one op; no dropout. trainer/dilated.h runs it block by block.
 //
 // Layout: channels-last, input channel j*F_in + f, output channel j*3 + c. Parameters live in one
 // flat ParameterStore under VideoPose3D's state_dict names and in its order (the order of
@@ -28,12 +28,9 @@
 #include "runtime/temporal_conv.h"
 #include "runtime/tensor.h"
 #include "trainer/config.h"
+#include "trainer/dilated.h"
 
 namespace v3d {
-
-// Padded input frames per dilated pass when many sequences are evaluated together
-// (predict_sequences in trainer/evaluate.h; a 1024-channel block output is then 64 MB per copy).
-constexpr int64_t kEvalGroupRows = 16384;
 
 struct TemporalModelConfig {
   std::vector<int64_t> filter_widths = {3, 3, 3};  // odd, >= 1 entry; {3,3,3} = 27 frames
@@ -83,48 +80,17 @@ class TemporalModel {
   // statistics, no dropout, nothing updated (the eval-equivalent of the strided form). BN with
   // batch statistics needs B >= 2.
   Var forward_train(const Tensor& x, PhiloxState& rng, bool training = true);
-  // The dilated form's weights with BN folded into every convolution (convs[0] the expand conv,
-  // then layers_conv in order), for many forward_eval / eval_block calls over unchanged weights
-  // (evaluation and inference fold once per run). Stale as soon as the parameters or the BN
-  // statistics change (a training step, load_state_dict): fold again then.
-  struct FoldedWeights {
-    std::vector<ops::FoldedConv> convs;
-    std::vector<ops::PreparedConv> prepared;  // per conv: CPU layouts prepared for many calls
-  };
+  // The dilated form's weights with BN folded into every convolution (trainer/dilated.h), for many
+  // forward_eval calls over unchanged weights (evaluation and inference fold once per run).
+  using FoldedWeights = v3d::FoldedWeights;
   // prepare: also prepare the CPU layouts of the K > 1 convolutions (ops::prepare_temporal_conv;
   // worth it for more than one call).
   FoldedWeights fold_weights(bool prepare = true) const;
 
-  // Dilated form with BN folded, under NoGradGuard: x (B, T, J_in*F_in) or (B, T, J_in, F_in),
-  // T >= RF -> (B, T-RF+1, J_out*3). Without `folded`, the weights are folded for this call (one
-  // pass over the weights).
-  Tensor forward_eval(const Tensor& x);
-  // The same, keeping every block's output for partial re-evaluation (the long-term bank,
-  // trainer/ltb.h) when `blocks` is given: (*blocks)[i] is block i's output (B, T - rf_i + 1, C),
-  // i = 0 the expand block, rf_i = filter_widths[0] * ... * filter_widths[i]; row p covers input
-  // rows p .. p + rf_i - 1.
-  Tensor forward_eval(const Tensor& x, std::vector<Tensor>* blocks,
-                      const FoldedWeights* folded = nullptr);
-  // The dilated form's first `count` blocks only (count <= filter_widths.size(), no head):
-  // *blocks gets their outputs as in forward_eval. The long-term bank evaluates the last block of
-  // a sequence with fused frames itself, batched with the fused windows.
-  // With `room` (one entry per block), block i's output (B, T_i, C) is the first B * T_i rows of
-  // a (B * T_i + room[i], C) buffer returned in (*buffers)[i], so a caller can append rows of its
-  // own (the bank's computed nodes) without copying the pass's.
-  void forward_blocks(const Tensor& x, size_t count, std::vector<Tensor>& blocks,
-                      const FoldedWeights* folded = nullptr, const std::vector<int64_t>& room = {},
-                      std::vector<Tensor>* buffers = nullptr);
-  // The rest of the dilated form from block `first` (1 <= first < filter_widths.size()) on h,
-  // block first - 1's output (B, T, C), through the head: forward_eval(x) equals
-  // finish_eval(its block first - 1 output, first), bit for bit.
-  Tensor finish_eval(const Tensor& h, size_t first, const FoldedWeights* folded = nullptr);
-  // One block of the dilated form on gathered inputs, BN folded, without dilation: block 0 (the
-  // expand block) takes (n, filter_widths[0], J_in*F_in) input rows, block i >= 1 takes
-  // (n, filter_widths[i], C) outputs of block i - 1 (its residual is the middle one; causal
-  // models the last) -> (n, 1, C). eval_head maps (n, 1, C) block outputs to (n, 1, J_out*3).
-  // eval_block(i, the rows block i reads) equals forward_eval's block i output at that position.
-  Tensor eval_block(size_t i, const Tensor& inputs, const FoldedWeights* folded = nullptr);
-  Tensor eval_head(const Tensor& h);
+  // Dilated form with BN folded (DilatedBlocks::forward): x (B, T, J_in*F_in) or
+  // (B, T, J_in, F_in) on the model's device, T >= RF -> (B, T-RF+1, J_out*3). Without `folded`,
+  // the weights are folded for this call (one pass over the weights).
+  Tensor forward_eval(const Tensor& x, const FoldedWeights* folded = nullptr);
 
   // The momentum of every BN for the next training forwards (VideoPose3D decays it per epoch).
   void set_bn_momentum(float momentum);
@@ -155,11 +121,6 @@ class TemporalModel {
 
   Var bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training);
   Tensor check_input(const Tensor& x, const char* form) const;
-  // Blocks [first, last) of the dilated form on `in` (the input rows for first = 0, else block
-  // first - 1's output), appending each output to *blocks when given; returns the last output.
-  Tensor run_blocks(const Tensor& in, size_t first, size_t last, std::vector<Tensor>* blocks,
-                    const FoldedWeights* folded, const std::vector<int64_t>* room = nullptr,
-                    std::vector<Tensor>* buffers = nullptr);
 
   TemporalModelConfig config_;
   ParameterStore params_;

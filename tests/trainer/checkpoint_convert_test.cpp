@@ -1,7 +1,7 @@
 // The VideoPose3D checkpoint converter (scripts/convert_checkpoint.py) against v3d's own model:
 //   - a torch-saved checkpoint of the PyTorch reference model (benchmarks/reference/
 //     videopose3d_ref.py, random weights and BN state) converted with to-h5 loads through
-//     load_infer_model (what `v3d infer` and `v3d eval` use: config_yaml, architecture check,
+//     restore_model (what `v3d infer` and `v3d eval` use: config_yaml, architecture check,
 //     load_state_dict), and forward_eval equals PyTorch's eval-mode output on the same input:
 //     this pins the layout (key names, (C_out, C_in, K) order, channel j*2 + f);
 //   - a v3d checkpoint (a model after two AMSGrad steps, optimizer state included) converted
@@ -26,8 +26,8 @@
 #include "runtime/optimizer.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
-#include "trainer/infer.h"
 #include "trainer/model.h"
+#include "trainer/restore.h"
 
 namespace v3d::test {
 namespace {
@@ -107,7 +107,7 @@ void check_torch_to_v3d(const TorchCase& c) {
   EXPECT_FALSE(ckpt.optimizer.exp_avg.defined());
   EXPECT_EQ(ckpt.metadata.at("source"), "vp3d.bin");
 
-  InferModel m = load_infer_model(h5);
+  RestoredModel m = restore_model(h5);
   EXPECT_EQ(m.config.model.channels, c.channels);
   EXPECT_EQ(m.config.model.causal, c.causal);
   EXPECT_EQ(m.model->num_batches_tracked("expand_bn"),

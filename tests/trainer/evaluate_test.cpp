@@ -10,6 +10,7 @@
 
 #include "data/synth.h"
 #include "kernels/common.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 namespace {
@@ -117,6 +118,17 @@ void batched_equal_one_by_one(bool causal) {
       }
     }
   }
+}
+
+// The flip-TTA average by hand: joint j takes the mirrored prediction's joint perm[j], x negated.
+TEST(Evaluate, AverageFlippedByHand) {
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6}, flipped = {10, 20, 30, 40, 50, 60};
+  std::vector<float> out(6);
+  average_flipped(a.data(), flipped.data(), 1, {1, 0}, out.data());
+  EXPECT_EQ(out, (std::vector<float>{-19.5f, 26.0f, 31.5f, -3.0f, 12.5f, 18.0f}));
+  std::vector<float> in_place = a;  // out may be a
+  average_flipped(in_place.data(), flipped.data(), 1, {1, 0}, in_place.data());
+  EXPECT_EQ(in_place, out);
 }
 
 TEST(Evaluate, BatchedSequencesEqualOneByOne) {

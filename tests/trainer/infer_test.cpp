@@ -20,7 +20,8 @@
 #include "data/synth.h"
 #include "kernels/common.h"
 #include "trainer/checkpoint.h"
-#include "trainer/evaluate.h"
+#include "trainer/predict.h"
+#include "trainer/restore.h"
 
 namespace v3d {
 namespace {
@@ -105,7 +106,7 @@ TEST(Infer, H5InputThroughCheckpointEqualsPredictSequence) {
   expect_near_all(in.keypoints_px, ds.subjects.at("S1").actions.at("Walking").positions_2d.at(0),
                   1e-3f);
 
-  InferModel m = load_infer_model(dir.file("model.ckpt"));
+  RestoredModel m = restore_model(dir.file("model.ckpt"));
   EXPECT_EQ(m.model->receptive_field(), 9);
   EXPECT_EQ(m.keypoints->name, "h36m17");
   check_infer_layout(m, in, "poses.h5");
@@ -149,7 +150,7 @@ TEST(Infer, CocoModelAcceptsCocoJson) {
   write_text(dir.file("det.json"), "[{\"image_id\": 0, \"keypoints\": " + coco_keypoints(0) +
                                        "}, {\"image_id\": 1, " +
                                        "\"keypoints\": " + coco_keypoints(1) + "}]");
-  InferModel m = load_infer_model(dir.file("coco.ckpt"));
+  RestoredModel m = restore_model(dir.file("coco.ckpt"));
   EXPECT_EQ(m.keypoints->name, "coco17");
   const auto inputs = data::read_infer_input_coco_json(dir.file("det.json"), 1000, 1002);
   check_infer_layout(m, inputs[0], "det.json");

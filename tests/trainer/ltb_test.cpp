@@ -9,6 +9,7 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -20,6 +21,7 @@
 #include "tests/test_util.h"
 #include "trainer/evaluate.h"
 #include "trainer/infer.h"
+#include "trainer/predict.h"
 
 namespace v3d {
 namespace {
@@ -80,6 +82,143 @@ TEST(Ltb, ParentsOfBothLayouts) {
     EXPECT_LT(coco[j], static_cast<int32_t>(j)) << "parents come before children";
   }
   EXPECT_EQ(roots, 1);
+}
+
+// ---- the schedule, worked out by hand (no model) ------------------------------------------
+
+// A plan of sequences of `frames` frames with their plain windows (frame t's slot k holds
+// clamp(t - r + k)), one bank entry each, and no fused frame yet.
+LtbPlan plain_plan(const std::vector<int32_t>& frames, int64_t r) {
+  LtbPlan p;
+  p.radius = r;
+  p.window = 2 * r + 1;
+  p.capacity = 4;
+  p.offsets = {0};
+  for (const int32_t n : frames) {
+    p.offsets.push_back(p.offsets.back() + n);
+    p.bank_size.push_back(1);
+    for (int32_t t = 0; t < n; ++t) {
+      p.fused.push_back(0);
+      for (int64_t k = 0; k < p.window; ++k)
+        p.index_map.push_back(static_cast<int32_t>(std::clamp<int64_t>(t - r + k, 0, n - 1)));
+    }
+  }
+  return p;
+}
+
+// Frame g (global) gets `window` and is marked fused.
+void fuse(LtbPlan& p, int32_t g, const std::vector<int32_t>& window) {
+  ASSERT_EQ(static_cast<int64_t>(window.size()), p.window);
+  std::copy(window.begin(), window.end(), p.index_map.begin() + g * p.window);
+  p.fused[static_cast<size_t>(g)] = 1;
+  p.fused_frames += 1;
+}
+
+LtbGather gather(int64_t row, int64_t nodes) { return {row, nodes}; }
+
+// One block (3 frames, r = 1): nothing to reuse, the pass stays whole, and only the fused frames
+// are tree frames; two sequences in one group, so the second's 2D rows start after the first's.
+TEST(LtbSchedule, OneBlockComputesOnlyTheFusedRoots) {
+  LtbPlan plan = plain_plan({2, 3}, 1);
+  fuse(plan, 2, {2, 0, 1});  // sequence 1, frame 0: frame 2 inserted before it
+  const auto groups = ltb_groups(plan);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].start, (std::vector<int64_t>{0, 4}));
+  EXPECT_EQ(groups[0].rows, 9);
+  for (const int64_t copies : {1, 2}) {
+    const LtbGroupSchedule s = schedule_ltb_group(plan, groups[0], {3}, copies);
+    EXPECT_FALSE(s.split);
+    EXPECT_EQ(s.tree_seq, (std::vector<int32_t>{1}));
+    EXPECT_EQ(s.tree_frame, (std::vector<int32_t>{0}));
+    EXPECT_EQ(s.frame_base, (std::vector<int64_t>{0, 2, 5}));
+    EXPECT_TRUE(s.block_rows.empty());
+    EXPECT_TRUE(s.room.empty());
+    ASSERT_EQ(s.maps.size(), 1u);
+    EXPECT_EQ(s.maps[0], (std::vector<int32_t>{4, 2, 3}));  // frame_base 2 + the window
+    ASSERT_EQ(s.batches.size(), 1u);
+    EXPECT_EQ(s.batches[0].first, 0);
+    EXPECT_EQ(s.batches[0].n, 1);
+    for (int64_t cp = 0; cp < copies; ++cp)  // every copy reads the same map rows
+      EXPECT_EQ(s.batches[0].gathers[0][static_cast<size_t>(cp)], gather(0, 1));
+    EXPECT_EQ(s.max_nodes, 1);
+    EXPECT_EQ(s.stats.sequences, 2);
+    EXPECT_EQ(s.stats.frames, 5);
+    EXPECT_EQ(s.stats.fused_frames, 1);
+    EXPECT_EQ(s.stats.bank_entries, 2);
+    EXPECT_EQ(s.stats.blocks_computed, 1);
+    EXPECT_EQ(s.stats.blocks_reused, 0);
+    EXPECT_EQ(s.stats.plain_blocks, 0);
+  }
+  // Without a fused frame: the whole pass, no tree.
+  const LtbGroupSchedule none = schedule_ltb_group(plain_plan({2, 3}, 1), groups[0], {3}, 1);
+  EXPECT_FALSE(none.split);
+  EXPECT_TRUE(none.tree_frame.empty());
+  EXPECT_TRUE(none.batches.empty());
+  EXPECT_EQ(none.stats.frames, 5);
+}
+
+// Two blocks (9 frames, r = 4), one sequence of 6 frames (14 padded rows, row q holding frame
+// clamp(q - 4); block 0's dilated output has 12 rows, row q reading rows q .. q + 2), frame 2's
+// window fused as {5, 0, 0 | 1, 2, 3 | 4, 5, 5}. Every frame's root is computed. A block-0 node
+// is the dilated row whose three input rows hold its slots: the padded row of its first interior
+// frame minus that slot's place, or for a node of one edge frame repeated, the run that ends at
+// frame 0's own row (row 2) or starts at frame 5's (row 9). The fused frame's first node, {5, 0,
+// 0}, is no run of the padded sequence: it is computed and written after the dilated rows of every
+// copy.
+TEST(LtbSchedule, TwoBlocksReuseTheDilatedPassAndComputeWhatChanged) {
+  LtbPlan plan = plain_plan({6}, 4);
+  fuse(plan, 2, {5, 0, 0, 1, 2, 3, 4, 5, 5});
+  const auto groups = ltb_groups(plan);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].rows, 14);
+  for (const int64_t copies : {1, 2}) {
+    const LtbGroupSchedule s = schedule_ltb_group(plan, groups[0], {3, 3}, copies);
+    EXPECT_TRUE(s.split);
+    EXPECT_EQ(s.tree_seq, std::vector<int32_t>(6, 0));
+    EXPECT_EQ(s.tree_frame, (std::vector<int32_t>{0, 1, 2, 3, 4, 5}));
+    EXPECT_EQ(s.block_rows, (std::vector<int64_t>{12}));
+    EXPECT_EQ(s.room, (std::vector<int64_t>{1}));
+    ASSERT_EQ(s.batches.size(), 1u);
+    const LtbBatch& b = s.batches[0];
+    EXPECT_EQ(b.n, 6);
+    EXPECT_EQ(s.maps[0], (std::vector<int32_t>{5, 0, 0}));
+    // Buffer rows: copy cp's dilated row q at cp * 12 + q, its computed node at copies * 12 + cp.
+    const std::vector<std::vector<int32_t>> children = {{2, 3, 6}, {2, 4, 7}, {-1, 5, 8},
+                                                        {3, 6, 9}, {4, 7, 9}, {5, 8, 9}};
+    std::vector<int32_t> want;
+    for (int32_t cp = 0; cp < copies; ++cp) {
+      EXPECT_EQ(b.gathers[0][static_cast<size_t>(cp)], gather(0, 1));
+      EXPECT_EQ(b.gathers[1][static_cast<size_t>(cp)], gather(6 * cp, 6));
+      const int32_t dil = 12 * cp, comp = static_cast<int32_t>(12 * copies) + cp;
+      for (const auto& frame : children)
+        for (const int32_t q : frame) want.push_back(q < 0 ? comp : dil + q);
+    }
+    EXPECT_EQ(s.maps[1], want);
+    EXPECT_EQ(s.max_nodes, 6);
+    EXPECT_EQ(s.stats.blocks_computed, 2);  // the fused frame's root and first node
+    EXPECT_EQ(s.stats.blocks_reused, 2);    // and its other two nodes
+    EXPECT_EQ(s.stats.plain_blocks, 5);     // the other frames' roots
+  }
+  // Batches of 4 windows: the second batch has the last two roots and computes no block-0 node.
+  LtbBatching small;
+  small.frames = 4;
+  const LtbGroupSchedule s = schedule_ltb_group(plan, groups[0], {3, 3}, 1, small);
+  ASSERT_EQ(s.batches.size(), 2u);
+  EXPECT_EQ(s.batches[1].first, 4);
+  EXPECT_EQ(s.batches[1].n, 2);
+  EXPECT_EQ(s.batches[1].gathers[0][0].nodes, 0);
+  EXPECT_EQ(s.batches[1].gathers[1][0], gather(4, 2));
+  EXPECT_EQ(std::vector<int32_t>(s.maps[1].begin() + 12, s.maps[1].end()),
+            (std::vector<int32_t>{4, 7, 9, 5, 8, 9}));
+  // Groups follow batching.rows; a plan of another window or empty batches are refused.
+  LtbBatching one_row;
+  one_row.rows = 1;
+  EXPECT_EQ(ltb_groups(plain_plan({3, 4, 5}, 4), one_row).size(), 3u);
+  EXPECT_THROW(schedule_ltb_group(plan, groups[0], {3}, 1), Error);
+  EXPECT_THROW(schedule_ltb_group(plan, groups[0], {3, 3}, 3), Error);
+  LtbBatching empty;
+  empty.frames = 0;
+  EXPECT_THROW(schedule_ltb_group(plan, groups[0], {3, 3}, 1, empty), Error);
 }
 
 // The block-tree evaluation of fused windows, for models of 2, 3 and 4 blocks (27 frames and up

@@ -445,7 +445,7 @@ namespace v3d {
 namespace {
 
 // Folding once (with the CPU's Winograd and tap-major weights made up front) gives forward_eval's
-// and eval_block's outputs bit for bit, on a shape that takes the Winograd path.
+// and the dilated blocks' outputs bit for bit, on a shape that takes the Winograd path.
 TEST(TemporalModel, FoldedWeightsGiveIdenticalOutputs) {
   TemporalModelConfig c;
   c.filter_widths = {3, 3, 3};
@@ -464,23 +464,27 @@ TEST(TemporalModel, FoldedWeightsGiveIdenticalOutputs) {
   ASSERT_TRUE(folded.prepared[1].winograd.defined());
   EXPECT_TRUE(folded.prepared[0].tap_major.defined());   // the expand conv (K = 3)
   EXPECT_FALSE(folded.prepared[2].tap_major.defined());  // a 1x1 conv needs nothing
+  const TemporalModel::FoldedWeights unprepared = m.fold_weights(false);
+  const DilatedBlocks blocks(folded), plain_blocks(unprepared);
   std::vector<Tensor> blocks_a, blocks_b;
-  EXPECT_EQ(m.forward_eval(x, &blocks_a, &folded).to_vector(), m.forward_eval(x).to_vector());
-  m.forward_eval(x, &blocks_b);
+  EXPECT_EQ(blocks.forward(x, &blocks_a).to_vector(), m.forward_eval(x).to_vector());
+  EXPECT_EQ(m.forward_eval(x, &folded).to_vector(), m.forward_eval(x).to_vector());
+  plain_blocks.forward(x, &blocks_b);
   ASSERT_EQ(blocks_a.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(blocks_a[i].to_vector(), blocks_b[i].to_vector());
   const Tensor in = random_tensor(rng, {40, 3, 128}, Device::cpu());
-  EXPECT_EQ(m.eval_block(1, in, &folded).to_vector(), m.eval_block(1, in).to_vector());
+  EXPECT_EQ(blocks.window(1, in).to_vector(), plain_blocks.window(1, in).to_vector());
   // Folded weights belong to one model.
   TemporalModelConfig other = c;
   other.filter_widths = {3, 3};
   TemporalModel small(other, Device::cpu(), 4);
-  EXPECT_THROW(small.forward_eval(x, nullptr, &folded), Error);
+  EXPECT_THROW(small.forward_eval(x, &folded), Error);
 }
 
-// forward_blocks stops before a block (with or without room after each output) and finish_eval
-// completes the pass: both bit for bit forward_eval's, on the Winograd path and on a causal model.
-TEST(TemporalModel, ForwardBlocksAndFinishEvalSplitThePass) {
+// The dilated blocks one at a time (each output written into the first rows of a larger buffer,
+// or not), stopped before a block and finished through the head: both bit for bit forward_eval's,
+// on the Winograd path and on a causal model.
+TEST(DilatedBlocks, BlockByBlockSplitsThePass) {
   for (const bool causal : {false, true}) {
     TemporalModelConfig c;
     c.filter_widths = {3, 3, 3};
@@ -490,16 +494,27 @@ TEST(TemporalModel, ForwardBlocksAndFinishEvalSplitThePass) {
     std::mt19937_64 rng(13);
     const Tensor x = random_tensor(rng, {2, 300, m.config().in_channels()}, Device::cpu());
     const TemporalModel::FoldedWeights folded = m.fold_weights();
+    const DilatedBlocks net(folded);
+    ASSERT_EQ(net.size(), 3u);
+    EXPECT_EQ(net.receptive_field(), 27);
+    EXPECT_EQ(net.receptive_field(1), 9);
+    EXPECT_EQ(net.dilation(2), 9);
     std::vector<Tensor> whole;
-    const std::vector<float> y = m.forward_eval(x, &whole, &folded).to_vector();
+    const std::vector<float> y = net.forward(x, &whole).to_vector();
+    EXPECT_EQ(m.forward_eval(x, &folded).to_vector(), y);
     for (const size_t count : {size_t{1}, size_t{2}}) {
       std::vector<Tensor> part, roomy, buffers;
-      m.forward_blocks(x, count, part, &folded);
-      ASSERT_EQ(part.size(), count);
       const std::vector<int64_t> room{5, 0, 7};
-      m.forward_blocks(x, count, roomy, &folded,
-                       std::vector<int64_t>(room.begin(), room.begin() + count), &buffers);
-      ASSERT_EQ(buffers.size(), count);
+      Tensor h = x, hr = x;
+      for (size_t i = 0; i < count; ++i) {
+        h = net.block(i, h);
+        part.push_back(h);
+        const int64_t t = h.size(1);
+        buffers.push_back(Tensor::empty({2 * t + room[i], 128}));
+        hr = net.block(i, hr, buffers.back().narrow(0, 2 * t).view({2, t, 128}));
+        roomy.push_back(hr);
+      }
+      ASSERT_EQ(part.size(), count);
       for (size_t i = 0; i < count; ++i) {
         EXPECT_EQ(part[i].to_vector(), whole[i].to_vector()) << i;
         EXPECT_EQ(roomy[i].to_vector(), whole[i].to_vector()) << i;
@@ -508,16 +523,14 @@ TEST(TemporalModel, ForwardBlocksAndFinishEvalSplitThePass) {
         EXPECT_EQ(buffers[i].size(0), 2 * whole[i].size(1) + room[i]);
         EXPECT_EQ(buffers[i].narrow(0, 2 * whole[i].size(1)).to_vector(), whole[i].to_vector());
       }
-      EXPECT_EQ(m.finish_eval(part.back(), count, &folded).to_vector(), y) << count;
+      Tensor rest = part.back();
+      for (size_t i = count; i < net.size(); ++i) rest = net.block(i, rest);
+      EXPECT_EQ(net.head(rest).to_vector(), y) << count;
     }
-    std::vector<Tensor> none;
-    m.forward_blocks(x, 0, none);
-    EXPECT_TRUE(none.empty());
-    EXPECT_THROW(m.forward_blocks(x, 4, none), Error);
-    EXPECT_THROW(m.finish_eval(whole[2], 3), Error);
-    EXPECT_THROW(m.finish_eval(x, 1), Error);  // not a block output
-    std::vector<Tensor> buffers;
-    EXPECT_THROW(m.forward_blocks(x, 2, none, &folded, {1}, &buffers), Error);
+    EXPECT_THROW(net.block(3, whole[2]), Error);                    // no fourth block
+    EXPECT_THROW(net.block(1, x), Error);                           // not a block output
+    EXPECT_THROW(net.block(0, x, Tensor::empty({1, 128})), Error);  // no room for the output
+    EXPECT_THROW(net.window(1, random_tensor(rng, {4, 5, 128}, Device::cpu())), Error);
   }
 }
 
