@@ -42,6 +42,24 @@ inline std::string read_text(const std::string& path) {
   return s.str();
 }
 
+// Writes `text` to `path`, replacing it.
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+// A COCO-style "keypoints" array for frame f: `count` numbers (51 = the 17 COCO keypoints as x, y,
+// v triples), x and y distinct per frame and keypoint, v = 2.
+inline std::string coco_keypoints(int f, int count = 51) {
+  std::string s = "[";
+  for (int i = 0; i < count; ++i) {
+    const double v = i % 3 == 2 ? 2.0 : 100.0 + f * 10 + i;
+    if (i > 0) s += ',';
+    s += std::to_string(v);
+  }
+  return s + "]";
+}
+
 // max |a - b| / max |b| (a zero b counts as 1e-30), every a finite and the sizes equal.
 inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());

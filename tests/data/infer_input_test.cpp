@@ -15,23 +15,9 @@
 namespace v3d::data {
 namespace {
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
+using test_util::coco_keypoints;
 using test_util::expect_error;
-
-// The 17 COCO keypoints of frame f as x, y, v triples.
-std::string coco_keypoints(int f, int count = 51) {
-  std::string s = "[";
-  for (int i = 0; i < count; ++i) {
-    const double v = i % 3 == 2 ? 2.0 : 100.0 + f * 10 + i;
-    if (i > 0) s += ',';
-    s += std::to_string(v);
-  }
-  return s + "]";
-}
+using test_util::write_text;
 
 TEST(Infer, CocoJsonSortsFramesAndFillsGaps) {
   const test_util::TempDir dir("v3d-infer-input");

@@ -18,43 +18,15 @@
 #include "data/synth.h"
 #include "kernels/common.h"
 #include "tests/test_util.h"
+#include "tests/trainer/ltb_test_util.h"
 
 namespace v3d {
 namespace {
 
-// S9 Boxing and Walking at every 3rd frame (fast motion), 4 cameras, 90 frames.
-std::vector<data::Sequence> sequences(int64_t frames = 90) {
-  data::SynthOptions so;
-  so.frames_per_action = frames;
-  so.subjects = {"S9"};
-  so.actions = {"Walking", "Boxing"};
-  const data::Dataset ds = data::synthesize(so);
-  data::PrepareSpec spec;
-  spec.subjects = {"S9"};
-  return data::prepare_sequences(ds, spec);
-}
-
-LtbOptions fusing_options() {
-  LtbOptions o;
-  o.capacity = 12;
-  o.threshold = 0.9f;  // a rich bank
-  o.fusion_threshold = 0.8f;
-  return o;
-}
-
-std::vector<std::span<const float>> views(const std::vector<data::Sequence>& seqs) {
-  std::vector<std::span<const float>> v;
-  for (const auto& s : seqs) v.emplace_back(s.poses_2d);
-  return v;
-}
-
-TemporalModelConfig tiny_model() {
-  TemporalModelConfig c;
-  c.filter_widths = {3, 3};  // 9 frames, r = 4
-  c.channels = 16;
-  c.dropout = 0.0f;
-  return c;
-}
+using ltb_test::fusing_options;
+using ltb_test::sequences;
+using ltb_test::tiny_model;
+using ltb_test::views;
 
 const data::Skeleton& h36m() { return data::Skeleton::h36m17(); }
 

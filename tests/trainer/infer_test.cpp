@@ -34,12 +34,9 @@ class TempDir : public test_util::TempDir {
   TempDir() : test_util::TempDir("v3d-infer") {}
 };
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
+using test_util::coco_keypoints;
 using test_util::expect_error;
+using test_util::write_text;
 
 ExperimentConfig tiny_config() {
   ExperimentConfig c;
@@ -65,17 +62,6 @@ data::Dataset tiny_dataset() {
   so.actions = {"Walking"};
   so.frames_per_action = 30;
   return data::synthesize(so);
-}
-
-// The 17 COCO keypoints of frame f as x, y, v triples.
-std::string coco_keypoints(int f, int count = 51) {
-  std::string s = "[";
-  for (int i = 0; i < count; ++i) {
-    const double v = i % 3 == 2 ? 2.0 : 100.0 + f * 10 + i;
-    if (i > 0) s += ',';
-    s += std::to_string(v);
-  }
-  return s + "]";
 }
 
 void expect_near_all(const std::vector<float>& a, const std::vector<float>& b, float tol) {
