@@ -46,9 +46,9 @@ Device parse_device(const std::string& text) {
   if (text == "cuda") return Device::cuda(0);
   if (text.rfind("cuda:", 0) == 0) {
     const std::string idx = text.substr(5);
-    V3D_CHECK(!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos,
-              "invalid device '" << text << "': expected cpu, cuda, cuda:N or emu");
-    V3D_CHECK(idx.size() <= 9, "invalid device '" << text << "': index out of range");
+    V3D_REQUIRE(!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos,
+                "invalid device '" << text << "': expected cpu, cuda, cuda:N or emu");
+    V3D_REQUIRE(idx.size() <= 9, "invalid device '" << text << "': index out of range");
     return Device::cuda(std::stoi(idx));
   }
   throw Error("invalid device '" + text + "': expected cpu, cuda, cuda:N or emu");

@@ -65,6 +65,13 @@ TEST(ParseDevice, IndexTooLargeForIntIsAV3dError) {
   EXPECT_V3D_ERROR(parse_device("cuda:2147483648"), "invalid device");
 }
 
+TEST(ParseDevice, UserErrorsCarryNoSourcePlace) {
+  for (const char* text : {"tpu", "cuda:x", "cuda:99999999999"}) {
+    const std::string msg = test::error_message([&] { parse_device(text); });
+    EXPECT_EQ(msg.find("[check"), std::string::npos) << msg;
+  }
+}
+
 bool machine_has_nvidia_device() {
   return std::filesystem::exists("/dev/nvidia0") || std::filesystem::exists("/dev/nvidiactl");
 }
