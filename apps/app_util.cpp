@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "kernels/common.h"
+#include "runtime/device.h"
 
 namespace v3d::apps {
 
@@ -51,7 +52,14 @@ void add_device_option(CLI::App& cmd, std::string& device) {
 
 std::vector<std::string> with_device(std::vector<std::string> overrides,
                                      const std::string& device) {
-  if (!device.empty()) overrides.push_back("device=" + device);
+  if (device.empty()) return overrides;
+  // Checked here so that a bad value is reported against --device, where the user typed it.
+  try {
+    parse_device(device);
+  } catch (const Error& e) {
+    throw Error(std::string("--device: ") + e.what());
+  }
+  overrides.push_back("device=" + device);
   return overrides;
 }
 

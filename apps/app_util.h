@@ -32,7 +32,7 @@ std::vector<data::InferInput> read_inputs(const std::string& path, const std::st
 // The device policy of every subcommand (docs/cli.md, "Devices"): the config's top-level `device`,
 // and `--device D` as the override device=D, applied after the --set ones so that it wins.
 // add_device_option adds --device to `cmd` storing into `device`; with_device appends the
-// override when `device` is given.
+// override when `device` is given, after checking it (an error names --device).
 void add_device_option(CLI::App& cmd, std::string& device);
 std::vector<std::string> with_device(std::vector<std::string> overrides, const std::string& device);
 

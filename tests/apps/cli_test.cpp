@@ -1,11 +1,15 @@
 // The v3d command line: a word in a subcommand's place that names none is a one-line error with
-// exit status 1, even with --help after it; --help and --version still succeed.
+// exit status 1, even with --help after it; --help and --version still succeed; a bad --device
+// is an error naming --device.
 #include "apps/cli.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "apps/app_util.h"
+#include "kernels/common.h"
 
 namespace v3d::apps {
 namespace {
@@ -47,6 +51,19 @@ TEST(Cli, HelpAndVersionSucceed) {
   EXPECT_EQ(run({"eval", "--help"}).status, 0);
   EXPECT_EQ(run({"convert", "check", "--help"}).status, 0);
   EXPECT_EQ(run({"--version"}).status, 0);
+}
+
+TEST(Cli, DeviceOptionIsCheckedAndNamed) {
+  EXPECT_EQ(with_device({"eval.flip_tta=false"}, "emu"),
+            (std::vector<std::string>{"eval.flip_tta=false", "device=emu"}));
+  EXPECT_EQ(with_device({"a.b=1"}, ""), std::vector<std::string>{"a.b=1"});
+  std::string msg;
+  try {
+    with_device({}, "tpu");
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_EQ(msg, "--device: invalid device 'tpu': expected cpu, cuda, cuda:N or emu");
 }
 
 }  // namespace
