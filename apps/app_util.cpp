@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "kernels/common.h"
+#include "kernels/gemm_kernel.h"
 #include "runtime/device.h"
 
 namespace v3d::apps {
@@ -43,6 +44,38 @@ std::vector<data::InferInput> read_inputs(const std::string& path, const std::st
   if (format == "h5") return data::read_infer_input_h5(path, camera, pseudo_coco);
   const auto [w, h] = parse_res(res);
   return data::read_infer_input_coco_json(path, w, h);
+}
+
+void add_blas_option(CLI::App& cmd, std::string& blas) {
+  cmd.add_option("--blas", blas,
+                 "CPU GEMM kernel: " + kernels::gemm_kernel_choices() +
+                     " (default: OPENBLAS_CORETYPE when set, else auto: the best for this CPU's "
+                     "features; docs/cpu-gemm.md)");
+}
+
+std::string apply_blas(const std::string& blas, const std::string& config_value) {
+  if (!blas.empty())
+    kernels::set_gemm_setting({blas, "--blas"});
+  else if (!config_value.empty())
+    kernels::set_gemm_setting({config_value, "config key 'blas'"});
+  return kernels::gemm_kernel().summary();
+}
+
+void add_precision_option(CLI::App& cmd, std::string& precision) {
+  cmd.add_option("--precision", precision,
+                 "Products of the CPU convolutions: fp32, or bf16 (bfloat16 operands, float32 "
+                 "sums; about 2x faster on CPUs with AVX512_BF16; docs/cpu-gemm.md)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
+PrecisionScope::PrecisionScope(const std::string& precision, const Device& device) {
+  if (precision != "bf16") return;
+  V3D_REQUIRE(device.is_cpu(), "--precision bf16: a CPU path, but the model runs on "
+                                   << device.str() << " (use --device cpu)");
+  std::string why;
+  V3D_REQUIRE(kernels::bf16_gemm_available(&why), "--precision bf16: not available: " << why);
+  guard_ = std::make_unique<kernels::cpu::ConvPrecisionGuard>(kernels::cpu::ConvPrecision::kBf16);
 }
 
 void add_device_option(CLI::App& cmd, std::string& device) {

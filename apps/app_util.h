@@ -2,11 +2,14 @@
 // `v3d infer` and `v3d ltb`.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "data/infer_input.h"
+#include "kernels/temporal_conv.h"
+#include "runtime/device.h"
 
 namespace CLI {
 class App;
@@ -35,5 +38,25 @@ std::vector<data::InferInput> read_inputs(const std::string& path, const std::st
 // override when `device` is given, after checking it (an error names --device).
 void add_device_option(CLI::App& cmd, std::string& device);
 std::vector<std::string> with_device(std::vector<std::string> overrides, const std::string& device);
+
+// The CPU GEMM kernel (kernels/gemm_kernel.h, docs/cpu-gemm.md): add_blas_option adds --blas to
+// `cmd`; apply_blas sets the process's choice before any GEMM runs, from --blas when given, else
+// from `config_value` (a config's `blas` key; "" = none), and returns the one-line summary of the
+// kernel in use ("GEMM: openblas:Cooperlake (...): ...").
+void add_blas_option(CLI::App& cmd, std::string& blas);
+
+// --precision fp32|bf16 of inference (kernels/temporal_conv.h, ConvPrecision): PrecisionScope
+// sets it for the command's lifetime, after checking that the model runs on the CPU and that the
+// CPU has a bf16 GEMM (errors name --precision).
+void add_precision_option(CLI::App& cmd, std::string& precision);
+class PrecisionScope {
+ public:
+  PrecisionScope(const std::string& precision, const Device& device);
+  bool bf16() const { return guard_ != nullptr; }
+
+ private:
+  std::unique_ptr<kernels::cpu::ConvPrecisionGuard> guard_;
+};
+std::string apply_blas(const std::string& blas, const std::string& config_value = "");
 
 }  // namespace v3d::apps

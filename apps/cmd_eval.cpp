@@ -25,6 +25,8 @@ namespace v3d::apps {
 namespace {
 
 struct EvalArgs {
+  std::string blas;  // --blas
+  std::string precision = "fp32";
   std::string checkpoint, config, out, device, ltb;
   std::vector<std::string> overrides;
   std::vector<int> intervals;
@@ -42,12 +44,14 @@ void run_eval(const EvalArgs& a) {
   const ExperimentConfig& cfg = restored.config;
   TemporalModel& model = *restored.model;
 
+  const PrecisionScope precision(a.precision, model.device());
   EvalOptions opt = eval_options(cfg);
   if (!a.ltb.empty()) opt.ltb = parse_ltb_eval(a.ltb);
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;
   std::printf("Receptive field: %lld frames\n", static_cast<long long>(model.receptive_field()));
+  if (precision.bf16()) std::printf("Precision: bf16 products (--precision bf16)\n");
   std::printf("Trainable parameter count: %lld\n", static_cast<long long>(model.parameter_count()));
   std::printf("This model was trained for %lld epochs\n", static_cast<long long>(restored.epoch));
   std::printf("Testing on %lld frames (%zu sequences)\n", static_cast<long long>(frames),
@@ -95,13 +99,18 @@ void add_eval_command(CLI::App& app) {
                   "Comma-separated test intervals N (default: eval.test_intervals, 1,3,5,7)")
       ->delimiter(',');
   add_device_option(*cmd, args->device);
+  add_blas_option(*cmd, args->blas);
+  add_precision_option(*cmd, args->precision);
   cmd->add_option("--ltb", args->ltb,
                   "Long-term pose bank: off, on or both (rows without and with the bank, the "
                   "paper's Tables 1 and 2); default: on when ltb.enabled. Settings: --set ltb.*")
       ->check(CLI::IsMember({"off", "on", "both"}));
   cmd->add_option("--out", args->out,
                   "Directory for eval.md and eval.json (default: the checkpoint's directory)");
-  cmd->callback([args] { run_eval(*args); });
+  cmd->callback([args] {
+    apply_blas(args->blas);
+    run_eval(*args);
+  });
 }
 
 }  // namespace v3d::apps

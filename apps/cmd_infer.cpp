@@ -27,6 +27,8 @@ namespace v3d::apps {
 namespace {
 
 struct InferArgs {
+  std::string blas;  // --blas
+  std::string precision = "fp32";
   std::string checkpoint, input, format, res = "1000x1002", out, device;
   int camera = 0;
   bool no_flip = false;
@@ -49,15 +51,17 @@ void run_infer(const InferArgs& a) {
 
   const RestoredModel m =
       restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
+  const PrecisionScope precision(a.precision, m.model->device());
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   const std::vector<InferInput> inputs =
       read_inputs(a.input, format, a.camera, a.res, m.keypoints->name == "coco17");
   for (const auto& in : inputs) check_infer_layout(m, in, a.input);
 
-  std::printf("Receptive field: %lld frames; %s keypoints; flip TTA %s; long-term bank %s\n",
-              static_cast<long long>(m.model->receptive_field()), m.keypoints->name.c_str(),
-              a.no_flip ? "off" : "on", use_ltb ? "on" : "off");
+  std::printf(
+      "Receptive field: %lld frames; %s keypoints; flip TTA %s; long-term bank %s; precision %s\n",
+      static_cast<long long>(m.model->receptive_field()), m.keypoints->name.c_str(),
+      a.no_flip ? "off" : "on", use_ltb ? "on" : "off", precision.bf16() ? "bf16" : "fp32");
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   LtbStats stats;
@@ -123,7 +127,12 @@ void add_infer_command(CLI::App& app) {
                   "Override of the checkpoint's config, key.sub=value (repeatable), e.g. "
                   "ltb.capacity=40 or ltb.mode=online");
   add_device_option(*cmd, args->device);
-  cmd->callback([args] { run_infer(*args); });
+  add_blas_option(*cmd, args->blas);
+  add_precision_option(*cmd, args->precision);
+  cmd->callback([args] {
+    apply_blas(args->blas);
+    run_infer(*args);
+  });
 }
 
 }  // namespace v3d::apps

@@ -26,6 +26,7 @@ namespace v3d::apps {
 namespace {
 
 struct LtbArgs {
+  std::string blas;  // --blas
   std::string checkpoint, input, format, res = "1000x1002", out = "ltb.h5", device;
   std::vector<std::string> overrides;
   int camera = 0;
@@ -102,7 +103,11 @@ void add_ltb_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--out", args->out, "Output HDF5 file")->capture_default_str();
   add_device_option(*cmd, args->device);
-  cmd->callback([args] { run_ltb(*args); });
+  add_blas_option(*cmd, args->blas);
+  cmd->callback([args] {
+    apply_blas(args->blas);
+    run_ltb(*args);
+  });
 }
 
 }  // namespace v3d::apps

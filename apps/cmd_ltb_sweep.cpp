@@ -28,6 +28,7 @@ namespace v3d::apps {
 namespace {
 
 struct SweepArgs {
+  std::string blas;  // --blas
   std::string checkpoint, out = "ltb_sweep", device;
   std::vector<std::string> overrides;
   std::vector<int> capacities = {20, 40, 80, 160};
@@ -101,8 +102,12 @@ void add_ltb_sweep_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--set", args->overrides, "Config override key.sub=value (repeatable)");
   add_device_option(*cmd, args->device);
+  add_blas_option(*cmd, args->blas);
   cmd->add_option("--out", args->out, "Output directory")->capture_default_str();
-  cmd->callback([args] { run_sweep(*args); });
+  cmd->callback([args] {
+    apply_blas(args->blas);
+    run_sweep(*args);
+  });
 }
 
 }  // namespace v3d::apps

@@ -9,6 +9,7 @@
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "report/plot.h"
+#include "runtime/device.h"
 #include "trainer/config.h"
 #include "trainer/train.h"
 
@@ -20,6 +21,7 @@ struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
   std::string device;
+  std::string blas;
   std::string out;
   std::string resume;
   int64_t epochs = -1;
@@ -49,6 +51,7 @@ void add_train_command(CLI::App& app) {
                   "Override a config key, e.g. --set train.lr=2e-3 (repeatable; later ones win)")
       ->allow_extra_args(false);
   add_device_option(*cmd, args->device);
+  add_blas_option(*cmd, args->blas);
   cmd->add_option("--out", args->out,
                   "Output directory for checkpoints and logs (default: train.checkpoint_dir)");
   cmd->add_option("--resume", args->resume, "Checkpoint (.h5) to continue training from")
@@ -64,6 +67,16 @@ void add_train_command(CLI::App& app) {
     const std::vector<std::string> sets = with_device(args->sets, args->device);
     const ExperimentConfig config = args->config.empty() ? checkpoint_config(args->resume, sets)
                                                          : load_config(args->config, sets);
+    // First line: the GEMM that will run (docs/cpu-gemm.md); chosen before any compute.
+    const std::string gemm = apply_blas(args->blas, config.blas);
+    if (!args->quiet) {
+      const Device dev = parse_device(config.device);
+      if (dev.is_cpu() || dev.gpu_kind() == kernels::GpuKind::kEmu)
+        std::printf("%s\n", gemm.c_str());
+      else
+        std::printf("GEMM: cuBLAS on %s\n", dev.str().c_str());
+      std::fflush(stdout);
+    }
     TrainOptions options;
     options.out_dir = args->out;
     options.resume = args->resume;

@@ -1,8 +1,7 @@
 // Benchmark helpers.
 #include "benchmarks/bench_common.h"
 
-#include <cblas.h>
-#include <unistd.h>
+#include <omp.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -10,22 +9,31 @@
 
 #include "kernels/common.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_kernel.h"
 
 namespace v3d::bench {
 
-void maybe_reexec_with_native_blas(bool native, char** argv) {
-  if (!native) return;
-  if (std::getenv("OPENBLAS_CORETYPE") == nullptr && std::getenv("OPENBLAS_L2_SIZE") == nullptr)
-    return;
-  unsetenv("OPENBLAS_CORETYPE");
-  unsetenv("OPENBLAS_L2_SIZE");
-  execv("/proc/self/exe", argv);
-  std::perror("re-executing without OPENBLAS_CORETYPE failed");  // only reached on failure
-  std::exit(1);
+void add_blas_options(CLI::App& app, BlasOptions& o) {
+  app.add_option("--blas", o.kernel,
+                 "GEMM kernel: " + kernels::gemm_kernel_choices() +
+                     " (default: OPENBLAS_CORETYPE if set, else auto)");
+  app.add_flag("--native-blas", o.native,
+               "The same as --blas auto: ignore an OPENBLAS_CORETYPE pin in the environment");
 }
 
-std::string blas_core_name() { return openblas_get_corename(); }
-int blas_threads() { return openblas_get_num_threads(); }
+void apply_blas_options(const BlasOptions& o) {
+  if (!o.kernel.empty())
+    kernels::set_gemm_setting({o.kernel, "--blas"});
+  else if (o.native)
+    kernels::set_gemm_setting({"auto", "--native-blas"});
+  std::printf("%s\n", gemm_kernel_summary().c_str());
+  std::printf("CPU: %s\n", cpu_description().c_str());
+}
+
+std::string blas_core_name() { return kernels::gemm_kernel().spec.name(); }
+std::string gemm_kernel_summary() { return kernels::gemm_kernel().summary(); }
+std::string cpu_description() { return kernels::cpu_features().describe(); }
+int blas_threads() { return omp_get_max_threads(); }
 
 std::vector<float> random_vector(std::mt19937_64& rng, int64_t n, float stddev) {
   std::normal_distribution<float> d(0.0f, stddev);

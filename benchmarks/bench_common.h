@@ -1,6 +1,7 @@
-// Shared pieces of the benchmarks: timing, OpenBLAS kernel selection, JSON output.
+// Shared pieces of the benchmarks: timing, the GEMM kernel option, JSON output.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -43,21 +44,30 @@ inline double median(std::vector<double> v) {
 // Writes `j` pretty-printed to `path` and says so; throws v3d::Error when it cannot.
 void write_json(const std::string& path, const nlohmann::json& j);
 
-// The environment of this machine pins OpenBLAS to its Haswell kernel (OPENBLAS_CORETYPE and
-// OPENBLAS_L2_SIZE), which halves sgemm on AVX-512 CPUs. A benchmark may lift that for its own
-// process only: when `native` is true and the variables are set, this unsets both and re-executes
-// the program (OpenBLAS picks its kernel when the library loads). Returns normally otherwise.
-void maybe_reexec_with_native_blas(bool native, char** argv);
+// --blas KERNEL (a kernel name as `v3d --blas` takes it; by default the library decides: the
+// environment's OPENBLAS_CORETYPE when set, else from the CPU's features) and --native-blas (the
+// same as --blas auto: an OPENBLAS_CORETYPE pin in the environment is ignored).
+struct BlasOptions {
+  std::string kernel;
+  bool native = false;
+};
+void add_blas_options(CLI::App& app, BlasOptions& o);
+// Applies the options before the first GEMM, chooses the kernel and prints its line (the
+// benchmark's first). Throws v3d::Error for a bad value.
+void apply_blas_options(const BlasOptions& o);
 
-// The OpenBLAS kernel in use ("Haswell", "Cooperlake", ...) and its thread count.
+// The GEMM kernel in use ("openblas:Cooperlake", ...), its one-line summary, the processor, and
+// the OpenMP thread count.
 std::string blas_core_name();
+std::string gemm_kernel_summary();
+std::string cpu_description();
 int blas_threads();
 
 // n values drawn from N(0, stddev^2).
 std::vector<float> random_vector(std::mt19937_64& rng, int64_t n, float stddev = 1.0f);
 
 // The machine's sgemm peak in GFLOP/s: the median time of a 2048^3 product through the library's
-// own GEMM (kernels/gemm.h, OpenBLAS), repeated for at least `seconds`.
+// own GEMM (kernels/gemm.h, the chosen kernel), repeated for at least `seconds`.
 double sgemm_peak_gflops(double seconds);
 
 }  // namespace v3d::bench

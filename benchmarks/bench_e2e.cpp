@@ -12,7 +12,7 @@
 //
 //   bench_e2e [--arch 3,3,3] [--channels 1024] [--batch 1024] [--train-iters 5]
 //             [--infer-lengths 1000,2500,5000] [--infer-iters 2] [--skip-train] [--skip-infer]
-//             [--peak-seconds 1] [--native-blas] [--json FILE]
+//             [--peak-seconds 1] [--blas KERNEL | --native-blas] [--json FILE]
 //
 // Napkin math: a training sample costs forward + backward-weight + backward-data (not for the
 // first layer, whose input needs no gradient) of every conv of the strided form, 2 FLOPs per MAC;
@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -283,11 +284,11 @@ nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector
 
 int main(int argc, char** argv) {
   CLI::App app{"End-to-end CPU benchmark of v3d's training step and whole-sequence inference"};
-  std::string arch = "3,3,3", lengths_arg = "1000,2500,5000", json_path;
+  std::string arch = "3,3,3", lengths_arg = "1000,2500,5000", json_path, precision = "fp32";
   int64_t channels = 1024, batch = 1024;
   int train_iters = 5, infer_iters = 2;
   double peak_seconds = 1.0;
-  bool skip_train = false, skip_infer = false, native = false;
+  bool skip_train = false, skip_infer = false;
   app.add_option("--arch", arch, "Filter widths: 3,3,3 (27 frames) or 3,3,3,3,3 (243)")
       ->capture_default_str();
   app.add_option("--channels", channels, "Channels")
@@ -308,13 +309,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--skip-train", skip_train, "Measure inference only");
   app.add_flag("--skip-infer", skip_infer, "Measure training only");
-  app.add_flag("--native-blas", native,
-               "Unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for this process (re-executes)");
+  app.add_option("--precision", precision, "Products of inference: fp32 or bf16 (AVX512_BF16)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+  v3d::bench::BlasOptions blas;
+  v3d::bench::add_blas_options(app, blas);
   app.add_option("--json", json_path, "Write the results to this JSON file");
   CLI11_PARSE(app, argc, argv);
-  v3d::bench::maybe_reexec_with_native_blas(native, argv);
 
   try {
+    v3d::bench::apply_blas_options(blas);
     TemporalModelConfig cfg;
     cfg.filter_widths = parse_list(arch);
     cfg.channels = channels;
@@ -323,10 +327,9 @@ int main(int argc, char** argv) {
     V3D_CHECK(!lengths.empty(), "--infer-lengths: empty");
     for (int64_t n : lengths) V3D_CHECK(n >= 1, "--infer-lengths: " << n << " < 1");
 
-    std::printf("bench_e2e: arch %s (RF %lld), channels %lld, OpenBLAS core %s, %d threads\n",
-                arch.c_str(), static_cast<long long>(cfg.receptive_field()),
-                static_cast<long long>(channels), v3d::bench::blas_core_name().c_str(),
-                v3d::bench::blas_threads());
+    std::printf("bench_e2e: arch %s (RF %lld), channels %lld, GEMM %s, %d threads\n", arch.c_str(),
+                static_cast<long long>(cfg.receptive_field()), static_cast<long long>(channels),
+                v3d::bench::blas_core_name().c_str(), v3d::bench::blas_threads());
     const double peak = v3d::bench::sgemm_peak_gflops(peak_seconds);
     std::printf("sgemm peak (2048^3): %.1f GFLOP/s\n", peak);
 
@@ -336,6 +339,8 @@ int main(int argc, char** argv) {
     out["channels"] = channels;
     out["blas_core"] = v3d::bench::blas_core_name();
     out["blas_threads"] = v3d::bench::blas_threads();
+    out["gemm_kernel"] = v3d::bench::gemm_kernel_summary();
+    out["cpu"] = v3d::bench::cpu_description();
     out["sgemm_peak_gflops"] = peak;
     out["flops_per_training_sample"] = flops_per_training_sample(cfg);
     out["flops_per_frame"] = flops_per_frame(cfg);
@@ -355,12 +360,15 @@ int main(int argc, char** argv) {
       const std::string paths = conv_paths(cfg, lengths[0]);
       std::printf("inference conv paths at %lld frames: %s\n", static_cast<long long>(lengths[0]),
                   paths.c_str());
+      std::optional<v3d::kernels::cpu::ConvPrecisionGuard> bf16;
+      if (precision == "bf16") bf16.emplace(v3d::kernels::cpu::ConvPrecision::kBf16);
       nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak);
       t["conv_paths"] = paths;
+      t["precision"] = precision;
       std::printf(
-          "inference: %9.1f frames/s   pass %.3f s over %lld frames  %.1f GFLOP/s = %.2f of "
+          "inference (%s): %9.1f frames/s   pass %.3f s over %lld frames  %.1f GFLOP/s = %.2f of "
           "peak  maxrss %.0f MB, tensors %.0f MB\n",
-          t["frames_per_s"].get<double>(), t["median_pass_s"].get<double>(),
+          precision.c_str(), t["frames_per_s"].get<double>(), t["median_pass_s"].get<double>(),
           static_cast<long long>(t["frames"].get<int64_t>()), t["gflops"].get<double>(),
           t["fraction_of_peak"].get<double>(), t["peak_rss_mb"].get<double>(),
           t["allocator_peak_mb"].get<double>());

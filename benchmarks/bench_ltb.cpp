@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   v3d::LtbOptions o;
   std::string arch = "3,3,3", json_path;
   int64_t channels = 1024;
-  bool flip = false, native = false, skip_infer = false;
+  bool flip = false, skip_infer = false;
   app.add_option("--sequences", sequences, "Sequences of the batched bank run")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -188,20 +188,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--flip", flip, "Flip test-time augmentation in the inference comparison");
   app.add_flag("--skip-infer", skip_infer, "Bank and fusion only");
-  app.add_flag("--native-blas", native,
-               "Unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for this process (re-executes)");
+  v3d::bench::BlasOptions blas;
+  v3d::bench::add_blas_options(app, blas);
   app.add_option("--json", json_path, "Write the results to this JSON file");
   CLI11_PARSE(app, argc, argv);
-  v3d::bench::maybe_reexec_with_native_blas(native, argv);
   using namespace v3d;
   try {
+    bench::apply_blas_options(blas);
     validate_ltb_options(o);
     nlohmann::json out;
+    out["gemm_kernel"] = bench::gemm_kernel_summary();
+    out["cpu"] = bench::cpu_description();
     out["capacity"] = o.capacity;
     out["threshold"] = o.threshold;
     out["fusion_threshold"] = o.fusion_threshold;
     std::printf(
-        "bench_ltb: capacity %d, threshold %.2f, fusion threshold %.2f; OpenBLAS %s, %d "
+        "bench_ltb: capacity %d, threshold %.2f, fusion threshold %.2f; GEMM %s, %d "
         "threads\n",
         o.capacity, static_cast<double>(o.threshold), static_cast<double>(o.fusion_threshold),
         bench::blas_core_name().c_str(), bench::blas_threads());

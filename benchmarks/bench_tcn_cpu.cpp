@@ -4,7 +4,7 @@
 // product (the machine's sgemm peak).
 //
 //   bench_tcn_cpu [--arch 3,3,3] [--batch 1024] [--channels 1024] [--seconds 1]
-//                 [--native-blas] [--json FILE]
+//                 [--blas KERNEL | --native-blas] [--json FILE]
 //
 // Napkin math: a conv layer with M = B*T_out rows, N = C_out, K = K*C_in costs 2*M*N*K flops per
 // pass; training runs forward, backward-weight and (except for the first layer, whose input needs
@@ -92,24 +92,28 @@ int main(int argc, char** argv) {
   std::string arch = "3,3,3", json_path;
   int64_t batch = 1024, channels = 1024, joints = 17;
   double seconds = 1.0;
-  bool native = false;
   app.add_option("--arch", arch, "Filter widths, e.g. 3,3,3 (27 frames) or 3,3,3,3,3 (243)")
       ->capture_default_str();
   app.add_option("--batch", batch, "Windows per batch")->capture_default_str();
   app.add_option("--channels", channels, "Channels")->capture_default_str();
   app.add_option("--seconds", seconds, "Minimum time per measurement")->capture_default_str();
-  app.add_flag("--native-blas", native,
-               "Unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for this process (re-executes)");
+  v3d::bench::BlasOptions blas;
+  v3d::bench::add_blas_options(app, blas);
   app.add_option("--json", json_path, "Write the results to this JSON file");
   CLI11_PARSE(app, argc, argv);
-  v3d::bench::maybe_reexec_with_native_blas(native, argv);
+  try {
+    v3d::bench::apply_blas_options(blas);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_tcn_cpu: %s\n", e.what());
+    return 2;
+  }
 
   std::vector<int64_t> widths;
   std::stringstream ss(arch);
   for (std::string item; std::getline(ss, item, ',');) widths.push_back(std::stoll(item));
   const std::vector<Layer> layers = strided_layers(widths, batch, channels, joints);
 
-  std::printf("bench_tcn_cpu: arch %s, batch %lld, channels %lld, OpenBLAS core %s, %d threads\n",
+  std::printf("bench_tcn_cpu: arch %s, batch %lld, channels %lld, GEMM %s, %d threads\n",
               arch.c_str(), static_cast<long long>(batch), static_cast<long long>(channels),
               v3d::bench::blas_core_name().c_str(), v3d::bench::blas_threads());
 
@@ -120,6 +124,8 @@ int main(int argc, char** argv) {
   out["channels"] = channels;
   out["blas_core"] = v3d::bench::blas_core_name();
   out["blas_threads"] = v3d::bench::blas_threads();
+  out["gemm_kernel"] = v3d::bench::gemm_kernel_summary();
+  out["cpu"] = v3d::bench::cpu_description();
   double total_flops = 0.0, total_ours = 0.0, total_gemm = 0.0;
   std::printf("%-16s %8s %8s %8s %4s | %10s %10s | %9s %9s %6s\n", "layer", "M", "N", "K", "",
               "ours ms", "sgemm ms", "ours GF/s", "sgemm GF/s", "ratio");

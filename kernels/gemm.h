@@ -4,7 +4,8 @@
 //
 // op(X) = X or X^T; lda, ldb, ldc are row strides in elements (for op(A) = A^T, A is stored
 // (k, m) with lda >= m). beta = 0 overwrites C without reading it (NaN in C is not propagated).
-// CPU: OpenBLAS sgemm. CUDA: cuBLAS sgemm on the given stream (no TF32: full fp32 products).
+// CPU: the sgemm chosen for the processor (kernels/gemm_kernel.h). CUDA: cuBLAS sgemm on the
+// given stream (no TF32: full fp32 products).
 // Under emulation the CUDA entry runs the CPU implementation, as library calls are not emulated.
 // Tolerance: summation order differs between libraries; relative error grows like sqrt(k) * 2^-24,
 // so comparisons use |err| <= 1e-5 * sqrt(k) * (|A||B| row/column norm scale).

@@ -149,6 +149,28 @@ class TemporalConvAlgoGuard {
  private:
   TemporalConvAlgo saved_;
 };
+// Precision of the CPU forward pass's products: kFp32 (the default, and the contract's), or kBf16:
+// both GEMM operands rounded to bfloat16, products and sums in float32 (kernels/gemm_kernel.h,
+// gemm_bf16), about twice the sgemm rate on CPUs with AVX512_BF16. For inference only (`v3d infer
+// --precision bf16`, `v3d eval --precision bf16`): the relative error of a product grows to about
+// 2^-8 * sqrt(K) instead of 2^-24 * sqrt(K). Set it only when bf16_gemm_available() is true and
+// while no forward pass runs; the backward passes are always float32.
+enum class ConvPrecision { kFp32, kBf16 };
+void set_conv_fwd_precision(ConvPrecision precision);
+ConvPrecision conv_fwd_precision();
+class ConvPrecisionGuard {
+ public:
+  explicit ConvPrecisionGuard(ConvPrecision p) : saved_(conv_fwd_precision()) {
+    set_conv_fwd_precision(p);
+  }
+  ~ConvPrecisionGuard() { set_conv_fwd_precision(saved_); }
+  ConvPrecisionGuard(const ConvPrecisionGuard&) = delete;
+  ConvPrecisionGuard& operator=(const ConvPrecisionGuard&) = delete;
+
+ private:
+  ConvPrecision saved_;
+};
+
 // Outputs per Winograd tile (m of F(m, 3)) and the thresholds of kAuto.
 inline constexpr int64_t kWinogradTile = 4;
 inline constexpr int64_t kWinogradMinChannels = 128;

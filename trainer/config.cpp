@@ -29,6 +29,7 @@
 
 #include "data/windows.h"
 #include "kernels/common.h"
+#include "kernels/gemm_kernel.h"
 #include "kernels/pose_bank.h"
 #include "runtime/device.h"
 
@@ -577,6 +578,22 @@ const std::vector<Field>& fields() {
                   parse_device(v);
                 } catch (const Error& e) {
                   k.fail(key, std::string("is invalid: ") + e.what());
+                }
+              })));
+
+    t.push_back(quoted_field(
+        "blas", [](auto& c) -> auto& { return c.blas; },
+        "the CPU GEMM kernel of `v3d train` ([cpu-gemm.md](cpu-gemm.md)); empty: "
+        "`OPENBLAS_CORETYPE` when set, else chosen from the CPU's features; `--blas` overrides "
+        "it. A machine setting: `eval`, `infer` and `ltb` do not take it from a checkpoint",
+        check("empty, `auto`, `openblas`, `openblas:<core>`, `onednn`, `blis` or `builtin`",
+              [](const Checker& k, const std::string& key, const std::string& v) {
+                if (v.empty()) return;
+                try {
+                  kernels::parse_gemm_kernel(v, key);
+                } catch (const Error&) {
+                  k.fail(key, "names no GEMM kernel: '" + v + "' (one of " +
+                                  kernels::gemm_kernel_choices() + ")");
                 }
               })));
 

@@ -139,6 +139,10 @@ struct ExperimentConfig {
   // The device of every subcommand (parse_device forms: cpu, cuda, cuda:N, emu); a command's
   // --device overrides it. Checkpoints written before it existed store it as train.device.
   std::string device = "cpu";
+  // The CPU GEMM kernel of `v3d train` (kernels/gemm_kernel.h names); "" = OPENBLAS_CORETYPE when
+  // set, else chosen from the CPU's features. A machine setting: commands that restore a
+  // checkpoint do not take it from the checkpoint (they take --blas).
+  std::string blas;
   ModelConfig model;
   DataConfig data;
   TrainConfig train;

@@ -1,9 +1,10 @@
-// CPU backend of kernels/gemm.h through OpenBLAS.
+// CPU backend of kernels/gemm.h: the sgemm kernel chosen for this CPU (kernels/gemm_kernel.h).
 #include "kernels/gemm.h"
 
-#include <cblas.h>
-
+#include <algorithm>
 #include <limits>
+
+#include "kernels/gemm_kernel.h"
 
 namespace v3d::kernels {
 
@@ -32,10 +33,7 @@ void gemm(const GemmArgs& g) {
         g.c[i * g.ldc + j] = g.beta == 0.0f ? 0.0f : g.beta * g.c[i * g.ldc + j];
     return;
   }
-  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
-              g.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(g.m), static_cast<int>(g.n),
-              static_cast<int>(g.k), g.alpha, g.a, static_cast<int>(g.lda), g.b,
-              static_cast<int>(g.ldb), g.beta, g.c, static_cast<int>(g.ldc));
+  sgemm_kernel()(g);
 }
 
 }  // namespace cpu

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_kernel.h"
 #include "kernels/temporal_conv.h"
 
 namespace v3d::kernels {
@@ -76,6 +77,45 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
 
 namespace cpu {
 namespace {
+
+std::atomic<ConvPrecision>& precision_setting() {
+  static std::atomic<ConvPrecision> p{ConvPrecision::kFp32};
+  return p;
+}
+
+// Per-thread bf16 scratch, as scratch() below: one for each GEMM operand.
+uint16_t* bf16_scratch(int which, int64_t n) {
+  thread_local std::vector<uint16_t> buffers[2];
+  std::vector<uint16_t>& v = buffers[which];
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// rows x cols floats at stride ld -> contiguous bf16 (rows, cols); parallel when called outside a
+// parallel region.
+void rows_to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* y) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && rows * cols > 65536)
+  for (int64_t r = 0; r < rows; ++r) float_to_bf16(x + r * ld, y + r * cols, cols);
+}
+
+// The forward pass's GEMM in the current precision (see ConvPrecision). In bf16, `b_bf16`
+// (optional) is g.b already converted (contiguous, as g's op(B) with ldb = its row length).
+void fwd_gemm(const GemmArgs& g, const uint16_t* b_bf16 = nullptr) {
+  if (precision_setting().load(std::memory_order_relaxed) == ConvPrecision::kFp32) {
+    gemm(g);
+    return;
+  }
+  const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
+  const int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
+  uint16_t* a = bf16_scratch(0, a_rows * a_cols);
+  rows_to_bf16(g.a, a_rows, a_cols, g.lda, a);
+  if (b_bf16 == nullptr) {
+    uint16_t* b = bf16_scratch(1, b_rows * b_cols);
+    rows_to_bf16(g.b, b_rows, b_cols, g.ldb, b);
+    b_bf16 = b;
+  }
+  gemm_bf16(bf16_operands(g, a, a_cols, b_bf16, b_cols));
+}
 
 // Per-thread scratch reused across calls (it only grows), one per simultaneous use.
 enum class Scratch { kCol, kWeights, kWinograd };
@@ -421,6 +461,9 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
   const float* v = v_given != nullptr ? v_given : v_own;
   float* u = v_own + v_floats;
   float* mm = u + n * chunk * s.c_in;
+  // bf16: V converted once per call, shared by the threads (the activations per GEMM task).
+  const bool bf16 = precision_setting().load(std::memory_order_relaxed) == ConvPrecision::kBf16;
+  std::vector<uint16_t> v_bf16(bf16 ? static_cast<size_t>(n * s.c_out * s.c_in) : 0);
   // One parallel region for the whole pipeline: every fork/join (and every OpenBLAS call, which
   // is one) costs a scheduler tick when another process holds a core. The n GEMMs of a chunk are
   // split into tasks (one GEMM's rows in `parts` slices) that each thread runs single-threaded
@@ -430,6 +473,15 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
     const int64_t threads = omp_get_num_threads();
     const int64_t parts = threads / std::gcd(threads, n);
     if (v_given == nullptr) winograd_weights(s, wg, w, v_own);  // no barrier: input does not read V
+    if (bf16) {
+      if (v_given == nullptr) {
+#pragma omp barrier
+      }
+      const int64_t rows = n * s.c_out;
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r)
+        float_to_bf16(v + r * s.c_in, v_bf16.data() + r * s.c_in, s.c_in);
+    }
     for (int64_t first = 0; first < total; first += chunk) {
       const int64_t tiles = std::min(chunk, total - first);
       winograd_input(s, wg, x, starts, first, tiles, u);  // ends with a barrier
@@ -450,7 +502,7 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
         g.ldb = s.c_in;
         g.c = mm + (i * tiles + row0) * s.c_out;
         g.ldc = s.c_out;
-        gemm(g);
+        fwd_gemm(g, bf16 ? v_bf16.data() + i * s.c_out * s.c_in : nullptr);
       }
       winograd_output(s, wg, mm, starts, first, tiles, y);  // ends with a barrier
     }
@@ -460,6 +512,14 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
 }  // namespace
 
 void set_temporal_conv_algo(TemporalConvAlgo algo) { algo_setting().store(algo); }
+void set_conv_fwd_precision(ConvPrecision precision) {
+  if (precision == ConvPrecision::kBf16) {
+    std::string why;
+    V3D_REQUIRE(bf16_gemm_available(&why), "bf16 precision is not available: " << why);
+  }
+  precision_setting().store(precision);
+}
+ConvPrecision conv_fwd_precision() { return precision_setting().load(); }
 TemporalConvAlgo temporal_conv_algo() { return algo_setting().load(); }
 
 bool temporal_conv_fwd_uses_winograd(const TemporalConvShape& shape) {
@@ -520,7 +580,7 @@ void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const flo
   g.ldb = r;
   g.c = y;
   g.ldc = shape.c_out;
-  gemm(g);
+  fwd_gemm(g);
 }
 
 void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, const float* w,

@@ -1,6 +1,7 @@
 // The v3d command line: a word in a subcommand's place that names none is a one-line error with
 // exit status 1, even with --help after it; --help and --version still succeed; a bad --device
-// is an error naming --device.
+// is an error naming --device; so are a bad --blas, config key `blas` and --precision; `v3d
+// info` names the CPU and the GEMM kernel with the reason.
 #include "apps/cli.h"
 
 #include <gtest/gtest.h>
@@ -10,13 +11,15 @@
 
 #include "apps/app_util.h"
 #include "kernels/common.h"
+#include "kernels/gemm_kernel.h"
+#include "trainer/config.h"
 
 namespace v3d::apps {
 namespace {
 
 struct CliRun {
   int status = 0;
-  std::string err;
+  std::string out, err;
 };
 
 CliRun run(std::vector<const char*> args) {
@@ -25,7 +28,7 @@ CliRun run(std::vector<const char*> args) {
   testing::internal::CaptureStderr();
   CliRun r;
   r.status = run_cli(static_cast<int>(args.size()), args.data());
-  testing::internal::GetCapturedStdout();
+  r.out = testing::internal::GetCapturedStdout();
   r.err = testing::internal::GetCapturedStderr();
   return r;
 }
@@ -64,6 +67,62 @@ TEST(Cli, DeviceOptionIsCheckedAndNamed) {
     msg = e.what();
   }
   EXPECT_EQ(msg, "--device: invalid device 'tpu': expected cpu, cuda, cuda:N or emu");
+}
+
+TEST(Cli, InfoNamesTheCpuTheKernelAndWhy) {
+  const CliRun r = run({"info"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const char* part : {"CPU: ", "ISA features: ", "GEMM kernel: ", "library: ", "why: ",
+                           "bf16 GEMM (--precision bf16): "})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << " missing from\n" << r.out;
+  // The kernel line names the chosen kernel, which is the one in use.
+  EXPECT_NE(r.out.find("GEMM kernel: " + kernels::gemm_kernel().spec.name()), std::string::npos)
+      << r.out;
+}
+
+TEST(Cli, BlasOptionAndConfigKeyAreChecked) {
+  const CliRun r = run({"info", "--blas", "mkl"});
+  expect_one_line_error(r, "--blas: unknown GEMM kernel 'mkl'");
+  EXPECT_NE(r.err.find("openblas:Haswell"), std::string::npos) << r.err;  // the accepted values
+  std::string msg;
+  try {
+    parse_config("blas: mkl\n", "exp.yaml");
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("exp.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("blas"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'mkl'"), std::string::npos) << msg;
+  EXPECT_EQ(parse_config("blas: openblas:haswell\n", "exp.yaml").blas, "openblas:haswell");
+  EXPECT_EQ(parse_config("", "exp.yaml").blas, "");
+}
+
+TEST(Cli, PrecisionBf16IsACpuPath) {
+  std::string msg;
+  try {
+    PrecisionScope scope("bf16", Device::emu());
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_EQ(msg.rfind("--precision bf16: a CPU path", 0), 0u) << msg;
+  const PrecisionScope fp32("fp32", Device::emu());
+  EXPECT_FALSE(fp32.bf16());
+  std::string why;
+  if (kernels::bf16_gemm_available(&why)) {
+    {
+      const PrecisionScope bf16("bf16", Device::cpu());
+      EXPECT_TRUE(bf16.bf16());
+      EXPECT_EQ(kernels::cpu::conv_fwd_precision(), kernels::cpu::ConvPrecision::kBf16);
+    }
+    EXPECT_EQ(kernels::cpu::conv_fwd_precision(), kernels::cpu::ConvPrecision::kFp32);
+  } else {
+    try {
+      PrecisionScope scope("bf16", Device::cpu());
+      ADD_FAILURE() << "bf16 accepted without a bf16 GEMM";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not available"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

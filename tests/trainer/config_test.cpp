@@ -357,7 +357,8 @@ TEST(Config, DeviceIsTopLevelAndTrainDeviceItsOldName) {
   EXPECT_EQ(parse_config("device: emu\n", "t").device, "emu");
   EXPECT_EQ(parse_config("", "t", {"device=cuda:2"}).device, "cuda:2");
   EXPECT_ERROR_HAS(error_of("device: tpu\n"), "test.yaml:1: 'device' is invalid");
-  EXPECT_ERROR_HAS(error_of("trian: 1\n"), "valid keys of the top level: device, model, data");
+  EXPECT_ERROR_HAS(error_of("trian: 1\n"),
+                   "valid keys of the top level: device, blas, model, data");
 
   const std::string yaml = to_yaml(ExperimentConfig{});
   EXPECT_EQ(yaml.rfind("device: cpu\n", 0), 0u) << yaml;
