@@ -11,22 +11,48 @@ state_dict is key-for-key what VideoPose3D's run.py saves under 'model_pos'.
                                 F) -> (B, 1, J_out, 3); same weights.
 
 Used as a module by the checkpoint converter's tests (tests/trainer/) and as a program by
-benchmarks/run_e2e:
+benchmarks/run_e2e; it runs under Debian's torch 1.13 and under the newest torch from PyPI
+(benchmarks/reference/make-venv):
 
-  videopose3d_ref.py [--arch 3,3,3] [--channels 1024] [--batch 1024] [--train-iters 5]
-                     [--infer-lengths 1000,2500,5000] [--infer-iters 2] [--json FILE]
+  videopose3d_ref.py [--mode eager|compile|onnxruntime] [--arch 3,3,3] [--channels 1024]
+                     [--batch 1024] [--train-iters 5] [--infer-lengths 1000,2500,5000]
+                     [--infer-iters 2] [--threads N] [--skip-train] [--skip-infer] [--json FILE]
 
 It measures training samples/s (forward + MPJPE + backward + Adam(amsgrad) step, train mode,
 dropout 0.25) and whole-sequence inference frames/s (eval mode, no_grad, edge-padded so the output
-has one pose per input frame), with torch.set_num_threads(os.cpu_count()), and prints JSON.
+has one pose per input frame), with torch.set_num_threads(--threads, default os.cpu_count()), and
+prints JSON. Every figure is the median of the timed steps (passes), which follow warm-up steps
+(passes) that are not timed. --mode picks what runs the model:
+
+  eager        plain PyTorch (training and inference); one warm-up step (pass).
+  compile      torch.compile (torch >= 2.0, default settings; training and inference). Training
+               compiles the model (forward and backward graphs; Adam runs eagerly); inference
+               compiles it with dynamic=False, so every sequence length gets its own static graph.
+               Two warm-up steps (passes, each over every length) compile everything before
+               timing: compilation is excluded from the figures and reported as compile_s (the
+               first warm-up step or pass less the median timed one).
+  onnxruntime  inference only: TemporalModel exported to ONNX (torch.onnx.export, dynamic time
+               axis; the dynamo exporter when onnxscript is installed, else the TorchScript one)
+               and run by an onnxruntime InferenceSession on the CPU provider with
+               intra_op_num_threads = --threads; one warm-up pass. Export and session creation are
+               excluded from the figures (export_s, session_s).
+
+compile and onnxruntime check the warm-up outputs of every length against the eager model's (max
+error relative to the largest output below 1e-3). A mode this interpreter cannot run (compile on
+torch 1.x, onnxruntime without the package, onnxruntime for training) ends with one line on
+stderr and exit status 2.
 """
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import resource
 import sys
+import tempfile
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -183,74 +209,209 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def bench_training(widths, channels, batch, iters, joints=17, dropout=0.25, seed=1):
+MODES = ("eager", "compile", "onnxruntime")
+
+
+class Unavailable(Exception):
+    """The requested mode cannot run with this interpreter (main exits with status 2)."""
+
+
+def onnxruntime_version():
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime.__version__
+
+
+def check_mode(mode, training):
+    if mode == "compile" and not hasattr(torch, "compile"):
+        raise Unavailable(f"mode compile needs torch.compile (torch >= 2.0); {sys.executable} has "
+                          f"torch {torch.__version__}")
+    if mode == "onnxruntime":
+        if training:
+            raise Unavailable("mode onnxruntime measures inference only (add --skip-train)")
+        if onnxruntime_version() is None:
+            raise Unavailable(f"mode onnxruntime needs the onnxruntime package, which "
+                              f"{sys.executable} cannot import (benchmarks/reference/make-venv)")
+
+
+def allow_recompiles(count):
+    """Dynamo's limit of graphs per code object (8 by default; renamed across versions) must admit
+    one static graph per sequence length."""
+    import torch._dynamo.config as config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), count))
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def bench_training(widths, channels, batch, iters, joints=17, dropout=0.25, seed=1, mode="eager"):
+    check_mode(mode, training=True)
     torch.manual_seed(seed)
     model = TemporalModelOptimized1f(joints, 2, joints, widths, dropout=dropout, channels=channels)
     model.train()
+    run = torch.compile(model) if mode == "compile" else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
     rf = model.receptive_field()
     x = torch.randn(batch, rf, joints, 2) * 0.3
     y = torch.randn(batch, 1, joints, 3) * 0.2
 
-    def step(times=None):
+    def step(times):
         t0 = time.perf_counter()
         optimizer.zero_grad()
-        loss = mpjpe(model(x), y)
+        loss = mpjpe(run(x), y)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
         optimizer.step()
         value = loss.item()
         t3 = time.perf_counter()
-        if times is not None:
-            times.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2))
+        times.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2))
         return value
 
-    first = step()  # warm-up (also allocates Adam's state)
+    # Warm-up, not timed: allocates Adam's state; with compile, the first step compiles the
+    # forward and backward graphs and the second shows that nothing recompiles.
+    warmup = 2 if mode == "compile" else 1
+    warm_times = []
+    first = step(warm_times)
     if not (first == first and abs(first) < 1e6):
         raise RuntimeError(f"training warm-up loss is not finite: {first}")
+    for _ in range(warmup - 1):
+        step(warm_times)
     times = []
     for _ in range(iters):
         last = step(times)
 
     def med(i):
-        return sorted(t[i] for t in times)[len(times) // 2]
+        return median([t[i] for t in times])
 
-    return {"batch": batch, "iters": iters, "median_step_s": med(0),
-            "median_forward_s": med(1), "median_backward_s": med(2),
-            "median_optimizer_s": med(3), "samples_per_s": batch / med(0),
-            "warmup_loss": first, "last_loss": last}
+    out = {"mode": mode, "batch": batch, "iters": iters, "warmup_steps": warmup,
+           "warmup_s": sum(t[0] for t in warm_times), "median_step_s": med(0),
+           "median_forward_s": med(1), "median_backward_s": med(2),
+           "median_optimizer_s": med(3), "samples_per_s": batch / med(0),
+           "warmup_loss": first, "last_loss": last}
+    if mode == "compile":
+        out["compile_s"] = warm_times[0][0] - med(0)
+        out["timing"] = "compilation happens in the warm-up steps and is excluded"
+    return out
 
 
-def bench_inference(widths, channels, lengths, iters, joints=17, seed=2):
+def export_onnx(model, rf, joints, path):
+    """TemporalModel (eval) -> ONNX with a dynamic time axis; returns the exporter's name. The
+    exporters' progress lines and tracer warnings go to stderr: stdout carries the JSON."""
+    example = torch.randn(1, rf + 100, joints, 2)
+    names = {"input_names": ["poses_2d"], "output_names": ["poses_3d"]}
+    dynamo = importlib.util.find_spec("onnxscript") is not None  # the dynamo exporter needs it
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            frames = torch.export.Dim("frames", min=rf)
+            torch.onnx.export(model, (example,), path, dynamo=True, external_data=False,
+                              verbose=False, dynamic_shapes={"x": {1: frames}}, **names)
+            return "dynamo"
+        legacy = {}
+        if "dynamo" in torch.onnx.export.__code__.co_varnames:
+            legacy["dynamo"] = False  # torch >= 2.5 defaults to the dynamo exporter
+        torch.onnx.export(model, (example,), path, opset_version=17,
+                          dynamic_axes={"poses_2d": {1: "frames"}, "poses_3d": {1: "out_frames"}},
+                          **names, **legacy)
+        return "torchscript"
+
+
+def bench_inference(widths, channels, lengths, iters, joints=17, seed=2, mode="eager",
+                    threads=None):
+    check_mode(mode, training=False)
     torch.manual_seed(seed)
     model = TemporalModel(joints, 2, joints, widths, channels=channels)
     model.eval()
     pad = (model.receptive_field() - 1) // 2
     seqs = [torch.randn(n, joints, 2) * 0.3 for n in lengths]
     frames = sum(lengths)
+    info = {}
 
-    def run_all():
+    if mode == "onnxruntime":
+        import onnxruntime as ort
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "temporal_model.onnx")
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                info["onnx_exporter"] = export_onnx(model, model.receptive_field(), joints, path)
+            t1 = time.perf_counter()
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads or torch.get_num_threads()
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            info.update(export_s=t1 - t0, session_s=time.perf_counter() - t1,
+                        intra_op_num_threads=opts.intra_op_num_threads)
+        input_name = session.get_inputs()[0].name
+
+        def predict(x):
+            # The prediction is already a numpy array outside the runtime.
+            return session.run(None, {input_name: x.numpy()})[0]
+    else:
+        if mode == "compile":
+            allow_recompiles(len(lengths) + 2)
+            run = torch.compile(model, dynamic=False)
+            info["compile"] = "dynamic=False: one static graph per sequence length"
+        else:
+            run = model
+
+        def predict(x):
+            return run(x).numpy().copy()  # the prediction leaves the framework, as ours does
+
+    def run_all(outputs=None):
         with torch.no_grad():
             for s in seqs:
-                out = model(edge_pad(s, pad, pad).unsqueeze(0))
+                out = predict(edge_pad(s, pad, pad).unsqueeze(0))
                 assert out.shape == (1, s.shape[0], joints, 3)
-                out.numpy().copy()  # the prediction leaves the framework, as ours does
+                if outputs is not None:
+                    outputs.append(out)
 
-    run_all()  # warm-up
+    # Warm-up, not timed; with compile it compiles every length (the first pass) and shows that
+    # nothing recompiles (the second).
+    warmup = 2 if mode == "compile" else 1
+    warm_times, outputs = [], []
+    for i in range(warmup):
+        t0 = time.perf_counter()
+        run_all(outputs if i == 0 else None)
+        warm_times.append(time.perf_counter() - t0)
+    if mode != "eager":
+        # The same inputs through the eager model: the export or compilation must not change the
+        # predictions.
+        worst = 0.0
+        with torch.no_grad():
+            for s, out in zip(seqs, outputs):
+                ref = model(edge_pad(s, pad, pad).unsqueeze(0))
+                err = (torch.from_numpy(out) - ref).abs().max() / ref.abs().max().clamp_min(1e-12)
+                worst = max(worst, float(err))
+        if not worst < 1e-3:
+            raise RuntimeError(f"mode {mode}: output differs from eager by {worst:.3g} (relative)")
+        info["max_rel_err_vs_eager"] = worst
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
         run_all()
         times.append(time.perf_counter() - t0)
-    times.sort()
-    median = times[len(times) // 2]
-    return {"lengths": list(lengths), "frames": frames, "iters": iters, "median_pass_s": median,
-            "frames_per_s": frames / median}
+    med = median(times)
+    out = {"mode": mode, "lengths": list(lengths), "frames": frames, "iters": iters,
+           "warmup_passes": warmup, "warmup_s": sum(warm_times), "median_pass_s": med,
+           "frames_per_s": frames / med}
+    out.update(info)
+    if mode == "compile":
+        out["compile_s"] = warm_times[0] - med
+        out["timing"] = "compilation happens in the warm-up passes and is excluded"
+    return out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=MODES, default="eager",
+                   help="eager PyTorch, torch.compile, or onnxruntime (inference only)")
     p.add_argument("--arch", default="3,3,3", help="filter widths (3,3,3 = 27 frames)")
     p.add_argument("--channels", type=int, default=1024)
     p.add_argument("--batch", type=int, default=1024, help="training windows per batch")
@@ -264,17 +425,27 @@ def main():
     a = p.parse_args()
     widths = [int(w) for w in a.arch.split(",")]
     lengths = [int(n) for n in a.infer_lengths.split(",")]
+    try:
+        check_mode(a.mode, training=not a.skip_train)
+        if not a.skip_infer:
+            check_mode(a.mode, training=False)
+    except Unavailable as e:
+        print(f"videopose3d_ref: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(a.threads)
 
-    out = {"framework": "pytorch", "torch_version": torch.__version__,
-           "threads": torch.get_num_threads(), "arch": a.arch, "channels": a.channels,
+    out = {"framework": "pytorch", "mode": a.mode, "torch_version": torch.__version__,
+           "onnxruntime_version": onnxruntime_version(), "python": sys.executable,
+           "python_version": sys.version.split()[0], "threads": torch.get_num_threads(),
+           "arch": a.arch, "channels": a.channels,
            "flops_per_training_sample": flops_per_training_sample(widths, a.channels, 17, 2, 17),
            "flops_per_frame": flops_per_frame(widths, a.channels, 17, 2, 17)}
     if not a.skip_train:
-        out["train"] = bench_training(widths, a.channels, a.batch, a.train_iters)
+        out["train"] = bench_training(widths, a.channels, a.batch, a.train_iters, mode=a.mode)
         out["train"]["peak_rss_mb"] = peak_rss_mb()
     if not a.skip_infer:
-        out["infer"] = bench_inference(widths, a.channels, lengths, a.infer_iters)
+        out["infer"] = bench_inference(widths, a.channels, lengths, a.infer_iters, mode=a.mode,
+                                       threads=a.threads)
         out["infer"]["peak_rss_mb"] = peak_rss_mb()
     out["peak_rss_mb"] = peak_rss_mb()
     text = json.dumps(out, indent=2)
