@@ -29,13 +29,16 @@ std::string Progress::format_duration(double seconds) {
   return buf;
 }
 
-void Progress::update(int64_t done, const std::string& status) {
-  last_done_ = done;
+bool Progress::due() const {
   const double now =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double every = tty_ ? 0.1 : log_every_s_;
-  if (now - last_print_s_ < every) return;
-  last_print_s_ = now;
+  return now - last_print_s_ >= (tty_ ? 0.1 : log_every_s_);
+}
+
+void Progress::update(int64_t done, const std::string& status) {
+  last_done_ = done;
+  if (!due()) return;
+  last_print_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   print(done, status, false);
 }
 

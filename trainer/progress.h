@@ -15,6 +15,9 @@ class Progress {
   Progress(std::string label, int64_t total, std::FILE* out = stderr, double log_every_s = 5.0);
   // Reports that `done` of `total` units are complete.
   void update(int64_t done, const std::string& status = "");
+  // Whether update() would print now: a caller whose status costs something (a device
+  // synchronisation) computes it only then.
+  bool due() const;
   // Prints the final line (always).
   void finish(const std::string& status = "");
 

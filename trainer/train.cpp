@@ -231,6 +231,15 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
 
     const auto epoch_start = std::chrono::steady_clock::now();
     double loss_sum = 0;  // frame-weighted, metres
+    // The step losses not yet read: reading one is a device-to-host copy that waits for the step,
+    // so on a GPU they are read only when the progress line prints and at the end of the epoch,
+    // in step order (the same sum as reading each at once).
+    std::vector<std::pair<Tensor, int64_t>> unread;
+    const auto read_losses = [&] {
+      for (const auto& [value, windows] : unread)
+        loss_sum += static_cast<double>(value.item()) * static_cast<double>(windows);
+      unread.clear();
+    };
     batches.start_epoch();
     while (batches.next(batch)) {
       ++batches_done;
@@ -243,10 +252,12 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
           batch.targets_3d);
       loss.backward();
       optimizer.step();
-      loss_sum += static_cast<double>(loss.value().item()) * static_cast<double>(batch.size);
+      unread.emplace_back(loss.value(), batch.size);
+      if (device.is_cpu()) read_losses();
       e.samples += batch.size;
       samples_done += batch.size;
-      if (progress) {
+      if (progress && progress->due()) {
+        read_losses();
         const double s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
         progress->update(batches_done,
@@ -256,6 +267,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
                              " samples/s");
       }
     }
+    read_losses();
     synchronize(device);
     e.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();

@@ -5,19 +5,25 @@
 #include "kernels/gpu/kind.h"
 
 #if defined(__CUDACC__)
+#include <map>
+
 #include "kernels/gpu/check.h"
 
 namespace v3d::kernels::cuda {
 namespace {
-// One handle per host thread; cuBLAS handles are not thread-safe to share.
+// One handle per host thread and device: cuBLAS handles are not thread-safe to share, and a handle
+// belongs to the device that was current when it was created (the stream is set per call).
 cublasHandle_t handle() {
-  thread_local cublasHandle_t h = [] {
-    cublasHandle_t created = nullptr;
-    V3D_CUBLAS_CHECK(cublasCreate(&created));
-    V3D_CUBLAS_CHECK(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH));
-    return created;
-  }();
-  return h;
+  int device = 0;
+  V3D_CUDA_CHECK(cudaGetDevice(&device));
+  thread_local std::map<int, cublasHandle_t> handles;
+  const auto it = handles.find(device);
+  if (it != handles.end()) return it->second;
+  cublasHandle_t created = nullptr;
+  V3D_CUBLAS_CHECK(cublasCreate(&created));
+  V3D_CUBLAS_CHECK(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH));
+  handles.emplace(device, created);
+  return created;
 }
 }  // namespace
 }  // namespace v3d::kernels::cuda
