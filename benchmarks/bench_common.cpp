@@ -5,8 +5,8 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 
+#include "data/atomic_file.h"
 #include "kernels/common.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_kernel.h"
@@ -58,10 +58,7 @@ double sgemm_peak_gflops(double seconds) {
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {
-  std::ofstream f(path);
-  f << j.dump(2) << "\n";
-  f.close();
-  if (!f) throw Error(path + ": cannot write");
+  data::write_text_atomically(path, j.dump(2) + "\n");
   std::printf("wrote %s\n", path.c_str());
 }
 

@@ -41,7 +41,8 @@ inline double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// Writes `j` pretty-printed to `path` and says so; throws v3d::Error when it cannot.
+// Writes `j` pretty-printed to `path` atomically (data/atomic_file.h) and says so; throws
+// v3d::Error when it cannot.
 void write_json(const std::string& path, const nlohmann::json& j);
 
 // --blas KERNEL (a kernel name as `v3d --blas` takes it; by default the library decides: the
