@@ -1,5 +1,6 @@
-// End-to-end CPU benchmark of v3d's trainer on VideoPose3D's model, the counterpart of the PyTorch
-// reference benchmarks/reference/videopose3d_ref.py (benchmarks/run_e2e prints both side by side):
+// End-to-end benchmark (CPU, or --device cuda) of v3d's trainer on VideoPose3D's model, the
+// counterpart of the PyTorch reference benchmarks/reference/videopose3d_ref.py (benchmarks/run_e2e
+// prints both side by side):
 //
 //   training   samples/s of the training step of trainer/train.cpp (zero_grad, strided
 //              forward_train in train mode with dropout, ag::mpjpe, backward, AMSGrad step),
@@ -12,7 +13,8 @@
 //
 //   bench_e2e [--arch 3,3,3] [--channels 1024] [--batch 1024] [--train-iters 5]
 //             [--infer-lengths 1000,2500,5000] [--infer-iters 2] [--skip-train] [--skip-infer]
-//             [--peak-seconds 1] [--blas KERNEL | --native-blas] [--json FILE]
+//             [--peak-seconds 1] [--blas KERNEL | --native-blas] [--device cpu|cuda]
+//             [--json FILE]
 //
 // Napkin math: a training sample costs forward + backward-weight + backward-data (not for the
 // first layer, whose input needs no gradient) of every conv of the strided form, 2 FLOPs per MAC;
@@ -286,7 +288,7 @@ nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"End-to-end CPU benchmark of v3d's training step and whole-sequence inference"};
+  CLI::App app{"End-to-end benchmark of v3d's training step and whole-sequence inference"};
   std::string arch = "3,3,3", lengths_arg = "1000,2500,5000", json_path, precision = "fp32";
   int64_t channels = 1024, batch = 1024;
   int train_iters = 5, infer_iters = 2;
