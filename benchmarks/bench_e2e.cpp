@@ -1,5 +1,6 @@
-// End-to-end CPU benchmark of v3d's trainer on VideoPose3D's model, the counterpart of the PyTorch
-// reference benchmarks/reference/videopose3d_ref.py (benchmarks/run_e2e prints both side by side):
+// End-to-end benchmark (CPU, or --device cuda) of v3d's trainer on VideoPose3D's model, the
+// counterpart of the PyTorch reference benchmarks/reference/videopose3d_ref.py (benchmarks/run_e2e
+// prints both side by side):
 //
 //   training   samples/s of the training step of trainer/train.cpp (zero_grad, strided
 //              forward_train in train mode with dropout, ag::mpjpe, backward, AMSGrad step),
@@ -12,7 +13,8 @@
 //
 //   bench_e2e [--arch 3,3,3] [--channels 1024] [--batch 1024] [--train-iters 5]
 //             [--infer-lengths 1000,2500,5000] [--infer-iters 2] [--skip-train] [--skip-infer]
-//             [--peak-seconds 1] [--blas KERNEL | --native-blas] [--json FILE]
+//             [--peak-seconds 1] [--blas KERNEL | --native-blas] [--device cpu|cuda]
+//             [--json FILE]
 //
 // Napkin math: a training sample costs forward + backward-weight + backward-data (not for the
 // first layer, whose input needs no gradient) of every conv of the strided form, 2 FLOPs per MAC;
@@ -42,6 +44,7 @@
 #include "kernels/temporal_conv.h"
 #include "runtime/allocator.h"
 #include "runtime/autograd.h"
+#include "runtime/device.h"
 #include "runtime/loss.h"
 #include "runtime/optimizer.h"
 #include "trainer/model.h"
@@ -63,8 +66,8 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
-double allocator_peak_mb() {
-  return static_cast<double>(v3d::allocator_for(v3d::Device::cpu()).stats().peak_allocated_bytes) /
+double allocator_peak_mb(v3d::Device device) {
+  return static_cast<double>(v3d::allocator_for(device).stats().peak_allocated_bytes) /
          (1024.0 * 1024.0);
 }
 
@@ -115,7 +118,8 @@ double validate_forms(TemporalModel& model, std::mt19937_64& rng) {
   const int64_t rf = c.receptive_field(), frames = rf + 3;
   const std::vector<float> seq = v3d::bench::random_vector(rng, frames * c.in_channels(), 0.3f);
   const std::vector<float> dilated =
-      model.forward_eval(Tensor::from_vector(seq, {1, frames, c.in_channels()})).to_vector();
+      model.forward_eval(Tensor::from_vector(seq, {1, frames, c.in_channels()}, model.device()))
+          .to_vector();
   std::vector<float> windows;  // (4, RF, C_in): the windows starting at frames 0..3
   for (int64_t s = 0; s < 4; ++s) {
     windows.insert(windows.end(), seq.begin() + s * c.in_channels(),
@@ -124,7 +128,8 @@ double validate_forms(TemporalModel& model, std::mt19937_64& rng) {
   v3d::PhiloxState rng_unused{0, 0};
   const std::vector<float> strided =
       model
-          .forward_train(Tensor::from_vector(windows, {4, rf, c.in_channels()}), rng_unused,
+          .forward_train(Tensor::from_vector(windows, {4, rf, c.in_channels()}, model.device()),
+                         rng_unused,
                          /*training=*/false)
           .value()
           .to_vector();
@@ -141,8 +146,8 @@ double validate_forms(TemporalModel& model, std::mt19937_64& rng) {
 }
 
 nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int iters,
-                              double peak_gflops) {
-  TemporalModel model(cfg, v3d::Device::cpu(), /*seed=*/1);
+                              double peak_gflops, v3d::Device device) {
+  TemporalModel model(cfg, device, /*seed=*/1);
   v3d::AdamAmsgrad optimizer(model.parameters());
   v3d::PhiloxState dropout_rng{1234, 0};
   std::mt19937_64 rng(11);
@@ -151,12 +156,12 @@ nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int
   const int64_t rf = cfg.receptive_field();
   const Tensor x =
       Tensor::from_vector(v3d::bench::random_vector(rng, batch * rf * cfg.in_channels(), 0.3f),
-                          {batch, rf, cfg.in_channels()});
+                          {batch, rf, cfg.in_channels()}, device);
   const Tensor target =
       Tensor::from_vector(v3d::bench::random_vector(rng, batch * cfg.out_channels(), 0.2f),
-                          {batch, 1, cfg.joints_out, 3});
+                          {batch, 1, cfg.joints_out, 3}, device);
 
-  v3d::allocator_for(v3d::Device::cpu()).reset_peak();
+  v3d::allocator_for(device).reset_peak();
   std::vector<double> fwd, bwd, opt, total;
   float first_loss = 0, last_loss = 0;
   for (int it = 0; it <= iters; ++it) {  // iteration 0 is the warm-up
@@ -196,7 +201,7 @@ nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int
           {"warmup_loss", first_loss},
           {"last_loss", last_loss},
           {"validation_forms_rel_err", form_err},
-          {"allocator_peak_mb", allocator_peak_mb()},
+          {"allocator_peak_mb", allocator_peak_mb(device)},
           {"peak_rss_mb", peak_rss_mb()}};
 }
 
@@ -226,8 +231,8 @@ std::string conv_paths(const TemporalModelConfig& c, int64_t frames) {
 }
 
 nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector<int64_t>& lengths,
-                               int iters, double peak_gflops) {
-  TemporalModel model(cfg, v3d::Device::cpu(), /*seed=*/2);
+                               int iters, double peak_gflops, v3d::Device device) {
+  TemporalModel model(cfg, device, /*seed=*/2);
   const v3d::data::Skeleton& skeleton = v3d::data::Skeleton::h36m17();
   V3D_CHECK(cfg.joints_in == skeleton.num_joints() && cfg.joints_out == skeleton.num_joints(),
             "inference runs the H36M-17 model");
@@ -259,7 +264,7 @@ nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector
         v3d::predict_sequence(model, seqs[0], skeleton, skeleton, false);
     for (float v : pred) V3D_CHECK(std::isfinite(v), "inference output is not finite");
   }
-  v3d::allocator_for(v3d::Device::cpu()).reset_peak();
+  v3d::allocator_for(device).reset_peak();
   run_all();
   std::vector<double> t;
   for (int it = 0; it < iters; ++it) {
@@ -276,18 +281,19 @@ nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector
           {"frames_per_s", double(frames) / pass},
           {"gflops", gflops},
           {"fraction_of_peak", peak_gflops > 0 ? gflops / peak_gflops : 0.0},
-          {"allocator_peak_mb", allocator_peak_mb()},
+          {"allocator_peak_mb", allocator_peak_mb(device)},
           {"peak_rss_mb", peak_rss_mb()}};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"End-to-end CPU benchmark of v3d's training step and whole-sequence inference"};
+  CLI::App app{"End-to-end benchmark of v3d's training step and whole-sequence inference"};
   std::string arch = "3,3,3", lengths_arg = "1000,2500,5000", json_path, precision = "fp32";
   int64_t channels = 1024, batch = 1024;
   int train_iters = 5, infer_iters = 2;
   double peak_seconds = 1.0;
+  std::string device_arg = "cpu";
   bool skip_train = false, skip_infer = false;
   app.add_option("--arch", arch, "Filter widths: 3,3,3 (27 frames) or 3,3,3,3,3 (243)")
       ->capture_default_str();
@@ -307,6 +313,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--peak-seconds", peak_seconds, "Minimum time of the sgemm peak measurement")
       ->capture_default_str();
+  app.add_option("--device", device_arg,
+                 "Device of the model and the step: cpu, cuda[:N] (the GPU check) or emu")
+      ->capture_default_str();
   app.add_flag("--skip-train", skip_train, "Measure inference only");
   app.add_flag("--skip-infer", skip_infer, "Measure training only");
   app.add_option("--precision", precision, "Products of inference: fp32 or bf16 (AVX512_BF16)")
@@ -319,6 +328,7 @@ int main(int argc, char** argv) {
 
   try {
     v3d::bench::apply_blas_options(blas);
+    const v3d::Device device = v3d::parse_device(device_arg);
     TemporalModelConfig cfg;
     cfg.filter_widths = parse_list(arch);
     cfg.channels = channels;
@@ -330,13 +340,15 @@ int main(int argc, char** argv) {
     std::printf("bench_e2e: arch %s (RF %lld), channels %lld, GEMM %s, %d threads\n", arch.c_str(),
                 static_cast<long long>(cfg.receptive_field()), static_cast<long long>(channels),
                 v3d::bench::blas_core_name().c_str(), v3d::bench::blas_threads());
-    const double peak = v3d::bench::sgemm_peak_gflops(peak_seconds);
-    std::printf("sgemm peak (2048^3): %.1f GFLOP/s\n", peak);
+    // The CPU's sgemm peak; on a GPU the fractions of peak are left at 0.
+    const double peak = device.is_cpu() ? v3d::bench::sgemm_peak_gflops(peak_seconds) : 0.0;
+    std::printf("device %s, sgemm peak (2048^3): %.1f GFLOP/s\n", device.str().c_str(), peak);
 
     nlohmann::json out;
     out["framework"] = "v3d";
     out["arch"] = arch;
     out["channels"] = channels;
+    out["device"] = device.str();
     out["blas_core"] = v3d::bench::blas_core_name();
     out["blas_threads"] = v3d::bench::blas_threads();
     out["gemm_kernel"] = v3d::bench::gemm_kernel_summary();
@@ -345,7 +357,7 @@ int main(int argc, char** argv) {
     out["flops_per_training_sample"] = flops_per_training_sample(cfg);
     out["flops_per_frame"] = flops_per_frame(cfg);
     if (!skip_train) {
-      const nlohmann::json t = bench_training(cfg, batch, train_iters, peak);
+      const nlohmann::json t = bench_training(cfg, batch, train_iters, peak, device);
       std::printf(
           "training:  %9.1f samples/s  step %.3f s (forward %.3f, backward %.3f, optimizer "
           "%.3f)  %.1f GFLOP/s = %.2f of peak  maxrss %.0f MB, tensors %.0f MB\n",
@@ -362,7 +374,7 @@ int main(int argc, char** argv) {
                   paths.c_str());
       std::optional<v3d::kernels::cpu::ConvPrecisionGuard> bf16;
       if (precision == "bf16") bf16.emplace(v3d::kernels::cpu::ConvPrecision::kBf16);
-      nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak);
+      nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak, device);
       t["conv_paths"] = paths;
       t["precision"] = precision;
       std::printf(

@@ -16,7 +16,8 @@ benchmarks/run_e2e; it runs under Debian's torch 1.13 and under the newest torch
 
   videopose3d_ref.py [--mode eager|compile|onnxruntime] [--arch 3,3,3] [--channels 1024]
                      [--batch 1024] [--train-iters 5] [--infer-lengths 1000,2500,5000]
-                     [--infer-iters 2] [--threads N] [--skip-train] [--skip-infer] [--json FILE]
+                     [--infer-iters 2] [--threads N] [--device cpu|cuda] [--skip-train]
+                     [--skip-infer] [--json FILE]
 
 It measures training samples/s (forward + MPJPE + backward + Adam(amsgrad) step, train mode,
 dropout 0.25) and whole-sequence inference frames/s (eval mode, no_grad, edge-padded so the output
@@ -224,13 +225,15 @@ def onnxruntime_version():
     return onnxruntime.__version__
 
 
-def check_mode(mode, training):
+def check_mode(mode, training, device="cpu"):
     if mode == "compile" and not hasattr(torch, "compile"):
         raise Unavailable(f"mode compile needs torch.compile (torch >= 2.0); {sys.executable} has "
                           f"torch {torch.__version__}")
     if mode == "onnxruntime":
         if training:
             raise Unavailable("mode onnxruntime measures inference only (add --skip-train)")
+        if device != "cpu":
+            raise Unavailable("mode onnxruntime runs on the CPU provider only (--device cpu)")
         if onnxruntime_version() is None:
             raise Unavailable(f"mode onnxruntime needs the onnxruntime package, which "
                               f"{sys.executable} cannot import (benchmarks/reference/make-venv)")
@@ -249,16 +252,18 @@ def median(values):
     return sorted(values)[len(values) // 2]
 
 
-def bench_training(widths, channels, batch, iters, joints=17, dropout=0.25, seed=1, mode="eager"):
-    check_mode(mode, training=True)
+def bench_training(widths, channels, batch, iters, joints=17, dropout=0.25, seed=1, mode="eager",
+                   device="cpu"):
+    check_mode(mode, training=True, device=device)
     torch.manual_seed(seed)
     model = TemporalModelOptimized1f(joints, 2, joints, widths, dropout=dropout, channels=channels)
+    model.to(device)
     model.train()
     run = torch.compile(model) if mode == "compile" else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
     rf = model.receptive_field()
-    x = torch.randn(batch, rf, joints, 2) * 0.3
-    y = torch.randn(batch, 1, joints, 3) * 0.2
+    x = (torch.randn(batch, rf, joints, 2) * 0.3).to(device)
+    y = (torch.randn(batch, 1, joints, 3) * 0.2).to(device)
 
     def step(times):
         t0 = time.perf_counter()
@@ -323,13 +328,14 @@ def export_onnx(model, rf, joints, path):
 
 
 def bench_inference(widths, channels, lengths, iters, joints=17, seed=2, mode="eager",
-                    threads=None):
-    check_mode(mode, training=False)
+                    threads=None, device="cpu"):
+    check_mode(mode, training=False, device=device)
     torch.manual_seed(seed)
     model = TemporalModel(joints, 2, joints, widths, channels=channels)
     model.eval()
+    model.to(device)
     pad = (model.receptive_field() - 1) // 2
-    seqs = [torch.randn(n, joints, 2) * 0.3 for n in lengths]
+    seqs = [(torch.randn(n, joints, 2) * 0.3).to(device) for n in lengths]
     frames = sum(lengths)
     info = {}
 
@@ -362,7 +368,8 @@ def bench_inference(widths, channels, lengths, iters, joints=17, seed=2, mode="e
             run = model
 
         def predict(x):
-            return run(x).numpy().copy()  # the prediction leaves the framework, as ours does
+            # The prediction leaves the framework (and the device), as ours does.
+            return run(x).cpu().numpy().copy()
 
     def run_all(outputs=None):
         with torch.no_grad():
@@ -386,7 +393,7 @@ def bench_inference(widths, channels, lengths, iters, joints=17, seed=2, mode="e
         worst = 0.0
         with torch.no_grad():
             for s, out in zip(seqs, outputs):
-                ref = model(edge_pad(s, pad, pad).unsqueeze(0))
+                ref = model(edge_pad(s, pad, pad).unsqueeze(0)).cpu()
                 err = (torch.from_numpy(out) - ref).abs().max() / ref.abs().max().clamp_min(1e-12)
                 worst = max(worst, float(err))
         if not worst < 1e-3:
@@ -419,6 +426,8 @@ def main():
     p.add_argument("--infer-lengths", default="1000,2500,5000", help="sequence lengths (frames)")
     p.add_argument("--infer-iters", type=int, default=2, help="timed passes over the sequences")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--device", default="cpu",
+                   help="cpu or cuda[:N]; on CUDA, TF32 is off (ours multiplies in fp32 FMA)")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-infer", action="store_true")
     p.add_argument("--json", help="also write the JSON to this file")
@@ -426,26 +435,32 @@ def main():
     widths = [int(w) for w in a.arch.split(",")]
     lengths = [int(n) for n in a.infer_lengths.split(",")]
     try:
-        check_mode(a.mode, training=not a.skip_train)
+        check_mode(a.mode, training=not a.skip_train, device=a.device)
         if not a.skip_infer:
-            check_mode(a.mode, training=False)
+            check_mode(a.mode, training=False, device=a.device)
+        if a.device != "cpu" and not torch.cuda.is_available():
+            raise Unavailable(f"--device {a.device}: torch {torch.__version__} sees no CUDA device")
     except Unavailable as e:
         print(f"videopose3d_ref: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(a.threads)
+    if a.device != "cpu":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
     out = {"framework": "pytorch", "mode": a.mode, "torch_version": torch.__version__,
            "onnxruntime_version": onnxruntime_version(), "python": sys.executable,
            "python_version": sys.version.split()[0], "threads": torch.get_num_threads(),
-           "arch": a.arch, "channels": a.channels,
+           "arch": a.arch, "channels": a.channels, "device": a.device,
            "flops_per_training_sample": flops_per_training_sample(widths, a.channels, 17, 2, 17),
            "flops_per_frame": flops_per_frame(widths, a.channels, 17, 2, 17)}
     if not a.skip_train:
-        out["train"] = bench_training(widths, a.channels, a.batch, a.train_iters, mode=a.mode)
+        out["train"] = bench_training(widths, a.channels, a.batch, a.train_iters, mode=a.mode,
+                                      device=a.device)
         out["train"]["peak_rss_mb"] = peak_rss_mb()
     if not a.skip_infer:
         out["infer"] = bench_inference(widths, a.channels, lengths, a.infer_iters, mode=a.mode,
-                                       threads=a.threads)
+                                       threads=a.threads, device=a.device)
         out["infer"]["peak_rss_mb"] = peak_rss_mb()
     out["peak_rss_mb"] = peak_rss_mb()
     text = json.dumps(out, indent=2)

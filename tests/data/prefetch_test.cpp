@@ -9,11 +9,7 @@
 #include <stdexcept>
 
 #include "data/prefetch.h"
-
-namespace v3d {
-// Test names and failure messages show "cpu" / "emu" rather than the bytes of a Device.
-void PrintTo(const Device& device, std::ostream* os) { *os << device.str(); }
-}  // namespace v3d
+#include "tests/runtime/test_util.h"
 
 namespace v3d::data {
 namespace {
@@ -63,7 +59,7 @@ void expect_same(const Batch& want, const DeviceBatch& got, Device device, const
   EXPECT_EQ(got.targets_3d.to_vector(), want.targets_3d) << what;
 }
 
-class PrefetchDevices : public ::testing::TestWithParam<Device> {};
+class PrefetchDevices : public test::DeviceTest {};
 
 TEST_P(PrefetchDevices, YieldsExactlyTheSynchronousBatches) {
   const Device device = GetParam();
@@ -125,10 +121,8 @@ TEST_P(PrefetchDevices, ShutdownWithAFullQueueJoins) {
   ASSERT_TRUE(pre.next(got));
 }  // destroyed while the producer waits
 
-INSTANTIATE_TEST_SUITE_P(Prefetch, PrefetchDevices, ::testing::Values(Device::cpu(), Device::emu()),
-                         [](const ::testing::TestParamInfo<Device>& param_info) {
-                           return param_info.param.is_cpu() ? "cpu" : "emu";
-                         });
+INSTANTIATE_TEST_SUITE_P(Prefetch, PrefetchDevices, ::testing::ValuesIn(test::device_params()),
+                         test::device_test_name);
 
 // A source whose fill fails at batch `fail_at`.
 class FailingSource final : public BatchSource {

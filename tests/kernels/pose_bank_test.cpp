@@ -52,9 +52,8 @@ std::vector<int32_t> iota_i32(int32_t n) {
   return v;
 }
 
-class PoseBankTest : public ::testing::TestWithParam<Device> {
+class PoseBankTest : public test::DeviceTest {
  protected:
-  Device dev() const { return GetParam(); }
   // The result of a call once the device finished it: a GPU reports index errors it found then.
   template <class T>
   T checked(T result) const {
@@ -420,7 +419,7 @@ TEST_P(PoseBankTest, ArgumentErrorsNameOpAndArgument) {
       "pose_similarity", "joints");
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, PoseBankTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, PoseBankTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 }  // namespace

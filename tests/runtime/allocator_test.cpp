@@ -242,10 +242,14 @@ TEST(CpuAllocatorCache, ConcurrentUseKeepsStatsConsistent) {
 
 // ---- CachingAllocator (private instances over a GPU backend) ---------------------------------
 
-class CachingAllocatorTest : public ::testing::TestWithParam<Device> {
+class CachingAllocatorTest : public test::DeviceTest {
  protected:
-  void SetUp() override { alloc_ = std::make_unique<CachingAllocator>(api(), GetParam()); }
+  void SetUp() override {
+    DeviceTest::SetUp();
+    if (!IsSkipped()) alloc_ = std::make_unique<CachingAllocator>(api(), GetParam());
+  }
   void TearDown() override {
+    if (!alloc_) return;  // skipped: no device
     for (void* p : live_) alloc_->deallocate(p, 0);
     alloc_->empty_cache();
     EXPECT_EQ(alloc_->stats().reserved_bytes, 0);
@@ -473,12 +477,12 @@ TEST_P(CachingAllocatorTest, ConcurrentUseKeepsStatsConsistent) {
   EXPECT_LE(s.backend_allocs, 4 * kThreads);  // at most one live block per thread and size
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuDevices, CachingAllocatorTest, ::testing::ValuesIn(test::gpu_devices()),
-                         test::device_test_name);
+INSTANTIATE_TEST_SUITE_P(GpuDevices, CachingAllocatorTest,
+                         ::testing::ValuesIn(test::gpu_device_params()), test::device_test_name);
 
 // ---- The process-wide allocator of a GPU device, through tensors ----------------------------
 
-class GpuAllocatorTest : public ::testing::TestWithParam<Device> {};
+class GpuAllocatorTest : public test::DeviceTest {};
 
 TEST_P(GpuAllocatorTest, ProcessAllocatorIsOneCachingAllocatorPerDevice) {
   Allocator& a = allocator_for(GetParam());
@@ -540,8 +544,8 @@ TEST_P(GpuAllocatorTest, EmptyCacheLowersReservedBytes) {
   EXPECT_EQ(after.reserved_bytes, after.allocated_bytes);  // nothing cached is left
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuDevices, GpuAllocatorTest, ::testing::ValuesIn(test::gpu_devices()),
-                         test::device_test_name);
+INSTANTIATE_TEST_SUITE_P(GpuDevices, GpuAllocatorTest,
+                         ::testing::ValuesIn(test::gpu_device_params()), test::device_test_name);
 
 }  // namespace
 }  // namespace v3d

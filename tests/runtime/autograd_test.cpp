@@ -22,9 +22,8 @@ namespace {
 
 using test::iota_vec;
 
-class AutogradTest : public ::testing::TestWithParam<Device> {
+class AutogradTest : public test::DeviceTest {
  protected:
-  Device dev() const { return GetParam(); }
   Var leaf(const std::vector<float>& v, const Shape& shape, bool requires_grad = true) const {
     return Var(Tensor::from_vector(v, shape, dev()), requires_grad);
   }
@@ -625,7 +624,7 @@ TEST_P(AutogradTest, DropoutRejectsInvalidProbability) {
   EXPECT_EQ(rng.offset, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, AutogradTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, AutogradTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 TEST(DropoutAcrossDevices, MasksAreBitIdenticalOnCpuAndGpu) {

@@ -134,7 +134,7 @@ TEST(SyncAfterOps, SetterIsVisibleAndRestored) {
   EXPECT_EQ(kernels::sync_after_ops(), initial);
 }
 
-class SyncAfterOpsTest : public ::testing::TestWithParam<Device> {};
+class SyncAfterOpsTest : public test::DeviceTest {};
 
 TEST_P(SyncAfterOpsTest, OpsStillComputeTheRightValues) {
   SyncOpsScope on(true);
@@ -161,7 +161,7 @@ TEST_P(SyncAfterOpsTest, OpsStillComputeTheRightValues) {
   EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{3, 0, 3}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, SyncAfterOpsTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, SyncAfterOpsTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 }  // namespace

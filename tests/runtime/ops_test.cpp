@@ -15,9 +15,8 @@ namespace {
 
 using test::iota_vec;
 
-class OpsTest : public ::testing::TestWithParam<Device> {
+class OpsTest : public test::DeviceTest {
  protected:
-  Device dev() const { return GetParam(); }
   Device other() const { return dev().is_cpu() ? Device::emu() : Device::cpu(); }
   Tensor vec(const std::vector<float>& v, const Shape& s) const {
     return Tensor::from_vector(v, s, dev());
@@ -251,7 +250,7 @@ TEST_P(OpsTest, DropoutRejectsInvalidProbability) {
   EXPECT_V3D_ERROR(ops::dropout_bwd_out(x, y, -0.5f, 0, 0), "dropout", "probability");
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, OpsTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, OpsTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 }  // namespace

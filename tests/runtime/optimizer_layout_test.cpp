@@ -24,10 +24,7 @@ using test::iota_vec;
 
 // ---- layout views -----------------------------------------------------------------------------
 
-class LayoutTest : public ::testing::TestWithParam<Device> {
- protected:
-  Device dev() const { return GetParam(); }
-};
+class LayoutTest : public test::DeviceTest {};
 
 // A value that names its pose index, so a misplaced element says where it came from.
 float code(int64_t b, int64_t t, int64_t j, int64_t f) {
@@ -84,14 +81,13 @@ TEST_P(LayoutTest, WrongShapesAreNamed) {
   EXPECT_V3D_ERROR(ops::channels_to_poses(three_d, 0), "channels_to_poses", "joints");
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, LayoutTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, LayoutTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 // ---- MPJPE ------------------------------------------------------------------------------------
 
-class MpjpeTest : public ::testing::TestWithParam<Device> {
+class MpjpeTest : public test::DeviceTest {
  protected:
-  Device dev() const { return GetParam(); }
   // N = 2 samples of J = 2 joints whose errors are (3, 4, 0), (0, 0, 0), (1, 2, 2), (2, 3, 6):
   // distances 5, 0, 3, 7.
   Tensor pred() const {
@@ -177,14 +173,13 @@ TEST_P(MpjpeTest, ErrorsNameTheOpAndTheShapes) {
       "mpjpe_bwd", "d_loss");
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, MpjpeTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, MpjpeTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 // ---- AdamAmsgrad ------------------------------------------------------------------------------
 
-class AdamAmsgradTest : public ::testing::TestWithParam<Device> {
+class AdamAmsgradTest : public test::DeviceTest {
  protected:
-  Device dev() const { return GetParam(); }
   Tensor host(const std::vector<float>& v, const Shape& s) const {
     return Tensor::from_vector(v, s, Device::cpu());
   }
@@ -349,7 +344,7 @@ TEST_P(AdamAmsgradTest, Errors) {
       "adam_amsgrad: grad", "(8)", "(7)");
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, AdamAmsgradTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, AdamAmsgradTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 }  // namespace

@@ -14,9 +14,8 @@ namespace {
 
 using test::iota_vec;
 
-class ParameterStoreTest : public ::testing::TestWithParam<Device> {
+class ParameterStoreTest : public test::DeviceTest {
  protected:
-  Device dev() const { return GetParam(); }
   // w: (3, 5) = 15 floats at 0, b: (5) at 16, s: scalar at 32, v: (4, 4) = 16 floats at 48;
   // 64 floats in all.
   void declare(ParameterStore& store) {
@@ -223,7 +222,7 @@ TEST_P(ParameterStoreTest, UnknownNamesListTheKnownOnes) {
   EXPECT_V3D_ERROR(empty.find("w"), "unknown parameter 'w'");
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, ParameterStoreTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, ParameterStoreTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 }  // namespace

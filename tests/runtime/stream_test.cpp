@@ -15,10 +15,7 @@
 namespace v3d {
 namespace {
 
-class StreamTest : public ::testing::TestWithParam<Device> {
- protected:
-  Device dev() const { return GetParam(); }
-};
+class StreamTest : public test::DeviceTest {};
 
 TEST_P(StreamTest, CreateGivesAnOwnedNonDefaultStream) {
   const Stream s = Stream::create(dev());
@@ -161,7 +158,7 @@ TEST_P(StreamTest, ElapsedBeforeRecordingFails) {
   EXPECT_EQ(t.to_vector(), std::vector<float>(8, 2.0f));
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuDevices, StreamTest, ::testing::ValuesIn(test::gpu_devices()),
+INSTANTIATE_TEST_SUITE_P(GpuDevices, StreamTest, ::testing::ValuesIn(test::gpu_device_params()),
                          test::device_test_name);
 
 TEST(StreamCpu, StreamsExistOnGpuDevicesOnly) {

@@ -16,10 +16,7 @@ namespace {
 
 using test::iota_vec;
 
-class TensorTest : public ::testing::TestWithParam<Device> {
- protected:
-  Device dev() const { return GetParam(); }
-};
+class TensorTest : public test::DeviceTest {};
 
 TEST(TensorUndefined, DefaultConstructedIsUndefined) {
   const Tensor t;
@@ -332,7 +329,7 @@ TEST_P(TensorTest, CheckTensorNamesWhatIsWrong) {
                    "weight: expected a tensor on " + other.str(), "on " + dev().str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, TensorTest, ::testing::ValuesIn(test::all_devices()),
+INSTANTIATE_TEST_SUITE_P(Devices, TensorTest, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
 TEST(TensorCpu, HostPointersAreWritableAndAligned) {

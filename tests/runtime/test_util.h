@@ -1,9 +1,10 @@
 // Helpers shared by the runtime unit tests: the devices a parameterised test runs on, readable
 // test names, and assertions on the message of a thrown v3d::Error.
 //
-// Every parameterised test runs on the CPU and on the emulated CUDA device; on a machine where a
-// real CUDA device is usable it runs there too. GPU memory is only read back through the runtime
-// (Tensor::to_vector, copy_from), never dereferenced, exactly as real CUDA memory must be.
+// Every parameterised test runs on the CPU, on the emulated CUDA device and on cuda:0; the cuda:0
+// instances exist on every machine and skip with the reason where no CUDA device is usable. GPU
+// memory is only read back through the runtime (Tensor::to_vector, copy_from), never dereferenced,
+// exactly as real CUDA memory must be.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -26,28 +27,57 @@ inline void PrintTo(const Device& d, std::ostream* os) { *os << d.str(); }
 
 namespace v3d::test {
 
-// cpu, emu, and cuda:0 when a CUDA device is usable now.
+// cpu, emu, and cuda:0 when a CUDA device is usable now: the devices a test loops over.
 inline std::vector<Device> all_devices() {
   std::vector<Device> d = {Device::cpu(), Device::emu()};
   if (cuda_available()) d.push_back(Device::cuda(0));
   return d;
 }
 
-// emu, and cuda:0 when a CUDA device is usable now.
-inline std::vector<Device> gpu_devices() {
-  std::vector<Device> d = {Device::emu()};
-  if (cuda_available()) d.push_back(Device::cuda(0));
-  return d;
+// cpu, emu and cuda:0 on every machine: the instances of a device-parameterised suite. The cuda:0
+// instances are registered (and labelled gpu) even where no device exists, and skip there with
+// the reason (DeviceTest, V3D_SKIP_UNLESS_USABLE), so every machine lists the same tests.
+inline std::vector<Device> device_params() {
+  return {Device::cpu(), Device::emu(), Device::cuda(0)};
 }
 
+// emu and cuda:0 on every machine, as device_params.
+inline std::vector<Device> gpu_device_params() { return {Device::emu(), Device::cuda(0)}; }
+
 // "cpu", "emu", "cuda0": gtest names allow only alphanumerics and underscores.
-inline std::string device_test_name(const ::testing::TestParamInfo<Device>& info) {
-  std::string s = info.param.str();
+inline std::string device_name(const Device& device) {
   std::string out;
-  for (char c : s)
+  for (char c : device.str())
     if (std::isalnum(static_cast<unsigned char>(c))) out += c;
   return out;
 }
+
+inline std::string device_test_name(const ::testing::TestParamInfo<Device>& info) {
+  return device_name(info.param);
+}
+
+// Why `device` cannot run tests here ("" when it can): a CUDA device that no usable GPU backs.
+inline std::string unusable_reason(const Device& device) {
+  std::string why;
+  if (device.type == DeviceType::kCUDA && !cuda_available(&why))
+    return "no usable CUDA device: " + why;
+  return "";
+}
+
+// Skips the current test (from the test body or SetUp) when `device` cannot run here.
+#define V3D_SKIP_UNLESS_USABLE(device)                                         \
+  do {                                                                         \
+    const std::string v3d_skip_reason_ = ::v3d::test::unusable_reason(device); \
+    if (!v3d_skip_reason_.empty()) GTEST_SKIP() << v3d_skip_reason_;           \
+  } while (false)
+
+// A suite parameterised by the device it runs on (instantiated with device_params or
+// gpu_device_params): each test skips with the reason where its device is not usable.
+class DeviceTest : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override { V3D_SKIP_UNLESS_USABLE(GetParam()); }
+  Device dev() const { return GetParam(); }
+};
 
 // The message of the v3d::Error that fn throws; a failure is recorded when it throws nothing or
 // something else, so callers can go on to check the message.

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "kernels/common.h"
+#include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 
@@ -184,17 +185,23 @@ TEST(Checkpoint, RoundTripCpuBitForBit) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"a.ckpt"});
 }
 
-TEST(Checkpoint, RoundTripEmuBothWays) {
+// A checkpoint saved from a GPU device loads there and on the CPU, identical to the CPU's.
+class CheckpointDevices : public test::DeviceTest {};
+
+TEST_P(CheckpointDevices, RoundTripBothWays) {
   TempDir dir;
-  const Checkpoint on_emu = sample(Device::emu());
-  save_checkpoint(on_emu, dir.file("emu.ckpt"));
-  const Checkpoint to_emu = load_checkpoint(dir.file("emu.ckpt"), Device::emu());
-  expect_on(to_emu, Device::emu());
-  expect_same_checkpoint(sample(), to_emu);
-  const Checkpoint to_cpu = load_checkpoint(dir.file("emu.ckpt"), Device::cpu());
+  const Checkpoint on_dev = sample(dev());
+  save_checkpoint(on_dev, dir.file("dev.ckpt"));
+  const Checkpoint to_dev = load_checkpoint(dir.file("dev.ckpt"), dev());
+  expect_on(to_dev, dev());
+  expect_same_checkpoint(sample(), to_dev);
+  const Checkpoint to_cpu = load_checkpoint(dir.file("dev.ckpt"), Device::cpu());
   expect_on(to_cpu, Device::cpu());
   expect_same_checkpoint(sample(), to_cpu);
 }
+
+INSTANTIATE_TEST_SUITE_P(GpuDevices, CheckpointDevices,
+                         ::testing::ValuesIn(test::gpu_device_params()), test::device_test_name);
 
 TEST(Checkpoint, WeightsOnlyAndDefaults) {
   TempDir dir;

@@ -18,6 +18,7 @@
 #include "data/synth.h"
 #include "kernels/common.h"
 #include "runtime/autograd.h"
+#include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 #include "tests/trainer/ltb_test_util.h"
 #include "trainer/evaluate.h"
@@ -388,14 +389,17 @@ TEST(Ltb, OnlineWindowsOnlyInsertPastFrames) {
   EXPECT_EQ(plan.bank_frames, off.bank_frames);
 }
 
-TEST(Ltb, EmulatedPlanEqualsCpuPlan) {
+// The bank and the fusion plan on a GPU device equal the CPU's bit for bit.
+class LtbDevices : public test::DeviceTest {};
+
+TEST_P(LtbDevices, PlanEqualsCpuPlan) {
   auto seqs = sequences(40);
   seqs.resize(3);
   for (const bool online : {false, true}) {
     LtbOptions o = fusing_options();
     o.online = online;
     const LtbPlan c = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::cpu(), true);
-    const LtbPlan e = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::emu(), true);
+    const LtbPlan e = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, dev(), true);
     EXPECT_EQ(c.bank_frames, e.bank_frames);
     EXPECT_EQ(c.bank_as, e.bank_as);
     EXPECT_EQ(c.bank_size, e.bank_size);
@@ -404,6 +408,9 @@ TEST(Ltb, EmulatedPlanEqualsCpuPlan) {
     EXPECT_EQ(c.fused, e.fused);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(GpuDevices, LtbDevices, ::testing::ValuesIn(test::gpu_device_params()),
+                         test::device_test_name);
 
 TEST(Ltb, CausalModelsAndBadOptionsAreRefused) {
   TemporalModel causal(tiny_model(true), Device::cpu(), 8);

@@ -15,6 +15,7 @@
 #include "runtime/allocator.h"
 #include "runtime/loss.h"
 #include "runtime/ops.h"
+#include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 #include "trainer/model.h"
 
@@ -169,7 +170,7 @@ TEST(TemporalModel, PyTorchDefaultInitialisation) {
   EXPECT_NE(m.parameters().flat_values().to_vector(), other.parameters().flat_values().to_vector());
 }
 
-// ---- both forms, CPU and emulated GPU -----------------------------------------------------------
+// ---- both forms, CPU, emulated GPU and CUDA ------------------------------------------------
 
 struct FormsCase {
   Device device;
@@ -179,7 +180,7 @@ struct FormsCase {
 };
 
 std::string describe(const FormsCase& c) {
-  std::string name = c.device.is_cpu() ? "cpu" : "emu";
+  std::string name = test::device_name(c.device);
   name += "_arch";
   for (int64_t w : c.widths) name += std::to_string(w);
   return name + "_c" + std::to_string(c.channels) + (c.causal ? "_causal" : "");
@@ -191,7 +192,10 @@ std::string case_name(const ::testing::TestParamInfo<FormsCase>& info) {
 
 void PrintTo(const FormsCase& c, std::ostream* os) { *os << describe(c); }
 
-class ModelForms : public ::testing::TestWithParam<FormsCase> {};
+class ModelForms : public ::testing::TestWithParam<FormsCase> {
+ protected:
+  void SetUp() override { V3D_SKIP_UNLESS_USABLE(GetParam().device); }
+};
 
 // The dilated model (BN folded) over a sequence equals the strided model (BN in inference mode,
 // no dropout) on each of its windows. Tolerance: fp32 convolutions summing C * K products in a
@@ -302,7 +306,9 @@ INSTANTIATE_TEST_SUITE_P(Model, ModelForms,
                                            FormsCase{Device::cpu(), {3, 5, 3}, 24, true},
                                            FormsCase{Device::cpu(), {3, 3, 7}, 24, false},
                                            FormsCase{Device::emu(), {3, 3, 3}, 24, false},
-                                           FormsCase{Device::emu(), {3, 3, 3}, 16, true}),
+                                           FormsCase{Device::emu(), {3, 3, 3}, 16, true},
+                                           FormsCase{Device::cuda(0), {3, 3, 3}, 24, false},
+                                           FormsCase{Device::cuda(0), {3, 3, 3}, 16, true}),
                          case_name);
 
 // ---- inputs and the state dict ------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include "runtime/ops.h"
 #include "runtime/temporal_conv.h"
 #include "runtime/time_slice.h"
+#include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 
 namespace v3d {
@@ -134,7 +135,7 @@ struct FormsCase {
 };
 
 std::string describe(const FormsCase& c) {
-  std::string name = c.device.is_cpu() ? "cpu" : "emu";
+  std::string name = test::device_name(c.device);
   name += "_arch";
   for (int64_t w : c.widths) name += std::to_string(w);
   name += "_c";
@@ -152,6 +153,7 @@ void PrintTo(const FormsCase& c, std::ostream* os) { *os << describe(c); }
 class TcnForms : public ::testing::TestWithParam<FormsCase> {
  protected:
   void SetUp() override {
+    V3D_SKIP_UNLESS_USABLE(GetParam().device);
     if (GetParam().winograd) algo_.emplace(kernels::cpu::TemporalConvAlgo::kWinograd);
   }
   std::optional<kernels::cpu::TemporalConvAlgoGuard> algo_;
@@ -211,7 +213,9 @@ INSTANTIATE_TEST_SUITE_P(Forms, TcnForms,
                                            FormsCase{Device::cpu(), {3, 3, 3, 3}, 32, true},
                                            FormsCase{Device::cpu(), {3, 3, 3, 3, 3}, 16, true},
                                            FormsCase{Device::emu(), {3, 3, 3}, 40},
-                                           FormsCase{Device::emu(), {3, 3, 3, 3}, 16}),
+                                           FormsCase{Device::emu(), {3, 3, 3, 3}, 16},
+                                           FormsCase{Device::cuda(0), {3, 3, 3}, 40},
+                                           FormsCase{Device::cuda(0), {3, 3, 3, 3}, 16}),
                          case_name);
 
 }  // namespace
