@@ -227,7 +227,9 @@ __global__ void pose_bank_kernel(const float* __restrict__ poses,
         const PoseInfo ei{true, slot_cx[i], slot_cy[i], slot_denom[i]};
         const float s = similarity(x, xi, seq + slot_frame[i] * stride, ei, sk.joints);
         cand[i] = s;
-        if (s >= threshold) rejected = 1;
+        // Atomic: several threads may reject x at once, and plain stores of one flag by several
+        // threads are a data race even when they store the same value.
+        if (s >= threshold) atomicOr(&rejected, 1);
       }
     }
     __syncthreads();
