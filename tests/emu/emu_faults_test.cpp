@@ -199,5 +199,19 @@ TEST_F(SeededTest, NegativeTransposeWithOffByOneTileIndexIsDetected) {
   EXPECT_EQ(wrong, want.size());
 }
 
+// Planted bug: a read of static shared memory before any write. The emulator poisons every
+// static shared declaration when a block first passes it, so the read sees 0xFF bytes: not zero
+// (first use), not the previous block's values, not another kernel's values.
+TEST(EmuStrict, StaticSharedIsPoisonedAtEveryBlockStart) {
+  const std::vector<unsigned> seen = dev::shared_read_before_write();
+  ASSERT_EQ(seen.size(), 48u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i], 0xffffffffu)
+        << "kernel " << (i < 32 ? "a" : "b") << " block " << (i / 16) % 2 << " thread " << i % 16;
+  }
+  // 0xFF bytes read as a float are a NaN, so arithmetic on stale values shows in results.
+  EXPECT_TRUE(std::isnan(__uint_as_float(seen[0])));
+}
+
 }  // namespace
 }  // namespace v3d::emutest

@@ -47,7 +47,7 @@ unsigned ceil_div(size_t a, unsigned b) { return static_cast<unsigned>((a + b - 
 
 // in: (n), out: (gridDim.x); block size a power of two <= 1024.
 __global__ void block_reduce_kernel(const int* in, int* out, int n) {
-  __shared__ int s[1024];
+  GPU_SHARED(int, s, [1024]);
   const unsigned t = threadIdx.x;
   const unsigned i = blockIdx.x * blockDim.x + t;
   s[t] = i < static_cast<unsigned>(n) ? in[i] : 0;

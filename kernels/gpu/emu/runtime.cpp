@@ -147,6 +147,9 @@ struct Executor {
   std::vector<unsigned> order;
   std::mt19937_64 rng;
   uint64_t launch_index = 0;
+  uint64_t block_serial = 0;  // blocks run on this OS thread, the running one included
+  // Static shared memory the running block declared so far: (start, bytes).
+  std::vector<std::pair<std::byte*, size_t>> static_shared;
 
   ~Executor() { std::free(smem); }
 };
@@ -571,6 +574,9 @@ void resolve_barrier(Executor& ex) {
 void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* arg,
                uint64_t seed) {
   // Poison the dynamic shared memory (0xFF is a NaN for floats) and arm the canary behind it.
+  // Static shared memory is poisoned when the block first passes its declaration.
+  ++ex.block_serial;
+  ex.static_shared.clear();
   std::memset(ex.smem, 0xFF, spec.smem);
   for (size_t i = 0; i < kCanaryBytes; ++i) ex.smem[spec.smem + i] = std::byte(0xA5 ^ i);
 
@@ -706,6 +712,17 @@ uint32_t active_mask() {
 }
 
 void* dynamic_smem_base() { return executor().smem; }
+
+void* enter_static_shared(SharedSlot& slot, void* storage, size_t bytes) {
+  current_lane("static shared memory");
+  Executor& ex = executor();
+  if (slot.block != ex.block_serial) {
+    slot.block = ex.block_serial;
+    std::memset(storage, 0xFF, bytes);
+    ex.static_shared.emplace_back(static_cast<std::byte*>(storage), bytes);
+  }
+  return storage;
+}
 
 bool check_launch(const LaunchSpec& spec) {
   const dim3 b = spec.block, g = spec.grid;

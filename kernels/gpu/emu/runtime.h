@@ -75,6 +75,20 @@ int block_barrier(BarrierOp op, int predicate, const std::source_location& loc);
 uint32_t active_mask();
 void* dynamic_smem_base();
 
+// Per declaration of static shared memory (GPU_SHARED): the block it was last poisoned for.
+struct SharedSlot {
+  uint64_t block = 0;
+};
+// Poisons [storage, storage + bytes) when `slot` was not yet seen in the running block (block
+// numbers count every block run on this OS thread from 1, across launches) and registers it as
+// this block's shared memory. Returns `storage`.
+void* enter_static_shared(SharedSlot& slot, void* storage, size_t bytes);
+template <class T>
+inline T& static_shared(SharedSlot& slot, T& storage) {
+  static_assert(std::is_trivially_destructible_v<T>, "shared memory has no destructors");
+  return *static_cast<T*>(enter_static_shared(slot, &storage, sizeof(T)));
+}
+
 struct LaunchSpec {
   const char* name;
   dim3 grid;
