@@ -280,6 +280,15 @@ TEST_F(RaceTest, RaceFreeKernelsPassRaceMode) {
   EXPECT_TRUE(contains(m, "data race on shared memory")) << m;
 }
 
+// Race mode tracks a bounded number of granules per barrier interval; past the bound the kernel
+// still runs (untracked) instead of exhausting memory.
+TEST_F(RaceTest, HugeIntervalsStayBounded) {
+  const int n = 600000;  // over 2^18 granules
+  const std::vector<int> out = dev::fill_one_block(n);
+  ASSERT_EQ(out.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(out[i], i);
+}
+
 // Planted bug: a store one element past the end of an allocation. Bounds checks are always on.
 TEST_F(EmuStrict, OutOfBoundsStoreIsReported) {
   const std::string m = fault_of(dev::store_past_end);

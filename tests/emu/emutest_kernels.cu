@@ -291,6 +291,12 @@ __global__ void count_kernel(int* out) {
   }
 }
 
+// One block writes all of out: (n), far more granules in one barrier interval than race mode
+// tracks.
+__global__ void fill_one_block_kernel(int* out, int n) {
+  for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) out[i] = i;
+}
+
 // The last thread stores one element past the end of `out`.
 __global__ void store_past_end_kernel(int* out) { out[threadIdx.x + 1] = 1; }
 
@@ -529,6 +535,13 @@ int count_threads(bool broken) {
   }
   V3D_LAUNCH_CHECK("count_kernel", nullptr);
   return out.download()[0];
+}
+
+std::vector<int> fill_one_block(int n) {
+  DeviceBuffer<int> out(static_cast<size_t>(n));
+  GPU_LAUNCH(fill_one_block_kernel, 1, 256, 0, nullptr, out.get(), n);
+  V3D_LAUNCH_CHECK("fill_one_block_kernel", nullptr);
+  return out.download();
 }
 
 void store_past_end() { V3D_RUN_MISUSE(store_past_end_kernel, 32, 0); }

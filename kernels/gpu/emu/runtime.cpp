@@ -185,9 +185,27 @@ struct Shadow {
   uint32_t reader_epoch[32];  // valid for the lanes in reader_lanes
 };
 
-// Open-addressing table of the granules touched in the current barrier interval.
+// Open-addressing table of the granules touched in the current barrier interval. Capped so that
+// a block sweeping a huge buffer in one interval does not exhaust memory: granules beyond the
+// cap are not tracked (their races go unseen).
 class ShadowTable {
  public:
+  static constexpr size_t kMaxGranules = size_t{1} << 18;  // 1 MiB of data, ~90 MiB of shadow
+
+  // The granule's record, or null when it is new and the table is full.
+  Shadow* find(uintptr_t granule) {
+    if (used_.size() < kMaxGranules) return &get(granule);
+    const size_t mask = slots_.size() - 1;
+    size_t i = (granule * 0x9E3779B97F4A7C15ull >> 20) & mask;
+    while (slots_[i].granule != 0 && slots_[i].granule != granule) i = (i + 1) & mask;
+    return slots_[i].granule == granule ? &slots_[i] : nullptr;
+  }
+  void clear() {
+    for (const uint32_t i : used_) slots_[i].granule = 0;
+    used_.clear();
+  }
+
+ private:
   Shadow& get(uintptr_t granule) {
     if ((used_.size() + 1) * 2 > slots_.size()) grow();
     const size_t mask = slots_.size() - 1;
@@ -201,12 +219,6 @@ class ShadowTable {
     }
     return sh;
   }
-  void clear() {
-    for (const uint32_t i : used_) slots_[i].granule = 0;
-    used_.clear();
-  }
-
- private:
   void grow() {
     std::vector<Shadow> old;
     old.swap(slots_);
@@ -573,7 +585,9 @@ void record_access(Executor& ex, Lane& l, uintptr_t a, size_t n, Access kind, ui
   for (uintptr_t g = a >> 2; g <= (a + n - 1) >> 2; ++g) {
     const uintptr_t lo = std::max(a, g << 2), hi = std::min(a + n, (g + 1) << 2);
     const auto bytes = static_cast<uint8_t>(((1u << (hi - lo)) - 1u) << (lo & 3));
-    Shadow& sh = c.shadow.get(g);
+    Shadow* found = c.shadow.find(g);
+    if (found == nullptr) continue;
+    Shadow& sh = *found;
     const bool other_writer = sh.writer >= 0 && static_cast<unsigned>(sh.writer) != lane &&
                               (sh.writer_bytes & bytes) != 0 &&
                               !(kind != Access::kWrite && sh.writer_atomic) &&
