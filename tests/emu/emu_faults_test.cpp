@@ -245,9 +245,9 @@ TEST_F(EmuStrict, StaticSharedIsPoisonedAtEveryBlockStart) {
 // Planted bug: thread 0 writes, the others read, the barrier between is missing. Deterministic
 // order runs thread 0 first, so the numbers are right; race mode reports the conflict.
 TEST_F(RaceTest, MissingBarrierAfterThreadZeroWritesIsReported) {
-  EXPECT_EQ(dev::broadcast(false), std::vector<int>(64, 42));
+  EXPECT_EQ(dev::broadcast(false), std::vector<int>(128, 42));
   cuemu::set_race_check(false);
-  EXPECT_EQ(dev::broadcast(true), std::vector<int>(64, 42)) << "silent without race mode";
+  EXPECT_EQ(dev::broadcast(true), std::vector<int>(128, 42)) << "silent without race mode";
   cuemu::set_race_check(true);
   const std::string m = fault_of([] { dev::broadcast(true); });
   EXPECT_TRUE(contains(m, "kernel '(broadcast_kernel<true>)' block (0,0,0) thread (1,0,0)")) << m;
@@ -278,6 +278,15 @@ TEST_F(RaceTest, RaceFreeKernelsPassRaceMode) {
   // The reduction without its loop barrier (a negative kernel) is reported, not just wrong.
   const std::string m = fault_of([] { dev::tiled_reduce(std::vector<int>(1000, 2), true); });
   EXPECT_TRUE(contains(m, "data race on shared memory")) << m;
+}
+
+// Planted bug: blocks of one launch write the same address. No barrier orders blocks.
+TEST_F(RaceTest, BlocksWritingOneAddressIsReported) {
+  const std::string m = fault_of(dev::blocks_write_one_address);
+  EXPECT_TRUE(contains(m, "kernel 'last_block_wins_kernel' block (1,0,0) thread (0,0,0)")) << m;
+  EXPECT_TRUE(contains(m, "data race on global memory at 0x")) << m;
+  EXPECT_TRUE(contains(m, "block (0,0,0) thread (0,0,0)'s write")) << m;
+  EXPECT_TRUE(contains(m, "nothing orders the blocks of a launch")) << m;
 }
 
 // Race mode tracks a bounded number of granules per barrier interval; past the bound the kernel

@@ -278,7 +278,7 @@ __global__ void broadcast_kernel(int* out) {
   GPU_SHARED(int, value);
   if (threadIdx.x == 0) value = 42;
   if constexpr (!BROKEN) __syncthreads();
-  out[threadIdx.x] = value;
+  out[blockIdx.x * blockDim.x + threadIdx.x] = value;
 }
 
 // Every thread increments out[0]; BROKEN uses a plain read-modify-write, which loses updates.
@@ -295,6 +295,11 @@ __global__ void count_kernel(int* out) {
 // tracks.
 __global__ void fill_one_block_kernel(int* out, int n) {
   for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) out[i] = i;
+}
+
+// Every block's thread 0 stores its block index into out[0]: blocks are not ordered.
+__global__ void last_block_wins_kernel(int* out) {
+  if (threadIdx.x == 0) out[0] = static_cast<int>(blockIdx.x);
 }
 
 // The last thread stores one element past the end of `out`.
@@ -516,7 +521,7 @@ void smem_overflow() { V3D_RUN_MISUSE(smem_overflow_kernel, 32, 32 * sizeof(int)
 void kernel_throws() { V3D_RUN_MISUSE(throwing_kernel, 32, 0); }
 
 std::vector<int> broadcast(bool broken) {
-  DeviceBuffer<int> out(64);
+  DeviceBuffer<int> out(2 * 64);
   if (broken) {
     GPU_LAUNCH((broadcast_kernel<true>), 2, 64, 0, nullptr, out.get());
   } else {
@@ -542,6 +547,12 @@ std::vector<int> fill_one_block(int n) {
   GPU_LAUNCH(fill_one_block_kernel, 1, 256, 0, nullptr, out.get(), n);
   V3D_LAUNCH_CHECK("fill_one_block_kernel", nullptr);
   return out.download();
+}
+
+void blocks_write_one_address() {
+  DeviceBuffer<int> out(1);
+  GPU_LAUNCH(last_block_wins_kernel, 4, 32, 0, nullptr, out.get());
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
 }
 
 void store_past_end() { V3D_RUN_MISUSE(store_past_end_kernel, 32, 0); }

@@ -185,15 +185,27 @@ struct Shadow {
   uint32_t reader_epoch[32];  // valid for the lanes in reader_lanes
 };
 
-// Open-addressing table of the granules touched in the current barrier interval. Capped so that
-// a block sweeping a huge buffer in one interval does not exhaust memory: granules beyond the
-// cap are not tracked (their races go unseen).
-class ShadowTable {
+// What the blocks of one launch did to one 4-byte granule of global memory. Blocks are not
+// ordered against each other, so two blocks' conflicting accesses race whatever the barriers.
+struct GridMark {
+  uintptr_t granule = 0;  // address / 4; 0 marks a free slot
+  uint64_t writer_block = 0, reader_block = 0, other_reader_block = 0;  // linear index + 1
+  unsigned writer_lane = 0, reader_lane = 0, other_reader_lane = 0;
+  bool writer_atomic = false;
+  uint8_t writer_bytes = 0, reader_bytes = 0;
+  uintptr_t writer_pc = 0, reader_pc = 0, other_reader_pc = 0;
+};
+
+// Open-addressing table of granule records: Shadow for the current barrier interval, GridMark
+// for the current launch. Capped so that sweeping a huge buffer does not exhaust memory:
+// granules beyond the cap are not tracked (their races go unseen).
+template <class Entry>
+class GranuleTable {
  public:
   static constexpr size_t kMaxGranules = size_t{1} << 18;  // 1 MiB of data, ~90 MiB of shadow
 
   // The granule's record, or null when it is new and the table is full.
-  Shadow* find(uintptr_t granule) {
+  Entry* find(uintptr_t granule) {
     if (used_.size() < kMaxGranules) return &get(granule);
     const size_t mask = slots_.size() - 1;
     size_t i = (granule * 0x9E3779B97F4A7C15ull >> 20) & mask;
@@ -206,28 +218,28 @@ class ShadowTable {
   }
 
  private:
-  Shadow& get(uintptr_t granule) {
+  Entry& get(uintptr_t granule) {
     if ((used_.size() + 1) * 2 > slots_.size()) grow();
     const size_t mask = slots_.size() - 1;
     size_t i = (granule * 0x9E3779B97F4A7C15ull >> 20) & mask;
     while (slots_[i].granule != 0 && slots_[i].granule != granule) i = (i + 1) & mask;
-    Shadow& sh = slots_[i];
+    Entry& sh = slots_[i];
     if (sh.granule == 0) {
-      sh = Shadow{};
+      sh = Entry{};
       sh.granule = granule;
       used_.push_back(static_cast<uint32_t>(i));
     }
     return sh;
   }
   void grow() {
-    std::vector<Shadow> old;
+    std::vector<Entry> old;
     old.swap(slots_);
     slots_.resize(std::max<size_t>(1024, old.size() * 2));
     const std::vector<uint32_t> live = std::move(used_);
     used_.clear();
     for (const uint32_t i : live) get(old[i].granule) = old[i];
   }
-  std::vector<Shadow> slots_;
+  std::vector<Entry> slots_;
   std::vector<uint32_t> used_;
 };
 
@@ -241,7 +253,9 @@ struct Checker {
   // Warp-local vector clocks, 32 per lane: clock[lane * 32 + j] is what `lane` knows of lane j
   // of its warp. Own entries start at 1, so an access nobody synchronised with is unordered.
   std::vector<uint32_t> clock;
-  ShadowTable shadow;
+  GranuleTable<Shadow> shadow;
+  GranuleTable<GridMark> grid;  // global memory, across the blocks of the launch
+  uint64_t block = 0;           // linear index of the running block
 };
 
 // Per-OS-thread state of the running launch.
@@ -634,6 +648,75 @@ void record_access(Executor& ex, Lane& l, uintptr_t a, size_t n, Access kind, ui
   }
 }
 
+std::string block_thread_name(const Executor& ex, uint64_t block, unsigned lane) {
+  const dim3 g = ex.spec->grid, b = ex.spec->block;
+  std::ostringstream os;
+  os << "block (" << block % g.x << "," << (block / g.x) % g.y << ","
+     << block / (uint64_t{g.x} * g.y) << ") thread (" << lane % b.x << "," << (lane / b.x) % b.y
+     << "," << lane / (b.x * b.y) << ")";
+  return os.str();
+}
+
+void report_grid_race(Executor& ex, Lane& l, uintptr_t a, Access kind, uintptr_t pc,
+                      uint64_t other_block, unsigned other_lane, const char* other_kind,
+                      uintptr_t other_pc) {
+  check_failed(l, "data race on " + memory_where(ex, a, false) + ": this thread's " +
+                      access_name(kind) + " (" + code_location(pc) + ") and " +
+                      block_thread_name(ex, other_block, other_lane) + "'s " + other_kind + " (" +
+                      code_location(other_pc) +
+                      ") fall in the same launch, and nothing orders the blocks of a launch");
+}
+
+// Conflicts between blocks: any two accesses of different blocks to the same bytes, one a
+// plain write (atomics against atomics and plain reads against atomics are allowed).
+void record_grid_access(Executor& ex, Lane& l, uintptr_t a, size_t n, Access kind, uintptr_t pc) {
+  Checker& c = ex.check;
+  const uint64_t block = c.block + 1;
+  for (uintptr_t g = a >> 2; g <= (a + n - 1) >> 2; ++g) {
+    const uintptr_t lo = std::max(a, g << 2), hi = std::min(a + n, (g + 1) << 2);
+    const auto bytes = static_cast<uint8_t>(((1u << (hi - lo)) - 1u) << (lo & 3));
+    GridMark* m = c.grid.find(g);
+    if (m == nullptr) continue;
+    if (m->writer_block != 0 && m->writer_block != block && (m->writer_bytes & bytes) != 0 &&
+        !(kind != Access::kWrite && m->writer_atomic)) {
+      report_grid_race(ex, l, lo, kind, pc, m->writer_block - 1, m->writer_lane,
+                       m->writer_atomic ? "atomic" : "write", m->writer_pc);
+      return;
+    }
+    if (kind == Access::kRead) {
+      if (m->reader_block == 0) {
+        m->reader_block = block;
+        m->reader_lane = l.linear;
+        m->reader_pc = pc;
+      } else if (m->reader_block != block && m->other_reader_block == 0) {
+        m->other_reader_block = block;
+        m->other_reader_lane = l.linear;
+        m->other_reader_pc = pc;
+      }
+      m->reader_bytes |= bytes;
+      continue;
+    }
+    if (kind == Access::kWrite && (m->reader_bytes & bytes) != 0) {
+      if (m->reader_block != block) {
+        report_grid_race(ex, l, lo, kind, pc, m->reader_block - 1, m->reader_lane, "read",
+                         m->reader_pc);
+        return;
+      }
+      if (m->other_reader_block != 0) {
+        report_grid_race(ex, l, lo, kind, pc, m->other_reader_block - 1, m->other_reader_lane,
+                         "read", m->other_reader_pc);
+        return;
+      }
+    }
+    const bool same = m->writer_block == block;
+    m->writer_bytes = same ? m->writer_bytes | bytes : bytes;
+    m->writer_atomic = kind == Access::kAtomic && (!same || m->writer_atomic);
+    m->writer_block = block;
+    m->writer_lane = l.linear;
+    m->writer_pc = pc;
+  }
+}
+
 void check_access(Executor& ex, uintptr_t a, size_t n, Access kind, uintptr_t pc) {
   Lane& l = *ex.current;
   if (l.error || n == 0) return;  // report the first failure only
@@ -672,7 +755,9 @@ void check_access(Executor& ex, uintptr_t a, size_t n, Access kind, uintptr_t pc
       return;
     }
   }
-  if (c.races) record_access(ex, l, a, n, kind, pc, shared);
+  if (!c.races) return;
+  record_access(ex, l, a, n, kind, pc, shared);
+  if (!shared && !l.error) record_grid_access(ex, l, a, n, kind, pc);
 }
 
 // A barrier orders everything before it: forget the interval.
@@ -1179,6 +1264,7 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
   c.dyn_canary = Range{c.dyn_smem.hi, c.dyn_smem.hi + kCanaryBytes};
   // Allocations may have been freed since the last launch.
   for (Range& r : c.alloc_cache) r = Range{};
+  c.grid.clear();
   ex.nlanes = spec.block.x * spec.block.y * spec.block.z;
   ex.warp_waiting = 0;
   blockDim = spec.block;
@@ -1207,6 +1293,7 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
           s != 0
               ? static_cast<uint64_t>((static_cast<unsigned __int128>(step) * i + offset) % nblocks)
               : i;
+      c.block = b;
       blockIdx = uint3{static_cast<unsigned>(b % gx), static_cast<unsigned>((b / gx) % gy),
                        static_cast<unsigned>(b / (gx * gy))};
       run_block(ex, spec, body, ctx, s);

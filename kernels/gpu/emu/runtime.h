@@ -36,7 +36,8 @@ uint64_t seed();
 
 // Race mode: records, per barrier interval, which thread read and wrote each shared and global
 // address and faults on conflicting accesses of two threads that no __syncthreads or __syncwarp
-// orders (atomics conflict only with plain writes). On unless the environment variable
+// orders, and on conflicting global accesses of two blocks of one launch (atomics conflict only
+// with plain writes). On unless the environment variable
 // CUEMU_RACECHECK is 0: it about doubles the time of emulated kernels, which tests can afford.
 // Bounds checks of kernel loads and stores are always on.
 void set_race_check(bool on);
