@@ -22,6 +22,13 @@ function(v3d_add_gpu_library name)
   target_compile_definitions(${name}_emu PRIVATE CUEMU=1)
   target_include_directories(${name}_emu PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name}_emu PUBLIC v3d_cuemu ${ARG_LINK} PRIVATE v3d_warnings)
+  # Every load and store of kernel code calls the emulator's access checks (bounds, host pointers,
+  # races; kernels/gpu/emu/runtime.cpp): GCC's thread-sanitizer instrumentation, with the emulator
+  # itself as its runtime (no libtsan is linked). Locals kept in registers are not instrumented.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${name}_emu PRIVATE -fsanitize=thread
+      --param=tsan-instrument-func-entry-exit=0)
+  endif()
   if(V3D_WITH_CUDA)
     add_library(${name}_cuda STATIC ${ARG_SOURCES})
     set_target_properties(${name}_cuda PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)

@@ -200,7 +200,7 @@ struct BiasOp {
 template <class Acc, class Load>
 __global__ void channel_partial_kernel(Load load, int64_t rows, int64_t channels,
                                        int64_t chunk_rows, Acc* partial) {
-  __shared__ Acc tile[kTy][kTx];  // one accumulator per (row phase, channel)
+  GPU_SHARED(Acc, tile, [kTy][kTx]);  // one accumulator per (row phase, channel)
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kTx + tx;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk_rows;

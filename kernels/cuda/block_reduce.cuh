@@ -13,7 +13,7 @@ template <int kThreads>
 __device__ inline float block_sum(float v) {
   static_assert(kThreads % 32 == 0 && kThreads <= 1024, "block_sum: whole warps, <= 1024");
   constexpr int kWarps = kThreads / 32;
-  __shared__ float warp_sums[kWarps];
+  GPU_SHARED(float, warp_sums, [kWarps]);
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   if (lane == 0) warp_sums[warp] = v;

@@ -162,13 +162,20 @@ __global__ void pose_bank_kernel(const float* __restrict__ poses,
                                  int32_t* __restrict__ bank_size, int32_t* __restrict__ history,
                                  float* __restrict__ pair_all) {
   // Slot i: source frame, centre, denominator, AS, and S(x, entry_i) of the frame being offered.
-  __shared__ int32_t slot_frame[kPoseBankMaxCapacity];
-  __shared__ float slot_cx[kPoseBankMaxCapacity], slot_cy[kPoseBankMaxCapacity];
-  __shared__ float slot_denom[kPoseBankMaxCapacity], slot_as[kPoseBankMaxCapacity];
-  __shared__ float cand[kPoseBankMaxCapacity];
+  GPU_SHARED(int32_t, slot_frame, [kPoseBankMaxCapacity]);
+  GPU_SHARED(float, slot_cx, [kPoseBankMaxCapacity]);
+  GPU_SHARED(float, slot_cy, [kPoseBankMaxCapacity]);
+  GPU_SHARED(float, slot_denom, [kPoseBankMaxCapacity]);
+  GPU_SHARED(float, slot_as, [kPoseBankMaxCapacity]);
+  GPU_SHARED(float, cand, [kPoseBankMaxCapacity]);
   // The frame being offered, and the bank's size and chosen slot.
-  __shared__ float x_cx, x_cy, x_denom;
-  __shared__ int x_valid, rejected, size, chosen;
+  GPU_SHARED(float, x_cx);
+  GPU_SHARED(float, x_cy);
+  GPU_SHARED(float, x_denom);
+  GPU_SHARED(int, x_valid);
+  GPU_SHARED(int, rejected);
+  GPU_SHARED(int, size);
+  GPU_SHARED(int, chosen);
 
   const int tid = threadIdx.x;
   const int64_t k = blockIdx.x;
@@ -227,7 +234,9 @@ __global__ void pose_bank_kernel(const float* __restrict__ poses,
         const PoseInfo ei{true, slot_cx[i], slot_cy[i], slot_denom[i]};
         const float s = similarity(x, xi, seq + slot_frame[i] * stride, ei, sk.joints);
         cand[i] = s;
-        if (s >= threshold) rejected = 1;
+        // Atomic: several threads may reject x at once, and plain stores of one flag by several
+        // threads are a data race even when they store the same value.
+        if (s >= threshold) atomicOr(&rejected, 1);
       }
     }
     __syncthreads();

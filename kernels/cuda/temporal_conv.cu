@@ -198,8 +198,8 @@ template <class LoadA, class LoadB, class Store>
 __global__ void __launch_bounds__(kThreads)
     conv_gemm_kernel(int64_t m_size, int64_t n_size, int64_t red_size, int64_t chunk, LoadA a,
                      LoadB b, Store c) {
-  __shared__ float a_tile[kSlice][kTile + kPad];  // (slice, m)
-  __shared__ float b_tile[kSlice][kTile + kPad];  // (slice, n)
+  GPU_SHARED(float, a_tile, [kSlice][kTile + kPad]);  // (slice, m)
+  GPU_SHARED(float, b_tile, [kSlice][kTile + kPad]);  // (slice, n)
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % kSide, ty = tid / kSide;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTile;

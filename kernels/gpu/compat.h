@@ -5,6 +5,8 @@
 //   V3D_UNROLL                     unroll the next loop under nvcc (nothing in the emulator)
 //   GPU_LAUNCH(k, grid, block, smem, stream, args...)   launch; template kernels as (k<T, 4>)
 //   GPU_DYNAMIC_SHARED(T, name)    T* name = the block's dynamic shared memory
+//   GPU_SHARED(T, name, dims)      static shared memory `__shared__ T name dims;` (dims may be
+//                                  empty for a scalar); the only way to declare it
 //   namespace gpu                  the thin host API (Malloc, Memcpy, streams, events, errors)
 // Device-only code is written `#if defined(__CUDA_ARCH__) || defined(CUEMU)`.
 #pragma once
@@ -29,6 +31,8 @@
 #define GPU_DYNAMIC_SHARED(T, name)                                   \
   extern __shared__ __align__(128) unsigned char v3d_dynamic_smem_[]; \
   T* name = reinterpret_cast<T*>(v3d_dynamic_smem_)
+
+#define GPU_SHARED(T, name, ...) __shared__ T name __VA_ARGS__
 
 namespace v3d_cuda_api {
 
@@ -135,6 +139,14 @@ namespace gpu = v3d_cuda_api;
                   kernel __VA_OPT__(, ) __VA_ARGS__)
 
 #define GPU_DYNAMIC_SHARED(T, name) T* name = ::cuemu::dynamic_smem<T>()
+
+// One storage per declaration and OS thread, as CUDA's per-block storage (a block never leaves
+// its OS thread); `name` is a reference to it that the first lane of each block to pass the
+// declaration poisons, so no block or kernel sees another's values.
+#define GPU_SHARED(T, name, ...)                                            \
+  static thread_local T cuemu_shared_##name __VA_ARGS__;                    \
+  static thread_local ::cuemu::detail::SharedSlot cuemu_shared_slot_##name; \
+  auto& name = ::cuemu::detail::static_shared(cuemu_shared_slot_##name, cuemu_shared_##name)
 
 namespace gpu = cuemu;
 

@@ -34,10 +34,16 @@ bool contains(const std::string& s, const std::string& part) {
 }
 
 // Restores the seed a test changed (ctest also runs this binary with CUEMU_SEED=1).
+// These tests run order-dependent kernels on purpose, which race mode would stop at the race.
 class SeededTest : public ::testing::Test {
  protected:
-  void TearDown() override { cuemu::set_seed(saved_); }
+  void SetUp() override { cuemu::set_race_check(false); }
+  void TearDown() override {
+    cuemu::set_seed(saved_);
+    cuemu::set_race_check(saved_races_);
+  }
   uint64_t saved_ = cuemu::seed();
+  bool saved_races_ = cuemu::race_check();
 };
 
 TEST(EmuFaults, BarrierInDivergentBranchIsADeadlock) {
@@ -197,6 +203,115 @@ TEST_F(SeededTest, NegativeTransposeWithOffByOneTileIndexIsDetected) {
   for (size_t i = 0; i < want.size(); ++i) wrong += broken[i] != want[i];
   // Every element reads its tile neighbour or the never-written padding column.
   EXPECT_EQ(wrong, want.size());
+}
+
+// The reports below name the thread that the deterministic order (seed 0) runs into the bug
+// first; ctest also runs this binary with a seed.
+class EmuStrict : public ::testing::Test {
+ protected:
+  void SetUp() override { cuemu::set_seed(0); }
+  void TearDown() override { cuemu::set_seed(saved_seed_); }
+  uint64_t saved_seed_ = cuemu::seed();
+};
+
+// Race mode on for one test (ctest also runs the whole binary in race mode).
+class RaceTest : public EmuStrict {
+ protected:
+  void SetUp() override {
+    EmuStrict::SetUp();
+    cuemu::set_race_check(true);
+  }
+  void TearDown() override {
+    cuemu::set_race_check(saved_races_);
+    EmuStrict::TearDown();
+  }
+  bool saved_races_ = cuemu::race_check();
+};
+
+// Planted bug: a read of static shared memory before any write. The emulator poisons every
+// static shared declaration when a block first passes it, so the read sees 0xFF bytes: not zero
+// (first use), not the previous block's values, not another kernel's values.
+TEST_F(EmuStrict, StaticSharedIsPoisonedAtEveryBlockStart) {
+  const std::vector<unsigned> seen = dev::shared_read_before_write();
+  ASSERT_EQ(seen.size(), 48u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i], 0xffffffffu)
+        << "kernel " << (i < 32 ? "a" : "b") << " block " << (i / 16) % 2 << " thread " << i % 16;
+  }
+  // 0xFF bytes read as a float are a NaN, so arithmetic on stale values shows in results.
+  EXPECT_TRUE(std::isnan(__uint_as_float(seen[0])));
+}
+
+// Planted bug: thread 0 writes, the others read, the barrier between is missing. Deterministic
+// order runs thread 0 first, so the numbers are right; race mode reports the conflict.
+TEST_F(RaceTest, MissingBarrierAfterThreadZeroWritesIsReported) {
+  EXPECT_EQ(dev::broadcast(false), std::vector<int>(128, 42));
+  cuemu::set_race_check(false);
+  EXPECT_EQ(dev::broadcast(true), std::vector<int>(128, 42)) << "silent without race mode";
+  cuemu::set_race_check(true);
+  const std::string m = fault_of([] { dev::broadcast(true); });
+  EXPECT_TRUE(contains(m, "kernel '(broadcast_kernel<true>)' block (0,0,0) thread (1,0,0)")) << m;
+  EXPECT_TRUE(contains(m, "data race on shared memory at 0x")) << m;
+  EXPECT_TRUE(contains(m, "this thread's read")) << m;
+  EXPECT_TRUE(contains(m, "thread (0,0,0)'s write")) << m;
+  EXPECT_TRUE(contains(m, "same barrier interval")) << m;
+}
+
+// Planted bug: a lost update, a plain read-modify-write of one counter by every thread.
+TEST_F(RaceTest, LostUpdateIsReported) {
+  EXPECT_EQ(dev::count_threads(false), 96);
+  cuemu::set_race_check(false);
+  EXPECT_EQ(dev::count_threads(true), 96) << "threads run one at a time without race mode";
+  cuemu::set_race_check(true);
+  const std::string m = fault_of([] { dev::count_threads(true); });
+  EXPECT_TRUE(contains(m, "kernel '(count_kernel<true>)' block (0,0,0) thread (1,0,0)")) << m;
+  EXPECT_TRUE(contains(m, "data race on global memory at 0x")) << m;
+  EXPECT_TRUE(contains(m, "byte 0 of the 4-byte allocation")) << m;
+  EXPECT_TRUE(contains(m, "thread (0,0,0)'s write")) << m;
+}
+
+// Races across warps need a barrier; inside a warp __syncwarp orders too.
+TEST_F(RaceTest, RaceFreeKernelsPassRaceMode) {
+  EXPECT_EQ(dev::block_reduce_sum(std::vector<int>(1024, 1), 256), std::vector<int>(4, 256));
+  EXPECT_EQ(dev::tiled_reduce(std::vector<int>(1000, 2), false),
+            std::vector<int>({512, 512, 512, 464}));
+  // The reduction without its loop barrier (a negative kernel) is reported, not just wrong.
+  const std::string m = fault_of([] { dev::tiled_reduce(std::vector<int>(1000, 2), true); });
+  EXPECT_TRUE(contains(m, "data race on shared memory")) << m;
+}
+
+// Planted bug: blocks of one launch write the same address. No barrier orders blocks.
+TEST_F(RaceTest, BlocksWritingOneAddressIsReported) {
+  const std::string m = fault_of(dev::blocks_write_one_address);
+  EXPECT_TRUE(contains(m, "kernel 'last_block_wins_kernel' block (1,0,0) thread (0,0,0)")) << m;
+  EXPECT_TRUE(contains(m, "data race on global memory at 0x")) << m;
+  EXPECT_TRUE(contains(m, "block (0,0,0) thread (0,0,0)'s write")) << m;
+  EXPECT_TRUE(contains(m, "nothing orders the blocks of a launch")) << m;
+}
+
+// Race mode tracks a bounded number of granules per barrier interval; past the bound the kernel
+// still runs (untracked) instead of exhausting memory.
+TEST_F(RaceTest, HugeIntervalsStayBounded) {
+  const int n = 600000;  // over 2^18 granules
+  const std::vector<int> out = dev::fill_one_block(n);
+  ASSERT_EQ(out.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(out[i], i);
+}
+
+// Planted bug: a store one element past the end of an allocation. Bounds checks are always on.
+TEST_F(EmuStrict, OutOfBoundsStoreIsReported) {
+  const std::string m = fault_of(dev::store_past_end);
+  EXPECT_TRUE(contains(m, "kernel 'store_past_end_kernel' block (0,0,0) thread (31,0,0)")) << m;
+  EXPECT_TRUE(contains(m, "invalid write of 4 bytes at 0x")) << m;
+  EXPECT_TRUE(contains(m, "0 bytes past the end of the 128-byte device allocation")) << m;
+}
+
+// Planted bug: a kernel dereferences a host pointer.
+TEST_F(EmuStrict, HostPointerInKernelIsReported) {
+  const std::string m = fault_of(dev::read_host_pointer);
+  EXPECT_TRUE(contains(m, "kernel 'host_pointer_kernel' block (0,0,0) thread (0,0,0)")) << m;
+  EXPECT_TRUE(contains(m, "invalid read of 4 bytes at 0x")) << m;
+  EXPECT_TRUE(contains(m, "not in any device allocation (a host pointer?)")) << m;
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ unsigned ceil_div(size_t a, unsigned b) { return static_cast<unsigned>((a + b - 
 
 // in: (n), out: (gridDim.x); block size a power of two <= 1024.
 __global__ void block_reduce_kernel(const int* in, int* out, int n) {
-  __shared__ int s[1024];
+  GPU_SHARED(int, s, [1024]);
   const unsigned t = threadIdx.x;
   const unsigned i = blockIdx.x * blockDim.x + t;
   s[t] = i < static_cast<unsigned>(n) ? in[i] : 0;
@@ -269,6 +269,45 @@ __global__ void throwing_kernel(int* out) {
   out[threadIdx.x] = 1;
 }
 
+// Planted bugs for the emulator's access checks. Deterministic order runs thread 0 first and
+// each thread to its next barrier, so both broken copies below give the right numbers; only the
+// race mode sees them.
+// Thread 0 stages a value in shared memory and every thread reads it; BROKEN drops the barrier.
+template <bool BROKEN>
+__global__ void broadcast_kernel(int* out) {
+  GPU_SHARED(int, value);
+  if (threadIdx.x == 0) value = 42;
+  if constexpr (!BROKEN) __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = value;
+}
+
+// Every thread increments out[0]; BROKEN uses a plain read-modify-write, which loses updates.
+template <bool BROKEN>
+__global__ void count_kernel(int* out) {
+  if constexpr (BROKEN) {
+    out[0] = out[0] + 1;
+  } else {
+    atomicAdd(out, 1);
+  }
+}
+
+// One block writes all of out: (n), far more granules in one barrier interval than race mode
+// tracks.
+__global__ void fill_one_block_kernel(int* out, int n) {
+  for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) out[i] = i;
+}
+
+// Every block's thread 0 stores its block index into out[0]: blocks are not ordered.
+__global__ void last_block_wins_kernel(int* out) {
+  if (threadIdx.x == 0) out[0] = static_cast<int>(blockIdx.x);
+}
+
+// The last thread stores one element past the end of `out`.
+__global__ void store_past_end_kernel(int* out) { out[threadIdx.x + 1] = 1; }
+
+// `in` is host memory, which a kernel cannot dereference.
+__global__ void host_pointer_kernel(int* out, const int* in) { out[threadIdx.x] = in[threadIdx.x]; }
+
 // A macro, not a function, so that GPU_LAUNCH sees (and the fault names) the kernel's own name.
 #define V3D_RUN_MISUSE(kernel, threads, smem)                 \
   do {                                                        \
@@ -480,5 +519,49 @@ void op_disagreement() { V3D_RUN_MISUSE(op_disagreement_kernel, 32, 0); }
 void warp_op_against_barrier() { V3D_RUN_MISUSE(warp_vs_barrier_kernel, 32, 0); }
 void smem_overflow() { V3D_RUN_MISUSE(smem_overflow_kernel, 32, 32 * sizeof(int)); }
 void kernel_throws() { V3D_RUN_MISUSE(throwing_kernel, 32, 0); }
+
+std::vector<int> broadcast(bool broken) {
+  DeviceBuffer<int> out(2 * 64);
+  if (broken) {
+    GPU_LAUNCH((broadcast_kernel<true>), 2, 64, 0, nullptr, out.get());
+  } else {
+    GPU_LAUNCH((broadcast_kernel<false>), 2, 64, 0, nullptr, out.get());
+  }
+  V3D_LAUNCH_CHECK("broadcast_kernel", nullptr);
+  return out.download();
+}
+
+int count_threads(bool broken) {
+  DeviceBuffer<int> out(1);
+  if (broken) {
+    GPU_LAUNCH((count_kernel<true>), 1, 96, 0, nullptr, out.get());
+  } else {
+    GPU_LAUNCH((count_kernel<false>), 1, 96, 0, nullptr, out.get());
+  }
+  V3D_LAUNCH_CHECK("count_kernel", nullptr);
+  return out.download()[0];
+}
+
+std::vector<int> fill_one_block(int n) {
+  DeviceBuffer<int> out(static_cast<size_t>(n));
+  GPU_LAUNCH(fill_one_block_kernel, 1, 256, 0, nullptr, out.get(), n);
+  V3D_LAUNCH_CHECK("fill_one_block_kernel", nullptr);
+  return out.download();
+}
+
+void blocks_write_one_address() {
+  DeviceBuffer<int> out(1);
+  GPU_LAUNCH(last_block_wins_kernel, 4, 32, 0, nullptr, out.get());
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+}
+
+void store_past_end() { V3D_RUN_MISUSE(store_past_end_kernel, 32, 0); }
+
+void read_host_pointer() {
+  const std::vector<int> host(32, 5);
+  DeviceBuffer<int> out(32);
+  GPU_LAUNCH(host_pointer_kernel, 1, 32, 0, nullptr, out.get(), host.data());
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+}
 
 }  // namespace v3d::emutest::V3D_GPU_NS

@@ -17,7 +17,7 @@ constexpr unsigned kTile = 16;
 // reads its partner's slot before the partner has added into it.
 template <bool BROKEN>
 __global__ void tiled_reduce_kernel(const int* in, int* out, int n) {
-  __shared__ int tile[kReduceBlock];
+  GPU_SHARED(int, tile, [kReduceBlock]);
   const unsigned t = threadIdx.x;
   const unsigned i = blockIdx.x * kReduceBlock + t;
   tile[t] = i < static_cast<unsigned>(n) ? in[i] : 0;
@@ -32,7 +32,7 @@ __global__ void tiled_reduce_kernel(const int* in, int* out, int n) {
 // in: (rows, cols) row-major, out: (cols, rows). BROKEN reads the staged tile one column off.
 template <bool BROKEN>
 __global__ void tiled_transpose_kernel(const float* in, float* out, int rows, int cols) {
-  __shared__ float tile[kTile][kTile + 1];  // +1 column: no bank conflicts on the column read
+  GPU_SHARED(float, tile, [kTile][kTile + 1]);  // +1 column: no bank conflicts on the column read
   const unsigned c = blockIdx.x * kTile + threadIdx.x;
   const unsigned r = blockIdx.y * kTile + threadIdx.y;
   if (r < static_cast<unsigned>(rows) && c < static_cast<unsigned>(cols)) {
@@ -47,7 +47,37 @@ __global__ void tiled_transpose_kernel(const float* in, float* out, int rows, in
   }
 }
 
+// Reads its slot of static shared memory before writing it (the planted bug), then writes it:
+// out[t] = what the slot held on entry. Shared by two kernels, like a device helper.
+__device__ void read_then_write_shared(unsigned* out, unsigned value) {
+  GPU_SHARED(unsigned, slots, [kTile]);
+  out[threadIdx.x] = slots[threadIdx.x];
+  slots[threadIdx.x] = value;
+}
+
+// out: (gridDim.x, kTile).
+__global__ void stale_shared_kernel_a(unsigned* out) {
+  read_then_write_shared(out + blockIdx.x * kTile, blockIdx.x * 100 + threadIdx.x);
+}
+__global__ void stale_shared_kernel_b(unsigned* out) {
+  read_then_write_shared(out + blockIdx.x * kTile, 7);
+}
+
 }  // namespace
+
+std::vector<unsigned> shared_read_before_write() {
+  unsigned* d_out = nullptr;
+  const size_t bytes = 3 * kTile * sizeof(unsigned);
+  V3D_CUDA_CHECK(gpu::Malloc(reinterpret_cast<void**>(&d_out), bytes));
+  GPU_LAUNCH(stale_shared_kernel_a, 2, kTile, 0, nullptr, d_out);
+  V3D_LAUNCH_CHECK("stale_shared_kernel_a", nullptr);
+  GPU_LAUNCH(stale_shared_kernel_b, 1, kTile, 0, nullptr, d_out + 2 * kTile);
+  V3D_LAUNCH_CHECK("stale_shared_kernel_b", nullptr);
+  std::vector<unsigned> out(3 * kTile);
+  V3D_CUDA_CHECK(gpu::Memcpy(out.data(), d_out, bytes, gpu::CopyKind::DeviceToHost));
+  V3D_CUDA_CHECK(gpu::Free(d_out));
+  return out;
+}
 
 std::vector<int> tiled_reduce(const std::vector<int>& in, bool broken) {
   const unsigned blocks = static_cast<unsigned>((in.size() + kReduceBlock - 1) / kReduceBlock);

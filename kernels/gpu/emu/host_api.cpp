@@ -12,6 +12,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
+#include <string>
 
 namespace cuemu {
 
@@ -31,7 +33,7 @@ constexpr size_t kOptInMaxDynamicSmem = 227 * 1024;  // H100's opt-in limit per 
 struct Registry {
   std::mutex mutex;
   std::map<uintptr_t, size_t> device;  // start -> bytes
-  std::set<const void*> host;
+  std::map<uintptr_t, size_t> host;    // pinned host memory (MallocHost): start -> bytes
   std::set<const void*> streams;
   std::set<const void*> events;
   std::map<const void*, size_t> max_smem;  // kernel -> raised dynamic shared-memory limit
@@ -50,13 +52,18 @@ Error fail(Error e) {
   return e;
 }
 
-// The allocation containing p, or end().
-std::map<uintptr_t, size_t>::const_iterator find_allocation(const Registry& r, const void* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  auto it = r.device.upper_bound(a);
-  if (it == r.device.begin()) return r.device.end();
+// The allocation of `map` containing a, or end().
+std::map<uintptr_t, size_t>::const_iterator find_in(const std::map<uintptr_t, size_t>& map,
+                                                    uintptr_t a) {
+  auto it = map.upper_bound(a);
+  if (it == map.begin()) return map.end();
   --it;
-  return a < it->first + it->second ? it : r.device.end();
+  return a < it->first + it->second ? it : map.end();
+}
+
+// The device allocation containing p, or end().
+std::map<uintptr_t, size_t>::const_iterator find_allocation(const Registry& r, const void* p) {
+  return find_in(r.device, reinterpret_cast<uintptr_t>(p));
 }
 
 bool in_device(const Registry& r, const void* p) { return find_allocation(r, p) != r.device.end(); }
@@ -103,6 +110,38 @@ size_t max_dynamic_smem(const void* kernel_key) {
                                 : std::max(it->second, kDefaultMaxDynamicSmem);
 }
 
+bool allocation_containing(uintptr_t p, uintptr_t* lo, uintptr_t* hi) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto* map : {&r.device, &r.host}) {
+    const auto it = find_in(*map, p);
+    if (it != map->end()) {
+      *lo = it->first;
+      *hi = it->first + it->second;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string describe_address(uintptr_t p) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  // The nearest device allocation below p: an overrun of it is the likeliest explanation.
+  auto it = r.device.upper_bound(p);
+  if (it != r.device.begin()) {
+    --it;
+    const uintptr_t end = it->first + it->second;
+    if (p >= end && p - end < 4096) {
+      std::ostringstream os;
+      os << (p - end) << " bytes past the end of the " << it->second
+         << "-byte device allocation at 0x" << std::hex << it->first;
+      return os.str();
+    }
+  }
+  return "not in any device allocation (a host pointer?)";
+}
+
 bool is_valid_stream(const void* stream) {
   if (stream == nullptr) return true;
   Registry& r = registry();
@@ -146,7 +185,7 @@ Error MallocHost(void** ptr, size_t bytes) {
   if (p == nullptr) return fail(ErrorCode::kMemoryAllocation);
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  r.host.insert(p);
+  r.host[reinterpret_cast<uintptr_t>(p)] = bytes;
   *ptr = p;
   return kSuccess;
 }
@@ -156,7 +195,7 @@ Error FreeHost(void* ptr) {
   Registry& r = registry();
   {
     std::lock_guard<std::mutex> lock(r.mutex);
-    if (r.host.erase(ptr) == 0) return fail(ErrorCode::kInvalidValue);
+    if (r.host.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return fail(ErrorCode::kInvalidValue);
   }
   std::free(ptr);
   return kSuccess;

@@ -2,7 +2,8 @@
 // `gpu` an alias of this namespace; under nvcc the same names wrap the CUDA runtime).
 // Memory is host memory; device allocations are kept in a registry so that copies whose kind
 // contradicts the pointers, and device ranges that overrun their allocation, are reported as
-// errors. Kernels run synchronously inside the launch, so streams and events are cheap objects.
+// errors; the access checks (runtime.cpp) check kernels' loads and stores against it too.
+// Kernels run synchronously inside the launch, so streams and events are cheap objects.
 #pragma once
 
 #include <cstddef>

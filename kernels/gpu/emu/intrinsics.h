@@ -14,6 +14,12 @@
 
 namespace cuemu::detail {
 
+// Reports an atomic access to the emulator's access checks (runtime.cpp): an atomic conflicts
+// only with plain writes. The atomics themselves are not instrumented (CUEMU_ATOMIC_FN), so they
+// do not also count as plain accesses.
+void atomic_access(const void* addr, size_t bytes);
+#define CUEMU_ATOMIC_FN __attribute__((no_sanitize_thread)) static inline
+
 template <class To, class From>
 inline To bits_as(From v) {
   static_assert(sizeof(To) == sizeof(From));
@@ -30,7 +36,8 @@ using ArithmeticCommon =
 // wrap-around increment). Atomic builtins keep it correct even if two host threads launch
 // kernels over the same memory.
 template <class T, class Op>
-inline T atomic_update(T* addr, Op op) {
+__attribute__((no_sanitize_thread)) inline T atomic_update(T* addr, Op op) {
+  atomic_access(addr, sizeof(T));
   if constexpr (std::is_integral_v<T>) {
     T old = __atomic_load_n(addr, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(addr, &old, op(old), false, __ATOMIC_RELAXED,
@@ -155,8 +162,11 @@ static inline void __nanosleep(unsigned) {}
 
 // ---- atomics (CUDA semantics; each returns the old value)
 // ----------------------------------------
-#define CUEMU_ATOMIC_BUILTIN(name, builtin, T) \
-  static inline T name(T* addr, T val) { return builtin(addr, val, __ATOMIC_RELAXED); }
+#define CUEMU_ATOMIC_BUILTIN(name, builtin, T)     \
+  CUEMU_ATOMIC_FN T name(T* addr, T val) {         \
+    cuemu::detail::atomic_access(addr, sizeof(T)); \
+    return builtin(addr, val, __ATOMIC_RELAXED);   \
+  }
 CUEMU_ATOMIC_BUILTIN(atomicAdd, __atomic_fetch_add, int)
 CUEMU_ATOMIC_BUILTIN(atomicAdd, __atomic_fetch_add, unsigned)
 CUEMU_ATOMIC_BUILTIN(atomicAdd, __atomic_fetch_add, unsigned long long)
@@ -182,7 +192,7 @@ static inline float atomicAdd(float* addr, float val) {
 static inline double atomicAdd(double* addr, double val) {
   return cuemu::detail::atomic_update(addr, [val](double old) { return old + val; });
 }
-static inline float atomicExch(float* addr, float val) {
+CUEMU_ATOMIC_FN float atomicExch(float* addr, float val) {
   return __uint_as_float(atomicExch(reinterpret_cast<unsigned*>(addr), __float_as_uint(val)));
 }
 
@@ -210,7 +220,8 @@ static inline unsigned atomicDec(unsigned* addr, unsigned val) {
 }
 
 #define CUEMU_ATOMIC_CAS(T)                                                                       \
-  static inline T atomicCAS(T* addr, T compare, T val) {                                          \
+  CUEMU_ATOMIC_FN T atomicCAS(T* addr, T compare, T val) {                                        \
+    cuemu::detail::atomic_access(addr, sizeof(T));                                                \
     T expected = compare;                                                                         \
     __atomic_compare_exchange_n(addr, &expected, val, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED); \
     return expected;                                                                              \
@@ -243,3 +254,4 @@ CUEMU_ATOMIC_SCOPED(atomicAnd)
 CUEMU_ATOMIC_SCOPED(atomicOr)
 CUEMU_ATOMIC_SCOPED(atomicXor)
 #undef CUEMU_ATOMIC_SCOPED
+#undef CUEMU_ATOMIC_FN

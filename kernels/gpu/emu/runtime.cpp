@@ -2,6 +2,8 @@
 // warp-collective rendezvous and their resolution, launch checks and fault reports.
 #include "kernels/gpu/emu/runtime.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,6 +29,10 @@ namespace detail {
 // Defined in host_api.cpp.
 size_t max_dynamic_smem(const void* kernel_key);
 bool is_valid_stream(const void* stream);
+// The device or pinned host allocation containing p: [*lo, *hi); false when none does.
+bool allocation_containing(uintptr_t p, uintptr_t* lo, uintptr_t* hi);
+// What lies at p, for reports: an overrun of a nearby allocation or an unknown address.
+std::string describe_address(uintptr_t p);
 }  // namespace detail
 
 namespace {
@@ -65,6 +71,7 @@ struct Lane {
   uint64_t result = 0;
   uint32_t extra = 0;
   std::exception_ptr error;
+  uintptr_t stack_lo = 0, stack_hi = 0;  // the lane's own stack: private memory
 };
 
 size_t page_size() {
@@ -130,8 +137,125 @@ class StackPool {
 
 struct PooledStack {
   StackPool* pool;
-  bctx::stack_context allocate() { return pool->allocate(); }
+  Lane* lane;
+  bctx::stack_context allocate() {
+    bctx::stack_context sc = pool->allocate();
+    lane->stack_hi = reinterpret_cast<uintptr_t>(sc.sp);
+    lane->stack_lo = lane->stack_hi - sc.size;
+    return sc;
+  }
   void deallocate(bctx::stack_context& sc) noexcept { pool->release(sc); }
+};
+
+// ---- access checks ------------------------------------------------------------------------
+// The emulated copy of every .cu is compiled with GCC's thread-sanitizer instrumentation
+// (cmake/V3dGpu.cmake): each load and store that is not of a register calls __tsan_readN or
+// __tsan_writeN (bottom of this file). While a lane runs,
+// each such access is classified (the lane's own stack, shared memory, a registered allocation,
+// static data, the launch parameters); anything else is an out-of-bounds or host-pointer access
+// and faults. In race mode shared and global accesses are also recorded per barrier interval,
+// and two threads' conflicting accesses that no barrier or __syncwarp orders fault. Atomics
+// conflict only with plain writes: a plain read of an atomically updated word (the first load
+// of a compare-and-swap loop) sees one of its values.
+
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+  bool contains(uintptr_t a, size_t n) const { return a >= lo && a + n <= hi; }
+};
+
+enum class Access : uint8_t { kRead, kWrite, kAtomic };
+
+const char* access_name(Access a) {
+  return a == Access::kRead ? "read" : a == Access::kWrite ? "write" : "atomic";
+}
+
+// What one barrier interval did to one 4-byte granule. Lanes are linear thread indices.
+struct Shadow {
+  uintptr_t granule = 0;  // address / 4; 0 marks a free slot
+  int16_t writer = -1;
+  bool writer_atomic = false;
+  uint8_t writer_bytes = 0;  // bit i: byte i of the granule
+  uint8_t reader_bytes = 0;
+  bool readers_in_many_warps = false;
+  int16_t reader_warp = -1;
+  int16_t other_warp_reader = -1;  // a reader outside reader_warp, when there are several warps
+  uint32_t writer_epoch = 0;
+  uint32_t reader_lanes = 0;  // lanes of reader_warp that read
+  uintptr_t writer_pc = 0, reader_pc = 0;
+  uint32_t reader_epoch[32];  // valid for the lanes in reader_lanes
+};
+
+// What the blocks of one launch did to one 4-byte granule of global memory. Blocks are not
+// ordered against each other, so two blocks' conflicting accesses race whatever the barriers.
+struct GridMark {
+  uintptr_t granule = 0;  // address / 4; 0 marks a free slot
+  uint64_t writer_block = 0, reader_block = 0, other_reader_block = 0;  // linear index + 1
+  unsigned writer_lane = 0, reader_lane = 0, other_reader_lane = 0;
+  bool writer_atomic = false;
+  uint8_t writer_bytes = 0, reader_bytes = 0;
+  uintptr_t writer_pc = 0, reader_pc = 0, other_reader_pc = 0;
+};
+
+// Open-addressing table of granule records: Shadow for the current barrier interval, GridMark
+// for the current launch. Capped so that sweeping a huge buffer does not exhaust memory:
+// granules beyond the cap are not tracked (their races go unseen).
+template <class Entry>
+class GranuleTable {
+ public:
+  static constexpr size_t kMaxGranules = size_t{1} << 18;  // 1 MiB of data, ~90 MiB of shadow
+
+  // The granule's record, or null when it is new and the table is full.
+  Entry* find(uintptr_t granule) {
+    if (used_.size() < kMaxGranules) return &get(granule);
+    const size_t mask = slots_.size() - 1;
+    size_t i = (granule * 0x9E3779B97F4A7C15ull >> 20) & mask;
+    while (slots_[i].granule != 0 && slots_[i].granule != granule) i = (i + 1) & mask;
+    return slots_[i].granule == granule ? &slots_[i] : nullptr;
+  }
+  void clear() {
+    for (const uint32_t i : used_) slots_[i].granule = 0;
+    used_.clear();
+  }
+
+ private:
+  Entry& get(uintptr_t granule) {
+    if ((used_.size() + 1) * 2 > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    size_t i = (granule * 0x9E3779B97F4A7C15ull >> 20) & mask;
+    while (slots_[i].granule != 0 && slots_[i].granule != granule) i = (i + 1) & mask;
+    Entry& sh = slots_[i];
+    if (sh.granule == 0) {
+      sh = Entry{};
+      sh.granule = granule;
+      used_.push_back(static_cast<uint32_t>(i));
+    }
+    return sh;
+  }
+  void grow() {
+    std::vector<Entry> old;
+    old.swap(slots_);
+    slots_.resize(std::max<size_t>(1024, old.size() * 2));
+    const std::vector<uint32_t> live = std::move(used_);
+    used_.clear();
+    for (const uint32_t i : live) get(old[i].granule) = old[i];
+  }
+  std::vector<Entry> slots_;
+  std::vector<uint32_t> used_;
+};
+
+struct Checker {
+  bool races = false;
+  Range params;
+  Range dyn_smem;        // the dynamic shared memory of this launch
+  Range dyn_canary;      // the canary behind it
+  Range alloc_cache[8];  // recently used allocations, most kernels touch fewer
+  unsigned alloc_next = 0;
+  // Warp-local vector clocks, 32 per lane: clock[lane * 32 + j] is what `lane` knows of lane j
+  // of its warp. Own entries start at 1, so an access nobody synchronised with is unordered.
+  std::vector<uint32_t> clock;
+  GranuleTable<Shadow> shadow;
+  GranuleTable<GridMark> grid;  // global memory, across the blocks of the launch
+  uint64_t block = 0;           // linear index of the running block
 };
 
 // Per-OS-thread state of the running launch.
@@ -147,6 +271,10 @@ struct Executor {
   std::vector<unsigned> order;
   std::mt19937_64 rng;
   uint64_t launch_index = 0;
+  uint64_t block_serial = 0;  // blocks run on this OS thread, the running one included
+  // Static shared memory the running block declared so far: (start, bytes).
+  std::vector<std::pair<std::byte*, size_t>> static_shared;
+  Checker check;
 
   ~Executor() { std::free(smem); }
 };
@@ -285,6 +413,10 @@ std::string lane_report(const Executor& ex) {
   return os.str();
 }
 
+// The executor whose lane is running on this OS thread, for the access hooks; null outside
+// lanes, so instrumented host code in the same files costs one TLS load per access.
+thread_local Executor* t_running = nullptr;
+
 // Drops every lane of the block; destroying a suspended fiber unwinds its stack.
 void abandon_block(Executor& ex) {
   for (unsigned i = 0; i < ex.nlanes; ++i) {
@@ -294,6 +426,8 @@ void abandon_block(Executor& ex) {
   }
   ex.current = nullptr;
   ex.warp_waiting = 0;
+  // Unwinding a lane that waited inside the emulator restored its ChecksOff guard's pointer.
+  t_running = nullptr;
 }
 
 [[noreturn]] void fault(Executor& ex, const std::string& message) {
@@ -315,10 +449,349 @@ Lane& current_lane(const char* what) {
 
 void yield(Lane& l) { l.sched = std::move(l.sched).resume(); }
 
+// Turns the hooks off while the emulator's own code runs inside a lane: template code of the
+// standard library may be the instrumented copy from a kernel's object file.
+class ChecksOff {
+ public:
+  ChecksOff() : saved_(t_running) { t_running = nullptr; }
+  ~ChecksOff() { t_running = saved_; }
+  ChecksOff(const ChecksOff&) = delete;
+  ChecksOff& operator=(const ChecksOff&) = delete;
+
+ private:
+  Executor* saved_;
+};
+
+std::atomic<bool> g_race_check{[] {
+  const char* env = std::getenv("CUEMU_RACECHECK");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}()};
+
+// Loaded segments of the program and its libraries: __constant__ and __device__ variables,
+// string literals and tables that kernel code may read.
+const std::vector<Range>& static_segments() {
+  static const std::vector<Range> segments = [] {
+    std::vector<Range> out;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+          auto* v = static_cast<std::vector<Range>*>(data);
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            if (ph.p_type != PT_LOAD) continue;
+            const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+            v->push_back(Range{lo, lo + ph.p_memsz});
+          }
+          return 0;
+        },
+        &out);
+    return out;
+  }();
+  return segments;
+}
+
+// The built-in index variables: kernel code may reach them through references.
+bool is_builtin_variable(uintptr_t a, size_t n) {
+  const auto in = [a, n](const auto& var) {
+    return Range{reinterpret_cast<uintptr_t>(&var), reinterpret_cast<uintptr_t>(&var + 1)}.contains(
+        a, n);
+  };
+  return in(threadIdx) || in(blockIdx) || in(blockDim) || in(gridDim);
+}
+
+// "file+0xoffset (symbol)" for a code address, for addr2line.
+std::string code_location(uintptr_t pc) {
+  Dl_info info{};
+  if (pc == 0 || dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fname == nullptr) {
+    return "unknown code";
+  }
+  std::ostringstream os;
+  // The hook's return address follows the call; one byte back lies on the access's line.
+  os << base_name(info.dli_fname) << "+0x" << std::hex
+     << (pc - 1 - reinterpret_cast<uintptr_t>(info.dli_fbase));
+  if (info.dli_sname != nullptr) os << " (" << info.dli_sname << ")";
+  return os.str();
+}
+
+std::string address(uintptr_t a) {
+  std::ostringstream os;
+  os << "0x" << std::hex << a;
+  return os.str();
+}
+
+std::string tid_name(const Lane& l) {
+  std::ostringstream os;
+  os << "thread (" << l.tid.x << "," << l.tid.y << "," << l.tid.z << ")";
+  return os.str();
+}
+
+// Where an address in shared memory or an allocation lies, for reports.
+std::string memory_where(const Executor& ex, uintptr_t a, bool shared) {
+  std::ostringstream os;
+  if (!shared) {
+    uintptr_t lo = 0, hi = 0;
+    if (detail::allocation_containing(a, &lo, &hi)) {
+      os << "global memory at " << address(a) << " (byte " << (a - lo) << " of the " << (hi - lo)
+         << "-byte allocation at " << address(lo) << ")";
+    } else {
+      os << "global memory at " << address(a);
+    }
+    return os.str();
+  }
+  if (ex.check.dyn_smem.contains(a, 1)) {
+    os << "shared memory at " << address(a) << " (byte " << (a - ex.check.dyn_smem.lo)
+       << " of the dynamic shared memory)";
+    return os.str();
+  }
+  for (const auto& [p, bytes] : ex.static_shared) {
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(p);
+    if (a >= lo && a < lo + bytes) {
+      os << "shared memory at " << address(a) << " (byte " << (a - lo) << " of a " << bytes
+         << "-byte static shared variable)";
+      return os.str();
+    }
+  }
+  return "shared memory at " + address(a);
+}
+
+// Records the lane's first check failure; the scheduler faults when the lane next yields (a
+// throw cannot leave the hooks, which GCC declares nothrow).
+void check_failed(Lane& l, const std::string& message) {
+  if (!l.error) l.error = std::make_exception_ptr(UsageError(message));
+}
+
+bool ordered(const Checker& c, unsigned earlier, uint32_t epoch, unsigned later) {
+  return earlier / 32 == later / 32 && c.clock[later * 32 + earlier % 32] >= epoch;
+}
+
+// A lane that read the granule without being ordered before `lane`, or -1.
+int unordered_reader(const Checker& c, const Shadow& sh, unsigned lane) {
+  if (sh.reader_warp < 0) return -1;
+  const unsigned warp = lane / 32;
+  if (static_cast<unsigned>(sh.reader_warp) != warp) {
+    return sh.reader_warp * 32 + __builtin_ctz(sh.reader_lanes);
+  }
+  if (sh.readers_in_many_warps) return sh.other_warp_reader;
+  for (uint32_t m = sh.reader_lanes; m; m &= m - 1) {
+    const unsigned j = static_cast<unsigned>(__builtin_ctz(m));
+    const unsigned reader = warp * 32 + j;
+    if (reader != lane && !ordered(c, reader, sh.reader_epoch[j], lane)) {
+      return static_cast<int>(reader);
+    }
+  }
+  return -1;
+}
+
+void report_race(Executor& ex, Lane& l, uintptr_t a, bool shared, Access kind, uintptr_t pc,
+                 unsigned other, const char* other_kind, uintptr_t other_pc) {
+  check_failed(l, "data race on " + memory_where(ex, a, shared) + ": this thread's " +
+                      access_name(kind) + " (" + code_location(pc) + ") and " +
+                      tid_name(ex.lanes[other]) + "'s " + other_kind + " (" +
+                      code_location(other_pc) +
+                      ") fall in the same barrier interval and no __syncthreads or __syncwarp "
+                      "orders them");
+}
+
+void record_access(Executor& ex, Lane& l, uintptr_t a, size_t n, Access kind, uintptr_t pc,
+                   bool shared) {
+  Checker& c = ex.check;
+  const unsigned lane = l.linear;
+  const uint32_t epoch = c.clock[lane * 32 + lane % 32];
+  for (uintptr_t g = a >> 2; g <= (a + n - 1) >> 2; ++g) {
+    const uintptr_t lo = std::max(a, g << 2), hi = std::min(a + n, (g + 1) << 2);
+    const auto bytes = static_cast<uint8_t>(((1u << (hi - lo)) - 1u) << (lo & 3));
+    Shadow* found = c.shadow.find(g);
+    if (found == nullptr) continue;
+    Shadow& sh = *found;
+    const bool other_writer = sh.writer >= 0 && static_cast<unsigned>(sh.writer) != lane &&
+                              (sh.writer_bytes & bytes) != 0 &&
+                              !(kind != Access::kWrite && sh.writer_atomic) &&
+                              !ordered(c, static_cast<unsigned>(sh.writer), sh.writer_epoch, lane);
+    if (other_writer) {
+      report_race(ex, l, lo, shared, kind, pc, static_cast<unsigned>(sh.writer),
+                  sh.writer_atomic ? "atomic" : "write", sh.writer_pc);
+      return;
+    }
+    if (kind == Access::kRead) {
+      const unsigned warp = lane / 32;
+      if (sh.reader_warp < 0) {
+        sh.reader_warp = static_cast<int16_t>(warp);
+        sh.reader_lanes = 0;
+      }
+      if (static_cast<unsigned>(sh.reader_warp) == warp) {
+        sh.reader_lanes |= 1u << (lane % 32);
+        sh.reader_epoch[lane % 32] = epoch;
+      } else {
+        sh.readers_in_many_warps = true;
+        sh.other_warp_reader = static_cast<int16_t>(lane);
+      }
+      sh.reader_bytes |= bytes;
+      sh.reader_pc = pc;
+      continue;
+    }
+    if (kind == Access::kWrite && (sh.reader_bytes & bytes) != 0) {
+      const int reader = unordered_reader(c, sh, lane);
+      if (reader >= 0) {
+        report_race(ex, l, lo, shared, kind, pc, static_cast<unsigned>(reader), "read",
+                    sh.reader_pc);
+        return;
+      }
+    }
+    sh.writer_bytes = static_cast<unsigned>(sh.writer) == lane ? sh.writer_bytes | bytes : bytes;
+    sh.writer = static_cast<int16_t>(lane);
+    sh.writer_atomic = kind == Access::kAtomic;
+    sh.writer_epoch = epoch;
+    sh.writer_pc = pc;
+    sh.reader_warp = -1;
+    sh.reader_lanes = 0;
+    sh.reader_bytes = 0;
+    sh.readers_in_many_warps = false;
+  }
+}
+
+std::string block_thread_name(const Executor& ex, uint64_t block, unsigned lane) {
+  const dim3 g = ex.spec->grid, b = ex.spec->block;
+  std::ostringstream os;
+  os << "block (" << block % g.x << "," << (block / g.x) % g.y << ","
+     << block / (uint64_t{g.x} * g.y) << ") thread (" << lane % b.x << "," << (lane / b.x) % b.y
+     << "," << lane / (b.x * b.y) << ")";
+  return os.str();
+}
+
+void report_grid_race(Executor& ex, Lane& l, uintptr_t a, Access kind, uintptr_t pc,
+                      uint64_t other_block, unsigned other_lane, const char* other_kind,
+                      uintptr_t other_pc) {
+  check_failed(l, "data race on " + memory_where(ex, a, false) + ": this thread's " +
+                      access_name(kind) + " (" + code_location(pc) + ") and " +
+                      block_thread_name(ex, other_block, other_lane) + "'s " + other_kind + " (" +
+                      code_location(other_pc) +
+                      ") fall in the same launch, and nothing orders the blocks of a launch");
+}
+
+// Conflicts between blocks: any two accesses of different blocks to the same bytes, one a
+// plain write (atomics against atomics and plain reads against atomics are allowed).
+void record_grid_access(Executor& ex, Lane& l, uintptr_t a, size_t n, Access kind, uintptr_t pc) {
+  Checker& c = ex.check;
+  const uint64_t block = c.block + 1;
+  for (uintptr_t g = a >> 2; g <= (a + n - 1) >> 2; ++g) {
+    const uintptr_t lo = std::max(a, g << 2), hi = std::min(a + n, (g + 1) << 2);
+    const auto bytes = static_cast<uint8_t>(((1u << (hi - lo)) - 1u) << (lo & 3));
+    GridMark* m = c.grid.find(g);
+    if (m == nullptr) continue;
+    if (m->writer_block != 0 && m->writer_block != block && (m->writer_bytes & bytes) != 0 &&
+        !(kind != Access::kWrite && m->writer_atomic)) {
+      report_grid_race(ex, l, lo, kind, pc, m->writer_block - 1, m->writer_lane,
+                       m->writer_atomic ? "atomic" : "write", m->writer_pc);
+      return;
+    }
+    if (kind == Access::kRead) {
+      if (m->reader_block == 0) {
+        m->reader_block = block;
+        m->reader_lane = l.linear;
+        m->reader_pc = pc;
+      } else if (m->reader_block != block && m->other_reader_block == 0) {
+        m->other_reader_block = block;
+        m->other_reader_lane = l.linear;
+        m->other_reader_pc = pc;
+      }
+      m->reader_bytes |= bytes;
+      continue;
+    }
+    if (kind == Access::kWrite && (m->reader_bytes & bytes) != 0) {
+      if (m->reader_block != block) {
+        report_grid_race(ex, l, lo, kind, pc, m->reader_block - 1, m->reader_lane, "read",
+                         m->reader_pc);
+        return;
+      }
+      if (m->other_reader_block != 0) {
+        report_grid_race(ex, l, lo, kind, pc, m->other_reader_block - 1, m->other_reader_lane,
+                         "read", m->other_reader_pc);
+        return;
+      }
+    }
+    const bool same = m->writer_block == block;
+    m->writer_bytes = same ? m->writer_bytes | bytes : bytes;
+    m->writer_atomic = kind == Access::kAtomic && (!same || m->writer_atomic);
+    m->writer_block = block;
+    m->writer_lane = l.linear;
+    m->writer_pc = pc;
+  }
+}
+
+void check_access(Executor& ex, uintptr_t a, size_t n, Access kind, uintptr_t pc) {
+  Lane& l = *ex.current;
+  if (l.error || n == 0) return;  // report the first failure only
+  if (a >= l.stack_lo && a + n <= l.stack_hi) return;
+  if (is_builtin_variable(a, n)) return;
+  const ChecksOff off;
+  Checker& c = ex.check;
+  bool shared = c.dyn_smem.contains(a, n);
+  for (size_t i = 0; !shared && i < ex.static_shared.size(); ++i) {
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(ex.static_shared[i].first);
+    shared = Range{lo, lo + ex.static_shared[i].second}.contains(a, n);
+  }
+  if (!shared) {
+    bool global = false;
+    for (const Range& r : c.alloc_cache) global |= r.contains(a, n);
+    uintptr_t lo = 0, hi = 0;
+    if (!global && detail::allocation_containing(a, &lo, &hi) && a + n <= hi) {
+      c.alloc_cache[c.alloc_next++ % 8] = Range{lo, hi};
+      global = true;
+    }
+    if (!global) {
+      if (kind == Access::kRead && c.params.contains(a, n)) return;
+      for (const Range& r : static_segments()) {
+        if (r.contains(a, n)) return;
+      }
+      std::string what;
+      if (c.dyn_canary.lo <= a && a < c.dyn_canary.hi) {
+        what = "a dynamic shared memory overflow: byte " + std::to_string(a - c.dyn_smem.lo) +
+               " past the start of the " + std::to_string(c.dyn_smem.hi - c.dyn_smem.lo) +
+               "-byte buffer";
+      } else {
+        what = detail::describe_address(a);
+      }
+      check_failed(l, std::string("invalid ") + access_name(kind) + " of " + std::to_string(n) +
+                          " bytes at " + address(a) + ", " + what + " (" + code_location(pc) + ")");
+      return;
+    }
+  }
+  if (!c.races) return;
+  record_access(ex, l, a, n, kind, pc, shared);
+  if (!shared && !l.error) record_grid_access(ex, l, a, n, kind, pc);
+}
+
+// A barrier orders everything before it: forget the interval.
+void start_interval(Executor& ex) {
+  Checker& c = ex.check;
+  if (!c.races) return;
+  c.clock.assign(size_t{ex.nlanes} * 32, 0);
+  for (unsigned i = 0; i < ex.nlanes; ++i) c.clock[i * 32 + i % 32] = 1;
+  c.shadow.clear();
+}
+
+// __syncwarp orders the accesses of the lanes in `mask` before it against theirs after it.
+void sync_warp_clocks(Executor& ex, unsigned warp, uint32_t mask) {
+  Checker& c = ex.check;
+  if (!c.races) return;
+  uint32_t joined[32] = {};
+  for (uint32_t m = mask; m; m &= m - 1) {
+    const uint32_t* v = &c.clock[(warp * 32 + static_cast<unsigned>(__builtin_ctz(m))) * 32];
+    for (unsigned k = 0; k < 32; ++k) joined[k] = std::max(joined[k], v[k]);
+  }
+  for (uint32_t m = mask; m; m &= m - 1) {
+    const unsigned j = static_cast<unsigned>(__builtin_ctz(m));
+    uint32_t* v = &c.clock[(warp * 32 + j) * 32];
+    std::copy(joined, joined + 32, v);
+    ++v[j];
+  }
+}
+
 void resume(Executor& ex, Lane& l) {
   ex.current = &l;
   threadIdx = l.tid;
+  t_running = &ex;
   l.fiber = std::move(l.fiber).resume();
+  t_running = nullptr;
   ex.current = nullptr;
   if (l.error) {
     std::string what;
@@ -512,6 +985,7 @@ bool resolve_warp(Executor& ex, unsigned warp_index) {
     }
     if (!ready) continue;
     resolve_group(ex, warp, a.mask);
+    if (a.op == CollectiveOp::kSyncWarp) sync_warp_clocks(ex, warp_index, a.mask);
     for (uint32_t m = a.mask; m; m &= m - 1) warp[__builtin_ctz(m)].state = LaneState::kRun;
     ex.warp_waiting -= static_cast<unsigned>(__builtin_popcount(a.mask));
     handled |= a.mask;
@@ -566,11 +1040,15 @@ void resolve_barrier(Executor& ex) {
     ex.lanes[i].result = result;
     ex.lanes[i].state = LaneState::kRun;
   }
+  start_interval(ex);
 }
 
 void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* arg,
                uint64_t seed) {
   // Poison the dynamic shared memory (0xFF is a NaN for floats) and arm the canary behind it.
+  // Static shared memory is poisoned when the block first passes its declaration.
+  ++ex.block_serial;
+  ex.static_shared.clear();
   std::memset(ex.smem, 0xFF, spec.smem);
   for (size_t i = 0; i < kCanaryBytes; ++i) ex.smem[spec.smem + i] = std::byte(0xA5 ^ i);
 
@@ -581,7 +1059,7 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
     l.tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
     l.state = LaneState::kRun;
     l.error = nullptr;
-    l.fiber = bctx::fiber(std::allocator_arg, PooledStack{&ex.stacks},
+    l.fiber = bctx::fiber(std::allocator_arg, PooledStack{&ex.stacks, &l},
                           [lane = &l, body, arg](bctx::fiber&& sched) -> bctx::fiber {
                             lane->sched = std::move(sched);
                             try {
@@ -596,6 +1074,7 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
                           });
   }
 
+  start_interval(ex);
   for (;;) {
     if (seed != 0) std::shuffle(ex.order.begin(), ex.order.end(), ex.rng);
     for (unsigned i = 0; i < ex.nlanes; ++i) {
@@ -627,6 +1106,9 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
 }  // namespace
 
 void set_seed(uint64_t s) { g_seed.store(s); }
+
+void set_race_check(bool on) { g_race_check.store(on); }
+bool race_check() { return g_race_check.load(); }
 uint64_t seed() { return g_seed.load(); }
 
 std::map<std::string, uint64_t> launch_counts() {
@@ -643,6 +1125,7 @@ namespace detail {
 
 CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value, int param,
                                  int width, const std::source_location& loc) {
+  const ChecksOff off;
   Lane& l = current_lane(op_name(op));
   Executor& ex = executor();
   l.file = loc.file_name();
@@ -683,6 +1166,7 @@ CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value,
 }
 
 int block_barrier(BarrierOp op, int predicate, const std::source_location& loc) {
+  const ChecksOff off;
   Lane& l = current_lane(barrier_name(op));
   l.file = loc.file_name();
   l.line = loc.line();
@@ -694,6 +1178,7 @@ int block_barrier(BarrierOp op, int predicate, const std::source_location& loc) 
 }
 
 uint32_t active_mask() {
+  const ChecksOff off;
   Lane& l = current_lane("__activemask");
   Executor& ex = executor();
   const unsigned warp_index = l.linear / 32;
@@ -705,7 +1190,29 @@ uint32_t active_mask() {
   return mask;
 }
 
-void* dynamic_smem_base() { return executor().smem; }
+void* dynamic_smem_base() {
+  const ChecksOff off;
+  return executor().smem;
+}
+
+void atomic_access(const void* addr, size_t bytes) {
+  if (Executor* ex = t_running) {
+    check_access(*ex, reinterpret_cast<uintptr_t>(addr), bytes, Access::kAtomic,
+                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+  }
+}
+
+void* enter_static_shared(SharedSlot& slot, void* storage, size_t bytes) {
+  const ChecksOff off;
+  current_lane("static shared memory");
+  Executor& ex = executor();
+  if (slot.block != ex.block_serial) {
+    slot.block = ex.block_serial;
+    std::memset(storage, 0xFF, bytes);
+    ex.static_shared.emplace_back(static_cast<std::byte*>(storage), bytes);
+  }
+  return storage;
+}
 
 bool check_launch(const LaunchSpec& spec) {
   const dim3 b = spec.block, g = spec.grid;
@@ -748,6 +1255,16 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
     }
   }
   ex.spec = &spec;
+  Checker& c = ex.check;
+  c.races = g_race_check.load(std::memory_order_relaxed);
+  c.params = Range{reinterpret_cast<uintptr_t>(spec.params),
+                   reinterpret_cast<uintptr_t>(spec.params) + spec.param_bytes};
+  c.dyn_smem =
+      Range{reinterpret_cast<uintptr_t>(ex.smem), reinterpret_cast<uintptr_t>(ex.smem) + spec.smem};
+  c.dyn_canary = Range{c.dyn_smem.hi, c.dyn_smem.hi + kCanaryBytes};
+  // Allocations may have been freed since the last launch.
+  for (Range& r : c.alloc_cache) r = Range{};
+  c.grid.clear();
   ex.nlanes = spec.block.x * spec.block.y * spec.block.z;
   ex.warp_waiting = 0;
   blockDim = spec.block;
@@ -776,6 +1293,7 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
           s != 0
               ? static_cast<uint64_t>((static_cast<unsigned __int128>(step) * i + offset) % nblocks)
               : i;
+      c.block = b;
       blockIdx = uint3{static_cast<unsigned>(b % gx), static_cast<unsigned>((b / gx) % gy),
                        static_cast<unsigned>(b / (gx * gy))};
       run_block(ex, spec, body, ctx, s);
@@ -792,3 +1310,105 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
 
 }  // namespace detail
 }  // namespace cuemu
+
+// ---- the instrumentation's entry points (GCC -fsanitize=thread) --------------------------------
+// Declared here because no header declares them; GCC calls them with the accessed address.
+// Outside lanes they only cost a TLS load: instrumented host code runs through them too.
+namespace cuemu {
+namespace {
+inline void hook(uintptr_t a, size_t n, Access kind, void* pc) {
+  if (Executor* ex = t_running) check_access(*ex, a, n, kind, reinterpret_cast<uintptr_t>(pc));
+}
+}  // namespace
+}  // namespace cuemu
+
+extern "C" {
+#define CUEMU_HOOK(name, bytes, kind)                                                      \
+  void __tsan_##name(void* a);                                                             \
+  void __tsan_##name(void* a) {                                                            \
+    cuemu::hook(reinterpret_cast<uintptr_t>(a), bytes, kind, __builtin_return_address(0)); \
+  }
+CUEMU_HOOK(read1, 1, cuemu::Access::kRead)
+CUEMU_HOOK(read2, 2, cuemu::Access::kRead)
+CUEMU_HOOK(read4, 4, cuemu::Access::kRead)
+CUEMU_HOOK(read8, 8, cuemu::Access::kRead)
+CUEMU_HOOK(read16, 16, cuemu::Access::kRead)
+CUEMU_HOOK(write1, 1, cuemu::Access::kWrite)
+CUEMU_HOOK(write2, 2, cuemu::Access::kWrite)
+CUEMU_HOOK(write4, 4, cuemu::Access::kWrite)
+CUEMU_HOOK(write8, 8, cuemu::Access::kWrite)
+CUEMU_HOOK(write16, 16, cuemu::Access::kWrite)
+CUEMU_HOOK(unaligned_read2, 2, cuemu::Access::kRead)
+CUEMU_HOOK(unaligned_read4, 4, cuemu::Access::kRead)
+CUEMU_HOOK(unaligned_read8, 8, cuemu::Access::kRead)
+CUEMU_HOOK(unaligned_read16, 16, cuemu::Access::kRead)
+CUEMU_HOOK(unaligned_write2, 2, cuemu::Access::kWrite)
+CUEMU_HOOK(unaligned_write4, 4, cuemu::Access::kWrite)
+CUEMU_HOOK(unaligned_write8, 8, cuemu::Access::kWrite)
+CUEMU_HOOK(unaligned_write16, 16, cuemu::Access::kWrite)
+#undef CUEMU_HOOK
+
+void __tsan_read_range(void* a, size_t n);
+void __tsan_read_range(void* a, size_t n) {
+  cuemu::hook(reinterpret_cast<uintptr_t>(a), n, cuemu::Access::kRead, __builtin_return_address(0));
+}
+void __tsan_write_range(void* a, size_t n);
+void __tsan_write_range(void* a, size_t n) {
+  cuemu::hook(reinterpret_cast<uintptr_t>(a), n, cuemu::Access::kWrite,
+              __builtin_return_address(0));
+}
+void __tsan_init();
+void __tsan_init() {}
+void __tsan_func_entry(void*);
+void __tsan_func_entry(void*) {}
+void __tsan_func_exit();
+void __tsan_func_exit() {}
+void __tsan_vptr_update(void**, void*);
+void __tsan_vptr_update(void**, void*) {}
+void __tsan_vptr_read(void**);
+void __tsan_vptr_read(void**) {}
+
+// Atomics in instrumented host code (kernel code's atomics are not instrumented, see
+// intrinsics.h): performed as they are, with the memory order GCC passes.
+#define CUEMU_TSAN_ATOMICS(bits, T)                                                              \
+  T __tsan_atomic##bits##_load(const volatile T* a, int mo);                                     \
+  T __tsan_atomic##bits##_load(const volatile T* a, int mo) { return __atomic_load_n(a, mo); }   \
+  void __tsan_atomic##bits##_store(volatile T* a, T v, int mo);                                  \
+  void __tsan_atomic##bits##_store(volatile T* a, T v, int mo) { __atomic_store_n(a, v, mo); }   \
+  T __tsan_atomic##bits##_exchange(volatile T* a, T v, int mo);                                  \
+  T __tsan_atomic##bits##_exchange(volatile T* a, T v, int mo) {                                 \
+    return __atomic_exchange_n(a, v, mo);                                                        \
+  }                                                                                              \
+  CUEMU_TSAN_RMW(bits, T, fetch_add)                                                             \
+  CUEMU_TSAN_RMW(bits, T, fetch_sub)                                                             \
+  CUEMU_TSAN_RMW(bits, T, fetch_and)                                                             \
+  CUEMU_TSAN_RMW(bits, T, fetch_or)                                                              \
+  CUEMU_TSAN_RMW(bits, T, fetch_xor)                                                             \
+  CUEMU_TSAN_RMW(bits, T, fetch_nand)                                                            \
+  int __tsan_atomic##bits##_compare_exchange_strong(volatile T* a, T* c, T v, int mo, int fmo);  \
+  int __tsan_atomic##bits##_compare_exchange_strong(volatile T* a, T* c, T v, int mo, int fmo) { \
+    return __atomic_compare_exchange_n(a, c, v, false, mo, fmo);                                 \
+  }                                                                                              \
+  int __tsan_atomic##bits##_compare_exchange_weak(volatile T* a, T* c, T v, int mo, int fmo);    \
+  int __tsan_atomic##bits##_compare_exchange_weak(volatile T* a, T* c, T v, int mo, int fmo) {   \
+    return __atomic_compare_exchange_n(a, c, v, true, mo, fmo);                                  \
+  }                                                                                              \
+  T __tsan_atomic##bits##_compare_exchange_val(volatile T* a, T c, T v, int mo, int fmo);        \
+  T __tsan_atomic##bits##_compare_exchange_val(volatile T* a, T c, T v, int mo, int fmo) {       \
+    __atomic_compare_exchange_n(a, &c, v, false, mo, fmo);                                       \
+    return c;                                                                                    \
+  }
+#define CUEMU_TSAN_RMW(bits, T, op)                         \
+  T __tsan_atomic##bits##_##op(volatile T* a, T v, int mo); \
+  T __tsan_atomic##bits##_##op(volatile T* a, T v, int mo) { return __atomic_##op(a, v, mo); }
+CUEMU_TSAN_ATOMICS(8, char)
+CUEMU_TSAN_ATOMICS(16, short)
+CUEMU_TSAN_ATOMICS(32, int)
+CUEMU_TSAN_ATOMICS(64, long)
+#undef CUEMU_TSAN_RMW
+#undef CUEMU_TSAN_ATOMICS
+void __tsan_atomic_thread_fence(int mo);
+void __tsan_atomic_thread_fence(int mo) { __atomic_thread_fence(mo); }
+void __tsan_atomic_signal_fence(int mo);
+void __tsan_atomic_signal_fence(int mo) { __atomic_signal_fence(mo); }
+}

@@ -34,6 +34,15 @@ class KernelFault : public std::runtime_error {
 void set_seed(uint64_t seed);
 uint64_t seed();
 
+// Race mode: records, per barrier interval, which thread read and wrote each shared and global
+// address and faults on conflicting accesses of two threads that no __syncthreads or __syncwarp
+// orders, and on conflicting global accesses of two blocks of one launch (atomics conflict only
+// with plain writes). On unless the environment variable
+// CUEMU_RACECHECK is 0: it about doubles the time of emulated kernels, which tests can afford.
+// Bounds checks of kernel loads and stores are always on.
+void set_race_check(bool on);
+bool race_check();
+
 // Launches per kernel, keyed by the kernel expression as written in GPU_LAUNCH.
 std::map<std::string, uint64_t> launch_counts();
 void reset_launch_counts();
@@ -75,6 +84,21 @@ int block_barrier(BarrierOp op, int predicate, const std::source_location& loc);
 uint32_t active_mask();
 void* dynamic_smem_base();
 
+// Per declaration of static shared memory (GPU_SHARED): the block it was last poisoned for.
+struct SharedSlot {
+  uint64_t block = 0;
+};
+// Poisons [storage, storage + bytes) when `slot` was not yet seen in the running block (block
+// numbers count every block run on this OS thread from 1, across launches) and registers it as
+// this block's shared memory. Returns `storage`, through an opaque call so that the compiler
+// cannot see that accesses go to a thread_local and the access checks observe them.
+void* enter_static_shared(SharedSlot& slot, void* storage, size_t bytes);
+template <class T>
+inline T& static_shared(SharedSlot& slot, T& storage) {
+  static_assert(std::is_trivially_destructible_v<T>, "shared memory has no destructors");
+  return *static_cast<T*>(enter_static_shared(slot, &storage, sizeof(T)));
+}
+
 struct LaunchSpec {
   const char* name;
   dim3 grid;
@@ -82,6 +106,7 @@ struct LaunchSpec {
   size_t smem;
   const void* stream;
   const void* kernel_key;
+  const void* params;  // the parameter buffer, which lanes read when they start
   size_t param_bytes;
 };
 
@@ -109,7 +134,8 @@ template <class Kernel, class Params>
 struct LaunchBody {
   Kernel kernel;
   const Params* params;
-  static void run(void* self) {
+  // Not instrumented: `self` lives on the launching thread's stack.
+  __attribute__((no_sanitize_thread)) static void run(void* self) {
     auto* b = static_cast<LaunchBody*>(self);
     // Each lane gets its own copy of the parameter buffer, so by-value parameters are per-thread
     // copies, as in CUDA.
@@ -134,8 +160,9 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem, const void* st
   using Params = std::tuple<std::decay_t<P>...>;
   // Converted once, like CUDA's parameter buffer.
   const Params params = Params(std::forward<A>(args)...);
-  const detail::LaunchSpec spec{
-      name, grid, block, smem, stream, reinterpret_cast<const void*>(kernel), sizeof(Params)};
+  const detail::LaunchSpec spec{name,    grid,          block,
+                                smem,    stream,        reinterpret_cast<const void*>(kernel),
+                                &params, sizeof(Params)};
   if (!detail::check_launch(spec)) return;
   detail::LaunchBody<void (*)(P...), Params> body{kernel, &params};
   detail::run_grid(spec, &detail::LaunchBody<void (*)(P...), Params>::run, &body);

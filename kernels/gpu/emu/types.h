@@ -16,9 +16,10 @@
 #define __constant__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-// One instance per kernel (instantiation) per OS thread: every lane of the running block shares
-// it because a block never leaves its OS thread. Not reset between blocks (see the design notes).
-#define __shared__ static thread_local
+// Static shared memory is declared with GPU_SHARED (compat.h), which the emulator can poison at
+// every block start; a bare __shared__ would keep the previous block's values, so it is refused.
+#define __shared__ \
+  _Pragma("GCC error \"declare static shared memory with GPU_SHARED(T, name, dims)\"")
 
 namespace cuemu {
 
