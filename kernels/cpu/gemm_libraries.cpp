@@ -29,6 +29,9 @@ using CblasSgemm = void (*)(int, int, int, int, int, int, float, const float*, i
 using DnnlSgemm = int (*)(char, char, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);
 
+// oneDNN's sonames, newest first (its sgemm and its bf16 GEMM come from the same library).
+const std::vector<std::string> kOneDnnNames = {"libdnnl.so.3", "libdnnl.so.2"};
+
 void* open_first(const std::vector<std::string>& names, std::string* why_not) {
   std::string errors;
   for (const auto& n : names) {
@@ -111,7 +114,7 @@ SgemmFn load_openblas(const std::string& core, bool drop_env, std::string* why_n
 }
 
 SgemmFn load_onednn(std::string* why_not, std::string* library) {
-  void* h = open_first({"libdnnl.so.3", "libdnnl.so.2"}, why_not);
+  void* h = open_first(kOneDnnNames, why_not);
   if (h == nullptr) return {};
   auto sgemm = symbol<DnnlSgemm>(h, "dnnl_sgemm", why_not);
   struct Version {
@@ -170,7 +173,7 @@ SgemmFn load_gemm_library(const GemmKernelSpec& spec, bool drop_openblas_env, st
 }
 
 GemmBf16Fn load_bf16_gemm(std::string* why_not, std::string* library) {
-  void* h = open_first({"libdnnl.so.3", "libdnnl.so.2"}, why_not);
+  void* h = open_first(kOneDnnNames, why_not);
   if (h == nullptr) return {};
   // Exported by oneDNN 2.x and public from 3.x: row-major, bf16 A and B, float C.
   auto gemm = symbol<DnnlGemmBf16>(h, "dnnl_gemm_bf16bf16f32", why_not);

@@ -83,9 +83,10 @@ std::atomic<ConvPrecision>& precision_setting() {
   return p;
 }
 
-// Per-thread bf16 scratch, as scratch() below: one for each GEMM operand.
+// Per-thread bf16 scratch, as scratch() below: 0 and 1 for a GEMM's operands, 2 for the Winograd
+// weights that the calling thread converts once and the pass's threads share.
 uint16_t* bf16_scratch(int which, int64_t n) {
-  thread_local std::vector<uint16_t> buffers[2];
+  thread_local std::vector<uint16_t> buffers[3];
   std::vector<uint16_t>& v = buffers[which];
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
   return v.data();
@@ -463,7 +464,7 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
   float* mm = u + n * chunk * s.c_in;
   // bf16: V converted once per call, shared by the threads (the activations per GEMM task).
   const bool bf16 = precision_setting().load(std::memory_order_relaxed) == ConvPrecision::kBf16;
-  std::vector<uint16_t> v_bf16(bf16 ? static_cast<size_t>(n * s.c_out * s.c_in) : 0);
+  uint16_t* v_bf16 = bf16 ? bf16_scratch(2, n * s.c_out * s.c_in) : nullptr;
   // One parallel region for the whole pipeline: every fork/join (and every OpenBLAS call, which
   // is one) costs a scheduler tick when another process holds a core. The n GEMMs of a chunk are
   // split into tasks (one GEMM's rows in `parts` slices) that each thread runs single-threaded
@@ -479,8 +480,7 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
       }
       const int64_t rows = n * s.c_out;
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows; ++r)
-        float_to_bf16(v + r * s.c_in, v_bf16.data() + r * s.c_in, s.c_in);
+      for (int64_t r = 0; r < rows; ++r) float_to_bf16(v + r * s.c_in, v_bf16 + r * s.c_in, s.c_in);
     }
     for (int64_t first = 0; first < total; first += chunk) {
       const int64_t tiles = std::min(chunk, total - first);
@@ -502,7 +502,7 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
         g.ldb = s.c_in;
         g.c = mm + (i * tiles + row0) * s.c_out;
         g.ldc = s.c_out;
-        fwd_gemm(g, bf16 ? v_bf16.data() + i * s.c_out * s.c_in : nullptr);
+        fwd_gemm(g, bf16 ? v_bf16 + i * s.c_out * s.c_in : nullptr);
       }
       winograd_output(s, wg, mm, starts, first, tiles, y);  // ends with a barrier
     }
