@@ -80,7 +80,7 @@ PrecisionScope::PrecisionScope(const std::string& precision, const Device& devic
 
 void add_device_option(CLI::App& cmd, std::string& device) {
   cmd.add_option("--device", device,
-                 "cpu, cuda, cuda:N or emu (default: the config's device, docs/config.md)");
+                 "cpu, cuda, cuda:N, emu or emu:N (default: the config's device, docs/config.md)");
 }
 
 std::vector<std::string> with_device(std::vector<std::string> overrides,

@@ -19,6 +19,7 @@ Prefetcher::Prefetcher(std::unique_ptr<BatchSource> source, Device device, int d
   target_floats_ = product(source_->target_window_shape());
   slots_.resize(static_cast<size_t>(depth_));
   if (device_.is_gpu()) {
+    const DeviceGuard guard(device_);
     GpuApi& api = gpu_api(device_.gpu_kind());
     const size_t in_bytes =
         sizeof(float) * static_cast<size_t>(source_->max_batch() * input_floats_);
@@ -39,6 +40,7 @@ Prefetcher::Prefetcher(std::unique_ptr<BatchSource> source, Device device, int d
 Prefetcher::~Prefetcher() {
   stop();
   if (device_.is_gpu()) {
+    const DeviceGuard guard(device_);
     GpuApi& api = gpu_api(device_.gpu_kind());
     for (Slot& s : slots_) {
       // The last copies out of a slot may still be in flight on the consumer's stream.
@@ -108,7 +110,10 @@ void Prefetcher::produce() {
       } else {
         Slot& s = slots_[static_cast<size_t>(slot)];
         // The consumer's copies out of this slot must have finished before it is overwritten.
-        if (s.copy_pending) gpu_api(device_.gpu_kind()).event_synchronize(s.copied);
+        if (s.copy_pending) {
+          const DeviceGuard guard(device_);
+          gpu_api(device_.gpu_kind()).event_synchronize(s.copied);
+        }
         s.copy_pending = false;
         inputs = s.inputs;
         targets = s.targets;
@@ -177,6 +182,7 @@ bool Prefetcher::next(DeviceBatch& out) {
           Tensor::empty({r.size, in_shape[0], in_shape[1], in_shape[2]}, DType::kF32, device_);
       out.targets_3d =
           Tensor::empty({r.size, out_shape[0], out_shape[1], out_shape[2]}, DType::kF32, device_);
+      const DeviceGuard guard(device_);
       GpuApi& api = gpu_api(device_.gpu_kind());
       const kernels::StreamHandle stream = current_stream(device_);
       Slot& s = slots_[static_cast<size_t>(r.slot)];

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "runtime/gpu_api.h"
+#include "runtime/stream.h"
 
 namespace v3d {
 
@@ -52,6 +53,12 @@ void* BlockCache::take(size_t size, size_t* block) {
 void BlockCache::put(size_t block, void* p) {
   blocks_.emplace(block, p);
   bytes_ += static_cast<int64_t>(block);
+}
+
+void BlockCache::absorb(BlockCache& other) {
+  blocks_.merge(other.blocks_);
+  bytes_ += other.bytes_;
+  other.bytes_ = 0;
 }
 
 CpuAllocator::CpuAllocator(size_t cache_limit_bytes) : cache_limit_(cache_limit_bytes) {}
@@ -141,17 +148,25 @@ CachingAllocator::~CachingAllocator() {
   // Process exit: the backend may already be torn down, so cached blocks are left to it.
 }
 
+int64_t CachingAllocator::cached_bytes_locked() const {
+  int64_t bytes = 0;
+  for (const auto& [stream, cache] : caches_) bytes += cache.bytes();
+  return bytes;
+}
+
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t size = round_up(std::max<size_t>(bytes, 1), kRound, device_);
+  const kernels::StreamHandle stream = current_stream(device_);
   std::lock_guard<std::mutex> lock(mutex_);
   size_t block = 0;
-  if (void* p = cache_.take(size, &block)) {
-    live_blocks_[p] = block;
+  if (void* p = caches_[stream].take(size, &block)) {
+    live_blocks_[p] = Live{block, stream};
     note_alloc(stats_, static_cast<int64_t>(block));
     ++stats_.cache_hits;
-    stats_.cached_bytes = cache_.bytes();
+    stats_.cached_bytes = cached_bytes_locked();
     return p;
   }
+  const DeviceGuard guard(device_);
   void* p = api_.malloc(size);
   if (p == nullptr) {
     // Out of memory: give the cache back and try once more.
@@ -160,7 +175,7 @@ void* CachingAllocator::allocate(size_t bytes) {
   }
   V3D_CHECK(p != nullptr, "out of " << device_.str() << " memory allocating " << bytes << " bytes ("
                                     << stats_.allocated_bytes << " bytes in use by tensors)");
-  live_blocks_[p] = size;
+  live_blocks_[p] = Live{size, stream};
   stats_.reserved_bytes += static_cast<int64_t>(size);
   ++stats_.backend_allocs;
   note_alloc(stats_, static_cast<int64_t>(size));
@@ -172,23 +187,42 @@ void CachingAllocator::deallocate(void* ptr, size_t /*bytes*/) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = live_blocks_.find(ptr);
   V3D_CHECK(it != live_blocks_.end(), "deallocate of a pointer this allocator does not own");
-  stats_.allocated_bytes -= static_cast<int64_t>(it->second);
-  cache_.put(it->second, ptr);
-  stats_.cached_bytes = cache_.bytes();
+  stats_.allocated_bytes -= static_cast<int64_t>(it->second.size);
+  caches_[it->second.stream].put(it->second.size, ptr);
+  stats_.cached_bytes = cached_bytes_locked();
   live_blocks_.erase(it);
 }
 
 void CachingAllocator::release_cached_locked() {
-  cache_.release_all([&](void* p, size_t block) {
-    api_.free(p);
-    stats_.reserved_bytes -= static_cast<int64_t>(block);
-  });
+  // The backend's free waits for the device's queued work, so no block is freed under a kernel.
+  const DeviceGuard guard(device_);
+  for (auto& [stream, cache] : caches_) {
+    cache.release_all([&](void* p, size_t block) {
+      api_.free(p);
+      stats_.reserved_bytes -= static_cast<int64_t>(block);
+    });
+  }
+  caches_.clear();
   stats_.cached_bytes = 0;
 }
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
   release_cached_locked();
+}
+
+void CachingAllocator::release_stream(kernels::StreamHandle stream) {
+  if (stream == nullptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = caches_.find(stream);
+  if (it != caches_.end()) {
+    caches_[nullptr].absorb(it->second);
+    caches_.erase(stream);
+  }
+  // Blocks still in use that were allocated on it now belong to the default stream.
+  for (auto& [p, live] : live_blocks_) {
+    if (live.stream == stream) live.stream = nullptr;
+  }
 }
 
 AllocatorStats CachingAllocator::stats() const {
@@ -216,7 +250,6 @@ Allocator& allocator_for(Device device) {
   if (device.type == DeviceType::kCUDA) {
     std::string why;
     V3D_CHECK(cuda_available(&why), "cannot use device " << device.str() << ": " << why);
-    api.set_device(device.index);
   }
   Allocator* a = new CachingAllocator(api, device);
   gpu->emplace(key, a);

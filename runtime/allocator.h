@@ -9,10 +9,14 @@
 // twice the (rounded) request, so small tensors do not pin large blocks. empty_cache() returns the
 // cached blocks to the backend.
 //
-// Stream semantics: a cached block is reused by the next allocation of a fitting size without
-// waiting for work queued on it, which is correct because the runtime issues all work of a device
-// on its current stream in program order (a block freed after its last use is reused only by later
-// work on the same stream). Code that uses several streams must synchronise before freeing.
+// Stream order: a GPU block belongs to the stream that was current when it was allocated, and once
+// freed it is reused only by allocations on that same stream, without waiting: work on one stream
+// runs in issue order, so the block's earlier users have run before its next user. Another stream
+// never receives it while work queued before the free may still touch it; blocks go back to the
+// backend (whose free synchronises the device) when memory runs out or on empty_cache(), and the
+// blocks of a destroyed stream, once it has drained, pass to the default stream. A tensor used on
+// a stream other than the one it was allocated on must be kept alive until that stream has
+// synchronised.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +60,8 @@ class BlockCache {
   void* take(size_t size, size_t* block);
   void put(size_t block, void* p);
   // Hands every cached block to release(p, block) and forgets them.
+  // Moves every block of `other` into this cache.
+  void absorb(BlockCache& other);
   template <class Release>
   void release_all(Release release) {
     for (auto& [block, p] : blocks_) release(p, block);
@@ -111,14 +117,22 @@ class CachingAllocator final : public Allocator {
   AllocatorStats stats() const override;
   void reset_peak() override;
   void empty_cache() override;
+  // `stream` was synchronised and is being destroyed: its cached blocks pass to the default
+  // stream.
+  void release_stream(kernels::StreamHandle stream);
 
  private:
+  struct Live {
+    size_t size = 0;                         // rounded
+    kernels::StreamHandle stream = nullptr;  // the stream it was allocated on
+  };
   void release_cached_locked();
+  int64_t cached_bytes_locked() const;
   GpuApi& api_;
   Device device_;
   mutable std::mutex mutex_;
-  BlockCache cache_;
-  std::unordered_map<void*, size_t> live_blocks_;  // block -> rounded size
+  std::map<kernels::StreamHandle, BlockCache> caches_;  // by the stream the blocks belong to
+  std::unordered_map<void*, Live> live_blocks_;
   AllocatorStats stats_;
 };
 

@@ -1,6 +1,8 @@
 // Device naming and the choice of GPU backend.
 #include "runtime/device.h"
 
+#include <utility>
+
 #include "runtime/gpu_api.h"
 
 namespace v3d {
@@ -35,7 +37,7 @@ std::string Device::str() const {
     case DeviceType::kCUDA:
       return "cuda:" + std::to_string(index);
     case DeviceType::kEmu:
-      return "emu";
+      return index == 0 ? "emu" : "emu:" + std::to_string(index);
   }
   return "?";
 }
@@ -44,14 +46,16 @@ Device parse_device(const std::string& text) {
   if (text == "cpu") return Device::cpu();
   if (text == "emu") return Device::emu();
   if (text == "cuda") return Device::cuda(0);
-  if (text.rfind("cuda:", 0) == 0) {
-    const std::string idx = text.substr(5);
+  for (const auto& [prefix, type] : {std::pair{std::string("cuda:"), DeviceType::kCUDA},
+                                     {std::string("emu:"), DeviceType::kEmu}}) {
+    if (text.rfind(prefix, 0) != 0) continue;
+    const std::string idx = text.substr(prefix.size());
     V3D_REQUIRE(!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos,
-                "invalid device '" << text << "': expected cpu, cuda, cuda:N or emu");
+                "invalid device '" << text << "': expected cpu, cuda, cuda:N, emu or emu:N");
     V3D_REQUIRE(idx.size() <= 9, "invalid device '" << text << "': index out of range");
-    return Device::cuda(std::stoi(idx));
+    return Device{type, std::stoi(idx)};
   }
-  throw Error("invalid device '" + text + "': expected cpu, cuda, cuda:N or emu");
+  throw Error("invalid device '" + text + "': expected cpu, cuda, cuda:N, emu or emu:N");
 }
 
 bool cuda_built() { return V3D_WITH_CUDA != 0; }

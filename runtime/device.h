@@ -1,7 +1,8 @@
 // Where a tensor lives. kEmu is the host emulation of the CUDA backend (kernels/gpu/emu): memory is
 // host memory registered as device memory and kernels run on emulated threads. It behaves like a
-// CUDA device in every respect the runtime can observe, so the CUDA code path is exercised on
-// machines without a GPU. It is a test backend, not a product path.
+// CUDA device in every respect the runtime can observe (several devices, asynchronous streams), so
+// the CUDA code path is exercised on machines without a GPU. It is a test backend, not a product
+// path. "emu" is emu:0.
 #pragma once
 
 #include <string>
@@ -18,7 +19,7 @@ struct Device {
 
   static constexpr Device cpu() { return {DeviceType::kCPU, 0}; }
   static constexpr Device cuda(int i = 0) { return {DeviceType::kCUDA, i}; }
-  static constexpr Device emu() { return {DeviceType::kEmu, 0}; }
+  static constexpr Device emu(int i = 0) { return {DeviceType::kEmu, i}; }
 
   bool is_cpu() const { return type == DeviceType::kCPU; }
   // CUDA or emulated CUDA: memory that host code must not touch directly.
@@ -29,7 +30,8 @@ struct Device {
   friend bool operator==(const Device&, const Device&) = default;
 };
 
-// Parses "cpu", "cuda", "cuda:1", "emu". Throws v3d::Error naming the valid forms otherwise.
+// Parses "cpu", "cuda", "cuda:1", "emu", "emu:1". Throws v3d::Error naming the valid forms
+// otherwise.
 Device parse_device(const std::string& text);
 
 // Whether this build has the CUDA backend compiled in.

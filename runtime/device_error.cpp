@@ -9,6 +9,7 @@
 
 #include "kernels/device_error.h"
 #include "runtime/gpu_api.h"
+#include "runtime/stream.h"
 
 namespace v3d {
 
@@ -37,7 +38,7 @@ int32_t* device_error_record(Device device) {
   int32_t*& record = r.by_device[key(device)];
   if (record == nullptr) {
     GpuApi& api = gpu_api(device.gpu_kind());
-    if (device.type == DeviceType::kCUDA) api.set_device(device.index);
+    const DeviceGuard guard(device);
     const size_t bytes = sizeof(int32_t) * kernels::kDeviceErrorWords;
     void* p = api.malloc(bytes);
     V3D_CHECK(p != nullptr, "out of memory for the device error record on " << device.str());
@@ -60,6 +61,7 @@ void check_device_errors(Device device, kernels::StreamHandle stream) {
     record = it->second;
   }
   GpuApi& api = gpu_api(device.gpu_kind());
+  const DeviceGuard guard(device);
   std::array<int32_t, kernels::kDeviceErrorWords> words{};
   api.copy(words.data(), record, sizeof(words), CopyDir::kDeviceToHost, stream);
   api.stream_synchronize(stream);

@@ -20,6 +20,7 @@ class GpuApi {
   // Number of usable devices; 0 with *why set when none (e.g. an insufficient driver).
   virtual int device_count(std::string* why) = 0;
   virtual void set_device(int index) = 0;
+  virtual int current_device() = 0;  // this host thread's current device
 
   virtual void* malloc(size_t bytes) = 0;  // nullptr when out of memory, throws on other errors
   virtual void free(void* ptr) = 0;

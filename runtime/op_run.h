@@ -3,7 +3,8 @@
 // run_op<op_entry::name>(device, args, pointers...)
 //   - validates the args (errors name the op and the field),
 //   - on the CPU calls the CPU function with the pointers,
-//   - on a GPU calls the launcher on the device's current stream with the pointers, then the
+//   - on a GPU makes the op's device current (DeviceGuard) and calls the launcher on the
+//     device's current stream with the pointers, then the
 //     device's error record when the op checks indices on the device (Args::kDeviceErrors), then a
 //     workspace of args.workspace_floats() floats when the op has one, allocated per call from the
 //     caching allocator (freed in stream order),
@@ -58,6 +59,7 @@ concept RaisesDeviceErrors = requires {
 
 template <class Op, kernels::GpuKind G, class Args, class... P>
 void run_gpu(Device device, const Args& args, P... p) {
+  const DeviceGuard guard(device);
   const kernels::StreamHandle stream = current_stream(device);
   int32_t* error = nullptr;
   if constexpr (RaisesDeviceErrors<Args>) error = device_error_record(device);

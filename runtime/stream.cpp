@@ -1,9 +1,12 @@
 // Streams, events and the per-thread current stream.
 #include "runtime/stream.h"
 
+#include <cstdio>
+#include <exception>
 #include <map>
 #include <utility>
 
+#include "runtime/allocator.h"
 #include "runtime/device_error.h"
 #include "runtime/gpu_api.h"
 
@@ -17,8 +20,23 @@ std::map<std::pair<int, int>, kernels::StreamHandle>& current_streams() {
 std::pair<int, int> key(Device d) { return {static_cast<int>(d.type), d.index}; }
 }  // namespace
 
+DeviceGuard::DeviceGuard(Device device) {
+  if (!device.is_gpu()) return;
+  GpuApi& api = gpu_api(device.gpu_kind());
+  const int current = api.current_device();
+  if (current == device.index) return;
+  api.set_device(device.index);
+  api_ = &api;
+  previous_ = current;
+}
+
+DeviceGuard::~DeviceGuard() {
+  if (api_ != nullptr) api_->set_device(previous_);
+}
+
 Stream Stream::create(Device device) {
   V3D_CHECK(device.is_gpu(), "streams exist on GPU devices only, not " << device.str());
+  const DeviceGuard guard(device);
   Stream s;
   s.device_ = device;
   s.handle_ = gpu_api(device.gpu_kind()).stream_create();
@@ -48,29 +66,52 @@ Stream& Stream::operator=(Stream&& other) noexcept {
 }
 
 Stream::~Stream() {
-  if (owned_) gpu_api(device_.gpu_kind()).stream_destroy(handle_);
+  if (!owned_) return;
+  const DeviceGuard guard(device_);
+  GpuApi& api = gpu_api(device_.gpu_kind());
+  // The stream's cached memory passes to the default stream, which is safe only once the
+  // stream's work has run. A fault found here was the stream's work's; destructors cannot throw.
+  try {
+    api.stream_synchronize(handle_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "v3d: error while destroying a %s stream: %s\n", device_.str().c_str(),
+                 e.what());
+  }
+  if (auto* caching = dynamic_cast<CachingAllocator*>(&allocator_for(device_))) {
+    caching->release_stream(handle_);
+  }
+  api.stream_destroy(handle_);
 }
 
 void Stream::synchronize() const {
   if (!device_.is_gpu()) return;
+  const DeviceGuard guard(device_);
   gpu_api(device_.gpu_kind()).stream_synchronize(handle_);
   check_device_errors(device_, handle_);
 }
 
 Event::Event(Device device) : device_(device) {
-  if (device.is_gpu()) handle_ = gpu_api(device.gpu_kind()).event_create();
+  if (!device.is_gpu()) return;
+  const DeviceGuard guard(device);
+  handle_ = gpu_api(device.gpu_kind()).event_create();
 }
 
 Event::~Event() {
-  if (handle_ != nullptr) gpu_api(device_.gpu_kind()).event_destroy(handle_);
+  if (handle_ == nullptr) return;
+  const DeviceGuard guard(device_);
+  gpu_api(device_.gpu_kind()).event_destroy(handle_);
 }
 
 void Event::record(kernels::StreamHandle stream) {
-  if (handle_ != nullptr) gpu_api(device_.gpu_kind()).event_record(handle_, stream);
+  if (handle_ == nullptr) return;
+  const DeviceGuard guard(device_);
+  gpu_api(device_.gpu_kind()).event_record(handle_, stream);
 }
 
 void Event::synchronize() const {
-  if (handle_ != nullptr) gpu_api(device_.gpu_kind()).event_synchronize(handle_);
+  if (handle_ == nullptr) return;
+  const DeviceGuard guard(device_);
+  gpu_api(device_.gpu_kind()).event_synchronize(handle_);
 }
 
 float Event::elapsed_ms_since(const Event& start) const {
@@ -96,6 +137,7 @@ StreamGuard::~StreamGuard() { current_streams()[key(device_)] = previous_; }
 
 void synchronize(Device device) {
   if (!device.is_gpu()) return;
+  const DeviceGuard guard(device);
   const kernels::StreamHandle stream = current_stream(device);
   gpu_api(device.gpu_kind()).stream_synchronize(stream);
   check_device_errors(device, stream);

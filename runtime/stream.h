@@ -6,6 +6,8 @@
 
 namespace v3d {
 
+class GpuApi;
+
 // An owned stream (or, default-constructed for a device, its legacy default stream).
 class Stream {
  public:
@@ -59,6 +61,21 @@ class StreamGuard {
  private:
   Device device_;
   kernels::StreamHandle previous_;
+};
+
+// Makes `device` the current GPU device of this host thread until destroyed (no-op for the CPU).
+// Every op, allocation, copy, stream and event of the runtime holds one, so work lands on the
+// device of its tensors whichever device the thread had selected, in any thread.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(Device device);
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  ~DeviceGuard();
+
+ private:
+  GpuApi* api_ = nullptr;  // set when the current device was changed
+  int previous_ = 0;
 };
 
 // Waits for all work queued on the current stream of `device` (no-op on the CPU).

@@ -72,6 +72,7 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   if (device.is_cpu()) {
     std::memset(t.raw(), 0, t.nbytes());
   } else {
+    const DeviceGuard guard(device);
     gpu_api(device.gpu_kind()).memset(t.raw(), 0, t.nbytes(), current_stream(device));
   }
   return t;
@@ -93,6 +94,7 @@ Tensor upload(const void* data, size_t count, DType dtype, const Shape& shape, D
   if (device.is_cpu()) {
     std::memcpy(t.raw(), data, t.nbytes());
   } else {
+    const DeviceGuard guard(device);
     gpu_api(device.gpu_kind())
         .copy(t.raw(), data, t.nbytes(), CopyDir::kHostToDevice, current_stream(device));
     synchronize(device);
@@ -107,6 +109,7 @@ void download(const Tensor& t, void* out) {
   if (d.is_cpu()) {
     std::memcpy(out, t.raw(), t.nbytes());
   } else {
+    const DeviceGuard guard(d);
     gpu_api(d.gpu_kind()).copy(out, t.raw(), t.nbytes(), CopyDir::kDeviceToHost, current_stream(d));
     synchronize(d);
   }
@@ -202,14 +205,27 @@ void Tensor::copy_from(const Tensor& src) const {
     std::memmove(raw(), src.raw(), bytes);
     return;
   }
+  if (d.is_gpu() && s.is_gpu() && d.type != s.type) {
+    // Between backends (emulated and real CUDA): through host memory.
+    std::vector<unsigned char> host(bytes);
+    download(src, host.data());
+    const DeviceGuard guard(d);
+    gpu_api(d.gpu_kind())
+        .copy(raw(), host.data(), bytes, CopyDir::kHostToDevice, current_stream(d));
+    synchronize(d);
+    return;
+  }
   if (d.is_gpu() && s.is_gpu()) {
-    V3D_CHECK(d == s, "copies between different GPU devices are not supported ("
-                          << s.str() << " to " << d.str() << ")");
+    if (d != s) synchronize(s);  // the source's queued writes first
+    const DeviceGuard guard(d);
+    // Between two devices of one backend this is a peer copy (unified addressing).
     gpu_api(d.gpu_kind())
         .copy(raw(), src.raw(), bytes, CopyDir::kDeviceToDevice, current_stream(d));
+    if (d != s) synchronize(d);  // the source may be reused on its own device's stream
     return;
   }
   const Device gpu = d.is_gpu() ? d : s;
+  const DeviceGuard guard(gpu);
   gpu_api(gpu.gpu_kind())
       .copy(raw(), src.raw(), bytes, d.is_gpu() ? CopyDir::kHostToDevice : CopyDir::kDeviceToHost,
             current_stream(gpu));

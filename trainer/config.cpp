@@ -572,7 +572,7 @@ const std::vector<Field>& fields() {
         "device", [](auto& c) -> auto& { return c.device; },
         "the device of every subcommand (train, eval, infer, ltb, ltb-sweep); `--device` "
         "overrides it",
-        check("`cpu`, `cuda`, `cuda:N` or `emu`",
+        check("`cpu`, `cuda`, `cuda:N`, `emu` or `emu:N`",
               [](const Checker& k, const std::string& key, const std::string& v) {
                 try {
                   parse_device(v);

@@ -136,7 +136,7 @@ struct LtbConfig {
 };
 
 struct ExperimentConfig {
-  // The device of every subcommand (parse_device forms: cpu, cuda, cuda:N, emu); a command's
+  // The device of every subcommand (parse_device forms: cpu, cuda, cuda:N, emu, emu:N); a command's
   // --device overrides it. Checkpoints written before it existed store it as train.device.
   std::string device = "cpu";
   // The CPU GEMM kernel of `v3d train` (kernels/gemm_kernel.h names); "" = OPENBLAS_CORETYPE when

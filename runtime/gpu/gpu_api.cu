@@ -39,6 +39,11 @@ class Api final : public GpuApi {
     return n;
   }
   void set_device(int index) override { V3D_CUDA_CHECK(::gpu::SetDevice(index)); }
+  int current_device() override {
+    int device = 0;
+    V3D_CUDA_CHECK(::gpu::GetDevice(&device));
+    return device;
+  }
 
   void* malloc(size_t bytes) override {
     void* p = nullptr;

@@ -66,7 +66,7 @@ TEST(Cli, DeviceOptionIsCheckedAndNamed) {
   } catch (const Error& e) {
     msg = e.what();
   }
-  EXPECT_EQ(msg, "--device: invalid device 'tpu': expected cpu, cuda, cuda:N or emu");
+  EXPECT_EQ(msg, "--device: invalid device 'tpu': expected cpu, cuda, cuda:N, emu or emu:N");
 }
 
 TEST(Cli, InfoNamesTheCpuTheKernelAndWhy) {

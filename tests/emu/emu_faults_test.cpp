@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/common.h"
@@ -173,6 +174,20 @@ std::vector<int> reduce_reference(const std::vector<int>& in, size_t block) {
   return out;
 }
 
+// Seed mode also interleaves threads between barriers (at loads and stores): a plain
+// read-modify-write of one counter, silent when threads run one at a time, loses updates.
+TEST_F(SeededTest, SeedModeInterleavesThreadsBetweenBarriers) {
+  cuemu::set_seed(0);
+  EXPECT_EQ(dev::count_threads(true), 96) << "threads run one at a time without a seed";
+  int lost = 0;
+  for (uint64_t s = 1; s <= 4; ++s) {
+    cuemu::set_seed(s);
+    lost += dev::count_threads(true) < 96 ? 1 : 0;
+    EXPECT_EQ(dev::count_threads(false), 96) << "atomicAdd loses nothing, seed " << s;
+  }
+  EXPECT_GT(lost, 0) << "no seed interleaved a read and its write";
+}
+
 TEST_F(SeededTest, NegativeReductionWithoutBarrierIsDetected) {
   std::vector<int> in(10 * 256 + 100);
   for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int>(1 + i % 17);
@@ -312,6 +327,99 @@ TEST_F(EmuStrict, HostPointerInKernelIsReported) {
   EXPECT_TRUE(contains(m, "kernel 'host_pointer_kernel' block (0,0,0) thread (0,0,0)")) << m;
   EXPECT_TRUE(contains(m, "invalid read of 4 bytes at 0x")) << m;
   EXPECT_TRUE(contains(m, "not in any device allocation (a host pointer?)")) << m;
+}
+
+// ---- asynchronous streams and several devices ----------------------------------------------
+
+// Planted bug: a stream reads what another stream writes without waiting for it. Queued work runs
+// only when something waits for it, so the reader runs first and sees fresh memory's poison.
+TEST(EmuStreams, MissingStreamDependencyIsCaught) {
+  EXPECT_EQ(dev::cross_stream_copy(300, 5, true), std::vector<int>(300, 5));
+  EXPECT_EQ(dev::cross_stream_copy(300, 5, false), std::vector<int>(300, -1))
+      << "without the event wait nothing orders the copy after the fill";
+}
+
+// Planted bug: the host reads the target of an asynchronous copy into page-locked memory before
+// synchronising.
+TEST(EmuStreams, HostReadBeforeSynchronisationSeesStaleData) {
+  EXPECT_EQ(dev::pinned_readback(64, true), std::vector<int>(64, 7));
+  EXPECT_EQ(dev::pinned_readback(64, false), std::vector<int>(64, 0));
+}
+
+TEST(EmuStreams, WorkRunsWhenSomethingWaitsForIt) {
+  ASSERT_EQ(cuemu::pending_work(), 0u);
+  void* p = nullptr;
+  ASSERT_EQ(gpu::Malloc(&p, 64), gpu::kSuccess);
+  std::vector<unsigned char> host(64, 9);
+  // Fresh device memory is poisoned (all-ones bytes), as garbage would be on a GPU.
+  ASSERT_EQ(gpu::Memcpy(host.data(), p, 64, gpu::CopyKind::DeviceToHost), gpu::kSuccess);
+  EXPECT_EQ(host, std::vector<unsigned char>(64, 0xFF));
+  ASSERT_EQ(gpu::Memset(p, 0, 64), gpu::kSuccess);
+  EXPECT_EQ(cuemu::pending_work(), 1u) << "a memset is queued, not done";
+  ASSERT_EQ(gpu::StreamSynchronize(nullptr), gpu::kSuccess);
+  EXPECT_EQ(cuemu::pending_work(), 0u);
+  ASSERT_EQ(gpu::Memcpy(host.data(), p, 64, gpu::CopyKind::DeviceToHost), gpu::kSuccess);
+  EXPECT_EQ(host, std::vector<unsigned char>(64, 0));
+  // The legacy default stream waits for the device's other streams, and they for it.
+  gpu::Stream s = nullptr;
+  ASSERT_EQ(gpu::StreamCreate(&s), gpu::kSuccess);
+  ASSERT_EQ(gpu::MemsetAsync(p, 3, 64, s), gpu::kSuccess);
+  ASSERT_EQ(gpu::Memcpy(host.data(), p, 64, gpu::CopyKind::DeviceToHost), gpu::kSuccess);
+  EXPECT_EQ(host, std::vector<unsigned char>(64, 3));
+  ASSERT_EQ(gpu::StreamDestroy(s), gpu::kSuccess);
+  ASSERT_EQ(gpu::Free(p), gpu::kSuccess);
+}
+
+TEST(EmuStreams, EventTimesAreReadyOnlyAfterTheirWorkRan) {
+  gpu::Event a = nullptr, b = nullptr;
+  ASSERT_EQ(gpu::EventCreate(&a), gpu::kSuccess);
+  ASSERT_EQ(gpu::EventCreate(&b), gpu::kSuccess);
+  ASSERT_EQ(gpu::EventRecord(a, nullptr), gpu::kSuccess);
+  ASSERT_EQ(gpu::EventRecord(b, nullptr), gpu::kSuccess);
+  float ms = -1.0f;
+  EXPECT_EQ(gpu::EventElapsedTime(&ms, a, b), cuemu::ErrorCode::kNotReady);
+  EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kNotReady);
+  ASSERT_EQ(gpu::EventSynchronize(b), gpu::kSuccess);
+  EXPECT_EQ(gpu::EventElapsedTime(&ms, a, b), gpu::kSuccess);
+  EXPECT_GE(ms, 0.0f);
+  ASSERT_EQ(gpu::EventDestroy(a), gpu::kSuccess);
+  ASSERT_EQ(gpu::EventDestroy(b), gpu::kSuccess);
+}
+
+// Planted bug: an op runs on the thread's current device while its memory is on another one.
+TEST(EmuDevices, KernelTouchingAnotherDevicesMemoryIsReported) {
+  const std::string m = fault_of(dev::store_to_other_device);
+  EXPECT_TRUE(contains(m, "kernel 'fill_value_kernel' block (0,0,0) thread (")) << m;
+  EXPECT_TRUE(contains(m, "invalid write of 4 bytes at 0x")) << m;
+  EXPECT_TRUE(contains(m, "memory of device 1 from a kernel on device 0 (peer access is not")) << m;
+  int device = -1;
+  ASSERT_EQ(gpu::GetDevice(&device), gpu::kSuccess);
+  EXPECT_EQ(device, 0);
+}
+
+TEST(EmuDevices, LaunchIntoAnotherDevicesStreamIsRefused) {
+  EXPECT_EQ(dev::launch_into_other_device_stream(),
+            static_cast<int>(cuemu::ErrorCode::kInvalidResourceHandle));
+}
+
+TEST(EmuDevices, EachHostThreadHasItsOwnCurrentDevice) {
+  ASSERT_EQ(gpu::SetDevice(1), gpu::kSuccess);
+  int in_thread = -1;
+  std::thread other([&] { gpu::GetDevice(&in_thread); });
+  other.join();
+  EXPECT_EQ(in_thread, 0);
+  // Allocations, streams and events belong to the device current when they are made.
+  void* p = nullptr;
+  ASSERT_EQ(gpu::Malloc(&p, 16), gpu::kSuccess);
+  EXPECT_EQ(cuemu::device_of_pointer(p), 1);
+  gpu::Event e = nullptr;
+  ASSERT_EQ(gpu::EventCreate(&e), gpu::kSuccess);
+  ASSERT_EQ(gpu::SetDevice(0), gpu::kSuccess);
+  EXPECT_EQ(gpu::EventRecord(e, nullptr), cuemu::ErrorCode::kInvalidResourceHandle)
+      << "an event records on a stream of its own device only";
+  EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kInvalidResourceHandle);
+  ASSERT_EQ(gpu::EventDestroy(e), gpu::kSuccess);
+  ASSERT_EQ(gpu::Free(p), gpu::kSuccess);
 }
 
 }  // namespace

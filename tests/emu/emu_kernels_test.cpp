@@ -303,10 +303,15 @@ TEST_F(Kernels, StreamsAndEvents) { EXPECT_GE(dev::stream_and_events(5000), 0.0f
 TEST(EmuHostApi, DeviceInfo) {
   int count = 0, device = -1;
   EXPECT_EQ(gpu::GetDeviceCount(&count), gpu::kSuccess);
-  EXPECT_EQ(count, 1);
+  EXPECT_EQ(count, 2);  // CUEMU_DEVICES unset
+  EXPECT_EQ(gpu::SetDevice(1), gpu::kSuccess);
+  EXPECT_EQ(gpu::GetDevice(&device), gpu::kSuccess);
+  EXPECT_EQ(device, 1);
   EXPECT_EQ(gpu::SetDevice(0), gpu::kSuccess);
   EXPECT_EQ(gpu::GetDevice(&device), gpu::kSuccess);
   EXPECT_EQ(device, 0);
+  EXPECT_EQ(gpu::SetDevice(2), cuemu::ErrorCode::kInvalidDevice);
+  EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kInvalidDevice);
   size_t free_bytes = 0, total_bytes = 0;
   EXPECT_EQ(gpu::MemGetInfo(&free_bytes, &total_bytes), gpu::kSuccess);
   EXPECT_GT(total_bytes, 0u);

@@ -308,6 +308,16 @@ __global__ void store_past_end_kernel(int* out) { out[threadIdx.x + 1] = 1; }
 // `in` is host memory, which a kernel cannot dereference.
 __global__ void host_pointer_kernel(int* out, const int* in) { out[threadIdx.x] = in[threadIdx.x]; }
 
+__global__ void fill_value_kernel(int* out, int n, int value) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) out[i] = value;
+}
+
+__global__ void copy_ints_kernel(const int* in, int* out, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) out[i] = in[i];
+}
+
 // A macro, not a function, so that GPU_LAUNCH sees (and the fault names) the kernel's own name.
 #define V3D_RUN_MISUSE(kernel, threads, smem)                 \
   do {                                                        \
@@ -558,10 +568,88 @@ void blocks_write_one_address() {
 void store_past_end() { V3D_RUN_MISUSE(store_past_end_kernel, 32, 0); }
 
 void read_host_pointer() {
-  const std::vector<int> host(32, 5);
+  // 1 MiB, so the C library maps it apart from the heap that also holds emulated device memory.
+  const std::vector<int> host(size_t{1} << 18, 5);
   DeviceBuffer<int> out(32);
   GPU_LAUNCH(host_pointer_kernel, 1, 32, 0, nullptr, out.get(), host.data());
   V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+}
+
+std::vector<int> cross_stream_copy(int n, int value, bool wait) {
+  gpu::Stream a = nullptr, b = nullptr;
+  gpu::Event filled = nullptr;
+  V3D_CUDA_CHECK(gpu::StreamCreate(&a));
+  V3D_CUDA_CHECK(gpu::StreamCreate(&b));
+  V3D_CUDA_CHECK(gpu::EventCreate(&filled));
+  void* pd = nullptr;
+  void* pout = nullptr;
+  const size_t bytes = sizeof(int) * static_cast<size_t>(n);
+  V3D_CUDA_CHECK(gpu::Malloc(&pd, bytes));
+  V3D_CUDA_CHECK(gpu::Malloc(&pout, bytes));
+  int* d = static_cast<int*>(pd);
+  int* out = static_cast<int*>(pout);
+  const unsigned blocks = ceil_div(static_cast<size_t>(n), 128);
+  GPU_LAUNCH(fill_value_kernel, blocks, 128, 0, a, d, n, value);
+  V3D_LAUNCH_CHECK("fill_value_kernel", a);
+  V3D_CUDA_CHECK(gpu::EventRecord(filled, a));
+  if (wait) V3D_CUDA_CHECK(gpu::StreamWaitEvent(b, filled));
+  GPU_LAUNCH(copy_ints_kernel, blocks, 128, 0, b, d, out, n);
+  V3D_LAUNCH_CHECK("copy_ints_kernel", b);
+  std::vector<int> host(static_cast<size_t>(n));
+  V3D_CUDA_CHECK(gpu::MemcpyAsync(host.data(), out, bytes, gpu::CopyKind::DeviceToHost, b));
+  V3D_CUDA_CHECK(gpu::StreamSynchronize(b));
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+  V3D_CUDA_CHECK(gpu::Free(pd));
+  V3D_CUDA_CHECK(gpu::Free(pout));
+  V3D_CUDA_CHECK(gpu::EventDestroy(filled));
+  V3D_CUDA_CHECK(gpu::StreamDestroy(a));
+  V3D_CUDA_CHECK(gpu::StreamDestroy(b));
+  return host;
+}
+
+std::vector<int> pinned_readback(int n, bool synchronise) {
+  gpu::Stream s = nullptr;
+  V3D_CUDA_CHECK(gpu::StreamCreate(&s));
+  const size_t bytes = sizeof(int) * static_cast<size_t>(n);
+  void* ph = nullptr;
+  V3D_CUDA_CHECK(gpu::MallocHost(&ph, bytes));
+  int* host = static_cast<int*>(ph);
+  for (int i = 0; i < n; ++i) host[i] = 0;
+  DeviceBuffer<int> d(static_cast<size_t>(n));
+  GPU_LAUNCH(fill_value_kernel, ceil_div(static_cast<size_t>(n), 128), 128, 0, s, d.get(), n, 7);
+  V3D_LAUNCH_CHECK("fill_value_kernel", s);
+  V3D_CUDA_CHECK(gpu::MemcpyAsync(host, d.get(), bytes, gpu::CopyKind::DeviceToHost, s));
+  if (synchronise) V3D_CUDA_CHECK(gpu::StreamSynchronize(s));
+  std::vector<int> seen(host, host + n);
+  V3D_CUDA_CHECK(gpu::StreamSynchronize(s));
+  V3D_CUDA_CHECK(gpu::FreeHost(ph));
+  V3D_CUDA_CHECK(gpu::StreamDestroy(s));
+  return seen;
+}
+
+void store_to_other_device() {
+  V3D_CUDA_CHECK(gpu::SetDevice(1));
+  void* p = nullptr;
+  V3D_CUDA_CHECK(gpu::Malloc(&p, 32 * sizeof(int)));
+  V3D_CUDA_CHECK(gpu::SetDevice(0));
+  GPU_LAUNCH(fill_value_kernel, 1, 32, 0, nullptr, static_cast<int*>(p), 32, 1);
+  const gpu::Error e = gpu::DeviceSynchronize();
+  (void)gpu::Free(p);
+  V3D_CUDA_CHECK(e);
+}
+
+int launch_into_other_device_stream() {
+  V3D_CUDA_CHECK(gpu::SetDevice(1));
+  gpu::Stream s = nullptr;
+  V3D_CUDA_CHECK(gpu::StreamCreate(&s));
+  V3D_CUDA_CHECK(gpu::SetDevice(0));
+  DeviceBuffer<int> out(32);
+  GPU_LAUNCH(fill_value_kernel, 1, 32, 0, s, out.get(), 32, 1);
+  const int e = static_cast<int>(gpu::GetLastError());
+  V3D_CUDA_CHECK(gpu::SetDevice(1));
+  V3D_CUDA_CHECK(gpu::StreamDestroy(s));
+  V3D_CUDA_CHECK(gpu::SetDevice(0));
+  return e;
 }
 
 }  // namespace v3d::emutest::V3D_GPU_NS

@@ -6,6 +6,7 @@
 
 #include "runtime/device.h"
 #include "runtime/gpu_api.h"
+#include "runtime/stream.h"
 #include "tests/runtime/test_util.h"
 
 namespace v3d {
@@ -42,20 +43,23 @@ TEST(ParseDevice, ValidForms) {
   EXPECT_EQ(parse_device("cuda:0"), Device::cuda(0));
   EXPECT_EQ(parse_device("cuda:1"), Device::cuda(1));
   EXPECT_EQ(parse_device("cuda:15"), Device::cuda(15));
+  EXPECT_EQ(parse_device("emu:0"), Device::emu());
+  EXPECT_EQ(parse_device("emu:1"), Device::emu(1));
 }
 
 TEST(ParseDevice, RoundTripsStr) {
-  for (const Device d : {Device::cpu(), Device::emu(), Device::cuda(0), Device::cuda(7)})
+  for (const Device d :
+       {Device::cpu(), Device::emu(), Device::cuda(0), Device::cuda(7), Device::emu(1)})
     EXPECT_EQ(parse_device(d.str()), d) << d.str();
 }
 
 TEST(ParseDevice, InvalidFormsNameTheValidOnes) {
   for (const char* text :
-       {"", "gpu", "CPU", "Cuda", " cpu", "cpu ", "cpu:0", "emu:0", "cuda:", "cuda:-1", "cuda:+1",
-        "cuda:a", "cuda:1x", "cuda: 1", "cuda:1:2", "cuda0"}) {
+       {"", "gpu", "CPU", "Cuda", " cpu", "cpu ", "cpu:0", "emu:", "emu:x", "cuda:", "cuda:-1",
+        "cuda:+1", "cuda:a", "cuda:1x", "cuda: 1", "cuda:1:2", "cuda0"}) {
     SCOPED_TRACE(std::string("'") + text + "'");
     EXPECT_V3D_ERROR(parse_device(text), std::string("invalid device '") + text + "'",
-                     "expected cpu, cuda, cuda:N or emu");
+                     "expected cpu, cuda, cuda:N, emu or emu:N");
   }
 }
 
@@ -105,11 +109,17 @@ TEST(CudaAvailable, BuiltFlagMatchesTheCompileDefinition) {
   }
 }
 
-TEST(GpuApi, EmulatorPresentsOneDevice) {
+TEST(GpuApi, EmulatorPresentsTwoDevices) {
   GpuApi& api = gpu_api(kernels::GpuKind::kEmu);
   EXPECT_STREQ(api.name(), "emu");
   std::string why;
-  EXPECT_EQ(api.device_count(&why), 1);
+  EXPECT_EQ(api.device_count(&why), 2);  // CUEMU_DEVICES unset
+  EXPECT_EQ(api.current_device(), 0);
+  {
+    const DeviceGuard guard(Device::emu(1));
+    EXPECT_EQ(api.current_device(), 1);
+  }
+  EXPECT_EQ(api.current_device(), 0);
   EXPECT_EQ(&api, &gpu_api(kernels::GpuKind::kEmu));
   size_t free_bytes = 0, total_bytes = 0;
   api.mem_info(&free_bytes, &total_bytes);

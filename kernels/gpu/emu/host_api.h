@@ -1,13 +1,18 @@
 // The emulator's side of the thin host API that launchers use as `gpu::` (compat.h makes
 // `gpu` an alias of this namespace; under nvcc the same names wrap the CUDA runtime).
-// Memory is host memory; device allocations are kept in a registry so that copies whose kind
-// contradicts the pointers, and device ranges that overrun their allocation, are reported as
-// errors; the access checks (runtime.cpp) check kernels' loads and stores against it too.
-// Kernels run synchronously inside the launch, so streams and events are cheap objects.
+// Memory is host memory; device allocations are kept in a registry, with the emulated device each
+// belongs to, so that copies whose kind contradicts the pointers, and device ranges that overrun
+// their allocation, are reported as errors; the access checks (runtime.cpp) check kernels' loads
+// and stores against it too, and refuse memory of another device.
+// There are CUEMU_DEVICES emulated devices (default 2), with a current device per host thread.
+// Streams are asynchronous: launches, copies and memsets are queued and run only when something
+// synchronises with them (host_api.cpp says exactly when), so a missing stream dependency or a
+// host read without a synchronisation sees stale data, as it may on a GPU.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace cuemu {
 
@@ -70,8 +75,24 @@ Error MemcpyToSymbol(T& symbol, const void* src, size_t bytes, size_t offset = 0
 }
 
 bool is_device_pointer(const void* ptr);
+// The emulated device of a device allocation containing ptr, or -1.
+int device_of_pointer(const void* ptr);
+// Work items queued on all streams and not yet run (for tests).
+uint64_t pending_work();
+
+// Queues host code as a work item on `stream` (a stream of the current device), like
+// cudaLaunchHostFunc: the emulated copies of library calls (cuBLAS) run this way, in stream order.
+// The task receives the stream's device.
+Error HostTask(void* stream, std::function<void(int device)> task);
+// Inside a host task: faults (KernelFault, sticky launch failure) unless [ptr, ptr + bytes) lies in
+// one device allocation of `device`, as a library kernel would on a GPU.
+void require_device_range(const char* op, const char* operand, const void* ptr, size_t bytes,
+                          int device);
 
 namespace detail {
+// Queues work(device) on the stream (nullptr: the current device's default stream); refuses a
+// stream of another device than the current one when current_device_only.
+Error enqueue_work(const void* stream, bool current_device_only, std::function<void(int)> work);
 Error set_max_dynamic_smem(const void* kernel_key, int bytes);
 void set_last_error(Error error);
 }  // namespace detail

@@ -28,9 +28,9 @@ namespace cuemu {
 namespace detail {
 // Defined in host_api.cpp.
 size_t max_dynamic_smem(const void* kernel_key);
-bool is_valid_stream(const void* stream);
-// The device or pinned host allocation containing p: [*lo, *hi); false when none does.
-bool allocation_containing(uintptr_t p, uintptr_t* lo, uintptr_t* hi);
+// The device or pinned host allocation containing p: [*lo, *hi) and its device (-1 for pinned
+// host memory); false when none does.
+bool allocation_containing(uintptr_t p, uintptr_t* lo, uintptr_t* hi, int* device);
 // What lies at p, for reports: an overrun of a nearby allocation or an unknown address.
 std::string describe_address(uintptr_t p);
 }  // namespace detail
@@ -248,8 +248,9 @@ struct Checker {
   Range params;
   Range dyn_smem;        // the dynamic shared memory of this launch
   Range dyn_canary;      // the canary behind it
-  Range alloc_cache[8];  // recently used allocations, most kernels touch fewer
+  Range alloc_cache[8];  // recently used allocations of this device, most kernels touch fewer
   unsigned alloc_next = 0;
+  int device = 0;  // the emulated device the launch runs on
   // Warp-local vector clocks, 32 per lane: clock[lane * 32 + j] is what `lane` knows of lane j
   // of its warp. Own entries start at 1, so an access nobody synchronised with is unordered.
   std::vector<uint32_t> clock;
@@ -272,6 +273,7 @@ struct Executor {
   std::mt19937_64 rng;
   uint64_t launch_index = 0;
   uint64_t block_serial = 0;  // blocks run on this OS thread, the running one included
+  bool interleave = false;    // seed mode: threads may be preempted at loads and stores
   // Static shared memory the running block declared so far: (start, bytes).
   std::vector<std::pair<std::byte*, size_t>> static_shared;
   Checker check;
@@ -434,7 +436,10 @@ void abandon_block(Executor& ex) {
   abandon_block(ex);
   ex.spec = nullptr;
   detail::set_last_error(ErrorCode::kLaunchFailure);
-  throw KernelFault("cuemu: " + message);
+  // Under a permuted order the seed reproduces the failure.
+  const uint64_t s = seed();
+  throw KernelFault("cuemu: " + message +
+                    (s != 0 ? " [CUEMU_SEED=" + std::to_string(s) + "]" : std::string()));
 }
 
 [[noreturn]] void deadlock(Executor& ex, const std::string& reason) {
@@ -529,7 +534,8 @@ std::string memory_where(const Executor& ex, uintptr_t a, bool shared) {
   std::ostringstream os;
   if (!shared) {
     uintptr_t lo = 0, hi = 0;
-    if (detail::allocation_containing(a, &lo, &hi)) {
+    int device = 0;
+    if (detail::allocation_containing(a, &lo, &hi, &device)) {
       os << "global memory at " << address(a) << " (byte " << (a - lo) << " of the " << (hi - lo)
          << "-byte allocation at " << address(lo) << ")";
     } else {
@@ -733,7 +739,17 @@ void check_access(Executor& ex, uintptr_t a, size_t n, Access kind, uintptr_t pc
     bool global = false;
     for (const Range& r : c.alloc_cache) global |= r.contains(a, n);
     uintptr_t lo = 0, hi = 0;
-    if (!global && detail::allocation_containing(a, &lo, &hi) && a + n <= hi) {
+    int device = 0;
+    if (!global && detail::allocation_containing(a, &lo, &hi, &device) && a + n <= hi) {
+      if (device >= 0 && device != c.device) {
+        // Without peer access a GPU faults on another device's memory.
+        check_failed(l, std::string("invalid ") + access_name(kind) + " of " + std::to_string(n) +
+                            " bytes at " + address(a) + ", memory of device " +
+                            std::to_string(device) + " from a kernel on device " +
+                            std::to_string(c.device) + " (peer access is not enabled) (" +
+                            code_location(pc) + ")");
+        return;
+      }
       c.alloc_cache[c.alloc_next++ % 8] = Range{lo, hi};
       global = true;
     }
@@ -1077,10 +1093,15 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
   start_interval(ex);
   for (;;) {
     if (seed != 0) std::shuffle(ex.order.begin(), ex.order.end(), ex.rng);
+    bool preempted = false;  // a thread stopped at a load or store and still runs
     for (unsigned i = 0; i < ex.nlanes; ++i) {
       Lane& l = ex.lanes[seed != 0 ? ex.order[i] : i];
-      if (l.state == LaneState::kRun) resume(ex, l);
+      if (l.state == LaneState::kRun) {
+        resume(ex, l);
+        preempted |= l.state == LaneState::kRun;
+      }
     }
+    if (preempted) continue;
     bool progressed = false;
     if (ex.warp_waiting > 0) {
       for (unsigned w = 0; w * 32 < ex.nlanes; ++w) progressed |= resolve_warp(ex, w);
@@ -1227,11 +1248,18 @@ bool check_launch(const LaunchSpec& spec) {
     set_last_error(ErrorCode::kInvalidConfiguration);
     return false;
   }
-  if (!is_valid_stream(spec.stream)) {
-    set_last_error(ErrorCode::kInvalidResourceHandle);
-    return false;
-  }
   return true;
+}
+
+void enqueue_launch(const LaunchSpec& spec, std::function<void(const LaunchSpec&)> run) {
+  const Error e = enqueue_work(spec.stream, true, [spec, run = std::move(run)](int device) {
+    LaunchSpec s = spec;
+    s.device = device;
+    run(s);
+  });
+  if (e != kSuccess) return;
+  std::lock_guard<std::mutex> lock(g_counts_mutex);
+  ++counts()[spec.name];
 }
 
 void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
@@ -1239,10 +1267,6 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
   if (ex.spec != nullptr) {
     throw std::logic_error(std::string("cuemu: launching '") + spec.name +
                            "' from inside a kernel is not supported");
-  }
-  {
-    std::lock_guard<std::mutex> lock(g_counts_mutex);
-    ++counts()[spec.name];
   }
   const size_t need = spec.smem + kCanaryBytes;
   if (need > ex.smem_capacity) {
@@ -1257,6 +1281,7 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
   ex.spec = &spec;
   Checker& c = ex.check;
   c.races = g_race_check.load(std::memory_order_relaxed);
+  c.device = spec.device;
   c.params = Range{reinterpret_cast<uintptr_t>(spec.params),
                    reinterpret_cast<uintptr_t>(spec.params) + spec.param_bytes};
   c.dyn_smem =
@@ -1267,6 +1292,7 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
   c.grid.clear();
   ex.nlanes = spec.block.x * spec.block.y * spec.block.z;
   ex.warp_waiting = 0;
+  ex.interleave = seed() != 0 && ex.nlanes > 1;
   blockDim = spec.block;
   gridDim = spec.grid;
 
@@ -1316,8 +1342,21 @@ void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx) {
 // Outside lanes they only cost a TLS load: instrumented host code runs through them too.
 namespace cuemu {
 namespace {
+// Seed mode interleaves threads between barriers too: before about one load or store in 16 the
+// thread yields, and the scheduler's next sweep (in a new random order) resumes it.
+void maybe_preempt(Executor& ex) {
+  if ((ex.rng() & 15) != 0) return;
+  Lane& l = *ex.current;
+  if (l.error) return;
+  const ChecksOff off;
+  yield(l);
+}
+
 inline void hook(uintptr_t a, size_t n, Access kind, void* pc) {
-  if (Executor* ex = t_running) check_access(*ex, a, n, kind, reinterpret_cast<uintptr_t>(pc));
+  if (Executor* ex = t_running) {
+    check_access(*ex, a, n, kind, reinterpret_cast<uintptr_t>(pc));
+    if (ex->interleave) maybe_preempt(*ex);
+  }
 }
 }  // namespace
 }  // namespace cuemu

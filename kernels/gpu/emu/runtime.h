@@ -1,5 +1,6 @@
 // The emulator's execution model: kernel launch, block barriers, warp collectives and dynamic
-// shared memory. One OS thread runs the blocks of a launch one after another; a block is one
+// shared memory. A launch is queued on its stream (host_api.h); when the queue runs, one OS thread
+// runs the blocks of the launch one after another; a block is one
 // fiber per CUDA thread ("lane"), and a scheduler sweeps the lanes in ascending order, each
 // running until it reaches __syncthreads, a warp collective or its end. Collectives are
 // rendezvous: every participating lane records its arrival, the scheduler checks that they agree
@@ -9,7 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
 #include <source_location>
 #include <stdexcept>
 #include <string>
@@ -108,10 +111,14 @@ struct LaunchSpec {
   const void* kernel_key;
   const void* params;  // the parameter buffer, which lanes read when they start
   size_t param_bytes;
+  int device = 0;  // the emulated device it runs on (set when it is queued)
 };
 
 // Validates the configuration; false (and the sticky error set) when CUDA would refuse it.
 bool check_launch(const LaunchSpec& spec);
+// Queues the launch on its stream (refused, with the sticky error set, for a stream that is not a
+// stream of the current device); run(spec) executes it when the stream's queue runs.
+void enqueue_launch(const LaunchSpec& spec, std::function<void(const LaunchSpec&)> run);
 // Runs every block; body(ctx) is one lane's kernel invocation.
 void run_grid(const LaunchSpec& spec, void (*body)(void*), void* ctx);
 
@@ -158,14 +165,17 @@ void launch(const char* name, dim3 grid, dim3 block, size_t smem, const void* st
             void (*kernel)(P...), A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "GPU_LAUNCH: wrong number of kernel arguments");
   using Params = std::tuple<std::decay_t<P>...>;
-  // Converted once, like CUDA's parameter buffer.
-  const Params params = Params(std::forward<A>(args)...);
-  const detail::LaunchSpec spec{name,    grid,          block,
-                                smem,    stream,        reinterpret_cast<const void*>(kernel),
-                                &params, sizeof(Params)};
+  using Body = detail::LaunchBody<void (*)(P...), Params>;
+  // Converted once, like CUDA's parameter buffer, and kept until the queued launch has run.
+  const std::shared_ptr<const Params> params = std::make_shared<Params>(std::forward<A>(args)...);
+  const detail::LaunchSpec spec{name,         grid,          block,
+                                smem,         stream,        reinterpret_cast<const void*>(kernel),
+                                params.get(), sizeof(Params)};
   if (!detail::check_launch(spec)) return;
-  detail::LaunchBody<void (*)(P...), Params> body{kernel, &params};
-  detail::run_grid(spec, &detail::LaunchBody<void (*)(P...), Params>::run, &body);
+  detail::enqueue_launch(spec, [kernel, params](const detail::LaunchSpec& s) {
+    Body body{kernel, params.get()};
+    detail::run_grid(s, &Body::run, &body);
+  });
 }
 
 }  // namespace cuemu
