@@ -104,9 +104,15 @@ double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
 void expect_state_near(const NamedTensors& want, const NamedTensors& got,
                        const NamedTensors* origin = nullptr) {
   ASSERT_EQ(want.size(), got.size());
+  if (origin != nullptr) {
+    ASSERT_EQ(origin->size(), want.size());
+  }
   for (size_t i = 0; i < want.size(); ++i) {
     const auto& [name, w] = want[i];
     ASSERT_EQ(name, got[i].first);
+    if (origin != nullptr) {
+      ASSERT_EQ(name, (*origin)[i].first);
+    }
     const Tensor& g = got[i].second;
     ASSERT_EQ(w.shape(), g.shape()) << name;
     ASSERT_EQ(w.dtype(), g.dtype()) << name;
@@ -253,9 +259,10 @@ TEST_P(TrainDevices, CheckpointsEvaluateOnTheOtherDevice) {
   }
 }
 
-// `v3d infer`'s path with the long-term bank (inputs read from a pose file, the model restored
-// from a trained checkpoint, the bank planned and the fused windows predicted on the model's
-// device) gives the CPU's poses and bank statistics, with and without flip TTA.
+// `v3d infer`'s path (inputs read from a pose file, the model restored from a trained checkpoint,
+// and with the long-term bank, offline and online, the bank planned and the fused windows
+// predicted on the model's device) gives the CPU's poses and bank statistics, with and without
+// flip TTA.
 TEST_P(TrainDevices, BankInferenceMatchesTheCpu) {
   test_util::TempDir dir("v3d-train-dev");
   ExperimentConfig c = tiny_config(Device::cpu());
@@ -268,24 +275,34 @@ TEST_P(TrainDevices, BankInferenceMatchesTheCpu) {
   data::write_dataset(data::synthesize(so), dir / "poses.h5");
   const std::vector<InferInput> inputs = data::read_infer_input_h5(dir / "poses.h5", 0);
   ASSERT_EQ(inputs.size(), 2u);
-  const LtbOptions ltb = ltb_test::fusing_options();
+  const LtbOptions offline = ltb_test::fusing_options();
+  LtbOptions online = offline;
+  online.online = true;
 
   RestoredModel on_cpu = restore_model(checkpoint, {}, Device::cpu());
   RestoredModel on_dev = restore_model(checkpoint, {}, dev());
   ASSERT_EQ(on_dev.model->device(), dev());
-  for (const bool flip : {false, true}) {
-    SCOPED_TRACE(flip ? "flip TTA" : "no flip");
-    LtbStats want_stats, got_stats;
-    const auto want = infer_3d(*on_cpu.model, inputs, flip, &ltb, &want_stats);
-    const auto got = infer_3d(*on_dev.model, inputs, flip, &ltb, &got_stats);
-    EXPECT_GT(want_stats.fused_frames, 0) << "the test needs fused frames";
-    expect_same_stats(want_stats, got_stats);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t k = 0; k < want.size(); ++k) {
-      ASSERT_EQ(got[k].size(), want[k].size());
-      for (size_t e = 0; e < want[k].size(); ++e)
-        ASSERT_NEAR(got[k][e], want[k][e], 1e-5f * (1 + std::fabs(want[k][e])))
-            << inputs[k].name << " element " << e;
+  const std::vector<const LtbOptions*> settings{nullptr, &offline, &online};
+  for (const LtbOptions* ltb : settings) {
+    for (const bool flip : {false, true}) {
+      SCOPED_TRACE(std::string(ltb == nullptr ? "no bank"
+                               : ltb->online  ? "online"
+                                              : "offline") +
+                   (flip ? ", flip TTA" : ", no flip"));
+      LtbStats want_stats, got_stats;
+      const auto want = infer_3d(*on_cpu.model, inputs, flip, ltb, &want_stats);
+      const auto got = infer_3d(*on_dev.model, inputs, flip, ltb, &got_stats);
+      if (ltb != nullptr) {
+        EXPECT_GT(want_stats.fused_frames, 0) << "the test needs fused frames";
+      }
+      expect_same_stats(want_stats, got_stats);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < want.size(); ++k) {
+        ASSERT_EQ(got[k].size(), want[k].size());
+        for (size_t e = 0; e < want[k].size(); ++e)
+          ASSERT_NEAR(got[k][e], want[k][e], 1e-5f * (1 + std::fabs(want[k][e])))
+              << inputs[k].name << " element " << e;
+      }
     }
   }
 }
