@@ -1,0 +1,73 @@
+// Collectives between the ranks (processes, or threads in tests) of one data-parallel job. Three
+// kinds: single (rank 0 of 1, the default: every collective is a no-op), MPI between processes
+// (CPU tensors; GPU tensors go through host memory) and in-process threads (tests: several ranks
+// in one program, e.g. one per emulated device). NCCL for GPU tensors plugs in behind the same
+// interface.
+//
+// Determinism: all_reduce_sum adds the ranks' values in rank order (rank 0 + rank 1 + ...) and
+// hands every rank the same bits, so data-parallel replicas never drift apart and a run repeats
+// exactly for a given world size.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace v3d {
+
+// Where this process sits in the job, as its launcher says: OpenMPI's mpirun
+// (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE), SLURM's srun (SLURM_PROCID,
+// SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE) or a PMI launcher (PMI_RANK, PMI_SIZE);
+// rank 0 of 1 when none launched it.
+struct LaunchInfo {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;  // among the ranks on this node: picks the node's GPU
+  int local_size = 1;
+  std::string launcher = "none";  // "openmpi", "slurm", "pmi" or "none"
+};
+// From the environment; throws v3d::Error naming the variable when a value is malformed or
+// inconsistent (a rank outside the world size).
+LaunchInfo launch_info_from_env();
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::string name() const = 0;  // "single", "mpi", "threads", "nccl"
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // Every rank's t (f32, same shape on every rank) becomes the sum over the ranks, added in rank
+  // order, with identical bits on every rank.
+  virtual void all_reduce_sum(const Tensor& t) = 0;
+  // root's t is copied into every rank's t.
+  virtual void broadcast(const Tensor& t, int root) = 0;
+  // Every rank's string, in rank order, on every rank.
+  virtual std::vector<std::string> all_gather(const std::string& mine) = 0;
+  virtual void barrier() = 0;
+  // Ends the whole job after a fatal error on this rank, so that no other rank waits forever in a
+  // collective. Does not return.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+};
+
+// Rank 0 of 1.
+std::unique_ptr<Communicator> make_single_communicator();
+
+// n ranks in one process, one per thread: communicator i is rank i. Collectives block until all n
+// ranks have entered them. For tests.
+std::vector<std::unique_ptr<Communicator>> make_thread_communicators(int n);
+
+// Whether this build has MPI (configure found it: V3D_MPI).
+bool mpi_built();
+// The MPI world of this process (MPI_Init on first call); throws when the build has no MPI.
+std::unique_ptr<Communicator> make_mpi_communicator();
+
+// The process's communicator, created on first use: MPI when a launcher started more than one
+// rank, single otherwise. A job launched with several ranks by a build without MPI is an error.
+Communicator& world();
+
+// Rank 0 writes the job's files (logs, plots, checkpoints); the others only compute.
+inline bool writes_files(const Communicator& c) { return c.rank() == 0; }
+
+}  // namespace v3d
