@@ -7,6 +7,7 @@
 
 #include "apps/commands.h"
 #include "kernels/common.h"
+#include "runtime/communicator.h"
 
 namespace v3d::apps {
 
@@ -59,6 +60,15 @@ int run_cli(int argc, const char* const* argv) {
     return app.exit(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "v3d: error: %s\n", e.what());
+    // A failed rank of a data-parallel job ends the whole job, so no rank waits for it forever.
+    try {
+      if (launch_info_from_env().world_size > 1) {
+        std::fflush(nullptr);
+        world().abort(1);
+      }
+    } catch (const std::exception&) {
+      // The launch environment itself was the error (reported above).
+    }
     return 1;
   }
   return 0;

@@ -9,6 +9,7 @@
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "report/plot.h"
+#include "runtime/communicator.h"
 #include "runtime/device.h"
 #include "trainer/config.h"
 #include "trainer/train.h"
@@ -40,10 +41,14 @@ void add_train_command(CLI::App& app) {
       "(every train.checkpoint_every epochs and after the last).\n"
       "--resume continues a checkpoint bit-identically (on the CPU) to an uninterrupted run; "
       "without --config it uses the config stored in the checkpoint.\n"
+      "Data parallel: launched by mpirun or srun with N ranks, each trains on its part of every "
+      "global batch and gradients are all-reduced; on GPUs rank r of a node uses device r "
+      "(docs/distributed.md). Rank 0 alone prints and writes.\n"
       "Examples:\n"
       "  v3d train --config configs/demo.yaml\n"
       "  v3d train --config configs/demo.yaml --device cuda --set model.channels=256\n"
-      "  v3d train --resume checkpoints/demo/epoch_2.h5");
+      "  v3d train --resume checkpoints/demo/epoch_2.h5\n"
+      "  mpirun -np 2 v3d train --config configs/demo.yaml");
   auto args = std::make_shared<TrainArgs>();
   cmd->add_option("--config", args->config, "Experiment config (YAML, docs/config.md)")
       ->check(CLI::ExistingFile);
@@ -65,11 +70,18 @@ void add_train_command(CLI::App& app) {
     if (args->config.empty() && args->resume.empty())
       throw Error("train: --config is required (or --resume with a checkpoint that stores one)");
     const std::vector<std::string> sets = with_device(args->sets, args->device);
-    const ExperimentConfig config = args->config.empty() ? checkpoint_config(args->resume, sets)
-                                                         : load_config(args->config, sets);
+    ExperimentConfig config = args->config.empty() ? checkpoint_config(args->resume, sets)
+                                                   : load_config(args->config, sets);
+    Communicator& comm = world();
+    const bool quiet = args->quiet || !writes_files(comm);
+    if (comm.world_size() > 1) {
+      // One GPU per rank: a node's rank r uses its device r.
+      const Device dev = parse_device(config.device);
+      if (dev.is_gpu()) config.device = Device{dev.type, launch_info_from_env().local_rank}.str();
+    }
     // First line: the GEMM that will run (docs/cpu-gemm.md); chosen before any compute.
     const std::string gemm = apply_blas(args->blas, config.blas);
-    if (!args->quiet) {
+    if (!quiet) {
       const Device dev = parse_device(config.device);
       if (dev.is_cpu() || dev.gpu_kind() == kernels::GpuKind::kEmu)
         std::printf("%s\n", gemm.c_str());
@@ -82,7 +94,9 @@ void add_train_command(CLI::App& app) {
     options.resume = args->resume;
     options.max_epochs = args->epochs;
     options.quiet = args->quiet;
+    options.comm = &comm;
     const TrainResult result = train(config, options);
+    if (!writes_files(comm)) return;
     if (result.log.empty()) {
       std::printf("nothing to train: %lld epochs already complete\n",
                   static_cast<long long>(result.epochs));

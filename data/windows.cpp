@@ -84,6 +84,11 @@ WindowGenerator::WindowGenerator(std::vector<Sequence> sequences, const Skeleton
       mode_(parse_resample_mode(spec_.mode)),
       rng_(spec_.seed) {
   V3D_CHECK(spec_.batch_size >= 1, "batch_size must be >= 1, got " << spec_.batch_size);
+  V3D_CHECK(spec_.shards >= 1 && spec_.shard >= 0 && spec_.shard < spec_.shards,
+            "shard " << spec_.shard << " of " << spec_.shards);
+  V3D_CHECK(spec_.shards == 1 || spec_.batch_size >= 2 * spec_.shards,
+            "batch_size " << spec_.batch_size << " gives fewer than two windows to some of "
+                          << spec_.shards << " ranks");
   V3D_CHECK(spec_.pad >= 0, "pad must be >= 0, got " << spec_.pad);
   V3D_CHECK(spec_.causal_shift >= -spec_.pad && spec_.causal_shift <= spec_.pad,
             "causal_shift must be in [-pad, pad], got " << spec_.causal_shift << " with pad "
@@ -109,7 +114,23 @@ WindowGenerator::WindowGenerator(std::vector<Sequence> sequences, const Skeleton
 }
 
 int64_t WindowGenerator::num_batches() const {
-  return (num_windows_ + spec_.batch_size - 1) / spec_.batch_size;
+  const int64_t full = num_windows_ / spec_.batch_size;
+  const int64_t last = num_windows_ - full * spec_.batch_size;
+  // Sharded, a last batch too small to give every rank two windows is dropped (see BatchSpec).
+  if (last == 0 || (spec_.shards > 1 && last / spec_.shards < 2)) return full;
+  return full + 1;
+}
+
+int64_t WindowGenerator::global_batch_size(int64_t b) const {
+  if (b < 0 || b >= num_batches()) return 0;
+  return std::min(spec_.batch_size, num_windows_ - b * spec_.batch_size);
+}
+
+void WindowGenerator::shard_range(int64_t b, int64_t* begin, int64_t* count) const {
+  const int64_t n = global_batch_size(b);
+  const int64_t lo = n * spec_.shard / spec_.shards, hi = n * (spec_.shard + 1) / spec_.shards;
+  *begin = b * spec_.batch_size + lo;
+  *count = hi - lo;
 }
 
 std::array<int64_t, 3> WindowGenerator::input_window_shape() const {
@@ -195,9 +216,9 @@ void WindowGenerator::gather(const Window& w, float* input, float* target) const
 
 int64_t WindowGenerator::fill_next(float* inputs_2d, float* targets_3d) {
   V3D_CHECK(epoch_ > 0, "WindowGenerator: next batch requested before start_epoch()");
-  const int64_t begin = cursor_ * spec_.batch_size;
-  if (begin >= num_windows_) return 0;
-  const int64_t n = std::min(spec_.batch_size, num_windows_ - begin);
+  int64_t begin = 0, n = 0;
+  shard_range(cursor_, &begin, &n);
+  if (n == 0) return 0;
   const int64_t in_size = receptive_field() * keypoints_ * 2, out_size = int64_t{joints_} * 3;
   for (int64_t b = 0; b < n; ++b) {
     gather(window(begin + b), inputs_2d + b * in_size, targets_3d + b * out_size);
@@ -208,8 +229,8 @@ int64_t WindowGenerator::fill_next(float* inputs_2d, float* targets_3d) {
 
 bool WindowGenerator::next(Batch& out) {
   V3D_CHECK(epoch_ > 0, "WindowGenerator: next batch requested before start_epoch()");
-  const int64_t begin = cursor_ * spec_.batch_size;
-  const int64_t n = std::clamp<int64_t>(num_windows_ - begin, 0, spec_.batch_size);
+  int64_t begin = 0, n = 0;
+  shard_range(cursor_, &begin, &n);
   out.size = n;
   out.inputs_2d.resize(static_cast<size_t>(n * receptive_field() * keypoints_ * 2));
   out.targets_3d.resize(static_cast<size_t>(n * joints_ * 3));

@@ -46,6 +46,12 @@ struct BatchSpec {
   bool flip = true;     // every window again, flipped (VideoPose3D's train-time augmentation)
   bool shuffle = true;  // permute the epoch's windows
   uint64_t seed = 1234;
+  // Data-parallel sharding: every rank draws the same epoch order and takes part `shard` of
+  // `shards` of each global batch of batch_size windows (contiguous, sizes differing by at most
+  // one). With several shards, a global batch whose smallest part would hold fewer than two
+  // windows (batch norm needs two) ends the epoch on every rank alike.
+  int shard = 0;
+  int shards = 1;
 };
 
 struct Batch {
@@ -98,6 +104,10 @@ class WindowGenerator final : public BatchSource {
   int64_t num_frames() const { return total_frames_; }  // centre frames over all sequences
   int64_t num_windows() const { return num_windows_; }  // per epoch
   int64_t num_batches() const override;
+  // Windows of global batch `b` of the epoch over all shards (0 past the end).
+  int64_t global_batch_size(int64_t b) const;
+  // [*begin, *begin + *count) of global batch b's windows is this shard's part.
+  void shard_range(int64_t b, int64_t* begin, int64_t* count) const;
   int64_t epoch() const { return epoch_; }  // start_epoch calls so far
   const std::vector<Sequence>& sequences() const { return sequences_; }
 
@@ -121,7 +131,9 @@ class WindowGenerator final : public BatchSource {
   std::vector<int64_t> window_frames(int64_t frames, int64_t centre, int stride) const;
 
   // BatchSource
-  int64_t max_batch() const override { return spec_.batch_size; }
+  int64_t max_batch() const override {
+    return (spec_.batch_size + spec_.shards - 1) / spec_.shards;
+  }
   std::array<int64_t, 3> input_window_shape() const override;
   std::array<int64_t, 3> target_window_shape() const override;
   int64_t fill_next(float* inputs_2d, float* targets_3d) override;

@@ -690,7 +690,9 @@ const std::vector<Field>& fields() {
         at_least(1)));
     t.push_back(field(
         "train.batch_size", [](auto& c) -> auto& { return c.train.batch_size; },
-        "windows (= output frames) per batch", at_least(1)));
+        "windows (= output frames) per batch; with N data-parallel ranks, the global batch split "
+        "among them",
+        at_least(1)));
     t.push_back(field(
         "train.lr", [](auto& c) -> auto& { return c.train.lr; }, "Adam (AMSGrad) learning rate",
         above(0.0)));

@@ -19,8 +19,10 @@
 #include "data/windows.h"
 #include "kernels/common.h"
 #include "runtime/autograd.h"
+#include "runtime/communicator.h"
 #include "runtime/device.h"
 #include "runtime/loss.h"
+#include "runtime/ops.h"
 #include "runtime/optimizer.h"
 #include "runtime/stream.h"
 #include "trainer/checkpoint.h"
@@ -60,6 +62,19 @@ void truncate_log(const fs::path& path, int64_t last_epoch) {
   }
   in.close();
   data::write_text_atomically(path.string(), kept.str());
+}
+
+// FNV-1a over the bits of the model's weights and BN running statistics.
+uint64_t weights_checksum(const TemporalModel& model) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&](const Tensor& t) {
+    const std::vector<float> v = t.to_vector();
+    const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+    for (size_t i = 0; i < v.size() * sizeof(float); ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  };
+  mix(model.parameters().flat_values());
+  for (const auto& [name, buffer] : model.buffers()) mix(buffer);
+  return h;
 }
 
 std::string fmt(const char* format, double value) {
@@ -122,6 +137,10 @@ ExperimentConfig checkpoint_config(const std::string& path,
 
 TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   validate_config(config);
+  Communicator& comm = options.comm != nullptr ? *options.comm : world();
+  const int rank = comm.rank(), ranks = comm.world_size();
+  const bool writer = writes_files(comm);
+  const bool quiet = options.quiet || !writer;
   const TrainConfig& tc = config.train;
   const Device device = parse_device(config.device);
   const int64_t epochs = tc.epochs;
@@ -149,15 +168,23 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   spec.flip = tc.flip;
   spec.shuffle = true;
   spec.seed = tc.seed;
+  spec.shard = rank;
+  spec.shards = ranks;
   auto generator =
       std::make_unique<data::WindowGenerator>(std::move(loaded.sequences), keypoints, joints, spec);
   const int64_t batches_per_epoch = generator->num_batches();
+  // The global batch sizes (fixed after construction, so readable while the prefetcher runs).
+  const data::WindowGenerator* window_source = generator.get();
   data::Prefetcher batches(std::move(generator), device);
 
   AdamOptions adam;
   adam.lr = static_cast<float>(tc.lr);
   AdamAmsgrad optimizer(model.parameters(), adam);
-  PhiloxState dropout_rng{tc.seed, 0};
+  // Rank r > 0 draws dropout from its own stream (the checkpoint keeps rank 0's).
+  const auto rank_seed = [&](uint64_t seed) {
+    return rank == 0 ? seed : seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank));
+  };
+  PhiloxState dropout_rng{rank_seed(tc.seed), 0};
   int64_t epoch = 0;  // epochs complete
   float lr = static_cast<float>(tc.lr);
 
@@ -180,20 +207,24 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     } catch (const Error& e) {
       throw Error(options.resume + ": " + e.what() + " (the data config differs)");
     }
-    dropout_rng = PhiloxState{ckpt.dropout_seed, ckpt.dropout_offset};
+    dropout_rng = PhiloxState{rank_seed(ckpt.dropout_seed), ckpt.dropout_offset};
     epoch = ckpt.epoch;
     lr = ckpt.lr;
     result.checkpoint = options.resume;
   }
   result.epochs = epoch;
   if (epoch >= stop_epoch) return result;
+  if (ranks > 1) comm.broadcast(model.parameters().flat_values(), 0);  // rank 0's weights
 
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  V3D_CHECK(!ec && fs::is_directory(out_dir), out_dir.string()
-                                                  << ": cannot create the output directory"
-                                                  << (ec ? ": " + ec.message() : std::string()));
-  EpochLogWriter log_writer(out_dir, epoch);
+  std::optional<EpochLogWriter> log_writer;
+  if (writer) {
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    V3D_CHECK(!ec && fs::is_directory(out_dir), out_dir.string()
+                                                    << ": cannot create the output directory"
+                                                    << (ec ? ": " + ec.message() : std::string()));
+    log_writer.emplace(out_dir, epoch);
+  }
   const std::string config_yaml = to_yaml(config);
 
   auto save = [&](int64_t completed) {
@@ -217,7 +248,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   };
 
   std::optional<Progress> progress;
-  if (!options.quiet) progress.emplace("train", (stop_epoch - epoch) * batches_per_epoch);
+  if (!quiet) progress.emplace("train", (stop_epoch - epoch) * batches_per_epoch);
   int64_t batches_done = 0, samples_done = 0;
   const auto train_start = std::chrono::steady_clock::now();
   data::DeviceBatch batch;
@@ -241,33 +272,61 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
       unread.clear();
     };
     batches.start_epoch();
+    int64_t batch_index = 0;    // in the epoch
+    int64_t local_samples = 0;  // this rank's windows (loss_sum's weights until the epoch ends)
     while (batches.next(batch)) {
       ++batches_done;
+      const int64_t global_size = window_source->global_batch_size(batch_index++);
       // BN with batch statistics needs two windows; a last batch of one is skipped (PyTorch's
-      // BatchNorm1d would refuse it too).
+      // BatchNorm1d would refuse it too). Sharded batches always give every rank two.
       if (batch.size < 2) continue;
       model.parameters().zero_grad();
       const Var loss = ag::mpjpe(
           channels_to_poses(model.forward_train(batch.inputs_2d, dropout_rng), joints_out),
           batch.targets_3d);
       loss.backward();
+      if (ranks > 1) {
+        // The global batch's mean loss is sum_r (n_r / N) loss_r: weight, then sum over ranks.
+        const Tensor& grads = model.parameters().flat_grads();
+        ops::scale_out(grads, static_cast<float>(batch.size) / static_cast<float>(global_size),
+                       grads);
+        comm.all_reduce_sum(grads);
+      }
       optimizer.step();
       unread.emplace_back(loss.value(), batch.size);
       if (device.is_cpu()) read_losses();
-      e.samples += batch.size;
-      samples_done += batch.size;
+      e.samples += global_size;
+      local_samples += batch.size;
+      samples_done += global_size;
       if (progress && progress->due()) {
         read_losses();
         const double s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
         progress->update(batches_done,
                          "epoch " + std::to_string(e.epoch) + "/" + std::to_string(stop_epoch) +
-                             " loss " + fmt("%.1f", 1000.0 * loss_sum / e.samples) + " mm, " +
+                             " loss " + fmt("%.1f", 1000.0 * loss_sum / local_samples) + " mm, " +
                              fmt("%.0f", s > 0 ? static_cast<double>(samples_done) / s : 0.0) +
                              " samples/s");
       }
     }
     read_losses();
+    if (ranks > 1) {
+      // The epoch's loss over all ranks (doubles, added in rank order), and rank 0's BN running
+      // statistics on every replica.
+      double all = 0;
+      for (const std::string& s : comm.all_gather(fmt("%.17g", loss_sum))) all += std::stod(s);
+      loss_sum = all;
+      for (const auto& [name, buffer] : model.buffers()) comm.broadcast(buffer, 0);
+      // Replicas that drifted apart (a non-deterministic reduction, a rank on other data) would
+      // silently train different models: check every epoch.
+      const std::vector<std::string> sums =
+          comm.all_gather(std::to_string(weights_checksum(model)));
+      for (int r = 1; r < ranks; ++r) {
+        V3D_CHECK(sums[static_cast<size_t>(r)] == sums[0],
+                  "data-parallel replicas diverged in epoch " << e.epoch << ": rank " << r
+                                                              << "'s weights differ from rank 0's");
+      }
+    }
     synchronize(device);
     e.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
@@ -277,20 +336,23 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     // continues from exactly the same value.
     lr = static_cast<float>(static_cast<double>(lr) * tc.lr_decay);
 
-    log_writer.write(e);
+    if (log_writer) log_writer->write(e);
     result.log.push_back(e);
     result.epochs = epoch + 1;
-    if (!options.quiet) {
+    if (!quiet) {
       std::printf("[%lld] time %s lr %.6g bn_momentum %.5g 3d_train %.2f mm, %.0f samples/s\n",
                   static_cast<long long>(e.epoch), Progress::format_duration(e.seconds).c_str(),
                   static_cast<double>(e.lr), static_cast<double>(e.bn_momentum), e.train_mpjpe_mm,
                   e.samples_per_second);
       std::fflush(stdout);  // the progress line goes to stderr; keep the two in order
     }
-    if ((epoch + 1) % tc.checkpoint_every == 0 || epoch + 1 == stop_epoch) save(epoch + 1);
+    if (writer && ((epoch + 1) % tc.checkpoint_every == 0 || epoch + 1 == stop_epoch)) {
+      save(epoch + 1);
+    }
   }
   if (progress)
     progress->finish("epoch " + std::to_string(result.epochs) + "/" + std::to_string(stop_epoch));
+  result.weights_checksum = weights_checksum(model);
   return result;
 }
 

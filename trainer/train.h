@@ -19,6 +19,15 @@
 // Resume: on the CPU, training E1 epochs, saving, and resuming to E2 gives the same bytes as
 // training E2 epochs in one go: the lr is kept as the float32 the checkpoint stores, the momentum
 // depends on the epoch only, and every random stream (generator, dropout) is restored.
+//
+// Data parallel (docs/distributed.md), with W ranks: every rank draws the same epoch order and
+// trains on its part of each global batch of train.batch_size windows (data::BatchSpec's
+// sharding); after the backward pass each rank's gradient is weighted by its share of the global
+// batch and all-reduced (rank-order sum), so every replica takes the same optimizer step; batch
+// norm uses each rank's own batch statistics, and the running statistics are rank 0's (broadcast
+// at the end of every epoch). The initial weights are rank 0's. Rank 0 alone prints, logs and
+// saves; logged losses and samples are over all ranks. The generator state is global, so a
+// checkpoint resumes with any number of ranks. Rank r > 0 draws dropout from its own stream.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +38,8 @@
 
 namespace v3d {
 
+class Communicator;
+
 struct TrainOptions {
   std::string out_dir;  // checkpoints and logs; empty = config.train.checkpoint_dir
   std::string resume;   // a checkpoint to continue from; empty = start from scratch
@@ -36,6 +47,9 @@ struct TrainOptions {
   // lr and momentum schedules still follow config.train.epochs. -1 = config.train.epochs.
   int64_t max_epochs = -1;
   bool quiet = false;  // no progress line on stderr, no epoch lines on stdout
+  // The data-parallel world this process is a rank of; nullptr = world() (runtime/communicator.h:
+  // single-process unless a launcher such as mpirun started several ranks).
+  Communicator* comm = nullptr;
 };
 
 struct EpochLog {
@@ -52,6 +66,8 @@ struct TrainResult {
   int64_t epochs = 0;         // epochs complete at the end (including resumed ones)
   std::vector<EpochLog> log;  // the epochs trained by this call
   std::string checkpoint;     // the last checkpoint written (or the resumed one, if none)
+  // FNV-1a of the final weights' and BN statistics' bits: equal on every data-parallel replica.
+  uint64_t weights_checksum = 0;
 };
 
 // Trains as described above. Throws v3d::Error, one line, on an invalid config, unreadable data,

@@ -1,0 +1,188 @@
+// Data-parallel training (trainer/train.h) with in-process ranks (runtime/communicator.h's thread
+// communicators): the shards partition every global batch, replicas stay bit-identical, rank 0
+// alone writes, logged numbers are global, and checkpoints resume with another rank count. The
+// same code runs between processes under mpirun (tests/distributed).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/synth.h"
+#include "data/windows.h"
+#include "runtime/communicator.h"
+#include "tests/runtime/test_util.h"
+#include "tests/test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/sequences.h"
+#include "trainer/train.h"
+
+namespace v3d {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 1 subject x 2 actions x 4 cameras x 60 frames x 2 flips = 960 windows: 15 batches of 64.
+ExperimentConfig tiny_config() {
+  ExperimentConfig c;
+  c.model.filter_widths = {3, 3};
+  c.model.channels = 16;
+  c.model.dropout = 0.25;
+  c.data.source = SyntheticSourceConfig{3, 60};
+  c.data.train_subjects = {"S1"};
+  c.data.actions = {"Walking", "Boxing"};
+  c.train.epochs = 2;
+  c.train.batch_size = 64;
+  c.train.lr = 3e-3;
+  c.train.seed = 11;
+  c.train.checkpoint_every = 1;
+  c.device = "cpu";
+  return c;
+}
+
+// Trains on `ranks` thread ranks; rank r uses devices[r % devices.size()] and out_dir/rank<r>.
+std::vector<TrainResult> train_ranks(ExperimentConfig config, int ranks, const fs::path& out_dir,
+                                     const std::vector<std::string>& devices = {"cpu"},
+                                     const std::string& resume = "", int64_t max_epochs = -1) {
+  auto comms = make_thread_communicators(ranks);
+  std::vector<TrainResult> results(static_cast<size_t>(ranks));
+  std::vector<std::string> errors(static_cast<size_t>(ranks));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r) {
+    threads.emplace_back([&, r] {
+      ExperimentConfig c = config;
+      c.device = devices[static_cast<size_t>(r) % devices.size()];
+      TrainOptions o;
+      o.out_dir = (out_dir / ("rank" + std::to_string(r))).string();
+      o.quiet = true;
+      o.resume = resume;
+      o.max_epochs = max_epochs;
+      o.comm = comms[static_cast<size_t>(r)].get();
+      try {
+        results[static_cast<size_t>(r)] = train(c, o);
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(r)] = e.what();
+        try {
+          comms[static_cast<size_t>(r)]->abort(1);
+        } catch (const std::exception&) {
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < ranks; ++r) EXPECT_EQ(errors[static_cast<size_t>(r)], "") << "rank " << r;
+  return results;
+}
+
+TEST(DataParallel, ShardsPartitionEveryGlobalBatch) {
+  const ExperimentConfig c = tiny_config();
+  LoadedSequences loaded = load_sequences(c.data, Split::kTrain);
+  data::BatchSpec spec;
+  spec.batch_size = 100;  // 960 windows: 9 full batches and a last one of 60
+  spec.pad = 2;
+  spec.seed = 5;
+  data::WindowGenerator whole(loaded.sequences, loaded.joints, loaded.joints, spec);
+  std::vector<std::unique_ptr<data::WindowGenerator>> parts;
+  for (int s = 0; s < 3; ++s) {
+    data::BatchSpec sharded = spec;
+    sharded.shard = s;
+    sharded.shards = 3;
+    parts.push_back(std::make_unique<data::WindowGenerator>(loaded.sequences, loaded.joints,
+                                                            loaded.joints, sharded));
+    EXPECT_EQ(parts.back()->max_batch(), 34);
+  }
+  EXPECT_EQ(whole.num_batches(), 10);
+  EXPECT_EQ(parts[0]->num_batches(), 10);
+  whole.start_epoch();
+  for (auto& p : parts) p->start_epoch();
+  data::Batch all, part;
+  while (whole.next(all)) {
+    std::vector<float> joined;
+    int64_t n = 0;
+    for (auto& p : parts) {
+      ASSERT_TRUE(p->next(part));
+      EXPECT_GE(part.size, 2);
+      n += part.size;
+      joined.insert(joined.end(), part.inputs_2d.begin(), part.inputs_2d.end());
+    }
+    EXPECT_EQ(n, all.size);
+    EXPECT_EQ(joined, all.inputs_2d);
+  }
+  for (auto& p : parts) EXPECT_FALSE(p->next(part));
+
+  // A last batch that would leave a rank fewer than two windows ends the epoch on every rank.
+  data::BatchSpec odd = spec;
+  odd.batch_size = 191;  // 5 full batches, then 5 windows: fewer than 2 for each of 3 ranks
+  odd.shards = 3;
+  EXPECT_EQ(
+      data::WindowGenerator(loaded.sequences, loaded.joints, loaded.joints, odd).num_batches(), 5);
+  odd.batch_size = 5;  // under two windows per rank even when full
+  EXPECT_V3D_ERROR(data::WindowGenerator(loaded.sequences, loaded.joints, loaded.joints, odd),
+                   "gives fewer than two windows");
+}
+
+TEST(DataParallel, ReplicasStayIdenticalAndOnlyRankZeroWrites) {
+  test_util::TempDir dir("v3d-ddp");
+  const fs::path root(dir.path());
+  const std::vector<TrainResult> r = train_ranks(tiny_config(), 2, root);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].weights_checksum, r[1].weights_checksum);
+  ASSERT_EQ(r[0].log.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    // Logged numbers are over all ranks, identical on each.
+    EXPECT_EQ(r[0].log[e].samples, 960);
+    EXPECT_EQ(r[1].log[e].samples, 960);
+    EXPECT_EQ(r[0].log[e].train_mpjpe_mm, r[1].log[e].train_mpjpe_mm);
+    EXPECT_TRUE(std::isfinite(r[0].log[e].train_mpjpe_mm));
+  }
+  EXPECT_LT(r[0].log[1].train_mpjpe_mm, r[0].log[0].train_mpjpe_mm);
+  EXPECT_TRUE(fs::exists(root / "rank0" / "epoch_2.h5"));
+  EXPECT_TRUE(fs::exists(root / "rank0" / "train_log.jsonl"));
+  EXPECT_FALSE(fs::exists(root / "rank1")) << "rank 1 wrote files";
+
+  // The saved weights are the replicas'.
+  const Checkpoint ckpt = load_checkpoint((root / "rank0" / "epoch_2.h5").string());
+  EXPECT_EQ(ckpt.epoch, 2);
+
+  // Two devices of the emulated GPU, one per rank, train the same replicas as the CPU within
+  // the device tolerance (the all-reduce itself is exact and rank-ordered everywhere).
+  const std::vector<TrainResult> g =
+      train_ranks(tiny_config(), 2, root / "emu", {"emu:0", "emu:1"}, "", 1);
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].weights_checksum, g[1].weights_checksum);
+  EXPECT_NEAR(g[0].log[0].train_mpjpe_mm, r[0].log[0].train_mpjpe_mm,
+              1e-4 * r[0].log[0].train_mpjpe_mm);
+}
+
+TEST(DataParallel, CheckpointsResumeWithAnotherRankCount) {
+  test_util::TempDir dir("v3d-ddp-resume");
+  const fs::path root(dir.path());
+  ExperimentConfig c = tiny_config();
+  c.train.epochs = 3;
+  // 2 ranks for one epoch, then 1 rank, then 2 ranks again.
+  train_ranks(c, 2, root / "a", {"cpu"}, "", 1);
+  const std::string first = (root / "a" / "rank0" / "epoch_1.h5").string();
+  ASSERT_TRUE(fs::exists(first));
+  const std::vector<TrainResult> one = train_ranks(c, 1, root / "b", {"cpu"}, first, 2);
+  ASSERT_EQ(one[0].log.size(), 1u);
+  EXPECT_EQ(one[0].log[0].epoch, 2);
+  EXPECT_EQ(one[0].log[0].samples, 960);
+  const std::string second = (root / "b" / "rank0" / "epoch_2.h5").string();
+  const std::vector<TrainResult> two = train_ranks(c, 2, root / "c", {"cpu"}, second);
+  ASSERT_EQ(two[0].log.size(), 1u);
+  EXPECT_EQ(two[0].log[0].epoch, 3);
+  EXPECT_EQ(two[0].weights_checksum, two[1].weights_checksum);
+  // The data order is global: two epochs on 2 ranks leave the generator where one epoch on 2
+  // ranks and one on 1 rank left it.
+  train_ranks(c, 2, root / "d", {"cpu"}, "", 2);
+  EXPECT_EQ(load_checkpoint((root / "d" / "rank0" / "epoch_2.h5").string()).generator_state,
+            load_checkpoint(second).generator_state);
+}
+
+}  // namespace
+}  // namespace v3d
