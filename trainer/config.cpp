@@ -709,6 +709,10 @@ const std::vector<Field>& fields() {
         "train.flip", [](auto& c) -> auto& { return c.train.flip; },
         "train-time horizontal flip augmentation"));
     t.push_back(field(
+        "train.sync_bn", [](auto& c) -> auto& { return c.train.sync_bn; },
+        "data-parallel training: batch-norm statistics over the global batch of all ranks "
+        "(as one process would compute them) instead of each rank's part"));
+    t.push_back(field(
         "train.mode", [](auto& c) -> auto& { return c.train.mode; },
         "training-data mode (`data/windows.h`)",
         check("`Sequential`, `Sequential x2`, `Sample<N>+Sequential`, "

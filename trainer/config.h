@@ -107,6 +107,7 @@ struct TrainConfig {
   double lr_decay = 0.95;           // (0, 1], multiplied in after every epoch
   BnMomentumConfig bn_momentum;     // decays from start to end over the epochs
   bool flip = true;                 // train-time horizontal flip
+  bool sync_bn = false;             // data parallel: BN statistics over all ranks
   std::string mode = "Sequential";  // data::parse_resample_mode names
   uint64_t seed = 1234;
   std::string checkpoint_dir = "checkpoint";

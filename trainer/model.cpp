@@ -9,6 +9,7 @@
 #include "runtime/batch_norm.h"
 #include "runtime/layout.h"
 #include "runtime/ops.h"
+#include "runtime/sync_batch_norm.h"
 #include "runtime/temporal_conv.h"
 #include "runtime/time_slice.h"
 
@@ -116,8 +117,11 @@ Tensor TemporalModel::check_input(const Tensor& x, const char* form) const {
 }
 
 Var TemporalModel::bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training) {
-  Var y = ag::batch_norm(h, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn_momentum_,
-                         training, kBnEps);
+  Var y = training && sync_bn_ != nullptr
+              ? ag::sync_batch_norm(h, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                    bn_momentum_, *sync_bn_, kBnEps)
+              : ag::batch_norm(h, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn_momentum_,
+                               training, kBnEps);
   if (training) ++bn.num_batches_tracked;
   return ag::relu_dropout(y, config_.dropout, training, rng);
 }

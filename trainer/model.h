@@ -32,6 +32,8 @@
 
 namespace v3d {
 
+class Communicator;
+
 struct TemporalModelConfig {
   std::vector<int64_t> filter_widths = {3, 3, 3};  // odd, >= 1 entry; {3,3,3} = 27 frames
   int64_t channels = 1024;
@@ -95,6 +97,9 @@ class TemporalModel {
   // The momentum of every BN for the next training forwards (VideoPose3D decays it per epoch).
   void set_bn_momentum(float momentum);
   float bn_momentum() const { return bn_momentum_; }
+  // Training forwards normalise with the statistics of every rank of `comm` (runtime/
+  // sync_batch_norm.h); nullptr (the default) uses this process's batch alone.
+  void set_sync_bn(Communicator* comm) { sync_bn_ = comm; }
 
   // BN buffers: "<bn>.running_mean" / "<bn>.running_var", (C) on the model's device.
   const Tensor& buffer(const std::string& name) const;  // throws naming the known buffers
@@ -130,6 +135,7 @@ class TemporalModel {
   Bn expand_bn_;
   std::vector<Bn> layers_bn_;
   float bn_momentum_ = kBnMomentum;
+  Communicator* sync_bn_ = nullptr;
 };
 
 // (B, T, J*3) -> (B, T, J, 3) as a differentiable view (for ag::mpjpe on the model's output).

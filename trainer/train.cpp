@@ -215,6 +215,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   result.epochs = epoch;
   if (epoch >= stop_epoch) return result;
   if (ranks > 1) comm.broadcast(model.parameters().flat_values(), 0);  // rank 0's weights
+  if (ranks > 1 && tc.sync_bn) model.set_sync_bn(&comm);
 
   std::optional<EpochLogWriter> log_writer;
   if (writer) {
@@ -284,13 +285,14 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
       const Var loss = ag::mpjpe(
           channels_to_poses(model.forward_train(batch.inputs_2d, dropout_rng), joints_out),
           batch.targets_3d);
-      loss.backward();
       if (ranks > 1) {
-        // The global batch's mean loss is sum_r (n_r / N) loss_r: weight, then sum over ranks.
-        const Tensor& grads = model.parameters().flat_grads();
-        ops::scale_out(grads, static_cast<float>(batch.size) / static_cast<float>(global_size),
-                       grads);
-        comm.all_reduce_sum(grads);
+        // The global batch's mean loss is sum_r (n_r / N) loss_r: each rank back-propagates its
+        // weighted share (which synchronised BN needs), and the gradients are summed.
+        ag::scale(loss, static_cast<float>(batch.size) / static_cast<float>(global_size))
+            .backward();
+        comm.all_reduce_sum(model.parameters().flat_grads());
+      } else {
+        loss.backward();
       }
       optimizer.step();
       unread.emplace_back(loss.value(), batch.size);

@@ -17,8 +17,10 @@
 #include "runtime/communicator.h"
 #include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
+#include "tests/trainer/state_near.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
+#include "trainer/model.h"
 #include "trainer/sequences.h"
 #include "trainer/train.h"
 
@@ -157,6 +159,42 @@ TEST(DataParallel, ReplicasStayIdenticalAndOnlyRankZeroWrites) {
   EXPECT_EQ(g[0].weights_checksum, g[1].weights_checksum);
   EXPECT_NEAR(g[0].log[0].train_mpjpe_mm, r[0].log[0].train_mpjpe_mm,
               1e-4 * r[0].log[0].train_mpjpe_mm);
+}
+
+// Two ranks with synchronised batch norm train what one process trains on the whole global batch:
+// the same mathematics, added up in another order (each rank's GEMMs and BN sums cover its half
+// of the rows, then the halves are added), so within float tolerance, not bit for bit. Dropout is
+// off: its masks are drawn per rank. Without sync BN each rank normalises with its own half's
+// statistics, a different model (checked to differ, so the comparison can fail).
+TEST(DataParallel, TwoRanksWithSyncBnTrainWhatOneProcessTrains) {
+  test_util::TempDir dir("v3d-ddp-sync");
+  const fs::path root(dir.path());
+  ExperimentConfig c = tiny_config();
+  c.model.dropout = 0.0;
+  const std::vector<TrainResult> one = train_ranks(c, 1, root / "one");
+  c.train.sync_bn = true;
+  const std::vector<TrainResult> two = train_ranks(c, 2, root / "two");
+  c.train.sync_bn = false;
+  const std::vector<TrainResult> local = train_ranks(c, 2, root / "local");
+  ASSERT_EQ(one[0].log.size(), 2u);
+  ASSERT_EQ(two[0].log.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(two[0].log[e].samples, one[0].log[e].samples);
+    EXPECT_NEAR(two[0].log[e].train_mpjpe_mm, one[0].log[e].train_mpjpe_mm,
+                1e-4 * one[0].log[e].train_mpjpe_mm)
+        << "epoch " << e + 1;
+  }
+  EXPECT_EQ(two[0].weights_checksum, two[1].weights_checksum);
+  const Checkpoint want = load_checkpoint((root / "one" / "rank0" / "epoch_2.h5").string());
+  const Checkpoint got = load_checkpoint((root / "two" / "rank0" / "epoch_2.h5").string());
+  const TemporalModelConfig mc = temporal_model_config(c.model, 17, 2, 17);
+  const test::NamedTensors initial = TemporalModel(mc, Device::cpu(), c.train.seed).state_dict();
+  test::expect_state_near(want.tensors, got.tensors, &initial);
+  EXPECT_EQ(want.generator_state, got.generator_state);
+  EXPECT_EQ(want.optimizer.steps, got.optimizer.steps);
+  // Per-rank statistics are another model: its losses differ by far more than the tolerance.
+  EXPECT_GT(std::fabs(local[0].log[1].train_mpjpe_mm - one[0].log[1].train_mpjpe_mm),
+            1e-3 * one[0].log[1].train_mpjpe_mm);
 }
 
 TEST(DataParallel, CheckpointsResumeWithAnotherRankCount) {

@@ -36,6 +36,7 @@
 #include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 #include "tests/trainer/ltb_test_util.h"
+#include "tests/trainer/state_near.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
@@ -47,10 +48,10 @@
 namespace v3d {
 namespace {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using test::expect_state_near;
+using test::NamedTensors;
 
-constexpr double kLossRel = 1e-4;   // see the file comment
-constexpr double kStateRel = 1e-3;  // see the file comment
+constexpr double kLossRel = 1e-4;  // see the file comment
 constexpr int kSteps = 8;
 
 // Widths 3, 3, 3 (27 frames), 16 channels, dropout on. One subject, one action: 4 cameras x 16
@@ -88,44 +89,6 @@ TrainResult train_in(const ExperimentConfig& c, const test_util::TempDir& dir) {
   if (diff <= kLossRel * std::fabs(want)) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << got << " vs " << want << ": relative difference "
                                        << diff / std::fabs(want) << " > " << kLossRel;
-}
-
-double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-    sum += d * d;
-  }
-  return std::sqrt(sum);
-}
-
-// Each f32 tensor of `got` within kStateRel * |want - origin| (L2) of `want`, where origin is the
-// tensor's start (zeros: its own norm); the i32 ones (BN's batch counters) equal.
-void expect_state_near(const NamedTensors& want, const NamedTensors& got,
-                       const NamedTensors* origin = nullptr) {
-  ASSERT_EQ(want.size(), got.size());
-  if (origin != nullptr) {
-    ASSERT_EQ(origin->size(), want.size());
-  }
-  for (size_t i = 0; i < want.size(); ++i) {
-    const auto& [name, w] = want[i];
-    ASSERT_EQ(name, got[i].first);
-    if (origin != nullptr) {
-      ASSERT_EQ(name, (*origin)[i].first);
-    }
-    const Tensor& g = got[i].second;
-    ASSERT_EQ(w.shape(), g.shape()) << name;
-    ASSERT_EQ(w.dtype(), g.dtype()) << name;
-    if (w.dtype() != DType::kF32) {
-      EXPECT_EQ(w.to_vector_i32(), g.to_vector_i32()) << name;
-      continue;
-    }
-    const std::vector<float> wv = w.to_vector(), gv = g.to_vector();
-    const std::vector<float> start =
-        origin != nullptr ? (*origin)[i].second.to_vector() : std::vector<float>(wv.size(), 0.0f);
-    const double diff = l2_distance(gv, wv), moved = l2_distance(wv, start);
-    EXPECT_LE(diff, kStateRel * moved) << name << ": " << diff << " apart after moving " << moved;
-  }
 }
 
 // Two checkpoints of the same run on different devices: the model state within the tolerance of
