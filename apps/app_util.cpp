@@ -7,7 +7,9 @@
 
 #include "kernels/common.h"
 #include "kernels/gemm_kernel.h"
+#include "runtime/communicator.h"
 #include "runtime/device.h"
+#include "trainer/train.h"
 
 namespace v3d::apps {
 
@@ -81,6 +83,19 @@ PrecisionScope::PrecisionScope(const std::string& precision, const Device& devic
 void add_device_option(CLI::App& cmd, std::string& device) {
   cmd.add_option("--device", device,
                  "cpu, cuda, cuda:N, emu or emu:N (default: the config's device, docs/config.md)");
+}
+
+Device rank_device(const Device& device) {
+  if (!device.is_gpu()) return device;
+  const LaunchInfo info = launch_info_from_env();
+  return info.world_size > 1 ? Device{device.type, info.local_rank} : device;
+}
+
+Device restore_device(const std::string& checkpoint, const std::vector<std::string>& overrides,
+                      const std::string& config_path) {
+  const ExperimentConfig config = config_path.empty() ? checkpoint_config(checkpoint, overrides)
+                                                      : load_config(config_path, overrides);
+  return rank_device(parse_device(config.device));
 }
 
 std::vector<std::string> with_device(std::vector<std::string> overrides,

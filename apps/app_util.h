@@ -32,6 +32,14 @@ std::string input_format(const std::string& path, const std::string& format);
 std::vector<data::InferInput> read_inputs(const std::string& path, const std::string& format,
                                           int camera, const std::string& res, bool pseudo_coco);
 
+// Under a data-parallel launcher (mpirun, srun) with several ranks, a GPU device becomes the
+// rank's local index (one GPU per rank on each node); otherwise `device` itself.
+Device rank_device(const Device& device);
+// The device a checkpoint's model is restored on by eval and ltb-sweep: the config's (after
+// `overrides`, or `config_path`'s when given), moved to the rank's GPU under a launcher.
+Device restore_device(const std::string& checkpoint, const std::vector<std::string>& overrides,
+                      const std::string& config_path = "");
+
 // The device policy of every subcommand (docs/cli.md, "Devices"): the config's top-level `device`,
 // and `--device D` as the override device=D, applied after the --set ones so that it wins.
 // add_device_option adds --device to `cmd` storing into `device`; with_device appends the

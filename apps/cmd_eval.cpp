@@ -13,6 +13,7 @@
 #include "apps/app_util.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
+#include "runtime/communicator.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
@@ -40,14 +41,22 @@ void run_eval(const EvalArgs& a) {
     for (int n : a.intervals) list += (list.empty() ? "" : ",") + std::to_string(n);
     overrides.push_back("eval.test_intervals=" + list);
   }
-  const RestoredModel restored = restore_model(a.checkpoint, overrides, std::nullopt, a.config);
+  const RestoredModel restored = restore_model(
+      a.checkpoint, overrides, restore_device(a.checkpoint, overrides, a.config), a.config);
   const ExperimentConfig& cfg = restored.config;
   TemporalModel& model = *restored.model;
 
   const PrecisionScope precision(a.precision, model.device());
   EvalOptions opt = eval_options(cfg);
   if (!a.ltb.empty()) opt.ltb = parse_ltb_eval(a.ltb);
+  // Under mpirun or srun the phases are split across the ranks; rank 0 prints and writes.
+  Communicator& comm = world();
+  opt.comm = &comm;
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
+  if (!writes_files(comm)) {
+    evaluate(model, seqs, opt);
+    return;
+  }
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;
   std::printf("Receptive field: %lld frames\n", static_cast<long long>(model.receptive_field()));

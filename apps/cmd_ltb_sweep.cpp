@@ -15,6 +15,7 @@
 #include "apps/commands.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
+#include "runtime/communicator.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
@@ -38,8 +39,9 @@ struct SweepArgs {
 };
 
 void run_sweep(const SweepArgs& a) {
+  const std::vector<std::string> overrides = with_device(a.overrides, a.device);
   const RestoredModel restored =
-      restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
+      restore_model(a.checkpoint, overrides, restore_device(a.checkpoint, overrides));
   const ExperimentConfig& cfg = restored.config;
   TemporalModel& model = *restored.model;
   EvalOptions opt = eval_options(cfg);
@@ -48,7 +50,14 @@ void run_sweep(const SweepArgs& a) {
   const std::vector<LtbOptions> settings =
       ltb_sweep_settings(ltb_options(cfg.ltb), a.capacities, a.thresholds, a.fusion_thresholds);
 
+  // Under mpirun or srun the phases are split across the ranks; rank 0 prints and writes.
+  Communicator& comm = world();
+  opt.comm = &comm;
   const std::vector<data::Sequence> seqs = load_test_sequences(cfg);
+  if (!writes_files(comm)) {
+    sweep_ltb(model, seqs, opt, settings);
+    return;
+  }
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;
   std::printf(

@@ -74,11 +74,7 @@ void add_train_command(CLI::App& app) {
                                                    : load_config(args->config, sets);
     Communicator& comm = world();
     const bool quiet = args->quiet || !writes_files(comm);
-    if (comm.world_size() > 1) {
-      // One GPU per rank: a node's rank r uses its device r.
-      const Device dev = parse_device(config.device);
-      if (dev.is_gpu()) config.device = Device{dev.type, launch_info_from_env().local_rank}.str();
-    }
+    config.device = rank_device(parse_device(config.device)).str();  // one GPU per rank
     // First line: the GEMM that will run (docs/cpu-gemm.md); chosen before any compute.
     const std::string gemm = apply_blas(args->blas, config.blas);
     if (!quiet) {

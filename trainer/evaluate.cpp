@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <span>
 #include <sstream>
 
 #include "kernels/common.h"
 #include "runtime/autograd.h"
+#include "runtime/communicator.h"
 #include "trainer/restore.h"
 #include "trainer/sequences.h"
 
@@ -110,6 +112,61 @@ struct IntervalData {
   std::vector<std::vector<float>> plain;
 };
 
+// The phases this rank predicts: i % W == r (all of them alone).
+std::vector<size_t> my_phases(const Communicator* comm, size_t count) {
+  std::vector<size_t> mine;
+  const size_t ranks = comm != nullptr ? static_cast<size_t>(comm->world_size()) : 1;
+  const size_t rank = comm != nullptr ? static_cast<size_t>(comm->rank()) : 0;
+  for (size_t i = rank; i < count; i += ranks) mine.push_back(i);
+  return mine;
+}
+
+// Every rank's per-phase results (mine[k] holds phase indices[k]'s) in phase order, on every
+// rank. Alone, results are placed as they are.
+std::vector<std::vector<float>> gather_phases(Communicator* comm, size_t count,
+                                              const std::vector<size_t>& indices,
+                                              std::vector<std::vector<float>> mine) {
+  std::vector<std::vector<float>> all(count);
+  if (comm == nullptr || comm->world_size() == 1) {
+    for (size_t k = 0; k < indices.size(); ++k) all[indices[k]] = std::move(mine[k]);
+    return all;
+  }
+  std::string packed;
+  for (size_t k = 0; k < indices.size(); ++k) {
+    const uint64_t head[2] = {indices[k], mine[k].size()};
+    packed.append(reinterpret_cast<const char*>(head), sizeof(head));
+    packed.append(reinterpret_cast<const char*>(mine[k].data()), mine[k].size() * sizeof(float));
+  }
+  for (const std::string& part : comm->all_gather(packed)) {
+    size_t at = 0;
+    while (at < part.size()) {
+      uint64_t head[2];
+      std::memcpy(head, part.data() + at, sizeof(head));
+      at += sizeof(head);
+      V3D_CHECK(head[0] < count, "evaluate: a rank sent phase " << head[0] << " of " << count);
+      std::vector<float>& v = all[head[0]];
+      v.resize(head[1]);
+      std::memcpy(v.data(), part.data() + at, head[1] * sizeof(float));
+      at += head[1] * sizeof(float);
+    }
+  }
+  return all;
+}
+
+// The bank statistics of every rank, added in rank order.
+LtbStats gather_stats(Communicator* comm, const LtbStats& mine) {
+  if (comm == nullptr || comm->world_size() == 1) return mine;
+  std::string packed(sizeof(LtbStats), '\0');
+  std::memcpy(packed.data(), &mine, sizeof(LtbStats));
+  LtbStats total;
+  for (const std::string& part : comm->all_gather(packed)) {
+    LtbStats s;
+    std::memcpy(&s, part.data(), sizeof(LtbStats));
+    add_stats(total, s);
+  }
+  return total;
+}
+
 IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
                            const EvalOptions& options, int n, bool predict,
                            const TemporalModel::FoldedWeights& folded) {
@@ -117,10 +174,15 @@ IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequenc
   for (const auto& seq : test_sequences)
     for (data::Sequence& phase : data::split_phases(seq, n)) d.phases.push_back(std::move(phase));
   if (!predict) return d;
+  const std::vector<size_t> mine = my_phases(options.comm, d.phases.size());
   std::vector<const data::Sequence*> ptrs;
-  for (const auto& phase : d.phases) ptrs.push_back(&phase);
-  d.plain = predict_sequences(model, ptrs, *options.keypoints, *options.joints, options.flip_tta,
-                              &folded);
+  for (const size_t i : mine) ptrs.push_back(&d.phases[i]);
+  std::vector<std::vector<float>> predicted;
+  if (!ptrs.empty()) {
+    predicted = predict_sequences(model, ptrs, *options.keypoints, *options.joints,
+                                  options.flip_tta, &folded);
+  }
+  d.plain = gather_phases(options.comm, d.phases.size(), mine, std::move(predicted));
   return d;
 }
 
@@ -153,16 +215,27 @@ std::vector<std::vector<float>> ltb_predictions(
     TemporalModel& model, const std::vector<data::Sequence>& phases, const LtbOptions& ltb,
     const std::vector<int32_t>& parents, const EvalOptions& options, LtbStats* stats,
     std::vector<std::vector<float>>* plain, const TemporalModel::FoldedWeights& folded) {
+  // This rank's phases (each phase's bank is its own, so a subset plans the same banks).
+  const std::vector<size_t> mine = my_phases(options.comm, phases.size());
   std::vector<std::span<const float>> views;
   std::vector<const data::Sequence*> ptrs;
-  for (const auto& phase : phases) {
-    views.emplace_back(phase.poses_2d);
-    ptrs.push_back(&phase);
+  for (const size_t i : mine) {
+    views.emplace_back(phases[i].poses_2d);
+    ptrs.push_back(&phases[i]);
   }
-  const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
-                                (model.receptive_field() - 1) / 2, ltb, model.device());
-  return predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints, options.flip_tta,
-                          stats, plain, &folded);
+  LtbStats my_stats;
+  std::vector<std::vector<float>> my_plain, fused;
+  if (!ptrs.empty()) {  // more ranks than phases leaves some without work
+    const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
+                                  (model.receptive_field() - 1) / 2, ltb, model.device());
+    fused =
+        predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints, options.flip_tta,
+                         &my_stats, plain != nullptr ? &my_plain : nullptr, &folded);
+  }
+  if (stats != nullptr) *stats = gather_stats(options.comm, my_stats);
+  if (plain != nullptr)
+    *plain = gather_phases(options.comm, phases.size(), mine, std::move(my_plain));
+  return gather_phases(options.comm, phases.size(), mine, std::move(fused));
 }
 
 }  // namespace

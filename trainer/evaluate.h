@@ -25,6 +25,8 @@
 
 namespace v3d {
 
+class Communicator;
+
 enum class LtbEval { kOff, kOn, kBoth };
 
 struct EvalOptions {
@@ -40,6 +42,11 @@ struct EvalOptions {
   // either way; with the bank, all phases of one test interval share one bank launch.
   LtbEval ltb = LtbEval::kOff;
   LtbOptions ltb_options;
+  // Data-parallel evaluation: rank r of W predicts phases r, r + W, ... of each test interval,
+  // the predictions are gathered on every rank, and every rank aggregates all phases in order,
+  // so each returns the single-process report (predictions may differ from one process's by
+  // float rounding only: a GEMM's rounding may depend on how many rows it has). nullptr: alone.
+  Communicator* comm = nullptr;
 };
 
 // "off", "on", "both"; throws naming the valid values.

@@ -20,6 +20,7 @@
 #include "tests/trainer/state_near.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
+#include "trainer/evaluate.h"
 #include "trainer/model.h"
 #include "trainer/sequences.h"
 #include "trainer/train.h"
@@ -195,6 +196,84 @@ TEST(DataParallel, TwoRanksWithSyncBnTrainWhatOneProcessTrains) {
   // Per-rank statistics are another model: its losses differ by far more than the tolerance.
   EXPECT_GT(std::fabs(local[0].log[1].train_mpjpe_mm - one[0].log[1].train_mpjpe_mm),
             1e-3 * one[0].log[1].train_mpjpe_mm);
+}
+
+// Runs fn(comm) on `ranks` thread ranks and returns each rank's result.
+template <class R>
+std::vector<R> on_ranks(int ranks, const std::function<R(Communicator*)>& fn) {
+  auto comms = make_thread_communicators(ranks);
+  std::vector<R> out(static_cast<size_t>(ranks));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r) {
+    threads.emplace_back(
+        [&, r] { out[static_cast<size_t>(r)] = fn(comms[static_cast<size_t>(r)].get()); });
+  }
+  for (std::thread& t : threads) t.join();
+  return out;
+}
+
+void expect_same_rows(const std::vector<IntervalReport>& want,
+                      const std::vector<IntervalReport>& got) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t k = 0; k < want.size(); ++k) {
+    const IntervalReport &w = want[k], &g = got[k];
+    SCOPED_TRACE("TD " + std::to_string(w.interval) + (w.ltb ? " with the bank" : ""));
+    EXPECT_EQ(w.interval, g.interval);
+    EXPECT_EQ(w.ltb, g.ltb);
+    EXPECT_EQ(w.phases, g.phases);
+    EXPECT_EQ(w.ltb_stats.frames, g.ltb_stats.frames);
+    EXPECT_EQ(w.ltb_stats.fused_frames, g.ltb_stats.fused_frames);
+    EXPECT_EQ(w.ltb_stats.bank_entries, g.ltb_stats.bank_entries);
+    EXPECT_EQ(w.ltb_stats.sequences, g.ltb_stats.sequences);
+    ASSERT_EQ(w.actions.size(), g.actions.size());
+    EXPECT_EQ(w.mean.frames, g.mean.frames);
+    // A GEMM's rounding may depend on its row count, which the split changes.
+    EXPECT_NEAR(g.mean.mpjpe, w.mean.mpjpe, 1e-6 * w.mean.mpjpe);
+    EXPECT_NEAR(g.mean.p_mpjpe, w.mean.p_mpjpe, 1e-6 * w.mean.p_mpjpe);
+    EXPECT_NEAR(g.mean.mpjve, w.mean.mpjve, 1e-6 * w.mean.mpjve);
+  }
+}
+
+// Evaluation and the bank sweep split the phases across ranks and give every rank the
+// single-process report.
+TEST(DataParallel, EvaluationSplitAcrossRanksGivesTheSingleProcessReport) {
+  ExperimentConfig c = tiny_config();
+  c.data.source = SyntheticSourceConfig{3, 90};
+  const std::vector<data::Sequence> seqs = load_test_sequences(c);
+  const TemporalModelConfig mc = temporal_model_config(c.model, 17, 2, 17);
+  EvalOptions o = eval_options(c);
+  o.test_intervals = {1, 2, 3};
+  o.ltb = LtbEval::kBoth;
+  o.ltb_options.capacity = 12;
+  o.ltb_options.threshold = 0.9f;
+  o.ltb_options.fusion_threshold = 0.8f;
+  const auto run = [&](Communicator* comm) {
+    TemporalModel model(mc, Device::cpu(), 5);
+    EvalOptions mine = o;
+    mine.comm = comm;
+    return evaluate(model, seqs, mine);
+  };
+  const EvalReport alone = run(nullptr);
+  int64_t fused = 0;
+  for (const auto& ir : alone.intervals) fused += ir.ltb_stats.fused_frames;
+  EXPECT_GT(fused, 0) << "the bank must fuse something for the comparison to mean anything";
+  for (const EvalReport& r : on_ranks<EvalReport>(3, run))
+    expect_same_rows(alone.intervals, r.intervals);
+
+  const std::vector<LtbOptions> settings = ltb_sweep_settings(o.ltb_options, {6, 12}, {0.9}, {0.8});
+  const auto sweep = [&](Communicator* comm) {
+    TemporalModel model(mc, Device::cpu(), 5);
+    EvalOptions mine = o;
+    mine.comm = comm;
+    return sweep_ltb(model, seqs, mine, settings);
+  };
+  const LtbSweepReport sweep_alone = sweep(nullptr);
+  for (const LtbSweepReport& r : on_ranks<LtbSweepReport>(2, sweep)) {
+    expect_same_rows(sweep_alone.plain.intervals, r.plain.intervals);
+    ASSERT_EQ(r.points.size(), sweep_alone.points.size());
+    for (size_t i = 0; i < r.points.size(); ++i)
+      expect_same_rows(sweep_alone.points[i].intervals, r.points[i].intervals);
+  }
 }
 
 TEST(DataParallel, CheckpointsResumeWithAnotherRankCount) {
