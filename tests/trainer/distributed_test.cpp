@@ -160,6 +160,13 @@ TEST(DataParallel, ReplicasStayIdenticalAndOnlyRankZeroWrites) {
   EXPECT_EQ(g[0].weights_checksum, g[1].weights_checksum);
   EXPECT_NEAR(g[0].log[0].train_mpjpe_mm, r[0].log[0].train_mpjpe_mm,
               1e-4 * r[0].log[0].train_mpjpe_mm);
+  // Synchronised BN on the two devices (statistics staged through the host).
+  ExperimentConfig sync = tiny_config();
+  sync.train.sync_bn = true;
+  const std::vector<TrainResult> s =
+      train_ranks(sync, 2, root / "emu-sync", {"emu:0", "emu:1"}, "", 1);
+  EXPECT_EQ(s[0].weights_checksum, s[1].weights_checksum);
+  EXPECT_TRUE(std::isfinite(s[0].log[0].train_mpjpe_mm));
 }
 
 // Two ranks with synchronised batch norm train what one process trains on the whole global batch:
