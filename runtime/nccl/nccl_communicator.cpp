@@ -46,10 +46,13 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator(std::unique_ptr<Communicator> host, int local_rank)
       : host_(std::move(host)), device_(Device::cuda(local_rank)), timeout_s_(timeout_from_env()) {
     int count = 0;
-    cuda_check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
-    V3D_REQUIRE(local_rank < count, "rank " << host_->rank() << " has local rank " << local_rank
-                                            << " but this node has " << count
-                                            << " CUDA devices (one process per GPU)");
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    V3D_REQUIRE(e == cudaSuccess && local_rank >= 0 && local_rank < count,
+                "rank " << host_->rank() << " has local rank " << local_rank
+                        << " but this node has " << (e == cudaSuccess ? count : 0)
+                        << " usable CUDA devices"
+                        << (e == cudaSuccess ? "" : std::string(" (") + cudaGetErrorString(e) + ")")
+                        << "; the NCCL communicator runs one process per GPU");
     DeviceGuard guard(device_);
     // Rank 0's unique id reaches the others through the host communicator (MPI between
     // processes; nothing to send for one rank).
