@@ -62,7 +62,9 @@ std::vector<std::unique_ptr<Communicator>> make_thread_communicators(int n);
 
 // Whether this build has MPI (configure found it: V3D_MPI).
 bool mpi_built();
-// The MPI world of this process (MPI_Init on first call); throws when the build has no MPI.
+// The MPI world of this process (MPI_Init_thread on first call, MPI_Finalize at exit); throws
+// when the build has no MPI. Its collectives may be called from any thread, one at a time
+// (MPI_THREAD_SERIALIZED); a failing MPI call throws v3d::Error naming the call.
 std::unique_ptr<Communicator> make_mpi_communicator();
 
 // Whether this build has the NCCL communicator (configure found CUDA and libnccl).
@@ -71,13 +73,18 @@ bool nccl_built();
 // (LaunchInfo::local_rank), and CUDA tensors passed to it must live there. `host` connects the
 // same processes (MPI, or single for a job of one rank, which then needs no MPI): rank 0's NCCL
 // unique id reaches the others through it, and it carries all_gather and the collectives of
-// non-CUDA tensors; the NCCL communicator owns it. Collectives run on the device's current stream
-// and return when complete; a collective that fails or does not complete within
+// tensors on other devices; the NCCL communicator owns it. Collectives run on the device's current
+// stream and return when complete; a collective that fails or does not complete within
 // V3D_NCCL_TIMEOUT_S seconds (300 by default: a dead peer) aborts the NCCL communicator and throws
-// v3d::Error. abort() aborts NCCL, then the host communicator (MPI_Abort). Throws when the build
-// has no NCCL.
+// v3d::Error, and so does every later collective. abort() aborts NCCL, then the host communicator
+// (MPI_Abort). Throws when the build has no NCCL.
+//
+// type kEmu runs the same communicator on emu:local_rank with a stand-in for NCCL whose
+// collectives are the host communicator's (rank order): for tests without a GPU, e.g. two thread
+// ranks on the two emulated devices. It exists in every build.
 std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host,
-                                                     int local_rank);
+                                                     int local_rank,
+                                                     DeviceType type = DeviceType::kCUDA);
 
 // The process's communicator, created on first use: MPI when a launcher started more than one
 // rank, single otherwise. A job launched with several ranks by a build without MPI is an error.

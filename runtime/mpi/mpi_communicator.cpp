@@ -49,8 +49,8 @@ void finalize_at_exit() {
   if (!finalized) MPI_Finalize();
 }
 
-// MPI_Init_thread once per process. FUNNELED: only the thread that initialised MPI calls it (the
-// trainer's main thread).
+// MPI_Init_thread once per process. SERIALIZED: any thread may call MPI, one at a time (a trainer
+// may run its gradient all-reduces on a helper thread while the main thread waits).
 void ensure_initialized() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -58,10 +58,11 @@ void ensure_initialized() {
     mpi_check(MPI_Initialized(&initialized), "MPI_Initialized");
     if (!initialized) {
       int provided = 0;
-      mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided),
+      mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided),
                 "MPI_Init_thread");
-      V3D_CHECK(provided >= MPI_THREAD_FUNNELED,
-                "MPI_Init_thread provides thread level " << provided << ", below FUNNELED");
+      V3D_REQUIRE(provided >= MPI_THREAD_SERIALIZED, "this MPI library provides thread level "
+                                                         << provided
+                                                         << ", below MPI_THREAD_SERIALIZED");
       std::atexit(finalize_at_exit);
     }
     mpi_check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN),
