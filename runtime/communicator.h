@@ -1,12 +1,14 @@
-// Collectives between the ranks (processes, or threads in tests) of one data-parallel job. Three
+// Collectives between the ranks (processes, or threads in tests) of one data-parallel job. Four
 // kinds: single (rank 0 of 1, the default: every collective is a no-op), MPI between processes
-// (CPU tensors; GPU tensors go through host memory) and in-process threads (tests: several ranks
-// in one program, e.g. one per emulated device). NCCL for GPU tensors plugs in behind the same
-// interface.
+// (CPU tensors; GPU tensors go through host memory), in-process threads (tests: several ranks
+// in one program, e.g. one per emulated device) and NCCL between processes with one GPU each
+// (CUDA tensors). docs/distributed.md says how to launch and build them.
 //
-// Determinism: all_reduce_sum adds the ranks' values in rank order (rank 0 + rank 1 + ...) and
-// hands every rank the same bits, so data-parallel replicas never drift apart and a run repeats
-// exactly for a given world size.
+// Determinism: the single, MPI and thread communicators' all_reduce_sum adds the ranks' values in
+// rank order (rank 0 + rank 1 + ...) and hands every rank the same bits, so data-parallel replicas
+// never drift apart and a run repeats exactly for a given world size. NCCL adds in its own order
+// (ring or tree, chosen by message size and topology): every rank still receives the same bits,
+// but they differ from the rank-order sum and may change with NCCL's version or NCCL_ALGO.
 #pragma once
 
 #include <memory>
@@ -60,8 +62,29 @@ std::vector<std::unique_ptr<Communicator>> make_thread_communicators(int n);
 
 // Whether this build has MPI (configure found it: V3D_MPI).
 bool mpi_built();
-// The MPI world of this process (MPI_Init on first call); throws when the build has no MPI.
+// The MPI world of this process (MPI_Init_thread on first call, MPI_Finalize at exit); throws
+// when the build has no MPI. Its collectives may be called from any thread, one at a time
+// (MPI_THREAD_SERIALIZED); a failing MPI call throws v3d::Error naming the call.
 std::unique_ptr<Communicator> make_mpi_communicator();
+
+// Whether this build has the NCCL communicator (configure found CUDA and libnccl).
+bool nccl_built();
+// NCCL between the processes of `host`, one GPU each: this process's device is cuda:local_rank
+// (LaunchInfo::local_rank), and CUDA tensors passed to it must live there. `host` connects the
+// same processes (MPI, or single for a job of one rank, which then needs no MPI): rank 0's NCCL
+// unique id reaches the others through it, and it carries all_gather and the collectives of
+// tensors on other devices; the NCCL communicator owns it. Collectives run on the device's current
+// stream and return when complete; a collective that fails or does not complete within
+// V3D_NCCL_TIMEOUT_S seconds (300 by default: a dead peer) aborts the NCCL communicator and throws
+// v3d::Error, and so does every later collective. abort() aborts NCCL, then the host communicator
+// (MPI_Abort). Throws when the build has no NCCL.
+//
+// type kEmu runs the same communicator on emu:local_rank with a stand-in for NCCL whose
+// collectives are the host communicator's (rank order): for tests without a GPU, e.g. two thread
+// ranks on the two emulated devices. It exists in every build.
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> host,
+                                                     int local_rank,
+                                                     DeviceType type = DeviceType::kCUDA);
 
 // The process's communicator, created on first use: MPI when a launcher started more than one
 // rank, single otherwise. A job launched with several ranks by a build without MPI is an error.
