@@ -42,6 +42,12 @@ void check_subcommands(const CLI::App& app, int argc, const char* const* argv) {
 }  // namespace
 
 int run_cli(int argc, const char* const* argv) {
+  // Before any parallel work: ranks of a data-parallel job on one node share its cores.
+  try {
+    share_cores_among_ranks(launch_info_from_env());
+  } catch (const std::exception&) {
+    // A malformed launch environment is reported when a command needs it.
+  }
   CLI::App app{"v3d: video-based 3D human pose estimation with temporal convolution networks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("v3d ") + V3D_VERSION);

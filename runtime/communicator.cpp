@@ -7,7 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <utility>
+
+#include <omp.h>
 
 namespace v3d {
 
@@ -74,6 +78,15 @@ LaunchInfo launch_info_from_env() {
                                            << info.world_size);
   info.local_size = std::max(info.local_size, info.local_rank + 1);
   return info;
+}
+
+int share_cores_among_ranks(const LaunchInfo& info) {
+  if (info.local_size <= 1 || env_set("OMP_NUM_THREADS")) return 0;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = std::max(1, cores / info.local_size);
+  setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);  // OpenBLAS reads it at load
+  omp_set_num_threads(threads);
+  return threads;
 }
 
 namespace {

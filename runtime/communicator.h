@@ -90,6 +90,12 @@ std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicato
 // rank, single otherwise. A job launched with several ranks by a build without MPI is an error.
 Communicator& world();
 
+// Several ranks on one node share its cores: unless OMP_NUM_THREADS is set, each rank's OpenMP
+// (and OpenBLAS, loaded later) gets cores / local ranks threads, at least 1, as PyTorch's
+// launchers do. Idle OpenMP threads spin, so oversubscribed ranks would slow each other tenfold.
+// Returns the threads per rank (0 when nothing was changed). Call before the first parallel work.
+int share_cores_among_ranks(const LaunchInfo& info);
+
 // Rank 0 writes the job's files (logs, plots, checkpoints); the others only compute.
 inline bool writes_files(const Communicator& c) { return c.rank() == 0; }
 

@@ -3,7 +3,9 @@
 #include "runtime/communicator.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -112,6 +114,23 @@ TEST(LaunchInfo, BadValuesNameTheVariable) {
   env.set("SLURM_NTASKS", "0");
   env.set("SLURM_PROCID", "0");
   EXPECT_V3D_ERROR(launch_info_from_env(), "SLURM_NTASKS must be at least 1");
+}
+
+TEST(LaunchInfo, RanksOfOneNodeShareItsCores) {
+  ScopedEnv env;
+  env.set("OMP_NUM_THREADS", nullptr);
+  const int saved = omp_get_max_threads();
+  LaunchInfo info;
+  EXPECT_EQ(share_cores_among_ranks(info), 0) << "alone: nothing changes";
+  info.world_size = 4;
+  info.local_size = 2;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int expected = std::max(1, cores / 2);
+  EXPECT_EQ(share_cores_among_ranks(info), expected);
+  EXPECT_EQ(omp_get_max_threads(), expected);
+  EXPECT_EQ(std::string(std::getenv("OMP_NUM_THREADS")), std::to_string(expected));
+  EXPECT_EQ(share_cores_among_ranks(info), 0) << "an explicit OMP_NUM_THREADS wins";
+  omp_set_num_threads(saved);
 }
 
 TEST(Communicator, SingleIsRankZeroOfOne) {
