@@ -72,9 +72,17 @@ void add_train_command(CLI::App& app) {
     const std::vector<std::string> sets = with_device(args->sets, args->device);
     ExperimentConfig config = args->config.empty() ? checkpoint_config(args->resume, sets)
                                                    : load_config(args->config, sets);
-    Communicator& comm = world();
-    const bool quiet = args->quiet || !writes_files(comm);
+    Communicator& host = world();
     config.device = rank_device(parse_device(config.device)).str();  // one GPU per rank
+    // GPU ranks reduce with NCCL (on the emulated device its stand-in), bootstrapped over MPI.
+    std::unique_ptr<Communicator> device_comm;
+    const Device device = parse_device(config.device);
+    if (host.world_size() > 1 && device.is_gpu() &&
+        (device.type == DeviceType::kEmu || nccl_built())) {
+      device_comm = make_nccl_communicator(make_mpi_communicator(), device.index, device.type);
+    }
+    Communicator& comm = device_comm ? *device_comm : host;
+    const bool quiet = args->quiet || !writes_files(comm);
     // First line: the GEMM that will run (docs/cpu-gemm.md); chosen before any compute.
     const std::string gemm = apply_blas(args->blas, config.blas);
     if (!quiet) {
@@ -83,6 +91,10 @@ void add_train_command(CLI::App& app) {
         std::printf("%s\n", gemm.c_str());
       else
         std::printf("GEMM: cuBLAS on %s\n", dev.str().c_str());
+      if (comm.world_size() > 1) {
+        std::printf("Data parallel: %d ranks, gradients reduced by %s\n", comm.world_size(),
+                    comm.name().c_str());
+      }
       std::fflush(stdout);
     }
     TrainOptions options;
