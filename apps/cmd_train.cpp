@@ -77,9 +77,16 @@ void add_train_command(CLI::App& app) {
     // GPU ranks reduce with NCCL (on the emulated device its stand-in), bootstrapped over MPI.
     std::unique_ptr<Communicator> device_comm;
     const Device device = parse_device(config.device);
-    if (host.world_size() > 1 && device.is_gpu() &&
-        (device.type == DeviceType::kEmu || nccl_built())) {
-      device_comm = make_nccl_communicator(make_mpi_communicator(), device.index, device.type);
+    const bool nccl_asked = config.train.communicator == "nccl";
+    if (nccl_asked) {
+      V3D_REQUIRE(device.is_gpu(),
+                  "train.communicator=nccl needs a GPU device, not " << device.str());
+    }
+    if (device.is_gpu() && (host.world_size() > 1 || nccl_asked) &&
+        (device.type == DeviceType::kEmu || nccl_built() || nccl_asked)) {
+      device_comm = make_nccl_communicator(
+          host.world_size() > 1 ? make_mpi_communicator() : make_single_communicator(),
+          device.index, device.type);
     }
     Communicator& comm = device_comm ? *device_comm : host;
     const bool quiet = args->quiet || !writes_files(comm);
@@ -91,7 +98,7 @@ void add_train_command(CLI::App& app) {
         std::printf("%s\n", gemm.c_str());
       else
         std::printf("GEMM: cuBLAS on %s\n", dev.str().c_str());
-      if (comm.world_size() > 1) {
+      if (comm.world_size() > 1 || device_comm) {
         std::printf("Data parallel: %d ranks, gradients reduced by %s\n", comm.world_size(),
                     comm.name().c_str());
       }

@@ -713,6 +713,15 @@ const std::vector<Field>& fields() {
         "data-parallel training: batch-norm statistics over the global batch of all ranks "
         "(as one process would compute them) instead of each rank's part"));
     t.push_back(field(
+        "train.communicator", [](auto& c) -> auto& { return c.train.communicator; },
+        "data parallel: `auto` reduces over MPI between CPU ranks and with NCCL between GPU "
+        "ranks; `nccl` uses NCCL even alone (a one-GPU check of the NCCL path)",
+        check("`auto` or `nccl`",
+              [](const Checker& k, const std::string& key, const std::string& v) {
+                if (v != "auto" && v != "nccl")
+                  k.fail(key, "must be auto or nccl, got '" + v + "'");
+              })));
+    t.push_back(field(
         "train.mode", [](auto& c) -> auto& { return c.train.mode; },
         "training-data mode (`data/windows.h`)",
         check("`Sequential`, `Sequential x2`, `Sample<N>+Sequential`, "

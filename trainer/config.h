@@ -101,13 +101,16 @@ struct BnMomentumConfig {
 
 // VideoPose3D's recipe (VideoPose3D run.py) with the paper's resampling modes.
 struct TrainConfig {
-  int epochs = 80;                  // >= 1
-  int64_t batch_size = 1024;        // >= 1, in output frames (windows)
-  double lr = 1e-3;                 // > 0
-  double lr_decay = 0.95;           // (0, 1], multiplied in after every epoch
-  BnMomentumConfig bn_momentum;     // decays from start to end over the epochs
-  bool flip = true;                 // train-time horizontal flip
-  bool sync_bn = false;             // data parallel: BN statistics over all ranks
+  int epochs = 80;               // >= 1
+  int64_t batch_size = 1024;     // >= 1, in output frames (windows)
+  double lr = 1e-3;              // > 0
+  double lr_decay = 0.95;        // (0, 1], multiplied in after every epoch
+  BnMomentumConfig bn_momentum;  // decays from start to end over the epochs
+  bool flip = true;              // train-time horizontal flip
+  bool sync_bn = false;          // data parallel: BN statistics over all ranks
+  // Data parallel: "auto" (MPI between CPU ranks, NCCL between GPU ranks, nothing alone) or
+  // "nccl" (NCCL even for a job of one rank: the device check).
+  std::string communicator = "auto";
   std::string mode = "Sequential";  // data::parse_resample_mode names
   uint64_t seed = 1234;
   std::string checkpoint_dir = "checkpoint";
