@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   try {
     v3d::Communicator& c = v3d::world();
     const v3d::Device device = v3d::parse_device(device_name);
+    if (c.world_size() == 1) {
+      std::printf("bench_allreduce: one rank, nothing to measure (run it under mpirun -np N)\n");
+      return 0;
+    }
     const bool root = c.rank() == 0;
     if (root) {
       std::printf("bench_allreduce: %s communicator, %d ranks, tensors on %s\n", c.name().c_str(),
@@ -88,11 +92,16 @@ int main(int argc, char** argv) {
       const int64_t n = bytes / 4;
       const v3d::Tensor t =
           v3d::Tensor::from_vector(v3d::bench::random_vector(rng, n), {n}, device);
-      // The call count comes from rank 0's estimate, so every rank makes the same calls.
-      c.barrier();
-      auto t0 = std::chrono::steady_clock::now();
-      c.all_reduce_sum(t);
-      std::vector<float> estimate = {static_cast<float>(v3d::bench::seconds_since(t0))};
+      // The call count comes from rank 0's estimate (the median of three warm-up calls), so every
+      // rank makes the same calls.
+      std::vector<double> warm;
+      for (int i = 0; i < 3; ++i) {
+        c.barrier();
+        const auto t0 = std::chrono::steady_clock::now();
+        c.all_reduce_sum(t);
+        warm.push_back(v3d::bench::seconds_since(t0));
+      }
+      std::vector<float> estimate = {static_cast<float>(v3d::bench::median(warm))};
       const v3d::Tensor e = v3d::Tensor::from_vector(estimate, {1}, v3d::Device::cpu());
       c.broadcast(e, 0);
       const int calls =
@@ -100,13 +109,15 @@ int main(int argc, char** argv) {
       std::vector<double> times;
       for (int i = 0; i < calls; ++i) {
         c.barrier();
-        t0 = std::chrono::steady_clock::now();
+        const auto t0 = std::chrono::steady_clock::now();
         c.all_reduce_sum(t);
         times.push_back(v3d::bench::seconds_since(t0));
       }
       // The slowest rank's median.
       double s = 0.0;
-      for (const std::string& m : c.all_gather(std::to_string(v3d::bench::median(times)))) {
+      char mine[32];
+      std::snprintf(mine, sizeof(mine), "%.9g", v3d::bench::median(times));
+      for (const std::string& m : c.all_gather(mine)) {
         s = std::max(s, std::stod(m));
       }
       const double algo = static_cast<double>(bytes) / s / 1e6;

@@ -10,8 +10,10 @@
 // deadline. So a dead or stuck peer becomes a v3d::Error after the timeout (ncclCommAbort frees
 // the GPU kernels waiting on it) instead of a hang in a later stream synchronisation.
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -41,10 +43,12 @@ class CollectiveBackend {
   virtual void init(int ranks, const std::string& id, int rank) = 0;
   // kFailed with *why set after an asynchronous error.
   virtual State state(std::string* why) = 0;
-  // Queued on `stream`; done() says when the last queued collective has completed.
+  // Queued on `stream`.
   virtual void all_reduce_sum(const Tensor& t, kernels::StreamHandle stream) = 0;
   virtual void broadcast(const Tensor& t, int root, kernels::StreamHandle stream) = 0;
   virtual void barrier(kernels::StreamHandle stream) = 0;
+  // Marks the work queued on `stream` so far; done() says when it has completed.
+  virtual void record(kernels::StreamHandle stream) = 0;
   virtual bool done() = 0;
   // Frees whatever waits on a peer; the backend is unusable afterwards.
   virtual void abort() = 0;
@@ -96,7 +100,6 @@ class NcclCommunicator final : public Communicator {
   std::string name() const override { return "nccl"; }
   int rank() const override { return host_->rank(); }
   int world_size() const override { return host_->world_size(); }
-  Device device() const { return device_; }
 
   // Returns when t holds the sum on this rank. NCCL's order of addition (ring or tree, chosen by
   // message size and topology) is not rank order: the bits differ from the MPI and thread
@@ -107,8 +110,9 @@ class NcclCommunicator final : public Communicator {
     check_device(t, "all_reduce_sum");
     check_usable("all_reduce_sum");
     DeviceGuard guard(device_);
-    backend_->all_reduce_sum(t, current_stream(device_));
-    wait("all_reduce_sum");
+    const kernels::StreamHandle stream = current_stream(device_);
+    backend_->all_reduce_sum(t, stream);
+    wait("all_reduce_sum", stream);
   }
 
   void broadcast(const Tensor& t, int root) override {
@@ -118,8 +122,9 @@ class NcclCommunicator final : public Communicator {
     check_device(t, "broadcast");
     check_usable("broadcast");
     DeviceGuard guard(device_);
-    backend_->broadcast(t, root, current_stream(device_));
-    wait("broadcast");
+    const kernels::StreamHandle stream = current_stream(device_);
+    backend_->broadcast(t, root, stream);
+    wait("broadcast", stream);
   }
 
   std::vector<std::string> all_gather(const std::string& mine) override {
@@ -130,8 +135,9 @@ class NcclCommunicator final : public Communicator {
   void barrier() override {
     check_usable("barrier");
     DeviceGuard guard(device_);
-    backend_->barrier(current_stream(device_));
-    wait("barrier");
+    const kernels::StreamHandle stream = current_stream(device_);
+    backend_->barrier(stream);
+    wait("barrier", stream);
   }
 
   [[noreturn]] void abort(int exit_code) override {
@@ -154,18 +160,28 @@ class NcclCommunicator final : public Communicator {
     }
   }
 
-  // Until the backend has nothing in progress and its last collective is done; an asynchronous
-  // error or the deadline aborts the backend and throws.
-  void wait(const char* what) {
+  // Until the backend has nothing in progress, then, after a collective, until the work queued on
+  // `stream` so far has completed; an asynchronous error or the deadline aborts the backend and
+  // throws. A non-blocking NCCL call may still be queueing its work when it returns, so the
+  // completion mark is recorded only once the backend is ready.
+  void wait(const char* what, std::optional<kernels::StreamHandle> stream = std::nullopt) {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
     for (;;) {
       std::string why;
       const CollectiveBackend::State s = backend_->state(&why);
       if (s == CollectiveBackend::State::kFailed) fail(what, why);
-      if (s == CollectiveBackend::State::kReady && backend_->done()) return;
+      if (s == CollectiveBackend::State::kReady) {
+        if (stream) {
+          backend_->record(*stream);
+          stream.reset();
+        }
+        if (backend_->done()) return;
+      }
       if (std::chrono::steady_clock::now() > deadline) {
-        fail(what, "not complete within " + std::to_string(timeout_s_) +
+        char limit[32];
+        std::snprintf(limit, sizeof(limit), "%g", timeout_s_);
+        fail(what, "not complete within " + std::string(limit) +
                        " s (V3D_NCCL_TIMEOUT_S): a peer died or stopped");
       }
       std::this_thread::sleep_for(std::chrono::microseconds(20));
@@ -222,6 +238,7 @@ class EmulatedBackend final : public CollectiveBackend {
     host_.broadcast(t, root);
   }
   void barrier(kernels::StreamHandle) override { host_.barrier(); }
+  void record(kernels::StreamHandle) override {}
   bool done() override { return true; }
   void abort() override { aborted_ = true; }
 
@@ -296,7 +313,6 @@ class NcclBackend final : public CollectiveBackend {
     check(ncclAllReduce(t.f32(), t.f32(), static_cast<size_t>(t.numel()), ncclFloat, ncclSum, comm_,
                         s),
           "ncclAllReduce");
-    cuda_check(cudaEventRecord(done_, s), "cudaEventRecord");
   }
 
   void broadcast(const Tensor& t, int root, kernels::StreamHandle stream) override {
@@ -304,13 +320,15 @@ class NcclBackend final : public CollectiveBackend {
     check(
         ncclBroadcast(t.f32(), t.f32(), static_cast<size_t>(t.numel()), ncclFloat, root, comm_, s),
         "ncclBroadcast");
-    cuda_check(cudaEventRecord(done_, s), "cudaEventRecord");
   }
 
   void barrier(kernels::StreamHandle stream) override {
     const auto s = static_cast<cudaStream_t>(stream);
     check(ncclAllReduce(one_, one_, 1, ncclFloat, ncclSum, comm_, s), "ncclAllReduce");
-    cuda_check(cudaEventRecord(done_, s), "cudaEventRecord");
+  }
+
+  void record(kernels::StreamHandle stream) override {
+    cuda_check(cudaEventRecord(done_, static_cast<cudaStream_t>(stream)), "cudaEventRecord");
   }
 
   bool done() override {

@@ -2,6 +2,9 @@
 //   mpirun -np N v3d_mpi_check                 every collective against its expected result
 //   mpirun -np 2 v3d_mpi_check --fault kill    rank 1 dies (SIGKILL) in a loop of all-reduces
 //   mpirun -np 2 v3d_mpi_check --fault throw   rank 1 throws there and calls abort()
+//   mpirun -np 2 v3d_mpi_check --fault mpi     rank 1 passes fewer values there: MPI reports
+//                                              the mismatch as an error on some rank, which
+//                                              aborts
 // The fault modes never end by themselves on rank 0: the launcher must end the job
 // (tests/distributed/mpi_fault checks the exit status and the time it took).
 #include <unistd.h>
@@ -156,7 +159,8 @@ int check_collectives() {
   return total == 0 ? 0 : 1;
 }
 
-// All-reduces until the launcher ends the job; rank 1 dies or throws at the 20th.
+// All-reduces until the launcher ends the job; rank 1 dies, throws or passes a shorter tensor at
+// the 20th. Whichever rank sees an error prints it on one line and aborts the job.
 [[noreturn]] void fault(const std::string& how) {
   Communicator& c = world();
   const Tensor t = Tensor::full({1000}, 1.0f, Device::cpu());
@@ -164,7 +168,10 @@ int check_collectives() {
     try {
       if (c.rank() == 1 && i == 20) {
         if (how == "kill") raise(SIGKILL);
-        throw Error("rank 1 failed on purpose in all-reduce " + std::to_string(i));
+        if (how == "throw")
+          throw Error("rank 1 failed on purpose in all-reduce " + std::to_string(i));
+        V3D_CHECK(how == "mpi", "unknown fault '" << how << "'");
+        c.all_reduce_sum(Tensor::full({998}, 1.0f, Device::cpu()));
       }
       c.all_reduce_sum(t);
     } catch (const Error& e) {
@@ -181,7 +188,7 @@ int main(int argc, char** argv) {
   try {
     if (argc == 3 && std::strcmp(argv[1], "--fault") == 0) v3d::fault(argv[2]);
     if (argc != 1) {
-      std::fprintf(stderr, "usage: v3d_mpi_check [--fault kill|throw]\n");
+      std::fprintf(stderr, "usage: v3d_mpi_check [--fault kill|throw|mpi]\n");
       return 2;
     }
     return v3d::check_collectives();
