@@ -99,7 +99,7 @@ void add_train_command(CLI::App& app) {
       else
         std::printf("GEMM: cuBLAS on %s\n", dev.str().c_str());
       if (comm.world_size() > 1 || device_comm) {
-        std::printf("Data parallel: %d ranks, gradients reduced by %s\n", comm.world_size(),
+        std::printf("Data parallel: %d rank(s), gradients reduced by %s\n", comm.world_size(),
                     comm.name().c_str());
       }
       std::fflush(stdout);
