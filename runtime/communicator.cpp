@@ -47,15 +47,19 @@ LaunchInfo launch_info_from_env() {
     info.world_size = env_int(size_var, 1);
     info.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
     info.local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
-  } else if (env_set("SLURM_NTASKS") && env_set("SLURM_PROCID")) {
+  } else if (env_set("SLURM_STEP_NUM_TASKS") && env_set("SLURM_PROCID")) {
+    // srun's job-step variables. A batch script itself also sees SLURM_NTASKS and
+    // SLURM_PROCID=0 (of the allocation), but it is one process: only a step started by srun is
+    // a job of several ranks.
     info.launcher = "slurm";
     rank_var = "SLURM_PROCID";
-    size_var = "SLURM_NTASKS";
+    size_var = "SLURM_STEP_NUM_TASKS";
     info.rank = env_int(rank_var, 0);
     info.world_size = env_int(size_var, 1);
     info.local_rank = env_int("SLURM_LOCALID", 0);
-    // SLURM_NTASKS_PER_NODE may read "4" or "4(x2)"; the leading count is this node's.
-    const char* per_node = std::getenv("SLURM_NTASKS_PER_NODE");
+    // The tasks-per-node lists read "4" or "4(x2)"; the leading count is this node's.
+    const char* per_node = std::getenv("SLURM_STEP_TASKS_PER_NODE");
+    if (per_node == nullptr) per_node = std::getenv("SLURM_NTASKS_PER_NODE");
     info.local_size = per_node != nullptr ? std::max(1, std::atoi(per_node)) : 1;
   } else if (env_set("PMI_SIZE")) {
     info.launcher = "pmi";

@@ -21,7 +21,8 @@ namespace v3d {
 
 // Where this process sits in the job, as its launcher says: OpenMPI's mpirun
 // (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE), SLURM's srun (SLURM_PROCID,
-// SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE) or a PMI launcher (PMI_RANK, PMI_SIZE);
+// SLURM_STEP_NUM_TASKS, SLURM_LOCALID, SLURM_STEP_TASKS_PER_NODE; a batch script's own
+// SLURM_NTASKS is the allocation's, not a launch) or a PMI launcher (PMI_RANK, PMI_SIZE);
 // rank 0 of 1 when none launched it.
 struct LaunchInfo {
   int rank = 0;

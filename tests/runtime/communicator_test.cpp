@@ -50,8 +50,9 @@ class ScopedEnv {
 void clear_launchers(ScopedEnv& env) {
   for (const char* v :
        {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK",
-        "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID",
-        "SLURM_NTASKS_PER_NODE", "PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"}) {
+        "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID",
+        "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "SLURM_STEP_TASKS_PER_NODE", "PMI_SIZE",
+        "PMI_RANK", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"}) {
     env.set(v, nullptr);
   }
 }
@@ -81,10 +82,17 @@ TEST(LaunchInfo, OpenMpiAndSlurmAndPmi) {
   EXPECT_EQ(info.local_size, 4);
 
   clear_launchers(env);
+  // A batch script's own environment: the allocation's task count, but no job step.
   env.set("SLURM_NTASKS", "16");
+  env.set("SLURM_PROCID", "0");
+  env.set("SLURM_NTASKS_PER_NODE", "8");
+  EXPECT_EQ(launch_info_from_env().launcher, "none");
+  EXPECT_EQ(launch_info_from_env().world_size, 1);
+  // A task of `srun` in it.
+  env.set("SLURM_STEP_NUM_TASKS", "16");
   env.set("SLURM_PROCID", "9");
   env.set("SLURM_LOCALID", "3");
-  env.set("SLURM_NTASKS_PER_NODE", "8(x2)");
+  env.set("SLURM_STEP_TASKS_PER_NODE", "8(x2)");
   info = launch_info_from_env();
   EXPECT_EQ(info.launcher, "slurm");
   EXPECT_EQ(info.rank, 9);
@@ -111,9 +119,9 @@ TEST(LaunchInfo, BadValuesNameTheVariable) {
   env.set("OMPI_COMM_WORLD_RANK", "one");
   EXPECT_V3D_ERROR(launch_info_from_env(), "OMPI_COMM_WORLD_RANK='one'");
   clear_launchers(env);
-  env.set("SLURM_NTASKS", "0");
+  env.set("SLURM_STEP_NUM_TASKS", "0");
   env.set("SLURM_PROCID", "0");
-  EXPECT_V3D_ERROR(launch_info_from_env(), "SLURM_NTASKS must be at least 1");
+  EXPECT_V3D_ERROR(launch_info_from_env(), "SLURM_STEP_NUM_TASKS must be at least 1");
 }
 
 TEST(LaunchInfo, RanksOfOneNodeShareItsCores) {
