@@ -93,7 +93,7 @@ Communicator& world();
 
 // Several ranks on one node share its cores: unless OMP_NUM_THREADS is set, each rank's OpenMP
 // (and OpenBLAS, loaded later) gets cores / local ranks threads, at least 1, as PyTorch's
-// launchers do. Idle OpenMP threads spin, so oversubscribed ranks would slow each other tenfold.
+// launchers do. Idle OpenMP threads spin: oversubscribed ranks slowed each other 40-fold here.
 // Returns the threads per rank (0 when nothing was changed). Call before the first parallel work.
 int share_cores_among_ranks(const LaunchInfo& info);
 
