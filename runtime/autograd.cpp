@@ -1,6 +1,7 @@
 // The autograd engine and the differentiable ops.
 #include "runtime/autograd.h"
 
+#include <unordered_map>
 #include <unordered_set>
 
 #include "kernels/dropout.h"
@@ -58,6 +59,11 @@ void Var::set_grad_buffer(const Tensor& buffer) {
   check_tensor(buffer, "gradient buffer", node_->value.device(), node_->value.shape());
   node_->grad = buffer;
   node_->grad_owned = true;
+}
+
+void Var::set_grad_ready_hook(std::function<void()> hook) {
+  V3D_CHECK(is_leaf(), "only leaves take a gradient-ready hook");
+  node_->grad_ready = std::move(hook);
 }
 
 void Var::zero_grad() {
@@ -143,6 +149,14 @@ void Var::backward(const Tensor& d_out) const {
   for (const auto& n : order)
     V3D_CHECK(!n->freed, "backward() through a '"
                              << n->op << "' result whose graph a previous backward pass freed");
+  // Leaves with a gradient-ready hook: how many consumers (edges from nodes of this pass) have
+  // still to run before the leaf's gradient is complete.
+  std::unordered_map<Node*, int> consumers_left;
+  for (const auto& n : order) {
+    if (!n->backward) continue;
+    for (const auto& in : n->inputs)
+      if (in->requires_grad && in->grad_ready) ++consumers_left[in.get()];
+  }
   accumulate_grad(*node_, d_out);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = it->get();
@@ -156,6 +170,12 @@ void Var::backward(const Tensor& d_out) const {
                                                               << node->inputs.size() << " inputs");
       for (size_t i = 0; i < grads.size(); ++i)
         if (needs[i] && grads[i].defined()) accumulate_grad(*node->inputs[i], grads[i]);
+    }
+    if (!consumers_left.empty()) {
+      for (const auto& in : node->inputs) {
+        const auto left = consumers_left.find(in.get());
+        if (left != consumers_left.end() && --left->second == 0) in->grad_ready();
+      }
     }
     // Free the graph behind us: closures hold saved tensors, and intermediate gradients are
     // not needed once propagated.

@@ -38,6 +38,11 @@ struct Node {
   std::string op = "leaf";
   std::vector<std::shared_ptr<Node>> inputs;
   BackwardFn backward;
+  // Leaves only: called by a backward pass once this leaf's gradient holds every contribution of
+  // that pass (its last consumer has run), before the pass goes on. A gradient all-reduce starts
+  // on a parameter's bucket from here while the rest of the backward pass still runs. Not called
+  // for leaves the pass does not reach.
+  std::function<void()> grad_ready;
 };
 
 class Var {
@@ -57,6 +62,9 @@ class Var {
   // Leaf only: gradients accumulate in place into `buffer` (same shape and device as the value).
   // This is how parameter gradients become views into one flat buffer.
   void set_grad_buffer(const Tensor& buffer);
+  // Leaf only: the hook a backward pass calls once this leaf's gradient is complete (Node::
+  // grad_ready); an empty function removes it.
+  void set_grad_ready_hook(std::function<void()> hook);
   // Zeroes an owned gradient buffer, forgets a shared one.
   void zero_grad();
   // Overwrites the value's elements from `value` (same shape and dtype, any device), e.g. after

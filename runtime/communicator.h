@@ -44,6 +44,16 @@ class Communicator {
   // Every rank's t (f32, same shape on every rank) becomes the sum over the ranks, added in rank
   // order, with identical bits on every rank.
   virtual void all_reduce_sum(const Tensor& t) = 0;
+  // all_reduce_sum(t), possibly still running when this returns: t holds the sum once
+  // wait_all_reduces() has returned (on a GPU: for work then queued on the device's current
+  // stream). Every rank starts the reductions of same-shaped tensors in the same order. Until the
+  // wait the caller leaves t alone; any other collective waits for the started reductions first.
+  // The NCCL communicator runs them on a stream of its own, after the work queued so far on the
+  // current stream, so that they overlap what is queued next (the rest of a backward pass); the
+  // others reduce at once.
+  virtual void start_all_reduce_sum(const Tensor& t) { all_reduce_sum(t); }
+  // Returns once every started reduction is complete; throws as all_reduce_sum would.
+  virtual void wait_all_reduces() {}
   // root's t is copied into every rank's t.
   virtual void broadcast(const Tensor& t, int root) = 0;
   // Every rank's string, in rank order, on every rank.

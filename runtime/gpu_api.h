@@ -33,7 +33,8 @@ class GpuApi {
                     kernels::StreamHandle stream) = 0;
   virtual void memset(void* dst, int value, size_t bytes, kernels::StreamHandle stream) = 0;
 
-  virtual kernels::StreamHandle stream_create() = 0;
+  // non_blocking: no implicit ordering with the legacy default stream (cudaStreamNonBlocking).
+  virtual kernels::StreamHandle stream_create(bool non_blocking) = 0;
   virtual void stream_destroy(kernels::StreamHandle stream) = 0;
   virtual void stream_synchronize(kernels::StreamHandle stream) = 0;
   virtual void stream_wait_event(kernels::StreamHandle stream, void* event) = 0;

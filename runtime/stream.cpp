@@ -34,12 +34,12 @@ DeviceGuard::~DeviceGuard() {
   if (api_ != nullptr) api_->set_device(previous_);
 }
 
-Stream Stream::create(Device device) {
+Stream Stream::create(Device device, bool non_blocking) {
   V3D_CHECK(device.is_gpu(), "streams exist on GPU devices only, not " << device.str());
   const DeviceGuard guard(device);
   Stream s;
   s.device_ = device;
-  s.handle_ = gpu_api(device.gpu_kind()).stream_create();
+  s.handle_ = gpu_api(device.gpu_kind()).stream_create(non_blocking);
   s.owned_ = true;
   return s;
 }

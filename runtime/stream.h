@@ -12,7 +12,10 @@ class GpuApi;
 class Stream {
  public:
   Stream() = default;
-  static Stream create(Device device);          // a new stream on a GPU device
+  // A new stream on a GPU device. A blocking one (the default) is ordered with the device's
+  // legacy default stream, as cudaStreamCreate's are; a non-blocking one is not, so its work can
+  // overlap work queued later on the default stream.
+  static Stream create(Device device, bool non_blocking = false);
   static Stream default_stream(Device device);  // the device's default stream, not owned
   Stream(Stream&& other) noexcept;
   Stream& operator=(Stream&& other) noexcept;

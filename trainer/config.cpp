@@ -722,6 +722,13 @@ const std::vector<Field>& fields() {
                   k.fail(key, "must be auto or nccl, got '" + v + "'");
               })));
     t.push_back(field(
+        "train.bucket_mb", [](auto& c) -> auto& { return c.train.bucket_mb; },
+        "data parallel: MiB of gradients per all-reduce bucket; a bucket's all-reduce starts as "
+        "soon as the backward pass has completed its gradients (on GPUs it overlaps the rest of "
+        "the pass); `0` reduces all gradients at once after the pass. The sums are the same bits "
+        "at any size",
+        within(0.0, 65536.0, false, false)));
+    t.push_back(field(
         "train.mode", [](auto& c) -> auto& { return c.train.mode; },
         "training-data mode (`data/windows.h`)",
         check("`Sequential`, `Sequential x2`, `Sample<N>+Sequential`, "

@@ -111,6 +111,9 @@ struct TrainConfig {
   // Data parallel: "auto" (MPI between CPU ranks, NCCL between GPU ranks, nothing alone) or
   // "nccl" (NCCL even for a job of one rank: the device check).
   std::string communicator = "auto";
+  // Data parallel: the gradient all-reduce's bucket size in MiB (>= 0); buckets start during the
+  // backward pass as their gradients complete. 0: one all-reduce after the backward pass.
+  double bucket_mb = 25.0;
   std::string mode = "Sequential";  // data::parse_resample_mode names
   uint64_t seed = 1234;
   std::string checkpoint_dir = "checkpoint";

@@ -21,6 +21,7 @@
 #include "runtime/autograd.h"
 #include "runtime/communicator.h"
 #include "runtime/device.h"
+#include "runtime/grad_buckets.h"
 #include "runtime/loss.h"
 #include "runtime/ops.h"
 #include "runtime/optimizer.h"
@@ -216,6 +217,10 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   if (epoch >= stop_epoch) return result;
   if (ranks > 1) comm.broadcast(model.parameters().flat_values(), 0);  // rank 0's weights
   if (ranks > 1 && tc.sync_bn) model.set_sync_bn(&comm);
+  std::optional<GradientBuckets> buckets;
+  if (ranks > 1) {
+    buckets.emplace(model.parameters(), comm, static_cast<int64_t>(tc.bucket_mb * 1024.0 * 1024.0));
+  }
 
   std::optional<EpochLogWriter> log_writer;
   if (writer) {
@@ -287,10 +292,12 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
           batch.targets_3d);
       if (ranks > 1) {
         // The global batch's mean loss is sum_r (n_r / N) loss_r: each rank back-propagates its
-        // weighted share (which synchronised BN needs), and the gradients are summed.
+        // weighted share (which synchronised BN needs), and the gradients are summed, bucket by
+        // bucket as the backward pass completes them.
+        buckets->begin();
         ag::scale(loss, static_cast<float>(batch.size) / static_cast<float>(global_size))
             .backward();
-        comm.all_reduce_sum(model.parameters().flat_grads());
+        buckets->finish();
       } else {
         loss.backward();
       }

@@ -74,6 +74,10 @@ inline Error MemsetAsync(void* ptr, int value, size_t bytes, void* stream) {
   return cudaMemsetAsync(ptr, value, bytes, to_stream(stream));
 }
 inline Error StreamCreate(Stream* stream) { return cudaStreamCreate(stream); }
+inline constexpr unsigned kStreamNonBlocking = cudaStreamNonBlocking;
+inline Error StreamCreateWithFlags(Stream* stream, unsigned flags) {
+  return cudaStreamCreateWithFlags(stream, flags);
+}
 inline Error StreamDestroy(void* stream) { return cudaStreamDestroy(to_stream(stream)); }
 inline Error StreamSynchronize(void* stream) { return cudaStreamSynchronize(to_stream(stream)); }
 inline Error StreamWaitEvent(void* stream, Event event) {

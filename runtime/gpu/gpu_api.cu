@@ -76,9 +76,9 @@ class Api final : public GpuApi {
     V3D_CUDA_CHECK(::gpu::MemsetAsync(dst, value, bytes, static_cast<::gpu::Stream>(stream)));
   }
 
-  kernels::StreamHandle stream_create() override {
+  kernels::StreamHandle stream_create(bool non_blocking) override {
     ::gpu::Stream s{};
-    V3D_CUDA_CHECK(::gpu::StreamCreate(&s));
+    V3D_CUDA_CHECK(::gpu::StreamCreateWithFlags(&s, non_blocking ? ::gpu::kStreamNonBlocking : 0u));
     return static_cast<kernels::StreamHandle>(s);
   }
   void stream_destroy(kernels::StreamHandle stream) override {

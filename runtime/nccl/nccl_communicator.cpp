@@ -94,7 +94,9 @@ class NcclCommunicator final : public Communicator {
 
   ~NcclCommunicator() override {
     DeviceGuard guard(device_);
-    backend_.reset();
+    backend_.reset();  // flushes what is still queued (the side stream's reductions too)
+    written_.reset();
+    side_.reset();
   }
 
   std::string name() const override { return "nccl"; }
@@ -106,6 +108,7 @@ class NcclCommunicator final : public Communicator {
   // communicators' and may change with NCCL's version or NCCL_ALGO.
   void all_reduce_sum(const Tensor& t) override {
     V3D_CHECK(t.dtype() == DType::kF32, "all_reduce_sum of " << t.str() << ": f32 only");
+    wait_all_reduces();
     if (t.device().type != device_.type) return host_->all_reduce_sum(t);
     check_device(t, "all_reduce_sum");
     check_usable("all_reduce_sum");
@@ -115,9 +118,44 @@ class NcclCommunicator final : public Communicator {
     wait("all_reduce_sum", stream);
   }
 
+  // On the communicator's own stream, after what the current stream has queued so far (the
+  // kernels that wrote t): the current stream goes on with later work meanwhile. Returns once
+  // NCCL has queued the reduction.
+  void start_all_reduce_sum(const Tensor& t) override {
+    V3D_CHECK(t.dtype() == DType::kF32, "all_reduce_sum of " << t.str() << ": f32 only");
+    if (t.device().type != device_.type) {
+      wait_all_reduces();
+      return host_->all_reduce_sum(t);
+    }
+    check_device(t, "all_reduce_sum");
+    check_usable("all_reduce_sum");
+    DeviceGuard guard(device_);
+    if (!side_) {
+      // Non-blocking: with a blocking stream, the kernels queued next on the legacy default
+      // stream (where training runs) would wait for the reductions, and nothing would overlap.
+      side_ = std::make_unique<Stream>(Stream::create(device_, /*non_blocking=*/true));
+      written_ = std::make_unique<Event>(device_);
+    }
+    written_->record(current_stream(device_));
+    gpu_api(device_.gpu_kind()).stream_wait_event(side_->handle(), written_->handle());
+    pending_ = true;
+    backend_->all_reduce_sum(t, side_->handle());
+    wait("all_reduce_sum (queueing)");
+  }
+
+  // The host waits (against the deadline) until the side stream's reductions have completed, so
+  // anything queued afterwards on any stream sees the sums.
+  void wait_all_reduces() override {
+    if (!pending_) return;
+    pending_ = false;
+    DeviceGuard guard(device_);
+    wait("all_reduce_sum", side_->handle());
+  }
+
   void broadcast(const Tensor& t, int root) override {
     V3D_CHECK(t.dtype() == DType::kF32, "broadcast of " << t.str() << ": f32 only");
     V3D_CHECK(root >= 0 && root < world_size(), "broadcast from rank " << root);
+    wait_all_reduces();
     if (t.device().type != device_.type) return host_->broadcast(t, root);
     check_device(t, "broadcast");
     check_usable("broadcast");
@@ -128,11 +166,13 @@ class NcclCommunicator final : public Communicator {
   }
 
   std::vector<std::string> all_gather(const std::string& mine) override {
+    wait_all_reduces();
     return host_->all_gather(mine);
   }
 
   // A one-float all-reduce: every rank has reached it once it completes.
   void barrier() override {
+    wait_all_reduces();
     check_usable("barrier");
     DeviceGuard guard(device_);
     const kernels::StreamHandle stream = current_stream(device_);
@@ -197,6 +237,10 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<CollectiveBackend> backend_;
   Device device_;
   double timeout_s_;
+  // start_all_reduce_sum's stream, and the mark of the current stream's work it waits for.
+  std::unique_ptr<Stream> side_;
+  std::unique_ptr<Event> written_;
+  bool pending_ = false;  // reductions started and not yet waited for
 };
 
 // The emulated device's stand-in: the collectives are the host communicator's (rank order, with
@@ -229,22 +273,36 @@ class EmulatedBackend final : public CollectiveBackend {
     return State::kFailed;
   }
 
+  // Reads t and writes the sum back by copies queued on `stream`: what the copies see is what a
+  // collective queued there would see, so a stream that does not wait for the kernels writing t
+  // reads stale values, as NCCL would on a GPU.
   void all_reduce_sum(const Tensor& t, kernels::StreamHandle stream) override {
-    gpu_api(kernels::GpuKind::kEmu).stream_synchronize(stream);
-    host_.all_reduce_sum(t);
+    GpuApi& api = gpu_api(kernels::GpuKind::kEmu);
+    const size_t bytes = static_cast<size_t>(t.numel()) * sizeof(float);
+    const Tensor staged = Tensor::empty({t.numel()}, DType::kF32, Device::cpu());
+    api.copy(staged.f32(), t.f32(), bytes, CopyDir::kDeviceToHost, stream);
+    api.stream_synchronize(stream);
+    host_.all_reduce_sum(staged);
+    api.copy(t.f32(), staged.f32(), bytes, CopyDir::kHostToDevice, stream);
   }
   void broadcast(const Tensor& t, int root, kernels::StreamHandle stream) override {
     gpu_api(kernels::GpuKind::kEmu).stream_synchronize(stream);
     host_.broadcast(t, root);
   }
   void barrier(kernels::StreamHandle) override { host_.barrier(); }
-  void record(kernels::StreamHandle) override {}
-  bool done() override { return true; }
+  void record(kernels::StreamHandle stream) override { recorded_ = stream; }
+  // The copy back of the last reduction has run once the recorded stream has drained.
+  bool done() override {
+    if (recorded_) gpu_api(kernels::GpuKind::kEmu).stream_synchronize(*recorded_);
+    recorded_.reset();
+    return true;
+  }
   void abort() override { aborted_ = true; }
 
  private:
   Communicator& host_;
   bool aborted_ = false;
+  std::optional<kernels::StreamHandle> recorded_;
 };
 
 #if V3D_WITH_NCCL

@@ -370,6 +370,35 @@ TEST(EmuStreams, WorkRunsWhenSomethingWaitsForIt) {
   ASSERT_EQ(gpu::Free(p), gpu::kSuccess);
 }
 
+// cudaStreamNonBlocking: neither the legacy default stream nor the stream waits for the other.
+TEST(EmuStreams, NonBlockingStreamsAreNotOrderedWithTheDefaultStream) {
+  gpu::Stream s = nullptr;
+  EXPECT_EQ(gpu::StreamCreateWithFlags(&s, 0x10), cuemu::ErrorCode::kInvalidValue);
+  EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kInvalidValue);
+  ASSERT_EQ(gpu::StreamCreateWithFlags(&s, gpu::kStreamNonBlocking), gpu::kSuccess);
+  void* p = nullptr;
+  ASSERT_EQ(gpu::Malloc(&p, 64), gpu::kSuccess);
+  ASSERT_EQ(gpu::Memset(p, 0, 64), gpu::kSuccess);
+  ASSERT_EQ(gpu::StreamSynchronize(nullptr), gpu::kSuccess);
+  std::vector<unsigned char> host(64, 9);
+  ASSERT_EQ(gpu::MemsetAsync(p, 3, 64, s), gpu::kSuccess);
+  // A blocking copy on the default stream does not wait for the non-blocking stream's memset.
+  ASSERT_EQ(gpu::Memcpy(host.data(), p, 64, gpu::CopyKind::DeviceToHost), gpu::kSuccess);
+  EXPECT_EQ(host, std::vector<unsigned char>(64, 0));
+  ASSERT_EQ(gpu::StreamSynchronize(s), gpu::kSuccess);
+  ASSERT_EQ(gpu::Memcpy(host.data(), p, 64, gpu::CopyKind::DeviceToHost), gpu::kSuccess);
+  EXPECT_EQ(host, std::vector<unsigned char>(64, 3));
+  // Nor does the non-blocking stream's work wait for the default stream's.
+  ASSERT_EQ(gpu::MemsetAsync(p, 5, 64, nullptr), gpu::kSuccess);
+  ASSERT_EQ(gpu::MemsetAsync(p, 6, 64, s), gpu::kSuccess);
+  ASSERT_EQ(gpu::StreamSynchronize(s), gpu::kSuccess);
+  EXPECT_EQ(cuemu::pending_work(), 1u) << "the default stream's memset is still queued";
+  ASSERT_EQ(gpu::Memcpy(host.data(), p, 64, gpu::CopyKind::DeviceToHost), gpu::kSuccess);
+  EXPECT_EQ(host, std::vector<unsigned char>(64, 5));
+  ASSERT_EQ(gpu::StreamDestroy(s), gpu::kSuccess);
+  ASSERT_EQ(gpu::Free(p), gpu::kSuccess);
+}
+
 TEST(EmuStreams, EventTimesAreReadyOnlyAfterTheirWorkRan) {
   gpu::Event a = nullptr, b = nullptr;
   ASSERT_EQ(gpu::EventCreate(&a), gpu::kSuccess);

@@ -249,6 +249,46 @@ TEST_P(AutogradTest, NodeGradientIsCompleteBeforeItPropagates) {
   EXPECT_EQ(grad_of(x), (std::vector<float>{10, -6, 6}));
 }
 
+// The gradient-ready hook runs once per pass, when the leaf's gradient holds every contribution:
+// x feeds three ops (so it completes after the last of them), w is used once near the loss (so it
+// completes first), an unused leaf's hook never runs, and a leaf without a hook needs none.
+TEST_P(AutogradTest, GradReadyHookRunsOnceTheLeafsGradientIsComplete) {
+  const Var x = leaf({1, -2, 3}, {3});
+  const Var w = leaf({2, 2, 2}, {3});
+  const Var unused = leaf({5}, {1});
+  const Var plain = leaf({1, 1, 1}, {3});
+  std::vector<std::string> fired;
+  std::vector<std::vector<float>> seen;
+  x.node()->grad_ready = [&] {
+    fired.push_back("x");
+    seen.push_back(x.grad().to_vector());
+  };
+  Var(w.node()).set_grad_ready_hook([&] {
+    fired.push_back("w");
+    seen.push_back(w.grad().to_vector());
+  });
+  Var(unused.node()).set_grad_ready_hook([&] { fired.push_back("unused"); });
+  // loss = sum(w * (x*x + 3x + relu(x)) + plain): d_x = w (2x + 3 + (x > 0)), d_w = x*x + 3x +
+  // relu(x)
+  const Var inner = ag::add(ag::add(ag::mul(x, x), ag::scale(x, 3.0f)), ag::relu(x));
+  const Var loss = ag::sum(ag::add(ag::mul(w, inner), plain));
+  loss.backward();
+  EXPECT_EQ(fired, (std::vector<std::string>{"w", "x"}));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (std::vector<float>{1 + 3 + 1, 4 - 6 + 0, 9 + 9 + 3}));
+  EXPECT_EQ(seen[1], (std::vector<float>{2 * (2 + 3 + 1), 2 * (-4 + 3 + 0), 2 * (6 + 3 + 1)}));
+  EXPECT_EQ(grad_of(plain), (std::vector<float>{1, 1, 1}));
+
+  // Each pass runs them again (here both complete at the one mul, in its input order); an empty
+  // hook removes it; only leaves take one.
+  ag::sum(ag::mul(x, w)).backward();
+  EXPECT_EQ(fired, (std::vector<std::string>{"w", "x", "x", "w"}));
+  Var(x.node()).set_grad_ready_hook({});
+  ag::sum(ag::mul(x, w)).backward();
+  EXPECT_EQ(fired, (std::vector<std::string>{"w", "x", "x", "w", "w"}));
+  EXPECT_V3D_ERROR(Var(inner.node()).set_grad_ready_hook([] {}), "only leaves");
+}
+
 TEST_P(AutogradTest, ResultsNameTheirOps) {
   PhiloxState rng{1, 0};
   const Var x = leaf({1, 2, 3, 4}, {2, 2});

@@ -7,12 +7,13 @@
 
 #include <cmath>
 #include <random>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "runtime/communicator.h"
 #include "runtime/device.h"
 #include "tests/runtime/test_util.h"
+#include "tests/runtime/thread_ranks.h"
 
 namespace v3d {
 namespace {
@@ -37,24 +38,10 @@ std::vector<float> order_sensitive(int rank, size_t n) {
   return v;
 }
 
-// Runs body(rank, communicator) for ranks 0 and 1 of an emulated NCCL job, one thread each, the
-// communicators made in their threads (their construction is collective).
+// Ranks 0 and 1 of an emulated NCCL job, one thread each.
 template <class Body>
 void run_two_emulated_ranks(Body&& body) {
-  std::vector<std::unique_ptr<Communicator>> hosts = make_thread_communicators(2);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        std::unique_ptr<Communicator> c =
-            make_nccl_communicator(std::move(hosts[static_cast<size_t>(r)]), r, DeviceType::kEmu);
-        body(r, *c);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "rank " << r << ": " << e.what();
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  test::run_thread_ranks(2, /*nccl_on_emu=*/true, std::forward<Body>(body));
 }
 
 TEST(NcclCommunicator, TwoRanksOnTheEmulatedDevices_emu) {
@@ -79,6 +66,31 @@ TEST(NcclCommunicator, TwoRanksOnTheEmulatedDevices_emu) {
     // A tensor on the other rank's device is a caller's mistake.
     EXPECT_V3D_ERROR(c.all_reduce_sum(Tensor::zeros({4}, DType::kF32, Device::emu(1 - r))),
                      "by the NCCL rank on " + Device::emu(r).str());
+  });
+}
+
+// A started reduction runs on the communicator's non-blocking stream: work queued afterwards on
+// the current (legacy default) stream does not wait for it, which is what lets it overlap the
+// rest of a backward pass. Here a read of t on the current stream before the wait still sees the
+// rank's own values (the stand-in's copy back of the sum is queued on the other stream); on a GPU
+// that read would race with NCCL, which is why callers leave t alone until the wait.
+TEST(NcclCommunicator, StartedReductionsDoNotHoldBackTheCurrentStream_emu) {
+  run_two_emulated_ranks([&](int r, Communicator& c) {
+    const Tensor t = Tensor::full({300}, static_cast<float>(r + 1), Device::emu(r));
+    const Tensor u = Tensor::full({5}, 10.0f * static_cast<float>(r + 1), Device::emu(r));
+    c.start_all_reduce_sum(t);
+    EXPECT_EQ(t.to_vector(), std::vector<float>(300, static_cast<float>(r + 1))) << "rank " << r;
+    c.start_all_reduce_sum(u);
+    c.wait_all_reduces();
+    EXPECT_EQ(t.to_vector(), std::vector<float>(300, 3.0f)) << "rank " << r;
+    EXPECT_EQ(u.to_vector(), std::vector<float>(5, 30.0f)) << "rank " << r;
+    // Another collective first waits for the started ones.
+    c.start_all_reduce_sum(t);
+    const Tensor b = Tensor::full({3}, static_cast<float>(r), Device::emu(r));
+    c.broadcast(b, 1);
+    EXPECT_EQ(t.to_vector(), std::vector<float>(300, 6.0f)) << "rank " << r;
+    EXPECT_EQ(b.to_vector(), std::vector<float>(3, 1.0f)) << "rank " << r;
+    c.wait_all_reduces();  // nothing left: returns at once
   });
 }
 

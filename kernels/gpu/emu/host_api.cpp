@@ -45,7 +45,8 @@ struct Item {
 
 struct StreamObject {
   int device = 0;
-  bool is_default = false;  // the device's legacy default stream
+  bool is_default = false;    // the device's legacy default stream
+  bool non_blocking = false;  // no implicit ordering with the legacy default stream
   bool destroyed = false;
   std::deque<Item> pending;
   uint64_t enqueued = 0;  // items ever queued
@@ -191,17 +192,18 @@ void push(StreamObject* s, Item item) {
 }
 
 // Queues fn on s behind the legacy default stream's implicit dependencies: work on the default
-// stream waits for all earlier work on the device's other streams, and work on those waits for
-// earlier work on the default stream. Caller holds the queue lock.
+// stream waits for all earlier work on the device's other blocking streams, and work on those
+// waits for earlier work on the default stream. Non-blocking streams have neither. Caller holds
+// the queue lock.
 void enqueue_locked(StreamObject* s, std::function<void()> fn) {
   Queues& q = queues();
   if (s->is_default) {
     for (StreamObject* o : q.all) {
-      if (o != s && o->device == s->device && has_pending(o)) {
+      if (o != s && o->device == s->device && !o->non_blocking && has_pending(o)) {
         push(s, Item{{}, o, o->enqueued});
       }
     }
-  } else {
+  } else if (!s->non_blocking) {
     StreamObject* d = &q.defaults[s->device];
     if (has_pending(d)) push(s, Item{{}, d, d->enqueued});
   }
@@ -506,10 +508,15 @@ Error MemcpyToSymbolBytes(void* symbol, const void* src, size_t bytes, size_t of
   return kSuccess;
 }
 
-Error StreamCreate(Stream* stream) {
-  if (stream == nullptr) return fail(ErrorCode::kInvalidValue);
+Error StreamCreate(Stream* stream) { return StreamCreateWithFlags(stream, 0); }
+
+Error StreamCreateWithFlags(Stream* stream, unsigned flags) {
+  if (stream == nullptr || (flags & ~kStreamNonBlocking) != 0) {
+    return fail(ErrorCode::kInvalidValue);
+  }
   auto* s = new StreamObject;
   s->device = t_device;
+  s->non_blocking = (flags & kStreamNonBlocking) != 0;
   {
     Queues& q = queues();
     std::lock_guard<std::recursive_mutex> lock(q.mutex);

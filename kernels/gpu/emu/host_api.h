@@ -51,6 +51,10 @@ Error MemcpyAsync(void* dst, const void* src, size_t bytes, CopyKind kind, void*
 Error Memset(void* ptr, int value, size_t bytes);
 Error MemsetAsync(void* ptr, int value, size_t bytes, void* stream);
 Error StreamCreate(Stream* stream);
+// cudaStreamNonBlocking: the stream's work does not wait for the legacy default stream's, nor the
+// default stream's for its.
+inline constexpr unsigned kStreamNonBlocking = 0x01;
+Error StreamCreateWithFlags(Stream* stream, unsigned flags);
 Error StreamDestroy(void* stream);
 Error StreamSynchronize(void* stream);
 Error StreamWaitEvent(void* stream, Event event);
