@@ -217,8 +217,10 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   if (epoch >= stop_epoch) return result;
   if (ranks > 1) comm.broadcast(model.parameters().flat_values(), 0);  // rank 0's weights
   if (ranks > 1 && tc.sync_bn) model.set_sync_bn(&comm);
+  // A job of one rank reduces too when NCCL was asked for by name: the one-GPU check of the path.
+  const bool reduce = ranks > 1 || comm.name() == "nccl";
   std::optional<GradientBuckets> buckets;
-  if (ranks > 1) {
+  if (reduce) {
     buckets.emplace(model.parameters(), comm, static_cast<int64_t>(tc.bucket_mb * 1024.0 * 1024.0));
   }
 
@@ -290,7 +292,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
       const Var loss = ag::mpjpe(
           channels_to_poses(model.forward_train(batch.inputs_2d, dropout_rng), joints_out),
           batch.targets_3d);
-      if (ranks > 1) {
+      if (reduce) {
         // The global batch's mean loss is sum_r (n_r / N) loss_r: each rank back-propagates its
         // weighted share (which synchronised BN needs), and the gradients are summed, bucket by
         // bucket as the backward pass completes them.

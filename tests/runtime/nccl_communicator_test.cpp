@@ -12,6 +12,7 @@
 
 #include "runtime/communicator.h"
 #include "runtime/device.h"
+#include "runtime/ops.h"
 #include "tests/runtime/test_util.h"
 #include "tests/runtime/thread_ranks.h"
 
@@ -130,6 +131,14 @@ TEST(NcclCommunicator, OneRankCollectives_cuda0) {
     c->broadcast(t, 0);
     EXPECT_TRUE(test::bitwise_equal(t.to_vector(), values)) << d.str();
   }
+  // Started reductions (the gradient buckets): on the communicator's own stream, after the work
+  // queued on the current stream, complete at the wait.
+  const Tensor started = Tensor::full({300000}, 0.5f, Device::cuda(0));
+  ops::fill_(started, 1.5f);
+  c->start_all_reduce_sum(started);
+  c->start_all_reduce_sum(started.narrow(0, 10));
+  c->wait_all_reduces();
+  EXPECT_EQ(started.to_vector(), std::vector<float>(300000, 1.5f));
   c->barrier();
   EXPECT_EQ(c->all_gather("mine"), std::vector<std::string>{"mine"});
   EXPECT_V3D_ERROR(c->all_reduce_sum(Tensor::zeros({4}, DType::kI32, Device::cuda(0))), "f32 only");
