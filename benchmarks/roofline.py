@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""Static roofline of v3d's CUDA kernels, from their SASS and resource usage (no GPU needed).
+
+For each kernel of the given object files, for one architecture (sm_90 by default: H100/H200):
+registers, shared memory, the occupancy they allow, and the kernel's hot loop (the smallest loop
+holding nearly all of its math instructions), whose instruction mix bounds how much of the
+device's peak the kernel can reach:
+
+  per warp and loop iteration, with all four schedulers of an SM running the loop,
+    issue   = instructions (one warp instruction per scheduler and clock)
+    math    = FFMA count (FP32: one warp FFMA per scheduler and clock at peak), or
+              4 clocks per HMMA (TF32 m16n8k8 and BF16 m16n8k16 both reach the tensor cores'
+              peak at one per 4 clocks per scheduler on sm_90: 2048 TF32 / 4096 BF16 flops
+              per clock per SM)
+    shared  = shared-memory bytes the warp loads and stores / 32 (128 bytes per clock per SM,
+              shared by four schedulers)
+  predicted fraction of peak = math / max(issue, math, shared).
+
+It is an upper bound from the instruction stream alone: latency, occupancy too low to hide it,
+bank conflicts, global memory and the tail are not modelled, and mma.sync is known to reach less
+than the tensor cores' peak on sm_90 (wgmma is the instruction that does). The SASS comes from
+`cuobjdump -sass` (nvdisasm behind it) and `--dump-resource-usage`; block sizes from the PTX's
+`.maxntid` (kernels without __launch_bounds__ report no occupancy).
+
+  python3 benchmarks/roofline.py [--arch sm_90] [--markdown] OBJECT...
+The tools come from PATH or CUOBJDUMP; benchmarks/run_roofline installs them (PyPI) and runs this.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+# sm_90 per-SM limits (CUDA occupancy rules).
+REGS_PER_SM = 65536
+REG_ALLOC_UNIT = 256  # registers, per warp
+MAX_WARPS_PER_SM = 64
+MAX_BLOCKS_PER_SM = 32
+SMEM_PER_SM = 228 * 1024
+SMEM_RESERVED_PER_BLOCK = 1024
+SMEM_BYTES_PER_CLOCK = 128
+
+# Flops of one warp instruction.
+FFMA_FLOPS = 2 * 32
+HMMA_FLOPS = {"1688.F32.TF32": 2 * 16 * 8 * 8, "16816.F32.BF16": 2 * 16 * 8 * 16,
+              "16816.F32": 2 * 16 * 8 * 16}
+
+INSTR = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)\s*([^;]*);")
+FUNCTION = re.compile(r"^\s*Function : (\S+)")
+RESOURCE_FUNCTION = re.compile(r"^\s*Function (\S+):")
+RESOURCE = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
+
+
+@dataclass
+class Instruction:
+    address: int
+    opcode: str  # with modifiers, e.g. LDS.128
+    operands: str
+
+
+@dataclass
+class Kernel:
+    name: str
+    instructions: list = field(default_factory=list)
+    registers: int = 0
+    shared_bytes: int = 0
+    local_bytes: int = 0
+    threads: int = 0  # from .maxntid; 0 when unknown
+
+
+def parse_sass(text):
+    """Kernels of a `cuobjdump -sass` listing, in order, with their instructions."""
+    kernels = []
+    for line in text.splitlines():
+        m = FUNCTION.match(line)
+        if m:
+            kernels.append(Kernel(m.group(1)))
+            continue
+        m = INSTR.search(line)
+        if m and kernels:
+            kernels[-1].instructions.append(
+                Instruction(int(m.group(1), 16), m.group(3), m.group(4).strip()))
+    return kernels
+
+
+def parse_resource_usage(text):
+    """{kernel: (registers, shared bytes, local bytes)} from `cuobjdump --dump-resource-usage`."""
+    out, name = {}, None
+    for line in text.splitlines():
+        m = RESOURCE_FUNCTION.match(line)
+        if m:
+            name = m.group(1)
+            continue
+        m = RESOURCE.search(line)
+        if m and name:
+            out[name] = (int(m.group(1)), int(m.group(3)), int(m.group(4)))
+            name = None
+    return out
+
+
+def parse_maxntid(ptx):
+    """{kernel: threads per block} for the PTX entries that declare .maxntid."""
+    out, name = {}, None
+    for line in ptx.splitlines():
+        m = re.match(r"\s*(?:\.visible\s+)?\.entry\s+([^\s(]+)\(", line)
+        if m:
+            name = m.group(1)
+            continue
+        m = re.match(r"\s*\.maxntid\s+(\d+),\s*(\d+),\s*(\d+)", line)
+        if m and name:
+            out[name] = int(m.group(1)) * int(m.group(2)) * int(m.group(3))
+            name = None
+    return out
+
+
+def branch_target(ins):
+    if not ins.opcode.startswith("BRA"):
+        return None
+    m = re.search(r"0x([0-9a-f]+)", ins.operands)
+    return int(m.group(1), 16) if m else None
+
+
+def loops(kernel):
+    """(start, end) address ranges of the backward branches' loops."""
+    out = []
+    for ins in kernel.instructions:
+        target = branch_target(ins)
+        if target is not None and target <= ins.address:
+            out.append((target, ins.address))
+    return out
+
+
+def shared_bytes_per_thread(ins):
+    """Bytes one thread moves through shared memory with this instruction (0 for others)."""
+    op = ins.opcode.split(".")
+    if op[0] not in ("LDS", "STS", "LDSM"):
+        return 0
+    if op[0] == "LDSM":  # ldmatrix .x1/.x2/.x4: one 4-byte register per thread per matrix
+        return 4 * next((int(m) for m in reversed(op[1:]) if m in ("1", "2", "4")), 1)
+    width = 32
+    for m in op[1:]:
+        if m in ("U8", "S8"):
+            width = 8
+        elif m in ("U16", "S16"):
+            width = 16
+        elif m.isdigit():
+            width = int(m)
+    return width // 8
+
+
+def hmma_flops(ins):
+    if not ins.opcode.startswith("HMMA"):
+        return 0
+    mods = ins.opcode[len("HMMA."):]
+    for key, flops in HMMA_FLOPS.items():
+        if mods.startswith(key):
+            return flops
+    return 0
+
+
+@dataclass
+class LoopMix:
+    start: int
+    end: int
+    instructions: int
+    ffma: int
+    hmma: int
+    shared_bytes_per_warp: int
+    global_loads: int
+    async_copies: int
+    barriers: int
+    flops_per_warp: int
+
+
+def mix(kernel, start, end):
+    body = [i for i in kernel.instructions if start <= i.address <= end]
+    op0 = [i.opcode.split(".")[0] for i in body]
+    return LoopMix(
+        start, end, len(body),
+        ffma=sum(1 for o in op0 if o == "FFMA"),
+        hmma=sum(1 for o in op0 if o == "HMMA"),
+        shared_bytes_per_warp=32 * sum(shared_bytes_per_thread(i) for i in body),
+        global_loads=sum(1 for o in op0 if o in ("LDG", "LD")),
+        async_copies=sum(1 for o in op0 if o in ("LDGSTS", "UBLKCP", "UTMALDG")),
+        barriers=sum(1 for o in op0 if o == "BAR"),
+        flops_per_warp=sum(FFMA_FLOPS if o == "FFMA" else hmma_flops(i)
+                           for o, i in zip(op0, body)))
+
+
+def hot_loop(kernel):
+    """The smallest loop holding at least 90% of the most math any loop holds, or None."""
+    mixes = [mix(kernel, s, e) for s, e in loops(kernel)]
+    math = [m.ffma + m.hmma for m in mixes]
+    if not mixes or max(math) == 0:
+        return None
+    best = max(math)
+    candidates = [m for m, x in zip(mixes, math) if x >= 0.9 * best]
+    return min(candidates, key=lambda m: m.instructions)
+
+
+def predicted_fraction(m):
+    """(fraction of the math pipe's peak, what bounds it) for a loop's mix."""
+    if m.hmma > 0:
+        math_clocks, pipe = 4 * m.hmma, "tensor"
+    else:
+        math_clocks, pipe = m.ffma, "fp32"
+    shared_clocks = m.shared_bytes_per_warp * 4 / SMEM_BYTES_PER_CLOCK
+    bound = max((m.instructions, "issue"), (math_clocks, "math"), (shared_clocks, "shared"),
+                key=lambda x: x[0])
+    return (math_clocks / bound[0] if bound[0] else 0.0), pipe, bound[1]
+
+
+def occupancy(kernel):
+    """(blocks per SM, warps per SM, what limits it) or None when the block size is unknown."""
+    if kernel.threads <= 0:
+        return None
+    warps = -(-kernel.threads // 32)
+    regs_per_warp = -(-max(kernel.registers, 1) * 32 // REG_ALLOC_UNIT) * REG_ALLOC_UNIT
+    limits = [(MAX_BLOCKS_PER_SM, "blocks"), (MAX_WARPS_PER_SM // warps, "warps"),
+              (REGS_PER_SM // (regs_per_warp * warps), "registers")]
+    if kernel.shared_bytes > 0:
+        limits.append((SMEM_PER_SM // (kernel.shared_bytes + SMEM_RESERVED_PER_BLOCK), "shared"))
+    blocks, why = min(limits, key=lambda x: x[0])
+    return blocks, blocks * warps, why
+
+
+def demangled(names):
+    try:
+        out = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+        return dict(zip(names, out)) if len(out) == len(names) else {n: n for n in names}
+    except (OSError, subprocess.CalledProcessError):
+        return {n: n for n in names}
+
+
+def short_name(full):
+    """`conv_gemm_kernel<GradOutRows, WeightByInput, StoreRowMajor>` from the demangled name."""
+    s = re.sub(r"v3d::kernels::cuda::\(anonymous namespace\)::", "", full)
+    s = re.sub(r"\(.*\)$", "", s)
+    return s.replace("void ", "")
+
+
+def run(tool, args):
+    return subprocess.run([tool] + args, capture_output=True, text=True, check=True).stdout
+
+
+def analyse(objects, arch, cuobjdump):
+    rows = []
+    for obj in objects:
+        sass = run(cuobjdump, ["-sass", "-arch", arch, obj])
+        usage = parse_resource_usage(run(cuobjdump, ["--dump-resource-usage", "-arch", arch, obj]))
+        try:
+            ptx = run(cuobjdump, ["-ptx", obj])
+        except subprocess.CalledProcessError:
+            ptx = ""
+        threads = parse_maxntid(ptx)
+        for k in parse_sass(sass):
+            k.registers, k.shared_bytes, k.local_bytes = usage.get(k.name, (0, 0, 0))
+            k.threads = threads.get(k.name, 0)
+            rows.append((os.path.basename(obj), k))
+    return rows
+
+
+def report(rows, arch, markdown):
+    names = demangled([k.name for _, k in rows])
+    lines = []
+    if markdown:
+        lines.append("| object | kernel | regs | smem B | spill B | threads | blocks/SM (limit) "
+                     "| hot loop: instr | FFMA | HMMA | smem B/warp | LDG | cp.async | flops/instr "
+                     "| predicted % of peak (pipe, bound) |")
+        lines.append("|" + "---|" * 15)
+    for obj, k in rows:
+        m = hot_loop(k)
+        occ = occupancy(k)
+        occ_text = f"{occ[0]} ({occ[2]}, {occ[1]} warps)" if occ else "n/a"
+        if m:
+            frac, pipe, bound = predicted_fraction(m)
+            loop = [m.instructions, m.ffma, m.hmma, m.shared_bytes_per_warp, m.global_loads,
+                    m.async_copies, f"{m.flops_per_warp / m.instructions:.1f}",
+                    f"{100 * frac:.0f}% ({pipe}, {bound})"]
+        else:
+            loop = ["-"] * 7 + ["no math loop"]
+        cells = [obj.replace(".cu.o", ".cu"), f"`{short_name(names[k.name])}`", k.registers,
+                 k.shared_bytes, k.local_bytes, k.threads or "?", occ_text] + loop
+        if markdown:
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        else:
+            lines.append("  ".join(str(c) for c in cells))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("objects", nargs="+", help="CUDA object files (.cu.o) or fatbinaries")
+    ap.add_argument("--arch", default="sm_90")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table")
+    ap.add_argument("--kernels", default="", help="only kernels whose name matches this regex")
+    ap.add_argument("--math-only", action="store_true",
+                    help="only kernels with a math loop (FFMA or HMMA in a loop)")
+    a = ap.parse_args()
+    cuobjdump = os.environ.get("CUOBJDUMP", "cuobjdump")
+    try:
+        rows = analyse(a.objects, a.arch, cuobjdump)
+    except FileNotFoundError:
+        sys.exit(f"roofline: error: {cuobjdump} not found (benchmarks/run_roofline installs it)")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"roofline: error: {' '.join(e.cmd)}: {e.stderr.strip().splitlines()[-1:]}")
+    if a.kernels:
+        rows = [(o, k) for o, k in rows if re.search(a.kernels, k.name)]
+    if a.math_only:
+        rows = [(o, k) for o, k in rows if hot_loop(k) is not None]
+    print(report(rows, a.arch, a.markdown))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""benchmarks/roofline.py on a hand-written SASS listing: parsing, the hot loop, the instruction
+mix, the predicted fraction of peak and the occupancy, each worked out by hand below."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+import roofline  # noqa: E402
+
+
+def line(address, text, predicate=""):
+    return (f"        /*{address:04x}*/ {predicate:>15} {text} ;"
+            f"                    /* 0x0000000000000000 */\n"
+            f"                                              /* 0x000fe20000000000 */")
+
+
+# Kernel "k": a prologue, an outer loop [0x20, 0xb0] around an inner loop [0x30, 0x80] of
+# 6 instructions: 2 FFMA, 1 HMMA (TF32 m16n8k8), 1 LDS.128, 1 LDS (32-bit), the branch back.
+# Kernel "plain": no loop.
+SASS = "\n".join([
+    "\t\tFunction : k",
+    line(0x00, "S2R R0, SR_TID.X"),
+    line(0x10, "MOV R1, 0x0"),
+    line(0x20, "LDG.E R2, desc[UR4][R4.64]"),
+    line(0x30, "FFMA R3, R2, R2, R3"),
+    line(0x40, "LDS.128 R8, [R0]"),
+    line(0x50, "HMMA.1688.F32.TF32 R12, R8, R10, R12"),
+    line(0x60, "FFMA R3, R9, R9, R3"),
+    line(0x70, "LDS R5, [R0+0x40]"),
+    line(0x80, "BRA 0x30", "@P0"),
+    line(0x90, "BAR.SYNC.DEFER_BLOCKING 0x0"),
+    line(0xa0, "IADD3 R1, R1, 0x1, RZ"),
+    line(0xb0, "BRA 0x20", "@!P1"),
+    line(0xc0, "EXIT"),
+    "\t\tFunction : plain",
+    line(0x00, "MOV R1, 0x0"),
+    line(0x10, "EXIT"),
+])
+
+RESOURCES = """
+Resource usage:
+ Common:
+  GLOBAL:0
+ Function k:
+  REG:100 STACK:0 SHARED:9472 LOCAL:0 CONSTANT[0]:672 TEXTURE:0 SURFACE:0 SAMPLER:0
+ Function plain:
+  REG:8 STACK:0 SHARED:0 LOCAL:16 CONSTANT[0]:600 TEXTURE:0 SURFACE:0 SAMPLER:0
+"""
+
+PTX = """
+.visible .entry k(
+.maxntid 256, 1, 1
+.entry plain(
+"""
+
+
+class RooflineTest(unittest.TestCase):
+    def setUp(self):
+        self.kernels = roofline.parse_sass(SASS)
+        self.k = self.kernels[0]
+        self.k.registers, self.k.shared_bytes, self.k.local_bytes = \
+            roofline.parse_resource_usage(RESOURCES)["k"]
+        self.k.threads = roofline.parse_maxntid(PTX)["k"]
+
+    def test_parsing(self):
+        self.assertEqual([k.name for k in self.kernels], ["k", "plain"])
+        self.assertEqual(len(self.k.instructions), 13)
+        self.assertEqual(self.k.instructions[8].opcode, "BRA")
+        self.assertEqual(roofline.parse_resource_usage(RESOURCES),
+                         {"k": (100, 9472, 0), "plain": (8, 0, 16)})
+        self.assertEqual(roofline.parse_maxntid(PTX), {"k": 256})
+        self.assertEqual(roofline.loops(self.k), [(0x30, 0x80), (0x20, 0xb0)])
+        self.assertIsNone(roofline.hot_loop(self.kernels[1]))
+
+    def test_hot_loop_is_the_inner_loop_and_its_mix(self):
+        m = roofline.hot_loop(self.k)
+        self.assertEqual((m.start, m.end), (0x30, 0x80))
+        self.assertEqual((m.instructions, m.ffma, m.hmma), (6, 2, 1))
+        self.assertEqual(m.shared_bytes_per_warp, 32 * (16 + 4))
+        self.assertEqual(m.global_loads, 0)
+        self.assertEqual(m.flops_per_warp, 2 * 64 + 2 * 16 * 8 * 8)
+        # Tensor pipe: 4 clocks per HMMA = 4; issue 6; shared 640 * 4 / 128 = 20 clocks.
+        frac, pipe, bound = roofline.predicted_fraction(m)
+        self.assertEqual((pipe, bound), ("tensor", "shared"))
+        self.assertAlmostEqual(frac, 4 / 20)
+        # The outer loop holds the same math but more instructions: not the hot one.
+        outer = roofline.mix(self.k, 0x20, 0xb0)
+        self.assertEqual((outer.instructions, outer.global_loads, outer.barriers), (10, 1, 1))
+
+    def test_fp32_loop_bounds(self):
+        m = roofline.LoopMix(0, 0, instructions=10, ffma=8, hmma=0, shared_bytes_per_warp=0,
+                             global_loads=0, async_copies=0, barriers=0, flops_per_warp=0)
+        self.assertEqual(roofline.predicted_fraction(m), (0.8, "fp32", "issue"))
+
+    def test_occupancy(self):
+        # 100 registers -> 3200 per warp, rounded up to 3328; 8 warps a block -> 26624 per block:
+        # 2 blocks (65536 / 26624); shared: 228 KiB / (9472 + 1024) = 22 blocks.
+        self.assertEqual(roofline.occupancy(self.k), (2, 16, "registers"))
+        self.kernels[1].threads = 0
+        self.assertIsNone(roofline.occupancy(self.kernels[1]))
+
+    def test_shared_widths(self):
+        def width(op):
+            return roofline.shared_bytes_per_thread(roofline.Instruction(0, op, ""))
+        self.assertEqual([width(o) for o in ("LDS", "LDS.U.64", "STS.128", "LDS.U8", "LDSM.16.M88.4",
+                                             "LDG.E.128", "FFMA")], [4, 8, 16, 1, 16, 0, 0])
+
+
+if __name__ == "__main__":
+    unittest.main()
