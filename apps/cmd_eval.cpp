@@ -1,5 +1,6 @@
 // v3d eval: evaluates a checkpoint on the test subjects of its experiment at the configured test
 // intervals (trainer/evaluate.h) and writes the tables as Markdown and every number as JSON.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
+#include "trainer/progress.h"
 #include "trainer/restore.h"
 
 namespace v3d::apps {
@@ -66,9 +68,37 @@ void run_eval(const EvalArgs& a) {
   std::printf("Testing on %lld frames (%zu sequences)\n", static_cast<long long>(frames),
               seqs.size());
   std::fflush(stdout);
+  // Phases shorter than the receptive field are predicted mostly from edge padding: say so.
+  for (const int n : opt.test_intervals) {
+    int64_t short_phases = 0, phases = 0;
+    for (const auto& s : seqs) {
+      for (int p = 0; p < n && p < s.frames; ++p) {
+        ++phases;
+        short_phases += (s.frames - p + n - 1) / n < model.receptive_field();
+      }
+    }
+    if (short_phases > 0) {
+      std::fprintf(stderr,
+                   "v3d eval: warning: at TD %d, %lld of %lld phases are shorter than the "
+                   "receptive field (%lld frames): their windows are mostly edge padding\n",
+                   n, static_cast<long long>(short_phases), static_cast<long long>(phases),
+                   static_cast<long long>(model.receptive_field()));
+    }
+  }
 
+  // Progress with ETA on stderr: this rank's share of frames x intervals, counted group by group.
+  const int64_t ranks = comm.world_size();
+  const int64_t work =
+      (frames * static_cast<int64_t>(opt.test_intervals.size()) + ranks - 1) / ranks;
+  Progress progress("eval frames", work);
+  int64_t done = 0;
+  opt.on_frames = [&](int64_t n, int interval) {
+    done = std::min(work, done + n);
+    progress.update(done, "TD " + std::to_string(interval));
+  };
   const auto t0 = std::chrono::steady_clock::now();
   const EvalReport report = evaluate(model, seqs, opt);
+  progress.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const std::string title =

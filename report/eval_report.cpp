@@ -212,7 +212,7 @@ std::vector<std::string> write_eval_files(const EvalReport& report, const std::s
                                           (out / "error_vs_interval.png").string()};
   data::write_text_atomically(files[0], to_markdown(report, title));
   data::write_text_atomically(files[1], to_json(report));
-  plot_error_vs_interval(report, files[2]);
+  plot_error_vs_interval(report, files[2], title);
   return files;
 }
 

@@ -129,6 +129,15 @@ void validate(const PlotSpec& spec) {
   }
 }
 
+uint32_t color_of(const Series& s, size_t index) {
+  return kPalette[(s.color >= 0 ? static_cast<size_t>(s.color) : index) % kPalette.size()];
+}
+
+void set_dash(cairo_t* cr, bool dashed) {
+  static const double kDash[] = {7.0, 4.0};
+  cairo_set_dash(cr, dashed ? kDash : nullptr, dashed ? 2 : 0, 0);
+}
+
 }  // namespace
 
 uint32_t series_color(size_t index) { return kPalette[index % kPalette.size()]; }
@@ -149,19 +158,31 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   cairo_set_source_rgb(cr, 1, 1, 1);
   cairo_paint(cr);
 
-  double x_min = INFINITY, x_max = -INFINITY, y_min = INFINITY, y_max = -INFINITY;
+  // The left axis takes the series not marked right_axis (all of them when every one is).
+  bool any_left = false, any_right = false;
+  for (const Series& s : spec.series) (s.right_axis ? any_right : any_left) = true;
+  const auto on_right = [&](const Series& s) { return s.right_axis && any_left; };
+  double x_min = INFINITY, x_max = -INFINITY;
+  double y_min[2] = {INFINITY, INFINITY}, y_max[2] = {-INFINITY, -INFINITY};
   for (const Series& s : spec.series) {
+    const int side = on_right(s) ? 1 : 0;
     for (size_t i = 0; i < s.x.size(); ++i) {
       x_min = std::min(x_min, s.x[i]);
       x_max = std::max(x_max, s.x[i]);
-      y_min = std::min(y_min, s.y[i]);
-      y_max = std::max(y_max, s.y[i]);
+      y_min[side] = std::min(y_min[side], s.y[i]);
+      y_max[side] = std::max(y_max[side], s.y[i]);
     }
   }
+  const bool two_axes = any_left && any_right;
   // 3% margins keep markers off the frame when the data ends on a tick.
-  const double x_pad = 0.03 * (x_max - x_min), y_pad = 0.03 * (y_max - y_min);
+  const double x_pad = 0.03 * (x_max - x_min);
   const Axis xa = nice_axis(x_min - x_pad, x_max + x_pad, 8);
-  const Axis ya = nice_axis(y_min - y_pad, y_max + y_pad, 6);
+  const auto y_axis = [&](int side) {
+    const double pad = 0.03 * (y_max[side] - y_min[side]);
+    return nice_axis(y_min[side] - pad, y_max[side] + pad, 6);
+  };
+  const Axis ya = y_axis(0);
+  const Axis yb = two_axes ? y_axis(1) : ya;
 
   // The legend's size, needed for the right margin when it goes outside the plot area.
   bool any_label = false;
@@ -181,15 +202,22 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   for (double v : ya.ticks)
     y_tick_w = std::max(y_tick_w, text_width(cr, format_tick(v, ya.decimals)));
   const double left = 14 + kLabelSize + 10 + y_tick_w + 8;
+  double y2_tick_w = 0;
+  for (double v : yb.ticks)
+    y2_tick_w = std::max(y2_tick_w, text_width(cr, format_tick(v, yb.decimals)));
+  // The right-hand axis's ticks and rotated label, when there is one.
+  const double axis2 = two_axes ? 8 + y2_tick_w + 10 + kLabelSize + 14 : 0;
   const double top = spec.title.empty() ? 20 : 20 + kTitleSize + 14;
   const double bottom = 8 + kTickSize + 12 + kLabelSize + 14;
   const double ph = height - top - bottom;
 
   // The legend goes in the corner of the plot area with no points under it (top right first);
   // when every corner has some, outside on the right.
-  double right = 24, pw = width - left - right;
+  double right = two_axes ? axis2 : 24, pw = width - left - right;
   auto px = [&](double x) { return left + (x - xa.lo) / (xa.hi - xa.lo) * pw; };
   auto py = [&](double y) { return top + ph - (y - ya.lo) / (ya.hi - ya.lo) * ph; };
+  auto py2 = [&](double y) { return top + ph - (y - yb.lo) / (yb.hi - yb.lo) * ph; };
+  auto sy = [&](const Series& s, double y) { return on_right(s) ? py2(y) : py(y); };
   double lx = 0, ly = top;
   if (any_label) {
     const std::array<std::array<double, 2>, 4> corners = {{{left + pw - lw - 8, top + 8},
@@ -201,7 +229,7 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
       bool covers = false;
       for (const Series& s : spec.series) {
         for (size_t i = 0; i < s.x.size() && !covers; ++i) {
-          const double x = px(s.x[i]), y = py(s.y[i]);
+          const double x = px(s.x[i]), y = sy(s, s.y[i]);
           covers = x >= c[0] - 6 && x <= c[0] + lw + 6 && y >= c[1] - 6 && y <= c[1] + lh + 6;
         }
       }
@@ -212,13 +240,13 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
         break;
       }
     }
-    if (!inside && width - left - (24 + lw + 8) < 100) {  // labels too long: cover points
+    if (!inside && width - left - (right + lw + 8) < 100) {  // labels too long: cover points
       lx = corners[0][0];
       ly = corners[0][1];
     } else if (!inside) {
-      right = 24 + lw + 8;
+      right += lw + 8;
       pw = width - left - right;
-      lx = left + pw + 16;
+      lx = left + pw + (two_axes ? axis2 : 16);
     }
   }
 
@@ -256,6 +284,15 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
     cairo_stroke(cr);
     draw_text(cr, format_tick(v, ya.decimals), left - 8, y, 1, 0.5);
   }
+  if (two_axes) {
+    for (double v : yb.ticks) {
+      const double y = std::round(py2(v)) + 0.5;
+      cairo_move_to(cr, left + pw, y);
+      cairo_line_to(cr, left + pw + 5, y);
+      cairo_stroke(cr);
+      draw_text(cr, format_tick(v, yb.decimals), left + pw + 8, y, 0, 0.5);
+    }
+  }
 
   // Title and axis labels.
   cairo_set_source_rgb(cr, 0, 0, 0);
@@ -270,6 +307,13 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   cairo_rotate(cr, -M_PI / 2);
   draw_text(cr, spec.y_label, 0, 0, 0.5, 0);
   cairo_restore(cr);
+  if (two_axes) {
+    cairo_save(cr);
+    cairo_translate(cr, left + pw + 8 + y2_tick_w + 10 + kLabelSize, top + ph / 2);
+    cairo_rotate(cr, M_PI / 2);
+    draw_text(cr, spec.y2_label, 0, 0, 0.5, 0);
+    cairo_restore(cr);
+  }
 
   // Series: lines, then markers on top, clipped to the plot area widened by a marker.
   cairo_save(cr);
@@ -280,16 +324,18 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   cairo_set_line_width(cr, kLineWidth);
   for (size_t k = 0; k < spec.series.size(); ++k) {
     const Series& s = spec.series[k];
-    set_rgb(cr, series_color(k));
+    set_rgb(cr, color_of(s, k));
+    set_dash(cr, s.dashed);
     for (size_t i = 0; i < s.x.size(); ++i) {
       if (i == 0) {
-        cairo_move_to(cr, px(s.x[i]), py(s.y[i]));
+        cairo_move_to(cr, px(s.x[i]), sy(s, s.y[i]));
       } else {
-        cairo_line_to(cr, px(s.x[i]), py(s.y[i]));
+        cairo_line_to(cr, px(s.x[i]), sy(s, s.y[i]));
       }
     }
     cairo_stroke(cr);
-    for (size_t i = 0; i < s.x.size(); ++i) draw_marker(cr, px(s.x[i]), py(s.y[i]));
+    set_dash(cr, false);
+    for (size_t i = 0; i < s.x.size(); ++i) draw_marker(cr, px(s.x[i]), sy(s, s.y[i]));
   }
   cairo_restore(cr);
 
@@ -303,11 +349,13 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
     cairo_stroke(cr);
     for (size_t k = 0; k < spec.series.size(); ++k) {
       const double cy = ly + pad + row * static_cast<double>(k) + (row - 4) / 2;
-      set_rgb(cr, series_color(k));
+      set_rgb(cr, color_of(spec.series[k], k));
       cairo_set_line_width(cr, kLineWidth);
+      set_dash(cr, spec.series[k].dashed);
       cairo_move_to(cr, lx + pad, cy);
       cairo_line_to(cr, lx + pad + sample, cy);
       cairo_stroke(cr);
+      set_dash(cr, false);
       draw_marker(cr, lx + pad + sample / 2, cy);
       cairo_set_source_rgb(cr, 0, 0, 0);
       draw_text(cr, spec.series[k].label, lx + pad + sample + 6, cy, 0, 0.5);
@@ -338,22 +386,29 @@ void plot_training_curve(const std::vector<EpochLog>& log, const std::string& pa
   write_line_plot_png(spec, path);
 }
 
-void plot_error_vs_interval(const EvalReport& report, const std::string& path) {
+void plot_error_vs_interval(const EvalReport& report, const std::string& path,
+                            const std::string& title) {
   V3D_CHECK(!report.intervals.empty() && !report.metrics.empty(),
             "plot_error_vs_interval: the report has " << report.intervals.size()
                                                       << " intervals and " << report.metrics.size()
                                                       << " metrics; need >= 1 of each");
   PlotSpec spec;
-  spec.title = report.flip_tta ? "Error vs test interval (flip TTA)" : "Error vs test interval";
+  spec.title = title.empty() ? "Error vs test interval" : title;
+  if (report.flip_tta) spec.title += " (flip TTA)";
   spec.x_label = "test interval N (TD N)";
   spec.y_label = "error (mm)";
-  // One series per metric, and with the long-term bank one per metric and bank setting.
-  for (Metric m : report.metrics) {
+  spec.y2_label = "MPJVE (mm / frame)";
+  // One colour per metric; with the long-term bank a dashed series per metric beside the solid one.
+  for (size_t mi = 0; mi < report.metrics.size(); ++mi) {
+    const Metric m = report.metrics[mi];
     for (const bool ltb : {false, true}) {
       Series s;
       s.label = metric_title(m);
       if (report.ltb == LtbEval::kBoth) s.label += ltb ? " (w LTB)" : " (w/o LTB)";
       if (report.ltb == LtbEval::kOn) s.label += " (LTB)";
+      s.color = static_cast<int>(mi);
+      s.dashed = ltb;
+      s.right_axis = m == Metric::kMpjve;
       for (const IntervalReport& r : report.intervals) {
         if (r.ltb != ltb) continue;
         s.x.push_back(r.interval);

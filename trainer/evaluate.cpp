@@ -167,6 +167,12 @@ LtbStats gather_stats(Communicator* comm, const LtbStats& mine) {
   return total;
 }
 
+// The progress callback of one test interval's predictions (empty when none was asked for).
+FramesDone frames_done(const EvalOptions& options, int interval) {
+  if (!options.on_frames) return {};
+  return [&options, interval](int64_t frames) { options.on_frames(frames, interval); };
+}
+
 IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequence>& test_sequences,
                            const EvalOptions& options, int n, bool predict,
                            const TemporalModel::FoldedWeights& folded) {
@@ -179,8 +185,9 @@ IntervalData interval_data(TemporalModel& model, const std::vector<data::Sequenc
   for (const size_t i : mine) ptrs.push_back(&d.phases[i]);
   std::vector<std::vector<float>> predicted;
   if (!ptrs.empty()) {
-    predicted = predict_sequences(model, ptrs, *options.keypoints, *options.joints,
-                                  options.flip_tta, &folded);
+    predicted =
+        predict_sequences(model, ptrs, *options.keypoints, *options.joints, options.flip_tta,
+                          &folded, kEvalGroupRows, frames_done(options, n));
   }
   d.plain = gather_phases(options.comm, d.phases.size(), mine, std::move(predicted));
   return d;
@@ -213,7 +220,7 @@ IntervalReport interval_report(const IntervalData& d, const std::vector<std::vec
 // `plain` (optional) receives the plain predictions the bank path computes on the way.
 std::vector<std::vector<float>> ltb_predictions(
     TemporalModel& model, const std::vector<data::Sequence>& phases, const LtbOptions& ltb,
-    const std::vector<int32_t>& parents, const EvalOptions& options, LtbStats* stats,
+    const std::vector<int32_t>& parents, const EvalOptions& options, int interval, LtbStats* stats,
     std::vector<std::vector<float>>* plain, const TemporalModel::FoldedWeights& folded) {
   // This rank's phases (each phase's bank is its own, so a subset plans the same banks).
   const std::vector<size_t> mine = my_phases(options.comm, phases.size());
@@ -228,9 +235,9 @@ std::vector<std::vector<float>> ltb_predictions(
   if (!ptrs.empty()) {  // more ranks than phases leaves some without work
     const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
                                   (model.receptive_field() - 1) / 2, ltb, model.device());
-    fused =
-        predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints, options.flip_tta,
-                         &my_stats, plain != nullptr ? &my_plain : nullptr, &folded);
+    fused = predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints,
+                             options.flip_tta, &my_stats, plain != nullptr ? &my_plain : nullptr,
+                             &folded, {}, frames_done(options, interval));
   }
   if (stats != nullptr) *stats = gather_stats(options.comm, my_stats);
   if (plain != nullptr)
@@ -260,7 +267,7 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
     std::vector<std::vector<float>> fused;
     LtbStats stats;
     if (ltb_rows)
-      fused = ltb_predictions(model, d.phases, options.ltb_options, parents, options, &stats,
+      fused = ltb_predictions(model, d.phases, options.ltb_options, parents, options, n, &stats,
                               &d.plain, folded);
     if (plain_rows) report.intervals.push_back(interval_report(d, d.plain, false, n, jt));
     if (ltb_rows) {
@@ -298,7 +305,7 @@ LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>
     for (size_t k = 0; k < data.size(); ++k) {
       LtbStats stats;
       const auto fused = ltb_predictions(model, data[k].phases, settings[i], parents, options,
-                                         &stats, nullptr, folded);
+                                         options.test_intervals[k], &stats, nullptr, folded);
       IntervalReport ir = interval_report(data[k], fused, true, options.test_intervals[k], jt);
       ir.ltb_stats = stats;
       out.points[i].intervals.push_back(std::move(ir));

@@ -47,6 +47,10 @@ struct EvalOptions {
   // so each returns the single-process report (predictions may differ from one process's by
   // float rounding only: a GEMM's rounding may depend on how many rows it has). nullptr: alone.
   Communicator* comm = nullptr;
+  // Progress (optional): called after each group of this rank's phases is predicted, with its
+  // frame count and the test interval. A rank predicts about frames x intervals / ranks frames in
+  // all (with the bank too: the plain predictions come out of the bank's pass).
+  std::function<void(int64_t frames, int interval)> on_frames;
 };
 
 // "off", "on", "both"; throws naming the valid values.

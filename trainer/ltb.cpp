@@ -473,7 +473,7 @@ std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta, LtbStats* stats,
     std::vector<std::vector<float>>* plain_out, const TemporalModel::FoldedWeights* folded_in,
-    const LtbBatching& batching) {
+    const LtbBatching& batching, const FramesDone& on_frames) {
   const TemporalModelConfig& mc = model.config();
   V3D_CHECK(!mc.causal, "ltb: the long-term bank fuses centred windows; the model is causal");
   const int64_t rf = model.receptive_field(), r = (rf - 1) / 2;
@@ -539,7 +539,10 @@ std::vector<std::vector<float>> predict_with_ltb(
     if (!s.batches.empty())
       run_batches(net, s, group_rows(sequences, s, keypoints, flip_tta, dev), buf, copies, perm,
                   out_row, preds);
+    int64_t frames = 0;
+    for (size_t q = 0; q < group; ++q) frames += sequences[g0 + q]->frames;
     for (auto& p : preds) result.push_back(std::move(p));
+    if (on_frames) on_frames(frames);
   }
   return result;
 }

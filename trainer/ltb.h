@@ -165,6 +165,7 @@ std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
     LtbStats* stats = nullptr, std::vector<std::vector<float>>* plain = nullptr,
-    const TemporalModel::FoldedWeights* folded = nullptr, const LtbBatching& batching = {});
+    const TemporalModel::FoldedWeights* folded = nullptr, const LtbBatching& batching = {},
+    const FramesDone& on_frames = {});
 
 }  // namespace v3d

@@ -139,7 +139,7 @@ std::vector<float> group_prediction(const std::vector<float>& y, int64_t copies,
 std::vector<std::vector<float>> predict_sequences(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
-    const TemporalModel::FoldedWeights* folded, int64_t max_rows) {
+    const TemporalModel::FoldedWeights* folded, int64_t max_rows, const FramesDone& on_frames) {
   const int64_t rf = model.receptive_field(), copies = flip_tta ? 2 : 1;
   std::vector<std::vector<float>> out;
   out.reserve(sequences.size());
@@ -147,8 +147,12 @@ std::vector<std::vector<float>> predict_sequences(
     const std::vector<float> y =
         model.forward_eval(group_input(model, sequences, g, keypoints, joints, flip_tta), folded)
             .to_vector();
-    for (size_t k = g.first; k < g.last; ++k)
+    int64_t frames = 0;
+    for (size_t k = g.first; k < g.last; ++k) {
       out.push_back(group_prediction(y, copies, g, k, sequences[k]->frames, joints, flip_tta, rf));
+      frames += sequences[k]->frames;
+    }
+    if (on_frames) on_frames(frames);
   }
   return out;
 }

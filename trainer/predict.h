@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "data/batches.h"
@@ -75,11 +76,15 @@ std::vector<float> group_prediction(const std::vector<float>& y, int64_t copies,
                                     const EvalGroup& group, size_t k, int64_t frames,
                                     const data::Skeleton& joints, bool flip_tta,
                                     int64_t receptive_field);
+// Called after each group of sequences with the number of frames the group predicted (progress).
+using FramesDone = std::function<void(int64_t frames)>;
+
 // Every sequence through the model in groups: equal to predict_sequence one by one up to float
 // rounding (bit for bit for a group of one sequence).
 std::vector<std::vector<float>> predict_sequences(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences,
     const data::Skeleton& keypoints, const data::Skeleton& joints, bool flip_tta,
-    const TemporalModel::FoldedWeights* folded = nullptr, int64_t max_rows = kEvalGroupRows);
+    const TemporalModel::FoldedWeights* folded = nullptr, int64_t max_rows = kEvalGroupRows,
+    const FramesDone& on_frames = {});
 
 }  // namespace v3d

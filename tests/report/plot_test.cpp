@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/common.h"
@@ -221,6 +222,67 @@ TEST_F(PlotTest, TrainingCurve) {
   expect_one_line(error_of([&] { plot_training_curve({}, file); }), "no epochs");
 }
 
+// The rows (first to last) holding a pixel of colour rgb, or {-1, -1}.
+std::pair<int, int> rows_of(cairo_surface_t* s, uint32_t rgb) {
+  const std::vector<uint32_t> px = pixels(s);
+  const int w = cairo_image_surface_get_width(s);
+  int first = -1, last = -1;
+  for (size_t i = 0; i < px.size(); ++i) {
+    if (px[i] != rgb) continue;
+    const int y = static_cast<int>(i) / w;
+    if (first < 0) first = y;
+    last = y;
+  }
+  return {first, last};
+}
+
+// A series on the right-hand axis is scaled to its own range: values 100 times smaller than the
+// left series' still span most of the plot's height (on the left axis they would be a flat line
+// near its bottom).
+TEST_F(PlotTest, RightAxisScalesItsOwnSeries) {
+  PlotSpec spec;
+  spec.title = "Two axes";
+  spec.y_label = "mm";
+  spec.y2_label = "mm / frame";
+  // No labels: no legend, whose sample lines would add rows of the colours.
+  spec.series.push_back({"", {1, 3, 5, 7}, {100, 110, 120, 130}});
+  spec.series.push_back({"", {1, 3, 5, 7}, {0.5, 1.5, 2.5, 3.5}});
+  spec.series[1].right_axis = true;
+  const std::string file = path("axes.png");
+  write_line_plot_png(spec, file);
+  Surface s = load_png(file);
+  const auto [top, bottom] = rows_of(s.get(), series_color(1));
+  EXPECT_GT(bottom - top, 250) << top << ".." << bottom << " of 500 rows";
+
+  spec.series[1].right_axis = false;  // the comparison: squashed on the left axis
+  write_line_plot_png(spec, file);
+  Surface flat = load_png(file);
+  const auto [flat_top, flat_bottom] = rows_of(flat.get(), series_color(1));
+  EXPECT_LT(flat_bottom - flat_top, 30);
+}
+
+// A dashed series draws fewer pixels than the same series solid; a series may take another's
+// palette colour.
+TEST_F(PlotTest, DashedSeriesAndSharedColours) {
+  PlotSpec spec;
+  spec.series.push_back({"solid", {0, 10}, {0, 10}});
+  const std::string file = path("dash.png");
+  write_line_plot_png(spec, file);
+  const size_t solid = count_color(pixels(load_png(file).get()), series_color(0));
+  spec.series[0].dashed = true;
+  write_line_plot_png(spec, file);
+  const size_t dashed = count_color(pixels(load_png(file).get()), series_color(0));
+  EXPECT_LT(dashed, solid * 8 / 10) << dashed << " vs " << solid;
+  EXPECT_GT(dashed, solid * 3 / 10) << dashed << " vs " << solid;
+
+  spec.series.push_back({"same colour", {0, 10}, {10, 0}});
+  spec.series[1].color = 0;
+  write_line_plot_png(spec, file);
+  const std::vector<uint32_t> px = pixels(load_png(file).get());
+  EXPECT_GT(count_color(px, series_color(0)), dashed + 50);
+  EXPECT_EQ(count_color(px, series_color(1)), 0u);
+}
+
 TEST_F(PlotTest, ErrorVsInterval) {
   EvalReport report;
   report.metrics = {Metric::kMpjpe, Metric::kPMpjpe, Metric::kNMpjpe, Metric::kMpjve};
@@ -242,6 +304,26 @@ TEST_F(PlotTest, ErrorVsInterval) {
   }
   if (const char* keep = std::getenv("V3D_PLOT_TEST_KEEP")) {
     fs::copy_file(file, fs::path(keep) / "error_vs_interval.png",
+                  fs::copy_options::overwrite_existing);
+  }
+
+  // With and without the bank: each metric keeps its colour (dashed with the bank), so the
+  // palette's fifth colour never appears; MPJVE sits on its own axis.
+  report.ltb = LtbEval::kBoth;
+  const size_t rows = report.intervals.size();
+  for (size_t i = 0; i < rows; ++i) {
+    IntervalReport r = report.intervals[i];
+    r.ltb = true;
+    r.mean.mpjpe -= 1.0;
+    report.intervals.push_back(r);
+  }
+  plot_error_vs_interval(report, file, "Evaluation of epoch_80.h5");
+  const std::vector<uint32_t> both = pixels(load_png(file).get());
+  for (size_t k = 0; k < report.metrics.size(); ++k)
+    EXPECT_GT(count_color(both, series_color(k)), 50u);
+  EXPECT_EQ(count_color(both, series_color(4)), 0u);
+  if (const char* keep = std::getenv("V3D_PLOT_TEST_KEEP")) {
+    fs::copy_file(file, fs::path(keep) / "error_vs_interval_ltb.png",
                   fs::copy_options::overwrite_existing);
   }
 

@@ -74,6 +74,30 @@ TEST(Evaluate, EveryIntervalCoversEveryFrameOnce) {
   }
 }
 
+// The progress callback counts every frame of every interval once, group by group, with the
+// interval it belongs to; with the bank too (its pass gives the plain predictions on the way).
+TEST(Evaluate, ProgressCountsEveryFrameOfEveryInterval) {
+  TemporalModel model(tiny_model(), Device::cpu(), 3);
+  const auto seqs = tiny_sequences();
+  for (const LtbEval ltb : {LtbEval::kOff, LtbEval::kBoth}) {
+    EvalOptions opt;
+    opt.ltb = ltb;
+    std::vector<int64_t> per_interval(8, 0);
+    int64_t calls = 0;
+    opt.on_frames = [&](int64_t frames, int interval) {
+      ASSERT_GE(interval, 1);
+      ASSERT_LE(interval, 7);
+      EXPECT_GT(frames, 0);
+      per_interval[static_cast<size_t>(interval)] += frames;
+      ++calls;
+    };
+    evaluate(model, seqs, opt);
+    for (const int n : opt.test_intervals) EXPECT_EQ(per_interval[static_cast<size_t>(n)], 12 * 23);
+    EXPECT_EQ(per_interval[2] + per_interval[4] + per_interval[6], 0);
+    EXPECT_GE(calls, 4);
+  }
+}
+
 // Many phases in one dilated pass (concatenated, each edge-padded) give each phase's own
 // prediction: bit for bit for a pass of one sequence, to float rounding otherwise, with and
 // without flip TTA, whatever the group size, centred and causal; groups never split a sequence.
