@@ -40,12 +40,36 @@ std::string rng_text(const std::mt19937_64& rng) {
 ResampleMode parse_resample_mode(const std::string& name) {
   const std::string valid =
       "valid: 'Sequential', 'Sequential x2', 'Sample<N>+Sequential' (N >= 2), "
-      "'Sample<A>/<B>/...+Sequential' (e.g. 'Sample3/5/7+Sequential')";
+      "'Sample<A>/<B>/...+Sequential' (e.g. 'Sample3/5/7+Sequential', one random stride per "
+      "window), 'Sample<A>+Sample<B>+...+Sequential' (e.g. 'Sample3+Sample5+Sample7+Sequential', "
+      "every stride added)";
   ResampleMode m;
   m.name = name;
   if (name == "Sequential") return m;
   if (name == "Sequential x2") {
     m.copies = 2;
+    return m;
+  }
+  // The additive form: two or more "Sample<N>" terms, distinct, then "Sequential".
+  if (std::count(name.begin(), name.end(), '+') >= 2 && name.find('/') == std::string::npos) {
+    std::vector<std::string> terms;
+    std::string term;
+    std::istringstream is(name);
+    while (std::getline(is, term, '+')) terms.push_back(term);
+    bool ok = name.back() != '+' && terms.back() == "Sequential";
+    for (size_t i = 0; ok && i + 1 < terms.size(); ++i) {
+      const std::string& t = terms[i];
+      ok = t.size() > 6 && t.size() <= 10 && t.compare(0, 6, "Sample") == 0 &&
+           std::all_of(t.begin() + 6, t.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (ok) {
+        const int s = std::stoi(t.substr(6));
+        ok = s >= 2 && std::find(m.strides.begin(), m.strides.end(), s) == m.strides.end();
+        m.strides.push_back(s);
+      }
+    }
+    V3D_REQUIRE(ok, "unknown training-data mode '" << name << "'; " << valid);
+    m.additive = true;
+    m.copies = 1 + static_cast<int>(m.strides.size());
     return m;
   }
   const std::string head = "Sample", tail = "+Sequential";
@@ -142,7 +166,7 @@ std::array<int64_t, 3> WindowGenerator::target_window_shape() const { return {1,
 void WindowGenerator::draw_epoch() {
   // Strides first, then the order: both from rng_, so a checkpoint's epoch-start state replays
   // both.
-  if (mode_.strides.size() > 1) {
+  if (mode_.strides.size() > 1 && !mode_.additive) {
     drawn_.resize(static_cast<size_t>(flips_ * total_frames_));
     const uint64_t choices = mode_.strides.size();
     for (auto& d : drawn_) d = static_cast<uint8_t>(uniform_below(rng_, choices));
@@ -177,7 +201,9 @@ WindowGenerator::Window WindowGenerator::window(int64_t i) const {
   w.sequence = std::upper_bound(offsets_.begin(), offsets_.end(), g) - offsets_.begin() - 1;
   w.centre = g - offsets_[static_cast<size_t>(w.sequence)];
   w.flip = flip != 0;
-  if (copy == 1 && !mode_.strides.empty()) {
+  if (mode_.additive) {
+    if (copy >= 1) w.stride = mode_.strides[static_cast<size_t>(copy - 1)];
+  } else if (copy == 1 && !mode_.strides.empty()) {
     w.stride = mode_.strides.size() == 1
                    ? mode_.strides[0]
                    : mode_.strides[drawn_[static_cast<size_t>(flip * total_frames_ + g)]];

@@ -29,11 +29,18 @@ namespace v3d::data {
 //   "Sample<N>+Sequential"         every centre once at stride 1 and once at stride N (N >= 2)
 //   "Sample<A>/<B>/...+Sequential" every centre once at stride 1 and once at a stride drawn
 //                                  uniformly from {A, B, ...} each epoch ("Sample3/5/7+Sequential")
+//   "Sample<A>+Sample<B>+...+Sequential"
+//                                  additive: every centre once at stride 1 and once at each of
+//                                  A, B, ... ("Sample3+Sample5+Sample7+Sequential": 4 windows
+//                                  per centre, the other reading of the paper's "Sample3/5/7")
 struct ResampleMode {
   std::string name;
-  int copies = 1;            // windows per centre (and per flip) in an epoch
-  std::vector<int> strides;  // the second copy's stride (one) or its choices (several)
-  bool resampled() const { return copies == 2 && !strides.empty(); }
+  int copies = 1;  // windows per centre (and per flip) in an epoch
+  // Random: the second copy's stride (one) or its choices (several). Additive: copy k >= 1 has
+  // stride strides[k - 1].
+  std::vector<int> strides;
+  bool additive = false;
+  bool resampled() const { return !strides.empty(); }
 };
 // Throws listing the valid forms for anything else.
 ResampleMode parse_resample_mode(const std::string& name);

@@ -732,7 +732,7 @@ const std::vector<Field>& fields() {
         "train.mode", [](auto& c) -> auto& { return c.train.mode; },
         "training-data mode (`data/windows.h`)",
         check("`Sequential`, `Sequential x2`, `Sample<N>+Sequential`, "
-              "`Sample<A>/<B>/...+Sequential`",
+              "`Sample<A>/<B>/...+Sequential`, `Sample<A>+Sample<B>+...+Sequential`",
               [](const Checker& k, const std::string& key, const std::string& v) {
                 try {
                   data::parse_resample_mode(v);

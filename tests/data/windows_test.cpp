@@ -202,6 +202,20 @@ TEST(Batch, EpochSizeOfEachMode) {
     EXPECT_EQ(resampled, 2 * frames);
     EXPECT_EQ(h.size(), 4u);  // 162 draws from {3, 5, 7}: all three appear
   }
+  {
+    // Additive: every stride, every centre, every flip.
+    auto g = make("Sample3+Sample5+Sample7+Sequential", true);
+    EXPECT_EQ(g->num_windows(), 8 * frames);
+    EXPECT_EQ(stride_histogram(*g),
+              (std::map<int, int64_t>{
+                  {1, 2 * frames}, {3, 2 * frames}, {5, 2 * frames}, {7, 2 * frames}}));
+    std::map<std::tuple<int64_t, int64_t, bool, int>, int> seen;
+    for (int64_t i = 0; i < g->num_windows(); ++i) {
+      const auto w = g->window(i);
+      ++seen[{w.sequence, w.centre, w.flip, w.stride}];
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), 8 * frames);
+  }
   // Every (sequence, centre, flip) appears exactly once per copy.
   {
     auto g = make("Sample3/5/7+Sequential", true);
@@ -218,7 +232,10 @@ TEST(Batch, EpochSizeOfEachMode) {
 TEST(Batch, UnknownModeListsTheValidForms) {
   for (const char* bad :
        {"Sample+Sequential", "Sample1+Sequential", "Sequential x3", "sample5+sequential",
-        "Sample3/5/+Sequential", "Sample5", "Sample3/3+Sequential", ""}) {
+        "Sample3/5/+Sequential", "Sample5", "Sample3/3+Sequential", "",
+        "Sample3+Sample3+Sequential", "Sample3+Sample5", "Sample3+Sequential+Sample5",
+        "Sample1+Sample3+Sequential", "Sample3++Sequential", "Sample3+Sample5+Sequential+",
+        "Sample3/5+Sample7+Sequential"}) {
     const std::string e = error_of([&] { parse_resample_mode(bad); });
     EXPECT_NE(e.find("Sample3/5/7+Sequential"), std::string::npos) << bad << ": " << e;
     EXPECT_NE(e.find("Sequential x2"), std::string::npos) << bad;
@@ -226,6 +243,15 @@ TEST(Batch, UnknownModeListsTheValidForms) {
   const ResampleMode m = parse_resample_mode("Sample3/5/7+Sequential");
   EXPECT_EQ(m.copies, 2);
   EXPECT_EQ(m.strides, (std::vector<int>{3, 5, 7}));
+  EXPECT_FALSE(m.additive);
+  const ResampleMode add = parse_resample_mode("Sample3+Sample5+Sample7+Sequential");
+  EXPECT_EQ(add.copies, 4);
+  EXPECT_EQ(add.strides, (std::vector<int>{3, 5, 7}));
+  EXPECT_TRUE(add.additive);
+  EXPECT_NE(error_of([&] {
+              parse_resample_mode("Sample3+Sample3+Sequential");
+            }).find("Sample3+Sample5+Sample7+Sequential"),
+            std::string::npos);
   EXPECT_EQ(parse_resample_mode("Sample11+Sequential").strides, (std::vector<int>{11}));
 }
 
