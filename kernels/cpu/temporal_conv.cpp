@@ -46,7 +46,7 @@ void TemporalConvShape::validate(const char* op) const {
 
 namespace {
 void require_fp32(const TemporalConvShape& s, const char* op) {
-  V3D_CHECK(s.math == ConvMath::kFp32, op << ": only the forward pass has a TF32 form");
+  V3D_CHECK(s.math == ConvMath::kFp32, op << ": only the forward pass has TF32 and BF16 forms");
 }
 }  // namespace
 
@@ -573,14 +573,16 @@ void temporal_conv_tap_major(const TemporalConvShape& shape, const float* w, flo
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
                        const float* winograd_v, const float* tap_major_w) {
   shape.validate();
-  if (shape.math == ConvMath::kTf32) {
-    // The float32 path on TF32-rounded copies (prepared weights are of the unrounded w).
+  if (shape.math != ConvMath::kFp32) {
+    // The float32 path on rounded copies (prepared weights are of the unrounded w).
+    const bool bf16 = shape.math == ConvMath::kBf16;
+    const auto round = [bf16](float v) { return bf16 ? round_bf16(v) : round_tf32(v); };
     const int64_t n_x = shape.batch * shape.t_in * shape.c_in;
     const int64_t n_w = shape.c_out * shape.c_in * shape.k;
     std::vector<float> xr(static_cast<size_t>(n_x)), wr(static_cast<size_t>(n_w));
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n_x; ++i) xr[static_cast<size_t>(i)] = round_tf32(x[i]);
-    for (int64_t i = 0; i < n_w; ++i) wr[static_cast<size_t>(i)] = round_tf32(w[i]);
+    for (int64_t i = 0; i < n_x; ++i) xr[static_cast<size_t>(i)] = round(x[i]);
+    for (int64_t i = 0; i < n_w; ++i) wr[static_cast<size_t>(i)] = round(w[i]);
     TemporalConvShape fp32 = shape;
     fp32.math = ConvMath::kFp32;
     temporal_conv_fwd(fp32, xr.data(), wr.data(), y);

@@ -1,6 +1,6 @@
 // CUDA backend of kernels/temporal_conv.h: one hand-written implicit-GEMM kernel serves all three
-// passes in float32 (the TF32 forward is the tensor-core kernel of temporal_conv_tc.cu). It
-// computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached through
+// passes in float32 (the TF32 and BF16 forwards are the tensor-core kernel of temporal_conv_tc.cu).
+// It computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached through
 // index-mapping functors, so no im2col matrix is ever built for the forward pass:
 // clang-format off
 //
@@ -352,8 +352,8 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
                                      float* y, StreamHandle s) {
   shape.validate();
   auto stream = static_cast<gpu::Stream>(s);
-  if (shape.math == ConvMath::kTf32) {
-    impl::temporal_conv_fwd_tf32(shape, x, w, y, stream);
+  if (shape.math != ConvMath::kFp32) {
+    impl::temporal_conv_fwd_tc(shape, x, w, y, stream);
     return;
   }
   const int64_t t_out = shape.t_out(), r = shape.reduction();

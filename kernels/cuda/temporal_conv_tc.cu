@@ -1,9 +1,9 @@
-// The tensor-core forward temporal convolution (kernels/temporal_conv.h, math = kTf32): an
-// implicit GEMM Y (B*T_out, C_out) = X_col (B*T_out, K*C_in) * W_perm^T with warp-level
-// mma.sync m16n8k8 TF32 and float32 accumulators, fed by a two-stage cp.async pipeline. No
-// im2col matrix is built: the reduction runs over the taps k and, inside each tap, over slices of
-// kSlice input channels; the A slice of a tap is the rows' frames t*s + k*d, a contiguous run of
-// channels in x (B, T_in, C_in) for every form (strided, dilated, pointwise).
+// The tensor-core forward temporal convolution (kernels/temporal_conv.h, math = kTf32 or kBf16):
+// an implicit GEMM Y (B*T_out, C_out) = X_col (B*T_out, K*C_in) * W_perm^T with warp-level
+// mma.sync (m16n8k8 TF32 or m16n8k16 BF16) and float32 accumulators, fed by a two-stage cp.async
+// pipeline. No im2col matrix is built: the reduction runs over the taps k and, inside each tap,
+// over slices of kSlice input channels; the A slice of a tap is the rows' frames t*s + k*d, a
+// contiguous run of channels in x (B, T_in, C_in) for every form (strided, dilated, pointwise).
 //
 // Tiling: a block of 4 warps (2 x 2) computes a 64 x 64 tile of Y, each warp 32 x 32 as 2 x 4
 // MMA tiles of 16 x 8 (32 accumulators per thread). Per slice the block stages A (64 rows x 16
@@ -14,9 +14,10 @@
 //      ones; rows past B*T_out and channels past C_in are zero-filled (src_bytes = 0).
 //   B: w[co, c0 .. c0+15, k], K floats apart: 4-byte copies (read once per block row of the grid
 //      and shared through L1/L2).
-// Both operands are rounded to TF32 (cvt.rna) as the fragments are read, which is the rounding
-// the contract and the reference use. Partial tiles (M, C_out, C_in not multiples of the tile) are
-// zero-filled on load and bounds-checked on store.
+// Both operands are rounded (TF32: cvt.rna; BF16: cvt.rn.bf16x2, packing two neighbours along the
+// reduction) as the fragments are read, which is the rounding the contract and the reference use.
+// Partial tiles (M, C_out, C_in not multiples of the tile) are zero-filled on load and
+// bounds-checked on store.
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
@@ -44,11 +45,11 @@ __device__ int64_t row_base(const TemporalConvShape& s, int64_t t_out, int64_t m
   return (b * s.t_in + t * s.stride) * s.c_in;
 }
 
-// kVec: floats per A copy (4 or 1).
-template <int kVec>
+// kVec: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
+template <int kVec, bool kBf16>
 __global__ void __launch_bounds__(kThreads, 4)
-    conv_fwd_tf32_kernel(TemporalConvShape s, int64_t t_out, const float* __restrict__ x,
-                         const float* __restrict__ w, float* __restrict__ y) {
+    conv_fwd_tc_kernel(TemporalConvShape s, int64_t t_out, const float* __restrict__ x,
+                       const float* __restrict__ w, float* __restrict__ y) {
   // float4: cp.async of 16 bytes needs 16-byte aligned destinations.
   GPU_SHARED(float4, smem4, [kStages * kStageFloats / 4]);
   float* smem = &smem4[0].x;
@@ -128,27 +129,50 @@ __global__ void __launch_bounds__(kThreads, 4)
     __syncthreads();  // every thread's copies of slice q have landed
     const float* a_tile = smem + stage * kStageFloats;
     const float* b_tile = a_tile + kBlockM * kLd;
-    V3D_UNROLL
-    for (int kk = 0; kk < kSlice; kk += 8) {
-      tc::FragATf32 a[2];
-      tc::FragBTf32 b[4];
+    if constexpr (kBf16) {
+      static_assert(kSlice == 16, "one m16n8k16 step per slice");
+      tc::FragABf16 a[2];
+      tc::FragBBf16 b[4];
       V3D_UNROLL
       for (int i = 0; i < 2; ++i) {
-        const float* r0 = a_tile + (warp_m + i * 16 + g) * kLd + kk + t;
-        a[i].x[0] = tc::to_tf32(r0[0]);
-        a[i].x[1] = tc::to_tf32(r0[8 * kLd]);
-        a[i].x[2] = tc::to_tf32(r0[4]);
-        a[i].x[3] = tc::to_tf32(r0[8 * kLd + 4]);
+        const float* r0 = a_tile + (warp_m + i * 16 + g) * kLd + 2 * t;
+        a[i].x[0] = tc::pack_bf16x2(r0[0], r0[1]);
+        a[i].x[1] = tc::pack_bf16x2(r0[8 * kLd], r0[8 * kLd + 1]);
+        a[i].x[2] = tc::pack_bf16x2(r0[8], r0[9]);
+        a[i].x[3] = tc::pack_bf16x2(r0[8 * kLd + 8], r0[8 * kLd + 9]);
       }
       V3D_UNROLL
       for (int j = 0; j < 4; ++j) {
-        const float* c0 = b_tile + (warp_n + j * 8 + g) * kLd + kk + t;
-        b[j].x[0] = tc::to_tf32(c0[0]);
-        b[j].x[1] = tc::to_tf32(c0[4]);
+        const float* c0 = b_tile + (warp_n + j * 8 + g) * kLd + 2 * t;
+        b[j].x[0] = tc::pack_bf16x2(c0[0], c0[1]);
+        b[j].x[1] = tc::pack_bf16x2(c0[8], c0[9]);
       }
       V3D_UNROLL
       for (int i = 0; i < 2; ++i) V3D_UNROLL
-      for (int j = 0; j < 4; ++j) tc::mma_tf32(acc[i][j], a[i], b[j]);
+      for (int j = 0; j < 4; ++j) tc::mma_bf16(acc[i][j], a[i], b[j]);
+    } else {
+      V3D_UNROLL
+      for (int kk = 0; kk < kSlice; kk += 8) {
+        tc::FragATf32 a[2];
+        tc::FragBTf32 b[4];
+        V3D_UNROLL
+        for (int i = 0; i < 2; ++i) {
+          const float* r0 = a_tile + (warp_m + i * 16 + g) * kLd + kk + t;
+          a[i].x[0] = tc::to_tf32(r0[0]);
+          a[i].x[1] = tc::to_tf32(r0[8 * kLd]);
+          a[i].x[2] = tc::to_tf32(r0[4]);
+          a[i].x[3] = tc::to_tf32(r0[8 * kLd + 4]);
+        }
+        V3D_UNROLL
+        for (int j = 0; j < 4; ++j) {
+          const float* c0 = b_tile + (warp_n + j * 8 + g) * kLd + kk + t;
+          b[j].x[0] = tc::to_tf32(c0[0]);
+          b[j].x[1] = tc::to_tf32(c0[4]);
+        }
+        V3D_UNROLL
+        for (int i = 0; i < 2; ++i) V3D_UNROLL
+        for (int j = 0; j < 4; ++j) tc::mma_tf32(acc[i][j], a[i], b[j]);
+      }
     }
     __syncthreads();  // the stage is refilled by the copies issued in the next iteration
   }
@@ -173,26 +197,32 @@ __global__ void __launch_bounds__(kThreads, 4)
 
 }  // namespace
 
-void temporal_conv_fwd_tf32(const TemporalConvShape& s, const float* x, const float* w, float* y,
-                            gpu::Stream stream) {
+void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
+                          gpu::Stream stream) {
   const int64_t t_out = s.t_out(), rows = s.rows();
   const int64_t m_tiles = (rows + kBlockM - 1) / kBlockM,
                 n_tiles = (s.c_out + kBlockN - 1) / kBlockN;
-  V3D_CHECK(m_tiles <= 0x7fffffff && n_tiles <= 65535,
-            "temporal_conv_fwd (tf32): " << rows << " x " << s.c_out << " exceeds the grid");
+  V3D_CHECK(
+      m_tiles <= 0x7fffffff && n_tiles <= 65535,
+      "temporal_conv_fwd (tensor cores): " << rows << " x " << s.c_out << " exceeds the grid");
   V3D_CHECK(s.c_out * s.c_in * s.k < (int64_t{1} << 31),
-            "temporal_conv_fwd (tf32): " << s.c_out << " x " << s.c_in << " x " << s.k
-                                         << " weights exceed 32-bit offsets");
+            "temporal_conv_fwd (tensor cores): " << s.c_out << " x " << s.c_in << " x " << s.k
+                                                 << " weights exceed 32-bit offsets");
   const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles));
   // 16-byte copies of x need C_in % 4 == 0 (every row start then stays 16-byte aligned) and an
   // aligned base.
   const bool vec4 = s.c_in % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  if (vec4) {
-    GPU_LAUNCH((conv_fwd_tf32_kernel<4>), grid, kThreads, 0, stream, s, t_out, x, w, y);
+  const bool bf16 = s.math == ConvMath::kBf16;
+  if (vec4 && bf16) {
+    GPU_LAUNCH((conv_fwd_tc_kernel<4, true>), grid, kThreads, 0, stream, s, t_out, x, w, y);
+  } else if (vec4) {
+    GPU_LAUNCH((conv_fwd_tc_kernel<4, false>), grid, kThreads, 0, stream, s, t_out, x, w, y);
+  } else if (bf16) {
+    GPU_LAUNCH((conv_fwd_tc_kernel<1, true>), grid, kThreads, 0, stream, s, t_out, x, w, y);
   } else {
-    GPU_LAUNCH((conv_fwd_tf32_kernel<1>), grid, kThreads, 0, stream, s, t_out, x, w, y);
+    GPU_LAUNCH((conv_fwd_tc_kernel<1, false>), grid, kThreads, 0, stream, s, t_out, x, w, y);
   }
-  V3D_LAUNCH_CHECK("temporal_conv_fwd (tf32)", stream);
+  V3D_LAUNCH_CHECK("temporal_conv_fwd (tensor cores)", stream);
 }
 
 }  // namespace v3d::kernels::V3D_GPU_NS
