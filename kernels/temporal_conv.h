@@ -48,18 +48,36 @@
 // kWinogradMinTiles whole tiles per call; the environment switch V3D_CPU_WINOGRAD=0 turns it off
 // (`force` takes it wherever it applies at all, as the tests do through set_temporal_conv_algo).
 //
+// Arithmetic (TemporalConvShape::math, forward pass only; the backward passes take kFp32):
+//   kFp32  float32 operands, products and sums: the default.
+//   kTf32  x and w rounded to TF32 (kernels/float_round.h, round_tf32: round to nearest, ties
+//          away, 10 mantissa bits), their products (exact in float32) summed in float32. CUDA:
+//          the tensor-core kernel (kernels/cuda/temporal_conv_tc.cu, mma.sync m16n8k8 tf32,
+//          cp.async); CPU: the float32 path on rounded copies of x and w.
+//   kBf16  the same with BF16 (round_bf16: round to nearest even, 7 mantissa bits) and mma.sync
+//          m16n8k16 bf16 on CUDA. (The CPU's process-wide ConvPrecision below is a different
+//          switch: oneDNN's bf16 GEMM for inference.)
+//
 // Tolerance: a float32 sum of L products (L = K*C_in for fwd, up to K*C_out for bwd_data, B*T_out
 // for bwd_weight) in an order that differs between OpenBLAS, the CUDA tiles and the reference:
 // with N(0, 1) inputs the error grows like L * 2^-24 at worst in practice, so comparisons use
-// |err| <= 1e-5 |want| + 2e-6 * L.
+// |err| <= 1e-5 |want| + 2e-6 * L. kTf32 and kBf16 are compared with a reference on the same
+// rounded inputs, so only the summation differs: per instruction the tensor core adds 8 (16) exact
+// products and its accumulator with an unspecified internal order and rounding (up to 1 float32 ulp
+// per addition where round-to-nearest errs by half), so the float32 bound doubles: |err| <= 1e-5
+// |want| + 4e-6 * L.
 #pragma once
 
 #include "kernels/common.h"
 
 namespace v3d::kernels {
 
+// The arithmetic of the forward pass (see above).
+enum class ConvMath : uint8_t { kFp32, kTf32, kBf16 };
+
 struct TemporalConvShape {
   int64_t batch = 0, t_in = 0, c_in = 0, c_out = 0, k = 1, dilation = 1, stride = 1;
+  ConvMath math = ConvMath::kFp32;
 
   // Frames one output frame spans: (K-1)*d + 1.
   V3D_HOST_DEVICE int64_t receptive_field() const { return (k - 1) * dilation + 1; }
@@ -116,15 +134,18 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
 
 // The args of the backward passes: the shape, and the workspace their CUDA launchers take.
+// validate() also requires math = kFp32 (the backward passes have no TF32 or BF16 form yet).
 struct TemporalConvBwdDataArgs : TemporalConvShape {
   int64_t workspace_floats() const {
     return temporal_conv_workspace_floats(*this, TemporalConvPass::kBackwardData);
   }
+  void validate(const char* op = "temporal_conv_bwd_data") const;
 };
 struct TemporalConvBwdWeightArgs : TemporalConvShape {
   int64_t workspace_floats() const {
     return temporal_conv_workspace_floats(*this, TemporalConvPass::kBackwardWeight);
   }
+  void validate(const char* op = "temporal_conv_bwd_weight") const;
 };
 
 namespace cpu {

@@ -65,11 +65,12 @@ int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int6
 }
 
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
-                       int64_t stride, const PreparedConv* prepared) {
-  const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
+                       int64_t stride, const PreparedConv* prepared, kernels::ConvMath math) {
+  TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
+  s.math = math;
   check_tensor(y, "temporal_conv: y", x.device(), Shape{s.batch, s.t_out(), s.c_out});
   const float *v = nullptr, *tap = nullptr;
-  if (prepared != nullptr && x.device().is_cpu()) {
+  if (prepared != nullptr && x.device().is_cpu() && math == kernels::ConvMath::kFp32) {
     if (prepared->winograd.defined() && s.k == 3) {
       check_tensor(
           prepared->winograd, "temporal_conv: prepared Winograd weights", x.device(),
@@ -91,10 +92,10 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
 }
 
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
-                     const PreparedConv* prepared) {
+                     const PreparedConv* prepared, kernels::ConvMath math) {
   const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
   Tensor y = Tensor::empty({s.batch, s.t_out(), s.c_out}, DType::kF32, x.device());
-  temporal_conv_out(x, w, y, dilation, stride, prepared);
+  temporal_conv_out(x, w, y, dilation, stride, prepared, math);
   return y;
 }
 

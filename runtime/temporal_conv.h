@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/temporal_conv.h"
 #include "runtime/autograd.h"
 #include "runtime/tensor.h"
 
@@ -28,11 +29,15 @@ struct PreparedConv {
 PreparedConv prepare_temporal_conv(const Tensor& w);
 
 // y = conv(x, w); y: (B, T_out, C_out) on x's device. prepared (optional):
-// prepare_temporal_conv(w); the result is bit-identical with or without it.
+// prepare_temporal_conv(w); the result is bit-identical with or without it. math: the arithmetic
+// (kernels/temporal_conv.h, ConvMath): kTf32 rounds x and w to TF32 (tensor cores on CUDA) and
+// ignores `prepared`.
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
-                       int64_t stride, const PreparedConv* prepared = nullptr);
+                       int64_t stride, const PreparedConv* prepared = nullptr,
+                       kernels::ConvMath math = kernels::ConvMath::kFp32);
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
-                     const PreparedConv* prepared = nullptr);
+                     const PreparedConv* prepared = nullptr,
+                     kernels::ConvMath math = kernels::ConvMath::kFp32);
 // d_x (B, T_in, C_in), overwritten (frames no output reads get 0), from d_y (B, T_out, C_out).
 // T_in is taken from d_x.
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/float_round.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_kernel.h"
 #include "kernels/temporal_conv.h"
@@ -41,6 +42,22 @@ void TemporalConvShape::validate(const char* op) const {
                                           << " frames is shorter than the receptive field "
                                           << receptive_field() << " = (k-1)*dilation+1 (k=" << k
                                           << ", dilation=" << dilation << ")");
+}
+
+namespace {
+void require_fp32(const TemporalConvShape& s, const char* op) {
+  V3D_CHECK(s.math == ConvMath::kFp32, op << ": only the forward pass has TF32 and BF16 forms");
+}
+}  // namespace
+
+void TemporalConvBwdDataArgs::validate(const char* op) const {
+  TemporalConvShape::validate(op);
+  require_fp32(*this, op);
+}
+
+void TemporalConvBwdWeightArgs::validate(const char* op) const {
+  TemporalConvShape::validate(op);
+  require_fp32(*this, op);
 }
 
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
@@ -556,6 +573,21 @@ void temporal_conv_tap_major(const TemporalConvShape& shape, const float* w, flo
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
                        const float* winograd_v, const float* tap_major_w) {
   shape.validate();
+  if (shape.math != ConvMath::kFp32) {
+    // The float32 path on rounded copies (prepared weights are of the unrounded w).
+    const bool bf16 = shape.math == ConvMath::kBf16;
+    const auto round = [bf16](float v) { return bf16 ? round_bf16(v) : round_tf32(v); };
+    const int64_t n_x = shape.batch * shape.t_in * shape.c_in;
+    const int64_t n_w = shape.c_out * shape.c_in * shape.k;
+    std::vector<float> xr(static_cast<size_t>(n_x)), wr(static_cast<size_t>(n_w));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n_x; ++i) xr[static_cast<size_t>(i)] = round(x[i]);
+    for (int64_t i = 0; i < n_w; ++i) wr[static_cast<size_t>(i)] = round(w[i]);
+    TemporalConvShape fp32 = shape;
+    fp32.math = ConvMath::kFp32;
+    temporal_conv_fwd(fp32, xr.data(), wr.data(), y);
+    return;
+  }
   if (temporal_conv_fwd_uses_winograd(shape)) {
     winograd_fwd(shape, x, w, y, winograd_v);
     return;

@@ -1,6 +1,7 @@
 // CUDA backend of kernels/temporal_conv.h: one hand-written implicit-GEMM kernel serves all three
-// passes. It computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached
-// through index-mapping functors, so no im2col matrix is ever built for the forward pass:
+// passes in float32 (the TF32 and BF16 forwards are the tensor-core kernel of temporal_conv_tc.cu).
+// It computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached through
+// index-mapping functors, so no im2col matrix is ever built for the forward pass:
 // clang-format off
 //
 //   pass         M          N          reduction    A (m, r)              B (r, n)          C
@@ -25,6 +26,7 @@
 // bwd_weight: when the tile grid is too small to fill the GPU the reduction over B*T_out is split
 // (blockIdx.z); each split writes its own partial (C_out, K*C_in) result into the workspace and
 // sum_splits_kernel adds them in split order. No float atomics anywhere.
+#include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
 #include "kernels/gpu/kind.h"
@@ -350,6 +352,10 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
                                      float* y, StreamHandle s) {
   shape.validate();
   auto stream = static_cast<gpu::Stream>(s);
+  if (shape.math != ConvMath::kFp32) {
+    impl::temporal_conv_fwd_tc(shape, x, w, y, stream);
+    return;
+  }
   const int64_t t_out = shape.t_out(), r = shape.reduction();
   impl::launch_gemm("temporal_conv_fwd", shape.rows(), shape.c_out, r, 1, impl::whole(r),
                     impl::XWindowRows{x, shape, t_out}, impl::WeightByOutput{w, shape},

@@ -17,18 +17,8 @@
 #include "kernels/gpu/compat.h"  // the emulator's gpu:: API (host compiler)
 #include "tests/emu/emutest_kernels.h"
 
-#ifndef V3D_EMUTEST_CUDA
-#define V3D_EMUTEST_CUDA 0
-#endif
-
 namespace v3d::emutest {
 namespace {
-
-#if V3D_EMUTEST_CUDA
-namespace dev = cuda;
-#else
-namespace dev = emu;
-#endif
 
 class Kernels : public ::testing::Test {
  protected:

@@ -45,4 +45,15 @@ namespace cuda {
 #include "tests/emu/emutest_launchers.inc"
 }  // namespace cuda
 
+// The copy a test binary runs: the test files are compiled with V3D_EMUTEST_CUDA=1 for the nvcc
+// copy on a real device (label gpu), otherwise they run the emulated one.
+#ifndef V3D_EMUTEST_CUDA
+#define V3D_EMUTEST_CUDA 0
+#endif
+#if V3D_EMUTEST_CUDA
+namespace dev = cuda;
+#else
+namespace dev = emu;
+#endif
+
 }  // namespace v3d::emutest

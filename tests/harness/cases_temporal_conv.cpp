@@ -7,7 +7,9 @@
 // long enough to be split. Sizes stay small enough for the emulator (about 1 s for all of them).
 #include <algorithm>
 #include <string>
+#include <utility>
 
+#include "kernels/float_round.h"
 #include "kernels/temporal_conv.h"
 #include "runtime/temporal_conv.h"
 #include "tests/harness/harness.h"
@@ -32,6 +34,25 @@ std::string describe(const ref::ConvDims& d, const char* why) {
 // Float32 sums of `terms` products of N(0, 1) values, in an order each backend chooses.
 Tolerance sum_tolerance(int64_t terms, const char* why) {
   return {1e-5, 2e-6 * static_cast<double>(terms), why};
+}
+
+// A forward case over N(0, 1) inputs x (B, T_in, C_in) and w (C_out, C_in, K); the caller sets
+// run, reference and tol.
+OpCase conv_forward_case(const ref::ConvDims& d, std::string params) {
+  const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k};
+  const int64_t n_x = x_shape.numel(), n_w = w_shape.numel();
+  OpCase fwd;
+  fwd.op = "temporal_conv";
+  fwd.params = std::move(params);
+  fwd.make_inputs = [=](Rng& r) {
+    return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
+  };
+  fwd.outputs = {Shape{d.batch, d.t_out(), d.c_out}};
+  const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
+                                         d.k,     d.dilation, d.stride};
+  fwd.flops = shape.flops();
+  fwd.bytes = shape.bytes();
+  return fwd;
 }
 
 }  // namespace
@@ -137,6 +158,58 @@ V3D_HARNESS_CASES(cases) {
     cases.push_back(bwd_weight);
   }
 
+  // TF32 and BF16 forwards (kernels/temporal_conv.h, ConvMath): the tensor-core kernel on CUDA,
+  // the float32 path on rounded copies on the CPU, against the reference on the same rounded
+  // inputs. The layers of the 27-, 81- and 243-frame models in both forms (training: strided
+  // s = K = 3 down to one frame; inference: dilations 1, 3, 9, 27, 81) with their 34 input
+  // channels and fewer hidden channels than the models' 1024 (the emulator's time), pointwise
+  // layers, and odd tails: channels below one 16-channel slice, not a multiple of 4 (4-byte
+  // copies) or of the 64-wide tile, rows one past a tile, many tiles.
+  const ConvCase tc_shapes[] = {
+      {{2, 243, 34, 64, 3, 1, 3}, "243-frame model, strided input layer 243 -> 81"},
+      {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
+      {{3, 27, 64, 48, 3, 1, 3}, "strided block 27 -> 9"},
+      {{4, 9, 48, 64, 3, 1, 3}, "strided block 9 -> 3"},
+      {{5, 3, 64, 65, 3, 1, 3}, "strided block 3 -> 1, 65 outputs"},
+      {{3, 81, 34, 40, 3, 1, 3}, "81-frame model input layer"},
+      {{4, 27, 34, 37, 3, 1, 3}, "27-frame model input layer, 37 outputs"},
+      {{2, 25, 9, 10, 5, 1, 5}, "strided K=5, 9 channels"},
+      {{2, 11, 5, 130, 3, 1, 3}, "strided with 2 leftover frames, 5 -> 130 channels"},
+      {{1, 243, 34, 32, 3, 1, 1}, "243-frame model, dilated input layer"},
+      {{1, 241, 32, 32, 3, 3, 1}, "dilation 3"},
+      {{1, 235, 16, 24, 3, 9, 1}, "dilation 9"},
+      {{1, 217, 20, 16, 3, 27, 1}, "dilation 27, 20 channels (a partial 16-channel slice)"},
+      {{2, 163, 17, 16, 3, 81, 1}, "dilation 81 to one frame, 17 channels"},
+      {{2, 13, 37, 34, 1, 1, 1}, "pointwise"},
+      {{2, 27, 64, 48, 1, 1, 1}, "pointwise, 16-byte copies"},
+      {{1, 67, 8, 65, 3, 1, 1}, "65 output frames and channels: one past the tile"},
+      {{4, 40, 70, 130, 3, 3, 1}, "many tiles: 136 rows, 130 channels, reduction 210"},
+  };
+  for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
+    const bool bf16 = math == kernels::ConvMath::kBf16;
+    for (const ConvCase& sc : tc_shapes) {
+      const ref::ConvDims d = sc.d;
+      OpCase fwd = conv_forward_case(d, describe(d, sc.why) + (bf16 ? " math=bf16" : " math=tf32"));
+      fwd.run = [=](const auto& in, const auto& out) {
+        ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr, math);
+      };
+      fwd.reference = [=](const auto& in) {
+        const auto round = [bf16](ref::Vec v) {
+          for (double& e : v) {
+            const auto f = static_cast<float>(e);
+            e = bf16 ? kernels::round_bf16(f) : kernels::round_tf32(f);
+          }
+          return v;
+        };
+        return std::vector<ref::Vec>{ref::temporal_conv(round(in[0]), round(in[1]), d)};
+      };
+      fwd.tol = {1e-5, 4e-6 * static_cast<double>(d.k * d.c_in),
+                 "inputs rounded (TF32 or BF16) as in the reference; each output sums K*C_in exact "
+                 "products in float32, the tensor core's additions erring by up to 1 ulp"};
+      cases.push_back(fwd);
+    }
+  }
+
   // The CPU forward's Winograd F(4, 3) path (kernels/temporal_conv.h), forced on for these shapes
   // (by default it runs only from 128 channels); the other backends run their usual kernels. Every
   // dilation of the models, residue chains that are and are not multiples of the 4-frame tile
@@ -156,16 +229,7 @@ V3D_HARNESS_CASES(cases) {
   };
   for (const ConvCase& sc : winograd_shapes) {
     const ref::ConvDims d = sc.d;
-    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
-        y_shape{d.batch, d.t_out(), d.c_out};
-    const int64_t n_x = x_shape.numel(), n_w = w_shape.numel();
-    OpCase fwd;
-    fwd.op = "temporal_conv";
-    fwd.params = describe(d, sc.why);
-    fwd.make_inputs = [=](Rng& r) {
-      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
-    };
-    fwd.outputs = {y_shape};
+    OpCase fwd = conv_forward_case(d, describe(d, sc.why));
     fwd.run = [=](const auto& in, const auto& out) {
       const kernels::cpu::TemporalConvAlgoGuard winograd(kernels::cpu::TemporalConvAlgo::kWinograd);
       ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride);
@@ -174,10 +238,6 @@ V3D_HARNESS_CASES(cases) {
       return std::vector<ref::Vec>{ref::temporal_conv(in[0], in[1], d)};
     };
     fwd.tol = sum_tolerance(d.k * d.c_in, "each output sums K*C_in float32 products");
-    const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
-                                           d.k,     d.dilation, d.stride};
-    fwd.flops = shape.flops();
-    fwd.bytes = shape.bytes();
     cases.push_back(fwd);
   }
 }

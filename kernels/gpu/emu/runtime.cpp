@@ -12,6 +12,7 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/stack_context.hpp>
 #include <cstdlib>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,14 @@ class UsageError : public std::logic_error {
 
 enum class LaneState : uint8_t { kRun, kBarrier, kWarp, kDone };
 
+// One cp.async in flight: it lands when a wait completes its group.
+struct AsyncCopy {
+  std::byte* dst;
+  const std::byte* src;
+  int cp_bytes, src_bytes;
+  uintptr_t pc;  // the issuing code, for reports
+};
+
 struct Lane {
   bctx::fiber fiber;  // the lane while it is suspended
   bctx::fiber sched;  // the scheduler while the lane runs
@@ -72,6 +81,14 @@ struct Lane {
   uint32_t extra = 0;
   std::exception_ptr error;
   uintptr_t stack_lo = 0, stack_hi = 0;  // the lane's own stack: private memory
+  // cp.async state: copies not yet committed, and the committed groups, oldest first.
+  std::vector<AsyncCopy> async_open;
+  std::deque<std::vector<AsyncCopy>> async_groups;
+  size_t async_pending() const {
+    size_t n = async_open.size();
+    for (const auto& g : async_groups) n += g.size();
+    return n;
+  }
 };
 
 size_t page_size() {
@@ -336,6 +353,8 @@ const char* op_name(CollectiveOp op) {
       return "__reduce_or_sync";
     case CollectiveOp::kReduceXor:
       return "__reduce_xor_sync";
+    case CollectiveOp::kMma:
+      return "mma.sync";
   }
   return "?";
 }
@@ -857,6 +876,75 @@ unsigned shuffle_source(CollectiveOp op, unsigned self, int param, int width) {
   }
 }
 
+// The value of one tensor-core operand element. TF32 operands are the upper 19 bits of their
+// register (the MMA ignores the low 13, as the hardware does: rounding is the caller's cvt);
+// BF16 operands are one half of a register, element 2i in the low half.
+double tf32_operand(uint32_t r) {
+  const uint32_t u = r & 0xFFFFE000u;
+  float f;
+  std::memcpy(&f, &u, sizeof(f));
+  return f;
+}
+double bf16_operand(uint32_t r, unsigned half) {
+  const uint32_t u = ((r >> (16 * half)) & 0xFFFFu) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof(f));
+  return f;
+}
+
+// D = A * B + C over the warp's fragments, with the PTX ISA's fragment layouts (groupID g =
+// lane >> 2, threadID_in_group t = lane % 4):
+//   m16n8k8 tf32   A (16 x 8): a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4)
+//                  B (8 x 8):  b0 (t, g), b1 (t+4, g)
+//   m16n8k16 bf16  A (16 x 16): register j holds elements 2j (low half) and 2j+1; element i at
+//                  row g (i in 0,1,4,5) or g+8, column 2t + (i & 1) (+8 for i >= 4)
+//                  B (16 x 8): element i at row 2t + (i & 1) (+8 for i >= 2), column g
+//   C, D (16 x 8): c0 (g, 2t), c1 (g, 2t+1), c2 (g+8, 2t), c3 (g+8, 2t+1)
+// The products are exact in double (11- or 8-bit significands) and summed in double with C, then
+// rounded once to float32: the exact result correctly rounded. The hardware's internal sums may
+// differ in the last bits (their order and rounding are unspecified), which the kernels'
+// documented tolerances cover.
+void resolve_mma(Lane* warp, MmaKind kind) {
+  double a[16][16] = {}, b[16][8] = {}, c[16][8] = {};
+  int kdim = 8;
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    const auto* f = reinterpret_cast<const MmaFragments*>(warp[lane].value);
+    const unsigned g = lane >> 2, t = lane & 3u;
+    if (kind == MmaKind::kM16N8K8Tf32) {
+      a[g][t] = tf32_operand(f->a[0]);
+      a[g + 8][t] = tf32_operand(f->a[1]);
+      a[g][t + 4] = tf32_operand(f->a[2]);
+      a[g + 8][t + 4] = tf32_operand(f->a[3]);
+      b[t][g] = tf32_operand(f->b[0]);
+      b[t + 4][g] = tf32_operand(f->b[1]);
+    } else {
+      kdim = 16;
+      for (unsigned i = 0; i < 8; ++i) {
+        const unsigned row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8;
+        const unsigned col = 2 * t + (i & 1u) + (i >= 4 ? 8 : 0);
+        a[row][col] = bf16_operand(f->a[i / 2], i % 2);
+      }
+      for (unsigned i = 0; i < 4; ++i) {
+        b[2 * t + (i & 1u) + (i >= 2 ? 8 : 0)][g] = bf16_operand(f->b[i / 2], i % 2);
+      }
+    }
+    c[g][2 * t] = f->c[0];
+    c[g][2 * t + 1] = f->c[1];
+    c[g + 8][2 * t] = f->c[2];
+    c[g + 8][2 * t + 1] = f->c[3];
+  }
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    auto* f = reinterpret_cast<MmaFragments*>(warp[lane].value);
+    const unsigned g = lane >> 2, t = lane & 3u;
+    for (unsigned i = 0; i < 4; ++i) {
+      const unsigned row = i < 2 ? g : g + 8, col = 2 * t + (i & 1u);
+      double sum = c[row][col];
+      for (int k = 0; k < kdim; ++k) sum += a[row][k] * b[k][col];
+      f->d[i] = static_cast<float>(sum);
+    }
+  }
+}
+
 // Computes every result of one complete rendezvous (all lanes of `mask` arrived with the same
 // op and mask) into each lane's own slot.
 void resolve_group(Executor& ex, Lane* warp, uint32_t mask) {
@@ -864,6 +952,9 @@ void resolve_group(Executor& ex, Lane* warp, uint32_t mask) {
   const CollectiveOp op = first.op;
   uint64_t acc = 0;
   switch (op) {
+    case CollectiveOp::kMma:
+      resolve_mma(warp, static_cast<MmaKind>(first.param));
+      return;
     case CollectiveOp::kShflIdx:
     case CollectiveOp::kShflUp:
     case CollectiveOp::kShflDown:
@@ -996,6 +1087,15 @@ bool resolve_warp(Executor& ex, unsigned warp_index) {
                           std::to_string(j) + " is " + where(b) + " width " +
                           std::to_string(b.width));
           }
+          // mma.sync.aligned: every lane must execute the same instruction.
+          if (a.op == CollectiveOp::kMma &&
+              (b.param != a.param || b.line != a.line || std::strcmp(b.file, a.file) != 0)) {
+            fault(ex, block_prefix(ex) +
+                          ": lanes disagree at mma.sync.aligned (an MMA inside a "
+                          "divergent branch?): lane " +
+                          std::to_string(k) + " of warp " + std::to_string(warp_index) + " is " +
+                          where(a) + ", lane " + std::to_string(j) + " is " + where(b));
+          }
           break;
       }
     }
@@ -1075,19 +1175,26 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
     l.tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
     l.state = LaneState::kRun;
     l.error = nullptr;
-    l.fiber = bctx::fiber(std::allocator_arg, PooledStack{&ex.stacks, &l},
-                          [lane = &l, body, arg](bctx::fiber&& sched) -> bctx::fiber {
-                            lane->sched = std::move(sched);
-                            try {
-                              body(arg);
-                            } catch (const bctx::detail::forced_unwind&) {
-                              throw;  // abandoning the block: let Boost unwind this stack
-                            } catch (...) {
-                              lane->error = std::current_exception();
-                            }
-                            lane->state = LaneState::kDone;
-                            return std::move(lane->sched);
-                          });
+    l.async_open.clear();
+    l.async_groups.clear();
+    l.fiber = bctx::fiber(
+        std::allocator_arg, PooledStack{&ex.stacks, &l},
+        [lane = &l, body, arg](bctx::fiber&& sched) -> bctx::fiber {
+          lane->sched = std::move(sched);
+          try {
+            body(arg);
+            if (const size_t n = lane->async_pending()) {
+              throw UsageError("exits with " + std::to_string(n) +
+                               " cp.async copies that no cp.async.wait_group completed");
+            }
+          } catch (const bctx::detail::forced_unwind&) {
+            throw;  // abandoning the block: let Boost unwind this stack
+          } catch (...) {
+            lane->error = std::current_exception();
+          }
+          lane->state = LaneState::kDone;
+          return std::move(lane->sched);
+        });
   }
 
   start_interval(ex);
@@ -1184,6 +1291,77 @@ CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value,
   ++ex.warp_waiting;
   yield(l);
   return CollectiveResult{l.result, l.extra};
+}
+
+void warp_mma(MmaKind kind, MmaFragments& f, const std::source_location& loc) {
+  warp_collective(CollectiveOp::kMma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f),
+                  static_cast<int>(kind), 32, loc);
+}
+
+void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes, bool cache_global,
+              const std::source_location& loc) {
+  const uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  const ChecksOff off;
+  Lane& l = current_lane("cp.async");
+  Executor& ex = executor();
+  const std::string at = std::string(cache_global ? "cp.async.cg" : "cp.async.ca") + " (" +
+                         base_name(loc.file_name()) + ":" + std::to_string(loc.line()) + ")";
+  const auto d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
+  if (cache_global ? cp_bytes != 16 : (cp_bytes != 4 && cp_bytes != 8 && cp_bytes != 16)) {
+    throw UsageError(at + ": copy size " + std::to_string(cp_bytes) +
+                     " (.cg copies 16 bytes, .ca 4, 8 or 16)");
+  }
+  if (src_bytes < 0 || src_bytes > cp_bytes) {
+    throw UsageError(at + ": source size " + std::to_string(src_bytes) + " outside [0, " +
+                     std::to_string(cp_bytes) + "]");
+  }
+  if (d % static_cast<unsigned>(cp_bytes) != 0 || s % static_cast<unsigned>(cp_bytes) != 0) {
+    throw UsageError(at + ": destination " + address(d) + " and source " + address(s) +
+                     " must be aligned to the copy size " + std::to_string(cp_bytes));
+  }
+  bool shared = ex.check.dyn_smem.contains(d, static_cast<size_t>(cp_bytes));
+  for (const auto& [p, bytes] : ex.static_shared) {
+    shared |=
+        Range{reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + bytes}.contains(
+            d, static_cast<size_t>(cp_bytes));
+  }
+  if (!shared) {
+    throw UsageError(at + ": the destination " + address(d) +
+                     " is not the block's shared memory (" + memory_where(ex, d, false) + ")");
+  }
+  // The source is read and the destination written at some time before the wait: both are
+  // checked (and, in race mode, recorded) now. A copy of 0 source bytes reads nothing.
+  check_access(ex, s, static_cast<size_t>(src_bytes), Access::kRead, pc);
+  check_access(ex, d, static_cast<size_t>(cp_bytes), Access::kWrite, pc);
+  if (l.error) yield(l);  // the scheduler reports the failed check
+  std::memset(dst, 0xFF, static_cast<size_t>(cp_bytes));
+  l.async_open.push_back(AsyncCopy{static_cast<std::byte*>(dst), static_cast<const std::byte*>(src),
+                                   cp_bytes, src_bytes, pc});
+}
+
+void cp_async_commit() {
+  const ChecksOff off;
+  Lane& l = current_lane("cp.async.commit_group");
+  l.async_groups.push_back(std::move(l.async_open));
+  l.async_open.clear();
+}
+
+void cp_async_wait(int n) {
+  const ChecksOff off;
+  Lane& l = current_lane("cp.async.wait_group");
+  Executor& ex = executor();
+  if (n < 0) throw UsageError("cp.async.wait_group " + std::to_string(n) + ": negative count");
+  while (l.async_groups.size() > static_cast<size_t>(n)) {
+    for (const AsyncCopy& c : l.async_groups.front()) {
+      // Landing is a write of the whole destination by this thread, now.
+      check_access(ex, reinterpret_cast<uintptr_t>(c.dst), static_cast<size_t>(c.cp_bytes),
+                   Access::kWrite, c.pc);
+      if (l.error) yield(l);
+      std::memcpy(c.dst, c.src, static_cast<size_t>(c.src_bytes));
+      std::memset(c.dst + c.src_bytes, 0, static_cast<size_t>(c.cp_bytes - c.src_bytes));
+    }
+    l.async_groups.pop_front();
+  }
 }
 
 int block_barrier(BarrierOp op, int predicate, const std::source_location& loc) {

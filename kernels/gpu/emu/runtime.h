@@ -69,9 +69,24 @@ enum class CollectiveOp : uint8_t {
   kReduceAnd,
   kReduceOr,
   kReduceXor,
+  kMma,  // mma.sync.aligned: param is the MmaKind, value points to the lane's MmaFragments
 };
 
 enum class BarrierOp : uint8_t { kSync, kCount, kAnd, kOr };
+
+// The warp-level MMA instructions the emulator implements (PTX ISA semantics and fragment layouts;
+// docs/gpu.md lists them and the arithmetic):
+//   kM16N8K8Tf32   mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+//   kM16N8K16Bf16  mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+enum class MmaKind : int { kM16N8K8Tf32 = 0, kM16N8K16Bf16 = 1 };
+
+// One lane's registers of an MMA: a (4 x .b32), b (2 x .b32), the accumulator c and the result d.
+struct MmaFragments {
+  uint32_t a[4];
+  uint32_t b[2];
+  float c[4];
+  float d[4];
+};
 
 namespace detail {
 
@@ -84,6 +99,21 @@ struct CollectiveResult {
 CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value, int param,
                                  int width, const std::source_location& loc);
 int block_barrier(BarrierOp op, int predicate, const std::source_location& loc);
+// d = a * b + c over the warp: a rendezvous of all 32 lanes at the same instruction (source
+// line), like every mma.sync.aligned; a lane that exited, waits elsewhere or lies beyond
+// blockDim faults.
+void warp_mma(MmaKind kind, MmaFragments& f, const std::source_location& loc);
+// cp.async.{ca,cg}.shared.global [dst], [src], cp_bytes, src_bytes: src_bytes (0..cp_bytes) bytes
+// of src, then zeros. Emulated strictly: the destination is poisoned at issue and written only
+// when a cp.async.wait_group (or wait_all) of this thread completes the copy's group, so a read
+// before the wait sees poison; in race mode the destination counts as written both at issue
+// and at completion. A thread that exits with copies no wait completed faults.
+void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes, bool cache_global,
+              const std::source_location& loc);
+// cp.async.commit_group: the thread's uncommitted copies form a new group (possibly empty).
+void cp_async_commit();
+// cp.async.wait_group n: completes every committed group but the n most recent.
+void cp_async_wait(int n);
 uint32_t active_mask();
 void* dynamic_smem_base();
 
