@@ -18,6 +18,7 @@ RestoredModel restore_model(const std::string& checkpoint,
                             const std::vector<std::string>& overrides, std::optional<Device> device,
                             const std::string& config_path) {
   const Checkpoint ckpt = load_checkpoint(checkpoint, device.value_or(Device::cpu()));
+  check_checkpoint_values(ckpt, checkpoint);
   RestoredModel m;
   if (!config_path.empty()) {
     m.config = load_config(config_path, overrides);
