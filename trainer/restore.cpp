@@ -42,7 +42,11 @@ RestoredModel restore_model(const std::string& checkpoint,
   m.model = std::make_unique<TemporalModel>(
       temporal_model_config(m.config.model, m.keypoints->num_joints(), 2, m.joints->num_joints()),
       device ? *device : parse_device(m.config.device));
-  m.model->load_state_dict(ckpt.tensors);
+  try {
+    m.model->load_state_dict(ckpt.tensors);
+  } catch (const Error& e) {
+    throw Error(checkpoint + ": /model: " + e.what());  // which file the weights came from
+  }
   return m;
 }
 

@@ -122,5 +122,16 @@ TEST(Restore, NonFiniteWeightsAndNegativeVariancesAreRefused) {
   EXPECT_EQ(restore_model(dir / "zero.h5").epoch, 4);
 }
 
+// A state dict that does not fit the model is reported against the checkpoint file.
+TEST(Restore, StateDictMismatchNamesTheFile) {
+  const test_util::TempDir dir("v3d-restore");
+  Checkpoint c = tiny_checkpoint(tiny_config(), "3,3");
+  const std::string first = c.tensors.front().first;
+  c.tensors.erase(c.tensors.begin());
+  save_checkpoint(c, dir / "partial.h5");
+  test_util::expect_error([&] { restore_model(dir / "partial.h5"); },
+                          {dir / "partial.h5", ": /model: ", "missing key '" + first + "'"});
+}
+
 }  // namespace
 }  // namespace v3d
