@@ -3,15 +3,19 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "apps/commands.h"
 #include "kernels/common.h"
+#include "kernels/text.h"
 #include "runtime/communicator.h"
 
 namespace v3d::apps {
 
 namespace {
+
+constexpr size_t kMaxMessage = 4000;
 
 // CLI11 handles --help before it notices an unexpected argument, so `v3d render --help` would
 // print the main help and succeed; a word in a subcommand's place that names none is caught
@@ -65,7 +69,12 @@ int run_cli(int argc, const char* const* argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "v3d: error: %s\n", e.what());
+    // Sizes are validated before allocating; what still runs out of memory is a real shortage.
+    const std::string what = dynamic_cast<const std::bad_alloc*>(&e) != nullptr
+                                 ? std::string("out of memory (") + e.what() + ")"
+                                 : e.what();
+    // One line, of a length a terminal shows, whatever a message quoted.
+    std::fprintf(stderr, "v3d: error: %s\n", excerpt(what, kMaxMessage).c_str());
     // A failed rank of a data-parallel job ends the whole job, so no rank waits for it forever.
     try {
       if (launch_info_from_env().world_size > 1) {

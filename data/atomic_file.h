@@ -4,6 +4,7 @@
 // of one, and a failed write leaves no temporary file behind.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -15,7 +16,12 @@ namespace v3d::data {
 // the temporary file is removed and the error propagates.
 void write_atomically(const std::string& path, const std::function<void(const std::string&)>& fill);
 
-// `text` as the whole contents of `path`, atomically; "<path>: cannot write" on failure.
+// `size` bytes at `data` as the whole contents of `path`, atomically, every write checked: a
+// failure is "<path>: cannot create (<reason>)" or "<path>: cannot write (<reason>)", the
+// reason the system's ("No space left on device", "File too large" past a size limit).
+void write_bytes_atomically(const std::string& path, const void* data, size_t size);
+
+// `text` as the whole contents of `path`, atomically (write_bytes_atomically).
 void write_text_atomically(const std::string& path, const std::string& text);
 
 }  // namespace v3d::data

@@ -30,6 +30,7 @@
 #include "data/dataset.h"
 #include "data/h5_util.h"
 #include "kernels/common.h"
+#include "kernels/text.h"
 
 namespace v3d::data {
 
@@ -100,6 +101,9 @@ void validate_camera(const Camera& cam, const std::string& path) {
   finite(cam.tangential.data(), 2, "tangential");
   finite(cam.orientation.data(), 4, "orientation");
   finite(cam.translation.data(), 3, "translation");
+  V3D_REQUIRE(cam.focal[0] > 0 && cam.focal[1] > 0, path << "/focal: got (" << cam.focal[0] << ", "
+                                                         << cam.focal[1]
+                                                         << ") (expected positive pixels)");
   const auto& q = cam.orientation;
   const double norm = std::sqrt(double(q[0]) * q[0] + double(q[1]) * q[1] + double(q[2]) * q[2] +
                                 double(q[3]) * q[3]);
@@ -236,7 +240,9 @@ class Reader : public h5::ObjectReader {
                     const std::vector<std::string>& allowed) const {
     for (const auto& m : members(g, path)) {
       if (std::find(allowed.begin(), allowed.end(), m) == allowed.end()) {
-        fail(join_path(path, m), "unexpected object (allowed here: " + join_list(allowed) + ")");
+        fail(join_path(path, excerpt(m)),
+             "unexpected object (allowed here: " +
+                 (allowed.empty() ? std::string("none") : join_list(allowed)) + ")");
       }
     }
   }
@@ -254,10 +260,14 @@ class Reader : public h5::ObjectReader {
     return call(path, "cannot read type", [&] { return ds.getTypeClass(); });
   }
 
-  // Element count of an attribute: 1 for a scalar, n for a rank-1 (n,) array.
+  // Element count of an attribute: 1 for a scalar, n for a rank-1 (n,) array, 0 for anything
+  // else (a NULL dataspace, which has rank 0 like a scalar but no element to read).
   hsize_t attr_elements(const H5::Attribute& a, const std::string& p) const {
     return call(p, "cannot read shape", [&] {
       H5::DataSpace space = a.getSpace();
+      const H5S_class_t kind = space.getSimpleExtentType();
+      if (kind == H5S_SCALAR) return hsize_t{1};
+      if (kind != H5S_SIMPLE) return hsize_t{0};
       const int rank = space.getSimpleExtentNdims();
       if (rank == 0) return hsize_t{1};
       hsize_t n = 0;
@@ -304,14 +314,23 @@ class Reader : public h5::ObjectReader {
     call(p, "cannot read", [&] { a.read(H5::PredType::NATIVE_FLOAT, out); });
   }
 
+  // The length of a (n,) skeleton dataset, at most kMaxJoints.
+  size_t joint_list_length(const H5::DataSet& ds, const std::string& p) const {
+    const auto d = dims(ds, p);
+    if (d.size() != 1) fail(p, "expected shape (n,), got " + shape_string(d));
+    if (d[0] > static_cast<hsize_t>(kMaxJoints)) {
+      fail(p, std::to_string(d[0]) + " entries (expected at most " + std::to_string(kMaxJoints) +
+                  " joints)");
+    }
+    return static_cast<size_t>(d[0]);
+  }
+
   std::vector<int> int_dataset(const H5::Group& g, const char* name,
                                const std::string& path) const {
     const std::string p = join_path(path, name);
     H5::DataSet ds = dataset(g, name, path);
     if (type_class(ds, p) != H5T_INTEGER) fail(p, "expected int32 values");
-    const auto d = dims(ds, p);
-    if (d.size() != 1) fail(p, "expected shape (n,), got " + shape_string(d));
-    std::vector<int> out(d[0]);
+    std::vector<int> out(joint_list_length(ds, p));
     if (!out.empty()) {
       call(p, "cannot read", [&] { ds.read(out.data(), H5::PredType::NATIVE_INT); });
     }
@@ -323,9 +342,7 @@ class Reader : public h5::ObjectReader {
     const std::string p = join_path(path, name);
     H5::DataSet ds = dataset(g, name, path);
     if (type_class(ds, p) != H5T_STRING) fail(p, "expected strings");
-    const auto d = dims(ds, p);
-    if (d.size() != 1) fail(p, "expected shape (n,), got " + shape_string(d));
-    std::vector<std::string> out(d[0]);
+    std::vector<std::string> out(joint_list_length(ds, p));
     if (out.empty()) return out;
     call(p, "cannot read", [&] {
       H5::StrType file_type = ds.getStrType();
@@ -365,19 +382,37 @@ class Reader : public h5::ObjectReader {
       fail(p, "expected " + expected + ", got " + shape_string(d));
     }
     if (d[0] == 0) fail(p, "0 frames (an action needs at least one)");
+    // Before anything is allocated: a few KB of file can declare any size, and frames x joints x
+    // features can wrap around 64 bits. joints <= kMaxJoints, so the product below fits.
+    if (d[0] > static_cast<hsize_t>(kMaxFrames)) {
+      fail(p, std::to_string(d[0]) + " frames (expected at most " + std::to_string(kMaxFrames) +
+                  " per action)");
+    }
     if (values != nullptr) {
-      values->resize(static_cast<size_t>(d[0]) * joints * features);
+      const size_t count =
+          static_cast<size_t>(d[0]) * static_cast<size_t>(joints) * static_cast<size_t>(features);
+      try {
+        values->resize(count);
+      } catch (const std::bad_alloc&) {
+        fail(p, "out of memory for " + shape_string(d) + " float32 values (" +
+                    std::to_string(count * sizeof(float) >> 20) + " MiB)");
+      }
       call(p, "cannot read values", [&] { ds.read(values->data(), H5::PredType::NATIVE_FLOAT); });
     }
     return static_cast<int64_t>(d[0]);
   }
 
+  // The canonical decimal spelling only, so that two names ("0" and "00") can never be one camera.
   int camera_index(const std::string& name, const std::string& path) const {
     const bool digits =
         !name.empty() && name.size() < 6 &&
-        std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits) fail(join_path(path, name), "camera names are indices 0, 1, 2, ...");
-    return std::stoi(name);
+        std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+        (name[0] != '0' || name.size() == 1);
+    if (!digits) {
+      fail(join_path(path, excerpt(name)),
+           "not a camera name (expected an index written 0, 1, 2, ... without leading zeros)");
+    }
+    return *parse_integer<int>(name);
   }
 };
 
@@ -479,6 +514,7 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
     for (const auto& c_name : r.members(cameras, cp)) {
       const int k = r.camera_index(c_name, cp);
       H5::Group c = r.group(cameras, c_name, cp);
+      r.only_members(c, join_path(cp, c_name), {});  // a camera is its attributes
       subject.cameras[k] = read_camera(r, c, join_path(cp, c_name));
     }
 
@@ -525,6 +561,21 @@ void Dataset::validate() const {
   } catch (const Error& e) {
     throw Error(std::string("/skeleton: ") + e.what());
   }
+  // A file names one of the skeletons of data/skeleton.h, and is that skeleton: a model reads
+  // channels by position, so a reordered or renamed joint list would be silently misread.
+  const Skeleton* known = nullptr;
+  for (const Skeleton* k : {&Skeleton::h36m17(), &Skeleton::coco17()})
+    if (k->name == skeleton.name) known = k;
+  V3D_REQUIRE(known != nullptr, "/skeleton attribute name: unknown skeleton '"
+                                    << excerpt(skeleton.name) << "' (expected h36m17 or coco17)");
+  const char* differs = skeleton.joint_names != known->joint_names     ? "joint_names"
+                        : skeleton.parents != known->parents           ? "parents"
+                        : skeleton.joints_left != known->joints_left   ? "joints_left"
+                        : skeleton.joints_right != known->joints_right ? "joints_right"
+                                                                       : nullptr;
+  V3D_REQUIRE(differs == nullptr, "/skeleton/" << differs << ": differs from the " << known->name
+                                               << " skeleton (expected its joints as "
+                                                  "docs/data-format.md lists them)");
   const int J = skeleton.num_joints();
   V3D_CHECK(J > 0, "/skeleton: no joints");
   V3D_CHECK(std::isfinite(fps) && fps > 0, "/ attribute fps: must be positive, got " << fps);
@@ -539,6 +590,9 @@ void Dataset::validate() const {
       const std::string ap = sp + "/actions/" + a_name;
       check_name(a_name, ap);
       V3D_CHECK(action.frames > 0, ap << ": " << action.frames << " frames (need at least one)");
+      V3D_REQUIRE(action.frames <= kMaxFrames, ap << ": " << action.frames
+                                                  << " frames (expected at most " << kMaxFrames
+                                                  << " per action)");
       V3D_CHECK(!action.positions_3d.empty() || !action.positions_2d.empty(),
                 ap << ": neither positions_3d nor positions_2d");
       if (!action.positions_3d.empty()) {
@@ -575,17 +629,8 @@ void write_dataset(const Dataset& dataset, const std::string& path) {
 
 Dataset read_dataset(const std::string& path, const ReadFilter& filter) {
   silence_hdf5();
-  std::error_code ec;
-  V3D_CHECK(std::filesystem::is_regular_file(path, ec), path << ": no such file");
   const Reader r(path);
-  // isHdf5 looks for the signature only; a truncated file passes it and fails at open below.
-  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-  if (is_hdf5 <= 0) r.fail("/", "not an HDF5 file");
-  H5::FileAccPropList fapl;
-  fapl.setFcloseDegree(H5F_CLOSE_STRONG);
-  H5::H5File file = r.call("/", "cannot open (truncated or corrupt HDF5 file?)", [&] {
-    return H5::H5File(path, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
-  });
+  H5::H5File file = r.open();
   Dataset d = read_contents(r, file, filter);
   try {
     d.validate();

@@ -19,6 +19,12 @@ namespace v3d::data {
 
 inline constexpr int kFormatVersion = 1;
 
+// Size limits of a pose file, checked in 64-bit arithmetic before anything is allocated (a file of
+// a few KB can declare any size; docs/data-format.md): frames of one action (or of one inference
+// input), and joints of a skeleton. Together they bound one dataset to 3 * 10^10 floats.
+inline constexpr int64_t kMaxFrames = 10'000'000;  // 55 hours at 50 fps
+inline constexpr int kMaxJoints = 1000;
+
 struct ActionData {
   int64_t frames = 0;
   std::vector<float> positions_3d;                  // (frames, J, 3), may be empty (2D only)

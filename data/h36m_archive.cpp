@@ -19,7 +19,9 @@
 #include <fstream>
 #include <vector>
 
+#include "data/dataset.h"
 #include "data/h36m_archive.h"
+#include "data/h5_util.h"
 #include "kernels/common.h"
 
 namespace v3d::data {
@@ -30,26 +32,6 @@ namespace {
 
 constexpr int kMocapJoints = 32;
 
-herr_t collect_error(unsigned, const H5E_error2_t* err, void* data) {
-  // Walking downward, the last entry is the deepest: it names the actual cause.
-  if (err->desc != nullptr && err->desc[0] != '\0') *static_cast<std::string*>(data) = err->desc;
-  return 0;
-}
-
-// Runs an HDF5 call; an H5::Exception becomes "<file>: <object>: <what> (<innermost cause>)".
-template <class F>
-auto h5_call(const std::string& file, const std::string& object, const std::string& what, F&& f)
-    -> decltype(f()) {
-  try {
-    return f();
-  } catch (const H5::Exception& e) {
-    std::string detail;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &detail);
-    if (detail.empty()) detail = e.getDetailMsg();
-    throw Error(file + ": " + object + ": " + what + " (" + detail + ")");
-  }
-}
-
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
     s.replace(pos, from.size(), to);
@@ -58,20 +40,17 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 
 // One archive file -> (N, 17, 3) metres.
 std::vector<float> read_archive_file(const std::string& file, int64_t& frames) {
-  H5::Exception::dontPrint();  // our messages replace HDF5's printed error stack
   const std::string object = "/3D_positions";
-  V3D_CHECK(H5Fis_hdf5(file.c_str()) > 0, file << ": not an HDF5 file");
-  H5::H5File f = h5_call(file, "/", "cannot open (truncated or corrupt HDF5 file?)",
-                         [&] { return H5::H5File(file, H5F_ACC_RDONLY); });
-  const bool exists = h5_call(file, object, "cannot look up", [&] {
+  H5::H5File f = h5::ObjectReader(file).open();
+  const bool exists = h5::call(file, object, "cannot look up", [&] {
     return f.nameExists("3D_positions") && f.childObjType("3D_positions") == H5O_TYPE_DATASET;
   });
   V3D_CHECK(exists, file << ": " << object << ": missing dataset");
-  H5::DataSet ds = h5_call(file, object, "cannot open", [&] { return f.openDataSet(object); });
+  H5::DataSet ds = h5::call(file, object, "cannot open", [&] { return f.openDataSet(object); });
   const H5T_class_t cls =
-      h5_call(file, object, "cannot read type", [&] { return ds.getTypeClass(); });
+      h5::call(file, object, "cannot read type", [&] { return ds.getTypeClass(); });
   V3D_CHECK(cls == H5T_FLOAT, file << ": " << object << ": expected float values");
-  std::vector<hsize_t> dims = h5_call(file, object, "cannot read shape", [&] {
+  std::vector<hsize_t> dims = h5::call(file, object, "cannot read shape", [&] {
     H5::DataSpace space = ds.getSpace();
     std::vector<hsize_t> d(static_cast<size_t>(std::max(space.getSimpleExtentNdims(), 0)));
     if (!d.empty()) space.getSimpleExtentDims(d.data());
@@ -83,11 +62,15 @@ std::vector<float> read_archive_file(const std::string& file, int64_t& frames) {
   V3D_CHECK(dims.size() == 2 && dims[0] == kMocapJoints * 3,
             file << ": " << object << ": expected (96, N) (32 joints x 3, frames), got " << shape);
   V3D_CHECK(dims[1] > 0, file << ": " << object << ": 0 frames");
+  // Before allocating: a few KB of file can declare any frame count.
+  V3D_REQUIRE(dims[1] <= static_cast<hsize_t>(kMaxFrames), file << ": " << object << ": " << dims[1]
+                                                                << " frames (expected at most "
+                                                                << kMaxFrames << ")");
   const size_t N = dims[1];
   // raw: (96, N) float64, millimetres
   std::vector<double> raw(kMocapJoints * 3 * N);
-  h5_call(file, object, "cannot read values",
-          [&] { ds.read(raw.data(), H5::PredType::NATIVE_DOUBLE); });
+  h5::call(file, object, "cannot read values",
+           [&] { ds.read(raw.data(), H5::PredType::NATIVE_DOUBLE); });
   frames = static_cast<int64_t>(N);
   const int J = static_cast<int>(kH36mKeptJoints.size());
   std::vector<float> out(N * J * 3);  // (N, 17, 3) metres

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/common.h"
+#include "kernels/text.h"
 
 namespace v3d::data::h5 {
 
@@ -31,9 +32,19 @@ auto call(const std::string& file, const std::string& object, const std::string&
   } catch (const H5::Exception& e) {
     std::string detail = error_detail();
     if (detail.empty()) detail = e.getDetailMsg();
-    throw Error(file + ": " + object + ": " + what + " (" + detail + ")");
+    // One line, however HDF5 phrased it.
+    throw Error(file + ": " + object + ": " + what + " (" + excerpt(detail, 300) + ")");
   }
 }
+
+// Throws "<file>: no such file", "<file>: is a directory (expected a file)" or "<file>: not a
+// regular file" unless `file` is a regular file (or a link to one) that readers can open.
+void require_regular_file(const std::string& file);
+
+// Whether `n` bytes read from a file hold, where they start with a global heap collection
+// ("GCOL", version 1) of at most n bytes, objects that tile it exactly with every size in bounds.
+// True for anything else (other data, or the first part of a larger collection).
+bool global_heap_is_consistent(const unsigned char* image, size_t n);
 
 // "(3,)", "(2, 17, 3)": the Python spelling users of h5py know.
 std::string shape_string(const std::vector<hsize_t>& dims);
@@ -51,6 +62,14 @@ std::string read_string_attr(const H5::Attribute& a);
 class ObjectReader {
  public:
   explicit ObjectReader(std::string file) : file_(std::move(file)) {}
+
+  // The file, read-only, after checking it is a regular file, an HDF5 file, and that every global
+  // heap collection in it (where variable-length strings live) is consistent: libhdf5 1.10 trusts
+  // their object sizes and copies past the heap on a corrupt one ("<file>: /: corrupt global heap
+  // collection at byte N"). Files with other than HDF5's default 8-byte lengths are refused (the
+  // check reads 8-byte lengths; h5py and v3d write nothing else). One extra sequential pass over
+  // the file.
+  H5::H5File open() const;
 
   [[noreturn]] void fail(const std::string& object, const std::string& what) const {
     throw Error(file_ + ": " + object + ": " + what);
@@ -70,8 +89,10 @@ class ObjectReader {
   std::string file_;
 };
 
-// Creates `path` through `write`, atomically (data::write_atomically): an HDF5 file created as the
-// temporary file, closed, then renamed onto `path`.
+// Creates `path` through `write`, atomically: the HDF5 file is built in memory, then written by
+// data::write_bytes_atomically (a temporary file renamed onto `path`; a full disk is one line
+// naming `path` and the system's reason, with no temporary file left and the old file intact).
+// Takes memory for the whole file (compressed) while it is written.
 void write_file_atomically(const std::string& path,
                            const std::function<void(H5::H5File& file)>& write);
 

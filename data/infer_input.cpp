@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,7 @@
 #include "data/dataset.h"
 #include "data/skeleton.h"
 #include "kernels/common.h"
+#include "kernels/text.h"
 
 namespace v3d::data {
 
@@ -19,12 +21,27 @@ namespace {
 
 constexpr int kCocoKeypoints = 17;
 
+// A JSON value as a message shows it: a scalar as a short excerpt of its text, a container by its
+// size, so that neither a deeply nested value (dump() recurses once per level) nor a huge one is
+// printed.
+std::string describe(const nlohmann::json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " element(s)";
+  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " member(s)";
+  return excerpt(v.dump(), 40);
+}
+
 // A JSON member as an int64 frame number >= 0; throws naming the entry.
 int64_t frame_number(const nlohmann::json& v, const std::string& where, const char* field) {
+  const std::string name = std::string("\"") + field + "\"";
   if (!v.is_number_integer())
-    throw Error(where + ": \"" + field + "\" must be an integer, got " + v.dump());
+    throw Error(where + ": " + name + " must be an integer, got " + describe(v));
+  // Unsigned values beyond int64 would wrap to negative numbers.
+  if (v.is_number_unsigned() &&
+      v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw Error(where + ": " + name + " is " + v.dump() + " (expected an integer in [0, " +
+                std::to_string(std::numeric_limits<int64_t>::max()) + "])");
   const int64_t f = v.get<int64_t>();
-  if (f < 0) throw Error(where + ": \"" + field + "\" must be >= 0, got " + std::to_string(f));
+  if (f < 0) throw Error(where + ": " + name + " must be >= 0, got " + std::to_string(f));
   return f;
 }
 
@@ -113,7 +130,7 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
   try {
     doc = nlohmann::json::parse(f);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
+    throw Error(path + ": invalid JSON: " + excerpt(e.what(), 200));
   }
   const nlohmann::json* entries = &doc;
   if (doc.is_object()) {
@@ -132,7 +149,7 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
   for (size_t i = 0; i < entries->size(); ++i) {
     const nlohmann::json& e = (*entries)[i];
     std::string where = path + ": entry " + std::to_string(i);
-    if (!e.is_object()) throw Error(where + ": expected an object, got " + e.type_name());
+    if (!e.is_object()) throw Error(where + ": expected an object, got " + describe(e));
     int64_t frame = 0;
     if (e.contains("frame")) {
       frame = frame_number(e["frame"], where, "frame");
@@ -155,7 +172,7 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
         const double x = v.is_number() ? v.get<double>() : NAN;
         if (!std::isfinite(x))
           throw Error(where + ": \"keypoints\"[" + std::to_string(3 * j + c) +
-                      "] must be a finite number, got " + v.dump());
+                      "] must be a finite number, got " + describe(v));
         xy[static_cast<size_t>(2 * j + c)] = static_cast<float>(x);
       }
     }
@@ -168,7 +185,13 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
   in.name = std::filesystem::path(path).stem().string();
   if (in.name.empty()) in.name = "input";
   in.first_frame = frames.begin()->first;
-  in.frames = frames.rbegin()->first - in.first_frame + 1;
+  // Missing frames repeat the previous one, so a gap costs memory: the span is bounded first.
+  const int64_t last_frame = frames.rbegin()->first;
+  if (last_frame - in.first_frame >= kMaxFrames)
+    throw Error(path + ": frames " + std::to_string(in.first_frame) + " to " +
+                std::to_string(last_frame) + " (expected at most " + std::to_string(kMaxFrames) +
+                " frames from the first to the last)");
+  in.frames = last_frame - in.first_frame + 1;
   in.joints = kCocoKeypoints;
   in.res_w = res_w;
   in.res_h = res_h;

@@ -84,8 +84,12 @@ void validate_sequence(const Sequence& seq, int keypoints, int joints, bool need
     for (size_t i = 0; i < a.size(); ++i) {
       if (!std::isfinite(a[i])) {
         const int64_t frame = static_cast<int64_t>(i) / per_frame;
-        V3D_CHECK(false, "sequence " << name << ": " << field << " holds " << a[i] << " at frame "
-                                     << frame << ", value " << static_cast<int64_t>(i) % per_frame);
+        // Readers refuse non-finite input, so from a file this is a finite value that overflowed
+        // when normalised or projected.
+        V3D_REQUIRE(false, "sequence " << name << ": " << field << " is " << a[i] << " at frame "
+                                       << frame << ", value " << static_cast<int64_t>(i) % per_frame
+                                       << " (expected finite values; a finite input this large "
+                                          "overflows float32 when normalised or projected)");
       }
     }
   };

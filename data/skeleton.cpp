@@ -41,6 +41,7 @@
 
 #include "data/skeleton.h"
 #include "kernels/common.h"
+#include "kernels/text.h"
 
 namespace v3d::data {
 
@@ -104,34 +105,52 @@ std::vector<int> Skeleton::flip_permutation() const {
 
 void Skeleton::validate() const {
   const int n = num_joints();
-  V3D_CHECK(n > 0, "skeleton '" << name << "' has no joints");
-  V3D_CHECK(parents.empty() || static_cast<int>(parents.size()) == n,
-            "skeleton '" << name << "': " << parents.size() << " parents for " << n << " joints");
+  V3D_REQUIRE(n > 0, "skeleton '" << name << "' has no joints");
+  // Names identify joints across files and in messages: one name, one joint.
+  for (int j = 0; j < n; ++j) {
+    V3D_REQUIRE(!joint_names[j].empty(),
+                "skeleton '" << name << "': joint " << j << " has an empty name");
+    for (int i = 0; i < j; ++i) {
+      V3D_REQUIRE(joint_names[i] != joint_names[j],
+                  "skeleton '" << name << "': joints " << i << " and " << j << " share the name '"
+                               << excerpt(joint_names[j]) << "' (names must be distinct)");
+    }
+  }
+  V3D_REQUIRE(parents.empty() || static_cast<int>(parents.size()) == n,
+              "skeleton '" << name << "': " << parents.size() << " parents for " << n << " joints");
   int roots = 0;
+  // Every parent in range before any chain is walked: a walk from joint j reaches joints whose own
+  // parents a check of j alone would not have looked at.
   for (int j = 0; j < static_cast<int>(parents.size()); ++j) {
     const int p = parents[j];
-    V3D_CHECK(p >= -1 && p < n && p != j,
-              "skeleton '" << name << "': parent " << p << " of joint " << j << " out of range");
+    V3D_REQUIRE(p >= -1 && p < n && p != j, "skeleton '" << name << "': parent " << p
+                                                         << " of joint " << j
+                                                         << " out of range (expected -1 for the "
+                                                            "root or another joint in [0, "
+                                                         << n << "))");
     roots += p == -1;
+  }
+  for (int j = 0; j < static_cast<int>(parents.size()); ++j) {
     // Walking up from j must reach the root within n steps, otherwise the parents form a cycle.
     int steps = 0;
     for (int a = j; a != -1; a = parents[a]) {
-      V3D_CHECK(++steps <= n, "skeleton '" << name << "': joint " << j << " is in a parent cycle");
+      V3D_REQUIRE(++steps <= n,
+                  "skeleton '" << name << "': joint " << j << " is in a parent cycle");
     }
   }
-  V3D_CHECK(parents.empty() || roots == 1,
-            "skeleton '" << name << "': expected exactly one root (parent -1), found " << roots);
-  V3D_CHECK(joints_left.size() == joints_right.size(),
-            "skeleton '" << name << "': " << joints_left.size() << " left joints but "
-                         << joints_right.size() << " right joints");
+  V3D_REQUIRE(parents.empty() || roots == 1,
+              "skeleton '" << name << "': expected exactly one root (parent -1), found " << roots);
+  V3D_REQUIRE(joints_left.size() == joints_right.size(),
+              "skeleton '" << name << "': " << joints_left.size() << " left joints but "
+                           << joints_right.size() << " right joints");
   std::vector<int> seen(n, 0);
   for (const auto* side : {&joints_left, &joints_right}) {
     for (int j : *side) {
-      V3D_CHECK(j >= 0 && j < n, "skeleton '" << name << "': left/right joint " << j
-                                              << " out of range [0, " << n << ")");
-      V3D_CHECK(seen[j] == 0, "skeleton '"
-                                  << name << "': joint " << j
-                                  << " listed twice in left/right (they must not overlap)");
+      V3D_REQUIRE(j >= 0 && j < n, "skeleton '" << name << "': left/right joint " << j
+                                                << " out of range [0, " << n << ")");
+      V3D_REQUIRE(seen[j] == 0, "skeleton '"
+                                    << name << "': joint " << j
+                                    << " listed twice in left/right (they must not overlap)");
       seen[j] = 1;
     }
   }

@@ -2,10 +2,12 @@
 #include "data/windows.h"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "data/frame_util.h"
 #include "kernels/common.h"
+#include "kernels/text.h"
 
 namespace v3d::data {
 
@@ -289,18 +291,26 @@ void WindowGenerator::load_state(const std::string& state) {
                                                          << "'");
     return line.substr(space + 1);
   };
+  const auto integer = [&](const char* name) {
+    const std::string text = field(name);
+    const std::optional<int64_t> v = parse_integer<int64_t>(text);
+    V3D_REQUIRE(v.has_value(), "window generator state: field '" << name << "' is '"
+                                                                 << excerpt(text, 40)
+                                                                 << "' (expected an integer)");
+    return *v;
+  };
   V3D_CHECK(std::getline(is, line) && line == "v3d-window-generator 1",
             "window generator state: not a v3d-window-generator version 1 state");
-  const int64_t windows = std::stoll(field("num_windows"));
-  const int64_t rf = std::stoll(field("receptive_field"));
+  const int64_t windows = integer("num_windows");
+  const int64_t rf = integer("receptive_field");
   const std::string mode = field("mode");
   V3D_CHECK(windows == num_windows_ && rf == receptive_field() && mode == mode_.name,
             "window generator state: saved for " << windows << " windows, RF " << rf << ", mode '"
                                                  << mode << "'; this generator has " << num_windows_
                                                  << " windows, RF " << receptive_field()
                                                  << ", mode '" << mode_.name << "'");
-  const int64_t epoch = std::stoll(field("epoch"));
-  const int64_t cursor = std::stoll(field("cursor"));
+  const int64_t epoch = integer("epoch");
+  const int64_t cursor = integer("cursor");
   V3D_CHECK(epoch >= 0 && cursor >= 0 && cursor <= num_batches(),
             "window generator state: epoch " << epoch << ", cursor " << cursor << " out of range");
   std::istringstream rs(field("rng"));

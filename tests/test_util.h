@@ -2,7 +2,11 @@
 // is one v3d::Error line naming what is wrong.
 #pragma once
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -70,6 +74,51 @@ inline double relative_error(const std::vector<float>& a, const std::vector<floa
     scale = std::max(scale, std::fabs(double(b[i])));
   }
   return err / std::max(scale, 1e-30);
+}
+
+// Runs fn in a forked child whose files cannot grow past `limit_bytes` (RLIMIT_FSIZE, with SIGXFSZ
+// ignored, so a write past the limit fails with EFBIG, as a full disk fails one with ENOSPC).
+// Returns what the child saw: "ok" when fn returned, "error: <message>" for a v3d::Error,
+// "exception: <what>" for another exception, "crashed: signal N" when it died.
+inline std::string run_with_file_size_limit(rlim_t limit_bytes, const std::function<void()>& fn) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    close(fds[0]);
+    std::string result;
+    signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{limit_bytes, limit_bytes};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+      result = "setrlimit failed";
+    } else {
+      try {
+        fn();
+        result = "ok";
+      } catch (const Error& e) {
+        result = std::string("error: ") + e.what();
+      } catch (const std::exception& e) {
+        result = std::string("exception: ") + e.what();
+      }
+    }
+    for (size_t done = 0; done < result.size();) {
+      const ssize_t n = write(fds[1], result.data() + done, result.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);  // no atexit handlers or gtest teardown in the child
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return "crashed: signal " + std::to_string(WTERMSIG(status));
+  return out;
 }
 
 // A fresh directory under $TMPDIR ("<prefix>-XXXXXX"), removed with its contents when it goes.

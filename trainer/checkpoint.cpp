@@ -16,10 +16,12 @@
 #include <H5Cpp.h>
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
+#include <sstream>
 
 #include "data/h5_util.h"
 #include "kernels/common.h"
@@ -29,6 +31,17 @@ namespace v3d {
 namespace {
 
 constexpr const char* kOptimizerNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+
+std::string float_text(float v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Errors: the conventions of data/h5_util.h
@@ -228,6 +241,15 @@ class Reader : public data::h5::ObjectReader {
       fail(p, "expected at most " + std::to_string(Shape::kMaxDims) + " dimensions, got " +
                   shape_string(dims));
     }
+    // Before anything is allocated, in 64 bits: a few KB of file can declare any shape.
+    uint64_t elements = 1;
+    for (const hsize_t d : dims) {
+      if (d != 0 && elements > kMaxCheckpointElements / d) {
+        fail(p, "shape " + shape_string(dims) + " (expected at most " +
+                    std::to_string(kMaxCheckpointElements) + " elements per tensor)");
+      }
+      elements *= d;
+    }
     std::vector<int64_t> shape_dims(dims.begin(), dims.end());
     const Shape shape(shape_dims);
     const H5T_class_t cls = call(p, "cannot read type", [&] { return ds.getTypeClass(); });
@@ -336,7 +358,10 @@ Checkpoint read_contents(const Reader& r, H5::H5File& file, Device device) {
   c.architecture = r.attr_string(root, "architecture", "/");
   c.config_yaml = r.attr_string(root, "config_yaml", "/");
   c.epoch = r.attr_integer<int64_t>(root, "epoch", "/", H5::PredType::NATIVE_INT64);
+  if (c.epoch < 0) r.fail("/ attribute epoch", std::to_string(c.epoch) + " (expected >= 0)");
   c.lr = r.attr_float(root, "lr", "/");
+  if (!std::isfinite(c.lr) || c.lr < 0.0f)
+    r.fail("/ attribute lr", float_text(c.lr) + " (expected a finite learning rate >= 0)");
   c.generator_state = r.attr_string(root, "generator_state", "/");
   c.dropout_seed = r.attr_integer<uint64_t>(root, "dropout_seed", "/", H5::PredType::NATIVE_UINT64);
   c.dropout_offset =
@@ -353,6 +378,9 @@ Checkpoint read_contents(const Reader& r, H5::H5File& file, Device device) {
     H5::Group opt = r.group(root, "optimizer", "/");
     c.optimizer.steps =
         r.attr_integer<int64_t>(opt, "steps", "/optimizer", H5::PredType::NATIVE_INT64);
+    if (c.optimizer.steps < 0) {
+      r.fail("/optimizer attribute steps", std::to_string(c.optimizer.steps) + " (expected >= 0)");
+    }
     Tensor* out[] = {&c.optimizer.exp_avg, &c.optimizer.exp_avg_sq, &c.optimizer.max_exp_avg_sq};
     for (int i = 0; i < 3; ++i) {
       const std::string p = std::string("/optimizer/") + kOptimizerNames[i];
@@ -388,18 +416,33 @@ void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
   data::h5::write_file_atomically(path, [&](H5::H5File& file) { write_contents(ckpt, file); });
 }
 
+void check_checkpoint_values(const Checkpoint& c, const std::string& path) {
+  const auto check = [&](const Tensor& t, const std::string& object, bool variance) {
+    if (!t.defined() || t.dtype() != DType::kF32) return;
+    const std::vector<float> v = t.to_vector();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i])) {
+        fail(path, object,
+             "element " + std::to_string(i) + " is " + float_text(v[i]) +
+                 " (expected finite values)");
+      }
+      if (variance && v[i] < 0.0f) {
+        fail(path, object,
+             "element " + std::to_string(i) + " is " + float_text(v[i]) +
+                 " (expected a variance >= 0)");
+      }
+    }
+  };
+  for (const auto& [key, t] : c.tensors) check(t, "/model/" + key, ends_with(key, ".running_var"));
+  check(c.optimizer.exp_avg, "/optimizer/exp_avg", false);
+  check(c.optimizer.exp_avg_sq, "/optimizer/exp_avg_sq", true);
+  check(c.optimizer.max_exp_avg_sq, "/optimizer/max_exp_avg_sq", true);
+}
+
 Checkpoint load_checkpoint(const std::string& path, Device device) {
   silence_hdf5();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, "/", "no such file");
   const Reader r(path);
-  // H5Fis_hdf5 looks for the signature only; a truncated file passes it and fails at open below.
-  if (H5Fis_hdf5(path.c_str()) <= 0) r.fail("/", "not an HDF5 file");
-  H5::FileAccPropList fapl;
-  fapl.setFcloseDegree(H5F_CLOSE_STRONG);
-  H5::H5File file = r.call("/", "cannot open (truncated or corrupt HDF5 file?)", [&] {
-    return H5::H5File(path, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
-  });
+  H5::H5File file = r.open();
   return read_contents(r, file, device);
 }
 

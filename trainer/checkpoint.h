@@ -26,6 +26,9 @@ namespace v3d {
 
 constexpr const char* kCheckpointFormat = "v3d-checkpoint";
 constexpr int kCheckpointVersion = 1;
+// The most elements one stored tensor may declare (8 GiB of float32), checked in 64 bits before a
+// reader allocates; VideoPose3D's largest model has about 17M parameters in all.
+constexpr uint64_t kMaxCheckpointElements = uint64_t{1} << 31;
 
 struct Checkpoint {
   // state_dict entries in order: key (e.g. "layers_bn.0.running_mean") and tensor (f32 or i32,
@@ -58,7 +61,14 @@ struct Checkpoint {
 // Writes `ckpt` to `path` atomically. Validates everything before touching the file system.
 void save_checkpoint(const Checkpoint& ckpt, const std::string& path);
 
-// Reads a checkpoint; tensors (model and optimizer) are placed on `device`.
+// Reads a checkpoint; tensors (model and optimizer) are placed on `device`. The values are read
+// as stored, bit for bit (NaN payloads included): check_checkpoint_values judges them.
 Checkpoint load_checkpoint(const std::string& path, Device device = Device::cpu());
+
+// What a model may be restored from (restore_model, `v3d train --resume`): finite f32 tensors,
+// BN running variances (keys ending ".running_var") and AMSGrad's second moments >= 0. A negative
+// variance would evaluate without any error, only wrongly. Throws "<path>: /model/<key>: element
+// i is nan (expected finite values)".
+void check_checkpoint_values(const Checkpoint& ckpt, const std::string& path);
 
 }  // namespace v3d

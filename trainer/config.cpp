@@ -438,12 +438,6 @@ auto at_least(int64_t lo) {
                });
 }
 
-auto above(double lo) {
-  return check("> " + num(lo), [lo](const Checker& k, const std::string& key, double v) {
-    k.check(v > lo, key, "must be > " + num(lo) + ", got " + num(v));
-  });
-}
-
 // [lo, hi], (lo, hi] or [lo, hi) as `open_lo` and `open_hi` say.
 template <class T>
 auto within(T lo, T hi, bool open_lo, bool open_hi) {
@@ -455,9 +449,12 @@ auto within(T lo, T hi, bool open_lo, bool open_hi) {
   });
 }
 
-auto finite() {
+// Finite as the float32 the bank compares it in (a larger double would become infinity there).
+auto finite_float() {
   return check("finite", [](const Checker& k, const std::string& key, double v) {
-    k.check(std::isfinite(v), key, "must be finite");
+    k.check(std::isfinite(v) && std::fabs(v) <= std::numeric_limits<float>::max(), key,
+            "must be a finite float32 (at most " + num(std::numeric_limits<float>::max()) +
+                " in magnitude), got " + num(v));
   });
 }
 
@@ -695,7 +692,7 @@ const std::vector<Field>& fields() {
         at_least(1)));
     t.push_back(field(
         "train.lr", [](auto& c) -> auto& { return c.train.lr; }, "Adam (AMSGrad) learning rate",
-        above(0.0)));
+        within(0.0, 1.0, true, false)));
     t.push_back(field(
         "train.lr_decay", [](auto& c) -> auto& { return c.train.lr_decay; },
         "multiplied into the learning rate after every epoch", within(0.0, 1.0, true, false)));
@@ -780,10 +777,10 @@ const std::vector<Field>& fields() {
         within(1, kernels::kPoseBankMaxCapacity, false, false)));
     t.push_back(field(
         "ltb.threshold", [](auto& c) -> auto& { return c.ltb.threshold; },
-        "a candidate is rejected when its best similarity to the bank is >= this", finite()));
+        "a candidate is rejected when its best similarity to the bank is >= this", finite_float()));
     t.push_back(field(
         "ltb.fusion_threshold", [](auto& c) -> auto& { return c.ltb.fusion_threshold; },
-        "bank entries need similarity >= this to the window's centre to be fused", finite()));
+        "bank entries need similarity >= this to the window's centre to be fused", finite_float()));
     t.push_back(field(
         "ltb.max_insert", [](auto& c) -> auto& { return c.ltb.max_insert; },
         "poses fused into a window; `-1` = the window radius (RF - 1) / 2",
@@ -1044,7 +1041,15 @@ ExperimentConfig parse_config(const std::string& yaml, const std::string& origin
   Context ctx(origin);
   YAML::Node root;
   try {
-    root = YAML::Load(yaml);
+    // All documents, so that a second one is refused rather than silently ignored.
+    const std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
+    if (docs.size() > 1) {
+      const YAML::Mark m = docs[1].Mark();
+      throw Error(origin + (m.is_null() ? std::string() : ":" + std::to_string(m.line + 1)) +
+                  ": a second YAML document (expected one config per file; remove the '---' "
+                  "line that starts it)");
+    }
+    if (!docs.empty()) root = docs[0];
   } catch (const YAML::ParserException& e) {
     throw Error(origin + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }

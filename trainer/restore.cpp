@@ -18,6 +18,7 @@ RestoredModel restore_model(const std::string& checkpoint,
                             const std::vector<std::string>& overrides, std::optional<Device> device,
                             const std::string& config_path) {
   const Checkpoint ckpt = load_checkpoint(checkpoint, device.value_or(Device::cpu()));
+  check_checkpoint_values(ckpt, checkpoint);
   RestoredModel m;
   if (!config_path.empty()) {
     m.config = load_config(config_path, overrides);
@@ -41,7 +42,11 @@ RestoredModel restore_model(const std::string& checkpoint,
   m.model = std::make_unique<TemporalModel>(
       temporal_model_config(m.config.model, m.keypoints->num_joints(), 2, m.joints->num_joints()),
       device ? *device : parse_device(m.config.device));
-  m.model->load_state_dict(ckpt.tensors);
+  try {
+    m.model->load_state_dict(ckpt.tensors);
+  } catch (const Error& e) {
+    throw Error(checkpoint + ": /model: " + e.what());  // which file the weights came from
+  }
   return m;
 }
 

@@ -1,6 +1,7 @@
 // The training loop (trainer/train.h).
 #include "trainer/train.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "data/skeleton.h"
 #include "data/windows.h"
 #include "kernels/common.h"
+#include "kernels/text.h"
 #include "runtime/autograd.h"
 #include "runtime/communicator.h"
 #include "runtime/device.h"
@@ -46,19 +48,31 @@ std::string join_widths(const std::vector<int64_t>& widths) {
   return s;
 }
 
-// Keeps the header (a first line that does not start with a digit or '{') and the lines of
-// epochs <= `last_epoch` of an existing log, so a resumed run does not repeat epochs that a
-// longer earlier run logged after its checkpoint.
+// Keeps the header (a first line that does not start with a digit or '{') and the complete lines
+// of epochs <= `last_epoch` of an existing log, so a resumed run does not repeat epochs that a
+// longer earlier run logged after its checkpoint, nor keep a line torn by a killed run (a JSON
+// line without its closing '}', a CSV line without all the header's fields).
 void truncate_log(const fs::path& path, int64_t last_epoch) {
   std::ifstream in(path);
   if (!in) return;
   std::ostringstream kept;
   std::string line;
+  std::optional<size_t> csv_fields;  // the header's comma count
   while (std::getline(in, line)) {
     const size_t digit = line.find_first_of("0123456789");
     const bool data_line = !line.empty() && (line[0] == '{' || (line[0] >= '0' && line[0] <= '9'));
-    if (data_line && digit != std::string::npos && std::stoll(line.substr(digit)) > last_epoch)
+    if (!data_line) {
+      if (!csv_fields) csv_fields = static_cast<size_t>(std::count(line.begin(), line.end(), ','));
+      kept << line << '\n';
       continue;
+    }
+    const bool complete = line[0] == '{'
+                              ? line.back() == '}'
+                              : csv_fields && static_cast<size_t>(std::count(
+                                                  line.begin(), line.end(), ',')) == *csv_fields;
+    const std::optional<int64_t> epoch = parse_integer<int64_t>(
+        line.substr(digit, line.find_first_not_of("0123456789", digit) - digit));
+    if (!complete || !epoch || *epoch > last_epoch) continue;
     kept << line << '\n';
   }
   in.close();
@@ -192,6 +206,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   TrainResult result;
   if (!options.resume.empty()) {
     const Checkpoint ckpt = load_checkpoint(options.resume, device);
+    check_checkpoint_values(ckpt, options.resume);
     const std::string arch = join_widths(model.config().filter_widths);
     V3D_CHECK(ckpt.architecture == arch, options.resume << ": architecture " << ckpt.architecture
                                                         << " does not match the config's " << arch);
@@ -339,6 +354,15 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
       }
     }
     synchronize(device);
+    // Non-finite weights follow a non-finite loss: stop before they are logged or saved, so the
+    // last checkpoint written stays the last good one. (Every rank sees the same global sum.)
+    if (!std::isfinite(loss_sum)) {
+      throw Error(out_dir.string() + ": epoch " + std::to_string(e.epoch) +
+                  ": the training loss is " + fmt("%g", loss_sum) +
+                  " (expected a finite loss; a smaller train.lr may help); training stopped, "
+                  "the last good checkpoint is " +
+                  (result.checkpoint.empty() ? std::string("none") : result.checkpoint));
+    }
     e.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     e.train_mpjpe_mm = e.samples > 0 ? 1000.0 * loss_sum / static_cast<double>(e.samples) : 0.0;

@@ -6,12 +6,17 @@
 
 #include <gtest/gtest.h>
 
+#include <H5Cpp.h>
+#include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/app_util.h"
+#include "data/dataset.h"
 #include "kernels/common.h"
 #include "kernels/gemm_kernel.h"
+#include "tests/test_util.h"
 #include "trainer/config.h"
 
 namespace v3d::apps {
@@ -67,6 +72,36 @@ TEST(Cli, DeviceOptionIsCheckedAndNamed) {
     msg = e.what();
   }
   EXPECT_EQ(msg, "--device: invalid device 'tpu': expected cpu, cuda, cuda:N, emu or emu:N");
+}
+
+// Whatever a file holds, a message is one line that names the file and the object, and in a
+// release build nothing of v3d's sources (a V3D_CHECK's file and line).
+TEST(Cli, HostileFilesGiveOneLineWithoutSourcePaths) {
+  set_debug_messages(false);
+  const test_util::TempDir dir("v3d-cli");
+  expect_one_line_error(run({"convert", "check", dir.path().c_str()}),
+                        dir.path() + ": is a directory (expected a file)");
+
+  data::Dataset d;
+  d.skeleton = data::Skeleton::h36m17();
+  data::ActionData a;
+  a.frames = 2;
+  a.positions_3d.assign(2 * 17 * 3, 0.5f);
+  d.subjects["S1"].actions["Walking"] = a;
+  const std::string file = dir / "data.h5";
+  data::write_dataset(d, file);
+  {
+    // A NaN, which a V3D_CHECK reports.
+    H5::H5File f(file, H5F_ACC_RDWR);
+    a.positions_3d[7] = std::nanf("");
+    f.openDataSet("/subjects/S1/actions/Walking/positions_3d")
+        .write(a.positions_3d.data(), H5::PredType::NATIVE_FLOAT);
+  }
+  const CliRun r = run({"convert", "check", file.c_str()});
+  expect_one_line_error(r, file + ": /subjects/S1/actions/Walking/positions_3d: 1 NaN or Inf");
+  EXPECT_EQ(r.err.find(".cpp"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("[check"), std::string::npos) << r.err;
+  set_debug_messages(std::nullopt);
 }
 
 TEST(Cli, InfoNamesTheCpuTheKernelAndWhy) {

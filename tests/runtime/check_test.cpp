@@ -1,6 +1,9 @@
 // V3D_CHECK, V3D_REQUIRE and the synchronise-after-every-op switch.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -18,6 +21,7 @@ namespace {
 static_assert(std::is_base_of_v<std::runtime_error, Error>);
 
 TEST(V3dCheck, MessageNamesExpressionFileLineAndUserMessage) {
+  set_debug_messages(true);  // as a debug build or V3D_DEBUG=1
   const int answer = 41;
   int line = 0;
   std::string msg;
@@ -34,6 +38,30 @@ TEST(V3dCheck, MessageNamesExpressionFileLineAndUserMessage) {
                                "the answer was 41, wanted 42"}));
   // The user's message comes first, then where and what failed.
   EXPECT_EQ(msg.rfind("the answer was 41, wanted 42", 0), 0u) << msg;
+  set_debug_messages(std::nullopt);
+}
+
+TEST(V3dCheck, SourcePlaceOnlyInDebugBuildsOrWithV3dDebug) {
+  const auto message = [] {
+    try {
+      V3D_CHECK(1 + 1 == 3, "arithmetic broke");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  set_debug_messages(false);  // a release build's user: the message alone
+  EXPECT_EQ(message(), "arithmetic broke");
+  set_debug_messages(std::nullopt);
+#ifdef NDEBUG
+  unsetenv("V3D_DEBUG");
+  EXPECT_EQ(message(), "arithmetic broke");
+  setenv("V3D_DEBUG", "1", 1);
+  EXPECT_TRUE(test::contains_all(message(), {"arithmetic broke", "1 + 1 == 3", "check_test.cpp:"}));
+  unsetenv("V3D_DEBUG");
+#else
+  EXPECT_TRUE(test::contains_all(message(), {"arithmetic broke", "1 + 1 == 3", "check_test.cpp:"}));
+#endif
 }
 
 TEST(V3dCheck, PassingCheckDoesNotFormatTheMessage) {
@@ -96,14 +124,21 @@ TEST(V3dRequire, MessageAloneWithoutSourcePlace) {
 }
 
 TEST(V3dCheck, ThrowCheckFailureFormat) {
+  set_debug_messages(true);
   const std::string msg =
       test::error_message([] { throw_check_failure("x > 0", "some/file.cpp", 17, "bad x"); });
   EXPECT_EQ(msg, "bad x [check `x > 0` failed at some/file.cpp:17]");
+  set_debug_messages(false);
+  EXPECT_EQ(test::error_message([] { throw_check_failure("x > 0", "some/file.cpp", 17, "bad x"); }),
+            "bad x");
+  set_debug_messages(std::nullopt);
 }
 
 TEST(V3dCheck, RuntimeErrorsCarryTheirLocation) {
+  set_debug_messages(true);  // a debug build or V3D_DEBUG=1
   const std::string msg = test::error_message([] { Shape({1, 2, 3, 4, 5}); });
   EXPECT_TRUE(test::contains_all(msg, {"runtime/tensor.cpp:", "kMaxDims", "at most 4"}));
+  set_debug_messages(std::nullopt);
 }
 
 // ---- kernels::set_sync_after_ops --------------------------------------------------------------

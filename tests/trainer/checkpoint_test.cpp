@@ -539,6 +539,88 @@ TEST_F(CheckpointLoad, UnexpectedRootObject) {
                     {"/model_traj", "unexpected object"});
 }
 
+TEST_F(CheckpointLoad, StringAttributeWithANullDataspaceIsNotAScalar) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        H5::Group root = f.openGroup("/");
+        root.removeAttr("architecture");
+        H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+        root.createAttribute("architecture", t, H5::DataSpace(H5S_NULL));
+      },
+      {"/ attribute architecture", "expected a scalar"});
+}
+
+TEST_F(CheckpointLoad, DeclaredShapeBeyondTheLimitIsRefusedBeforeAllocating) {
+  // Chunked and never written: a few bytes of file declaring 2^80 elements (and 2^40 squared
+  // would wrap around 64 bits).
+  for (const std::vector<hsize_t>& dims :
+       {std::vector<hsize_t>{hsize_t{1} << 40, hsize_t{1} << 40}, std::vector<hsize_t>{1u << 31, 2},
+        std::vector<hsize_t>{hsize_t{1} << 62}}) {
+    SetUp();
+    expect_load_error(
+        [&](H5::H5File& f) {
+          f.unlink("/model/shrink.weight");
+          H5::DSetCreatPropList props;
+          const std::vector<hsize_t> chunk(dims.size(), 1);
+          props.setChunk(static_cast<int>(chunk.size()), chunk.data());
+          f.createDataSet("/model/shrink.weight", H5::PredType::IEEE_F32LE,
+                          H5::DataSpace(static_cast<int>(dims.size()), dims.data()), props);
+        },
+        {"/model/shrink.weight", "expected at most 2147483648 elements"});
+  }
+}
+
+TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
+  expect_load_error(
+      [](H5::H5File& f) {
+        const int64_t v = -1;
+        f.openGroup("/").openAttribute("epoch").write(H5::PredType::NATIVE_INT64, &v);
+      },
+      {"/ attribute epoch", "-1 (expected >= 0)"});
+  SetUp();
+  expect_load_error(
+      [](H5::H5File& f) {
+        const float v = std::numeric_limits<float>::infinity();
+        f.openGroup("/").openAttribute("lr").write(H5::PredType::NATIVE_FLOAT, &v);
+      },
+      {"/ attribute lr", "inf", "finite"});
+  SetUp();
+  expect_load_error(
+      [](H5::H5File& f) {
+        const int64_t v = -5;
+        f.openGroup("/optimizer").openAttribute("steps").write(H5::PredType::NATIVE_INT64, &v);
+      },
+      {"/optimizer attribute steps", "-5"});
+}
+
+// load_checkpoint reads values bit for bit (the round trips above store NaN payloads);
+// check_checkpoint_values is what a model may be restored from.
+TEST(Checkpoint, ValuesAModelIsRestoredFrom) {
+  Checkpoint c = sample();
+  c.tensors = {{"layers_bn.0.running_var", Tensor::from_vector({1.0f, 0.0f, 2.0f}, {3})},
+               {"layers_bn.0.num_batches_tracked", counter(3)}};
+  c.optimizer.exp_avg = Tensor::from_vector({-1.0f, 0.5f}, {2});
+  c.optimizer.exp_avg_sq = Tensor::from_vector({0.0f, 0.5f}, {2});
+  c.optimizer.max_exp_avg_sq = Tensor::from_vector({0.0f, 0.5f}, {2});
+  check_checkpoint_values(c, "a.ckpt");
+
+  Checkpoint bad = c;
+  bad.tensors[0].second = Tensor::from_vector({1.0f, -1e-30f, 2.0f}, {3});
+  expect_error([&] { check_checkpoint_values(bad, "a.ckpt"); },
+               {"a.ckpt: /model/layers_bn.0.running_var: element 1 is -1e-30",
+                "(expected a variance >= 0)"});
+  bad = c;
+  bad.optimizer.max_exp_avg_sq = Tensor::from_vector({0.0f, -0.5f}, {2});
+  expect_error([&] { check_checkpoint_values(bad, "a.ckpt"); },
+               {"a.ckpt: /optimizer/max_exp_avg_sq: element 1 is -0.5"});
+  bad = c;
+  bad.optimizer.exp_avg = Tensor::from_vector({std::nanf(""), 0.5f}, {2});
+  expect_error([&] { check_checkpoint_values(bad, "a.ckpt"); },
+               {"a.ckpt: /optimizer/exp_avg: element 0 is nan (expected finite values)"});
+  expect_error([&] { check_checkpoint_values(sample(), "a.ckpt"); },
+               {"a.ckpt: /model/expand_bn.weight: element 1 is nan"});
+}
+
 TEST_F(CheckpointLoad, MissingMetadataGroup) {
   expect_load_error([](H5::H5File& f) { f.unlink("/metadata"); }, {"/metadata", "missing group"});
 }

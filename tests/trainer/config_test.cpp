@@ -207,8 +207,17 @@ TEST(Config, TypeErrorsNameKeyAndType) {
 }
 
 TEST(Config, RangeErrors) {
-  EXPECT_ERROR_HAS(error_of("train:\n  lr: -1e-3\n"), "test.yaml:2: 'train.lr' must be > 0");
-  EXPECT_ERROR_HAS(error_of("", {"train.lr=0"}), "--set train.lr=0: 'train.lr' must be > 0");
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: -1e-3\n"),
+                   "test.yaml:2: 'train.lr' must be in (0, 1], got -0.001");
+  EXPECT_ERROR_HAS(error_of("", {"train.lr=0"}), "--set train.lr=0: 'train.lr' must be in (0, 1]");
+  // Finite as a double but infinite as the float32 the optimizer takes.
+  EXPECT_ERROR_HAS(error_of("train:\n  lr: 1e308\n"), "'train.lr' must be in (0, 1], got 1e+308");
+  EXPECT_ERROR_HAS(error_of("", {"train.lr=2"}), "'train.lr' must be in (0, 1], got 2");
+  EXPECT_ERROR_HAS(error_of("ltb:\n  threshold: 1e300\n"),
+                   "'ltb.threshold' must be a finite float32");
+  EXPECT_ERROR_HAS(error_of("", {"ltb.fusion_threshold=-1e39"}),
+                   "'ltb.fusion_threshold' must be a finite float32");
+  EXPECT_EQ(error_of("ltb:\n  threshold: -3.4e38\n"), "");
   EXPECT_ERROR_HAS(error_of("model:\n  filter_widths: [3, 4]\n"),
                    "'model.filter_widths' must hold odd widths >= 1, got 4");
   EXPECT_ERROR_HAS(error_of("model:\n  filter_widths: []\n"), "at least one width");
@@ -250,6 +259,14 @@ TEST(Config, RangeErrors) {
   } catch (const Error& e) {
     EXPECT_ERROR_HAS(e.what(), "config: 'model.filter_widths' must hold odd widths");
   }
+}
+
+TEST(Config, ASecondYamlDocumentIsRefused) {
+  // yaml-cpp's Load reads the first document only: the second's keys would be silently ignored.
+  EXPECT_ERROR_HAS(error_of("train:\n  epochs: 3\n---\ntrain:\n  epochs: 80\n"),
+                   "test.yaml:4: a second YAML document");
+  EXPECT_ERROR_HAS(error_of("---\ntrain: {epochs: 3}\n---\n"), "a second YAML document");
+  EXPECT_EQ(error_of("---\ntrain:\n  epochs: 3\n...\n"), "");
 }
 
 TEST(Config, ToYamlRoundTrips) {

@@ -236,6 +236,24 @@ TEST(Train, WritesJsonlAndCsvLogs) {
   EXPECT_EQ(resumed[1].rfind("{\"epoch\": 2,", 0), 0u) << resumed[1];
   EXPECT_EQ(lines_of(dir / "train_log.csv").size(), 3u);
 
+  // A line torn by a killed run (epoch 2's, written again after the checkpoint of epoch 2) does
+  // not survive a resume from that checkpoint.
+  {
+    std::ofstream(dir / "train_log.jsonl", std::ios::app) << "{\"epoch\": 2, \"train_mpj";
+    std::ofstream(dir / "train_log.csv", std::ios::app) << "2,31.5,1280";
+  }
+  resume = quiet_options(dir.str(), 3);
+  resume.resume = dir / "epoch_2.h5";
+  train(tiny_config(), resume);
+  const std::vector<std::string> after_tear = lines_of(dir / "train_log.jsonl");
+  ASSERT_EQ(after_tear.size(), 3u);
+  EXPECT_EQ(after_tear[1], resumed[1]);
+  EXPECT_EQ(after_tear[2].rfind("{\"epoch\": 3,", 0), 0u) << after_tear[2];
+  const std::vector<std::string> csv_after = lines_of(dir / "train_log.csv");
+  ASSERT_EQ(csv_after.size(), 4u);
+  EXPECT_EQ(csv_after[3].rfind("3,", 0), 0u) << csv_after[3];
+  EXPECT_EQ(std::count(csv_after[2].begin(), csv_after[2].end(), ','), 6) << csv_after[2];
+
   // A fresh run in the same directory starts the logs over.
   train(tiny_config(), quiet_options(dir.str(), 1));
   EXPECT_EQ(lines_of(dir / "train_log.jsonl").size(), 1u);
@@ -277,6 +295,36 @@ TEST(Train, BadConfigsGiveOneLineErrors) {
   expect_one_line_error(wider, resume, "architecture");
   resume.resume = dir / "missing.h5";
   expect_one_line_error(tiny_config(), resume, "missing.h5");
+}
+
+// A loss that overflows stops training with one line naming the epoch and the last good
+// checkpoint, before the non-finite weights are logged or saved.
+TEST(Train, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  TrainDir dir;
+  const TrainResult first = train(tiny_config(), quiet_options(dir.str(), 1));
+  Checkpoint ckpt = load_checkpoint(first.checkpoint);
+  for (auto& [key, t] : ckpt.tensors) {
+    // Finite weights whose outputs overflow float32.
+    if (key == "shrink.weight")
+      t = Tensor::from_vector(std::vector<float>(t.numel(), 1e38f), t.shape());
+  }
+  save_checkpoint(ckpt, first.checkpoint);
+  const std::string before = test_util::read_text(first.checkpoint);
+  TrainOptions resume = quiet_options(dir.str(), 3);
+  resume.resume = first.checkpoint;
+  expect_one_line_error(tiny_config(), resume, "epoch 2: the training loss is");
+  expect_one_line_error(tiny_config(), resume, "the last good checkpoint is " + first.checkpoint);
+  EXPECT_FALSE(fs::exists(dir / "epoch_2.h5"));
+  EXPECT_TRUE(test_util::read_text(first.checkpoint) == before);
+  EXPECT_EQ(lines_of(dir / "train_log.jsonl").size(), 1u);
+
+  // Resuming from non-finite weights is refused outright.
+  for (auto& [key, t] : ckpt.tensors)
+    if (key == "shrink.weight")
+      t = Tensor::from_vector(std::vector<float>(t.numel(), NAN), t.shape());
+  save_checkpoint(ckpt, dir / "nan.h5");
+  resume.resume = dir / "nan.h5";
+  expect_one_line_error(tiny_config(), resume, "/model/shrink.weight: element 0 is nan");
 }
 
 // One loader for both splits: the training split takes train_subjects and the subset, the test

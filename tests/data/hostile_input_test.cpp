@@ -1,0 +1,366 @@
+// Hostile inputs of the data readers and writers, each written here: a skeleton whose parents
+// lead out of range, attributes with a NULL dataspace, sizes declared far beyond the data (and
+// beyond 64 bits once multiplied), deeply nested and huge JSON values, and a write that runs out
+// of space. Each must end in one v3d::Error line naming the file and the object, never a crash,
+// an allocation of the declared size or a message that echoes megabytes.
+#include <gtest/gtest.h>
+
+#include <H5Cpp.h>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/atomic_file.h"
+#include "data/dataset.h"
+#include "data/infer_input.h"
+#include "kernels/common.h"
+#include "tests/test_util.h"
+
+namespace v3d::data {
+namespace {
+
+namespace fs = std::filesystem;
+using test_util::expect_error;
+using test_util::TempDir;
+using test_util::write_text;
+
+Dataset small_dataset(int64_t frames = 5) {
+  Dataset d;
+  d.skeleton = Skeleton::h36m17();
+  d.fps = 50.0f;
+  Camera c;
+  c.id = "cam";
+  c.res_w = 1000;
+  c.res_h = 1000;
+  c.focal = {1000.0f, 1000.0f};
+  c.center = {500.0f, 500.0f};
+  c.orientation = {1.0f, 0.0f, 0.0f, 0.0f};
+  c.has_extrinsics = true;
+  d.subjects["S1"].cameras[0] = c;
+  ActionData a;
+  a.frames = frames;
+  a.positions_3d.assign(static_cast<size_t>(frames) * 17 * 3, 0.25f);
+  a.positions_2d[0].assign(static_cast<size_t>(frames) * 17 * 2, 300.0f);
+  d.subjects["S1"].actions["Walking"] = a;
+  return d;
+}
+
+class HostileFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    file = dir.file("data.h5");
+    write_dataset(small_dataset(), file);
+  }
+  // Replaces the dataset at `path` by one of shape `dims` (chunked, never written: HDF5 stores
+  // nothing for it, so a file of a few KB can declare any size).
+  void declare_dataset(const std::string& path, std::vector<hsize_t> dims,
+                       const H5::DataType& type = H5::PredType::IEEE_F32LE) {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    f.unlink(path);
+    std::vector<hsize_t> chunk(dims.size(), 1);
+    H5::DSetCreatPropList props;
+    props.setChunk(static_cast<int>(chunk.size()), chunk.data());
+    f.createDataSet(path, type, H5::DataSpace(static_cast<int>(dims.size()), dims.data()), props);
+  }
+  TempDir dir{"v3d-hostile"};
+  std::string file;
+};
+
+TEST_F(HostileFile, ParentsLeadingOutOfRangeAreRefusedBeforeTheyAreFollowed) {
+  // Joint 0's parent is 1 (in range), whose parent is 1000: the cycle walk from joint 0 used to
+  // follow it before joint 1's own range check.
+  std::vector<int> parents = Skeleton::h36m17().parents;
+  parents[0] = 1;
+  parents[1] = 1000;
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    f.unlink("/skeleton/parents");
+    const hsize_t n = parents.size();
+    f.createDataSet("/skeleton/parents", H5::PredType::STD_I32LE, H5::DataSpace(1, &n))
+        .write(parents.data(), H5::PredType::NATIVE_INT);
+  }
+  expect_error([&] { read_dataset(file); }, {file, "/skeleton", "parent 1000 of joint 1"});
+
+  Skeleton s = Skeleton::h36m17();
+  s.parents = parents;
+  expect_error([&] { s.validate(); }, {"parent 1000 of joint 1", "out of range"});
+  s.parents[1] = std::numeric_limits<int>::min();
+  expect_error([&] { s.validate(); }, {"of joint 1", "out of range"});
+}
+
+TEST_F(HostileFile, StringAttributeWithANullDataspaceIsNotAScalar) {
+  for (const std::string object : {"/", "/skeleton", "/subjects/S1/cameras/0"}) {
+    const char* name = object == "/" ? "format" : object == "/skeleton" ? "name" : "id";
+    write_dataset(small_dataset(), file);
+    {
+      H5::H5File f(file, H5F_ACC_RDWR);
+      H5::Group g = f.openGroup(object);
+      g.removeAttr(name);
+      H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+      g.createAttribute(name, t, H5::DataSpace(H5S_NULL));
+    }
+    expect_error([&] { read_dataset(file); },
+                 {file, object + " attribute " + name, "expected a scalar string"});
+  }
+  // Numbers with a NULL dataspace are no scalars either.
+  write_dataset(small_dataset(), file);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    H5::Group g = f.openGroup("/");
+    g.removeAttr("version");
+    g.createAttribute("version", H5::PredType::STD_I32LE, H5::DataSpace(H5S_NULL));
+  }
+  expect_error([&] { read_dataset(file); }, {file, "/ attribute version", "expected a scalar"});
+}
+
+TEST_F(HostileFile, DeclaredFrameCountsBeyondTheLimitAreRefusedBeforeAllocating) {
+  const std::string p3 = "/subjects/S1/actions/Walking/positions_3d";
+  // 360287970189639680 x 17 x 3 floats wraps around 2^64 to a small count.
+  declare_dataset(p3, {360287970189639680ull, 17, 3});
+  expect_error([&] { read_dataset(file); }, {file, p3, "360287970189639680 frames", "at most"});
+
+  // 2D sizes are checked even when 2D is not read (as `v3d convert check` and `v3d train` do).
+  write_dataset(small_dataset(), file);
+  const std::string p2 = "/subjects/S1/actions/Walking/positions_2d/0";
+  declare_dataset(p2, {kMaxFrames + 1, 17, 2});
+  ReadFilter no_2d;
+  no_2d.positions_2d = false;
+  expect_error([&] { read_dataset(file, no_2d); },
+               {file, p2, std::to_string(kMaxFrames + 1) + " frames", "at most"});
+  // The largest dimension HDF5 takes.
+  declare_dataset(p2, {(hsize_t{1} << 62), 17, 2});
+  expect_error([&] { read_dataset(file); }, {file, p2, "frames", "at most"});
+}
+
+TEST_F(HostileFile, DeclaredJointCountsBeyondTheLimitAreRefusedBeforeAllocating) {
+  declare_dataset("/skeleton/joint_names", {hsize_t{1} << 40},
+                  H5::StrType(H5::PredType::C_S1, H5T_VARIABLE));
+  expect_error([&] { read_dataset(file); },
+               {file, "/skeleton/joint_names", "1099511627776", "at most"});
+  write_dataset(small_dataset(), file);
+  declare_dataset("/skeleton/joints_left", {hsize_t{1} << 40}, H5::PredType::STD_I32LE);
+  expect_error([&] { read_dataset(file); }, {file, "/skeleton/joints_left", "at most"});
+}
+
+// What docs/data-format.md defines and nothing else: canonical camera names (so "0" and "00" can
+// never both be camera 0, one overwriting the other), cameras that are attributes only, a known
+// skeleton that is that skeleton, distinct joint names, positive focal lengths.
+TEST_F(HostileFile, StructuralFieldsTheFormatDoesNotDefineAreRefused) {
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    f.link(H5L_TYPE_HARD, "/subjects/S1/cameras/0", "/subjects/S1/cameras/00");
+  }
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/cameras/00", "without leading zeros"});
+  write_dataset(small_dataset(), file);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    f.link(H5L_TYPE_HARD, "/subjects/S1/actions/Walking/positions_2d/0",
+           "/subjects/S1/actions/Walking/positions_2d/01");
+  }
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/actions/Walking/positions_2d/01", "without leading zeros"});
+  write_dataset(small_dataset(), file);
+  { H5::H5File(file, H5F_ACC_RDWR).createGroup("/subjects/S1/cameras/0/extra"); }
+  expect_error([&] { read_dataset(file); },
+               {file, "/subjects/S1/cameras/0/extra", "unexpected object (allowed here: none)"});
+
+  const auto with_skeleton = [&](const std::function<void(Skeleton&)>& edit) {
+    Dataset d = small_dataset();
+    edit(d.skeleton);
+    return d;
+  };
+  expect_error([&] { write_dataset(with_skeleton([](Skeleton& s) { s.name = "mpii16"; }), file); },
+               {file, "/skeleton attribute name", "unknown skeleton 'mpii16'"});
+  expect_error(
+      [&] {
+        write_dataset(
+            with_skeleton([](Skeleton& s) { std::swap(s.joint_names[1], s.joint_names[4]); }),
+            file);
+      },
+      {file, "/skeleton/joint_names", "differs from the h36m17 skeleton"});
+  expect_error(
+      [&] { write_dataset(with_skeleton([](Skeleton& s) { s.joint_names[4] = "RHip"; }), file); },
+      {file, "joints 1 and 4 share the name 'RHip'"});
+  Dataset d = small_dataset();
+  d.subjects["S1"].cameras[0].focal = {1000.0f, 0.0f};
+  expect_error([&] { write_dataset(d, file); },
+               {file, "/subjects/S1/cameras/0/focal", "expected positive"});
+  // The same checks on reading a file written by another program.
+  write_dataset(small_dataset(), file);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    const float focal[2] = {-1000.0f, 1000.0f};
+    f.openGroup("/subjects/S1/cameras/0")
+        .openAttribute("focal")
+        .write(H5::PredType::NATIVE_FLOAT, focal);
+  }
+  expect_error([&] { read_dataset(file); }, {file, "/subjects/S1/cameras/0/focal", "-1000"});
+}
+
+// Variable-length strings live in global heap collections, whose object sizes libhdf5 1.10 trusts:
+// a size that does not fit its collection made H5HG_read copy past the heap (a crash), and a free
+// block of size 0 made its parser loop forever. Readers check each collection as it is read.
+TEST_F(HostileFile, CorruptGlobalHeapIsRefusedBeforeLibhdf5ParsesIt) {
+  const std::string image = test_util::read_text(file);
+  const size_t heap = image.find("GCOL");
+  ASSERT_NE(heap, std::string::npos);
+  // The first object's size (16 bytes of collection header, then 8 bytes into the object header).
+  const size_t first_size = heap + 16 + 8;
+  ASSERT_EQ(image.substr(heap + 32, 8), "v3d-pose");
+  const auto with_size = [&](size_t at, uint64_t size) {
+    std::string bad = image;
+    for (int i = 0; i < 8; ++i) bad[at + i] = static_cast<char>(size >> (8 * i));
+    write_text(file, bad);
+  };
+  for (const uint64_t size : {uint64_t{16}, uint64_t{100000}, ~uint64_t{0}}) {
+    with_size(first_size, size);
+    expect_error([&] { read_dataset(file); }, {file, "corrupt global heap collection"});
+  }
+  // The free block (object 0) that ends the collection, given size 0.
+  size_t at = heap + 16;
+  while (image[at] != 0 || image[at + 1] != 0) {
+    uint64_t size = 0;
+    for (int i = 7; i >= 0; --i) size = size << 8 | static_cast<unsigned char>(image[at + 8 + i]);
+    at += 16 + (size + 7) / 8 * 8;
+  }
+  with_size(at + 8, 0);
+  expect_error([&] { read_dataset(file); }, {file, "corrupt global heap collection"});
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// COCO-style JSON
+
+std::string coco_entry(const std::string& frame, const std::string& keypoints) {
+  return "{\"frame\": " + frame + ", \"keypoints\": " + keypoints + "}";
+}
+
+// `depth` nested arrays around a 0.
+std::string nested(size_t depth) { return std::string(depth, '[') + "0" + std::string(depth, ']'); }
+
+TEST(HostileJson, DeeplyNestedValuesGiveABoundedMessage) {
+  const TempDir dir("v3d-hostile");
+  const std::string f = dir.file("det.json");
+  const auto read = [&] { read_infer_input_coco_json(f, 1000, 1002); };
+  // Deep enough to overflow the stack of a recursive dump().
+  const size_t depth = 500'000;
+  std::string kp = test_util::coco_keypoints(0);
+  kp = "[" + nested(depth) + kp.substr(kp.find(','));
+  write_text(f, "[" + coco_entry("0", kp) + "]");
+  expect_error(read, {f, "entry 0", "\"keypoints\"[0]", "a finite number", "array"});
+  write_text(f, "[" + coco_entry(nested(depth), test_util::coco_keypoints(0)) + "]");
+  expect_error(read, {f, "entry 0", "\"frame\"", "an integer", "array"});
+}
+
+TEST(HostileJson, HugeValuesAreShownAsShortExcerpts) {
+  const TempDir dir("v3d-hostile");
+  const std::string f = dir.file("det.json");
+  const auto read = [&] { read_infer_input_coco_json(f, 1000, 1002); };
+  std::string kp = test_util::coco_keypoints(0);
+  kp = "[\"" + std::string(5'000'000, 'x') + "\"" + kp.substr(kp.find(','));
+  write_text(f, "[" + coco_entry("0", kp) + "]");
+  try {
+    read();
+    ADD_FAILURE() << "a 5 MB string was accepted as a keypoint";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_LT(msg.size(), 1000u) << msg.substr(0, 1000);
+    EXPECT_NE(msg.find("\"keypoints\"[0]"), std::string::npos) << msg.substr(0, 1000);
+    EXPECT_NE(msg.find("5000002 characters"), std::string::npos) << msg.substr(0, 1000);
+  }
+  // A syntax error inside a huge token.
+  write_text(f, "[{\"frame\": 0, \"keypoints\": \"" + std::string(5'000'000, 'y'));
+  try {
+    read();
+    ADD_FAILURE() << "an unterminated string was accepted";
+  } catch (const Error& e) {
+    EXPECT_LT(std::string(e.what()).size(), 1000u);
+    EXPECT_NE(std::string(e.what()).find("invalid JSON"), std::string::npos);
+  }
+}
+
+TEST(HostileJson, FrameNumbersBeyondTheLimitAreRefusedAsWritten) {
+  const TempDir dir("v3d-hostile");
+  const std::string f = dir.file("det.json");
+  const auto read = [&] { read_infer_input_coco_json(f, 1000, 1002); };
+  const std::string kp = test_util::coco_keypoints(0);
+  // >= 2^63: shown as written, not wrapped to -1.
+  write_text(f, "[" + coco_entry("18446744073709551615", kp) + "]");
+  expect_error(read, {f, "entry 0", "\"frame\"", "18446744073709551615"});
+  write_text(f, "[" + coco_entry("9223372036854775808", kp) + "]");
+  expect_error(read, {f, "entry 0", "\"frame\"", "9223372036854775808"});
+  // A gap that would make the sequence longer than the limit, before anything is allocated.
+  write_text(f, "[" + coco_entry("0", kp) + ", " + coco_entry("1000000000000", kp) + "]");
+  expect_error(read, {f, "frames 0 to 1000000000000", "at most " + std::to_string(kMaxFrames)});
+}
+
+// ---------------------------------------------------------------------------------------------
+// A full disk
+
+std::vector<std::string> temp_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos)
+      out.push_back(e.path().string());
+  return out;
+}
+
+TEST(FullDisk, PoseFileWriteFailsCleanlyAndKeepsTheEarlierFile) {
+  const TempDir dir("v3d-hostile");
+  const std::string file = dir.file("data.h5");
+  write_dataset(small_dataset(), file);
+  const std::string before = test_util::read_text(file);
+  // 20000 frames of noise (2.7 MB of floats that deflate cannot shrink much) cannot fit in 64 KB.
+  Dataset big = small_dataset(20000);
+  uint32_t state = 1;
+  for (float& v : big.subjects["S1"].actions["Walking"].positions_3d) {
+    state = state * 1664525u + 1013904223u;
+    v = static_cast<float>(state >> 8) / 16777216.0f;
+  }
+  const std::string got =
+      test_util::run_with_file_size_limit(64 * 1024, [&] { write_dataset(big, file); });
+  EXPECT_EQ(got.rfind("error: ", 0), 0u) << got;
+  EXPECT_NE(got.find(file), std::string::npos) << got;
+  EXPECT_NE(got.find("File too large"), std::string::npos) << got;
+  EXPECT_EQ(got.find('\n'), std::string::npos) << got;
+  EXPECT_TRUE(temp_files(dir.path()).empty());
+  EXPECT_TRUE(test_util::read_text(file) == before) << "the earlier file changed";
+  const Dataset d = read_dataset(file);
+  EXPECT_EQ(d.subjects.at("S1").actions.at("Walking").frames, 5);
+}
+
+TEST(FullDisk, PoseFileThatFailsWhenClosedFailsCleanly) {
+  // A small file stays in HDF5's caches until the file is closed: the close is what fails.
+  for (const rlim_t limit : {rlim_t{512}, rlim_t{2048}, rlim_t{8192}}) {
+    const TempDir dir("v3d-hostile");
+    const std::string file = dir.file("data.h5");
+    const std::string got =
+        test_util::run_with_file_size_limit(limit, [&] { write_dataset(small_dataset(), file); });
+    EXPECT_EQ(got.rfind("error: ", 0), 0u) << limit << ": " << got;
+    EXPECT_NE(got.find(file), std::string::npos) << got;
+    EXPECT_NE(got.find("File too large"), std::string::npos) << got;
+    EXPECT_TRUE(dir.entries().empty()) << dir.entries().front();
+  }
+}
+
+TEST(FullDisk, TextWriteFailsCleanlyAndKeepsTheEarlierFile) {
+  const TempDir dir("v3d-hostile");
+  const std::string file = dir.file("report.csv");
+  write_atomically(file, [](const std::string& tmp) { write_text(tmp, "old\n"); });
+  const std::string got = test_util::run_with_file_size_limit(
+      4096, [&] { write_text_atomically(file, std::string(100000, 'x')); });
+  EXPECT_EQ(got.rfind("error: ", 0), 0u) << got;
+  EXPECT_NE(got.find(file), std::string::npos) << got;
+  EXPECT_NE(got.find("File too large"), std::string::npos) << got;
+  EXPECT_TRUE(temp_files(dir.path()).empty());
+  EXPECT_EQ(test_util::read_text(file), "old\n");
+}
+
+}  // namespace
+}  // namespace v3d::data
