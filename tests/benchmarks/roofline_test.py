@@ -80,7 +80,7 @@ class RooflineTest(unittest.TestCase):
         self.assertEqual(m.shared_bytes_per_warp, 32 * (16 + 4))
         self.assertEqual(m.global_loads, 0)
         self.assertEqual(m.flops_per_warp, 2 * 64 + 2 * 16 * 8 * 8)
-        # Tensor pipe: 4 clocks per HMMA = 4; issue 6; shared 640 * 4 / 128 = 20 clocks.
+        # Tensor pipe: 4 clocks per HMMA = 4; 6 instructions to issue; shared 640 * 4 / 128 = 20 clocks.
         frac, pipe, bound = roofline.predicted_fraction(m)
         self.assertEqual((pipe, bound), ("tensor", "shared"))
         self.assertAlmostEqual(frac, 4 / 20)
