@@ -77,9 +77,18 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   if (num_seq == 0) return plan;
 
   std::vector<float> packed(static_cast<size_t>(total * pose));
-  for (size_t k = 0; k < sequences.size(); ++k)
-    std::copy(sequences[k].begin(), sequences[k].end(),
-              packed.begin() + static_cast<int64_t>(plan.offsets[k]) * pose);
+  for (size_t k = 0; k < sequences.size(); ++k) {
+    const std::span<const float>& s = sequences[k];
+    for (size_t i = 0; i < s.size(); ++i) {
+      V3D_CHECK(!std::isfinite(s[i]) || std::fabs(s[i]) <= kLtbMaxCoordinate,
+                "ltb: sequence " << k << ", frame " << static_cast<int64_t>(i) / pose
+                                 << ", keypoint " << (static_cast<int64_t>(i) % pose) / 2
+                                 << ": coordinate " << s[i]
+                                 << " (expected a magnitude <= " << kLtbMaxCoordinate
+                                 << ", beyond which the bank's similarity overflows)");
+    }
+    std::copy(s.begin(), s.end(), packed.begin() + static_cast<int64_t>(plan.offsets[k]) * pose);
+  }
   const Tensor poses = Tensor::from_vector(packed, {total, joints, 2}, device);
   const Tensor offsets = Tensor::from_vector_i32(plan.offsets, {num_seq + 1}, device);
   const Tensor par = Tensor::from_vector_i32(parents, {joints}, device);

@@ -69,8 +69,15 @@ struct LtbPlan {
   int64_t fused_frames = 0;
 };
 
-// sequences: each (frames_k, joints, 2) normalised 2D, frames_k >= 0. Online mode always
-// computes the history (its windows use it). Runs on `device`.
+// The largest finite 2D coordinate the bank takes: the similarity squares coordinate differences
+// in float, which overflow (and turn S into NaN) near 1.8e19; real coordinates, normalised or in
+// pixels, are far below this.
+constexpr float kLtbMaxCoordinate = 1e12f;
+
+// sequences: each (frames_k, joints, 2) normalised 2D, frames_k >= 0; a non-finite coordinate
+// makes its pose invalid (never banked or inserted), a finite one beyond kLtbMaxCoordinate is an
+// error naming the sequence, frame and keypoint. Online mode always computes the history (its
+// windows use it). Runs on `device`.
 LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joints,
                  const std::vector<int32_t>& parents, int64_t radius, const LtbOptions& options,
                  Device device, bool with_history = false);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -424,6 +425,28 @@ TEST(Ltb, CausalModelsAndBadOptionsAreRefused) {
   bad.capacity = kernels::kPoseBankMaxCapacity + 1;
   EXPECT_THROW(validate_ltb_options(bad), Error);
   EXPECT_THROW(parse_ltb_eval("sometimes"), Error);
+}
+
+// Huge finite coordinates would overflow the similarity's squares to inf and S to NaN: refused,
+// naming the place; a non-finite coordinate still only marks its pose invalid.
+TEST(Ltb, CoordinatesBeyondTheSimilaritysRangeAreRefused) {
+  auto seqs = sequences(20);
+  std::vector<float> poses = seqs[0].poses_2d;
+  const std::vector<std::span<const float>> one = {poses};
+  poses[(2 * 17 + 1) * 2] = std::numeric_limits<float>::quiet_NaN();  // frame 2, keypoint 1
+  EXPECT_NO_THROW(plan_ltb(one, 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu()));
+  poses[(3 * 17 + 5) * 2 + 1] = 3e19f;  // frame 3, keypoint 5, y
+  try {
+    plan_ltb(one, 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("ltb: sequence 0, frame 3, keypoint 5: coordinate 3e+19"), std::string::npos)
+        << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+  poses[(3 * 17 + 5) * 2 + 1] = -1e12f;  // the limit itself is fine
+  EXPECT_NO_THROW(plan_ltb(one, 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu()));
 }
 
 }  // namespace
