@@ -1,11 +1,12 @@
 // The gradient all-reduce of data-parallel training, in buckets started during the backward pass
 // (PyTorch DDP's reducer, in small). The flat gradient buffer (runtime/parameters.h) is cut into
-// contiguous buckets, last parameters first, since a backward pass completes the gradients of the
-// last layers first. Each parameter's autograd leaf gets a gradient-ready hook; once every
-// parameter of a bucket is complete, the bucket's all-reduce starts (Communicator::
-// start_all_reduce_sum): on GPUs with NCCL it runs on the communicator's own stream while the
-// backward pass goes on queueing the earlier layers' kernels. Buckets start strictly in order, so
-// every rank issues the same collectives in the same sequence whatever order its hooks fire in.
+// contiguous buckets, last parameters first: parameters declared late (in the model's layout, the
+// batch norms and the later blocks) tend to complete early in a backward pass. Each parameter's
+// autograd leaf gets a gradient-ready hook; once every parameter of a bucket is complete, the
+// bucket's all-reduce starts (Communicator:: start_all_reduce_sum): on GPUs with NCCL it runs on
+// the communicator's own stream while the backward pass goes on queueing the earlier layers'
+// kernels. Buckets start strictly in order, so every rank issues the same collectives in the same
+// sequence whatever order its hooks fire in.
 //
 // The sums are the unbucketed all-reduce's, bit for bit: every communicator adds elementwise, so
 // where the buffer is cut does not change any element's sum.
