@@ -9,6 +9,7 @@
 #include "kernels/gemm_kernel.h"
 #include "runtime/communicator.h"
 #include "runtime/device.h"
+#include "runtime/temporal_conv.h"
 #include "trainer/train.h"
 
 namespace v3d::apps {
@@ -95,6 +96,7 @@ Device restore_device(const std::string& checkpoint, const std::vector<std::stri
                       const std::string& config_path) {
   const ExperimentConfig config = config_path.empty() ? checkpoint_config(checkpoint, overrides)
                                                       : load_config(config_path, overrides);
+  ops::set_conv_backend(config.model.conv_backend);
   return rank_device(parse_device(config.device));
 }
 

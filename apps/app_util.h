@@ -36,7 +36,8 @@ std::vector<data::InferInput> read_inputs(const std::string& path, const std::st
 // rank's local index (one GPU per rank on each node); otherwise `device` itself.
 Device rank_device(const Device& device);
 // The device a checkpoint's model is restored on by eval and ltb-sweep: the config's (after
-// `overrides`, or `config_path`'s when given), moved to the rank's GPU under a launcher.
+// `overrides`, or `config_path`'s when given), moved to the rank's GPU under a launcher. Also sets
+// that config's model.conv_backend for the process (runtime/temporal_conv.h).
 Device restore_device(const std::string& checkpoint, const std::vector<std::string>& overrides,
                       const std::string& config_path = "");
 

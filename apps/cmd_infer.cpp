@@ -18,6 +18,7 @@
 #include "kernels/common.h"
 #include "report/infer_output.h"
 #include "runtime/device.h"
+#include "runtime/temporal_conv.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/infer.h"
@@ -52,6 +53,7 @@ void run_infer(const InferArgs& a) {
   const RestoredModel m =
       restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
   const PrecisionScope precision(a.precision, m.model->device());
+  const ops::ConvBackendGuard conv_backend(m.config.model.conv_backend);
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   const std::vector<InferInput> inputs =

@@ -1,14 +1,19 @@
-// GPU benchmark of our temporal convolution kernels against cuDNN (the baseline they must beat) on
-// the layer shapes of VideoPose3D models: the strided training form (batch of windows) and the
-// dilated whole-sequence inference form. Both run fp32 with FMA only (cuDNN's CUDNN_FMA_MATH: no
-// TF32), cuDNN with the fastest algorithm cudnnFind* reports for each shape and its preferred NHWC
+// GPU benchmark of our temporal convolution kernels against the two library baselines, cuDNN (the
+// baseline they must beat) and our cuBLASLt backend (kernels/temporal_conv_lt.h, the same binary's
+// `model.conv_backend: cublaslt`), on the layer shapes of VideoPose3D models: the strided training
+// form (batch of windows) and the dilated whole-sequence inference form. --math fp32 runs FMA only
+// everywhere (cuDNN's CUDNN_FMA_MATH, CUBLAS_COMPUTE_32F); --math tf32 runs our tensor-core
+// kernels, cuDNN with CUDNN_TENSOR_OP_MATH on float tensors (TF32) and cuBLASLt with
+// CUBLAS_COMPUTE_32F_FAST_TF32, for the passes our contract has in TF32 (the others print n/a).
+// cuDNN runs the fastest algorithm cudnnFind* reports for each shape, with its preferred NHWC
 // layouts (our (B, T, C) activations are NHWC with H = 1; its filter is our weight permuted to
 // (C_out, 1, K, C_in), prepared once outside the timing).
 //
 //   bench_tcn_gpu [--arch 3,3,3] [--batch 1024] [--channels 1024] [--frames 10000] [--reps 20]
-//                 [--json FILE]
+//                 [--math fp32|tf32] [--json FILE]
 //
-// Each measurement validates our output against cuDNN's before timing. Napkin math: 2*M*N*K flops
+// Each measurement validates our and cuBLASLt's outputs against cuDNN's before timing (relative
+// error below 1e-4 in fp32, 1e-2 in tf32). Napkin math: 2*M*N*K flops
 // per pass (M = B*T_out, N = C_out, K = taps*C_in) and the fraction of the card's fp32 FMA peak
 // (SMs x fp32 lanes per SM x 2 x clock). Without a CUDA device it prints SKIPPED and exits 0.
 #include <cuda_runtime.h>
@@ -27,6 +32,7 @@
 
 #include "benchmarks/bench_common.h"
 #include "kernels/temporal_conv.h"
+#include "kernels/temporal_conv_lt.h"
 
 namespace {
 
@@ -140,7 +146,11 @@ int main(int argc, char** argv) {
   std::string arch = "3,3,3", json_path;
   int64_t batch = 1024, channels = 1024, frames = 10000;
   int reps = 20;
+  std::string math_name = "fp32";
   app.add_option("--arch", arch, "Filter widths")->capture_default_str();
+  app.add_option("--math", math_name, "Arithmetic: fp32 or tf32")
+      ->check(CLI::IsMember({"fp32", "tf32"}))
+      ->capture_default_str();
   app.add_option("--batch", batch, "Windows per training batch")->capture_default_str();
   app.add_option("--channels", channels, "Channels")->capture_default_str();
   app.add_option("--frames", frames, "Frames of the inference sequence")->capture_default_str();
@@ -175,15 +185,22 @@ int main(int argc, char** argv) {
   CHECK_CUDNN(cudnnCreate(&cudnn));
   CHECK_CUDNN(cudnnSetStream(cudnn, stream));
 
+  const bool tf32 = math_name == "tf32";
+  const auto math = tf32 ? v3d::kernels::ConvMath::kTf32 : v3d::kernels::ConvMath::kFp32;
+  const double tolerance = tf32 ? 1e-2 : 1e-4;
   nlohmann::json out;
   out["device"] = prop.name;
+  out["math"] = math_name;
   out["peak_fp32_gflops"] = peak_gflops;
-  std::printf("%-18s %-10s %9s %9s %7s %9s %7s %6s\n", "layer", "pass", "ours ms", "cuDNN ms",
-              "ratio", "GFLOP/s", "%peak", "relerr");
+  std::printf("%-18s %-10s %9s %9s %9s %8s %8s %9s %7s %6s\n", "layer", "pass", "ours ms",
+              "cuBLASLt", "cuDNN ms", "vs Lt", "vs cuDNN", "GFLOP/s", "%peak", "relerr");
   std::mt19937_64 rng(1);
   bool all_valid = true;
   for (const Layer& l : layers) {
-    const TemporalConvShape& s = l.shape;
+    TemporalConvShape s = l.shape;
+    s.math = math;
+    TemporalConvShape lt_shape = s;
+    lt_shape.backend = v3d::kernels::ConvBackend::kCublasLt;
     const size_t nx = size_t(s.batch * s.t_in * s.c_in), nw = size_t(s.c_out * s.c_in * s.k);
     const size_t ny = size_t(s.rows() * s.c_out);
     std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -216,6 +233,11 @@ int main(int argc, char** argv) {
          int64_t{1}});
     float* our_ws = nullptr;
     CHECK_CUDA(cudaMalloc(&our_ws, size_t(ours_ws) * 4));
+    const int64_t lt_ws_floats =
+        v3d::kernels::temporal_conv_lt_workspace_floats(lt_shape, TemporalConvPass::kForward);
+    float *lt_ws = nullptr, *lt_out = nullptr;
+    CHECK_CUDA(cudaMalloc(&lt_ws, size_t(lt_ws_floats) * 4));
+    CHECK_CUDA(cudaMalloc(&lt_out, ref_n * 4));
 
     cudnnTensorDescriptor_t xd, yd;
     cudnnFilterDescriptor_t wd;
@@ -232,7 +254,7 @@ int main(int argc, char** argv) {
                                            int(s.c_in), 1, int(s.k)));
     CHECK_CUDNN(cudnnSetConvolution2dDescriptor(cd, 0, 0, 1, int(s.stride), 1, int(s.dilation),
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CHECK_CUDNN(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH));
+    CHECK_CUDNN(cudnnSetConvolutionMathType(cd, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
 
     int found = 0;
     cudnnConvolutionFwdAlgoPerf_t fwd_perf[8];
@@ -252,18 +274,38 @@ int main(int argc, char** argv) {
       const char* name;
       float* ours_out;
       size_t n;
-      std::function<void()> ours, cudnn_run;
+      std::function<void()> ours, cudnn_run, lt;
       bool nhwc_weights;  // the output is a weight gradient in cuDNN's NHWC filter order
+      TemporalConvPass pass;
+    };
+    // Whether our contract has this pass in the chosen arithmetic.
+    const auto supported = [&](TemporalConvPass pass) {
+      try {
+        if (pass == TemporalConvPass::kBackwardData)
+          v3d::kernels::TemporalConvBwdDataArgs{s}.validate();
+        if (pass == TemporalConvPass::kBackwardWeight)
+          v3d::kernels::TemporalConvBwdWeightArgs{s}.validate();
+        return true;
+      } catch (const v3d::Error&) {
+        return false;
+      }
     };
     const Pass passes[] = {
         {"fwd", b.y, ny,
-         [&] { v3d::kernels::launch::temporal_conv_fwd<GpuKind::kCuda>(s, b.x, b.w, b.y, stream); },
+         [&] {
+           v3d::kernels::launch::temporal_conv_fwd<GpuKind::kCuda>(s, b.x, b.w, b.y, our_ws,
+                                                                   stream);
+         },
          [&] {
            CHECK_CUDNN(cudnnConvolutionForward(cudnn, &one, xd, b.x, wd, b.w_nhwc, cd,
                                                fwd_perf[0].algo, b.ws, b.ws_bytes, &zero, yd,
                                                b.ref));
          },
-         false},
+         [&] {
+           v3d::kernels::launch::temporal_conv_fwd<GpuKind::kCuda>(lt_shape, b.x, b.w, lt_out,
+                                                                   lt_ws, stream);
+         },
+         false, TemporalConvPass::kForward},
         {"bwd_data", b.d_x, nx,
          [&] {
            v3d::kernels::launch::temporal_conv_bwd_data<GpuKind::kCuda>(
@@ -274,7 +316,11 @@ int main(int argc, char** argv) {
                                                     bd_perf[0].algo, b.ws, b.ws_bytes, &zero, xd,
                                                     b.ref));
          },
-         false},
+         [&] {
+           v3d::kernels::launch::temporal_conv_bwd_data<GpuKind::kCuda>(
+               v3d::kernels::TemporalConvBwdDataArgs{lt_shape}, b.d_y, b.w, lt_out, lt_ws, stream);
+         },
+         false, TemporalConvPass::kBackwardData},
         {"bwd_weight", b.d_w, nw,
          [&] {
            v3d::kernels::launch::temporal_conv_bwd_weight<GpuKind::kCuda>(
@@ -285,10 +331,21 @@ int main(int argc, char** argv) {
                                                       bf_perf[0].algo, b.ws, b.ws_bytes, &zero, wd,
                                                       b.ref));
          },
-         true},
+         [&] {
+           v3d::kernels::launch::temporal_conv_bwd_weight<GpuKind::kCuda>(
+               v3d::kernels::TemporalConvBwdWeightArgs{lt_shape}, b.x, b.d_y, lt_out, lt_ws,
+               stream);
+         },
+         true, TemporalConvPass::kBackwardWeight},
     };
     for (const Pass& p : passes) {
+      if (!supported(p.pass)) {
+        std::printf("%-18s %-10s %9s  (our contract has no %s form of this pass)\n", l.name.c_str(),
+                    p.name, "n/a", math_name.c_str());
+        continue;
+      }
       p.ours();
+      p.lt();
       p.cudnn_run();
       CHECK_CUDA(cudaStreamSynchronize(stream));
       double err;
@@ -305,13 +362,16 @@ int main(int argc, char** argv) {
         CHECK_CUDA(cudaMemcpy(b.ref, ref_ours.data(), nw * 4, cudaMemcpyHostToDevice));
       }
       err = rel_error(p.ours_out, b.ref, p.n);
-      const bool valid = err < 1e-4;
+      const double lt_err = rel_error(lt_out, b.ref, p.n);
+      const bool valid = err < tolerance && lt_err < tolerance;
       all_valid = all_valid && valid;
       const float ours_ms = time_ms(stream, reps, p.ours);
+      const float lt_ms = time_ms(stream, reps, p.lt);
       const float cudnn_ms = time_ms(stream, reps, p.cudnn_run);
       const double gflops = flops / (ours_ms * 1e-3) / 1e9;
-      std::printf("%-18s %-10s %9.3f %9.3f %7.2f %9.1f %6.1f%% %6.0e%s\n", l.name.c_str(), p.name,
-                  ours_ms, cudnn_ms, cudnn_ms / ours_ms, gflops, 100.0 * gflops / peak_gflops, err,
+      std::printf("%-18s %-10s %9.3f %9.3f %9.3f %8.2f %8.2f %9.1f %6.1f%% %6.0e%s\n",
+                  l.name.c_str(), p.name, ours_ms, lt_ms, cudnn_ms, lt_ms / ours_ms,
+                  cudnn_ms / ours_ms, gflops, 100.0 * gflops / peak_gflops, std::max(err, lt_err),
                   valid ? "" : "  INVALID");
       out["results"].push_back({{"layer", l.name},
                                 {"pass", p.name},
@@ -320,6 +380,9 @@ int main(int argc, char** argv) {
                                 {"k", s.reduction()},
                                 {"ours_ms", ours_ms},
                                 {"cudnn_ms", cudnn_ms},
+                                {"cublaslt_ms", lt_ms},
+                                {"speedup_vs_cublaslt", lt_ms / ours_ms},
+                                {"cublaslt_rel_err_vs_cudnn", lt_err},
                                 {"speedup_vs_cudnn", cudnn_ms / ours_ms},
                                 {"gflops", gflops},
                                 {"fraction_of_peak", gflops / peak_gflops},
@@ -329,14 +392,17 @@ int main(int argc, char** argv) {
     cudnnDestroyTensorDescriptor(yd);
     cudnnDestroyFilterDescriptor(wd);
     cudnnDestroyConvolutionDescriptor(cd);
-    for (float* p : {b.x, b.w, b.w_nhwc, b.y, b.d_y, b.d_x, b.d_w, b.ref, b.ws, our_ws})
+    for (float* p :
+         {b.x, b.w, b.w_nhwc, b.y, b.d_y, b.d_x, b.d_w, b.ref, b.ws, our_ws, lt_ws, lt_out})
       CHECK_CUDA(cudaFree(p));
   }
   cudnnDestroy(cudnn);
   CHECK_CUDA(cudaStreamDestroy(stream));
   if (!json_path.empty()) v3d::bench::write_json(json_path, out);
   if (!all_valid) {
-    std::fprintf(stderr, "bench_tcn_gpu: some outputs disagree with cuDNN (marked INVALID)\n");
+    std::fprintf(stderr,
+                 "bench_tcn_gpu: some outputs (ours or cuBLASLt's) disagree with cuDNN (marked "
+                 "INVALID)\n");
     return 1;
   }
   return 0;

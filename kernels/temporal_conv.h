@@ -66,6 +66,22 @@
 // products and its accumulator with an unspecified internal order and rounding (up to 1 float32 ulp
 // per addition where round-to-nearest errs by half), so the float32 bound doubles: |err| <= 1e-5
 // |want| + 4e-6 * L.
+//
+// Epilogue (TemporalConvShape::epilogue, forward pass only; each part optional): the forward
+// writes
+//   y[b, t, co] = act(conv[b, t, co] + bias[co]) + residual[b, t, co],  act = max(., 0) or identity
+// with the residual read at residual[b * residual_batch_stride + t * C_out + co] (a time slice of
+// a (B, T_res, C_out) tensor: residual = its first frame's row, stride T_res * C_out), so the
+// dilated inference block (conv + folded BN + ReLU, then the residual add) writes its output once
+// instead of three times. Each element is computed as the unfused ops would (the conv's float32
+// value, then one float addition per part), so fused and unfused results are bitwise equal. The
+// backward passes take no epilogue.
+//
+// Backend (TemporalConvShape::backend, CUDA only; the CPU has one implementation):
+//   kV3d      our hand-written kernels (kernels/cuda/temporal_conv.cu, temporal_conv_tc.cu): the
+//             default.
+//   kCublasLt library GEMMs over views of the operands (kernels/temporal_conv_lt.h), the baseline
+//             measured in the same binary; it needs a workspace in every pass, the forward too.
 #pragma once
 
 #include "kernels/common.h"
@@ -74,10 +90,37 @@ namespace v3d::kernels {
 
 // The arithmetic of the forward pass (see above).
 enum class ConvMath : uint8_t { kFp32, kTf32, kBf16 };
+// Which implementation a GPU runs (see above).
+enum class ConvBackend : uint8_t { kV3d, kCublasLt };
+
+// Which pass a workspace is for.
+enum class TemporalConvPass { kForward, kBackwardData, kBackwardWeight };
+
+// The forward's fused epilogue (see above); the default does nothing.
+struct ConvEpilogue {
+  const float* bias = nullptr;  // (C_out) or null
+  bool relu = false;            // after the bias, before the residual
+  const float* residual =
+      nullptr;  // element (b, t, co) at b * residual_batch_stride + t*C_out + co
+  int64_t residual_batch_stride = 0;
+  V3D_HOST_DEVICE bool any() const { return bias != nullptr || relu || residual != nullptr; }
+  // v: the conv's value of output row m = b*T_out + t, channel co.
+  V3D_HOST_DEVICE float apply(float v, int64_t m, int64_t co, int64_t t_out, int64_t c_out) const {
+    if (bias != nullptr) v = v + bias[co];
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    if (residual != nullptr) {
+      const int64_t b = m / t_out, t = m - b * t_out;
+      v = residual[b * residual_batch_stride + t * c_out + co] + v;
+    }
+    return v;
+  }
+};
 
 struct TemporalConvShape {
   int64_t batch = 0, t_in = 0, c_in = 0, c_out = 0, k = 1, dilation = 1, stride = 1;
   ConvMath math = ConvMath::kFp32;
+  ConvBackend backend = ConvBackend::kV3d;
+  ConvEpilogue epilogue = {};  // forward only
 
   // Frames one output frame spans: (K-1)*d + 1.
   V3D_HOST_DEVICE int64_t receptive_field() const { return (k - 1) * dilation + 1; }
@@ -109,10 +152,9 @@ struct TemporalConvShape {
   double bytes() const {
     return 4.0 * static_cast<double>(batch * t_in * c_in + c_out * c_in * k + rows() * c_out);
   }
+  // Floats of device workspace the forward launcher needs (0 for kV3d).
+  int64_t workspace_floats() const;
 };
-
-// Which pass a workspace is for.
-enum class TemporalConvPass { kForward, kBackwardData, kBackwardWeight };
 
 // Geometry of the CUDA implicit GEMM (kernels/cuda/temporal_conv.cu): output tiles of
 // kTemporalConvTile x kTemporalConvTile, reduction slices of kTemporalConvSlice staged in shared
@@ -128,10 +170,14 @@ struct TemporalConvSplit {
 };
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 
-// Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): the
-// X_col gradient for bwd_data with overlapping windows, the split-reduction partial sums for
-// bwd_weight. The CPU backend manages its own scratch.
+// Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): for kV3d
+// the X_col gradient for bwd_data with overlapping windows, the split-reduction partial sums for
+// bwd_weight; for kCublasLt temporal_conv_lt_workspace_floats. The CPU backend manages its own
+// scratch.
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
+inline int64_t TemporalConvShape::workspace_floats() const {
+  return temporal_conv_workspace_floats(*this, TemporalConvPass::kForward);
+}
 
 // The args of the backward passes: the shape, and the workspace their CUDA launchers take.
 // validate() also requires math = kFp32 (the backward passes have no TF32 or BF16 form yet).
@@ -232,7 +278,7 @@ namespace launch {
 // that is 0).
 template <GpuKind G>
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
-                       StreamHandle s);
+                       float* workspace, StreamHandle s);
 template <GpuKind G>
 void temporal_conv_bwd_data(const TemporalConvBwdDataArgs& shape, const float* d_y, const float* w,
                             float* d_x, float* workspace, StreamHandle s);

@@ -1,13 +1,91 @@
 // Shape-checked entry points over kernels/temporal_conv.h and the autograd wrapper.
 #include "runtime/temporal_conv.h"
 
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <tuple>
+
 #include "kernels/temporal_conv.h"
 #include "runtime/op_run.h"
+#include "runtime/stream.h"
 
 namespace v3d {
 namespace {
 
+using kernels::ConvBackend;
+using kernels::TemporalConvPass;
 using kernels::TemporalConvShape;
+
+std::atomic<ops::ConvBackendChoice>& backend_setting() {
+  static std::atomic<ops::ConvBackendChoice> choice{ops::ConvBackendChoice::kV3d};
+  return choice;
+}
+
+// kAuto's memory: (device, sizes, math, pass) -> backend, and the timer that fills it.
+using ChoiceKey = std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int, int>;
+struct AutoState {
+  std::mutex mutex;
+  std::map<ChoiceKey, std::pair<ConvBackend, std::string>> choices;
+  ops::ConvBackendTimer timer;
+};
+AutoState& auto_state() {
+  static AutoState state;
+  return state;
+}
+
+const char* pass_name(TemporalConvPass pass) {
+  switch (pass) {
+    case TemporalConvPass::kForward:
+      return "fwd";
+    case TemporalConvPass::kBackwardData:
+      return "bwd_data";
+    case TemporalConvPass::kBackwardWeight:
+      return "bwd_weight";
+  }
+  return "?";
+}
+
+// Runs `pass` of `shape` once on `device` on zero operands (the timing does not depend on values).
+struct TimedConv {
+  Tensor x, w, y;
+  TimedConv(Device device, const TemporalConvShape& s)
+      : x(Tensor::zeros({s.batch, s.t_in, s.c_in}, DType::kF32, device)),
+        w(Tensor::zeros({s.c_out, s.c_in, s.k}, DType::kF32, device)),
+        y(Tensor::zeros({s.batch, s.t_out(), s.c_out}, DType::kF32, device)) {}
+  void run(const TemporalConvShape& s, TemporalConvPass pass) {
+    switch (pass) {
+      case TemporalConvPass::kForward:
+        run_op<op_entry::temporal_conv>(x.device(), s, x.f32(), w.f32(), y.f32());
+        return;
+      case TemporalConvPass::kBackwardData:
+        run_op<op_entry::temporal_conv_bwd_data>(x.device(), kernels::TemporalConvBwdDataArgs{s},
+                                                 y.f32(), w.f32(), x.f32());
+        return;
+      case TemporalConvPass::kBackwardWeight:
+        run_op<op_entry::temporal_conv_bwd_weight>(
+            x.device(), kernels::TemporalConvBwdWeightArgs{s}, x.f32(), y.f32(), w.f32());
+        return;
+    }
+  }
+};
+
+double default_timer(Device device, const TemporalConvShape& shape, TemporalConvPass pass,
+                     ConvBackend backend) {
+  TemporalConvShape s = shape;
+  s.backend = backend;
+  TimedConv conv(device, s);
+  conv.run(s, pass);  // warm-up: first-use costs (heuristics, allocations) are not timed
+  const kernels::StreamHandle stream = current_stream(device);
+  Event start(device), end(device);
+  start.record(stream);
+  constexpr int kRuns = 3;
+  for (int i = 0; i < kRuns; ++i) conv.run(s, pass);
+  end.record(stream);
+  return end.elapsed_ms_since(start) / kRuns;
+}
 
 void check_params(const char* op, int64_t dilation, int64_t stride) {
   V3D_CHECK(dilation >= 1 && stride >= 1, op << ": dilation and stride must be >= 1, got dilation="
@@ -44,6 +122,12 @@ TemporalConvShape shape_of(const char* op, const Tensor& x, const char* x_name, 
   return s;
 }
 
+// Sets s.backend for a call of `pass` on `device`.
+TemporalConvShape with_backend(TemporalConvShape s, Device device, TemporalConvPass pass) {
+  s.backend = ops::conv_backend_for(device, s, pass);
+  return s;
+}
+
 // d_y must be (B, T_out, C_out) for the shape.
 void check_grad_out(const char* op, const Tensor& d_y, const TemporalConvShape& s, Device device) {
   check_tensor(d_y, op, device, Shape{s.batch, s.t_out(), s.c_out});
@@ -52,6 +136,69 @@ void check_grad_out(const char* op, const Tensor& d_y, const TemporalConvShape& 
 }  // namespace
 
 namespace ops {
+
+void set_conv_backend(ConvBackendChoice choice) { backend_setting().store(choice); }
+ConvBackendChoice conv_backend() { return backend_setting().load(); }
+
+void set_conv_backend_timer(ConvBackendTimer timer) {
+  AutoState& state = auto_state();
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  state.timer = std::move(timer);
+  state.choices.clear();
+}
+
+std::vector<std::string> conv_backend_choices() {
+  AutoState& state = auto_state();
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  std::vector<std::string> lines;
+  for (const auto& [key, choice] : state.choices) lines.push_back(choice.second);
+  return lines;
+}
+
+ConvBackend conv_backend_for(Device device, const TemporalConvShape& shape, TemporalConvPass pass) {
+  if (device.is_cpu()) return ConvBackend::kV3d;
+  switch (conv_backend()) {
+    case ConvBackendChoice::kV3d:
+      return ConvBackend::kV3d;
+    case ConvBackendChoice::kCublasLt:
+      return ConvBackend::kCublasLt;
+    case ConvBackendChoice::kAuto:
+      break;
+  }
+  // cuBLASLt has no bf16 form: nothing to choose.
+  if (shape.math == kernels::ConvMath::kBf16) return ConvBackend::kV3d;
+  const ChoiceKey key{device.str(),
+                      shape.batch,
+                      shape.t_in,
+                      shape.c_in,
+                      shape.c_out,
+                      shape.k,
+                      shape.dilation,
+                      shape.stride,
+                      static_cast<int>(shape.math),
+                      static_cast<int>(pass)};
+  AutoState& state = auto_state();
+  ConvBackendTimer timer;
+  {
+    const std::lock_guard<std::mutex> lock(state.mutex);
+    const auto it = state.choices.find(key);
+    if (it != state.choices.end()) return it->second.first;
+    timer = state.timer ? state.timer : ConvBackendTimer(default_timer);
+  }
+  // Timed outside the lock (it runs ops); two threads meeting a new shape both time it and agree
+  // on the first answer stored.
+  const double v3d_ms = timer(device, shape, pass, ConvBackend::kV3d);
+  const double lt_ms = timer(device, shape, pass, ConvBackend::kCublasLt);
+  const ConvBackend chosen = lt_ms < v3d_ms ? ConvBackend::kCublasLt : ConvBackend::kV3d;
+  std::ostringstream line;
+  line << device.str() << " " << pass_name(pass) << " batch=" << shape.batch
+       << " t_in=" << shape.t_in << " c_in=" << shape.c_in << " c_out=" << shape.c_out
+       << " k=" << shape.k << " dilation=" << shape.dilation << " stride=" << shape.stride
+       << ": v3d " << v3d_ms << " ms, cublaslt " << lt_ms << " ms -> "
+       << (chosen == ConvBackend::kCublasLt ? "cublaslt" : "v3d");
+  const std::lock_guard<std::mutex> lock(state.mutex);
+  return state.choices.emplace(key, std::make_pair(chosen, line.str())).first->second.first;
+}
 
 int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int64_t stride) {
   check_params("temporal_conv", dilation, stride);
@@ -65,10 +212,32 @@ int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int6
 }
 
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
-                       int64_t stride, const PreparedConv* prepared, kernels::ConvMath math) {
+                       int64_t stride, const PreparedConv* prepared, kernels::ConvMath math,
+                       const ConvEpilogueTensors* epilogue) {
   TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
   s.math = math;
   check_tensor(y, "temporal_conv: y", x.device(), Shape{s.batch, s.t_out(), s.c_out});
+  if (epilogue != nullptr) {
+    kernels::ConvEpilogue& e = s.epilogue;
+    if (epilogue->bias.defined()) {
+      check_tensor(epilogue->bias, "temporal_conv: epilogue bias", x.device(), Shape{s.c_out});
+      e.bias = epilogue->bias.f32();
+    }
+    e.relu = epilogue->relu;
+    if (epilogue->residual.defined()) {
+      const Tensor& r = epilogue->residual;
+      check_f32(r, "temporal_conv: epilogue residual");
+      V3D_CHECK(r.device() == x.device() && r.ndim() == 3 && r.size(0) == s.batch &&
+                    r.size(2) == s.c_out && epilogue->residual_offset >= 0 &&
+                    epilogue->residual_offset + s.t_out() <= r.size(1),
+                "temporal_conv: the epilogue residual "
+                    << r.str() << " has no frames [" << epilogue->residual_offset << ", "
+                    << epilogue->residual_offset + s.t_out() << ") of (" << s.batch << ", T, "
+                    << s.c_out << ") on " << x.device().str());
+      e.residual = r.f32() + epilogue->residual_offset * s.c_out;
+      e.residual_batch_stride = r.size(1) * s.c_out;
+    }
+  }
   const float *v = nullptr, *tap = nullptr;
   if (prepared != nullptr && x.device().is_cpu() && math == kernels::ConvMath::kFp32) {
     if (prepared->winograd.defined() && s.k == 3) {
@@ -88,14 +257,16 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
     kernels::cpu::temporal_conv_fwd(s, x.f32(), w.f32(), y.f32(), v, tap);
     return;
   }
+  s = with_backend(s, x.device(), TemporalConvPass::kForward);
   run_op<op_entry::temporal_conv>(x.device(), s, x.f32(), w.f32(), y.f32());
 }
 
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
-                     const PreparedConv* prepared, kernels::ConvMath math) {
+                     const PreparedConv* prepared, kernels::ConvMath math,
+                     const ConvEpilogueTensors* epilogue) {
   const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
   Tensor y = Tensor::empty({s.batch, s.t_out(), s.c_out}, DType::kF32, x.device());
-  temporal_conv_out(x, w, y, dilation, stride, prepared, math);
+  temporal_conv_out(x, w, y, dilation, stride, prepared, math, epilogue);
   return y;
 }
 
@@ -124,7 +295,8 @@ PreparedConv prepare_temporal_conv(const Tensor& w) {
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,
                                 int64_t dilation, int64_t stride) {
   const TemporalConvShape s =
-      shape_of("temporal_conv_bwd_data", d_x, "d_x", w, "w", dilation, stride);
+      with_backend(shape_of("temporal_conv_bwd_data", d_x, "d_x", w, "w", dilation, stride),
+                   d_x.device(), TemporalConvPass::kBackwardData);
   check_grad_out("temporal_conv_bwd_data: d_y", d_y, s, d_x.device());
   run_op<op_entry::temporal_conv_bwd_data>(d_x.device(), kernels::TemporalConvBwdDataArgs{s},
                                            d_y.f32(), w.f32(), d_x.f32());
@@ -133,7 +305,8 @@ void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor
 void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tensor& d_w,
                                   int64_t dilation, int64_t stride) {
   const TemporalConvShape s =
-      shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride);
+      with_backend(shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride),
+                   x.device(), TemporalConvPass::kBackwardWeight);
   check_grad_out("temporal_conv_bwd_weight: d_y", d_y, s, x.device());
   run_op<op_entry::temporal_conv_bwd_weight>(x.device(), kernels::TemporalConvBwdWeightArgs{s},
                                              x.f32(), d_y.f32(), d_w.f32());

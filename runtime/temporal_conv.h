@@ -9,12 +9,51 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "kernels/temporal_conv.h"
 #include "runtime/autograd.h"
 #include "runtime/tensor.h"
 
 namespace v3d::ops {
+
+// Which implementation the temporal convolutions of GPU tensors run (model.conv_backend):
+//   kV3d      our kernels (kernels/cuda/temporal_conv*.cu), the default;
+//   kCublasLt library GEMMs over views of the operands (kernels/temporal_conv_lt.h);
+//   kAuto     per shape and pass, the faster of the two, timed on the device the first time the
+//             shape is seen (as cudnnFind does) and remembered for the process.
+// CPU tensors ignore it. Process-wide: set it (or hold a ConvBackendGuard) around whole training
+// steps, not between a forward and its backward pass.
+enum class ConvBackendChoice { kV3d, kCublasLt, kAuto };
+void set_conv_backend(ConvBackendChoice choice);
+ConvBackendChoice conv_backend();
+class ConvBackendGuard {
+ public:
+  explicit ConvBackendGuard(ConvBackendChoice choice) : saved_(conv_backend()) {
+    set_conv_backend(choice);
+  }
+  ~ConvBackendGuard() { set_conv_backend(saved_); }
+  ConvBackendGuard(const ConvBackendGuard&) = delete;
+  ConvBackendGuard& operator=(const ConvBackendGuard&) = delete;
+
+ private:
+  ConvBackendChoice saved_;
+};
+
+// kAuto's measurement: milliseconds `backend` takes for `pass` of `shape` on `device`. The default
+// runs each backend once to warm up, then times 3 runs with events on the current stream.
+using ConvBackendTimer =
+    std::function<double(Device device, const kernels::TemporalConvShape& shape,
+                         kernels::TemporalConvPass pass, kernels::ConvBackend backend)>;
+// Replaces the timer (tests); an empty one restores the default. Also forgets every choice made.
+void set_conv_backend_timer(ConvBackendTimer timer);
+// What kAuto chose so far, one line per (device, shape, pass), for logs.
+std::vector<std::string> conv_backend_choices();
+// The backend a call of `pass` on `device` runs under the current setting (kAuto: chooses).
+kernels::ConvBackend conv_backend_for(Device device, const kernels::TemporalConvShape& shape,
+                                      kernels::TemporalConvPass pass);
 
 // Output frames for t_in input frames; throws when t_in is below the receptive field.
 int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int64_t stride);
@@ -28,16 +67,29 @@ struct PreparedConv {
 };
 PreparedConv prepare_temporal_conv(const Tensor& w);
 
+// The forward's fused epilogue over tensors (kernels/temporal_conv.h, ConvEpilogue): y =
+// act(conv + bias) + residual[:, offset : offset + T_out, :]; each part optional.
+struct ConvEpilogueTensors {
+  Tensor bias;  // (C_out) or undefined
+  bool relu = false;
+  Tensor residual;  // (B, T_res, C_out) with T_res >= residual_offset + T_out, or undefined
+  int64_t residual_offset = 0;
+};
+
 // y = conv(x, w); y: (B, T_out, C_out) on x's device. prepared (optional):
 // prepare_temporal_conv(w); the result is bit-identical with or without it. math: the arithmetic
 // (kernels/temporal_conv.h, ConvMath): kTf32 rounds x and w to TF32 (tensor cores on CUDA) and
 // ignores `prepared`.
+// epilogue (optional): fused into the forward; the result is bitwise that of the unfused ops
+// (bias_add with relu, then add(residual slice, y)).
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
                        int64_t stride, const PreparedConv* prepared = nullptr,
-                       kernels::ConvMath math = kernels::ConvMath::kFp32);
+                       kernels::ConvMath math = kernels::ConvMath::kFp32,
+                       const ConvEpilogueTensors* epilogue = nullptr);
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
                      const PreparedConv* prepared = nullptr,
-                     kernels::ConvMath math = kernels::ConvMath::kFp32);
+                     kernels::ConvMath math = kernels::ConvMath::kFp32,
+                     const ConvEpilogueTensors* epilogue = nullptr);
 // d_x (B, T_in, C_in), overwritten (frames no output reads get 0), from d_y (B, T_out, C_out).
 // T_in is taken from d_x.
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,

@@ -618,6 +618,11 @@ const std::vector<Field>& fields() {
     t.push_back(field(
         "model.causal", [](auto& c) -> auto& { return c.model.causal; },
         "causal convolutions: the output frame is the window's last"));
+    t.push_back(field(
+        "model.conv_backend", [](auto& c) -> auto& { return c.model.conv_backend; },
+        "GPU convolutions: `v3d` (our kernels), `cublaslt` (cuBLASLt GEMMs, the baseline; no "
+        "bf16) or `auto` (per layer shape and pass, the faster of the two, timed on the device "
+        "at first use); the CPU ignores it"));
 
     Field source;
     source.path = "data.source.type";

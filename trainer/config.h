@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/temporal_conv.h"
 #include "trainer/enum_names.h"
 #include "trainer/metrics.h"
 
@@ -50,12 +51,23 @@ struct EnumTable<LtbCenter> {
                                                    {LtbCenter::kRoot, "root"}};
 };
 
+// model.conv_backend: the GPU implementation of the convolutions (runtime/temporal_conv.h).
+template <>
+struct EnumTable<ops::ConvBackendChoice> {
+  static constexpr EnumName<ops::ConvBackendChoice> kNames[] = {
+      {ops::ConvBackendChoice::kV3d, "v3d"},
+      {ops::ConvBackendChoice::kCublasLt, "cublaslt"},
+      {ops::ConvBackendChoice::kAuto, "auto"}};
+};
+
 // VideoPose3D's TemporalModel (VideoPose3D common/model.py, TemporalModel).
 struct ModelConfig {
   std::vector<int> filter_widths = {3, 3, 3};  // odd, >= 1; the first is the expand layer
   int channels = 1024;                         // >= 1
   double dropout = 0.25;                       // [0, 1)
   bool causal = false;
+  // Not part of the architecture: a checkpoint runs under any backend.
+  ops::ConvBackendChoice conv_backend = ops::ConvBackendChoice::kV3d;
 
   int64_t receptive_field() const;  // product of filter_widths (27, 81, 243 for 3,3,3(,3(,3)))
   int64_t pad() const { return (receptive_field() - 1) / 2; }

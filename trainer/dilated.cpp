@@ -3,22 +3,26 @@
 
 #include "kernels/common.h"
 #include "runtime/ops.h"
-#include "runtime/time_slice.h"
+#include "runtime/temporal_conv.h"
 
 namespace v3d {
 
 namespace {
 
-// conv (BN already folded into f) + bias + ReLU, into `out` when defined; p: f's prepared weights.
+// conv (BN already folded into f) + bias + ReLU, plus frames [residual_offset, + T_out) of
+// `residual` when defined (one fused pass, kernels/temporal_conv.h), into `out` when defined;
+// p: f's prepared weights.
 Tensor conv_bias_relu(const Tensor& h, const ops::FoldedConv& f, int64_t dilation,
-                      const ops::PreparedConv* p = nullptr, const Tensor& out = Tensor()) {
-  if (!out.defined()) {
-    Tensor y = ops::temporal_conv(h, f.weight, dilation, 1, p);
-    ops::bias_add_out(y, f.bias, true, y);
-    return y;
-  }
-  ops::temporal_conv_out(h, f.weight, out, dilation, 1, p);
-  ops::bias_add_out(out, f.bias, true, out);
+                      const ops::PreparedConv* p = nullptr, const Tensor& out = Tensor(),
+                      const Tensor& residual = Tensor(), int64_t residual_offset = 0) {
+  ops::ConvEpilogueTensors e;
+  e.bias = f.bias;
+  e.relu = true;
+  e.residual = residual;
+  e.residual_offset = residual_offset;
+  if (!out.defined())
+    return ops::temporal_conv(h, f.weight, dilation, 1, p, kernels::ConvMath::kFp32, &e);
+  ops::temporal_conv_out(h, f.weight, out, dilation, 1, p, kernels::ConvMath::kFp32, &e);
   return out;
 }
 
@@ -73,11 +77,9 @@ Tensor DilatedBlocks::block(size_t i, const Tensor& h, const Tensor& out) const 
   if (i == 0) return conv_bias_relu(h, convs[0], 1, &w_->prepared[0], out);
   const size_t k = 2 * i - 1;
   const int64_t pad = span / 2, shift = w_->causal ? pad : 0;
-  const Tensor res = ops::time_slice(h, pad + shift, 1, t_out);
   const Tensor y = conv_bias_relu(h, convs[k], d, &w_->prepared[k]);
-  const Tensor z = conv_bias_relu(y, convs[k + 1], 1, nullptr, out);
-  ops::add_out(res, z, z);
-  return z;
+  // The residual: h's frames [pad + shift, + t_out), added in the 1x1 conv's epilogue.
+  return conv_bias_relu(y, convs[k + 1], 1, nullptr, out, h, pad + shift);
 }
 
 Tensor DilatedBlocks::window(size_t i, const Tensor& inputs_rows) const {
@@ -91,11 +93,8 @@ Tensor DilatedBlocks::window(size_t i, const Tensor& inputs_rows) const {
   if (i == 0) return conv_bias_relu(inputs_rows, convs[0], 1, &w_->prepared[0]);
   const size_t k = 2 * i - 1;
   const int64_t mid = w_->causal ? widths_[i] - 1 : widths_[i] / 2;
-  const Tensor res = ops::time_slice(inputs_rows, mid, 1, 1);
-  Tensor h = conv_bias_relu(inputs_rows, convs[k], 1, &w_->prepared[k]);
-  h = conv_bias_relu(h, convs[k + 1], 1);
-  ops::add_out(res, h, h);
-  return h;
+  const Tensor h = conv_bias_relu(inputs_rows, convs[k], 1, &w_->prepared[k]);
+  return conv_bias_relu(h, convs[k + 1], 1, nullptr, Tensor(), inputs_rows, mid);
 }
 
 Tensor DilatedBlocks::head(const Tensor& h) const {

@@ -28,6 +28,7 @@
 #include "runtime/ops.h"
 #include "runtime/optimizer.h"
 #include "runtime/stream.h"
+#include "runtime/temporal_conv.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model.h"
 #include "trainer/progress.h"
@@ -158,6 +159,8 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   const bool quiet = options.quiet || !writer;
   const TrainConfig& tc = config.train;
   const Device device = parse_device(config.device);
+  // Forwards and backward passes of the whole run under one backend (runtime/temporal_conv.h).
+  const ops::ConvBackendGuard conv_backend(config.model.conv_backend);
   const int64_t epochs = tc.epochs;
   const int64_t stop_epoch = options.max_epochs < 0 ? epochs : options.max_epochs;
   const fs::path out_dir =

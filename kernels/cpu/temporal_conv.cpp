@@ -28,6 +28,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_kernel.h"
 #include "kernels/temporal_conv.h"
+#include "kernels/temporal_conv_lt.h"
 
 namespace v3d::kernels {
 
@@ -42,22 +43,30 @@ void TemporalConvShape::validate(const char* op) const {
                                           << " frames is shorter than the receptive field "
                                           << receptive_field() << " = (k-1)*dilation+1 (k=" << k
                                           << ", dilation=" << dilation << ")");
+  V3D_CHECK(epilogue.residual == nullptr || epilogue.residual_batch_stride >= t_out() * c_out,
+            op << ": the residual's sequences are " << epilogue.residual_batch_stride
+               << " floats apart, fewer than the " << t_out() * c_out << " of an output sequence");
 }
 
 namespace {
 void require_fp32(const TemporalConvShape& s, const char* op) {
   V3D_CHECK(s.math == ConvMath::kFp32, op << ": only the forward pass has TF32 and BF16 forms");
 }
+void require_no_epilogue(const TemporalConvShape& s, const char* op) {
+  V3D_CHECK(!s.epilogue.any(), op << ": only the forward pass takes an epilogue");
+}
 }  // namespace
 
 void TemporalConvBwdDataArgs::validate(const char* op) const {
   TemporalConvShape::validate(op);
   require_fp32(*this, op);
+  require_no_epilogue(*this, op);
 }
 
 void TemporalConvBwdWeightArgs::validate(const char* op) const {
   TemporalConvShape::validate(op);
   require_fp32(*this, op);
+  require_no_epilogue(*this, op);
 }
 
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
@@ -78,6 +87,8 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
 
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass) {
   shape.validate();
+  if (shape.backend == ConvBackend::kCublasLt)
+    return temporal_conv_lt_workspace_floats(shape, pass);
   switch (pass) {
     case TemporalConvPass::kForward:
       return 0;
@@ -573,6 +584,19 @@ void temporal_conv_tap_major(const TemporalConvShape& shape, const float* w, flo
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
                        const float* winograd_v, const float* tap_major_w) {
   shape.validate();
+  if (shape.epilogue.any()) {
+    // The convolution, then the epilogue over y while its rows are still in cache.
+    TemporalConvShape plain = shape;
+    plain.epilogue = ConvEpilogue{};
+    temporal_conv_fwd(plain, x, w, y, winograd_v, tap_major_w);
+    const ConvEpilogue e = shape.epilogue;
+    const int64_t rows = shape.rows(), t_out = shape.t_out(), c_out = shape.c_out;
+#pragma omp parallel for schedule(static) if (rows * c_out >= (int64_t{1} << 16))
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t co = 0; co < c_out; ++co)
+        y[m * c_out + co] = e.apply(y[m * c_out + co], m, co, t_out, c_out);
+    return;
+  }
   if (shape.math != ConvMath::kFp32) {
     // The float32 path on rounded copies (prepared weights are of the unrounded w).
     const bool bf16 = shape.math == ConvMath::kBf16;

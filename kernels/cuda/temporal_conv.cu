@@ -26,6 +26,7 @@
 // bwd_weight: when the tile grid is too small to fill the GPU the reduction over B*T_out is split
 // (blockIdx.z); each split writes its own partial (C_out, K*C_in) result into the workspace and
 // sum_splits_kernel adds them in split order. No float atomics anywhere.
+#include "kernels/cuda/temporal_conv_lt.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
@@ -134,6 +135,16 @@ struct StoreRowMajor {
   float* c;
   int64_t ld;
   __device__ void store(int64_t m, int64_t n, int, float v) const { c[m * ld + n] = v; }
+};
+
+// The forward's y (B*T_out, C_out) through the shape's epilogue (bias, ReLU, residual).
+struct StoreForward {
+  float* y;
+  TemporalConvShape s;
+  int64_t t_out;
+  __device__ void store(int64_t m, int64_t n, int, float v) const {
+    y[m * s.c_out + n] = s.epilogue.apply(v, m, n, t_out, s.c_out);
+  }
 };
 
 // d_X_col element (m, r) into its own d_x element (disjoint windows only).
@@ -349,9 +360,13 @@ namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
 template <>
 void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float* x, const float* w,
-                                     float* y, StreamHandle s) {
+                                     float* y, float* workspace, StreamHandle s) {
   shape.validate();
   auto stream = static_cast<gpu::Stream>(s);
+  if (shape.backend == ConvBackend::kCublasLt) {
+    impl::temporal_conv_lt(shape, TemporalConvPass::kForward, x, w, y, workspace, stream);
+    return;
+  }
   if (shape.math != ConvMath::kFp32) {
     impl::temporal_conv_fwd_tc(shape, x, w, y, stream);
     return;
@@ -359,7 +374,7 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
   const int64_t t_out = shape.t_out(), r = shape.reduction();
   impl::launch_gemm("temporal_conv_fwd", shape.rows(), shape.c_out, r, 1, impl::whole(r),
                     impl::XWindowRows{x, shape, t_out}, impl::WeightByOutput{w, shape},
-                    impl::StoreRowMajor{y, shape.c_out}, stream);
+                    impl::StoreForward{y, shape, t_out}, stream);
 }
 
 template <>
@@ -368,6 +383,10 @@ void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvBwdDataArgs& shape, 
                                           StreamHandle s) {
   shape.validate("temporal_conv_bwd_data");
   auto stream = static_cast<gpu::Stream>(s);
+  if (shape.backend == ConvBackend::kCublasLt) {
+    impl::temporal_conv_lt(shape, TemporalConvPass::kBackwardData, d_y, w, d_x, workspace, stream);
+    return;
+  }
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
   const int64_t n_x = shape.batch * shape.t_in * shape.c_in;
   const impl::GradOutRows a{d_y, shape.c_out};
@@ -397,6 +416,11 @@ void temporal_conv_bwd_weight<V3D_GPU_KIND>(const TemporalConvBwdWeightArgs& sha
                                             StreamHandle s) {
   shape.validate("temporal_conv_bwd_weight");
   auto stream = static_cast<gpu::Stream>(s);
+  if (shape.backend == ConvBackend::kCublasLt) {
+    impl::temporal_conv_lt(shape, TemporalConvPass::kBackwardWeight, x, d_y, d_w, workspace,
+                           stream);
+    return;
+  }
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
   const TemporalConvSplit split = temporal_conv_weight_split(shape);
   const impl::GradOutColumns a{d_y, shape.c_out};

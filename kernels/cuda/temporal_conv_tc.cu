@@ -188,8 +188,11 @@ __global__ void __launch_bounds__(kThreads, 4)
       for (int h = 0; h < 2; ++h) {
         const int64_t m = m0 + warp_m + i * 16 + g + 8 * h;
         if (m >= m_size) continue;
-        if (col < s.c_out) y[m * s.c_out + col] = acc[i][j].x[2 * h];
-        if (col + 1 < s.c_out) y[m * s.c_out + col + 1] = acc[i][j].x[2 * h + 1];
+        if (col < s.c_out)
+          y[m * s.c_out + col] = s.epilogue.apply(acc[i][j].x[2 * h], m, col, t_out, s.c_out);
+        if (col + 1 < s.c_out)
+          y[m * s.c_out + col + 1] =
+              s.epilogue.apply(acc[i][j].x[2 * h + 1], m, col + 1, t_out, s.c_out);
       }
     }
   }

@@ -240,6 +240,158 @@ V3D_HARNESS_CASES(cases) {
     fwd.tol = sum_tolerance(d.k * d.c_in, "each output sums K*C_in float32 products");
     cases.push_back(fwd);
   }
+
+  // The cuBLASLt backend (kernels/temporal_conv_lt.h) on every shape above: each plan form (one
+  // GEMM over evenly spaced rows, a batch over uneven ones, per-tap GEMMs, zeroed gaps and tails,
+  // per-sequence bwd_weight sums). The CPU has one backend and ignores the choice.
+  const auto on_lt = [](auto run) {
+    return [run](const auto& in, const auto& out) {
+      const ops::ConvBackendGuard lt(ops::ConvBackendChoice::kCublasLt);
+      run(in, out);
+    };
+  };
+  for (const ConvCase& sc : shapes) {
+    const ref::ConvDims d = sc.d;
+    const std::string params = describe(d, sc.why) + " backend=cublaslt";
+    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
+        y_shape{d.batch, d.t_out(), d.c_out};
+    OpCase fwd = conv_forward_case(d, params);
+    fwd.run = on_lt([=](const auto& in, const auto& out) {
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride);
+    });
+    fwd.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv(in[0], in[1], d)};
+    };
+    fwd.tol = sum_tolerance(d.k * d.c_in, "each output sums K*C_in float32 products");
+    cases.push_back(fwd);
+
+    OpCase bwd_data = fwd;
+    bwd_data.op = "temporal_conv_bwd_data";
+    bwd_data.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{y_shape, random_normal(r, y_shape.numel())},
+                                {w_shape, random_normal(r, w_shape.numel())}};
+    };
+    bwd_data.outputs = {x_shape};
+    bwd_data.run = on_lt([=](const auto& in, const auto& out) {
+      ops::temporal_conv_bwd_data_out(in[0], in[1], out[0], d.dilation, d.stride);
+    });
+    bwd_data.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv_bwd_data(in[0], in[1], d)};
+    };
+    bwd_data.tol =
+        sum_tolerance(d.k * d.c_out, "each d_x element sums up to K*C_out float32 products");
+    cases.push_back(bwd_data);
+
+    OpCase bwd_weight = fwd;
+    bwd_weight.op = "temporal_conv_bwd_weight";
+    bwd_weight.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{x_shape, random_normal(r, x_shape.numel())},
+                                {y_shape, random_normal(r, y_shape.numel())}};
+    };
+    bwd_weight.outputs = {w_shape};
+    bwd_weight.run = on_lt([=](const auto& in, const auto& out) {
+      ops::temporal_conv_bwd_weight_out(in[0], in[1], out[0], d.dilation, d.stride);
+    });
+    bwd_weight.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv_bwd_weight(in[0], in[1], d)};
+    };
+    bwd_weight.tol =
+        sum_tolerance(d.batch * d.t_out(), "each d_w element sums B*T_out float32 products");
+    cases.push_back(bwd_weight);
+  }
+  // The fused epilogue (bias, ReLU, a residual slice of a longer tensor) on each backend and
+  // arithmetic: the dilated inference block's forms and odd tails.
+  struct EpilogueCase {
+    ref::ConvDims d;
+    int64_t t_res, offset;
+    kernels::ConvMath math;
+    bool lt;
+    const char* why;
+  };
+  const EpilogueCase epilogue_shapes[] = {
+      {{2, 40, 48, 48, 3, 9, 1}, 44, 11, kernels::ConvMath::kFp32, false, "dilated block conv"},
+      {{3, 20, 70, 65, 1, 1, 1}, 25, 5, kernels::ConvMath::kFp32, false, "1x1, 65 channels"},
+      {{2, 27, 34, 64, 3, 1, 3}, 9, 0, kernels::ConvMath::kFp32, false, "strided"},
+      {{1, 235, 16, 24, 3, 9, 1}, 230, 9, kernels::ConvMath::kTf32, false, "tensor cores tf32"},
+      {{2, 27, 64, 48, 1, 1, 1}, 30, 3, kernels::ConvMath::kBf16, false, "tensor cores bf16"},
+      {{2, 40, 48, 48, 3, 9, 1}, 44, 11, kernels::ConvMath::kFp32, true, "cuBLASLt dilated"},
+      {{2, 25, 9, 10, 5, 1, 5}, 5, 0, kernels::ConvMath::kFp32, true, "cuBLASLt strided K=5"},
+  };
+  for (const EpilogueCase& ec : epilogue_shapes) {
+    const ref::ConvDims d = ec.d;
+    const int64_t t_out = d.t_out(), t_res = ec.t_res, offset = ec.offset;
+    const kernels::ConvMath math = ec.math;
+    const bool lt = ec.lt;
+    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
+        r_shape{d.batch, t_res, d.c_out};
+    OpCase fwd = conv_forward_case(
+        d, describe(d, ec.why) + " epilogue bias+relu+residual" + (lt ? " backend=cublaslt" : ""));
+    fwd.make_inputs = [=](Rng& r) {
+      return std::vector<Input>{{x_shape, random_normal(r, x_shape.numel())},
+                                {w_shape, random_normal(r, w_shape.numel())},
+                                {Shape{d.c_out}, random_normal(r, d.c_out)},
+                                {r_shape, random_normal(r, r_shape.numel())}};
+    };
+    fwd.run = [=](const auto& in, const auto& out) {
+      const ops::ConvBackendGuard backend(lt ? ops::ConvBackendChoice::kCublasLt
+                                             : ops::ConvBackendChoice::kV3d);
+      ops::ConvEpilogueTensors e;
+      e.bias = in[2];
+      e.relu = true;
+      e.residual = in[3];
+      e.residual_offset = offset;
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr, math, &e);
+    };
+    fwd.reference = [=](const auto& in) {
+      const auto round = [math](ref::Vec v) {
+        if (math == kernels::ConvMath::kFp32) return v;
+        for (double& e : v) {
+          const auto f = static_cast<float>(e);
+          e = math == kernels::ConvMath::kBf16 ? kernels::round_bf16(f) : kernels::round_tf32(f);
+        }
+        return v;
+      };
+      ref::Vec y = ref::temporal_conv(round(in[0]), round(in[1]), d);
+      for (int64_t b = 0; b < d.batch; ++b)
+        for (int64_t t = 0; t < t_out; ++t)
+          for (int64_t co = 0; co < d.c_out; ++co) {
+            double& v = y[static_cast<size_t>((b * t_out + t) * d.c_out + co)];
+            v = std::max(v + in[2][static_cast<size_t>(co)], 0.0) +
+                in[3][static_cast<size_t>((b * t_res + offset + t) * d.c_out + co)];
+          }
+      return std::vector<ref::Vec>{y};
+    };
+    // The convolution's bound (tensor-core sums for TF32/BF16); the epilogue adds two rounded
+    // additions, within 1e-5 relative of the result.
+    fwd.tol = {1e-5,
+               (math == kernels::ConvMath::kFp32 ? 2e-6 : 4e-6) * static_cast<double>(d.k * d.c_in),
+               "the convolution's float32 sum, then bias, ReLU and residual in float32"};
+    cases.push_back(fwd);
+  }
+
+  // Its TF32 forward (CUBLAS_COMPUTE_32F_FAST_TF32) against the float32 reference: cuBLAS does not
+  // document its rounding to TF32, so the bound is the one any rounding of both operands to 10
+  // mantissa bits keeps: each product off by at most 2 * 2^-10 of |x||w| (E|x||w| = 2/pi for
+  // N(0, 1) values, bounded here by 1 per term).
+  const ConvCase lt_tf32_shapes[] = {
+      {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
+      {{1, 235, 16, 24, 3, 9, 1}, "dilation 9"},
+      {{2, 13, 37, 34, 1, 1, 1}, "pointwise"},
+  };
+  for (const ConvCase& sc : lt_tf32_shapes) {
+    const ref::ConvDims d = sc.d;
+    OpCase fwd = conv_forward_case(d, describe(d, sc.why) + " backend=cublaslt math=tf32");
+    fwd.run = on_lt([=](const auto& in, const auto& out) {
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr,
+                             kernels::ConvMath::kTf32);
+    });
+    fwd.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{ref::temporal_conv(in[0], in[1], d)};
+    };
+    fwd.tol = {1e-5, 2e-3 * static_cast<double>(d.k * d.c_in),
+               "TF32 operands however cuBLAS rounds them: up to 2^-9 of |x||w| per product"};
+    cases.push_back(fwd);
+  }
 }
 
 }  // namespace v3d::harness

@@ -33,6 +33,7 @@
 #include "data/infer_input.h"
 #include "data/synth.h"
 #include "kernels/common.h"
+#include "runtime/temporal_conv.h"
 #include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 #include "tests/trainer/ltb_test_util.h"
@@ -190,6 +191,28 @@ TEST_P(TrainDevices, TinyTrainingMatchesTheCpu) {
   const Checkpoint want = load_checkpoint(on_cpu.checkpoint);
   expect_checkpoints_near(want, load_checkpoint(on_dev.checkpoint), initial);
   expect_checkpoints_near(want, load_checkpoint(on_dev.checkpoint, dev()), initial);
+}
+
+// model.conv_backend: cublaslt trains the same run within the same tolerance of the CPU, and it
+// is what ran: the weights differ in their bits from the v3d backend's run.
+TEST_P(TrainDevices, TinyTrainingOnTheCublasLtBackendMatchesTheCpu) {
+  ExperimentConfig c = tiny_config(dev());
+  c.train.epochs = 4;
+  c.model.conv_backend = ops::ConvBackendChoice::kCublasLt;
+  ExperimentConfig on_cpu_config = tiny_config(Device::cpu());
+  on_cpu_config.train.epochs = 4;
+  ExperimentConfig v3d_config = c;
+  v3d_config.model.conv_backend = ops::ConvBackendChoice::kV3d;
+  test_util::TempDir cpu_dir("v3d-train-cpu"), lt_dir("v3d-train-lt"), v3d_dir("v3d-train-v3d");
+  const TrainResult on_cpu = train_in(on_cpu_config, cpu_dir);
+  const TrainResult lt = train_in(c, lt_dir);
+  const TrainResult v3d = train_in(v3d_config, v3d_dir);
+  ASSERT_EQ(lt.log.size(), on_cpu.log.size());
+  for (size_t k = 0; k < on_cpu.log.size(); ++k)
+    EXPECT_TRUE(near_rel(lt.log[k].train_mpjpe_mm, on_cpu.log[k].train_mpjpe_mm))
+        << "step " << k + 1;
+  EXPECT_NE(lt.weights_checksum, v3d.weights_checksum);
+  EXPECT_EQ(ops::conv_backend(), ops::ConvBackendChoice::kV3d) << "train() restores the setting";
 }
 
 // A checkpoint trained on either device evaluates to the same metrics on both, with and without

@@ -1,0 +1,141 @@
+// The convolution backend choice of runtime/temporal_conv.h: kV3d and kCublasLt run what they
+// name, kAuto times each (shape, pass) once and runs the faster, and the CPU ignores the choice.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "runtime/temporal_conv.h"
+#include "tests/runtime/test_util.h"
+
+namespace v3d {
+namespace {
+
+using kernels::ConvBackend;
+using kernels::TemporalConvPass;
+using ops::ConvBackendChoice;
+
+class ConvBackendTest : public test::DeviceTest {
+ protected:
+  void TearDown() override { ops::set_conv_backend_timer({}); }
+};
+
+std::vector<float> normal(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// The three passes of a dilated conv on `device`: y, d_x, d_w (d_y = 1 + the index pattern).
+struct Results {
+  std::vector<float> y, d_x, d_w;
+};
+Results run_passes(Device device) {
+  const Shape xs{2, 40, 64}, ws{48, 64, 3};
+  const Tensor x = Tensor::from_vector(normal(xs.numel(), 1), xs, device);
+  const Tensor w = Tensor::from_vector(normal(ws.numel(), 2), ws, device);
+  const Tensor y = ops::temporal_conv(x, w, 3, 1);
+  const Tensor d_y = Tensor::from_vector(normal(y.numel(), 3), y.shape(), device);
+  const Tensor d_x = Tensor::empty(xs, DType::kF32, device);
+  const Tensor d_w = Tensor::empty(ws, DType::kF32, device);
+  ops::temporal_conv_bwd_data_out(d_y, w, d_x, 3, 1);
+  ops::temporal_conv_bwd_weight_out(x, d_y, d_w, 3, 1);
+  return {y.to_vector(), d_x.to_vector(), d_w.to_vector()};
+}
+
+TEST_P(ConvBackendTest, AutoTimesEachShapeAndPassOnceAndRunsTheFaster) {
+  Results v3d, lt;
+  {
+    const ops::ConvBackendGuard guard(ConvBackendChoice::kV3d);
+    v3d = run_passes(dev());
+  }
+  {
+    const ops::ConvBackendGuard guard(ConvBackendChoice::kCublasLt);
+    lt = run_passes(dev());
+  }
+  // The two backends sum in different orders: the comparison below tells them apart.
+  ASSERT_NE(v3d.y, lt.y);
+  ASSERT_NE(v3d.d_w, lt.d_w);
+  EXPECT_NE(v3d.d_x, lt.d_x);
+
+  // A timer under which cuBLASLt wins the forward and bwd_weight, ours bwd_data.
+  std::map<std::tuple<TemporalConvPass, ConvBackend>, int> calls;
+  ops::set_conv_backend_timer(
+      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass pass, ConvBackend backend) {
+        ++calls[{pass, backend}];
+        const bool lt_wins = pass != TemporalConvPass::kBackwardData;
+        return (backend == ConvBackend::kCublasLt) == lt_wins ? 1.0 : 2.0;
+      });
+  const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
+  const Results first = run_passes(dev());
+  const Results second = run_passes(dev());
+  EXPECT_EQ(first.y, lt.y);
+  EXPECT_EQ(first.d_x, v3d.d_x);
+  EXPECT_EQ(first.d_w, lt.d_w);
+  EXPECT_EQ(second.y, first.y);
+  EXPECT_EQ(second.d_w, first.d_w);
+  EXPECT_EQ(calls.size(), 6u);
+  for (const auto& [key, n] : calls) EXPECT_EQ(n, 1) << "each (pass, backend) timed once";
+  const std::vector<std::string> lines = ops::conv_backend_choices();
+  ASSERT_EQ(lines.size(), 3u);
+  int chose_lt = 0;
+  for (const std::string& line : lines) {
+    EXPECT_TRUE(test::contains_all(line, {dev().str(), "c_in=64", "dilation=3", "ms"}));
+    chose_lt += line.find("-> cublaslt") != std::string::npos;
+  }
+  EXPECT_EQ(chose_lt, 2);
+}
+
+TEST_P(ConvBackendTest, AutoWithTheDefaultTimerMatchesTheCpu) {
+  ops::set_conv_backend_timer({});
+  const Results cpu = run_passes(Device::cpu());
+  const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
+  const Results got = run_passes(dev());
+  ASSERT_EQ(got.y.size(), cpu.y.size());
+  for (size_t i = 0; i < got.y.size(); ++i) EXPECT_NEAR(got.y[i], cpu.y[i], 2e-6 * 3 * 64 + 1e-4);
+  for (size_t i = 0; i < got.d_w.size(); ++i) EXPECT_NEAR(got.d_w[i], cpu.d_w[i], 1e-3);
+  EXPECT_EQ(ops::conv_backend_choices().size(), 3u);
+}
+
+TEST_P(ConvBackendTest, AutoLeavesBf16ToOurKernelsWithoutTiming) {
+  int calls = 0;
+  ops::set_conv_backend_timer(
+      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass, ConvBackend) {
+        ++calls;
+        return 1.0;
+      });
+  const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
+  kernels::TemporalConvShape s{1, 9, 4, 4, 3, 1, 3};
+  s.math = kernels::ConvMath::kBf16;
+  EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kV3d);
+  EXPECT_EQ(calls, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, ConvBackendTest, ::testing::ValuesIn(test::gpu_device_params()),
+                         test::device_test_name);
+
+TEST(ConvBackend, TheCpuIgnoresTheChoice) {
+  int calls = 0;
+  ops::set_conv_backend_timer(
+      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass, ConvBackend) {
+        ++calls;
+        return 1.0;
+      });
+  const kernels::TemporalConvShape s{1, 9, 4, 4, 3, 1, 3};
+  for (const ConvBackendChoice c :
+       {ConvBackendChoice::kV3d, ConvBackendChoice::kCublasLt, ConvBackendChoice::kAuto}) {
+    const ops::ConvBackendGuard guard(c);
+    EXPECT_EQ(ops::conv_backend_for(Device::cpu(), s, TemporalConvPass::kForward),
+              ConvBackend::kV3d);
+  }
+  EXPECT_EQ(calls, 0);
+  ops::set_conv_backend_timer({});
+}
+
+}  // namespace
+}  // namespace v3d
