@@ -17,6 +17,29 @@ struct ConvertOptions {
   std::string root, out, npz_3d, npz_2d, h5, out_3d, out_2d, file;
 };
 
+// The cameras the archive importer attached, what each saw, and a warning on stderr for each
+// camera some of whose projected keypoints miss its image (docs/data-format.md).
+void print_coverage(const std::vector<data::CameraCoverage>& coverage) {
+  std::printf("Attached the shipped Human3.6M cameras:\n");
+  for (const auto& c : coverage) {
+    if (!c.extrinsics) {
+      std::printf("  %s camera %d (%s): intrinsics only, nothing projected\n", c.subject.c_str(),
+                  c.index, c.id.c_str());
+    } else {
+      std::printf(
+          "  %s camera %d (%s): %lld keypoints projected, %lld outside the %dx%d image "
+          "or behind it (%.1f%%)\n",
+          c.subject.c_str(), c.index, c.id.c_str(), static_cast<long long>(c.keypoints),
+          static_cast<long long>(c.outside), c.res_w, c.res_h, 100.0 * c.outside_fraction());
+    }
+  }
+  std::fflush(stdout);
+  for (const auto& c : coverage) {
+    const std::string w = data::coverage_warning(c);
+    if (!w.empty()) std::fprintf(stderr, "v3d convert: warning: %s\n", w.c_str());
+  }
+}
+
 void print_summary(const std::string& path, const data::Dataset& d) {
   int64_t actions = 0, frames = 0, takes_2d = 0;
   std::printf("%s: v3d-pose version %d, skeleton %s (%d joints), %g fps\n", path.c_str(),
@@ -69,9 +92,11 @@ void add_convert_command(CLI::App& app) {
   archive->add_option("--out", opt->out, "output .h5 (written to a temporary file, then renamed)")
       ->required();
   archive->callback([opt] {
-    const data::Dataset d = data::import_h36m_archive(opt->root);
+    std::vector<data::CameraCoverage> coverage;
+    const data::Dataset d = data::import_h36m_archive(opt->root, &coverage);
     data::write_dataset(d, opt->out);
     print_summary(opt->out, d);
+    print_coverage(coverage);
   });
 
   auto* npz = cmd->add_subcommand(

@@ -14,11 +14,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <vector>
 
+#include "data/camera.h"
 #include "data/dataset.h"
 #include "data/h36m_archive.h"
 #include "data/h5_util.h"
@@ -191,7 +193,52 @@ void attach_h36m_cameras(Dataset& dataset) {
   }
 }
 
-Dataset import_h36m_archive(const std::string& root_dir) {
+std::vector<CameraCoverage> camera_coverage(const Dataset& dataset) {
+  std::vector<CameraCoverage> out;
+  for (const auto& [name, subject] : dataset.subjects) {
+    for (const auto& [k, cam] : subject.cameras) {
+      CameraCoverage c;
+      c.subject = name;
+      c.index = k;
+      c.id = cam.id;
+      c.extrinsics = cam.has_extrinsics;
+      c.res_w = cam.res_w;
+      c.res_h = cam.res_h;
+      if (cam.has_extrinsics) {
+        for (const auto& [action, a] : subject.actions) {
+          if (a.positions_3d.empty()) continue;
+          const std::vector<float> xyz = world_to_camera(a.positions_3d, cam);
+          const std::vector<float> px =
+              image_coordinates(project_to_2d(xyz, cam), cam.res_w, cam.res_h);
+          // xyz (N, 3) camera space, px (N, 2) pixels
+          const int64_t n = static_cast<int64_t>(xyz.size()) / 3;
+          for (int64_t i = 0; i < n; ++i) {
+            const float x = px[2 * i], y = px[2 * i + 1];
+            const bool in = xyz[3 * i + 2] > 0.0f && x >= 0.0f && y >= 0.0f &&
+                            x <= static_cast<float>(cam.res_w) &&
+                            y <= static_cast<float>(cam.res_h);
+            c.outside += in ? 0 : 1;
+          }
+          c.keypoints += n;
+        }
+      }
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+std::string coverage_warning(const CameraCoverage& c) {
+  if (c.outside == 0) return "";
+  char pct[32];
+  std::snprintf(pct, sizeof(pct), "%.1f%%", 100.0 * c.outside_fraction());
+  return c.subject + " camera " + std::to_string(c.index) + " (" + c.id + "): " + pct +
+         " of the projected 2D keypoints (" + std::to_string(c.outside) + " of " +
+         std::to_string(c.keypoints) + ") fall outside its " + std::to_string(c.res_w) + "x" +
+         std::to_string(c.res_h) + " image or behind it";
+}
+
+Dataset import_h36m_archive(const std::string& root_dir, std::vector<CameraCoverage>* coverage) {
   std::error_code ec;
   V3D_CHECK(fs::is_directory(root_dir, ec), root_dir << ": not a directory");
   Dataset d;
@@ -241,6 +288,7 @@ Dataset import_h36m_archive(const std::string& root_dir) {
   } catch (const Error& e) {
     throw Error(root_dir + ": " + e.what());
   }
+  if (coverage != nullptr) *coverage = camera_coverage(d);
   return d;
 }
 

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -30,10 +32,36 @@ bool h36m_action_dropped(const std::string& subject, const std::string& canonica
 // Throws v3d::Error naming the subject when it is not a Human3.6M subject.
 void attach_h36m_cameras(Dataset& dataset);
 
+// How one attached camera sees a subject's 3D poses: every keypoint of every action projected
+// through it (world_to_camera, project_to_2d, image_coordinates).
+struct CameraCoverage {
+  std::string subject;
+  int index = 0;             // 0..3
+  std::string id;            // "54138969"
+  bool extrinsics = false;   // without them (S2, S3, S4) nothing is projected
+  int res_w = 0, res_h = 0;  // pixels
+  int64_t keypoints = 0;     // projected
+  int64_t outside = 0;       // behind the camera (z <= 0) or outside [0, res_w] x [0, res_h]
+  double outside_fraction() const {
+    return keypoints == 0 ? 0.0 : static_cast<double>(outside) / static_cast<double>(keypoints);
+  }
+};
+
+// One entry per subject and attached camera, in subject then camera order.
+std::vector<CameraCoverage> camera_coverage(const Dataset& dataset);
+
+// The warning line for a camera some of whose projected keypoints miss the image ("" when none
+// does): the subject, the camera and the fraction, e.g. "S1 camera 0 (54138969): 12.5% of the
+// projected 2D keypoints (200 of 1600) fall outside its 1000x1002 image or behind it".
+std::string coverage_warning(const CameraCoverage& coverage);
+
 // Reads the 3d-pose-baseline archive extracted at `root_dir` (the folder holding S1, S5, ...; every
 // sub-folder with MyPoses/3D_positions is a subject). Returns a validated dataset: skeleton h36m17,
 // fps 50, world positions in metres, the shipped cameras, no 2D. Errors name the file and dataset.
-Dataset import_h36m_archive(const std::string& root_dir);
+// `coverage` (optional) receives camera_coverage() of the result: keypoints projected out of an
+// image are a warning for the caller to print, not an error (docs/data-format.md).
+Dataset import_h36m_archive(const std::string& root_dir,
+                            std::vector<CameraCoverage>* coverage = nullptr);
 
 // scripts/convert_npz.py: $V3D_SCRIPTS_DIR/convert_npz.py when set, else the scripts/ folder of
 // the checkout this executable was built from (found by walking up from /proc/self/exe to a

@@ -38,6 +38,10 @@
 //   3. m = max over occupied i of S(x, entry_i); m >= T (any S(x, entry_i) >= T): rejected.
 //   4. not full: x goes into the first empty slot (slots fill 0, 1, 2, ... and never empty again);
 //      full: the slot with the largest AS (ties: the smallest source frame) is overwritten by x.
+// With accumulate = kOffered, AS instead accumulates over the frames offered: for every valid x,
+// s_i = S(x, entry_i) for every occupied slot (all of them, not only up to the first >= T), then
+// AS_i = AS_i + s_i for every occupied slot x does not take, and the slot x takes (if any) gets
+// AS = 0; step 4's eviction and its tie rule are unchanged, no pairwise matrix is kept.
 // Outputs per sequence k: bank_frames[k * capacity + i] (the slot's source frame or -1),
 // bank_as[k * capacity + i] (AS_i, 0 for an empty slot), bank_size[k]. With `history` non-null,
 // history[g * capacity + i] is slot i's source frame after global frame g was offered.
@@ -61,6 +65,18 @@
 //         w >  r + nr:        clamp(t + (w - r - nr))
 //   With no candidate this is the plain window clamp(t - r + w).
 // Example r = 3, candidates a (best) then b: [t-2, t-1, a, t, b, t+1, t+2].
+// That is placement kNextToCenter. The other placements keep the plain window and overwrite slots
+// in place, nl on the left half (w < r), nr on the right half (w > r), the best candidate of a half
+// in its innermost replaced slot (left ranks 0, 2, ... from the centre outward, right ranks 1,
+// 3, ... likewise):
+//   kOutermost:    left slots 0 .. nl - 1, right slots W - nr .. W - 1.
+//                  Example: [a, t-2, t-1, t, t+1, t+2, b].
+//   kLeastSimilar: on each half the nl (nr) slots w whose local frame L_w = clamp(t - r + w) has
+//                  the smallest l_w = S(L_w, x_t), ties: the outer slot first.
+// l_w (w != r) are the local similarities: S(L_w, x_t), -inf for an invalid L_w, and a NaN one
+// counts as -inf. The gate (gate != kOff) computes, for a frame with any candidate, g = the
+// minimum of l_w (kMin) or their float sum in slot order divided by float(2r) (kMean), and keeps
+// the candidates only when g < gate_threshold (r = 0: no local frame, never fused anyway).
 // `fused` (optional, (total) int32): 1 where the window differs from the plain one (k > 0: an
 // inserted frame lies outside [t - r, t + r], so it never equals the plain window), else 0.
 // Index data (offsets, parents, bank_row, window_gather's rows / row_base / map) is the caller's to
@@ -90,9 +106,27 @@ struct PoseSkeleton {
   PoseCenter center = PoseCenter::kCentroid;
 };
 
+// What AS_i accumulates (docs/long-term-bank.md, "Readings").
+enum class PoseAccumulate : int {
+  kEntries = 0,  // sum over the other occupied slots j of S(entry_i, entry_j)
+  kOffered = 1,  // sum of S(x, entry_i) over the frames x offered since entry i entered
+};
+
+// Which window slots the fused poses take.
+enum class PosePlacement : int {
+  kNextToCenter = 0,  // next to the centre, the local frames shifted outward
+  kLeastSimilar = 1,  // the local frames least similar to the centre, in place
+  kOutermost = 2,     // the outermost local frames, in place
+};
+
+// The incoherence gate: fuse only when the local window's similarity to its centre is below
+// gate_threshold, the similarity being the mean or the minimum over the local frames.
+enum class PoseGate : int { kOff = 0, kMean = 1, kMin = 2 };
+
 struct PoseBankSettings {
   int capacity = 80;
   float threshold = 0.7f;
+  PoseAccumulate accumulate = PoseAccumulate::kEntries;
 };
 
 struct PoseFuseSettings {
@@ -100,6 +134,9 @@ struct PoseFuseSettings {
   float fusion_threshold = 0.7f;
   int max_insert = 13;  // clamped to [0, 2r]
   int capacity = 80;    // the row length of `banks`
+  PosePlacement placement = PosePlacement::kNextToCenter;
+  PoseGate gate = PoseGate::kOff;
+  float gate_threshold = 0.7f;
 };
 
 // The index checks every backend makes (device errors carry the code; the messages are

@@ -56,7 +56,11 @@ std::string to_markdown(const EvalReport& report, const std::string& title) {
        << ", max insert "
        << (o.max_insert < 0 ? (report.receptive_field - 1) / 2 : int64_t{o.max_insert}) << ", "
        << (o.online ? "online" : "offline") << ", "
-       << (o.center == kernels::PoseCenter::kRoot ? "root" : "centroid") << " centre.";
+       << (o.center == kernels::PoseCenter::kRoot ? "root" : "centroid") << " centre, AS over "
+       << ltb_accumulate_name(o.accumulate) << ", placement " << ltb_placement_name(o.placement)
+       << ", gate " << ltb_gate_name(o.gate);
+    if (o.gate != kernels::PoseGate::kOff) md << " < " << fmt(o.gate_threshold, 2);
+    md << ".";
     for (const auto& ir : report.intervals) {
       if (!ir.ltb || ir.ltb_stats.frames == 0) continue;
       md << " TD " << ir.interval << ": "
@@ -120,7 +124,11 @@ std::string to_json(const EvalReport& report) {
                         {"fusion_threshold", o.fusion_threshold},
                         {"max_insert", o.max_insert},
                         {"mode", o.online ? "online" : "offline"},
-                        {"center", o.center == kernels::PoseCenter::kRoot ? "root" : "centroid"}};
+                        {"center", o.center == kernels::PoseCenter::kRoot ? "root" : "centroid"},
+                        {"accumulate", ltb_accumulate_name(o.accumulate)},
+                        {"placement", ltb_placement_name(o.placement)},
+                        {"gate", ltb_gate_name(o.gate)},
+                        {"gate_threshold", o.gate_threshold}};
   }
   j["metrics"] = nlohmann::json::array();
   for (Metric m : report.metrics) j["metrics"].push_back(metric_name(m));

@@ -67,6 +67,11 @@ void write_ltb_h5(const std::string& path, const std::vector<std::string>& names
     data::h5::write_string_attr(root, "mode", options.online ? "online" : "offline");
     data::h5::write_string_attr(root, "center",
                                 options.center == kernels::PoseCenter::kRoot ? "root" : "centroid");
+    data::h5::write_string_attr(root, "accumulate", ltb_accumulate_name(options.accumulate));
+    data::h5::write_string_attr(root, "placement", ltb_placement_name(options.placement));
+    data::h5::write_string_attr(root, "gate", ltb_gate_name(options.gate));
+    scalar_attr(root, "gate_threshold", options.gate_threshold, H5::PredType::IEEE_F32LE,
+                H5::PredType::NATIVE_FLOAT);
     const hsize_t w = static_cast<hsize_t>(plan.window), c = static_cast<hsize_t>(cap);
     for (size_t k = 0; k < num_seq; ++k) {
       const std::string g = "/" + names[k];

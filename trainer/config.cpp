@@ -490,7 +490,13 @@ struct Field {
   std::function<void(Context&, const YAML::Node&, const std::string&, ExperimentConfig&)> read;
   std::function<void(YAML::Emitter&, const ExperimentConfig&)> write;
   std::function<void(const Checker&, const ExperimentConfig&)> validate;
+  // Runs after the key was read, before the keys after it (ltb.preset sets the others).
+  std::function<void(ExperimentConfig&)> after_read;
 
+  Field&& then(std::function<void(ExperimentConfig&)> fn) && {
+    after_read = std::move(fn);
+    return std::move(*this);
+  }
   Field&& of_source(const char* type_name) && {
     source = type_name;
     return std::move(*this);
@@ -777,12 +783,24 @@ const std::vector<Field>& fields() {
     t.push_back(field(
         "ltb.enabled", [](auto& c) -> auto& { return c.ltb.enabled; },
         "fuse long-term poses into each window in `v3d eval` and `v3d infer` (as `--ltb on`)"));
+    t.push_back(
+        field(
+            "ltb.preset", [](auto& c) -> auto& { return c.ltb.preset; },
+            "the reading the other `ltb` keys start from: `v3d` (the defaults) or "
+            "`paper` (the paper-literal one; [long-term-bank.md](long-term-bank.md), Readings); "
+            "keys given with it "
+            "override it, and `--set ltb.preset=` drops the keys set before it")
+            .then([](ExperimentConfig& c) { c.ltb = ltb_preset(c.ltb.preset, c.ltb.enabled); }));
     t.push_back(field(
         "ltb.capacity", [](auto& c) -> auto& { return c.ltb.capacity; }, "bank entries",
         within(1, kernels::kPoseBankMaxCapacity, false, false)));
     t.push_back(field(
         "ltb.threshold", [](auto& c) -> auto& { return c.ltb.threshold; },
         "a candidate is rejected when its best similarity to the bank is >= this", finite_float()));
+    t.push_back(field(
+        "ltb.accumulate", [](auto& c) -> auto& { return c.ltb.accumulate; },
+        "what an entry's AS sums (the largest is evicted): `entries` its similarities to the "
+        "other entries, `offered` those of the frames offered since it entered"));
     t.push_back(field(
         "ltb.fusion_threshold", [](auto& c) -> auto& { return c.ltb.fusion_threshold; },
         "bank entries need similarity >= this to the window's centre to be fused", finite_float()));
@@ -793,6 +811,18 @@ const std::vector<Field>& fields() {
           k.check(v >= -1, key,
                   "must be >= 0, or -1 for the window radius, got " + std::to_string(v));
         })));
+    t.push_back(field(
+        "ltb.placement", [](auto& c) -> auto& { return c.ltb.placement; },
+        "the window slots fused poses take: `next_to_center` (the local frames shift outward), "
+        "`least_similar` (they replace the local frames least similar to the centre), "
+        "`outermost` (they replace the outermost local frames)"));
+    t.push_back(field(
+        "ltb.gate", [](auto& c) -> auto& { return c.ltb.gate; },
+        "fuse only windows whose local frames' similarity to the centre (`mean` or `min` over "
+        "them) is below `ltb.gate_threshold`; `none`: always"));
+    t.push_back(field(
+        "ltb.gate_threshold", [](auto& c) -> auto& { return c.ltb.gate_threshold; },
+        "the incoherence gate's threshold", finite_float()));
     t.push_back(field(
         "ltb.mode", [](auto& c) -> auto& { return c.ltb.mode; },
         "`offline`: the bank from the whole sequence; `online`: up to the current frame"));
@@ -867,6 +897,7 @@ void read_section(Context& ctx, const YAML::Node& node, const std::string& path,
       const YAML::Node value = s.get(rest);
       if (!value.IsDefined()) continue;
       f.read(ctx, value, f.path, c);
+      if (f.after_read) f.after_read(c);
       ctx.set(f.path);
       continue;
     }
@@ -971,6 +1002,10 @@ void apply_override(Context& ctx, YAML::Node& root, const std::string& text) {
     cur.reset(next);
   }
   cur[parts.back()] = v;
+  // A preset set here replaces the reading given before it (a file's or a checkpoint's keys);
+  // the overrides after it still apply.
+  if (key == "ltb.preset")
+    for (const std::string& k : ltb_preset_keys()) cur.remove(k);
 }
 
 }  // namespace
@@ -1015,6 +1050,26 @@ std::string config_reference_markdown() {
       "itself wins when both are set:\n\n";
   for (const Alias& a : kAliases) md += std::string("- `") + a.path + "`: `" + a.key + "`\n";
   return md;
+}
+
+LtbConfig ltb_preset(LtbPreset preset, bool enabled) {
+  LtbConfig c;  // the defaults: the v3d reading
+  c.enabled = enabled;
+  c.preset = preset;
+  if (preset == LtbPreset::kPaper) {
+    // Where the paper is silent the v3d guesses stay; docs/long-term-bank.md, "Readings".
+    c.gate = LtbGate::kMin;
+    c.gate_threshold = 0.7;
+  }
+  return c;
+}
+
+const std::vector<std::string>& ltb_preset_keys() {
+  static const std::vector<std::string> keys = {
+      "capacity",   "threshold", "accumulate", "fusion_threshold",
+      "max_insert", "placement", "gate",       "gate_threshold",
+      "mode",       "center"};
+  return keys;
 }
 
 int64_t ModelConfig::receptive_field() const {

@@ -60,6 +60,41 @@ struct EnumTable<ops::ConvBackendChoice> {
       {ops::ConvBackendChoice::kAuto, "auto"}};
 };
 
+// ltb.preset: a named set of the bank's readings (docs/long-term-bank.md, "Readings"). `v3d` is the
+// reading v3d implemented first (the defaults), `paper` the paper-literal one.
+enum class LtbPreset { kV3d, kPaper };
+template <>
+struct EnumTable<LtbPreset> {
+  static constexpr EnumName<LtbPreset> kNames[] = {{LtbPreset::kV3d, "v3d"},
+                                                   {LtbPreset::kPaper, "paper"}};
+};
+
+// ltb.placement: which window slots the fused poses take.
+enum class LtbPlacement { kNextToCenter, kLeastSimilar, kOutermost };
+template <>
+struct EnumTable<LtbPlacement> {
+  static constexpr EnumName<LtbPlacement> kNames[] = {
+      {LtbPlacement::kNextToCenter, "next_to_center"},
+      {LtbPlacement::kLeastSimilar, "least_similar"},
+      {LtbPlacement::kOutermost, "outermost"}};
+};
+
+// ltb.gate: the local window's similarity to its centre that gates the fusion.
+enum class LtbGate { kNone, kMean, kMin };
+template <>
+struct EnumTable<LtbGate> {
+  static constexpr EnumName<LtbGate> kNames[] = {
+      {LtbGate::kNone, "none"}, {LtbGate::kMean, "mean"}, {LtbGate::kMin, "min"}};
+};
+
+// ltb.accumulate: what an entry's accumulated similarity AS sums.
+enum class LtbAccumulate { kEntries, kOffered };
+template <>
+struct EnumTable<LtbAccumulate> {
+  static constexpr EnumName<LtbAccumulate> kNames[] = {{LtbAccumulate::kEntries, "entries"},
+                                                       {LtbAccumulate::kOffered, "offered"}};
+};
+
 // VideoPose3D's TemporalModel (VideoPose3D common/model.py, TemporalModel).
 struct ModelConfig {
   std::vector<int> filter_widths = {3, 3, 3};  // odd, >= 1; the first is the expand layer
@@ -143,16 +178,28 @@ struct EvalConfig {
 
 // Long-term pose bank (docs/long-term-bank.md, trainer/ltb.h): the settings of `v3d eval --ltb`,
 // `v3d infer --ltb`, `v3d ltb` and `v3d ltb-sweep`; enabled turns it on in eval and infer.
+// The defaults are the `v3d` preset; reading `preset` sets every key of the reading (all but
+// enabled and preset), and the keys given with it override it (apply_ltb_preset).
 struct LtbConfig {
   bool enabled = false;
-  int capacity = 80;              // entries, in [1, kernels::kPoseBankMaxCapacity = 256]
-  double threshold = 0.7;         // insertion: rejected when max similarity >= threshold; <= 1
+  LtbPreset preset = LtbPreset::kV3d;
+  int capacity = 80;       // entries, in [1, kernels::kPoseBankMaxCapacity = 256]
+  double threshold = 0.7;  // insertion: rejected when max similarity >= threshold; <= 1
+  LtbAccumulate accumulate = LtbAccumulate::kEntries;
   double fusion_threshold = 0.7;  // fusion candidates need similarity >= this; <= 1
   int max_insert = -1;            // poses fused into a window; -1 = the radius (RF-1)/2; >= -1
+  LtbPlacement placement = LtbPlacement::kNextToCenter;
+  LtbGate gate = LtbGate::kNone;
+  double gate_threshold = 0.7;  // fuse only when the gate's similarity is below this
   LtbMode mode = LtbMode::kOffline;
   LtbCenter center = LtbCenter::kCentroid;
   friend bool operator==(const LtbConfig&, const LtbConfig&) = default;
 };
+
+// The preset's reading: every LtbConfig key except enabled, which keeps its value.
+LtbConfig ltb_preset(LtbPreset preset, bool enabled = false);
+// The config keys (without "ltb.") a preset sets.
+const std::vector<std::string>& ltb_preset_keys();
 
 struct ExperimentConfig {
   // The device of every subcommand (parse_device forms: cpu, cuda, cuda:N, emu, emu:N); a command's

@@ -13,6 +13,16 @@
 
 namespace v3d {
 
+static_assert(static_cast<int>(LtbPlacement::kNextToCenter) ==
+                  static_cast<int>(kernels::PosePlacement::kNextToCenter) &&
+              static_cast<int>(LtbPlacement::kLeastSimilar) ==
+                  static_cast<int>(kernels::PosePlacement::kLeastSimilar) &&
+              static_cast<int>(LtbPlacement::kOutermost) ==
+                  static_cast<int>(kernels::PosePlacement::kOutermost));
+static_assert(static_cast<int>(LtbGate::kNone) == static_cast<int>(kernels::PoseGate::kOff) &&
+              static_cast<int>(LtbGate::kMean) == static_cast<int>(kernels::PoseGate::kMean) &&
+              static_cast<int>(LtbGate::kMin) == static_cast<int>(kernels::PoseGate::kMin));
+
 LtbOptions ltb_options(const LtbConfig& config) {
   LtbOptions o;
   o.capacity = config.capacity;
@@ -22,7 +32,27 @@ LtbOptions ltb_options(const LtbConfig& config) {
   o.online = config.mode == LtbMode::kOnline;
   o.center = config.center == LtbCenter::kRoot ? kernels::PoseCenter::kRoot
                                                : kernels::PoseCenter::kCentroid;
+  o.accumulate = config.accumulate == LtbAccumulate::kOffered ? kernels::PoseAccumulate::kOffered
+                                                              : kernels::PoseAccumulate::kEntries;
+  // The config's enums list the kernel's values in the same order (trainer/config.h).
+  o.placement = static_cast<kernels::PosePlacement>(static_cast<int>(config.placement));
+  o.gate = static_cast<kernels::PoseGate>(static_cast<int>(config.gate));
+  o.gate_threshold = static_cast<float>(config.gate_threshold);
   return o;
+}
+
+// The names are the config's (one table per enum, trainer/config.h).
+const char* ltb_accumulate_name(kernels::PoseAccumulate a) {
+  return to_string(a == kernels::PoseAccumulate::kOffered ? LtbAccumulate::kOffered
+                                                          : LtbAccumulate::kEntries);
+}
+
+const char* ltb_placement_name(kernels::PosePlacement p) {
+  return to_string(static_cast<LtbPlacement>(static_cast<int>(p)));
+}
+
+const char* ltb_gate_name(kernels::PoseGate g) {
+  return to_string(static_cast<LtbGate>(static_cast<int>(g)));
 }
 
 // The ranges are the config's (validate_config), for options built in code.
@@ -32,6 +62,7 @@ void validate_ltb_options(const LtbOptions& o) {
   c.ltb.threshold = o.threshold;
   c.ltb.fusion_threshold = o.fusion_threshold;
   c.ltb.max_insert = o.max_insert;
+  c.ltb.gate_threshold = o.gate_threshold;
   validate_config(c);
 }
 
@@ -96,6 +127,7 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   kernels::PoseBankSettings bs;
   bs.capacity = options.capacity;
   bs.threshold = options.threshold;
+  bs.accumulate = options.accumulate;
   const bool history = with_history || options.online;
   const ops::PoseBankOutput bank = ops::pose_bank(poses, offsets, par, options.center, bs, history);
 
@@ -104,6 +136,9 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   fs.fusion_threshold = options.fusion_threshold;
   fs.max_insert = options.max_insert < 0 ? static_cast<int>(radius) : options.max_insert;
   fs.capacity = options.capacity;
+  fs.placement = options.placement;
+  fs.gate = options.gate;
+  fs.gate_threshold = options.gate_threshold;
   // Offline: frame g fuses with its sequence's final bank (row k); online: with the bank after
   // frame g (history row g).
   std::vector<int32_t> rows(static_cast<size_t>(total));

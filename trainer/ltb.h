@@ -43,7 +43,16 @@ struct LtbOptions {
   int max_insert = -1;  // -1: the window radius r
   bool online = false;
   kernels::PoseCenter center = kernels::PoseCenter::kCentroid;
+  kernels::PoseAccumulate accumulate = kernels::PoseAccumulate::kEntries;
+  kernels::PosePlacement placement = kernels::PosePlacement::kNextToCenter;
+  kernels::PoseGate gate = kernels::PoseGate::kOff;
+  float gate_threshold = 0.7f;
 };
+
+// The config names of the readings (trainer/config.h: ltb.accumulate, ltb.placement, ltb.gate).
+const char* ltb_accumulate_name(kernels::PoseAccumulate a);
+const char* ltb_placement_name(kernels::PosePlacement p);
+const char* ltb_gate_name(kernels::PoseGate g);
 
 // The ltb section of a config as options (validated by the config reader).
 LtbOptions ltb_options(const LtbConfig& config);

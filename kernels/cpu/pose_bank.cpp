@@ -85,6 +85,9 @@ void PoseBankArgs::validate(const char* op) const {
   check_skeleton(op, skeleton);
   check_capacity(op, settings.capacity);
   check_frames(op, num_seq, total);
+  V3D_CHECK(settings.accumulate == PoseAccumulate::kEntries ||
+                settings.accumulate == PoseAccumulate::kOffered,
+            op << ": unknown accumulate " << static_cast<int>(settings.accumulate));
 }
 
 int64_t PoseBankArgs::workspace_floats() const {
@@ -100,6 +103,13 @@ void PoseFuseArgs::validate(const char* op) const {
             op << ": radius must be in [0, 2^24), got " << settings.radius);
   V3D_CHECK(bank_rows >= 0 && bank_rows <= kMaxFrames,
             op << ": bank_rows must be in [0, 2^31), got " << bank_rows);
+  V3D_CHECK(settings.placement == PosePlacement::kNextToCenter ||
+                settings.placement == PosePlacement::kLeastSimilar ||
+                settings.placement == PosePlacement::kOutermost,
+            op << ": unknown placement " << static_cast<int>(settings.placement));
+  V3D_CHECK(settings.gate == PoseGate::kOff || settings.gate == PoseGate::kMean ||
+                settings.gate == PoseGate::kMin,
+            op << ": unknown gate " << static_cast<int>(settings.gate));
 }
 
 void WindowGatherArgs::validate(const char* op) const {
@@ -118,6 +128,8 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 12;
 
 constexpr float kMinDenominator = 1e-6f;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 bool finite(float v) { return std::fabs(v) <= std::numeric_limits<float>::max(); }
 
@@ -219,9 +231,10 @@ void check_offsets(const char* op, const int32_t* offsets, int64_t num_seq, int6
 // One sequence's bank while its frames are offered (Algorithm 1, slot layout of the contract).
 class Bank {
  public:
-  Bank(int capacity, float threshold)
+  Bank(int capacity, float threshold, PoseAccumulate accumulate)
       : capacity_(capacity),
         threshold_(threshold),
+        offered_(accumulate == PoseAccumulate::kOffered),
         frame_(static_cast<size_t>(capacity)),
         info_(static_cast<size_t>(capacity)),
         as_(static_cast<size_t>(capacity)),
@@ -240,10 +253,16 @@ class Bank {
     const float* x = seq + f * stride;
     const PoseInfo xi = pose_info(x, s, true);
     if (!xi.valid) return;
-    // cand_[i] = S(x, entry_i); any >= T rejects x.
-    for (int i = 0; i < size_; ++i) {
+    // cand_[i] = S(x, entry_i); any >= T rejects x. AS over offered frames needs every one.
+    bool rejected = false;
+    for (int i = 0; i < size_ && (offered_ || !rejected); ++i) {
       cand_[i] = similarity(x, xi, seq + frame_[i] * stride, info_[i], s.joints);
-      if (cand_[i] >= threshold_) return;
+      rejected = rejected || cand_[i] >= threshold_;
+    }
+    if (rejected) {
+      if (offered_)
+        for (int i = 0; i < size_; ++i) as_[i] += cand_[i];
+      return;
     }
     int slot = size_;
     if (size_ < capacity_) {
@@ -255,6 +274,10 @@ class Bank {
     }
     frame_[slot] = f;
     info_[slot] = xi;
+    if (offered_) {
+      for (int i = 0; i < size_; ++i) as_[i] = i == slot ? 0.0f : as_[i] + cand_[i];
+      return;
+    }
     // Row and column of the new entry: P[slot][j] = S(x, entry_j), P[j][slot] = S(entry_j, x).
     for (int j = 0; j < size_; ++j) {
       if (j == slot) continue;
@@ -281,6 +304,7 @@ class Bank {
 
   int capacity_;
   float threshold_;
+  bool offered_;  // AS accumulated over the offered frames (else over the other entries)
   int size_ = 0;
   std::vector<int32_t> frame_;  // (capacity) local source frames, -1 empty
   std::vector<PoseInfo> info_;  // (capacity) centre and denominator of each entry
@@ -322,7 +346,7 @@ void pose_bank(const PoseBankArgs& args, const float* poses, const int32_t* offs
 #pragma omp parallel if (num_seq > 1 && \
                          offsets[num_seq] * static_cast <int64_t>(cap) >= kParallelMin)
   {
-    Bank bank(cap, st.threshold);
+    Bank bank(cap, st.threshold, st.accumulate);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t k = 0; k < num_seq; ++k) {
       // sequence k: global frames offsets[k] .. offsets[k + 1] - 1
@@ -363,10 +387,14 @@ void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t*
     int32_t frame;
     int slot;
   };
+  // The local similarities l_w are needed by the gate and the least-similar placement.
+  const bool need_local = st.gate != PoseGate::kOff || st.placement == PosePlacement::kLeastSimilar;
 #pragma omp parallel if (total * cap >= kParallelMin)
   {
     std::vector<Candidate> cands;
     cands.reserve(static_cast<size_t>(cap));
+    std::vector<float> local(static_cast<size_t>(window));  // l_w, w != r
+    std::vector<int> slots(static_cast<size_t>(r));         // one half's slots, for selection
 #pragma omp for schedule(dynamic, 64)
     for (int64_t g = 0; g < total; ++g) {
       // g lies in sequence k: offsets[k] <= g < offsets[k + 1]
@@ -390,6 +418,27 @@ void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t*
           if (s >= st.fusion_threshold) cands.push_back({s, src, i});
         }
       }
+      const auto clamp = [n](int64_t i) {
+        return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(i, 0), n - 1));
+      };
+      if (need_local && !cands.empty()) {
+        for (int w = 0; w < window; ++w) {
+          if (w == r) continue;
+          const float* l = poses + (begin + clamp(static_cast<int64_t>(t) - r + w)) * stride;
+          const float v = similarity(l, pose_info(l, sks, false), x, xi, sks.joints);
+          local[static_cast<size_t>(w)] = std::isnan(v) ? -kInf : v;
+        }
+        if (st.gate != PoseGate::kOff) {
+          float gv = st.gate == PoseGate::kMin ? kInf : 0.0f;
+          for (int w = 0; w < window; ++w) {
+            if (w == r) continue;
+            const float v = local[static_cast<size_t>(w)];
+            gv = st.gate == PoseGate::kMin ? std::min(gv, v) : gv + v;
+          }
+          if (st.gate == PoseGate::kMean) gv = gv / static_cast<float>(2 * r);
+          if (!(gv < st.gate_threshold)) cands.clear();  // the local window is coherent
+        }
+      }
       const int count = std::min(static_cast<int>(cands.size()), max_insert);
       std::partial_sort(cands.begin(), cands.begin() + count, cands.end(),
                         [](const Candidate& a, const Candidate& b) {
@@ -400,9 +449,35 @@ void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t*
       const int nl = (count + 1) / 2, nr = count / 2;
       // map row g: (window) local frames
       int32_t* out = index_map + g * window;
-      const auto clamp = [n](int64_t i) {
-        return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(i, 0), n - 1));
-      };
+      if (st.placement != PosePlacement::kNextToCenter) {
+        for (int w = 0; w < window; ++w) out[w] = clamp(static_cast<int64_t>(t) - r + w);
+        // Each half: the slots the candidates take, innermost first; rank 2q (left) or 2q + 1
+        // (right) goes into the q-th.
+        for (int side = 0; side < 2; ++side) {
+          const int take = side == 0 ? nl : nr;
+          if (take == 0) continue;
+          // slots[d - 1] = the slot at distance d from the centre on this side
+          for (int d = 1; d <= r; ++d)
+            slots[static_cast<size_t>(d - 1)] = side == 0 ? r - d : r + d;
+          if (st.placement == PosePlacement::kOutermost) {
+            std::reverse(slots.begin(), slots.end());  // outermost first
+          } else {
+            // least similar first, ties: the outer slot (larger distance) first
+            std::stable_sort(slots.begin(), slots.end(), [&](int a, int b) {
+              const float la = local[static_cast<size_t>(a)], lb = local[static_cast<size_t>(b)];
+              if (la != lb) return la < lb;
+              return std::abs(a - r) > std::abs(b - r);
+            });
+          }
+          // The chosen slots, innermost first.
+          std::sort(slots.begin(), slots.begin() + take,
+                    [r](int a, int b) { return std::abs(a - r) < std::abs(b - r); });
+          for (int q = 0; q < take; ++q)
+            out[slots[static_cast<size_t>(q)]] = cands[static_cast<size_t>(2 * q + side)].frame;
+        }
+        if (fused != nullptr) fused[g] = count > 0 ? 1 : 0;
+        continue;
+      }
       for (int w = 0; w < window; ++w) {
         if (w < r - nl)
           out[w] = clamp(static_cast<int64_t>(t) - (r - nl) + w);

@@ -158,9 +158,9 @@ __global__ void pose_similarity_kernel(const float* __restrict__ a, int64_t n,
 __global__ void pose_bank_kernel(const float* __restrict__ poses,
                                  const int32_t* __restrict__ offsets, int64_t num_seq,
                                  int64_t total, SkeletonArgs sk, int capacity, float threshold,
-                                 int32_t* __restrict__ bank_frames, float* __restrict__ bank_as,
-                                 int32_t* __restrict__ bank_size, int32_t* __restrict__ history,
-                                 float* __restrict__ pair_all) {
+                                 int offered, int32_t* __restrict__ bank_frames,
+                                 float* __restrict__ bank_as, int32_t* __restrict__ bank_size,
+                                 int32_t* __restrict__ history, float* __restrict__ pair_all) {
   // Slot i: source frame, centre, denominator, AS, and S(x, entry_i) of the frame being offered.
   GPU_SHARED(int32_t, slot_frame, [kPoseBankMaxCapacity]);
   GPU_SHARED(float, slot_cx, [kPoseBankMaxCapacity]);
@@ -240,6 +240,9 @@ __global__ void pose_bank_kernel(const float* __restrict__ poses,
       }
     }
     __syncthreads();
+    // AS over offered frames: a rejected x adds its similarities to every entry.
+    if (offered && xi.valid && rejected != 0)
+      for (int i = tid; i < old_size; i += blockDim.x) slot_as[i] = __fadd_rn(slot_as[i], cand[i]);
     if (xi.valid && rejected == 0) {  // uniform over the block
       if (tid == 0) {
         int slot = old_size;
@@ -260,20 +263,27 @@ __global__ void pose_bank_kernel(const float* __restrict__ poses,
       }
       __syncthreads();
       const int slot = chosen, new_size = size;
-      // Row and column of the new entry: P[slot][j] = S(x, entry_j), P[j][slot] = S(entry_j, x).
-      for (int j = tid; j < new_size; j += blockDim.x) {
-        if (j == slot) continue;
-        pair[slot * capacity + j] = cand[j];
-        const PoseInfo ej{true, slot_cx[j], slot_cy[j], 0.0f};
-        pair[j * capacity + slot] = similarity(seq + slot_frame[j] * stride, ej, x, xi, sk.joints);
-      }
-      __syncthreads();
-      // AS_i: the other occupied slots in slot order.
-      for (int i = tid; i < new_size; i += blockDim.x) {
-        float acc = 0.0f;
-        for (int j = 0; j < new_size; ++j)
-          if (j != i) acc = __fadd_rn(acc, pair[i * capacity + j]);
-        slot_as[i] = acc;
+      if (offered) {
+        // The entries x did not replace add S(x, entry_i); x's slot starts from 0.
+        for (int i = tid; i < new_size; i += blockDim.x)
+          slot_as[i] = i == slot ? 0.0f : __fadd_rn(slot_as[i], cand[i]);
+      } else {
+        // Row and column of the new entry: P[slot][j] = S(x, entry_j), P[j][slot] = S(entry_j, x).
+        for (int j = tid; j < new_size; j += blockDim.x) {
+          if (j == slot) continue;
+          pair[slot * capacity + j] = cand[j];
+          const PoseInfo ej{true, slot_cx[j], slot_cy[j], 0.0f};
+          pair[j * capacity + slot] =
+              similarity(seq + slot_frame[j] * stride, ej, x, xi, sk.joints);
+        }
+        __syncthreads();
+        // AS_i: the other occupied slots in slot order.
+        for (int i = tid; i < new_size; i += blockDim.x) {
+          float acc = 0.0f;
+          for (int j = 0; j < new_size; ++j)
+            if (j != i) acc = __fadd_rn(acc, pair[i * capacity + j]);
+          slot_as[i] = acc;
+        }
       }
     }
     if (history != nullptr)
@@ -302,7 +312,22 @@ struct FuseArgs {
   float fusion_threshold;
   int max_insert;  // clamped to [0, 2r]
   int capacity;
+  int placement;  // PosePlacement
+  int gate;       // PoseGate
+  float gate_threshold;
 };
+
+// A map slot chosen for a candidate while the row holds the local similarities' float bits
+// (+inf: a similarity is at most 1, and NaN ones are stored as -inf). Once the plain frames are
+// written it stays distinct from them: a frame index reaches 0x7f800000 only in a sequence of over
+// 2.1e9 frames, 290 GB of H36M-17 poses, more than a device holds.
+constexpr int32_t kChosenBits = 0x7f800000;
+
+// The least-similar order of one half's slots: the smaller l_w, then the outer slot.
+__device__ inline bool less_similar(float l, int dist, float l2, int dist2) {
+  if (l != l2) return l < l2;
+  return dist > dist2;
+}
 
 // poses: (total, J, 2); banks: (rows, capacity); bank_row: (total) -> index_map: (total, 2r + 1),
 // fused: (total) or null. One warp per frame.
@@ -385,11 +410,89 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
       }
       count += __popc(__ballot_sync(0xffffffffu, frame[q] >= 0));
     }
-    const int inserted = count < st.max_insert ? count : st.max_insert;
-    const int nl = (inserted + 1) / 2, nr = inserted / 2;
+    int inserted = count < st.max_insert ? count : st.max_insert;
     int32_t* out = index_map + g * window;
+    const auto clamp_local = [n](int64_t i) {
+      return static_cast<int32_t>(i < 0 ? 0 : (i > n - 1 ? n - 1 : i));
+    };
+    // The local similarities l_w (gate, least-similar placement): each lane keeps those of its
+    // own slots w = lane + 32 q as float bits in the map row, which it alone writes until the row
+    // is final, so no lane reads another's memory.
+    const bool least_similar = st.placement == static_cast<int>(PosePlacement::kLeastSimilar);
+    if (inserted > 0 && (st.gate != static_cast<int>(PoseGate::kOff) || least_similar)) {
+      for (int w = lane; w < window; w += kWarp) {
+        if (w == r) continue;
+        const float* l = poses + (begin + clamp_local(static_cast<int64_t>(t) - r + w)) * stride;
+        float v = similarity(l, pose_info(l, sk, inv_bones, false), x, xi, sk.joints);
+        if (v != v) v = neg_inf();
+        out[w] = __float_as_int(v);
+      }
+      if (st.gate != static_cast<int>(PoseGate::kOff)) {
+        float gv;
+        if (st.gate == static_cast<int>(PoseGate::kMin)) {
+          gv = -neg_inf();
+          for (int w = lane; w < window; w += kWarp)
+            if (w != r) gv = fminf(gv, __int_as_float(out[w]));
+          for (int offset = kWarp / 2; offset > 0; offset >>= 1)
+            gv = fminf(gv, __shfl_xor_sync(0xffffffffu, gv, offset));
+        } else {
+          // The sum in slot order, every lane adding the broadcast values.
+          gv = 0.0f;
+          for (int base = 0; base < window; base += kWarp) {
+            const int own = base + lane;
+            const float mine = own < window && own != r ? __int_as_float(out[own]) : 0.0f;
+            for (int l = 0; l < kWarp; ++l) {
+              const float v = __shfl_sync(0xffffffffu, mine, l);
+              if (base + l < window && base + l != r) gv = __fadd_rn(gv, v);
+            }
+          }
+          gv = __fdiv_rn(gv, static_cast<float>(2 * r));
+        }
+        if (!(gv < st.gate_threshold)) inserted = 0;  // a coherent window: no fusion
+      }
+    }
+    const int nl = (inserted + 1) / 2, nr = inserted / 2;
+    if (st.placement != static_cast<int>(PosePlacement::kNextToCenter)) {
+      if (least_similar) {
+        // Each half's take slots of least l_w, marked kChosenBits by their owners.
+        for (int side = 0; side < 2; ++side) {
+          const int take = side == 0 ? nl : nr;
+          for (int pick = 0; pick < take; ++pick) {
+            float best_l = -neg_inf();
+            int best_dist = -1;
+            for (int w = lane; w < window; w += kWarp) {
+              const int dist = side == 0 ? r - w : w - r;
+              if (dist <= 0 || out[w] == kChosenBits) continue;
+              const float l = __int_as_float(out[w]);
+              if (best_dist < 0 || less_similar(l, dist, best_l, best_dist)) {
+                best_l = l;
+                best_dist = dist;
+              }
+            }
+            for (int offset = kWarp / 2; offset > 0; offset >>= 1) {
+              const float ol = __shfl_xor_sync(0xffffffffu, best_l, offset);
+              const int od = __shfl_xor_sync(0xffffffffu, best_dist, offset);
+              if (od >= 0 && (best_dist < 0 || less_similar(ol, od, best_l, best_dist))) {
+                best_l = ol;
+                best_dist = od;
+              }
+            }
+            const int w = side == 0 ? r - best_dist : r + best_dist;
+            if (lane == w % kWarp) out[w] = kChosenBits;
+          }
+        }
+      }
+      // The plain window where no candidate goes.
+      for (int w = lane; w < window; w += kWarp) {
+        // (Without candidates the row holds nothing of ours yet: every slot is plain.)
+        const bool taken = w != r && inserted > 0 &&
+                           (least_similar ? out[w] == kChosenBits : (w < nl || w >= window - nr));
+        if (!taken) out[w] = clamp_local(static_cast<int64_t>(t) - r + w);
+      }
+    }
     // The local frames: shifted outward by the insertions on their side, clamped to the sequence.
-    for (int w = lane; w < window; w += kWarp) {
+    for (int w = lane; w < window && st.placement == static_cast<int>(PosePlacement::kNextToCenter);
+         w += kWarp) {
       int64_t local;
       if (w < r - nl)
         local = static_cast<int64_t>(t) - (r - nl) + w;
@@ -399,8 +502,10 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
         local = static_cast<int64_t>(t) + (w - r - nr);
       else
         continue;
-      out[w] = static_cast<int32_t>(local < 0 ? 0 : (local > n - 1 ? n - 1 : local));
+      out[w] = clamp_local(local);
     }
+    // Least-similar placement: the innermost chosen slot not yet given a candidate, per half.
+    int cursor_l = r, cursor_r = r;
     // Rank by rank: the warp's best remaining candidate, placed left (even rank) or right (odd).
     for (int rank = 0; rank < inserted; ++rank) {
       float best_s = neg_inf();
@@ -426,7 +531,25 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
       // Every lane now holds the winner; its owner drops it from its list.
       for (int q = 0; q < kSlotsPerLane; ++q)
         if (lane + kWarp * q == best_slot) frame[q] = -1;
-      if (lane == 0) out[rank % 2 == 0 ? r - 1 - rank / 2 : r + 1 + rank / 2] = best_frame;
+      const int side = rank % 2, q = rank / 2;
+      int pos;
+      if (st.placement == static_cast<int>(PosePlacement::kOutermost)) {
+        pos = side == 0 ? nl - 1 - q : window - nr + q;
+      } else if (least_similar) {
+        // Walk outward to the next chosen slot; its owner lane knows, the warp asks it.
+        int& cursor = side == 0 ? cursor_l : cursor_r;
+        for (;;) {
+          cursor += side == 0 ? -1 : 1;
+          const int own = cursor / kWarp * kWarp + lane;
+          const int mine = own < window && own != r && out[own] == kChosenBits ? 1 : 0;
+          if (__shfl_sync(0xffffffffu, mine, cursor % kWarp) != 0) break;
+        }
+        pos = cursor;
+      } else {
+        pos = side == 0 ? r - 1 - q : r + 1 + q;
+      }
+      // The slot's owner lane writes it (it alone wrote the row's slot before).
+      if (lane == pos % kWarp) out[pos] = best_frame;
     }
     if (fused != nullptr && lane == 0) fused[g] = inserted > 0 ? 1 : 0;
   }
@@ -508,7 +631,8 @@ void pose_bank<V3D_GPU_KIND>(const PoseBankArgs& args, const float* poses, const
   GPU_LAUNCH(impl::pose_bank_kernel, static_cast<unsigned>(args.num_seq), threads, 0, stream, poses,
              offsets, args.num_seq, args.total,
              impl::skeleton_args(args.skeleton, error, OpId::pose_bank), capacity,
-             args.settings.threshold, bank_frames, bank_as, bank_size, history, workspace);
+             args.settings.threshold, args.settings.accumulate == PoseAccumulate::kOffered ? 1 : 0,
+             bank_frames, bank_as, bank_size, history, workspace);
   V3D_LAUNCH_CHECK("pose_bank", stream);
 }
 
@@ -522,9 +646,13 @@ void pose_bank_fuse<V3D_GPU_KIND>(const PoseFuseArgs& args, const float* poses,
   if (args.num_seq == 0 || args.total == 0) return;
   const PoseFuseSettings& st = args.settings;
   impl::FuseArgs fuse{
-      st.radius, st.fusion_threshold,
+      st.radius,
+      st.fusion_threshold,
       st.max_insert < 0 ? 0 : (st.max_insert > 2 * st.radius ? 2 * st.radius : st.max_insert),
-      st.capacity};
+      st.capacity,
+      static_cast<int>(st.placement),
+      static_cast<int>(st.gate),
+      st.gate_threshold};
   constexpr int kFramesPerBlock = impl::kFuseThreads / impl::kWarp;
   GPU_LAUNCH(impl::pose_bank_fuse_kernel, grid_for(args.total, kFramesPerBlock), impl::kFuseThreads,
              0, stream, poses, offsets, args.num_seq, args.total, args.bank_rows,

@@ -8,6 +8,7 @@
 
 #include <H5Cpp.h>
 #include <cmath>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -102,6 +103,39 @@ TEST(Cli, HostileFilesGiveOneLineWithoutSourcePaths) {
   EXPECT_EQ(r.err.find(".cpp"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("[check"), std::string::npos) << r.err;
   set_debug_messages(std::nullopt);
+}
+
+// `v3d convert h36m-archive` says which cameras it attached and warns, per camera, with the
+// fraction of projected keypoints outside the image; the import itself succeeds.
+TEST(Cli, ArchiveImportPrintsCamerasAndWarnsOnKeypointsOutsideTheImage) {
+  const test_util::TempDir dir("v3d-cli");
+  const std::string takes = dir / "h36m/S1/MyPoses/3D_positions";
+  std::filesystem::create_directories(takes);
+  // (96, 2) mm: frame 0 1 m above the floor in the middle of the volume, frame 1 100 m up.
+  std::vector<double> raw(96 * 2);
+  for (int r = 0; r < 96; ++r) {
+    raw[static_cast<size_t>(r * 2)] = r % 3 == 2 ? 1000.0 + r : r;
+    raw[static_cast<size_t>(r * 2 + 1)] = r % 3 == 2 ? 100000.0 + r : r;
+  }
+  {
+    H5::H5File f(takes + "/Walking 1.h5", H5F_ACC_TRUNC);
+    const hsize_t dims[2] = {96, 2};
+    f.createDataSet("3D_positions", H5::PredType::IEEE_F64LE, H5::DataSpace(2, dims))
+        .write(raw.data(), H5::PredType::NATIVE_DOUBLE);
+  }
+  const std::string root = dir / "h36m", out = dir / "out.h5";
+  const CliRun r = run({"convert", "h36m-archive", "--root", root.c_str(), "--out", out.c_str()});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("Attached the shipped Human3.6M cameras:"), std::string::npos) << r.out;
+  for (const char* cam : {"S1 camera 0 (54138969): 34 keypoints projected, 17 outside the "
+                          "1000x1002 image or behind it (50.0%)",
+                          "S1 camera 3 (60457274)"})
+    EXPECT_NE(r.out.find(cam), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("v3d convert: warning: S1 camera 2 (58860488): 50.0% of the projected 2D "
+                       "keypoints (17 of 34) fall outside its 1000x1000 image or behind it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(std::filesystem::exists(out));
 }
 
 TEST(Cli, InfoNamesTheCpuTheKernelAndWhy) {

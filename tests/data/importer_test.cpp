@@ -46,19 +46,27 @@ double archive_mm(int seed, int j, int c, int n) {
   return seed * 10000.0 + j * 97.3 + c * 1000.0 - n * 3.21 + 0.1;
 }
 
-void write_archive_file(const fs::path& file, int seed, int frames, hsize_t rows = 96,
-                        const char* name = "3D_positions") {
+// An archive file whose mocap joint j, coordinate c at frame n is mm(j, c, n) millimetres.
+void write_archive_values(const fs::path& file, int frames,
+                          const std::function<double(int, int, int)>& mm, hsize_t rows = 96,
+                          const char* name = "3D_positions") {
   fs::create_directories(file.parent_path());
   std::vector<double> raw(rows * frames);  // (96, N): row j * 3 + c, column n
   for (hsize_t r = 0; r < rows; ++r) {
     for (int n = 0; n < frames; ++n) {
-      raw[r * frames + n] = archive_mm(seed, static_cast<int>(r / 3), static_cast<int>(r % 3), n);
+      raw[r * frames + n] = mm(static_cast<int>(r / 3), static_cast<int>(r % 3), n);
     }
   }
   H5::H5File f(file.string(), H5F_ACC_TRUNC);
   const hsize_t dims[2] = {rows, static_cast<hsize_t>(frames)};
   H5::DataSet ds = f.createDataSet(name, H5::PredType::IEEE_F64LE, H5::DataSpace(2, dims));
   ds.write(raw.data(), H5::PredType::NATIVE_DOUBLE);
+}
+
+void write_archive_file(const fs::path& file, int seed, int frames, hsize_t rows = 96,
+                        const char* name = "3D_positions") {
+  write_archive_values(
+      file, frames, [seed](int j, int c, int n) { return archive_mm(seed, j, c, n); }, rows, name);
 }
 
 fs::path pose_dir(const std::string& root, const std::string& subject) {
@@ -121,6 +129,60 @@ TEST(ImporterTest, ArchiveImport) {
   const std::string file = dir.path() + "/h36m.h5";
   write_dataset(d, file);
   expect_same_dataset(d, read_dataset(file));
+}
+
+// The importer projects every keypoint through each attached camera and counts those that miss
+// the image: a pose 1 m above the middle of the capture volume is in every view, one 100 m above
+// it in none (behind a camera, or its ray clamped to the edge of the lens model and out).
+TEST(ImporterTest, ArchiveCameraCoverage) {
+  TempDir dir;
+  const std::string root = dir.path() + "/h36m";
+  // S1: frames 0 and 1 in the volume, 2 and 3 high above it; S9: all in the volume; S2: cameras
+  // without extrinsics. Joints spread over a few centimetres, Z up.
+  const auto mm = [](int high_from) {
+    return [high_from](int j, int c, int n) {
+      const double z = n >= high_from ? 100000.0 : 1000.0;
+      return c == 2 ? z + j * 10.0 : (c == 0 ? j * 5.0 : -j * 3.0);
+    };
+  };
+  write_archive_values(pose_dir(root, "S1") / "Walking 1.h5", 4, mm(2));
+  write_archive_values(pose_dir(root, "S9") / "Walking 1.h5", 3, mm(3));
+  write_archive_values(pose_dir(root, "S2") / "Walking 1.h5", 2, mm(2));
+  std::vector<CameraCoverage> cov;
+  const Dataset d = import_h36m_archive(root, &cov);
+  ASSERT_EQ(cov.size(), 12u);
+  for (size_t i = 0; i < cov.size(); ++i) {
+    const CameraCoverage& c = cov[i];
+    const std::string subject = i < 4 ? "S1" : (i < 8 ? "S2" : "S9");
+    const int k = static_cast<int>(i % 4);
+    const Camera want = h36m_camera(subject, k);
+    EXPECT_EQ(c.subject, subject);
+    EXPECT_EQ(c.index, k);
+    EXPECT_EQ(c.id, want.id);
+    EXPECT_EQ(c.res_w, want.res_w);
+    EXPECT_EQ(c.res_h, want.res_h);
+    EXPECT_EQ(c.extrinsics, subject != "S2");
+    if (subject == "S2") {
+      EXPECT_EQ(c.keypoints, 0);
+      EXPECT_EQ(coverage_warning(c), "");
+    } else if (subject == "S9") {
+      EXPECT_EQ(c.keypoints, 3 * 17);
+      EXPECT_EQ(c.outside, 0) << "camera " << k;
+      EXPECT_EQ(coverage_warning(c), "");
+    } else {
+      EXPECT_EQ(c.keypoints, 4 * 17);
+      EXPECT_EQ(c.outside, 2 * 17) << "camera " << k;
+      EXPECT_DOUBLE_EQ(c.outside_fraction(), 0.5);
+      EXPECT_EQ(coverage_warning(c),
+                "S1 camera " + std::to_string(k) + " (" + want.id +
+                    "): 50.0% of the projected 2D keypoints (34 of 68) fall outside its " +
+                    std::to_string(want.res_w) + "x" + std::to_string(want.res_h) +
+                    " image or behind it");
+    }
+  }
+  // The same counts from the dataset; a warning, not an error: the 3D is imported as it is.
+  EXPECT_EQ(camera_coverage(d).size(), cov.size());
+  EXPECT_EQ(d.subjects.at("S1").actions.at("Walking 1").frames, 4);
 }
 
 TEST(ImporterTest, ArchiveBadInput) {

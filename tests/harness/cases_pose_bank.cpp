@@ -90,7 +90,10 @@ std::vector<int32_t> offsets_of(const std::vector<int>& lengths) {
 
 std::string lengths_str(const std::vector<int>& lengths) {
   std::string s;
-  for (size_t i = 0; i < lengths.size(); ++i) s += (i ? "," : "") + std::to_string(lengths[i]);
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(lengths[i]);
+  }
   return s;
 }
 
@@ -149,6 +152,7 @@ struct BankCase {
   int prototypes;
   Skel skel;
   PoseCenter center;
+  bool offered = false;  // AS accumulated over the offered frames
 };
 
 struct FuseCase {
@@ -160,7 +164,13 @@ struct FuseCase {
   std::vector<int> lengths;
   Skel skel;
   PoseCenter center;
+  ref::FuseRuleRef rule = {};  // placement and gate
 };
+
+const char* placement_name(int p) {
+  return p == 0 ? "centre" : (p == 1 ? "least_similar" : "outermost");
+}
+const char* gate_name(int g) { return g == 0 ? "off" : (g == 1 ? "mean" : "min"); }
 
 }  // namespace
 
@@ -226,6 +236,12 @@ V3D_HARNESS_CASES(cases) {
       {2, 0.7f, {40, 1, 25}, 0, one_bone(), PoseCenter::kCentroid},
       {3, 0.7f, {60, 30}, 0, one_bone(), PoseCenter::kCentroid},
       {4, 2.0f, {50}, 0, one_bone(), PoseCenter::kRoot},
+      // AS accumulated over the offered frames
+      {3, 0.7f, {1, 50, 1, 33}, 6, h36m(), PoseCenter::kCentroid, true},
+      {5, 2.0f, {90, 17}, 3, h36m(), PoseCenter::kCentroid, true},  // evictions only
+      {80, 0.95f, {260}, 200, h36m(), PoseCenter::kCentroid, true},
+      {256, 2.0f, {300, 1}, 10, h36m(), PoseCenter::kRoot, true},
+      {3, 0.7f, {60, 30}, 0, one_bone(), PoseCenter::kCentroid, true},  // AS ties
   };
   for (const BankCase& bc : banks) {
     const int joints = static_cast<int>(bc.skel.parents.size());
@@ -238,7 +254,8 @@ V3D_HARNESS_CASES(cases) {
     c.params = "capacity=" + std::to_string(bc.capacity) + " threshold=" + num(bc.threshold) +
                " lengths=" + lengths_str(bc.lengths) +
                " prototypes=" + std::to_string(bc.prototypes) + " skeleton=" + bc.skel.name +
-               " center=" + center_name(bc.center);
+               " center=" + center_name(bc.center) +
+               (bc.offered ? std::string(" accumulate=offered") : std::string());
     c.make_inputs = [=](Rng& r) {
       return std::vector<Input>{{{total, joints, 2},
                                  bc.prototypes == 0 ? make_tie_poses(r, total)
@@ -251,6 +268,8 @@ V3D_HARNESS_CASES(cases) {
       kernels::PoseBankSettings st;
       st.capacity = bc.capacity;
       st.threshold = bc.threshold;
+      st.accumulate =
+          bc.offered ? kernels::PoseAccumulate::kOffered : kernels::PoseAccumulate::kEntries;
       const ops::PoseBankOutput b =
           ops::pose_bank(in[0], to_i32(in[1]), to_i32(in[2]), bc.center, st, true);
       store_i32(b.frames, out[0]);
@@ -260,7 +279,8 @@ V3D_HARNESS_CASES(cases) {
     };
     c.reference = [=](const std::vector<ref::Vec>& in) {
       const std::vector<float> poses(in[0].begin(), in[0].end());
-      const ref::PoseBankRef b = ref::pose_bank(poses, offsets, rs, bc.capacity, bc.threshold);
+      const ref::PoseBankRef b =
+          ref::pose_bank(poses, offsets, rs, bc.capacity, bc.threshold, bc.offered);
       return std::vector<ref::Vec>{as_vec(b.frames), as_vec(b.as), as_vec(b.size),
                                    as_vec(b.history)};
     };
@@ -290,6 +310,15 @@ V3D_HARNESS_CASES(cases) {
       {13, 13, 0.5f, true, 80, {200, 3}, h36m(), PoseCenter::kRoot},
       {3, 6, 0.2f, false, 12, {60, 2, 30}, one_bone(), PoseCenter::kCentroid},  // S ties
       {5, 5, 0.5f, true, 6, {80}, one_bone(), PoseCenter::kCentroid},
+      // placements and gates
+      {3, 3, 0.3f, false, 12, {80, 7}, h36m(), PoseCenter::kCentroid, {1, 0, 0.7f}},
+      {3, 6, 0.3f, false, 12, {80, 7, 1}, h36m(), PoseCenter::kCentroid, {2, 0, 0.7f}},
+      {13, 26, 0.5f, false, 256, {150, 60}, chain(32), PoseCenter::kCentroid, {1, 0, 0.7f}},
+      {40, 40, 0.3f, false, 80, {300, 10}, h36m(), PoseCenter::kRoot, {1, 2, 0.5f}},
+      {13, 13, 0.5f, true, 80, {200, 3}, h36m(), PoseCenter::kCentroid, {0, 1, 0.6f}},
+      {13, 13, 0.5f, true, 80, {200, 3}, h36m(), PoseCenter::kCentroid, {2, 2, 0.3f}},
+      {3, 6, 0.2f, false, 12, {60, 2, 30}, one_bone(), PoseCenter::kCentroid, {1, 1, 0.9f}},
+      {5, 5, 0.5f, true, 6, {80}, one_bone(), PoseCenter::kCentroid, {1, 2, 0.95f}},
   };
   for (const FuseCase& fc : fuses) {
     const int joints = static_cast<int>(fc.skel.parents.size());
@@ -300,12 +329,16 @@ V3D_HARNESS_CASES(cases) {
     constexpr float kOnlineThreshold = 0.7f;
     OpCase c;
     c.op = "pose_bank_fuse";
-    c.params = "radius=" + std::to_string(fc.radius) +
-               " max_insert=" + std::to_string(fc.max_insert) +
-               " fusion_threshold=" + num(fc.fusion_threshold) +
-               " banks=" + (fc.online ? std::string("online history") : std::string("random")) +
-               " capacity=" + std::to_string(fc.capacity) + " lengths=" + lengths_str(fc.lengths) +
-               " skeleton=" + fc.skel.name + " center=" + center_name(fc.center);
+    c.params =
+        "radius=" + std::to_string(fc.radius) + " max_insert=" + std::to_string(fc.max_insert) +
+        " fusion_threshold=" + num(fc.fusion_threshold) +
+        " banks=" + (fc.online ? std::string("online history") : std::string("random")) +
+        " capacity=" + std::to_string(fc.capacity) + " lengths=" + lengths_str(fc.lengths) +
+        " skeleton=" + fc.skel.name + " center=" + center_name(fc.center) +
+        (fc.rule.placement == 0 && fc.rule.gate == 0
+             ? std::string()
+             : std::string(" placement=") + placement_name(fc.rule.placement) + " gate=" +
+                   gate_name(fc.rule.gate) + " gate_threshold=" + num(fc.rule.gate_threshold));
     c.make_inputs = [=](Rng& r) {
       const bool ties = fc.skel.name == one_bone().name;
       std::vector<Input> in{
@@ -330,6 +363,9 @@ V3D_HARNESS_CASES(cases) {
     st.fusion_threshold = fc.fusion_threshold;
     st.max_insert = fc.max_insert;
     st.capacity = fc.capacity;
+    st.placement = static_cast<kernels::PosePlacement>(fc.rule.placement);
+    st.gate = static_cast<kernels::PoseGate>(fc.rule.gate);
+    st.gate_threshold = fc.rule.gate_threshold;
     // bank_row: online, frame g reads history row g; offline, its sequence's row.
     std::vector<int32_t> bank_row(static_cast<size_t>(total));
     for (int64_t k = 0; k < num_seq; ++k)
@@ -361,7 +397,7 @@ V3D_HARNESS_CASES(cases) {
                     : as_ints(in[3]);
       const ref::PoseFuseRef f =
           ref::pose_bank_fuse(poses, offsets, rs, fc.radius, fc.fusion_threshold, fc.max_insert,
-                              fc.capacity, bank_v, bank_row);
+                              fc.capacity, bank_v, bank_row, fc.rule);
       return std::vector<ref::Vec>{as_vec(f.index_map), as_vec(f.fused)};
     };
     c.tol = {0.0, 0.0, "exact: integer frame indices chosen by float comparisons"};

@@ -36,6 +36,14 @@ const V a{1, 0}, b{0, 1}, c{-1, 0}, d{0, -1}, a_near{1, 0.25f}, nan_pose{kNaN, 0
 // The float the contract's order gives for two unit vectors at 90 degrees.
 float s90() { return 1.0f - (std::sqrt(0.5f) + std::sqrt(0.5f)) / 2.0f; }
 
+// S(A, B) of two two-joint poses with bone vectors va, vb (dyadic), in the contract's order: both
+// centred differences are -+(vb - va) / 2, the denominator is 2 |vb|.
+float s2(V va, V vb) {
+  const float dx = -va.x * 0.5f + vb.x * 0.5f, dy = -va.y * 0.5f + vb.y * 0.5f;
+  const float term = std::sqrt(dx * dx + dy * dy);
+  return 1.0f - (term + term) / (2.0f * std::sqrt(vb.x * vb.x + vb.y * vb.y));
+}
+
 // (n, 2, 2) poses: frame f's joint 0 at (f / 2, -f / 4), joint 1 = joint 0 + v[f].
 std::vector<float> two_joint_poses(const std::vector<V>& v) {
   std::vector<float> p;
@@ -75,11 +83,13 @@ class PoseBankTest : public test::DeviceTest {
     const int64_t j = static_cast<int64_t>(parents.size());
     return ops::pose_similarity(poses(pa, j), poses(pb, j), i32(parents), center).item();
   }
-  ops::PoseBankOutput bank(const std::vector<V>& v, const std::vector<int32_t>& offsets,
-                           int capacity, float threshold) const {
+  ops::PoseBankOutput bank(
+      const std::vector<V>& v, const std::vector<int32_t>& offsets, int capacity, float threshold,
+      kernels::PoseAccumulate accumulate = kernels::PoseAccumulate::kEntries) const {
     kernels::PoseBankSettings st;
     st.capacity = capacity;
     st.threshold = threshold;
+    st.accumulate = accumulate;
     return ops::pose_bank(poses(two_joint_poses(v), 2), i32(offsets), i32(kOneBone),
                           PoseCenter::kCentroid, st, true);
   }
@@ -89,15 +99,24 @@ class PoseBankTest : public test::DeviceTest {
                             const std::vector<int32_t>& banks, int capacity, int radius,
                             int max_insert, float threshold, std::vector<int32_t> bank_row = {},
                             std::vector<int32_t>* fused = nullptr) const {
-    if (bank_row.empty())
-      for (size_t k = 0; k + 1 < offsets.size(); ++k)
-        for (int32_t g = offsets[k]; g < offsets[k + 1]; ++g)
-          bank_row.push_back(static_cast<int32_t>(k));
     kernels::PoseFuseSettings st;
     st.radius = radius;
     st.max_insert = max_insert;
     st.fusion_threshold = threshold;
     st.capacity = capacity;
+    return fuse_with(v, offsets, banks, st, std::move(bank_row), fused);
+  }
+  // The same with every setting given (placement, gate).
+  std::vector<int32_t> fuse_with(const std::vector<V>& v, const std::vector<int32_t>& offsets,
+                                 const std::vector<int32_t>& banks,
+                                 const kernels::PoseFuseSettings& st,
+                                 std::vector<int32_t> bank_row = {},
+                                 std::vector<int32_t>* fused = nullptr) const {
+    const int capacity = st.capacity;
+    if (bank_row.empty())
+      for (size_t k = 0; k + 1 < offsets.size(); ++k)
+        for (int32_t g = offsets[k]; g < offsets[k + 1]; ++g)
+          bank_row.push_back(static_cast<int32_t>(k));
     const int64_t rows = static_cast<int64_t>(banks.size()) / capacity;
     const Tensor flags = Tensor::zeros({offsets.back()}, DType::kI32, dev());
     const Tensor map = ops::pose_bank_fuse(
@@ -223,6 +242,34 @@ TEST_P(PoseBankTest, EmptyInvalidAndSingleFrameSequences) {
   EXPECT_FALSE(none.history.defined());
 }
 
+TEST_P(PoseBankTest, AccumulatedOverOfferedFrames) {
+  // accumulate = offered, T = 0.7, capacity 2; b_near = (1/4, 1).
+  //   f0 a:       empty bank -> slot 0                             [0, -1]  AS [0]
+  //   f1 b:       S(b, a) = s90 -> appended; a adds s90            [0, 1]   AS [s90, 0]
+  //   f2 b_near:  S(b_near, a) = 0.375, S(b_near, b) = 0.875 >= T: rejected, both added
+  //                                                                [0, 1]   AS [s90 + 0.375, 0.875]
+  //   f3 c:       S(c, a) = 0, S(c, b) = s90: full, the largest AS is b's (slot 1)
+  //                                                                [0, 3]   AS [.. + 0, 0]
+  //   f4 NaN:     no change
+  //   f5 a_near:  S(a_near, a) = 0.875 >= T in slot 0; slot 1 still adds S(a_near, c)
+  //                                                                [0, 3]
+  // Entries' AS (the default) are symmetric here, so f3 evicts by the tie rule (frame 0) and f5
+  // (S(a_near, c) and S(a_near, b) = 0.375 below T) evicts frame 1 by the tie rule: [3, 5].
+  const V b_near{0.25f, 1};
+  const std::vector<V> v = {a, b, b_near, c, nan_pose, a_near};
+  EXPECT_EQ(s2(b_near, a), 0.375f);
+  EXPECT_EQ(s2(b_near, b), 0.875f);
+  const auto out = bank(v, {0, 6}, 2, 0.7f, kernels::PoseAccumulate::kOffered);
+  EXPECT_EQ(out.history.to_vector_i32(),
+            (std::vector<int32_t>{0, -1, 0, 1, 0, 1, 0, 3, 0, 3, 0, 3}));
+  EXPECT_EQ(out.frames.to_vector_i32(), (std::vector<int32_t>{0, 3}));
+  EXPECT_EQ(out.as.to_vector(),
+            (std::vector<float>{((s90() + 0.375f) + 0.0f) + 0.875f, 0.0f + s2(a_near, c)}));
+  EXPECT_EQ(out.size.to_vector_i32(), (std::vector<int32_t>{2}));
+  const auto entries = bank(v, {0, 6}, 2, 0.7f);
+  EXPECT_EQ(entries.frames.to_vector_i32(), (std::vector<int32_t>{3, 5}));
+}
+
 // ---- fusion ------------------------------------------------------------------------------------
 
 // Sequence 1 (20 frames) of the fusion tests: valid poses at frames 0 (b), 2 (a), 9 (a), 10 (a),
@@ -340,6 +387,115 @@ TEST_P(PoseBankTest, OnlineFusionSeesTheBankAfterEachFrame) {
   const std::vector<int32_t> at11 = {9, 10, 0, 11, 11, 11, 11};
   EXPECT_EQ(map_row(offline, 11, 7), at11);
   EXPECT_EQ(map_row(online, 11, 7), at11);
+}
+
+// The placement and gate tests' sequence (14 frames, all valid): the centre t = 6 is a, r = 2, so
+// its plain window is [4, 5, 6, 7, 8] = [a, a_near, a, b, a] with local similarities
+// l = S(L_w, a) = [1, 0.875, -, s90, 1]. The bank {0 (a), 11 (a_near), 13 (a)} lies outside it;
+// its candidates by S(entry, a) descending, ties by the smaller frame: 0 (1), 13 (1), 11 (0.875).
+std::vector<V> placement_sequence() { return {a, b, c, d, a, a_near, a, b, a, c, d, a_near, b, a}; }
+const std::vector<int32_t> kPlacementBank = {0, 11, 13, -1};
+
+kernels::PoseFuseSettings rules(int max_insert, kernels::PosePlacement placement,
+                                kernels::PoseGate gate = kernels::PoseGate::kOff,
+                                float gate_threshold = 0.7f) {
+  kernels::PoseFuseSettings st;
+  st.radius = 2;
+  st.max_insert = max_insert;
+  st.fusion_threshold = 0.7f;
+  st.capacity = 4;
+  st.placement = placement;
+  st.gate = gate;
+  st.gate_threshold = gate_threshold;
+  return st;
+}
+
+TEST_P(PoseBankTest, FusionPlacements) {
+  using P = kernels::PosePlacement;
+  const std::vector<V> v = placement_sequence();
+  const auto row6 = [&](const kernels::PoseFuseSettings& st) {
+    std::vector<int32_t> fused;
+    const std::vector<int32_t> map = fuse_with(v, {0, 14}, kPlacementBank, st, {}, &fused);
+    EXPECT_EQ(fused[6], 1);
+    return map_row(map, 6, 5);
+  };
+  // Two poses: 0 goes left (rank 0), 13 right (rank 1).
+  //   next to the centre: [t-1, 0, t, 13, t+1]
+  //   outermost:          [0, t-2, t-1, ..]: slots 0 and 4 -> [0, 5, 6, 7, 13]
+  //   least similar:      left l = [1, 0.875] -> slot 1; right l = [s90, 1] -> slot 3
+  EXPECT_EQ(row6(rules(2, P::kNextToCenter)), (std::vector<int32_t>{5, 0, 6, 13, 7}));
+  EXPECT_EQ(row6(rules(2, P::kOutermost)), (std::vector<int32_t>{0, 5, 6, 7, 13}));
+  EXPECT_EQ(row6(rules(2, P::kLeastSimilar)), (std::vector<int32_t>{4, 0, 6, 13, 8}));
+  // Three: 11 (rank 2) goes left too, outside 0: the best of a half is innermost.
+  //   next to the centre: [11, 0, t, 13, t+1]
+  //   outermost:          left slots 0, 1 (0 innermost) -> [11, 0, 6, 7, 13]
+  //   least similar:      both left slots -> [11, 0, 6, 13, 8]
+  EXPECT_EQ(row6(rules(3, P::kNextToCenter)), (std::vector<int32_t>{11, 0, 6, 13, 7}));
+  EXPECT_EQ(row6(rules(3, P::kOutermost)), (std::vector<int32_t>{11, 0, 6, 7, 13}));
+  EXPECT_EQ(row6(rules(3, P::kLeastSimilar)), (std::vector<int32_t>{11, 0, 6, 13, 8}));
+  // Ties in l: with frame 8 = b too, the right half's l = [s90, s90]: the outer slot (4) first.
+  std::vector<V> tie = v;
+  tie[8] = b;
+  std::vector<int32_t> fused;
+  const std::vector<int32_t> map =
+      fuse_with(tie, {0, 14}, kPlacementBank, rules(2, P::kLeastSimilar), {}, &fused);
+  EXPECT_EQ(map_row(map, 6, 5), (std::vector<int32_t>{4, 0, 6, 7, 13}));
+  // An invalid local frame has l = -inf: with frame 4 NaN the left half replaces slot 0.
+  std::vector<V> hole = v;
+  hole[4] = nan_pose;
+  EXPECT_EQ(map_row(fuse_with(hole, {0, 14}, kPlacementBank, rules(2, P::kLeastSimilar)), 6, 5),
+            (std::vector<int32_t>{0, 5, 6, 13, 8}));
+  // Frames without candidates stay plain under every placement (frame 1, b: 0, 11 and 13 have
+  // S(., b) = s90, 0.375 and s90, all below 0.7).
+  for (const P p : {P::kNextToCenter, P::kOutermost, P::kLeastSimilar})
+    EXPECT_EQ(map_row(fuse_with(v, {0, 14}, kPlacementBank, rules(2, p)), 1, 5), plain(1, 14, 2));
+}
+
+TEST_P(PoseBankTest, FusionIncoherenceGate) {
+  using P = kernels::PosePlacement;
+  using G = kernels::PoseGate;
+  const std::vector<V> v = placement_sequence();
+  const std::vector<int32_t> fused_row = {5, 0, 6, 13, 7}, plain_row = plain(6, 14, 2);
+  const auto row6 = [&](G gate, float threshold, int32_t want_fused) {
+    std::vector<int32_t> fused;
+    const std::vector<int32_t> map = fuse_with(
+        v, {0, 14}, kPlacementBank, rules(2, P::kNextToCenter, gate, threshold), {}, &fused);
+    EXPECT_EQ(fused[6], want_fused);
+    return map_row(map, 6, 5);
+  };
+  // min l = s90 (frame 7): fused below any threshold above it, plain at or below it.
+  EXPECT_EQ(row6(G::kMin, 0.5f, 1), fused_row);
+  EXPECT_EQ(row6(G::kMin, std::nextafter(s90(), 1.0f), 1), fused_row);
+  EXPECT_EQ(row6(G::kMin, s90(), 0), plain_row);
+  EXPECT_EQ(row6(G::kMin, 0.25f, 0), plain_row);
+  // mean l = (((1 + 0.875) + s90) + 1) / 4 in slot order: the threshold is strict.
+  const float mean = (((1.0f + 0.875f) + s90()) + 1.0f) / 4.0f;
+  EXPECT_EQ(row6(G::kMean, std::nextafter(mean, 1.0f), 1), fused_row);
+  EXPECT_EQ(row6(G::kMean, mean, 0), plain_row);
+  EXPECT_EQ(row6(G::kMean, 0.5f, 0), plain_row);  // the min gate would fuse here
+  // Off: fused whatever the threshold.
+  EXPECT_EQ(row6(G::kOff, -1e30f, 1), fused_row);
+  // An invalid local frame makes the window incoherent (l = -inf) under both statistics: the
+  // fusion sequence's frame 10 (frames 7, 8, 11, 12, 13 NaN) fuses even below -1e30.
+  for (const G gate : {G::kMin, G::kMean}) {
+    kernels::PoseFuseSettings st;
+    st.radius = 3;
+    st.max_insert = 3;
+    st.capacity = 8;
+    st.gate = gate;
+    st.gate_threshold = -1e30f;
+    EXPECT_EQ(map_row(fuse_with(fusion_sequence(), {0, 20}, kFusionBank, st), 10, 7),
+              (std::vector<int32_t>{8, 9, 2, 10, 17, 11, 12}));
+  }
+  // The gate combines with a placement: least similar, gate min 0.5 -> [4, 0, 6, 13, 8].
+  EXPECT_EQ(
+      map_row(fuse_with(v, {0, 14}, kPlacementBank, rules(2, P::kLeastSimilar, G::kMin, 0.5f)), 6,
+              5),
+      (std::vector<int32_t>{4, 0, 6, 13, 8}));
+  EXPECT_EQ(
+      map_row(fuse_with(v, {0, 14}, kPlacementBank, rules(2, P::kLeastSimilar, G::kMin, 0.25f)), 6,
+              5),
+      plain_row);
 }
 
 // ---- gather and errors -----------------------------------------------------------------------

@@ -100,7 +100,7 @@ float pose_similarity_f32(const float* a, const float* b, const PoseSkeletonRef&
 }
 
 PoseBankRef pose_bank(const std::vector<float>& poses, const std::vector<int32_t>& offsets,
-                      const PoseSkeletonRef& sk, int capacity, float threshold) {
+                      const PoseSkeletonRef& sk, int capacity, float threshold, bool offered) {
   const size_t num_seq = offsets.size() - 1, cap = static_cast<size_t>(capacity);
   const int64_t stride = sk.joints * 2;
   PoseBankRef out;
@@ -115,10 +115,16 @@ PoseBankRef pose_bank(const std::vector<float>& poses, const std::vector<int32_t
     int size = 0;
     auto pose = [&](int32_t f) { return seq + f * stride; };
     for (int32_t f = 0; f < offsets[k + 1] - offsets[k]; ++f) {
-      bool insert = all_finite(pose(f), sk.joints);
-      for (int i = 0; insert && i < size; ++i)
-        if (pose_similarity_f32(pose(f), pose(slot[static_cast<size_t>(i)]), sk) >= threshold)
-          insert = false;
+      const bool valid = all_finite(pose(f), sk.joints);
+      bool insert = valid;
+      std::vector<float> s_x(cap, 0.0f);  // S(x, entry_i)
+      for (int i = 0; valid && i < size; ++i) {
+        s_x[static_cast<size_t>(i)] =
+            pose_similarity_f32(pose(f), pose(slot[static_cast<size_t>(i)]), sk);
+        if (s_x[static_cast<size_t>(i)] >= threshold) insert = false;
+      }
+      if (offered && valid && !insert)
+        for (int i = 0; i < size; ++i) as[static_cast<size_t>(i)] += s_x[static_cast<size_t>(i)];
       if (insert) {
         size_t target = static_cast<size_t>(size);
         if (size < capacity) {
@@ -130,8 +136,13 @@ PoseBankRef pose_bank(const std::vector<float>& poses, const std::vector<int32_t
             if (as[i] > as[target] || (as[i] == as[target] && slot[i] < slot[target])) target = i;
         }
         slot[target] = f;
-        // AS from its definition, every similarity evaluated afresh.
-        for (int i = 0; i < size; ++i) {
+        if (offered) {
+          // The other entries add S(x, entry_i); the new one starts from 0.
+          for (size_t i = 0; i < static_cast<size_t>(size); ++i)
+            as[i] = i == target ? 0.0f : as[i] + s_x[i];
+        }
+        // Or AS from its definition, every similarity evaluated afresh.
+        for (int i = 0; !offered && i < size; ++i) {
           float acc = 0.0f;
           for (int j = 0; j < size; ++j)
             if (j != i)
@@ -153,7 +164,7 @@ PoseBankRef pose_bank(const std::vector<float>& poses, const std::vector<int32_t
 PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<int32_t>& offsets,
                            const PoseSkeletonRef& sk, int radius, float fusion_threshold,
                            int max_insert, int capacity, const std::vector<int32_t>& banks,
-                           const std::vector<int32_t>& bank_row) {
+                           const std::vector<int32_t>& bank_row, const FuseRuleRef& rule) {
   const int r = radius, window = 2 * r + 1;
   const int keep = std::clamp(max_insert, 0, 2 * r);
   const int64_t stride = sk.joints * 2;
@@ -186,6 +197,54 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
         return a.s > b.s || (a.s == b.s && a.frame < b.frame);
       });
       if (static_cast<int>(cands.size()) > keep) cands.resize(static_cast<size_t>(keep));
+      int32_t* row = out.index_map.data() + g * window;
+      // l[w] = S(L_w, x_t) of the plain window's local frames (NaN counts as -inf).
+      std::vector<float> l(static_cast<size_t>(window), 0.0f);
+      for (int w = 0; w < window; ++w) {
+        const float v = pose_similarity_f32(seq + clamp(t - r + w) * stride, seq + t * stride, sk);
+        l[static_cast<size_t>(w)] = std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+      }
+      if (rule.gate != 0 && !cands.empty()) {
+        float gv = 0.0f;
+        if (rule.gate == 2) {
+          gv = std::numeric_limits<float>::infinity();
+          for (int w = 0; w < window; ++w)
+            if (w != r && l[static_cast<size_t>(w)] < gv) gv = l[static_cast<size_t>(w)];
+        } else {
+          for (int w = 0; w < window; ++w)
+            if (w != r) gv += l[static_cast<size_t>(w)];
+          gv /= static_cast<float>(2 * r);
+        }
+        if (!(gv < rule.gate_threshold)) cands.clear();
+      }
+      if (rule.placement != 0) {
+        // Replace in place: per half, the chosen slots innermost first take the half's ranks.
+        for (int w = 0; w < window; ++w) row[w] = clamp(t - r + w);
+        for (int side = 0; side < 2; ++side) {
+          std::vector<int32_t> mine;  // this half's candidates, best first
+          for (size_t q = static_cast<size_t>(side); q < cands.size(); q += 2)
+            mine.push_back(cands[q].frame);
+          std::vector<int> dists;  // distances from the centre of the replaced slots
+          for (int d = 1; d <= r; ++d) dists.push_back(d);
+          if (rule.placement == 2) {
+            std::reverse(dists.begin(), dists.end());
+          } else {
+            auto lw = [&](int d) { return l[static_cast<size_t>(side == 0 ? r - d : r + d)]; };
+            // Selection sort: least similar first, ties the farther slot.
+            for (size_t a = 0; a < dists.size(); ++a)
+              for (size_t b = a + 1; b < dists.size(); ++b)
+                if (lw(dists[b]) < lw(dists[a]) ||
+                    (lw(dists[b]) == lw(dists[a]) && dists[b] > dists[a]))
+                  std::swap(dists[a], dists[b]);
+          }
+          dists.resize(mine.size());
+          std::sort(dists.begin(), dists.end());
+          for (size_t q = 0; q < mine.size(); ++q)
+            row[side == 0 ? r - dists[q] : r + dists[q]] = mine[q];
+        }
+        out.fused[static_cast<size_t>(g)] = cands.empty() ? 0 : 1;
+        continue;
+      }
       // Each half from the centre outward: inserted poses (best innermost), then the local
       // frames; whatever lies past r slots drops out.
       std::vector<int32_t> left, right;
@@ -195,7 +254,6 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
         left.push_back(clamp(static_cast<int64_t>(t) - d));
         right.push_back(clamp(static_cast<int64_t>(t) + d));
       }
-      int32_t* row = out.index_map.data() + g * window;
       row[r] = t;
       for (int d = 1; d <= r; ++d) {
         row[r - d] = left[static_cast<size_t>(d - 1)];

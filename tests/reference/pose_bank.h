@@ -37,17 +37,25 @@ struct PoseBankRef {
 
 // Algorithm 1 over each sequence; poses: (offsets.back(), joints, 2).
 PoseBankRef pose_bank(const std::vector<float>& poses, const std::vector<int32_t>& offsets,
-                      const PoseSkeletonRef& sk, int capacity, float threshold);
+                      const PoseSkeletonRef& sk, int capacity, float threshold,
+                      bool offered = false);
 
 struct PoseFuseRef {
   std::vector<int32_t> index_map;  // (total, 2r + 1)
   std::vector<int32_t> fused;      // (total)
 };
 
+// The fusion rules beside the default (kernels/pose_bank.h's PosePlacement and PoseGate values).
+struct FuseRuleRef {
+  int placement = 0;  // 0 next to the centre, 1 least similar, 2 outermost
+  int gate = 0;       // 0 off, 1 mean, 2 min
+  float gate_threshold = 0.7f;
+};
+
 // banks: (rows, capacity); bank_row: (total).
 PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<int32_t>& offsets,
                            const PoseSkeletonRef& sk, int radius, float fusion_threshold,
                            int max_insert, int capacity, const std::vector<int32_t>& banks,
-                           const std::vector<int32_t>& bank_row);
+                           const std::vector<int32_t>& bank_row, const FuseRuleRef& rule = {});
 
 }  // namespace v3d::ref

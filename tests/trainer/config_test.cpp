@@ -183,6 +183,67 @@ TEST(Config, Overrides) {
                    "integer");
 }
 
+TEST(Config, LtbPresets) {
+  // The v3d preset is the defaults, exactly: the reading v3d implemented first.
+  EXPECT_EQ(ltb_preset(LtbPreset::kV3d), LtbConfig{});
+  EXPECT_EQ(parse_config("ltb: {preset: v3d}\n", "t"), ExperimentConfig{});
+  // The paper preset: the v3d reading plus the incoherence gate (min over the local frames, 0.7).
+  LtbConfig paper;
+  paper.preset = LtbPreset::kPaper;
+  paper.gate = LtbGate::kMin;
+  paper.gate_threshold = 0.7;
+  EXPECT_EQ(ltb_preset(LtbPreset::kPaper), paper);
+  EXPECT_EQ(parse_config("ltb: {preset: paper}\n", "t").ltb, paper);
+  // Keys given with the preset override it, in whatever order the file lists them; enabled is
+  // not part of a reading.
+  const LtbConfig c =
+      parse_config("ltb:\n  gate: mean\n  enabled: true\n  preset: paper\n  placement: outermost\n",
+                   "t")
+          .ltb;
+  EXPECT_TRUE(c.enabled);
+  EXPECT_EQ(c.preset, LtbPreset::kPaper);
+  EXPECT_EQ(c.gate, LtbGate::kMean);
+  EXPECT_EQ(c.placement, LtbPlacement::kOutermost);
+  EXPECT_DOUBLE_EQ(c.gate_threshold, 0.7);
+  // --set ltb.preset replaces the reading given before it (a checkpoint writes every key), the
+  // overrides after it still apply.
+  ExperimentConfig custom;
+  custom.ltb.enabled = true;
+  custom.ltb.capacity = 40;
+  custom.ltb.accumulate = LtbAccumulate::kOffered;
+  custom.ltb.placement = LtbPlacement::kLeastSimilar;
+  const LtbConfig o =
+      parse_config(to_yaml(custom), "ckpt",
+                   {"ltb.max_insert=3", "ltb.preset=paper", "ltb.gate_threshold=0.5"})
+          .ltb;
+  LtbConfig want = ltb_preset(LtbPreset::kPaper, true);
+  want.gate_threshold = 0.5;
+  EXPECT_EQ(o, want);
+  // Every reading key round-trips, and the preset keys are exactly the ltb keys but two.
+  ExperimentConfig all;
+  all.ltb = ltb_preset(LtbPreset::kPaper, true);
+  all.ltb.accumulate = LtbAccumulate::kOffered;
+  all.ltb.placement = LtbPlacement::kLeastSimilar;
+  all.ltb.gate = LtbGate::kMean;
+  all.ltb.gate_threshold = 0.25;
+  EXPECT_EQ(parse_config(to_yaml(all), "t"), all);
+  EXPECT_EQ(ltb_preset_keys().size(), 10u);
+  for (const std::string& k : ltb_preset_keys())
+    EXPECT_EQ(error_of("", {"ltb." + k + "=" +
+                            (k == "accumulate"  ? "offered"
+                             : k == "placement" ? "outermost"
+                             : k == "gate"      ? "min"
+                             : k == "mode"      ? "online"
+                             : k == "center"    ? "root"
+                                                : "1")}),
+              "")
+        << k;
+  EXPECT_ERROR_HAS(error_of("ltb: {preset: vp3d}\n"), "'ltb.preset'");
+  EXPECT_ERROR_HAS(error_of("", {"ltb.placement=centre"}), "next_to_center");
+  EXPECT_ERROR_HAS(error_of("", {"ltb.gate_threshold=1e39"}),
+                   "'ltb.gate_threshold' must be a finite float32");
+}
+
 TEST(Config, TypeErrorsNameKeyAndType) {
   EXPECT_ERROR_HAS(error_of("train:\n  epochs: many\n"),
                    "test.yaml:2: 'train.epochs' must be an integer, got 'many'");
@@ -296,7 +357,18 @@ TEST(Config, ToYamlRoundTrips) {
   c.eval.test_intervals = {7, 1};
   c.eval.flip_tta = false;
   c.eval.metrics = {Metric::kMpjve};
-  c.ltb = {true, 5, -0.25, 0.9, 0, LtbMode::kOnline, LtbCenter::kRoot};
+  c.ltb = {.enabled = true,
+           .preset = LtbPreset::kPaper,
+           .capacity = 5,
+           .threshold = -0.25,
+           .accumulate = LtbAccumulate::kOffered,
+           .fusion_threshold = 0.9,
+           .max_insert = 0,
+           .placement = LtbPlacement::kOutermost,
+           .gate = LtbGate::kMean,
+           .gate_threshold = 0.125,
+           .mode = LtbMode::kOnline,
+           .center = LtbCenter::kRoot};
   const std::string yaml = to_yaml(c);
   EXPECT_EQ(parse_config(yaml, "rt"), c) << yaml;
 

@@ -282,6 +282,79 @@ TEST(Ltb, EveryFrameIsTheStridedModelOnItsWindow) {
   }
 }
 
+// The other placements keep the executor exact: every frame is the strided model on the window
+// its map row names, whichever slots the bank's poses took.
+TEST(Ltb, EveryPlacementIsTheStridedModelOnItsWindow) {
+  TemporalModelConfig mc = tiny_model();
+  mc.filter_widths = {3, 3, 3};
+  TemporalModel model(mc, Device::cpu(), 5);
+  const int64_t rf = model.receptive_field(), r = (rf - 1) / 2;
+  auto seqs = sequences(60);
+  seqs.resize(2);
+  PhiloxState rng{};
+  for (const auto placement :
+       {kernels::PosePlacement::kLeastSimilar, kernels::PosePlacement::kOutermost}) {
+    LtbOptions o = fusing_options();
+    o.placement = placement;
+    o.max_insert = 3;
+    const LtbPlan plan = plan_ltb(views(seqs), 17, ltb_parents(h36m()), r, o, Device::cpu());
+    ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
+    const auto out = predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), false);
+    NoGradGuard no_grad;
+    for (size_t k = 0; k < seqs.size(); ++k) {
+      for (int64_t t = 0; t < seqs[k].frames; ++t) {
+        const int64_t g = plan.offsets[k] + t;
+        std::vector<float> win(static_cast<size_t>(rf * 34));
+        for (int64_t w = 0; w < rf; ++w) {
+          const int32_t f = plan.index_map[static_cast<size_t>(g * rf + w)];
+          std::copy(seqs[k].poses_2d.begin() + f * 34, seqs[k].poses_2d.begin() + (f + 1) * 34,
+                    win.begin() + w * 34);
+        }
+        const std::vector<float> want =
+            model.forward_train(Tensor::from_vector(win, {1, rf, 34}), rng, false)
+                .value()
+                .to_vector();
+        for (int e = 0; e < 51; ++e)
+          ASSERT_NEAR(out[k][static_cast<size_t>(t * 51 + e)], want[static_cast<size_t>(e)],
+                      1e-5f * (1 + std::fabs(want[static_cast<size_t>(e)])))
+              << "frame " << t << " of sequence " << k << " placement "
+              << ltb_placement_name(placement);
+      }
+    }
+  }
+}
+
+// The v3d preset is the options every earlier release used: the same kernel settings, so the
+// same banks and maps bit for bit; the paper preset adds the gate, which only removes fusion.
+TEST(Ltb, PresetsAsOptions) {
+  const LtbOptions v3d = ltb_options(ltb_preset(LtbPreset::kV3d)), first{};
+  EXPECT_EQ(v3d.capacity, first.capacity);
+  EXPECT_EQ(v3d.threshold, first.threshold);
+  EXPECT_EQ(v3d.fusion_threshold, first.fusion_threshold);
+  EXPECT_EQ(v3d.max_insert, first.max_insert);
+  EXPECT_EQ(v3d.online, first.online);
+  EXPECT_EQ(v3d.center, first.center);
+  EXPECT_EQ(v3d.accumulate, kernels::PoseAccumulate::kEntries);
+  EXPECT_EQ(v3d.placement, kernels::PosePlacement::kNextToCenter);
+  EXPECT_EQ(v3d.gate, kernels::PoseGate::kOff);
+  const auto seqs = sequences(60);
+  LtbOptions o = fusing_options(), paper = o;
+  const LtbOptions p = ltb_options(ltb_preset(LtbPreset::kPaper));
+  paper.gate = p.gate;
+  paper.gate_threshold = p.gate_threshold;
+  EXPECT_EQ(p.gate, kernels::PoseGate::kMin);
+  const LtbPlan a = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::cpu());
+  const LtbPlan b = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, paper, Device::cpu());
+  EXPECT_EQ(a.bank_frames, b.bank_frames);
+  EXPECT_LE(b.fused_frames, a.fused_frames);
+  for (size_t g = 0; g < a.fused.size(); ++g) {
+    if (b.fused[g] == 0) continue;  // a fused frame of the gated plan is fused the same way
+    for (int64_t w = 0; w < a.window; ++w)
+      ASSERT_EQ(b.index_map[g * static_cast<size_t>(a.window) + static_cast<size_t>(w)],
+                a.index_map[g * static_cast<size_t>(a.window) + static_cast<size_t>(w)]);
+  }
+}
+
 // Small batches and one sequence per group (every batch boundary and group split exercised) give
 // the same predictions and counts as the default batching, with and without flip TTA.
 TEST(Ltb, BatchingDoesNotChangeTheResult) {
@@ -396,9 +469,21 @@ class LtbDevices : public test::DeviceTest {};
 TEST_P(LtbDevices, PlanEqualsCpuPlan) {
   auto seqs = sequences(40);
   seqs.resize(3);
-  for (const bool online : {false, true}) {
+  // Every reading: the default, online, then each placement, gate and accumulation.
+  for (int reading = 0; reading < 6; ++reading) {
     LtbOptions o = fusing_options();
-    o.online = online;
+    o.online = reading == 1;
+    if (reading == 2) o.placement = kernels::PosePlacement::kLeastSimilar;
+    if (reading == 3) o.placement = kernels::PosePlacement::kOutermost;
+    if (reading == 4) {
+      o.gate = kernels::PoseGate::kMean;
+      o.gate_threshold = 0.9f;
+    }
+    if (reading == 5) {
+      o.accumulate = kernels::PoseAccumulate::kOffered;
+      o.gate = kernels::PoseGate::kMin;
+    }
+    SCOPED_TRACE("reading " + std::to_string(reading));
     const LtbPlan c = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, Device::cpu(), true);
     const LtbPlan e = plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, o, dev(), true);
     EXPECT_EQ(c.bank_frames, e.bank_frames);
