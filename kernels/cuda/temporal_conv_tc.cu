@@ -60,11 +60,13 @@ struct TcGemm {
 };
 
 // ---- operand policies: line(row) once per kernel, offset(line, tap, element) per slice ----------
-// line < 0 is a zero row (past M or N); offset < 0 a zero element.
+// line < 0 is a zero row (past M or N); offset < 0 a zero element. kLinear: offset(l, tap, c) =
+// l + offset(0, tap, 0) + offset(0, 0, c), so the kernel keeps l + offset(0, 0, col) per copy and
+// adds one offset per slice (no per-copy index arithmetic in the loop).
 
 // fwd A (m, (k, ci)): x[b, t*s + k*d, ci], m = b*T_out + t.
 struct FwdX {
-  static constexpr bool kContiguous = true, kRowsFastest = false;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
   const float* p;
   int64_t t_out, t_in, c_in, stride, tap_stride;
   __device__ int64_t line(int64_t m) const {
@@ -78,7 +80,7 @@ struct FwdX {
 
 // fwd B (co, (k, ci)): w[co, ci, k], K floats apart along ci.
 struct FwdW {
-  static constexpr bool kContiguous = false, kRowsFastest = false;
+  static constexpr bool kContiguous = false, kRowsFastest = false, kLinear = true;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t co) const { return co * c_in * k; }
@@ -87,7 +89,7 @@ struct FwdW {
 
 // bwd_data A with disjoint windows (m, co): d_y[m, co].
 struct GradRows {
-  static constexpr bool kContiguous = true, kRowsFastest = false;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
   const float* p;
   int64_t c_out;
   __device__ int64_t line(int64_t m) const { return m * c_out; }
@@ -96,7 +98,7 @@ struct GradRows {
 
 // bwd_data B with disjoint windows ((k, ci), co): w[co, ci, k], C_in*K floats apart along co.
 struct WeightByInput {
-  static constexpr bool kContiguous = false, kRowsFastest = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t n) const {
@@ -107,24 +109,31 @@ struct WeightByInput {
 };
 
 // bwd_data A with overlapping windows ((b, f), (k, co)): d_y[b, t, co] where f = t*s + k*d for an
-// output frame t, else zero.
+// output frame t, else zero. Row indices fit in 32 bits (the launcher checks), so the per-slice
+// divisions are 32-bit ones; stride 1 (the dilated form) divides by nothing.
 struct GradShifted {
-  static constexpr bool kContiguous = true, kRowsFastest = false;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = false;
   const float* p;
-  int64_t t_in, t_out, c_out, dilation, stride;
+  uint32_t t_in, t_out, dilation, stride;
+  int64_t c_out;
   __device__ int64_t line(int64_t m) const { return m; }
   __device__ int64_t offset(int64_t m, int64_t tap, int64_t co) const {
-    const int64_t b = m / t_in, start = m - b * t_in - tap * dilation;
+    const auto row = static_cast<uint32_t>(m), b = row / t_in;
+    const auto start = static_cast<int64_t>(row - b * t_in) - tap * dilation;
     if (start < 0) return -1;
-    const int64_t t = start / stride;
-    if (t * stride != start || t >= t_out) return -1;
-    return (b * t_out + t) * c_out + co;
+    auto t = static_cast<uint32_t>(start);
+    if (stride != 1) {
+      t /= stride;
+      if (t * stride != start) return -1;
+    }
+    if (t >= t_out) return -1;
+    return (static_cast<int64_t>(b) * t_out + t) * c_out + co;
   }
 };
 
 // bwd_data B with overlapping windows (ci, (k, co)): w[co, ci, k].
 struct WeightTaps {
-  static constexpr bool kContiguous = false, kRowsFastest = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t ci) const { return ci * k; }
@@ -135,25 +144,27 @@ struct WeightTaps {
 
 // bwd_weight A (co, row): d_y[row, co], C_out floats apart along the rows.
 struct GradCols {
-  static constexpr bool kContiguous = false, kRowsFastest = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
   const float* p;
   int64_t c_out;
   __device__ int64_t line(int64_t co) const { return co; }
   __device__ int64_t offset(int64_t co, int64_t, int64_t row) const { return row * c_out + co; }
 };
 
-// bwd_weight B ((k, ci), row): x[b, t*s + k*d, ci], row = b*T_out + t.
+// bwd_weight B ((k, ci), row): x[b, t*s + k*d, ci], row = b*T_out + t (32-bit: the launcher
+// checks that B*T_out fits).
 struct XCols {
-  static constexpr bool kContiguous = false, kRowsFastest = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = false;
   const float* p;
-  int64_t t_out, t_in, c_in, stride, dilation;
+  uint32_t t_out;
+  int64_t t_in, c_in, stride, dilation;
   __device__ int64_t line(int64_t n) const {
     const int64_t tap = n / c_in, ci = n - tap * c_in;
     return tap * dilation * c_in + ci;
   }
   __device__ int64_t offset(int64_t l, int64_t, int64_t row) const {
-    const int64_t b = row / t_out, t = row - b * t_out;
-    return (b * t_in + t * stride) * c_in + l;
+    const auto r = static_cast<uint32_t>(row), b = r / t_out, t = r - b * t_out;
+    return (static_cast<int64_t>(b) * t_in + static_cast<int64_t>(t) * stride) * c_in + l;
   }
 };
 
@@ -177,16 +188,34 @@ template <int kVec, class Op>
 __device__ void stage_slice(const Op& op, const int64_t (&line)[kCopies<kVec>], int tid,
                             int64_t tap, int64_t c0, int64_t c_end, float* tile) {
   static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
+  const int64_t slice = Op::kLinear ? op.offset(0, tap, c0) : 0;
   V3D_UNROLL
   for (int i = 0; i < kCopies<kVec>; ++i) {
     int row = 0, col = 0;
     copy_slot<kVec, Op>(tid + i * kThreads, row, col);
-    const int64_t c = c0 + col;
     // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
-    const int64_t off = line[i] >= 0 && c < c_end ? op.offset(line[i], tap, c) : -1;
+    const bool live = line[i] >= 0 && c0 + col < c_end;
+    int64_t off = -1;
+    if constexpr (Op::kLinear) {
+      off = live ? line[i] + slice : -1;  // line[i] already holds l + offset(0, 0, col)
+    } else {
+      off = live ? op.offset(line[i], tap, c0 + col) : -1;
+    }
     const bool in = off >= 0;
     tc::cp_async<4 * kVec>(tile + row * kLd + col, in ? op.p + off : op.p, in ? 4 * kVec : 0);
   }
+}
+
+// The line of this thread's copy i of an operand tile whose first row is r0 (for a linear operand
+// with the copy's column offset added), -1 past the last row.
+template <int kVec, class Op>
+__device__ int64_t copy_line(const Op& op, int tid, int i, int64_t r0, int64_t rows) {
+  int row = 0, col = 0;
+  copy_slot<kVec, Op>(tid + i * kThreads, row, col);
+  if (r0 + row >= rows) return -1;
+  const int64_t l = op.line(r0 + row);
+  if constexpr (Op::kLinear) return op.offset(l, 0, col);
+  return l;
 }
 
 // kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
@@ -207,17 +236,10 @@ __global__ void __launch_bounds__(kThreads, 4)
   // The rows this thread copies keep their lines for the whole reduction.
   int64_t a_line[kCopies<kVecA>], b_line[kCopies<1>];
   V3D_UNROLL
-  for (int i = 0; i < kCopies<kVecA>; ++i) {
-    int row = 0, col = 0;
-    copy_slot<kVecA, OpA>(tid + i * kThreads, row, col);
-    a_line[i] = m0 + row < gemm.m_size ? op_a.line(m0 + row) : -1;
-  }
+  for (int i = 0; i < kCopies<kVecA>; ++i)
+    a_line[i] = copy_line<kVecA>(op_a, tid, i, m0, gemm.m_size);
   V3D_UNROLL
-  for (int i = 0; i < kCopies<1>; ++i) {
-    int row = 0, col = 0;
-    copy_slot<1, OpB>(tid + i * kThreads, row, col);
-    b_line[i] = n0 + row < gemm.n_size ? op_b.line(n0 + row) : -1;
-  }
+  for (int i = 0; i < kCopies<1>; ++i) b_line[i] = copy_line<1>(op_b, tid, i, n0, gemm.n_size);
   const int64_t slices = gemm.taps * ((c_end - c_begin + kSlice - 1) / kSlice);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
@@ -377,9 +399,13 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
     temporal_conv_zero_unread_frames(s, d_x, stream);
     return;
   }
+  V3D_CHECK(s.batch * s.t_in < (int64_t{1} << 31) && s.receptive_field() < (int64_t{1} << 31),
+            "temporal_conv_bwd_data (tensor cores): " << s.batch << " x " << s.t_in
+                                                      << " frames exceed 32-bit row indices");
   const TcGemm gemm{s.batch * s.t_in, s.c_in, s.k, s.c_out, whole(s.c_out)};
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   launch_tc("temporal_conv_bwd_data", s.math, gemm, 1, vec4,
-            GradShifted{d_y, s.t_in, t_out, s.c_out, s.dilation, s.stride},
+            GradShifted{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
             WeightTaps{w, s.c_in, s.k}, conv_store::RowMajor{d_x, s.c_in}, stream);
 }
 
@@ -389,7 +415,9 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
   const TemporalConvSplit split = temporal_conv_weight_split(s);
   const TcGemm gemm{s.c_out, r, 1, s.rows(), split.chunk};
   const GradCols a{d_y, s.c_out};
-  const XCols b{x, t_out, s.t_in, s.c_in, s.stride, s.dilation};
+  V3D_CHECK(s.rows() < (int64_t{1} << 31), "temporal_conv_bwd_weight (tensor cores): "
+                                               << s.rows() << " rows exceed 32-bit indices");
+  const XCols b{x, static_cast<uint32_t>(t_out), s.t_in, s.c_in, s.stride, s.dilation};
   if (split.splits == 1) {
     launch_tc("temporal_conv_bwd_weight", s.math, gemm, 1, false, a, b,
               conv_store::WeightGrad{d_w, s}, stream);

@@ -42,27 +42,36 @@ Tolerance tc_tolerance(int64_t terms, const char* why) {
   return {1e-5, 4e-6 * static_cast<double>(terms), why};
 }
 
-// A forward case over N(0, 1) inputs x (B, T_in, C_in) and w (C_out, C_in, K); the caller sets
+// A case of `op` over two N(0, 1) inputs of shapes `in0`, `in1` with one output; the caller sets
 // run, reference and tol.
-OpCase conv_forward_case(const ref::ConvDims& d, std::string params) {
-  const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k};
-  const int64_t n_x = x_shape.numel(), n_w = w_shape.numel();
-  OpCase fwd;
-  fwd.op = "temporal_conv";
-  fwd.params = std::move(params);
-  fwd.make_inputs = [=](Rng& r) {
-    return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
+OpCase conv_case(const char* op, const ref::ConvDims& d, std::string params, const Shape& in0,
+                 const Shape& in1, const Shape& out) {
+  const int64_t n0 = in0.numel(), n1 = in1.numel();
+  OpCase c;
+  c.op = op;
+  c.params = std::move(params);
+  c.make_inputs = [=](Rng& r) {
+    return std::vector<Input>{{in0, random_normal(r, n0)}, {in1, random_normal(r, n1)}};
   };
-  fwd.outputs = {Shape{d.batch, d.t_out(), d.c_out}};
+  c.outputs = {out};
   const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
                                          d.k,     d.dilation, d.stride};
-  fwd.flops = shape.flops();
-  fwd.bytes = shape.bytes();
-  return fwd;
+  c.flops = shape.flops();
+  c.bytes = shape.bytes();
+  return c;
 }
 
-// The backward cases over N(0, 1) inputs in `math`: bwd_data from d_y (B, T_out, C_out) and w,
-// bwd_weight from x and d_y. The reference runs on the inputs rounded as the op rounds them.
+Shape x_shape_of(const ref::ConvDims& d) { return {d.batch, d.t_in, d.c_in}; }
+Shape w_shape_of(const ref::ConvDims& d) { return {d.c_out, d.c_in, d.k}; }
+Shape y_shape_of(const ref::ConvDims& d) { return {d.batch, d.t_out(), d.c_out}; }
+
+// A forward case over x (B, T_in, C_in) and w (C_out, C_in, K).
+OpCase conv_forward_case(const ref::ConvDims& d, std::string params) {
+  return conv_case("temporal_conv", d, std::move(params), x_shape_of(d), w_shape_of(d),
+                   y_shape_of(d));
+}
+
+// The inputs rounded as an op in `math` rounds them (nothing for kFp32).
 ref::Vec rounded(ref::Vec v, kernels::ConvMath math) {
   if (math == kernels::ConvMath::kFp32) return v;
   for (double& e : v) {
@@ -72,54 +81,32 @@ ref::Vec rounded(ref::Vec v, kernels::ConvMath math) {
   return v;
 }
 
+// The backward cases in `math`: bwd_data from d_y (B, T_out, C_out) and w, bwd_weight from x and
+// d_y, against the reference on the inputs rounded as the op rounds them; the caller sets tol.
 OpCase conv_bwd_data_case(const ref::ConvDims& d, std::string params, kernels::ConvMath math) {
-  const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
-      y_shape{d.batch, d.t_out(), d.c_out};
-  const int64_t n_w = w_shape.numel(), n_y = y_shape.numel();
-  OpCase bwd_data;
-  bwd_data.op = "temporal_conv_bwd_data";
-  bwd_data.params = std::move(params);
-  bwd_data.make_inputs = [=](Rng& r) {
-    return std::vector<Input>{{y_shape, random_normal(r, n_y)}, {w_shape, random_normal(r, n_w)}};
-  };
-  bwd_data.outputs = {x_shape};
-  bwd_data.run = [=](const auto& in, const auto& out) {
+  OpCase c = conv_case("temporal_conv_bwd_data", d, std::move(params), y_shape_of(d), w_shape_of(d),
+                       x_shape_of(d));
+  c.run = [=](const auto& in, const auto& out) {
     ops::temporal_conv_bwd_data_out(in[0], in[1], out[0], d.dilation, d.stride, math);
   };
-  bwd_data.reference = [=](const auto& in) {
+  c.reference = [=](const auto& in) {
     return std::vector<ref::Vec>{
         ref::temporal_conv_bwd_data(rounded(in[0], math), rounded(in[1], math), d)};
   };
-  const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
-                                         d.k,     d.dilation, d.stride};
-  bwd_data.flops = shape.flops();
-  bwd_data.bytes = shape.bytes();
-  return bwd_data;
+  return c;
 }
 
 OpCase conv_bwd_weight_case(const ref::ConvDims& d, std::string params, kernels::ConvMath math) {
-  const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
-      y_shape{d.batch, d.t_out(), d.c_out};
-  const int64_t n_x = x_shape.numel(), n_y = y_shape.numel();
-  OpCase bwd_weight;
-  bwd_weight.op = "temporal_conv_bwd_weight";
-  bwd_weight.params = std::move(params);
-  bwd_weight.make_inputs = [=](Rng& r) {
-    return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {y_shape, random_normal(r, n_y)}};
-  };
-  bwd_weight.outputs = {w_shape};
-  bwd_weight.run = [=](const auto& in, const auto& out) {
+  OpCase c = conv_case("temporal_conv_bwd_weight", d, std::move(params), x_shape_of(d),
+                       y_shape_of(d), w_shape_of(d));
+  c.run = [=](const auto& in, const auto& out) {
     ops::temporal_conv_bwd_weight_out(in[0], in[1], out[0], d.dilation, d.stride, math);
   };
-  bwd_weight.reference = [=](const auto& in) {
+  c.reference = [=](const auto& in) {
     return std::vector<ref::Vec>{
         ref::temporal_conv_bwd_weight(rounded(in[0], math), rounded(in[1], math), d)};
   };
-  const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
-                                         d.k,     d.dilation, d.stride};
-  bwd_weight.flops = shape.flops();
-  bwd_weight.bytes = shape.bytes();
-  return bwd_weight;
+  return c;
 }
 
 }  // namespace
@@ -154,20 +141,9 @@ V3D_HARNESS_CASES(cases) {
   for (const ConvCase& sc : shapes) {
     const ref::ConvDims d = sc.d;
     const int64_t t_out = d.t_out();
-    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
-        y_shape{d.batch, t_out, d.c_out};
-    const int64_t n_x = x_shape.numel(), n_w = w_shape.numel();
-    const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
-                                           d.k,     d.dilation, d.stride};
     const std::string params = describe(d, sc.why);
 
-    OpCase fwd;
-    fwd.op = "temporal_conv";
-    fwd.params = params;
-    fwd.make_inputs = [=](Rng& r) {
-      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
-    };
-    fwd.outputs = {y_shape};
+    OpCase fwd = conv_forward_case(d, params);
     fwd.run = [=](const auto& in, const auto& out) {
       ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride);
     };
@@ -182,8 +158,6 @@ V3D_HARNESS_CASES(cases) {
     // d_x sums up to K*C_out products, d_w sums B*T_out.
     fwd.grad_tol = {1e-3, 1e-4 * static_cast<double>(std::max(d.k * d.c_out, d.batch * t_out)),
                     "float32 sums of K*C_out (d_x) or B*T_out (d_w) products"};
-    fwd.flops = shape.flops();
-    fwd.bytes = shape.bytes();
     cases.push_back(fwd);
 
     OpCase bwd_data = conv_bwd_data_case(d, params, kernels::ConvMath::kFp32);
