@@ -62,11 +62,13 @@ struct TcGemm {
 // ---- operand policies: line(row) once per kernel, offset(line, tap, element) per slice ----------
 // line < 0 is a zero row (past M or N); offset < 0 a zero element. kLinear: offset(l, tap, c) =
 // l + offset(0, tap, 0) + offset(0, 0, c), so the kernel keeps l + offset(0, 0, col) per copy and
-// adds one offset per slice (no per-copy index arithmetic in the loop).
+// adds one offset per slice (no per-copy index arithmetic in the loop). Off: the type of the kept
+// offsets, 32-bit for the weights (the launchers check that w fits).
 
 // fwd A (m, (k, ci)): x[b, t*s + k*d, ci], m = b*T_out + t.
 struct FwdX {
   static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
+  using Off = int64_t;
   const float* p;
   int64_t t_out, t_in, c_in, stride, tap_stride;
   __device__ int64_t line(int64_t m) const {
@@ -81,6 +83,7 @@ struct FwdX {
 // fwd B (co, (k, ci)): w[co, ci, k], K floats apart along ci.
 struct FwdW {
   static constexpr bool kContiguous = false, kRowsFastest = false, kLinear = true;
+  using Off = int32_t;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t co) const { return co * c_in * k; }
@@ -90,6 +93,7 @@ struct FwdW {
 // bwd_data A with disjoint windows (m, co): d_y[m, co].
 struct GradRows {
   static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
+  using Off = int64_t;
   const float* p;
   int64_t c_out;
   __device__ int64_t line(int64_t m) const { return m * c_out; }
@@ -99,6 +103,7 @@ struct GradRows {
 // bwd_data B with disjoint windows ((k, ci), co): w[co, ci, k], C_in*K floats apart along co.
 struct WeightByInput {
   static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  using Off = int32_t;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t n) const {
@@ -113,6 +118,7 @@ struct WeightByInput {
 // divisions are 32-bit ones; stride 1 (the dilated form) divides by nothing.
 struct GradShifted {
   static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = false;
+  using Off = int64_t;
   const float* p;
   uint32_t t_in, t_out, dilation, stride;
   int64_t c_out;
@@ -134,6 +140,7 @@ struct GradShifted {
 // bwd_data B with overlapping windows (ci, (k, co)): w[co, ci, k].
 struct WeightTaps {
   static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  using Off = int32_t;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t ci) const { return ci * k; }
@@ -145,6 +152,7 @@ struct WeightTaps {
 // bwd_weight A (co, row): d_y[row, co], C_out floats apart along the rows.
 struct GradCols {
   static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  using Off = int64_t;
   const float* p;
   int64_t c_out;
   __device__ int64_t line(int64_t co) const { return co; }
@@ -155,6 +163,7 @@ struct GradCols {
 // checks that B*T_out fits).
 struct XCols {
   static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = false;
+  using Off = int64_t;
   const float* p;
   uint32_t t_out;
   int64_t t_in, c_in, stride, dilation;
@@ -185,21 +194,21 @@ constexpr int kCopies = kTile* kSlice / kVec / kThreads;
 
 // Issues this thread's copies of slice (tap, elements c0 .. c0 + kSlice) of one operand.
 template <int kVec, class Op>
-__device__ void stage_slice(const Op& op, const int64_t (&line)[kCopies<kVec>], int tid,
+__device__ void stage_slice(const Op& op, const typename Op::Off (&line)[kCopies<kVec>], int tid,
                             int64_t tap, int64_t c0, int64_t c_end, float* tile) {
   static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
-  const int64_t slice = Op::kLinear ? op.offset(0, tap, c0) : 0;
+  const auto slice = static_cast<typename Op::Off>(Op::kLinear ? op.offset(0, tap, c0) : 0);
   V3D_UNROLL
   for (int i = 0; i < kCopies<kVec>; ++i) {
     int row = 0, col = 0;
     copy_slot<kVec, Op>(tid + i * kThreads, row, col);
     // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
     const bool live = line[i] >= 0 && c0 + col < c_end;
-    int64_t off = -1;
+    typename Op::Off off = -1;
     if constexpr (Op::kLinear) {
       off = live ? line[i] + slice : -1;  // line[i] already holds l + offset(0, 0, col)
     } else {
-      off = live ? op.offset(line[i], tap, c0 + col) : -1;
+      off = live ? static_cast<typename Op::Off>(op.offset(line[i], tap, c0 + col)) : -1;
     }
     const bool in = off >= 0;
     tc::cp_async<4 * kVec>(tile + row * kLd + col, in ? op.p + off : op.p, in ? 4 * kVec : 0);
@@ -209,13 +218,12 @@ __device__ void stage_slice(const Op& op, const int64_t (&line)[kCopies<kVec>], 
 // The line of this thread's copy i of an operand tile whose first row is r0 (for a linear operand
 // with the copy's column offset added), -1 past the last row.
 template <int kVec, class Op>
-__device__ int64_t copy_line(const Op& op, int tid, int i, int64_t r0, int64_t rows) {
+__device__ typename Op::Off copy_line(const Op& op, int tid, int i, int64_t r0, int64_t rows) {
   int row = 0, col = 0;
   copy_slot<kVec, Op>(tid + i * kThreads, row, col);
   if (r0 + row >= rows) return -1;
   const int64_t l = op.line(r0 + row);
-  if constexpr (Op::kLinear) return op.offset(l, 0, col);
-  return l;
+  return static_cast<typename Op::Off>(Op::kLinear ? op.offset(l, 0, col) : l);
 }
 
 // kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
@@ -234,7 +242,8 @@ __global__ void __launch_bounds__(kThreads, 4)
   const int64_t c_end = c_begin + gemm.chunk < gemm.inner ? c_begin + gemm.chunk : gemm.inner;
 
   // The rows this thread copies keep their lines for the whole reduction.
-  int64_t a_line[kCopies<kVecA>], b_line[kCopies<1>];
+  typename OpA::Off a_line[kCopies<kVecA>];
+  typename OpB::Off b_line[kCopies<1>];
   V3D_UNROLL
   for (int i = 0; i < kCopies<kVecA>; ++i)
     a_line[i] = copy_line<kVecA>(op_a, tid, i, m0, gemm.m_size);
@@ -336,10 +345,11 @@ __global__ void __launch_bounds__(kThreads, 4)
   }
 }
 
-// Launches the GEMM over `splits` reduction splits; vec4: A takes 16-byte copies.
+// Launches the GEMM over `splits` reduction splits; vec4: A takes 16-byte copies; w_floats: the
+// size of w, whose offsets the policies keep in 32 bits.
 template <class OpA, class OpB, class Store>
-void launch_tc(const char* op, ConvMath math, const TcGemm& gemm, int64_t splits, bool vec4,
-               const OpA& a, const OpB& b, const Store& out, gpu::Stream stream) {
+void launch_tc(const char* op, ConvMath math, int64_t w_floats, const TcGemm& gemm, int64_t splits,
+               bool vec4, const OpA& a, const OpB& b, const Store& out, gpu::Stream stream) {
   const int64_t m_tiles = (gemm.m_size + kTile - 1) / kTile,
                 n_tiles = (gemm.n_size + kTile - 1) / kTile;
   V3D_CHECK(m_tiles <= 0x7fffffff && n_tiles <= 65535 && splits <= 65535,
@@ -348,6 +358,8 @@ void launch_tc(const char* op, ConvMath math, const TcGemm& gemm, int64_t splits
   const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles),
                   static_cast<unsigned>(splits));
   const bool bf16 = math == ConvMath::kBf16;
+  V3D_CHECK(w_floats < (int64_t{1} << 31),
+            op << " (tensor cores): " << w_floats << " weights exceed 32-bit offsets");
   if constexpr (OpA::kContiguous) {
     if (vec4 && bf16) {
       GPU_LAUNCH((conv_tc_kernel<4, true, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
@@ -383,7 +395,7 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
                           gpu::Stream stream) {
   const int64_t t_out = s.t_out();
   const TcGemm gemm{s.rows(), s.c_out, s.k, s.c_in, whole(s.c_in)};
-  launch_tc("temporal_conv_fwd", s.math, gemm, 1, aligned4(x, s.c_in),
+  launch_tc("temporal_conv_fwd", s.math, s.c_out * s.c_in * s.k, gemm, 1, aligned4(x, s.c_in),
             FwdX{x, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in}, FwdW{w, s.c_in, s.k},
             conv_store::RowMajor{y, s.c_out}, stream);
 }
@@ -394,8 +406,9 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
   const bool vec4 = aligned4(d_y, s.c_out);
   if (s.disjoint_windows()) {
     const TcGemm gemm{s.rows(), s.reduction(), 1, s.c_out, whole(s.c_out)};
-    launch_tc("temporal_conv_bwd_data", s.math, gemm, 1, vec4, GradRows{d_y, s.c_out},
-              WeightByInput{w, s.c_in, s.k}, conv_store::IntoInputGrad{d_x, s, t_out}, stream);
+    launch_tc("temporal_conv_bwd_data", s.math, s.c_out * s.c_in * s.k, gemm, 1, vec4,
+              GradRows{d_y, s.c_out}, WeightByInput{w, s.c_in, s.k},
+              conv_store::IntoInputGrad{d_x, s, t_out}, stream);
     temporal_conv_zero_unread_frames(s, d_x, stream);
     return;
   }
@@ -404,7 +417,7 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
                                                       << " frames exceed 32-bit row indices");
   const TcGemm gemm{s.batch * s.t_in, s.c_in, s.k, s.c_out, whole(s.c_out)};
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
-  launch_tc("temporal_conv_bwd_data", s.math, gemm, 1, vec4,
+  launch_tc("temporal_conv_bwd_data", s.math, s.c_out * s.c_in * s.k, gemm, 1, vec4,
             GradShifted{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
             WeightTaps{w, s.c_in, s.k}, conv_store::RowMajor{d_x, s.c_in}, stream);
 }
@@ -419,7 +432,7 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
                                                << s.rows() << " rows exceed 32-bit indices");
   const XCols b{x, static_cast<uint32_t>(t_out), s.t_in, s.c_in, s.stride, s.dilation};
   if (split.splits == 1) {
-    launch_tc("temporal_conv_bwd_weight", s.math, gemm, 1, false, a, b,
+    launch_tc("temporal_conv_bwd_weight", s.math, s.c_out * s.c_in * s.k, gemm, 1, false, a, b,
               conv_store::WeightGrad{d_w, s}, stream);
     return;
   }
@@ -427,8 +440,8 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
             "temporal_conv_bwd_weight: the split reduction needs a workspace of "
                 << temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight)
                 << " floats");
-  launch_tc("temporal_conv_bwd_weight", s.math, gemm, split.splits, false, a, b,
-            conv_store::WeightPartial{workspace, s.c_out, r}, stream);
+  launch_tc("temporal_conv_bwd_weight", s.math, s.c_out * s.c_in * s.k, gemm, split.splits, false,
+            a, b, conv_store::WeightPartial{workspace, s.c_out, r}, stream);
   temporal_conv_sum_splits(s, split.splits, workspace, d_w, stream);
 }
 
