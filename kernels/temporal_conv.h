@@ -181,7 +181,8 @@ class TemporalConvAlgoGuard {
 // gemm_bf16), about twice the sgemm rate on CPUs with AVX512_BF16. For inference only (`v3d infer
 // --precision bf16`, `v3d eval --precision bf16`): the relative error of a product grows to about
 // 2^-8 * sqrt(K) instead of 2^-24 * sqrt(K). Set it only when bf16_gemm_available() is true and
-// while no forward pass runs; the backward passes are always float32.
+// while no forward pass runs; the backward passes ignore it (their arithmetic is
+// TemporalConvShape::math).
 enum class ConvPrecision { kFp32, kBf16 };
 void set_conv_fwd_precision(ConvPrecision precision);
 ConvPrecision conv_fwd_precision();
