@@ -24,9 +24,10 @@
 //
 // Gradients are OVERWRITTEN, not accumulated: d_x frames that no output reads (strided gaps, the
 // tail past the last window) are set to 0; d_w is written whole.
-// Determinism: no float atomics. The CUDA bwd_weight splits its reduction over B*T_out into
-// partial sums in a workspace, added in a fixed order by a second kernel; the CUDA col2im is a
-// gather (each d_x element sums its taps in ascending k).
+// Determinism: no float atomics. The CUDA bwd_weight (float32 and tensor-core) splits its
+// reduction over B*T_out into partial sums in a workspace, added in a fixed order by a second
+// kernel; the CUDA col2im is a gather (each d_x element sums its taps in ascending k), and so is
+// the tensor-core bwd_data of overlapping windows (each d_x row reduces its taps and channels).
 //
 // CPU forward of the dilated K = 3 convolution: Winograd minimal filtering along time. F(m, 3)
 // computes m outputs of a 3-tap filter with m + 2 products instead of 3m. With dilation d the
@@ -48,12 +49,15 @@
 // kWinogradMinTiles whole tiles per call; the environment switch V3D_CPU_WINOGRAD=0 turns it off
 // (`force` takes it wherever it applies at all, as the tests do through set_temporal_conv_algo).
 //
-// Arithmetic (TemporalConvShape::math, forward pass only; the backward passes take kFp32):
+// Arithmetic (TemporalConvShape::math, every pass):
 //   kFp32  float32 operands, products and sums: the default.
-//   kTf32  x and w rounded to TF32 (kernels/float_round.h, round_tf32: round to nearest, ties
-//          away, 10 mantissa bits), their products (exact in float32) summed in float32. CUDA:
-//          the tensor-core kernel (kernels/cuda/temporal_conv_tc.cu, mma.sync m16n8k8 tf32,
-//          cp.async); CPU: the float32 path on rounded copies of x and w.
+//   kTf32  the pass's two operands rounded to TF32 (kernels/float_round.h, round_tf32: round to
+//          nearest, ties away, 10 mantissa bits) — x and w for fwd, d_y and w for bwd_data, x and
+//          d_y for bwd_weight — their products (exact in float32) summed in float32. The results
+//          and gradients are float32. CUDA: the tensor-core kernels
+//          (kernels/cuda/temporal_conv_tc.cu, mma.sync m16n8k8 tf32, cp.async), implicit GEMMs
+//          for all three passes (bwd_data of overlapping windows as the transposed convolution,
+//          so it takes no workspace); CPU: the float32 path on rounded copies of the operands.
 //   kBf16  the same with BF16 (round_bf16: round to nearest even, 7 mantissa bits) and mma.sync
 //          m16n8k16 bf16 on CUDA. (The CPU's process-wide ConvPrecision below is a different
 //          switch: oneDNN's bf16 GEMM for inference.)
@@ -61,11 +65,13 @@
 // Tolerance: a float32 sum of L products (L = K*C_in for fwd, up to K*C_out for bwd_data, B*T_out
 // for bwd_weight) in an order that differs between OpenBLAS, the CUDA tiles and the reference:
 // with N(0, 1) inputs the error grows like L * 2^-24 at worst in practice, so comparisons use
-// |err| <= 1e-5 |want| + 2e-6 * L. kTf32 and kBf16 are compared with a reference on the same
-// rounded inputs, so only the summation differs: per instruction the tensor core adds 8 (16) exact
-// products and its accumulator with an unspecified internal order and rounding (up to 1 float32 ulp
-// per addition where round-to-nearest errs by half), so the float32 bound doubles: |err| <= 1e-5
-// |want| + 4e-6 * L.
+// |err| <= 1e-5 |want| + 2e-6 * L. kTf32 and kBf16 (all three passes) are compared with a
+// reference on the same rounded operands, so only the summation differs: per instruction the
+// tensor core adds 8 (16) exact products and its accumulator with an unspecified internal order
+// and rounding (up to 1 float32 ulp per addition where round-to-nearest errs by half), so the
+// float32 bound doubles: |err| <= 1e-5 |want| + 4e-6 * L, with the same L per pass. (Against the
+// unrounded float32 result the error is that of the rounding itself, about 2^-9 (BF16) or 2^-11
+// (TF32) times sqrt(L) times the operands' magnitudes: the reason a reference must round first.)
 //
 // Epilogue (TemporalConvShape::epilogue, forward pass only; each part optional): the forward
 // writes
@@ -171,16 +177,16 @@ struct TemporalConvSplit {
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 
 // Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): for kV3d
-// the X_col gradient for bwd_data with overlapping windows, the split-reduction partial sums for
-// bwd_weight; for kCublasLt temporal_conv_lt_workspace_floats. The CPU backend manages its own
-// scratch.
+// the X_col gradient for the float32 bwd_data with overlapping windows, the split-reduction
+// partial sums for bwd_weight (every math); for kCublasLt temporal_conv_lt_workspace_floats. The
+// CPU backend manages its own scratch.
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
 inline int64_t TemporalConvShape::workspace_floats() const {
   return temporal_conv_workspace_floats(*this, TemporalConvPass::kForward);
 }
 
-// The args of the backward passes: the shape, and the workspace their CUDA launchers take.
-// validate() also requires math = kFp32 (the backward passes have no TF32 or BF16 form yet).
+// The args of the backward passes: the shape (with its math), and the workspace their CUDA
+// launchers take.
 struct TemporalConvBwdDataArgs : TemporalConvShape {
   int64_t workspace_floats() const {
     return temporal_conv_workspace_floats(*this, TemporalConvPass::kBackwardData);
@@ -221,7 +227,8 @@ class TemporalConvAlgoGuard {
 // gemm_bf16), about twice the sgemm rate on CPUs with AVX512_BF16. For inference only (`v3d infer
 // --precision bf16`, `v3d eval --precision bf16`): the relative error of a product grows to about
 // 2^-8 * sqrt(K) instead of 2^-24 * sqrt(K). Set it only when bf16_gemm_available() is true and
-// while no forward pass runs; the backward passes are always float32.
+// while no forward pass runs; the backward passes ignore it (their arithmetic is
+// TemporalConvShape::math).
 enum class ConvPrecision { kFp32, kBf16 };
 void set_conv_fwd_precision(ConvPrecision precision);
 ConvPrecision conv_fwd_precision();

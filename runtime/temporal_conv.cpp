@@ -293,20 +293,20 @@ PreparedConv prepare_temporal_conv(const Tensor& w) {
 }
 
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,
-                                int64_t dilation, int64_t stride) {
-  const TemporalConvShape s =
-      with_backend(shape_of("temporal_conv_bwd_data", d_x, "d_x", w, "w", dilation, stride),
-                   d_x.device(), TemporalConvPass::kBackwardData);
+                                int64_t dilation, int64_t stride, kernels::ConvMath math) {
+  TemporalConvShape s = shape_of("temporal_conv_bwd_data", d_x, "d_x", w, "w", dilation, stride);
+  s.math = math;
+  s = with_backend(s, d_x.device(), TemporalConvPass::kBackwardData);
   check_grad_out("temporal_conv_bwd_data: d_y", d_y, s, d_x.device());
   run_op<op_entry::temporal_conv_bwd_data>(d_x.device(), kernels::TemporalConvBwdDataArgs{s},
                                            d_y.f32(), w.f32(), d_x.f32());
 }
 
 void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tensor& d_w,
-                                  int64_t dilation, int64_t stride) {
-  const TemporalConvShape s =
-      with_backend(shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride),
-                   x.device(), TemporalConvPass::kBackwardWeight);
+                                  int64_t dilation, int64_t stride, kernels::ConvMath math) {
+  TemporalConvShape s = shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride);
+  s.math = math;
+  s = with_backend(s, x.device(), TemporalConvPass::kBackwardWeight);
   check_grad_out("temporal_conv_bwd_weight: d_y", d_y, s, x.device());
   run_op<op_entry::temporal_conv_bwd_weight>(x.device(), kernels::TemporalConvBwdWeightArgs{s},
                                              x.f32(), d_y.f32(), d_w.f32());
@@ -316,24 +316,25 @@ void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tens
 
 namespace ag {
 
-Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride) {
+Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride,
+                  kernels::ConvMath math) {
   // d_x needs only w and d_w only x: keep each input only when the other one's gradient is wanted.
   const Tensor x_saved = w.requires_grad() ? x.value() : Tensor();
   const Tensor w_saved = x.requires_grad() ? w.value() : Tensor();
   const Shape x_shape = x.value().shape(), w_shape = w.value().shape();
   const Device device = x.value().device();
-  return make_result(ops::temporal_conv(x.value(), w.value(), dilation, stride), "temporal_conv",
-                     {x, w},
-                     [x_saved, w_saved, x_shape, w_shape, device, dilation, stride](
+  return make_result(ops::temporal_conv(x.value(), w.value(), dilation, stride, nullptr, math),
+                     "temporal_conv", {x, w},
+                     [x_saved, w_saved, x_shape, w_shape, device, dilation, stride, math](
                          const Tensor& d, const std::vector<bool>& needs) {
                        Tensor d_x, d_w;
                        if (needs[0]) {
                          d_x = Tensor::empty(x_shape, DType::kF32, device);
-                         ops::temporal_conv_bwd_data_out(d, w_saved, d_x, dilation, stride);
+                         ops::temporal_conv_bwd_data_out(d, w_saved, d_x, dilation, stride, math);
                        }
                        if (needs[1]) {
                          d_w = Tensor::empty(w_shape, DType::kF32, device);
-                         ops::temporal_conv_bwd_weight_out(x_saved, d, d_w, dilation, stride);
+                         ops::temporal_conv_bwd_weight_out(x_saved, d, d_w, dilation, stride, math);
                        }
                        return std::vector<Tensor>{d_x, d_w};
                      });

@@ -91,18 +91,23 @@ Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t
                      kernels::ConvMath math = kernels::ConvMath::kFp32,
                      const ConvEpilogueTensors* epilogue = nullptr);
 // d_x (B, T_in, C_in), overwritten (frames no output reads get 0), from d_y (B, T_out, C_out).
-// T_in is taken from d_x.
+// T_in is taken from d_x. math: kTf32 / kBf16 round d_y and w.
 void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor& d_x,
-                                int64_t dilation, int64_t stride);
-// d_w (C_out, C_in, K), overwritten, from x (B, T_in, C_in) and d_y (B, T_out, C_out).
+                                int64_t dilation, int64_t stride,
+                                kernels::ConvMath math = kernels::ConvMath::kFp32);
+// d_w (C_out, C_in, K), overwritten, from x (B, T_in, C_in) and d_y (B, T_out, C_out). math:
+// kTf32 / kBf16 round x and d_y.
 void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tensor& d_w,
-                                  int64_t dilation, int64_t stride);
+                                  int64_t dilation, int64_t stride,
+                                  kernels::ConvMath math = kernels::ConvMath::kFp32);
 
 }  // namespace v3d::ops
 
 namespace v3d::ag {
 
-// Differentiable in x and w; the backward keeps x (for d_w) and w (for d_x).
-Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride);
+// Differentiable in x and w; the backward keeps x (for d_w) and w (for d_x). math: the arithmetic
+// of all three passes (kernels/temporal_conv.h, ConvMath); the values and gradients stay float32.
+Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride,
+                  kernels::ConvMath math = kernels::ConvMath::kFp32);
 
 }  // namespace v3d::ag

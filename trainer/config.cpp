@@ -717,6 +717,20 @@ const std::vector<Field>& fields() {
         "train.flip", [](auto& c) -> auto& { return c.train.flip; },
         "train-time horizontal flip augmentation"));
     t.push_back(field(
+        "train.precision", [](auto& c) -> auto& { return c.train.precision; },
+        "arithmetic of the training convolutions' forward and both backward passes: operands "
+        "rounded to TF32 or BF16 and summed in float32 (tensor cores on CUDA and `emu`, rounded "
+        "copies on the CPU); weights, optimizer, activations, gradients, batch norm and the loss "
+        "stay float32 ([gpu.md](gpu.md#mixed-precision-training)). Evaluation computes in float32",
+        check("`fp32`, `tf32` or `bf16`",
+              [](const Checker& k, const std::string& key, const std::string& v) {
+                try {
+                  parse_precision(v);
+                } catch (const Error& e) {
+                  k.fail(key, e.what());
+                }
+              })));
+    t.push_back(field(
         "train.sync_bn", [](auto& c) -> auto& { return c.train.sync_bn; },
         "data-parallel training: batch-norm statistics over the global batch of all ranks "
         "(as one process would compute them) instead of each rank's part"));
@@ -1138,6 +1152,13 @@ ExperimentConfig load_config(const std::string& path, const std::vector<std::str
   text << in.rdbuf();
   if (in.bad()) throw Error(path + ": cannot read the config file");
   return parse_config(text.str(), path, overrides);
+}
+
+kernels::ConvMath parse_precision(const std::string& name) {
+  if (name == "fp32") return kernels::ConvMath::kFp32;
+  if (name == "tf32") return kernels::ConvMath::kTf32;
+  if (name == "bf16") return kernels::ConvMath::kBf16;
+  throw Error("must be fp32, tf32 or bf16, got '" + name + "'");
 }
 
 void validate_config(const ExperimentConfig& config) {

@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "kernels/temporal_conv.h"
 #include "runtime/temporal_conv.h"
 #include "trainer/enum_names.h"
 #include "trainer/metrics.h"
@@ -154,7 +155,9 @@ struct TrainConfig {
   double lr_decay = 0.95;        // (0, 1], multiplied in after every epoch
   BnMomentumConfig bn_momentum;  // decays from start to end over the epochs
   bool flip = true;              // train-time horizontal flip
-  bool sync_bn = false;          // data parallel: BN statistics over all ranks
+  // The arithmetic of the convolutions' three passes: "fp32", "tf32" or "bf16" (parse_precision).
+  std::string precision = "fp32";
+  bool sync_bn = false;  // data parallel: BN statistics over all ranks
   // Data parallel: "auto" (MPI between CPU ranks, NCCL between GPU ranks, nothing alone) or
   // "nccl" (NCCL even for a job of one rank: the device check).
   std::string communicator = "auto";
@@ -231,6 +234,10 @@ ExperimentConfig parse_config(const std::string& yaml, const std::string& origin
 // Every key with its value, in docs/config.md's order; parse_config(to_yaml(c), ...) == c for
 // every valid c (doubles are written with enough digits to round-trip exactly).
 std::string to_yaml(const ExperimentConfig& config);
+
+// train.precision's names: "fp32", "tf32", "bf16" -> the convolutions' ConvMath; throws naming
+// the valid ones otherwise.
+kernels::ConvMath parse_precision(const std::string& name);
 
 // Throws v3d::Error naming the first key whose value is out of range (for configs built in code;
 // load_config already calls it).

@@ -133,19 +133,21 @@ Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool trainin
                                   << x.str() << " must hold exactly the receptive field of " << rf
                                   << " frames (the strided form gives one output frame)");
   const auto& fw = config_.filter_widths;
-  Var h = ag::temporal_conv(Var(xc), expand_conv_, 1, fw[0]);
+  const kernels::ConvMath math = conv_math_;
+  Var h = ag::temporal_conv(Var(xc), expand_conv_, 1, fw[0], math);
   h = bn_relu_drop(h, expand_bn_, rng, training);
   for (size_t i = 1; i < fw.size(); ++i) {
     const int64_t k = fw[i];
     const size_t m = 2 * (i - 1);
     const int64_t start = config_.causal ? k - 1 : k / 2;
     const Var res = ag::time_slice(h, start, k, h.value().size(1) / k);
-    h = bn_relu_drop(ag::temporal_conv(h, layers_conv_[m], 1, k), layers_bn_[m], rng, training);
-    h = bn_relu_drop(ag::temporal_conv(h, layers_conv_[m + 1], 1, 1), layers_bn_[m + 1], rng,
+    h = bn_relu_drop(ag::temporal_conv(h, layers_conv_[m], 1, k, math), layers_bn_[m], rng,
+                     training);
+    h = bn_relu_drop(ag::temporal_conv(h, layers_conv_[m + 1], 1, 1, math), layers_bn_[m + 1], rng,
                      training);
     h = ag::add(res, h);
   }
-  return ag::bias_add(ag::temporal_conv(h, shrink_weight_, 1, 1), shrink_bias_, false);
+  return ag::bias_add(ag::temporal_conv(h, shrink_weight_, 1, 1, math), shrink_bias_, false);
 }
 
 TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {

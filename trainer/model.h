@@ -100,6 +100,12 @@ class TemporalModel {
   // Training forwards normalise with the statistics of every rank of `comm` (runtime/
   // sync_batch_norm.h); nullptr (the default) uses this process's batch alone.
   void set_sync_bn(Communicator* comm) { sync_bn_ = comm; }
+  // The arithmetic of forward_train's convolutions and their two backward passes
+  // (kernels/temporal_conv.h, ConvMath; `train.precision`): operands rounded to TF32 or BF16,
+  // float32 accumulation. Weights, activations, gradients, BN and the loss stay float32.
+  // forward_eval always computes in float32.
+  void set_conv_math(kernels::ConvMath math) { conv_math_ = math; }
+  kernels::ConvMath conv_math() const { return conv_math_; }
 
   // BN buffers: "<bn>.running_mean" / "<bn>.running_var", (C) on the model's device.
   const Tensor& buffer(const std::string& name) const;  // throws naming the known buffers
@@ -136,6 +142,7 @@ class TemporalModel {
   std::vector<Bn> layers_bn_;
   float bn_momentum_ = kBnMomentum;
   Communicator* sync_bn_ = nullptr;
+  kernels::ConvMath conv_math_ = kernels::ConvMath::kFp32;
 };
 
 // (B, T, J*3) -> (B, T, J, 3) as a differentiable view (for ag::mpjpe on the model's output).

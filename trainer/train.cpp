@@ -101,8 +101,11 @@ std::string fmt(const char* format, double value) {
 
 class EpochLogWriter {
  public:
-  EpochLogWriter(const fs::path& dir, int64_t resumed_epoch)
-      : jsonl_(dir / "train_log.jsonl"), csv_(dir / "train_log.csv") {
+  // precision: train.precision, recorded in every JSONL line.
+  EpochLogWriter(const fs::path& dir, int64_t resumed_epoch, std::string precision)
+      : jsonl_(dir / "train_log.jsonl"),
+        csv_(dir / "train_log.csv"),
+        precision_(std::move(precision)) {
     if (resumed_epoch > 0) {
       truncate_log(jsonl_, resumed_epoch);
       truncate_log(csv_, resumed_epoch);
@@ -120,7 +123,8 @@ class EpochLogWriter {
                  << ", \"samples\": " << e.samples << ", \"seconds\": " << fmt("%.3f", e.seconds)
                  << ", \"samples_per_second\": " << fmt("%.1f", e.samples_per_second)
                  << ", \"lr\": " << fmt("%.9g", e.lr)
-                 << ", \"bn_momentum\": " << fmt("%.9g", e.bn_momentum) << "}\n";
+                 << ", \"bn_momentum\": " << fmt("%.9g", e.bn_momentum) << ", \"precision\": \""
+                 << precision_ << "\"}\n";
     open(csv_) << e.epoch << ',' << fmt("%.6f", e.train_mpjpe_mm) << ',' << e.samples << ','
                << fmt("%.3f", e.seconds) << ',' << fmt("%.1f", e.samples_per_second) << ','
                << fmt("%.9g", e.lr) << ',' << fmt("%.9g", e.bn_momentum) << '\n';
@@ -133,6 +137,7 @@ class EpochLogWriter {
     return out;
   }
   fs::path jsonl_, csv_;
+  std::string precision_;
 };
 
 }  // namespace
@@ -235,6 +240,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   if (epoch >= stop_epoch) return result;
   if (ranks > 1) comm.broadcast(model.parameters().flat_values(), 0);  // rank 0's weights
   if (ranks > 1 && tc.sync_bn) model.set_sync_bn(&comm);
+  model.set_conv_math(parse_precision(tc.precision));
   // A job of one rank reduces too when NCCL was asked for by name: the one-GPU check of the path.
   const bool reduce = ranks > 1 || comm.name() == "nccl";
   std::optional<GradientBuckets> buckets;
@@ -249,7 +255,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     V3D_CHECK(!ec && fs::is_directory(out_dir), out_dir.string()
                                                     << ": cannot create the output directory"
                                                     << (ec ? ": " + ec.message() : std::string()));
-    log_writer.emplace(out_dir, epoch);
+    log_writer.emplace(out_dir, epoch, tc.precision);
   }
   const std::string config_yaml = to_yaml(config);
 
@@ -268,6 +274,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     ckpt.dropout_seed = dropout_rng.seed;
     ckpt.dropout_offset = dropout_rng.offset;
     ckpt.metadata["created_by"] = "v3d train";
+    ckpt.metadata["precision"] = tc.precision;  // also in config_yaml, as train.precision
     const std::string path = (out_dir / ("epoch_" + std::to_string(completed) + ".h5")).string();
     save_checkpoint(ckpt, path);
     result.checkpoint = path;

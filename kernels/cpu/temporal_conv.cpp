@@ -49,9 +49,6 @@ void TemporalConvShape::validate(const char* op) const {
 }
 
 namespace {
-void require_fp32(const TemporalConvShape& s, const char* op) {
-  V3D_CHECK(s.math == ConvMath::kFp32, op << ": only the forward pass has TF32 and BF16 forms");
-}
 void require_no_epilogue(const TemporalConvShape& s, const char* op) {
   V3D_CHECK(!s.epilogue.any(), op << ": only the forward pass takes an epilogue");
 }
@@ -59,13 +56,11 @@ void require_no_epilogue(const TemporalConvShape& s, const char* op) {
 
 void TemporalConvBwdDataArgs::validate(const char* op) const {
   TemporalConvShape::validate(op);
-  require_fp32(*this, op);
   require_no_epilogue(*this, op);
 }
 
 void TemporalConvBwdWeightArgs::validate(const char* op) const {
   TemporalConvShape::validate(op);
-  require_fp32(*this, op);
   require_no_epilogue(*this, op);
 }
 
@@ -93,8 +88,11 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
     case TemporalConvPass::kForward:
       return 0;
     case TemporalConvPass::kBackwardData:
-      // Overlapping windows: the GEMM writes d_X_col, a gather then sums it into d_x.
-      return shape.disjoint_windows() ? 0 : shape.rows() * shape.reduction();
+      // Overlapping windows in float32: the GEMM writes d_X_col, a gather then sums it into d_x
+      // (the tensor-core kernel gathers the taps itself).
+      return shape.disjoint_windows() || shape.math != ConvMath::kFp32
+                 ? 0
+                 : shape.rows() * shape.reduction();
     case TemporalConvPass::kBackwardWeight: {
       const TemporalConvSplit split = temporal_conv_weight_split(shape);
       return split.splits > 1 ? split.splits * shape.c_out * shape.reduction() : 0;
@@ -537,6 +535,23 @@ void winograd_fwd(const TemporalConvShape& s, const float* x, const float* w, fl
   }
 }
 
+// The n values of p rounded to TF32 or BF16 (math != kFp32): the operands of the kTf32 and kBf16
+// passes, which then run the float32 path on them.
+std::vector<float> rounded_copy(ConvMath math, const float* p, int64_t n) {
+  std::vector<float> r(static_cast<size_t>(n));
+  const bool bf16 = math == ConvMath::kBf16;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    r[static_cast<size_t>(i)] = bf16 ? round_bf16(p[i]) : round_tf32(p[i]);
+  }
+  return r;
+}
+
+TemporalConvShape as_fp32(TemporalConvShape s) {
+  s.math = ConvMath::kFp32;
+  return s;
+}
+
 }  // namespace
 
 void set_temporal_conv_algo(TemporalConvAlgo algo) { algo_setting().store(algo); }
@@ -599,17 +614,10 @@ void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const flo
   }
   if (shape.math != ConvMath::kFp32) {
     // The float32 path on rounded copies (prepared weights are of the unrounded w).
-    const bool bf16 = shape.math == ConvMath::kBf16;
-    const auto round = [bf16](float v) { return bf16 ? round_bf16(v) : round_tf32(v); };
-    const int64_t n_x = shape.batch * shape.t_in * shape.c_in;
-    const int64_t n_w = shape.c_out * shape.c_in * shape.k;
-    std::vector<float> xr(static_cast<size_t>(n_x)), wr(static_cast<size_t>(n_w));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n_x; ++i) xr[static_cast<size_t>(i)] = round(x[i]);
-    for (int64_t i = 0; i < n_w; ++i) wr[static_cast<size_t>(i)] = round(w[i]);
-    TemporalConvShape fp32 = shape;
-    fp32.math = ConvMath::kFp32;
-    temporal_conv_fwd(fp32, xr.data(), wr.data(), y);
+    const std::vector<float> xr =
+        rounded_copy(shape.math, x, shape.batch * shape.t_in * shape.c_in);
+    const std::vector<float> wr = rounded_copy(shape.math, w, shape.c_out * shape.c_in * shape.k);
+    temporal_conv_fwd(as_fp32(shape), xr.data(), wr.data(), y);
     return;
   }
   if (temporal_conv_fwd_uses_winograd(shape)) {
@@ -642,6 +650,12 @@ void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const flo
 void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, const float* w,
                             float* d_x) {
   shape.validate();
+  if (shape.math != ConvMath::kFp32) {
+    const std::vector<float> gr = rounded_copy(shape.math, d_y, shape.rows() * shape.c_out);
+    const std::vector<float> wr = rounded_copy(shape.math, w, shape.c_out * shape.c_in * shape.k);
+    temporal_conv_bwd_data(as_fp32(shape), gr.data(), wr.data(), d_x);
+    return;
+  }
   const int64_t r = shape.reduction();
   // A view of x has disjoint windows (see col_view), so the GEMM can write d_X_col straight into
   // d_x; otherwise into scratch, then the gather sums overlapping taps.
@@ -667,6 +681,13 @@ void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, co
 void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, const float* d_y,
                               float* d_w) {
   shape.validate();
+  if (shape.math != ConvMath::kFp32) {
+    const std::vector<float> xr =
+        rounded_copy(shape.math, x, shape.batch * shape.t_in * shape.c_in);
+    const std::vector<float> gr = rounded_copy(shape.math, d_y, shape.rows() * shape.c_out);
+    temporal_conv_bwd_weight(as_fp32(shape), xr.data(), gr.data(), d_w);
+    return;
+  }
   const int64_t r = shape.reduction();
   const ColView view = col_view(shape);
   const float* col = x;

@@ -1,5 +1,5 @@
 // CUDA backend of kernels/temporal_conv.h: one hand-written implicit-GEMM kernel serves all three
-// passes in float32 (the TF32 and BF16 forwards are the tensor-core kernel of temporal_conv_tc.cu).
+// passes in float32 (the TF32 and BF16 passes are the tensor-core kernels of temporal_conv_tc.cu).
 // It computes C (M, N) = sum_r A(m, r) * B(r, n) with the operands and the result reached through
 // index-mapping functors, so no im2col matrix is ever built for the forward pass:
 // clang-format off
@@ -125,56 +125,6 @@ struct XWindowColumns {
   __device__ float at(int64_t offset, int64_t row) const {
     const int64_t b = row / t_out, t = row - b * t_out;
     return x[(b * s.t_in + t * s.stride) * s.c_in + offset];
-  }
-};
-
-// ---- result storers: store(m, n, split, value) -------------------------------------------------
-
-// y (B*T_out, C_out)
-struct StoreRowMajor {
-  float* c;
-  int64_t ld;
-  __device__ void store(int64_t m, int64_t n, int, float v) const { c[m * ld + n] = v; }
-};
-
-// The forward's y (B*T_out, C_out) through the shape's epilogue (bias, ReLU, residual).
-struct StoreForward {
-  float* y;
-  TemporalConvShape s;
-  int64_t t_out;
-  __device__ void store(int64_t m, int64_t n, int, float v) const {
-    y[m * s.c_out + n] = s.epilogue.apply(v, m, n, t_out, s.c_out);
-  }
-};
-
-// d_X_col element (m, r) into its own d_x element (disjoint windows only).
-struct StoreIntoInputGrad {
-  float* d_x;
-  TemporalConvShape s;
-  int64_t t_out;
-  __device__ void store(int64_t m, int64_t r, int, float v) const {
-    const int64_t b = m / t_out, t = m - b * t_out;
-    const int64_t tap = r / s.c_in, ci = r - tap * s.c_in;
-    d_x[(b * s.t_in + t * s.stride + tap * s.dilation) * s.c_in + ci] = v;
-  }
-};
-
-// d_W_perm element (co, r) into d_w (C_out, C_in, K).
-struct StoreWeightGrad {
-  float* d_w;
-  TemporalConvShape s;
-  __device__ void store(int64_t co, int64_t r, int, float v) const {
-    const int64_t tap = r / s.c_in, ci = r - tap * s.c_in;
-    d_w[(co * s.c_in + ci) * s.k + tap] = v;
-  }
-};
-
-// Partial d_W_perm of split z into workspace (splits, C_out, K*C_in).
-struct StoreWeightPartial {
-  float* partial;
-  int64_t c_out, n;
-  __device__ void store(int64_t co, int64_t r, int z, float v) const {
-    partial[(z * c_out + co) * n + r] = v;
   }
 };
 
@@ -353,6 +303,21 @@ void launch_gemm(const char* op, int64_t m_size, int64_t n_size, int64_t red_siz
 int64_t whole(int64_t red_size) { return (red_size + kSlice - 1) / kSlice * kSlice; }
 
 }  // namespace
+
+void temporal_conv_zero_unread_frames(const TemporalConvShape& s, float* d_x, gpu::Stream stream) {
+  if (s.t_out() * s.k >= s.t_in) return;  // disjoint windows: every frame is read
+  GPU_LAUNCH(zero_unread_frames_kernel, grid_for(s.batch * s.t_in * s.c_in, kElementwiseThreads),
+             kElementwiseThreads, 0, stream, s, d_x);
+  V3D_LAUNCH_CHECK("temporal_conv_bwd_data (unread frames)", stream);
+}
+
+void temporal_conv_sum_splits(const TemporalConvShape& s, int64_t splits, const float* partial,
+                              float* d_w, gpu::Stream stream) {
+  GPU_LAUNCH(sum_splits_kernel, grid_for(s.c_out * s.reduction(), kElementwiseThreads),
+             kElementwiseThreads, 0, stream, s, static_cast<int>(splits), partial, d_w);
+  V3D_LAUNCH_CHECK("temporal_conv_bwd_weight (sum of splits)", stream);
+}
+
 }  // namespace v3d::kernels::V3D_GPU_NS
 
 namespace v3d::kernels::launch {
@@ -374,7 +339,7 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
   const int64_t t_out = shape.t_out(), r = shape.reduction();
   impl::launch_gemm("temporal_conv_fwd", shape.rows(), shape.c_out, r, 1, impl::whole(r),
                     impl::XWindowRows{x, shape, t_out}, impl::WeightByOutput{w, shape},
-                    impl::StoreForward{y, shape, t_out}, stream);
+                    impl::conv_store::Forward{y, shape, t_out}, stream);
 }
 
 template <>
@@ -388,23 +353,23 @@ void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvBwdDataArgs& shape, 
     return;
   }
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
+  if (shape.math != ConvMath::kFp32) {
+    impl::temporal_conv_bwd_data_tc(shape, d_y, w, d_x, stream);
+    return;
+  }
   const int64_t n_x = shape.batch * shape.t_in * shape.c_in;
   const impl::GradOutRows a{d_y, shape.c_out};
   const impl::WeightByInput b{w, shape};
   if (shape.disjoint_windows()) {
     impl::launch_gemm("temporal_conv_bwd_data", rows, r, shape.c_out, 1, impl::whole(shape.c_out),
-                      a, b, impl::StoreIntoInputGrad{d_x, shape, t_out}, stream);
-    if (t_out * shape.k < shape.t_in) {  // some frames are read by no tap
-      GPU_LAUNCH(impl::zero_unread_frames_kernel, grid_for(n_x, impl::kElementwiseThreads),
-                 impl::kElementwiseThreads, 0, stream, shape, d_x);
-      V3D_LAUNCH_CHECK("temporal_conv_bwd_data (unread frames)", stream);
-    }
+                      a, b, impl::conv_store::IntoInputGrad{d_x, shape, t_out}, stream);
+    impl::temporal_conv_zero_unread_frames(shape, d_x, stream);
     return;
   }
   V3D_CHECK(workspace != nullptr, "temporal_conv_bwd_data: overlapping windows need a workspace of "
                                       << shape.workspace_floats() << " floats");
   impl::launch_gemm("temporal_conv_bwd_data", rows, r, shape.c_out, 1, impl::whole(shape.c_out), a,
-                    b, impl::StoreRowMajor{workspace, r}, stream);
+                    b, impl::conv_store::RowMajor{workspace, r}, stream);
   GPU_LAUNCH(impl::col2im_kernel, grid_for(n_x, impl::kElementwiseThreads),
              impl::kElementwiseThreads, 0, stream, shape, workspace, d_x);
   V3D_LAUNCH_CHECK("temporal_conv_bwd_data (col2im)", stream);
@@ -421,25 +386,25 @@ void temporal_conv_bwd_weight<V3D_GPU_KIND>(const TemporalConvBwdWeightArgs& sha
                            stream);
     return;
   }
+  if (shape.math != ConvMath::kFp32) {
+    impl::temporal_conv_bwd_weight_tc(shape, x, d_y, d_w, workspace, stream);
+    return;
+  }
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
   const TemporalConvSplit split = temporal_conv_weight_split(shape);
   const impl::GradOutColumns a{d_y, shape.c_out};
   const impl::XWindowColumns b{x, shape, t_out};
   if (split.splits == 1) {
     impl::launch_gemm("temporal_conv_bwd_weight", shape.c_out, r, rows, 1, split.chunk, a, b,
-                      impl::StoreWeightGrad{d_w, shape}, stream);
+                      impl::conv_store::WeightGrad{d_w, shape}, stream);
     return;
   }
   V3D_CHECK(workspace != nullptr,
             "temporal_conv_bwd_weight: the split reduction needs a workspace of "
                 << shape.workspace_floats() << " floats");
   impl::launch_gemm("temporal_conv_bwd_weight", shape.c_out, r, rows, split.splits, split.chunk, a,
-                    b, impl::StoreWeightPartial{workspace, shape.c_out, r}, stream);
-  const int64_t n_w = shape.c_out * r;
-  GPU_LAUNCH(impl::sum_splits_kernel, grid_for(n_w, impl::kElementwiseThreads),
-             impl::kElementwiseThreads, 0, stream, shape, static_cast<int>(split.splits), workspace,
-             d_w);
-  V3D_LAUNCH_CHECK("temporal_conv_bwd_weight (sum of splits)", stream);
+                    b, impl::conv_store::WeightPartial{workspace, shape.c_out, r}, stream);
+  impl::temporal_conv_sum_splits(shape, split.splits, workspace, d_w, stream);
 }
 
 }  // namespace v3d::kernels::launch

@@ -1,23 +1,38 @@
-// The tensor-core forward temporal convolution (kernels/temporal_conv.h, math = kTf32 or kBf16):
-// an implicit GEMM Y (B*T_out, C_out) = X_col (B*T_out, K*C_in) * W_perm^T with warp-level
-// mma.sync (m16n8k8 TF32 or m16n8k16 BF16) and float32 accumulators, fed by a two-stage cp.async
-// pipeline. No im2col matrix is built: the reduction runs over the taps k and, inside each tap,
-// over slices of kSlice input channels; the A slice of a tap is the rows' frames t*s + k*d, a
-// contiguous run of channels in x (B, T_in, C_in) for every form (strided, dilated, pointwise).
+// The tensor-core temporal convolutions (kernels/temporal_conv.h, math = kTf32 or kBf16): the
+// forward, bwd_data and bwd_weight passes as implicit GEMMs C (M, N) = sum_r A(m, r) B(n, r) with
+// warp-level mma.sync (m16n8k8 TF32 or m16n8k16 BF16) and float32 accumulators, fed by a two-stage
+// cp.async pipeline. No im2col matrix is built: the reduction runs over `taps` runs of `inner`
+// elements, each cut into slices of kSlice, and an operand policy maps (row, tap, element) to an
+// offset in x, w, y or their gradients (or to zero):
+// clang-format off
 //
-// Tiling: a block of 4 warps (2 x 2) computes a 64 x 64 tile of Y, each warp 32 x 32 as 2 x 4
-// MMA tiles of 16 x 8 (32 accumulators per thread). Per slice the block stages A (64 rows x 16
-// channels) and B (64 outputs x 16 channels) in shared memory, rows padded to 20 floats so that
-// the fragment reads (8 rows x 4 columns per warp) hit 32 different banks. While the MMAs run on
-// one stage, the cp.async copies of the next slice fill the other.
-//   A: x[b, t*s + k*d, c0 .. c0+15]: 16-byte copies when C_in % 4 == 0 (kVec = 4), else 4-byte
-//      ones; rows past B*T_out and channels past C_in are zero-filled (src_bytes = 0).
-//   B: w[co, c0 .. c0+15, k], K floats apart: 4-byte copies (read once per block row of the grid
-//      and shared through L1/L2).
+//   pass                      M         N         taps  inner     A (m, r)                  B (n, r)
+//   fwd                       B*T_out   C_out     K     C_in      x[b, t*s + k*d, ci]       w[co, ci, k]
+//   bwd_data, disjoint        B*T_out   K*C_in    1     C_out     d_y[m, co]                w[co, ci, k]
+//   bwd_data, overlapping     B*T_in    C_in      K     C_out     d_y[b, (f - k*d)/s, co]   w[co, ci, k]
+//   bwd_weight                C_out     K*C_in    1     B*T_out   d_y[row, co]              x[b, t*s + k*d, ci]
+// clang-format on
+//
+// bwd_data with disjoint windows (the strided training form s = K, d = 1, and pointwise layers)
+// stores each d_X_col element into its own d_x element and zeroes the frames nobody reads;
+// with overlapping windows (the dilated form) it is the transposed convolution itself: row (b, f)
+// of d_x gathers the taps whose output frame t = (f - k*d)/s exists (the others are zero-filled
+// copies), so no workspace and no col2im pass. bwd_weight reduces over the B*T_out output rows,
+// split over blockIdx.z into the workspace's partial sums when the tile grid is small
+// (temporal_conv_weight_split), added in split order by the float32 launcher's kernel: no atomics.
+//
+// Tiling: a block of 4 warps (2 x 2) computes a 64 x 64 tile of C, each warp 32 x 32 as 2 x 4 MMA
+// tiles of 16 x 8 (32 accumulators per thread). Per slice the block stages A (64 rows x 16) and B
+// (64 rows x 16) in shared memory, rows padded to 20 floats so that the fragment reads (8 rows x 4
+// columns per warp) hit 32 different banks. While the MMAs run on one stage, the cp.async copies
+// of the next slice fill the other. An operand contiguous along the reduction (x in the forward,
+// d_y in bwd_data) takes 16-byte copies when its run length is a multiple of 4 and its base is
+// aligned (kVec = 4); the others 4-byte copies, consecutive threads on consecutive rows where the
+// rows are adjacent in memory (kRowsFastest: coalesced reads of d_y and x in bwd_weight). Rows
+// past M (N), elements past the run and taps without an output frame are zero-filled
+// (src_bytes = 0); stores are bounds-checked.
 // Both operands are rounded (TF32: cvt.rna; BF16: cvt.rn.bf16x2, packing two neighbours along the
 // reduction) as the fragments are read, which is the rounding the contract and the reference use.
-// Partial tiles (M, C_out, C_in not multiples of the tile) are zero-filled on load and
-// bounds-checked on store.
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
@@ -27,80 +42,214 @@
 namespace v3d::kernels::V3D_GPU_NS {
 namespace {
 
-constexpr int kBlockM = 64, kBlockN = 64;                // output tile per block
-constexpr int kSlice = 16;                               // input channels per reduction slice
-constexpr int kLd = kSlice + 4;                          // padded row of a staged tile (floats)
-constexpr int kThreads = 128;                            // 4 warps, 2 (rows) x 2 (outputs)
-constexpr int kStages = 2;                               // the stage index flips with `^ 1`
-constexpr int kStageFloats = (kBlockM + kBlockN) * kLd;  // A then B of one stage
+constexpr int kTile = kTemporalConvTile;       // 64 x 64 output tile per block
+constexpr int kSlice = kTemporalConvSlice;     // reduction elements per slice
+constexpr int kLd = kSlice + 4;                // padded row of a staged tile (floats)
+constexpr int kThreads = 128;                  // 4 warps, 2 (rows) x 2 (columns)
+constexpr int kStages = 2;                     // the stage index flips with `^ 1`
+constexpr int kStageFloats = 2 * kTile * kLd;  // A then B of one stage
 
+static_assert(kTile == 64 && kSlice == 16, "the warp tiling below assumes 64 x 64 x 16");
 static_assert(kLd % 4 == 0, "16-byte copies need rows of whole float4s");
-static_assert((kBlockM * kSlice) % kThreads == 0 && (kBlockN * kSlice) % kThreads == 0,
-              "every thread copies the same number of elements");
+static_assert((kTile * kSlice) % (4 * kThreads) == 0, "every thread copies the same count");
 
-// x[b, t*s, 0] for output row m (b = m / T_out, t = m % T_out), or -1 past the last row.
-__device__ int64_t row_base(const TemporalConvShape& s, int64_t t_out, int64_t m) {
-  if (m >= s.batch * t_out) return -1;
-  const int64_t b = m / t_out, t = m - b * t_out;
-  return (b * s.t_in + t * s.stride) * s.c_in;
+// The reduction of one GEMM: `taps` runs of `inner` elements; split z (blockIdx.z) reduces
+// elements [z*chunk, min((z+1)*chunk, inner)) of every run.
+struct TcGemm {
+  int64_t m_size, n_size, taps, inner, chunk;
+};
+
+// ---- operand policies: line(row) once per kernel, offset(line, tap, element) per slice ----------
+// line < 0 is a zero row (past M or N); offset < 0 a zero element. kLinear: offset(l, tap, c) =
+// l + offset(0, tap, 0) + offset(0, 0, c), so the kernel keeps l + offset(0, 0, col) per copy and
+// adds one offset per slice (no per-copy index arithmetic in the loop). Off: the type of the kept
+// offsets, 32-bit for the weights (the launchers check that w fits).
+
+// fwd A (m, (k, ci)): x[b, t*s + k*d, ci], m = b*T_out + t.
+struct FwdX {
+  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
+  using Off = int64_t;
+  const float* p;
+  int64_t t_out, t_in, c_in, stride, tap_stride;
+  __device__ int64_t line(int64_t m) const {
+    const int64_t b = m / t_out, t = m - b * t_out;
+    return (b * t_in + t * stride) * c_in;
+  }
+  __device__ int64_t offset(int64_t l, int64_t tap, int64_t ci) const {
+    return l + tap * tap_stride + ci;
+  }
+};
+
+// fwd B (co, (k, ci)): w[co, ci, k], K floats apart along ci.
+struct FwdW {
+  static constexpr bool kContiguous = false, kRowsFastest = false, kLinear = true;
+  using Off = int32_t;
+  const float* p;
+  int64_t c_in, k;
+  __device__ int64_t line(int64_t co) const { return co * c_in * k; }
+  __device__ int64_t offset(int64_t l, int64_t tap, int64_t ci) const { return l + ci * k + tap; }
+};
+
+// bwd_data A with disjoint windows (m, co): d_y[m, co].
+struct GradRows {
+  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
+  using Off = int64_t;
+  const float* p;
+  int64_t c_out;
+  __device__ int64_t line(int64_t m) const { return m * c_out; }
+  __device__ int64_t offset(int64_t l, int64_t, int64_t co) const { return l + co; }
+};
+
+// bwd_data B with disjoint windows ((k, ci), co): w[co, ci, k], C_in*K floats apart along co.
+struct WeightByInput {
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  using Off = int32_t;
+  const float* p;
+  int64_t c_in, k;
+  __device__ int64_t line(int64_t n) const {
+    const int64_t tap = n / c_in, ci = n - tap * c_in;
+    return ci * k + tap;
+  }
+  __device__ int64_t offset(int64_t l, int64_t, int64_t co) const { return l + co * c_in * k; }
+};
+
+// bwd_data A with overlapping windows ((b, f), (k, co)): d_y[b, t, co] where f = t*s + k*d for an
+// output frame t, else zero. Row indices fit in 32 bits (the launcher checks), so the per-slice
+// divisions are 32-bit ones; stride 1 (the dilated form) divides by nothing.
+struct GradShifted {
+  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = false;
+  using Off = int64_t;
+  const float* p;
+  uint32_t t_in, t_out, dilation, stride;
+  int64_t c_out;
+  __device__ int64_t line(int64_t m) const { return m; }
+  __device__ int64_t offset(int64_t m, int64_t tap, int64_t co) const {
+    const auto row = static_cast<uint32_t>(m), b = row / t_in;
+    const auto start = static_cast<int64_t>(row - b * t_in) - tap * dilation;
+    if (start < 0) return -1;
+    auto t = static_cast<uint32_t>(start);
+    if (stride != 1) {
+      t /= stride;
+      if (t * stride != start) return -1;
+    }
+    if (t >= t_out) return -1;
+    return (static_cast<int64_t>(b) * t_out + t) * c_out + co;
+  }
+};
+
+// bwd_data B with overlapping windows (ci, (k, co)): w[co, ci, k].
+struct WeightTaps {
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  using Off = int32_t;
+  const float* p;
+  int64_t c_in, k;
+  __device__ int64_t line(int64_t ci) const { return ci * k; }
+  __device__ int64_t offset(int64_t l, int64_t tap, int64_t co) const {
+    return l + tap + co * c_in * k;
+  }
+};
+
+// bwd_weight A (co, row): d_y[row, co], C_out floats apart along the rows.
+struct GradCols {
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  using Off = int64_t;
+  const float* p;
+  int64_t c_out;
+  __device__ int64_t line(int64_t co) const { return co; }
+  __device__ int64_t offset(int64_t co, int64_t, int64_t row) const { return row * c_out + co; }
+};
+
+// bwd_weight B ((k, ci), row): x[b, t*s + k*d, ci], row = b*T_out + t (32-bit: the launcher
+// checks that B*T_out fits).
+struct XCols {
+  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = false;
+  using Off = int64_t;
+  const float* p;
+  uint32_t t_out;
+  int64_t t_in, c_in, stride, dilation;
+  __device__ int64_t line(int64_t n) const {
+    const int64_t tap = n / c_in, ci = n - tap * c_in;
+    return tap * dilation * c_in + ci;
+  }
+  __device__ int64_t offset(int64_t l, int64_t, int64_t row) const {
+    const auto r = static_cast<uint32_t>(row), b = r / t_out, t = r - b * t_out;
+    return (static_cast<int64_t>(b) * t_in + static_cast<int64_t>(t) * stride) * c_in + l;
+  }
+};
+
+// Where copy e of a slice lands in the (64, kLd) tile: kVec consecutive elements of one row.
+template <int kVec, class Op>
+__device__ void copy_slot(int e, int& row, int& col) {
+  if constexpr (kVec > 1 || !Op::kRowsFastest) {
+    row = e / (kSlice / kVec);
+    col = (e % (kSlice / kVec)) * kVec;
+  } else {
+    row = e % kTile;
+    col = e / kTile;
+  }
 }
 
-// kVec: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
-template <int kVec, bool kBf16>
+template <int kVec>
+constexpr int kCopies = kTile* kSlice / kVec / kThreads;
+
+// Issues this thread's copies of slice (tap, elements c0 .. c0 + kSlice) of one operand.
+template <int kVec, class Op>
+__device__ void stage_slice(const Op& op, const typename Op::Off (&line)[kCopies<kVec>], int tid,
+                            int64_t tap, int64_t c0, int64_t c_end, float* tile) {
+  static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
+  const auto slice = static_cast<typename Op::Off>(Op::kLinear ? op.offset(0, tap, c0) : 0);
+  V3D_UNROLL
+  for (int i = 0; i < kCopies<kVec>; ++i) {
+    int row = 0, col = 0;
+    copy_slot<kVec, Op>(tid + i * kThreads, row, col);
+    // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
+    const bool live = line[i] >= 0 && c0 + col < c_end;
+    typename Op::Off off = -1;
+    if constexpr (Op::kLinear) {
+      off = live ? line[i] + slice : -1;  // line[i] already holds l + offset(0, 0, col)
+    } else {
+      off = live ? static_cast<typename Op::Off>(op.offset(line[i], tap, c0 + col)) : -1;
+    }
+    const bool in = off >= 0;
+    tc::cp_async<4 * kVec>(tile + row * kLd + col, in ? op.p + off : op.p, in ? 4 * kVec : 0);
+  }
+}
+
+// The line of this thread's copy i of an operand tile whose first row is r0 (for a linear operand
+// with the copy's column offset added), -1 past the last row.
+template <int kVec, class Op>
+__device__ typename Op::Off copy_line(const Op& op, int tid, int i, int64_t r0, int64_t rows) {
+  int row = 0, col = 0;
+  copy_slot<kVec, Op>(tid + i * kThreads, row, col);
+  if (r0 + row >= rows) return -1;
+  const int64_t l = op.line(r0 + row);
+  return static_cast<typename Op::Off>(Op::kLinear ? op.offset(l, 0, col) : l);
+}
+
+// kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
+template <int kVecA, bool kBf16, class OpA, class OpB, class Store>
 __global__ void __launch_bounds__(kThreads, 4)
-    conv_fwd_tc_kernel(TemporalConvShape s, int64_t t_out, const float* __restrict__ x,
-                       const float* __restrict__ w, float* __restrict__ y) {
+    conv_tc_kernel(TcGemm gemm, OpA op_a, OpB op_b, Store out) {
   // float4: cp.async of 16 bytes needs 16-byte aligned destinations.
   GPU_SHARED(float4, smem4, [kStages * kStageFloats / 4]);
   float* smem = &smem4[0].x;
 
-  constexpr int kVecsPerRow = kSlice / kVec;
-  constexpr int kACopies = kBlockM * kVecsPerRow / kThreads;  // A copies per thread and slice
-  constexpr int kBCopies = kBlockN * kSlice / kThreads;       // B copies per thread and slice
   const int tid = static_cast<int>(threadIdx.x);
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kBlockM;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kBlockN;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTile;
+  const int split = static_cast<int>(blockIdx.z);
+  const int64_t c_begin = split * gemm.chunk;
+  const int64_t c_end = c_begin + gemm.chunk < gemm.inner ? c_begin + gemm.chunk : gemm.inner;
 
-  // The rows this thread copies keep their x offsets for the whole reduction.
-  int64_t a_base[kACopies];
+  // The rows this thread copies keep their lines for the whole reduction.
+  typename OpA::Off a_line[kCopies<kVecA>];
+  typename OpB::Off b_line[kCopies<1>];
   V3D_UNROLL
-  for (int i = 0; i < kACopies; ++i) {
-    a_base[i] = row_base(s, t_out, m0 + (tid + i * kThreads) / kVecsPerRow);
-  }
-  // The weights this thread copies: w[co, col, 0] as a 32-bit offset (the launcher checks that w
-  // fits), or -1 past the last output.
-  int b_base[kBCopies];
+  for (int i = 0; i < kCopies<kVecA>; ++i)
+    a_line[i] = copy_line<kVecA>(op_a, tid, i, m0, gemm.m_size);
   V3D_UNROLL
-  for (int i = 0; i < kBCopies; ++i) {
-    const int e = tid + i * kThreads;
-    const int64_t co = n0 + e / kSlice;
-    b_base[i] = co < s.c_out ? static_cast<int>((co * s.c_in + e % kSlice) * s.k) : -1;
-  }
-  const int64_t chunks = (s.c_in + kSlice - 1) / kSlice, slices = s.k * chunks;
-  const int64_t tap_stride = s.dilation * s.c_in;
-
-  // Issues the copies of the reduction slice (tap, channels from c0) into `stage`.
-  auto load_slice = [&](int64_t tap, int64_t c0, int stage) {
-    float* a_tile = smem + stage * kStageFloats;
-    float* b_tile = a_tile + kBlockM * kLd;
-    V3D_UNROLL
-    for (int i = 0; i < kACopies; ++i) {
-      const int v = tid + i * kThreads, row = v / kVecsPerRow, col = (v % kVecsPerRow) * kVec;
-      const int64_t ci = c0 + col;
-      // A vector lies wholly inside or outside [0, C_in): C_in % kVec == 0.
-      const bool in = a_base[i] >= 0 && ci < s.c_in;
-      const float* src = in ? x + a_base[i] + tap * tap_stride + ci : x;
-      tc::cp_async<4 * kVec>(a_tile + row * kLd + col, src, in ? 4 * kVec : 0);
-    }
-    const int b_slice = static_cast<int>(c0 * s.k + tap);
-    V3D_UNROLL
-    for (int i = 0; i < kBCopies; ++i) {
-      const int e = tid + i * kThreads, n = e / kSlice, col = e % kSlice;
-      const bool in = b_base[i] >= 0 && c0 + col < s.c_in;
-      const float* src = in ? w + b_base[i] + b_slice : w;
-      tc::cp_async<4>(b_tile + n * kLd + col, src, in ? 4 : 0);
-    }
-  };
+  for (int i = 0; i < kCopies<1>; ++i) b_line[i] = copy_line<1>(op_b, tid, i, n0, gemm.n_size);
+  const int64_t slices = gemm.taps * ((c_end - c_begin + kSlice - 1) / kSlice);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
   const int warp_m = (warp / 2) * 32, warp_n = (warp % 2) * 32;
@@ -109,13 +258,15 @@ __global__ void __launch_bounds__(kThreads, 4)
   for (int i = 0; i < 2; ++i) V3D_UNROLL
   for (int j = 0; j < 4; ++j) acc[i][j] = tc::FragAcc{{0.0f, 0.0f, 0.0f, 0.0f}};
 
-  // The next slice to load, advanced without divisions: channels first, then taps.
-  int64_t next_tap = 0, next_c0 = 0;
+  // The next slice to load, advanced without divisions: the run first, then taps.
+  int64_t next_tap = 0, next_c0 = c_begin;
   auto load_next = [&](int stage) {
-    load_slice(next_tap, next_c0, stage);
+    float* a_tile = smem + stage * kStageFloats;
+    stage_slice<kVecA>(op_a, a_line, tid, next_tap, next_c0, c_end, a_tile);
+    stage_slice<1>(op_b, b_line, tid, next_tap, next_c0, c_end, a_tile + kTile * kLd);
     next_c0 += kSlice;
-    if (next_c0 >= s.c_in) {
-      next_c0 = 0;
+    if (next_c0 >= c_end) {
+      next_c0 = c_begin;
       ++next_tap;
     }
   };
@@ -128,7 +279,7 @@ __global__ void __launch_bounds__(kThreads, 4)
     tc::cp_async_wait<1>();
     __syncthreads();  // every thread's copies of slice q have landed
     const float* a_tile = smem + stage * kStageFloats;
-    const float* b_tile = a_tile + kBlockM * kLd;
+    const float* b_tile = a_tile + kTile * kLd;
     if constexpr (kBf16) {
       static_assert(kSlice == 16, "one m16n8k16 step per slice");
       tc::FragABf16 a[2];
@@ -178,54 +329,120 @@ __global__ void __launch_bounds__(kThreads, 4)
   }
   tc::cp_async_wait<0>();  // the last, empty group
 
-  const int64_t m_size = s.batch * t_out;
   V3D_UNROLL
   for (int i = 0; i < 2; ++i) {
     V3D_UNROLL
     for (int j = 0; j < 4; ++j) {
-      const int64_t col = n0 + warp_n + j * 8 + 2 * t;
+      const int64_t n = n0 + warp_n + j * 8 + 2 * t;
       V3D_UNROLL
       for (int h = 0; h < 2; ++h) {
         const int64_t m = m0 + warp_m + i * 16 + g + 8 * h;
-        if (m >= m_size) continue;
-        if (col < s.c_out)
-          y[m * s.c_out + col] = s.epilogue.apply(acc[i][j].x[2 * h], m, col, t_out, s.c_out);
-        if (col + 1 < s.c_out)
-          y[m * s.c_out + col + 1] =
-              s.epilogue.apply(acc[i][j].x[2 * h + 1], m, col + 1, t_out, s.c_out);
+        if (m >= gemm.m_size) continue;
+        if (n < gemm.n_size) out.store(m, n, split, acc[i][j].x[2 * h]);
+        if (n + 1 < gemm.n_size) out.store(m, n + 1, split, acc[i][j].x[2 * h + 1]);
       }
     }
   }
 }
 
+// Launches the GEMM over `splits` reduction splits; vec4: A takes 16-byte copies; w_floats: the
+// size of w, whose offsets the policies keep in 32 bits.
+template <class OpA, class OpB, class Store>
+void launch_tc(const char* op, ConvMath math, int64_t w_floats, const TcGemm& gemm, int64_t splits,
+               bool vec4, const OpA& a, const OpB& b, const Store& out, gpu::Stream stream) {
+  const int64_t m_tiles = (gemm.m_size + kTile - 1) / kTile,
+                n_tiles = (gemm.n_size + kTile - 1) / kTile;
+  V3D_CHECK(m_tiles <= 0x7fffffff && n_tiles <= 65535 && splits <= 65535,
+            op << " (tensor cores): " << gemm.m_size << " x " << gemm.n_size << " in " << splits
+               << " splits exceeds the grid");
+  const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles),
+                  static_cast<unsigned>(splits));
+  const bool bf16 = math == ConvMath::kBf16;
+  V3D_CHECK(w_floats < (int64_t{1} << 31),
+            op << " (tensor cores): " << w_floats << " weights exceed 32-bit offsets");
+  if constexpr (OpA::kContiguous) {
+    if (vec4 && bf16) {
+      GPU_LAUNCH((conv_tc_kernel<4, true, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
+                 out);
+    } else if (vec4) {
+      GPU_LAUNCH((conv_tc_kernel<4, false, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
+                 out);
+    }
+  }
+  if (!(OpA::kContiguous && vec4)) {
+    if (bf16) {
+      GPU_LAUNCH((conv_tc_kernel<1, true, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
+                 out);
+    } else {
+      GPU_LAUNCH((conv_tc_kernel<1, false, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
+                 out);
+    }
+  }
+  V3D_LAUNCH_CHECK(op, stream);
+}
+
+// 16-byte copies of an operand need runs that are whole float4s and an aligned base.
+bool aligned4(const float* p, int64_t run) {
+  return run % 4 == 0 && reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// The whole run in one split, rounded up to whole slices.
+int64_t whole(int64_t inner) { return (inner + kSlice - 1) / kSlice * kSlice; }
+
 }  // namespace
 
 void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
                           gpu::Stream stream) {
-  const int64_t t_out = s.t_out(), rows = s.rows();
-  const int64_t m_tiles = (rows + kBlockM - 1) / kBlockM,
-                n_tiles = (s.c_out + kBlockN - 1) / kBlockN;
-  V3D_CHECK(
-      m_tiles <= 0x7fffffff && n_tiles <= 65535,
-      "temporal_conv_fwd (tensor cores): " << rows << " x " << s.c_out << " exceeds the grid");
-  V3D_CHECK(s.c_out * s.c_in * s.k < (int64_t{1} << 31),
-            "temporal_conv_fwd (tensor cores): " << s.c_out << " x " << s.c_in << " x " << s.k
-                                                 << " weights exceed 32-bit offsets");
-  const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles));
-  // 16-byte copies of x need C_in % 4 == 0 (every row start then stays 16-byte aligned) and an
-  // aligned base.
-  const bool vec4 = s.c_in % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  const bool bf16 = s.math == ConvMath::kBf16;
-  if (vec4 && bf16) {
-    GPU_LAUNCH((conv_fwd_tc_kernel<4, true>), grid, kThreads, 0, stream, s, t_out, x, w, y);
-  } else if (vec4) {
-    GPU_LAUNCH((conv_fwd_tc_kernel<4, false>), grid, kThreads, 0, stream, s, t_out, x, w, y);
-  } else if (bf16) {
-    GPU_LAUNCH((conv_fwd_tc_kernel<1, true>), grid, kThreads, 0, stream, s, t_out, x, w, y);
-  } else {
-    GPU_LAUNCH((conv_fwd_tc_kernel<1, false>), grid, kThreads, 0, stream, s, t_out, x, w, y);
+  const int64_t t_out = s.t_out();
+  const TcGemm gemm{s.rows(), s.c_out, s.k, s.c_in, whole(s.c_in)};
+  launch_tc("temporal_conv_fwd", s.math, s.c_out * s.c_in * s.k, gemm, 1, aligned4(x, s.c_in),
+            FwdX{x, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in}, FwdW{w, s.c_in, s.k},
+            conv_store::Forward{y, s, t_out}, stream);
+}
+
+void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
+                               float* d_x, gpu::Stream stream) {
+  const int64_t t_out = s.t_out();
+  const bool vec4 = aligned4(d_y, s.c_out);
+  if (s.disjoint_windows()) {
+    const TcGemm gemm{s.rows(), s.reduction(), 1, s.c_out, whole(s.c_out)};
+    launch_tc("temporal_conv_bwd_data", s.math, s.c_out * s.c_in * s.k, gemm, 1, vec4,
+              GradRows{d_y, s.c_out}, WeightByInput{w, s.c_in, s.k},
+              conv_store::IntoInputGrad{d_x, s, t_out}, stream);
+    temporal_conv_zero_unread_frames(s, d_x, stream);
+    return;
   }
-  V3D_LAUNCH_CHECK("temporal_conv_fwd (tensor cores)", stream);
+  V3D_CHECK(s.batch * s.t_in < (int64_t{1} << 31) && s.receptive_field() < (int64_t{1} << 31),
+            "temporal_conv_bwd_data (tensor cores): " << s.batch << " x " << s.t_in
+                                                      << " frames exceed 32-bit row indices");
+  const TcGemm gemm{s.batch * s.t_in, s.c_in, s.k, s.c_out, whole(s.c_out)};
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+  launch_tc("temporal_conv_bwd_data", s.math, s.c_out * s.c_in * s.k, gemm, 1, vec4,
+            GradShifted{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
+            WeightTaps{w, s.c_in, s.k}, conv_store::RowMajor{d_x, s.c_in}, stream);
+}
+
+void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
+                                 float* d_w, float* workspace, gpu::Stream stream) {
+  const int64_t t_out = s.t_out(), r = s.reduction();
+  const TemporalConvSplit split = temporal_conv_weight_split(s);
+  const TcGemm gemm{s.c_out, r, 1, s.rows(), split.chunk};
+  const GradCols a{d_y, s.c_out};
+  V3D_CHECK(s.rows() < (int64_t{1} << 31), "temporal_conv_bwd_weight (tensor cores): "
+                                               << s.rows() << " rows exceed 32-bit indices");
+  const XCols b{x, static_cast<uint32_t>(t_out), s.t_in, s.c_in, s.stride, s.dilation};
+  if (split.splits == 1) {
+    launch_tc("temporal_conv_bwd_weight", s.math, s.c_out * s.c_in * s.k, gemm, 1, false, a, b,
+              conv_store::WeightGrad{d_w, s}, stream);
+    return;
+  }
+  V3D_CHECK(workspace != nullptr,
+            "temporal_conv_bwd_weight: the split reduction needs a workspace of "
+                << temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight)
+                << " floats");
+  launch_tc("temporal_conv_bwd_weight", s.math, s.c_out * s.c_in * s.k, gemm, split.splits, false,
+            a, b, conv_store::WeightPartial{workspace, s.c_out, r}, stream);
+  temporal_conv_sum_splits(s, split.splits, workspace, d_w, stream);
 }
 
 }  // namespace v3d::kernels::V3D_GPU_NS

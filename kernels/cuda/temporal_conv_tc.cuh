@@ -1,5 +1,6 @@
-// The tensor-core forward temporal convolution (kernels/cuda/temporal_conv_tc.cu), called by the
-// temporal_conv_fwd launcher (kernels/cuda/temporal_conv.cu) when shape.math is kTf32 or kBf16.
+// The tensor-core temporal convolutions (kernels/cuda/temporal_conv_tc.cu), called by the
+// launchers of kernels/cuda/temporal_conv.cu when shape.math is kTf32 or kBf16, and what the two
+// files share: the result storers of the implicit GEMMs and the float32 file's helper kernels.
 #pragma once
 
 #include "kernels/gpu/compat.h"
@@ -11,5 +12,71 @@ namespace v3d::kernels::V3D_GPU_NS {
 // s is validated.
 void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
                           gpu::Stream stream);
+// d_x (B, T_in, C_in) from d_y and w, rounded likewise; no workspace.
+void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
+                               float* d_x, gpu::Stream stream);
+// d_w (C_out, C_in, K) from x and d_y, rounded likewise; `workspace` as for the float32 launcher
+// (the split partial sums, temporal_conv_weight_split).
+void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
+                                 float* d_w, float* workspace, gpu::Stream stream);
 
+// Sets the d_x frames no output reads to 0 (after a GEMM that stored d_X_col straight into d_x);
+// nothing to do when every frame is read.
+void temporal_conv_zero_unread_frames(const TemporalConvShape& s, float* d_x, gpu::Stream stream);
+// partial (splits, C_out, K*C_in) -> d_w (C_out, C_in, K), summed in split order.
+void temporal_conv_sum_splits(const TemporalConvShape& s, int64_t splits, const float* partial,
+                              float* d_w, gpu::Stream stream);
+
+// Result storers of the implicit GEMMs: store(m, n, split, value).
+namespace conv_store {
+
+// C (M, N) row-major with leading dimension ld.
+struct RowMajor {
+  float* c;
+  int64_t ld;
+  __device__ void store(int64_t m, int64_t n, int, float v) const { c[m * ld + n] = v; }
+};
+
+// The forward's y (B*T_out, C_out) through the shape's epilogue (bias, ReLU, residual).
+struct Forward {
+  float* y;
+  TemporalConvShape s;
+  int64_t t_out;
+  __device__ void store(int64_t m, int64_t n, int, float v) const {
+    y[m * s.c_out + n] = s.epilogue.apply(v, m, n, t_out, s.c_out);
+  }
+};
+
+// d_X_col element (m, r) into its own d_x element (disjoint windows only).
+struct IntoInputGrad {
+  float* d_x;
+  TemporalConvShape s;
+  int64_t t_out;
+  __device__ void store(int64_t m, int64_t r, int, float v) const {
+    const int64_t b = m / t_out, t = m - b * t_out;
+    const int64_t tap = r / s.c_in, ci = r - tap * s.c_in;
+    d_x[(b * s.t_in + t * s.stride + tap * s.dilation) * s.c_in + ci] = v;
+  }
+};
+
+// d_W_perm element (co, r) into d_w (C_out, C_in, K).
+struct WeightGrad {
+  float* d_w;
+  TemporalConvShape s;
+  __device__ void store(int64_t co, int64_t r, int, float v) const {
+    const int64_t tap = r / s.c_in, ci = r - tap * s.c_in;
+    d_w[(co * s.c_in + ci) * s.k + tap] = v;
+  }
+};
+
+// Partial d_W_perm of split z into workspace (splits, C_out, K*C_in).
+struct WeightPartial {
+  float* partial;
+  int64_t c_out, n;
+  __device__ void store(int64_t co, int64_t r, int z, float v) const {
+    partial[(z * c_out + co) * n + r] = v;
+  }
+};
+
+}  // namespace conv_store
 }  // namespace v3d::kernels::V3D_GPU_NS

@@ -36,23 +36,77 @@ Tolerance sum_tolerance(int64_t terms, const char* why) {
   return {1e-5, 2e-6 * static_cast<double>(terms), why};
 }
 
-// A forward case over N(0, 1) inputs x (B, T_in, C_in) and w (C_out, C_in, K); the caller sets
+// The same sums with the tensor core's additions (kernels/temporal_conv.h, Tolerance): twice the
+// float32 bound.
+Tolerance tc_tolerance(int64_t terms, const char* why) {
+  return {1e-5, 4e-6 * static_cast<double>(terms), why};
+}
+
+// A case of `op` over two N(0, 1) inputs of shapes `in0`, `in1` with one output; the caller sets
 // run, reference and tol.
-OpCase conv_forward_case(const ref::ConvDims& d, std::string params) {
-  const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k};
-  const int64_t n_x = x_shape.numel(), n_w = w_shape.numel();
-  OpCase fwd;
-  fwd.op = "temporal_conv";
-  fwd.params = std::move(params);
-  fwd.make_inputs = [=](Rng& r) {
-    return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
+OpCase conv_case(const char* op, const ref::ConvDims& d, std::string params, const Shape& in0,
+                 const Shape& in1, const Shape& out) {
+  const int64_t n0 = in0.numel(), n1 = in1.numel();
+  OpCase c;
+  c.op = op;
+  c.params = std::move(params);
+  c.make_inputs = [=](Rng& r) {
+    return std::vector<Input>{{in0, random_normal(r, n0)}, {in1, random_normal(r, n1)}};
   };
-  fwd.outputs = {Shape{d.batch, d.t_out(), d.c_out}};
+  c.outputs = {out};
   const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
                                          d.k,     d.dilation, d.stride};
-  fwd.flops = shape.flops();
-  fwd.bytes = shape.bytes();
-  return fwd;
+  c.flops = shape.flops();
+  c.bytes = shape.bytes();
+  return c;
+}
+
+Shape x_shape_of(const ref::ConvDims& d) { return {d.batch, d.t_in, d.c_in}; }
+Shape w_shape_of(const ref::ConvDims& d) { return {d.c_out, d.c_in, d.k}; }
+Shape y_shape_of(const ref::ConvDims& d) { return {d.batch, d.t_out(), d.c_out}; }
+
+// A forward case over x (B, T_in, C_in) and w (C_out, C_in, K).
+OpCase conv_forward_case(const ref::ConvDims& d, std::string params) {
+  return conv_case("temporal_conv", d, std::move(params), x_shape_of(d), w_shape_of(d),
+                   y_shape_of(d));
+}
+
+// The inputs rounded as an op in `math` rounds them (nothing for kFp32).
+ref::Vec rounded(ref::Vec v, kernels::ConvMath math) {
+  if (math == kernels::ConvMath::kFp32) return v;
+  for (double& e : v) {
+    const auto f = static_cast<float>(e);
+    e = math == kernels::ConvMath::kBf16 ? kernels::round_bf16(f) : kernels::round_tf32(f);
+  }
+  return v;
+}
+
+// The backward cases in `math`: bwd_data from d_y (B, T_out, C_out) and w, bwd_weight from x and
+// d_y, against the reference on the inputs rounded as the op rounds them; the caller sets tol.
+OpCase conv_bwd_data_case(const ref::ConvDims& d, std::string params, kernels::ConvMath math) {
+  OpCase c = conv_case("temporal_conv_bwd_data", d, std::move(params), y_shape_of(d), w_shape_of(d),
+                       x_shape_of(d));
+  c.run = [=](const auto& in, const auto& out) {
+    ops::temporal_conv_bwd_data_out(in[0], in[1], out[0], d.dilation, d.stride, math);
+  };
+  c.reference = [=](const auto& in) {
+    return std::vector<ref::Vec>{
+        ref::temporal_conv_bwd_data(rounded(in[0], math), rounded(in[1], math), d)};
+  };
+  return c;
+}
+
+OpCase conv_bwd_weight_case(const ref::ConvDims& d, std::string params, kernels::ConvMath math) {
+  OpCase c = conv_case("temporal_conv_bwd_weight", d, std::move(params), x_shape_of(d),
+                       y_shape_of(d), w_shape_of(d));
+  c.run = [=](const auto& in, const auto& out) {
+    ops::temporal_conv_bwd_weight_out(in[0], in[1], out[0], d.dilation, d.stride, math);
+  };
+  c.reference = [=](const auto& in) {
+    return std::vector<ref::Vec>{
+        ref::temporal_conv_bwd_weight(rounded(in[0], math), rounded(in[1], math), d)};
+  };
+  return c;
 }
 
 }  // namespace
@@ -87,20 +141,9 @@ V3D_HARNESS_CASES(cases) {
   for (const ConvCase& sc : shapes) {
     const ref::ConvDims d = sc.d;
     const int64_t t_out = d.t_out();
-    const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
-        y_shape{d.batch, t_out, d.c_out};
-    const int64_t n_x = x_shape.numel(), n_w = w_shape.numel(), n_y = y_shape.numel();
-    const kernels::TemporalConvShape shape{d.batch, d.t_in,     d.c_in,  d.c_out,
-                                           d.k,     d.dilation, d.stride};
     const std::string params = describe(d, sc.why);
 
-    OpCase fwd;
-    fwd.op = "temporal_conv";
-    fwd.params = params;
-    fwd.make_inputs = [=](Rng& r) {
-      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {w_shape, random_normal(r, n_w)}};
-    };
-    fwd.outputs = {y_shape};
+    OpCase fwd = conv_forward_case(d, params);
     fwd.run = [=](const auto& in, const auto& out) {
       ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride);
     };
@@ -115,56 +158,28 @@ V3D_HARNESS_CASES(cases) {
     // d_x sums up to K*C_out products, d_w sums B*T_out.
     fwd.grad_tol = {1e-3, 1e-4 * static_cast<double>(std::max(d.k * d.c_out, d.batch * t_out)),
                     "float32 sums of K*C_out (d_x) or B*T_out (d_w) products"};
-    fwd.flops = shape.flops();
-    fwd.bytes = shape.bytes();
     cases.push_back(fwd);
 
-    OpCase bwd_data;
-    bwd_data.op = "temporal_conv_bwd_data";
-    bwd_data.params = params;
-    bwd_data.make_inputs = [=](Rng& r) {
-      return std::vector<Input>{{y_shape, random_normal(r, n_y)}, {w_shape, random_normal(r, n_w)}};
-    };
-    bwd_data.outputs = {x_shape};
-    bwd_data.run = [=](const auto& in, const auto& out) {
-      ops::temporal_conv_bwd_data_out(in[0], in[1], out[0], d.dilation, d.stride);
-    };
-    bwd_data.reference = [=](const auto& in) {
-      return std::vector<ref::Vec>{ref::temporal_conv_bwd_data(in[0], in[1], d)};
-    };
+    OpCase bwd_data = conv_bwd_data_case(d, params, kernels::ConvMath::kFp32);
     bwd_data.tol =
         sum_tolerance(d.k * d.c_out, "each d_x element sums up to K*C_out float32 products");
-    bwd_data.flops = shape.flops();
-    bwd_data.bytes = shape.bytes();
     cases.push_back(bwd_data);
 
-    OpCase bwd_weight;
-    bwd_weight.op = "temporal_conv_bwd_weight";
-    bwd_weight.params = params;
-    bwd_weight.make_inputs = [=](Rng& r) {
-      return std::vector<Input>{{x_shape, random_normal(r, n_x)}, {y_shape, random_normal(r, n_y)}};
-    };
-    bwd_weight.outputs = {w_shape};
-    bwd_weight.run = [=](const auto& in, const auto& out) {
-      ops::temporal_conv_bwd_weight_out(in[0], in[1], out[0], d.dilation, d.stride);
-    };
-    bwd_weight.reference = [=](const auto& in) {
-      return std::vector<ref::Vec>{ref::temporal_conv_bwd_weight(in[0], in[1], d)};
-    };
+    OpCase bwd_weight = conv_bwd_weight_case(d, params, kernels::ConvMath::kFp32);
     bwd_weight.tol =
         sum_tolerance(d.batch * t_out, "each d_w element sums B*T_out float32 products");
-    bwd_weight.flops = shape.flops();
-    bwd_weight.bytes = shape.bytes();
     cases.push_back(bwd_weight);
   }
 
-  // TF32 and BF16 forwards (kernels/temporal_conv.h, ConvMath): the tensor-core kernel on CUDA,
+  // TF32 and BF16 passes (kernels/temporal_conv.h, ConvMath): the tensor-core kernels on CUDA,
   // the float32 path on rounded copies on the CPU, against the reference on the same rounded
   // inputs. The layers of the 27-, 81- and 243-frame models in both forms (training: strided
   // s = K = 3 down to one frame; inference: dilations 1, 3, 9, 27, 81) with their 34 input
   // channels and fewer hidden channels than the models' 1024 (the emulator's time), pointwise
   // layers, and odd tails: channels below one 16-channel slice, not a multiple of 4 (4-byte
-  // copies) or of the 64-wide tile, rows one past a tile, many tiles.
+  // copies) or of the 64-wide tile, rows one past a tile, many tiles; for the backward passes
+  // also each bwd_data form (direct store with unread frames, the transposed convolution of
+  // overlapping windows with stride > 1) and split bwd_weight reductions.
   const ConvCase tc_shapes[] = {
       {{2, 243, 34, 64, 3, 1, 3}, "243-frame model, strided input layer 243 -> 81"},
       {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
@@ -184,6 +199,11 @@ V3D_HARNESS_CASES(cases) {
       {{2, 27, 64, 48, 1, 1, 1}, "pointwise, 16-byte copies"},
       {{1, 67, 8, 65, 3, 1, 1}, "65 output frames and channels: one past the tile"},
       {{4, 40, 70, 130, 3, 3, 1}, "many tiles: 136 rows, 130 channels, reduction 210"},
+      {{2, 15, 6, 7, 3, 1, 2}, "overlapping strided windows, stride < K"},
+      {{2, 17, 3, 4, 2, 3, 5}, "dilation 3 stride 5, gaps inside and between windows"},
+      {{2, 9, 5, 6, 1, 1, 2}, "pointwise stride 2, every other frame unread"},
+      {{10, 102, 3, 5, 3, 1, 1}, "bwd_weight reduction of 1000 rows split over one tile"},
+      {{8, 130, 4, 70, 3, 1, 1}, "bwd_weight reduction of 1024 rows split over two tiles"},
   };
   for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
     const bool bf16 = math == kernels::ConvMath::kBf16;
@@ -194,19 +214,25 @@ V3D_HARNESS_CASES(cases) {
         ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr, math);
       };
       fwd.reference = [=](const auto& in) {
-        const auto round = [bf16](ref::Vec v) {
-          for (double& e : v) {
-            const auto f = static_cast<float>(e);
-            e = bf16 ? kernels::round_bf16(f) : kernels::round_tf32(f);
-          }
-          return v;
-        };
-        return std::vector<ref::Vec>{ref::temporal_conv(round(in[0]), round(in[1]), d)};
+        return std::vector<ref::Vec>{
+            ref::temporal_conv(rounded(in[0], math), rounded(in[1], math), d)};
       };
-      fwd.tol = {1e-5, 4e-6 * static_cast<double>(d.k * d.c_in),
-                 "inputs rounded (TF32 or BF16) as in the reference; each output sums K*C_in exact "
-                 "products in float32, the tensor core's additions erring by up to 1 ulp"};
+      fwd.tol = tc_tolerance(d.k * d.c_in,
+                             "inputs rounded (TF32 or BF16) as in the reference; each "
+                             "output sums K*C_in exact products in float32, the tensor core's "
+                             "additions erring by up to 1 ulp");
       cases.push_back(fwd);
+      const std::string params = describe(d, sc.why) + (bf16 ? " math=bf16" : " math=tf32");
+      OpCase bwd_data = conv_bwd_data_case(d, params, math);
+      bwd_data.tol = tc_tolerance(d.k * d.c_out,
+                                  "d_y and w rounded as in the reference; each d_x "
+                                  "element sums up to K*C_out exact products in float32");
+      cases.push_back(bwd_data);
+      OpCase bwd_weight = conv_bwd_weight_case(d, params, math);
+      bwd_weight.tol = tc_tolerance(d.batch * d.t_out(),
+                                    "x and d_y rounded as in the reference; "
+                                    "each d_w element sums B*T_out exact products in float32");
+      cases.push_back(bwd_weight);
     }
   }
 

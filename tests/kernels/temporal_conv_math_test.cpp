@@ -1,6 +1,7 @@
-// The TF32 and BF16 forwards of the CPU backend (kernels/temporal_conv.h, ConvMath) are the
-// float32 forward on rounded inputs, bit for bit, and the backward passes refuse them. The op
-// harness compares every backend's TF32 forward with the double reference (tests/harness).
+// The TF32 and BF16 passes of the CPU backend (kernels/temporal_conv.h, ConvMath) are the float32
+// passes on rounded operands, bit for bit: x and w for the forward, d_y and w for bwd_data, x and
+// d_y for bwd_weight. The op harness compares every backend's TF32 and BF16 passes with the
+// double reference (tests/harness).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -45,21 +46,66 @@ TEST(TemporalConvMath, CpuIsTheFloat32PathOnRoundedInputs) {
   }
 }
 
-TEST(TemporalConvMath, BackwardPassesRefuseTf32AndBf16) {
+std::vector<float> normal_values(size_t n, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& e : v) e = normal(rng);
+  return v;
+}
+
+TEST(TemporalConvMath, CpuBackwardPassesAreTheFloat32PathsOnRoundedOperands) {
+  for (const ConvMath math : {ConvMath::kTf32, ConvMath::kBf16}) {
+    const auto rounded = [math](std::vector<float> v) {
+      for (float& e : v)
+        e = math == ConvMath::kBf16 ? kernels::round_bf16(e) : kernels::round_tf32(e);
+      return v;
+    };
+    const TemporalConvShape shapes[] = {{2, 27, 34, 37, 3, 1, 3},  // strided: disjoint windows
+                                        {1, 40, 20, 16, 3, 9, 1},  // dilated: overlapping
+                                        {2, 13, 37, 34, 1, 1, 1}};
+    for (TemporalConvShape s : shapes) {
+      std::mt19937_64 rng(11);
+      const std::vector<float> x =
+          normal_values(static_cast<size_t>(s.batch * s.t_in * s.c_in), rng);
+      const std::vector<float> w = normal_values(static_cast<size_t>(s.c_out * s.c_in * s.k), rng);
+      const std::vector<float> d_y =
+          normal_values(static_cast<size_t>(s.batch * s.t_out() * s.c_out), rng);
+      std::vector<float> d_x(x.size()), d_x_want(x.size()), d_x_fp32(x.size());
+      std::vector<float> d_w(w.size()), d_w_want(w.size()), d_w_fp32(w.size());
+      kernels::cpu::temporal_conv_bwd_data(s, rounded(d_y).data(), rounded(w).data(),
+                                           d_x_want.data());
+      kernels::cpu::temporal_conv_bwd_weight(s, rounded(x).data(), rounded(d_y).data(),
+                                             d_w_want.data());
+      kernels::cpu::temporal_conv_bwd_data(s, d_y.data(), w.data(), d_x_fp32.data());
+      kernels::cpu::temporal_conv_bwd_weight(s, x.data(), d_y.data(), d_w_fp32.data());
+      s.math = math;
+      kernels::cpu::temporal_conv_bwd_data(s, d_y.data(), w.data(), d_x.data());
+      kernels::cpu::temporal_conv_bwd_weight(s, x.data(), d_y.data(), d_w.data());
+      EXPECT_EQ(d_x, d_x_want);
+      EXPECT_EQ(d_w, d_w_want);
+      EXPECT_NE(d_x, d_x_fp32) << "d_y and w were not rounded";
+      EXPECT_NE(d_w, d_w_fp32) << "x and d_y were not rounded";
+    }
+  }
+}
+
+// The backward args take every math; the tensor-core bwd_data gathers overlapping taps itself, so
+// only the float32 one needs the d_X_col workspace.
+TEST(TemporalConvMath, BackwardPassesTakeEveryMath) {
   kernels::TemporalConvBwdDataArgs data;
   kernels::TemporalConvBwdWeightArgs weight;
   for (TemporalConvShape* s :
        {static_cast<TemporalConvShape*>(&data), static_cast<TemporalConvShape*>(&weight)}) {
-    *s = TemporalConvShape{2, 9, 4, 5, 3, 1, 3};
+    *s = TemporalConvShape{2, 30, 4, 5, 3, 3, 1};  // dilated: overlapping windows
   }
-  for (const ConvMath math : {ConvMath::kTf32, ConvMath::kBf16}) {
+  const int64_t fp32_workspace = data.workspace_floats();
+  EXPECT_EQ(fp32_workspace, data.rows() * data.reduction());
+  for (const ConvMath math : {ConvMath::kFp32, ConvMath::kTf32, ConvMath::kBf16}) {
     data.math = weight.math = math;
-    EXPECT_THROW(data.validate(), Error);
-    EXPECT_THROW(weight.validate(), Error);
+    EXPECT_NO_THROW(data.validate());
+    EXPECT_NO_THROW(weight.validate());
+    EXPECT_EQ(data.workspace_floats(), math == ConvMath::kFp32 ? fp32_workspace : 0);
   }
-  data.math = weight.math = ConvMath::kFp32;
-  EXPECT_NO_THROW(data.validate());
-  EXPECT_NO_THROW(weight.validate());
 }
 
 }  // namespace

@@ -311,6 +311,8 @@ TEST(Config, RangeErrors) {
   EXPECT_ERROR_HAS(error_of("ltb:\n  max_insert: -2\n"), "'ltb.max_insert'");
   EXPECT_ERROR_HAS(error_of("ltb:\n  mode: batch\n"), "valid values: offline, online");
   EXPECT_ERROR_HAS(error_of("ltb:\n  center: mean\n"), "valid values: centroid, root");
+  EXPECT_ERROR_HAS(error_of("train:\n  precision: fp16\n"),
+                   "'train.precision' must be fp32, tf32 or bf16, got 'fp16'");
 
   ExperimentConfig c;
   c.model.filter_widths = {3, 2};
@@ -319,6 +321,20 @@ TEST(Config, RangeErrors) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_ERROR_HAS(e.what(), "config: 'model.filter_widths' must hold odd widths");
+  }
+}
+
+TEST(Config, PrecisionNamesTheConvolutionsArithmetic) {
+  EXPECT_EQ(ExperimentConfig().train.precision, "fp32");
+  EXPECT_EQ(parse_precision("fp32"), kernels::ConvMath::kFp32);
+  EXPECT_EQ(parse_precision("tf32"), kernels::ConvMath::kTf32);
+  EXPECT_EQ(parse_precision("bf16"), kernels::ConvMath::kBf16);
+  EXPECT_EQ(parse_config("train:\n  precision: bf16\n", "test.yaml").train.precision, "bf16");
+  try {
+    parse_precision("BF16");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_ERROR_HAS(e.what(), "must be fp32, tf32 or bf16, got 'BF16'");
   }
 }
 
