@@ -26,10 +26,8 @@ function(v3d_add_gpu_library name)
   # races; kernels/gpu/emu/runtime.cpp): GCC's thread-sanitizer instrumentation, with the emulator
   # itself as its runtime (no libtsan is linked). Locals kept in registers are not instrumented.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    # In a sanitizer build (V3D_SANITIZE) these files keep UBSan but trade ASan for this
-    # instrumentation (GCC refuses both at once); the emulator checks their accesses instead.
-    target_compile_options(${name}_emu PRIVATE $<$<BOOL:${V3D_SANITIZE}>:-fno-sanitize=address>
-      -fsanitize=thread --param=tsan-instrument-func-entry-exit=0)
+    target_compile_options(${name}_emu PRIVATE -fsanitize=thread
+      --param=tsan-instrument-func-entry-exit=0)
   endif()
   if(V3D_WITH_CUDA)
     add_library(${name}_cuda STATIC ${ARG_SOURCES})

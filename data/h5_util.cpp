@@ -220,8 +220,15 @@ void ObjectReader::check_references(const std::string& references,
     const auto* r = reinterpret_cast<const unsigned char*>(references.data()) + at;
     const uint64_t length = le_bytes(r, 4), address = le_bytes(r + 4, 8),
                    index = le_bytes(r + 12, 4);
-    if (address == 0) continue;  // no data (an empty or null string)
     const std::string which = "string " + std::to_string(at / kVlenReferenceBytes);
+    if (address == 0) {  // no data: an empty or null string, of length 0
+      // libhdf5 sizes a conversion buffer by the length alone (a 2^31 length: 32 GB).
+      if (length != 0) {
+        fail(object, which + " has no data but a length of " + std::to_string(length) +
+                         " (a corrupt file)");
+      }
+      continue;
+    }
     const auto heap = heaps_.find(address);
     if (heap == heaps_.end()) {
       fail(object, which + " refers to byte " + std::to_string(address) +

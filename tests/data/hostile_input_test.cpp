@@ -244,7 +244,8 @@ std::string le(uint64_t v, int n) {
 // Found by the pose-file fuzz target (tests/fuzz/pose_file.cpp), each a crash in libhdf5 1.10:
 // a variable-length string's reference names an object its global heap collection lacks, or one
 // of another length (H5HG_read reads it anyway, into a buffer of the reference's length); a
-// reference without data reads as a null pointer (which the C++ API passed to strlen).
+// reference without data reads as a null pointer (which the C++ API passed to strlen), and one
+// without data but with a length of 2^31 made libhdf5 allocate 32 GB.
 TEST_F(HostileFile, StringReferencesToMissingHeapObjectsAreRefused) {
   const std::string image = test_util::read_text(file);
   const size_t heap = image.find("GCOL");
@@ -266,6 +267,9 @@ TEST_F(HostileFile, StringReferencesToMissingHeapObjectsAreRefused) {
   expect_error([&] { read_dataset(file); }, {file, "/ attribute format", "holds 8 bytes there"});
   with_reference(le(8, 4) + le(heap + 8, 8) + le(1, 4));
   expect_error([&] { read_dataset(file); }, {file, "no global heap collection"});
+  with_reference(le(0x7fffffff, 4) + le(0, 8) + le(0, 4));  // a 32 GB buffer for no data
+  expect_error([&] { read_dataset(file); },
+               {file, "/ attribute format", "no data but a length of 2147483647"});
   with_reference(le(0, 4) + le(0, 8) + le(0, 4));  // no data: an empty string
   expect_error([&] { read_dataset(file); }, {file, "/ attribute format"});
   write_text(file, image);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 #include "kernels/common.h"
@@ -17,12 +18,18 @@
 namespace v3d::fuzz {
 
 // `size` bytes at `data` written to this process's scratch file, whose path is returned. The file
-// is named after the process (several fuzzers may run at once) and reused for every input.
+// is named after the process (several fuzzers may run at once), reused for every input and removed
+// when the process exits normally.
 inline std::string input_file(const uint8_t* data, size_t size, const char* suffix) {
-  static const std::string path =
+  struct Scratch {
+    std::string path;
+    ~Scratch() { std::remove(path.c_str()); }
+  };
+  static const Scratch scratch{
       (std::filesystem::temp_directory_path() /
        ("v3d-fuzz-" + std::to_string(static_cast<long>(getpid())) + suffix))
-          .string();
+          .string()};
+  const std::string& path = scratch.path;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) throw std::runtime_error("cannot create " + path);
   const bool ok = std::fwrite(data, 1, size, f) == size;
