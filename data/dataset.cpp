@@ -475,6 +475,7 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
   H5::Group root = r.call("/", "cannot open root group", [&] { return file.openGroup("/"); });
 
   // Identify the file before anything else, so a foreign HDF5 file gets a clear message.
+  r.check_attributes(root, "/");
   const bool has_format = r.call("/", "cannot look up", [&] { return root.attrExists("format"); });
   if (!has_format) r.fail("/", "missing attribute 'format' (not a v3d-pose file)");
   const std::string format = r.attr_string(root, "format", "/");

@@ -160,8 +160,7 @@ std::string ObjectReader::attribute_references(const H5::H5Object& obj, const st
   if (!prefix) corrupt("past the end of the file");
   if ((*prefix)[0] != 1) {
     fail(object, "object header version " + std::to_string((*prefix)[0]) +
-                     " (expected 1, as h5py and v3d write; variable-length strings are checked "
-                     "in those only)");
+                     " (expected 1, as h5py and v3d write; attributes are checked in those only)");
   }
   // Chunks of messages: the first after the 16-byte prefix, then those continuation messages name.
   std::vector<std::pair<uint64_t, uint64_t>> chunks = {
@@ -194,7 +193,15 @@ std::string ObjectReader::attribute_references(const H5::H5Object& obj, const st
         corrupt("an attribute message of version " + std::to_string(version));
       const size_t type_at = name_at + pad(name_size), space_at = type_at + pad(type_size),
                    data_at = space_at + pad(space_size);
-      if (data_at > size || name_size == 0) corrupt("an attribute message past its end");
+      if (data_at > size || name_size == 0 || type_size < 8)
+        corrupt("an attribute message past its end");
+      // libhdf5 copies elements x type size bytes of data out of the message.
+      const std::optional<uint64_t> elements = dataspace_elements(d + space_at, space_size);
+      const uint64_t element_size = le_bytes(d + type_at + 4, 4);
+      if (!elements || (element_size != 0 && *elements > (size - data_at) / element_size)) {
+        corrupt("an attribute holds less data than its type and dataspace declare");
+      }
+      if (name.empty()) continue;  // checking every attribute
       if (std::string(reinterpret_cast<const char*>(d + name_at), name_size - 1) != name) continue;
       if ((flags & 0x02) != 0 || (version > 1 && (d[1] & 0x03) != 0)) {
         fail(object, "attribute " + name +
@@ -209,6 +216,7 @@ std::string ObjectReader::attribute_references(const H5::H5Object& obj, const st
                          static_cast<size_t>(*count * kVlenReferenceBytes));
     }
   }
+  if (name.empty()) return {};
   fail(object, "attribute " + name +
                    " not found in the object header (expected it stored there, "
                    "as h5py and v3d write)");
@@ -480,6 +488,7 @@ H5::DataSet ObjectReader::dataset(const H5::Group& g, const std::string& name,
 
 H5::Attribute ObjectReader::attribute(const H5::H5Object& obj, const char* name,
                                       const std::string& path) const {
+  check_attributes(obj, path);
   const std::string p = path + " attribute " + name;
   const bool exists = call(p, "cannot look up", [&] { return obj.attrExists(name); });
   if (!exists) fail(path, std::string("missing attribute '") + name + "'");

@@ -326,6 +326,7 @@ class Reader : public data::h5::ObjectReader {
   }
 
   std::vector<std::string> attr_names(const H5::H5Object& obj, const std::string& path) const {
+    check_attributes(obj, path);
     return call(path, "cannot list attributes", [&] {
       std::vector<std::string> out;
       const int n = obj.getNumAttrs();
@@ -341,6 +342,7 @@ Checkpoint read_contents(const Reader& r, H5::H5File& file, Device device) {
   H5::Group root = r.call("/", "cannot open root group", [&] { return file.openGroup("/"); });
 
   // Identify the file first, so a foreign HDF5 file gets a clear message.
+  r.check_attributes(root, "/");
   const bool has_format = r.call("/", "cannot look up", [&] { return root.attrExists("format"); });
   if (!has_format) r.fail("/", "missing attribute 'format' (not a v3d-checkpoint file)");
   const std::string format = r.attr_string(root, "format", "/");

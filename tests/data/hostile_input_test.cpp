@@ -321,6 +321,26 @@ TEST_F(HostileFile, NonStandardNumberTypesAndOversizedChunksAreRefused) {
                {file, "positions_3d", "chunks of (8, 17, 3) larger than the dataset's (5, 17, 3)"});
 }
 
+// Found by the pose-file fuzz target with ASan: an attribute message whose type declares more
+// data than the message holds (libhdf5 1.10 decodes every attribute of a header to find one and
+// copies the declared size out of the message).
+TEST_F(HostileFile, AttributesHoldingLessThanTheyDeclareAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // /skeleton's attribute name: its name padded to 8 bytes, then its variable-length string type
+  // (class 9, version 1) whose size field, 16, follows 4 bytes on.
+  const size_t at = image.find(std::string("name\0\0\0\0\x19", 9));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(image.substr(at + 12, 4), le(16, 4));
+  std::string edited = image;
+  edited.replace(at + 12, 4, le(0x10000, 4));
+  write_text(file, edited);
+  expect_error(
+      [&] { read_dataset(file); },
+      {file, "/skeleton", "an attribute holds less data than its type and dataspace declare"});
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // COCO-style JSON
 
