@@ -285,8 +285,22 @@ void ObjectReader::require_standard_number(const H5::AbstractDs& d,
 void ObjectReader::require_chunks_within(const H5::DataSet& ds, const std::string& object) const {
   const H5::DSetCreatPropList props =
       call(object, "cannot read its layout", [&] { return ds.getCreatePlist(); });
-  if (call(object, "cannot read its layout", [&] { return props.getLayout(); }) != H5D_CHUNKED)
-    return;
+  const H5D_layout_t layout =
+      call(object, "cannot read its layout", [&] { return props.getLayout(); });
+  if (layout == H5D_CONTIGUOUS) {
+    // libhdf5 reads elements x type size bytes from storage that may be declared shorter.
+    const hsize_t stored = H5Dget_storage_size(ds.getId());
+    const hssize_t elements =
+        call(object, "cannot read shape", [&] { return ds.getSpace().getSimpleExtentNpoints(); });
+    const size_t element_size =
+        call(object, "cannot read type", [&] { return ds.getDataType().getSize(); });
+    if (H5Dget_offset(ds.getId()) != HADDR_UNDEF &&
+        stored < static_cast<hsize_t>(elements) * element_size) {
+      fail(object, "its storage holds " + std::to_string(stored) + " bytes, less than its " +
+                       std::to_string(elements) + " elements need (a corrupt file)");
+    }
+  }
+  if (layout != H5D_CHUNKED) return;
   const H5::DataSpace space = call(object, "cannot read shape", [&] { return ds.getSpace(); });
   const int rank = call(object, "cannot read shape", [&] { return space.getSimpleExtentNdims(); });
   std::vector<hsize_t> dims(static_cast<size_t>(rank)), chunk(static_cast<size_t>(rank));

@@ -341,6 +341,26 @@ TEST_F(HostileFile, AttributesHoldingLessThanTheyDeclareAreRefused) {
   EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
 }
 
+// Found by the pose-file fuzz target with ASan: a contiguous dataset whose layout declares less
+// storage than its elements need (libhdf5 1.10 reads past it).
+TEST_F(HostileFile, ContiguousStorageShorterThanTheDataIsRefused) {
+  haddr_t offset = 0;
+  {
+    H5::H5File f(file, H5F_ACC_RDONLY);
+    offset = H5Dget_offset(f.openDataSet("/skeleton/parents").getId());
+  }
+  const std::string image = test_util::read_text(file);
+  // The layout message: the data's address, then its size (17 int32).
+  const size_t at = image.find(le(offset, 8) + le(17 * 4, 8));
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = image;
+  edited.replace(at + 8, 8, le(4, 8));
+  write_text(file, edited);
+  expect_error(
+      [&] { read_dataset(file); },
+      {file, "/skeleton/parents", "storage holds 4 bytes, less than its 17 elements need"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // COCO-style JSON
 
