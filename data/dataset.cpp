@@ -284,6 +284,7 @@ class Reader : public h5::ObjectReader {
       fail(p, "expected a string");
     }
     if (attr_elements(a, p) != 1) fail(p, "expected a scalar string");
+    check_string_attribute(obj, a, p);
     return call(p, "cannot read", [&] { return h5::read_string_attr(a); });
   }
 
@@ -293,6 +294,7 @@ class Reader : public h5::ObjectReader {
     if (call(p, "cannot read type", [&] { return a.getTypeClass(); }) != H5T_INTEGER) {
       fail(p, "expected an integer");
     }
+    require_standard_number(a, p);
     if (attr_elements(a, p) != 1) fail(p, "expected a scalar");
     int value = 0;
     call(p, "cannot read", [&] { a.read(H5::PredType::NATIVE_INT, &value); });
@@ -307,6 +309,7 @@ class Reader : public h5::ObjectReader {
     if (call(p, "cannot read type", [&] { return a.getTypeClass(); }) != H5T_FLOAT) {
       fail(p, "expected float32 values");
     }
+    require_standard_number(a, p);
     const hsize_t got = attr_elements(a, p);
     if (got != n) {
       fail(p, "expected " + std::to_string(n) + " values, got " + std::to_string(got));
@@ -330,8 +333,10 @@ class Reader : public h5::ObjectReader {
     const std::string p = join_path(path, name);
     H5::DataSet ds = dataset(g, name, path);
     if (type_class(ds, p) != H5T_INTEGER) fail(p, "expected int32 values");
+    require_standard_number(ds, p);
     std::vector<int> out(joint_list_length(ds, p));
     if (!out.empty()) {
+      require_chunks_within(ds, p);
       call(p, "cannot read", [&] { ds.read(out.data(), H5::PredType::NATIVE_INT); });
     }
     return out;
@@ -344,6 +349,8 @@ class Reader : public h5::ObjectReader {
     if (type_class(ds, p) != H5T_STRING) fail(p, "expected strings");
     std::vector<std::string> out(joint_list_length(ds, p));
     if (out.empty()) return out;
+    check_string_dataset(ds, p);
+    require_chunks_within(ds, p);
     call(p, "cannot read", [&] {
       H5::StrType file_type = ds.getStrType();
       if (file_type.isVariableStr()) {
@@ -373,6 +380,7 @@ class Reader : public h5::ObjectReader {
     const std::string p = join_path(path, name);
     H5::DataSet ds = dataset(g, name, path);
     if (type_class(ds, p) != H5T_FLOAT) fail(p, "expected float32 values");
+    require_standard_number(ds, p);
     const auto d = dims(ds, p);
     const size_t rank = features > 1 ? 3 : 2;
     const std::string expected = "(N, " + std::to_string(joints) +
@@ -389,6 +397,7 @@ class Reader : public h5::ObjectReader {
                   " per action)");
     }
     if (values != nullptr) {
+      require_chunks_within(ds, p);
       const size_t count =
           static_cast<size_t>(d[0]) * static_cast<size_t>(joints) * static_cast<size_t>(features);
       try {
@@ -466,6 +475,7 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
   H5::Group root = r.call("/", "cannot open root group", [&] { return file.openGroup("/"); });
 
   // Identify the file before anything else, so a foreign HDF5 file gets a clear message.
+  r.check_attributes(root, "/");
   const bool has_format = r.call("/", "cannot look up", [&] { return root.attrExists("format"); });
   if (!has_format) r.fail("/", "missing attribute 'format' (not a v3d-pose file)");
   const std::string format = r.attr_string(root, "format", "/");

@@ -6,7 +6,9 @@
 
 #include <H5Cpp.h>
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,8 +68,9 @@ class ObjectReader {
   // The file, read-only, after checking it is a regular file, an HDF5 file, and that every global
   // heap collection in it (where variable-length strings live) is consistent: libhdf5 1.10 trusts
   // their object sizes and copies past the heap on a corrupt one ("<file>: /: corrupt global heap
-  // collection at byte N"). Files with other than HDF5's default 8-byte lengths are refused (the
-  // check reads 8-byte lengths; h5py and v3d write nothing else). One extra sequential pass over
+  // collection at byte N"); it keeps their objects for check_string_attribute and
+  // check_string_dataset. Files with other than HDF5's default 8-byte lengths are refused (the
+  // checks read 8-byte lengths; h5py and v3d write nothing else). One extra sequential pass over
   // the file.
   H5::H5File open() const;
 
@@ -85,8 +88,48 @@ class ObjectReader {
   H5::DataSet dataset(const H5::Group& g, const std::string& name, const std::string& path) const;
   H5::Attribute attribute(const H5::H5Object& obj, const char* name, const std::string& path) const;
 
+  // Before a variable-length string attribute `a` of `obj` or dataset `ds` is read (a no-op for
+  // fixed-length strings): every reference in it must name an object of a global heap collection
+  // (found by open()) whose size is the reference's length. libhdf5 1.10 reads the named object
+  // into a buffer of that length without checking either (H5T__conv_vlen, H5HG_read), so a
+  // corrupt reference reads past its buffers. "<file>: <object>: string N refers to object I of L
+  // bytes of the global heap collection at byte A, which has no such object (a corrupt file)".
+  // The references are read from the file: attributes in version-1 object headers, datasets
+  // stored contiguous, as h5py and v3d write them; anything else is refused.
+  void check_string_attribute(const H5::H5Object& obj, const H5::Attribute& a,
+                              const std::string& object) const;
+  void check_string_dataset(const H5::DataSet& ds, const std::string& object) const;
+
+  // Before libhdf5 looks at the attributes of `obj` (attribute() calls it): every attribute message
+  // of its version-1 object header holds the data its type and dataspace declare. libhdf5 1.10
+  // decodes them all to find one and copies that much out of the message ("<file>: <object>:
+  // corrupt object header at byte N (...)").
+  void check_attributes(const H5::H5Object& obj, const std::string& object) const {
+    attribute_references(obj, "", object);
+  }
+
+  // Before numbers are read from `d` (a dataset or an attribute): its type must be one of HDF5's
+  // standard ones, IEEE float32 or float64 or an integer of 1, 2, 4 or 8 bytes, either byte order.
+  // libhdf5 1.10 converts any declared size and layout, and overruns its buffers on some (a
+  // "float" of 4 MB per element). "<file>: <object>: a non-standard number type (...)".
+  void require_standard_number(const H5::AbstractDs& d, const std::string& object) const;
+
+  // Before a chunked dataset is read: no chunk may be larger than the dataset along any axis, as
+  // v3d and h5py chunk. libhdf5 1.10 copies a whole chunk out of a decompressed one that may be
+  // shorter ("<file>: <object>: chunks of (...) larger than the dataset's (...)").
+  void require_chunks_within(const H5::DataSet& ds, const std::string& object) const;
+
  private:
+  // The bytes of the references of attribute `name`, read from `obj`'s object header, after
+  // checking that every attribute message there holds the data its type and dataspace declare
+  // (libhdf5 1.10 copies that much out of the message). An empty name checks only.
+  std::string attribute_references(const H5::H5Object& obj, const std::string& name,
+                                   const std::string& object) const;
+  void check_references(const std::string& references, const std::string& object) const;
+
   std::string file_;
+  // open(): every global heap collection of the file by address: object index -> size.
+  mutable std::map<uint64_t, std::map<uint64_t, uint64_t>> heaps_;
 };
 
 // Creates `path` through `write`, atomically: the HDF5 file is built in memory, then written by

@@ -69,7 +69,7 @@ ResampleMode parse_resample_mode(const std::string& name) {
         m.strides.push_back(s);
       }
     }
-    V3D_REQUIRE(ok, "unknown training-data mode '" << name << "'; " << valid);
+    V3D_REQUIRE(ok, "unknown training-data mode '" << excerpt(name) << "'; " << valid);
     m.additive = true;
     m.copies = 1 + static_cast<int>(m.strides.size());
     return m;
@@ -92,7 +92,7 @@ ResampleMode parse_resample_mode(const std::string& name) {
     }
     ok = ok && !m.strides.empty() && list.back() != '/';
   }
-  V3D_REQUIRE(ok, "unknown training-data mode '" << name << "'; " << valid);
+  V3D_REQUIRE(ok, "unknown training-data mode '" << excerpt(name) << "'; " << valid);
   m.copies = 2;
   return m;
 }

@@ -104,8 +104,8 @@ void write_infer_h5(const std::string& path, const std::vector<InferResult>& res
 void write_infer_csv(const std::string& path, const std::vector<InferResult>& results) {
   validate_results(results, path);
   data::write_atomically(path, [&](const std::string& tmp) {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << "name,frame,joint,x,y,z\n";
+    data::CheckedFile f(path, tmp);
+    f.write("name,frame,joint,x,y,z\n");
     char buf[96];
     for (const auto& r : results) {
       const std::string name = csv_field(r.name);
@@ -115,12 +115,12 @@ void write_infer_csv(const std::string& path, const std::vector<InferResult>& re
           std::snprintf(buf, sizeof(buf), ",%lld,%d,%.9g,%.9g,%.9g\n",
                         static_cast<long long>(r.first_frame + t), j, static_cast<double>(p[0]),
                         static_cast<double>(p[1]), static_cast<double>(p[2]));
-          f << name << buf;
+          f.write(name);
+          f.write(buf);
         }
       }
     }
     f.close();
-    if (!f) throw Error(path + ": cannot write");
   });
 }
 

@@ -363,11 +363,26 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   }
 
   cairo_surface_flush(surface.get());
-  data::write_atomically(path, [&](const std::string& tmp) {
-    const cairo_status_t st = cairo_surface_write_to_png(surface.get(), tmp.c_str());
-    V3D_CHECK(st == CAIRO_STATUS_SUCCESS,
-              "plot: cannot write " << path << ": " << cairo_status_to_string(st));
-  });
+  // Encoded in memory, then written by one checked write: cairo's own file output reports a full
+  // disk only as "error while writing to output stream", without the system's reason.
+  std::string png;
+  const cairo_status_t st = cairo_surface_write_to_png_stream(
+      surface.get(),
+      [](void* closure, const unsigned char* data, unsigned int length) {
+        static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+        return CAIRO_STATUS_SUCCESS;
+      },
+      &png);
+  V3D_CHECK(st == CAIRO_STATUS_SUCCESS,
+            "plot: cannot encode " << path << ": " << cairo_status_to_string(st));
+  try {
+    data::write_bytes_atomically(path, png.data(), png.size());
+  } catch (const Error& e) {
+    // "plot: cannot write <path>: no space left (...)", as the plot's other errors read.
+    std::string why = e.what();
+    if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);
+    throw Error("plot: cannot write " + path + ": " + why);
+  }
 }
 
 void plot_training_curve(const std::vector<EpochLog>& log, const std::string& path) {

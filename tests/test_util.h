@@ -121,6 +121,23 @@ inline std::string run_with_file_size_limit(rlim_t limit_bytes, const std::funct
   return out;
 }
 
+// Runs `write` (a writer of `file`, which exists) in a child process whose files cannot grow past
+// `limit_bytes`, expecting one error line "<file>: no space left (File too large)", no temporary
+// file left in `file`'s directory and `file` as it was.
+inline void expect_full_disk_keeps_file(const std::string& file, rlim_t limit_bytes,
+                                        const std::function<void()>& write) {
+  const std::string before = read_text(file);
+  ASSERT_FALSE(before.empty()) << file << " must exist";
+  const std::string got = run_with_file_size_limit(limit_bytes, write);
+  EXPECT_EQ(got.rfind("error: ", 0), 0u) << got;
+  EXPECT_NE(got.find(file + ": no space left (File too large)"), std::string::npos) << got;
+  EXPECT_EQ(got.find('\n'), std::string::npos) << got;
+  const std::filesystem::path dir = std::filesystem::path(file).parent_path();
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  EXPECT_TRUE(read_text(file) == before) << file << " changed";
+}
+
 // A fresh directory under $TMPDIR ("<prefix>-XXXXXX"), removed with its contents when it goes.
 class TempDir {
  public:

@@ -254,6 +254,8 @@ class Reader : public data::h5::ObjectReader {
     const Shape shape(shape_dims);
     const H5T_class_t cls = call(p, "cannot read type", [&] { return ds.getTypeClass(); });
     const size_t width = call(p, "cannot read type", [&] { return ds.getDataType().getSize(); });
+    if (cls == H5T_FLOAT || cls == H5T_INTEGER) require_standard_number(ds, p);
+    require_chunks_within(ds, p);
     if (cls == H5T_FLOAT && width == 4) {
       Tensor t = Tensor::empty(shape, DType::kF32);
       if (t.numel() > 0) {
@@ -297,6 +299,7 @@ class Reader : public data::h5::ObjectReader {
     const std::string p = path + " attribute " + name;
     H5::Attribute a = attribute(obj, name.c_str(), path);
     if (scalar_class(a, p) != H5T_STRING) fail(p, "expected a string");
+    check_string_attribute(obj, a, p);
     return call(p, "cannot read", [&] { return data::h5::read_string_attr(a); });
   }
 
@@ -306,6 +309,7 @@ class Reader : public data::h5::ObjectReader {
     const std::string p = path + " attribute " + name;
     H5::Attribute a = attribute(obj, name, path);
     if (scalar_class(a, p) != H5T_INTEGER) fail(p, "expected an integer");
+    require_standard_number(a, p);
     T value{};
     call(p, "cannot read", [&] { a.read(mem_type, &value); });
     return value;
@@ -315,12 +319,14 @@ class Reader : public data::h5::ObjectReader {
     const std::string p = path + " attribute " + name;
     H5::Attribute a = attribute(obj, name, path);
     if (scalar_class(a, p) != H5T_FLOAT) fail(p, "expected a float");
+    require_standard_number(a, p);
     float value = 0;
     call(p, "cannot read", [&] { a.read(H5::PredType::NATIVE_FLOAT, &value); });
     return value;
   }
 
   std::vector<std::string> attr_names(const H5::H5Object& obj, const std::string& path) const {
+    check_attributes(obj, path);
     return call(path, "cannot list attributes", [&] {
       std::vector<std::string> out;
       const int n = obj.getNumAttrs();
@@ -336,6 +342,7 @@ Checkpoint read_contents(const Reader& r, H5::H5File& file, Device device) {
   H5::Group root = r.call("/", "cannot open root group", [&] { return file.openGroup("/"); });
 
   // Identify the file first, so a foreign HDF5 file gets a clear message.
+  r.check_attributes(root, "/");
   const bool has_format = r.call("/", "cannot look up", [&] { return root.attrExists("format"); });
   if (!has_format) r.fail("/", "missing attribute 'format' (not a v3d-checkpoint file)");
   const std::string format = r.attr_string(root, "format", "/");

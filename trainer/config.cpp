@@ -8,6 +8,7 @@
 // the key, else file:line.
 #include "trainer/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -31,10 +32,18 @@
 #include "kernels/common.h"
 #include "kernels/gemm_kernel.h"
 #include "kernels/pose_bank.h"
+#include "kernels/text.h"
 #include "runtime/device.h"
 
 namespace v3d {
 namespace {
+
+// Longer keys are no key of the config (the longest is 26 characters).
+constexpr size_t kMaxKeyLength = 64;
+
+// A message quoting what a config holds, as one bounded line whatever the file holds (values are
+// quoted as excerpts where they enter a message; this is what every message goes through).
+std::string one_line(const std::string& message) { return excerpt(message, 4000); }
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -83,7 +92,7 @@ class Context {
     return best;
   }
   [[noreturn]] void fail(const std::string& key, const std::string& message) const {
-    throw Error(where(key) + ": " + message);
+    throw Error(one_line(where(key) + ": " + message));
   }
   const std::string& origin() const { return origin_; }
 
@@ -128,6 +137,15 @@ class Section {
                              "; keys must be plain names");
       }
       const std::string key = it->first.Scalar();
+      // Keys are quoted in messages: one that is no name at all is refused as a short excerpt.
+      const bool plain =
+          key.size() <= kMaxKeyLength && std::none_of(key.begin(), key.end(), [](char c) {
+            return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+          });
+      if (!plain) {
+        ctx_.fail(path_, "unknown key '" + excerpt(key, kMaxKeyLength) + "' in " +
+                             (path_.empty() ? std::string("the top level") : "'" + path_ + "'"));
+      }
       const std::string full = child_path(path_, key);
       for (const auto& e : entries_) {
         if (e.first == key) ctx_.fail(full, "duplicate key '" + full + "'");
@@ -252,9 +270,9 @@ std::string type_name() {
 template <class T>
 std::string bad_scalar(const std::string& key, const std::string& text) {
   if constexpr (std::is_enum_v<T>) {
-    return "'" + key + "' is '" + text + "'; valid values: " + enum_names<T>();
+    return "'" + key + "' is '" + excerpt(text) + "'; valid values: " + enum_names<T>();
   } else {
-    return "'" + key + "' must be " + type_name<T>() + ", got '" + text + "'";
+    return "'" + key + "' must be " + type_name<T>() + ", got '" + excerpt(text) + "'";
   }
 }
 
@@ -297,7 +315,7 @@ void read_value(Context& ctx, const YAML::Node& node, const std::string& full,
       if (!parse_scalar(item, v)) {
         if constexpr (std::is_enum_v<T>) ctx.fail(full, bad_scalar<T>(full, item));
         ctx.fail(full, "'" + full + "' must be a list of " + type_name<T>() + " values, got '" +
-                           text + "'");
+                           excerpt(text) + "'");
       }
       items.push_back(v);
       start = comma + 1;
@@ -385,7 +403,7 @@ struct Checker {
   KeyFn name;   // the path the input gave a key under (a legacy alias, else the key)
   [[noreturn]] void fail(const std::string& key, const std::string& message) const {
     const std::string n = name(key);
-    throw Error(where(n) + ": '" + n + "' " + message);
+    throw Error(one_line(where(n) + ": '" + n + "' " + message));
   }
   void check(bool ok, const std::string& key, const std::string& message) const {
     if (!ok) fail(key, message);
@@ -462,7 +480,7 @@ template <class T>
 void check_distinct(const Checker& k, const std::string& key, const std::vector<T>& items) {
   for (size_t i = 0; i < items.size(); ++i)
     for (size_t j = 0; j < i; ++j)
-      k.check(!(items[i] == items[j]), key, "lists '" + text_of(items[i]) + "' twice");
+      k.check(!(items[i] == items[j]), key, "lists '" + excerpt(text_of(items[i])) + "' twice");
 }
 
 auto subjects() {
@@ -595,7 +613,7 @@ const std::vector<Field>& fields() {
                 try {
                   kernels::parse_gemm_kernel(v, key);
                 } catch (const Error&) {
-                  k.fail(key, "names no GEMM kernel: '" + v + "' (one of " +
+                  k.fail(key, "names no GEMM kernel: '" + excerpt(v) + "' (one of " +
                                   kernels::gemm_kernel_choices() + ")");
                 }
               })));
@@ -741,7 +759,7 @@ const std::vector<Field>& fields() {
         check("`auto` or `nccl`",
               [](const Checker& k, const std::string& key, const std::string& v) {
                 if (v != "auto" && v != "nccl")
-                  k.fail(key, "must be auto or nccl, got '" + v + "'");
+                  k.fail(key, "must be auto or nccl, got '" + excerpt(v) + "'");
               })));
     t.push_back(field(
         "train.bucket_mb", [](auto& c) -> auto& { return c.train.bucket_mb; },
@@ -889,7 +907,7 @@ void read_source_type(Section& s, ExperimentConfig& c) {
   } else if (type == H5SourceConfig::kType) {
     c.data.source = H5SourceConfig{};
   } else {
-    ctx.fail("data.source.type", "unknown data.source type '" + type +
+    ctx.fail("data.source.type", "unknown data.source type '" + excerpt(type) +
                                      "'; valid types: " + join(config_types("data.source")));
   }
 }
@@ -993,7 +1011,7 @@ void apply_override(Context& ctx, YAML::Node& root, const std::string& text) {
     try {
       v = YAML::Load(value);
     } catch (const YAML::Exception& e) {
-      throw Error("--set " + text + ": cannot parse the value as YAML: " + e.msg);
+      throw Error("--set " + text + ": cannot parse the value as YAML: " + excerpt(e.msg, 200));
     }
   } else {
     v = YAML::Node(value);
@@ -1110,22 +1128,62 @@ const std::vector<std::string>& config_types(const std::string& key) {
   return it->second;
 }
 
+namespace {
+
+// Where each document of a YAML stream starts: its first node, else its start marker.
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;
+  bool first_node = false;
+  void node(const YAML::Mark& mark) {
+    if (first_node) marks.back() = mark;
+    first_node = false;
+  }
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    marks.push_back(mark);
+    first_node = true;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+};
+
+}  // namespace
+
 ExperimentConfig parse_config(const std::string& yaml, const std::string& origin,
                               const std::vector<std::string>& overrides) {
   Context ctx(origin);
   YAML::Node root;
   try {
-    // All documents, so that a second one is refused rather than silently ignored.
-    const std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
-    if (docs.size() > 1) {
-      const YAML::Mark m = docs[1].Mark();
+    // A second document is refused rather than silently ignored. Documents are counted up to
+    // two: yaml-cpp 0.7's LoadAll never ends on some malformed input (it allocates until the
+    // process dies), so it is not used.
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    if (parser.HandleNextDocument(starts) && parser.HandleNextDocument(starts)) {
+      const YAML::Mark m = starts.marks.back();
       throw Error(origin + (m.is_null() ? std::string() : ":" + std::to_string(m.line + 1)) +
                   ": a second YAML document (expected one config per file; remove the '---' "
                   "line that starts it)");
     }
-    if (!docs.empty()) root = docs[0];
+    root = YAML::Load(yaml);
   } catch (const YAML::ParserException& e) {
-    throw Error(origin + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+    throw Error(origin + ":" + std::to_string(e.mark.line + 1) +
+                ": YAML syntax error: " + excerpt(e.msg, 200));
   }
   if (!root.IsDefined() || root.IsNull()) root.reset(YAML::Node(YAML::NodeType::Map));
   if (!root.IsMap()) {

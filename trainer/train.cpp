@@ -110,32 +110,32 @@ class EpochLogWriter {
       truncate_log(jsonl_, resumed_epoch);
       truncate_log(csv_, resumed_epoch);
     } else {
-      std::ofstream(jsonl_, std::ios::trunc);
-      std::ofstream(csv_, std::ios::trunc);
+      data::write_text_atomically(jsonl_.string(), "");
+      data::write_text_atomically(csv_.string(), "");
     }
-    if (!fs::exists(csv_) || fs::file_size(csv_) == 0)
-      open(csv_) << "epoch,train_mpjpe_mm,samples,seconds,samples_per_second,lr,bn_momentum\n";
+    if (!fs::exists(csv_) || fs::file_size(csv_) == 0) {
+      data::append_text(csv_.string(),
+                        "epoch,train_mpjpe_mm,samples,seconds,samples_per_second,lr,bn_momentum\n");
+    }
   }
 
+  // One line per file, each appended whole or not at all (a full disk fails the epoch with
+  // "<file>: no space left (...)" and leaves no torn line).
   void write(const EpochLog& e) {
-    open(jsonl_) << "{\"epoch\": " << e.epoch
-                 << ", \"train_mpjpe_mm\": " << fmt("%.6f", e.train_mpjpe_mm)
-                 << ", \"samples\": " << e.samples << ", \"seconds\": " << fmt("%.3f", e.seconds)
-                 << ", \"samples_per_second\": " << fmt("%.1f", e.samples_per_second)
-                 << ", \"lr\": " << fmt("%.9g", e.lr)
-                 << ", \"bn_momentum\": " << fmt("%.9g", e.bn_momentum) << ", \"precision\": \""
-                 << precision_ << "\"}\n";
-    open(csv_) << e.epoch << ',' << fmt("%.6f", e.train_mpjpe_mm) << ',' << e.samples << ','
-               << fmt("%.3f", e.seconds) << ',' << fmt("%.1f", e.samples_per_second) << ','
-               << fmt("%.9g", e.lr) << ',' << fmt("%.9g", e.bn_momentum) << '\n';
+    std::ostringstream json, csv;
+    json << "{\"epoch\": " << e.epoch << ", \"train_mpjpe_mm\": " << fmt("%.6f", e.train_mpjpe_mm)
+         << ", \"samples\": " << e.samples << ", \"seconds\": " << fmt("%.3f", e.seconds)
+         << ", \"samples_per_second\": " << fmt("%.1f", e.samples_per_second)
+         << ", \"lr\": " << fmt("%.9g", e.lr) << ", \"bn_momentum\": " << fmt("%.9g", e.bn_momentum)
+         << ", \"precision\": \"" << precision_ << "\"}\n";
+    csv << e.epoch << ',' << fmt("%.6f", e.train_mpjpe_mm) << ',' << e.samples << ','
+        << fmt("%.3f", e.seconds) << ',' << fmt("%.1f", e.samples_per_second) << ','
+        << fmt("%.9g", e.lr) << ',' << fmt("%.9g", e.bn_momentum) << '\n';
+    data::append_text(jsonl_.string(), json.str());
+    data::append_text(csv_.string(), csv.str());
   }
 
  private:
-  static std::ofstream open(const fs::path& path) {
-    std::ofstream out(path, std::ios::app);
-    V3D_CHECK(out, path.string() << ": cannot open for writing");
-    return out;
-  }
   fs::path jsonl_, csv_;
   std::string precision_;
 };

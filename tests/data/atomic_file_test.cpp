@@ -3,7 +3,11 @@
 #include "data/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,6 +53,62 @@ TEST(AtomicFile, ErrorsNameThePath) {
   test_util::expect_error([&] { write_text_atomically(dir / "missing/a.txt", "x"); },
                           {dir / "missing/a.txt", "cannot create", "No such file or directory"});
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"taken"});
+}
+
+// A pid that no process has: a child that has exited and been waited for.
+long finished_pid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return static_cast<long>(pid);
+}
+
+TEST(AtomicFile, StaleTemporariesOfTheSamePathAreRemoved) {
+  const test_util::TempDir dir("v3d-atomic");
+  const std::string gone = std::to_string(finished_pid());
+  const std::string running = std::to_string(static_cast<long>(getppid()));
+  // A killed run's temporary files of a.txt go; those of a running process, of another file and
+  // names that only resemble the pattern stay.
+  for (const std::string& name :
+       {"a.txt.tmp-" + gone + "-0", "a.txt.tmp-" + gone + "-17", "a.txt.tmp-" + running + "-0",
+        "b.txt.tmp-" + gone + "-0", "a.txt.tmp-" + gone, std::string("a.txt.tmp-x-0"),
+        "a.txt.tmp-" + gone + "-0.keep", "xa.txt.tmp-" + gone + "-0"})
+    test_util::write_text(dir / name, "partial");
+  write_text_atomically(dir / "a.txt", "new\n");
+  EXPECT_EQ(read_text(dir / "a.txt"), "new\n");
+  std::vector<std::string> kept = {"a.txt",
+                                   "a.txt.tmp-" + running + "-0",
+                                   "b.txt.tmp-" + gone + "-0",
+                                   "a.txt.tmp-" + gone,
+                                   "a.txt.tmp-x-0",
+                                   "a.txt.tmp-" + gone + "-0.keep",
+                                   "xa.txt.tmp-" + gone + "-0"};
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(dir.entries(), kept);
+}
+
+TEST(AtomicFile, AppendAddsWholeTextOrNothing) {
+  const test_util::TempDir dir("v3d-atomic");
+  const std::string log = dir / "train_log.jsonl";
+  append_text(log, "{\"epoch\": 1}\n");
+  append_text(log, "{\"epoch\": 2}\n");
+  EXPECT_EQ(read_text(log), "{\"epoch\": 1}\n{\"epoch\": 2}\n");
+  // A line that does not fit leaves the file as it was, without a torn line.
+  const std::string before = read_text(log);
+  const std::string got = test_util::run_with_file_size_limit(before.size() + 10, [&] {
+    append_text(log, "{\"epoch\": 3, \"pad\": \"" + std::string(100, 'x') + "\"}\n");
+  });
+  EXPECT_EQ(got, "error: " + log + ": no space left (File too large)");
+  EXPECT_EQ(read_text(log), before);
+  test_util::expect_error([&] { append_text(dir / "missing/log", "x\n"); },
+                          {dir / "missing/log", "cannot open for appending"});
+}
+
+TEST(AtomicFile, FullDiskIsNamedAsSuch) {
+  EXPECT_EQ(write_error("f", ENOSPC), "f: no space left (No space left on device)");
+  EXPECT_EQ(write_error("f", EFBIG), "f: no space left (File too large)");
+  EXPECT_EQ(write_error("f", EIO), "f: cannot write (Input/output error)");
 }
 
 }  // namespace

@@ -234,6 +234,133 @@ TEST_F(HostileFile, CorruptGlobalHeapIsRefusedBeforeLibhdf5ParsesIt) {
   EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
 }
 
+// `n` bytes of `v`, little-endian.
+std::string le(uint64_t v, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += static_cast<char>(v >> (8 * i));
+  return out;
+}
+
+// Found by the pose-file fuzz target (tests/fuzz/pose_file.cpp), each a crash in libhdf5 1.10:
+// a variable-length string's reference names an object its global heap collection lacks, or one
+// of another length (H5HG_read reads it anyway, into a buffer of the reference's length); a
+// reference without data reads as a null pointer (which the C++ API passed to strlen), and one
+// without data but with a length of 2^31 made libhdf5 allocate 32 GB.
+TEST_F(HostileFile, StringReferencesToMissingHeapObjectsAreRefused) {
+  const std::string image = test_util::read_text(file);
+  const size_t heap = image.find("GCOL");
+  ASSERT_NE(heap, std::string::npos);
+  ASSERT_EQ(image.substr(heap + 32, 8), "v3d-pose");
+  // The root's attribute format refers to object 1 of the collection: 8 bytes, its address, 1.
+  const std::string reference = le(8, 4) + le(heap, 8) + le(1, 4);
+  const size_t at = image.find(reference);
+  ASSERT_NE(at, std::string::npos);
+  const auto with_reference = [&](const std::string& bad) {
+    std::string edited = image;
+    edited.replace(at, bad.size(), bad);
+    write_text(file, edited);
+  };
+  with_reference(le(8, 4) + le(heap, 8) + le(0xffff0a00u, 4));
+  expect_error([&] { read_dataset(file); },
+               {file, "/ attribute format", "object 4294904320", "has no such object"});
+  with_reference(le(9000, 4) + le(heap, 8) + le(1, 4));
+  expect_error([&] { read_dataset(file); }, {file, "/ attribute format", "holds 8 bytes there"});
+  with_reference(le(8, 4) + le(heap + 8, 8) + le(1, 4));
+  expect_error([&] { read_dataset(file); }, {file, "no global heap collection"});
+  with_reference(le(0x7fffffff, 4) + le(0, 8) + le(0, 4));  // a 32 GB buffer for no data
+  expect_error([&] { read_dataset(file); },
+               {file, "/ attribute format", "no data but a length of 2147483647"});
+  with_reference(le(0, 4) + le(0, 8) + le(0, 4));  // no data: an empty string
+  expect_error([&] { read_dataset(file); }, {file, "/ attribute format"});
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// Found by the pose-file fuzz target: a float32 type message whose size says 4 MB per element
+// (libhdf5 converts it and copies past its buffers), and chunks larger than their dataset
+// (libhdf5 copies whole chunks out of a shorter decompressed one).
+TEST_F(HostileFile, NonStandardNumberTypesAndOversizedChunksAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // IEEE float32 little-endian: class 1 version 1, bit fields, size 4, ...
+  const std::string float32("\x11\x20\x1f\x00\x04\x00\x00\x00", 8);
+  // Each float32 type of the file in turn (attributes, where libhdf5 refuses it itself, and
+  // datasets, where it did not).
+  size_t found = 0, refused_as_non_standard = 0;
+  for (size_t at = image.find(float32); at != std::string::npos; at = image.find(float32, at + 1)) {
+    std::string edited = image;
+    edited.replace(at + 4, 4, le(0x00400004u, 4));
+    write_text(file, edited);
+    ++found;
+    try {
+      read_dataset(file);
+      ADD_FAILURE() << "a float32 type at byte " << at << " of 4 MB per element was accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << msg;
+      refused_as_non_standard +=
+          msg.find("non-standard number type of 4194308 bytes") != std::string::npos;
+    }
+  }
+  EXPECT_GT(found, 1u);
+  EXPECT_GT(refused_as_non_standard, 0u);
+
+  write_text(file, image);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    const std::string path = "/subjects/S1/actions/Walking/positions_3d";
+    f.unlink(path);
+    const hsize_t dims[3] = {5, 17, 3}, max_dims[3] = {H5S_UNLIMITED, 17, 3}, chunk[3] = {8, 17, 3};
+    H5::DSetCreatPropList props;
+    props.setChunk(3, chunk);
+    H5::DataSet ds =
+        f.createDataSet(path, H5::PredType::IEEE_F32LE, H5::DataSpace(3, dims, max_dims), props);
+    const std::vector<float> values(5 * 17 * 3, 0.5f);
+    ds.write(values.data(), H5::PredType::NATIVE_FLOAT);
+  }
+  expect_error([&] { read_dataset(file); },
+               {file, "positions_3d", "chunks of (8, 17, 3) larger than the dataset's (5, 17, 3)"});
+}
+
+// Found by the pose-file fuzz target with ASan: an attribute message whose type declares more
+// data than the message holds (libhdf5 1.10 decodes every attribute of a header to find one and
+// copies the declared size out of the message).
+TEST_F(HostileFile, AttributesHoldingLessThanTheyDeclareAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // /skeleton's attribute name: its name padded to 8 bytes, then its variable-length string type
+  // (class 9, version 1) whose size field, 16, follows 4 bytes on.
+  const size_t at = image.find(std::string("name\0\0\0\0\x19", 9));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(image.substr(at + 12, 4), le(16, 4));
+  std::string edited = image;
+  edited.replace(at + 12, 4, le(0x10000, 4));
+  write_text(file, edited);
+  expect_error(
+      [&] { read_dataset(file); },
+      {file, "/skeleton", "an attribute holds less data than its type and dataspace declare"});
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// Found by the pose-file fuzz target with ASan: a contiguous dataset whose layout declares less
+// storage than its elements need (libhdf5 1.10 reads past it).
+TEST_F(HostileFile, ContiguousStorageShorterThanTheDataIsRefused) {
+  haddr_t offset = 0;
+  {
+    H5::H5File f(file, H5F_ACC_RDONLY);
+    offset = H5Dget_offset(f.openDataSet("/skeleton/parents").getId());
+  }
+  const std::string image = test_util::read_text(file);
+  // The layout message: the data's address, then its size (17 int32).
+  const size_t at = image.find(le(offset, 8) + le(17 * 4, 8));
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = image;
+  edited.replace(at + 8, 8, le(4, 8));
+  write_text(file, edited);
+  expect_error(
+      [&] { read_dataset(file); },
+      {file, "/skeleton/parents", "storage holds 4 bytes, less than its 17 elements need"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // COCO-style JSON
 
@@ -328,6 +455,7 @@ TEST(FullDisk, PoseFileWriteFailsCleanlyAndKeepsTheEarlierFile) {
   EXPECT_EQ(got.rfind("error: ", 0), 0u) << got;
   EXPECT_NE(got.find(file), std::string::npos) << got;
   EXPECT_NE(got.find("File too large"), std::string::npos) << got;
+  EXPECT_NE(got.find(file + ": no space left"), std::string::npos) << got;
   EXPECT_EQ(got.find('\n'), std::string::npos) << got;
   EXPECT_TRUE(temp_files(dir.path()).empty());
   EXPECT_TRUE(test_util::read_text(file) == before) << "the earlier file changed";
@@ -345,6 +473,8 @@ TEST(FullDisk, PoseFileThatFailsWhenClosedFailsCleanly) {
     EXPECT_EQ(got.rfind("error: ", 0), 0u) << limit << ": " << got;
     EXPECT_NE(got.find(file), std::string::npos) << got;
     EXPECT_NE(got.find("File too large"), std::string::npos) << got;
+    EXPECT_NE(got.find(file + ": no space left"), std::string::npos) << got;
+    EXPECT_NE(got.find(file + ": no space left"), std::string::npos) << got;
     EXPECT_TRUE(dir.entries().empty()) << dir.entries().front();
   }
 }
@@ -358,6 +488,7 @@ TEST(FullDisk, TextWriteFailsCleanlyAndKeepsTheEarlierFile) {
   EXPECT_EQ(got.rfind("error: ", 0), 0u) << got;
   EXPECT_NE(got.find(file), std::string::npos) << got;
   EXPECT_NE(got.find("File too large"), std::string::npos) << got;
+  EXPECT_NE(got.find(file + ": no space left"), std::string::npos) << got;
   EXPECT_TRUE(temp_files(dir.path()).empty());
   EXPECT_EQ(test_util::read_text(file), "old\n");
 }

@@ -185,6 +185,17 @@ TEST(Checkpoint, RoundTripCpuBitForBit) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"a.ckpt"});
 }
 
+TEST(Checkpoint, FullDiskFailsCleanlyAndKeepsTheEarlierCheckpoint) {
+  TempDir dir;
+  const std::string path = dir.file("epoch_3.h5");
+  save_checkpoint(sample(), path);
+  const size_t size = test_util::read_text(path).size();
+  Checkpoint next = sample();
+  next.epoch += 1;
+  test_util::expect_full_disk_keeps_file(path, size / 2, [&] { save_checkpoint(next, path); });
+  expect_same_checkpoint(sample(), load_checkpoint(path));
+}
+
 // A checkpoint saved from a GPU device loads there and on the CPU, identical to the CPU's.
 class CheckpointDevices : public test::DeviceTest {};
 

@@ -346,6 +346,25 @@ TEST(Config, ASecondYamlDocumentIsRefused) {
   EXPECT_EQ(error_of("---\ntrain:\n  epochs: 3\n...\n"), "");
 }
 
+// Inputs the config fuzz target found (tests/fuzz/config.cpp): yaml-cpp 0.7's LoadAll never ends
+// on a lone ',' (it returns documents until memory runs out), and keys or values holding line
+// breaks made messages of several lines.
+TEST(Config, MalformedStreamsEndInAnError) {
+  EXPECT_ERROR_HAS(error_of(","), "test.yaml");
+  EXPECT_ERROR_HAS(error_of("train:\n  epochs: 3\n,\n"), "test.yaml");
+}
+
+TEST(Config, KeysAndValuesWithLineBreaksGiveOneLine) {
+  EXPECT_ERROR_HAS(error_of("model:\n  \"cha\\nnels\": 8\n"), "unknown key 'cha nels'");
+  EXPECT_ERROR_HAS(error_of("train:\n  mode: \"Seq\\nuential\"\n"),
+                   "unknown training-data mode 'Seq uential'");
+  EXPECT_ERROR_HAS(error_of("train:\n  epochs: \"3\\n4\"\n"), "got '3 4'");
+  const std::string long_key = "model:\n  ? " + std::string(5000, 'k') + "\n  : 1\n";
+  EXPECT_ERROR_HAS(error_of(long_key), "unknown key 'kkkk");
+  EXPECT_LT(error_of(long_key).size(), 400u);
+  EXPECT_LT(error_of("train:\n  epochs: " + std::string(100000, '9') + "x\n").size(), 400u);
+}
+
 TEST(Config, ToYamlRoundTrips) {
   ExperimentConfig c;
   EXPECT_EQ(parse_config(to_yaml(c), "rt"), c);
