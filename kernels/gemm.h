@@ -11,6 +11,8 @@
 // so comparisons use |err| <= 1e-5 * sqrt(k) * (|A||B| row/column norm scale).
 #pragma once
 
+#include <cstddef>
+
 #include "kernels/common.h"
 
 namespace v3d::kernels {
@@ -33,6 +35,17 @@ struct GemmArgs {
   void validate(const char* op) const;
   double flops() const { return 2.0 * static_cast<double>(m) * static_cast<double>(n * k); }
   double bytes() const { return 4.0 * static_cast<double>(m * k + k * n + 2 * m * n); }
+  // Bytes from the start of each stored operand to its last element (0 for an empty one): the
+  // memory a library call reads or writes.
+  size_t a_extent() const { return trans_a ? extent(k, m, lda) : extent(m, k, lda); }
+  size_t b_extent() const { return trans_b ? extent(n, k, ldb) : extent(k, n, ldb); }
+  size_t c_extent() const { return extent(m, n, ldc); }
+
+ private:
+  static size_t extent(int64_t rows, int64_t cols, int64_t ld) {
+    return rows == 0 || cols == 0 ? size_t{0}
+                                  : static_cast<size_t>((rows - 1) * ld + cols) * sizeof(float);
+  }
 };
 
 namespace cpu {

@@ -66,13 +66,7 @@ void gemm<V3D_GPU_KIND>(const GemmArgs& g, StreamHandle s) {
   // that every operand is memory of the stream's device, as cuBLAS's kernels would need.
   g.validate("gemm");
   if (g.m == 0 || g.n == 0) return;
-  const auto extent = [](int64_t rows, int64_t cols, int64_t ld) {
-    return rows == 0 || cols == 0 ? size_t{0}
-                                  : static_cast<size_t>((rows - 1) * ld + cols) * sizeof(float);
-  };
-  const size_t a_bytes = g.trans_a ? extent(g.k, g.m, g.lda) : extent(g.m, g.k, g.lda);
-  const size_t b_bytes = g.trans_b ? extent(g.n, g.k, g.ldb) : extent(g.k, g.n, g.ldb);
-  const size_t c_bytes = extent(g.m, g.n, g.ldc);
+  const size_t a_bytes = g.a_extent(), b_bytes = g.b_extent(), c_bytes = g.c_extent();
   V3D_CUDA_CHECK(::gpu::HostTask(s, [g, a_bytes, b_bytes, c_bytes](int device) {
     if (a_bytes > 0) ::gpu::require_device_range("gemm", "operand A", g.a, a_bytes, device);
     if (b_bytes > 0) ::gpu::require_device_range("gemm", "operand B", g.b, b_bytes, device);

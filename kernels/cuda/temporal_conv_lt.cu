@@ -89,36 +89,70 @@ cublasLtMatrixLayout_t layout(int64_t rows, int64_t cols, int64_t ld, int64_t ba
   return l;
 }
 
-// Everything the heuristic's answer depends on.
-using AlgoKey = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t,
+// Everything a call's descriptors and the heuristic's answer depend on.
+using CallKey = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int>;
+
+// The descriptors and algorithm of one call shape, made once per host thread and kept for the
+// process (like the handles), so a call only launches.
+struct LtCall {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+LtCall make_call(const LtGemm& lt, cublasComputeType_t compute, int align_a, int align_b,
+                 int align_c) {
+  const GemmArgs& g = lt.g;
+  LtCall call;
+  V3D_CUBLAS_CHECK(cublasLtMatmulDescCreate(&call.desc, compute, CUDA_R_32F));
+  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  V3D_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
+  V3D_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(call.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+  // Column-major shapes: A' = our B (n x k after op), B' = our A (k x m after op), C' (n x m).
+  call.la = g.trans_b ? layout(g.k, g.n, g.ldb, lt.batch, lt.stride_b)
+                      : layout(g.n, g.k, g.ldb, lt.batch, lt.stride_b);
+  call.lb = g.trans_a ? layout(g.m, g.k, g.lda, lt.batch, lt.stride_a)
+                      : layout(g.k, g.m, g.lda, lt.batch, lt.stride_a);
+  call.lc = layout(g.n, g.m, g.ldc, lt.batch, lt.stride_c);
+  cublasLtMatmulPreference_t pref = nullptr;
+  V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws_bytes = static_cast<uint64_t>(kLtLibraryWorkspaceBytes);
+  V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
+  const uint32_t aa = align_a, ab = align_b, ac = align_c;
+  V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa)));
+  V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab)));
+  V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac)));
+  V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  V3D_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_handle(), call.desc, call.la, call.lb, call.lc,
+                                                  call.lc, pref, 1, &result, &found));
+  cublasLtMatmulPreferenceDestroy(pref);
+  V3D_CHECK(found > 0, "temporal_conv (cuBLASLt): no algorithm for a GEMM of "
+                           << g.m << " x " << g.n << " x " << g.k << " (batch " << lt.batch << ")");
+  call.algo = result.algo;
+  return call;
+}
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's A is our B.
 void lt_matmul(const LtGemm& lt, ConvMath math, void* library_ws, gpu::Stream stream) {
   const GemmArgs& g = lt.g;
-  cublasLtHandle_t h = lt_handle();
   const cublasComputeType_t compute =
       math == ConvMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  cublasLtMatmulDesc_t desc = nullptr;
-  V3D_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F));
-  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  V3D_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
-  V3D_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
-  // Column-major shapes: A' = our B (n x k after op), B' = our A (k x m after op), C' (n x m).
-  cublasLtMatrixLayout_t la = g.trans_b ? layout(g.k, g.n, g.ldb, lt.batch, lt.stride_b)
-                                        : layout(g.n, g.k, g.ldb, lt.batch, lt.stride_b);
-  cublasLtMatrixLayout_t lb = g.trans_a ? layout(g.m, g.k, g.lda, lt.batch, lt.stride_a)
-                                        : layout(g.k, g.m, g.lda, lt.batch, lt.stride_a);
-  cublasLtMatrixLayout_t lc = layout(g.n, g.m, g.ldc, lt.batch, lt.stride_c);
-
   const int align_a = lt_alignment(g.b, lt.stride_b), align_b = lt_alignment(g.a, lt.stride_a),
             align_c = lt_alignment(g.c, lt.stride_c);
   int device = 0;
   V3D_CUDA_CHECK(cudaGetDevice(&device));
-  const AlgoKey key{device,      static_cast<int>(compute),
+  const CallKey key{device,      static_cast<int>(compute),
                     g.trans_a,   g.trans_b,
                     g.m,         g.n,
                     g.k,         g.lda,
@@ -127,46 +161,14 @@ void lt_matmul(const LtGemm& lt, ConvMath math, void* library_ws, gpu::Stream st
                     lt.stride_b, lt.stride_c,
                     align_a,     align_b,
                     align_c};
-  thread_local std::map<AlgoKey, cublasLtMatmulAlgo_t> algos;
-  auto it = algos.find(key);
-  if (it == algos.end()) {
-    cublasLtMatmulPreference_t pref = nullptr;
-    V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const uint64_t ws_bytes = static_cast<uint64_t>(kLtLibraryWorkspaceBytes);
-    V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
-    const uint32_t aa = align_a, ab = align_b, ac = align_c;
-    V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa)));
-    V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab)));
-    V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac)));
-    V3D_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof(ac)));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    V3D_CUBLAS_CHECK(
-        cublasLtMatmulAlgoGetHeuristic(h, desc, la, lb, lc, lc, pref, 1, &result, &found));
-    cublasLtMatmulPreferenceDestroy(pref);
-    V3D_CHECK(found > 0, "temporal_conv (cuBLASLt): no algorithm for a GEMM of "
-                             << g.m << " x " << g.n << " x " << g.k << " (batch " << lt.batch
-                             << ")");
-    it = algos.emplace(key, result.algo).first;
-  }
-  V3D_CUBLAS_CHECK(cublasLtMatmul(h, desc, &g.alpha, g.b, la, g.a, lb, &g.beta, g.c, lc, g.c, lc,
-                                  &it->second, library_ws,
+  thread_local std::map<CallKey, LtCall> calls;
+  auto it = calls.find(key);
+  if (it == calls.end())
+    it = calls.emplace(key, make_call(lt, compute, align_a, align_b, align_c)).first;
+  const LtCall& call = it->second;
+  V3D_CUBLAS_CHECK(cublasLtMatmul(lt_handle(), call.desc, &g.alpha, g.b, call.la, g.a, call.lb,
+                                  &g.beta, g.c, call.lc, g.c, call.lc, &call.algo, library_ws,
                                   static_cast<size_t>(kLtLibraryWorkspaceBytes), stream));
-  cublasLtMatrixLayoutDestroy(la);
-  cublasLtMatrixLayoutDestroy(lb);
-  cublasLtMatrixLayoutDestroy(lc);
-  cublasLtMatmulDescDestroy(desc);
-}
-#else
-// Bytes from the start of a row-major (rows, cols) matrix with row stride ld to its end.
-size_t extent_bytes(int64_t rows, int64_t cols, int64_t ld) {
-  return rows == 0 || cols == 0 ? size_t{0}
-                                : static_cast<size_t>((rows - 1) * ld + cols) * sizeof(float);
 }
 #endif
 
@@ -191,9 +193,7 @@ void temporal_conv_lt(const TemporalConvShape& shape, TemporalConvPass pass, con
   V3D_CUDA_CHECK(::gpu::HostTask(stream, [gemms = plan.gemms, math = shape.math](int device) {
     for (const LtGemm& lt : gemms) {
       const GemmArgs& g = lt.g;
-      const size_t a = g.trans_a ? extent_bytes(g.k, g.m, g.lda) : extent_bytes(g.m, g.k, g.lda);
-      const size_t b = g.trans_b ? extent_bytes(g.n, g.k, g.ldb) : extent_bytes(g.k, g.n, g.ldb);
-      const size_t c = extent_bytes(g.m, g.n, g.ldc);
+      const size_t a = g.a_extent(), b = g.b_extent(), c = g.c_extent();
       for (int64_t i = 0; i < lt.batch; ++i) {
         ::gpu::require_device_range("temporal_conv (cuBLASLt)", "operand A", g.a + i * lt.stride_a,
                                     a, device);
