@@ -52,7 +52,7 @@
 // Arithmetic (TemporalConvShape::math, every pass):
 //   kFp32  float32 operands, products and sums: the default.
 //   kTf32  the pass's two operands rounded to TF32 (kernels/float_round.h, round_tf32: round to
-//          nearest, ties away, 10 mantissa bits) — x and w for fwd, d_y and w for bwd_data, x and
+//          nearest even, 10 mantissa bits) — x and w for fwd, d_y and w for bwd_data, x and
 //          d_y for bwd_weight — their products (exact in float32) summed in float32. The results
 //          and gradients are float32. CUDA: the tensor-core kernels
 //          (kernels/cuda/temporal_conv_tc.cu, mma.sync m16n8k8 tf32, cp.async), implicit GEMMs

@@ -45,11 +45,12 @@ struct FragAcc {
   float x[4];
 };
 
-// cvt.rna.tf32.f32 (kernels/float_round.h, tf32_bits).
+// cvt.rn.tf32.f32 (kernels/float_round.h, tf32_bits): one instruction on sm_90 and newer; before
+// sm_90, which has no such cvt, the same rounding in integer instructions.
 __device__ __forceinline__ uint32_t to_tf32(float v) {
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+  asm("cvt.rn.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
   return r;
 #else
   return tf32_bits(v);

@@ -21,38 +21,31 @@
 // split over blockIdx.z into the workspace's partial sums when the tile grid is small
 // (temporal_conv_weight_split), added in split order by the float32 launcher's kernel: no atomics.
 //
-// Tiling: a block of 4 warps (2 x 2) computes a 64 x 64 tile of C, each warp 32 x 32 as 2 x 4 MMA
-// tiles of 16 x 8 (32 accumulators per thread). Per slice the block stages A (64 rows x 16) and B
-// (64 rows x 16) in shared memory, rows padded to 20 floats so that the fragment reads (8 rows x 4
-// columns per warp) hit 32 different banks. While the MMAs run on one stage, the cp.async copies
-// of the next slice fill the other. An operand contiguous along the reduction (x in the forward,
-// d_y in bwd_data) takes 16-byte copies when its run length is a multiple of 4 and its base is
-// aligned (kVec = 4); the others 4-byte copies, consecutive threads on consecutive rows where the
-// rows are adjacent in memory (kRowsFastest: coalesced reads of d_y and x in bwd_weight). Rows
-// past M (N), elements past the run and taps without an output frame are zero-filled
-// (src_bytes = 0); stores are bounds-checked.
-// Both operands are rounded (TF32: cvt.rna; BF16: cvt.rn.bf16x2, packing two neighbours along the
+// Tiling and shared-memory layout: kernels/temporal_conv_tc_layout.h (a block computes a 128 x 64
+// tile of C with 4 warps of 64 x 32; slices of 16 reduction elements in a three-stage cp.async
+// pipeline; swizzled rows read as one float4 per fragment row, with the reduction index permuted
+// alike in A and B). An operand contiguous along the reduction (x in the forward, d_y in
+// bwd_data) takes 16-byte copies when its run length is a multiple of 4 and its base is aligned
+// (kVec = 4); the others 4-byte copies, each warp on 8 adjacent rows x 4 elements where the rows
+// are adjacent in memory (kRowsFastest: coalesced reads of d_y and x in bwd_weight). Rows past M
+// (N), elements past the run and taps without an output frame are zero-filled (src_bytes = 0);
+// stores are bounds-checked.
+// Both operands are rounded (TF32: cvt.rn; BF16: cvt.rn.bf16x2, packing two neighbours along the
 // reduction) as the fragments are read, which is the rounding the contract and the reference use.
+#include <type_traits>
+
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
 #include "kernels/temporal_conv.h"
+#include "kernels/temporal_conv_tc_layout.h"
 
 namespace v3d::kernels::V3D_GPU_NS {
 namespace {
 
-constexpr int kTile = kTemporalConvTile;       // 64 x 64 output tile per block
-constexpr int kSlice = kTemporalConvSlice;     // reduction elements per slice
-constexpr int kLd = kSlice + 4;                // padded row of a staged tile (floats)
-constexpr int kThreads = 128;                  // 4 warps, 2 (rows) x 2 (columns)
-constexpr int kStages = 2;                     // the stage index flips with `^ 1`
-constexpr int kStageFloats = 2 * kTile * kLd;  // A then B of one stage
-
-static_assert(kTile == 64 && kSlice == 16, "the warp tiling below assumes 64 x 64 x 16");
-static_assert(kLd % 4 == 0, "16-byte copies need rows of whole float4s");
-static_assert((kTile * kSlice) % (4 * kThreads) == 0, "every thread copies the same count");
-
+constexpr int kTileM = kTcTileM, kTileN = kTcTileN, kSlice = kTcSlice, kThreads = kTcThreads;
+constexpr int kStages = kTcStages, kStageFloats = kTcStageFloats;
 // The reduction of one GEMM: `taps` runs of `inner` elements; split z (blockIdx.z) reduces
 // elements [z*chunk, min((z+1)*chunk, inner)) of every run.
 struct TcGemm {
@@ -177,162 +170,188 @@ struct XCols {
   }
 };
 
-// Where copy e of a slice lands in the (64, kLd) tile: kVec consecutive elements of one row.
-template <int kVec, class Op>
-__device__ void copy_slot(int e, int& row, int& col) {
-  if constexpr (kVec > 1 || !Op::kRowsFastest) {
-    row = e / (kSlice / kVec);
-    col = (e % (kSlice / kVec)) * kVec;
-  } else {
-    row = e % kTile;
-    col = e / kTile;
-  }
-}
+// One operand's copies for this thread: the slot of its first copy in a staged tile, its column
+// within the slice (shared by all its copies), how many of its copies lie on rows of the operand,
+// and per copy where its row starts: for a linear operand the address of element (row, tap 0,
+// column 0 of the slice) so that a slice adds one offset, else the policy's line.
+template <int kRows, int kVec, class Op>
+struct TcCopies {
+  static constexpr int kCount = kTcCopies<kRows, kVec>;
+  static constexpr int kRowStep = kTcCopyRowStep<kVec, Op::kRowsFastest>;
+  using Line = std::conditional_t<Op::kLinear, const float*, typename Op::Off>;
+  int slot, col, rows_left;
+  Line line[kCount];
 
-template <int kVec>
-constexpr int kCopies = kTile* kSlice / kVec / kThreads;
-
-// Issues this thread's copies of slice (tap, elements c0 .. c0 + kSlice) of one operand.
-template <int kVec, class Op>
-__device__ void stage_slice(const Op& op, const typename Op::Off (&line)[kCopies<kVec>], int tid,
-                            int64_t tap, int64_t c0, int64_t c_end, float* tile) {
-  static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
-  const auto slice = static_cast<typename Op::Off>(Op::kLinear ? op.offset(0, tap, c0) : 0);
-  V3D_UNROLL
-  for (int i = 0; i < kCopies<kVec>; ++i) {
-    int row = 0, col = 0;
-    copy_slot<kVec, Op>(tid + i * kThreads, row, col);
-    // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
-    const bool live = line[i] >= 0 && c0 + col < c_end;
-    typename Op::Off off = -1;
-    if constexpr (Op::kLinear) {
-      off = live ? line[i] + slice : -1;  // line[i] already holds l + offset(0, 0, col)
-    } else {
-      off = live ? static_cast<typename Op::Off>(op.offset(line[i], tap, c0 + col)) : -1;
+  // Rows r0 .. r0 + kRows of an operand with `rows` rows.
+  __device__ TcCopies(const Op& op, int tid, int64_t r0, int64_t rows) {
+    int row = 0;
+    tc_copy_slot<kVec, Op::kRowsFastest>(tid, row, col);
+    slot = tc_staged_slot(row, col);
+    const int64_t left = rows - r0 - row;
+    rows_left = left < kRows ? static_cast<int>(left) : kRows;  // copy i is live if i*step < this
+    V3D_UNROLL
+    for (int i = 0; i < kCount; ++i) {
+      const int64_t r = r0 + row + i * kRowStep;
+      if constexpr (Op::kLinear) {
+        // A copy past the last row keeps the operand's base: its copies read nothing.
+        line[i] = op.p + (r < rows ? op.offset(op.line(r), 0, col) : 0);
+      } else {
+        line[i] = r < rows ? static_cast<Line>(op.line(r)) : Line{0};
+      }
     }
-    const bool in = off >= 0;
-    tc::cp_async<4 * kVec>(tile + row * kLd + col, in ? op.p + off : op.p, in ? 4 * kVec : 0);
   }
-}
 
-// The line of this thread's copy i of an operand tile whose first row is r0 (for a linear operand
-// with the copy's column offset added), -1 past the last row.
-template <int kVec, class Op>
-__device__ typename Op::Off copy_line(const Op& op, int tid, int i, int64_t r0, int64_t rows) {
-  int row = 0, col = 0;
-  copy_slot<kVec, Op>(tid + i * kThreads, row, col);
-  if (r0 + row >= rows) return -1;
-  const int64_t l = op.line(r0 + row);
-  return static_cast<typename Op::Off>(Op::kLinear ? op.offset(l, 0, col) : l);
-}
+  // Issues the copies of slice (tap, elements c0 .. c0 + kSlice) into `tile`.
+  __device__ void stage(const Op& op, int64_t tap, int64_t c0, int64_t c_end, float* tile) const {
+    static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
+    // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
+    const bool col_live = c0 + col < c_end;
+    if constexpr (Op::kLinear) {
+      // In bounds for every copy: offset(0, tap, c0) lies inside the operand.
+      const int64_t slice = op.offset(0, tap, c0);
+      V3D_UNROLL
+      for (int i = 0; i < kCount; ++i) {
+        const bool in = col_live && i * kRowStep < rows_left;
+        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice, line[i] + slice,
+                               in ? 4 * kVec : 0);
+      }
+    } else {
+      V3D_UNROLL
+      for (int i = 0; i < kCount; ++i) {
+        const int64_t off =
+            col_live && i * kRowStep < rows_left ? op.offset(line[i], tap, c0 + col) : -1;
+        const bool in = off >= 0;
+        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice, op.p + (in ? off : 0),
+                               in ? 4 * kVec : 0);
+      }
+    }
+  }
+};
 
 // kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
 template <int kVecA, bool kBf16, class OpA, class OpB, class Store>
-__global__ void __launch_bounds__(kThreads, 4)
+__global__ void __launch_bounds__(kThreads, 2)
     conv_tc_kernel(TcGemm gemm, OpA op_a, OpB op_b, Store out) {
-  // float4: cp.async of 16 bytes needs 16-byte aligned destinations.
+  // float4: cp.async of 16 bytes and the fragment reads need 16-byte aligned slots.
   GPU_SHARED(float4, smem4, [kStages * kStageFloats / 4]);
   float* smem = &smem4[0].x;
 
   const int tid = static_cast<int>(threadIdx.x);
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTile;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTile;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTileM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTileN;
   const int split = static_cast<int>(blockIdx.z);
   const int64_t c_begin = split * gemm.chunk;
   const int64_t c_end = c_begin + gemm.chunk < gemm.inner ? c_begin + gemm.chunk : gemm.inner;
 
   // The rows this thread copies keep their lines for the whole reduction.
-  typename OpA::Off a_line[kCopies<kVecA>];
-  typename OpB::Off b_line[kCopies<1>];
-  V3D_UNROLL
-  for (int i = 0; i < kCopies<kVecA>; ++i)
-    a_line[i] = copy_line<kVecA>(op_a, tid, i, m0, gemm.m_size);
-  V3D_UNROLL
-  for (int i = 0; i < kCopies<1>; ++i) b_line[i] = copy_line<1>(op_b, tid, i, n0, gemm.n_size);
+  const TcCopies<kTileM, kVecA, OpA> copies_a(op_a, tid, m0, gemm.m_size);
+  const TcCopies<kTileN, 1, OpB> copies_b(op_b, tid, n0, gemm.n_size);
   const int64_t slices = gemm.taps * ((c_end - c_begin + kSlice - 1) / kSlice);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
-  const int warp_m = (warp / 2) * 32, warp_n = (warp % 2) * 32;
-  tc::FragAcc acc[2][4];
+  const int warp_m = (warp / 2) * kTcWarpM, warp_n = (warp % 2) * kTcWarpN;
+  // This lane's fragment float4s (tc_fragment_slot): row offsets within a stage.
+  const int a_frag = tc_fragment_slot(warp_m + g, t);
+  const int b_frag = kTileM * kSlice + tc_fragment_slot(warp_n + g, t);
+  tc::FragAcc acc[kTcMi][kTcNj];
   V3D_UNROLL
-  for (int i = 0; i < 2; ++i) V3D_UNROLL
-  for (int j = 0; j < 4; ++j) acc[i][j] = tc::FragAcc{{0.0f, 0.0f, 0.0f, 0.0f}};
+  for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+  for (int j = 0; j < kTcNj; ++j) acc[i][j] = tc::FragAcc{{0.0f, 0.0f, 0.0f, 0.0f}};
 
-  // The next slice to load, advanced without divisions: the run first, then taps.
-  int64_t next_tap = 0, next_c0 = c_begin;
+  // The next slice to load, advanced without divisions: the run first, then taps. Past the last
+  // slice a stage gets no copies, but its (empty) group is still committed, so that "all but the
+  // kStages - 2 newest groups" always means "up to the slice about to be computed".
+  int64_t next_tap = 0, next_c0 = c_begin, loaded = 0;
   auto load_next = [&](int stage) {
-    float* a_tile = smem + stage * kStageFloats;
-    stage_slice<kVecA>(op_a, a_line, tid, next_tap, next_c0, c_end, a_tile);
-    stage_slice<1>(op_b, b_line, tid, next_tap, next_c0, c_end, a_tile + kTile * kLd);
-    next_c0 += kSlice;
-    if (next_c0 >= c_end) {
-      next_c0 = c_begin;
-      ++next_tap;
+    if (loaded < slices) {
+      float* a_tile = smem + stage * kStageFloats;
+      copies_a.stage(op_a, next_tap, next_c0, c_end, a_tile);
+      copies_b.stage(op_b, next_tap, next_c0, c_end, a_tile + kTileM * kSlice);
+      next_c0 += kSlice;
+      if (next_c0 >= c_end) {
+        next_c0 = c_begin;
+        ++next_tap;
+      }
+      ++loaded;
     }
+    tc::cp_async_commit();
   };
-  load_next(0);
-  tc::cp_async_commit();
+  V3D_UNROLL
+  for (int s = 0; s < kStages - 1; ++s) load_next(s);
+  int stage = 0, refill = kStages - 1;
   for (int64_t q = 0; q < slices; ++q) {
-    const int stage = static_cast<int>(q & (kStages - 1));
-    if (q + 1 < slices) load_next(stage ^ 1);
-    tc::cp_async_commit();  // possibly empty: keeps "all but the newest group" = slice q
-    tc::cp_async_wait<1>();
-    __syncthreads();  // every thread's copies of slice q have landed
-    const float* a_tile = smem + stage * kStageFloats;
-    const float* b_tile = a_tile + kTile * kLd;
+    tc::cp_async_wait<kStages - 2>();
+    // Every thread's copies of slice q have landed, and every warp is done with slice q - 1,
+    // whose stage the copies issued next overwrite.
+    __syncthreads();
+    load_next(refill);
+    refill = refill == kStages - 1 ? 0 : refill + 1;
+    const float* tile = smem + stage * kStageFloats;
+    stage = stage == kStages - 1 ? 0 : stage + 1;
+    float4 a_lo[kTcMi], a_hi[kTcMi], b_v[kTcNj];
+    V3D_UNROLL
+    for (int i = 0; i < kTcMi; ++i) {
+      a_lo[i] = *reinterpret_cast<const float4*>(tile + a_frag + i * 16 * kSlice);
+      a_hi[i] = *reinterpret_cast<const float4*>(tile + a_frag + (i * 16 + 8) * kSlice);
+    }
+    V3D_UNROLL
+    for (int j = 0; j < kTcNj; ++j)
+      b_v[j] = *reinterpret_cast<const float4*>(tile + b_frag + j * 8 * kSlice);
     if constexpr (kBf16) {
       static_assert(kSlice == 16, "one m16n8k16 step per slice");
-      tc::FragABf16 a[2];
-      tc::FragBBf16 b[4];
+      tc::FragABf16 a[kTcMi];
+      tc::FragBBf16 b[kTcNj];
       V3D_UNROLL
-      for (int i = 0; i < 2; ++i) {
-        const float* r0 = a_tile + (warp_m + i * 16 + g) * kLd + 2 * t;
-        a[i].x[0] = tc::pack_bf16x2(r0[0], r0[1]);
-        a[i].x[1] = tc::pack_bf16x2(r0[8 * kLd], r0[8 * kLd + 1]);
-        a[i].x[2] = tc::pack_bf16x2(r0[8], r0[9]);
-        a[i].x[3] = tc::pack_bf16x2(r0[8 * kLd + 8], r0[8 * kLd + 9]);
+      for (int i = 0; i < kTcMi; ++i) {
+        a[i].x[0] = tc::pack_bf16x2(a_lo[i].x, a_lo[i].y);
+        a[i].x[1] = tc::pack_bf16x2(a_hi[i].x, a_hi[i].y);
+        a[i].x[2] = tc::pack_bf16x2(a_lo[i].z, a_lo[i].w);
+        a[i].x[3] = tc::pack_bf16x2(a_hi[i].z, a_hi[i].w);
       }
       V3D_UNROLL
-      for (int j = 0; j < 4; ++j) {
-        const float* c0 = b_tile + (warp_n + j * 8 + g) * kLd + 2 * t;
-        b[j].x[0] = tc::pack_bf16x2(c0[0], c0[1]);
-        b[j].x[1] = tc::pack_bf16x2(c0[8], c0[9]);
+      for (int j = 0; j < kTcNj; ++j) {
+        b[j].x[0] = tc::pack_bf16x2(b_v[j].x, b_v[j].y);
+        b[j].x[1] = tc::pack_bf16x2(b_v[j].z, b_v[j].w);
       }
       V3D_UNROLL
-      for (int i = 0; i < 2; ++i) V3D_UNROLL
-      for (int j = 0; j < 4; ++j) tc::mma_bf16(acc[i][j], a[i], b[j]);
+      for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+      for (int j = 0; j < kTcNj; ++j) tc::mma_bf16(acc[i][j], a[i], b[j]);
     } else {
+      // Step 0 takes elements 4t, 4t+1 (.x, .y) as k = t, t+4; step 1 takes 4t+2, 4t+3. Every
+      // fragment is converted before the first MMA, so that each conversion writes the register
+      // its MMA reads (no copies between the two).
+      tc::FragATf32 a[2][kTcMi];
+      tc::FragBTf32 b[2][kTcNj];
       V3D_UNROLL
-      for (int kk = 0; kk < kSlice; kk += 8) {
-        tc::FragATf32 a[2];
-        tc::FragBTf32 b[4];
-        V3D_UNROLL
-        for (int i = 0; i < 2; ++i) {
-          const float* r0 = a_tile + (warp_m + i * 16 + g) * kLd + kk + t;
-          a[i].x[0] = tc::to_tf32(r0[0]);
-          a[i].x[1] = tc::to_tf32(r0[8 * kLd]);
-          a[i].x[2] = tc::to_tf32(r0[4]);
-          a[i].x[3] = tc::to_tf32(r0[8 * kLd + 4]);
-        }
-        V3D_UNROLL
-        for (int j = 0; j < 4; ++j) {
-          const float* c0 = b_tile + (warp_n + j * 8 + g) * kLd + kk + t;
-          b[j].x[0] = tc::to_tf32(c0[0]);
-          b[j].x[1] = tc::to_tf32(c0[4]);
-        }
-        V3D_UNROLL
-        for (int i = 0; i < 2; ++i) V3D_UNROLL
-        for (int j = 0; j < 4; ++j) tc::mma_tf32(acc[i][j], a[i], b[j]);
+      for (int i = 0; i < kTcMi; ++i) {
+        a[0][i].x[0] = tc::to_tf32(a_lo[i].x);
+        a[0][i].x[1] = tc::to_tf32(a_hi[i].x);
+        a[0][i].x[2] = tc::to_tf32(a_lo[i].y);
+        a[0][i].x[3] = tc::to_tf32(a_hi[i].y);
+        a[1][i].x[0] = tc::to_tf32(a_lo[i].z);
+        a[1][i].x[1] = tc::to_tf32(a_hi[i].z);
+        a[1][i].x[2] = tc::to_tf32(a_lo[i].w);
+        a[1][i].x[3] = tc::to_tf32(a_hi[i].w);
       }
+      V3D_UNROLL
+      for (int j = 0; j < kTcNj; ++j) {
+        b[0][j].x[0] = tc::to_tf32(b_v[j].x);
+        b[0][j].x[1] = tc::to_tf32(b_v[j].y);
+        b[1][j].x[0] = tc::to_tf32(b_v[j].z);
+        b[1][j].x[1] = tc::to_tf32(b_v[j].w);
+      }
+      V3D_UNROLL
+      for (int step = 0; step < 2; ++step) V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+      for (int j = 0; j < kTcNj; ++j) tc::mma_tf32(acc[i][j], a[step][i], b[step][j]);
     }
-    __syncthreads();  // the stage is refilled by the copies issued in the next iteration
   }
-  tc::cp_async_wait<0>();  // the last, empty group
+  tc::cp_async_wait<0>();  // the trailing empty groups
 
   V3D_UNROLL
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < kTcMi; ++i) {
     V3D_UNROLL
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < kTcNj; ++j) {
       const int64_t n = n0 + warp_n + j * 8 + 2 * t;
       V3D_UNROLL
       for (int h = 0; h < 2; ++h) {
@@ -350,8 +369,8 @@ __global__ void __launch_bounds__(kThreads, 4)
 template <class OpA, class OpB, class Store>
 void launch_tc(const char* op, ConvMath math, int64_t w_floats, const TcGemm& gemm, int64_t splits,
                bool vec4, const OpA& a, const OpB& b, const Store& out, gpu::Stream stream) {
-  const int64_t m_tiles = (gemm.m_size + kTile - 1) / kTile,
-                n_tiles = (gemm.n_size + kTile - 1) / kTile;
+  const int64_t m_tiles = (gemm.m_size + kTileM - 1) / kTileM,
+                n_tiles = (gemm.n_size + kTileN - 1) / kTileN;
   V3D_CHECK(m_tiles <= 0x7fffffff && n_tiles <= 65535 && splits <= 65535,
             op << " (tensor cores): " << gemm.m_size << " x " << gemm.n_size << " in " << splits
                << " splits exceeds the grid");

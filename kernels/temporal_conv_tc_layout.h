@@ -1,0 +1,77 @@
+// Geometry of the tensor-core temporal convolution (kernels/cuda/temporal_conv_tc.cu): its tiles,
+// where each cp.async copy lands in shared memory and where each lane reads its MMA fragments.
+// Host-compilable so that tests can check the layout's properties (every staged element written
+// once, fragments reading each element of the slice once, no shared-memory bank conflicts) without
+// running the kernel.
+//
+// A block of 4 warps (2 x 2) computes a kTcTileM x kTcTileN tile of C, each warp 64 x 32 as 4 x 4
+// MMA tiles of 16 x 8 (64 float32 accumulators per thread). Per reduction slice of 16 elements
+// the block stages A (128 rows) and B (64 rows) in shared memory as rows of 16 floats (64 bytes,
+// no padding) whose four float4 chunks are XOR-swizzled by bits 1-2 of the row.
+//
+// The MMA's reduction index k is permuted within a slice, identically for A and B (a sum does not
+// depend on the order its terms are numbered in): the lane with threadID_in_group t takes the
+// slice's elements 4t .. 4t+3, one float4, for both k-steps of a TF32 slice (element 4t+j is
+// logical k = t + 4j for step 0 and j = 0, 1 and k = t + 4(j-2) for step 1 and j = 2, 3) and for
+// the one step of a BF16 slice (4t, 4t+1 are logical 2t, 2t+1; 4t+2, 4t+3 are 2t+8, 2t+9). So a
+// fragment is two LDS.128 (A) or one (B) per slice instead of eight or four scalar loads, and
+// staging keeps the rows contiguous (16-byte cp.async from the operand's own layout).
+#pragma once
+
+#include "kernels/common.h"
+#include "kernels/temporal_conv.h"
+
+namespace v3d::kernels {
+
+inline constexpr int kTcTileM = 128;                 // rows of C per block
+inline constexpr int kTcTileN = kTemporalConvTile;   // columns of C per block (64)
+inline constexpr int kTcSlice = kTemporalConvSlice;  // reduction elements per slice (16)
+inline constexpr int kTcThreads = 128;               // 4 warps, 2 (rows) x 2 (columns)
+inline constexpr int kTcWarpM = 64, kTcWarpN = 32;   // each warp's tile of C
+inline constexpr int kTcMi = kTcWarpM / 16;          // its MMA tiles along M
+inline constexpr int kTcNj = kTcWarpN / 8;           // and along N
+inline constexpr int kTcStages = 3;                  // slices in flight (cp.async groups)
+inline constexpr int kTcStageFloats = (kTcTileM + kTcTileN) * kTcSlice;  // A then B
+
+static_assert(kTcTileN == 64 && kTcSlice == 16, "the layout below assumes 16-float rows");
+static_assert(kTcTileM == 2 * kTcWarpM && kTcTileN == 2 * kTcWarpN, "2 x 2 warps");
+static_assert(kTcStages * kTcStageFloats * 4 <= 48 * 1024, "static shared memory");
+
+// Float offset of element (row, col) of a staged tile.
+V3D_HOST_DEVICE constexpr int tc_staged_slot(int row, int col) {
+  return row * kTcSlice + ((((col >> 2) ^ (row >> 1)) & 3) << 2) + (col & 3);
+}
+
+// Float offset of the float4 that lane (g, t) reads from a fragment row `row` (a multiple of 8
+// plus g): the swizzle depends only on g, so the kernel computes it once.
+V3D_HOST_DEVICE constexpr int tc_fragment_slot(int row, int t) {
+  return tc_staged_slot(row, 4 * t);
+}
+
+// Copies per thread and slice of a tile of kRows rows with kVec floats per copy.
+template <int kRows, int kVec>
+inline constexpr int kTcCopies = kRows* kTcSlice / kVec / kTcThreads;
+
+// Where copy e (0 .. rows * 16 / kVec - 1; thread tid issues e = tid + i * kTcThreads) of a slice
+// lands: kVec consecutive reduction elements of one row. Row-major (consecutive copies along the
+// row) unless the operand's rows are adjacent in memory and its reduction strided (rows_fastest):
+// then each warp copies 8 consecutive rows x 4 consecutive elements, four full 32-byte sectors of
+// global memory and 32 different banks of shared memory. Either way a thread's copies share one
+// column and step tc_copy_row_step rows apart (a multiple of 8, which keeps the swizzle), so the
+// kernel computes the slot of its first copy only.
+template <int kVec, bool kRowsFastest>
+V3D_HOST_DEVICE constexpr void tc_copy_slot(int e, int& row, int& col) {
+  if constexpr (kVec > 1 || !kRowsFastest) {
+    row = e / (kTcSlice / kVec);
+    col = (e % (kTcSlice / kVec)) * kVec;
+  } else {
+    const int lane = e % 32, group = e / 32;  // group: 4 column groups x rows / 8 row groups
+    row = (group / 4) * 8 + lane % 8;
+    col = (group % 4) * 4 + lane / 8;
+  }
+}
+
+template <int kVec, bool kRowsFastest>
+inline constexpr int kTcCopyRowStep = kVec > 1 || !kRowsFastest ? kTcThreads * kVec / kTcSlice : 8;
+
+}  // namespace v3d::kernels
