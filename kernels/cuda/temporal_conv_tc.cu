@@ -53,14 +53,14 @@ struct TcGemm {
 };
 
 // ---- operand policies: line(row) once per kernel, offset(line, tap, element) per slice ----------
-// line < 0 is a zero row (past M or N); offset < 0 a zero element. kLinear: offset(l, tap, c) =
-// l + offset(0, tap, 0) + offset(0, 0, c), so the kernel keeps l + offset(0, 0, col) per copy and
-// adds one offset per slice (no per-copy index arithmetic in the loop). Off: the type of the kept
-// offsets, 32-bit for the weights (the launchers check that w fits).
+// offset < 0 is a zero element. kSeparable: offset(l, tap, c) = l + offset(0, tap, c), so the
+// kernel keeps the address of each copy's line and adds one offset per slice, the same for all of
+// a thread's copies since they share the element c (no per-copy index arithmetic in the loop).
+// Off: the type of the kept lines of the others.
 
 // fwd A (m, (k, ci)): x[b, t*s + k*d, ci], m = b*T_out + t.
 struct FwdX {
-  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
   using Off = int64_t;
   const float* p;
   int64_t t_out, t_in, c_in, stride, tap_stride;
@@ -75,7 +75,7 @@ struct FwdX {
 
 // fwd B (co, (k, ci)): w[co, ci, k], K floats apart along ci.
 struct FwdW {
-  static constexpr bool kContiguous = false, kRowsFastest = false, kLinear = true;
+  static constexpr bool kContiguous = false, kRowsFastest = false, kSeparable = true;
   using Off = int32_t;
   const float* p;
   int64_t c_in, k;
@@ -85,7 +85,7 @@ struct FwdW {
 
 // bwd_data A with disjoint windows (m, co): d_y[m, co].
 struct GradRows {
-  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = true;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
   using Off = int64_t;
   const float* p;
   int64_t c_out;
@@ -95,7 +95,7 @@ struct GradRows {
 
 // bwd_data B with disjoint windows ((k, ci), co): w[co, ci, k], C_in*K floats apart along co.
 struct WeightByInput {
-  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int32_t;
   const float* p;
   int64_t c_in, k;
@@ -110,7 +110,7 @@ struct WeightByInput {
 // output frame t, else zero. Row indices fit in 32 bits (the launcher checks), so the per-slice
 // divisions are 32-bit ones; stride 1 (the dilated form) divides by nothing.
 struct GradShifted {
-  static constexpr bool kContiguous = true, kRowsFastest = false, kLinear = false;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = false;
   using Off = int64_t;
   const float* p;
   uint32_t t_in, t_out, dilation, stride;
@@ -132,7 +132,7 @@ struct GradShifted {
 
 // bwd_data B with overlapping windows (ci, (k, co)): w[co, ci, k].
 struct WeightTaps {
-  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int32_t;
   const float* p;
   int64_t c_in, k;
@@ -144,7 +144,7 @@ struct WeightTaps {
 
 // bwd_weight A (co, row): d_y[row, co], C_out floats apart along the rows.
 struct GradCols {
-  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = true;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
   const float* p;
   int64_t c_out;
@@ -155,7 +155,7 @@ struct GradCols {
 // bwd_weight B ((k, ci), row): x[b, t*s + k*d, ci], row = b*T_out + t (32-bit: the launcher
 // checks that B*T_out fits).
 struct XCols {
-  static constexpr bool kContiguous = false, kRowsFastest = true, kLinear = false;
+  static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
   const float* p;
   uint32_t t_out;
@@ -170,15 +170,14 @@ struct XCols {
   }
 };
 
-// One operand's copies for this thread: the slot of its first copy in a staged tile, its column
+// One operand's copies for this thread: the slot of its first copy in a staged tile, its element
 // within the slice (shared by all its copies), how many of its copies lie on rows of the operand,
-// and per copy where its row starts: for a linear operand the address of element (row, tap 0,
-// column 0 of the slice) so that a slice adds one offset, else the policy's line.
+// and per copy its line: for a separable operand the line's address, else the policy's line.
 template <int kRows, int kVec, class Op>
 struct TcCopies {
   static constexpr int kCount = kTcCopies<kRows, kVec>;
   static constexpr int kRowStep = kTcCopyRowStep<kVec, Op::kRowsFastest>;
-  using Line = std::conditional_t<Op::kLinear, const float*, typename Op::Off>;
+  using Line = std::conditional_t<Op::kSeparable, const float*, typename Op::Off>;
   int slot, col, rows_left;
   Line line[kCount];
 
@@ -192,9 +191,9 @@ struct TcCopies {
     V3D_UNROLL
     for (int i = 0; i < kCount; ++i) {
       const int64_t r = r0 + row + i * kRowStep;
-      if constexpr (Op::kLinear) {
-        // A copy past the last row keeps the operand's base: its copies read nothing.
-        line[i] = op.p + (r < rows ? op.offset(op.line(r), 0, col) : 0);
+      if constexpr (Op::kSeparable) {
+        // A copy past the last row keeps the operand's base: it reads nothing.
+        line[i] = op.p + (r < rows ? op.line(r) : 0);
       } else {
         line[i] = r < rows ? static_cast<Line>(op.line(r)) : Line{0};
       }
@@ -206,13 +205,13 @@ struct TcCopies {
     static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
     // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
     const bool col_live = c0 + col < c_end;
-    if constexpr (Op::kLinear) {
-      // In bounds for every copy: offset(0, tap, c0) lies inside the operand.
-      const int64_t slice = op.offset(0, tap, c0);
+    if constexpr (Op::kSeparable) {
+      // Every address formed lies inside the operand: a live element's offset, or a line's start.
+      const int64_t element = col_live ? op.offset(0, tap, c0 + col) : 0;
       V3D_UNROLL
       for (int i = 0; i < kCount; ++i) {
         const bool in = col_live && i * kRowStep < rows_left;
-        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice, line[i] + slice,
+        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice, line[i] + element,
                                in ? 4 * kVec : 0);
       }
     } else {
