@@ -2,6 +2,7 @@
 #include "report/study_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -154,8 +155,14 @@ std::string study_to_markdown(const StudyResult& r) {
   md << "Chosen: **" << chosen.name << "** (" << bank_reading(chosen) << "), validation figure "
      << signed_pct(r.validation_figure[r.chosen])
      << ": the change of MPJPE with the bank against without it on " << join(s.validation_subjects)
-     << ", mean over the " << r.runs.size() << " runs and " << tds(s.select_intervals)
-     << ". The test subjects take no part in the choice.\n\n";
+     << ", mean over the " << r.runs.size() << " runs and " << tds(s.select_intervals);
+  if (!std::isnan(s.select_limit)) {
+    md << ", lowest among the settings whose change stays within " << signed_pct(s.select_limit)
+       << " at every test interval";
+    if (std::find(r.eligible.begin(), r.eligible.end(), true) == r.eligible.end())
+      md << " (none does: lowest of all)";
+  }
+  md << ". The test subjects take no part in the choice.\n\n";
   md << "| bank | reading |";
   for (int n : s.test_intervals) md << " TD " << n << " |";
   md << " figure | |\n|---|---|";
@@ -164,8 +171,8 @@ std::string study_to_markdown(const StudyResult& r) {
   for (size_t b = 0; b < s.banks.size(); ++b) {
     md << "| " << s.banks[b].name << " | " << bank_reading(s.banks[b]) << " |";
     for (double v : r.validation_change[b]) md << " " << signed_pct(v) << " |";
-    md << " " << signed_pct(r.validation_figure[b]) << " | " << (b == r.chosen ? "chosen" : "")
-       << " |\n";
+    md << " " << signed_pct(r.validation_figure[b]) << " | "
+       << (b == r.chosen ? "chosen" : (r.eligible[b] ? "" : "over the limit")) << " |\n";
   }
   md << "\n";
 
@@ -283,6 +290,7 @@ std::string study_to_json(const StudyResult& r) {
   j["seeds"] = s.seeds;
   j["test_intervals"] = s.test_intervals;
   j["select_intervals"] = s.select_intervals;
+  if (!std::isnan(s.select_limit)) j["select_limit_percent"] = s.select_limit;
   j["validation_subjects"] = s.validation_subjects;
   j["test_subjects"] = s.base.data.test_subjects;
   j["receptive_field"] = r.receptive_field;
@@ -297,6 +305,7 @@ std::string study_to_json(const StudyResult& r) {
                           {"overrides", s.banks[b].overrides},
                           {"validation_change_percent", r.validation_change[b]},
                           {"validation_figure_percent", r.validation_figure[b]},
+                          {"eligible", static_cast<bool>(r.eligible[b])},
                           {"chosen", b == r.chosen}});
   }
   j["runs"] = nlohmann::json::array();

@@ -84,9 +84,11 @@ class StudyReader {
 };
 
 const std::vector<std::string>& study_keys() {
-  static const std::vector<std::string> keys = {
-      "experiment",          "set",  "modes", "seeds", "test_intervals", "select_intervals",
-      "validation_subjects", "banks"};
+  static const std::vector<std::string> keys = {"experiment",     "set",
+                                                "modes",          "seeds",
+                                                "test_intervals", "select_intervals",
+                                                "select_limit",   "validation_subjects",
+                                                "banks"};
   return keys;
 }
 
@@ -218,6 +220,15 @@ StudySpec load_study(const std::string& path, const std::vector<std::string>& ov
     }
   }
 
+  if (root["select_limit"]) {
+    const std::string text = r.scalar(root["select_limit"], "select_limit");
+    double v = 0;
+    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || p != text.data() + text.size() || !std::isfinite(v))
+      r.fail(root["select_limit"], "'select_limit' must be a number (percent), got '" + text + "'");
+    spec.select_limit = v;
+  }
+
   const std::vector<std::string>& train = spec.base.data.train_subjects;
   if (!root["validation_subjects"])
     r.fail(root,
@@ -308,6 +319,18 @@ SeedStats seed_stats(const std::vector<double>& values) {
     s.std = std::sqrt(ss / static_cast<double>(values.size() - 1));
   }
   return s;
+}
+
+size_t choose_bank(const std::vector<double>& figure, const std::vector<bool>& eligible) {
+  V3D_CHECK(!figure.empty() && figure.size() == eligible.size(),
+            "choose_bank: " << figure.size() << " figures, " << eligible.size() << " flags");
+  const bool any = std::find(eligible.begin(), eligible.end(), true) != eligible.end();
+  std::optional<size_t> best;
+  for (size_t b = 0; b < figure.size(); ++b) {
+    if (any && !eligible[b]) continue;
+    if (!best || figure[b] < figure[*best]) best = b;
+  }
+  return *best;
 }
 
 StudyResult run_study(const StudySpec& spec, const StudyOptions& options) {
@@ -431,8 +454,12 @@ StudyResult run_study(const StudySpec& spec, const StudyOptions& options) {
       fig += result.validation_change[b][i];
     }
     result.validation_figure[b] = fig / static_cast<double>(spec.select_intervals.size());
-    if (result.validation_figure[b] < result.validation_figure[result.chosen]) result.chosen = b;
+    bool within = true;
+    for (const double change : result.validation_change[b])
+      within = within && !(change > spec.select_limit);  // NaN: no limit
+    result.eligible.push_back(within);
   }
+  result.chosen = choose_bank(result.validation_figure, result.eligible);
   say("chose bank '" + spec.banks[result.chosen].name + "' on the validation subjects");
 
   // Test: every run without and with the chosen bank, as `v3d eval --ltb both`.

@@ -11,7 +11,8 @@
 //   choice    every run's last checkpoint is evaluated on the validation subjects without the
 //             bank and with every bank setting (sweep_ltb); the setting with the lowest validation
 //             figure (the relative change of MPJPE with the bank, mean over runs and the selection
-//             intervals) is chosen. The test subjects play no part in it.
+//             intervals) among those within select_limit at every interval is chosen
+//             (choose_bank). The test subjects play no part in it.
 //   test      every run's checkpoint on the test subjects without and with the chosen setting:
 //             the same evaluate() call as `v3d eval --ltb both` with that setting's `--set ltb.*`.
 //
@@ -20,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,9 @@ struct StudySpec {
   std::vector<uint64_t> seeds;         // train.seed of each run, distinct
   std::vector<int> test_intervals;     // default: the experiment's eval.test_intervals
   std::vector<int> select_intervals;   // the intervals the validation figure averages; default all
+  // A setting whose validation change exceeds this many percent at some test interval is not
+  // eligible (the bank's cost at TD 1, say); NaN: no limit.
+  double select_limit = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> validation_subjects;  // held out of training, choose the bank on them
   std::vector<StudyBank> banks;                  // >= 1
   ExperimentConfig base;  // the experiment with the overrides (before the per-run keys)
@@ -84,13 +89,18 @@ struct StudyResult {
   std::vector<StudyRun> runs;  // mode-major, seeds in order
   // validation_change[b][i]: bank b's MPJPE change with the bank at test_intervals[i], in
   // percent of the plain MPJPE, mean over runs; validation_figure[b]: its mean over the
-  // select_intervals; chosen: the bank with the lowest figure (the first on ties).
+  // select_intervals; eligible[b]: within select_limit at every interval; chosen: choose_bank.
   std::vector<std::vector<double>> validation_change;
   std::vector<double> validation_figure;
+  std::vector<bool> eligible;
   size_t chosen = 0;
   int64_t receptive_field = 0, parameters = 0;
   int64_t epochs_trained = 0;  // by this call, over all runs
 };
+
+// The bank with the lowest figure among the eligible ones (the first on ties); when none is
+// eligible, the lowest figure of all.
+size_t choose_bank(const std::vector<double>& figure, const std::vector<bool>& eligible);
 
 struct StudyOptions {
   std::string out_dir;  // runs go to <out_dir>/runs

@@ -35,6 +35,7 @@ modes: [Sequential, Sample3/5/7+Sequential]
 seeds: [1, 2]
 test_intervals: [1, 3]
 validation_subjects: [S5]
+select_limit: 0.5
 banks:
   v3d: {preset: v3d}
   paper: {preset: paper, placement: outermost}
@@ -63,8 +64,9 @@ TEST_F(Study, TinyGridMatchesEvalAndResumes) {
        {"study.md", "study.csv", "study_error_vs_interval.png", "study_validation.png"})
     EXPECT_TRUE(fs::exists(dir_.file(std::string("out/") + f))) << f;
   const std::string md = test_util::read_text(dir_.file("out/study.md"));
-  for (const char* part : {"## Table 1: MPJPE", "## Table 2: P-MPJPE", "## Table 3", "## Table 4",
-                           "chosen", "validation subjects S5"})
+  for (const char* part :
+       {"## Table 1: MPJPE", "## Table 2: P-MPJPE", "## Table 3", "## Table 4", "chosen",
+        "validation subjects S5", "within +0.50% at every test interval"})
     EXPECT_NE(md.find(part), std::string::npos) << part;
 
   // The chosen bank's overrides, as `v3d eval --set` arguments.
@@ -180,6 +182,16 @@ TEST_F(Study, BadStudyFilesAreOneLineErrors) {
   check(base + banks + "modes: [Sequential]\n", "bad.yaml:6: duplicate key 'modes'");
   check(base + banks + "set: [model.chanels=3]\n", "unknown key 'model.chanels'");
   check(base + "banks: {}\n", "'banks' must be a non-empty map");
+  check(base + banks + "select_limit: lots\n",
+        "bad.yaml:6: 'select_limit' must be a number (percent), got 'lots'");
+}
+
+TEST(StudyChoice, LowestFigureAmongTheEligible) {
+  // Bank 1 has the lowest figure but is over the limit somewhere: bank 2 wins; ties keep the
+  // first; with none eligible, the lowest of all.
+  EXPECT_EQ(choose_bank({0.5, -2.0, -1.0, -1.0}, {true, false, true, true}), 2u);
+  EXPECT_EQ(choose_bank({0.5, -2.0, -1.0}, {false, false, false}), 1u);
+  EXPECT_EQ(choose_bank({0.3}, {true}), 0u);
 }
 
 TEST(StudyFiles, ShippedStudiesLoad) {
