@@ -15,5 +15,6 @@ void add_eval_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_ltb_command(CLI::App& app);
 void add_ltb_sweep_command(CLI::App& app);
+void add_study_command(CLI::App& app);
 
 }  // namespace v3d::apps

@@ -394,6 +394,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     if (writer && ((epoch + 1) % tc.checkpoint_every == 0 || epoch + 1 == stop_epoch)) {
       save(epoch + 1);
     }
+    if (writer && options.on_epoch) options.on_epoch(e);
   }
   if (progress)
     progress->finish("epoch " + std::to_string(result.epochs) + "/" + std::to_string(stop_epoch));

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@
 namespace v3d {
 
 class Communicator;
+struct EpochLog;
 
 struct TrainOptions {
   std::string out_dir;  // checkpoints and logs; empty = config.train.checkpoint_dir
@@ -50,6 +52,9 @@ struct TrainOptions {
   // The data-parallel world this process is a rank of; nullptr = world() (runtime/communicator.h:
   // single-process unless a launcher such as mpirun started several ranks).
   Communicator* comm = nullptr;
+  // Called on the writing rank after each epoch is logged (and saved, when it is a checkpoint
+  // epoch), with its log line: `v3d study` counts its progress with it.
+  std::function<void(const EpochLog&)> on_epoch;
 };
 
 struct EpochLog {

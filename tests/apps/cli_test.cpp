@@ -17,34 +17,12 @@
 #include "data/dataset.h"
 #include "kernels/common.h"
 #include "kernels/gemm_kernel.h"
+#include "tests/apps/cli_run.h"
 #include "tests/test_util.h"
 #include "trainer/config.h"
 
 namespace v3d::apps {
 namespace {
-
-struct CliRun {
-  int status = 0;
-  std::string out, err;
-};
-
-CliRun run(std::vector<const char*> args) {
-  args.insert(args.begin(), "v3d");
-  testing::internal::CaptureStdout();
-  testing::internal::CaptureStderr();
-  CliRun r;
-  r.status = run_cli(static_cast<int>(args.size()), args.data());
-  r.out = testing::internal::GetCapturedStdout();
-  r.err = testing::internal::GetCapturedStderr();
-  return r;
-}
-
-void expect_one_line_error(const CliRun& r, const std::string& contains) {
-  EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err.rfind("v3d: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
-  EXPECT_NE(r.err.find(contains), std::string::npos) << r.err;
-}
 
 TEST(Cli, UnknownSubcommandIsAnError) {
   expect_one_line_error(run({"render", "--help"}), "unknown subcommand 'render'");
