@@ -5,6 +5,7 @@
 #include <cctype>
 #include <filesystem>
 
+#include "data/atomic_file.h"
 #include "kernels/common.h"
 #include "kernels/gemm_kernel.h"
 #include "runtime/communicator.h"
@@ -13,6 +14,10 @@
 #include "trainer/train.h"
 
 namespace v3d::apps {
+
+void remove_stale_temporaries_beside(const std::string& file) {
+  data::remove_stale_temporaries_in(std::filesystem::path(file).parent_path().string());
+}
 
 std::string lower_extension(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();

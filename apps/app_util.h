@@ -32,6 +32,10 @@ std::string input_format(const std::string& path, const std::string& format);
 std::vector<data::InferInput> read_inputs(const std::string& path, const std::string& format,
                                           int camera, const std::string& res, bool pseudo_coco);
 
+// Before a command writes `file`: removes the temporary files that killed runs left beside it
+// (data::remove_stale_temporaries_in on its directory), of any name.
+void remove_stale_temporaries_beside(const std::string& file);
+
 // Under a data-parallel launcher (mpirun, srun) with several ranks, a GPU device becomes the
 // rank's local index (one GPU per rank on each node); otherwise `device` itself.
 Device rank_device(const Device& device);

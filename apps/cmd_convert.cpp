@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "apps/app_util.h"
 #include "apps/commands.h"
 #include "data/dataset.h"
 #include "data/h36m_archive.h"
@@ -94,6 +95,7 @@ void add_convert_command(CLI::App& app) {
   archive->callback([opt] {
     std::vector<data::CameraCoverage> coverage;
     const data::Dataset d = data::import_h36m_archive(opt->root, &coverage);
+    remove_stale_temporaries_beside(opt->out);
     data::write_dataset(d, opt->out);
     print_summary(opt->out, d);
     print_coverage(coverage);
@@ -113,6 +115,7 @@ void add_convert_command(CLI::App& app) {
       ->required();
   npz->callback([opt] {
     const data::Dataset d = data::import_vp3d_npz(opt->npz_3d, opt->npz_2d);
+    remove_stale_temporaries_beside(opt->out);
     data::write_dataset(d, opt->out);
     print_summary(opt->out, d);
   });

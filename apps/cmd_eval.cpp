@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/app_util.h"
+#include "data/atomic_file.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
 #include "runtime/communicator.h"
@@ -108,6 +109,7 @@ void run_eval(const EvalArgs& a) {
   std::string out = a.out;
   if (out.empty()) out = std::filesystem::path(a.checkpoint).parent_path().string();
   if (out.empty()) out = ".";
+  data::remove_stale_temporaries_in(out);
   const std::vector<std::string> files = write_eval_files(report, title, out);
   std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s, %s and %s\n",
               static_cast<long long>(frames), opt.test_intervals.size(), secs, files[0].c_str(),

@@ -49,6 +49,7 @@ void run_infer(const InferArgs& a) {
   const bool csv = out_ext == ".csv";
   if (!csv && out_ext != ".h5" && out_ext != ".hdf5")
     throw Error("--out: " + out + ": the extension must be .h5, .hdf5 or .csv");
+  remove_stale_temporaries_beside(out);
 
   const RestoredModel m =
       restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);

@@ -63,6 +63,7 @@ void run_ltb(const LtbArgs& a) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<std::string> names;
   for (const auto& in : inputs) names.push_back(in.name);
+  remove_stale_temporaries_beside(a.out);
   write_ltb_h5(a.out, names, plan, options);
   double bank_entries = 0;
   for (int32_t n : plan.bank_size) bank_entries += n;

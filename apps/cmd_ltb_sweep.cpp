@@ -13,6 +13,7 @@
 
 #include "apps/app_util.h"
 #include "apps/commands.h"
+#include "data/atomic_file.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
 #include "runtime/communicator.h"
@@ -76,6 +77,7 @@ void run_sweep(const SweepArgs& a) {
   const std::string title =
       "Long-term bank sweep of " + std::filesystem::path(a.checkpoint).filename().string();
   std::printf("\n%s\n", sweep_to_markdown(report, title).c_str());
+  data::remove_stale_temporaries_in(a.out);
   const std::vector<std::string> files = write_sweep_files(report, title, a.out);
   std::printf("Swept %zu settings in %.1f s; wrote %s, %s and %s\n", settings.size(), secs,
               files[0].c_str(), files[1].c_str(), files[2].c_str());

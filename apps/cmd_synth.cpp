@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/app_util.h"
 #include "apps/commands.h"
 #include "data/synth.h"
 #include "kernels/common.h"
@@ -74,6 +75,7 @@ void add_synth_command(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     const data::Dataset dataset = data::synthesize(*opts);
     const auto t1 = std::chrono::steady_clock::now();
+    remove_stale_temporaries_beside(*out);
     data::write_dataset(dataset, *out);
     const auto t2 = std::chrono::steady_clock::now();
     const double gen_s = std::chrono::duration<double>(t1 - t0).count();

@@ -25,9 +25,11 @@ function(v3d_add_gpu_library name)
   # Every load and store of kernel code calls the emulator's access checks (bounds, host pointers,
   # races; kernels/gpu/emu/runtime.cpp): GCC's thread-sanitizer instrumentation, with the emulator
   # itself as its runtime (no libtsan is linked). Locals kept in registers are not instrumented.
+  # GCC refuses ASan beside it, so in the sanitizer build (V3D_SANITIZE) these files drop ASan and
+  # keep UBSan: their kernels' accesses are the emulator's to check.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(${name}_emu PRIVATE -fsanitize=thread
-      --param=tsan-instrument-func-entry-exit=0)
+      --param=tsan-instrument-func-entry-exit=0 $<$<BOOL:${V3D_SANITIZE}>:-fno-sanitize=address>)
   endif()
   if(V3D_WITH_CUDA)
     add_library(${name}_cuda STATIC ${ARG_SOURCES})

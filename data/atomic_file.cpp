@@ -39,26 +39,44 @@ std::optional<long> temporary_pid(const std::string& entry, const std::string& n
   return pid;
 }
 
-// Removes the temporary files of `path` whose process is gone: a run killed while writing it left
-// them. Files of running processes (another writer of the same path) and of this one stay. A pid
-// reused since by an unrelated process keeps its file until that process ends.
-void remove_stale_temporaries(const std::string& path) {
-  const fs::path target(path);
-  const std::string name = target.filename().string();
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+// The pid in a temporary file name "<name>.tmp-<pid>-<n>" of any non-empty name.
+std::optional<long> any_temporary_pid(const std::string& entry) {
+  const size_t at = entry.rfind(".tmp-");
+  if (at == std::string::npos || at == 0) return std::nullopt;
+  return temporary_pid(entry, entry.substr(0, at));
+}
+
+// Removes the temporary files in `dir` whose process is gone (a run killed while writing them
+// left them) among those `pid_of` recognises. Files of running processes (another writer) and of
+// this one stay. A pid reused since by an unrelated process keeps its file until that process
+// ends.
+template <typename PidOf>
+void remove_stale_temporaries(const fs::path& dir, PidOf pid_of) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec) return;  // the write itself reports an unusable directory
   const long self = static_cast<long>(getpid());
   for (const auto& entry : it) {
-    const std::optional<long> pid = temporary_pid(entry.path().filename().string(), name);
+    const std::optional<long> pid = pid_of(entry.path().filename().string());
     if (!pid || *pid == self || !entry.is_regular_file(ec)) continue;
     if (::kill(static_cast<pid_t>(*pid), 0) == 0 || errno != ESRCH) continue;  // still running
     fs::remove(entry.path(), ec);
   }
 }
 
+// The stale temporary files of `path` alone.
+void remove_stale_temporaries(const std::string& path) {
+  const fs::path target(path);
+  const std::string name = target.filename().string();
+  remove_stale_temporaries(target.has_parent_path() ? target.parent_path() : fs::path("."),
+                           [&](const std::string& entry) { return temporary_pid(entry, name); });
+}
+
 }  // namespace
+
+void remove_stale_temporaries_in(const std::string& dir) {
+  remove_stale_temporaries(dir.empty() ? fs::path(".") : fs::path(dir), any_temporary_pid);
+}
 
 std::string write_error(const std::string& path, int err) {
   const bool full = err == ENOSPC || err == EDQUOT || err == EFBIG;

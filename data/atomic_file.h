@@ -20,6 +20,13 @@ namespace v3d::data {
 // `path` that a process no longer running left (a killed run of the same command).
 void write_atomically(const std::string& path, const std::function<void(const std::string&)>& fill);
 
+// Removes every temporary file "<name>.tmp-<pid>-<n>" in `dir` (any name) whose process is no
+// longer running: what killed runs left of files that no later write replaces (a checkpoint of an
+// epoch the next run does not reach). Commands call it on their output directory before writing
+// there. Files of running processes stay; a missing or unreadable directory is left to the writes
+// to report.
+void remove_stale_temporaries_in(const std::string& dir);
+
 // `size` bytes at `data` as the whole contents of `path`, atomically, every write checked: a
 // failure is "<path>: cannot create (<reason>)", "<path>: no space left (<reason>)" or "<path>:
 // cannot write (<reason>)".

@@ -12,9 +12,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -74,6 +76,23 @@ inline double relative_error(const std::vector<float>& a, const std::vector<floa
     scale = std::max(scale, std::fabs(double(b[i])));
   }
   return err / std::max(scale, 1e-30);
+}
+
+// Whether a and b hold the same bits (NaN payloads and signed zeros included). Not memcmp: an
+// empty vector's data() may be null, which memcmp must not be given.
+inline bool same_bits(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// A pid that no process has: a child that has exited and been waited for (the pid of a killed
+// run, for the files it left).
+inline long finished_pid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return static_cast<long>(pid);
 }
 
 // Runs fn in a forked child whose files cannot grow past `limit_bytes` (RLIMIT_FSIZE, with SIGXFSZ

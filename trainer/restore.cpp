@@ -14,6 +14,26 @@ ModelLayout model_layout(const ExperimentConfig& config) {
   return l;
 }
 
+void check_checkpoint_layout(const Checkpoint& ckpt, const std::string& path,
+                             const ExperimentConfig& config) {
+  const ModelLayout layout = model_layout(config);
+  const auto check = [&](const char* key, int dim, const char* what, int64_t points,
+                         const std::string& points_text, int coordinates, const char* which) {
+    const Tensor* t = ckpt.find(key);
+    if (t == nullptr || !t->defined() || t->shape().ndim() != 3) return;  // load_state_dict's
+    const int64_t channels = t->shape()[dim];
+    if (channels == points * coordinates) return;
+    throw Error(path + ": /model/" + key + ": " + std::to_string(channels) + " " + what +
+                " channels, but " + points_text + " has " + std::to_string(points) + " " + which +
+                " (expected " + std::to_string(points * coordinates) + ": " +
+                (coordinates == 2 ? "x and y" : "x, y and z") + " of each)");
+  };
+  check("expand_conv.weight", 1, "input", layout.keypoints->num_joints(),
+        std::string("data.keypoints ") + to_string(config.data.keypoints), 2, "keypoints");
+  check("shrink.weight", 0, "output", layout.joints->num_joints(),
+        "the " + layout.joints->name + " output layout", 3, "joints");
+}
+
 RestoredModel restore_model(const std::string& checkpoint,
                             const std::vector<std::string>& overrides, std::optional<Device> device,
                             const std::string& config_path) {
@@ -35,6 +55,7 @@ RestoredModel restore_model(const std::string& checkpoint,
   if (!ckpt.architecture.empty() && ckpt.architecture != widths)
     throw Error(checkpoint + ": the checkpoint's architecture is " + ckpt.architecture +
                 " but its config's model.filter_widths is " + widths);
+  check_checkpoint_layout(ckpt, checkpoint, m.config);
   const ModelLayout layout = model_layout(m.config);
   m.keypoints = layout.keypoints;
   m.joints = layout.joints;

@@ -12,6 +12,7 @@
 
 #include "data/skeleton.h"
 #include "runtime/device.h"
+#include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/model.h"
 
@@ -23,6 +24,15 @@ struct ModelLayout {
   const data::Skeleton* joints = nullptr;
 };
 ModelLayout model_layout(const ExperimentConfig& config);
+
+// A checkpoint's weights against the layouts of `config` (its stored config, or the one given):
+// the first layer (expand_conv.weight, (C, C_in, K)) reads x and y of each keypoint of
+// data.keypoints, the last (shrink.weight, (C_out, C, 1)) predicts x, y and z of each joint. The
+// keypoint layouts all have 17 points, so only the count is checked, not which layout the weights
+// were trained on (docs/checkpoints.md). Throws one line: "<path>: /model/expand_conv.weight: 26
+// input channels, but data.keypoints h36m17 has 17 keypoints (expected 34: x and y of each)".
+void check_checkpoint_layout(const Checkpoint& ckpt, const std::string& path,
+                             const ExperimentConfig& config);
 
 struct RestoredModel {
   ExperimentConfig config;  // with the overrides applied

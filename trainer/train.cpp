@@ -32,6 +32,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/model.h"
 #include "trainer/progress.h"
+#include "trainer/restore.h"
 #include "trainer/sequences.h"
 
 namespace v3d {
@@ -218,6 +219,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     const std::string arch = join_widths(model.config().filter_widths);
     V3D_CHECK(ckpt.architecture == arch, options.resume << ": architecture " << ckpt.architecture
                                                         << " does not match the config's " << arch);
+    check_checkpoint_layout(ckpt, options.resume, config);
     V3D_CHECK(ckpt.optimizer.exp_avg.defined(),
               options.resume << ": no optimizer state (a weights-only checkpoint cannot be "
                                 "resumed)");
@@ -255,6 +257,8 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     V3D_CHECK(!ec && fs::is_directory(out_dir), out_dir.string()
                                                     << ": cannot create the output directory"
                                                     << (ec ? ": " + ec.message() : std::string()));
+    // Checkpoints a killed run was writing, of epochs this run may never reach.
+    data::remove_stale_temporaries_in(out_dir.string());
     log_writer.emplace(out_dir, epoch, tc.precision);
   }
   const std::string config_yaml = to_yaml(config);

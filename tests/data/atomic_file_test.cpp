@@ -55,14 +55,7 @@ TEST(AtomicFile, ErrorsNameThePath) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"taken"});
 }
 
-// A pid that no process has: a child that has exited and been waited for.
-long finished_pid() {
-  const pid_t pid = fork();
-  if (pid == 0) _exit(0);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return static_cast<long>(pid);
-}
+using test_util::finished_pid;
 
 TEST(AtomicFile, StaleTemporariesOfTheSamePathAreRemoved) {
   const test_util::TempDir dir("v3d-atomic");
@@ -86,6 +79,33 @@ TEST(AtomicFile, StaleTemporariesOfTheSamePathAreRemoved) {
                                    "xa.txt.tmp-" + gone + "-0"};
   std::sort(kept.begin(), kept.end());
   EXPECT_EQ(dir.entries(), kept);
+}
+
+// A command's sweep of its output directory: the temporary files of any name whose process is
+// gone (files no later write replaces, such as a killed run's checkpoint of an epoch the next run
+// never reaches); those of running processes, other names and subdirectories stay.
+TEST(AtomicFile, StaleTemporariesOfAnyNameInADirectoryAreRemoved) {
+  const test_util::TempDir dir("v3d-atomic");
+  const std::string gone = std::to_string(finished_pid());
+  const std::string running = std::to_string(static_cast<long>(getppid()));
+  for (const std::string& name :
+       {"epoch_7.h5.tmp-" + gone + "-0", "report.txt.tmp-" + gone + "-3",
+        "train_log.jsonl.tmp-" + running + "-0", "a.txt.tmp-" + gone, std::string("a.txt.tmp-x-0"),
+        ".tmp-" + gone + "-0", "a.txt.tmp-" + gone + "-0.keep", std::string("a.txt")})
+    test_util::write_text(dir / name, "partial");
+  std::filesystem::create_directory(dir / ("sub.tmp-" + gone + "-0"));
+  remove_stale_temporaries_in(dir.str());
+  std::vector<std::string> kept = {"train_log.jsonl.tmp-" + running + "-0",
+                                   "a.txt.tmp-" + gone,
+                                   "a.txt.tmp-x-0",
+                                   ".tmp-" + gone + "-0",
+                                   "a.txt.tmp-" + gone + "-0.keep",
+                                   "a.txt",
+                                   "sub.tmp-" + gone + "-0"};
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(dir.entries(), kept);
+  // A directory that is not there is left to the writes to report.
+  EXPECT_NO_THROW(remove_stale_temporaries_in(dir / "missing"));
 }
 
 TEST(AtomicFile, AppendAddsWholeTextOrNothing) {

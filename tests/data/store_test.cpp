@@ -24,7 +24,7 @@ namespace {
 void expect_same_floats(const std::vector<float>& a, const std::vector<float>& b,
                         const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
+  EXPECT_TRUE(test_util::same_bits(a, b)) << what;
 }
 
 template <size_t N>

@@ -64,6 +64,13 @@ uint32_t bits_of(float f) {
   return u;
 }
 
+// Whether a and b hold the same bits. Not memcmp: an empty vector's data() may be null, which
+// memcmp must not be given.
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](float x, float y) { return bits_of(x) == bits_of(y); });
+}
+
 struct Backend {
   std::string name;
   Device device;
@@ -184,7 +191,7 @@ std::vector<std::vector<float>> run_guarded(const OpCase& c, const std::vector<I
   }
   for (size_t i = 0; i < in.size(); ++i) {
     const std::vector<float> after = in[i].to_vector();
-    if (std::memcmp(after.data(), inputs[i].data.data(), after.size() * sizeof(float)) != 0) {
+    if (!same_bits(after, inputs[i].data)) {
       err << "  input " << i << " was modified by the op\n";
       ok = false;
     }
@@ -245,8 +252,7 @@ void run_compare(const OpCase& c, const std::vector<Backend>& backends, const Op
     const auto got = run_guarded(c, inputs, b.device, ok, err);
     for (size_t i = 0; i < got.size(); ++i) {
       ok = check_values(got[i], want[i], c.tol, err, "out" + std::to_string(i)) && ok;
-      if (c.bitwise_across_backends &&
-          std::memcmp(got[i].data(), cpu_bits[i].data(), got[i].size() * sizeof(float)) != 0) {
+      if (c.bitwise_across_backends && !same_bits(got[i], cpu_bits[i])) {
         err << "  out" << i << " differs bitwise from the CPU backend\n";
         ok = false;
       }

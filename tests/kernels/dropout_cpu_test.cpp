@@ -13,6 +13,7 @@
 
 #include "kernels/dropout.h"
 #include "kernels/dropout_mask.h"
+#include "tests/test_util.h"
 
 namespace v3d {
 namespace {
@@ -55,8 +56,8 @@ TEST(DropoutCpu, MatchesScalarDefinitionBitForBit) {
         kernels::cpu::dropout_bwd({n, p, seed, offset}, x.data(), d.data());
         const std::string what = "n=" + std::to_string(n) + " p=" + std::to_string(p) +
                                  " offset=" + std::to_string(offset);
-        ASSERT_EQ(std::memcmp(y.data(), want.data(), want.size() * sizeof(float)), 0) << what;
-        ASSERT_EQ(std::memcmp(d.data(), want.data(), want.size() * sizeof(float)), 0) << what;
+        ASSERT_TRUE(test_util::same_bits(std::span(y).first(want.size()), want)) << what;
+        ASSERT_TRUE(test_util::same_bits(std::span(d).first(want.size()), want)) << what;
         EXPECT_EQ(y.back(), 42.0f) << what;
         EXPECT_EQ(d.back(), 42.0f) << what;
       }
@@ -90,8 +91,8 @@ TEST(DropoutCpu, ReluDropoutEqualsTheUnfusedPair) {
     std::vector<float> y(x.size()), d_x(x.size());
     kernels::cpu::relu_dropout_fwd({n, p, seed, offset}, x.data(), y.data());
     kernels::cpu::relu_dropout_bwd({n, p, seed, offset}, x.data(), d_y.data(), d_x.data());
-    EXPECT_EQ(std::memcmp(y.data(), want_y.data(), y.size() * sizeof(float)), 0) << "n=" << n;
-    EXPECT_EQ(std::memcmp(d_x.data(), want_d.data(), d_x.size() * sizeof(float)), 0) << "n=" << n;
+    EXPECT_TRUE(test_util::same_bits(y, want_y)) << "n=" << n;
+    EXPECT_TRUE(test_util::same_bits(d_x, want_d)) << "n=" << n;
   }
 }
 

@@ -21,9 +21,11 @@ ExperimentConfig tiny_config() {
   return parse_config("model: {filter_widths: [3, 3], channels: 16, dropout: 0.0}", "tiny");
 }
 
-// A tiny random model's checkpoint: architecture and config as given, epoch 4.
-Checkpoint tiny_checkpoint(const ExperimentConfig& c, const std::string& architecture) {
-  TemporalModel model(temporal_model_config(c.model, 17, 2, 17), Device::cpu(), 3);
+// A tiny random model's checkpoint: architecture and config as given, epoch 4; its weights read
+// `keypoints` 2D points and predict `joints` 3D ones.
+Checkpoint tiny_checkpoint(const ExperimentConfig& c, const std::string& architecture,
+                           int64_t keypoints = 17, int64_t joints = 17) {
+  TemporalModel model(temporal_model_config(c.model, keypoints, 2, joints), Device::cpu(), 3);
   Checkpoint ckpt;
   ckpt.tensors = model.state_dict();
   ckpt.architecture = architecture;
@@ -131,6 +133,32 @@ TEST(Restore, StateDictMismatchNamesTheFile) {
   save_checkpoint(c, dir / "partial.h5");
   test_util::expect_error([&] { restore_model(dir / "partial.h5"); },
                           {dir / "partial.h5", ": /model: ", "missing key '" + first + "'"});
+}
+
+// The weights' first layer must read the stored data.keypoints layout's points and the last
+// predict the output layout's joints: restoring (and resuming, which checks the same) refuses a
+// checkpoint whose weights were made for other counts, naming the dataset and both counts.
+TEST(Restore, WeightsAgainstTheStoredKeypointLayout) {
+  const test_util::TempDir dir("v3d-restore");
+  save_checkpoint(tiny_checkpoint(tiny_config(), "3,3", 13, 17), dir / "kp13.h5");
+  test_util::expect_error(
+      [&] { restore_model(dir / "kp13.h5"); },
+      {dir / "kp13.h5", ": /model/expand_conv.weight: 26 input channels",
+       "data.keypoints h36m17 has 17 keypoints", "(expected 34: x and y of each)"});
+  // The same under the other layout: its name is in the message.
+  test_util::expect_error([&] { restore_model(dir / "kp13.h5", {"data.keypoints=pseudo_coco"}); },
+                          {"data.keypoints pseudo_coco has 17 keypoints"});
+  save_checkpoint(tiny_checkpoint(tiny_config(), "3,3", 17, 16), dir / "j16.h5");
+  test_util::expect_error(
+      [&] { restore_model(dir / "j16.h5"); },
+      {dir / "j16.h5", ": /model/shrink.weight: 48 output channels",
+       "the h36m17 output layout has 17 joints", "(expected 51: x, y and z of each)"});
+  // What `v3d train --resume` calls on the checkpoint it continues.
+  const Checkpoint ckpt = load_checkpoint(dir / "kp13.h5");
+  test_util::expect_error([&] { check_checkpoint_layout(ckpt, "resumed.h5", tiny_config()); },
+                          {"resumed.h5: /model/expand_conv.weight: 26 input channels"});
+  EXPECT_NO_THROW(
+      check_checkpoint_layout(tiny_checkpoint(tiny_config(), "3,3"), "good.h5", tiny_config()));
 }
 
 }  // namespace

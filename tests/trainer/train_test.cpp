@@ -206,6 +206,20 @@ TEST(Train, CheckpointContents) {
   EXPECT_EQ(checkpoint_config(dir / "epoch_2.h5"), c);
 }
 
+// A run killed while writing the checkpoint of an epoch that the next run never reaches left its
+// temporary file: training removes it (and keeps a running process's).
+TEST(Train, RemovesTemporaryFilesKilledRunsLeft) {
+  TrainDir dir;
+  const std::string stale = "epoch_9.h5.tmp-" + std::to_string(test_util::finished_pid()) + "-0";
+  const std::string live = "epoch_8.h5.tmp-" + std::to_string(static_cast<long>(getppid())) + "-0";
+  test_util::write_text(dir / stale, "partial");
+  test_util::write_text(dir / live, "partial");
+  train(tiny_config(), quiet_options(dir.str(), 1));
+  EXPECT_TRUE(fs::exists(dir / "epoch_1.h5"));
+  EXPECT_FALSE(fs::exists(dir / stale));
+  EXPECT_TRUE(fs::exists(dir / live));
+}
+
 TEST(Train, WritesJsonlAndCsvLogs) {
   TrainDir dir;
   train(tiny_config(), quiet_options(dir.str()));

@@ -24,6 +24,17 @@
 
 #include "kernels/gpu/emu/host_api.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CUEMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUEMU_ASAN 1
+#endif
+#endif
+#ifdef CUEMU_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace cuemu {
 
 namespace detail {
@@ -81,6 +92,8 @@ struct Lane {
   uint32_t extra = 0;
   std::exception_ptr error;
   uintptr_t stack_lo = 0, stack_hi = 0;  // the lane's own stack: private memory
+  void* asan_fake_stack = nullptr;       // ASan's fake stack of the lane while it is suspended
+  bool started = false;                  // the lane's body was entered (it has resumed once)
   // cp.async state: copies not yet committed, and the committed groups, oldest first.
   std::vector<AsyncCopy> async_open;
   std::deque<std::vector<AsyncCopy>> async_groups;
@@ -109,6 +122,49 @@ size_t stack_bytes() {
   return bytes;
 }
 
+// ---- AddressSanitizer and the lanes' stacks -----------------------------------------------------
+// In a build with ASan (docs/testing.md, "Sanitizers"), every switch between the scheduler and a
+// lane is announced to ASan before it (start) and completed on the new stack (finish), the fiber
+// interface of sanitizer/common_interface_defs.h. Without that ASan takes a lane's stack for the
+// thread's: an exception thrown in a lane (a fault, the unwinding of an abandoned block) would not
+// clear the poison of the frames it unwinds, and the next lane on that stack would report errors
+// that are not there. Outside ASan builds these are empty.
+void asan_switch_start(void** fake_stack_save, uintptr_t bottom, size_t size) {
+#ifdef CUEMU_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, reinterpret_cast<const void*>(bottom), size);
+#else
+  (void)fake_stack_save, (void)bottom, (void)size;
+#endif
+}
+
+void asan_switch_finish(void* fake_stack_save, uintptr_t* old_bottom, size_t* old_size) {
+#ifdef CUEMU_ASAN
+  const void* bottom = nullptr;
+  __sanitizer_finish_switch_fiber(fake_stack_save, &bottom, old_size);
+  if (old_bottom != nullptr) *old_bottom = reinterpret_cast<uintptr_t>(bottom);
+#else
+  (void)fake_stack_save, (void)old_bottom, (void)old_size;
+#endif
+}
+
+// A stack handed to a new lane carries no poison from frames of its previous lane that never
+// returned (Boost's fiber entry ends in a switch, not a return).
+void asan_unpoison(void* p, size_t n) {
+#ifdef CUEMU_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
+
+// The OS thread's stack, where the scheduler runs, as ASan reported it when a lane last started
+// or resumed; and the scheduler's fake stack while a lane runs.
+struct HostStack {
+  uintptr_t bottom = 0;
+  size_t size = 0;
+  void* asan_fake_stack = nullptr;
+};
+
 // Stacks are mapped once per OS thread and reused across blocks and launches: mapping and
 // protecting a fresh stack per lane made a 100k-thread reduction 40x slower. The lowest page is
 // a guard, so a stack overflow is a SIGSEGV instead of silent corruption.
@@ -136,6 +192,7 @@ class StackPool {
         throw std::bad_alloc();
       }
     }
+    asan_unpoison(static_cast<char*>(base) + page_size(), usable_);
     bctx::stack_context sc;
     sc.size = usable_;
     sc.sp = static_cast<char*>(base) + mapped_;
@@ -279,6 +336,7 @@ struct Checker {
 // Per-OS-thread state of the running launch.
 struct Executor {
   StackPool stacks;
+  HostStack host;
   std::unique_ptr<Lane[]> lanes = std::make_unique<Lane[]>(kMaxThreads);
   unsigned nlanes = 0;
   unsigned warp_waiting = 0;  // lanes currently at a warp collective
@@ -438,10 +496,26 @@ std::string lane_report(const Executor& ex) {
 // lanes, so instrumented host code in the same files costs one TLS load per access.
 thread_local Executor* t_running = nullptr;
 
-// Drops every lane of the block; destroying a suspended fiber unwinds its stack.
+// Drops every lane of the block; destroying a suspended fiber unwinds its stack (Boost resumes the
+// lane to unwind it, so ASan is told of that switch too).
 void abandon_block(Executor& ex) {
   for (unsigned i = 0; i < ex.nlanes; ++i) {
-    ex.lanes[i].fiber = bctx::fiber();
+    Lane& l = ex.lanes[i];
+    if (l.fiber && l.started) {
+      asan_switch_start(&ex.host.asan_fake_stack, l.stack_lo, l.stack_hi - l.stack_lo);
+      l.fiber = bctx::fiber();
+      asan_switch_finish(ex.host.asan_fake_stack, nullptr, nullptr);
+    } else if (l.fiber) {
+      // A lane that never started is unwound inside Boost's fiber entry, which announces neither
+      // switch: back here, ASan is told that the lane's stack was left (for the scheduler's).
+      asan_switch_start(&ex.host.asan_fake_stack, l.stack_lo, l.stack_hi - l.stack_lo);
+      l.fiber = bctx::fiber();
+      uintptr_t bottom = 0;
+      size_t size = 0;
+      asan_switch_finish(nullptr, &bottom, &size);
+      asan_switch_start(nullptr, bottom, size);
+      asan_switch_finish(ex.host.asan_fake_stack, nullptr, nullptr);
+    }
     ex.lanes[i].sched = bctx::fiber();
     ex.lanes[i].error = nullptr;
   }
@@ -471,7 +545,18 @@ Lane& current_lane(const char* what) {
   return *ex.current;
 }
 
-void yield(Lane& l) { l.sched = std::move(l.sched).resume(); }
+// Suspends the running lane: back to the scheduler until it resumes the lane. Unwinding an
+// abandoned block throws out of here, on the lane's stack.
+void yield(Executor& ex, Lane& l) {
+  asan_switch_start(&l.asan_fake_stack, ex.host.bottom, ex.host.size);
+  try {
+    l.sched = std::move(l.sched).resume();
+  } catch (...) {
+    asan_switch_finish(l.asan_fake_stack, &ex.host.bottom, &ex.host.size);
+    throw;
+  }
+  asan_switch_finish(l.asan_fake_stack, &ex.host.bottom, &ex.host.size);
+}
 
 // Turns the hooks off while the emulator's own code runs inside a lane: template code of the
 // standard library may be the instrumented copy from a kernel's object file.
@@ -825,7 +910,9 @@ void resume(Executor& ex, Lane& l) {
   ex.current = &l;
   threadIdx = l.tid;
   t_running = &ex;
+  asan_switch_start(&ex.host.asan_fake_stack, l.stack_lo, l.stack_hi - l.stack_lo);
   l.fiber = std::move(l.fiber).resume();
+  asan_switch_finish(ex.host.asan_fake_stack, nullptr, nullptr);
   t_running = nullptr;
   ex.current = nullptr;
   if (l.error) {
@@ -1175,11 +1262,14 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
     l.tid = uint3{i % bx, (i / bx) % by, i / (bx * by)};
     l.state = LaneState::kRun;
     l.error = nullptr;
+    l.started = false;
     l.async_open.clear();
     l.async_groups.clear();
     l.fiber = bctx::fiber(
         std::allocator_arg, PooledStack{&ex.stacks, &l},
-        [lane = &l, body, arg](bctx::fiber&& sched) -> bctx::fiber {
+        [ex = &ex, lane = &l, body, arg](bctx::fiber&& sched) -> bctx::fiber {
+          asan_switch_finish(nullptr, &ex->host.bottom, &ex->host.size);
+          lane->started = true;
           lane->sched = std::move(sched);
           try {
             body(arg);
@@ -1188,11 +1278,15 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
                                " cp.async copies that no cp.async.wait_group completed");
             }
           } catch (const bctx::detail::forced_unwind&) {
-            throw;  // abandoning the block: let Boost unwind this stack
+            // Abandoning the block: Boost unwinds this stack and switches to the scheduler, and
+            // the lane ends (a null fake stack tells ASan so).
+            asan_switch_start(nullptr, ex->host.bottom, ex->host.size);
+            throw;
           } catch (...) {
             lane->error = std::current_exception();
           }
           lane->state = LaneState::kDone;
+          asan_switch_start(nullptr, ex->host.bottom, ex->host.size);
           return std::move(lane->sched);
         });
   }
@@ -1289,7 +1383,7 @@ CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value,
   l.width = width;
   l.state = LaneState::kWarp;
   ++ex.warp_waiting;
-  yield(l);
+  yield(ex, l);
   return CollectiveResult{l.result, l.extra};
 }
 
@@ -1333,7 +1427,7 @@ void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes, bool cach
   // checked (and, in race mode, recorded) now. A copy of 0 source bytes reads nothing.
   check_access(ex, s, static_cast<size_t>(src_bytes), Access::kRead, pc);
   check_access(ex, d, static_cast<size_t>(cp_bytes), Access::kWrite, pc);
-  if (l.error) yield(l);  // the scheduler reports the failed check
+  if (l.error) yield(ex, l);  // the scheduler reports the failed check
   std::memset(dst, 0xFF, static_cast<size_t>(cp_bytes));
   l.async_open.push_back(AsyncCopy{static_cast<std::byte*>(dst), static_cast<const std::byte*>(src),
                                    cp_bytes, src_bytes, pc});
@@ -1356,7 +1450,7 @@ void cp_async_wait(int n) {
       // Landing is a write of the whole destination by this thread, now.
       check_access(ex, reinterpret_cast<uintptr_t>(c.dst), static_cast<size_t>(c.cp_bytes),
                    Access::kWrite, c.pc);
-      if (l.error) yield(l);
+      if (l.error) yield(ex, l);
       std::memcpy(c.dst, c.src, static_cast<size_t>(c.src_bytes));
       std::memset(c.dst + c.src_bytes, 0, static_cast<size_t>(c.cp_bytes - c.src_bytes));
     }
@@ -1372,7 +1466,7 @@ int block_barrier(BarrierOp op, int predicate, const std::source_location& loc) 
   l.bar_op = op;
   l.param = predicate != 0;
   l.state = LaneState::kBarrier;
-  yield(l);
+  yield(executor(), l);
   return static_cast<int>(l.result);
 }
 
@@ -1527,7 +1621,7 @@ void maybe_preempt(Executor& ex) {
   Lane& l = *ex.current;
   if (l.error) return;
   const ChecksOff off;
-  yield(l);
+  yield(ex, l);
 }
 
 inline void hook(uintptr_t a, size_t n, Access kind, void* pc) {
