@@ -62,12 +62,13 @@ struct EnumTable<ops::ConvBackendChoice> {
 };
 
 // ltb.preset: a named set of the bank's readings (docs/long-term-bank.md, "Readings"). `v3d` is the
-// reading v3d implemented first (the defaults), `paper` the paper-literal one.
-enum class LtbPreset { kV3d, kPaper };
+// reading v3d implemented first, `paper` the paper-literal one, `validated` (the defaults) the
+// reading chosen on held-out training subjects (docs/results.md).
+enum class LtbPreset { kV3d, kPaper, kValidated };
 template <>
 struct EnumTable<LtbPreset> {
-  static constexpr EnumName<LtbPreset> kNames[] = {{LtbPreset::kV3d, "v3d"},
-                                                   {LtbPreset::kPaper, "paper"}};
+  static constexpr EnumName<LtbPreset> kNames[] = {
+      {LtbPreset::kValidated, "validated"}, {LtbPreset::kV3d, "v3d"}, {LtbPreset::kPaper, "paper"}};
 };
 
 // ltb.placement: which window slots the fused poses take.
@@ -181,18 +182,18 @@ struct EvalConfig {
 
 // Long-term pose bank (docs/long-term-bank.md, trainer/ltb.h): the settings of `v3d eval --ltb`,
 // `v3d infer --ltb`, `v3d ltb` and `v3d ltb-sweep`; enabled turns it on in eval and infer.
-// The defaults are the `v3d` preset; reading `preset` sets every key of the reading (all but
+// The defaults are the `validated` preset; reading `preset` sets every key of the reading (all but
 // enabled and preset), and the keys given with it override it (apply_ltb_preset).
 struct LtbConfig {
   bool enabled = false;
-  LtbPreset preset = LtbPreset::kV3d;
+  LtbPreset preset = LtbPreset::kValidated;
   int capacity = 80;       // entries, in [1, kernels::kPoseBankMaxCapacity = 256]
   double threshold = 0.7;  // insertion: rejected when max similarity >= threshold; <= 1
   LtbAccumulate accumulate = LtbAccumulate::kEntries;
   double fusion_threshold = 0.7;  // fusion candidates need similarity >= this; <= 1
-  int max_insert = -1;            // poses fused into a window; -1 = the radius (RF-1)/2; >= -1
-  LtbPlacement placement = LtbPlacement::kNextToCenter;
-  LtbGate gate = LtbGate::kNone;
+  int max_insert = 2;             // poses fused into a window; -1 = the radius (RF-1)/2; >= -1
+  LtbPlacement placement = LtbPlacement::kLeastSimilar;
+  LtbGate gate = LtbGate::kMin;
   double gate_threshold = 0.7;  // fuse only when the gate's similarity is below this
   LtbMode mode = LtbMode::kOffline;
   LtbCenter center = LtbCenter::kCentroid;

@@ -184,16 +184,41 @@ TEST(Config, Overrides) {
 }
 
 TEST(Config, LtbPresets) {
-  // The v3d preset is the defaults, exactly: the reading v3d implemented first.
-  EXPECT_EQ(ltb_preset(LtbPreset::kV3d), LtbConfig{});
-  EXPECT_EQ(parse_config("ltb: {preset: v3d}\n", "t"), ExperimentConfig{});
+  // The v3d preset, key by key: the reading v3d implemented first, the defaults of earlier
+  // releases (Ltb.PresetsAsOptions pins it against the kernel options of that reading).
+  const LtbConfig v3d{.enabled = false,
+                      .preset = LtbPreset::kV3d,
+                      .capacity = 80,
+                      .threshold = 0.7,
+                      .accumulate = LtbAccumulate::kEntries,
+                      .fusion_threshold = 0.7,
+                      .max_insert = -1,
+                      .placement = LtbPlacement::kNextToCenter,
+                      .gate = LtbGate::kNone,
+                      .gate_threshold = 0.7,
+                      .mode = LtbMode::kOffline,
+                      .center = LtbCenter::kCentroid};
+  EXPECT_EQ(ltb_preset(LtbPreset::kV3d), v3d);
+  EXPECT_EQ(parse_config("ltb: {preset: v3d}\n", "t").ltb, v3d);
   // The paper preset: the v3d reading plus the incoherence gate (min over the local frames, 0.7).
-  LtbConfig paper;
+  LtbConfig paper = v3d;
   paper.preset = LtbPreset::kPaper;
   paper.gate = LtbGate::kMin;
-  paper.gate_threshold = 0.7;
   EXPECT_EQ(ltb_preset(LtbPreset::kPaper), paper);
   EXPECT_EQ(parse_config("ltb: {preset: paper}\n", "t").ltb, paper);
+  // The validated preset is the defaults, exactly: the paper preset with at most two poses per
+  // window, each replacing a local frame least similar to the centre (docs/results.md).
+  LtbConfig validated = paper;
+  validated.preset = LtbPreset::kValidated;
+  validated.max_insert = 2;
+  validated.placement = LtbPlacement::kLeastSimilar;
+  EXPECT_EQ(ltb_preset(LtbPreset::kValidated), validated);
+  EXPECT_EQ(LtbConfig{}, validated);
+  EXPECT_EQ(parse_config("ltb: {preset: validated}\n", "t"), ExperimentConfig{});
+  EXPECT_EQ(
+      parse_config("ltb: {preset: v3d, max_insert: 2, placement: least_similar, gate: min}\n", "t")
+          .ltb.preset,
+      LtbPreset::kV3d);
   // Keys given with the preset override it, in whatever order the file lists them; enabled is
   // not part of a reading.
   const LtbConfig c =
@@ -211,7 +236,7 @@ TEST(Config, LtbPresets) {
   custom.ltb.enabled = true;
   custom.ltb.capacity = 40;
   custom.ltb.accumulate = LtbAccumulate::kOffered;
-  custom.ltb.placement = LtbPlacement::kLeastSimilar;
+  custom.ltb.placement = LtbPlacement::kOutermost;
   const LtbConfig o =
       parse_config(to_yaml(custom), "ckpt",
                    {"ltb.max_insert=3", "ltb.preset=paper", "ltb.gate_threshold=0.5"})
