@@ -298,7 +298,11 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
   cairo_set_source_rgb(cr, 0, 0, 0);
   if (!spec.title.empty()) {
     select_font(cr, kTitleSize, true);
-    draw_text(cr, spec.title, left + pw / 2, 14, 0.5, 0);
+    // Centred over the plot area when it fits in the image there; a long title beside a wide
+    // legend moves right (or starts at the margin) rather than run off the left edge.
+    const double tw = text_width(cr, spec.title), margin = 8;
+    const double tx = std::max(margin, std::min(left + pw / 2 - tw / 2, width - margin - tw));
+    draw_text(cr, spec.title, tx, 14, 0, 0);
   }
   select_font(cr, kLabelSize);
   draw_text(cr, spec.x_label, left + pw / 2, height - 10, 0.5, 1);

@@ -120,6 +120,30 @@ TEST_F(PlotTest, WritesPngOfRequestedSize) {
   EXPECT_FALSE(fs::exists(file + ".tmp"));
 }
 
+// A title longer than the plot area beside a wide legend stays inside the image: no ink in the
+// title band's first columns (where a clipped title would start), and some ink in the band.
+TEST_F(PlotTest, LongTitleBesideAWideLegendIsNotClipped) {
+  PlotSpec spec = two_series_spec();
+  spec.width = 800;
+  spec.height = 500;
+  spec.title = "Study of a long name: test MPJPE, mean over seeds (dashed: bank with a long name)";
+  spec.series[0].label = "Sample3+Sample5+Sample7+Sequential (w/o LTB), a wide legend entry";
+  const std::string file = path("plot.png");
+  write_line_plot_png(spec, file);
+  Surface s = load_png(file);
+  const std::vector<uint32_t> px = pixels(s.get());
+  const size_t w = static_cast<size_t>(cairo_image_surface_get_width(s.get()));
+  size_t edge_ink = 0, band_ink = 0;
+  for (size_t y = 10; y < 40; ++y)
+    for (size_t x = 0; x < w; ++x) {
+      const bool ink = px[y * w + x] != 0xffffffu;
+      band_ink += ink;
+      edge_ink += ink && (x < 4 || x + 4 >= w);
+    }
+  EXPECT_EQ(edge_ink, 0u);
+  EXPECT_GT(band_ink, 200u);
+}
+
 TEST_F(PlotTest, IsNotBlankAndShowsEachSeriesColour) {
   PlotSpec spec = two_series_spec();
   spec.series.push_back({"third", {1, 3, 5}, {100, 90, 85}});
