@@ -1,0 +1,271 @@
+// Incremental causal inference (trainer/stream.h).
+#include "trainer/stream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/common.h"
+#include "trainer/predict.h"
+
+namespace v3d {
+
+StreamModel::StreamModel(const TemporalModel& model, const data::Skeleton& keypoints,
+                         const data::Skeleton& joints, const StreamOptions& options)
+    : folded_(model.fold_weights()),
+      blocks_(folded_),
+      keypoints_(&keypoints),
+      joints_(&joints),
+      options_(options),
+      keypoint_flip_(keypoints.flip_permutation()),
+      joint_flip_(joints.flip_permutation()),
+      ltb_parents_(v3d::ltb_parents(keypoints)) {
+  const TemporalModelConfig& mc = model.config();
+  V3D_REQUIRE(mc.causal,
+              "stream: the model is not causal (model.causal: false); streaming needs a model "
+              "whose window ends at its frame");
+  V3D_REQUIRE(model.device().is_cpu(), "stream: runs on the CPU, not on " << model.device().str());
+  V3D_CHECK(mc.joints_in == keypoints.num_joints() && mc.features_in == 2 &&
+                mc.joints_out == joints.num_joints(),
+            "stream: the model takes " << mc.joints_in << " keypoints and predicts "
+                                       << mc.joints_out << " joints; the layouts have "
+                                       << keypoints.num_joints() << " and " << joints.num_joints());
+  options_.ltb_options.online = true;  // a stream has no future frames to bank
+  options_.ltb_options.causal = true;
+  if (options_.ltb) validate_ltb_options(options_.ltb_options);
+}
+
+kernels::PoseBankSettings StreamModel::bank_settings() const {
+  return ltb_bank_settings(options_.ltb_options);
+}
+
+kernels::PoseFuseSettings StreamModel::fuse_settings() const {
+  return ltb_fuse_settings(options_.ltb_options, radius());
+}
+
+TrackStream::TrackStream(const StreamModel& model) : m_(&model) {
+  const DilatedBlocks& net = model.blocks();
+  rf_ = net.receptive_field();
+  channels_.push_back(net.in_channels());
+  for (size_t i = 0; i < net.size(); ++i) {
+    width_.push_back(net.width(i));
+    dilation_.push_back(net.dilation(i));
+    channels_.push_back(net.channels());
+  }
+  for (const int64_t c : channels_)
+    rings_.emplace_back(static_cast<size_t>(model.copies() * rf_ * c), 0.0f);
+  if (model.options().ltb) {
+    kernels::PoseSkeleton sk;
+    sk.joints = model.keypoints();
+    sk.parents = model.ltb_parents().data();
+    sk.center = model.options().ltb_options.center;
+    bank_ = std::make_unique<kernels::cpu::PoseBankStream>(sk, model.bank_settings(),
+                                                           model.fuse_settings());
+  }
+}
+
+TrackStream::~TrackStream() = default;
+
+float* TrackStream::ring(size_t level, int64_t cp, int64_t e) {
+  // Positions before the first frame share the slots of the padding, which the first frame
+  // filled; a position is overwritten only once no tap reads it any more (taps span < RF).
+  const int64_t slot = ((e % rf_) + rf_) % rf_;
+  return rings_[level].data() + (cp * rf_ + slot) * channels_[level];
+}
+
+void TrackStream::push_input(std::span<const float> pose) {
+  const int64_t t = frames_, c0 = channels_[0];
+  const int kp = m_->keypoints();
+  for (int64_t cp = 0; cp < m_->copies(); ++cp) {
+    float* dst = ring(0, cp, t);
+    if (cp == 0) {
+      std::copy(pose.begin(), pose.end(), dst);
+    } else {
+      // The mirrored input: x negated, keypoint j from its mirror (data::flip_poses).
+      const std::vector<int>& perm = m_->keypoint_flip();
+      for (int j = 0; j < kp; ++j) {
+        dst[j * 2] = -pose[static_cast<size_t>(perm[static_cast<size_t>(j)] * 2)];
+        dst[j * 2 + 1] = pose[static_cast<size_t>(perm[static_cast<size_t>(j)] * 2 + 1)];
+      }
+    }
+    if (t == 0)  // the edge padding: RF - 1 copies of frame 0 before it
+      for (int64_t e = 1; e < rf_; ++e) std::copy(dst, dst + c0, ring(0, cp, e));
+  }
+}
+
+namespace {
+
+// The window input of one block: (n, W, C) rows to fill.
+Tensor window_input(int64_t n, int64_t w, int64_t c) {
+  return Tensor::empty({n, w, c}, DType::kF32, Device::cpu());
+}
+
+}  // namespace
+
+void TrackStream::plain_column(std::vector<float>& head_in, StreamStep& st) {
+  const DilatedBlocks& net = m_->blocks();
+  const int64_t t = frames_, copies = m_->copies();
+  const size_t layers = net.size();
+  // With a fused frame the last block is the tree's root; the rings below it still need the
+  // plain column for the frames that follow.
+  const size_t blocks = head_in.empty() ? layers - 1 : layers;
+  for (size_t i = 0; i < blocks; ++i) {
+    const int64_t w = width_[i], d = dilation_[i], ci = channels_[i], c = channels_[i + 1];
+    const Tensor x = window_input(copies, w, ci);
+    float* xp = x.f32();
+    for (int64_t cp = 0; cp < copies; ++cp)
+      for (int64_t k = 0; k < w; ++k) {
+        const float* src = ring(i, cp, t - (w - 1 - k) * d);
+        std::copy(src, src + ci, xp + (cp * w + k) * ci);
+      }
+    const Tensor y = net.window(i, x);  // (copies, 1, C)
+    const float* yp = y.f32();
+    for (int64_t cp = 0; cp < copies; ++cp) {
+      float* dst = ring(i + 1, cp, t);
+      std::copy(yp + cp * c, yp + (cp + 1) * c, dst);
+      if (t == 0)
+        for (int64_t e = 1; e < rf_; ++e) std::copy(dst, dst + c, ring(i + 1, cp, e));
+    }
+    st.computed += 1;
+  }
+  if (blocks == layers)
+    for (int64_t cp = 0; cp < copies; ++cp) {
+      const float* h = ring(layers, cp, t);
+      std::copy(h, h + channels_[layers], head_in.begin() + cp * channels_[layers]);
+    }
+}
+
+void TrackStream::fused_column(const std::vector<int32_t>& map, std::vector<float>& head_in,
+                               StreamStep& st) {
+  const DilatedBlocks& net = m_->blocks();
+  const int64_t t = frames_, copies = m_->copies(), window = rf_;
+  const size_t layers = net.size();
+  const int kp = m_->keypoints();
+  std::vector<int64_t> rf(layers), nodes(layers);
+  for (size_t i = 0; i < layers; ++i) {
+    rf[i] = net.receptive_field(i);
+    nodes[i] = window / rf[i];
+  }
+  // The position whose block-i output saw exactly slots [u rf_i, (u + 1) rf_i) of the window, if
+  // still in the ring (frames before 0 are frame 0, the edge padding), else -1.
+  auto ring_position = [&](size_t i, int64_t u) -> int64_t {
+    const int32_t* s = map.data() + u * rf[i];
+    const int64_t e = s[rf[i] - 1];
+    if (e > t || e < t - rf_ + 1) return -1;
+    for (int64_t k = 0; k < rf[i]; ++k)
+      if (s[k] != std::max<int64_t>(e - (rf[i] - 1) + k, 0)) return -1;
+    return e;
+  };
+  // Which nodes are needed, reused (ring position) or computed: every root is computed, a
+  // computed node needs its children.
+  std::vector<std::vector<int64_t>> reuse(layers), compute(layers);
+  std::vector<std::vector<char>> need(layers);
+  for (size_t i = 0; i < layers; ++i) {
+    need[i].assign(static_cast<size_t>(nodes[i]), 0);
+    reuse[i].assign(static_cast<size_t>(nodes[i]), -1);
+  }
+  need[layers - 1][0] = 1;
+  for (size_t i = layers; i-- > 0;) {
+    for (int64_t u = 0; u < nodes[i]; ++u) {
+      if (!need[i][static_cast<size_t>(u)]) continue;
+      if (i + 1 < layers) reuse[i][static_cast<size_t>(u)] = ring_position(i, u);
+      if (reuse[i][static_cast<size_t>(u)] >= 0) {
+        st.reused += 1;
+        continue;
+      }
+      compute[i].push_back(u);
+      if (i > 0)
+        for (int64_t k = 0; k < width_[i]; ++k)
+          need[i - 1][static_cast<size_t>(u * width_[i] + k)] = 1;
+    }
+  }
+  // Bottom up: each block's computed nodes as one batch of windows, (copies x n, W_i, C_i).
+  const int64_t c = net.channels(), c0 = channels_[0];
+  std::vector<float> below, here;  // the previous / current block's node values, (copies, nodes, C)
+  for (size_t i = 0; i < layers; ++i) {
+    const int64_t n = static_cast<int64_t>(compute[i].size()), w = width_[i], ci = channels_[i];
+    here.assign(static_cast<size_t>(copies * nodes[i] * c), 0.0f);
+    for (int64_t u = 0; u < nodes[i]; ++u) {
+      const int64_t e = reuse[i][static_cast<size_t>(u)];
+      if (e < 0) continue;
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        const float* src = ring(i + 1, cp, e);
+        std::copy(src, src + c, here.begin() + (cp * nodes[i] + u) * c);
+      }
+    }
+    if (n == 0) continue;
+    const Tensor x = window_input(copies * n, w, ci);
+    float* xp = x.f32();
+    for (int64_t cp = 0; cp < copies; ++cp)
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t u = compute[i][static_cast<size_t>(q)];
+        for (int64_t k = 0; k < w; ++k) {
+          float* dst = xp + ((cp * n + q) * w + k) * ci;
+          if (i > 0) {
+            const float* src = below.data() + (cp * nodes[i - 1] + u * w + k) * c;
+            std::copy(src, src + c, dst);
+            continue;
+          }
+          // Block 0 reads the 2D pose of the slot's frame (mirrored for the second copy).
+          const float* p =
+              poses_.data() + static_cast<int64_t>(map[static_cast<size_t>(u * w + k)]) * c0;
+          const std::vector<int>& perm = m_->keypoint_flip();
+          for (int j = 0; j < kp; ++j) {
+            const int from = cp == 0 ? j : perm[static_cast<size_t>(j)];
+            dst[j * 2] = cp == 0 ? p[from * 2] : -p[from * 2];
+            dst[j * 2 + 1] = p[from * 2 + 1];
+          }
+        }
+      }
+    const Tensor y = net.window(i, x);  // (copies x n, 1, C)
+    const float* yp = y.f32();
+    for (int64_t cp = 0; cp < copies; ++cp)
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t u = compute[i][static_cast<size_t>(q)];
+        std::copy(yp + (cp * n + q) * c, yp + (cp * n + q + 1) * c,
+                  here.begin() + (cp * nodes[i] + u) * c);
+      }
+    st.computed += n;
+    below.swap(here);
+  }
+  // The root (one node per copy) goes to the head.
+  for (int64_t cp = 0; cp < copies; ++cp)
+    std::copy(below.begin() + cp * c, below.begin() + (cp + 1) * c, head_in.begin() + cp * c);
+}
+
+std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* step) {
+  const int kp = m_->keypoints();
+  V3D_CHECK(static_cast<int64_t>(pose.size()) == int64_t{kp} * 2,
+            "stream: a frame of " << pose.size() << " values for " << kp << " keypoints");
+  for (const float v : pose) V3D_CHECK(std::isfinite(v), "stream: a non-finite coordinate");
+  StreamStep st;
+  st.frame = frames_;
+  std::vector<int32_t> map;
+  if (bank_ != nullptr) {
+    poses_.insert(poses_.end(), pose.begin(), pose.end());
+    map.resize(static_cast<size_t>(rf_));
+    st.fused = bank_->push(poses_.data(), map.data()) > 0;
+    st.bank_size = bank_->bank_size();
+  }
+  push_input(pose);
+  const DilatedBlocks& net = m_->blocks();
+  const int64_t copies = m_->copies(), c = net.channels();
+  std::vector<float> head_in(static_cast<size_t>(copies * c));
+  if (st.fused) {
+    std::vector<float> none;
+    plain_column(none, st);  // the rings below the last block
+    fused_column(map, head_in, st);
+  } else {
+    plain_column(head_in, st);
+  }
+  ++frames_;
+  const Tensor h = Tensor::from_vector(head_in, {copies, 1, c}, Device::cpu());
+  const std::vector<float> y = net.head(h).to_vector();  // (copies, J_out * 3)
+  const int64_t out_row = int64_t{m_->joints()} * 3;
+  std::vector<float> out(y.begin(), y.begin() + out_row);
+  if (copies == 2) average_flipped(y.data(), y.data() + out_row, 1, m_->joint_flip(), out.data());
+  if (step != nullptr) *step = st;
+  return out;
+}
+
+}  // namespace v3d
