@@ -43,6 +43,81 @@ kernels::PoseFuseSettings StreamModel::fuse_settings() const {
   return ltb_fuse_settings(options_.ltb_options, radius());
 }
 
+namespace {
+
+// y (n, c_out) = act(x (n, k) w^T + b) + residual (rows of res_stride floats, or none), w the
+// (c_out, k) row-major weights: one pass over w for all n rows (n <= kMatvecRows). The epilogue
+// is the convolution's (kernels/temporal_conv.h, ConvEpilogue): bias, ReLU, then the residual.
+void matvec(const float* w, const float* b, const float* x, int64_t n, int64_t k, int64_t c_out,
+            const float* residual, int64_t res_stride, float* y) {
+  V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows");
+#pragma omp parallel for schedule(static) if (c_out * k >= (1 << 16))
+  for (int64_t co = 0; co < c_out; ++co) {
+    const float* wr = w + co * k;
+    float acc[StreamModel::kMatvecRows] = {};
+    if (n == 1) {
+      float a0 = 0.0f;
+#pragma omp simd reduction(+ : a0)
+      for (int64_t r = 0; r < k; ++r) a0 += wr[r] * x[r];
+      acc[0] = a0;
+    } else {
+      for (int64_t q = 0; q + 1 < n; q += 2) {
+        const float *x0 = x + q * k, *x1 = x + (q + 1) * k;
+        float a0 = 0.0f, a1 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1)
+        for (int64_t r = 0; r < k; ++r) {
+          a0 += wr[r] * x0[r];
+          a1 += wr[r] * x1[r];
+        }
+        acc[q] = a0;
+        acc[q + 1] = a1;
+      }
+      if (n % 2 == 1) {
+        const float* xl = x + (n - 1) * k;
+        float a0 = 0.0f;
+#pragma omp simd reduction(+ : a0)
+        for (int64_t r = 0; r < k; ++r) a0 += wr[r] * xl[r];
+        acc[n - 1] = a0;
+      }
+    }
+    for (int64_t q = 0; q < n; ++q) {
+      float v = acc[q] + b[co];
+      v = v > 0.0f ? v : 0.0f;
+      if (residual != nullptr) v = residual[q * res_stride + co] + v;
+      y[q * c_out + co] = v;
+    }
+  }
+}
+
+}  // namespace
+
+void StreamModel::window(size_t i, const float* x, int64_t n, float* y) const {
+  const int64_t w = blocks_.width(i), ci = blocks_.inputs(i), c = blocks_.channels();
+  if (n > kMatvecRows) {
+    const Tensor in = Tensor::from_vector(std::vector<float>(x, x + n * w * ci), {n, w, ci});
+    const Tensor out = blocks_.window(i, in);
+    std::copy(out.f32(), out.f32() + n * c, y);
+    return;
+  }
+  // The (C_out, W * C_in) tap-major weights of the block's first convolution (K = 1 needs no
+  // permutation), then its 1x1 convolution.
+  const auto weights = [&](size_t k) {
+    const Tensor& t = folded_.prepared[k].tap_major.defined() ? folded_.prepared[k].tap_major
+                                                              : folded_.convs[k].weight;
+    return t.f32();
+  };
+  if (i == 0) {
+    matvec(weights(0), folded_.convs[0].bias.f32(), x, n, w * ci, c, nullptr, 0, y);
+    return;
+  }
+  const size_t k = 2 * i - 1;
+  std::vector<float> h(static_cast<size_t>(n * c));
+  matvec(weights(k), folded_.convs[k].bias.f32(), x, n, w * ci, c, nullptr, 0, h.data());
+  // The residual: each window's last row (the causal tap).
+  matvec(weights(k + 1), folded_.convs[k + 1].bias.f32(), h.data(), n, c, c, x + (w - 1) * ci,
+         w * ci, y);
+}
+
 TrackStream::TrackStream(const StreamModel& model) : m_(&model) {
   const DilatedBlocks& net = model.blocks();
   rf_ = net.receptive_field();
@@ -93,15 +168,6 @@ void TrackStream::push_input(std::span<const float> pose) {
   }
 }
 
-namespace {
-
-// The window input of one block: (n, W, C) rows to fill.
-Tensor window_input(int64_t n, int64_t w, int64_t c) {
-  return Tensor::empty({n, w, c}, DType::kF32, Device::cpu());
-}
-
-}  // namespace
-
 void TrackStream::plain_column(std::vector<float>& head_in, StreamStep& st) {
   const DilatedBlocks& net = m_->blocks();
   const int64_t t = frames_, copies = m_->copies();
@@ -111,15 +177,16 @@ void TrackStream::plain_column(std::vector<float>& head_in, StreamStep& st) {
   const size_t blocks = head_in.empty() ? layers - 1 : layers;
   for (size_t i = 0; i < blocks; ++i) {
     const int64_t w = width_[i], d = dilation_[i], ci = channels_[i], c = channels_[i + 1];
-    const Tensor x = window_input(copies, w, ci);
-    float* xp = x.f32();
+    std::vector<float>& xs = scratch_x_;
+    xs.resize(static_cast<size_t>(copies * w * ci));
     for (int64_t cp = 0; cp < copies; ++cp)
       for (int64_t k = 0; k < w; ++k) {
         const float* src = ring(i, cp, t - (w - 1 - k) * d);
-        std::copy(src, src + ci, xp + (cp * w + k) * ci);
+        std::copy(src, src + ci, xs.begin() + (cp * w + k) * ci);
       }
-    const Tensor y = net.window(i, x);  // (copies, 1, C)
-    const float* yp = y.f32();
+    scratch_y_.resize(static_cast<size_t>(copies * c));
+    m_->window(i, xs.data(), copies, scratch_y_.data());  // (copies, C)
+    const float* yp = scratch_y_.data();
     for (int64_t cp = 0; cp < copies; ++cp) {
       float* dst = ring(i + 1, cp, t);
       std::copy(yp + cp * c, yp + (cp + 1) * c, dst);
@@ -194,8 +261,9 @@ void TrackStream::fused_column(const std::vector<int32_t>& map, std::vector<floa
       }
     }
     if (n == 0) continue;
-    const Tensor x = window_input(copies * n, w, ci);
-    float* xp = x.f32();
+    std::vector<float>& xs = scratch_x_;
+    xs.resize(static_cast<size_t>(copies * n * w * ci));
+    float* xp = xs.data();
     for (int64_t cp = 0; cp < copies; ++cp)
       for (int64_t q = 0; q < n; ++q) {
         const int64_t u = compute[i][static_cast<size_t>(q)];
@@ -217,8 +285,9 @@ void TrackStream::fused_column(const std::vector<int32_t>& map, std::vector<floa
           }
         }
       }
-    const Tensor y = net.window(i, x);  // (copies x n, 1, C)
-    const float* yp = y.f32();
+    scratch_y_.resize(static_cast<size_t>(copies * n * c));
+    m_->window(i, xs.data(), copies * n, scratch_y_.data());  // (copies x n, C)
+    const float* yp = scratch_y_.data();
     for (int64_t cp = 0; cp < copies; ++cp)
       for (int64_t q = 0; q < n; ++q) {
         const int64_t u = compute[i][static_cast<size_t>(q)];

@@ -17,6 +17,13 @@
 // order of the sums in each convolution (the batch pass's GEMM over many rows, on the CPU its
 // Winograd F(4,3) form, against a GEMM of one or two rows here), docs/cli.md states the bound.
 //
+// Speed: a frame's columns are products of 1 or 2 rows (flip TTA) with each block's weights, so
+// a frame reads every weight once (16.9 M floats, 68 MB, for the 243-frame 1024-channel model)
+// and the memory bandwidth bounds it. The GEMM library would also pack the whole weight matrix
+// into its panel layout on every call (a second read and a write of the weights); a few rows
+// therefore go through matrix-vector products over the folded tap-major weights instead (OpenMP
+// over the output channels, each a SIMD dot product): the same products, summed in another order.
+//
 // CPU only (the point is a frame's latency on a CPU); one TrackStream per track, all sharing one
 // StreamModel.
 #pragma once
@@ -61,6 +68,11 @@ class StreamModel {
   const std::vector<int32_t>& ltb_parents() const { return ltb_parents_; }
   kernels::PoseBankSettings bank_settings() const;
   kernels::PoseFuseSettings fuse_settings() const;
+  // Block i on n gathered windows (n, W_i, C_i) -> y (n, C): DilatedBlocks::window, or for a few
+  // windows (n <= kMatvecRows) matrix-vector products straight over the folded weights (see the
+  // file comment).
+  void window(size_t i, const float* x, int64_t n, float* y) const;
+  static constexpr int64_t kMatvecRows = 4;
 
  private:
   FoldedWeights folded_;
@@ -106,6 +118,7 @@ class TrackStream {
   std::vector<int64_t> width_, dilation_, channels_;  // per level: C_L
   std::vector<std::vector<float>> rings_;             // (copies, RF, C_L) each
   std::vector<float> poses_;                          // (frames, J_in, 2), with the bank only
+  std::vector<float> scratch_x_, scratch_y_;          // a block's windows and outputs
   std::unique_ptr<kernels::cpu::PoseBankStream> bank_;
 };
 
