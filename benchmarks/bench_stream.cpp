@@ -62,8 +62,8 @@ double quantile(const std::vector<double>& sorted, double q) {
 }
 
 struct Replay {
-  std::vector<double> latency_ms, compute_ms;
-  int64_t fused = 0;
+  std::vector<double> latency_ms, compute_ms, fused_ms;  // fused_ms: the fused frames' compute
+  int64_t fused = 0, fused_nodes = 0;                    // and their tree nodes evaluated
 };
 
 // The track replayed at `fps` (0: back to back) through a fresh TrackStream.
@@ -86,9 +86,14 @@ Replay replay(const v3d::StreamModel& model, const std::vector<float>& poses, do
     r.latency_ms.push_back(std::chrono::duration<double, std::milli>(done - release).count());
     r.compute_ms.push_back(std::chrono::duration<double, std::milli>(done - start).count());
     r.fused += step.fused;
+    if (step.fused) {
+      r.fused_ms.push_back(r.compute_ms.back());
+      r.fused_nodes += step.computed;
+    }
   }
   std::sort(r.latency_ms.begin(), r.latency_ms.end());
   std::sort(r.compute_ms.begin(), r.compute_ms.end());
+  std::sort(r.fused_ms.begin(), r.fused_ms.end());
   return r;
 }
 
@@ -141,8 +146,7 @@ int main(int argc, char** argv) {
     TemporalModel model(mc, Device::cpu(), 1);
     NoGradGuard no_grad;
     const std::vector<float> poses = recorded_2d(frames);
-    std::printf("CPU: %s; %d OpenMP thread(s)\n", bench::cpu_description().c_str(),
-                bench::blas_threads());
+    std::printf("Threads: %d (OpenMP)\n", bench::blas_threads());
     std::printf(
         "Model: widths %s, %lld channels, receptive field %lld (causal), %lld parameters; flip "
         "TTA %s; %lld frames replayed at %g fps\n",
@@ -150,8 +154,9 @@ int main(int argc, char** argv) {
         static_cast<long long>(model.receptive_field()),
         static_cast<long long>(model.parameter_count()), no_flip ? "off" : "on",
         static_cast<long long>(frames), fps);
-    std::printf("%-8s %8s %8s %8s %8s %12s %8s\n", "bank", "median", "p90", "p99", "max",
-                "compute med", "fused");
+    std::printf("latency from each frame's release to its pose, ms; compute: the push alone\n");
+    std::printf("%-5s %8s %8s %8s %8s %12s %7s %18s %12s\n", "bank", "median", "p90", "p99", "max",
+                "compute med", "fused", "fused compute med", "nodes/fused");
     nlohmann::json out;
     out["gemm_kernel"] = bench::gemm_kernel_summary();
     out["cpu"] = bench::cpu_description();
@@ -172,17 +177,21 @@ int main(int argc, char** argv) {
              0.0);  // warm-up: the GEMM library, the allocator's cache
       const Replay r = replay(sm, poses, fps);
       const double share = static_cast<double>(r.fused) / static_cast<double>(frames);
-      std::printf("%-8s %8.3f %8.3f %8.3f %8.3f %12.3f %7.1f%%\n", ltb ? "on" : "off",
+      const double nodes =
+          r.fused > 0 ? static_cast<double>(r.fused_nodes) / static_cast<double>(r.fused) : 0.0;
+      std::printf("%-5s %8.3f %8.3f %8.3f %8.3f %12.3f %6.1f%% %18.3f %12.1f\n", ltb ? "on" : "off",
                   quantile(r.latency_ms, 0.5), quantile(r.latency_ms, 0.9),
                   quantile(r.latency_ms, 0.99), r.latency_ms.back(), quantile(r.compute_ms, 0.5),
-                  100.0 * share);
+                  100.0 * share, quantile(r.fused_ms, 0.5), nodes);
       std::fflush(stdout);
       out[ltb ? "bank_on" : "bank_off"] = {{"median_ms", quantile(r.latency_ms, 0.5)},
                                            {"p90_ms", quantile(r.latency_ms, 0.9)},
                                            {"p99_ms", quantile(r.latency_ms, 0.99)},
                                            {"max_ms", r.latency_ms.back()},
                                            {"compute_median_ms", quantile(r.compute_ms, 0.5)},
-                                           {"fused_share", share}};
+                                           {"fused_share", share},
+                                           {"fused_compute_median_ms", quantile(r.fused_ms, 0.5)},
+                                           {"nodes_per_fused_frame", nodes}};
     }
     if (!json_path.empty()) bench::write_json(json_path, out);
   } catch (const std::exception& e) {

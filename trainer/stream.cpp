@@ -168,89 +168,98 @@ void TrackStream::push_input(std::span<const float> pose) {
   }
 }
 
-void TrackStream::plain_column(std::vector<float>& head_in, StreamStep& st) {
+void TrackStream::columns(const std::vector<int32_t>* map, std::vector<float>& head_in,
+                          StreamStep& st) {
   const DilatedBlocks& net = m_->blocks();
-  const int64_t t = frames_, copies = m_->copies();
+  const int64_t t = frames_, copies = m_->copies(), c = net.channels();
   const size_t layers = net.size();
-  // With a fused frame the last block is the tree's root; the rings below it still need the
-  // plain column for the frames that follow.
-  const size_t blocks = head_in.empty() ? layers - 1 : layers;
-  for (size_t i = 0; i < blocks; ++i) {
-    const int64_t w = width_[i], d = dilation_[i], ci = channels_[i], c = channels_[i + 1];
+  const int kp = m_->keypoints();
+  // A fused window's tree (see the file comment): node u of block i covers window slots
+  // [u rf_i, (u + 1) rf_i). reuse: the ring position whose column saw exactly those slots (the
+  // frames before 0 being frame 0, the edge padding), -1 if none; compute: the nodes evaluated,
+  // every root and the children of a computed node.
+  std::vector<int64_t> nodes(layers, 0);
+  std::vector<std::vector<int64_t>> reuse(layers), compute(layers);
+  if (map != nullptr) {
+    std::vector<int64_t> rf(layers);
+    std::vector<std::vector<char>> need(layers);
+    for (size_t i = 0; i < layers; ++i) {
+      rf[i] = net.receptive_field(i);
+      nodes[i] = rf_ / rf[i];
+      need[i].assign(static_cast<size_t>(nodes[i]), 0);
+      reuse[i].assign(static_cast<size_t>(nodes[i]), -1);
+    }
+    auto ring_position = [&](size_t i, int64_t u) -> int64_t {
+      const int32_t* s = map->data() + u * rf[i];
+      const int64_t e = s[rf[i] - 1];
+      if (e > t || e < t - rf_ + 1) return -1;
+      for (int64_t k = 0; k < rf[i]; ++k)
+        if (s[k] != std::max<int64_t>(e - (rf[i] - 1) + k, 0)) return -1;
+      return e;
+    };
+    need[layers - 1][0] = 1;
+    for (size_t i = layers; i-- > 0;) {
+      for (int64_t u = 0; u < nodes[i]; ++u) {
+        if (!need[i][static_cast<size_t>(u)]) continue;
+        if (i + 1 < layers) reuse[i][static_cast<size_t>(u)] = ring_position(i, u);
+        if (reuse[i][static_cast<size_t>(u)] >= 0) {
+          st.reused += 1;
+          continue;
+        }
+        compute[i].push_back(u);
+        if (i > 0)
+          for (int64_t k = 0; k < width_[i]; ++k)
+            need[i - 1][static_cast<size_t>(u * width_[i] + k)] = 1;
+      }
+    }
+  }
+  // Block by block, one call over (copies x (plain + n), W_i, C_i) rows, so the weights are read
+  // once per block: first each copy's plain column at t (its ring; a fused frame's last block
+  // has none, its root replaces it), then each copy's computed tree nodes.
+  std::vector<float> below, here;  // the tree's node values of the previous / current block
+  for (size_t i = 0; i < layers; ++i) {
+    const int64_t w = width_[i], d = dilation_[i], ci = channels_[i];
+    const int64_t plain = map != nullptr && i + 1 == layers ? 0 : 1;
+    const int64_t n = static_cast<int64_t>(compute[i].size()), rows = copies * (plain + n);
     std::vector<float>& xs = scratch_x_;
-    xs.resize(static_cast<size_t>(copies * w * ci));
-    for (int64_t cp = 0; cp < copies; ++cp)
-      for (int64_t k = 0; k < w; ++k) {
+    xs.resize(static_cast<size_t>(rows * w * ci));
+    for (int64_t cp = 0; cp < copies; ++cp) {
+      for (int64_t k = 0; k < w && plain == 1; ++k) {
         const float* src = ring(i, cp, t - (w - 1 - k) * d);
         std::copy(src, src + ci, xs.begin() + (cp * w + k) * ci);
       }
-    scratch_y_.resize(static_cast<size_t>(copies * c));
-    m_->window(i, xs.data(), copies, scratch_y_.data());  // (copies, C)
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t u = compute[i][static_cast<size_t>(q)];
+        for (int64_t k = 0; k < w; ++k) {
+          float* dst = xs.data() + ((copies * plain + cp * n + q) * w + k) * ci;
+          if (i > 0) {
+            const float* src = below.data() + (cp * nodes[i - 1] + u * w + k) * c;
+            std::copy(src, src + c, dst);
+            continue;
+          }
+          // Block 0 reads the 2D pose of the slot's frame (mirrored for the second copy).
+          const float* p =
+              poses_.data() + static_cast<int64_t>((*map)[static_cast<size_t>(u * w + k)]) * ci;
+          const std::vector<int>& perm = m_->keypoint_flip();
+          for (int j = 0; j < kp; ++j) {
+            const int from = cp == 0 ? j : perm[static_cast<size_t>(j)];
+            dst[j * 2] = cp == 0 ? p[from * 2] : -p[from * 2];
+            dst[j * 2 + 1] = p[from * 2 + 1];
+          }
+        }
+      }
+    }
+    scratch_y_.resize(static_cast<size_t>(rows * c));
+    m_->window(i, xs.data(), rows, scratch_y_.data());  // (rows, C)
     const float* yp = scratch_y_.data();
-    for (int64_t cp = 0; cp < copies; ++cp) {
+    st.computed += plain + n;
+    for (int64_t cp = 0; cp < copies && plain == 1; ++cp) {
       float* dst = ring(i + 1, cp, t);
       std::copy(yp + cp * c, yp + (cp + 1) * c, dst);
-      if (t == 0)
+      if (t == 0)  // the padding's columns: those of the constant input
         for (int64_t e = 1; e < rf_; ++e) std::copy(dst, dst + c, ring(i + 1, cp, e));
     }
-    st.computed += 1;
-  }
-  if (blocks == layers)
-    for (int64_t cp = 0; cp < copies; ++cp) {
-      const float* h = ring(layers, cp, t);
-      std::copy(h, h + channels_[layers], head_in.begin() + cp * channels_[layers]);
-    }
-}
-
-void TrackStream::fused_column(const std::vector<int32_t>& map, std::vector<float>& head_in,
-                               StreamStep& st) {
-  const DilatedBlocks& net = m_->blocks();
-  const int64_t t = frames_, copies = m_->copies(), window = rf_;
-  const size_t layers = net.size();
-  const int kp = m_->keypoints();
-  std::vector<int64_t> rf(layers), nodes(layers);
-  for (size_t i = 0; i < layers; ++i) {
-    rf[i] = net.receptive_field(i);
-    nodes[i] = window / rf[i];
-  }
-  // The position whose block-i output saw exactly slots [u rf_i, (u + 1) rf_i) of the window, if
-  // still in the ring (frames before 0 are frame 0, the edge padding), else -1.
-  auto ring_position = [&](size_t i, int64_t u) -> int64_t {
-    const int32_t* s = map.data() + u * rf[i];
-    const int64_t e = s[rf[i] - 1];
-    if (e > t || e < t - rf_ + 1) return -1;
-    for (int64_t k = 0; k < rf[i]; ++k)
-      if (s[k] != std::max<int64_t>(e - (rf[i] - 1) + k, 0)) return -1;
-    return e;
-  };
-  // Which nodes are needed, reused (ring position) or computed: every root is computed, a
-  // computed node needs its children.
-  std::vector<std::vector<int64_t>> reuse(layers), compute(layers);
-  std::vector<std::vector<char>> need(layers);
-  for (size_t i = 0; i < layers; ++i) {
-    need[i].assign(static_cast<size_t>(nodes[i]), 0);
-    reuse[i].assign(static_cast<size_t>(nodes[i]), -1);
-  }
-  need[layers - 1][0] = 1;
-  for (size_t i = layers; i-- > 0;) {
-    for (int64_t u = 0; u < nodes[i]; ++u) {
-      if (!need[i][static_cast<size_t>(u)]) continue;
-      if (i + 1 < layers) reuse[i][static_cast<size_t>(u)] = ring_position(i, u);
-      if (reuse[i][static_cast<size_t>(u)] >= 0) {
-        st.reused += 1;
-        continue;
-      }
-      compute[i].push_back(u);
-      if (i > 0)
-        for (int64_t k = 0; k < width_[i]; ++k)
-          need[i - 1][static_cast<size_t>(u * width_[i] + k)] = 1;
-    }
-  }
-  // Bottom up: each block's computed nodes as one batch of windows, (copies x n, W_i, C_i).
-  const int64_t c = net.channels(), c0 = channels_[0];
-  std::vector<float> below, here;  // the previous / current block's node values, (copies, nodes, C)
-  for (size_t i = 0; i < layers; ++i) {
-    const int64_t n = static_cast<int64_t>(compute[i].size()), w = width_[i], ci = channels_[i];
+    if (map == nullptr) continue;
     here.assign(static_cast<size_t>(copies * nodes[i] * c), 0.0f);
     for (int64_t u = 0; u < nodes[i]; ++u) {
       const int64_t e = reuse[i][static_cast<size_t>(u)];
@@ -260,46 +269,19 @@ void TrackStream::fused_column(const std::vector<int32_t>& map, std::vector<floa
         std::copy(src, src + c, here.begin() + (cp * nodes[i] + u) * c);
       }
     }
-    if (n == 0) continue;
-    std::vector<float>& xs = scratch_x_;
-    xs.resize(static_cast<size_t>(copies * n * w * ci));
-    float* xp = xs.data();
     for (int64_t cp = 0; cp < copies; ++cp)
       for (int64_t q = 0; q < n; ++q) {
+        const float* src = yp + (copies * plain + cp * n + q) * c;
         const int64_t u = compute[i][static_cast<size_t>(q)];
-        for (int64_t k = 0; k < w; ++k) {
-          float* dst = xp + ((cp * n + q) * w + k) * ci;
-          if (i > 0) {
-            const float* src = below.data() + (cp * nodes[i - 1] + u * w + k) * c;
-            std::copy(src, src + c, dst);
-            continue;
-          }
-          // Block 0 reads the 2D pose of the slot's frame (mirrored for the second copy).
-          const float* p =
-              poses_.data() + static_cast<int64_t>(map[static_cast<size_t>(u * w + k)]) * c0;
-          const std::vector<int>& perm = m_->keypoint_flip();
-          for (int j = 0; j < kp; ++j) {
-            const int from = cp == 0 ? j : perm[static_cast<size_t>(j)];
-            dst[j * 2] = cp == 0 ? p[from * 2] : -p[from * 2];
-            dst[j * 2 + 1] = p[from * 2 + 1];
-          }
-        }
+        std::copy(src, src + c, here.begin() + (cp * nodes[i] + u) * c);
       }
-    scratch_y_.resize(static_cast<size_t>(copies * n * c));
-    m_->window(i, xs.data(), copies * n, scratch_y_.data());  // (copies x n, C)
-    const float* yp = scratch_y_.data();
-    for (int64_t cp = 0; cp < copies; ++cp)
-      for (int64_t q = 0; q < n; ++q) {
-        const int64_t u = compute[i][static_cast<size_t>(q)];
-        std::copy(yp + (cp * n + q) * c, yp + (cp * n + q + 1) * c,
-                  here.begin() + (cp * nodes[i] + u) * c);
-      }
-    st.computed += n;
     below.swap(here);
   }
-  // The root (one node per copy) goes to the head.
-  for (int64_t cp = 0; cp < copies; ++cp)
-    std::copy(below.begin() + cp * c, below.begin() + (cp + 1) * c, head_in.begin() + cp * c);
+  // The head's input: the last block's plain column, or the fused window's root.
+  for (int64_t cp = 0; cp < copies; ++cp) {
+    const float* h = map == nullptr ? ring(layers, cp, t) : below.data() + cp * c;
+    std::copy(h, h + c, head_in.begin() + cp * c);
+  }
 }
 
 std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* step) {
@@ -320,13 +302,7 @@ std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* st
   const DilatedBlocks& net = m_->blocks();
   const int64_t copies = m_->copies(), c = net.channels();
   std::vector<float> head_in(static_cast<size_t>(copies * c));
-  if (st.fused) {
-    std::vector<float> none;
-    plain_column(none, st);  // the rings below the last block
-    fused_column(map, head_in, st);
-  } else {
-    plain_column(head_in, st);
-  }
+  columns(st.fused ? &map : nullptr, head_in, st);
   ++frames_;
   const Tensor h = Tensor::from_vector(head_in, {copies, 1, c}, Device::cpu());
   const std::vector<float> y = net.head(h).to_vector();  // (copies, J_out * 3)

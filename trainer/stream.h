@@ -72,7 +72,7 @@ class StreamModel {
   // windows (n <= kMatvecRows) matrix-vector products straight over the folded weights (see the
   // file comment).
   void window(size_t i, const float* x, int64_t n, float* y) const;
-  static constexpr int64_t kMatvecRows = 4;
+  static constexpr int64_t kMatvecRows = 32;
 
  private:
   FoldedWeights folded_;
@@ -110,8 +110,9 @@ class TrackStream {
   // Ring L (0: the input rows, L = i + 1: block i's output) at position e, copy cp.
   float* ring(size_t level, int64_t cp, int64_t e);
   void push_input(std::span<const float> pose);
-  void plain_column(std::vector<float>& head_in, StreamStep& st);
-  void fused_column(const std::vector<int32_t>& map, std::vector<float>& head_in, StreamStep& st);
+  // The frame's column of every block into the rings and the head's input (copies, C); with a
+  // fused window's map, also its tree of blocks, whose root replaces the last block's column.
+  void columns(const std::vector<int32_t>* map, std::vector<float>& head_in, StreamStep& st);
 
   const StreamModel* m_;
   int64_t frames_ = 0, rf_ = 0;
