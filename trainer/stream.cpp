@@ -50,8 +50,9 @@ namespace {
 // is the convolution's (kernels/temporal_conv.h, ConvEpilogue): bias, ReLU, then the residual.
 // Compiled for AVX-512, AVX2 and the baseline, picked at load time (the build targets the
 // baseline x86-64): a fused window's tree adds rows, which makes the products compute bound.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void matvec(const float* w, const float* b, const float* x, int64_t n, int64_t k, int64_t c_out,
-            const float* residual, int64_t res_stride, float* y) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void matvec(
+    const float* w, const float* b, const float* x, int64_t n, int64_t k, int64_t c_out,
+    const float* residual, int64_t res_stride, float* y) {
   V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows");
 #pragma omp parallel for schedule(static) if (c_out * k >= (1 << 16))
   for (int64_t co = 0; co < c_out; ++co) {
