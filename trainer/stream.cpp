@@ -291,7 +291,11 @@ std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* st
   const int kp = m_->keypoints();
   V3D_CHECK(static_cast<int64_t>(pose.size()) == int64_t{kp} * 2,
             "stream: a frame of " << pose.size() << " values for " << kp << " keypoints");
-  for (const float v : pose) V3D_CHECK(std::isfinite(v), "stream: a non-finite coordinate");
+  // As the batch bank refuses them (kLtbMaxCoordinate), before anything of the track changes.
+  for (size_t i = 0; i < pose.size(); ++i)
+    V3D_REQUIRE(std::isfinite(pose[i]) && std::fabs(pose[i]) <= kLtbMaxCoordinate,
+                "keypoint " << i / 2 << ": normalised coordinate " << pose[i]
+                            << " (expected a finite magnitude <= " << kLtbMaxCoordinate << ")");
   StreamStep st;
   st.frame = frames_;
   std::vector<int32_t> map;

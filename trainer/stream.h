@@ -101,8 +101,10 @@ class TrackStream {
   TrackStream(const TrackStream&) = delete;
   TrackStream& operator=(const TrackStream&) = delete;
 
-  // pose: (J_in, 2) normalised 2D of the next frame (finite) -> (J_out, 3), the 3D pose that
+  // pose: (J_in, 2) normalised 2D of the next frame -> (J_out, 3), the 3D pose that
   // infer_3d gives this frame of the sequence pushed so far (up to float rounding, see above).
+  // A coordinate that is not finite or beyond kLtbMaxCoordinate in magnitude throws one line and
+  // leaves the track as it was.
   std::vector<float> push(std::span<const float> pose, StreamStep* step = nullptr);
   int64_t frames() const { return frames_; }
 

@@ -236,7 +236,19 @@ TEST_F(StreamCli, OnlineBankReproducesInferWithTheBank) {
 // Lines from a loopback TCP client (the last without its newline) give the same poses.
 TEST_F(StreamCli, LoopbackTcp) {
   const auto want = infer();
-  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  // A port the system just gave out as free (another process could take it in between, rarely).
+  int port = 0;
+  {
+    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(::bind(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port = ntohs(addr.sin_port);
+    ::close(probe);
+  }
   std::string payload;
   for (int64_t t = 0; t < 60; ++t) payload += frame_line(2, t, "\"tcp\"") + (t < 59 ? "\n" : "");
   std::thread client([&] {
