@@ -1,8 +1,9 @@
 // Incremental causal inference (`v3d stream`): a causal model (model.causal) run one frame at a
 // time, as fast WaveNet generation does. Each block keeps a ring of its last RF outputs (RF the
 // receptive field), so a new frame costs one output column per block: block i's taps at t,
-// t - d_i, ..., t - (W_i - 1) d_i are gathered from block i - 1's ring and evaluated by
-// DilatedBlocks::window (the residual is the last tap). The first frame fills every ring as the
+// t - d_i, ..., t - (W_i - 1) d_i are gathered from block i - 1's ring and evaluated as
+// DilatedBlocks::window evaluates a window (the residual is the last tap; StreamModel::window).
+// The first frame fills every ring as the
 // batch path's edge padding does (RF - 1 copies of frame 0 before it: a constant input, so every
 // block's output at the padded positions is that of the constant input).
 //
@@ -10,12 +11,13 @@
 // causal window is fused with the bank after it (kernels::cpu::PoseBankStream: the same code as
 // pose_bank and pose_bank_fuse in online mode). A fused window is evaluated as the strided tree
 // of blocks over it: a node whose slots hold the frames of block i's output at a position still in
-// its ring is taken from the ring, the others (and the root) are computed.
+// its ring is taken from the ring, the others (and the root) are computed, in the same pass over
+// each block's weights as the frame's plain columns (the rings need those for later frames).
 //
 // Equality with batch causal inference (`v3d infer` on the same frames, trainer/infer.h): the
 // same operations on the same values in exact arithmetic; float32 results differ only by the
 // order of the sums in each convolution (the batch pass's GEMM over many rows, on the CPU its
-// Winograd F(4,3) form, against a GEMM of one or two rows here), docs/cli.md states the bound.
+// Winograd F(4,3) form, against matrix-vector products here), docs/cli.md states the bound.
 //
 // Speed: a frame's columns are products of 1 or 2 rows (flip TTA) with each block's weights, so
 // a frame reads every weight once (16.9 M floats, 68 MB, for the 243-frame 1024-channel model)
