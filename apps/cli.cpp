@@ -64,6 +64,7 @@ int run_cli(int argc, const char* const* argv) {
   add_ltb_command(app);
   add_ltb_sweep_command(app);
   add_study_command(app);
+  add_stream_command(app);
   try {
     check_subcommands(app, argc, argv);
     app.parse(argc, argv);

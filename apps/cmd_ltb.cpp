@@ -42,7 +42,8 @@ void run_ltb(const LtbArgs& a) {
   } else {
     cfg = parse_config("{}", "--set", with_device(a.overrides, a.device));
   }
-  const LtbOptions options = ltb_options(cfg.ltb);
+  LtbOptions options = ltb_options(cfg.ltb);
+  options.causal = cfg.model.causal;  // a causal model's windows end at their frame
   const int64_t rf = a.receptive_field != 0 ? a.receptive_field : cfg.model.receptive_field();
   if (rf < 1 || rf % 2 == 0)
     throw Error("--receptive-field: must be odd and >= 1, got " + std::to_string(rf));

@@ -16,5 +16,6 @@ void add_infer_command(CLI::App& app);
 void add_ltb_command(CLI::App& app);
 void add_ltb_sweep_command(CLI::App& app);
 void add_study_command(CLI::App& app);
+void add_stream_command(CLI::App& app);
 
 }  // namespace v3d::apps

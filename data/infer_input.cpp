@@ -45,6 +45,25 @@ int64_t frame_number(const nlohmann::json& v, const std::string& where, const ch
   return f;
 }
 
+// `joints` keypoints (x, y) from a JSON array of joints * stride numbers, x and y the first two of
+// each joint's `stride` values, as pixels; throws naming `where` and the element.
+std::vector<float> keypoint_pixels(const nlohmann::json& kp, int joints, int stride,
+                                   const std::string& where) {
+  std::vector<float> xy(static_cast<size_t>(2 * joints));
+  for (int j = 0; j < joints; ++j) {
+    for (int c = 0; c < 2; ++c) {
+      const nlohmann::json& v = kp[static_cast<size_t>(stride * j + c)];
+      const double x = v.is_number() ? v.get<double>() : NAN;
+      // Beyond float's range a finite double would turn into infinity.
+      if (!std::isfinite(x) || std::fabs(x) > std::numeric_limits<float>::max())
+        throw Error(where + ": \"keypoints\"[" + std::to_string(stride * j + c) +
+                    "] must be a finite number, got " + describe(v));
+      xy[static_cast<size_t>(2 * j + c)] = static_cast<float>(x);
+    }
+  }
+  return xy;
+}
+
 }  // namespace
 
 void validate_infer_input(const InferInput& in, const std::string& origin) {
@@ -165,17 +184,7 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
     if (kp.size() != 3 * kCocoKeypoints)
       throw Error(where + ": \"keypoints\" has " + std::to_string(kp.size()) +
                   " values, expected 51 (x, y, v for 17 COCO keypoints)");
-    std::vector<float> xy(2 * kCocoKeypoints);
-    for (int j = 0; j < kCocoKeypoints; ++j) {
-      for (int c = 0; c < 2; ++c) {
-        const nlohmann::json& v = kp[static_cast<size_t>(3 * j + c)];
-        const double x = v.is_number() ? v.get<double>() : NAN;
-        if (!std::isfinite(x))
-          throw Error(where + ": \"keypoints\"[" + std::to_string(3 * j + c) +
-                      "] must be a finite number, got " + describe(v));
-        xy[static_cast<size_t>(2 * j + c)] = static_cast<float>(x);
-      }
-    }
+    std::vector<float> xy = keypoint_pixels(kp, kCocoKeypoints, 3, where);
     if (!frames.emplace(frame, std::move(xy)).second)
       throw Error(where + ": a second person for frame " + std::to_string(frame) +
                   " (one person per frame)");
@@ -205,6 +214,50 @@ std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int 
   }
   validate_infer_input(in, path);
   return {std::move(in)};
+}
+
+StreamFrame parse_stream_frame(std::string_view line, int joints) {
+  V3D_CHECK(joints >= 1, "stream: " << joints << " keypoints");
+  nlohmann::json e;
+  try {
+    e = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& ex) {
+    throw Error("invalid JSON: " + excerpt(ex.what(), 200));
+  }
+  if (!e.is_object()) throw Error("expected an object, got " + describe(e));
+  if (!e.contains("track")) throw Error("no \"track\"");
+  const nlohmann::json& track = e["track"];
+  StreamFrame f;
+  if (track.is_string()) {
+    if (track.get<std::string>().empty() || track.get<std::string>().size() > kMaxTrackChars)
+      throw Error("\"track\" must be a string of 1 to " + std::to_string(kMaxTrackChars) +
+                  " characters, got " + describe(track));
+  } else if (!track.is_number_unsigned() &&
+             !(track.is_number_integer() && track.get<int64_t>() >= 0)) {
+    throw Error("\"track\" must be a string or an integer >= 0, got " + describe(track));
+  }
+  f.track = track.dump();
+  const std::string where = "track " + excerpt(f.track, 40);
+  if (!e.contains("keypoints")) throw Error(where + ": no \"keypoints\"");
+  const nlohmann::json& kp = e["keypoints"];
+  if (!kp.is_array()) throw Error(where + ": \"keypoints\" must be an array, got " + describe(kp));
+  const size_t n = kp.size(), j = static_cast<size_t>(joints);
+  if (n != 2 * j && n != 3 * j)
+    throw Error(where + ": \"keypoints\" has " + std::to_string(n) + " values, expected " +
+                std::to_string(2 * j) + " (x, y per keypoint) or " + std::to_string(3 * j) +
+                " (x, y, score)");
+  f.keypoints_px = keypoint_pixels(kp, joints, n == 2 * j ? 2 : 3, where);
+  if (e.contains("scores")) {
+    const nlohmann::json& sc = e["scores"];
+    if (!sc.is_array() || sc.size() != j)
+      throw Error(where + ": \"scores\" must be an array of " + std::to_string(j) +
+                  " numbers, got " + describe(sc));
+    for (size_t i = 0; i < j; ++i)
+      if (!sc[i].is_number() || !std::isfinite(sc[i].get<double>()))
+        throw Error(where + ": \"scores\"[" + std::to_string(i) +
+                    "] must be a finite number, got " + describe(sc[i]));
+  }
+  return f;
 }
 
 }  // namespace v3d::data

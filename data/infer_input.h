@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace v3d::data {
@@ -47,5 +48,18 @@ std::vector<InferInput> read_infer_input_h5(const std::string& path, int camera,
 // missing field, invalid JSON or no object at all are errors naming the file, the entry and the
 // field. The name is the file's stem; layout "coco17".
 std::vector<InferInput> read_infer_input_coco_json(const std::string& path, int res_w, int res_h);
+
+// One frame of `v3d stream`'s input: one JSON object per line (docs/cli.md),
+//   "track"      a string of 1 to kMaxTrackChars characters or an integer >= 0: the track id;
+//   "keypoints"  joints * 2 numbers (x, y per keypoint, pixels) or joints * 3 (x, y, score as in
+//                COCO; the score is ignored), in the model's keypoint order;
+//   "scores"     optional: joints finite numbers (detector confidences, checked, not used);
+// other members are ignored. Throws one line (no file name: the caller names the line).
+constexpr size_t kMaxTrackChars = 256;
+struct StreamFrame {
+  std::string track;                // the id as JSON text: "\"cam0\"" or "7"
+  std::vector<float> keypoints_px;  // (joints, 2) pixels
+};
+StreamFrame parse_stream_frame(std::string_view line, int joints);
 
 }  // namespace v3d::data

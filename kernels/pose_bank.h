@@ -73,6 +73,15 @@
 //                  Example: [a, t-2, t-1, t, t+1, t+2, b].
 //   kLeastSimilar: on each half the nl (nr) slots w whose local frame L_w = clamp(t - r + w) has
 //                  the smallest l_w = S(L_w, x_t), ties: the outer slot first.
+// Causal windows (settings.causal, for causal models: the window ends at its frame, whose future
+// half is absent): the centre slot is c = 2r instead of r, the plain window is clamp(t - 2r + w),
+// candidates lie outside [t - 2r, t], and every candidate goes into the past half: nl = k, nr = 0,
+// rank q taking the q-th replaced slot from the centre (next to the centre: slots 2r - k .. 2r - 1,
+// rank q at 2r - 1 - q, the local frames clamp(t - (2r - k) + w) before them; outermost: slots
+// 0 .. k - 1, rank q at k - 1 - q; least similar: the k past slots of least l_w, best innermost).
+// The gate's l_w are those of the 2r past slots. Example r = 2, candidates a then b:
+// [t-2, t-1, b, a, t]. A causal window reads the poses of frames 0 .. t only (online mode), so a
+// stream can fuse each frame as it arrives (cpu::PoseBankStream).
 // l_w (w != r) are the local similarities: S(L_w, x_t), -inf for an invalid L_w, and a NaN one
 // counts as -inf. The gate (gate != kOff) computes, for a frame with any candidate, g = the
 // minimum of l_w (kMin) or their float sum in slot order divided by float(2r) (kMean), and keeps
@@ -87,7 +96,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/common.h"
 #include "kernels/device_error.h"
@@ -137,6 +148,7 @@ struct PoseFuseSettings {
   PosePlacement placement = PosePlacement::kNextToCenter;
   PoseGate gate = PoseGate::kOff;
   float gate_threshold = 0.7f;
+  bool causal = false;  // causal windows (see above)
 };
 
 // The index checks every backend makes (device errors carry the code; the messages are
@@ -226,6 +238,30 @@ void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t*
 // :].
 void window_gather(const WindowGatherArgs& args, const float* src, const int32_t* index_map,
                    const int32_t* rows, const int32_t* row_base, float* out);
+
+// One sequence's bank and causal fused windows as its frames arrive one at a time (`v3d
+// stream`): push offers frame t (the frames pushed before it are 0 .. t - 1) to the bank, then
+// fuses frame t's causal window with the bank after it, exactly pose_bank's step and
+// pose_bank_fuse's map row of frame t in online mode (bank_row[t] = t over the history), with the
+// same code. fuse.causal must be set and fuse.capacity equal bank.capacity.
+class PoseBankStream {
+ public:
+  PoseBankStream(const PoseSkeleton& skeleton, const PoseBankSettings& bank,
+                 const PoseFuseSettings& fuse);
+  ~PoseBankStream();
+  PoseBankStream(const PoseBankStream&) = delete;
+  PoseBankStream& operator=(const PoseBankStream&) = delete;
+  // poses: (t + 1, joints, 2), frames 0 .. t of the sequence (the bank's entries are read from
+  // it); writes frame t's window to map (2r + 1 local frames) and returns the number of inserted
+  // poses (fused when > 0).
+  int push(const float* poses, int32_t* map);
+  const std::vector<int32_t>& bank() const;  // (capacity) slots, -1 empty
+  int bank_size() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 }  // namespace cpu
 
 // GPU launchers: the same pointers, then `error` (the device's error record, kDeviceErrorWords

@@ -86,11 +86,8 @@ void check_eval_inputs(const std::vector<data::Sequence>& test_sequences,
   }
 }
 
-std::vector<int32_t> check_ltb(const TemporalModel& model, const LtbOptions& o,
-                               const data::Skeleton& kp) {
+std::vector<int32_t> check_ltb(const LtbOptions& o, const data::Skeleton& kp) {
   validate_ltb_options(o);
-  V3D_CHECK(!model.config().causal,
-            "evaluate: the long-term bank fuses centred windows; the model is causal");
   return ltb_parents(kp);
 }
 
@@ -233,8 +230,10 @@ std::vector<std::vector<float>> ltb_predictions(
   LtbStats my_stats;
   std::vector<std::vector<float>> my_plain, fused;
   if (!ptrs.empty()) {  // more ranks than phases leaves some without work
+    LtbOptions windows = ltb;
+    windows.causal = model.config().causal;  // a causal model's window ends at its frame
     const LtbPlan plan = plan_ltb(views, options.keypoints->num_joints(), parents,
-                                  (model.receptive_field() - 1) / 2, ltb, model.device());
+                                  (model.receptive_field() - 1) / 2, windows, model.device());
     fused = predict_with_ltb(model, ptrs, plan, *options.keypoints, *options.joints,
                              options.flip_tta, &my_stats, plain != nullptr ? &my_plain : nullptr,
                              &folded, {}, frames_done(options, interval));
@@ -259,7 +258,7 @@ EvalReport evaluate(TemporalModel& model, const std::vector<data::Sequence>& tes
   const bool plain_rows = options.ltb != LtbEval::kOn;
   const bool ltb_rows = options.ltb != LtbEval::kOff;
   std::vector<int32_t> parents;
-  if (ltb_rows) parents = check_ltb(model, options.ltb_options, kp);
+  if (ltb_rows) parents = check_ltb(options.ltb_options, kp);
   const TemporalModel::FoldedWeights folded = model.fold_weights();  // once for every phase
   for (int n : options.test_intervals) {
     // With the bank, the plain predictions come out of the bank path (one dilated pass each).
@@ -289,7 +288,7 @@ LtbSweepReport sweep_ltb(TemporalModel& model, const std::vector<data::Sequence>
   const data::Skeleton& kp = *options.keypoints;
   const data::Skeleton& jt = *options.joints;
   std::vector<int32_t> parents;
-  for (const auto& o : settings) parents = check_ltb(model, o, kp);
+  for (const auto& o : settings) parents = check_ltb(o, kp);
   NoGradGuard no_grad;
   LtbSweepReport out;
   out.plain = empty_report(model, test_sequences, plain_opt);

@@ -46,8 +46,10 @@ std::vector<std::vector<float>> infer_3d(TemporalModel& model,
     views.emplace_back(seq.poses_2d);
   }
   if (ltb == nullptr) return predict_sequences(model, ptrs, keypoints, joints, flip_tta, folded);
+  LtbOptions windows = *ltb;
+  windows.causal = model.config().causal;  // a causal model's window ends at its frame
   const LtbPlan plan = plan_ltb(views, keypoints.num_joints(), ltb_parents(keypoints),
-                                (model.receptive_field() - 1) / 2, *ltb, model.device());
+                                (model.receptive_field() - 1) / 2, windows, model.device());
   return predict_with_ltb(model, ptrs, plan, keypoints, joints, flip_tta, stats, nullptr, folded);
 }
 

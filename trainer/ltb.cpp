@@ -92,6 +92,7 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   LtbPlan plan;
   plan.radius = radius;
   plan.window = 2 * radius + 1;
+  plan.causal = options.causal;
   plan.capacity = options.capacity;
   const int64_t pose = static_cast<int64_t>(joints) * 2;
   int64_t total = 0;
@@ -124,21 +125,11 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   const Tensor offsets = Tensor::from_vector_i32(plan.offsets, {num_seq + 1}, device);
   const Tensor par = Tensor::from_vector_i32(parents, {joints}, device);
 
-  kernels::PoseBankSettings bs;
-  bs.capacity = options.capacity;
-  bs.threshold = options.threshold;
-  bs.accumulate = options.accumulate;
+  const kernels::PoseBankSettings bs = ltb_bank_settings(options);
   const bool history = with_history || options.online;
   const ops::PoseBankOutput bank = ops::pose_bank(poses, offsets, par, options.center, bs, history);
 
-  kernels::PoseFuseSettings fs;
-  fs.radius = static_cast<int>(radius);
-  fs.fusion_threshold = options.fusion_threshold;
-  fs.max_insert = options.max_insert < 0 ? static_cast<int>(radius) : options.max_insert;
-  fs.capacity = options.capacity;
-  fs.placement = options.placement;
-  fs.gate = options.gate;
-  fs.gate_threshold = options.gate_threshold;
+  const kernels::PoseFuseSettings fs = ltb_fuse_settings(options, radius);
   // Offline: frame g fuses with its sequence's final bank (row k); online: with the bank after
   // frame g (history row g).
   std::vector<int32_t> rows(static_cast<size_t>(total));
@@ -159,6 +150,27 @@ LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joint
   if (with_history) plan.history = bank.history.to_vector_i32();
   for (int32_t f : plan.fused) plan.fused_frames += f != 0;
   return plan;
+}
+
+kernels::PoseBankSettings ltb_bank_settings(const LtbOptions& options) {
+  kernels::PoseBankSettings bs;
+  bs.capacity = options.capacity;
+  bs.threshold = options.threshold;
+  bs.accumulate = options.accumulate;
+  return bs;
+}
+
+kernels::PoseFuseSettings ltb_fuse_settings(const LtbOptions& options, int64_t radius) {
+  kernels::PoseFuseSettings fs;
+  fs.radius = static_cast<int>(radius);
+  fs.fusion_threshold = options.fusion_threshold;
+  fs.max_insert = options.max_insert < 0 ? static_cast<int>(radius) : options.max_insert;
+  fs.capacity = options.capacity;
+  fs.placement = options.placement;
+  fs.gate = options.gate;
+  fs.gate_threshold = options.gate_threshold;
+  fs.causal = options.causal;
+  return fs;
 }
 
 void add_stats(LtbStats& a, const LtbStats& b) {
@@ -183,12 +195,13 @@ void check_batching(const LtbBatching& batching) {
 // covering slots [u * rf_i, (u + 1) * rf_i). `reuse_row` finds, for the window's slot contents
 // (local frames, clamped), the row q0 of the dilated pass's block-i output that computed exactly
 // these inputs: the edge-padded sequence rows q0 .. q0 + rf_i - 1 (row q holds frame
-// clamp(q - r)); -1 when none does (the node sees an inserted pose or a broken run).
-int64_t reuse_row(const int32_t* slots, int64_t rf_i, int64_t r, int64_t frames, int64_t rows) {
+// clamp(q - left), left = r, or 2r for a causal model); -1 when none does (the node sees an
+// inserted pose or a broken run).
+int64_t reuse_row(const int32_t* slots, int64_t rf_i, int64_t left, int64_t frames, int64_t rows) {
   auto holds = [&](int64_t q0) {
     if (q0 < 0 || q0 >= rows) return false;
     for (int64_t k = 0; k < rf_i; ++k) {
-      const int64_t f = std::clamp<int64_t>(q0 + k - r, 0, frames - 1);
+      const int64_t f = std::clamp<int64_t>(q0 + k - left, 0, frames - 1);
       if (f != slots[k]) return false;
     }
     return true;
@@ -196,8 +209,8 @@ int64_t reuse_row(const int32_t* slots, int64_t rf_i, int64_t r, int64_t frames,
   // An interior frame fixes q0; otherwise try the runs that end or start at the edges.
   for (int64_t k = 0; k < rf_i; ++k)
     if (slots[k] > 0 && slots[k] < frames - 1)
-      return holds(slots[k] + r - k) ? slots[k] + r - k : -1;
-  for (const int64_t q0 : {int64_t{slots[0]} + r, int64_t{slots[rf_i - 1]} + r - (rf_i - 1)})
+      return holds(slots[k] + left - k) ? slots[k] + left - k : -1;
+  for (const int64_t q0 : {int64_t{slots[0]} + left, int64_t{slots[rf_i - 1]} + left - (rf_i - 1)})
     if (holds(q0)) return q0;
   return -1;
 }
@@ -319,8 +332,8 @@ LtbGroupSchedule schedule_ltb_group(const LtbPlan& plan, const EvalGroup& eg,
         const int64_t frames = frames_of(q);
         const int32_t* slots = slots_of(first + j);
         for (int64_t u = 0; u < nodes; ++u) {
-          const int64_t rr =
-              reuse_row(slots + u * rf_of[i], rf_of[i], r, frames, dilated_rows(i, frames));
+          const int64_t rr = reuse_row(slots + u * rf_of[i], rf_of[i], plan.causal ? 2 * r : r,
+                                       frames, dilated_rows(i, frames));
           tb.reuse[i][static_cast<size_t>(j * nodes + u)] = rr < 0 ? -1 : row_base[q] + rr;
         }
       }
@@ -519,7 +532,9 @@ std::vector<std::vector<float>> predict_with_ltb(
     std::vector<std::vector<float>>* plain_out, const TemporalModel::FoldedWeights* folded_in,
     const LtbBatching& batching, const FramesDone& on_frames) {
   const TemporalModelConfig& mc = model.config();
-  V3D_CHECK(!mc.causal, "ltb: the long-term bank fuses centred windows; the model is causal");
+  V3D_CHECK(plan.causal == mc.causal,
+            "ltb: a plan of " << (plan.causal ? "causal" : "centred") << " windows for a "
+                              << (mc.causal ? "causal" : "centred") << " model");
   const int64_t rf = model.receptive_field(), r = (rf - 1) / 2;
   V3D_CHECK(plan.radius == r,
             "ltb: the plan's window radius " << plan.radius << " is not the model's " << r);

@@ -47,7 +47,14 @@ struct LtbOptions {
   kernels::PosePlacement placement = kernels::PosePlacement::kNextToCenter;
   kernels::PoseGate gate = kernels::PoseGate::kOff;
   float gate_threshold = 0.7f;
+  // Causal windows (the model's model.causal, set by the caller, not a config key): the window
+  // ends at its frame and every fused pose goes into its past half (docs/long-term-bank.md).
+  bool causal = false;
 };
+
+// The kernels' settings of the options: the bank's, and the fusion's for a window of radius r.
+kernels::PoseBankSettings ltb_bank_settings(const LtbOptions& options);
+kernels::PoseFuseSettings ltb_fuse_settings(const LtbOptions& options, int64_t radius);
 
 // The config names of the readings (trainer/config.h: ltb.accumulate, ltb.placement, ltb.gate).
 const char* ltb_accumulate_name(kernels::PoseAccumulate a);
@@ -67,6 +74,7 @@ std::vector<int32_t> ltb_parents(const data::Skeleton& keypoints);
 // The bank and the fused windows of a batch of sequences.
 struct LtbPlan {
   int64_t radius = 0, window = 1;  // r and 2r + 1
+  bool causal = false;             // causal windows (LtbOptions::causal)
   int capacity = 0;
   std::vector<int32_t> offsets;      // (num_seq + 1): sequence k is frames offsets[k] ..
   std::vector<int32_t> bank_frames;  // (num_seq, capacity): final banks, -1 = empty slot
@@ -123,8 +131,9 @@ struct LtbBatching {
 // model's tree of blocks over its window (plan.index_map's row: the fused window, or the plain one
 // for a frame the bank leaves alone): block i has W / rf_i nodes, node u covering window slots
 // [u * rf_i, (u + 1) * rf_i). A node of a block before the last whose slots hold consecutive rows
-// of the edge-padded sequence is the dilated pass's output at the first of those rows and is
-// reused; the others that a computed parent reads, and every root, are computed.
+// of the edge-padded sequence (r frames of padding before it, 2r for causal windows) is the
+// dilated pass's output at the first of those rows and is reused; the others that a computed parent
+// reads, and every root, are computed.
 //
 // Buffers (the executor allocates them as described): block i < L - 1 (L blocks) lives in one
 // (copies * (block_rows[i] + room[i]), C) buffer: copy cp's dilated output row q at
@@ -175,7 +184,7 @@ std::vector<EvalGroup> ltb_groups(const LtbPlan& plan, const LtbBatching& batchi
 // convolution; on the CPU its Winograd form). `plain` (optional) receives the plain predictions,
 // exactly predict_sequences' (the dilated pass finished from the kept outputs); `folded`
 // (optional) the model's folded weights when the caller already has them (else they are folded
-// once here). The model must not be causal (the fused window is centred). Adds to *stats when
+// once here). The plan's windows must be causal exactly when the model is. Adds to *stats when
 // given.
 std::vector<std::vector<float>> predict_with_ltb(
     TemporalModel& model, const std::vector<const data::Sequence*>& sequences, const LtbPlan& plan,

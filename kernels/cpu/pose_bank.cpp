@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -365,6 +366,131 @@ void pose_bank(const PoseBankArgs& args, const float* poses, const int32_t* offs
   }
 }
 
+namespace {
+
+struct Candidate {
+  float s;
+  int32_t frame;
+  int slot;
+};
+
+// Scratch of fuse_frame, reused across frames.
+struct FuseScratch {
+  std::vector<Candidate> cands;
+  std::vector<float> local;  // l_w, w != the centre slot
+  std::vector<int> slots;    // one half's slots, for selection
+  FuseScratch(int capacity, int window)
+      : local(static_cast<size_t>(window)), slots(static_cast<size_t>(window)) {
+    cands.reserve(static_cast<size_t>(capacity));
+  }
+};
+
+// The fused window of local frame t of one sequence (the contract's Fusion): seq (n, J, 2) the
+// sequence's poses (a causal window reads frames 0 .. t only), row the bank's capacity slots,
+// out the (2r + 1) map row. Returns k, the number of inserted poses.
+int fuse_frame(const PoseFuseSettings& st, const Skeleton& sks, const float* seq, int32_t n,
+               int32_t t, const int32_t* row, FuseScratch& sc, int32_t* out) {
+  const int r = st.radius, window = 2 * r + 1, cap = st.capacity;
+  // The centre slot c and the window's local frames t - c .. t + (window - 1 - c).
+  const int c = st.causal ? 2 * r : r, right = window - 1 - c;
+  const int max_insert = std::clamp(st.max_insert, 0, 2 * r);
+  const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
+  // The local similarities l_w are needed by the gate and the least-similar placement.
+  const bool need_local = st.gate != PoseGate::kOff || st.placement == PosePlacement::kLeastSimilar;
+  const float* x = seq + static_cast<int64_t>(t) * stride;
+  const PoseInfo xi = pose_info(x, sks, true);
+  std::vector<Candidate>& cands = sc.cands;
+  std::vector<float>& local = sc.local;
+  cands.clear();
+  if (xi.valid && max_insert > 0) {
+    for (int i = 0; i < cap; ++i) {
+      const int32_t src = row[i];
+      // empty (or out of this sequence) and local frames are no candidates
+      if (src < 0 || src >= n || (src >= t - c && src <= t + right)) continue;
+      const float* e = seq + static_cast<int64_t>(src) * stride;
+      const PoseInfo ei = pose_info(e, sks, false);
+      if (!ei.valid) continue;
+      const float s = similarity(e, ei, x, xi, sks.joints);
+      if (s >= st.fusion_threshold) cands.push_back({s, src, i});
+    }
+  }
+  const auto clamp = [n](int64_t i) {
+    return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(i, 0), n - 1));
+  };
+  if (need_local && !cands.empty()) {
+    for (int w = 0; w < window; ++w) {
+      if (w == c) continue;
+      const float* l = seq + clamp(static_cast<int64_t>(t) - c + w) * stride;
+      const float v = similarity(l, pose_info(l, sks, false), x, xi, sks.joints);
+      local[static_cast<size_t>(w)] = std::isnan(v) ? -kInf : v;
+    }
+    if (st.gate != PoseGate::kOff) {
+      float gv = st.gate == PoseGate::kMin ? kInf : 0.0f;
+      for (int w = 0; w < window; ++w) {
+        if (w == c) continue;
+        const float v = local[static_cast<size_t>(w)];
+        gv = st.gate == PoseGate::kMin ? std::min(gv, v) : gv + v;
+      }
+      if (st.gate == PoseGate::kMean) gv = gv / static_cast<float>(2 * r);
+      if (!(gv < st.gate_threshold)) cands.clear();  // the local window is coherent
+    }
+  }
+  const int count = std::min(static_cast<int>(cands.size()), max_insert);
+  std::partial_sort(cands.begin(), cands.begin() + count, cands.end(),
+                    [](const Candidate& a, const Candidate& b) {
+                      if (a.s != b.s) return a.s > b.s;
+                      if (a.frame != b.frame) return a.frame < b.frame;
+                      return a.slot < b.slot;
+                    });
+  // A centred window alternates left (ranks 0, 2, ...) and right (1, 3, ...); a causal one has
+  // no future half: every rank goes left, rank q the q-th slot from the centre.
+  const int nl = st.causal ? count : (count + 1) / 2, nr = st.causal ? 0 : count / 2;
+  const auto rank_of = [&](int side, int q) { return st.causal ? q : 2 * q + side; };
+  if (st.placement != PosePlacement::kNextToCenter) {
+    for (int w = 0; w < window; ++w) out[w] = clamp(static_cast<int64_t>(t) - c + w);
+    std::vector<int>& slots = sc.slots;
+    // Each half: the slots the candidates take, innermost first; its q-th gets rank_of(side, q).
+    for (int side = 0; side < 2; ++side) {
+      const int take = side == 0 ? nl : nr, half = side == 0 ? c : right;
+      if (take == 0) continue;
+      // slots[d - 1] = the slot at distance d from the centre on this side
+      for (int d = 1; d <= half; ++d) slots[static_cast<size_t>(d - 1)] = side == 0 ? c - d : c + d;
+      const auto end = slots.begin() + half;
+      if (st.placement == PosePlacement::kOutermost) {
+        std::reverse(slots.begin(), end);  // outermost first
+      } else {
+        // least similar first, ties: the outer slot (larger distance) first
+        std::stable_sort(slots.begin(), end, [&](int a, int b) {
+          const float la = local[static_cast<size_t>(a)], lb = local[static_cast<size_t>(b)];
+          if (la != lb) return la < lb;
+          return std::abs(a - c) > std::abs(b - c);
+        });
+      }
+      // The chosen slots, innermost first.
+      std::sort(slots.begin(), slots.begin() + take,
+                [c](int a, int b) { return std::abs(a - c) < std::abs(b - c); });
+      for (int q = 0; q < take; ++q)
+        out[slots[static_cast<size_t>(q)]] = cands[static_cast<size_t>(rank_of(side, q))].frame;
+    }
+    return count;
+  }
+  for (int w = 0; w < window; ++w) {
+    if (w < c - nl)
+      out[w] = clamp(static_cast<int64_t>(t) - (c - nl) + w);
+    else if (w < c)
+      out[w] = cands[static_cast<size_t>(rank_of(0, c - 1 - w))].frame;
+    else if (w == c)
+      out[w] = t;
+    else if (w <= c + nr)
+      out[w] = cands[static_cast<size_t>(rank_of(1, w - c - 1))].frame;
+    else
+      out[w] = clamp(static_cast<int64_t>(t) + (w - c - nr));
+  }
+  return count;
+}
+
+}  // namespace
+
 void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t* offsets,
                     const int32_t* banks, const int32_t* bank_row, int32_t* index_map,
                     int32_t* fused) {
@@ -378,122 +504,75 @@ void pose_bank_fuse(const PoseFuseArgs& args, const float* poses, const int32_t*
     V3D_CHECK(
         bank_row[g] >= 0 && bank_row[g] < args.bank_rows,
         pose_bank_check_message(op, PoseBankCheck::kBankRow, g, args.bank_rows, 0, bank_row[g]));
-  const int r = st.radius, window = 2 * r + 1, cap = st.capacity;
-  const int max_insert = std::clamp(st.max_insert, 0, 2 * r);
+  const int window = 2 * st.radius + 1, cap = st.capacity;
   const int64_t stride = static_cast<int64_t>(sks.joints) * 2;
-
-  struct Candidate {
-    float s;
-    int32_t frame;
-    int slot;
-  };
-  // The local similarities l_w are needed by the gate and the least-similar placement.
-  const bool need_local = st.gate != PoseGate::kOff || st.placement == PosePlacement::kLeastSimilar;
 #pragma omp parallel if (total * cap >= kParallelMin)
   {
-    std::vector<Candidate> cands;
-    cands.reserve(static_cast<size_t>(cap));
-    std::vector<float> local(static_cast<size_t>(window));  // l_w, w != r
-    std::vector<int> slots(static_cast<size_t>(r));         // one half's slots, for selection
+    FuseScratch scratch(cap, window);
 #pragma omp for schedule(dynamic, 64)
     for (int64_t g = 0; g < total; ++g) {
       // g lies in sequence k: offsets[k] <= g < offsets[k + 1]
       const int64_t k = std::upper_bound(offsets, offsets + num_seq + 1, g) - offsets - 1;
       const int64_t begin = offsets[k];
       const int32_t n = offsets[k + 1] - offsets[k];
-      const int32_t t = static_cast<int32_t>(g - begin);
-      const float* x = poses + g * stride;
-      const PoseInfo xi = pose_info(x, sks, true);
-      const int32_t* row = banks + static_cast<int64_t>(bank_row[g]) * cap;
-      cands.clear();
-      if (xi.valid && max_insert > 0) {
-        for (int i = 0; i < cap; ++i) {
-          const int32_t src = row[i];
-          // empty (or out of this sequence) and local frames are no candidates
-          if (src < 0 || src >= n || (src >= t - r && src <= t + r)) continue;
-          const float* e = poses + (begin + src) * stride;
-          const PoseInfo ei = pose_info(e, sks, false);
-          if (!ei.valid) continue;
-          const float s = similarity(e, ei, x, xi, sks.joints);
-          if (s >= st.fusion_threshold) cands.push_back({s, src, i});
-        }
-      }
-      const auto clamp = [n](int64_t i) {
-        return static_cast<int32_t>(std::min<int64_t>(std::max<int64_t>(i, 0), n - 1));
-      };
-      if (need_local && !cands.empty()) {
-        for (int w = 0; w < window; ++w) {
-          if (w == r) continue;
-          const float* l = poses + (begin + clamp(static_cast<int64_t>(t) - r + w)) * stride;
-          const float v = similarity(l, pose_info(l, sks, false), x, xi, sks.joints);
-          local[static_cast<size_t>(w)] = std::isnan(v) ? -kInf : v;
-        }
-        if (st.gate != PoseGate::kOff) {
-          float gv = st.gate == PoseGate::kMin ? kInf : 0.0f;
-          for (int w = 0; w < window; ++w) {
-            if (w == r) continue;
-            const float v = local[static_cast<size_t>(w)];
-            gv = st.gate == PoseGate::kMin ? std::min(gv, v) : gv + v;
-          }
-          if (st.gate == PoseGate::kMean) gv = gv / static_cast<float>(2 * r);
-          if (!(gv < st.gate_threshold)) cands.clear();  // the local window is coherent
-        }
-      }
-      const int count = std::min(static_cast<int>(cands.size()), max_insert);
-      std::partial_sort(cands.begin(), cands.begin() + count, cands.end(),
-                        [](const Candidate& a, const Candidate& b) {
-                          if (a.s != b.s) return a.s > b.s;
-                          if (a.frame != b.frame) return a.frame < b.frame;
-                          return a.slot < b.slot;
-                        });
-      const int nl = (count + 1) / 2, nr = count / 2;
-      // map row g: (window) local frames
-      int32_t* out = index_map + g * window;
-      if (st.placement != PosePlacement::kNextToCenter) {
-        for (int w = 0; w < window; ++w) out[w] = clamp(static_cast<int64_t>(t) - r + w);
-        // Each half: the slots the candidates take, innermost first; rank 2q (left) or 2q + 1
-        // (right) goes into the q-th.
-        for (int side = 0; side < 2; ++side) {
-          const int take = side == 0 ? nl : nr;
-          if (take == 0) continue;
-          // slots[d - 1] = the slot at distance d from the centre on this side
-          for (int d = 1; d <= r; ++d)
-            slots[static_cast<size_t>(d - 1)] = side == 0 ? r - d : r + d;
-          if (st.placement == PosePlacement::kOutermost) {
-            std::reverse(slots.begin(), slots.end());  // outermost first
-          } else {
-            // least similar first, ties: the outer slot (larger distance) first
-            std::stable_sort(slots.begin(), slots.end(), [&](int a, int b) {
-              const float la = local[static_cast<size_t>(a)], lb = local[static_cast<size_t>(b)];
-              if (la != lb) return la < lb;
-              return std::abs(a - r) > std::abs(b - r);
-            });
-          }
-          // The chosen slots, innermost first.
-          std::sort(slots.begin(), slots.begin() + take,
-                    [r](int a, int b) { return std::abs(a - r) < std::abs(b - r); });
-          for (int q = 0; q < take; ++q)
-            out[slots[static_cast<size_t>(q)]] = cands[static_cast<size_t>(2 * q + side)].frame;
-        }
-        if (fused != nullptr) fused[g] = count > 0 ? 1 : 0;
-        continue;
-      }
-      for (int w = 0; w < window; ++w) {
-        if (w < r - nl)
-          out[w] = clamp(static_cast<int64_t>(t) - (r - nl) + w);
-        else if (w < r)
-          out[w] = cands[static_cast<size_t>(2 * (r - 1 - w))].frame;
-        else if (w == r)
-          out[w] = t;
-        else if (w <= r + nr)
-          out[w] = cands[static_cast<size_t>(2 * (w - r - 1) + 1)].frame;
-        else
-          out[w] = clamp(static_cast<int64_t>(t) + (w - r - nr));
-      }
+      const int count = fuse_frame(
+          st, sks, poses + begin * stride, n, static_cast<int32_t>(g - begin),
+          banks + static_cast<int64_t>(bank_row[g]) * cap, scratch, index_map + g * window);
       if (fused != nullptr) fused[g] = count > 0 ? 1 : 0;
     }
   }
 }
+
+struct PoseBankStream::State {
+  PoseSkeleton skeleton;
+  std::vector<int32_t> parents;
+  Skeleton sks;
+  PoseFuseSettings fuse;
+  Bank bank;
+  FuseScratch scratch;
+  int32_t frames = 0;
+  State(const PoseSkeleton& sk, const PoseBankSettings& b, const PoseFuseSettings& f)
+      : skeleton(sk),
+        parents(sk.parents, sk.parents + sk.joints),
+        fuse(f),
+        bank(b.capacity, b.threshold, b.accumulate),
+        scratch(b.capacity, 2 * f.radius + 1) {
+    skeleton.parents = parents.data();
+    sks = make_skeleton("pose_bank_stream", skeleton);
+    bank.reset();
+  }
+};
+
+PoseBankStream::PoseBankStream(const PoseSkeleton& skeleton, const PoseBankSettings& bank,
+                               const PoseFuseSettings& fuse) {
+  const char* op = "pose_bank_stream";
+  PoseBankArgs ba;
+  ba.skeleton = skeleton;
+  ba.settings = bank;
+  ba.validate(op);
+  PoseFuseArgs fa;
+  fa.skeleton = skeleton;
+  fa.settings = fuse;
+  fa.validate(op);
+  V3D_CHECK(fuse.causal && fuse.capacity == bank.capacity,
+            op << ": a stream fuses causal windows with its own bank (causal " << fuse.causal
+               << ", capacities " << fuse.capacity << " and " << bank.capacity << ")");
+  state_ = std::make_unique<State>(skeleton, bank, fuse);
+}
+
+PoseBankStream::~PoseBankStream() = default;
+
+int PoseBankStream::push(const float* poses, int32_t* map) {
+  State& s = *state_;
+  V3D_CHECK(s.frames < kMaxFrames, "pose_bank_stream: more than 2^31 - 1 frames");
+  const int32_t t = s.frames++;
+  s.bank.offer(poses, t, s.sks);
+  return fuse_frame(s.fuse, s.sks, poses, t + 1, t, s.bank.frames().data(), s.scratch, map);
+}
+
+const std::vector<int32_t>& PoseBankStream::bank() const { return state_->bank.frames(); }
+
+int PoseBankStream::bank_size() const { return state_->bank.size(); }
 
 void window_gather(const WindowGatherArgs& args, const float* src, const int32_t* index_map,
                    const int32_t* rows, const int32_t* row_base, float* out) {

@@ -315,6 +315,7 @@ struct FuseArgs {
   int placement;  // PosePlacement
   int gate;       // PoseGate
   float gate_threshold;
+  int causal;  // causal windows: centre slot 2r, every candidate in the past half
 };
 
 // A map slot chosen for a candidate while the row holds the local similarities' float bits
@@ -343,6 +344,8 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
   const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / kWarp;
   const int64_t stride = static_cast<int64_t>(sk.joints) * 2;
   const int r = st.radius, window = 2 * r + 1;
+  // The centre slot c and the window's local frames t - c .. t + right (kernels/pose_bank.h).
+  const int c = st.causal ? 2 * r : r, right = window - 1 - c;
   // Whole warps iterate together: every lane of a warp sees the same g.
   for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp; g < total;
        g += warps) {
@@ -396,7 +399,7 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
       frame[q] = -1;
       if (xi.valid && st.max_insert > 0 && i < st.capacity) {
         const int32_t src = row[i];
-        if (src >= 0 && src < n && (src < t - r || src > t + r)) {
+        if (src >= 0 && src < n && (src < t - c || src > t + right)) {
           const float* e = poses + (begin + src) * stride;
           const PoseInfo ei = pose_info(e, sk, inv_bones, false);
           if (ei.valid) {
@@ -421,8 +424,8 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
     const bool least_similar = st.placement == static_cast<int>(PosePlacement::kLeastSimilar);
     if (inserted > 0 && (st.gate != static_cast<int>(PoseGate::kOff) || least_similar)) {
       for (int w = lane; w < window; w += kWarp) {
-        if (w == r) continue;
-        const float* l = poses + (begin + clamp_local(static_cast<int64_t>(t) - r + w)) * stride;
+        if (w == c) continue;
+        const float* l = poses + (begin + clamp_local(static_cast<int64_t>(t) - c + w)) * stride;
         float v = similarity(l, pose_info(l, sk, inv_bones, false), x, xi, sk.joints);
         if (v != v) v = neg_inf();
         out[w] = __float_as_int(v);
@@ -432,7 +435,7 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
         if (st.gate == static_cast<int>(PoseGate::kMin)) {
           gv = -neg_inf();
           for (int w = lane; w < window; w += kWarp)
-            if (w != r) gv = fminf(gv, __int_as_float(out[w]));
+            if (w != c) gv = fminf(gv, __int_as_float(out[w]));
           for (int offset = kWarp / 2; offset > 0; offset >>= 1)
             gv = fminf(gv, __shfl_xor_sync(0xffffffffu, gv, offset));
         } else {
@@ -440,10 +443,10 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
           gv = 0.0f;
           for (int base = 0; base < window; base += kWarp) {
             const int own = base + lane;
-            const float mine = own < window && own != r ? __int_as_float(out[own]) : 0.0f;
+            const float mine = own < window && own != c ? __int_as_float(out[own]) : 0.0f;
             for (int l = 0; l < kWarp; ++l) {
               const float v = __shfl_sync(0xffffffffu, mine, l);
-              if (base + l < window && base + l != r) gv = __fadd_rn(gv, v);
+              if (base + l < window && base + l != c) gv = __fadd_rn(gv, v);
             }
           }
           gv = __fdiv_rn(gv, static_cast<float>(2 * r));
@@ -451,7 +454,8 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
         if (!(gv < st.gate_threshold)) inserted = 0;  // a coherent window: no fusion
       }
     }
-    const int nl = (inserted + 1) / 2, nr = inserted / 2;
+    // Causal windows have no future half: every rank goes left.
+    const int nl = st.causal ? inserted : (inserted + 1) / 2, nr = st.causal ? 0 : inserted / 2;
     if (st.placement != static_cast<int>(PosePlacement::kNextToCenter)) {
       if (least_similar) {
         // Each half's take slots of least l_w, marked kChosenBits by their owners.
@@ -461,7 +465,7 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
             float best_l = -neg_inf();
             int best_dist = -1;
             for (int w = lane; w < window; w += kWarp) {
-              const int dist = side == 0 ? r - w : w - r;
+              const int dist = side == 0 ? c - w : w - c;
               if (dist <= 0 || out[w] == kChosenBits) continue;
               const float l = __int_as_float(out[w]);
               if (best_dist < 0 || less_similar(l, dist, best_l, best_dist)) {
@@ -477,7 +481,7 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
                 best_dist = od;
               }
             }
-            const int w = side == 0 ? r - best_dist : r + best_dist;
+            const int w = side == 0 ? c - best_dist : c + best_dist;
             if (lane == w % kWarp) out[w] = kChosenBits;
           }
         }
@@ -485,27 +489,27 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
       // The plain window where no candidate goes.
       for (int w = lane; w < window; w += kWarp) {
         // (Without candidates the row holds nothing of ours yet: every slot is plain.)
-        const bool taken = w != r && inserted > 0 &&
+        const bool taken = w != c && inserted > 0 &&
                            (least_similar ? out[w] == kChosenBits : (w < nl || w >= window - nr));
-        if (!taken) out[w] = clamp_local(static_cast<int64_t>(t) - r + w);
+        if (!taken) out[w] = clamp_local(static_cast<int64_t>(t) - c + w);
       }
     }
     // The local frames: shifted outward by the insertions on their side, clamped to the sequence.
     for (int w = lane; w < window && st.placement == static_cast<int>(PosePlacement::kNextToCenter);
          w += kWarp) {
       int64_t local;
-      if (w < r - nl)
-        local = static_cast<int64_t>(t) - (r - nl) + w;
-      else if (w == r)
+      if (w < c - nl)
+        local = static_cast<int64_t>(t) - (c - nl) + w;
+      else if (w == c)
         local = t;
-      else if (w > r + nr)
-        local = static_cast<int64_t>(t) + (w - r - nr);
+      else if (w > c + nr)
+        local = static_cast<int64_t>(t) + (w - c - nr);
       else
         continue;
       out[w] = clamp_local(local);
     }
     // Least-similar placement: the innermost chosen slot not yet given a candidate, per half.
-    int cursor_l = r, cursor_r = r;
+    int cursor_l = c, cursor_r = c;
     // Rank by rank: the warp's best remaining candidate, placed left (even rank) or right (odd).
     for (int rank = 0; rank < inserted; ++rank) {
       float best_s = neg_inf();
@@ -531,7 +535,7 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
       // Every lane now holds the winner; its owner drops it from its list.
       for (int q = 0; q < kSlotsPerLane; ++q)
         if (lane + kWarp * q == best_slot) frame[q] = -1;
-      const int side = rank % 2, q = rank / 2;
+      const int side = st.causal ? 0 : rank % 2, q = st.causal ? rank : rank / 2;
       int pos;
       if (st.placement == static_cast<int>(PosePlacement::kOutermost)) {
         pos = side == 0 ? nl - 1 - q : window - nr + q;
@@ -541,12 +545,12 @@ __global__ void pose_bank_fuse_kernel(const float* __restrict__ poses,
         for (;;) {
           cursor += side == 0 ? -1 : 1;
           const int own = cursor / kWarp * kWarp + lane;
-          const int mine = own < window && own != r && out[own] == kChosenBits ? 1 : 0;
+          const int mine = own < window && own != c && out[own] == kChosenBits ? 1 : 0;
           if (__shfl_sync(0xffffffffu, mine, cursor % kWarp) != 0) break;
         }
         pos = cursor;
       } else {
-        pos = side == 0 ? r - 1 - q : r + 1 + q;
+        pos = side == 0 ? c - 1 - q : c + 1 + q;
       }
       // The slot's owner lane writes it (it alone wrote the row's slot before).
       if (lane == pos % kWarp) out[pos] = best_frame;
@@ -652,7 +656,8 @@ void pose_bank_fuse<V3D_GPU_KIND>(const PoseFuseArgs& args, const float* poses,
       st.capacity,
       static_cast<int>(st.placement),
       static_cast<int>(st.gate),
-      st.gate_threshold};
+      st.gate_threshold,
+      st.causal ? 1 : 0};
   constexpr int kFramesPerBlock = impl::kFuseThreads / impl::kWarp;
   GPU_LAUNCH(impl::pose_bank_fuse_kernel, grid_for(args.total, kFramesPerBlock), impl::kFuseThreads,
              0, stream, poses, offsets, args.num_seq, args.total, args.bank_rows,

@@ -7,6 +7,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,21 @@ void coco_json(const fs::path& dir) {
                                            coco_entry("image_id", 11) + "], \"images\": []}");
 }
 
+// `v3d stream` lines: a string track with x, y pairs and scores, an integer track with x, y, score
+// triples.
+void stream_lines(const fs::path& dir) {
+  std::string pairs, triples, scores;
+  for (int j = 0; j < 17; ++j) {
+    const std::string x = std::to_string(300 + 11 * j), y = std::to_string(200 + 7 * j);
+    pairs += (j > 0 ? ", " : "") + x + ", " + y;
+    triples += (j > 0 ? ", " : "") + x + ", " + y + ", 0.8";
+    scores += (j > 0 ? ", 0." : "0.") + std::to_string(5 + j % 4);
+  }
+  write_file(dir / "pairs.json",
+             "{\"track\": \"cam0\", \"keypoints\": [" + pairs + "], \"scores\": [" + scores + "]}");
+  write_file(dir / "triples.json", "{\"track\": 7, \"keypoints\": [" + triples + "]}");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,7 +152,7 @@ int main(int argc, char** argv) {
   }
   try {
     const fs::path out = argv[1];
-    for (const char* target : {"pose_file", "checkpoint", "config", "coco_json"}) {
+    for (const char* target : {"pose_file", "checkpoint", "config", "coco_json", "stream_line"}) {
       fs::remove_all(out / target);
       fs::create_directories(out / target);
     }
@@ -144,6 +160,7 @@ int main(int argc, char** argv) {
     checkpoints(out / "checkpoint");
     configs(out / "config", argc == 3 ? fs::path(argv[2]) : fs::path());
     coco_json(out / "coco_json");
+    stream_lines(out / "stream_line");
     // Every seed is valid: its reader accepts it (so the fuzz targets start from inputs that
     // reach past the first check, and a reader that refuses a valid file fails here).
     for (const auto& e : fs::directory_iterator(out / "pose_file")) {
@@ -158,6 +175,11 @@ int main(int argc, char** argv) {
     for (const auto& e : fs::directory_iterator(out / "config")) load_config(e.path().string());
     for (const auto& e : fs::directory_iterator(out / "coco_json"))
       data::read_infer_input_coco_json(e.path().string(), 1000, 1000);
+    for (const auto& e : fs::directory_iterator(out / "stream_line")) {
+      std::ifstream f(e.path(), std::ios::binary);
+      const std::string line((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      data::parse_stream_frame(line, 17);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
     return 1;

@@ -319,6 +319,16 @@ V3D_HARNESS_CASES(cases) {
       {13, 13, 0.5f, true, 80, {200, 3}, h36m(), PoseCenter::kCentroid, {2, 2, 0.3f}},
       {3, 6, 0.2f, false, 12, {60, 2, 30}, one_bone(), PoseCenter::kCentroid, {1, 1, 0.9f}},
       {5, 5, 0.5f, true, 6, {80}, one_bone(), PoseCenter::kCentroid, {1, 2, 0.95f}},
+      // causal windows (centre slot 2r, every candidate in the past half), each placement
+      {1, 1, 0.7f, true, 5, {40, 0, 1, 2}, h36m(), PoseCenter::kCentroid, {0, 0, 0.7f, true}},
+      {3, 3, 0.3f, false, 12, {80, 7}, h36m(), PoseCenter::kCentroid, {0, 0, 0.7f, true}},
+      {3, 100, -1e30f, false, 20, {50, 3}, h36m(), PoseCenter::kCentroid, {0, 0, 0.7f, true}},
+      {13, 13, 0.5f, true, 80, {200, 3}, h36m(), PoseCenter::kRoot, {0, 0, 0.7f, true}},
+      {3, 6, 0.3f, false, 12, {80, 7, 1}, h36m(), PoseCenter::kCentroid, {2, 0, 0.7f, true}},
+      {13, 26, 0.5f, false, 256, {150, 60}, chain(32), PoseCenter::kCentroid, {1, 0, 0.7f, true}},
+      {40, 40, 0.3f, false, 80, {300, 10}, h36m(), PoseCenter::kRoot, {1, 2, 0.5f, true}},
+      {13, 13, 0.5f, true, 80, {200, 3}, h36m(), PoseCenter::kCentroid, {0, 1, 0.6f, true}},
+      {3, 6, 0.2f, false, 12, {60, 2, 30}, one_bone(), PoseCenter::kCentroid, {1, 1, 0.9f, true}},
   };
   for (const FuseCase& fc : fuses) {
     const int joints = static_cast<int>(fc.skel.parents.size());
@@ -338,7 +348,8 @@ V3D_HARNESS_CASES(cases) {
         (fc.rule.placement == 0 && fc.rule.gate == 0
              ? std::string()
              : std::string(" placement=") + placement_name(fc.rule.placement) + " gate=" +
-                   gate_name(fc.rule.gate) + " gate_threshold=" + num(fc.rule.gate_threshold));
+                   gate_name(fc.rule.gate) + " gate_threshold=" + num(fc.rule.gate_threshold)) +
+        (fc.rule.causal ? " causal" : "");
     c.make_inputs = [=](Rng& r) {
       const bool ties = fc.skel.name == one_bone().name;
       std::vector<Input> in{
@@ -366,6 +377,7 @@ V3D_HARNESS_CASES(cases) {
     st.placement = static_cast<kernels::PosePlacement>(fc.rule.placement);
     st.gate = static_cast<kernels::PoseGate>(fc.rule.gate);
     st.gate_threshold = fc.rule.gate_threshold;
+    st.causal = fc.rule.causal;
     // bank_row: online, frame g reads history row g; offline, its sequence's row.
     std::vector<int32_t> bank_row(static_cast<size_t>(total));
     for (int64_t k = 0; k < num_seq; ++k)

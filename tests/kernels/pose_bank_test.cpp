@@ -498,6 +498,109 @@ TEST_P(PoseBankTest, FusionIncoherenceGate) {
       plain_row);
 }
 
+// Causal windows (causal models): the placement sequence's frame 6 (a), r = 2, has the window
+// [2, 3, 4, 5, 6] = [c, d, a, a_near, a] with past similarities l = S(L_w, a) = [0, s90, 1,
+// 0.875]. The bank {0, 11, 13} lies outside it; candidates 0 (1), 13 (1), 11 (0.875), all into
+// the past half, rank q the q-th replaced slot from the centre.
+TEST_P(PoseBankTest, CausalWindowsFuseIntoThePastHalf) {
+  using P = kernels::PosePlacement;
+  using G = kernels::PoseGate;
+  const std::vector<V> v = placement_sequence();
+  const auto row6 = [&](kernels::PoseFuseSettings st, int32_t want_fused = 1) {
+    st.causal = true;
+    std::vector<int32_t> fused;
+    const std::vector<int32_t> map = fuse_with(v, {0, 14}, kPlacementBank, st, {}, &fused);
+    EXPECT_EQ(fused[6], want_fused);
+    return map_row(map, 6, 5);
+  };
+  const std::vector<int32_t> plain_row = {2, 3, 4, 5, 6};
+  //   next to the centre: 0 beside t, 13 before it, the local frames shifted into the past:
+  //                       [t-2, t-1, 13, 0, t]; three: [t-1, 11, 13, 0, t]
+  EXPECT_EQ(row6(rules(2, P::kNextToCenter)), (std::vector<int32_t>{4, 5, 13, 0, 6}));
+  EXPECT_EQ(row6(rules(3, P::kNextToCenter)), (std::vector<int32_t>{5, 11, 13, 0, 6}));
+  //   outermost: slots 0 .. k - 1, the best innermost: [13, 0, 4, 5, 6], [11, 13, 0, 5, 6]
+  EXPECT_EQ(row6(rules(2, P::kOutermost)), (std::vector<int32_t>{13, 0, 4, 5, 6}));
+  EXPECT_EQ(row6(rules(3, P::kOutermost)), (std::vector<int32_t>{11, 13, 0, 5, 6}));
+  //   least similar: l = [0, s90, 1, 0.875] -> slots 0, 1 (then 3), the best innermost
+  EXPECT_EQ(row6(rules(2, P::kLeastSimilar)), (std::vector<int32_t>{13, 0, 4, 5, 6}));
+  EXPECT_EQ(row6(rules(3, P::kLeastSimilar)), (std::vector<int32_t>{11, 13, 4, 0, 6}));
+  // max_insert 4 = 2r takes every candidate (three): [5, 11, 13, 0, 6].
+  EXPECT_EQ(row6(rules(100, P::kNextToCenter)), (std::vector<int32_t>{5, 11, 13, 0, 6}));
+  // The gate sees the 2r past slots: min l = 0 (frame 2), mean (((0 + s90) + 1) + 0.875) / 4.
+  EXPECT_EQ(row6(rules(2, P::kNextToCenter, G::kMin, std::nextafter(0.0f, 1.0f))),
+            (std::vector<int32_t>{4, 5, 13, 0, 6}));
+  EXPECT_EQ(row6(rules(2, P::kNextToCenter, G::kMin, 0.0f), 0), plain_row);
+  const float mean = (((0.0f + s90()) + 1.0f) + 0.875f) / 4.0f;
+  EXPECT_EQ(row6(rules(2, P::kNextToCenter, G::kMean, std::nextafter(mean, 1.0f))),
+            (std::vector<int32_t>{4, 5, 13, 0, 6}));
+  EXPECT_EQ(row6(rules(2, P::kNextToCenter, G::kMean, mean), 0), plain_row);
+  // The first frame: frame 0 (a), its window [0, 0, 0, 0, 0] padded at the start, with the
+  // bank's later 11 and 13 (offline) -> [0, 0, 11, 13, 0]: 13 (S = 1) beside t, 11 (0.875)
+  // before it.
+  EXPECT_EQ(map_row(fuse_with(v, {0, 14}, kPlacementBank,
+                              [] {
+                                kernels::PoseFuseSettings st = rules(2, P::kNextToCenter);
+                                st.causal = true;
+                                return st;
+                              }()),
+                    0, 5),
+            (std::vector<int32_t>{0, 0, 11, 13, 0}));
+}
+
+// The streaming bank (CPU): each push is the batch ops' online history row and causal map row of
+// that frame, frame by frame.
+TEST(PoseBankStream, EqualsTheBatchOpsInOnlineMode) {
+  std::vector<V> v;
+  for (int k = 0; k < 6; ++k) {
+    const std::vector<V> p = placement_sequence();
+    v.insert(v.end(), p.begin(), p.end());
+  }
+  v[17] = nan_pose;
+  const int32_t n = static_cast<int32_t>(v.size());
+  const std::vector<float> poses = two_joint_poses(v);
+  for (const auto placement :
+       {kernels::PosePlacement::kNextToCenter, kernels::PosePlacement::kLeastSimilar}) {
+    kernels::PoseBankSettings bs;
+    bs.capacity = 5;
+    bs.threshold = 0.9f;
+    kernels::PoseFuseSettings fs = rules(3, placement);
+    fs.radius = 3;
+    fs.capacity = 5;
+    fs.causal = true;
+    const Tensor p = Tensor::from_vector(poses, {n, 2, 2});
+    const Tensor offsets = Tensor::from_vector_i32({0, n}, {2});
+    const Tensor parents = Tensor::from_vector_i32(kOneBone, {2});
+    const ops::PoseBankOutput bank =
+        ops::pose_bank(p, offsets, parents, PoseCenter::kCentroid, bs, true);
+    std::vector<int32_t> rows(static_cast<size_t>(n));
+    for (int32_t g = 0; g < n; ++g) rows[static_cast<size_t>(g)] = g;
+    const Tensor fused = Tensor::zeros({n}, DType::kI32);
+    const std::vector<int32_t> map =
+        ops::pose_bank_fuse(p, offsets, parents, PoseCenter::kCentroid, fs, bank.history,
+                            Tensor::from_vector_i32(rows, {n}), fused)
+            .to_vector_i32();
+    const std::vector<int32_t> history = bank.history.to_vector_i32(),
+                               flags = fused.to_vector_i32();
+    kernels::cpu::PoseBankStream stream({2, kOneBone.data(), PoseCenter::kCentroid}, bs, fs);
+    int64_t any = 0;
+    for (int32_t t = 0; t < n; ++t) {
+      std::vector<int32_t> row(7);
+      const int k = stream.push(poses.data(), row.data());
+      EXPECT_EQ(row, map_row(map, t, 7)) << "frame " << t;
+      EXPECT_EQ(k > 0 ? 1 : 0, flags[static_cast<size_t>(t)]) << "frame " << t;
+      EXPECT_EQ(stream.bank(),
+                std::vector<int32_t>(history.begin() + t * 5, history.begin() + (t + 1) * 5))
+          << "frame " << t;
+      any += k > 0;
+    }
+    EXPECT_GT(any, 0) << "the test needs fused frames";
+  }
+  kernels::PoseFuseSettings centred = rules(3, kernels::PosePlacement::kNextToCenter);
+  EXPECT_THROW(kernels::cpu::PoseBankStream({2, kOneBone.data(), PoseCenter::kCentroid},
+                                            kernels::PoseBankSettings{4, 0.9f}, centred),
+               Error);
+}
+
 // ---- gather and errors -----------------------------------------------------------------------
 
 TEST_P(PoseBankTest, WindowGather) {

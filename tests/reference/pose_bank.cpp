@@ -166,6 +166,8 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
                            int max_insert, int capacity, const std::vector<int32_t>& banks,
                            const std::vector<int32_t>& bank_row, const FuseRuleRef& rule) {
   const int r = radius, window = 2 * r + 1;
+  // Centre slot and the halves' lengths: r, r on each side; causal: 2r past, none after.
+  const int c = rule.causal ? 2 * r : r, half_right = window - 1 - c;
   const int keep = std::clamp(max_insert, 0, 2 * r);
   const int64_t stride = sk.joints * 2;
   PoseFuseRef out;
@@ -186,7 +188,7 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
         for (int i = 0; i < capacity; ++i) {
           const int32_t src = banks[static_cast<size_t>(
               static_cast<int64_t>(bank_row[static_cast<size_t>(g)]) * capacity + i)];
-          if (src < 0 || src >= n || (src >= t - r && src <= t + r)) continue;
+          if (src < 0 || src >= n || (src >= t - c && src <= t + half_right)) continue;
           if (!all_finite(seq + src * stride, sk.joints)) continue;
           const float s = pose_similarity_f32(seq + src * stride, seq + t * stride, sk);
           if (s >= fusion_threshold) cands.push_back({s, src});
@@ -201,7 +203,7 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
       // l[w] = S(L_w, x_t) of the plain window's local frames (NaN counts as -inf).
       std::vector<float> l(static_cast<size_t>(window), 0.0f);
       for (int w = 0; w < window; ++w) {
-        const float v = pose_similarity_f32(seq + clamp(t - r + w) * stride, seq + t * stride, sk);
+        const float v = pose_similarity_f32(seq + clamp(t - c + w) * stride, seq + t * stride, sk);
         l[static_cast<size_t>(w)] = std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
       }
       if (rule.gate != 0 && !cands.empty()) {
@@ -209,27 +211,28 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
         if (rule.gate == 2) {
           gv = std::numeric_limits<float>::infinity();
           for (int w = 0; w < window; ++w)
-            if (w != r && l[static_cast<size_t>(w)] < gv) gv = l[static_cast<size_t>(w)];
+            if (w != c && l[static_cast<size_t>(w)] < gv) gv = l[static_cast<size_t>(w)];
         } else {
           for (int w = 0; w < window; ++w)
-            if (w != r) gv += l[static_cast<size_t>(w)];
+            if (w != c) gv += l[static_cast<size_t>(w)];
           gv /= static_cast<float>(2 * r);
         }
         if (!(gv < rule.gate_threshold)) cands.clear();
       }
       if (rule.placement != 0) {
         // Replace in place: per half, the chosen slots innermost first take the half's ranks.
-        for (int w = 0; w < window; ++w) row[w] = clamp(t - r + w);
+        for (int w = 0; w < window; ++w) row[w] = clamp(t - c + w);
         for (int side = 0; side < 2; ++side) {
           std::vector<int32_t> mine;  // this half's candidates, best first
-          for (size_t q = static_cast<size_t>(side); q < cands.size(); q += 2)
-            mine.push_back(cands[q].frame);
+          for (size_t q = 0; q < cands.size(); ++q)
+            if (rule.causal ? side == 0 : static_cast<int>(q % 2) == side)
+              mine.push_back(cands[q].frame);
           std::vector<int> dists;  // distances from the centre of the replaced slots
-          for (int d = 1; d <= r; ++d) dists.push_back(d);
+          for (int d = 1; d <= (side == 0 ? c : half_right); ++d) dists.push_back(d);
           if (rule.placement == 2) {
             std::reverse(dists.begin(), dists.end());
           } else {
-            auto lw = [&](int d) { return l[static_cast<size_t>(side == 0 ? r - d : r + d)]; };
+            auto lw = [&](int d) { return l[static_cast<size_t>(side == 0 ? c - d : c + d)]; };
             // Selection sort: least similar first, ties the farther slot.
             for (size_t a = 0; a < dists.size(); ++a)
               for (size_t b = a + 1; b < dists.size(); ++b)
@@ -240,7 +243,7 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
           dists.resize(mine.size());
           std::sort(dists.begin(), dists.end());
           for (size_t q = 0; q < mine.size(); ++q)
-            row[side == 0 ? r - dists[q] : r + dists[q]] = mine[q];
+            row[side == 0 ? c - dists[q] : c + dists[q]] = mine[q];
         }
         out.fused[static_cast<size_t>(g)] = cands.empty() ? 0 : 1;
         continue;
@@ -249,18 +252,14 @@ PoseFuseRef pose_bank_fuse(const std::vector<float>& poses, const std::vector<in
       // frames; whatever lies past r slots drops out.
       std::vector<int32_t> left, right;
       for (size_t q = 0; q < cands.size(); ++q)
-        (q % 2 == 0 ? left : right).push_back(cands[q].frame);
-      for (int d = 1; d <= r; ++d) {
-        left.push_back(clamp(static_cast<int64_t>(t) - d));
-        right.push_back(clamp(static_cast<int64_t>(t) + d));
-      }
-      row[r] = t;
-      for (int d = 1; d <= r; ++d) {
-        row[r - d] = left[static_cast<size_t>(d - 1)];
-        row[r + d] = right[static_cast<size_t>(d - 1)];
-      }
+        (rule.causal || q % 2 == 0 ? left : right).push_back(cands[q].frame);
+      for (int d = 1; d <= c; ++d) left.push_back(clamp(static_cast<int64_t>(t) - d));
+      for (int d = 1; d <= half_right; ++d) right.push_back(clamp(static_cast<int64_t>(t) + d));
+      row[c] = t;
+      for (int d = 1; d <= c; ++d) row[c - d] = left[static_cast<size_t>(d - 1)];
+      for (int d = 1; d <= half_right; ++d) row[c + d] = right[static_cast<size_t>(d - 1)];
       bool differs = false;
-      for (int w = 0; w < window; ++w) differs = differs || row[w] != clamp(t - r + w);
+      for (int w = 0; w < window; ++w) differs = differs || row[w] != clamp(t - c + w);
       out.fused[static_cast<size_t>(g)] = differs ? 1 : 0;
     }
   }

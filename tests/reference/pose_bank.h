@@ -50,6 +50,7 @@ struct FuseRuleRef {
   int placement = 0;  // 0 next to the centre, 1 least similar, 2 outermost
   int gate = 0;       // 0 off, 1 mean, 2 min
   float gate_threshold = 0.7f;
+  bool causal = false;  // the window ends at its frame: centre slot 2r, no future half
 };
 
 // banks: (rows, capacity); bank_row: (total).

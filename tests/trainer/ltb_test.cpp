@@ -199,87 +199,92 @@ TEST(LtbSchedule, TwoBlocksReuseTheDilatedPassAndComputeWhatChanged) {
 // is evaluated in the batch, so frames the bank leaves alone equal the plain output to float
 // rounding (bit for bit when both take the same GEMMs); the plain predictions the call returns
 // on the way are exactly predict_sequence's.
+// Causal models fuse causal windows (the window ends at its frame) the same way.
 TEST(Ltb, EveryFrameIsTheStridedModelOnItsWindow) {
-  for (const std::vector<int64_t>& widths :
-       {std::vector<int64_t>{3, 3}, std::vector<int64_t>{3, 3, 3}, std::vector<int64_t>{3, 5, 3}}) {
-    TemporalModelConfig mc = tiny_model();
-    mc.filter_widths = widths;
-    TemporalModel model(mc, Device::cpu(), 5);
-    const int64_t rf = model.receptive_field(), r = (rf - 1) / 2, row = 34;
-    const auto seqs = sequences();
-    for (const bool flip : {false, true}) {
-      std::vector<std::vector<float>> plain_out;
-      const auto plain = predict_sequences(model, pointers(seqs), h36m(), h36m(), flip);
-      const LtbPlan plan =
-          plan_ltb(views(seqs), 17, ltb_parents(h36m()), r, fusing_options(), Device::cpu());
-      ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
-      ASSERT_LT(plan.fused_frames, plan.offsets.back()) << "and plain ones";
-      LtbStats stats;
-      const auto out =
-          predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &stats, &plain_out);
-      EXPECT_EQ(plain_out, plain);
-      EXPECT_GT(stats.blocks_computed, 0);
-      if (widths.size() >= 3) {
-        EXPECT_GT(stats.blocks_reused, 0) << "deeper models reuse blocks";
-      }
-      EXPECT_EQ(stats.fused_frames, plan.fused_frames);
-      EXPECT_EQ(stats.frames, plan.offsets.back());
-      EXPECT_GT(stats.plain_blocks, 0) << "the frames left alone have their last block batched";
-      PhiloxState rng{};
-      NoGradGuard no_grad;
-      for (size_t k = 0; k < seqs.size(); ++k) {
-        const auto& s = seqs[k];
-        for (int64_t t = 0; t < s.frames; ++t) {
-          const int64_t g = plan.offsets[k] + t;
-          const float* got = out[k].data() + t * 51;
-          const bool fused = plan.fused[static_cast<size_t>(g)] != 0;
-          if (!fused)
-            for (int e = 0; e < 51; ++e) {
-              const float p = plain[k][static_cast<size_t>(t * 51 + e)];
-              ASSERT_NEAR(got[e], p, 1e-5f * (1 + std::fabs(p))) << "frame " << t;
+  for (const bool causal : {false, true})
+    for (const std::vector<int64_t>& widths :
+         {std::vector<int64_t>{3, 3}, std::vector<int64_t>{3, 3, 3},
+          std::vector<int64_t>{3, 5, 3}}) {
+      TemporalModelConfig mc = tiny_model(causal);
+      mc.filter_widths = widths;
+      TemporalModel model(mc, Device::cpu(), 5);
+      const int64_t rf = model.receptive_field(), r = (rf - 1) / 2, row = 34;
+      const auto seqs = sequences();
+      for (const bool flip : {false, true}) {
+        std::vector<std::vector<float>> plain_out;
+        const auto plain = predict_sequences(model, pointers(seqs), h36m(), h36m(), flip);
+        LtbOptions o = fusing_options();
+        o.causal = causal;
+        const LtbPlan plan = plan_ltb(views(seqs), 17, ltb_parents(h36m()), r, o, Device::cpu());
+        ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
+        ASSERT_LT(plan.fused_frames, plan.offsets.back()) << "and plain ones";
+        LtbStats stats;
+        const auto out =
+            predict_with_ltb(model, pointers(seqs), plan, h36m(), h36m(), flip, &stats, &plain_out);
+        EXPECT_EQ(plain_out, plain);
+        EXPECT_GT(stats.blocks_computed, 0);
+        if (widths.size() >= 3) {
+          EXPECT_GT(stats.blocks_reused, 0) << "deeper models reuse blocks";
+        }
+        EXPECT_EQ(stats.fused_frames, plan.fused_frames);
+        EXPECT_EQ(stats.frames, plan.offsets.back());
+        EXPECT_GT(stats.plain_blocks, 0) << "the frames left alone have their last block batched";
+        PhiloxState rng{};
+        NoGradGuard no_grad;
+        for (size_t k = 0; k < seqs.size(); ++k) {
+          const auto& s = seqs[k];
+          for (int64_t t = 0; t < s.frames; ++t) {
+            const int64_t g = plan.offsets[k] + t;
+            const float* got = out[k].data() + t * 51;
+            const bool fused = plan.fused[static_cast<size_t>(g)] != 0;
+            if (!fused)
+              for (int e = 0; e < 51; ++e) {
+                const float p = plain[k][static_cast<size_t>(t * 51 + e)];
+                ASSERT_NEAR(got[e], p, 1e-5f * (1 + std::fabs(p))) << "frame " << t;
+              }
+            // The window built here from the map (fused, or the plain one), through the strided
+            // form.
+            std::vector<float> win(static_cast<size_t>(rf * row)), win_flip;
+            for (int64_t w = 0; w < rf; ++w) {
+              const int32_t f = plan.index_map[static_cast<size_t>(g * rf + w)];
+              ASSERT_GE(f, 0);
+              ASSERT_LT(f, s.frames);
+              std::copy(s.poses_2d.begin() + f * 34, s.poses_2d.begin() + (f + 1) * 34,
+                        win.begin() + w * 34);
             }
-          // The window built here from the map (fused, or the plain one), through the strided
-          // form.
-          std::vector<float> win(static_cast<size_t>(rf * row)), win_flip;
-          for (int64_t w = 0; w < rf; ++w) {
-            const int32_t f = plan.index_map[static_cast<size_t>(g * rf + w)];
-            ASSERT_GE(f, 0);
-            ASSERT_LT(f, s.frames);
-            std::copy(s.poses_2d.begin() + f * 34, s.poses_2d.begin() + (f + 1) * 34,
-                      win.begin() + w * 34);
-          }
-          std::vector<float> want =
-              model.forward_train(Tensor::from_vector(win, {1, rf, row}), rng, false)
-                  .value()
-                  .to_vector();
-          if (flip) {
-            win_flip = win;
-            data::flip_poses(win_flip, rf, h36m(), 2);
-            const std::vector<float> yf =
-                model.forward_train(Tensor::from_vector(win_flip, {1, rf, row}), rng, false)
+            std::vector<float> want =
+                model.forward_train(Tensor::from_vector(win, {1, rf, row}), rng, false)
                     .value()
                     .to_vector();
-            const std::vector<int> perm = h36m().flip_permutation();
-            for (int j = 0; j < 17; ++j) {
-              const float* m = yf.data() + perm[static_cast<size_t>(j)] * 3;
-              want[j * 3 + 0] = 0.5f * (want[j * 3 + 0] - m[0]);
-              want[j * 3 + 1] = 0.5f * (want[j * 3 + 1] + m[1]);
-              want[j * 3 + 2] = 0.5f * (want[j * 3 + 2] + m[2]);
+            if (flip) {
+              win_flip = win;
+              data::flip_poses(win_flip, rf, h36m(), 2);
+              const std::vector<float> yf =
+                  model.forward_train(Tensor::from_vector(win_flip, {1, rf, row}), rng, false)
+                      .value()
+                      .to_vector();
+              const std::vector<int> perm = h36m().flip_permutation();
+              for (int j = 0; j < 17; ++j) {
+                const float* m = yf.data() + perm[static_cast<size_t>(j)] * 3;
+                want[j * 3 + 0] = 0.5f * (want[j * 3 + 0] - m[0]);
+                want[j * 3 + 1] = 0.5f * (want[j * 3 + 1] + m[1]);
+                want[j * 3 + 2] = 0.5f * (want[j * 3 + 2] + m[2]);
+              }
             }
+            for (int e = 0; e < 51; ++e)
+              ASSERT_NEAR(got[e], want[static_cast<size_t>(e)], 1e-5f * (1 + std::fabs(want[e])))
+                  << "frame " << t << " of sequence " << k << " flip " << flip << " fused " << fused
+                  << " causal " << causal;
+            if (!fused) continue;
+            // A fused frame differs from the plain output (the window did change).
+            bool differs = false;
+            for (int e = 0; e < 51; ++e)
+              differs |= got[e] != plain[k][static_cast<size_t>(t * 51 + e)];
+            EXPECT_TRUE(differs) << "frame " << t;
           }
-          for (int e = 0; e < 51; ++e)
-            ASSERT_NEAR(got[e], want[static_cast<size_t>(e)], 1e-5f * (1 + std::fabs(want[e])))
-                << "frame " << t << " of sequence " << k << " flip " << flip << " fused " << fused;
-          if (!fused) continue;
-          // A fused frame differs from the plain output (the window did change).
-          bool differs = false;
-          for (int e = 0; e < 51; ++e)
-            differs |= got[e] != plain[k][static_cast<size_t>(t * 51 + e)];
-          EXPECT_TRUE(differs) << "frame " << t;
         }
       }
     }
-  }
 }
 
 // The other placements keep the executor exact: every frame is the strided model on the window
@@ -498,12 +503,19 @@ TEST_P(LtbDevices, PlanEqualsCpuPlan) {
 INSTANTIATE_TEST_SUITE_P(GpuDevices, LtbDevices, ::testing::ValuesIn(test::gpu_device_params()),
                          test::device_test_name);
 
-TEST(Ltb, CausalModelsAndBadOptionsAreRefused) {
+// A causal model evaluates with the bank (causal windows); a plan whose windows are not the
+// model's is refused.
+TEST(Ltb, MismatchedWindowsAndBadOptionsAreRefused) {
   TemporalModel causal(tiny_model(true), Device::cpu(), 8);
   const auto seqs = sequences(20);
   EvalOptions opt;
   opt.ltb = LtbEval::kOn;
-  EXPECT_THROW(evaluate(causal, seqs, opt), Error);
+  EXPECT_NO_THROW(evaluate(causal, seqs, opt));
+  std::vector<const data::Sequence*> ptrs;
+  for (const auto& s : seqs) ptrs.push_back(&s);
+  const LtbPlan centred =
+      plan_ltb(views(seqs), 17, ltb_parents(h36m()), 4, fusing_options(), Device::cpu());
+  EXPECT_THROW(predict_with_ltb(causal, ptrs, centred, h36m(), h36m(), false), Error);
   LtbOptions bad;
   bad.capacity = 0;
   EXPECT_THROW(validate_ltb_options(bad), Error);

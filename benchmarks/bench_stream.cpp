@@ -1,0 +1,203 @@
+// Streaming latency benchmark (`v3d stream`; trainer/stream.h): a recorded sequence (the
+// built-in synthetic dataset's 2D, one track) replayed at a camera's frame rate into the
+// incremental causal model, without and with the online long-term bank. Frame i is released at
+// t0 + i / fps; its latency is the time from its release to its 3D pose (waiting for the frame
+// before it included, so a frame slower than the period delays the next ones as it would live).
+// Reported: median, p90, p99 and max per-frame latency, and the share of frames the bank fused.
+//
+// The default model is VideoPose3D's 243-frame causal one (filter widths 3,3,3,3,3, 1024
+// channels) with random weights: the cost does not depend on them, and the bank's fusion depends
+// on the poses and its settings only.
+//
+//   bench_stream [--arch 3,3,3,3,3] [--channels 1024] [--frames 1500] [--fps 50] [--no-flip]
+//                [--capacity 80] [--threshold 0.7] [--fusion-threshold 0.7] [--json FILE]
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmarks/bench_common.h"
+#include "data/synth.h"
+#include "kernels/common.h"
+#include "runtime/autograd.h"
+#include "trainer/ltb.h"
+#include "trainer/model.h"
+#include "trainer/stream.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One recorded track: the synthetic test subjects' sequences (slow and fast actions) one after
+// the other, `frames` normalised 2D poses.
+std::vector<float> recorded_2d(int64_t frames) {
+  v3d::data::SynthOptions so;
+  so.frames_per_action = 300;
+  so.subjects = {"S9"};
+  const v3d::data::Dataset ds = v3d::data::synthesize(so);
+  v3d::data::PrepareSpec spec;
+  spec.subjects = {"S9"};
+  const auto seqs = v3d::data::prepare_sequences(ds, spec);
+  std::vector<float> out;
+  for (size_t i = 0; static_cast<int64_t>(out.size()) < frames * 34; ++i) {
+    const auto& s = seqs[i % seqs.size()];
+    out.insert(out.end(), s.poses_2d.begin(), s.poses_2d.end());
+  }
+  out.resize(static_cast<size_t>(frames * 34));
+  return out;
+}
+
+// The q-quantile of sorted values (nearest rank).
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const size_t i =
+      std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
+  return sorted[i];
+}
+
+struct Replay {
+  std::vector<double> latency_ms, compute_ms, fused_ms;  // fused_ms: the fused frames' compute
+  int64_t fused = 0, fused_nodes = 0;                    // and their tree nodes evaluated
+};
+
+// The track replayed at `fps` (0: back to back) through a fresh TrackStream.
+Replay replay(const v3d::StreamModel& model, const std::vector<float>& poses, double fps) {
+  v3d::TrackStream track(model);
+  const int64_t frames = static_cast<int64_t>(poses.size()) / 34;
+  Replay r;
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < frames; ++i) {
+    auto release = Clock::now();
+    if (fps > 0) {
+      release = t0 + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(static_cast<double>(i) / fps));
+      std::this_thread::sleep_until(release);
+    }
+    const auto start = Clock::now();
+    v3d::StreamStep step;
+    track.push(std::span<const float>(poses.data() + i * 34, 34), &step);
+    const auto done = Clock::now();
+    r.latency_ms.push_back(std::chrono::duration<double, std::milli>(done - release).count());
+    r.compute_ms.push_back(std::chrono::duration<double, std::milli>(done - start).count());
+    r.fused += step.fused;
+    if (step.fused) {
+      r.fused_ms.push_back(r.compute_ms.back());
+      r.fused_nodes += step.computed;
+    }
+  }
+  std::sort(r.latency_ms.begin(), r.latency_ms.end());
+  std::sort(r.compute_ms.begin(), r.compute_ms.end());
+  std::sort(r.fused_ms.begin(), r.fused_ms.end());
+  return r;
+}
+
+std::vector<int64_t> parse_widths(const std::string& s) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Streaming latency: a recorded 2D sequence replayed at a frame rate through the "
+      "incremental causal model (v3d stream), without and with the online long-term bank"};
+  std::string arch = "3,3,3,3,3", json_path;
+  int64_t channels = 1024, frames = 1500;
+  double fps = 50.0;
+  bool no_flip = false;
+  v3d::LtbOptions o;
+  app.add_option("--arch", arch, "Filter widths of the causal model")->capture_default_str();
+  app.add_option("--channels", channels, "Channels")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--frames", frames, "Frames of the recorded track")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--fps", fps, "Replay rate (0: back to back)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--no-flip", no_flip, "Turn off flip test-time augmentation");
+  app.add_option("--capacity", o.capacity, "ltb.capacity")->capture_default_str();
+  app.add_option("--threshold", o.threshold, "ltb.threshold")->capture_default_str();
+  app.add_option("--fusion-threshold", o.fusion_threshold, "ltb.fusion_threshold")
+      ->capture_default_str();
+  v3d::bench::BlasOptions blas;
+  v3d::bench::add_blas_options(app, blas);
+  app.add_option("--json", json_path, "Write the results to this JSON file");
+  CLI11_PARSE(app, argc, argv);
+  using namespace v3d;
+  try {
+    bench::apply_blas_options(blas);
+    validate_ltb_options(o);
+    TemporalModelConfig mc;
+    mc.filter_widths = parse_widths(arch);
+    mc.channels = channels;
+    mc.dropout = 0.0f;
+    mc.causal = true;
+    TemporalModel model(mc, Device::cpu(), 1);
+    NoGradGuard no_grad;
+    const std::vector<float> poses = recorded_2d(frames);
+    std::printf("Threads: %d (OpenMP)\n", bench::blas_threads());
+    std::printf(
+        "Model: widths %s, %lld channels, receptive field %lld (causal), %lld parameters; flip "
+        "TTA %s; %lld frames replayed at %g fps\n",
+        arch.c_str(), static_cast<long long>(channels),
+        static_cast<long long>(model.receptive_field()),
+        static_cast<long long>(model.parameter_count()), no_flip ? "off" : "on",
+        static_cast<long long>(frames), fps);
+    std::printf("latency from each frame's release to its pose, ms; compute: the push alone\n");
+    std::printf("%-5s %8s %8s %8s %8s %12s %12s %7s %18s %12s\n", "bank", "median", "p90", "p99",
+                "max", "compute med", "compute max", "fused", "fused compute med", "nodes/fused");
+    nlohmann::json out;
+    out["gemm_kernel"] = bench::gemm_kernel_summary();
+    out["cpu"] = bench::cpu_description();
+    out["threads"] = bench::blas_threads();
+    out["arch"] = arch;
+    out["channels"] = channels;
+    out["frames"] = frames;
+    out["fps"] = fps;
+    out["flip"] = !no_flip;
+    for (const bool ltb : {false, true}) {
+      StreamOptions so;
+      so.flip_tta = !no_flip;
+      so.ltb = ltb;
+      so.ltb_options = o;
+      const StreamModel sm(model, data::Skeleton::h36m17(), data::Skeleton::h36m17(), so);
+      replay(sm,
+             std::vector<float>(poses.begin(), poses.begin() + std::min<int64_t>(frames, 50) * 34),
+             0.0);  // warm-up: the GEMM library, the allocator's cache
+      const Replay r = replay(sm, poses, fps);
+      const double share = static_cast<double>(r.fused) / static_cast<double>(frames);
+      const double nodes =
+          r.fused > 0 ? static_cast<double>(r.fused_nodes) / static_cast<double>(r.fused) : 0.0;
+      std::printf("%-5s %8.3f %8.3f %8.3f %8.3f %12.3f %12.3f %6.1f%% %18.3f %12.1f\n",
+                  ltb ? "on" : "off", quantile(r.latency_ms, 0.5), quantile(r.latency_ms, 0.9),
+                  quantile(r.latency_ms, 0.99), r.latency_ms.back(), quantile(r.compute_ms, 0.5),
+                  r.compute_ms.back(), 100.0 * share, quantile(r.fused_ms, 0.5), nodes);
+      std::fflush(stdout);
+      out[ltb ? "bank_on" : "bank_off"] = {{"median_ms", quantile(r.latency_ms, 0.5)},
+                                           {"p90_ms", quantile(r.latency_ms, 0.9)},
+                                           {"p99_ms", quantile(r.latency_ms, 0.99)},
+                                           {"max_ms", r.latency_ms.back()},
+                                           {"compute_median_ms", quantile(r.compute_ms, 0.5)},
+                                           {"compute_max_ms", r.compute_ms.back()},
+                                           {"fused_share", share},
+                                           {"fused_compute_median_ms", quantile(r.fused_ms, 0.5)},
+                                           {"nodes_per_fused_frame", nodes}};
+    }
+    if (!json_path.empty()) bench::write_json(json_path, out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_stream: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,323 @@
+// Incremental causal inference (trainer/stream.h).
+#include "trainer/stream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/common.h"
+#include "trainer/predict.h"
+
+namespace v3d {
+
+StreamModel::StreamModel(const TemporalModel& model, const data::Skeleton& keypoints,
+                         const data::Skeleton& joints, const StreamOptions& options)
+    : folded_(model.fold_weights()),
+      blocks_(folded_),
+      keypoints_(&keypoints),
+      joints_(&joints),
+      options_(options),
+      keypoint_flip_(keypoints.flip_permutation()),
+      joint_flip_(joints.flip_permutation()),
+      ltb_parents_(v3d::ltb_parents(keypoints)) {
+  const TemporalModelConfig& mc = model.config();
+  V3D_REQUIRE(mc.causal,
+              "stream: the model is not causal (model.causal: false); streaming needs a model "
+              "whose window ends at its frame");
+  V3D_REQUIRE(model.device().is_cpu(), "stream: runs on the CPU, not on " << model.device().str());
+  V3D_CHECK(mc.joints_in == keypoints.num_joints() && mc.features_in == 2 &&
+                mc.joints_out == joints.num_joints(),
+            "stream: the model takes " << mc.joints_in << " keypoints and predicts "
+                                       << mc.joints_out << " joints; the layouts have "
+                                       << keypoints.num_joints() << " and " << joints.num_joints());
+  options_.ltb_options.online = true;  // a stream has no future frames to bank
+  options_.ltb_options.causal = true;
+  if (options_.ltb) validate_ltb_options(options_.ltb_options);
+}
+
+kernels::PoseBankSettings StreamModel::bank_settings() const {
+  return ltb_bank_settings(options_.ltb_options);
+}
+
+kernels::PoseFuseSettings StreamModel::fuse_settings() const {
+  return ltb_fuse_settings(options_.ltb_options, radius());
+}
+
+namespace {
+
+// y (n, c_out) = act(x (n, k) w^T + b) + residual (rows of res_stride floats, or none), w the
+// (c_out, k) row-major weights: one pass over w for all n rows (n <= kMatvecRows). The epilogue
+// is the convolution's (kernels/temporal_conv.h, ConvEpilogue): bias, ReLU, then the residual.
+// Compiled for AVX-512, AVX2 and the baseline, picked at load time (the build targets the
+// baseline x86-64): a fused window's tree adds rows, which makes the products compute bound.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void matvec(
+    const float* w, const float* b, const float* x, int64_t n, int64_t k, int64_t c_out,
+    const float* residual, int64_t res_stride, float* y) {
+  V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows");
+#pragma omp parallel for schedule(static) if (c_out * k >= (1 << 16))
+  for (int64_t co = 0; co < c_out; ++co) {
+    const float* wr = w + co * k;
+    float acc[StreamModel::kMatvecRows] = {};
+    if (n == 1) {
+      float a0 = 0.0f;
+#pragma omp simd reduction(+ : a0)
+      for (int64_t r = 0; r < k; ++r) a0 += wr[r] * x[r];
+      acc[0] = a0;
+    } else {
+      for (int64_t q = 0; q + 1 < n; q += 2) {
+        const float *x0 = x + q * k, *x1 = x + (q + 1) * k;
+        float a0 = 0.0f, a1 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1)
+        for (int64_t r = 0; r < k; ++r) {
+          a0 += wr[r] * x0[r];
+          a1 += wr[r] * x1[r];
+        }
+        acc[q] = a0;
+        acc[q + 1] = a1;
+      }
+      if (n % 2 == 1) {
+        const float* xl = x + (n - 1) * k;
+        float a0 = 0.0f;
+#pragma omp simd reduction(+ : a0)
+        for (int64_t r = 0; r < k; ++r) a0 += wr[r] * xl[r];
+        acc[n - 1] = a0;
+      }
+    }
+    for (int64_t q = 0; q < n; ++q) {
+      float v = acc[q] + b[co];
+      v = v > 0.0f ? v : 0.0f;
+      if (residual != nullptr) v = residual[q * res_stride + co] + v;
+      y[q * c_out + co] = v;
+    }
+  }
+}
+
+}  // namespace
+
+void StreamModel::window(size_t i, const float* x, int64_t n, float* y) const {
+  const int64_t w = blocks_.width(i), ci = blocks_.inputs(i), c = blocks_.channels();
+  if (n > kMatvecRows) {
+    const Tensor in = Tensor::from_vector(std::vector<float>(x, x + n * w * ci), {n, w, ci});
+    const Tensor out = blocks_.window(i, in);
+    std::copy(out.f32(), out.f32() + n * c, y);
+    return;
+  }
+  // The (C_out, W * C_in) tap-major weights of the block's first convolution (K = 1 needs no
+  // permutation), then its 1x1 convolution.
+  const auto weights = [&](size_t k) {
+    const Tensor& t = folded_.prepared[k].tap_major.defined() ? folded_.prepared[k].tap_major
+                                                              : folded_.convs[k].weight;
+    return t.f32();
+  };
+  if (i == 0) {
+    matvec(weights(0), folded_.convs[0].bias.f32(), x, n, w * ci, c, nullptr, 0, y);
+    return;
+  }
+  const size_t k = 2 * i - 1;
+  std::vector<float> h(static_cast<size_t>(n * c));
+  matvec(weights(k), folded_.convs[k].bias.f32(), x, n, w * ci, c, nullptr, 0, h.data());
+  // The residual: each window's last row (the causal tap).
+  matvec(weights(k + 1), folded_.convs[k + 1].bias.f32(), h.data(), n, c, c, x + (w - 1) * ci,
+         w * ci, y);
+}
+
+TrackStream::TrackStream(const StreamModel& model) : m_(&model) {
+  const DilatedBlocks& net = model.blocks();
+  rf_ = net.receptive_field();
+  channels_.push_back(net.in_channels());
+  for (size_t i = 0; i < net.size(); ++i) {
+    width_.push_back(net.width(i));
+    dilation_.push_back(net.dilation(i));
+    channels_.push_back(net.channels());
+  }
+  for (const int64_t c : channels_)
+    rings_.emplace_back(static_cast<size_t>(model.copies() * rf_ * c), 0.0f);
+  if (model.options().ltb) {
+    kernels::PoseSkeleton sk;
+    sk.joints = model.keypoints();
+    sk.parents = model.ltb_parents().data();
+    sk.center = model.options().ltb_options.center;
+    bank_ = std::make_unique<kernels::cpu::PoseBankStream>(sk, model.bank_settings(),
+                                                           model.fuse_settings());
+  }
+}
+
+TrackStream::~TrackStream() = default;
+
+float* TrackStream::ring(size_t level, int64_t cp, int64_t e) {
+  // Positions before the first frame share the slots of the padding, which the first frame
+  // filled; a position is overwritten only once no tap reads it any more (taps span < RF).
+  const int64_t slot = ((e % rf_) + rf_) % rf_;
+  return rings_[level].data() + (cp * rf_ + slot) * channels_[level];
+}
+
+void TrackStream::push_input(std::span<const float> pose) {
+  const int64_t t = frames_, c0 = channels_[0];
+  const int kp = m_->keypoints();
+  for (int64_t cp = 0; cp < m_->copies(); ++cp) {
+    float* dst = ring(0, cp, t);
+    if (cp == 0) {
+      std::copy(pose.begin(), pose.end(), dst);
+    } else {
+      // The mirrored input: x negated, keypoint j from its mirror (data::flip_poses).
+      const std::vector<int>& perm = m_->keypoint_flip();
+      for (int j = 0; j < kp; ++j) {
+        dst[j * 2] = -pose[static_cast<size_t>(perm[static_cast<size_t>(j)] * 2)];
+        dst[j * 2 + 1] = pose[static_cast<size_t>(perm[static_cast<size_t>(j)] * 2 + 1)];
+      }
+    }
+    if (t == 0)  // the edge padding: RF - 1 copies of frame 0 before it
+      for (int64_t e = 1; e < rf_; ++e) std::copy(dst, dst + c0, ring(0, cp, e));
+  }
+}
+
+void TrackStream::columns(const std::vector<int32_t>* map, std::vector<float>& head_in,
+                          StreamStep& st) {
+  const DilatedBlocks& net = m_->blocks();
+  const int64_t t = frames_, copies = m_->copies(), c = net.channels();
+  const size_t layers = net.size();
+  const int kp = m_->keypoints();
+  // A fused window's tree (see the file comment): node u of block i covers window slots
+  // [u rf_i, (u + 1) rf_i). reuse: the ring position whose column saw exactly those slots (the
+  // frames before 0 being frame 0, the edge padding), -1 if none; compute: the nodes evaluated,
+  // every root and the children of a computed node.
+  std::vector<int64_t> nodes(layers, 0);
+  std::vector<std::vector<int64_t>> reuse(layers), compute(layers);
+  if (map != nullptr) {
+    std::vector<int64_t> rf(layers);
+    std::vector<std::vector<char>> need(layers);
+    for (size_t i = 0; i < layers; ++i) {
+      rf[i] = net.receptive_field(i);
+      nodes[i] = rf_ / rf[i];
+      need[i].assign(static_cast<size_t>(nodes[i]), 0);
+      reuse[i].assign(static_cast<size_t>(nodes[i]), -1);
+    }
+    auto ring_position = [&](size_t i, int64_t u) -> int64_t {
+      const int32_t* s = map->data() + u * rf[i];
+      const int64_t e = s[rf[i] - 1];
+      if (e > t || e < t - rf_ + 1) return -1;
+      for (int64_t k = 0; k < rf[i]; ++k)
+        if (s[k] != std::max<int64_t>(e - (rf[i] - 1) + k, 0)) return -1;
+      return e;
+    };
+    need[layers - 1][0] = 1;
+    for (size_t i = layers; i-- > 0;) {
+      for (int64_t u = 0; u < nodes[i]; ++u) {
+        if (!need[i][static_cast<size_t>(u)]) continue;
+        if (i + 1 < layers) reuse[i][static_cast<size_t>(u)] = ring_position(i, u);
+        if (reuse[i][static_cast<size_t>(u)] >= 0) {
+          st.reused += 1;
+          continue;
+        }
+        compute[i].push_back(u);
+        if (i > 0)
+          for (int64_t k = 0; k < width_[i]; ++k)
+            need[i - 1][static_cast<size_t>(u * width_[i] + k)] = 1;
+      }
+    }
+  }
+  // Block by block, one call over (copies x (plain + n), W_i, C_i) rows, so the weights are read
+  // once per block: first each copy's plain column at t (its ring; a fused frame's last block
+  // has none, its root replaces it), then each copy's computed tree nodes.
+  std::vector<float> below, here;  // the tree's node values of the previous / current block
+  for (size_t i = 0; i < layers; ++i) {
+    const int64_t w = width_[i], d = dilation_[i], ci = channels_[i];
+    const int64_t plain = map != nullptr && i + 1 == layers ? 0 : 1;
+    const int64_t n = static_cast<int64_t>(compute[i].size()), rows = copies * (plain + n);
+    std::vector<float>& xs = scratch_x_;
+    xs.resize(static_cast<size_t>(rows * w * ci));
+    for (int64_t cp = 0; cp < copies; ++cp) {
+      for (int64_t k = 0; k < w && plain == 1; ++k) {
+        const float* src = ring(i, cp, t - (w - 1 - k) * d);
+        std::copy(src, src + ci, xs.begin() + (cp * w + k) * ci);
+      }
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t u = compute[i][static_cast<size_t>(q)];
+        for (int64_t k = 0; k < w; ++k) {
+          float* dst = xs.data() + ((copies * plain + cp * n + q) * w + k) * ci;
+          if (i > 0) {
+            const float* src = below.data() + (cp * nodes[i - 1] + u * w + k) * c;
+            std::copy(src, src + c, dst);
+            continue;
+          }
+          // Block 0 reads the 2D pose of the slot's frame (mirrored for the second copy).
+          const float* p =
+              poses_.data() + static_cast<int64_t>((*map)[static_cast<size_t>(u * w + k)]) * ci;
+          const std::vector<int>& perm = m_->keypoint_flip();
+          for (int j = 0; j < kp; ++j) {
+            const int from = cp == 0 ? j : perm[static_cast<size_t>(j)];
+            dst[j * 2] = cp == 0 ? p[from * 2] : -p[from * 2];
+            dst[j * 2 + 1] = p[from * 2 + 1];
+          }
+        }
+      }
+    }
+    scratch_y_.resize(static_cast<size_t>(rows * c));
+    m_->window(i, xs.data(), rows, scratch_y_.data());  // (rows, C)
+    const float* yp = scratch_y_.data();
+    st.computed += plain + n;
+    for (int64_t cp = 0; cp < copies && plain == 1; ++cp) {
+      float* dst = ring(i + 1, cp, t);
+      std::copy(yp + cp * c, yp + (cp + 1) * c, dst);
+      if (t == 0)  // the padding's columns: those of the constant input
+        for (int64_t e = 1; e < rf_; ++e) std::copy(dst, dst + c, ring(i + 1, cp, e));
+    }
+    if (map == nullptr) continue;
+    here.assign(static_cast<size_t>(copies * nodes[i] * c), 0.0f);
+    for (int64_t u = 0; u < nodes[i]; ++u) {
+      const int64_t e = reuse[i][static_cast<size_t>(u)];
+      if (e < 0) continue;
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        const float* src = ring(i + 1, cp, e);
+        std::copy(src, src + c, here.begin() + (cp * nodes[i] + u) * c);
+      }
+    }
+    for (int64_t cp = 0; cp < copies; ++cp)
+      for (int64_t q = 0; q < n; ++q) {
+        const float* src = yp + (copies * plain + cp * n + q) * c;
+        const int64_t u = compute[i][static_cast<size_t>(q)];
+        std::copy(src, src + c, here.begin() + (cp * nodes[i] + u) * c);
+      }
+    below.swap(here);
+  }
+  // The head's input: the last block's plain column, or the fused window's root.
+  for (int64_t cp = 0; cp < copies; ++cp) {
+    const float* h = map == nullptr ? ring(layers, cp, t) : below.data() + cp * c;
+    std::copy(h, h + c, head_in.begin() + cp * c);
+  }
+}
+
+std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* step) {
+  const int kp = m_->keypoints();
+  V3D_CHECK(static_cast<int64_t>(pose.size()) == int64_t{kp} * 2,
+            "stream: a frame of " << pose.size() << " values for " << kp << " keypoints");
+  // As the batch bank refuses them (kLtbMaxCoordinate), before anything of the track changes.
+  for (size_t i = 0; i < pose.size(); ++i)
+    V3D_REQUIRE(std::isfinite(pose[i]) && std::fabs(pose[i]) <= kLtbMaxCoordinate,
+                "keypoint " << i / 2 << ": normalised coordinate " << pose[i]
+                            << " (expected a finite magnitude <= " << kLtbMaxCoordinate << ")");
+  StreamStep st;
+  st.frame = frames_;
+  std::vector<int32_t> map;
+  if (bank_ != nullptr) {
+    poses_.insert(poses_.end(), pose.begin(), pose.end());
+    map.resize(static_cast<size_t>(rf_));
+    st.fused = bank_->push(poses_.data(), map.data()) > 0;
+    st.bank_size = bank_->bank_size();
+  }
+  push_input(pose);
+  const DilatedBlocks& net = m_->blocks();
+  const int64_t copies = m_->copies(), c = net.channels();
+  std::vector<float> head_in(static_cast<size_t>(copies * c));
+  columns(st.fused ? &map : nullptr, head_in, st);
+  ++frames_;
+  const Tensor h = Tensor::from_vector(head_in, {copies, 1, c}, Device::cpu());
+  const std::vector<float> y = net.head(h).to_vector();  // (copies, J_out * 3)
+  const int64_t out_row = int64_t{m_->joints()} * 3;
+  std::vector<float> out(y.begin(), y.begin() + out_row);
+  if (copies == 2) average_flipped(y.data(), y.data() + out_row, 1, m_->joint_flip(), out.data());
+  if (step != nullptr) *step = st;
+  return out;
+}
+
+}  // namespace v3d
