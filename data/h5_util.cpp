@@ -460,18 +460,12 @@ H5::H5File ObjectReader::open() const {
   // H5Fis_hdf5 looks for the signature only; a truncated file passes it and fails at open below.
   if (H5Fis_hdf5(file_.c_str()) <= 0) fail("/", "not an HDF5 file");
   heaps_ = check_global_heaps(file_);
+  structure_ = std::make_shared<FileStructure>(file_);
   H5::H5File file = call("/", "cannot open (truncated or corrupt HDF5 file?)", [&] {
     H5::FileAccPropList fapl;
     fapl.setFcloseDegree(H5F_CLOSE_STRONG);
     return H5::H5File(file_, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
   });
-  size_t address_bytes = 0, length_bytes = 0;
-  call("/", "cannot read the file's creation properties",
-       [&] { file.getCreatePlist().getSizes(address_bytes, length_bytes); });
-  if (length_bytes != kLengthBytes) {
-    fail("/", "HDF5 lengths of " + std::to_string(length_bytes) + " bytes (expected " +
-                  std::to_string(kLengthBytes) + ", HDF5's default)");
-  }
   return file;
 }
 
@@ -481,7 +475,19 @@ bool ObjectReader::has(const H5::Group& g, const std::string& name, const std::s
 
 H5O_type_t ObjectReader::kind(const H5::Group& g, const std::string& name,
                               const std::string& path) const {
-  return call(join_path(path, name), "cannot open", [&] { return g.childObjType(name); });
+  const std::string p = join_path(path, name);
+  // The link names the object header's address without loading it; childObjType loads it.
+  H5L_info_t link{};
+  if (H5Lget_info(g.getId(), name.c_str(), &link, H5P_DEFAULT) < 0) {
+    const std::string detail = error_detail();
+    fail(p, "cannot open (" + excerpt(detail.empty() ? "H5Lget_info failed" : detail, 300) + ")");
+  }
+  if (link.type != H5L_TYPE_HARD) {
+    fail(p, std::string(link.type == H5L_TYPE_SOFT ? "a soft link" : "an external link") +
+                " (expected a group or a dataset stored in its group, as h5py and v3d write)");
+  }
+  if (structure_) structure_->check_object_header(link.u.address, p);
+  return call(p, "cannot open", [&] { return g.childObjType(name); });
 }
 
 H5::Group ObjectReader::group(const H5::Group& g, const std::string& name,

@@ -361,6 +361,112 @@ TEST_F(HostileFile, ContiguousStorageShorterThanTheDataIsRefused) {
       {file, "/skeleton/parents", "storage holds 4 bytes, less than its 17 elements need"});
 }
 
+// Found by the pose-file fuzz target: libhdf5 1.10 allocates the length an object header's
+// continuation message declares for the chunk it names before reading it (3.6 GB in that run),
+// and a file of a few KB can declare any. Readers check every chunk of a header against the
+// file's size before libhdf5 loads it: the root's before the file is opened, each member's as it
+// is reached.
+TEST_F(HostileFile, ObjectHeaderChunksPastTheEndAreRefusedBeforeLibhdf5AllocatesThem) {
+  const std::string image = test_util::read_text(file);
+  const std::vector<size_t> continuations = test_util::hdf5_continuations(image);
+  ASSERT_GE(continuations.size(), 2u);
+  const auto with = [&](size_t at, uint64_t address, uint64_t length) {
+    std::string edited = image;
+    edited.replace(at, 16, le(address, 8) + le(length, 8));
+    write_text(file, edited);
+  };
+  size_t naming_the_root = 0;
+  for (const size_t at : continuations) {
+    uint64_t address = 0;
+    for (int i = 7; i >= 0; --i) address = address << 8 | static_cast<unsigned char>(image[at + i]);
+    SCOPED_TRACE("the continuation message at byte " + std::to_string(at));
+    with(at, address, 3'600'000'000u);  // the fuzz run's length
+    const std::string past = "runs past the end of the file (expected within its " +
+                             std::to_string(image.size()) + " bytes; a corrupt file)";
+    try {
+      read_dataset(file);
+      ADD_FAILURE() << "a continuation chunk of 3.6 GB was accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file + ": /"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("continuation chunk 1 of 3600000000 bytes at byte " +
+                         std::to_string(address) + " " + past),
+                std::string::npos)
+          << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+      naming_the_root += msg.rfind(file + ": /: ", 0) == 0;
+    }
+    expect_error([&] { read_infer_input_h5(file, 0); }, {file, "of 3600000000 bytes", past});
+    with(at, image.size() - 8, 16);  // an address past the end
+    expect_error([&] { read_dataset(file); }, {file, "of 16 bytes at byte", past});
+    with(at, ~uint64_t{0} - 7, 16);  // address + length wraps around 64 bits
+    expect_error([&] { read_dataset(file); }, {file, "of 16 bytes at byte", past});
+  }
+  EXPECT_EQ(naming_the_root, 1u);  // the root's header, checked before libhdf5 opens the file
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// libhdf5 1.10 allocates a chunk's stored size, as its chunk index declares it (up to 4 GB),
+// before it reads the chunk. Readers check every chunk of a dataset's index when they reach it.
+TEST_F(HostileFile, ChunksPastTheEndAreRefusedBeforeLibhdf5AllocatesThem) {
+  const std::string image = test_util::read_text(file);
+  // Chunk index leaves (version 1 B-tree nodes of type 1, level 0): the first key's stored size.
+  const std::string leaf("TREE\x01\x00", 6);
+  size_t found = 0;
+  for (size_t at = image.find(leaf); at != std::string::npos; at = image.find(leaf, at + 1)) {
+    ++found;
+    std::string edited = image;
+    edited.replace(at + 24, 4, le(0xf0000000u, 4));
+    write_text(file, edited);
+    expect_error([&] { read_dataset(file); },
+                 {file + ": /subjects/S1/actions/Walking/positions_",
+                  ": its chunk of 4026531840 bytes", "runs past the end of the file"});
+  }
+  EXPECT_EQ(found, 2u);  // positions_3d and positions_2d/0
+  std::string edited = image;
+  const size_t at = image.find(leaf);
+  edited.replace(at + 4, 1, "\x02");  // a node of another B-tree type
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); }, {file, "not a chunk index node (a corrupt file)"});
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// What the structure checks read, h5py's and v3d's layout, is required: 8-byte addresses and
+// lengths, and members stored in their group (a soft link would lead libhdf5 to an unchecked
+// object header).
+TEST_F(HostileFile, StructuresTheChecksDoNotReadAreRefused) {
+  const std::string image = test_util::read_text(file);
+  ASSERT_EQ(image[8], 0);   // superblock version 0
+  ASSERT_EQ(image[13], 8);  // its sizes of addresses and lengths
+  for (const int field : {13, 14}) {
+    std::string edited = image;
+    edited[static_cast<size_t>(field)] = 4;
+    write_text(file, edited);
+    expect_error([&] { read_dataset(file); },
+                 {file + ": /: HDF5 " + (field == 13 ? "addresses" : "lengths") +
+                  " of 4 bytes (expected 8, HDF5's default)"});
+  }
+  // A chunked layout message of rank 3 (dimensionality 4) in version 2, which the checks do not
+  // read: version 3 is what HDF5 1.8 and later write.
+  const size_t layout = image.find(std::string("\x03\x02\x04", 3));
+  ASSERT_NE(layout, std::string::npos);
+  std::string edited = image;
+  edited[layout] = 2;
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); },
+               {file, "a data layout message of version 2 (expected 3, as h5py and v3d write)"});
+  write_text(file, image);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    f.link(H5L_TYPE_SOFT, "/subjects/S1/actions/Walking", "/subjects/S1/actions/Walking 2");
+  }
+  expect_error([&] { read_dataset(file); },
+               {file + ": /subjects/S1/actions/Walking 2: a soft link (expected a group or a "
+                       "dataset stored in its group, as h5py and v3d write)"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // COCO-style JSON
 

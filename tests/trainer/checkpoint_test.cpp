@@ -18,6 +18,9 @@
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 
+// libhdf5's metadata checksum (H5private.h; exported, not in its public headers).
+extern "C" uint32_t H5_checksum_metadata(const void* data, size_t len, uint32_t initval);
+
 namespace v3d::test {
 namespace {
 
@@ -30,6 +33,7 @@ class TempDir : public test_util::TempDir {
 };
 
 using test_util::expect_error;
+using test_util::write_text;
 
 uint32_t bits(float f) {
   uint32_t u = 0;
@@ -578,6 +582,67 @@ TEST_F(CheckpointLoad, DeclaredShapeBeyondTheLimitIsRefusedBeforeAllocating) {
                           H5::DataSpace(static_cast<int>(dims.size()), dims.data()), props);
         },
         {"/model/shrink.weight", "expected at most 2147483648 elements"});
+  }
+}
+
+// libhdf5 1.10 allocates what a file's metadata declares before it reads it: an object header's
+// continuation chunk (found by the pose-file fuzz target: 3.6 GB), a v2 B-tree's nodes and a
+// fractal heap's blocks (the /model group's links, stored densely). The reader checks each
+// against the file's size before libhdf5 loads it.
+TEST_F(CheckpointLoad, MetadataPastTheEndIsRefusedBeforeLibhdf5AllocatesIt) {
+  // More than 8 tensors: HDF5 stores the links of /model (creation order tracked) densely, in a
+  // fractal heap whose root is one direct block (12 tensors) or an indirect block of them (40).
+  for (const uint32_t extra : {4u, 32u}) {
+    SCOPED_TRACE(std::to_string(extra) + " extra tensors");
+    Checkpoint dense = sample();
+    for (uint32_t i = 0; i < extra; ++i)
+      dense.tensors.emplace_back("extra." + std::to_string(i), f32_tensor({2}, 10 + i));
+    save_checkpoint(dense, path_);
+    const std::string image = test_util::read_text(path_);
+    const auto le = [](uint64_t v, int n) {
+      std::string out;
+      for (int i = 0; i < n; ++i) out += static_cast<char>(v >> (8 * i));
+      return out;
+    };
+    const auto expect_refused = [&](std::string edited, const std::vector<std::string>& parts) {
+      write_text(path_, edited);
+      std::vector<std::string> all = parts;
+      all.push_back(path_);
+      all.push_back("runs past the end of the file (expected within its " +
+                    std::to_string(image.size()) + " bytes; a corrupt file)");
+      expect_error([&] { load_checkpoint(path_); }, all);
+    };
+    const std::vector<size_t> continuations = test_util::hdf5_continuations(image);
+    ASSERT_FALSE(continuations.empty());
+    for (const size_t at : continuations) {
+      std::string edited = image;
+      edited.replace(at + 8, 8, le(3'600'000'000u, 8));
+      expect_refused(edited, {"continuation chunk ", " of 3600000000 bytes"});
+    }
+    // The v2 structures carry checksums (libhdf5 1.10's Jenkins lookup3, exported by it), so a
+    // corrupt size in a file with valid checksums is what a crafted file holds.
+    const auto with_checksum = [&](std::string edited, size_t at, size_t n) {
+      const uint32_t sum = H5_checksum_metadata(edited.data() + at, n, 0);
+      return edited.replace(at + n, 4, le(sum, 4));
+    };
+    const size_t tree = image.find("BTHD");
+    ASSERT_NE(tree, std::string::npos);
+    ASSERT_EQ(with_checksum(image, tree, 34), image);
+    std::string edited = image;
+    edited.replace(tree + 6, 4, le(3u << 30, 4));  // nodes of 3 GB
+    expect_refused(with_checksum(edited, tree, 34),
+                   {"/model: B-tree at byte " + std::to_string(tree), "of 3221225472 bytes"});
+    const size_t heap = image.find("FRHP");
+    ASSERT_NE(heap, std::string::npos);
+    ASSERT_EQ(with_checksum(image, heap, 142), image);
+    edited = image;
+    edited.replace(heap + 112, 16, le(1u << 30, 8) + le(1u << 30, 8));  // blocks of 1 GB
+    expect_refused(with_checksum(edited, heap, 142),
+                   {"/model: fractal heap at byte " + std::to_string(heap),
+                    extra == 4 ? "its root block of 1073741824 bytes"
+                               : "its direct block of 1073741824 bytes"});
+    write_text(path_, image);
+    EXPECT_NO_THROW(load_checkpoint(path_));
   }
 }
 
