@@ -199,6 +199,72 @@ void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint6
       for (size_t t = 0; t < trees; ++t) v2_btree(le(p + kWord * (1 + t), kWord));
       break;
     }
+    // Messages libhdf5 1.10 decodes when it opens the object, copying (and for names and fill
+    // values allocating) the sizes they declare without checking them against the message.
+    case 0x06: {  // link: version, flags, [type], [creation order (8)], [charset], name length
+      need(2);
+      const unsigned flags = d[1];
+      size_t at = 2 + ((flags & 0x08) != 0 ? 1 : 0) + ((flags & 0x04) != 0 ? 8 : 0) +
+                  ((flags & 0x10) != 0 ? 1 : 0);
+      const unsigned link_type = (flags & 0x08) != 0 ? d[2] : 0;
+      const size_t width = size_t{1} << (flags & 0x03);
+      need(at + width);
+      const uint64_t name = le(d + at, width);
+      if (name == 0 || name > n - at - width) fail(where + ": a link name past its message");
+      at += width + static_cast<size_t>(name);
+      if (link_type == 0) {
+        need(at + kWord);
+      } else {  // soft, external, user-defined: a value of a 2-byte length
+        need(at + 2);
+        if (le(d + at, 2) > n - at - 2) fail(where + ": a link value past its message");
+      }
+      break;
+    }
+    case 0x04:  // old fill value: size (4), value
+      need(4);
+      if (le(d, 4) > n - 4) fail(where + ": a fill value past its message");
+      break;
+    case 0x05: {  // fill value: version 1 and 2 (size and value when defined), or 3 (by flag)
+      need(2);
+      size_t size_at = 0;
+      if (d[0] == 1 || d[0] == 2) {
+        need(4);
+        if (d[0] == 1 || d[3] != 0) size_at = 4;
+      } else if (d[0] == 3) {
+        if ((d[1] & 0x20) != 0) size_at = 2;
+      } else {
+        fail(where + ": a fill value message of version " + std::to_string(d[0]) +
+             " (expected 1 to 3)");
+      }
+      if (size_at != 0) {
+        need(size_at + 4);
+        const uint64_t size = le(d + size_at, 4);
+        // Size ~0 (-1 as HDF5 reads it) means "no value".
+        if (size != 0xffffffffu && size > n - size_at - 4)
+          fail(where + ": a fill value past its message");
+      }
+      break;
+    }
+    case 0x0b: {  // filter pipeline: version, count, then each filter's id, name, values
+      need(2);
+      const unsigned version = d[0], count = d[1];
+      if (version != 1 && version != 2)
+        fail(where + ": a filter pipeline message of version " + std::to_string(version));
+      size_t at = version == 1 ? 8 : 2;
+      for (unsigned f = 0; f < count; ++f) {
+        need(at + 2);
+        const uint64_t id = le(d + at, 2);
+        const bool named = version == 1 || id >= 256;
+        need(at + (named ? 8 : 6));
+        const uint64_t name = named ? le(d + at + 2, 2) : 0;
+        const uint64_t values = le(d + at + (named ? 6 : 4), 2);
+        uint64_t size = (named ? 8 : 6) + (version == 1 ? (name + 7) & ~uint64_t{7} : name) +
+                        4 * values + (version == 1 && values % 2 == 1 ? 4 : 0);
+        if (size > n - at) fail(where + ": a filter past its message");
+        at += static_cast<size_t>(size);
+      }
+      break;
+    }
     case 0x08: {  // data layout: version, class, then per class
       need(2);
       if (d[0] != 3) {

@@ -433,6 +433,21 @@ TEST_F(HostileFile, ChunksPastTheEndAreRefusedBeforeLibhdf5AllocatesThem) {
   EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
 }
 
+// libhdf5 1.10 decodes a dataset's fill value message when it opens the dataset and allocates
+// the size it declares (up to 4 GB), copying that much out of the message.
+TEST_F(HostileFile, FillValuesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // A version-1 header's fill value message (type 5, 8 bytes, constant), version 2, defined.
+  const std::string fill("\x05\0\x08\0\x01\0\0\0\x02\x02", 10);
+  const size_t at = image.find(fill);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(image.substr(at + 11, 5), std::string("\x01\0\0\0\0", 5));  // defined, size 0
+  std::string edited = image;
+  edited.replace(at + 12, 4, le(0xf0000000u, 4));
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); }, {file, "a fill value past its message"});
+}
+
 // What the structure checks read, h5py's and v3d's layout, is required: 8-byte addresses and
 // lengths, and members stored in their group (a soft link would lead libhdf5 to an unchecked
 // object header).

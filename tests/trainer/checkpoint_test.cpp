@@ -646,6 +646,23 @@ TEST_F(CheckpointLoad, MetadataPastTheEndIsRefusedBeforeLibhdf5AllocatesIt) {
   }
 }
 
+// libhdf5 1.10 decodes a group's link messages when it looks up a member, allocating the name
+// length a message declares (up to 8 bytes of it) and copying that much out of the message.
+TEST_F(CheckpointLoad, LinkNamesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(path_);
+  // /model's links (8 tensors: stored in its header): version 1, flags (creation order tracked,
+  // a 1-byte name length), creation order (8), name length, name.
+  const size_t name = image.find("shrink.weight");
+  ASSERT_NE(name, std::string::npos);
+  ASSERT_EQ(image[name - 1], 13);
+  ASSERT_EQ(image[name - 11], 1);
+  ASSERT_EQ(image[name - 10] & 0x07, 0x04);
+  std::string edited = image;
+  edited[name - 10] = static_cast<char>(edited[name - 10] | 0x03);  // an 8-byte name length
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); }, {path_, "/model", "a link name past its message"});
+}
+
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
   expect_load_error(
       [](H5::H5File& f) {
