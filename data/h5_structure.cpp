@@ -140,8 +140,10 @@ void HeaderCheck::header(uint64_t address) {
   }
   // The whole first chunk, then each continuation chunk (libhdf5 allocates their declared sizes
   // before reading them), walked for messages.
+  if (v2 && first_size > ~uint64_t{0} - 4)
+    require_within(where + ": its first chunk", first, first_size);
   chunks_.clear();
-  chunks_.emplace_back(first, first_size + (v2 ? 4 : 0));
+  chunks_.emplace_back(first, first_size + (v2 ? 4 : 0));  // and its checksum
   for (size_t c = 0; c < chunks_.size(); ++c) {
     if (c > kMaxHeaderChunks) {
       fail(where + ": more than " + std::to_string(kMaxHeaderChunks) +
@@ -176,7 +178,9 @@ void HeaderCheck::header(uint64_t address) {
 void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint64_t header) {
   const std::string where = "object header at byte " + std::to_string(header);
   const auto need = [&](size_t k) {
-    if (n < k) fail(where + ": a message of type " + std::to_string(type) + " too short for it");
+    if (n < k)
+      fail(where + ": a message of type " + std::to_string(type) +
+           " too short for it (a corrupt file)");
   };
   switch (type) {
     case 0x10:  // continuation: address, length
@@ -210,19 +214,21 @@ void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint6
       const size_t width = size_t{1} << (flags & 0x03);
       need(at + width);
       const uint64_t name = le(d + at, width);
-      if (name == 0 || name > n - at - width) fail(where + ": a link name past its message");
+      if (name == 0 || name > n - at - width)
+        fail(where + ": a link name past its message (a corrupt file)");
       at += width + static_cast<size_t>(name);
       if (link_type == 0) {
         need(at + kWord);
       } else {  // soft, external, user-defined: a value of a 2-byte length
         need(at + 2);
-        if (le(d + at, 2) > n - at - 2) fail(where + ": a link value past its message");
+        if (le(d + at, 2) > n - at - 2)
+          fail(where + ": a link value past its message (a corrupt file)");
       }
       break;
     }
     case 0x04:  // old fill value: size (4), value
       need(4);
-      if (le(d, 4) > n - 4) fail(where + ": a fill value past its message");
+      if (le(d, 4) > n - 4) fail(where + ": a fill value past its message (a corrupt file)");
       break;
     case 0x05: {  // fill value: version 1 and 2 (size and value when defined), or 3 (by flag)
       need(2);
@@ -234,14 +240,14 @@ void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint6
         if ((d[1] & 0x20) != 0) size_at = 2;
       } else {
         fail(where + ": a fill value message of version " + std::to_string(d[0]) +
-             " (expected 1 to 3)");
+             " (expected 1 to 3; a corrupt file)");
       }
       if (size_at != 0) {
         need(size_at + 4);
         const uint64_t size = le(d + size_at, 4);
         // Size ~0 (-1 as HDF5 reads it) means "no value".
         if (size != 0xffffffffu && size > n - size_at - 4)
-          fail(where + ": a fill value past its message");
+          fail(where + ": a fill value past its message (a corrupt file)");
       }
       break;
     }
@@ -249,7 +255,8 @@ void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint6
       need(2);
       const unsigned version = d[0], count = d[1];
       if (version != 1 && version != 2)
-        fail(where + ": a filter pipeline message of version " + std::to_string(version));
+        fail(where + ": a filter pipeline message of version " + std::to_string(version) +
+             " (expected 1 or 2; a corrupt file)");
       size_t at = version == 1 ? 8 : 2;
       for (unsigned f = 0; f < count; ++f) {
         need(at + 2);
@@ -260,7 +267,7 @@ void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint6
         const uint64_t values = le(d + at + (named ? 6 : 4), 2);
         uint64_t size = (named ? 8 : 6) + (version == 1 ? (name + 7) & ~uint64_t{7} : name) +
                         4 * values + (version == 1 && values % 2 == 1 ? 4 : 0);
-        if (size > n - at) fail(where + ": a filter past its message");
+        if (size > n - at) fail(where + ": a filter past its message (a corrupt file)");
         at += static_cast<size_t>(size);
       }
       break;

@@ -255,10 +255,23 @@ void ObjectReader::check_references(const std::string& references,
   }
 }
 
+void ObjectReader::require_byte_characters(const H5::StrType& type,
+                                           const std::string& object) const {
+  // A variable-length string is a sequence of its base type, stored in the file's type message.
+  const hid_t base = H5Tget_super(type.getId());
+  const size_t size = base < 0 ? 0 : H5Tget_size(base);
+  if (base >= 0) H5Tclose(base);
+  if (size != 1) {
+    fail(object, "variable-length strings of " + std::to_string(size) +
+                     "-byte characters (expected 1-byte characters, as h5py and v3d write)");
+  }
+}
+
 void ObjectReader::check_string_attribute(const H5::H5Object& obj, const H5::Attribute& a,
                                           const std::string& object) const {
   const H5::StrType type = call(object, "cannot read type", [&] { return a.getStrType(); });
   if (!call(object, "cannot read type", [&] { return type.isVariableStr(); })) return;
+  require_byte_characters(type, object);
   const std::string name = call(object, "cannot read name", [&] { return a.getName(); });
   check_references(attribute_references(obj, name, object), object);
 }
@@ -318,6 +331,7 @@ void ObjectReader::require_chunks_within(const H5::DataSet& ds, const std::strin
 void ObjectReader::check_string_dataset(const H5::DataSet& ds, const std::string& object) const {
   const H5::StrType type = call(object, "cannot read type", [&] { return ds.getStrType(); });
   if (!call(object, "cannot read type", [&] { return type.isVariableStr(); })) return;
+  require_byte_characters(type, object);
   const H5D_layout_t layout =
       call(object, "cannot read its layout", [&] { return ds.getCreatePlist().getLayout(); });
   if (layout != H5D_CONTIGUOUS) {

@@ -101,7 +101,8 @@ class ObjectReader {
   // corrupt reference reads past its buffers. "<file>: <object>: string N refers to object I of L
   // bytes of the global heap collection at byte A, which has no such object (a corrupt file)".
   // The references are read from the file: attributes in version-1 object headers, datasets
-  // stored contiguous, as h5py and v3d write them; anything else is refused.
+  // stored contiguous, as h5py and v3d write them; anything else is refused. So are characters of
+  // other than 1 byte (require_byte_characters).
   void check_string_attribute(const H5::H5Object& obj, const H5::Attribute& a,
                               const std::string& object) const;
   void check_string_dataset(const H5::DataSet& ds, const std::string& object) const;
@@ -126,6 +127,10 @@ class ObjectReader {
   void require_chunks_within(const H5::DataSet& ds, const std::string& object) const;
 
  private:
+  // A variable-length string type's characters must be single bytes: libhdf5 1.10 allocates a
+  // string's length times the character size its type declares before converting it (a 14-byte
+  // string of 1.3 GB characters: 18.8 GB).
+  void require_byte_characters(const H5::StrType& type, const std::string& object) const;
   // The bytes of the references of attribute `name`, read from `obj`'s object header, after
   // checking that every attribute message there holds the data its type and dataspace declare
   // (libhdf5 1.10 copies that much out of the message). An empty name checks only.

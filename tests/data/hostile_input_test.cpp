@@ -448,6 +448,36 @@ TEST_F(HostileFile, FillValuesPastTheirMessageAreRefused) {
   expect_error([&] { read_dataset(file); }, {file, "a fill value past its message"});
 }
 
+// The same as the checkpoint's (found by its fuzz target) for each variable-length string type of
+// a pose file, attributes and datasets: characters of 1.3 GB each (libhdf5 1.10 allocates the
+// string's length times that to convert it).
+TEST_F(HostileFile, StringCharactersOfMoreThanOneByteAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // A variable-length string type (class 9, version 1, UTF-8 or ASCII, 16 bytes) of 1-byte
+  // unsigned integers: their size 12 bytes on.
+  const std::string vlen_string("\x10\0\0\0\x10\0\0\0\x01\0\0\0", 12);
+  size_t found = 0, refused = 0;
+  for (size_t at = image.find(vlen_string); at != std::string::npos;
+       at = image.find(vlen_string, at + 1)) {
+    if (at < 4 || image[at - 4] != '\x19') continue;
+    ++found;
+    std::string edited = image;
+    edited.replace(at + 8, 4, std::string("\x01\0\0\x50", 4));
+    write_text(file, edited);
+    try {
+      read_dataset(file);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << msg;
+      refused += msg.find(
+                     "variable-length strings of 1342177281-byte characters (expected "
+                     "1-byte characters, as h5py and v3d write)") != std::string::npos;
+    }
+  }
+  EXPECT_GT(found, 3u);
+  EXPECT_GT(refused, 3u);  // at least the root's format, a camera's id, /skeleton's name and joints
+}
+
 // What the structure checks read, h5py's and v3d's layout, is required: 8-byte addresses and
 // lengths, and members stored in their group (a soft link would lead libhdf5 to an unchecked
 // object header).

@@ -663,6 +663,24 @@ TEST_F(CheckpointLoad, LinkNamesPastTheirMessageAreRefused) {
   expect_error([&] { load_checkpoint(path_); }, {path_, "/model", "a link name past its message"});
 }
 
+// Found by the checkpoint fuzz target: a variable-length string whose characters' type declares
+// 1.3 GB per character (libhdf5 1.10 allocated 14 of them, 18.8 GB, to convert the 14-byte
+// format attribute).
+TEST_F(CheckpointLoad, StringCharactersOfMoreThanOneByteAreRefused) {
+  const std::string image = test_util::read_text(path_);
+  // The attribute's name padded to 8 bytes, then its type: a variable-length string (class 9,
+  // version 1, 16 bytes), whose base type, an unsigned 1-byte integer, gives its size 8 bytes on.
+  const size_t at = image.find(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0\x10", 17));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(image.substr(at + 20, 4), std::string("\x01\0\0\0", 4));
+  std::string edited = image;
+  edited.replace(at + 20, 4, std::string("\x01\0\0\x50", 4));
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); },
+               {path_ + ": / attribute format: variable-length strings of 1342177281-byte "
+                        "characters (expected 1-byte characters, as h5py and v3d write)"});
+}
+
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
   expect_load_error(
       [](H5::H5File& f) {
