@@ -201,6 +201,12 @@ std::string ObjectReader::attribute_references(const H5::H5Object& obj, const st
       if (!elements || (element_size != 0 && *elements > (size - data_at) / element_size)) {
         corrupt("an attribute holds less data than its type and dataspace declare");
       }
+      // A variable-length type's data in the file are references, of 16 bytes whatever the type
+      // says: libhdf5 copies that much per element out of the message's data to read it.
+      if ((d[type_at] & 0x0f) == 9 && element_size != kVlenReferenceBytes) {
+        corrupt("a variable-length type of " + std::to_string(element_size) + " bytes, not " +
+                std::to_string(kVlenReferenceBytes));
+      }
       if (name.empty()) continue;  // checking every attribute
       if (std::string(reinterpret_cast<const char*>(d + name_at), name_size - 1) != name) continue;
       if ((flags & 0x02) != 0 || (version > 1 && (d[1] & 0x03) != 0)) {

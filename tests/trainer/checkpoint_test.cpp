@@ -681,6 +681,20 @@ TEST_F(CheckpointLoad, StringCharactersOfMoreThanOneByteAreRefused) {
                         "characters (expected 1-byte characters, as h5py and v3d write)"});
 }
 
+// Found by the checkpoint fuzz target with ASan: a variable-length string attribute whose type
+// declares 9 bytes per element (libhdf5 1.10 keeps that many of the message's data, then copies
+// the 16 bytes of a reference out of it to read the string).
+TEST_F(CheckpointLoad, VariableLengthTypesOfOtherThanAReferencesSizeAreRefused) {
+  const std::string image = test_util::read_text(path_);
+  const size_t at = image.find(std::string("architecture\0\0\0\0\x19\x01\x01\0\x10\0\0\0", 24));
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = image;
+  edited[at + 20] = 9;
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); }, {path_ + ": /: corrupt object header at byte ",
+                                                 " (a variable-length type of 9 bytes, not 16)"});
+}
+
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
   expect_load_error(
       [](H5::H5File& f) {
