@@ -36,6 +36,80 @@ unsigned log2_of(uint64_t v) {
   return n;
 }
 
+// The bytes a datatype message at `t` takes, at most `n`, or nothing when it runs past them or
+// nests deeper than HDF5 allows. libhdf5 1.10 decodes a datatype trusting its counts and names:
+// it copies each compound member's and enum member's name with strdup, and an enum's values by
+// count x size, past the message on a corrupt one. Per the specification's datatype message.
+std::optional<size_t> datatype_size(const unsigned char* t, size_t n, unsigned depth = 0) {
+  if (n < 8 || depth > 32) return std::nullopt;
+  const unsigned type_class = t[0] & 0x0f, version = t[0] >> 4;
+  const uint64_t members = le(t + 1, 2), size = le(t + 4, 4);
+  size_t at = 8;
+  // A NUL-terminated name, padded to 8 bytes before version 3.
+  const auto name = [&]() -> bool {
+    const void* nul = at < n ? std::memchr(t + at, 0, n - at) : nullptr;
+    if (nul == nullptr) return false;
+    const size_t length =
+        static_cast<size_t>(static_cast<const unsigned char*>(nul) - (t + at)) + 1;
+    at += version < 3 ? (length + 7) & ~size_t{7} : length;
+    return at <= n;
+  };
+  const auto nested = [&]() -> bool {
+    const std::optional<size_t> inner = datatype_size(t + at, n - at, depth + 1);
+    if (!inner) return false;
+    at += *inner;
+    return true;
+  };
+  switch (type_class) {
+    case 0:  // fixed-point, bit field: offset, precision
+    case 4:
+      at += 4;
+      break;
+    case 1:  // floating-point: offset, precision, exponent and mantissa fields, bias
+      at += 12;
+      break;
+    case 2:  // time: precision
+      at += 2;
+      break;
+    case 3:  // string, reference: nothing
+    case 7:
+      break;
+    case 5:  // opaque: a tag of the length the bit field's first byte gives
+      at += t[1];
+      break;
+    case 6:  // compound: per member a name, its offset (and before version 3 more), its type
+      for (uint64_t m = 0; m < members; ++m) {
+        if (!name()) return std::nullopt;
+        at += version == 1 ? 32 : version == 2 ? 4 : size < 256 ? 1 : size < 65536 ? 2 : 4;
+        if (at > n || !nested()) return std::nullopt;
+      }
+      break;
+    case 8: {  // enumeration: its base type, the members' names, then their values
+      if (!nested()) return std::nullopt;
+      const uint64_t value_size = le(t + 8 + 4, 4);  // the base type's size
+      for (uint64_t m = 0; m < members; ++m)
+        if (!name()) return std::nullopt;
+      if (value_size != 0 && members > (n - at) / value_size) return std::nullopt;
+      at += static_cast<size_t>(members * value_size);
+      break;
+    }
+    case 9:  // variable-length: its base type
+      if (!nested()) return std::nullopt;
+      break;
+    case 10: {  // array: rank, (3 reserved bytes before version 3), dimensions, its base type
+      if (at >= n) return std::nullopt;
+      const size_t rank = t[at];
+      at += (version < 3 ? 4 : 1) + rank * 4 * (version < 3 ? 2 : 1);
+      if (at > n || !nested()) return std::nullopt;
+      break;
+    }
+    default:
+      return std::nullopt;
+  }
+  if (at > n) return std::nullopt;
+  return at;
+}
+
 // The file, read with pread; every read checks its range against the size in 64-bit arithmetic.
 class Bytes {
  public:
@@ -183,6 +257,19 @@ void HeaderCheck::message(unsigned type, const unsigned char* d, size_t n, uint6
            " too short for it (a corrupt file)");
   };
   switch (type) {
+    case 0x03:  // datatype
+      if (!datatype_size(d, n)) fail(where + ": a datatype past its message (a corrupt file)");
+      break;
+    case 0x0c: {  // attribute: version, reserved or flags, name, type and dataspace sizes (2 each)
+      need(8);
+      const unsigned version = d[0];
+      const size_t name = le(d + 2, 2), type_bytes = le(d + 4, 2);
+      const size_t type_at =
+          (version == 3 ? 9 : 8) + (version == 1 ? (name + 7) & ~size_t{7} : name);
+      if (type_bytes > n || type_at > n - type_bytes || !datatype_size(d + type_at, type_bytes))
+        fail(where + ": an attribute's datatype past its message (a corrupt file)");
+      break;
+    }
     case 0x10:  // continuation: address, length
       need(2 * kWord);
       chunks_.emplace_back(le(d, kWord), le(d + kWord, kWord));

@@ -195,6 +195,9 @@ std::string ObjectReader::attribute_references(const H5::H5Object& obj, const st
                    data_at = space_at + pad(space_size);
       if (data_at > size || name_size == 0 || type_size < 8)
         corrupt("an attribute message past its end");
+      // libhdf5 copies the name with strdup.
+      if (std::memchr(d + name_at, 0, name_size) == nullptr)
+        corrupt("an attribute name without its terminating NUL");
       // libhdf5 copies elements x type size bytes of data out of the message.
       const std::optional<uint64_t> elements = dataspace_elements(d + space_at, space_size);
       const uint64_t element_size = le_bytes(d + type_at + 4, 4);

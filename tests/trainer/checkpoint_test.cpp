@@ -695,6 +695,22 @@ TEST_F(CheckpointLoad, VariableLengthTypesOfOtherThanAReferencesSizeAreRefused) 
                                                  " (a variable-length type of 9 bytes, not 16)"});
 }
 
+// Found by the checkpoint fuzz target with ASan: an attribute name without its terminating NUL
+// (libhdf5 1.10 copies it with strdup, past the message).
+TEST_F(CheckpointLoad, AttributeNamesWithoutTheirNulAreRefused) {
+  const std::string image = test_util::read_text(path_);
+  // The name of the last attribute, padded to 8 bytes ("dropout_offset" and its NUL: 15 bytes).
+  const size_t at = image.find(std::string("dropout_offset\0\0", 16));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(image.substr(at - 6, 2), std::string("\x0f\0", 2));  // the name's size
+  std::string edited = image;
+  edited.replace(at + 14, 2, "xx");
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); },
+               {path_ + ": /: corrupt object header at byte ",
+                " (an attribute name without its terminating NUL)"});
+}
+
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
   expect_load_error(
       [](H5::H5File& f) {
