@@ -478,6 +478,22 @@ TEST_F(HostileFile, StringCharactersOfMoreThanOneByteAreRefused) {
   EXPECT_GT(refused, 3u);  // at least the root's format, a camera's id, /skeleton's name and joints
 }
 
+// The same for a pose file's datatypes, of datasets and attributes: each float32 type in turn
+// made a compound type of 0x201f members, whose names and types run past the message.
+TEST_F(HostileFile, DatatypesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(file);
+  const std::string float32("\x11\x20\x1f\x00\x04\x00\x00\x00", 8);
+  size_t found = 0;
+  for (size_t at = image.find(float32); at != std::string::npos; at = image.find(float32, at + 1)) {
+    ++found;
+    std::string edited = image;
+    edited[at] = '\x16';  // class 6 (compound), version 1
+    write_text(file, edited);
+    expect_error([&] { read_dataset(file); }, {file, "datatype past its message (a corrupt file)"});
+  }
+  EXPECT_GT(found, 1u);
+}
+
 // What the structure checks read, h5py's and v3d's layout, is required: 8-byte addresses and
 // lengths, and members stored in their group (a soft link would lead libhdf5 to an unchecked
 // object header).

@@ -711,6 +711,21 @@ TEST_F(CheckpointLoad, AttributeNamesWithoutTheirNulAreRefused) {
                 " (an attribute name without its terminating NUL)"});
 }
 
+// Found by the checkpoint fuzz target with ASan: the format attribute's type turned into an
+// enumeration of 510 members (libhdf5 1.10 copies each member's name with strdup, past the
+// message). Every datatype of an object header is checked against its message first.
+TEST_F(CheckpointLoad, DatatypesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(path_);
+  const size_t at = image.find(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0", 16));
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = image;
+  edited.replace(at + 8, 4, std::string("\x18\xfe\x01\0", 4));  // class 8, version 1, 510
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); },
+               {path_ + ": /: object header at byte ",
+                ": an attribute's datatype past its message (a corrupt file)"});
+}
+
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
   expect_load_error(
       [](H5::H5File& f) {
