@@ -309,14 +309,15 @@ void ObjectReader::require_chunks_within(const H5::DataSet& ds, const std::strin
       call(object, "cannot read its layout", [&] { return ds.getCreatePlist(); });
   const H5D_layout_t layout =
       call(object, "cannot read its layout", [&] { return props.getLayout(); });
-  if (layout == H5D_CONTIGUOUS) {
-    // libhdf5 reads elements x type size bytes from storage that may be declared shorter.
+  if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+    // libhdf5 reads elements x type size bytes from storage that may be declared shorter (a
+    // compact dataset's storage, in its object header, may be none at all: a null pointer).
     const hsize_t stored = H5Dget_storage_size(ds.getId());
     const hssize_t elements =
         call(object, "cannot read shape", [&] { return ds.getSpace().getSimpleExtentNpoints(); });
     const size_t element_size =
         call(object, "cannot read type", [&] { return ds.getDataType().getSize(); });
-    if (H5Dget_offset(ds.getId()) != HADDR_UNDEF &&
+    if ((layout == H5D_COMPACT || H5Dget_offset(ds.getId()) != HADDR_UNDEF) &&
         stored < static_cast<hsize_t>(elements) * element_size) {
       fail(object, "its storage holds " + std::to_string(stored) + " bytes, less than its " +
                        std::to_string(elements) + " elements need (a corrupt file)");

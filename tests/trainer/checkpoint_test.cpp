@@ -726,6 +726,31 @@ TEST_F(CheckpointLoad, DatatypesPastTheirMessageAreRefused) {
                 ": an attribute's datatype past its message (a corrupt file)"});
 }
 
+// Found by the checkpoint fuzz target: a tensor's layout made compact with no data (libhdf5 1.10
+// copies the elements out of a null pointer).
+TEST_F(CheckpointLoad, CompactStorageShorterThanTheDataIsRefused) {
+  edit(path_, [](H5::H5File& f) {
+    f.unlink("/model/shrink.weight");
+    H5::DSetCreatPropList props;
+    props.setLayout(H5D_COMPACT);
+    const hsize_t dims[3] = {6, 8, 1};
+    const std::vector<float> values(48, 0.5f);
+    f.createDataSet("/model/shrink.weight", H5::PredType::IEEE_F32LE, H5::DataSpace(3, dims), props)
+        .write(values.data(), H5::PredType::NATIVE_FLOAT);
+  });
+  EXPECT_NO_THROW(load_checkpoint(path_));
+  const std::string image = test_util::read_text(path_);
+  // The layout message: version 3, class 0 (compact), the data's size (48 float32), the data.
+  const size_t at = image.find(std::string("\x03\x00\xc0\x00", 4));
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = image;
+  edited[at + 2] = 0;
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); },
+               {path_ + ": /model/shrink.weight: its storage holds 0 bytes, less than its 48 "
+                        "elements need (a corrupt file)"});
+}
+
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
   expect_load_error(
       [](H5::H5File& f) {
