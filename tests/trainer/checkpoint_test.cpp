@@ -412,6 +412,17 @@ class CheckpointLoad : public ::testing::Test {
     parts.push_back(path_);
     expect_error([&] { load_checkpoint(path_); }, parts);
   }
+  // Replaces the file's bytes at `offset` from where `pattern` first is with `bytes`, then expects
+  // load to fail with `parts`.
+  void expect_patched_error(const std::string& pattern, ptrdiff_t offset, const std::string& bytes,
+                            const std::vector<std::string>& parts) {
+    std::string image = test_util::read_text(path_);
+    const size_t at = image.find(pattern);
+    ASSERT_NE(at, std::string::npos);
+    image.replace(static_cast<size_t>(static_cast<ptrdiff_t>(at) + offset), bytes.size(), bytes);
+    write_text(path_, image);
+    expect_error([&] { load_checkpoint(path_); }, parts);
+  }
   TempDir dir_;
   std::string path_ = dir_.file("a.ckpt");
 };
@@ -667,63 +678,41 @@ TEST_F(CheckpointLoad, LinkNamesPastTheirMessageAreRefused) {
 // 1.3 GB per character (libhdf5 1.10 allocated 14 of them, 18.8 GB, to convert the 14-byte
 // format attribute).
 TEST_F(CheckpointLoad, StringCharactersOfMoreThanOneByteAreRefused) {
-  const std::string image = test_util::read_text(path_);
   // The attribute's name padded to 8 bytes, then its type: a variable-length string (class 9,
   // version 1, 16 bytes), whose base type, an unsigned 1-byte integer, gives its size 8 bytes on.
-  const size_t at = image.find(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0\x10", 17));
-  ASSERT_NE(at, std::string::npos);
-  ASSERT_EQ(image.substr(at + 20, 4), std::string("\x01\0\0\0", 4));
-  std::string edited = image;
-  edited.replace(at + 20, 4, std::string("\x01\0\0\x50", 4));
-  write_text(path_, edited);
-  expect_error([&] { load_checkpoint(path_); },
-               {path_ + ": / attribute format: variable-length strings of 1342177281-byte "
-                        "characters (expected 1-byte characters, as h5py and v3d write)"});
+  expect_patched_error(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0\x10\0\0\0\x01\0\0\0", 24),
+                       20, std::string("\x01\0\0\x50", 4),
+                       {path_ + ": / attribute format: variable-length strings of 1342177281-byte "
+                                "characters (expected 1-byte characters, as h5py and v3d write)"});
 }
 
 // Found by the checkpoint fuzz target with ASan: a variable-length string attribute whose type
 // declares 9 bytes per element (libhdf5 1.10 keeps that many of the message's data, then copies
 // the 16 bytes of a reference out of it to read the string).
 TEST_F(CheckpointLoad, VariableLengthTypesOfOtherThanAReferencesSizeAreRefused) {
-  const std::string image = test_util::read_text(path_);
-  const size_t at = image.find(std::string("architecture\0\0\0\0\x19\x01\x01\0\x10\0\0\0", 24));
-  ASSERT_NE(at, std::string::npos);
-  std::string edited = image;
-  edited[at + 20] = 9;
-  write_text(path_, edited);
-  expect_error([&] { load_checkpoint(path_); }, {path_ + ": /: corrupt object header at byte ",
-                                                 " (a variable-length type of 9 bytes, not 16)"});
+  expect_patched_error(std::string("architecture\0\0\0\0\x19\x01\x01\0\x10\0\0\0", 24), 20, "\x09",
+                       {path_ + ": /: corrupt object header at byte ",
+                        " (a variable-length type of 9 bytes, not 16)"});
 }
 
 // Found by the checkpoint fuzz target with ASan: an attribute name without its terminating NUL
 // (libhdf5 1.10 copies it with strdup, past the message).
 TEST_F(CheckpointLoad, AttributeNamesWithoutTheirNulAreRefused) {
-  const std::string image = test_util::read_text(path_);
-  // The name of the last attribute, padded to 8 bytes ("dropout_offset" and its NUL: 15 bytes).
-  const size_t at = image.find(std::string("dropout_offset\0\0", 16));
-  ASSERT_NE(at, std::string::npos);
-  ASSERT_EQ(image.substr(at - 6, 2), std::string("\x0f\0", 2));  // the name's size
-  std::string edited = image;
-  edited.replace(at + 14, 2, "xx");
-  write_text(path_, edited);
-  expect_error([&] { load_checkpoint(path_); },
-               {path_ + ": /: corrupt object header at byte ",
-                " (an attribute name without its terminating NUL)"});
+  // The name of the last attribute: its size (15, with its NUL), 2 reserved bytes, the name
+  // padded to 8 bytes.
+  expect_patched_error(std::string("\x0f\0\x0c\0\x08\0dropout_offset\0\0", 22), 20, "xx",
+                       {path_ + ": /: corrupt object header at byte ",
+                        " (an attribute name without its terminating NUL)"});
 }
 
 // Found by the checkpoint fuzz target with ASan: the format attribute's type turned into an
 // enumeration of 510 members (libhdf5 1.10 copies each member's name with strdup, past the
 // message). Every datatype of an object header is checked against its message first.
 TEST_F(CheckpointLoad, DatatypesPastTheirMessageAreRefused) {
-  const std::string image = test_util::read_text(path_);
-  const size_t at = image.find(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0", 16));
-  ASSERT_NE(at, std::string::npos);
-  std::string edited = image;
-  edited.replace(at + 8, 4, std::string("\x18\xfe\x01\0", 4));  // class 8, version 1, 510
-  write_text(path_, edited);
-  expect_error([&] { load_checkpoint(path_); },
-               {path_ + ": /: object header at byte ",
-                ": an attribute's datatype past its message (a corrupt file)"});
+  expect_patched_error(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0", 16), 8,
+                       std::string("\x18\xfe\x01\0", 4),  // class 8, version 1, 510 members
+                       {path_ + ": /: object header at byte ",
+                        ": an attribute's datatype past its message (a corrupt file)"});
 }
 
 // Found by the checkpoint fuzz target: a tensor's layout made compact with no data (libhdf5 1.10
@@ -739,16 +728,10 @@ TEST_F(CheckpointLoad, CompactStorageShorterThanTheDataIsRefused) {
         .write(values.data(), H5::PredType::NATIVE_FLOAT);
   });
   EXPECT_NO_THROW(load_checkpoint(path_));
-  const std::string image = test_util::read_text(path_);
   // The layout message: version 3, class 0 (compact), the data's size (48 float32), the data.
-  const size_t at = image.find(std::string("\x03\x00\xc0\x00", 4));
-  ASSERT_NE(at, std::string::npos);
-  std::string edited = image;
-  edited[at + 2] = 0;
-  write_text(path_, edited);
-  expect_error([&] { load_checkpoint(path_); },
-               {path_ + ": /model/shrink.weight: its storage holds 0 bytes, less than its 48 "
-                        "elements need (a corrupt file)"});
+  expect_patched_error(std::string("\x03\x00\xc0\x00", 4), 2, std::string("\0", 1),
+                       {path_ + ": /model/shrink.weight: its storage holds 0 bytes, less than its "
+                                "48 elements need (a corrupt file)"});
 }
 
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
