@@ -386,7 +386,16 @@ void HeaderCheck::local_heap(uint64_t address) {
   const std::string where = "local heap at byte " + std::to_string(address);
   const std::vector<unsigned char> h = read(where, address, 32);
   if (std::memcmp(h.data(), "HEAP", 4) != 0) fail(where + ": not a local heap (a corrupt file)");
-  require_within(where + ": its data", le(&h[24], kWord), le(&h[8], kWord));
+  const uint64_t size = le(&h[8], kWord), data = le(&h[24], kWord);
+  require_within(where + ": its data", data, size);
+  // Its free list: blocks of (next block's offset, size) within the data, ending at offset 1.
+  // libhdf5 1.10 follows it allocating a node per block, forever on a cycle.
+  std::set<uint64_t> seen;
+  for (uint64_t block = le(&h[16], kWord); block != 1;) {
+    if (block > size || size - block < 2 * kWord || !seen.insert(block).second)
+      fail(where + ": its free list leaves its data or runs in a cycle (a corrupt file)");
+    block = le(read(where + ": its free list", data + block, kWord).data(), kWord);
+  }
 }
 
 void HeaderCheck::fractal_heap(uint64_t address) {

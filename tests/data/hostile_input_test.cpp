@@ -494,6 +494,27 @@ TEST_F(HostileFile, DatatypesPastTheirMessageAreRefused) {
   EXPECT_GT(found, 1u);
 }
 
+// Found by the pose-file fuzz target: a group's local heap whose free list runs in a cycle
+// (libhdf5 1.10 follows it, allocating a node per block until memory runs out).
+TEST_F(HostileFile, LocalHeapFreeListsInACycleAreRefused) {
+  const std::string image = test_util::read_text(file);
+  const size_t heap = image.find("HEAP");
+  ASSERT_NE(heap, std::string::npos);
+  uint64_t size = 0, free_list = 0, data = 0;
+  for (int i = 7; i >= 0; --i) {
+    size = size << 8 | static_cast<unsigned char>(image[heap + 8 + i]);
+    free_list = free_list << 8 | static_cast<unsigned char>(image[heap + 16 + i]);
+    data = data << 8 | static_cast<unsigned char>(image[heap + 24 + i]);
+  }
+  ASSERT_NE(free_list, 1u);  // a free block, whose next offset is made its own
+  std::string edited = image;
+  edited.replace(data + free_list, 8, le(free_list, 8));
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); },
+               {file, "local heap at byte " + std::to_string(heap),
+                "its free list leaves its data or runs in a cycle (a corrupt file)"});
+}
+
 // What the structure checks read, h5py's and v3d's layout, is required: 8-byte addresses and
 // lengths, and members stored in their group (a soft link would lead libhdf5 to an unchecked
 // object header).
