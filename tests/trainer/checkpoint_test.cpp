@@ -695,8 +695,8 @@ TEST_F(CheckpointLoad, VariableLengthTypesOfOtherThanAReferencesSizeAreRefused) 
                         " (a variable-length type of 9 bytes, not 16)"});
 }
 
-// Found by the checkpoint fuzz target with ASan: an attribute name without its terminating NUL
-// (libhdf5 1.10 copies it with strdup, past the message).
+// An attribute name without its terminating NUL (libhdf5 1.10 copies it with strdup, past the
+// message), checked with the enumeration below.
 TEST_F(CheckpointLoad, AttributeNamesWithoutTheirNulAreRefused) {
   // The name of the last attribute: its size (15, with its NUL), 2 reserved bytes, the name
   // padded to 8 bytes.
