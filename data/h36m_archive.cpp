@@ -43,10 +43,10 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 // One archive file -> (N, 17, 3) metres.
 std::vector<float> read_archive_file(const std::string& file, int64_t& frames) {
   const std::string object = "/3D_positions";
-  H5::H5File f = h5::ObjectReader(file).open();
-  const bool exists = h5::call(file, object, "cannot look up", [&] {
-    return f.nameExists("3D_positions") && f.childObjType("3D_positions") == H5O_TYPE_DATASET;
-  });
+  const h5::ObjectReader reader(file);
+  H5::H5File f = reader.open();
+  const bool exists =
+      reader.has(f, "3D_positions", "/") && reader.kind(f, "3D_positions", "/") == H5O_TYPE_DATASET;
   V3D_CHECK(exists, file << ": " << object << ": missing dataset");
   H5::DataSet ds = h5::call(file, object, "cannot open", [&] { return f.openDataSet(object); });
   const H5T_class_t cls =

@@ -195,11 +195,20 @@ std::string ObjectReader::attribute_references(const H5::H5Object& obj, const st
                    data_at = space_at + pad(space_size);
       if (data_at > size || name_size == 0 || type_size < 8)
         corrupt("an attribute message past its end");
+      // libhdf5 copies the name with strdup.
+      if (std::memchr(d + name_at, 0, name_size) == nullptr)
+        corrupt("an attribute name without its terminating NUL");
       // libhdf5 copies elements x type size bytes of data out of the message.
       const std::optional<uint64_t> elements = dataspace_elements(d + space_at, space_size);
       const uint64_t element_size = le_bytes(d + type_at + 4, 4);
       if (!elements || (element_size != 0 && *elements > (size - data_at) / element_size)) {
         corrupt("an attribute holds less data than its type and dataspace declare");
+      }
+      // A variable-length type's data in the file are references, of 16 bytes whatever the type
+      // says: libhdf5 copies that much per element out of the message's data to read it.
+      if ((d[type_at] & 0x0f) == 9 && element_size != kVlenReferenceBytes) {
+        corrupt("a variable-length type of " + std::to_string(element_size) + " bytes, not " +
+                std::to_string(kVlenReferenceBytes));
       }
       if (name.empty()) continue;  // checking every attribute
       if (std::string(reinterpret_cast<const char*>(d + name_at), name_size - 1) != name) continue;
@@ -255,10 +264,23 @@ void ObjectReader::check_references(const std::string& references,
   }
 }
 
+void ObjectReader::require_byte_characters(const H5::StrType& type,
+                                           const std::string& object) const {
+  // A variable-length string is a sequence of its base type, stored in the file's type message.
+  const hid_t base = H5Tget_super(type.getId());
+  const size_t size = base < 0 ? 0 : H5Tget_size(base);
+  if (base >= 0) H5Tclose(base);
+  if (size != 1) {
+    fail(object, "variable-length strings of " + std::to_string(size) +
+                     "-byte characters (expected 1-byte characters, as h5py and v3d write)");
+  }
+}
+
 void ObjectReader::check_string_attribute(const H5::H5Object& obj, const H5::Attribute& a,
                                           const std::string& object) const {
   const H5::StrType type = call(object, "cannot read type", [&] { return a.getStrType(); });
   if (!call(object, "cannot read type", [&] { return type.isVariableStr(); })) return;
+  require_byte_characters(type, object);
   const std::string name = call(object, "cannot read name", [&] { return a.getName(); });
   check_references(attribute_references(obj, name, object), object);
 }
@@ -287,14 +309,15 @@ void ObjectReader::require_chunks_within(const H5::DataSet& ds, const std::strin
       call(object, "cannot read its layout", [&] { return ds.getCreatePlist(); });
   const H5D_layout_t layout =
       call(object, "cannot read its layout", [&] { return props.getLayout(); });
-  if (layout == H5D_CONTIGUOUS) {
-    // libhdf5 reads elements x type size bytes from storage that may be declared shorter.
+  if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+    // libhdf5 reads elements x type size bytes from storage that may be declared shorter (a
+    // compact dataset's storage, in its object header, may be none at all: a null pointer).
     const hsize_t stored = H5Dget_storage_size(ds.getId());
     const hssize_t elements =
         call(object, "cannot read shape", [&] { return ds.getSpace().getSimpleExtentNpoints(); });
     const size_t element_size =
         call(object, "cannot read type", [&] { return ds.getDataType().getSize(); });
-    if (H5Dget_offset(ds.getId()) != HADDR_UNDEF &&
+    if ((layout == H5D_COMPACT || H5Dget_offset(ds.getId()) != HADDR_UNDEF) &&
         stored < static_cast<hsize_t>(elements) * element_size) {
       fail(object, "its storage holds " + std::to_string(stored) + " bytes, less than its " +
                        std::to_string(elements) + " elements need (a corrupt file)");
@@ -318,6 +341,7 @@ void ObjectReader::require_chunks_within(const H5::DataSet& ds, const std::strin
 void ObjectReader::check_string_dataset(const H5::DataSet& ds, const std::string& object) const {
   const H5::StrType type = call(object, "cannot read type", [&] { return ds.getStrType(); });
   if (!call(object, "cannot read type", [&] { return type.isVariableStr(); })) return;
+  require_byte_characters(type, object);
   const H5D_layout_t layout =
       call(object, "cannot read its layout", [&] { return ds.getCreatePlist().getLayout(); });
   if (layout != H5D_CONTIGUOUS) {
@@ -460,18 +484,12 @@ H5::H5File ObjectReader::open() const {
   // H5Fis_hdf5 looks for the signature only; a truncated file passes it and fails at open below.
   if (H5Fis_hdf5(file_.c_str()) <= 0) fail("/", "not an HDF5 file");
   heaps_ = check_global_heaps(file_);
+  structure_ = std::make_shared<FileStructure>(file_);
   H5::H5File file = call("/", "cannot open (truncated or corrupt HDF5 file?)", [&] {
     H5::FileAccPropList fapl;
     fapl.setFcloseDegree(H5F_CLOSE_STRONG);
     return H5::H5File(file_, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
   });
-  size_t address_bytes = 0, length_bytes = 0;
-  call("/", "cannot read the file's creation properties",
-       [&] { file.getCreatePlist().getSizes(address_bytes, length_bytes); });
-  if (length_bytes != kLengthBytes) {
-    fail("/", "HDF5 lengths of " + std::to_string(length_bytes) + " bytes (expected " +
-                  std::to_string(kLengthBytes) + ", HDF5's default)");
-  }
   return file;
 }
 
@@ -481,7 +499,19 @@ bool ObjectReader::has(const H5::Group& g, const std::string& name, const std::s
 
 H5O_type_t ObjectReader::kind(const H5::Group& g, const std::string& name,
                               const std::string& path) const {
-  return call(join_path(path, name), "cannot open", [&] { return g.childObjType(name); });
+  const std::string p = join_path(path, name);
+  // The link names the object header's address without loading it; childObjType loads it.
+  H5L_info_t link{};
+  if (H5Lget_info(g.getId(), name.c_str(), &link, H5P_DEFAULT) < 0) {
+    const std::string detail = error_detail();
+    fail(p, "cannot open (" + excerpt(detail.empty() ? "H5Lget_info failed" : detail, 300) + ")");
+  }
+  if (link.type != H5L_TYPE_HARD) {
+    fail(p, std::string(link.type == H5L_TYPE_SOFT ? "a soft link" : "an external link") +
+                " (expected a group or a dataset stored in its group, as h5py and v3d write)");
+  }
+  if (structure_) structure_->check_object_header(link.u.address, p);
+  return call(p, "cannot open", [&] { return g.childObjType(name); });
 }
 
 H5::Group ObjectReader::group(const H5::Group& g, const std::string& name,

@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "data/h5_structure.h"
 #include "kernels/common.h"
 #include "kernels/text.h"
 
@@ -69,9 +71,10 @@ class ObjectReader {
   // heap collection in it (where variable-length strings live) is consistent: libhdf5 1.10 trusts
   // their object sizes and copies past the heap on a corrupt one ("<file>: /: corrupt global heap
   // collection at byte N"); it keeps their objects for check_string_attribute and
-  // check_string_dataset. Files with other than HDF5's default 8-byte lengths are refused (the
-  // checks read 8-byte lengths; h5py and v3d write nothing else). One extra sequential pass over
-  // the file.
+  // check_string_dataset. Files with other than HDF5's default 8-byte addresses and lengths are
+  // refused (the checks read 8-byte ones; h5py and v3d write nothing else). One extra sequential
+  // pass over the file. Before libhdf5 opens it, the object headers it loads then (the root
+  // group's) are checked as kind() checks each member's (FileStructure, data/h5_structure.h).
   H5::H5File open() const;
 
   [[noreturn]] void fail(const std::string& object, const std::string& what) const {
@@ -83,6 +86,9 @@ class ObjectReader {
   }
 
   bool has(const H5::Group& g, const std::string& name, const std::string& path) const;
+  // The kind of member `name` of `g`, after checking its object header in the file before libhdf5
+  // loads it (FileStructure::check_object_header): every chunk of it within the file. A member
+  // that is a soft or external link is refused (h5py and v3d store every object in its group).
   H5O_type_t kind(const H5::Group& g, const std::string& name, const std::string& path) const;
   H5::Group group(const H5::Group& g, const std::string& name, const std::string& path) const;
   H5::DataSet dataset(const H5::Group& g, const std::string& name, const std::string& path) const;
@@ -95,7 +101,8 @@ class ObjectReader {
   // corrupt reference reads past its buffers. "<file>: <object>: string N refers to object I of L
   // bytes of the global heap collection at byte A, which has no such object (a corrupt file)".
   // The references are read from the file: attributes in version-1 object headers, datasets
-  // stored contiguous, as h5py and v3d write them; anything else is refused.
+  // stored contiguous, as h5py and v3d write them; anything else is refused. So are characters of
+  // other than 1 byte (require_byte_characters).
   void check_string_attribute(const H5::H5Object& obj, const H5::Attribute& a,
                               const std::string& object) const;
   void check_string_dataset(const H5::DataSet& ds, const std::string& object) const;
@@ -120,6 +127,10 @@ class ObjectReader {
   void require_chunks_within(const H5::DataSet& ds, const std::string& object) const;
 
  private:
+  // A variable-length string type's characters must be single bytes: libhdf5 1.10 allocates a
+  // string's length times the character size its type declares before converting it (a 14-byte
+  // string of 1.3 GB characters: 18.8 GB).
+  void require_byte_characters(const H5::StrType& type, const std::string& object) const;
   // The bytes of the references of attribute `name`, read from `obj`'s object header, after
   // checking that every attribute message there holds the data its type and dataspace declare
   // (libhdf5 1.10 copies that much out of the message). An empty name checks only.
@@ -128,6 +139,8 @@ class ObjectReader {
   void check_references(const std::string& references, const std::string& object) const;
 
   std::string file_;
+  // open(): the file's structure, its object headers checked as readers reach them.
+  mutable std::shared_ptr<FileStructure> structure_;
   // open(): every global heap collection of the file by address: object index -> size.
   mutable std::map<uint64_t, std::map<uint64_t, uint64_t>> heaps_;
 };

@@ -54,6 +54,17 @@ inline void write_text(const std::string& path, const std::string& text) {
   f << text;
 }
 
+// Where the continuation messages of an HDF5 file's version-1 object headers (as h5py and v3d
+// write them) are in its bytes `image`: each the message's data, the continuation chunk's address
+// (8 bytes) then its length (8 bytes). A message header of type 0x10, 16 bytes, no flags.
+inline std::vector<size_t> hdf5_continuations(const std::string& image) {
+  const std::string header("\x10\0\x10\0\0\0\0\0", 8);
+  std::vector<size_t> out;
+  for (size_t at = image.find(header); at != std::string::npos; at = image.find(header, at + 1))
+    if (at + 24 <= image.size()) out.push_back(at + 8);
+  return out;
+}
+
 // A COCO-style "keypoints" array for frame f: `count` numbers (51 = the 17 COCO keypoints as x, y,
 // v triples), x and y distinct per frame and keypoint, v = 2.
 inline std::string coco_keypoints(int f, int count = 51) {

@@ -361,6 +361,194 @@ TEST_F(HostileFile, ContiguousStorageShorterThanTheDataIsRefused) {
       {file, "/skeleton/parents", "storage holds 4 bytes, less than its 17 elements need"});
 }
 
+// Found by the pose-file fuzz target: libhdf5 1.10 allocates the length an object header's
+// continuation message declares for the chunk it names before reading it (3.6 GB in that run),
+// and a file of a few KB can declare any. Readers check every chunk of a header against the
+// file's size before libhdf5 loads it: the root's before the file is opened, each member's as it
+// is reached.
+TEST_F(HostileFile, ObjectHeaderChunksPastTheEndAreRefusedBeforeLibhdf5AllocatesThem) {
+  const std::string image = test_util::read_text(file);
+  const std::vector<size_t> continuations = test_util::hdf5_continuations(image);
+  ASSERT_GE(continuations.size(), 2u);
+  const auto with = [&](size_t at, uint64_t address, uint64_t length) {
+    std::string edited = image;
+    edited.replace(at, 16, le(address, 8) + le(length, 8));
+    write_text(file, edited);
+  };
+  size_t naming_the_root = 0;
+  for (const size_t at : continuations) {
+    uint64_t address = 0;
+    for (int i = 7; i >= 0; --i) address = address << 8 | static_cast<unsigned char>(image[at + i]);
+    SCOPED_TRACE("the continuation message at byte " + std::to_string(at));
+    with(at, address, 3'600'000'000u);  // the fuzz run's length
+    const std::string past = "runs past the end of the file (expected within its " +
+                             std::to_string(image.size()) + " bytes; a corrupt file)";
+    try {
+      read_dataset(file);
+      ADD_FAILURE() << "a continuation chunk of 3.6 GB was accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file + ": /"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("continuation chunk 1 of 3600000000 bytes at byte " +
+                         std::to_string(address) + " " + past),
+                std::string::npos)
+          << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+      naming_the_root += msg.rfind(file + ": /: ", 0) == 0;
+    }
+    expect_error([&] { read_infer_input_h5(file, 0); }, {file, "of 3600000000 bytes", past});
+    with(at, image.size() - 8, 16);  // an address past the end
+    expect_error([&] { read_dataset(file); }, {file, "of 16 bytes at byte", past});
+    with(at, ~uint64_t{0} - 7, 16);  // address + length wraps around 64 bits
+    expect_error([&] { read_dataset(file); }, {file, "of 16 bytes at byte", past});
+  }
+  EXPECT_EQ(naming_the_root, 1u);  // the root's header, checked before libhdf5 opens the file
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// libhdf5 1.10 allocates a chunk's stored size, as its chunk index declares it (up to 4 GB),
+// before it reads the chunk. Readers check every chunk of a dataset's index when they reach it.
+TEST_F(HostileFile, ChunksPastTheEndAreRefusedBeforeLibhdf5AllocatesThem) {
+  const std::string image = test_util::read_text(file);
+  // Chunk index leaves (version 1 B-tree nodes of type 1, level 0): the first key's stored size.
+  const std::string leaf("TREE\x01\x00", 6);
+  size_t found = 0;
+  for (size_t at = image.find(leaf); at != std::string::npos; at = image.find(leaf, at + 1)) {
+    ++found;
+    std::string edited = image;
+    edited.replace(at + 24, 4, le(0xf0000000u, 4));
+    write_text(file, edited);
+    expect_error([&] { read_dataset(file); },
+                 {file + ": /subjects/S1/actions/Walking/positions_",
+                  ": its chunk of 4026531840 bytes", "runs past the end of the file"});
+  }
+  EXPECT_EQ(found, 2u);  // positions_3d and positions_2d/0
+  std::string edited = image;
+  const size_t at = image.find(leaf);
+  edited.replace(at + 4, 1, "\x02");  // a node of another B-tree type
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); }, {file, "not a chunk index node (a corrupt file)"});
+  write_text(file, image);
+  EXPECT_EQ(read_dataset(file).subjects.size(), 1u);
+}
+
+// libhdf5 1.10 decodes a dataset's fill value message when it opens the dataset and allocates
+// the size it declares (up to 4 GB), copying that much out of the message.
+TEST_F(HostileFile, FillValuesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // A version-1 header's fill value message (type 5, 8 bytes, constant), version 2, defined.
+  const std::string fill("\x05\0\x08\0\x01\0\0\0\x02\x02", 10);
+  const size_t at = image.find(fill);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(image.substr(at + 11, 5), std::string("\x01\0\0\0\0", 5));  // defined, size 0
+  std::string edited = image;
+  edited.replace(at + 12, 4, le(0xf0000000u, 4));
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); }, {file, "a fill value past its message"});
+}
+
+// The same as the checkpoint's (found by its fuzz target) for each variable-length string type of
+// a pose file, attributes and datasets: characters of 1.3 GB each (libhdf5 1.10 allocates the
+// string's length times that to convert it).
+TEST_F(HostileFile, StringCharactersOfMoreThanOneByteAreRefused) {
+  const std::string image = test_util::read_text(file);
+  // A variable-length string type (class 9, version 1, UTF-8 or ASCII, 16 bytes) of 1-byte
+  // unsigned integers: their size 12 bytes on.
+  const std::string vlen_string("\x10\0\0\0\x10\0\0\0\x01\0\0\0", 12);
+  size_t found = 0, refused = 0;
+  for (size_t at = image.find(vlen_string); at != std::string::npos;
+       at = image.find(vlen_string, at + 1)) {
+    if (at < 4 || image[at - 4] != '\x19') continue;
+    ++found;
+    std::string edited = image;
+    edited.replace(at + 8, 4, std::string("\x01\0\0\x50", 4));
+    write_text(file, edited);
+    try {
+      read_dataset(file);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << msg;
+      refused += msg.find(
+                     "variable-length strings of 1342177281-byte characters (expected "
+                     "1-byte characters, as h5py and v3d write)") != std::string::npos;
+    }
+  }
+  EXPECT_GT(found, 3u);
+  EXPECT_GT(refused, 3u);  // at least the root's format, a camera's id, /skeleton's name and joints
+}
+
+// The same for a pose file's datatypes, of datasets and attributes: each float32 type in turn
+// made a compound type of 0x201f members, whose names and types run past the message.
+TEST_F(HostileFile, DatatypesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(file);
+  const std::string float32("\x11\x20\x1f\x00\x04\x00\x00\x00", 8);
+  size_t found = 0;
+  for (size_t at = image.find(float32); at != std::string::npos; at = image.find(float32, at + 1)) {
+    ++found;
+    std::string edited = image;
+    edited[at] = '\x16';  // class 6 (compound), version 1
+    write_text(file, edited);
+    expect_error([&] { read_dataset(file); }, {file, "datatype past its message (a corrupt file)"});
+  }
+  EXPECT_GT(found, 1u);
+}
+
+// Found by the pose-file fuzz target: a group's local heap whose free list runs in a cycle
+// (libhdf5 1.10 follows it, allocating a node per block until memory runs out).
+TEST_F(HostileFile, LocalHeapFreeListsInACycleAreRefused) {
+  const std::string image = test_util::read_text(file);
+  const size_t heap = image.find("HEAP");
+  ASSERT_NE(heap, std::string::npos);
+  uint64_t size = 0, free_list = 0, data = 0;
+  for (int i = 7; i >= 0; --i) {
+    size = size << 8 | static_cast<unsigned char>(image[heap + 8 + i]);
+    free_list = free_list << 8 | static_cast<unsigned char>(image[heap + 16 + i]);
+    data = data << 8 | static_cast<unsigned char>(image[heap + 24 + i]);
+  }
+  ASSERT_NE(free_list, 1u);  // a free block, whose next offset is made its own
+  std::string edited = image;
+  edited.replace(data + free_list, 8, le(free_list, 8));
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); },
+               {file, "local heap at byte " + std::to_string(heap),
+                "its free list leaves its data or runs in a cycle (a corrupt file)"});
+}
+
+// What the structure checks read, h5py's and v3d's layout, is required: 8-byte addresses and
+// lengths, and members stored in their group (a soft link would lead libhdf5 to an unchecked
+// object header).
+TEST_F(HostileFile, StructuresTheChecksDoNotReadAreRefused) {
+  const std::string image = test_util::read_text(file);
+  ASSERT_EQ(image[8], 0);   // superblock version 0
+  ASSERT_EQ(image[13], 8);  // its sizes of addresses and lengths
+  for (const int field : {13, 14}) {
+    std::string edited = image;
+    edited[static_cast<size_t>(field)] = 4;
+    write_text(file, edited);
+    expect_error([&] { read_dataset(file); },
+                 {file + ": /: HDF5 " + (field == 13 ? "addresses" : "lengths") +
+                  " of 4 bytes (expected 8, HDF5's default)"});
+  }
+  // A chunked layout message of rank 3 (dimensionality 4) in version 2, which the checks do not
+  // read: version 3 is what HDF5 1.8 and later write.
+  const size_t layout = image.find(std::string("\x03\x02\x04", 3));
+  ASSERT_NE(layout, std::string::npos);
+  std::string edited = image;
+  edited[layout] = 2;
+  write_text(file, edited);
+  expect_error([&] { read_dataset(file); },
+               {file, "a data layout message of version 2 (expected 3, as h5py and v3d write)"});
+  write_text(file, image);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    f.link(H5L_TYPE_SOFT, "/subjects/S1/actions/Walking", "/subjects/S1/actions/Walking 2");
+  }
+  expect_error([&] { read_dataset(file); },
+               {file + ": /subjects/S1/actions/Walking 2: a soft link (expected a group or a "
+                       "dataset stored in its group, as h5py and v3d write)"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // COCO-style JSON
 

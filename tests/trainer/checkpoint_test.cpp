@@ -18,6 +18,9 @@
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 
+// libhdf5's metadata checksum (H5private.h; exported, not in its public headers).
+extern "C" uint32_t H5_checksum_metadata(const void* data, size_t len, uint32_t initval);
+
 namespace v3d::test {
 namespace {
 
@@ -30,6 +33,7 @@ class TempDir : public test_util::TempDir {
 };
 
 using test_util::expect_error;
+using test_util::write_text;
 
 uint32_t bits(float f) {
   uint32_t u = 0;
@@ -408,6 +412,17 @@ class CheckpointLoad : public ::testing::Test {
     parts.push_back(path_);
     expect_error([&] { load_checkpoint(path_); }, parts);
   }
+  // Replaces the file's bytes at `offset` from where `pattern` first is with `bytes`, then expects
+  // load to fail with `parts`.
+  void expect_patched_error(const std::string& pattern, ptrdiff_t offset, const std::string& bytes,
+                            const std::vector<std::string>& parts) {
+    std::string image = test_util::read_text(path_);
+    const size_t at = image.find(pattern);
+    ASSERT_NE(at, std::string::npos);
+    image.replace(static_cast<size_t>(static_cast<ptrdiff_t>(at) + offset), bytes.size(), bytes);
+    write_text(path_, image);
+    expect_error([&] { load_checkpoint(path_); }, parts);
+  }
   TempDir dir_;
   std::string path_ = dir_.file("a.ckpt");
 };
@@ -579,6 +594,144 @@ TEST_F(CheckpointLoad, DeclaredShapeBeyondTheLimitIsRefusedBeforeAllocating) {
         },
         {"/model/shrink.weight", "expected at most 2147483648 elements"});
   }
+}
+
+// libhdf5 1.10 allocates what a file's metadata declares before it reads it: an object header's
+// continuation chunk (found by the pose-file fuzz target: 3.6 GB), a v2 B-tree's nodes and a
+// fractal heap's blocks (the /model group's links, stored densely). The reader checks each
+// against the file's size before libhdf5 loads it.
+TEST_F(CheckpointLoad, MetadataPastTheEndIsRefusedBeforeLibhdf5AllocatesIt) {
+  // More than 8 tensors: HDF5 stores the links of /model (creation order tracked) densely, in a
+  // fractal heap whose root is one direct block (12 tensors) or an indirect block of them (40).
+  for (const uint32_t extra : {4u, 32u}) {
+    SCOPED_TRACE(std::to_string(extra) + " extra tensors");
+    Checkpoint dense = sample();
+    for (uint32_t i = 0; i < extra; ++i)
+      dense.tensors.emplace_back("extra." + std::to_string(i), f32_tensor({2}, 10 + i));
+    save_checkpoint(dense, path_);
+    const std::string image = test_util::read_text(path_);
+    const auto le = [](uint64_t v, int n) {
+      std::string out;
+      for (int i = 0; i < n; ++i) out += static_cast<char>(v >> (8 * i));
+      return out;
+    };
+    const auto expect_refused = [&](std::string edited, const std::vector<std::string>& parts) {
+      write_text(path_, edited);
+      std::vector<std::string> all = parts;
+      all.push_back(path_);
+      all.push_back("runs past the end of the file (expected within its " +
+                    std::to_string(image.size()) + " bytes; a corrupt file)");
+      expect_error([&] { load_checkpoint(path_); }, all);
+    };
+    const std::vector<size_t> continuations = test_util::hdf5_continuations(image);
+    ASSERT_FALSE(continuations.empty());
+    for (const size_t at : continuations) {
+      std::string edited = image;
+      edited.replace(at + 8, 8, le(3'600'000'000u, 8));
+      expect_refused(edited, {"continuation chunk ", " of 3600000000 bytes"});
+    }
+    // The v2 structures carry checksums (libhdf5 1.10's Jenkins lookup3, exported by it), so a
+    // corrupt size in a file with valid checksums is what a crafted file holds.
+    const auto with_checksum = [&](std::string edited, size_t at, size_t n) {
+      const uint32_t sum = H5_checksum_metadata(edited.data() + at, n, 0);
+      return edited.replace(at + n, 4, le(sum, 4));
+    };
+    const size_t tree = image.find("BTHD");
+    ASSERT_NE(tree, std::string::npos);
+    ASSERT_EQ(with_checksum(image, tree, 34), image);
+    std::string edited = image;
+    edited.replace(tree + 6, 4, le(3u << 30, 4));  // nodes of 3 GB
+    expect_refused(with_checksum(edited, tree, 34),
+                   {"/model: B-tree at byte " + std::to_string(tree), "of 3221225472 bytes"});
+    const size_t heap = image.find("FRHP");
+    ASSERT_NE(heap, std::string::npos);
+    ASSERT_EQ(with_checksum(image, heap, 142), image);
+    edited = image;
+    edited.replace(heap + 112, 16, le(1u << 30, 8) + le(1u << 30, 8));  // blocks of 1 GB
+    expect_refused(with_checksum(edited, heap, 142),
+                   {"/model: fractal heap at byte " + std::to_string(heap),
+                    extra == 4 ? "its root block of 1073741824 bytes"
+                               : "its direct block of 1073741824 bytes"});
+    write_text(path_, image);
+    EXPECT_NO_THROW(load_checkpoint(path_));
+  }
+}
+
+// libhdf5 1.10 decodes a group's link messages when it looks up a member, allocating the name
+// length a message declares (up to 8 bytes of it) and copying that much out of the message.
+TEST_F(CheckpointLoad, LinkNamesPastTheirMessageAreRefused) {
+  const std::string image = test_util::read_text(path_);
+  // /model's links (8 tensors: stored in its header): version 1, flags (creation order tracked,
+  // a 1-byte name length), creation order (8), name length, name.
+  const size_t name = image.find("shrink.weight");
+  ASSERT_NE(name, std::string::npos);
+  ASSERT_EQ(image[name - 1], 13);
+  ASSERT_EQ(image[name - 11], 1);
+  ASSERT_EQ(image[name - 10] & 0x07, 0x04);
+  std::string edited = image;
+  edited[name - 10] = static_cast<char>(edited[name - 10] | 0x03);  // an 8-byte name length
+  write_text(path_, edited);
+  expect_error([&] { load_checkpoint(path_); }, {path_, "/model", "a link name past its message"});
+}
+
+// Found by the checkpoint fuzz target: a variable-length string whose characters' type declares
+// 1.3 GB per character (libhdf5 1.10 allocated 14 of them, 18.8 GB, to convert the 14-byte
+// format attribute).
+TEST_F(CheckpointLoad, StringCharactersOfMoreThanOneByteAreRefused) {
+  // The attribute's name padded to 8 bytes, then its type: a variable-length string (class 9,
+  // version 1, 16 bytes), whose base type, an unsigned 1-byte integer, gives its size 8 bytes on.
+  expect_patched_error(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0\x10\0\0\0\x01\0\0\0", 24),
+                       20, std::string("\x01\0\0\x50", 4),
+                       {path_ + ": / attribute format: variable-length strings of 1342177281-byte "
+                                "characters (expected 1-byte characters, as h5py and v3d write)"});
+}
+
+// Found by the checkpoint fuzz target with ASan: a variable-length string attribute whose type
+// declares 9 bytes per element (libhdf5 1.10 keeps that many of the message's data, then copies
+// the 16 bytes of a reference out of it to read the string).
+TEST_F(CheckpointLoad, VariableLengthTypesOfOtherThanAReferencesSizeAreRefused) {
+  expect_patched_error(std::string("architecture\0\0\0\0\x19\x01\x01\0\x10\0\0\0", 24), 20, "\x09",
+                       {path_ + ": /: corrupt object header at byte ",
+                        " (a variable-length type of 9 bytes, not 16)"});
+}
+
+// An attribute name without its terminating NUL (libhdf5 1.10 copies it with strdup, past the
+// message), checked with the enumeration below.
+TEST_F(CheckpointLoad, AttributeNamesWithoutTheirNulAreRefused) {
+  // The name of the last attribute: its size (15, with its NUL), 2 reserved bytes, the name
+  // padded to 8 bytes.
+  expect_patched_error(std::string("\x0f\0\x0c\0\x08\0dropout_offset\0\0", 22), 20, "xx",
+                       {path_ + ": /: corrupt object header at byte ",
+                        " (an attribute name without its terminating NUL)"});
+}
+
+// Found by the checkpoint fuzz target with ASan: the format attribute's type turned into an
+// enumeration of 510 members (libhdf5 1.10 copies each member's name with strdup, past the
+// message). Every datatype of an object header is checked against its message first.
+TEST_F(CheckpointLoad, DatatypesPastTheirMessageAreRefused) {
+  expect_patched_error(std::string("format\0\0\x19\x01\x01\0\x10\0\0\0", 16), 8,
+                       std::string("\x18\xfe\x01\0", 4),  // class 8, version 1, 510 members
+                       {path_ + ": /: object header at byte ",
+                        ": an attribute's datatype past its message (a corrupt file)"});
+}
+
+// Found by the checkpoint fuzz target: a tensor's layout made compact with no data (libhdf5 1.10
+// copies the elements out of a null pointer).
+TEST_F(CheckpointLoad, CompactStorageShorterThanTheDataIsRefused) {
+  edit(path_, [](H5::H5File& f) {
+    f.unlink("/model/shrink.weight");
+    H5::DSetCreatPropList props;
+    props.setLayout(H5D_COMPACT);
+    const hsize_t dims[3] = {6, 8, 1};
+    const std::vector<float> values(48, 0.5f);
+    f.createDataSet("/model/shrink.weight", H5::PredType::IEEE_F32LE, H5::DataSpace(3, dims), props)
+        .write(values.data(), H5::PredType::NATIVE_FLOAT);
+  });
+  EXPECT_NO_THROW(load_checkpoint(path_));
+  // The layout message: version 3, class 0 (compact), the data's size (48 float32), the data.
+  expect_patched_error(std::string("\x03\x00\xc0\x00", 4), 2, std::string("\0", 1),
+                       {path_ + ": /model/shrink.weight: its storage holds 0 bytes, less than its "
+                                "48 elements need (a corrupt file)"});
 }
 
 TEST_F(CheckpointLoad, NegativeEpochOrStepsAndNonFiniteLr) {
