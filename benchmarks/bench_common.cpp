@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include "data/atomic_file.h"
 #include "kernels/common.h"
@@ -60,6 +61,13 @@ double sgemm_peak_gflops(double seconds) {
 void write_json(const std::string& path, const nlohmann::json& j) {
   data::write_text_atomically(path, j.dump(2) + "\n");
   std::printf("wrote %s\n", path.c_str());
+}
+
+std::vector<int64_t> parse_int_list(const std::string& s) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
+  return out;
 }
 
 }  // namespace v3d::bench

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -65,6 +66,9 @@ std::string cpu_description();
 int blas_threads();
 
 // n values drawn from N(0, stddev^2).
+// "3,3,3" -> {3, 3, 3}: the integer lists of the benchmarks' options (--arch, --lengths).
+std::vector<int64_t> parse_int_list(const std::string& s);
+
 std::vector<float> random_vector(std::mt19937_64& rng, int64_t n, float stddev = 1.0f);
 
 // The machine's sgemm peak in GFLOP/s: the median time of a 2048^3 product through the library's

@@ -71,13 +71,6 @@ double allocator_peak_mb(v3d::Device device) {
          (1024.0 * 1024.0);
 }
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 // (C_in, C_out, K) of every convolution, expand first, shrink last.
 struct Conv {
   int64_t c_in, c_out, k;
@@ -330,10 +323,10 @@ int main(int argc, char** argv) {
     v3d::bench::apply_blas_options(blas);
     const v3d::Device device = v3d::parse_device(device_arg);
     TemporalModelConfig cfg;
-    cfg.filter_widths = parse_list(arch);
+    cfg.filter_widths = v3d::bench::parse_int_list(arch);
     cfg.channels = channels;
     cfg.validate();
-    const std::vector<int64_t> lengths = parse_list(lengths_arg);
+    const std::vector<int64_t> lengths = v3d::bench::parse_int_list(lengths_arg);
     V3D_CHECK(!lengths.empty(), "--infer-lengths: empty");
     for (int64_t n : lengths) V3D_CHECK(n >= 1, "--infer-lengths: " << n << " < 1");
 

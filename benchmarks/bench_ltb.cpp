@@ -140,13 +140,6 @@ BankTiming time_bank(const std::vector<std::vector<float>>& seqs, const v3d::Ltb
   return t;
 }
 
-std::vector<int64_t> parse_widths(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -246,7 +239,7 @@ int main(int argc, char** argv) {
     if (!skip_infer) {
       // Inference with and without the bank on the same phases (TD N of synthetic sequences).
       TemporalModelConfig mc;
-      mc.filter_widths = parse_widths(arch);
+      mc.filter_widths = bench::parse_int_list(arch);
       mc.channels = channels;
       mc.dropout = 0.0f;
       TemporalModel model(mc, Device::cpu(), 1);

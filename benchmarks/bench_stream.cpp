@@ -97,13 +97,6 @@ Replay replay(const v3d::StreamModel& model, const std::vector<float>& poses, do
   return r;
 }
 
-std::vector<int64_t> parse_widths(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,7 +132,7 @@ int main(int argc, char** argv) {
     bench::apply_blas_options(blas);
     validate_ltb_options(o);
     TemporalModelConfig mc;
-    mc.filter_widths = parse_widths(arch);
+    mc.filter_widths = bench::parse_int_list(arch);
     mc.channels = channels;
     mc.dropout = 0.0f;
     mc.causal = true;
