@@ -107,18 +107,24 @@ struct WeightByInput {
 };
 
 // bwd_data A with overlapping windows ((b, f), (k, co)): d_y[b, t, co] where f = t*s + k*d for an
-// output frame t, else zero. Row indices fit in 32 bits (the launcher checks), so the per-slice
-// divisions are 32-bit ones; stride 1 (the dilated form) divides by nothing.
+// output frame t, else zero. A copy keeps its row as (b*T_out, f), found once per kernel (row
+// indices fit in 32 bits: the launcher checks), so a slice costs a subtraction and two
+// comparisons per copy; only a stride above 1 divides (by the stride), and the dilated form has
+// stride 1.
 struct GradShifted {
   static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = false;
-  using Off = int64_t;
+  struct Off {
+    uint32_t first = 0, frame = 0;  // the sequence's first row of d_y, the row's frame in x
+  };
   const float* p;
   uint32_t t_in, t_out, dilation, stride;
   int64_t c_out;
-  __device__ int64_t line(int64_t m) const { return m; }
-  __device__ int64_t offset(int64_t m, int64_t tap, int64_t co) const {
+  __device__ Off line(int64_t m) const {
     const auto row = static_cast<uint32_t>(m), b = row / t_in;
-    const auto start = static_cast<int64_t>(row - b * t_in) - tap * dilation;
+    return Off{b * t_out, row - b * t_in};
+  }
+  __device__ int64_t offset(Off l, int64_t tap, int64_t co) const {
+    const int64_t start = static_cast<int64_t>(l.frame) - tap * dilation;
     if (start < 0) return -1;
     auto t = static_cast<uint32_t>(start);
     if (stride != 1) {
@@ -126,7 +132,7 @@ struct GradShifted {
       if (t * stride != start) return -1;
     }
     if (t >= t_out) return -1;
-    return (static_cast<int64_t>(b) * t_out + t) * c_out + co;
+    return (static_cast<int64_t>(l.first) + t) * c_out + co;
   }
 };
 
@@ -195,7 +201,7 @@ struct TcCopies {
         // A copy past the last row keeps the operand's base: it reads nothing.
         line[i] = op.p + (r < rows ? op.line(r) : 0);
       } else {
-        line[i] = r < rows ? static_cast<Line>(op.line(r)) : Line{0};
+        line[i] = r < rows ? static_cast<Line>(op.line(r)) : Line{};
       }
     }
   }
