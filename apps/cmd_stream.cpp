@@ -36,7 +36,7 @@ namespace {
 struct StreamArgs {
   std::string blas, checkpoint, input = "-", res = "1000x1002", ltb;
   int listen = 0, connections = 0, max_tracks = 64;
-  bool no_flip = false;
+  bool no_flip = false, bf16_weights = false;
   std::vector<std::string> overrides;
 };
 
@@ -67,6 +67,7 @@ class Streamer {
       latency_.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       write(f.track, step, pose);
+      it->second->prepare_next();  // what later frames need, while the next line is awaited
       ++frames_;
       fused_ += step.fused;
     } catch (const Error& e) {
@@ -178,12 +179,14 @@ void run_stream(const StreamArgs& a) {
   so.flip_tta = !a.no_flip;
   so.ltb = a.ltb.empty() ? m.config.ltb.enabled : a.ltb == "on";
   so.ltb_options = ltb_options(m.config.ltb);
+  so.bf16_weights = a.bf16_weights;
   const StreamModel model(*m.model, *m.keypoints, *m.joints, so);
   std::fprintf(stderr,
                "Streaming: receptive field %lld frames (causal); %s keypoints; flip TTA %s; "
-               "online long-term bank %s\n",
+               "online long-term bank %s; %s weights\n",
                static_cast<long long>(model.receptive_field()), m.keypoints->name.c_str(),
-               so.flip_tta ? "on" : "off", so.ltb ? "on" : "off");
+               so.flip_tta ? "on" : "off", so.ltb ? "on" : "off",
+               so.bf16_weights ? "bf16" : "float32");
   std::fflush(stderr);
   Streamer s(model, res_w, res_h, a.max_tracks);
   if (a.listen != 0) {
@@ -232,6 +235,9 @@ void add_stream_command(CLI::App& app) {
   cmd->add_option("--max-tracks", args->max_tracks, "Most tracks at once (each holds its caches)")
       ->capture_default_str();
   cmd->add_flag("--no-flip", args->no_flip, "Turn off test-time flip augmentation");
+  cmd->add_flag("--bf16-weights", args->bf16_weights,
+                "Round the convolutions' weights to bf16 and read them as bf16: half the memory "
+                "traffic per frame, outputs within docs/cli.md's bound of the float32 model's");
   cmd->add_option("--set", args->overrides,
                   "Override of the checkpoint's config, key.sub=value (repeatable), e.g. "
                   "ltb.capacity=40");

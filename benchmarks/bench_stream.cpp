@@ -3,6 +3,9 @@
 // incremental causal model, without and with the online long-term bank. Frame i is released at
 // t0 + i / fps; its latency is the time from its release to its 3D pose (waiting for the frame
 // before it included, so a frame slower than the period delays the next ones as it would live).
+// After each pose the track's prepare_next runs (the products only later frames need,
+// trainer/stream.h), as `v3d stream` runs it while waiting for the next line; its time is reported
+// too, and when it outlasts the frame period the next frame's latency shows it.
 // Reported: median, p90, p99 and max per-frame latency, and the share of frames the bank fused.
 //
 // The default model is VideoPose3D's 243-frame causal one (filter widths 3,3,3,3,3, 1024
@@ -10,7 +13,8 @@
 // on the poses and its settings only.
 //
 //   bench_stream [--arch 3,3,3,3,3] [--channels 1024] [--frames 1500] [--fps 50] [--no-flip]
-//                [--capacity 80] [--threshold 0.7] [--fusion-threshold 0.7] [--json FILE]
+//                [--bf16-weights] [--capacity 80] [--threshold 0.7] [--fusion-threshold 0.7]
+//                [--json FILE]
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -63,6 +67,7 @@ double quantile(const std::vector<double>& sorted, double q) {
 
 struct Replay {
   std::vector<double> latency_ms, compute_ms, fused_ms;  // fused_ms: the fused frames' compute
+  std::vector<double> prepare_ms;                        // prepare_next after each pose
   int64_t fused = 0, fused_nodes = 0;                    // and their tree nodes evaluated
 };
 
@@ -85,6 +90,8 @@ Replay replay(const v3d::StreamModel& model, const std::vector<float>& poses, do
     const auto done = Clock::now();
     r.latency_ms.push_back(std::chrono::duration<double, std::milli>(done - release).count());
     r.compute_ms.push_back(std::chrono::duration<double, std::milli>(done - start).count());
+    track.prepare_next();
+    r.prepare_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - done).count());
     r.fused += step.fused;
     if (step.fused) {
       r.fused_ms.push_back(r.compute_ms.back());
@@ -94,6 +101,7 @@ Replay replay(const v3d::StreamModel& model, const std::vector<float>& poses, do
   std::sort(r.latency_ms.begin(), r.latency_ms.end());
   std::sort(r.compute_ms.begin(), r.compute_ms.end());
   std::sort(r.fused_ms.begin(), r.fused_ms.end());
+  std::sort(r.prepare_ms.begin(), r.prepare_ms.end());
   return r;
 }
 
@@ -106,7 +114,7 @@ int main(int argc, char** argv) {
   std::string arch = "3,3,3,3,3", json_path;
   int64_t channels = 1024, frames = 1500;
   double fps = 50.0;
-  bool no_flip = false;
+  bool no_flip = false, bf16 = false;
   v3d::LtbOptions o;
   app.add_option("--arch", arch, "Filter widths of the causal model")->capture_default_str();
   app.add_option("--channels", channels, "Channels")
@@ -119,6 +127,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--no-flip", no_flip, "Turn off flip test-time augmentation");
+  app.add_flag("--bf16-weights", bf16, "The stream's bf16 weights (v3d stream --bf16-weights)");
   app.add_option("--capacity", o.capacity, "ltb.capacity")->capture_default_str();
   app.add_option("--threshold", o.threshold, "ltb.threshold")->capture_default_str();
   app.add_option("--fusion-threshold", o.fusion_threshold, "ltb.fusion_threshold")
@@ -142,14 +151,17 @@ int main(int argc, char** argv) {
     std::printf("Threads: %d (OpenMP)\n", bench::blas_threads());
     std::printf(
         "Model: widths %s, %lld channels, receptive field %lld (causal), %lld parameters; flip "
-        "TTA %s; %lld frames replayed at %g fps\n",
+        "TTA %s; %s weights; %lld frames replayed at %g fps\n",
         arch.c_str(), static_cast<long long>(channels),
         static_cast<long long>(model.receptive_field()),
         static_cast<long long>(model.parameter_count()), no_flip ? "off" : "on",
-        static_cast<long long>(frames), fps);
-    std::printf("latency from each frame's release to its pose, ms; compute: the push alone\n");
-    std::printf("%-5s %8s %8s %8s %8s %12s %12s %7s %18s %12s\n", "bank", "median", "p90", "p99",
-                "max", "compute med", "compute max", "fused", "fused compute med", "nodes/fused");
+        bf16 ? "bf16" : "float32", static_cast<long long>(frames), fps);
+    std::printf(
+        "latency from each frame's release to its pose, ms; compute: the push alone; prepare: "
+        "prepare_next after it, between frames\n");
+    std::printf("%-5s %8s %8s %8s %8s %12s %12s %12s %7s %18s %12s\n", "bank", "median", "p90",
+                "p99", "max", "compute med", "compute max", "prepare med", "fused",
+                "fused compute med", "nodes/fused");
     nlohmann::json out;
     out["gemm_kernel"] = bench::gemm_kernel_summary();
     out["cpu"] = bench::cpu_description();
@@ -159,11 +171,13 @@ int main(int argc, char** argv) {
     out["frames"] = frames;
     out["fps"] = fps;
     out["flip"] = !no_flip;
+    out["weights"] = bf16 ? "bf16" : "float32";
     for (const bool ltb : {false, true}) {
       StreamOptions so;
       so.flip_tta = !no_flip;
       so.ltb = ltb;
       so.ltb_options = o;
+      so.bf16_weights = bf16;
       const StreamModel sm(model, data::Skeleton::h36m17(), data::Skeleton::h36m17(), so);
       replay(sm,
              std::vector<float>(poses.begin(), poses.begin() + std::min<int64_t>(frames, 50) * 34),
@@ -172,10 +186,11 @@ int main(int argc, char** argv) {
       const double share = static_cast<double>(r.fused) / static_cast<double>(frames);
       const double nodes =
           r.fused > 0 ? static_cast<double>(r.fused_nodes) / static_cast<double>(r.fused) : 0.0;
-      std::printf("%-5s %8.3f %8.3f %8.3f %8.3f %12.3f %12.3f %6.1f%% %18.3f %12.1f\n",
+      std::printf("%-5s %8.3f %8.3f %8.3f %8.3f %12.3f %12.3f %12.3f %6.1f%% %18.3f %12.1f\n",
                   ltb ? "on" : "off", quantile(r.latency_ms, 0.5), quantile(r.latency_ms, 0.9),
                   quantile(r.latency_ms, 0.99), r.latency_ms.back(), quantile(r.compute_ms, 0.5),
-                  r.compute_ms.back(), 100.0 * share, quantile(r.fused_ms, 0.5), nodes);
+                  r.compute_ms.back(), quantile(r.prepare_ms, 0.5), 100.0 * share,
+                  quantile(r.fused_ms, 0.5), nodes);
       std::fflush(stdout);
       out[ltb ? "bank_on" : "bank_off"] = {{"median_ms", quantile(r.latency_ms, 0.5)},
                                            {"p90_ms", quantile(r.latency_ms, 0.9)},
@@ -183,6 +198,7 @@ int main(int argc, char** argv) {
                                            {"max_ms", r.latency_ms.back()},
                                            {"compute_median_ms", quantile(r.compute_ms, 0.5)},
                                            {"compute_max_ms", r.compute_ms.back()},
+                                           {"prepare_median_ms", quantile(r.prepare_ms, 0.5)},
                                            {"fused_share", share},
                                            {"fused_compute_median_ms", quantile(r.fused_ms, 0.5)},
                                            {"nodes_per_fused_frame", nodes}};

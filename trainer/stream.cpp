@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "kernels/common.h"
+#include "kernels/float_round.h"
+#include "runtime/temporal_conv.h"
 #include "trainer/predict.h"
 
 namespace v3d {
@@ -30,6 +32,35 @@ StreamModel::StreamModel(const TemporalModel& model, const data::Skeleton& keypo
             "stream: the model takes " << mc.joints_in << " keypoints and predicts "
                                        << mc.joints_out << " joints; the layouts have "
                                        << keypoints.num_joints() << " and " << joints.num_joints());
+  const bool bf16 = options_.bf16_weights;
+  if (bf16) {
+    // Every convolution's weights rounded to bf16 (ties to even) in place, so that every path
+    // (the many-window GEMM included) runs the same model; the products read bf16 copies.
+    for (size_t k = 0; k < folded_.convs.size(); ++k) {
+      Tensor& wt = folded_.convs[k].weight;
+      float* p = wt.f32();
+      for (int64_t e = 0; e < wt.numel(); ++e) p[e] = kernels::round_bf16(p[e]);
+      folded_.prepared[k] = ops::prepare_temporal_conv(wt);
+    }
+  }
+  // The products' layouts: block 0's convolution and the 1x1 ones whole; each later block's first
+  // convolution as its last tap and its earlier taps, each contiguous (one stream of reads each).
+  const int64_t c = blocks_.channels();
+  full_.resize(folded_.convs.size());
+  last_.resize(blocks_.size());
+  early_.resize(blocks_.size());
+  for (size_t k = 0; k < folded_.convs.size(); ++k) {
+    const Tensor& wt = folded_.convs[k].weight;  // (C_out, C_in, K)
+    const Tensor& tm = folded_.prepared[k].tap_major.defined() ? folded_.prepared[k].tap_major : wt;
+    const int64_t c_out = wt.size(0), cols = wt.size(1) * wt.size(2);
+    if (k % 2 == 1 && k + 1 < folded_.convs.size()) {  // block (k + 1) / 2's first convolution
+      const size_t i = (k + 1) / 2;
+      last_[i].assign(tm.f32(), c_out, c, cols, cols - c, bf16);
+      early_[i].assign(tm.f32(), c_out, cols - c, cols, 0, bf16);
+    } else {
+      full_[k].assign(tm.f32(), c_out, cols, cols, 0, bf16);
+    }
+  }
   options_.ltb_options.online = true;  // a stream has no future frames to bank
   options_.ltb_options.causal = true;
   if (options_.ltb) validate_ltb_options(options_.ltb_options);
@@ -45,54 +76,145 @@ kernels::PoseFuseSettings StreamModel::fuse_settings() const {
 
 namespace {
 
-// y (n, c_out) = act(x (n, k) w^T + b) + residual (rows of res_stride floats, or none), w the
-// (c_out, k) row-major weights: one pass over w for all n rows (n <= kMatvecRows). The epilogue
-// is the convolution's (kernels/temporal_conv.h, ConvEpilogue): bias, ReLU, then the residual.
-// Compiled for AVX-512, AVX2 and the baseline, picked at load time (the build targets the
-// baseline x86-64): a fused window's tree adds rows, which makes the products compute bound.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void matvec(
-    const float* w, const float* b, const float* x, int64_t n, int64_t k, int64_t c_out,
-    const float* residual, int64_t res_stride, float* y) {
-  V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows");
-#pragma omp parallel for schedule(static) if (c_out * k >= (1 << 16))
-  for (int64_t co = 0; co < c_out; ++co) {
-    const float* wr = w + co * k;
-    float acc[StreamModel::kMatvecRows] = {};
-    if (n == 1) {
-      float a0 = 0.0f;
+// Weight r of a row: float32, or bf16 bits widened (exact).
+__attribute__((always_inline)) inline float weight(const float* w, int64_t r) { return w[r]; }
+__attribute__((always_inline)) inline float weight(const uint16_t* w, int64_t r) {
+  return kernels::bf16_to_float(w[r]);
+}
+
+// acc[q] = sum_r w[r] x[q * ldx + r] for the n <= kMatvecRows rows of x: one pass over the
+// weight row w for all rows (two rows per pass over it).
+template <class W>
+__attribute__((always_inline)) inline void row_dots(const W* wr, const float* x, int64_t ldx,
+                                                    int64_t n, int64_t k, float* acc) {
+  if (n == 1) {
+    float a0 = 0.0f;
 #pragma omp simd reduction(+ : a0)
-      for (int64_t r = 0; r < k; ++r) a0 += wr[r] * x[r];
-      acc[0] = a0;
-    } else {
-      for (int64_t q = 0; q + 1 < n; q += 2) {
-        const float *x0 = x + q * k, *x1 = x + (q + 1) * k;
-        float a0 = 0.0f, a1 = 0.0f;
+    for (int64_t r = 0; r < k; ++r) a0 += weight(wr, r) * x[r];
+    acc[0] = a0;
+    return;
+  }
+  for (int64_t q = 0; q + 1 < n; q += 2) {
+    const float *x0 = x + q * ldx, *x1 = x + (q + 1) * ldx;
+    float a0 = 0.0f, a1 = 0.0f;
 #pragma omp simd reduction(+ : a0, a1)
-        for (int64_t r = 0; r < k; ++r) {
-          a0 += wr[r] * x0[r];
-          a1 += wr[r] * x1[r];
-        }
-        acc[q] = a0;
-        acc[q + 1] = a1;
-      }
-      if (n % 2 == 1) {
-        const float* xl = x + (n - 1) * k;
-        float a0 = 0.0f;
+    for (int64_t r = 0; r < k; ++r) {
+      const float wv = weight(wr, r);
+      a0 += wv * x0[r];
+      a1 += wv * x1[r];
+    }
+    acc[q] = a0;
+    acc[q + 1] = a1;
+  }
+  if (n % 2 == 1) {
+    const float* xl = x + (n - 1) * ldx;
+    float a0 = 0.0f;
 #pragma omp simd reduction(+ : a0)
-        for (int64_t r = 0; r < k; ++r) a0 += wr[r] * xl[r];
-        acc[n - 1] = a0;
-      }
-    }
-    for (int64_t q = 0; q < n; ++q) {
-      float v = acc[q] + b[co];
-      v = v > 0.0f ? v : 0.0f;
-      if (residual != nullptr) v = residual[q * res_stride + co] + v;
-      y[q * c_out + co] = v;
-    }
+    for (int64_t r = 0; r < k; ++r) a0 += weight(wr, r) * xl[r];
+    acc[n - 1] = a0;
   }
 }
 
+// Row co of y (n, c_out) = act(x (n, k) w^T + pre + b) + residual: w (c_out, k) row-major, x
+// rows ldx floats apart; pre (n, c_out, or none): partial sums of the same convolution's other
+// taps; residual: rows of res_stride floats, or none. The epilogue is the convolution's
+// (kernels/temporal_conv.h, ConvEpilogue): bias, ReLU, then the residual.
+template <class W>
+__attribute__((always_inline)) inline void matvec_row(int64_t co, const W* w, const float* b,
+                                                      const float* x, int64_t ldx, int64_t n,
+                                                      int64_t k, int64_t c_out, const float* pre,
+                                                      const float* residual, int64_t res_stride,
+                                                      float* y) {
+  float acc[StreamModel::kMatvecRows] = {};
+  row_dots(w + co * k, x, ldx, n, k, acc);
+  for (int64_t q = 0; q < n; ++q) {
+    float v = acc[q] + (pre != nullptr ? pre[q * c_out + co] : 0.0f) + b[co];
+    v = v > 0.0f ? v : 0.0f;
+    if (residual != nullptr) v = residual[q * res_stride + co] + v;
+    y[q * c_out + co] = v;
+  }
+}
+
+// Row co of ys[s] (n, c_out) += x (n, k) w_s^T for the `segments` column blocks w_s (c_out, k)
+// of w (c_out, segments * k): partial sums, no epilogue.
+template <class W>
+__attribute__((always_inline)) inline void matvec_add_row(int64_t co, const W* w, int64_t segments,
+                                                          const float* x, int64_t ldx, int64_t n,
+                                                          int64_t k, int64_t c_out,
+                                                          float* const* ys) {
+  for (int64_t sg = 0; sg < segments; ++sg) {
+    float acc[StreamModel::kMatvecRows] = {};
+    row_dots(w + (co * segments + sg) * k, x, ldx, n, k, acc);
+    for (int64_t q = 0; q < n; ++q) ys[sg][q * c_out + co] += acc[q];
+  }
+}
+
+// The products over all rows, one pass over w for all n <= kMatvecRows rows of x, compiled for
+// AVX-512, AVX2 and the baseline and picked at load time (the build targets the baseline x86-64):
+// a fused window's tree adds rows, which makes the products compute bound. The OpenMP loop stays
+// in the cloned function itself, so that each clone outlines its own loop body (a loop in an
+// inlined helper would be outlined once, for the baseline).
+#define V3D_STREAM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// clang-format off
+#define V3D_STREAM_MATVEC(W)                                                                     \
+  V3D_STREAM_CLONES void matvec(const W* w, const float* b, const float* x, int64_t ldx,        \
+                                int64_t n, int64_t k, int64_t c_out, const float* pre,          \
+                                const float* residual, int64_t res_stride, float* y) {          \
+    V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows"); \
+    _Pragma("omp parallel for schedule(static) if (c_out * k >= (1 << 16))")                    \
+    for (int64_t co = 0; co < c_out; ++co)                                                      \
+      matvec_row(co, w, b, x, ldx, n, k, c_out, pre, residual, res_stride, y);                  \
+  }                                                                                             \
+  V3D_STREAM_CLONES void matvec_add(const W* w, int64_t segments, const float* x, int64_t ldx,  \
+                                    int64_t n, int64_t k, int64_t c_out, float* const* ys) {    \
+    V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows"); \
+    _Pragma("omp parallel for schedule(static) if (c_out * k * segments >= (1 << 16))")         \
+    for (int64_t co = 0; co < c_out; ++co)                                                      \
+      matvec_add_row(co, w, segments, x, ldx, n, k, c_out, ys);                                 \
+  }
+// clang-format on
+V3D_STREAM_MATVEC(float)
+V3D_STREAM_MATVEC(uint16_t)
+#undef V3D_STREAM_MATVEC
+#undef V3D_STREAM_CLONES
+
 }  // namespace
+
+void StreamModel::Rows::assign(const float* w, int64_t rows, int64_t cols, int64_t ld, int64_t col0,
+                               bool bf16) {
+  cols_ = cols;
+  f32.clear();
+  h16.clear();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t e = 0; e < cols; ++e) {
+      const float v = w[r * ld + col0 + e];
+      if (bf16) {
+        h16.push_back(kernels::bf16_bits(v));
+      } else {
+        f32.push_back(v);
+      }
+    }
+}
+
+void StreamModel::Rows::matvec(const float* b, const float* x, int64_t ldx, int64_t n,
+                               int64_t c_out, const float* pre, const float* residual,
+                               int64_t res_stride, float* y) const {
+  if (!h16.empty()) {
+    v3d::matvec(h16.data(), b, x, ldx, n, cols_, c_out, pre, residual, res_stride, y);
+  } else {
+    v3d::matvec(f32.data(), b, x, ldx, n, cols_, c_out, pre, residual, res_stride, y);
+  }
+}
+
+void StreamModel::Rows::matvec_add(int64_t segments, const float* x, int64_t ldx, int64_t n,
+                                   int64_t c_out, float* const* ys) const {
+  const int64_t k = cols_ / segments;
+  if (!h16.empty()) {
+    v3d::matvec_add(h16.data(), segments, x, ldx, n, k, c_out, ys);
+  } else {
+    v3d::matvec_add(f32.data(), segments, x, ldx, n, k, c_out, ys);
+  }
+}
 
 void StreamModel::window(size_t i, const float* x, int64_t n, float* y) const {
   const int64_t w = blocks_.width(i), ci = blocks_.inputs(i), c = blocks_.channels();
@@ -102,23 +224,34 @@ void StreamModel::window(size_t i, const float* x, int64_t n, float* y) const {
     std::copy(out.f32(), out.f32() + n * c, y);
     return;
   }
-  // The (C_out, W * C_in) tap-major weights of the block's first convolution (K = 1 needs no
-  // permutation), then its 1x1 convolution.
-  const auto weights = [&](size_t k) {
-    const Tensor& t = folded_.prepared[k].tap_major.defined() ? folded_.prepared[k].tap_major
-                                                              : folded_.convs[k].weight;
-    return t.f32();
-  };
   if (i == 0) {
-    matvec(weights(0), folded_.convs[0].bias.f32(), x, n, w * ci, c, nullptr, 0, y);
+    full_[0].matvec(folded_.convs[0].bias.f32(), x, w * ci, n, c, nullptr, nullptr, 0, y);
     return;
   }
+  // The earlier taps' products, then the last tap's with them (last_tap).
+  std::vector<float> pre(static_cast<size_t>(n * c), 0.0f);
+  float* ys[] = {pre.data()};
+  if (w > 1) early_[i].matvec_add(1, x, w * ci, n, c, ys);
+  last_tap(i, x + (w - 1) * ci, w * ci, pre.data(), n, y);
+}
+
+void StreamModel::last_tap(size_t i, const float* x, int64_t ldx, const float* pre, int64_t n,
+                           float* y) const {
+  V3D_CHECK(i > 0 && i < blocks_.size() && n <= kMatvecRows,
+            "stream: last_tap of block " << i << " on " << n << " rows");
+  const int64_t c = blocks_.channels();
   const size_t k = 2 * i - 1;
   std::vector<float> h(static_cast<size_t>(n * c));
-  matvec(weights(k), folded_.convs[k].bias.f32(), x, n, w * ci, c, nullptr, 0, h.data());
-  // The residual: each window's last row (the causal tap).
-  matvec(weights(k + 1), folded_.convs[k + 1].bias.f32(), h.data(), n, c, c, x + (w - 1) * ci,
-         w * ci, y);
+  last_[i].matvec(folded_.convs[k].bias.f32(), x, ldx, n, c, pre, nullptr, 0, h.data());
+  // The 1x1 convolution, its residual the last tap's rows.
+  full_[k + 1].matvec(folded_.convs[k + 1].bias.f32(), h.data(), c, n, c, nullptr, x, ldx, y);
+}
+
+void StreamModel::add_early_taps(size_t i, const float* x, int64_t n, float* const* acc) const {
+  const int64_t w = blocks_.width(i), c = blocks_.channels();
+  V3D_CHECK(i > 0 && i < blocks_.size() && n <= kMatvecRows,
+            "stream: the early taps of block " << i << " on " << n << " rows");
+  if (w > 1) early_[i].matvec_add(w - 1, x, c, n, c, acc);
 }
 
 TrackStream::TrackStream(const StreamModel& model) : m_(&model) {
@@ -132,6 +265,9 @@ TrackStream::TrackStream(const StreamModel& model) : m_(&model) {
   }
   for (const int64_t c : channels_)
     rings_.emplace_back(static_cast<size_t>(model.copies() * rf_ * c), 0.0f);
+  pending_.assign(
+      net.size(),
+      std::vector<float>(static_cast<size_t>(model.copies() * rf_ * net.channels()), 0.0f));
   if (model.options().ltb) {
     kernels::PoseSkeleton sk;
     sk.joints = model.keypoints();
@@ -149,6 +285,47 @@ float* TrackStream::ring(size_t level, int64_t cp, int64_t e) {
   // filled; a position is overwritten only once no tap reads it any more (taps span < RF).
   const int64_t slot = ((e % rf_) + rf_) % rf_;
   return rings_[level].data() + (cp * rf_ + slot) * channels_[level];
+}
+
+float* TrackStream::pending(size_t i, int64_t e) {
+  return pending_[i].data() + (e % rf_) * m_->copies() * channels_[i + 1];
+}
+
+void TrackStream::prepare_next() {
+  if (!deferred_) return;
+  deferred_ = false;
+  const int64_t t = frames_ - 1, copies = m_->copies();
+  for (size_t i = 1; i < width_.size(); ++i) {
+    const int64_t w = width_[i], d = dilation_[i], c = channels_[i];
+    float* own = pending(i, t);  // consumed by frame t: the slot of frame t + RF from now on
+    std::fill(own, own + copies * c, 0.0f);
+    if (w == 1) continue;
+    scratch_last_.resize(static_cast<size_t>(copies * c));
+    for (int64_t cp = 0; cp < copies; ++cp) {
+      const float* src = ring(i, cp, t);
+      std::copy(src, src + c, scratch_last_.begin() + cp * c);
+    }
+    // Frame t is tap `tap` of frame t + (W - 1 - tap) d; frame 0 is also that tap of frames
+    // 1 .. (W - 1 - tap) d - 1, as the edge padding before it.
+    std::vector<float*> acc(static_cast<size_t>(w - 1));
+    std::vector<std::vector<float>> part;
+    for (int64_t tap = 0; tap + 1 < w; ++tap) {
+      if (t > 0) {
+        acc[static_cast<size_t>(tap)] = pending(i, t + (w - 1 - tap) * d);
+      } else {
+        part.emplace_back(static_cast<size_t>(copies * c), 0.0f);
+        acc[static_cast<size_t>(tap)] = part.back().data();
+      }
+    }
+    m_->add_early_taps(i, scratch_last_.data(), copies, acc.data());
+    for (size_t tap = 0; tap < part.size(); ++tap) {
+      const int64_t lag = (w - 1 - static_cast<int64_t>(tap)) * d;
+      for (int64_t e = 1; e <= lag; ++e) {
+        float* dst = pending(i, e);
+        for (int64_t v = 0; v < copies * c; ++v) dst[v] += part[tap][static_cast<size_t>(v)];
+      }
+    }
+  }
 }
 
 void TrackStream::push_input(std::span<const float> pose) {
@@ -223,18 +400,24 @@ void TrackStream::columns(const std::vector<int32_t>* map, std::vector<float>& h
   for (size_t i = 0; i < layers; ++i) {
     const int64_t w = width_[i], d = dilation_[i], ci = channels_[i];
     const int64_t plain = map != nullptr && i + 1 == layers ? 0 : 1;
-    const int64_t n = static_cast<int64_t>(compute[i].size()), rows = copies * (plain + n);
+    // After the first frame, a plain column of block i > 0 takes its earlier taps' products from
+    // the pending sums (prepare_next) and multiplies only its last tap here, unless tree nodes
+    // read the block's whole weights anyway.
+    const int64_t n = static_cast<int64_t>(compute[i].size());
+    const bool split = i > 0 && t > 0 && plain == 1 && n == 0;
+    const int64_t whole = split ? 0 : plain;  // plain columns through the whole window
+    const int64_t rows = copies * (whole + n);
     std::vector<float>& xs = scratch_x_;
     xs.resize(static_cast<size_t>(rows * w * ci));
     for (int64_t cp = 0; cp < copies; ++cp) {
-      for (int64_t k = 0; k < w && plain == 1; ++k) {
+      for (int64_t k = 0; k < w && whole == 1; ++k) {
         const float* src = ring(i, cp, t - (w - 1 - k) * d);
         std::copy(src, src + ci, xs.begin() + (cp * w + k) * ci);
       }
       for (int64_t q = 0; q < n; ++q) {
         const int64_t u = compute[i][static_cast<size_t>(q)];
         for (int64_t k = 0; k < w; ++k) {
-          float* dst = xs.data() + ((copies * plain + cp * n + q) * w + k) * ci;
+          float* dst = xs.data() + ((copies * whole + cp * n + q) * w + k) * ci;
           if (i > 0) {
             const float* src = below.data() + (cp * nodes[i - 1] + u * w + k) * c;
             std::copy(src, src + c, dst);
@@ -252,8 +435,16 @@ void TrackStream::columns(const std::vector<int32_t>* map, std::vector<float>& h
         }
       }
     }
-    scratch_y_.resize(static_cast<size_t>(rows * c));
-    m_->window(i, xs.data(), rows, scratch_y_.data());  // (rows, C)
+    scratch_y_.resize(static_cast<size_t>(copies * (plain + n) * c));  // plain, then tree rows
+    if (split) {
+      scratch_last_.resize(static_cast<size_t>(copies * ci));
+      for (int64_t cp = 0; cp < copies; ++cp) {
+        const float* src = ring(i, cp, t);
+        std::copy(src, src + ci, scratch_last_.begin() + cp * ci);
+      }
+      m_->last_tap(i, scratch_last_.data(), ci, pending(i, t), copies, scratch_y_.data());
+    }
+    if (rows > 0) m_->window(i, xs.data(), rows, scratch_y_.data() + copies * (plain - whole) * c);
     const float* yp = scratch_y_.data();
     st.computed += plain + n;
     for (int64_t cp = 0; cp < copies && plain == 1; ++cp) {
@@ -296,6 +487,7 @@ std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* st
     V3D_REQUIRE(std::isfinite(pose[i]) && std::fabs(pose[i]) <= kLtbMaxCoordinate,
                 "keypoint " << i / 2 << ": normalised coordinate " << pose[i]
                             << " (expected a finite magnitude <= " << kLtbMaxCoordinate << ")");
+  prepare_next();
   StreamStep st;
   st.frame = frames_;
   std::vector<int32_t> map;
@@ -311,6 +503,7 @@ std::vector<float> TrackStream::push(std::span<const float> pose, StreamStep* st
   std::vector<float> head_in(static_cast<size_t>(copies * c));
   columns(st.fused ? &map : nullptr, head_in, st);
   ++frames_;
+  deferred_ = true;
   const Tensor h = Tensor::from_vector(head_in, {copies, 1, c}, Device::cpu());
   const std::vector<float> y = net.head(h).to_vector();  // (copies, J_out * 3)
   const int64_t out_row = int64_t{m_->joints()} * 3;

@@ -21,10 +21,20 @@
 //
 // Speed: a frame's columns are products of 1 or 2 rows (flip TTA) with each block's weights, so
 // a frame reads every weight once (16.9 M floats, 68 MB, for the 243-frame 1024-channel model)
-// and the memory bandwidth bounds it. The GEMM library would also pack the whole weight matrix
-// into its panel layout on every call (a second read and a write of the weights); a few rows
-// therefore go through matrix-vector products over the folded tap-major weights instead (OpenMP
-// over the output channels, each a SIMD dot product): the same products, summed in another order.
+// and the memory bandwidth bounds it. Only part of that is on the frame's path, though: block i's
+// column at t sums W_k x_{t - (W_i - 1 - k) d_i} over its taps k, and every tap but the last reads
+// an earlier frame. So once frame t is out, prepare_next adds frame t's products with those taps
+// into the pending sums of the frames that will read it (t + d_i, ..., t + (W_i - 1) d_i; at the
+// first frame also those of the padding before it), and the next frame multiplies only its last
+// taps and the 1x1 convolutions (8.4 M floats of the 243-frame model's 16.9 M). A caller that
+// waits for frames (the stream, the benchmark at a frame rate) runs prepare_next while it waits.
+// A fused window's tree nodes are not plain columns and still take whole windows. The products
+// read each block's last-tap weights and its earlier taps' weights as two contiguous arrays, in
+// float32 or, with StreamOptions::bf16_weights, as bf16 (half the bytes). The GEMM library would
+// also pack the whole weight matrix into its panel layout on every call (a second read and a write
+// of the weights); a few rows therefore go through matrix-vector products over the folded tap-major
+// weights instead (OpenMP over the output channels, each a SIMD dot product): the same products,
+// summed in another order.
 //
 // CPU only (the point is a frame's latency on a CPU); one TrackStream per track, all sharing one
 // StreamModel.
@@ -47,6 +57,9 @@ struct StreamOptions {
   bool flip_tta = true;  // average in the mirrored input, as infer_3d does
   bool ltb = false;      // the online long-term bank, ltb_options' settings (always online)
   LtbOptions ltb_options;
+  // The convolutions' weights rounded to bf16 (ties to even) and read as bf16: half the bytes per
+  // frame, and a model that differs from the checkpoint's by that rounding (docs/cli.md).
+  bool bf16_weights = false;
 };
 
 // The model's folded weights and what every track shares. The model must be causal, on the CPU;
@@ -74,11 +87,39 @@ class StreamModel {
   // windows (n <= kMatvecRows) matrix-vector products straight over the folded weights (see the
   // file comment).
   void window(size_t i, const float* x, int64_t n, float* y) const;
+  // Block i > 0 from its last tap's rows x (n, C; rows ldx floats apart) and pre (n, C), the sum
+  // of its earlier taps' products (add_early_taps): y (n, C), as window gives on whole windows.
+  void last_tap(size_t i, const float* x, int64_t ldx, const float* pre, int64_t n, float* y) const;
+  // acc[k] (n, C) += the products of block i > 0's tap k with rows x (n, C), for its taps
+  // k = 0 .. W_i - 2 (all but the last): one pass over those weights.
+  void add_early_taps(size_t i, const float* x, int64_t n, float* const* acc) const;
   static constexpr int64_t kMatvecRows = 32;
 
  private:
+  // Row-major weights in float32 or bf16 (bf16_weights) for the matrix-vector products.
+  class Rows {
+   public:
+    // Columns col0 .. col0 + cols of the (rows, ld) matrix w.
+    void assign(const float* w, int64_t rows, int64_t cols, int64_t ld, int64_t col0, bool bf16);
+    // y (n, c_out) = ReLU(x (n, cols; rows ldx apart) W^T + pre + b) + residual (rows res_stride
+    // apart), pre and residual optional: the convolution's epilogue.
+    void matvec(const float* b, const float* x, int64_t ldx, int64_t n, int64_t c_out,
+                const float* pre, const float* residual, int64_t res_stride, float* y) const;
+    // ys[s] (n, c_out) += x (n, cols / segments) W_s^T for the column blocks W_s of W.
+    void matvec_add(int64_t segments, const float* x, int64_t ldx, int64_t n, int64_t c_out,
+                    float* const* ys) const;
+
+   private:
+    std::vector<float> f32;
+    std::vector<uint16_t> h16;
+    int64_t cols_ = 0;
+  };
+
   FoldedWeights folded_;
   DilatedBlocks blocks_;
+  // Per conv: block 0's and the 1x1 convolutions' tap-major (C_out, K * C_in) weights; per block
+  // i > 0: its first convolution's last tap (C, C) and its earlier taps (C, (W_i - 1) C).
+  std::vector<Rows> full_, last_, early_;
   const data::Skeleton* keypoints_;
   const data::Skeleton* joints_;
   StreamOptions options_;
@@ -108,11 +149,17 @@ class TrackStream {
   // A coordinate that is not finite or beyond kLtbMaxCoordinate in magnitude throws one line and
   // leaves the track as it was.
   std::vector<float> push(std::span<const float> pose, StreamStep* step = nullptr);
+  // The work of the last frame pushed that only later frames need (see the file comment): call it
+  // while waiting for the next frame, to keep it out of that frame's latency. push does it first
+  // when it was not called; calling it twice does nothing.
+  void prepare_next();
   int64_t frames() const { return frames_; }
 
  private:
   // Ring L (0: the input rows, L = i + 1: block i's output) at position e, copy cp.
   float* ring(size_t level, int64_t cp, int64_t e);
+  // Block i's pending sums for frame e: (copies, C), the products of its taps but the last.
+  float* pending(size_t i, int64_t e);
   void push_input(std::span<const float> pose);
   // The frame's column of every block into the rings and the head's input (copies, C); with a
   // fused window's map, also its tree of blocks, whose root replaces the last block's column.
@@ -123,7 +170,10 @@ class TrackStream {
   std::vector<int64_t> width_, dilation_, channels_;  // per level: C_L
   std::vector<std::vector<float>> rings_;             // (copies, RF, C_L) each
   std::vector<float> poses_;                          // (frames, J_in, 2), with the bank only
+  std::vector<std::vector<float>> pending_;           // per block: (RF, copies, C)
+  bool deferred_ = false;                             // prepare_next has work
   std::vector<float> scratch_x_, scratch_y_;          // a block's windows and outputs
+  std::vector<float> scratch_last_;                   // a block's last-tap rows
   std::unique_ptr<kernels::cpu::PoseBankStream> bank_;
 };
 

@@ -161,6 +161,29 @@ TEST_F(StreamCli, OneTrackReproducesInfer) {
       << s.err;
 }
 
+// --bf16-weights: the same frames, the model's weights rounded to bf16 (docs/cli.md's bound
+// against the float32 model), and the banner says so.
+TEST_F(StreamCli, Bf16WeightsStayWithinTheirBound) {
+  const auto want = infer();
+  const std::vector<float>& w = want.at("S1/Walking");
+  std::vector<std::string> lines;
+  for (int64_t t = 0; t < inputs_[2].frames; ++t) lines.push_back(frame_line(2, t, "\"cam0\""));
+  const Streamed s = stream(lines, {"--bf16-weights"});
+  ASSERT_EQ(s.status, 0) << s.err;
+  ASSERT_EQ(s.out.size(), lines.size());
+  EXPECT_NE(s.err.find("bf16 weights"), std::string::npos) << s.err;
+  double max_diff = 0.0;
+  for (size_t t = 0; t < s.out.size(); ++t)
+    for (size_t j = 0; j < 17; ++j)
+      for (size_t c = 0; c < 3; ++c) {
+        const float v = w[(t * 17 + j) * 3 + c];
+        max_diff = std::max(
+            max_diff, std::fabs(s.out[t]["joints"][j][c].get<double>() - v) / (1.0 + std::fabs(v)));
+      }
+  EXPECT_GT(max_diff, 1e-6) << "the weights were rounded";
+  EXPECT_LT(max_diff, 1e-2);
+}
+
 // Three tracks interleaved unevenly (ids of both kinds), with bad lines among them: each bad line
 // is one error line naming its line number, and no track's poses change.
 TEST_F(StreamCli, InterleavedTracksAndBadLines) {

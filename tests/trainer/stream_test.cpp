@@ -33,9 +33,10 @@ void expect_close(const float* got, const float* want, int64_t n, const std::str
     ASSERT_NEAR(got[e], want[e], 1e-5f * (1 + std::fabs(want[e]))) << where << " value " << e;
 }
 
-// Every frame of seq pushed one at a time.
+// Every frame of seq pushed one at a time. prepare: when prepare_next runs between frames (0:
+// never, push does it; 1: after every frame; 2: twice after every other frame).
 std::vector<float> stream_all(const StreamModel& sm, const data::Sequence& seq,
-                              std::vector<StreamStep>* steps = nullptr) {
+                              std::vector<StreamStep>* steps = nullptr, int prepare = 1) {
   TrackStream track(sm);
   std::vector<float> out;
   for (int64_t t = 0; t < seq.frames; ++t) {
@@ -45,6 +46,8 @@ std::vector<float> stream_all(const StreamModel& sm, const data::Sequence& seq,
     EXPECT_EQ(st.frame, t);
     if (steps != nullptr) steps->push_back(st);
     out.insert(out.end(), y.begin(), y.end());
+    if (prepare == 1 || (prepare == 2 && t % 2 == 0)) track.prepare_next();
+    if (prepare == 2 && t % 2 == 0) track.prepare_next();
   }
   EXPECT_EQ(track.frames(), seq.frames);
   return out;
@@ -64,14 +67,16 @@ TEST(Stream, EveryFrameEqualsBatchCausalInference) {
       const StreamModel sm(model, h36m(), h36m(), so);
       for (const auto& seq : seqs) {
         const std::vector<float> want = predict_sequence(model, seq, h36m(), h36m(), flip);
-        std::vector<StreamStep> steps;
-        const std::vector<float> got = stream_all(sm, seq, &steps);
-        ASSERT_EQ(got.size(), want.size());
-        expect_close(got.data(), want.data(), static_cast<int64_t>(got.size()),
-                     "flip " + std::to_string(flip));
-        for (const StreamStep& st : steps) {
-          EXPECT_FALSE(st.fused);
-          EXPECT_EQ(st.computed, static_cast<int64_t>(widths.size())) << "one column per block";
+        for (const int prepare : {0, 1, 2}) {
+          std::vector<StreamStep> steps;
+          const std::vector<float> got = stream_all(sm, seq, &steps, prepare);
+          ASSERT_EQ(got.size(), want.size());
+          expect_close(got.data(), want.data(), static_cast<int64_t>(got.size()),
+                       "flip " + std::to_string(flip) + " prepare " + std::to_string(prepare));
+          for (const StreamStep& st : steps) {
+            EXPECT_FALSE(st.fused);
+            EXPECT_EQ(st.computed, static_cast<int64_t>(widths.size())) << "one column per block";
+          }
         }
       }
     }
@@ -174,6 +179,44 @@ TEST(Stream, OnlineBankEqualsBatchInferenceWithTheBank) {
       }
     }
   }
+}
+
+// bf16 weights: the stream runs the model whose convolution weights are rounded to bf16, so it
+// equals that model's batch pass (the stream's own DilatedBlocks over the rounded weights, on the
+// edge-padded sequence) within the float32 bound, and differs from the float32 model by the
+// rounding only.
+TEST(Stream, Bf16WeightsRunTheRoundedModel) {
+  TemporalModelConfig mc = tiny_model(true);
+  mc.filter_widths = {3, 3, 3};
+  TemporalModel model(mc, Device::cpu(), 13);
+  const int64_t rf = model.receptive_field();
+  const data::Sequence seq = sequences(50).front();
+  StreamOptions so;
+  so.flip_tta = false;
+  const StreamModel f32(model, h36m(), h36m(), so);
+  so.bf16_weights = true;
+  const StreamModel bf16(model, h36m(), h36m(), so);
+  std::vector<float> padded;
+  for (int64_t e = 0; e < rf - 1; ++e)
+    padded.insert(padded.end(), seq.poses_2d.begin(), seq.poses_2d.begin() + 34);
+  padded.insert(padded.end(), seq.poses_2d.begin(), seq.poses_2d.begin() + seq.frames * 34);
+  NoGradGuard no_grad;
+  const std::vector<float> want =
+      bf16.blocks().forward(Tensor::from_vector(padded, {1, seq.frames + rf - 1, 34})).to_vector();
+  for (const int prepare : {0, 1}) {
+    const std::vector<float> got = stream_all(bf16, seq, nullptr, prepare);
+    ASSERT_EQ(got.size(), want.size());
+    expect_close(got.data(), want.data(), static_cast<int64_t>(got.size()),
+                 "prepare " + std::to_string(prepare));
+  }
+  const std::vector<float> full = stream_all(f32, seq);
+  const std::vector<float> half = stream_all(bf16, seq);
+  double max_diff = 0.0;
+  for (size_t e = 0; e < full.size(); ++e)
+    max_diff = std::max(
+        max_diff, static_cast<double>(std::fabs(full[e] - half[e])) / (1.0 + std::fabs(full[e])));
+  EXPECT_GT(max_diff, 1e-5) << "the weights were rounded";
+  EXPECT_LT(max_diff, 1e-2) << "by bf16's rounding only";
 }
 
 TEST(Stream, CentredModelsAreRefused) {
