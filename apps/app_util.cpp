@@ -40,18 +40,40 @@ std::pair<int, int> parse_res(const std::string& text) {
 }
 
 std::string input_format(const std::string& path, const std::string& format) {
-  const std::string f =
-      format.empty() ? (lower_extension(path) == ".json" ? "coco-json" : "h5") : format;
-  if (f != "h5" && f != "coco-json")
-    throw Error("--format: '" + f + "' is not one of h5, coco-json");
+  const std::string ext = lower_extension(path);
+  const std::string f = !format.empty()  ? format
+                        : ext == ".json" ? "coco-json"
+                        : ext == ".npz"  ? "vp3d-npz"
+                                         : "h5";
+  if (f != "h5" && f != "coco-json" && f != "vp3d-npz")
+    throw Error("--format: '" + f + "' is not one of h5, coco-json, vp3d-npz");
   return f;
 }
 
 std::vector<data::InferInput> read_inputs(const std::string& path, const std::string& format,
-                                          int camera, const std::string& res, bool pseudo_coco) {
+                                          int camera, const std::string& res, bool pseudo_coco,
+                                          const data::CocoJsonOptions& coco) {
   if (format == "h5") return data::read_infer_input_h5(path, camera, pseudo_coco);
+  if (format == "vp3d-npz") return data::read_infer_input_vp3d_npz(path);
   const auto [w, h] = parse_res(res);
-  return data::read_infer_input_coco_json(path, w, h);
+  return data::read_infer_input_coco_json(path, w, h, coco);
+}
+
+void add_coco_options(CLI::App& cmd, data::CocoJsonOptions& coco) {
+  cmd.add_option("--min-score", coco.tracker.min_score,
+                 "COCO JSON: keypoints scored below this are filled from the same track's "
+                 "nearest valid frames (linear interpolation, held at the ends)")
+      ->capture_default_str();
+  cmd.add_option("--track-iou", coco.tracker.min_iou,
+                 "COCO JSON without track_id: the least IoU of keypoint boxes that continues a "
+                 "track")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_option("--track-gap", coco.tracker.max_gap,
+                 "COCO JSON without track_id: frames a person may go undetected and keep their "
+                 "track")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 void add_blas_option(CLI::App& cmd, std::string& blas) {

@@ -23,14 +23,21 @@ std::string lower_extension(const std::string& path);
 // "WxH" -> (W, H), both >= 1; throws v3d::Error naming --res otherwise.
 std::pair<int, int> parse_res(const std::string& text);
 
-// --format of a 2D input: "h5" or "coco-json"; "" picks coco-json for a .json file, else h5.
+// --format of a 2D input: "h5", "coco-json" or "vp3d-npz"; "" picks coco-json for a .json file,
+// vp3d-npz for a .npz file, else h5.
 // Throws v3d::Error naming --format on another value.
 std::string input_format(const std::string& path, const std::string& format);
 
 // The 2D inputs in `format` (input_format's): a v3d pose file seen by `camera` (pseudo_coco: its
-// H36M-17 2D mapped to COCO-17) or COCO-style JSON in pixels of a `res` ("WxH") image.
+// H36M-17 2D mapped to COCO-17), COCO-style JSON in pixels of a `res` ("WxH") image, one input
+// per person track (`coco`: the tracker and the keypoint score threshold), or VideoPose3D's
+// custom-dataset npz, one input per video at its own size.
 std::vector<data::InferInput> read_inputs(const std::string& path, const std::string& format,
-                                          int camera, const std::string& res, bool pseudo_coco);
+                                          int camera, const std::string& res, bool pseudo_coco,
+                                          const data::CocoJsonOptions& coco);
+
+// --min-score, --track-iou and --track-gap: how COCO JSON input is tracked and filled.
+void add_coco_options(CLI::App& cmd, data::CocoJsonOptions& coco);
 
 // Before a command writes `file`: removes the temporary files that killed runs left beside it
 // (data::remove_stale_temporaries_in on its directory), of any name.

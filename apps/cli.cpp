@@ -65,6 +65,7 @@ int run_cli(int argc, const char* const* argv) {
   add_ltb_sweep_command(app);
   add_study_command(app);
   add_stream_command(app);
+  add_export_command(app);
   try {
     check_subcommands(app, argc, argv);
     app.parse(argc, argv);

@@ -35,6 +35,7 @@ struct InferArgs {
   bool no_flip = false;
   bool ltb = false;
   std::vector<std::string> overrides;
+  data::CocoJsonOptions coco;
 };
 
 void run_infer(const InferArgs& a) {
@@ -58,7 +59,7 @@ void run_infer(const InferArgs& a) {
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   const std::vector<InferInput> inputs =
-      read_inputs(a.input, format, a.camera, a.res, m.keypoints->name == "coco17");
+      read_inputs(a.input, format, a.camera, a.res, m.keypoints->name == "coco17", a.coco);
   for (const auto& in : inputs) check_infer_layout(m, in, a.input);
 
   std::printf(
@@ -102,23 +103,33 @@ void add_infer_command(CLI::App& app) {
   cmd->footer(
       "Inputs: --format h5 reads a v3d pose file (every subject/action seen by --camera: its "
       "stored 2D, or the 3D projected through that camera); --format coco-json reads a JSON "
-      "array of {\"frame\" or \"image_id\": N, \"keypoints\": [x1, y1, v1, ... 17 COCO "
-      "keypoints]} objects, one person per frame, pixels of a --res image (a missing frame "
-      "repeats the previous one), and needs a checkpoint trained with data.keypoints: "
-      "pseudo_coco. Outputs: .h5 (/<name>/positions_3d (N, 17, 3)) or .csv "
-      "(name,frame,joint,x,y,z).");
+      "array of {\"frame\" or \"image_id\": N, \"keypoints\": [x1, y1, score1, ... 17 COCO "
+      "keypoints], optional \"track_id\"} objects, any number of people per frame, pixels of a "
+      "--res image, and needs a checkpoint trained with data.keypoints: pseudo_coco. Without "
+      "track_id, a file with several people in a frame is tracked by a greedy IoU tracker "
+      "(--track-iou, --track-gap); each track is "
+      "lifted separately, from its first frame to its last, keypoints scored below --min-score "
+      "and missed frames interpolated linearly from the track's nearest valid frames; --format "
+      "vp3d-npz reads VideoPose3D's custom-dataset data_2d_custom_<name>.npz (one sequence per "
+      "video at its own size, through scripts/convert_npz.py). Outputs: "
+      ".h5 (/<name>/positions_3d (N, 17, 3); a JSON track's name is <file stem>/<track id>) or "
+      ".csv (name,frame,joint,x,y,z).");
   auto args = std::make_shared<InferArgs>();
   cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file (.h5) with its config")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--input", args->input, "2D keypoints: a v3d pose file (.h5) or COCO JSON")
+  cmd->add_option("--input", args->input,
+                  "2D keypoints: a v3d pose file (.h5), COCO JSON or a VideoPose3D custom npz")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--format", args->format,
-                  "h5 or coco-json (default: coco-json for .json inputs, else h5)");
+  cmd->add_option(
+      "--format", args->format,
+      "h5, coco-json or vp3d-npz (default: coco-json for .json inputs, vp3d-npz for .npz, "
+      "else h5)");
   cmd->add_option("--camera", args->camera, "Camera index of an HDF5 input")->capture_default_str();
   cmd->add_option("--res", args->res, "Image size WIDTHxHEIGHT of COCO JSON pixels")
       ->capture_default_str();
+  add_coco_options(*cmd, args->coco);
   cmd->add_option("--out", args->out,
                   "Output file, .h5 or .csv (default: <input stem>.3d.h5 in the current "
                   "directory)");

@@ -29,6 +29,7 @@ struct LtbArgs {
   std::string blas;  // --blas
   std::string checkpoint, input, format, res = "1000x1002", out = "ltb.h5", device;
   std::vector<std::string> overrides;
+  data::CocoJsonOptions coco;
   int camera = 0;
   int receptive_field = 0;
 };
@@ -47,8 +48,8 @@ void run_ltb(const LtbArgs& a) {
   const int64_t rf = a.receptive_field != 0 ? a.receptive_field : cfg.model.receptive_field();
   if (rf < 1 || rf % 2 == 0)
     throw Error("--receptive-field: must be odd and >= 1, got " + std::to_string(rf));
-  const std::vector<InferInput> inputs =
-      read_inputs(a.input, format, a.camera, a.res, cfg.data.keypoints == Keypoints::kPseudoCoco);
+  const std::vector<InferInput> inputs = read_inputs(
+      a.input, format, a.camera, a.res, cfg.data.keypoints == Keypoints::kPseudoCoco, a.coco);
   int64_t frames = 0;
   for (const auto& in : inputs) frames += in.frames;
   std::printf(
@@ -88,7 +89,8 @@ void add_ltb_command(CLI::App& app) {
       "ltb.threshold 0.7, ...), with --set ltb.<key>=<value> applied; the window is the model's "
       "receptive field unless --receptive-field is given.");
   auto args = std::make_shared<LtbArgs>();
-  cmd->add_option("--input", args->input, "2D keypoints: a v3d pose file (.h5) or COCO JSON")
+  cmd->add_option("--input", args->input,
+                  "2D keypoints: a v3d pose file (.h5), COCO JSON or a VideoPose3D custom npz")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--checkpoint", args->checkpoint,
@@ -98,11 +100,14 @@ void add_ltb_command(CLI::App& app) {
                   "Config override key.sub=value (repeatable), e.g. ltb.capacity=40");
   cmd->add_option("--receptive-field", args->receptive_field,
                   "Window length 2r+1 (default: from model.filter_widths, 27)");
-  cmd->add_option("--format", args->format,
-                  "h5 or coco-json (default: coco-json for .json inputs, else h5)");
+  cmd->add_option(
+      "--format", args->format,
+      "h5, coco-json or vp3d-npz (default: coco-json for .json inputs, vp3d-npz for .npz, "
+      "else h5)");
   cmd->add_option("--camera", args->camera, "Camera index of an HDF5 input")->capture_default_str();
   cmd->add_option("--res", args->res, "Image size WIDTHxHEIGHT of COCO JSON pixels")
       ->capture_default_str();
+  add_coco_options(*cmd, args->coco);
   cmd->add_option("--out", args->out, "Output HDF5 file")->capture_default_str();
   add_device_option(*cmd, args->device);
   add_blas_option(*cmd, args->blas);

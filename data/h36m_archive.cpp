@@ -150,23 +150,6 @@ std::string python_interpreter() {
   return env != nullptr && env[0] != '\0' ? env : "/usr/bin/python3";
 }
 
-// Runs convert_npz.py with `args`; throws its one-line error on failure.
-void run_convert_npz(const std::string& script_arg, const std::vector<std::string>& args) {
-  const std::string script = script_arg.empty() ? find_convert_npz_script() : script_arg;
-  const std::string python = python_interpreter();
-  V3D_CHECK(access(python.c_str(), X_OK) == 0,
-            python << " not found: the npz converter needs Python 3 with numpy and h5py "
-                      "(Debian/Ubuntu: sudo apt-get install python3 python3-numpy python3-h5py)");
-  std::vector<std::string> argv = {python, script};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const ProcessResult r = run_process(argv);
-  if (r.status != 0) {
-    std::string line = last_line(r.err);
-    if (line.empty()) line = "exit status " + std::to_string(r.status);
-    throw Error(line);
-  }
-}
-
 bool is_file(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec);
@@ -327,6 +310,22 @@ std::string find_convert_npz_script() {
   return "";
 }
 
+void run_convert_npz(const std::vector<std::string>& args, const std::string& script_arg) {
+  const std::string script = script_arg.empty() ? find_convert_npz_script() : script_arg;
+  const std::string python = python_interpreter();
+  V3D_CHECK(access(python.c_str(), X_OK) == 0,
+            python << " not found: the npz converter needs Python 3 with numpy and h5py "
+                      "(Debian/Ubuntu: sudo apt-get install python3 python3-numpy python3-h5py)");
+  std::vector<std::string> argv = {python, script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const ProcessResult r = run_process(argv);
+  if (r.status != 0) {
+    std::string line = last_line(r.err);
+    if (line.empty()) line = "exit status " + std::to_string(r.status);
+    throw Error(line);
+  }
+}
+
 Dataset import_vp3d_npz(const std::string& npz_3d, const std::string& npz_2d,
                         const std::string& script) {
   const fs::path tmp = fs::temp_directory_path() /
@@ -340,7 +339,7 @@ Dataset import_vp3d_npz(const std::string& npz_3d, const std::string& npz_2d,
   } remove_tmp{tmp};
   std::vector<std::string> args = {"to-h5", "--npz-3d", npz_3d, "--out", tmp.string()};
   if (!npz_2d.empty()) args.insert(args.end(), {"--npz-2d", npz_2d});
-  run_convert_npz(script, args);
+  run_convert_npz(args, script);
   Dataset d = read_dataset(tmp.string());
   // The script writes the h36m17 structure with its own copy of the names; the shipped skeleton
   // is the one source of truth, provided the structure agrees.
@@ -366,7 +365,7 @@ void export_vp3d_npz(const std::string& h5, const std::string& out_3d, const std
   std::vector<std::string> args = {"to-npz", "--h5", h5};
   if (!out_3d.empty()) args.insert(args.end(), {"--out-3d", out_3d});
   if (!out_2d.empty()) args.insert(args.end(), {"--out-2d", out_2d});
-  run_convert_npz(script, args);
+  run_convert_npz(args, script);
 }
 
 }  // namespace v3d::data

@@ -68,6 +68,10 @@ Dataset import_h36m_archive(const std::string& root_dir,
 // scripts/convert_npz.py, or to a build tree's CMakeCache.txt naming the source directory).
 std::string find_convert_npz_script();
 
+// Runs `convert_npz.py args...` with the Python of $V3D_PYTHON (default /usr/bin/python3);
+// throws the script's one-line error when it fails. `script` empty = find_convert_npz_script().
+void run_convert_npz(const std::vector<std::string>& args, const std::string& script = "");
+
 // VideoPose3D npz files -> dataset: runs `convert_npz.py to-h5` with the Python of $V3D_PYTHON
 // (default /usr/bin/python3) into a temporary file, reads it, replaces its skeleton by
 // Skeleton::h36m17() (after checking parents and symmetry agree) and attaches the H36M cameras.

@@ -67,6 +67,7 @@ std::vector<InferResult> infer_results(const std::vector<data::InferInput>& inpu
   for (size_t k = 0; k < inputs.size(); ++k) {
     InferResult r;
     r.name = inputs[k].name;
+    r.track = inputs[k].track;
     r.frames = inputs[k].frames;
     r.joints = joints;
     r.first_frame = inputs[k].first_frame;
@@ -97,6 +98,7 @@ void write_infer_h5(const std::string& path, const std::vector<InferResult>& res
           ds.createAttribute("first_frame", H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR));
       const int64_t ff = r.first_frame;
       first.write(H5::PredType::NATIVE_INT64, &ff);
+      if (!r.track.empty()) data::h5::write_string_attr(ds, "track", r.track);
     }
   });
 }

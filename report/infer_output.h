@@ -16,18 +16,20 @@ namespace v3d {
 
 struct InferResult {
   std::string name;
+  std::string track;  // the input's person track ("" when it has none)
   int64_t frames = 0;
   int joints = 0;
   int64_t first_frame = 0;
   std::vector<float> positions_3d;  // (frames, joints, 3), camera space, metres, root-relative
 };
 
-// One result per input (its name, frames and first frame) with its poses ((frames, joints, 3)
-// each, as infer_3d returns them; moved in). Throws when the counts differ.
+// One result per input (its name, track, frames and first frame) with its poses ((frames, joints,
+// 3) each, as infer_3d returns them; moved in). Throws when the counts differ.
 std::vector<InferResult> infer_results(const std::vector<data::InferInput>& inputs,
                                        std::vector<std::vector<float>> poses, int joints);
 
-// /<name>/positions_3d (frames, joints, 3) float32 with attribute first_frame (int64); root
+// /<name>/positions_3d (frames, joints, 3) float32 with attribute first_frame (int64) and, for a
+// result with a track, attribute track (string); root
 // attributes format "v3d-infer", version 1. Atomic; names must be distinct, non-empty, and have
 // no empty, "." or ".." '/'-separated component.
 void write_infer_h5(const std::string& path, const std::vector<InferResult>& results);

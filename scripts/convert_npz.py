@@ -3,6 +3,7 @@
 
   convert_npz.py to-h5  --npz-3d data_3d_h36m.npz [--npz-2d data_2d_h36m_<k>.npz] --out FILE.h5
   convert_npz.py to-npz --h5 FILE.h5 [--out-3d data_3d.npz] [--out-2d data_2d.npz]
+  convert_npz.py custom-2d --npz data_2d_custom_<name>.npz --out FILE.json
 
 to-h5 writes positions only (skeleton h36m17, no cameras); `v3d convert npz` runs it and then
 attaches the Human3.6M cameras shipped with v3d, so the camera table has a single source. The
@@ -19,11 +20,20 @@ the 3D of the same take is truncated to the mocap length (VideoPose3D does the s
 take (e.g. S2-S4 of the CPN file) is cut to its shortest camera. A 2D array (N, J, 3) carries a
 confidence channel, stored as confidence_2d. to-npz writes 17 joints and says so in metadata.
 
-Both directions write to a temporary file next to the output and rename it on success. Errors are
+custom-2d reads VideoPose3D's custom-dataset 2D file (prepare_data_2d_custom.py writes it):
+  positions_2d[video]      {"custom": [(N, J, 2) float32 pixels]}, or the list itself
+  metadata                 {layout_name "coco" or "h36m", num_joints 17, keypoints_symmetry,
+                            video_metadata {video: {"w": width, "h": height}}}
+and writes the JSON `v3d infer --format vp3d-npz` reads (data/infer_input.h):
+  {"layout": "coco17" | "h36m17", "videos": [{"name", "res_w", "res_h", "keypoints": [[x, y, ...
+  J pairs] per frame]}]}, one video entry per array (named "<video>/<k>" when a video has several).
+
+All commands write to a temporary file next to the output and rename it on success. Errors are
 one line on stderr, "convert_npz.py: error: <file>: <object>: <what>", with exit status 1 (3 when
 numpy or h5py is missing).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -233,6 +243,71 @@ def write_poses(group, name, values):
 
 
 # ------------------------------------------------------------------------------------------------
+# custom-dataset 2D -> JSON
+
+# VideoPose3D layout_name -> (v3d layout, left keypoints, right keypoints)
+CUSTOM_LAYOUTS = {"coco": ("coco17", [1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]),
+                  "h36m": ("h36m17", H36M17_LEFT, H36M17_RIGHT)}
+
+
+def custom_2d(args):
+    path = args.npz
+    positions, metadata = load_npz_dict(path, "positions_2d")
+    if not isinstance(metadata, dict) or not metadata:
+        raise ConvertError(f"{path}: metadata: missing (a custom-dataset file has layout_name, "
+                           "num_joints, keypoints_symmetry and video_metadata)")
+    name = metadata.get("layout_name")
+    if name not in CUSTOM_LAYOUTS:
+        raise ConvertError(f"{path}: metadata: layout_name {name!r} is not one of "
+                           f"{', '.join(sorted(CUSTOM_LAYOUTS))}")
+    layout, left, right = CUSTOM_LAYOUTS[name]
+    num_joints = metadata.get("num_joints")
+    if num_joints != 17:
+        raise ConvertError(f"{path}: metadata: num_joints {num_joints!r} (expected 17 for layout "
+                           f"{name!r})")
+    symmetry = metadata.get("keypoints_symmetry")
+    if symmetry is not None and [list(map(int, k)) for k in symmetry] != [left, right]:
+        raise ConvertError(f"{path}: metadata: keypoints_symmetry {symmetry} is not the {name} "
+                           "layout's")
+    sizes = metadata.get("video_metadata")
+    if not isinstance(sizes, dict):
+        raise ConvertError(f"{path}: metadata: video_metadata missing (the image size of each "
+                           "video)")
+    videos = []
+    for video in sorted(positions, key=str):
+        value = positions[video]
+        if isinstance(value, dict):
+            if list(value) != ["custom"]:
+                raise ConvertError(f"{path}: positions_2d[{video!r}]: expected {{'custom': [...]}}, "
+                                   f"got keys {sorted(map(str, value))}")
+            value = value["custom"]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConvertError(f"{path}: positions_2d[{video!r}]: expected a list of arrays")
+        size = sizes.get(video)
+        if not isinstance(size, dict) or "w" not in size or "h" not in size:
+            raise ConvertError(f"{path}: metadata: video_metadata[{video!r}]: missing, or without "
+                               "'w' and 'h'")
+        w, h = size["w"], size["h"]
+        if not all(isinstance(v, (int, np.integer)) and v > 0 for v in (w, h)):
+            raise ConvertError(f"{path}: metadata: video_metadata[{video!r}]: w {w!r} and h {h!r} "
+                               "must be positive integers")
+        for k, array in enumerate(value):
+            where = f"positions_2d[{video!r}][{k}]"
+            a = as_float_array(path, where, array, (17,), (2, 3))[:, :, :2].astype(np.float32)
+            videos.append({"name": str(video) if len(value) == 1 else f"{video}/{k}",
+                           "res_w": int(w), "res_h": int(h),
+                           "keypoints": [[float(x) for x in row] for row in a.reshape(len(a), -1)]})
+    if not videos:
+        raise ConvertError(f"{path}: positions_2d: no videos")
+
+    def write(tmp):
+        with open(tmp, "w") as fh:
+            json.dump({"layout": layout, "videos": videos}, fh)
+
+    write_atomically(args.out, write)
+
+
+# ------------------------------------------------------------------------------------------------
 # h5 -> npz
 
 def to_npz(args):
@@ -314,9 +389,12 @@ def main():
     p.add_argument("--h5", required=True, help="input v3d .h5")
     p.add_argument("--out-3d", help="output npz with positions_3d")
     p.add_argument("--out-2d", help="output npz with positions_2d and metadata")
+    p = sub.add_parser("custom-2d", help="VideoPose3D custom-dataset 2D npz -> JSON for v3d infer")
+    p.add_argument("--npz", required=True, help="data_2d_custom_<name>.npz")
+    p.add_argument("--out", required=True, help="output .json")
     args = parser.parse_args()
     try:
-        to_h5(args) if args.command == "to-h5" else to_npz(args)
+        {"to-h5": to_h5, "to-npz": to_npz, "custom-2d": custom_2d}[args.command](args)
     except ConvertError as e:
         sys.stderr.write(f"convert_npz.py: error: {e}\n")
         return 1

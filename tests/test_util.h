@@ -77,6 +77,20 @@ inline std::string coco_keypoints(int f, int count = 51) {
   return s + "]";
 }
 
+// The "keypoints" array of one COCO-17 person centred at (cx, cy) of size s: keypoint j at
+// (cx + (j % 5 - 2) s, cy + (j / 5 - 1.5) 2 s), score 0.9, except keypoint `low` (score 0.1, at
+// (999, 999)).
+inline std::string coco_person(double cx, double cy, double s, int low = -1) {
+  std::string out = "[";
+  for (int j = 0; j < 17; ++j) {
+    const bool bad = j == low;
+    const double x = bad ? 999 : cx + (j % 5 - 2) * s, y = bad ? 999 : cy + (j / 5 - 1.5) * 2 * s;
+    out +=
+        (j ? ", " : "") + std::to_string(x) + ", " + std::to_string(y) + (bad ? ", 0.1" : ", 0.9");
+  }
+  return out + "]";
+}
+
 // max |a - b| / max |b| (a zero b counts as 1e-30), every a finite and the sizes equal.
 inline double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());

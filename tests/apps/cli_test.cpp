@@ -18,6 +18,7 @@
 #include "kernels/common.h"
 #include "kernels/gemm_kernel.h"
 #include "tests/apps/cli_run.h"
+#include "tests/apps/tiny_model.h"
 #include "tests/test_util.h"
 #include "trainer/config.h"
 
@@ -170,6 +171,24 @@ TEST(Cli, PrecisionBf16IsACpuPath) {
       EXPECT_NE(std::string(e.what()).find("not available"), std::string::npos) << e.what();
     }
   }
+}
+
+// v3d export: the ONNX file of a causal checkpoint in both forms (its contents are checked in
+// tests/report/onnx_export_test.cpp), and an unwritable output as one error line.
+TEST(ExportCli, WritesOnnxFilesAndFailsInOneLine) {
+  const test_util::TempDir dir("v3d-export");
+  save_tiny_model(dir.file("causal.h5"), true);
+  for (const std::string form : {"sequence", "window"}) {
+    const CliRun r = run({"export", "--checkpoint", dir.file("causal.h5"), "--onnx",
+                          dir.file(form + ".onnx"), "--form", form});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(form + " form, receptive field 9 frames (causal)"), std::string::npos)
+        << r.out;
+    EXPECT_GT(std::filesystem::file_size(dir.file(form + ".onnx")), 1000u);
+  }
+  expect_one_line_error(run({"export", "--checkpoint", dir.file("causal.h5"), "--onnx",
+                             dir.file("no/such/dir/m.onnx")}),
+                        "m.onnx");
 }
 
 }  // namespace

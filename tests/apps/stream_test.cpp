@@ -23,6 +23,7 @@
 #include "data/infer_input.h"
 #include "data/synth.h"
 #include "tests/apps/cli_run.h"
+#include "tests/apps/tiny_model.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
@@ -32,21 +33,6 @@ namespace v3d::apps {
 namespace {
 
 using nlohmann::json;
-
-// A random tiny model (widths 3, 3; 16 channels) saved with its config.
-void save_tiny_model(const std::string& path, bool causal) {
-  ExperimentConfig c;
-  c.model.filter_widths = {3, 3};
-  c.model.channels = 16;
-  c.model.dropout = 0.0;
-  c.model.causal = causal;
-  TemporalModel model(temporal_model_config(c.model, 17, 2, 17), Device::cpu(), 4);
-  Checkpoint ckpt;
-  ckpt.tensors = model.state_dict();
-  ckpt.architecture = "3,3";
-  ckpt.config_yaml = to_yaml(c);
-  save_checkpoint(ckpt, path);
-}
 
 // poses.h5 (S1: Walking, Boxing, JumpingJacks, 60 frames each) and causal.h5, a random tiny
 // causal model.

@@ -611,8 +611,22 @@ TEST(HostileJson, FrameNumbersBeyondTheLimitAreRefusedAsWritten) {
   write_text(f, "[" + coco_entry("9223372036854775808", kp) + "]");
   expect_error(read, {f, "entry 0", "\"frame\"", "9223372036854775808"});
   // A gap that would make the sequence longer than the limit, before anything is allocated.
-  write_text(f, "[" + coco_entry("0", kp) + ", " + coco_entry("1000000000000", kp) + "]");
-  expect_error(read, {f, "frames 0 to 1000000000000", "at most " + std::to_string(kMaxFrames)});
+  const auto tracked = [&](const std::string& frame, const std::string& track) {
+    return "{\"frame\": " + frame + ", \"track_id\": " + track + ", \"keypoints\": " + kp + "}";
+  };
+  write_text(f, "[" + tracked("0", "1") + ", " + tracked("1000000000000", "1") + "]");
+  expect_error(
+      read, {f, "track 1", "frames 0 to 1000000000000", "at most " + std::to_string(kMaxFrames)});
+  // Tracks within the limit each, beyond it together.
+  write_text(f, "[" + tracked("0", "1") + ", " + tracked("6000000", "1") + ", " +
+                    tracked("0", "2") + ", " + tracked("6000000", "2") + "]");
+  expect_error(read, {f, "track 2", "12000002 frames together", std::to_string(kMaxFrames)});
+  // More people in one frame than the tracker compares.
+  std::string crowd = "[";
+  for (int i = 0; i <= kMaxPeoplePerFrame; ++i) crowd += (i ? ", " : "") + coco_entry("3", kp);
+  write_text(f, crowd + "]");
+  expect_error(read, {f, "entry " + std::to_string(kMaxPeoplePerFrame), "frame 3",
+                      "more than " + std::to_string(kMaxPeoplePerFrame) + " people"});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "data/h36m_archive.h"
+#include "data/infer_input.h"
 #include "kernels/common.h"
 #include "tests/data/data_test_util.h"
 
@@ -417,6 +418,60 @@ TEST(ImporterTest, FindsTheScript) {
   setenv("V3D_SCRIPTS_DIR", "/nonexistent", 1);
   expect_error([] { find_convert_npz_script(); }, {"V3D_SCRIPTS_DIR=/nonexistent"});
   unsetenv("V3D_SCRIPTS_DIR");
+}
+
+// VideoPose3D's custom-dataset 2D (prepare_data_2d_custom.py's layout): two videos of their own
+// sizes, COCO-ordered, values exact in float32; then files with bad metadata.
+const char* kMakeCustomNpz = R"PY(
+import numpy as np, sys
+out = sys.argv[1]
+def kp(base, n):
+    return (np.arange(n * 17 * 2, dtype=np.float32).reshape(n, 17, 2) * np.float32(0.25) +
+            np.float32(base)).astype(np.float32)
+coco = {"layout_name": "coco", "num_joints": 17,
+        "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]],
+        "video_metadata": {"walk.mp4": {"w": 1920, "h": 1080}, "jump.mp4": {"w": 640, "h": 480}}}
+p2 = {"walk.mp4": {"custom": [kp(100, 6)]}, "jump.mp4": {"custom": [kp(7, 3)]}}
+np.savez_compressed(out + "/data_2d_custom_ok.npz", positions_2d=p2, metadata=coco)
+no_h = dict(coco, video_metadata={"walk.mp4": {"w": 1920, "h": 1080}, "jump.mp4": {"w": 640}})
+np.savez_compressed(out + "/data_2d_custom_no_h.npz", positions_2d=p2, metadata=no_h)
+sixteen = dict(coco, num_joints=16)
+np.savez_compressed(out + "/data_2d_custom_16.npz", positions_2d=p2, metadata=sixteen)
+bad = {"walk.mp4": {"custom": [kp(100, 6)[:, :15]]}, "jump.mp4": {"custom": [kp(7, 3)]}}
+np.savez_compressed(out + "/data_2d_custom_shape.npz", positions_2d=bad, metadata=coco)
+)PY";
+
+TEST(ImporterTest, CustomNpzInferInput) {
+  REQUIRE_NUMPY();
+  TempDir dir;
+  ASSERT_EQ(run_python(dir, std::string("import sys; sys.argv = ['', '") + dir.path() + "']\n" +
+                                kMakeCustomNpz),
+            0);
+  const auto inputs = read_infer_input_vp3d_npz(dir.path() + "/data_2d_custom_ok.npz", kScript);
+  ASSERT_EQ(inputs.size(), 2u);  // in name order
+  EXPECT_EQ(inputs[0].name, "jump.mp4");
+  EXPECT_EQ(inputs[0].frames, 3);
+  EXPECT_EQ(inputs[0].res_w, 640);
+  EXPECT_EQ(inputs[0].res_h, 480);
+  const InferInput& walk = inputs[1];
+  EXPECT_EQ(walk.name, "walk.mp4");
+  EXPECT_EQ(walk.keypoints, "coco17");
+  EXPECT_EQ(walk.res_w, 1920);
+  EXPECT_EQ(walk.res_h, 1080);
+  ASSERT_EQ(walk.frames, 6);
+  ASSERT_EQ(walk.keypoints_px.size(), 6u * 17 * 2);
+  for (size_t i = 0; i < walk.keypoints_px.size(); ++i)
+    ASSERT_EQ(walk.keypoints_px[i], static_cast<float>(i) * 0.25f + 100.0f) << i;
+
+  const auto read = [&](const std::string& name) {
+    return [&dir, name] { read_infer_input_vp3d_npz(dir.path() + "/" + name, kScript); };
+  };
+  expect_error(read("data_2d_custom_no_h.npz"),
+               {"data_2d_custom_no_h.npz", "video_metadata['jump.mp4']", "'h'"});
+  expect_error(read("data_2d_custom_16.npz"), {"data_2d_custom_16.npz", "num_joints 16"});
+  expect_error(read("data_2d_custom_shape.npz"),
+               {"data_2d_custom_shape.npz", "positions_2d['walk.mp4'][0]", "(6, 15, 2)"});
+  expect_error(read("absent.npz"), {"absent.npz"});
 }
 
 }  // namespace

@@ -111,12 +111,13 @@ void configs(const fs::path& dir, const fs::path& shipped) {
       if (e.path().extension() == ".yaml") fs::copy_file(e.path(), dir / e.path().filename());
 }
 
-std::string coco_entry(const char* id_key, int frame) {
+// One person in one frame, `x0` pixels to the right, with `extra` members ("" or ", ...").
+std::string coco_entry(const char* id_key, int frame, int x0 = 0, const std::string& extra = "") {
   std::string s =
-      std::string("{\"") + id_key + "\": " + std::to_string(frame) + ", \"keypoints\": [";
+      std::string("{\"") + id_key + "\": " + std::to_string(frame) + extra + ", \"keypoints\": [";
   for (int i = 0; i < 51; ++i) {
     if (i > 0) s += ", ";
-    s += i % 3 == 2 ? "0.9" : std::to_string(100 + frame * 7 + i);
+    s += i % 3 == 2 ? (i == 5 ? "0.1" : "0.9") : std::to_string(100 + x0 + frame * 7 + i);
   }
   return s + "], \"score\": 0.98}";
 }
@@ -126,6 +127,14 @@ void coco_json(const fs::path& dir) {
                                     ", " + coco_entry("frame", 3) + "]");
   write_file(dir / "annotations.json", "{\"annotations\": [" + coco_entry("image_id", 12) + ", " +
                                            coco_entry("image_id", 11) + "], \"images\": []}");
+  // Two people per frame, one missed in frame 2: tracked by IoU, then with track ids.
+  write_file(dir / "people.json",
+             "[" + coco_entry("frame", 0) + ", " + coco_entry("frame", 0, 400) + ", " +
+                 coco_entry("frame", 1, 400) + ", " + coco_entry("frame", 1) + ", " +
+                 coco_entry("frame", 2, 400) + ", " + coco_entry("frame", 3) + "]");
+  write_file(dir / "tracks.json", "[" + coco_entry("frame", 0, 0, ", \"track_id\": 1") + ", " +
+                                      coco_entry("frame", 0, 400, ", \"track_id\": \"b\"") + ", " +
+                                      coco_entry("frame", 2, 0, ", \"track_id\": 1") + "]");
 }
 
 // `v3d stream` lines: a string track with x, y pairs and scores, an integer track with x, y, score
