@@ -47,6 +47,8 @@
 #include "runtime/device.h"
 #include "runtime/loss.h"
 #include "runtime/optimizer.h"
+#include "runtime/stream.h"
+#include "runtime/temporal_conv.h"
 #include "trainer/model.h"
 #include "trainer/predict.h"
 
@@ -55,6 +57,7 @@ namespace {
 using v3d::TemporalModel;
 using v3d::TemporalModelConfig;
 using v3d::Tensor;
+using v3d::ops::ConvBackendChoice;
 using Clock = std::chrono::steady_clock;
 
 using v3d::bench::median;
@@ -139,13 +142,14 @@ double validate_forms(TemporalModel& model, std::mt19937_64& rng) {
 }
 
 nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int iters,
-                              double peak_gflops, v3d::Device device) {
+                              double peak_gflops, v3d::Device device, v3d::kernels::ConvMath math) {
   TemporalModel model(cfg, device, /*seed=*/1);
   v3d::AdamAmsgrad optimizer(model.parameters());
   v3d::PhiloxState dropout_rng{1234, 0};
   std::mt19937_64 rng(11);
   const double form_err = validate_forms(model, rng);
   V3D_CHECK(form_err <= 1e-4, "validate: strided and dilated forms differ by " << form_err);
+  model.set_conv_math(math);  // train.precision, after the fp32 check of the two forms
   const int64_t rf = cfg.receptive_field();
   const Tensor x =
       Tensor::from_vector(v3d::bench::random_vector(rng, batch * rf * cfg.in_channels(), 0.3f),
@@ -163,8 +167,12 @@ nlohmann::json bench_training(const TemporalModelConfig& cfg, int64_t batch, int
     model.parameters().zero_grad();
     const v3d::Var loss = v3d::ag::mpjpe(
         v3d::channels_to_poses(model.forward_train(x, dropout_rng), cfg.joints_out), target);
+    // On a GPU each phase ends with a synchronisation, so that its time is its kernels' (the same
+    // in benchmarks/reference/videopose3d_ref.py).
+    if (!device.is_cpu()) v3d::synchronize(device);
     const auto t1 = Clock::now();
     loss.backward();
+    if (!device.is_cpu()) v3d::synchronize(device);
     const auto t2 = Clock::now();
     optimizer.step();
     const float value = loss.value().item();
@@ -286,7 +294,7 @@ int main(int argc, char** argv) {
   int64_t channels = 1024, batch = 1024;
   int train_iters = 5, infer_iters = 2;
   double peak_seconds = 1.0;
-  std::string device_arg = "cpu";
+  std::string device_arg = "cpu", train_math = "fp32", conv_backend = "v3d";
   bool skip_train = false, skip_infer = false;
   app.add_option("--arch", arch, "Filter widths: 3,3,3 (27 frames) or 3,3,3,3,3 (243)")
       ->capture_default_str();
@@ -308,6 +316,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--device", device_arg,
                  "Device of the model and the step: cpu, cuda[:N] (the GPU check) or emu")
+      ->capture_default_str();
+  app.add_option("--train-math", train_math,
+                 "Arithmetic of the training step's convolutions (train.precision): fp32, tf32 "
+                 "or bf16 (FP32 master weights, optimizer and loss)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
+  app.add_option("--conv-backend", conv_backend,
+                 "Convolutions on a GPU (model.conv_backend): v3d, cublaslt or auto")
+      ->check(CLI::IsMember({"v3d", "cublaslt", "auto"}))
       ->capture_default_str();
   app.add_flag("--skip-train", skip_train, "Measure inference only");
   app.add_flag("--skip-infer", skip_infer, "Measure training only");
@@ -333,9 +350,14 @@ int main(int argc, char** argv) {
     std::printf("bench_e2e: arch %s (RF %lld), channels %lld, GEMM %s, %d threads\n", arch.c_str(),
                 static_cast<long long>(cfg.receptive_field()), static_cast<long long>(channels),
                 v3d::bench::blas_core_name().c_str(), v3d::bench::blas_threads());
-    // The CPU's sgemm peak; on a GPU the fractions of peak are left at 0.
+    // The CPU's sgemm peak; on a GPU the fractions of peak are left at 0 (bench_tcn_gpu has the
+    // card's peaks).
     const double peak = device.is_cpu() ? v3d::bench::sgemm_peak_gflops(peak_seconds) : 0.0;
-    std::printf("device %s, sgemm peak (2048^3): %.1f GFLOP/s\n", device.str().c_str(), peak);
+    if (device.is_cpu()) {
+      std::printf("device %s, sgemm peak (2048^3): %.1f GFLOP/s\n", device.str().c_str(), peak);
+    } else {
+      std::printf("device %s (fractions of peak: see bench_tcn_gpu)\n", device.str().c_str());
+    }
 
     nlohmann::json out;
     out["framework"] = "v3d";
@@ -349,8 +371,17 @@ int main(int argc, char** argv) {
     out["sgemm_peak_gflops"] = peak;
     out["flops_per_training_sample"] = flops_per_training_sample(cfg);
     out["flops_per_frame"] = flops_per_frame(cfg);
+    out["train_math"] = train_math;
+    out["conv_backend"] = conv_backend;
+    const v3d::ops::ConvBackendGuard backend(conv_backend == "cublaslt"
+                                                 ? ConvBackendChoice::kCublasLt
+                                             : conv_backend == "auto" ? ConvBackendChoice::kAuto
+                                                                      : ConvBackendChoice::kV3d);
     if (!skip_train) {
-      const nlohmann::json t = bench_training(cfg, batch, train_iters, peak, device);
+      const v3d::kernels::ConvMath math = train_math == "tf32"   ? v3d::kernels::ConvMath::kTf32
+                                          : train_math == "bf16" ? v3d::kernels::ConvMath::kBf16
+                                                                 : v3d::kernels::ConvMath::kFp32;
+      const nlohmann::json t = bench_training(cfg, batch, train_iters, peak, device, math);
       std::printf(
           "training:  %9.1f samples/s  step %.3f s (forward %.3f, backward %.3f, optimizer "
           "%.3f)  %.1f GFLOP/s = %.2f of peak  maxrss %.0f MB, tensors %.0f MB\n",

@@ -8,9 +8,9 @@
 //         takes three and would cost the TF32 convolutions' inner loop a third of its
 //         instructions. Finite values that round past the largest finite TF32 become +-Inf;
 //         Inf stays Inf; subnormals round like normals (a carry out of the mantissa gives the
-//         smallest normal); a NaN stays a quiet NaN (the PTX ISA leaves the payload unspecified:
-//         here the quiet bit is set and the payload's low 13 bits are cleared, so it cannot
-//         become Inf).
+//         smallest normal); every NaN becomes the canonical NaN 0x7FFFE000 (the PTX ISA
+//         leaves the payload unspecified; an H200 returns 0x7FFFE000 for 0x7FC00000, the TF32
+//         form of the GPU's canonical NaN 0x7FFFFFFF, as cvt.rn.bf16 returns 0x7FFF).
 //   BF16  sign, 8 exponent bits, 7 mantissa bits: the upper half of a float32. bf16_bits(x) is
 //         PTX `cvt.rn.bf16.f32`: round to nearest, ties to EVEN, subnormals kept (no flush),
 //         overflow to +-Inf, every NaN to the canonical NaN 0x7FFF.
@@ -42,9 +42,8 @@ V3D_HOST_DEVICE inline float bits_to_float(uint32_t u) {
 // PTX cvt.rn.tf32.f32: the TF32 value as a float32 bit pattern (low 13 bits zero).
 V3D_HOST_DEVICE inline uint32_t tf32_bits(float x) {
   const uint32_t u = float_bits(x);
-  if ((u & 0x7F800000u) == 0x7F800000u) {  // Inf or NaN: no rounding carry into the exponent
-    return (u & 0x007FFFFFu) != 0 ? (u | 0x00400000u) & 0xFFFFE000u : u;
-  }
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FFFE000u;  // NaN: canonical
+  if ((u & 0x7F800000u) == 0x7F800000u) return u;           // Inf: no rounding carry
   // Half of the dropped range, minus one unless the kept part is odd: ties go to even. A carry
   // propagates into the exponent (and to Inf past the largest finite value).
   return (u + 0x00000FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u;

@@ -280,7 +280,10 @@ const Tf32Case kTf32Cases[] = {
     {0x7F7FF000u, 0x7F800000u, "tie past the largest finite: Inf"},
     {0x7F800000u, 0x7F800000u, "+Inf"},
     {0xFF800000u, 0xFF800000u, "-Inf"},
-    {0x7FC00000u, 0x7FC00000u, "quiet NaN"},
+    {0x7FC00000u, 0x7FFFE000u, "quiet NaN: canonical (as an H200 gives it)"},
+    {0xFFC00000u, 0x7FFFE000u, "negative quiet NaN: canonical"},
+    {0x7F800001u, 0x7FFFE000u, "signalling NaN, payload only in the dropped bits: canonical"},
+    {0xFF801FFFu, 0x7FFFE000u, "negative NaN, payload in the dropped bits: canonical"},
     {0x80000000u, 0x80000000u, "-0"},
     {0x00001000u, 0x00000000u, "subnormal tie to even: 0"},
     {0x00003000u, 0x00004000u, "subnormal tie to even: up"},
@@ -307,6 +310,7 @@ const Bf16Case kBf16Cases[] = {
     {0x7F800000u, 0x7F80u, "+Inf"},
     {0xFF800000u, 0xFF80u, "-Inf"},
     {0x7FC00000u, 0x7FFFu, "NaN: canonical"},
+    {0xFFC00001u, 0x7FFFu, "negative NaN with a payload: canonical"},
     {0x80000000u, 0x8000u, "-0"},
     {0x00008000u, 0x0000u, "subnormal tie to even: 0"},
     {0x00018000u, 0x0002u, "subnormal tie to even: up"},
@@ -318,12 +322,8 @@ TEST(FloatRound, Tf32BitPatterns) {
   for (const Tf32Case& c : kTf32Cases) {
     EXPECT_EQ(kernels::tf32_bits(bits_to_float(c.in)), c.out) << c.what;
   }
-  // NaN payloads only in the dropped bits stay NaN (not Inf).
-  for (const uint32_t nan : {0x7F800001u, 0xFF801FFFu, 0x7FBFFFFFu}) {
-    const uint32_t r = kernels::tf32_bits(bits_to_float(nan));
-    EXPECT_TRUE(std::isnan(bits_to_float(r))) << std::hex << nan << " -> " << r;
-    EXPECT_EQ(r & 0x1FFFu, 0u);
-    EXPECT_EQ(r & 0x80000000u, nan & 0x80000000u);
+  for (const uint32_t nan : {0x7FBFFFFFu, 0x7FFFFFFFu, 0xFFFFFFFFu}) {
+    EXPECT_EQ(kernels::tf32_bits(bits_to_float(nan)), 0x7FFFE000u) << std::hex << nan;
   }
 }
 
