@@ -17,7 +17,7 @@ namespace {
 
 constexpr size_t kMaxMessage = 4000;
 
-// CLI11 handles --help before it notices an unexpected argument, so `v3d render --help` would
+// CLI11 handles --help before it notices an unexpected argument, so `v3d rendr --help` would
 // print the main help and succeed; a word in a subcommand's place that names none is caught
 // here instead. Apps with subcommands (v3d, v3d convert) take no option values, so the first
 // argument of theirs that is not an option is the subcommand.
@@ -66,6 +66,7 @@ int run_cli(int argc, const char* const* argv) {
   add_study_command(app);
   add_stream_command(app);
   add_export_command(app);
+  add_render_command(app);
   try {
     check_subcommands(app, argc, argv);
     app.parse(argc, argv);

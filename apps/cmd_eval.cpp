@@ -1,12 +1,14 @@
 // v3d eval: evaluates a checkpoint on the test subjects of its experiment at the configured test
 // intervals (trainer/evaluate.h) and writes the tables as Markdown and every number as JSON.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +17,14 @@
 #include "data/atomic_file.h"
 #include "kernels/common.h"
 #include "report/eval_report.h"
+#include "report/render.h"
 #include "runtime/communicator.h"
 #include "runtime/device.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
 #include "trainer/model.h"
+#include "trainer/predict.h"
 #include "trainer/progress.h"
 #include "trainer/restore.h"
 
@@ -34,9 +38,50 @@ struct EvalArgs {
   std::string checkpoint, config, out, device, ltb;
   std::vector<std::string> overrides;
   std::vector<int> intervals;
+  int render = 0;  // --render N
+  std::string render_format = "mp4";
 };
 
+// --render N: the N test sequences with the largest MPJPE (whole sequences, TD 1, the config's
+// flip TTA), each as <out>/render/<subject>_<action>_camera<k>.<format>.
+void render_worst(TemporalModel& model, const std::vector<data::Sequence>& seqs,
+                  const EvalOptions& opt, const EvalArgs& a, const std::string& out) {
+  std::vector<const data::Sequence*> ptrs;
+  for (const auto& s : seqs) ptrs.push_back(&s);
+  std::vector<std::vector<float>> preds =
+      predict_sequences(model, ptrs, *opt.keypoints, *opt.joints, opt.flip_tta);
+  std::vector<std::pair<double, report::RenderSequence>> ranked;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    report::RenderSequence r =
+        report::render_sequence_of(seqs[i], std::move(preds[i]), *opt.keypoints, *opt.joints);
+    const double mpjpe = report::render_mpjpe_mm(r);
+    ranked.emplace_back(mpjpe, std::move(r));
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& x, const auto& y) { return x.first > y.first; });
+  const std::filesystem::path dir = std::filesystem::path(out) / "render";
+  std::filesystem::create_directories(dir);
+  const size_t n = std::min<size_t>(static_cast<size_t>(a.render), ranked.size());
+  for (size_t i = 0; i < n; ++i) {
+    std::string name = ranked[i].second.title;
+    for (char& c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+    }
+    const std::string path = (dir / (name + "." + a.render_format)).string();
+    report::render_video(ranked[i].second, report::RenderOptions{}, path);
+    std::printf("Rendered %s (MPJPE %.1f mm, rank %zu of %zu): %s\n",
+                ranked[i].second.title.c_str(), ranked[i].first, i + 1, ranked.size(),
+                path.c_str());
+    std::fflush(stdout);
+  }
+}
+
 void run_eval(const EvalArgs& a) {
+  if (a.render > 0 && !report::video_supported()) {
+    throw Error(
+        "--render: this build of v3d cannot write videos (FFmpeg's development files "
+        "were not found when it was configured)");
+  }
   // --intervals and --device are shorthands for --set, applied last so they win.
   std::vector<std::string> overrides = with_device(a.overrides, a.device);
   if (!a.intervals.empty()) {
@@ -114,6 +159,7 @@ void run_eval(const EvalArgs& a) {
   std::printf("Evaluated %lld frames x %zu intervals in %.1f s; wrote %s, %s and %s\n",
               static_cast<long long>(frames), opt.test_intervals.size(), secs, files[0].c_str(),
               files[1].c_str(), files[2].c_str());
+  if (a.render > 0) render_worst(model, seqs, opt, a, out);
 }
 
 }  // namespace
@@ -148,6 +194,13 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"off", "on", "both"}));
   cmd->add_option("--out", args->out,
                   "Directory for eval.md and eval.json (default: the checkpoint's directory)");
+  cmd->add_option("--render", args->render,
+                  "Also render the N test sequences with the largest MPJPE (TD 1) as videos in "
+                  "<out>/render/ (v3d render's drawing)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--render-format", args->render_format, "Video format of --render: mp4 or gif")
+      ->check(CLI::IsMember({"mp4", "gif"}))
+      ->capture_default_str();
   cmd->callback([args] {
     apply_blas(args->blas);
     run_eval(*args);

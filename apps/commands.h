@@ -18,5 +18,6 @@ void add_ltb_sweep_command(CLI::App& app);
 void add_study_command(CLI::App& app);
 void add_stream_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_render_command(CLI::App& app);
 
 }  // namespace v3d::apps

@@ -9,31 +9,25 @@
 #include <cstdio>
 #include <memory>
 
-#include "data/atomic_file.h"
 #include "kernels/common.h"
+#include "report/cairo_util.h"
 
 namespace v3d {
 namespace {
+
+using report::ContextDeleter;
+using report::draw_text;
+using report::select_font;
+using report::set_rgb;
+using report::SurfaceDeleter;
+using report::text_width;
 
 // Tableau 10: distinguishable, and readable on white.
 constexpr std::array<uint32_t, 10> kPalette = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd,
                                                0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf};
 
-constexpr const char* kFont = "DejaVu Sans";
 constexpr double kTitleSize = 16, kLabelSize = 13, kTickSize = 11, kLegendSize = 12;
 constexpr double kMarkerRadius = 3.5, kLineWidth = 2;
-
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-
-void set_rgb(cairo_t* cr, uint32_t rgb) {
-  cairo_set_source_rgb(cr, ((rgb >> 16) & 0xff) / 255.0, ((rgb >> 8) & 0xff) / 255.0,
-                       (rgb & 0xff) / 255.0);
-}
 
 // Heckbert's "nice numbers": 1, 2, 5 or 10 times a power of ten, rounded or covering x.
 double nice_number(double x, bool round) {
@@ -80,29 +74,6 @@ std::string format_tick(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
   return buf;
-}
-
-void select_font(cairo_t* cr, double size, bool bold = false) {
-  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL,
-                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-}
-
-double text_width(cairo_t* cr, const std::string& s) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, s.c_str(), &e);
-  return e.x_advance;
-}
-
-// Draws `s` with its anchor at (x, y): ax, ay in [0, 1] pick the point of the text's box
-// (0 = left/top, 1 = right/bottom); the box height is the font's ascent + descent.
-void draw_text(cairo_t* cr, const std::string& s, double x, double y, double ax, double ay) {
-  cairo_font_extents_t fe;
-  cairo_font_extents(cr, &fe);
-  const double w = text_width(cr, s);
-  const double h = fe.ascent + fe.descent;
-  cairo_move_to(cr, x - ax * w, y - ay * h + fe.ascent);
-  cairo_show_text(cr, s.c_str());
 }
 
 void draw_marker(cairo_t* cr, double x, double y) {
@@ -366,27 +337,7 @@ void write_line_plot_png(const PlotSpec& spec, const std::string& path) {
     }
   }
 
-  cairo_surface_flush(surface.get());
-  // Encoded in memory, then written by one checked write: cairo's own file output reports a full
-  // disk only as "error while writing to output stream", without the system's reason.
-  std::string png;
-  const cairo_status_t st = cairo_surface_write_to_png_stream(
-      surface.get(),
-      [](void* closure, const unsigned char* data, unsigned int length) {
-        static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
-        return CAIRO_STATUS_SUCCESS;
-      },
-      &png);
-  V3D_CHECK(st == CAIRO_STATUS_SUCCESS,
-            "plot: cannot encode " << path << ": " << cairo_status_to_string(st));
-  try {
-    data::write_bytes_atomically(path, png.data(), png.size());
-  } catch (const Error& e) {
-    // "plot: cannot write <path>: no space left (...)", as the plot's other errors read.
-    std::string why = e.what();
-    if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);
-    throw Error("plot: cannot write " + path + ": " + why);
-  }
+  report::write_png_atomically(surface.get(), path, "plot");
 }
 
 void plot_training_curve(const std::vector<EpochLog>& log, const std::string& path) {

@@ -26,9 +26,9 @@ namespace v3d::apps {
 namespace {
 
 TEST(Cli, UnknownSubcommandIsAnError) {
-  expect_one_line_error(run({"render", "--help"}), "unknown subcommand 'render'");
-  expect_one_line_error(run({"render"}), "unknown subcommand 'render'");
-  expect_one_line_error(run({"--help", "render"}), "unknown subcommand 'render'");
+  expect_one_line_error(run({"rendr", "--help"}), "unknown subcommand 'rendr'");
+  expect_one_line_error(run({"rendr"}), "unknown subcommand 'rendr'");
+  expect_one_line_error(run({"--help", "rendr"}), "unknown subcommand 'rendr'");
   const CliRun nested = run({"convert", "bogus", "--help"});
   expect_one_line_error(nested, "convert: unknown subcommand 'bogus'");
   EXPECT_NE(nested.err.find("h36m-archive"), std::string::npos) << nested.err;
