@@ -25,7 +25,7 @@ namespace v3d::apps {
 namespace {
 
 struct RenderArgs {
-  std::string checkpoint, input, format, res = "1000x1002", sequence, out, device, frames;
+  std::string checkpoint, input, format, res = "1000x1002", sequence, out, device, frames, video;
   std::string size = "960x480";
   int camera = -1;
   bool no_flip = false;
@@ -112,6 +112,7 @@ report::RenderSequence input_sequence(const RenderArgs& a, RestoredModel& m) {
   r.keypoints = m.keypoints;
   r.joints = m.joints;
   r.predicted_3d = infer_3d(*m.model, *found, !a.no_flip);
+  r.video = a.video;
   return r;
 }
 
@@ -139,6 +140,9 @@ void run_render(RenderArgs a) {
     throw Error("--out: " + a.out +
                 ": this build of v3d cannot write videos (FFmpeg's development files were not "
                 "found when it was configured); a .png contact sheet works");
+  }
+  if (!a.video.empty() && a.input.empty()) {
+    throw Error("--video: needs --input, the 2D keypoints of that video in its pixels");
   }
   remove_stale_temporaries_beside(a.out);
   RestoredModel m = restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
@@ -185,6 +189,9 @@ void add_render_command(CLI::App& app) {
   cmd->add_option("--input", args->input, "2D keypoint file (as v3d infer); default: test data")
       ->check(CLI::ExistingFile);
   cmd->add_option("--format", args->format, "Format of --input: h5, coco-json or vp3d-npz");
+  cmd->add_option("--video", args->video,
+                  "The video of --input: its frame N is drawn under the keypoints of frame N")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--res", args->res, "Image size WIDTHxHEIGHT of COCO JSON pixels")
       ->capture_default_str();
   add_coco_options(*cmd, args->coco);

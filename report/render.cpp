@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <memory>
 
 #include "data/atomic_file.h"
 #include "kernels/common.h"
@@ -95,9 +96,46 @@ double frame_mpjpe_mm(const RenderSequence& seq, int64_t row) {
   return 1000.0 * sum / j;
 }
 
-// Row `row` drawn into cr over (0, 0, width, height).
+// The video under the 2D panel: frame first_frame + row as a cairo surface over its pixels.
+class Background {
+ public:
+  explicit Background(const RenderSequence& seq) : seq_(seq) {
+#ifdef V3D_HAVE_FFMPEG
+    if (!seq.video.empty()) reader_ = std::make_unique<VideoReader>(seq.video);
+#endif
+  }
+  // Null without a video.
+  cairo_surface_t* frame(int64_t row) {
+#ifdef V3D_HAVE_FFMPEG
+    if (reader_ == nullptr) return nullptr;
+    const int64_t index = seq_.first_frame + row;
+    V3D_CHECK(reader_->read(index, pixels_), seq_.video << ": the video ends before frame " << index
+                                                        << ", which " << seq_.title << " needs");
+    surface_.reset(cairo_image_surface_create_for_data(
+        reinterpret_cast<unsigned char*>(pixels_.data()), CAIRO_FORMAT_RGB24, reader_->width(),
+        reader_->height(), reader_->width() * 4));
+    V3D_CHECK(cairo_surface_status(surface_.get()) == CAIRO_STATUS_SUCCESS,
+              seq_.video << ": cannot draw a " << reader_->width() << "x" << reader_->height()
+                         << " frame");
+    return surface_.get();
+#else
+    (void)row;
+    return nullptr;
+#endif
+  }
+
+ private:
+  const RenderSequence& seq_;
+#ifdef V3D_HAVE_FFMPEG
+  std::unique_ptr<VideoReader> reader_;
+#endif
+  std::vector<uint32_t> pixels_;
+  Surface surface_;
+};
+
+// Row `row` drawn into cr over (0, 0, width, height), over `video` (may be null) in the 2D panel.
 void draw_frame(cairo_t* cr, const RenderSequence& seq, const RenderOptions& o, const Box& box,
-                int64_t row) {
+                int64_t row, cairo_surface_t* video) {
   const double w = o.width, h = o.height, lw = line_width(o);
   cairo_set_source_rgb(cr, 1, 1, 1);
   cairo_rectangle(cr, 0, 0, w, h);
@@ -135,6 +173,17 @@ void draw_frame(cairo_t* cr, const RenderSequence& seq, const RenderOptions& o, 
   cairo_save(cr);
   cairo_rectangle(cr, 0, kHeader * h, w / 2, h - kHeader * h);
   cairo_clip(cr);
+  if (video != nullptr) {
+    const auto o0 = map_2d(box, o, 0, 0);
+    const auto o1 = map_2d(box, o, seq.image_width, seq.image_height);
+    cairo_save(cr);
+    cairo_translate(cr, o0[0], o0[1]);
+    cairo_scale(cr, (o1[0] - o0[0]) / cairo_image_surface_get_width(video),
+                (o1[1] - o0[1]) / cairo_image_surface_get_height(video));
+    cairo_set_source_surface(cr, video, 0, 0);
+    cairo_paint_with_alpha(cr, 0.6);
+    cairo_restore(cr);
+  }
   const int kj = seq.keypoints->num_joints();
   const float* k2 = seq.keypoints_2d.data() + static_cast<size_t>(row) * kj * 2;
   draw_skeleton(cr, *seq.keypoints, kKeypointColor, lw,
@@ -157,12 +206,12 @@ void draw_frame(cairo_t* cr, const RenderSequence& seq, const RenderOptions& o, 
 
 // A width x height image surface with row `row` drawn.
 Surface frame_surface(const RenderSequence& seq, const RenderOptions& o, const Box& box,
-                      int64_t row) {
+                      int64_t row, Background& background) {
   Surface surface(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, o.width, o.height));
   V3D_CHECK(cairo_surface_status(surface.get()) == CAIRO_STATUS_SUCCESS,
             "render: cannot allocate a " << o.width << "x" << o.height << " image");
   const Context cr(cairo_create(surface.get()));
-  draw_frame(cr.get(), seq, o, box, row);
+  draw_frame(cr.get(), seq, o, box, row, background.frame(row));
   cairo_surface_flush(surface.get());
   return surface;
 }
@@ -189,6 +238,16 @@ void validate_render(const RenderSequence& seq, const RenderOptions& o) {
     check_values(seq.ground_truth_3d, n * seq.joints->num_joints() * 3, "ground_truth_3d");
   }
   V3D_CHECK(seq.image_width >= 0 && seq.image_height >= 0, "render: negative image size");
+  if (!seq.video.empty()) {
+    V3D_CHECK(
+        seq.image_width > 0 && seq.image_height > 0,
+        "render: --video " << seq.video
+                           << " needs 2D keypoints in pixels of a known image size (--input)");
+    V3D_CHECK(video_supported(), "render: --video " << seq.video
+                                                    << ": this build of v3d cannot read videos "
+                                                       "(FFmpeg's development files were not "
+                                                       "found when it was configured)");
+  }
   V3D_CHECK(
       o.width >= 64 && o.width <= 8192 && o.height >= 64 && o.height <= 8192 && o.width % 2 == 0 &&
           o.height % 2 == 0,
@@ -245,7 +304,8 @@ std::vector<uint8_t> render_frame_rgb(const RenderSequence& seq, const RenderOpt
                                       int64_t row) {
   validate_render(seq, o);
   V3D_CHECK(row >= 0 && row < seq.frames, "render: row " << row << " out of range");
-  const Surface s = frame_surface(seq, o, box_2d(seq), row);
+  Background background(seq);
+  const Surface s = frame_surface(seq, o, box_2d(seq), row, background);
   return surface_rgb(s.get());
 }
 
@@ -269,8 +329,9 @@ void render_video(const RenderSequence& seq, const RenderOptions& o, const std::
   data::write_atomically(path, [&](const std::string& file) {
     VideoWriter video(path, file, ext == ".gif" ? VideoFormat::kGif : VideoFormat::kMp4, o.width,
                       o.height, o.fps);
+    Background background(seq);
     for (int64_t row = o.begin; row < end; ++row) {
-      const Surface s = frame_surface(seq, o, box, row);
+      const Surface s = frame_surface(seq, o, box, row, background);
       video.add_frame(cairo_image_surface_get_data(s.get()),
                       cairo_image_surface_get_stride(s.get()));
       if (on_frame) on_frame(row - o.begin + 1, end - o.begin);
@@ -312,12 +373,13 @@ void render_contact_sheet(const RenderSequence& seq, const RenderOptions& o,
   cairo_set_source_rgb(cr.get(), 1, 1, 1);
   cairo_paint(cr.get());
   const Box box = box_2d(seq);
+  Background background(seq);
   for (size_t i = 0; i < rows.size(); ++i) {
     cairo_save(cr.get());
     cairo_translate(cr.get(), static_cast<double>(i % cols) * cw,
                     static_cast<double>(i / cols) * ch);
     cairo_scale(cr.get(), scale, scale);
-    draw_frame(cr.get(), seq, o, box, rows[i]);
+    draw_frame(cr.get(), seq, o, box, rows[i], background.frame(rows[i]));
     cairo_restore(cr.get());
   }
   write_png_atomically(sheet.get(), path, "render");

@@ -3,7 +3,8 @@
 //
 //   2D panel  the keypoints of the frame (bones where the layout has parents, a dot per keypoint),
 //             in the image box (0..width, 0..height) when the input's image size is known, else in
-//             the box of all the sequence's keypoints; y points down, as in the image.
+//             the box of all the sequence's keypoints; y points down, as in the image. With a
+//             video, its frame under them, faded (60% opacity over white).
 //   3D panel  the predicted pose (red) and, when the sequence has it, the ground truth (blue), in
 //             camera space (x right, y down, z forward), root-relative, seen orthographically from
 //             `azimuth` degrees around the vertical axis (0: from the camera that filmed the 2D)
@@ -39,6 +40,9 @@ struct RenderSequence {
   std::vector<float> predicted_3d;     // (frames, joints->num_joints(), 3), metres
   std::vector<float> ground_truth_3d;  // the same shape, or empty
   const data::Skeleton* joints = &data::Skeleton::h36m17();
+  // A video whose frame first_frame + row (0 = its first) is drawn under row's 2D keypoints,
+  // scaled to the image size (which must be known); "" for none. Needs video_supported().
+  std::string video;
 };
 
 // A prepared sequence (normalised 2D, camera-space root-relative 3D as ground truth when it has

@@ -145,3 +145,114 @@ void VideoWriter::finish() {
 }
 
 }  // namespace v3d::report
+
+namespace v3d::report {
+
+struct VideoReader::Impl {
+  std::string path;
+  AVFormatContext* format = nullptr;
+  AVCodecContext* codec = nullptr;
+  SwsContext* sws = nullptr;
+  AVFrame* frame = nullptr;
+  AVPacket* packet = nullptr;
+  int stream = -1;
+  int64_t next = 0;  // index of the next frame the decoder returns
+  bool drained = false;
+
+  ~Impl() { close(); }
+  void close() {
+    avformat_close_input(&format);
+    avcodec_free_context(&codec);
+    sws_freeContext(sws);
+    sws = nullptr;
+    av_frame_free(&frame);
+    av_packet_free(&packet);
+  }
+  void check(int status, const char* what) const {
+    if (status >= 0) return;
+    char reason[AV_ERROR_MAX_STRING_SIZE] = {};
+    av_strerror(status, reason, sizeof(reason));
+    throw Error(path + ": cannot decode video (" + what + ": " + reason + ")");
+  }
+  void require(bool ok, const char* what) const {
+    if (!ok) throw Error(path + ": cannot decode video (" + what + ")");
+  }
+
+  void open() {
+    close();
+    next = 0;
+    drained = false;
+    check(avformat_open_input(&format, path.c_str(), nullptr, nullptr), "open");
+    check(avformat_find_stream_info(format, nullptr), "stream information");
+    const AVCodec* decoder = nullptr;
+    stream = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
+    check(stream, "no video stream");
+    codec = avcodec_alloc_context3(decoder);
+    frame = av_frame_alloc();
+    packet = av_packet_alloc();
+    require(codec != nullptr && frame != nullptr && packet != nullptr, "out of memory");
+    check(avcodec_parameters_to_context(codec, format->streams[stream]->codecpar), "parameters");
+    check(avcodec_open2(codec, decoder, nullptr), "open the decoder");
+    require(codec->width > 0 && codec->height > 0, "no frame size");
+  }
+
+  // The next decoded frame into `frame`; false at the end.
+  bool decode_next() {
+    for (;;) {
+      const int got = avcodec_receive_frame(codec, frame);
+      if (got == 0) return true;
+      if (got == AVERROR_EOF) return false;
+      if (got != AVERROR(EAGAIN)) check(got, "decode");
+      if (drained) return false;
+      const int read = av_read_frame(format, packet);
+      if (read == AVERROR_EOF) {
+        drained = true;
+        check(avcodec_send_packet(codec, nullptr), "flush");
+        continue;
+      }
+      check(read, "read");
+      if (packet->stream_index == stream) {
+        const int sent = avcodec_send_packet(codec, packet);
+        av_packet_unref(packet);
+        check(sent, "decode");
+      } else {
+        av_packet_unref(packet);
+      }
+    }
+  }
+};
+
+VideoReader::VideoReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  av_log_set_level(AV_LOG_ERROR);
+  impl_->path = path;
+  impl_->open();
+}
+
+VideoReader::~VideoReader() = default;
+
+int VideoReader::width() const { return impl_->codec->width; }
+int VideoReader::height() const { return impl_->codec->height; }
+
+bool VideoReader::read(int64_t index, std::vector<uint32_t>& pixels) {
+  Impl& v = *impl_;
+  V3D_CHECK(index >= 0, v.path << ": frame " << index << " < 0");
+  if (index < v.next) v.open();
+  for (;;) {
+    if (!v.decode_next()) return false;
+    if (v.next++ == index) break;
+    av_frame_unref(v.frame);
+  }
+  const int w = v.codec->width, h = v.codec->height;
+  v.require(v.frame->width == w && v.frame->height == h, "the frame size changes");
+  v.sws = sws_getCachedContext(v.sws, w, h, static_cast<AVPixelFormat>(v.frame->format), w, h,
+                               AV_PIX_FMT_RGB32, SWS_BILINEAR, nullptr, nullptr, nullptr);
+  v.require(v.sws != nullptr, "no conversion of its pixels to RGB");
+  pixels.resize(static_cast<size_t>(w) * h);
+  uint8_t* const planes[1] = {reinterpret_cast<uint8_t*>(pixels.data())};
+  const int strides[1] = {w * 4};
+  sws_scale(v.sws, v.frame->data, v.frame->linesize, 0, h, planes, strides);
+  av_frame_unref(v.frame);
+  return true;
+}
+
+}  // namespace v3d::report

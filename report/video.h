@@ -1,4 +1,5 @@
-// Video files from RGB frames through FFmpeg's libraries (libavformat, libavcodec, libswscale):
+// Video files from RGB frames through FFmpeg's libraries (libavformat, libavcodec, libswscale), and
+// frames from video files:
 // MP4 with H.264 (libx264 when FFmpeg has it, else FFmpeg's own MPEG-4 part 2) in yuv420p, or GIF
 // in FFmpeg's RGB 3-3-2 palette. Built only where FFmpeg's development files were found
 // (V3D_HAVE_FFMPEG); report/render.h is what the commands use.
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace v3d::report {
 
@@ -28,6 +30,27 @@ class VideoWriter {
   void add_frame(const uint8_t* bgra, int stride);
   // Flushes the encoder and writes the trailer; the file is complete after it.
   void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Frames of a video file, decoded in order (libavformat, libavcodec) and converted to cairo's
+// ARGB32 pixels (libswscale). Errors: "<path>: cannot decode video (<what>: <FFmpeg's reason>)".
+class VideoReader {
+ public:
+  explicit VideoReader(const std::string& path);
+  ~VideoReader();
+  VideoReader(const VideoReader&) = delete;
+  VideoReader& operator=(const VideoReader&) = delete;
+
+  int width() const;
+  int height() const;
+  // Frame `index` (0 = the first decoded) as width x height ARGB32 pixels, rows width * 4 bytes
+  // apart; false when the video ends before it. Reading an earlier frame than the last one read
+  // decodes the video again from its start.
+  bool read(int64_t index, std::vector<uint32_t>& pixels);
 
  private:
   struct Impl;

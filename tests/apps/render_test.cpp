@@ -105,6 +105,9 @@ TEST(RenderCli, BadOptionsAreOneErrorLine) {
   expect_one_line_error(run({"render", "--checkpoint", ckpt, "--sheet-frames", "0,100000", "--out",
                              dir.file("x.png")}),
                         "frame row 100000 is outside");
+  expect_one_line_error(
+      run({"render", "--checkpoint", ckpt, "--video", ckpt, "--out", dir.file("x.gif")}),
+      "--video: needs --input");
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.gif")));
   EXPECT_FALSE(std::filesystem::exists(dir.file("x.png")));
 }

@@ -139,6 +139,40 @@ TEST_F(RenderVideo, DecodedFrameHasTheSkeletonsWhereTheProjectionsPutThem) {
   EXPECT_TRUE(image.has_color_near({o.width * 0.99, o.height * 0.98}, 0xffffff, 0, 12));
 }
 
+TEST_F(RenderVideo, TheVideoIsUnderTheKeypoints) {
+  // A 640x480 video of one colour, 40 frames, and the synthetic sequence's 2D in its pixels.
+  const std::string video = (dir_ / "input.mp4").string();
+  run("ffmpeg -v error -f lavfi -i color=c=0x4080c0:s=640x480:r=25 -frames:v 40 -pix_fmt yuv420p "
+      "'" +
+      video + "'");
+  RenderSequence seq = test::synthetic_render_sequence();
+  seq.image_width = 640;
+  seq.image_height = 480;
+  for (size_t i = 0; i < seq.keypoints_2d.size(); i += 2) {
+    seq.keypoints_2d[i] = (seq.keypoints_2d[i] + 1) * 320;
+    seq.keypoints_2d[i + 1] = (seq.keypoints_2d[i + 1] + 0.75f) * 320;
+  }
+  seq.video = video;
+  const RenderOptions o;
+  const std::vector<uint8_t> rgb = render_frame_rgb(seq, o, 30);
+  const test::Image image{o.width, o.height, rgb};
+  // Near the image's corner: the video's colour at 60% over white; the keypoints on top of it.
+  EXPECT_TRUE(image.has_color_near(view_2d(seq, o, 8, 8), 0x8cb3d9, 0, 8));
+  EXPECT_TRUE(image.has_color_near(view_2d(seq, o, 632, 472), 0x8cb3d9, 0, 8));
+  const size_t k = (30 * 17 + 10) * 2;
+  EXPECT_TRUE(image.has_color_near(view_2d(seq, o, seq.keypoints_2d[k], seq.keypoints_2d[k + 1]),
+                                   kKeypointColor, 1, 10));
+  // Frames past the video's end: one error naming the video and the frame.
+  seq.first_frame = 25;
+  try {
+    render_frame_rgb(seq, o, 30);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the video ends before frame 55"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(RenderVideo, AFailedWriteLeavesNoFile) {
   const RenderSequence seq = test::synthetic_render_sequence();
   const std::string path = (dir_ / "missing" / "walk.mp4").string();
