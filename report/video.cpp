@@ -12,6 +12,20 @@ extern "C" {
 #include "kernels/common.h"
 
 namespace v3d::report {
+namespace {
+
+// Throws "<path>: cannot <verb> video (<what>: <FFmpeg's reason>)" for a negative status.
+void check_av(int status, const std::string& path, const char* verb, const char* what) {
+  if (status >= 0) return;
+  char reason[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(status, reason, sizeof(reason));
+  throw Error(path + ": cannot " + verb + " video (" + what + ": " + reason + ")");
+}
+void require_av(bool ok, const std::string& path, const char* verb, const char* what) {
+  if (!ok) throw Error(path + ": cannot " + verb + " video (" + what + ")");
+}
+
+}  // namespace
 
 struct VideoWriter::Impl {
   std::string path;
@@ -34,16 +48,8 @@ struct VideoWriter::Impl {
     av_packet_free(&packet);
   }
 
-  // Throws "<path>: cannot encode video (<what>: <FFmpeg's reason>)" for a negative status.
-  void check(int status, const char* what) const {
-    if (status >= 0) return;
-    char reason[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(status, reason, sizeof(reason));
-    throw Error(path + ": cannot encode video (" + what + ": " + reason + ")");
-  }
-  void require(bool ok, const char* what) const {
-    if (!ok) throw Error(path + ": cannot encode video (" + what + ")");
-  }
+  void check(int status, const char* what) const { check_av(status, path, "encode", what); }
+  void require(bool ok, const char* what) const { require_av(ok, path, "encode", what); }
 
   // Every packet the encoder has ready, into the file.
   void drain() {
@@ -168,15 +174,8 @@ struct VideoReader::Impl {
     av_frame_free(&frame);
     av_packet_free(&packet);
   }
-  void check(int status, const char* what) const {
-    if (status >= 0) return;
-    char reason[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(status, reason, sizeof(reason));
-    throw Error(path + ": cannot decode video (" + what + ": " + reason + ")");
-  }
-  void require(bool ok, const char* what) const {
-    if (!ok) throw Error(path + ": cannot decode video (" + what + ")");
-  }
+  void check(int status, const char* what) const { check_av(status, path, "decode", what); }
+  void require(bool ok, const char* what) const { require_av(ok, path, "decode", what); }
 
   void open() {
     close();
