@@ -67,15 +67,28 @@ void draw_dot(cairo_t* cr, const std::array<double, 2>& p, double r) {
   cairo_fill(cr);
 }
 
-// Bones (where the layout has parents) and a dot per joint, through `at(joint)`.
+// The lines drawn between keypoints: each joint to its parent, or for COCO's keypoints (no tree)
+// the limbs COCO's own visualisation draws.
+std::vector<std::array<int, 2>> bones(const data::Skeleton& s) {
+  std::vector<std::array<int, 2>> out;
+  for (size_t j = 0; j < s.parents.size(); ++j) {
+    if (s.parents[j] >= 0) out.push_back({static_cast<int>(j), s.parents[j]});
+  }
+  if (s.parents.empty() && s.name == "coco17") {
+    out = {{0, 1},  {0, 2},  {1, 3},  {2, 4},   {5, 6},   {5, 7},   {7, 9},   {6, 8},
+           {8, 10}, {5, 11}, {6, 12}, {11, 12}, {11, 13}, {13, 15}, {12, 14}, {14, 16}};
+  }
+  return out;
+}
+
+// Bones and a dot per joint, through `at(joint)`.
 template <class At>
 void draw_skeleton(cairo_t* cr, const data::Skeleton& s, uint32_t color, double width, At at) {
   set_rgb(cr, color);
   cairo_set_line_width(cr, width);
   cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-  for (size_t j = 0; j < s.parents.size(); ++j) {
-    if (s.parents[j] < 0) continue;
-    const auto a = at(static_cast<int>(j)), b = at(s.parents[j]);
+  for (const auto& [j, k] : bones(s)) {
+    const auto a = at(j), b = at(k);
     cairo_move_to(cr, a[0], a[1]);
     cairo_line_to(cr, b[0], b[1]);
   }

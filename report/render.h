@@ -1,7 +1,8 @@
 // Animations and stills of a lifted sequence (`v3d render`, `v3d eval --render N`): each frame
 // is one image, the 2D input on the left and the 3D skeleton on the right.
 //
-//   2D panel  the keypoints of the frame (bones where the layout has parents, a dot per keypoint),
+//   2D panel  the keypoints of the frame (bones where the layout has parents, COCO's limbs for its
+//             keypoints, a dot per keypoint),
 //             in the image box (0..width, 0..height) when the input's image size is known, else in
 //             the box of all the sequence's keypoints; y points down, as in the image. With a
 //             video, its frame under them, faded (60% opacity over white).
