@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""benchmarks/gpu_results.py on the files of the first H200 run of scripts/gpu-check (2026-12-04,
+tests/benchmarks/gpu-check-h200/, ctest_gpu.xml cut to its header): every table and figure it
+writes, and a folder of a run whose steps did not run."""
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "gpu_results.py"
+FIXTURE = ROOT / "tests" / "benchmarks" / "gpu-check-h200"
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def run(folder):
+    r = subprocess.run([sys.executable, str(SCRIPT), str(folder)], capture_output=True, text=True)
+    check(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
+    return r.stdout
+
+
+out = run(FIXTURE)
+lines = out.splitlines()
+check(lines[0] == "### 2026-12-04: NVIDIA H200 (scripts/gpu-check)", f"title: {lines[0]}")
+check("gpu-labelled tests: 215, failed 0, skipped 3." in out, "ctest counts")
+check(sum(1 for l in lines if l.startswith("| `")) == 20, "one row per step")
+layer_rows = [l for l in lines if l.startswith("| train ") or l.startswith("| infer ")]
+check(len(layer_rows) == 48, f"24 layer rows in fp32 and tf32, got {len(layer_rows)}")
+check("| infer conv d3 | fwd | 9992 x 1024 x 3072 | 4.634 | 1.581 | 1.703 | 0.34 | 0.37 | 20.3% |"
+      in out, "an fp32 row")
+check("**tf32 (tensor cores everywhere)**, peak 535.3 TFLOP/s:" in out, "the TF32 peak")
+check("Summed over the 24 rows: ours 33.7 ms, cuBLASLt 12.2 ms, cuDNN 45.2 ms (ours 0.36x cuBLASLt, "
+      "1.34x cuDNN)." in out, "the fp32 sums")
+check("| 27 frames | fp32 | auto | 272,915 | eager | 50,460 | 5.41 | 1,366,572 | 1,268,950 | 1.08 |"
+      in out, "the auto row")
+check("| 243 frames | fp32 | v3d | 13,128 | eager | 17,244 | 0.76 | 327,946 | 651,936 | 0.50 |" in out,
+      "the 243-frame row")
+check("| 27 frames | bf16 | v3d | 387,578 | eager (autocast) | 131,559 | 2.95 |  |  |  |" in out,
+      "a training-only row")
+check("ours `v3d` 3.1 / 5.2 / 0.1, ours `auto` 1.3 / 2.3 / 0.1, PyTorch eager 2.8 / 16.6 / 0.9." in out,
+      "the phases")
+
+with tempfile.TemporaryDirectory() as empty:
+    out = run(empty)
+    check("### undated: GPU (scripts/gpu-check)" in out, "an empty run's title")
+    check("steps.tsv is missing" in out, "missing steps")
+    check("bench_tcn_gpu.json is missing" in out, "missing benchmark")
+    check("no pair of e2e_*.json files" in out, "missing e2e")
+
+for f in failures:
+    print("FAIL:", f)
+print("gpu_results_test:", "ok" if not failures else f"{len(failures)} failures")
+sys.exit(1 if failures else 0)
