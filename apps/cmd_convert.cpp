@@ -45,6 +45,10 @@ void print_summary(const std::string& path, const data::Dataset& d) {
   int64_t actions = 0, frames = 0, takes_2d = 0;
   std::printf("%s: v3d-pose version %d, skeleton %s (%d joints), %g fps\n", path.c_str(),
               data::kFormatVersion, d.skeleton.name.c_str(), d.skeleton.num_joints(), d.fps);
+  if (!d.keypoints_2d.empty()) {
+    std::printf("2D keypoints: %s (%d), a detector's layout (data.keypoints: %s)\n",
+                d.keypoints_2d.c_str(), d.skeleton_2d().num_joints(), d.keypoints_2d.c_str());
+  }
   for (const auto& [name, s] : d.subjects) {
     int64_t s_frames = 0, s_2d = 0, s_3d = 0;
     for (const auto& [a_name, a] : s.actions) {
@@ -104,13 +108,15 @@ void add_convert_command(CLI::App& app) {
   auto* npz = cmd->add_subcommand(
       "npz",
       "Import VideoPose3D's npz files (positions_3d (N, 32, 3) metres; positions_2d [cam0..cam3] "
-      "(N, 17, 2) pixels) through scripts/convert_npz.py, which needs /usr/bin/python3 with "
+      "(N, K, 2) pixels) through scripts/convert_npz.py, which needs /usr/bin/python3 with "
       "numpy and h5py (apt-get install python3-numpy python3-h5py; $V3D_PYTHON overrides the "
       "interpreter, $V3D_SCRIPTS_DIR the scripts folder). Adds the shipped Human3.6M cameras");
   npz->add_option("--npz-3d", opt->npz_3d, "data_3d_h36m.npz")->required();
   npz->add_option("--npz-2d", opt->npz_2d,
-                  "data_2d_h36m_<k>.npz (H36M 17-joint layout; 2D longer than the mocap is "
-                  "truncated to it)");
+                  "data_2d_h36m_<k>.npz: H36M-17 (CPN, ground truth), COCO-17 "
+                  "(detectron_pt_coco) or MPII-16 (stacked hourglass) keypoints, told by the "
+                  "metadata; the latter two are kept in their layout (data.keypoints coco17 or "
+                  "mpii16). 2D longer than the mocap is truncated to it");
   npz->add_option("--out", opt->out, "output .h5 (written to a temporary file, then renamed)")
       ->required();
   npz->callback([opt] {

@@ -179,6 +179,7 @@ void write_contents(const Dataset& d, H5::H5File& file) {
   write_string_attr(root, "format", kFormatName);
   write_int_attr(root, "version", kFormatVersion);
   write_float_attr(root, "fps", &d.fps, 1, true);
+  if (!d.keypoints_2d.empty()) write_string_attr(root, "keypoints_2d", d.keypoints_2d);
 
   H5::Group sk = file.createGroup("/skeleton");
   write_string_attr(sk, "name", d.skeleton.name);
@@ -188,6 +189,7 @@ void write_contents(const Dataset& d, H5::H5File& file) {
   write_int_dataset(sk, "joints_right", d.skeleton.joints_right);
 
   const hsize_t J = static_cast<hsize_t>(d.skeleton.num_joints());
+  const hsize_t K = static_cast<hsize_t>(d.skeleton_2d().num_joints());
   H5::Group subjects = file.createGroup("/subjects");
   for (const auto& [s_name, subject] : d.subjects) {
     H5::Group s = subjects.createGroup(s_name);
@@ -203,13 +205,13 @@ void write_contents(const Dataset& d, H5::H5File& file) {
       if (!action.positions_2d.empty()) {
         H5::Group p2 = a.createGroup("positions_2d");
         for (const auto& [k, xy] : action.positions_2d) {
-          write_pose_dataset(p2, std::to_string(k), xy, {N, J, 2});
+          write_pose_dataset(p2, std::to_string(k), xy, {N, K, 2});
         }
       }
       if (!action.confidence_2d.empty()) {
         H5::Group c2 = a.createGroup("confidence_2d");
         for (const auto& [k, c] : action.confidence_2d) {
-          write_pose_dataset(c2, std::to_string(k), c, {N, J});
+          write_pose_dataset(c2, std::to_string(k), c, {N, K});
         }
       }
     }
@@ -490,6 +492,16 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
                                       (version > kFormatVersion ? "; update v3d)" : ")"));
   }
   r.attr_floats(root, "fps", "/", &d.fps, 1);
+  const bool has_layout_2d =
+      r.call("/", "cannot look up", [&] { return root.attrExists("keypoints_2d"); });
+  if (has_layout_2d) {
+    d.keypoints_2d = r.attr_string(root, "keypoints_2d", "/");
+    if (d.keypoints_2d != "coco17" && d.keypoints_2d != "mpii16") {
+      r.fail("/ attribute keypoints_2d", "'" + excerpt(d.keypoints_2d) +
+                                             "' (expected coco17 or mpii16, or no attribute for "
+                                             "2D in the skeleton's layout)");
+    }
+  }
   r.only_members(root, "/", {"skeleton", "subjects"});
 
   H5::Group sk = r.group(root, "skeleton", "/");
@@ -501,6 +513,8 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
   d.skeleton.joints_right = r.int_dataset(sk, "joints_right", "/skeleton");
   const int J = d.skeleton.num_joints();
   if (J == 0) r.fail("/skeleton/joint_names", "no joints");
+  // The 2D's keypoints: its own layout's (checked against the skeleton by validate()).
+  const int K = d.keypoints_2d.empty() ? J : Skeleton::by_name(d.keypoints_2d).num_joints();
 
   H5::Group subjects = r.group(root, "subjects", "/");
   std::vector<std::string> names = r.members(subjects, "/subjects");
@@ -543,9 +557,9 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
         action.frames = r.pose_dataset(a, "positions_3d", path, J, 3, &action.positions_3d);
       }
       // Shapes of the 2D data are checked even when its values are not read.
-      read_per_camera(r, a, path, "positions_2d", J, 2, filter.positions_2d, action.frames,
+      read_per_camera(r, a, path, "positions_2d", K, 2, filter.positions_2d, action.frames,
                       action.positions_2d);
-      read_per_camera(r, a, path, "confidence_2d", J, 1, filter.positions_2d, action.frames,
+      read_per_camera(r, a, path, "confidence_2d", K, 1, filter.positions_2d, action.frames,
                       action.confidence_2d);
       if (action.frames == 0) r.fail(path, "neither positions_3d nor positions_2d");
       // A 2D-only action carries nothing when 2D is not asked for.
@@ -564,6 +578,10 @@ Dataset read_contents(const Reader& r, H5::H5File& file, const ReadFilter& filte
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+
+const Skeleton& Dataset::skeleton_2d() const {
+  return keypoints_2d.empty() ? skeleton : Skeleton::by_name(keypoints_2d);
+}
 
 void Dataset::validate() const {
   try {
@@ -588,6 +606,12 @@ void Dataset::validate() const {
                                                   "docs/data-format.md lists them)");
   const int J = skeleton.num_joints();
   V3D_CHECK(J > 0, "/skeleton: no joints");
+  V3D_CHECK(keypoints_2d.empty() || ((keypoints_2d == "coco17" || keypoints_2d == "mpii16") &&
+                                     skeleton.name == "h36m17"),
+            "/ attribute keypoints_2d: '" << excerpt(keypoints_2d)
+                                          << "' (expected coco17 or mpii16 with the h36m17 "
+                                             "skeleton, or none)");
+  const int K = skeleton_2d().num_joints();
   V3D_CHECK(std::isfinite(fps) && fps > 0, "/ attribute fps: must be positive, got " << fps);
   for (const auto& [s_name, subject] : subjects) {
     const std::string sp = "/subjects/" + s_name;
@@ -612,15 +636,15 @@ void Dataset::validate() const {
       for (const auto& [k, xy] : action.positions_2d) {
         const std::string p = ap + "/positions_2d/" + std::to_string(k);
         V3D_CHECK(k >= 0, p << ": camera index must be >= 0");
-        check_size(xy, action.frames, J, 2, p);
-        check_finite(xy, J, 2, p);
+        check_size(xy, action.frames, K, 2, p);
+        check_finite(xy, K, 2, p);
       }
       for (const auto& [k, c] : action.confidence_2d) {
         const std::string p = ap + "/confidence_2d/" + std::to_string(k);
         V3D_CHECK(action.positions_2d.count(k) == 1,
                   p << ": confidence without positions_2d/" << k);
-        check_size(c, action.frames, J, 1, p);
-        check_finite(c, J, 1, p);
+        check_size(c, action.frames, K, 1, p);
+        check_finite(c, K, 1, p);
       }
     }
   }

@@ -2,9 +2,10 @@
 //   /skeleton                                    layout name, joint names, parents, left, right
 //   /subjects/<S>/cameras/<k>                    intrinsics, extrinsics, id
 //   /subjects/<S>/actions/<A>/positions_3d       (N, J, 3) float32, world, metres
-//   /subjects/<S>/actions/<A>/positions_2d/<k>   (N, J, 2) float32, pixels, camera k (optional)
-//   /subjects/<S>/actions/<A>/confidence_2d/<k>  (N, J) float32 (optional)
-// Root attributes: format "v3d-pose", version, fps.
+//   /subjects/<S>/actions/<A>/positions_2d/<k>   (N, K, 2) float32, pixels, camera k (optional)
+//   /subjects/<S>/actions/<A>/confidence_2d/<k>  (N, K) float32 (optional)
+// Root attributes: format "v3d-pose", version, fps, and keypoints_2d (optional: the layout of the
+// 2D, "coco17" or "mpii16", when it is not the skeleton's; K its keypoints, else K = J).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,11 @@ struct SubjectData {
 struct Dataset {
   Skeleton skeleton;
   float fps = 50.0f;
+  // The layout of positions_2d and confidence_2d when it is not the skeleton's (a detector's
+  // COCO-17 or MPII-16 keypoints of a Human3.6M take); "" when it is.
+  std::string keypoints_2d;
+  // The skeleton the 2D is in: Skeleton::by_name(keypoints_2d), or `skeleton`.
+  const Skeleton& skeleton_2d() const;
   std::map<std::string, SubjectData> subjects;  // "S1" -> ...
 
   // Throws v3d::Error naming the subject, action and field on inconsistent sizes, NaN or Inf.

@@ -144,14 +144,17 @@ std::vector<InferInput> read_infer_input_h5(const std::string& path, int camera,
     throw Error(path + ": /subjects/*/cameras/" + std::to_string(camera) +
                 ": no subject has camera " + std::to_string(camera));
   spec.cameras = {camera};
-  spec.pseudo_coco = pseudo_coco;
+  // A file with a detector's keypoints (keypoints_2d) gives them as stored; else the skeleton's
+  // 2D, or COCO-17 made from it.
+  spec.keypoints_2d = ds.keypoints_2d;
+  spec.pseudo_coco = pseudo_coco && ds.keypoints_2d.empty();
   std::vector<Sequence> seqs;
   try {
     seqs = prepare_sequences(ds, spec);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  const int joints = ds.skeleton.num_joints();
+  const int joints = spec.pseudo_coco ? 17 : ds.skeleton_2d().num_joints();
   std::vector<InferInput> out;
   for (auto& seq : seqs) {
     const Camera& cam = ds.subjects.at(seq.subject).cameras.at(camera);
@@ -161,7 +164,7 @@ std::vector<InferInput> read_infer_input_h5(const std::string& path, int camera,
     in.joints = joints;
     in.res_w = cam.res_w;
     in.res_h = cam.res_h;
-    in.keypoints = pseudo_coco ? "coco17" : ds.skeleton.name;
+    in.keypoints = spec.pseudo_coco ? "coco17" : ds.skeleton_2d().name;
     if (in.res_w <= 0 || in.res_h <= 0)
       throw Error(path + ": /subjects/" + seq.subject + "/cameras/" + std::to_string(camera) +
                   ": no resolution (res_w " + std::to_string(cam.res_w) + ", res_h " +

@@ -104,6 +104,21 @@ std::vector<Sequence> prepare_sequences(const Dataset& dataset, const PrepareSpe
   V3D_CHECK(
       !spec.pseudo_coco || (skeleton.name == "h36m17" && joints == 17),
       "prepare: pseudo_coco needs the h36m17 skeleton, the dataset has '" << skeleton.name << "'");
+  // The 2D's own layout (a detector's keypoints) is read as stored, and only when asked for.
+  const std::string file_layout =
+      dataset.keypoints_2d.empty() ? skeleton.name : dataset.keypoints_2d;
+  const std::string wanted_layout = spec.keypoints_2d.empty() ? skeleton.name : spec.keypoints_2d;
+  V3D_CHECK(file_layout == wanted_layout, "prepare: the file's 2D keypoints are "
+                                              << file_layout << ", the model reads "
+                                              << wanted_layout
+                                              << " (data.keypoints must match the file's "
+                                                 "keypoints_2d)");
+  const bool own_layout = !dataset.keypoints_2d.empty();
+  V3D_CHECK(!own_layout || (!spec.ground_truth_2d && !spec.pseudo_coco),
+            "prepare: the file's 2D is " << file_layout
+                                         << " keypoints, which neither ground-truth projection "
+                                            "nor pseudo_coco can make from the 3D");
+  const int keypoints = dataset.skeleton_2d().num_joints();
   // Fail on bad arguments before any work.
   (void)subset_range(1, spec.subset, spec.downsample);
   const int root = root_joint(skeleton);
@@ -140,6 +155,9 @@ std::vector<Sequence> prepare_sequences(const Dataset& dataset, const PrepareSpe
         const auto two_d = ad.positions_2d.find(k);
         const bool stored_2d = two_d != ad.positions_2d.end() && !spec.ground_truth_2d;
         if (!stored_2d && !has_3d) continue;  // nothing for this view
+        V3D_CHECK(stored_2d || !own_layout,
+                  "prepare: " << where << " camera " << k << " has no stored " << file_layout
+                              << " 2D (which cannot be projected from the 3D)");
 
         Sequence seq;
         seq.subject = subject;
@@ -155,11 +173,11 @@ std::vector<Sequence> prepare_sequences(const Dataset& dataset, const PrepareSpe
                     "prepare: " << where << " camera " << k << " has no resolution (res_w "
                                 << cam.res_w << ", res_h " << cam.res_h << ")");
           const std::vector<float>& px = two_d->second;
-          const int64_t row = int64_t{joints} * 2;
+          const int64_t row = int64_t{keypoints} * 2;
           V3D_CHECK(static_cast<int64_t>(px.size()) % row == 0 &&
                         static_cast<int64_t>(px.size()) / row >= ad.frames,
                     "prepare: " << where << " positions_2d/" << k << " has " << px.size()
-                                << " values, expected at least (" << ad.frames << ", " << joints
+                                << " values, expected at least (" << ad.frames << ", " << keypoints
                                 << ", 2)");
           // Rows past the mocap length (extra video frames) are dropped by the range.
           seq.poses_2d =
@@ -175,7 +193,7 @@ std::vector<Sequence> prepare_sequences(const Dataset& dataset, const PrepareSpe
           seq.poses_3d = std::move(camera_3d);
         }
         if (spec.pseudo_coco) seq.poses_2d = to_pseudo_coco(seq.poses_2d, seq.frames, 2);
-        validate_sequence(seq, joints, joints, false);
+        validate_sequence(seq, keypoints, joints, false);
         out.push_back(std::move(seq));
       }
     }

@@ -44,12 +44,18 @@ struct PrepareSpec {
   int downsample = 1;            // keep every downsample-th frame
   bool ground_truth_2d = false;  // project the 3D even where 2D is stored (VideoPose3D's -k gt)
   bool pseudo_coco = false;      // 2D as COCO-17 made from H36M-17 (the paper's second test set)
+  // The layout of the stored 2D to read: "" for the skeleton's, or the file's keypoints_2d
+  // ("coco17", "mpii16": a detector's keypoints, used as stored; they cannot be projected from
+  // the 3D, so every selected view must have them).
+  std::string keypoints_2d;
 };
 
 // For each selected subject (spec order), action (name order) and camera (index order):
 //   3D: world_to_camera, then root-relative with the root zeroed (the targets of every loss);
 //   2D: the stored pixels normalised with the camera's res_w/res_h, truncated to the 3D length,
-//       or, where the camera has none (or ground_truth_2d), project_to_2d of the camera-space 3D.
+//       or, where the camera has none (or ground_truth_2d), project_to_2d of the camera-space 3D;
+//       in a file whose 2D has its own layout (keypoints_2d), the stored pixels only, and
+//       spec.keypoints_2d must name that layout.
 // Throws one line naming the subject/action/camera on a missing subject, a camera without
 // intrinsics for its 2D, 3D without extrinsics and no 2D, 2D shorter than the 3D, an empty
 // selection result, NaN or Inf.

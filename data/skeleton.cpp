@@ -74,6 +74,20 @@ Skeleton make_coco17() {
   return s;
 }
 
+Skeleton make_mpii16() {
+  Skeleton s;
+  s.name = "mpii16";
+  s.joint_names = {"right_ankle",    "right_knee",    "right_hip",   "left_hip",
+                   "left_knee",      "left_ankle",    "pelvis",      "thorax",
+                   "upper_neck",     "head_top",      "right_wrist", "right_elbow",
+                   "right_shoulder", "left_shoulder", "left_elbow",  "left_wrist"};
+  // Keypoints, not a tree: no parents. VideoPose3D's keypoints_symmetry for this layout.
+  s.joints_left = {3, 4, 5, 13, 14, 15};
+  s.joints_right = {2, 1, 0, 12, 11, 10};
+  s.validate();
+  return s;
+}
+
 // H36M-17 indices used by the pseudo-COCO table.
 constexpr int kNeckNose = 9, kHead = 10, kLShoulder = 11, kRShoulder = 14;
 
@@ -166,11 +180,24 @@ const Skeleton& Skeleton::coco17() {
   return s;
 }
 
+const Skeleton& Skeleton::mpii16() {
+  static const Skeleton s = make_mpii16();
+  return s;
+}
+
 const Skeleton& Skeleton::by_name(const std::string& name) {
   if (name == "h36m17") return h36m17();
   if (name == "coco17") return coco17();
-  V3D_CHECK(false, "unknown skeleton '" << name << "' (known: h36m17, coco17)");
+  if (name == "mpii16") return mpii16();
+  V3D_CHECK(false, "unknown skeleton '" << name << "' (known: h36m17, coco17, mpii16)");
   return h36m17();
+}
+
+std::vector<int> keypoint_tree(const Skeleton& skeleton) {
+  if (!skeleton.parents.empty()) return skeleton.parents;
+  if (skeleton.name == "coco17") return {-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14};
+  if (skeleton.name == "mpii16") return {1, 2, 6, 6, 3, 4, -1, 6, 7, 8, 11, 12, 7, 7, 13, 14};
+  throw Error("the keypoint layout " + skeleton.name + " has no bone tree");
 }
 
 const std::vector<PseudoCocoSource>& pseudo_coco_from_h36m() {

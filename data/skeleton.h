@@ -1,6 +1,8 @@
 // Skeletons: joint names, parents and the left/right symmetry used by flip augmentation.
 //   h36m17: the 17 Human3.6M joints VideoPose3D keeps (from the 32 of the mocap), root = joint 0.
 //   coco17: the 17 COCO keypoints a 2D detector outputs (no parents: keypoints, not a tree).
+//   mpii16: the 16 MPII keypoints of VideoPose3D's stacked-hourglass 2D (data_2d_h36m_sh_*.npz),
+//           in its order (no parents: keypoints).
 // A "pseudo-COCO" 2D input is made from H36M data by mapping H36M joints to COCO keypoints
 // (pseudo_coco_from_h36m), the paper's second test set; docs/data-format.md documents the map.
 #pragma once
@@ -11,7 +13,7 @@
 namespace v3d::data {
 
 struct Skeleton {
-  std::string name;  // "h36m17", "coco17"
+  std::string name;  // "h36m17", "coco17", "mpii16"
   std::vector<std::string> joint_names;
   std::vector<int> parents;       // -1 for the root; empty for keypoint layouts
   std::vector<int> joints_left;   // indices of left joints,
@@ -25,9 +27,18 @@ struct Skeleton {
 
   static const Skeleton& h36m17();
   static const Skeleton& coco17();
-  // By name ("h36m17", "coco17"); throws listing the known names.
+  static const Skeleton& mpii16();
+  // By name ("h36m17", "coco17", "mpii16"); throws listing the known names.
   static const Skeleton& by_name(const std::string& name);
 };
+
+// A tree over a layout's joints (parents, -1 for the root), for what needs bones: the skeleton's
+// own parents, or for the keypoint layouts (no parents) COCO-17 rooted at the nose (eyes from the
+// nose, ears from the eyes, shoulders from the nose, arms from the shoulders, hips from the
+// shoulders, legs from the hips) and MPII-16 rooted at the pelvis (legs from the hips, thorax
+// from the pelvis, neck and head from the thorax, arms from the shoulders on the thorax); 16
+// bones each, as H36M-17. Throws for a layout without one.
+std::vector<int> keypoint_tree(const Skeleton& skeleton);
 
 // For each COCO-17 keypoint, how it is made from H36M-17 joints: the mean of `joints` (one joint
 // for a direct correspondence, several for an estimate such as the eyes and ears from the head).

@@ -77,6 +77,11 @@ std::vector<std::array<int, 2>> bones(const data::Skeleton& s) {
   if (s.parents.empty() && s.name == "coco17") {
     out = {{0, 1},  {0, 2},  {1, 3},  {2, 4},   {5, 6},   {5, 7},   {7, 9},   {6, 8},
            {8, 10}, {5, 11}, {6, 12}, {11, 12}, {11, 13}, {13, 15}, {12, 14}, {14, 16}};
+  } else if (s.parents.empty() && s.name == "mpii16") {
+    const std::vector<int> tree = data::keypoint_tree(s);
+    for (size_t j = 0; j < tree.size(); ++j) {
+      if (tree[j] >= 0) out.push_back({static_cast<int>(j), tree[j]});
+    }
   }
   return out;
 }

@@ -19,6 +19,10 @@ S11 "Directions" dropped). 17-joint input (e.g. written by to-npz) is taken as i
 the 3D of the same take is truncated to the mocap length (VideoPose3D does the same); a 2D-only
 take (e.g. S2-S4 of the CPN file) is cut to its shortest camera. A 2D array (N, J, 3) carries a
 confidence channel, stored as confidence_2d. to-npz writes 17 joints and says so in metadata.
+The 2D's layout is told by its metadata (num_joints and the sets of keypoints_symmetry): H36M-17
+(CPN, ground truth), COCO-17 (detectron_pt_coco) or MPII-16 (the stacked hourglass files); COCO
+and MPII keypoints are stored as they are, with the root attribute keypoints_2d naming the layout
+(data.keypoints: coco17 or mpii16 reads them), and to-npz writes that layout's metadata back.
 
 custom-2d reads VideoPose3D's custom-dataset 2D file (prepare_data_2d_custom.py writes it):
   positions_2d[video]      {"custom": [(N, J, 2) float32 pixels]}, or the list itself
@@ -58,7 +62,14 @@ H36M17_PARENTS = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
 H36M17_LEFT = [4, 5, 6, 11, 12, 13]
 H36M17_RIGHT = [1, 2, 3, 14, 15, 16]
 # v3d skeleton name <-> VideoPose3D layout_name (used by its visualisation)
-LAYOUT_NAMES = {"h36m17": "h36m", "coco17": "coco"}
+LAYOUT_NAMES = {"h36m17": "h36m", "coco17": "coco", "mpii16": "mpii"}
+# 2D layouts of VideoPose3D's Human3.6M detection files, told apart by num_joints and
+# keypoints_symmetry (the files have no layout_name): v3d layout -> (joints, left set, right set).
+# H36M-17: cpn_ft_h36m_dbb and the ground truth; COCO-17: detectron_pt_coco; MPII-16: the stacked
+# hourglass files (sh_pt_mpii, sh_ft_h36m).
+LAYOUTS_2D = {"h36m17": (17, set(H36M17_LEFT), set(H36M17_RIGHT)),
+              "coco17": (17, {1, 3, 5, 7, 9, 11, 13, 15}, {2, 4, 6, 8, 10, 12, 14, 16}),
+              "mpii16": (16, {3, 4, 5, 13, 14, 15}, {0, 1, 2, 10, 11, 12})}
 
 
 class ConvertError(Exception):
@@ -150,17 +161,32 @@ def read_3d(path):
     return out, h36m_source, fps
 
 
+def layout_2d(path, metadata):
+    """The v3d layout of a 2D file from its num_joints and keypoints_symmetry (the sets of left
+    and right keypoints; their order within a set is the file's business)."""
+    num_joints = int(metadata.get("num_joints", 17))
+    symmetry = metadata.get("keypoints_symmetry")
+    if symmetry is None:
+        if num_joints == 17:
+            return "h36m17"
+        raise ConvertError(f"{path}: metadata: num_joints {num_joints} without "
+                           "keypoints_symmetry: cannot tell the keypoint layout")
+    try:
+        left, right = ({int(j) for j in side} for side in symmetry)
+    except (TypeError, ValueError):
+        raise ConvertError(f"{path}: metadata: keypoints_symmetry {symmetry!r} is not two lists "
+                           "of keypoint indices")
+    for name, (joints, l, r) in LAYOUTS_2D.items():
+        if num_joints == joints and left == l and right == r:
+            return name
+    raise ConvertError(f"{path}: metadata: num_joints {num_joints} with keypoints_symmetry "
+                       f"{symmetry} is none of the known layouts (H36M-17, COCO-17, MPII-16)")
+
+
 def read_2d(path, h36m_source):
     positions, metadata = load_npz_dict(path, "positions_2d")
-    num_joints = int(metadata.get("num_joints", 17))
-    if num_joints != 17:
-        raise ConvertError(f"{path}: metadata: num_joints {num_joints}: only the 17 H36M joints "
-                           "are supported (a v3d file holds one skeleton for 2D and 3D)")
-    symmetry = metadata.get("keypoints_symmetry")
-    if symmetry is not None and [list(map(int, s)) for s in symmetry] != [H36M17_LEFT,
-                                                                          H36M17_RIGHT]:
-        raise ConvertError(f"{path}: metadata: keypoints_symmetry {symmetry} is not the H36M "
-                           "layout's; only H36M-ordered 2D keypoints are supported")
+    layout = layout_2d(path, metadata)
+    num_joints = LAYOUTS_2D[layout][0]
     out = {}
     for subject, actions in positions.items():
         for action, cams in actions.items():
@@ -172,15 +198,15 @@ def read_2d(path, h36m_source):
                 if value is None:
                     continue
                 where = f"positions_2d[{subject!r}][{action!r}][{k}]"
-                arrays[k] = as_float_array(path, where, value, (17,), (2, 3))
+                arrays[k] = as_float_array(path, where, value, (num_joints,), (2, 3))
             if arrays:
                 out.setdefault(subject, {})[name] = arrays
-    return out
+    return out, layout
 
 
 def to_h5(args):
     p3d, h36m_source, fps = read_3d(args.npz_3d)
-    p2d = read_2d(args.npz_2d, h36m_source) if args.npz_2d else {}
+    p2d, layout = read_2d(args.npz_2d, h36m_source) if args.npz_2d else ({}, "h36m17")
 
     # takes[S][A] = (frames, positions_3d or None, {k: xy}, {k: confidence})
     takes = {}
@@ -209,6 +235,8 @@ def to_h5(args):
             f.attrs["format"] = FORMAT
             f.attrs["version"] = np.int32(VERSION)
             f.attrs["fps"] = np.float32(fps)
+            if layout != "h36m17":
+                f.attrs["keypoints_2d"] = layout  # a detector's keypoints, not the skeleton's
             sk = f.create_group("skeleton")
             sk.attrs["name"] = "h36m17"
             sk.create_dataset("joint_names", data=H36M17_NAMES, dtype=h5py.string_dtype())
@@ -330,6 +358,9 @@ def to_npz(args):
         left = [int(j) for j in sk["joints_left"][()]]
         right = [int(j) for j in sk["joints_right"][()]]
         joints = len(sk["joint_names"])
+        layout_2d_name = f.attrs.get("keypoints_2d", skeleton)
+        if isinstance(layout_2d_name, bytes):
+            layout_2d_name = layout_2d_name.decode()
         p3d, p2d = {}, {}
         for subject, s in f["subjects"].items():
             for action, a in s["actions"].items():
@@ -357,8 +388,13 @@ def to_npz(args):
                     "note": f"v3d export: {joints} joints ({skeleton}), not VideoPose3D's 32"}
         save_npz(args.out_3d, positions_3d=p3d, metadata=metadata)
     if args.out_2d:
-        metadata = {"num_joints": joints, "keypoints_symmetry": [left, right],
-                    "layout_name": layout}
+        if layout_2d_name != skeleton:
+            joints_2d, l2, r2 = LAYOUTS_2D[layout_2d_name]
+            metadata = {"num_joints": joints_2d, "keypoints_symmetry": [sorted(l2), sorted(r2)],
+                        "layout_name": LAYOUT_NAMES[layout_2d_name]}
+        else:
+            metadata = {"num_joints": joints, "keypoints_symmetry": [left, right],
+                        "layout_name": layout}
         save_npz(args.out_2d, positions_2d=p2d, metadata=metadata)
 
 

@@ -705,7 +705,10 @@ const std::vector<Field>& fields() {
     t.push_back(field(
         "data.keypoints", [](auto& c) -> auto& { return c.data.keypoints; },
         "2D layout the network reads; `pseudo_coco` is COCO-17 made from H36M-17, the paper's "
-        "second test set"));
+        "second test set; `coco17` and `mpii16` read a detector's keypoints stored in that "
+        "layout (a file whose root attribute keypoints_2d names it, e.g. VideoPose3D's "
+        "data_2d_h36m_detectron_pt_coco.npz or data_2d_h36m_sh_ft_h36m.npz through v3d convert "
+        "npz)"));
     t.push_back(field(
         "data.ground_truth_2d", [](auto& c) -> auto& { return c.data.ground_truth_2d; },
         "project the 3D to 2D even where the file stores 2D detections (VideoPose3D's `-k gt`; "

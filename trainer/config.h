@@ -28,12 +28,16 @@
 
 namespace v3d {
 
-// data.keypoints: the 2D layout the network reads.
-enum class Keypoints { kH36m17, kPseudoCoco };
+// data.keypoints: the 2D layout the network reads: the skeleton's own (h36m17), COCO-17 made from
+// it (pseudo_coco), or a detector's stored COCO-17 or MPII-16 keypoints (coco17, mpii16: a file
+// whose keypoints_2d is that layout).
+enum class Keypoints { kH36m17, kPseudoCoco, kCoco17, kMpii16 };
 template <>
 struct EnumTable<Keypoints> {
   static constexpr EnumName<Keypoints> kNames[] = {{Keypoints::kH36m17, "h36m17"},
-                                                   {Keypoints::kPseudoCoco, "pseudo_coco"}};
+                                                   {Keypoints::kPseudoCoco, "pseudo_coco"},
+                                                   {Keypoints::kCoco17, "coco17"},
+                                                   {Keypoints::kMpii16, "mpii16"}};
 };
 
 // ltb.mode: the bank from the whole sequence, or from the frames up to the current one.

@@ -59,7 +59,7 @@ void check_infer_layout(const RestoredModel& model, const InferInput& input,
   if (input.keypoints == "coco17")
     throw Error(origin +
                 ": COCO-17 keypoints need a checkpoint trained on them (config "
-                "data.keypoints: pseudo_coco); this checkpoint was trained on " +
+                "data.keypoints: pseudo_coco or coco17); this checkpoint was trained on " +
                 model.keypoints->name +
                 " keypoints (data.keypoints: " + to_string(model.config.data.keypoints) + ")");
   throw Error(origin + ": the input's keypoints are " + input.keypoints +

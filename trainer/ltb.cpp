@@ -67,16 +67,14 @@ void validate_ltb_options(const LtbOptions& o) {
 }
 
 std::vector<int32_t> ltb_parents(const data::Skeleton& keypoints) {
-  if (!keypoints.parents.empty())
-    return std::vector<int32_t>(keypoints.parents.begin(), keypoints.parents.end());
-  if (keypoints.name == "coco17") {
-    // COCO-17 keypoints have no tree; the similarity's bones follow the usual limb drawing, rooted
-    // at the nose: eyes from the nose, ears from the eyes, shoulders from the nose, arms from the
-    // shoulders, hips from the shoulders, legs from the hips (16 bones, as H36M-17).
-    return {-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14};
+  // The skeleton's parents, or the keypoint layouts' trees (COCO-17, MPII-16).
+  std::vector<int> tree;
+  try {
+    tree = data::keypoint_tree(keypoints);
+  } catch (const Error& e) {
+    throw Error(std::string("ltb: ") + e.what() + " for the pose similarity");
   }
-  throw Error("ltb: the keypoint layout " + keypoints.name +
-              " has no bone tree for the pose similarity");
+  return std::vector<int32_t>(tree.begin(), tree.end());
 }
 
 LtbPlan plan_ltb(const std::vector<std::span<const float>>& sequences, int joints,

@@ -41,11 +41,22 @@ LoadedSequences load_sequences(const DataConfig& d, Split split) {
   spec.downsample = d.downsample;
   spec.ground_truth_2d = d.ground_truth_2d;
   spec.pseudo_coco = d.keypoints == Keypoints::kPseudoCoco;
+  if (d.keypoints == Keypoints::kCoco17) spec.keypoints_2d = "coco17";
+  if (d.keypoints == Keypoints::kMpii16) spec.keypoints_2d = "mpii16";
   return {data::prepare_sequences(dataset, spec), dataset.skeleton};
 }
 
 const data::Skeleton& keypoint_skeleton(Keypoints keypoints) {
-  return keypoints == Keypoints::kPseudoCoco ? data::Skeleton::coco17() : data::Skeleton::h36m17();
+  switch (keypoints) {
+    case Keypoints::kPseudoCoco:
+    case Keypoints::kCoco17:
+      return data::Skeleton::coco17();
+    case Keypoints::kMpii16:
+      return data::Skeleton::mpii16();
+    case Keypoints::kH36m17:
+      break;
+  }
+  return data::Skeleton::h36m17();
 }
 
 }  // namespace v3d

@@ -175,9 +175,9 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   // Data: the whole training set is prepared once, then windowed per epoch.
   LoadedSequences loaded = load_sequences(config.data, Split::kTrain);
   const data::Skeleton& joints = loaded.joints;
-  const data::Skeleton& keypoints = config.data.keypoints == Keypoints::kPseudoCoco
-                                        ? keypoint_skeleton(config.data.keypoints)
-                                        : joints;
+  const data::Skeleton& keypoints = config.data.keypoints == Keypoints::kH36m17
+                                        ? joints
+                                        : keypoint_skeleton(config.data.keypoints);
   const int64_t joints_out = joints.num_joints();
 
   TemporalModel model(temporal_model_config(config.model, keypoints.num_joints(), 2, joints_out),

@@ -396,6 +396,64 @@ TEST(ImporterTest, NpzBadInput) {
   }
 }
 
+// VideoPose3D's detector files in their own layouts (told by num_joints and the sets of
+// keypoints_symmetry): COCO-17 (detectron_pt_coco) and MPII-16 (stacked hourglass) are stored as
+// they are with the root attribute keypoints_2d, and h5 -> npz writes that layout back.
+TEST(ImporterTest, NpzDetectorLayouts) {
+  REQUIRE_NUMPY();
+  TempDir dir;
+  const char* make = R"PY(
+import numpy as np, sys
+out = sys.argv[1] if len(sys.argv) > 1 else "."
+def v2(n, j, k):
+    return (np.arange(n * j * 3, dtype=np.float32).reshape(n, j, 3) * np.float32(0.25)
+            + np.float32(k)).astype(np.float32)
+p3 = {"S1": {"Walking": np.zeros((5, 32, 3), np.float32)}}
+np.savez_compressed("data_3d_h36m.npz", positions_3d=p3)
+coco = {"num_joints": 17, "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15],
+                                                 [2, 4, 6, 8, 10, 12, 14, 16]]}
+np.savez_compressed("coco.npz", positions_2d={"S1": {"Walking": [v2(6, 17, k) for k in range(4)]}},
+                    metadata=coco)
+# The stacked hourglass files' symmetry lists the sides in another order: the sets decide.
+mpii = {"num_joints": 16, "keypoints_symmetry": [[3, 4, 5, 13, 14, 15], [2, 1, 0, 12, 11, 10]]}
+np.savez_compressed("mpii.npz", positions_2d={"S1": {"Walking": [v2(5, 16, k) for k in range(4)]}},
+                    metadata=mpii)
+odd = {"num_joints": 16, "keypoints_symmetry": [[0, 1], [2, 3]]}
+np.savez_compressed("odd.npz", positions_2d={"S1": {"Walking": [v2(5, 16, 0)]}}, metadata=odd)
+)PY";
+  ASSERT_EQ(run_python(dir, std::string("import os; os.chdir('") + dir.path() + "')\n" + make), 0);
+  const std::string npz3 = dir.path() + "/data_3d_h36m.npz";
+  for (const auto& [name, joints] :
+       {std::pair{std::string("coco"), 17}, std::pair{std::string("mpii"), 16}}) {
+    const Dataset d = import_vp3d_npz(npz3, dir.path() + "/" + name + ".npz", kScript);
+    const std::string layout = name == "coco" ? "coco17" : "mpii16";
+    EXPECT_EQ(d.keypoints_2d, layout);
+    const ActionData& walking = d.subjects.at("S1").actions.at("Walking");
+    ASSERT_EQ(walking.frames, 5);
+    const auto& xy = walking.positions_2d.at(2);
+    ASSERT_EQ(xy.size(), 5u * joints * 2);
+    for (int n = 0; n < 5; ++n) {
+      for (int j = 0; j < joints; ++j) {
+        for (int c = 0; c < 2; ++c) {
+          ASSERT_EQ(xy[(n * joints + j) * 2 + c],
+                    static_cast<float>((n * joints + j) * 3 + c) * 0.25f + 2.0f);
+        }
+      }
+    }
+    EXPECT_EQ(walking.confidence_2d.at(2).size(), 5u * joints);
+    // h5 -> npz -> h5 keeps the layout and the values.
+    const std::string h5 = dir.path() + "/" + name + ".h5",
+                      out2 = dir.path() + "/" + name + "_2d.npz";
+    write_dataset(d, h5);
+    export_vp3d_npz(h5, "", out2, kScript);
+    const Dataset back = import_vp3d_npz(npz3, out2, kScript);
+    EXPECT_EQ(back.keypoints_2d, layout);
+    EXPECT_EQ(back.subjects.at("S1").actions.at("Walking").positions_2d.at(2), xy);
+  }
+  expect_error([&] { import_vp3d_npz(npz3, dir.path() + "/odd.npz", kScript); },
+               {"odd.npz", "num_joints 16 with keypoints_symmetry", "none of the known layouts"});
+}
+
 // A Python without numpy/h5py gets a message naming the packages to install.
 TEST(ImporterTest, NpzWithoutNumpyNamesThePackages) {
   TempDir dir;

@@ -135,7 +135,32 @@ TEST(SkeletonTest, ValidateRejectsBrokenSkeletons) {
 TEST(SkeletonTest, ByName) {
   EXPECT_EQ(&Skeleton::by_name("h36m17"), &Skeleton::h36m17());
   EXPECT_EQ(&Skeleton::by_name("coco17"), &Skeleton::coco17());
-  expect_error([] { Skeleton::by_name("mpii16"); }, "known: h36m17, coco17");
+  EXPECT_EQ(&Skeleton::by_name("mpii16"), &Skeleton::mpii16());
+  expect_error([] { Skeleton::by_name("openpose25"); }, "known: h36m17, coco17, mpii16");
+}
+
+// MPII-16 in VideoPose3D's stacked-hourglass order: left and right sides pair up anatomically,
+// and its bone tree (keypoint_tree) is rooted at the pelvis with 15 bones.
+TEST(SkeletonTest, Mpii16) {
+  const Skeleton& s = Skeleton::mpii16();
+  EXPECT_EQ(s.num_joints(), 16);
+  EXPECT_TRUE(s.parents.empty());
+  const std::vector<int> perm = s.flip_permutation();
+  EXPECT_EQ(perm[0], 5);    // right ankle <-> left ankle
+  EXPECT_EQ(perm[2], 3);    // right hip <-> left hip
+  EXPECT_EQ(perm[10], 15);  // right wrist <-> left wrist
+  EXPECT_EQ(perm[9], 9);    // head top
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(s.joint_names[perm[j]].substr(0, 4) == "left",
+              s.joint_names[j].substr(0, 5) == "right")
+        << s.joint_names[j];
+  }
+  const std::vector<int> tree = keypoint_tree(s);
+  ASSERT_EQ(tree.size(), 16u);
+  EXPECT_EQ(std::count(tree.begin(), tree.end(), -1), 1);
+  EXPECT_EQ(tree[6], -1);  // the pelvis
+  EXPECT_EQ(keypoint_tree(Skeleton::h36m17()), Skeleton::h36m17().parents);
+  EXPECT_EQ(keypoint_tree(Skeleton::coco17()).size(), 17u);
 }
 
 TEST(SkeletonPseudoCocoTest, TableShapeAndWeights) {

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "data/dataset.h"
+#include "data/h5_util.h"
 #include "kernels/common.h"
 #include "tests/data/data_test_util.h"
 
@@ -376,6 +377,27 @@ TEST_F(StoreTest, UnknownVersion) {
   }
   expect_error([&] { read_dataset(file); },
                {file, "/ attribute version", "unsupported format version 2"});
+}
+
+// keypoints_2d names a detector's layout the file's 2D is in: a known one, with its keypoint
+// count in every 2D dataset.
+TEST_F(StoreTest, KeypointsTwoDLayout) {
+  write_dataset(sample_dataset(), file);
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    H5::Group root = f.openGroup("/");
+    data::h5::write_string_attr(root, "keypoints_2d", "openpose25");
+  }
+  expect_error([&] { read_dataset(file); },
+               {file, "/ attribute keypoints_2d", "'openpose25'", "expected coco17 or mpii16"});
+  {
+    H5::H5File f(file, H5F_ACC_RDWR);
+    H5::Group root = f.openGroup("/");
+    root.removeAttr("keypoints_2d");
+    data::h5::write_string_attr(root, "keypoints_2d", "mpii16");
+  }
+  // The sample's 2D has 17 keypoints, not MPII's 16.
+  expect_error([&] { read_dataset(file); }, {file, "positions_2d", "16"});
 }
 
 TEST_F(StoreTest, UnexpectedObjectIsRejected) {

@@ -472,7 +472,7 @@ TEST(Config, DocsKeyTablesAreTheFieldTable) {
 }
 
 TEST(Config, EnumsHaveOneNameTable) {
-  EXPECT_EQ(enum_names<Keypoints>(), "h36m17, pseudo_coco");
+  EXPECT_EQ(enum_names<Keypoints>(), "h36m17, pseudo_coco, coco17, mpii16");
   EXPECT_EQ(enum_names<LtbMode>(), "offline, online");
   EXPECT_EQ(enum_names<LtbCenter>(), "centroid, root");
   EXPECT_EQ(enum_names<Metric>(), "mpjpe, p_mpjpe, n_mpjpe, mpjve");
