@@ -28,11 +28,12 @@
 // d_wp is permuted back to (C_out, C_in, K) by the last step (for K > 1; for K = 1 the GEMM writes
 // d_w directly and wp is w itself).
 //
-// Arithmetic: kFp32 is CUBLAS_COMPUTE_32F (no TF32), kTf32 CUBLAS_COMPUTE_32F_FAST_TF32; the
-// emulation rounds the operands with round_tf32 and multiplies in float32, as the contract says,
-// while cuBLAS does not document how it rounds to TF32, so on a GPU kTf32 is compared against the
-// FP32 result within the TF32 bound. kBf16 is refused (cuBLASLt would need the operands stored in
-// bfloat16).
+// Arithmetic: kFp32 is CUBLAS_COMPUTE_32F (no TF32), kTf32 CUBLAS_COMPUTE_32F_FAST_TF32, kBf16
+// CUBLAS_COMPUTE_32F_FAST_16BF (float32 operands in memory, down-converted to bfloat16 by the
+// library for the tensor cores, float32 accumulation); the emulation rounds the operands with
+// round_tf32 or round_bf16 and multiplies in float32, as the contract says, while cuBLAS does not
+// document how it rounds, so on a GPU kTf32 and kBf16 are compared against the FP32 result within
+// the TF32 or BF16 bound.
 // Alignment: cuBLASLt's heuristics assume 256-byte aligned operands unless told otherwise, and our
 // views start anywhere in a buffer, so each call states the alignment its pointers and batch
 // strides actually have (lt_alignment).
@@ -79,7 +80,7 @@ int64_t temporal_conv_lt_library_offset(const TemporalConvShape& shape);
 
 // The plan of `pass`. Operands in the contract's order: fwd (x, w) -> y, bwd_data (d_y, w) -> d_x,
 // bwd_weight (x, d_y) -> d_w. `workspace` holds temporal_conv_lt_workspace_floats(shape, pass)
-// floats. Throws v3d::Error for kBf16 or a size cuBLASLt cannot take (above 2^31 - 1).
+// floats. Throws v3d::Error for a size cuBLASLt cannot take (above 2^31 - 1).
 LtPlan temporal_conv_lt_plan(const TemporalConvShape& shape, TemporalConvPass pass,
                              const float* in0, const float* in1, float* out, float* workspace);
 
@@ -88,7 +89,8 @@ LtPlan temporal_conv_lt_plan(const TemporalConvShape& shape, TemporalConvPass pa
 int lt_alignment(const void* p, int64_t stride_floats);
 
 namespace cpu {
-// Runs the GEMMs of a plan with the CPU sgemm, in order; kTf32 rounds each operand to TF32 first.
+// Runs the GEMMs of a plan with the CPU sgemm, in order; kTf32 and kBf16 round each operand to
+// TF32 or BF16 first.
 // The elementwise steps are not run (the caller's device does them).
 void run_lt_gemms(const std::vector<LtGemm>& gemms, ConvMath math);
 // All of a plan on host memory: the permutes, the zeroing and the GEMMs.

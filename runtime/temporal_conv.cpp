@@ -165,8 +165,6 @@ ConvBackend conv_backend_for(Device device, const TemporalConvShape& shape, Temp
     case ConvBackendChoice::kAuto:
       break;
   }
-  // cuBLASLt has no bf16 form: nothing to choose.
-  if (shape.math == kernels::ConvMath::kBf16) return ConvBackend::kV3d;
   const ChoiceKey key{device.str(),
                       shape.batch,
                       shape.t_in,

@@ -57,9 +57,6 @@ LtPlan temporal_conv_lt_plan(const TemporalConvShape& s, TemporalConvPass pass, 
                        ? "temporal_conv_bwd_data (cuBLASLt)"
                        : "temporal_conv_bwd_weight (cuBLASLt)";
   s.validate(op);
-  V3D_CHECK(s.math != ConvMath::kBf16,
-            op << ": the cuBLASLt backend has no bf16 form (it would need bfloat16 operands in "
-                  "memory); use the v3d backend or tf32");
   check_int32(s, op);
   const int64_t t_out = s.t_out(), rows = s.rows(), kc = s.reduction(), ci = s.c_in;
   const int64_t x_row = s.stride * ci;  // floats between the windows of consecutive outputs
@@ -217,12 +214,17 @@ LtPlan temporal_conv_lt_plan(const TemporalConvShape& s, TemporalConvPass pass, 
 namespace cpu {
 namespace {
 
-// A dense copy of the (rows, cols) matrix at p with row stride ld, each element rounded to TF32.
-std::vector<float> rounded_copy(const float* p, int64_t rows, int64_t cols, int64_t ld) {
+// A dense copy of the (rows, cols) matrix at p with row stride ld, each element rounded to TF32
+// or BF16 (`math`).
+std::vector<float> rounded_copy(const float* p, int64_t rows, int64_t cols, int64_t ld,
+                                ConvMath math) {
   std::vector<float> v(static_cast<size_t>(rows * cols));
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      v[static_cast<size_t>(i * cols + j)] = round_tf32(p[i * ld + j]);
+    for (int64_t j = 0; j < cols; ++j) {
+      const float x = p[i * ld + j];
+      v[static_cast<size_t>(i * cols + j)] =
+          math == ConvMath::kBf16 ? round_bf16(x) : round_tf32(x);
+    }
   return v;
 }
 
@@ -236,11 +238,11 @@ void run_lt_gemms(const std::vector<LtGemm>& gemms, ConvMath math) {
       g.b += i * lt.stride_b;
       g.c += i * lt.stride_c;
       std::vector<float> a, b;
-      if (math == ConvMath::kTf32) {
+      if (math != ConvMath::kFp32) {
         const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
         const int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
-        a = rounded_copy(g.a, a_rows, a_cols, g.lda);
-        b = rounded_copy(g.b, b_rows, b_cols, g.ldb);
+        a = rounded_copy(g.a, a_rows, a_cols, g.lda, math);
+        b = rounded_copy(g.b, b_rows, b_cols, g.ldb, math);
         g.a = a.data();
         g.lda = a_cols;
         g.b = b.data();

@@ -146,8 +146,9 @@ LtCall make_call(const LtGemm& lt, cublasComputeType_t compute, int align_a, int
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's A is our B.
 void lt_matmul(const LtGemm& lt, ConvMath math, void* library_ws, gpu::Stream stream) {
   const GemmArgs& g = lt.g;
-  const cublasComputeType_t compute =
-      math == ConvMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = math == ConvMath::kTf32   ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                      : math == ConvMath::kBf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                                                : CUBLAS_COMPUTE_32F;
   const int align_a = lt_alignment(g.b, lt.stride_b), align_b = lt_alignment(g.a, lt.stride_a),
             align_c = lt_alignment(g.c, lt.stride_c);
   int device = 0;

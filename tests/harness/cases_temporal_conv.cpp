@@ -417,6 +417,16 @@ V3D_HARNESS_CASES(cases) {
     fwd.tol = {1e-5, 2e-3 * static_cast<double>(d.k * d.c_in),
                "TF32 operands however cuBLAS rounds them: up to 2^-9 of |x||w| per product"};
     cases.push_back(fwd);
+    // And in BF16 (CUBLAS_COMPUTE_32F_FAST_16BF): 7 stored mantissa bits, up to 2^-7 of |x||w|.
+    OpCase bf16 = conv_forward_case(d, describe(d, sc.why) + " backend=cublaslt math=bf16");
+    bf16.run = on_lt([=](const auto& in, const auto& out) {
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr,
+                             kernels::ConvMath::kBf16);
+    });
+    bf16.reference = fwd.reference;
+    bf16.tol = {1e-5, 8e-3 * static_cast<double>(d.k * d.c_in),
+                "BF16 operands however cuBLAS rounds them: up to 2^-7 of |x||w| per product"};
+    cases.push_back(bf16);
   }
 }
 

@@ -105,18 +105,27 @@ TEST_P(ConvBackendTest, AutoWithTheDefaultTimerMatchesTheCpu) {
   EXPECT_EQ(ops::conv_backend_choices().size(), 3u);
 }
 
-TEST_P(ConvBackendTest, AutoLeavesBf16ToOurKernelsWithoutTiming) {
+// bf16 has both backends too (cuBLASLt's CUBLAS_COMPUTE_32F_FAST_16BF): auto times them, and
+// remembers the choice per arithmetic.
+TEST_P(ConvBackendTest, AutoTimesBf16ApartFromFp32) {
   int calls = 0;
   ops::set_conv_backend_timer(
-      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass, ConvBackend) {
+      [&](Device, const kernels::TemporalConvShape& shape, TemporalConvPass, ConvBackend backend) {
         ++calls;
-        return 1.0;
+        const bool lt_wins = shape.math == kernels::ConvMath::kBf16;
+        return (backend == ConvBackend::kCublasLt) == lt_wins ? 1.0 : 2.0;
       });
   const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
   kernels::TemporalConvShape s{1, 9, 4, 4, 3, 1, 3};
   s.math = kernels::ConvMath::kBf16;
+  EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kCublasLt);
+  EXPECT_EQ(calls, 2);
+  s.math = kernels::ConvMath::kFp32;
   EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kV3d);
-  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(calls, 4);
+  s.math = kernels::ConvMath::kBf16;
+  EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kCublasLt);
+  EXPECT_EQ(calls, 4) << "each (shape, arithmetic, pass) timed once";
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, ConvBackendTest, ::testing::ValuesIn(test::gpu_device_params()),

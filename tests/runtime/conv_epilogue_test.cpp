@@ -45,7 +45,6 @@ TEST_P(ConvEpilogueTest, FusedEqualsTheUnfusedOpsBitwise) {
   for (const ConvBackendChoice backend : {ConvBackendChoice::kV3d, ConvBackendChoice::kCublasLt}) {
     const ops::ConvBackendGuard guard(backend);
     for (const ConvMath math : {ConvMath::kFp32, ConvMath::kTf32, ConvMath::kBf16}) {
-      if (backend == ConvBackendChoice::kCublasLt && math == ConvMath::kBf16) continue;
       for (const Form& f : forms) {
         SCOPED_TRACE(std::string(f.what) + " backend " + std::to_string(static_cast<int>(backend)) +
                      " math " + std::to_string(static_cast<int>(math)));
