@@ -39,6 +39,8 @@ void add_train_command(CLI::App& app) {
   cmd->footer(
       "Writes <out>/train_log.jsonl, <out>/train_log.csv and checkpoints <out>/epoch_<N>.h5 "
       "(every train.checkpoint_every epochs and after the last).\n"
+      "Semi-supervised (train.semi_supervised.enabled, docs/training.md): also "
+      "<out>/trajectory_model.h5; no --resume, one process.\n"
       "--resume continues a checkpoint bit-identically (on the CPU) to an uninterrupted run; "
       "without --config it uses the config stored in the checkpoint.\n"
       "Data parallel: launched by mpirun or srun with N ranks, each trains on its part of every "

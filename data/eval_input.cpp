@@ -28,6 +28,7 @@ std::vector<Sequence> split_phases(const Sequence& seq, int n) {
     s.frames = r.count;
     s.poses_2d = take_rows(seq.poses_2d, row_2d, r);
     if (!seq.poses_3d.empty()) s.poses_3d = take_rows(seq.poses_3d, row_3d, r);
+    if (!seq.trajectory.empty()) s.trajectory = take_rows(seq.trajectory, 3, r);
     out.push_back(std::move(s));
   }
   return out;

@@ -189,6 +189,11 @@ std::vector<Sequence> prepare_sequences(const Dataset& dataset, const PrepareSpe
           seq.poses_2d = project_to_2d(camera_3d, cam);  // normalised screen units already
         }
         if (!camera_3d.empty()) {
+          seq.trajectory.resize(static_cast<size_t>(seq.frames * 3));
+          for (int64_t t = 0; t < seq.frames; ++t)
+            for (int c = 0; c < 3; ++c)
+              seq.trajectory[static_cast<size_t>(t * 3 + c)] =
+                  camera_3d[static_cast<size_t>((t * joints + root) * 3 + c)];
           make_root_relative(camera_3d, seq.frames, joints, root);
           seq.poses_3d = std::move(camera_3d);
         }

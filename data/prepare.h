@@ -24,9 +24,11 @@ struct Sequence {
   std::string subject, action;
   int camera = 0;
   int64_t frames = 0;
-  std::vector<float> poses_2d;  // (frames, J_in, 2), normalised screen units
-  std::vector<float> poses_3d;  // (frames, J, 3), camera space, metres, root-relative, root = 0;
-                                // empty for 2D-only data (no training targets)
+  std::vector<float> poses_2d;    // (frames, J_in, 2), normalised screen units
+  std::vector<float> poses_3d;    // (frames, J, 3), camera space, metres, root-relative, root = 0;
+                                  // empty for 2D-only data (no training targets)
+  std::vector<float> trajectory;  // (frames, 3), the root joint in camera space, metres (what
+                                  // poses_3d is relative to); empty when poses_3d is
   std::array<float, 9> intrinsic{};  // Camera::intrinsic() of the view
 };
 

@@ -123,6 +123,10 @@ WindowGenerator::WindowGenerator(std::vector<Sequence> sequences, const Skeleton
   offsets_.reserve(sequences_.size() + 1);
   for (const Sequence& s : sequences_) {
     validate_sequence(s, keypoints_, joints_, true);
+    V3D_CHECK(!spec_.camera_targets || static_cast<int64_t>(s.trajectory.size()) == s.frames * 3,
+              "sequence " << s.subject << "/" << s.action << " camera " << s.camera
+                          << ": camera targets need the root trajectory (" << s.frames
+                          << " frames), got " << s.trajectory.size() << " values");
     offsets_.push_back(total_frames_);
     total_frames_ += s.frames;
   }
@@ -163,7 +167,9 @@ std::array<int64_t, 3> WindowGenerator::input_window_shape() const {
   return {receptive_field(), keypoints_, 2};
 }
 
-std::array<int64_t, 3> WindowGenerator::target_window_shape() const { return {1, joints_, 3}; }
+std::array<int64_t, 3> WindowGenerator::target_window_shape() const {
+  return {1, joints_ + (spec_.camera_targets ? kCameraTargetRows : 0), 3};
+}
 
 void WindowGenerator::draw_epoch() {
   // Strides first, then the order: both from rng_, so a checkpoint's epoch-start state replays
@@ -240,6 +246,14 @@ void WindowGenerator::gather(const Window& w, float* input, float* target) const
   }
   // target: (1, J, 3), the centre frame.
   copy_frame(target, s.poses_3d.data() + w.centre * joints_ * 3, joints_, 3, perm_3d);
+  if (spec_.camera_targets) {
+    // then the root (3) and the intrinsics (9), mirrored with the window
+    float* root = target + int64_t{joints_} * 3;
+    std::memcpy(root, s.trajectory.data() + w.centre * 3, sizeof(float) * 3);
+    if (w.flip) root[0] = -root[0];
+    const std::array<float, 9> cam = w.flip ? flip_intrinsic(s.intrinsic) : s.intrinsic;
+    std::memcpy(root + 3, cam.data(), sizeof(cam));
+  }
 }
 
 int64_t WindowGenerator::fill_next(float* inputs_2d, float* targets_3d) {
@@ -247,7 +261,9 @@ int64_t WindowGenerator::fill_next(float* inputs_2d, float* targets_3d) {
   int64_t begin = 0, n = 0;
   shard_range(cursor_, &begin, &n);
   if (n == 0) return 0;
-  const int64_t in_size = receptive_field() * keypoints_ * 2, out_size = int64_t{joints_} * 3;
+  const auto target_shape = target_window_shape();
+  const int64_t in_size = receptive_field() * keypoints_ * 2,
+                out_size = target_shape[1] * target_shape[2];
   for (int64_t b = 0; b < n; ++b) {
     gather(window(begin + b), inputs_2d + b * in_size, targets_3d + b * out_size);
   }
@@ -261,7 +277,7 @@ bool WindowGenerator::next(Batch& out) {
   shard_range(cursor_, &begin, &n);
   out.size = n;
   out.inputs_2d.resize(static_cast<size_t>(n * receptive_field() * keypoints_ * 2));
-  out.targets_3d.resize(static_cast<size_t>(n * joints_ * 3));
+  out.targets_3d.resize(static_cast<size_t>(n * target_window_shape()[1] * 3));
   if (n == 0) return false;
   fill_next(out.inputs_2d.data(), out.targets_3d.data());
   return true;

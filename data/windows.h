@@ -8,7 +8,7 @@
 //                       seeded std::mt19937_64 whose state is saved in checkpoints.
 //
 // A batch is (B, RF, J_in, 2) inputs and (B, 1, J, 3) targets, i.e. already (B, RF, J_in*2)
-// network rows.
+// network rows; with BatchSpec::camera_targets the targets are (B, 1, J + 4, 3) (see there).
 #pragma once
 
 #include <array>
@@ -53,6 +53,11 @@ struct BatchSpec {
   bool flip = true;     // every window again, flipped (VideoPose3D's train-time augmentation)
   bool shuffle = true;  // permute the epoch's windows
   uint64_t seed = 1234;
+  // Camera targets for semi-supervised training: each target window is (1, J + 4, 3), the J
+  // root-relative joints, then the root's camera-space position (Sequence::trajectory), then the
+  // view's 9 intrinsics in three rows (Camera::intrinsic(); flip_intrinsic() for a flipped window,
+  // whose root x is negated as the joints' are). Every sequence needs a trajectory.
+  bool camera_targets = false;
   // Data-parallel sharding: every rank draws the same epoch order and takes part `shard` of
   // `shards` of each global batch of batch_size windows (contiguous, sizes differing by at most
   // one). With several shards, a global batch whose smallest part would hold fewer than two
@@ -64,8 +69,12 @@ struct BatchSpec {
 struct Batch {
   int64_t size = 0;
   std::vector<float> inputs_2d;   // (size, RF, J_in, 2)
-  std::vector<float> targets_3d;  // (size, 1, J, 3)
+  std::vector<float> targets_3d;  // (size, 1, J, 3), or (size, 1, J + 4, 3) (camera_targets)
 };
+
+// Rows of a camera_targets target window after the J joints: the root position, then the 9
+// intrinsics.
+inline constexpr int kCameraTargetRows = 4;
 
 // What a prefetcher needs from a producer of batches. fill_next and start_epoch run on the
 // prefetcher's thread; save_state_at may be called concurrently with them and must read only

@@ -305,5 +305,13 @@ Var mean(const Var& x) {
   return reduce(x, 1.0f / static_cast<float>(x.value().numel()), "mean");
 }
 
+Var view(const Var& x, const Shape& shape) {
+  const Shape from = x.value().shape();
+  return make_result(x.value().view(shape), "view", {x},
+                     [from](const Tensor& d, const std::vector<bool>&) {
+                       return std::vector<Tensor>{d.view(from)};
+                     });
+}
+
 }  // namespace ag
 }  // namespace v3d

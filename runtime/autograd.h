@@ -122,6 +122,9 @@ Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng);
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var sum(const Var& x);
 Var mean(const Var& x);
+// The same elements in another shape (Tensor::view, one dimension may be -1); the gradient is
+// viewed back. Shares storage with x.
+Var view(const Var& x, const Shape& shape);
 
 }  // namespace ag
 }  // namespace v3d

@@ -14,6 +14,7 @@ namespace {
 struct MpjpeDims {
   int64_t n = 0;       // samples: every leading dimension
   int64_t joints = 0;  // J
+  int64_t coords = 3;  // D
 };
 
 // Checks pred, target and weights for `op`; returns (N, J).
@@ -21,13 +22,15 @@ MpjpeDims check_mpjpe(const char* op, const Tensor& pred, const Tensor& target,
                       const Tensor& weights) {
   V3D_CHECK(pred.defined(), op << ": pred is undefined");
   V3D_CHECK(pred.dtype() == DType::kF32, op << ": pred must be f32, got " << pred.str());
-  V3D_CHECK(pred.ndim() >= 2 && pred.size(pred.ndim() - 1) == 3,
-            op << ": pred must be (..., J, 3), got " << pred.str());
+  V3D_CHECK(
+      pred.ndim() >= 2 && (pred.size(pred.ndim() - 1) == 3 || pred.size(pred.ndim() - 1) == 2),
+      op << ": pred must be (..., J, 3) or (..., J, 2), got " << pred.str());
   check_tensor(target, (std::string(op) + ": target").c_str(), pred.device(), pred.shape());
   MpjpeDims d;
   d.joints = pred.size(pred.ndim() - 2);
+  d.coords = pred.size(pred.ndim() - 1);
   V3D_CHECK(d.joints >= 1, op << ": pred has no joints: " << pred.str());
-  d.n = pred.numel() / (3 * d.joints);
+  d.n = pred.numel() / (d.coords * d.joints);
   V3D_CHECK(d.n >= 1, op << ": pred holds no sample: " << pred.str());
   if (weights.defined()) {
     V3D_CHECK(
@@ -57,7 +60,7 @@ void mpjpe_out(const Tensor& pred, const Tensor& target, const Tensor& weights,
   const MpjpeDims d = check_mpjpe("mpjpe", pred, target, weights);
   check_scalar("mpjpe", "loss", loss, pred.device());
   const float* w = weights_or_null(weights);
-  run_op<op_entry::mpjpe>(pred.device(), kernels::MpjpeArgs{d.n, d.joints, w != nullptr},
+  run_op<op_entry::mpjpe>(pred.device(), kernels::MpjpeArgs{d.n, d.joints, w != nullptr, d.coords},
                           pred.f32(), target.f32(), w, loss.f32());
 }
 
@@ -74,7 +77,8 @@ void mpjpe_bwd_out(const Tensor& pred, const Tensor& target, const Tensor& weigh
   check_scalar("mpjpe_bwd", "d_loss", d_loss, pred.device());
   check_tensor(d_pred, "mpjpe_bwd: d_pred", pred.device(), pred.shape());
   const float* w = weights_or_null(weights);
-  run_op<op_entry::mpjpe_bwd>(pred.device(), kernels::MpjpeBwdArgs{d.n, d.joints, w != nullptr},
+  run_op<op_entry::mpjpe_bwd>(pred.device(),
+                              kernels::MpjpeBwdArgs{d.n, d.joints, w != nullptr, d.coords},
                               pred.f32(), target.f32(), w, d_loss.f32(), d_pred.f32());
 }
 

@@ -1,7 +1,9 @@
 // The MPJPE loss (kernels/loss.h): VideoPose3D's `mpjpe` and `weighted_mpjpe`.
 //
 //   pred, target: (..., J, 3), every leading dimension flattened into N (B * T' for a batch of
-//                 output windows); weights: N elements (e.g. (B, T') or (B, T', 1)) or undefined
+//                 output windows), or (..., J, 2) for a 2D error (the reprojection loss of
+//                 semi-supervised training); weights: N elements (e.g. (B, T') or (B, T', 1)) or
+//                 undefined
 //   loss = (1 / (N * J)) * sum_{n, j} w_n * ||pred[n, j] - target[n, j]||
 //
 // The normalisation is N * J with or without weights, as VideoPose3D's torch.mean; at a zero

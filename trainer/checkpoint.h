@@ -30,6 +30,10 @@ constexpr int kCheckpointVersion = 1;
 // reader allocates; VideoPose3D's largest model has about 17M parameters in all.
 constexpr uint64_t kMaxCheckpointElements = uint64_t{1} << 31;
 
+// metadata["model"] of semi-supervised training's trajectory model file (trainer/semi.h): a
+// TemporalModel with one output joint, which commands that restore a pose model refuse.
+inline constexpr const char* kTrajectoryModelRole = "trajectory";
+
 struct Checkpoint {
   // state_dict entries in order: key (e.g. "layers_bn.0.running_mean") and tensor (f32 or i32,
   // 0 to 4 dimensions, any device). Keys are non-empty, unique, contain no '/' and are not ".".

@@ -792,6 +792,59 @@ const std::vector<Field>& fields() {
     t.push_back(field(
         "train.checkpoint_every", [](auto& c) -> auto& { return c.train.checkpoint_every; },
         "save every N epochs", at_least(1)));
+    t.push_back(field(
+        "train.semi_supervised.enabled",
+        [](auto& c) -> auto& { return c.train.semi_supervised.enabled; },
+        "semi-supervised training ([training.md](training.md#semi-supervised-training)): "
+        "`data.train_subjects` with 3D labels, `unlabelled_subjects` through the trajectory model "
+        "and the 2D reprojection loss"));
+    {
+      Field unlabelled = field(
+          "train.semi_supervised.unlabelled_subjects",
+          [](auto& c) -> auto& { return c.train.semi_supervised.unlabelled_subjects; },
+          "subjects trained on without their 3D (VideoPose3D's `-sun`): their 2D, cameras and "
+          "bone lengths only",
+          check("distinct, none of `data.train_subjects`; non-empty when enabled", Unchecked{}));
+      unlabelled.validate = [](const Checker& k, const ExperimentConfig& c) {
+        const std::string key = "train.semi_supervised.unlabelled_subjects";
+        const auto& v = c.train.semi_supervised.unlabelled_subjects;
+        k.check(!c.train.semi_supervised.enabled || !v.empty(), key,
+                "must list at least one subject when train.semi_supervised.enabled is true");
+        for (const std::string& s : v) k.check(!s.empty(), key, "holds an empty name");
+        check_distinct(k, key, v);
+        for (const std::string& s : v) {
+          const auto& labelled = c.data.train_subjects;
+          k.check(std::find(labelled.begin(), labelled.end(), s) == labelled.end(), key,
+                  "lists '" + excerpt(s) +
+                      "', which data.train_subjects lists too (a subject is labelled or "
+                      "unlabelled, not both)");
+        }
+      };
+      t.push_back(std::move(unlabelled));
+    }
+    t.push_back(field(
+        "train.semi_supervised.warmup_epochs",
+        [](auto& c) -> auto& { return c.train.semi_supervised.warmup_epochs; },
+        "supervised-only epochs before the unlabelled losses start (VideoPose3D's `--warmup`)",
+        at_least(0)));
+    t.push_back(field(
+        "train.semi_supervised.projection_weight",
+        [](auto& c) -> auto& { return c.train.semi_supervised.projection_weight; },
+        "weight of the 2D reprojection loss on the unlabelled batch (VideoPose3D: 1; 0 turns it "
+        "off, as `--no-proj`)",
+        within(0.0, 1e6, false, false)));
+    t.push_back(field(
+        "train.semi_supervised.bone_length_weight",
+        [](auto& c) -> auto& { return c.train.semi_supervised.bone_length_weight; },
+        "weight of the bone-length term, the L1 distance between the labelled and unlabelled "
+        "batches' mean predicted bone lengths (VideoPose3D: 1; 0 turns it off, as "
+        "`--no-bone-length`)",
+        within(0.0, 1e6, false, false)));
+    t.push_back(field(
+        "train.semi_supervised.linear_projection",
+        [](auto& c) -> auto& { return c.train.semi_supervised.linear_projection; },
+        "project with the pinhole model only, no lens distortion (VideoPose3D's "
+        "`--linear-projection`)"));
 
     t.push_back(field(
         "eval.test_intervals", [](auto& c) -> auto& { return c.eval.test_intervals; },

@@ -152,6 +152,18 @@ struct BnMomentumConfig {
   friend bool operator==(const BnMomentumConfig&, const BnMomentumConfig&) = default;
 };
 
+// VideoPose3D's semi-supervised training (run.py `-sun`; docs/training.md): the subjects of
+// data.train_subjects are labelled (3D loss), these are seen through their 2D and cameras only.
+struct SemiSupervisedConfig {
+  bool enabled = false;
+  std::vector<std::string> unlabelled_subjects;  // distinct, none in data.train_subjects
+  int warmup_epochs = 1;                         // >= 0, supervised-only epochs first
+  double projection_weight = 1.0;                // >= 0, the 2D reprojection loss
+  double bone_length_weight = 1.0;               // >= 0, the bone-length term
+  bool linear_projection = false;                // project without lens distortion
+  friend bool operator==(const SemiSupervisedConfig&, const SemiSupervisedConfig&) = default;
+};
+
 // VideoPose3D's recipe (VideoPose3D run.py) with the paper's resampling modes.
 struct TrainConfig {
   int epochs = 80;               // >= 1
@@ -173,6 +185,7 @@ struct TrainConfig {
   uint64_t seed = 1234;
   std::string checkpoint_dir = "checkpoint";
   int checkpoint_every = 10;  // >= 1, epochs
+  SemiSupervisedConfig semi_supervised;
   friend bool operator==(const TrainConfig&, const TrainConfig&) = default;
 };
 

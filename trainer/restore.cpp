@@ -39,6 +39,10 @@ RestoredModel restore_model(const std::string& checkpoint,
                             const std::string& config_path) {
   const Checkpoint ckpt = load_checkpoint(checkpoint, device.value_or(Device::cpu()));
   check_checkpoint_values(ckpt, checkpoint);
+  const auto role = ckpt.metadata.find("model");
+  V3D_REQUIRE(role == ckpt.metadata.end() || role->second != kTrajectoryModelRole,
+              checkpoint << ": holds the trajectory model of semi-supervised training, not a pose "
+                            "model (restore the epoch_<N>.h5 next to it)");
   RestoredModel m;
   if (!config_path.empty()) {
     m.config = load_config(config_path, overrides);

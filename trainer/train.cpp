@@ -33,6 +33,7 @@
 #include "trainer/model.h"
 #include "trainer/progress.h"
 #include "trainer/restore.h"
+#include "trainer/semi.h"
 #include "trainer/sequences.h"
 
 namespace v3d {
@@ -171,6 +172,14 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   const int64_t stop_epoch = options.max_epochs < 0 ? epochs : options.max_epochs;
   const fs::path out_dir =
       options.out_dir.empty() ? fs::path(tc.checkpoint_dir) : fs::path(options.out_dir);
+  const bool semi_supervised = tc.semi_supervised.enabled;
+  V3D_REQUIRE(!semi_supervised || ranks == 1,
+              "train.semi_supervised.enabled: data-parallel training ("
+                  << ranks << " ranks) is not supported with semi-supervision; run one process");
+  V3D_REQUIRE(!semi_supervised || options.resume.empty(),
+              options.resume << ": --resume is not supported with "
+                                "train.semi_supervised.enabled (the trajectory model and the "
+                                "unlabelled stream are not checkpointed); train from scratch");
 
   // Data: the whole training set is prepared once, then windowed per epoch.
   LoadedSequences loaded = load_sequences(config.data, Split::kTrain);
@@ -194,6 +203,9 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   spec.seed = tc.seed;
   spec.shard = rank;
   spec.shards = ranks;
+  spec.camera_targets = semi_supervised;
+  std::optional<SemiSupervisedTrainer> semi;
+  if (semi_supervised) semi.emplace(config, model.config(), device, spec, keypoints, joints);
   auto generator =
       std::make_unique<data::WindowGenerator>(std::move(loaded.sequences), keypoints, joints, spec);
   const int64_t batches_per_epoch = generator->num_batches();
@@ -281,6 +293,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     ckpt.metadata["precision"] = tc.precision;  // also in config_yaml, as train.precision
     const std::string path = (out_dir / ("epoch_" + std::to_string(completed) + ".h5")).string();
     save_checkpoint(ckpt, path);
+    if (semi) semi->save(out_dir.string(), completed, config_yaml);
     result.checkpoint = path;
   };
 
@@ -296,6 +309,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
     e.bn_momentum = bn_momentum_at(tc.bn_momentum, epoch, epochs);
     optimizer.set_lr(lr);
     model.set_bn_momentum(e.bn_momentum);
+    if (semi) semi->start_epoch(lr, e.bn_momentum);
 
     const auto epoch_start = std::chrono::steady_clock::now();
     double loss_sum = 0;  // frame-weighted, metres
@@ -318,9 +332,19 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
       // BatchNorm1d would refuse it too). Sharded batches always give every rank two.
       if (batch.size < 2) continue;
       model.parameters().zero_grad();
-      const Var loss = ag::mpjpe(
-          channels_to_poses(model.forward_train(batch.inputs_2d, dropout_rng), joints_out),
-          batch.targets_3d);
+      Var loss;
+      Tensor pose_loss;  // the 3D loss the logs report
+      if (semi) {
+        semi->trajectory_model().parameters().zero_grad();
+        SemiStepLosses parts;
+        loss = semi->step_loss(model, batch, epoch, dropout_rng, &parts);
+        pose_loss = parts.pose;
+      } else {
+        loss = ag::mpjpe(
+            channels_to_poses(model.forward_train(batch.inputs_2d, dropout_rng), joints_out),
+            batch.targets_3d);
+        pose_loss = loss.value();
+      }
       if (reduce) {
         // The global batch's mean loss is sum_r (n_r / N) loss_r: each rank back-propagates its
         // weighted share (which synchronised BN needs), and the gradients are summed, bucket by
@@ -333,7 +357,8 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
         loss.backward();
       }
       optimizer.step();
-      unread.emplace_back(loss.value(), batch.size);
+      if (semi) semi->optimizer_step();
+      unread.emplace_back(pose_loss, batch.size);
       if (device.is_cpu()) read_losses();
       e.samples += global_size;
       local_samples += batch.size;

@@ -7,6 +7,9 @@
 //             train.seed), prefetched.
 //   model     TemporalModel (strided form) on the config's device, initialised from train.seed.
 //   step      loss = mpjpe(model(x), target) in metres; zero_grad, backward, AMSGrad step.
+//   semi      with train.semi_supervised.enabled, trainer/semi.h adds the trajectory model and
+//             the unlabelled subjects' losses to each step (docs/training.md); one process, no
+//             resume.
 //   epoch k   (0-based) lr_k = lr * lr_decay^k, and BN momentum start * (end/start)^(k/E) with
 //             E = train.epochs (VideoPose3D: 0.1 * 100^(-k/E) for the defaults). Both are functions
 //             of k alone, so a resumed run recomputes them (VideoPose3D's resume quirk, which keeps

@@ -26,19 +26,17 @@ constexpr int64_t kParallelMin = 1 << 15;
 void mpjpe_fwd(const MpjpeArgs& args, const float* pred, const float* target, const float* w,
                float* loss) {
   args.validate("mpjpe_fwd");
-  const int64_t joints = args.joints, points = args.n * joints;
+  const int64_t joints = args.joints, points = args.n * joints, coords = args.coords;
   const int64_t chunks = (points + kMpjpeChunk - 1) / kMpjpeChunk;
   std::vector<double> partial(static_cast<size_t>(chunks));
 #pragma omp parallel for if (points >= kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t end = std::min(points, (c + 1) * kMpjpeChunk);
     double acc = 0.0;
-    // points p in [c * kMpjpeChunk, end): pred, target rows (3) at p * 3, weight of sample p / J
+    // points p in [c * kMpjpeChunk, end): pred, target rows (D) at p * D, weight of sample p / J
     for (int64_t p = c * kMpjpeChunk; p < end; ++p) {
-      const float* a = pred + p * 3;
-      const float* b = target + p * 3;
-      const float dx = a[0] - b[0], dy = a[1] - b[1], dz = a[2] - b[2];
-      const float dist = std::sqrt(dx * dx + dy * dy + dz * dz);
+      float d[3];
+      const float dist = mpjpe_point_distance(pred, target, p, coords, d);
       acc += (w != nullptr ? static_cast<double>(w[p / joints]) : 1.0) * dist;
     }
     partial[static_cast<size_t>(c)] = acc;
@@ -51,22 +49,17 @@ void mpjpe_fwd(const MpjpeArgs& args, const float* pred, const float* target, co
 void mpjpe_bwd(const MpjpeBwdArgs& args, const float* pred, const float* target, const float* w,
                const float* d_loss, float* d_pred) {
   args.validate("mpjpe_bwd");
-  const int64_t joints = args.joints, points = args.n * joints;
+  const int64_t joints = args.joints, points = args.n * joints, coords = args.coords;
   if (points == 0) return;
   // The same float scale the CUDA kernel forms, so both backends round alike.
   const float scale = d_loss[0] * static_cast<float>(1.0 / static_cast<double>(points));
 #pragma omp parallel for if (points >= kParallelMin)
-  for (int64_t p = 0; p < points; ++p) {  // p = n * J + j; rows (3) at p * 3
-    const float* a = pred + p * 3;
-    const float* b = target + p * 3;
-    float* d = d_pred + p * 3;
-    const float dx = a[0] - b[0], dy = a[1] - b[1], dz = a[2] - b[2];
-    const float dist = std::sqrt(dx * dx + dy * dy + dz * dz);
+  for (int64_t p = 0; p < points; ++p) {  // p = n * J + j; rows (D) at p * D
+    float d[3];
+    const float dist = mpjpe_point_distance(pred, target, p, coords, d);
     // Zero distance: subgradient 0 (see kernels/loss.h), never 0 / 0.
     const float k = dist > 0.0f ? (w != nullptr ? scale * w[p / joints] : scale) / dist : 0.0f;
-    d[0] = k * dx;
-    d[1] = k * dy;
-    d[2] = k * dz;
+    for (int64_t c = 0; c < coords; ++c) d_pred[p * coords + c] = k * d[c];
   }
 }
 

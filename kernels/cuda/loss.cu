@@ -1,7 +1,7 @@
 // CUDA backend of kernels/loss.h. The forward is a deterministic two-pass reduction (per-block
 // partial sums into a workspace, then one block over the partials) instead of float atomics, so
-// the loss does not depend on block scheduling. The backward is one thread per point (n, j): the
-// three coordinates share one norm.
+// the loss does not depend on block scheduling. The backward is one thread per point (n, j): its
+// coordinates (3, or 2 for the reprojection error) share one norm.
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
@@ -14,26 +14,18 @@ namespace {
 constexpr int kThreads =
     256;  // MpjpeArgs::workspace_floats() assumes 256 threads x 4 points per block
 
-// d = pred[p] - target[p] (3 coordinates); returns ||d||, the same float ops in both passes.
-__device__ inline float point_distance(const float* __restrict__ pred,
-                                       const float* __restrict__ target, int64_t p, float* d) {
-  d[0] = pred[p * 3 + 0] - target[p * 3 + 0];
-  d[1] = pred[p * 3 + 1] - target[p * 3 + 1];
-  d[2] = pred[p * 3 + 2] - target[p * 3 + 2];
-  return sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
-}
-
-// pred, target: (points, 3) with points = N * J; w: (N) or nullptr -> partial: (gridDim.x), the
+// pred, target: (points, D) with points = N * J; w: (N) or nullptr -> partial: (gridDim.x), the
 // weighted distances of this block's grid-stride share.
 __global__ void mpjpe_partial_kernel(const float* __restrict__ pred,
                                      const float* __restrict__ target, const float* __restrict__ w,
-                                     int64_t joints, int64_t points, float* partial) {
+                                     int64_t joints, int64_t points, int64_t coords,
+                                     float* partial) {
   float acc = 0.0f;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < points;
        p += stride) {
     float d[3];
-    acc += (w != nullptr ? w[p / joints] : 1.0f) * point_distance(pred, target, p, d);
+    acc += (w != nullptr ? w[p / joints] : 1.0f) * mpjpe_point_distance(pred, target, p, coords, d);
   }
   acc = block_sum<kThreads>(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
@@ -48,22 +40,21 @@ __global__ void mpjpe_final_kernel(const float* __restrict__ partial, int count,
   if (threadIdx.x == 0) loss[0] = inv_points * acc;
 }
 
-// pred, target, d_pred: (points, 3); w: (N) or nullptr; d_loss: (1). d_pred overwritten.
+// pred, target, d_pred: (points, D); w: (N) or nullptr; d_loss: (1). d_pred overwritten.
 __global__ void mpjpe_bwd_kernel(const float* __restrict__ pred, const float* __restrict__ target,
                                  const float* __restrict__ w, const float* __restrict__ d_loss,
-                                 int64_t joints, int64_t points, float inv_points, float* d_pred) {
+                                 int64_t joints, int64_t points, int64_t coords, float inv_points,
+                                 float* d_pred) {
   // Read on the device: the seed of the backward pass never visits the host.
   const float scale = d_loss[0] * inv_points;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < points;
        p += stride) {
     float d[3];
-    const float dist = point_distance(pred, target, p, d);
+    const float dist = mpjpe_point_distance(pred, target, p, coords, d);
     // Zero distance: subgradient 0 (see kernels/loss.h), never 0 / 0.
     const float k = dist > 0.0f ? (w != nullptr ? scale * w[p / joints] : scale) / dist : 0.0f;
-    d_pred[p * 3 + 0] = k * d[0];
-    d_pred[p * 3 + 1] = k * d[1];
-    d_pred[p * 3 + 2] = k * d[2];
+    for (int64_t c = 0; c < coords; ++c) d_pred[p * coords + c] = k * d[c];
   }
 }
 
@@ -87,7 +78,7 @@ void mpjpe_fwd<V3D_GPU_KIND>(const MpjpeArgs& args, const float* pred, const flo
   auto stream = static_cast<gpu::Stream>(s);
   const int blocks = static_cast<int>(args.workspace_floats());
   GPU_LAUNCH(impl::mpjpe_partial_kernel, blocks, impl::kThreads, 0, stream, pred, target, w,
-             args.joints, points, workspace);
+             args.joints, points, args.coords, workspace);
   V3D_LAUNCH_CHECK("mpjpe_fwd (partial)", stream);
   GPU_LAUNCH(impl::mpjpe_final_kernel, 1, impl::kThreads, 0, stream, workspace, blocks,
              impl::inverse_count(points), loss);
@@ -102,7 +93,8 @@ void mpjpe_bwd<V3D_GPU_KIND>(const MpjpeBwdArgs& args, const float* pred, const 
   if (points == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
   GPU_LAUNCH(impl::mpjpe_bwd_kernel, grid_for(points, impl::kThreads), impl::kThreads, 0, stream,
-             pred, target, w, d_loss, joints, points, impl::inverse_count(points), d_pred);
+             pred, target, w, d_loss, joints, points, args.coords, impl::inverse_count(points),
+             d_pred);
   V3D_LAUNCH_CHECK("mpjpe_bwd", stream);
 }
 

@@ -2,6 +2,7 @@
 // short sequences), the paper's modes, flip, determinism and resumption.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -311,6 +312,42 @@ TEST(Batch, FlippedWindowsAreFlipsOfTheirTwins) {
         << "window " << i;
     EXPECT_TRUE(std::equal(tg.begin(), tg.end(), b.targets_3d.begin() + (i + half) * kJ * 3));
   }
+}
+
+TEST(Batch, CameraTargetsCarryTheRootAndTheIntrinsicsFlippedWithTheWindow) {
+  Sequence seq = make_seq("S1", "Walking", 6);
+  for (int64_t t = 0; t < seq.frames; ++t)
+    for (int c = 0; c < 3; ++c) seq.trajectory.push_back(static_cast<float>(10 * t + c + 1));
+  for (int i = 0; i < 9; ++i) seq.intrinsic[static_cast<size_t>(i)] = static_cast<float>(i + 1);
+  BatchSpec spec;
+  spec.pad = 1;
+  spec.shuffle = false;
+  spec.camera_targets = true;
+  WindowGenerator gen({seq}, h36m(), h36m(), spec);
+  EXPECT_EQ(gen.target_window_shape(), (std::array<int64_t, 3>{1, kJ + kCameraTargetRows, 3}));
+  gen.start_epoch();
+  Batch b;
+  ASSERT_TRUE(gen.next(b));
+  const int64_t row = (kJ + kCameraTargetRows) * 3;
+  ASSERT_EQ(static_cast<int64_t>(b.targets_3d.size()), b.size * row);
+  for (int64_t i = 0; i < b.size; ++i) {
+    const auto w = gen.window(i);
+    const float* extra = b.targets_3d.data() + i * row + kJ * 3;  // root (3), intrinsics (9)
+    const float sign = w.flip ? -1.0f : 1.0f;
+    EXPECT_EQ(extra[0], sign * static_cast<float>(10 * w.centre + 1)) << "window " << i;
+    EXPECT_EQ(extra[1], static_cast<float>(10 * w.centre + 2));
+    EXPECT_EQ(extra[2], static_cast<float>(10 * w.centre + 3));
+    for (int k = 0; k < 9; ++k) {
+      const bool negated = w.flip && (k == 2 || k == 7);  // cx and t0 (flip_intrinsic)
+      EXPECT_EQ(extra[3 + k], (negated ? -1.0f : 1.0f) * static_cast<float>(k + 1));
+    }
+  }
+  // A sequence without its trajectory cannot give camera targets.
+  EXPECT_NE(error_of([&] {
+              WindowGenerator(std::vector<Sequence>{make_seq("S1", "Walking", 6)}, h36m(), h36m(),
+                              spec);
+            }).find("trajectory"),
+            std::string::npos);
 }
 
 std::vector<Batch> run_epoch(WindowGenerator& gen) {

@@ -9,10 +9,14 @@
 //              single points equal: the norm's kink, where the gradient must be exactly 0 (compare
 //              mode only: finite differences are meaningless at a kink).
 // N sweeps around the block size (256 threads) and past the 4 points per thread of one block;
-// J = 1 makes each sample's weight change at every point. N = 255 runs as (B, T') = (3, 85) with
-// weights (3, 85, 1), VideoPose3D's layout, to check that leading dimensions flatten into N.
+// J = 1 makes each sample's weight change at every point. D = 2 (the 2D reprojection error of
+// semi-supervised training) runs the normal and zero_rows inputs at a few sizes. N = 255 runs as
+// (B, T') = (3, 85) with weights (3, 85, 1), VideoPose3D's layout, to check that leading dimensions
+// flatten into N.
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/loss.h"
 #include "runtime/loss.h"
@@ -37,9 +41,9 @@ const char* values_name(Values v) {
   return "?";
 }
 
-// pred, target: (n, joints, 3) flat; w: (n) flat.
-void make_poses(Rng& r, Values values, int64_t n, int64_t joints, std::vector<float>& pred,
-                std::vector<float>& target, std::vector<float>& w) {
+// pred, target: (n, joints, coords) flat; w: (n) flat. Integers: coords 3 only.
+void make_poses(Rng& r, Values values, int64_t n, int64_t joints, int64_t coords,
+                std::vector<float>& pred, std::vector<float>& target, std::vector<float>& w) {
   const int64_t points = n * joints;
   if (values == Values::kIntegers) {
     static const int kQuads[4][3] = {{1, 2, 2}, {2, 3, 6}, {1, 4, 8}, {0, 3, 4}};
@@ -62,40 +66,46 @@ void make_poses(Rng& r, Values values, int64_t n, int64_t joints, std::vector<fl
     for (auto& x : w) x = static_cast<float>(weight(r));
     return;
   }
-  pred = random_normal(r, points * 3);
-  target = random_normal(r, points * 3);
+  pred = random_normal(r, points * coords);
+  target = random_normal(r, points * coords);
   w = random_uniform(r, n, 0.0f, 2.0f);
   if (values == Values::kZeroRows) {
     for (int64_t i = 0; i < n; i += 3)  // whole samples predicted exactly
-      for (int64_t e = i * joints * 3; e < (i + 1) * joints * 3; ++e)
+      for (int64_t e = i * joints * coords; e < (i + 1) * joints * coords; ++e)
         target[static_cast<size_t>(e)] = pred[static_cast<size_t>(e)];
     for (int64_t p = 1; p < points; p += 7)  // and scattered single points
-      for (int64_t c = 0; c < 3; ++c)
-        target[static_cast<size_t>(p * 3 + c)] = pred[static_cast<size_t>(p * 3 + c)];
+      for (int64_t c = 0; c < coords; ++c)
+        target[static_cast<size_t>(p * coords + c)] = pred[static_cast<size_t>(p * coords + c)];
   }
 }
 
 }  // namespace
 
 V3D_HARNESS_CASES(cases) {
-  for (const int64_t n :
-       {int64_t{1}, int64_t{7}, int64_t{255}, int64_t{256}, int64_t{257}, int64_t{9000}}) {
+  // (coords, N): 3D poses at every size, the 2D reprojection error at a few.
+  std::vector<std::pair<int64_t, int64_t>> sizes;
+  for (const int64_t n : {1, 7, 255, 256, 257, 9000}) sizes.emplace_back(3, n);
+  for (const int64_t n : {1, 7, 255, 257}) sizes.emplace_back(2, n);
+  for (const auto& [coords, n] : sizes) {
     for (const int64_t joints : {int64_t{17}, int64_t{1}}) {
       for (const bool weighted : {false, true}) {
         for (const Values values : {Values::kNormal, Values::kIntegers, Values::kZeroRows}) {
-          const bool batched = n == 255;  // (B, T') = (3, 85)
-          const Shape pose_shape = batched ? Shape{3, 85, joints, 3} : Shape{n, joints, 3};
+          if (coords == 2 && values == Values::kIntegers) continue;  // the triples are 3D
+          const bool batched = n == 255;                             // (B, T') = (3, 85)
+          const Shape pose_shape =
+              batched ? Shape{3, 85, joints, coords} : Shape{n, joints, coords};
           const Shape weight_shape = batched ? Shape{3, 85, 1} : Shape{n};
           const int64_t points = n * joints;
           const double pts = static_cast<double>(points);
-          const std::string params = "N=" + std::to_string(n) + " J=" + std::to_string(joints) +
-                                     " shape=" + pose_shape.str() + " weights=" +
-                                     (weighted ? weight_shape.str() : std::string("none")) +
-                                     " values=" + values_name(values);
+          const std::string params =
+              "D=" + std::to_string(coords) + " N=" + std::to_string(n) +
+              " J=" + std::to_string(joints) + " shape=" + pose_shape.str() +
+              " weights=" + (weighted ? weight_shape.str() : std::string("none")) +
+              " values=" + values_name(values);
           // pred, target, [w], [d_loss]: the weights only when weighted.
           auto inputs = [=](Rng& r, bool with_d_loss) {
             std::vector<float> pred, target, w;
-            make_poses(r, values, n, joints, pred, target, w);
+            make_poses(r, values, n, joints, coords, pred, target, w);
             std::vector<Input> in{{pose_shape, pred}, {pose_shape, target}};
             if (weighted) in.push_back({weight_shape, w});
             if (with_d_loss) in.push_back({{}, random_normal(r, 1)});
@@ -115,7 +125,7 @@ V3D_HARNESS_CASES(cases) {
           };
           c.reference = [=](const std::vector<ref::Vec>& in) {
             return std::vector<ref::Vec>{
-                ref::Vec{ref::mpjpe(in[0], in[1], weights_of(in), n, joints)}};
+                ref::Vec{ref::mpjpe(in[0], in[1], weights_of(in), n, joints, coords)}};
           };
           if (values == Values::kIntegers) {
             c.tol = {2.5e-7, 0.0,
@@ -138,7 +148,7 @@ V3D_HARNESS_CASES(cases) {
                           "float32 backward against double central differences; gradients "
                           "scale as 1 / (N * J)"};
           }
-          const kernels::MpjpeArgs fwd_args{n, joints, weighted};
+          const kernels::MpjpeArgs fwd_args{n, joints, weighted, coords};
           c.flops = fwd_args.flops();
           c.bytes = fwd_args.bytes();
           cases.push_back(c);
@@ -153,13 +163,13 @@ V3D_HARNESS_CASES(cases) {
           };
           b.reference = [=](const std::vector<ref::Vec>& in) {
             return std::vector<ref::Vec>{
-                ref::mpjpe_bwd(in[0], in[1], weights_of(in), in.back()[0], n, joints)};
+                ref::mpjpe_bwd(in[0], in[1], weights_of(in), in.back()[0], n, joints, coords)};
           };
           // No absolute floor: a zero distance or a zero coordinate difference must give exactly 0.
           b.tol = {1e-6, 0.0,
                    "about eight float32 roundings per element (norm, square root, scale, "
                    "products), no cancellation"};
-          const kernels::MpjpeBwdArgs bwd_args{n, joints, weighted};
+          const kernels::MpjpeBwdArgs bwd_args{n, joints, weighted, coords};
           b.flops = bwd_args.flops();
           b.bytes = bwd_args.bytes();
           cases.push_back(b);

@@ -9,11 +9,11 @@ namespace v3d::ref {
 namespace {
 
 // Distance of point (i, j) and its weight.
-double distance(const Vec& pred, const Vec& target, int64_t point) {
+double distance(const Vec& pred, const Vec& target, int64_t point, int64_t coords) {
   double s = 0.0;
-  for (int64_t c = 0; c < 3; ++c) {
-    const double d =
-        pred[static_cast<size_t>(point * 3 + c)] - target[static_cast<size_t>(point * 3 + c)];
+  for (int64_t c = 0; c < coords; ++c) {
+    const double d = pred[static_cast<size_t>(point * coords + c)] -
+                     target[static_cast<size_t>(point * coords + c)];
     s += d * d;
   }
   return std::sqrt(s);
@@ -23,24 +23,25 @@ double weight(const Vec& w, int64_t i) { return w.empty() ? 1.0 : w[static_cast<
 
 }  // namespace
 
-double mpjpe(const Vec& pred, const Vec& target, const Vec& w, int64_t n, int64_t joints) {
+double mpjpe(const Vec& pred, const Vec& target, const Vec& w, int64_t n, int64_t joints,
+             int64_t coords) {
   double total = 0.0;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < joints; ++j)
-      total += weight(w, i) * distance(pred, target, i * joints + j);
+      total += weight(w, i) * distance(pred, target, i * joints + j, coords);
   return total / static_cast<double>(n * joints);
 }
 
 Vec mpjpe_bwd(const Vec& pred, const Vec& target, const Vec& w, double d_loss, int64_t n,
-              int64_t joints) {
+              int64_t joints, int64_t coords) {
   Vec d(pred.size(), 0.0);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < joints; ++j) {
       const int64_t point = i * joints + j;
-      const double dist = distance(pred, target, point);
+      const double dist = distance(pred, target, point, coords);
       if (dist == 0.0) continue;  // the subgradient 0 at the norm's kink
-      for (int64_t c = 0; c < 3; ++c) {
-        const size_t e = static_cast<size_t>(point * 3 + c);
+      for (int64_t c = 0; c < coords; ++c) {
+        const size_t e = static_cast<size_t>(point * coords + c);
         d[e] =
             d_loss * weight(w, i) * (pred[e] - target[e]) / dist / static_cast<double>(n * joints);
       }

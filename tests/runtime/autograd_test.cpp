@@ -133,6 +133,19 @@ TEST_P(AutogradTest, SumAndMeanGradients) {
   EXPECT_EQ(grad_of(z), std::vector<float>(5, 1.0f / 5.0f));
 }
 
+TEST_P(AutogradTest, ViewSharesTheValueAndViewsTheGradientBack) {
+  const Var x = leaf({1, 2, 3, 4, 5, 6}, {2, 3});
+  const Var v = ag::view(x, Shape{3, 2});
+  EXPECT_EQ(v.value().shape(), Shape({3, 2}));
+  EXPECT_TRUE(v.value().shares_storage(x.value()));
+  // d/dx sum(v * w) = w, laid out as x.
+  const Var w = leaf({1, -1, 2, -2, 3, -3}, {3, 2});
+  ag::sum(ag::mul(v, w)).backward();
+  EXPECT_EQ(x.grad().shape(), Shape({2, 3}));
+  EXPECT_EQ(grad_of(x), (std::vector<float>{1, -1, 2, -2, 3, -3}));
+  EXPECT_V3D_ERROR(ag::view(x, Shape{4, 2}), "view");
+}
+
 TEST_P(AutogradTest, MeanOfEmptyThrows) {
   const Var x(Tensor::zeros({0}, DType::kF32, dev()), true);
   EXPECT_V3D_ERROR(ag::mean(x), "mean of an empty tensor");
