@@ -11,6 +11,8 @@
 
 #include "apps/app_util.h"
 #include "apps/commands.h"
+#include "data/dataset.h"
+#include "data/prepare.h"
 #include "kernels/common.h"
 #include "report/render.h"
 #include "runtime/temporal_conv.h"
@@ -113,6 +115,25 @@ report::RenderSequence input_sequence(const RenderArgs& a, RestoredModel& m) {
   r.joints = m.joints;
   r.predicted_3d = infer_3d(*m.model, *found, !a.no_flip);
   r.video = a.video;
+  // A v3d pose file's 3D is the ground truth: prepared as its 2D was (same camera, same frames).
+  if (format == "h5") {
+    const size_t slash = found->name.find('/');
+    data::ReadFilter filter;
+    filter.subjects = {found->name.substr(0, slash)};
+    filter.actions = {found->name.substr(slash + 1)};
+    const data::Dataset ds = data::read_dataset(a.input, filter);
+    data::PrepareSpec spec;
+    spec.subjects = filter.subjects;
+    spec.actions = filter.actions;
+    spec.cameras = {a.camera < 0 ? 0 : a.camera};
+    spec.keypoints_2d = ds.keypoints_2d;
+    for (const data::Sequence& seq : data::prepare_sequences(ds, spec)) {
+      if (seq.action == filter.actions[0] && seq.frames == r.frames && !seq.poses_3d.empty()) {
+        r.ground_truth_3d = seq.poses_3d;
+      }
+    }
+    if (!r.ground_truth_3d.empty()) std::printf("Ground truth from %s, in blue\n", a.input.c_str());
+  }
   return r;
 }
 

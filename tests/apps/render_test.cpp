@@ -71,6 +71,23 @@ TEST(RenderCli, DetectorTrackToVideo) {
   EXPECT_TRUE(std::filesystem::exists(dir.file("person.gif")));
 }
 
+// A v3d pose file as --input: its 2D through the model, its 3D as the ground truth.
+TEST(RenderCli, PoseFileInputBringsItsGroundTruth) {
+  const TempDir dir("v3d-render-h5");
+  save_tiny_model(dir.file("tiny.ckpt"), false);
+  ASSERT_EQ(run({"synth", "--out", dir.file("poses.h5"), "--subjects", "S9", "--actions", "Walking",
+                 "--frames", "40"})
+                .status,
+            0);
+  const CliRun r =
+      run({"render", "--checkpoint", dir.file("tiny.ckpt"), "--input", dir.file("poses.h5"),
+           "--camera", "1", "--sequence", "S9/Walking", "--out", dir.file("walk.gif")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("Rendering S9/Walking (40 frames"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Ground truth from " + dir.file("poses.h5")), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("walk.gif")));
+}
+
 TEST(RenderCli, EvalRendersTheWorstSequences) {
   const TempDir dir("v3d-render-eval");
   save_tiny_model(dir.file("tiny.ckpt"), false);
