@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -37,6 +38,8 @@ struct StreamArgs {
   std::string blas, checkpoint, input = "-", res = "1000x1002", ltb;
   int listen = 0, connections = 0, max_tracks = 64;
   bool no_flip = false, bf16_weights = false;
+  int threads = 0;
+  double spin_ms = 50.0;
   std::vector<std::string> overrides;
 };
 
@@ -165,6 +168,10 @@ void run_stream(const StreamArgs& a) {
     throw Error("--listen: a port in [1, 65535], got " + std::to_string(a.listen));
   if (a.max_tracks < 1)
     throw Error("--max-tracks: must be >= 1, got " + std::to_string(a.max_tracks));
+  if (a.threads < 0 || a.threads > 1024)
+    throw Error("--threads: 0 (OpenMP's count) to 1024, got " + std::to_string(a.threads));
+  if (!std::isfinite(a.spin_ms) || a.spin_ms < 0.0 || a.spin_ms > 3.6e6)
+    throw Error("--spin-ms: 0 to 3600000, got " + std::to_string(a.spin_ms));
   if (!a.ltb.empty() && a.ltb != "on" && a.ltb != "off")
     throw Error("--ltb: on or off, got " + excerpt(a.ltb, 40));
   std::vector<std::string> overrides = a.overrides;
@@ -180,13 +187,15 @@ void run_stream(const StreamArgs& a) {
   so.ltb = a.ltb.empty() ? m.config.ltb.enabled : a.ltb == "on";
   so.ltb_options = ltb_options(m.config.ltb);
   so.bf16_weights = a.bf16_weights;
+  so.threads = a.threads;
+  so.spin_ms = a.spin_ms;
   const StreamModel model(*m.model, *m.keypoints, *m.joints, so);
   std::fprintf(stderr,
                "Streaming: receptive field %lld frames (causal); %s keypoints; flip TTA %s; "
-               "online long-term bank %s; %s weights\n",
+               "online long-term bank %s; %s weights; %s products on %d threads\n",
                static_cast<long long>(model.receptive_field()), m.keypoints->name.c_str(),
                so.flip_tta ? "on" : "off", so.ltb ? "on" : "off",
-               so.bf16_weights ? "bf16" : "float32");
+               so.bf16_weights ? "bf16" : "float32", model.products(), model.threads());
   std::fflush(stderr);
   Streamer s(model, res_w, res_h, a.max_tracks);
   if (a.listen != 0) {
@@ -238,6 +247,15 @@ void add_stream_command(CLI::App& app) {
   cmd->add_flag("--bf16-weights", args->bf16_weights,
                 "Round the convolutions' weights to bf16 and read them as bf16: half the memory "
                 "traffic per frame, outputs within docs/cli.md's bound of the float32 model's");
+  cmd->add_option("--threads", args->threads,
+                  "Threads for a frame's products (0: OpenMP's count, OMP_NUM_THREADS or the "
+                  "cores)")
+      ->capture_default_str();
+  cmd->add_option("--spin-ms", args->spin_ms,
+                  "How long the helper threads poll for the next frame before they sleep: a core "
+                  "kept busy while a stream runs, against wake-ups of up to milliseconds (0: "
+                  "sleep at once)")
+      ->capture_default_str();
   cmd->add_option("--set", args->overrides,
                   "Override of the checkpoint's config, key.sub=value (repeatable), e.g. "
                   "ltb.capacity=40");

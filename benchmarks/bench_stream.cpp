@@ -13,7 +13,8 @@
 // on the poses and its settings only.
 //
 //   bench_stream [--arch 3,3,3,3,3] [--channels 1024] [--frames 1500] [--fps 50] [--no-flip]
-//                [--bf16-weights] [--capacity 80] [--threshold 0.7] [--fusion-threshold 0.7]
+//                [--bf16-weights] [--threads N] [--spin-ms 50] [--generic-products]
+//                [--capacity 80] [--threshold 0.7] [--fusion-threshold 0.7]
 //                [--json FILE]
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -114,7 +115,9 @@ int main(int argc, char** argv) {
   std::string arch = "3,3,3,3,3", json_path;
   int64_t channels = 1024, frames = 1500;
   double fps = 50.0;
-  bool no_flip = false, bf16 = false;
+  bool no_flip = false, bf16 = false, generic = false;
+  int threads = 0;
+  double spin_ms = 50.0;
   v3d::LtbOptions o;
   app.add_option("--arch", arch, "Filter widths of the causal model")->capture_default_str();
   app.add_option("--channels", channels, "Channels")
@@ -128,6 +131,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-flip", no_flip, "Turn off flip test-time augmentation");
   app.add_flag("--bf16-weights", bf16, "The stream's bf16 weights (v3d stream --bf16-weights)");
+  app.add_option("--threads", threads,
+                 "The products' threads (v3d stream --threads; 0: OpenMP's count, OMP_NUM_THREADS)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--spin-ms", spin_ms,
+                 "How long the helper threads poll for the next frame before they sleep (v3d "
+                 "stream --spin-ms)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3.6e6));
+  app.add_flag("--generic-products", generic,
+               "The portable one-row SIMD products even where the CPU has AVX-512 (for "
+               "comparison)");
   app.add_option("--capacity", o.capacity, "ltb.capacity")->capture_default_str();
   app.add_option("--threshold", o.threshold, "ltb.threshold")->capture_default_str();
   app.add_option("--fusion-threshold", o.fusion_threshold, "ltb.fusion_threshold")
@@ -148,14 +163,15 @@ int main(int argc, char** argv) {
     TemporalModel model(mc, Device::cpu(), 1);
     NoGradGuard no_grad;
     const std::vector<float> poses = recorded_2d(frames);
-    std::printf("Threads: %d (OpenMP)\n", bench::blas_threads());
+    const int team = threads > 0 ? threads : bench::blas_threads();
+    std::printf("Threads: %d (the stream's team, polling %g ms before sleeping)\n", team, spin_ms);
     std::printf(
         "Model: widths %s, %lld channels, receptive field %lld (causal), %lld parameters; flip "
-        "TTA %s; %s weights; %lld frames replayed at %g fps\n",
+        "TTA %s; %s weights; %s products; %lld frames replayed at %g fps\n",
         arch.c_str(), static_cast<long long>(channels),
         static_cast<long long>(model.receptive_field()),
         static_cast<long long>(model.parameter_count()), no_flip ? "off" : "on",
-        bf16 ? "bf16" : "float32", static_cast<long long>(frames), fps);
+        bf16 ? "bf16" : "float32", stream_products(generic), static_cast<long long>(frames), fps);
     std::printf(
         "latency from each frame's release to its pose, ms; compute: the push alone; prepare: "
         "prepare_next after it, between frames\n");
@@ -165,19 +181,24 @@ int main(int argc, char** argv) {
     nlohmann::json out;
     out["gemm_kernel"] = bench::gemm_kernel_summary();
     out["cpu"] = bench::cpu_description();
-    out["threads"] = bench::blas_threads();
+    out["threads"] = team;
+    out["spin_ms"] = spin_ms;
     out["arch"] = arch;
     out["channels"] = channels;
     out["frames"] = frames;
     out["fps"] = fps;
     out["flip"] = !no_flip;
     out["weights"] = bf16 ? "bf16" : "float32";
+    out["products"] = stream_products(generic);
     for (const bool ltb : {false, true}) {
       StreamOptions so;
       so.flip_tta = !no_flip;
       so.ltb = ltb;
       so.ltb_options = o;
       so.bf16_weights = bf16;
+      so.generic_products = generic;
+      so.threads = threads;
+      so.spin_ms = spin_ms;
       const StreamModel sm(model, data::Skeleton::h36m17(), data::Skeleton::h36m17(), so);
       replay(sm,
              std::vector<float>(poses.begin(), poses.begin() + std::min<int64_t>(frames, 50) * 34),

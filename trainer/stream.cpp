@@ -5,10 +5,19 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
 #include "kernels/common.h"
 #include "kernels/float_round.h"
 #include "runtime/temporal_conv.h"
 #include "trainer/predict.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define V3D_STREAM_AVX512 1
+#include <immintrin.h>
+#else
+#define V3D_STREAM_AVX512 0
+#endif
 
 namespace v3d {
 
@@ -32,7 +41,7 @@ StreamModel::StreamModel(const TemporalModel& model, const data::Skeleton& keypo
             "stream: the model takes " << mc.joints_in << " keypoints and predicts "
                                        << mc.joints_out << " joints; the layouts have "
                                        << keypoints.num_joints() << " and " << joints.num_joints());
-  const bool bf16 = options_.bf16_weights;
+  const bool bf16 = options_.bf16_weights, generic = options_.generic_products;
   if (bf16) {
     // Every convolution's weights rounded to bf16 (ties to even) in place, so that every path
     // (the many-window GEMM included) runs the same model; the products read bf16 copies.
@@ -55,12 +64,20 @@ StreamModel::StreamModel(const TemporalModel& model, const data::Skeleton& keypo
     const int64_t c_out = wt.size(0), cols = wt.size(1) * wt.size(2);
     if (k % 2 == 1 && k + 1 < folded_.convs.size()) {  // block (k + 1) / 2's first convolution
       const size_t i = (k + 1) / 2;
-      last_[i].assign(tm.f32(), c_out, c, cols, cols - c, bf16);
-      early_[i].assign(tm.f32(), c_out, cols - c, cols, 0, bf16);
+      last_[i].assign(tm.f32(), c_out, c, cols, cols - c, 1, bf16, generic);
+      early_[i].assign(tm.f32(), c_out, cols - c, cols, 0, (cols - c) / c, bf16, generic);
     } else {
-      full_[k].assign(tm.f32(), c_out, cols, cols, 0, bf16);
+      full_[k].assign(tm.f32(), c_out, cols, cols, 0, 1, bf16, generic);
     }
   }
+  V3D_REQUIRE(options_.threads >= 0 && options_.threads <= 1024,
+              "stream: threads " << options_.threads << " (0 for OpenMP's count, or 1 .. 1024)");
+  V3D_REQUIRE(
+      std::isfinite(options_.spin_ms) && options_.spin_ms >= 0.0 && options_.spin_ms <= 3.6e6,
+      "stream: spin of " << options_.spin_ms << " ms (0 .. 3600000)");
+  team_ = std::make_unique<SpinTeam>(
+      options_.threads > 0 ? options_.threads : omp_get_max_threads(),
+      std::chrono::microseconds(static_cast<int64_t>(options_.spin_ms * 1000.0)));
   options_.ltb_options.online = true;  // a stream has no future frames to bank
   options_.ltb_options.causal = true;
   if (options_.ltb) validate_ltb_options(options_.ltb_options);
@@ -149,27 +166,24 @@ __attribute__((always_inline)) inline void matvec_add_row(int64_t co, const W* w
   }
 }
 
-// The products over all rows, one pass over w for all n <= kMatvecRows rows of x, compiled for
-// AVX-512, AVX2 and the baseline and picked at load time (the build targets the baseline x86-64):
-// a fused window's tree adds rows, which makes the products compute bound. The OpenMP loop stays
-// in the cloned function itself, so that each clone outlines its own loop body (a loop in an
-// inlined helper would be outlined once, for the baseline).
+// The products of output rows co0 .. co1 (the caller splits the rows between the stream's
+// threads, SpinTeam), one pass over w for all n <= kMatvecRows rows of x, compiled for AVX-512,
+// AVX2 and the baseline and picked at load time (the build targets the baseline x86-64): the
+// portable form; where the CPU has AVX-512, the tiles below run instead.
 #define V3D_STREAM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 // clang-format off
 #define V3D_STREAM_MATVEC(W)                                                                     \
   V3D_STREAM_CLONES void matvec(const W* w, const float* b, const float* x, int64_t ldx,        \
                                 int64_t n, int64_t k, int64_t c_out, const float* pre,          \
-                                const float* residual, int64_t res_stride, float* y) {          \
-    V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows"); \
-    _Pragma("omp parallel for schedule(static) if (c_out * k >= (1 << 16))")                    \
-    for (int64_t co = 0; co < c_out; ++co)                                                      \
+                                const float* residual, int64_t res_stride, float* y,            \
+                                int64_t co0, int64_t co1) {                                     \
+    for (int64_t co = co0; co < co1; ++co)                                                      \
       matvec_row(co, w, b, x, ldx, n, k, c_out, pre, residual, res_stride, y);                  \
   }                                                                                             \
   V3D_STREAM_CLONES void matvec_add(const W* w, int64_t segments, const float* x, int64_t ldx,  \
-                                    int64_t n, int64_t k, int64_t c_out, float* const* ys) {    \
-    V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows"); \
-    _Pragma("omp parallel for schedule(static) if (c_out * k * segments >= (1 << 16))")         \
-    for (int64_t co = 0; co < c_out; ++co)                                                      \
+                                    int64_t n, int64_t k, int64_t c_out, float* const* ys,      \
+                                    int64_t co0, int64_t co1) {                                 \
+    for (int64_t co = co0; co < co1; ++co)                                                      \
       matvec_add_row(co, w, segments, x, ldx, n, k, c_out, ys);                                 \
   }
 // clang-format on
@@ -178,42 +192,269 @@ V3D_STREAM_MATVEC(uint16_t)
 #undef V3D_STREAM_MATVEC
 #undef V3D_STREAM_CLONES
 
+#if V3D_STREAM_AVX512
+// The AVX-512 products read the weights packed for them (StreamModel::Rows): rows in groups of 4
+// (zero rows pad the last group), each row's segments (see matvec_add) cut in chunks of 16 (zeros
+// pad a segment's last chunk), and a group's 4 rows interleaved chunk by chunk, so that a group's
+// segment is one contiguous stream of reads. A tile of the 4 rows by Q rows of x keeps 4 Q
+// independent accumulators and loads (and widens from bf16) each weight once per Q rows of x: a
+// few rows (a plain frame) are bound by the memory, the many rows of a fused window's tree by the
+// FMAs, where the compiler's one-row SIMD dots above waited on each FMA's latency.
+#define V3D_AVX512 __attribute__((target("avx512f")))
+// GCC 12 sees the intrinsics' own undefined-vector idiom (a variable initialised from itself, in
+// _mm512_cvtepu16_epi32 and _mm512_reduce_add_ps) as a read of an uninitialised value.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+V3D_AVX512 inline __m512 load16(const float* w) { return _mm512_loadu_ps(w); }
+V3D_AVX512 inline __m512 load16(const uint16_t* w) {
+  // bf16 bits are the high half of the float32 bits: widen, shift, reinterpret (exact).
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// acc[r * Q + q] += sum_e w_r[e] x[q * ldx + e] over e < k, for the 4 rows of a packed group's
+// segment p (chunks of 4 x 16), lanes summed last. x is read up to k only (a masked last chunk),
+// so the padding's zeros meet zeros. Nta: the weights are prefetched 16 chunks ahead as
+// non-temporal (PREFETCHNTA), for the products off the frame's path (prepare_next): read once
+// per frame, they then displace less of the caches that the next frame's own weights could be
+// found in (measured: frames 10-20% faster at 50 fps, AMD Zen 4, RESULTS.md).
+template <class W, int Q, bool Nta>
+V3D_AVX512 void tile_dots(const W* p, const float* x, int64_t ldx, int64_t k, float* acc) {
+  __m512 a[4][Q];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int q = 0; q < Q; ++q) a[r][q] = _mm512_setzero_ps();
+  const int64_t chunks = (k + 15) / 16;
+  for (int64_t c = 0; c < chunks; ++c, p += 64) {
+    if constexpr (Nta) {  // a prefetch past the array's end is harmless (it never faults)
+      const char* ahead = reinterpret_cast<const char*>(p + 64 * 16);
+#pragma GCC unroll 4
+      for (size_t line = 0; line < 64 * sizeof(W); line += 64)
+        _mm_prefetch(ahead + line, _MM_HINT_NTA);
+    }
+    const int64_t e = 16 * c;
+    const __mmask16 in = k - e >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (k - e)) - 1u);
+    __m512 wv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) wv[r] = load16(p + 16 * r);
+#pragma GCC unroll 4
+    for (int q = 0; q < Q; ++q) {
+      const __m512 xv = _mm512_maskz_loadu_ps(in, x + q * ldx + e);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) a[r][q] = _mm512_fmadd_ps(wv[r], xv, a[r][q]);
+    }
+  }
+  // Unrolled as every loop over a (else the accumulators live on the stack).
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int q = 0; q < Q; ++q) acc[r * Q + q] += _mm512_reduce_add_ps(a[r][q]);
+}
+
+// acc[r * kMatvecRows + q] += the dots of a group's segment p with the n <= kMatvecRows rows of
+// x: tiles of 4 rows of x, then 2, then 1.
+template <class W, bool Nta = false>
+V3D_AVX512 void group_dots(const W* p, const float* x, int64_t ldx, int64_t n, int64_t k,
+                           float* acc) {
+  constexpr int64_t m = StreamModel::kMatvecRows;
+  int64_t q = 0;
+  const auto tile = [&]<int Q>() {
+    float t[4 * Q] = {};
+    tile_dots<W, Q, Nta>(p, x + q * ldx, ldx, k, t);
+    for (int r = 0; r < 4; ++r)
+      for (int j = 0; j < Q; ++j) acc[r * m + q + j] += t[r * Q + j];
+    q += Q;
+  };
+  while (q + 4 <= n) tile.template operator()<4>();
+  if (n - q >= 2) tile.template operator()<2>();
+  if (n - q == 1) tile.template operator()<1>();
+}
+
+// As matvec above on packed weights p, for the groups g0 .. g1 (output rows 4 g0 .. 4 g1): all
+// `segments` segments of a row summed, segment s with columns s k .. (s + 1) k of x.
+template <class W>
+V3D_AVX512 void matvec_avx512(const W* p, int64_t segments, const float* b, const float* x,
+                              int64_t ldx, int64_t n, int64_t k, int64_t c_out, const float* pre,
+                              const float* residual, int64_t res_stride, float* y, int64_t g0,
+                              int64_t g1) {
+  constexpr int64_t m = StreamModel::kMatvecRows;
+  const int64_t seg = 64 * ((k + 15) / 16);
+  for (int64_t g = g0; g < g1; ++g) {
+    float acc[4 * m] = {};
+    for (int64_t s = 0; s < segments; ++s)
+      group_dots(p + (g * segments + s) * seg, x + s * k, ldx, n, k, acc);
+    for (int64_t co = 4 * g; co < std::min(c_out, 4 * g + 4); ++co)
+      for (int64_t q = 0; q < n; ++q) {
+        float v = acc[(co - 4 * g) * m + q] + (pre != nullptr ? pre[q * c_out + co] : 0.0f) + b[co];
+        v = v > 0.0f ? v : 0.0f;
+        if (residual != nullptr) v = residual[q * res_stride + co] + v;
+        y[q * c_out + co] = v;
+      }
+  }
+}
+
+// As matvec_add above on packed weights p, for the groups g0 .. g1: split, ys[s] += the products
+// of segment s with x (k columns); else ys[0] += the products of whole rows, segment s with
+// columns s k .. (s + 1) k.
+template <class W>
+V3D_AVX512 void matvec_add_avx512(const W* p, int64_t segments, bool split, const float* x,
+                                  int64_t ldx, int64_t n, int64_t k, int64_t c_out,
+                                  float* const* ys, int64_t g0, int64_t g1) {
+  constexpr int64_t m = StreamModel::kMatvecRows;
+  const int64_t seg = 64 * ((k + 15) / 16);
+  for (int64_t g = g0; g < g1; ++g) {
+    float acc[4 * m] = {};
+    for (int64_t s = 0; s < segments; ++s) {
+      if (split) {  // prepare_next's products
+        group_dots<W, true>(p + (g * segments + s) * seg, x, ldx, n, k, acc);
+      } else {
+        group_dots(p + (g * segments + s) * seg, x + s * k, ldx, n, k, acc);
+      }
+      if (!split && s + 1 < segments) continue;
+      float* y = ys[split ? s : 0];
+      for (int64_t co = 4 * g; co < std::min(c_out, 4 * g + 4); ++co)
+        for (int64_t q = 0; q < n; ++q) {
+          float& a = acc[(co - 4 * g) * m + q];
+          y[q * c_out + co] += a;
+          a = 0.0f;
+        }
+    }
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#undef V3D_AVX512
+
+bool avx512_products(bool generic) {
+  static const bool has = __builtin_cpu_supports("avx512f") != 0;
+  return has && !generic;
+}
+#else
+bool avx512_products(bool) { return false; }
+#endif
+
 }  // namespace
 
+const char* stream_products(bool generic_products) {
+  return avx512_products(generic_products) ? "AVX-512 tiles" : "portable";
+}
+
+const char* StreamModel::products() const { return stream_products(options_.generic_products); }
+
 void StreamModel::Rows::assign(const float* w, int64_t rows, int64_t cols, int64_t ld, int64_t col0,
-                               bool bf16) {
+                               int64_t segments, bool bf16, bool generic) {
+  V3D_CHECK(segments >= 1 && cols % segments == 0,
+            "stream: " << cols << " columns in " << segments << " segments");
   cols_ = cols;
+  segments_ = segments;
+  avx512_ = avx512_products(generic);
   f32.clear();
   h16.clear();
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t e = 0; e < cols; ++e) {
-      const float v = w[r * ld + col0 + e];
-      if (bf16) {
-        h16.push_back(kernels::bf16_bits(v));
-      } else {
-        f32.push_back(v);
-      }
+  const int64_t size =
+      avx512_ ? (rows + 3) / 4 * 4 * segments * ((cols / segments + 15) / 16 * 16) : rows * cols;
+  if (bf16) {
+    h16.reserve(static_cast<size_t>(size));
+  } else {
+    f32.reserve(static_cast<size_t>(size));
+  }
+  const auto put = [&](float v) {
+    if (bf16) {
+      h16.push_back(kernels::bf16_bits(v));
+    } else {
+      f32.push_back(v);
     }
+  };
+  if (!avx512_) {  // row-major
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t e = 0; e < cols; ++e) put(w[r * ld + col0 + e]);
+    return;
+  }
+  // Packed for the AVX-512 tiles (see matvec_avx512): groups of 4 rows, per group each segment's
+  // chunks of 16 columns, the 4 rows' chunks one after the other; zeros pad rows and chunks.
+  const int64_t k = cols / segments;
+  for (int64_t g = 0; g < (rows + 3) / 4; ++g)
+    for (int64_t s = 0; s < segments; ++s)
+      for (int64_t e0 = 0; e0 < k; e0 += 16)
+        for (int64_t r = 4 * g; r < 4 * g + 4; ++r)
+          for (int64_t e = e0; e < e0 + 16; ++e)
+            put(r < rows && e < k ? w[r * ld + col0 + s * k + e] : 0.0f);
 }
 
-void StreamModel::Rows::matvec(const float* b, const float* x, int64_t ldx, int64_t n,
-                               int64_t c_out, const float* pre, const float* residual,
+void StreamModel::Rows::matvec(SpinTeam& team, const float* b, const float* x, int64_t ldx,
+                               int64_t n, int64_t c_out, const float* pre, const float* residual,
                                int64_t res_stride, float* y) const {
-  if (!h16.empty()) {
-    v3d::matvec(h16.data(), b, x, ldx, n, cols_, c_out, pre, residual, res_stride, y);
-  } else {
-    v3d::matvec(f32.data(), b, x, ldx, n, cols_, c_out, pre, residual, res_stride, y);
+  V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows");
+  const auto run = [&](int64_t units, auto&& f) {
+    if (c_out * cols_ >= (1 << 16)) {  // one thread below 64 K weights
+      team.parallel_for(units, f);
+    } else {
+      f(int64_t{0}, units);
+    }
+  };
+#if V3D_STREAM_AVX512
+  if (avx512_) {
+    const int64_t k = cols_ / segments_;
+    run((c_out + 3) / 4, [&](int64_t g0, int64_t g1) {
+      if (!h16.empty()) {
+        matvec_avx512(h16.data(), segments_, b, x, ldx, n, k, c_out, pre, residual, res_stride, y,
+                      g0, g1);
+      } else {
+        matvec_avx512(f32.data(), segments_, b, x, ldx, n, k, c_out, pre, residual, res_stride, y,
+                      g0, g1);
+      }
+    });
+    return;
   }
+#endif
+  run(c_out, [&](int64_t co0, int64_t co1) {
+    if (!h16.empty()) {
+      v3d::matvec(h16.data(), b, x, ldx, n, cols_, c_out, pre, residual, res_stride, y, co0, co1);
+    } else {
+      v3d::matvec(f32.data(), b, x, ldx, n, cols_, c_out, pre, residual, res_stride, y, co0, co1);
+    }
+  });
 }
 
-void StreamModel::Rows::matvec_add(int64_t segments, const float* x, int64_t ldx, int64_t n,
-                                   int64_t c_out, float* const* ys) const {
-  const int64_t k = cols_ / segments;
-  if (!h16.empty()) {
-    v3d::matvec_add(h16.data(), segments, x, ldx, n, k, c_out, ys);
-  } else {
-    v3d::matvec_add(f32.data(), segments, x, ldx, n, k, c_out, ys);
+void StreamModel::Rows::matvec_add(SpinTeam& team, int64_t segments, const float* x, int64_t ldx,
+                                   int64_t n, int64_t c_out, float* const* ys) const {
+  V3D_CHECK(n >= 1 && n <= StreamModel::kMatvecRows, "stream: matvec of " << n << " rows");
+  V3D_CHECK(segments == 1 || segments == segments_,
+            "stream: products in " << segments << " segments of weights cut in " << segments_);
+  const auto run = [&](int64_t units, auto&& f) {
+    if (c_out * cols_ >= (1 << 16)) {
+      team.parallel_for(units, f);
+    } else {
+      f(int64_t{0}, units);
+    }
+  };
+#if V3D_STREAM_AVX512
+  if (avx512_) {
+    const bool split = segments > 1;
+    const int64_t k = cols_ / segments_;
+    run((c_out + 3) / 4, [&](int64_t g0, int64_t g1) {
+      if (!h16.empty()) {
+        matvec_add_avx512(h16.data(), segments_, split, x, ldx, n, k, c_out, ys, g0, g1);
+      } else {
+        matvec_add_avx512(f32.data(), segments_, split, x, ldx, n, k, c_out, ys, g0, g1);
+      }
+    });
+    return;
   }
+#endif
+  const int64_t k = cols_ / segments;
+  run(c_out, [&](int64_t co0, int64_t co1) {
+    if (!h16.empty()) {
+      v3d::matvec_add(h16.data(), segments, x, ldx, n, k, c_out, ys, co0, co1);
+    } else {
+      v3d::matvec_add(f32.data(), segments, x, ldx, n, k, c_out, ys, co0, co1);
+    }
+  });
 }
 
 void StreamModel::window(size_t i, const float* x, int64_t n, float* y) const {
@@ -225,13 +466,13 @@ void StreamModel::window(size_t i, const float* x, int64_t n, float* y) const {
     return;
   }
   if (i == 0) {
-    full_[0].matvec(folded_.convs[0].bias.f32(), x, w * ci, n, c, nullptr, nullptr, 0, y);
+    full_[0].matvec(*team_, folded_.convs[0].bias.f32(), x, w * ci, n, c, nullptr, nullptr, 0, y);
     return;
   }
   // The earlier taps' products, then the last tap's with them (last_tap).
   std::vector<float> pre(static_cast<size_t>(n * c), 0.0f);
   float* ys[] = {pre.data()};
-  if (w > 1) early_[i].matvec_add(1, x, w * ci, n, c, ys);
+  if (w > 1) early_[i].matvec_add(*team_, 1, x, w * ci, n, c, ys);
   last_tap(i, x + (w - 1) * ci, w * ci, pre.data(), n, y);
 }
 
@@ -242,16 +483,17 @@ void StreamModel::last_tap(size_t i, const float* x, int64_t ldx, const float* p
   const int64_t c = blocks_.channels();
   const size_t k = 2 * i - 1;
   std::vector<float> h(static_cast<size_t>(n * c));
-  last_[i].matvec(folded_.convs[k].bias.f32(), x, ldx, n, c, pre, nullptr, 0, h.data());
+  last_[i].matvec(*team_, folded_.convs[k].bias.f32(), x, ldx, n, c, pre, nullptr, 0, h.data());
   // The 1x1 convolution, its residual the last tap's rows.
-  full_[k + 1].matvec(folded_.convs[k + 1].bias.f32(), h.data(), c, n, c, nullptr, x, ldx, y);
+  full_[k + 1].matvec(*team_, folded_.convs[k + 1].bias.f32(), h.data(), c, n, c, nullptr, x, ldx,
+                      y);
 }
 
 void StreamModel::add_early_taps(size_t i, const float* x, int64_t n, float* const* acc) const {
   const int64_t w = blocks_.width(i), c = blocks_.channels();
   V3D_CHECK(i > 0 && i < blocks_.size() && n <= kMatvecRows,
             "stream: the early taps of block " << i << " on " << n << " rows");
-  if (w > 1) early_[i].matvec_add(w - 1, x, c, n, c, acc);
+  if (w > 1) early_[i].matvec_add(*team_, w - 1, x, c, n, c, acc);
 }
 
 TrackStream::TrackStream(const StreamModel& model) : m_(&model) {

@@ -33,11 +33,16 @@
 // float32 or, with StreamOptions::bf16_weights, as bf16 (half the bytes). The GEMM library would
 // also pack the whole weight matrix into its panel layout on every call (a second read and a write
 // of the weights); a few rows therefore go through matrix-vector products over the folded tap-major
-// weights instead (OpenMP over the output channels, each a SIMD dot product): the same products,
-// summed in another order.
+// weights instead: the same products, summed in another order. Where the CPU has AVX-512 they are
+// tiles of 4 output channels by up to 4 rows, over weights packed for them (4 rows interleaved in
+// chunks of 16, one stream of reads); elsewhere (or with StreamOptions::generic_products) a
+// compiler-vectorised dot product per channel. The weights lie on 2 MB pages (a frame walks 17-34
+// MB of them). The output channels are split between the threads of a SpinTeam, whose helpers
+// poll for the next frame's products for StreamOptions::spin_ms before they sleep: a frame at
+// 50 fps would otherwise wait for them to be woken, which under a hypervisor took up to 10 ms.
 //
 // CPU only (the point is a frame's latency on a CPU); one TrackStream per track, all sharing one
-// StreamModel.
+// StreamModel, used from one thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +52,8 @@
 
 #include "data/skeleton.h"
 #include "kernels/pose_bank.h"
+#include "runtime/huge_pages.h"
+#include "runtime/spin_team.h"
 #include "trainer/dilated.h"
 #include "trainer/ltb.h"
 #include "trainer/model.h"
@@ -60,7 +67,19 @@ struct StreamOptions {
   // The convolutions' weights rounded to bf16 (ties to even) and read as bf16: half the bytes per
   // frame, and a model that differs from the checkpoint's by that rounding (docs/cli.md).
   bool bf16_weights = false;
+  // The portable products (the compiler's SIMD dot of one row at a time) even where the CPU has
+  // AVX-512: for the tests, which run both forms, and for comparing their speed.
+  bool generic_products = false;
+  // The products' threads (0: OpenMP's count, omp_get_max_threads), and how long the helper
+  // threads poll for the next frame's products before they sleep (SpinTeam): a core kept busy
+  // while they poll, against the milliseconds a sleeping thread can take to wake.
+  int threads = 0;
+  double spin_ms = 50.0;
 };
+
+// The form of the stream's products on this CPU: "AVX-512 tiles", or "portable" (asked for with
+// StreamOptions::generic_products, or a CPU without AVX-512).
+const char* stream_products(bool generic_products);
 
 // The model's folded weights and what every track shares. The model must be causal, on the CPU;
 // it must outlive nothing here (the weights are folded into this object).
@@ -94,25 +113,36 @@ class StreamModel {
   // k = 0 .. W_i - 2 (all but the last): one pass over those weights.
   void add_early_taps(size_t i, const float* x, int64_t n, float* const* acc) const;
   static constexpr int64_t kMatvecRows = 32;
+  // The products' form (stream_products) and their threads.
+  const char* products() const;
+  int threads() const { return team_->size(); }
 
  private:
   // Row-major weights in float32 or bf16 (bf16_weights) for the matrix-vector products.
   class Rows {
    public:
-    // Columns col0 .. col0 + cols of the (rows, ld) matrix w.
-    void assign(const float* w, int64_t rows, int64_t cols, int64_t ld, int64_t col0, bool bf16);
+    // Columns col0 .. col0 + cols of the (rows, ld) matrix w, in `segments` equal column blocks
+    // (matvec_add); generic: the portable products even where the CPU has AVX-512.
+    void assign(const float* w, int64_t rows, int64_t cols, int64_t ld, int64_t col0,
+                int64_t segments, bool bf16, bool generic);
     // y (n, c_out) = ReLU(x (n, cols; rows ldx apart) W^T + pre + b) + residual (rows res_stride
     // apart), pre and residual optional: the convolution's epilogue.
-    void matvec(const float* b, const float* x, int64_t ldx, int64_t n, int64_t c_out,
-                const float* pre, const float* residual, int64_t res_stride, float* y) const;
-    // ys[s] (n, c_out) += x (n, cols / segments) W_s^T for the column blocks W_s of W.
-    void matvec_add(int64_t segments, const float* x, int64_t ldx, int64_t n, int64_t c_out,
-                    float* const* ys) const;
+    // The output rows are split between the team's threads (one thread for small products).
+    void matvec(SpinTeam& team, const float* b, const float* x, int64_t ldx, int64_t n,
+                int64_t c_out, const float* pre, const float* residual, int64_t res_stride,
+                float* y) const;
+    // ys[s] (n, c_out) += x (n, cols / segments) W_s^T for the column blocks W_s of W; segments
+    // is 1 (ys[0] += x W^T) or that of assign.
+    void matvec_add(SpinTeam& team, int64_t segments, const float* x, int64_t ldx, int64_t n,
+                    int64_t c_out, float* const* ys) const;
 
    private:
-    std::vector<float> f32;
-    std::vector<uint16_t> h16;
-    int64_t cols_ = 0;
+    // Row-major, or packed for the AVX-512 tiles (stream.cpp); on huge pages (each frame reads
+    // them all: 4 KB pages would cost a TLB miss every 4 KB).
+    std::vector<float, HugePageAllocator<float>> f32;
+    std::vector<uint16_t, HugePageAllocator<uint16_t>> h16;  // the same in bf16 (bf16_weights)
+    int64_t cols_ = 0, segments_ = 1;
+    bool avx512_ = false;  // the AVX-512 tiles (the CPU has them, and generic was not asked)
   };
 
   FoldedWeights folded_;
@@ -120,6 +150,8 @@ class StreamModel {
   // Per conv: block 0's and the 1x1 convolutions' tap-major (C_out, K * C_in) weights; per block
   // i > 0: its first convolution's last tap (C, C) and its earlier taps (C, (W_i - 1) C).
   std::vector<Rows> full_, last_, early_;
+  // The products' threads (StreamOptions::threads, spin_ms); products are one at a time.
+  std::unique_ptr<SpinTeam> team_;
   const data::Skeleton* keypoints_;
   const data::Skeleton* joints_;
   StreamOptions options_;

@@ -147,6 +147,21 @@ TEST_F(StreamCli, OneTrackReproducesInfer) {
       << s.err;
 }
 
+// --threads and --spin-ms reach the stream (its banner names the threads and the products), and
+// the poses stay those of v3d infer whatever the threads.
+TEST_F(StreamCli, ThreadsAndSpinKeepThePoses) {
+  const auto want = infer();
+  std::vector<std::string> lines;
+  for (int64_t t = 0; t < inputs_[2].frames; ++t) lines.push_back(frame_line(2, t, "\"cam0\""));
+  for (const char* threads : {"1", "3"}) {
+    const Streamed s = stream(lines, {"--threads", threads, "--spin-ms", "0.5"});
+    ASSERT_EQ(s.status, 0) << s.err;
+    EXPECT_NE(s.err.find(std::string("products on ") + threads + " threads"), std::string::npos)
+        << s.err;
+    expect_track(s.out, "cam0", want.at("S1/Walking"), inputs_[2].frames);
+  }
+}
+
 // --bf16-weights: the same frames, the model's weights rounded to bf16 (docs/cli.md's bound
 // against the float32 model), and the banner says so.
 TEST_F(StreamCli, Bf16WeightsStayWithinTheirBound) {
@@ -299,6 +314,10 @@ TEST_F(StreamCli, CentredCheckpointsAndBadOptionsAreOneLineErrors) {
   expect_one_line_error(run({"stream", "--checkpoint", ckpt_path(), "--ltb", "maybe"}), "--ltb");
   expect_one_line_error(run({"stream", "--checkpoint", ckpt_path(), "--max-tracks", "0"}),
                         "--max-tracks");
+  expect_one_line_error(run({"stream", "--checkpoint", ckpt_path(), "--threads", "-1"}),
+                        "--threads");
+  expect_one_line_error(run({"stream", "--checkpoint", ckpt_path(), "--spin-ms", "-2"}),
+                        "--spin-ms");
 }
 
 }  // namespace

@@ -219,6 +219,78 @@ TEST(Stream, Bf16WeightsRunTheRoundedModel) {
   EXPECT_LT(max_diff, 1e-2) << "by bf16's rounding only";
 }
 
+// The products' forms and threads: the AVX-512 tiles (where the CPU has them) and the portable
+// dots, on 1 and 3 threads, with float32 and bf16 weights, all equal batch inference (with the
+// online bank too, whose fused trees give the products 4 rows and more). 250 channels: the tiles'
+// padding rows (250 = 62 groups of 4 + 2) and chunks (250 = 15 chunks of 16 + 10) are exercised,
+// and the 3-tap products (250 x 750) are large enough to be split between the threads.
+TEST(Stream, ProductFormsAndThreadsAgree) {
+  TemporalModelConfig mc = tiny_model(true);
+  mc.filter_widths = {3, 3, 3};
+  mc.channels = 250;
+  TemporalModel model(mc, Device::cpu(), 17);
+  const int64_t r = (model.receptive_field() - 1) / 2;
+  auto seqs = sequences(60);
+  seqs.resize(1);
+  LtbOptions o = fusing_options();
+  o.fusion_threshold = 0.5f;
+  o.online = true;
+  o.causal = true;
+  const LtbPlan plan =
+      plan_ltb(ltb_test::views(seqs), 17, ltb_parents(h36m()), r, o, Device::cpu(), true);
+  ASSERT_GT(plan.fused_frames, 0) << "the test needs fused windows";
+  const std::vector<float> plain = predict_sequence(model, seqs[0], h36m(), h36m(), true);
+  const std::vector<float> banked =
+      predict_with_ltb(model, {&seqs[0]}, plan, h36m(), h36m(), true).front();
+  std::vector<float> bf16_first;
+  for (const bool bf16 : {false, true}) {
+    for (const bool generic : {false, true}) {
+      for (const int threads : {1, 3}) {
+        for (const bool ltb : {false, true}) {
+          StreamOptions so;
+          so.ltb = ltb;
+          so.ltb_options = o;
+          so.bf16_weights = bf16;
+          so.generic_products = generic;
+          so.threads = threads;
+          so.spin_ms = 1.0;
+          const StreamModel sm(model, h36m(), h36m(), so);
+          ASSERT_EQ(sm.threads(), threads);
+          const std::string where = std::string(sm.products()) + ", " + std::to_string(threads) +
+                                    " threads, bf16 " + std::to_string(bf16) + ", bank " +
+                                    std::to_string(ltb);
+          if (generic) {
+            EXPECT_STREQ(sm.products(), "portable");
+          }
+          const std::vector<float> got = stream_all(sm, seqs[0]);
+          if (!bf16) {
+            const std::vector<float>& want = ltb ? banked : plain;
+            ASSERT_EQ(got.size(), want.size());
+            expect_close(got.data(), want.data(), static_cast<int64_t>(got.size()), where);
+          } else if (bf16_first.empty() && !ltb) {
+            bf16_first = got;  // the rounded model: every form and thread count agrees with it
+          } else if (!ltb) {
+            expect_close(got.data(), bf16_first.data(), static_cast<int64_t>(got.size()), where);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Bad thread counts and spins are refused with one line.
+TEST(Stream, BadThreadsAndSpinsAreRefused) {
+  TemporalModel model(tiny_model(true), Device::cpu(), 3);
+  StreamOptions so;
+  so.threads = -1;
+  EXPECT_THROW(StreamModel(model, h36m(), h36m(), so), Error);
+  so.threads = 2;
+  so.spin_ms = -1.0;
+  EXPECT_THROW(StreamModel(model, h36m(), h36m(), so), Error);
+  so.spin_ms = std::nan("");
+  EXPECT_THROW(StreamModel(model, h36m(), h36m(), so), Error);
+}
+
 TEST(Stream, CentredModelsAreRefused) {
   TemporalModel model(tiny_model(false), Device::cpu(), 3);
   EXPECT_THROW(StreamModel(model, h36m(), h36m(), StreamOptions{}), Error);
