@@ -39,7 +39,7 @@
 // compiler-vectorised dot product per channel. The weights lie on 2 MB pages (a frame walks 17-34
 // MB of them). The output channels are split between the threads of a SpinTeam, whose helpers
 // poll for the next frame's products for StreamOptions::spin_ms before they sleep: a frame at
-// 50 fps would otherwise wait for them to be woken, which under a hypervisor took up to 10 ms.
+// 50 fps would otherwise wait for them to be woken (on a 2-vCPU VM: a p90 of 26 ms, RESULTS.md).
 //
 // CPU only (the point is a frame's latency on a CPU); one TrackStream per track, all sharing one
 // StreamModel, used from one thread at a time.
