@@ -9,13 +9,16 @@
 // the block stages A (128 rows) and B (64 rows) in shared memory as rows of 16 floats (64 bytes,
 // no padding) whose four float4 chunks are XOR-swizzled by bits 1-2 of the row.
 //
-// The MMA's reduction index k is permuted within a slice, identically for A and B (a sum does not
-// depend on the order its terms are numbered in): the lane with threadID_in_group t takes the
-// slice's elements 4t .. 4t+3, one float4, for both k-steps of a TF32 slice (element 4t+j is
-// logical k = t + 4j for step 0 and j = 0, 1 and k = t + 4(j-2) for step 1 and j = 2, 3) and for
-// the one step of a BF16 slice (4t, 4t+1 are logical 2t, 2t+1; 4t+2, 4t+3 are 2t+8, 2t+9). So a
-// fragment is two LDS.128 (A) or one (B) per slice instead of eight or four scalar loads, and
-// staging keeps the rows contiguous (16-byte cp.async from the operand's own layout).
+// Fragments are read with ldmatrix.x4 (four 8 x 8 matrices of 16-bit elements, here 8 rows of
+// four floats each): lane 8q + r names the 16-byte row r of matrix q, lane (g, t) receives word
+// t of row g of each matrix. A TF32 A fragment is one call (matrices: the tile's rows 0-7 and
+// 8-15 at elements 0-3 of the half slice, then both at elements 4-7), two B fragments are one
+// call (the four float4 chunks of 8 rows), and the registers arrive in the order the MMA reads
+// them: no register moves, one in-place cvt per element. TF32 takes the reduction elements in
+// order (step h of a slice: k = t and t + 4 are elements 8h + t and 8h + 4 + t). BF16 permutes
+// them, identically for A and B (a sum does not depend on the order its terms are numbered in):
+// the pair k = 2t, 2t+1 packed into one register is elements t and 4 + t, k = 2t+8, 2t+9 are
+// elements 8 + t and 12 + t, so each register packs two words of one lane.
 #pragma once
 
 #include "kernels/common.h"
@@ -42,10 +45,18 @@ V3D_HOST_DEVICE constexpr int tc_staged_slot(int row, int col) {
   return row * kTcSlice + ((((col >> 2) ^ (row >> 1)) & 3) << 2) + (col & 3);
 }
 
-// Float offset of the float4 that lane (g, t) reads from a fragment row `row` (a multiple of 8
-// plus g): the swizzle depends only on g, so the kernel computes it once.
-V3D_HOST_DEVICE constexpr int tc_fragment_slot(int row, int t) {
-  return tc_staged_slot(row, 4 * t);
+// The row `lane` names in an ldmatrix.x4 of A's 16-row MMA tile starting at row0, for half slice
+// `half` (elements 8 * half .. 8 * half + 7): matrix q = lane / 8 is rows row0 + 8 (q % 2) ..
+// at the float4 chunk 2 * half + q / 2. The swizzle depends only on the row's low 3 bits, so for
+// row0 a multiple of 8 half 1's slot is half 0's with bit 3 flipped (the kernel computes one).
+V3D_HOST_DEVICE constexpr int tc_ldmatrix_a_slot(int row0, int lane, int half) {
+  return tc_staged_slot(row0 + 8 * ((lane >> 3) & 1) + (lane & 7), 4 * (2 * half + (lane >> 4)));
+}
+
+// The row `lane` names in an ldmatrix.x4 of B's 8-row tile starting at row0: matrix q = lane / 8
+// is the float4 chunk q of the eight rows (all 16 elements of the slice).
+V3D_HOST_DEVICE constexpr int tc_ldmatrix_b_slot(int row0, int lane) {
+  return tc_staged_slot(row0 + (lane & 7), 4 * (lane >> 3));
 }
 
 // Copies per thread and slice of a tile of kRows rows with kVec floats per copy.

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/float_round.h"
 #include "kernels/gpu/compat.h"
@@ -47,6 +48,22 @@ struct FragAcc {
 
 // cvt.rn.tf32.f32 (kernels/float_round.h, tf32_bits): one instruction on sm_90 and newer; before
 // sm_90, which has no such cvt, the same rounding in integer instructions.
+__device__ __forceinline__ uint32_t to_tf32(float v);
+
+// A register's bits as a float (ldmatrix delivers words).
+__device__ __forceinline__ float as_float(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+#endif
+}
+
+// to_tf32 of a float's bits.
+__device__ __forceinline__ uint32_t bits_to_tf32(uint32_t bits) { return to_tf32(as_float(bits)); }
+
 __device__ __forceinline__ uint32_t to_tf32(float v) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   uint32_t r;
@@ -113,6 +130,25 @@ __device__ __forceinline__ void mma_tf32(FragAcc& d, const FragATf32& a,
 __device__ __forceinline__ void mma_bf16(FragAcc& d, const FragABf16& a,
                                          const FragBBf16& b V3D_MMA_LOC) {
   mma_sync<true>(d, a.x, b.x V3D_MMA_PASS_LOC);
+}
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16: four 8 x 8 matrices of 16-bit elements, read here as
+// 8 rows of four 32-bit words each. Lane 8q + r names row r of matrix q (16 bytes of shared
+// memory, 16-byte aligned); lane l receives word l % 4 of row l / 4 of matrix q in r[q]. For a
+// TF32 operand staged as float rows, one call gives an m16n8k8 A fragment (matrices: rows 0-7
+// and 8-15 of the tile at words k = 0-3, then both at k = 4-7) or two B fragments.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row V3D_MMA_LOC) {
+#if defined(__CUDA_ARCH__)
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+#elif defined(CUEMU)
+  cuemu::detail::warp_ldmatrix(row, 4, r, loc);
+#else
+  (void)r;
+  (void)row;
+#endif
 }
 
 // cp.async of kBytes (4, 8 or 16; 16 bypasses L1 with .cg) from global `src` to shared `dst`,

@@ -23,15 +23,15 @@
 //
 // Tiling and shared-memory layout: kernels/temporal_conv_tc_layout.h (a block computes a 128 x 64
 // tile of C with 4 warps of 64 x 32; slices of 16 reduction elements in a three-stage cp.async
-// pipeline; swizzled rows read as one float4 per fragment row, with the reduction index permuted
-// alike in A and B). An operand contiguous along the reduction (x in the forward, d_y in
+// pipeline; swizzled rows read by ldmatrix.x4, which delivers the fragments' words in the MMA's
+// register order). An operand contiguous along the reduction (x in the forward, d_y in
 // bwd_data) takes 16-byte copies when its run length is a multiple of 4 and its base is aligned
 // (kVec = 4); the others 4-byte copies, each warp on 8 adjacent rows x 4 elements where the rows
 // are adjacent in memory (kRowsFastest: coalesced reads of d_y and x in bwd_weight). Rows past M
 // (N), elements past the run and taps without an output frame are zero-filled (src_bytes = 0);
 // stores are bounds-checked.
-// Both operands are rounded (TF32: cvt.rn; BF16: cvt.rn.bf16x2, packing two neighbours along the
-// reduction) as the fragments are read, which is the rounding the contract and the reference use.
+// Both operands are rounded (TF32: cvt.rn in place; BF16: cvt.rn.bf16x2, packing two words of a
+// lane) as the fragments are read, which is the rounding the contract and the reference use.
 #include <type_traits>
 
 #include "kernels/cuda/mma.cuh"
@@ -46,6 +46,11 @@ namespace {
 
 constexpr int kTileM = kTcTileM, kTileN = kTcTileN, kSlice = kTcSlice, kThreads = kTcThreads;
 constexpr int kStages = kTcStages, kStageFloats = kTcStageFloats;
+#ifndef V3D_TC_MIN_BLOCKS  // kernels/CMakeLists.txt sets it
+#define V3D_TC_MIN_BLOCKS 3
+#endif
+// Blocks per SM the kernel is compiled for: 3 leaves 168 registers per thread, 4 leaves 128.
+constexpr int kMinBlocks = V3D_TC_MIN_BLOCKS;
 // The reduction of one GEMM: `taps` runs of `inner` elements; split z (blockIdx.z) reduces
 // elements [z*chunk, min((z+1)*chunk, inner)) of every run.
 struct TcGemm {
@@ -235,7 +240,7 @@ struct TcCopies {
 
 // kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
 template <int kVecA, bool kBf16, class OpA, class OpB, class Store>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     conv_tc_kernel(TcGemm gemm, OpA op_a, OpB op_b, Store out) {
   // float4: cp.async of 16 bytes and the fragment reads need 16-byte aligned slots.
   GPU_SHARED(float4, smem4, [kStages * kStageFloats / 4]);
@@ -255,9 +260,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
   const int warp_m = (warp / 2) * kTcWarpM, warp_n = (warp % 2) * kTcWarpN;
-  // This lane's fragment float4s (tc_fragment_slot): row offsets within a stage.
-  const int a_frag = tc_fragment_slot(warp_m + g, t);
-  const int b_frag = kTileM * kSlice + tc_fragment_slot(warp_n + g, t);
+  // The rows this lane names in its ldmatrix calls (temporal_conv_tc_layout.h), within a stage:
+  // A's first half slice (the second is bit 3 flipped) and B, for the first MMA tile of each.
+  const int a_ld = tc_ldmatrix_a_slot(warp_m, lane, 0);
+  const int b_ld = kTileM * kSlice + tc_ldmatrix_b_slot(warp_n, lane);
   tc::FragAcc acc[kTcMi][kTcNj];
   V3D_UNROLL
   for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
@@ -293,57 +299,50 @@ __global__ void __launch_bounds__(kThreads, 2)
     refill = refill == kStages - 1 ? 0 : refill + 1;
     const float* tile = smem + stage * kStageFloats;
     stage = stage == kStages - 1 ? 0 : stage + 1;
-    float4 a_lo[kTcMi], a_hi[kTcMi], b_v[kTcNj];
+    // Four words per lane and call: A's quads w[0..3] = (g, e), (g+8, e), (g, e+4), (g+8, e+4)
+    // for e = t (half 0) and 8 + t (half 1); B's = (g, t), (g, 4+t), (g, 8+t), (g, 12+t).
+    uint32_t a_w[2][kTcMi][4], b_w[kTcNj][4];
     V3D_UNROLL
     for (int i = 0; i < kTcMi; ++i) {
-      a_lo[i] = *reinterpret_cast<const float4*>(tile + a_frag + i * 16 * kSlice);
-      a_hi[i] = *reinterpret_cast<const float4*>(tile + a_frag + (i * 16 + 8) * kSlice);
+      tc::ldmatrix_x4(a_w[0][i], tile + a_ld + i * 16 * kSlice);
+      tc::ldmatrix_x4(a_w[1][i], tile + (a_ld ^ 8) + i * 16 * kSlice);
     }
     V3D_UNROLL
-    for (int j = 0; j < kTcNj; ++j)
-      b_v[j] = *reinterpret_cast<const float4*>(tile + b_frag + j * 8 * kSlice);
+    for (int j = 0; j < kTcNj; ++j) tc::ldmatrix_x4(b_w[j], tile + b_ld + j * 8 * kSlice);
     if constexpr (kBf16) {
       static_assert(kSlice == 16, "one m16n8k16 step per slice");
+      // Elements t, 4+t are k = 2t, 2t+1; 8+t, 12+t are k = 2t+8, 2t+9 (in A and B alike).
       tc::FragABf16 a[kTcMi];
       tc::FragBBf16 b[kTcNj];
       V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) {
-        a[i].x[0] = tc::pack_bf16x2(a_lo[i].x, a_lo[i].y);
-        a[i].x[1] = tc::pack_bf16x2(a_hi[i].x, a_hi[i].y);
-        a[i].x[2] = tc::pack_bf16x2(a_lo[i].z, a_lo[i].w);
-        a[i].x[3] = tc::pack_bf16x2(a_hi[i].z, a_hi[i].w);
+        a[i].x[0] = tc::pack_bf16x2(tc::as_float(a_w[0][i][0]), tc::as_float(a_w[0][i][2]));
+        a[i].x[1] = tc::pack_bf16x2(tc::as_float(a_w[0][i][1]), tc::as_float(a_w[0][i][3]));
+        a[i].x[2] = tc::pack_bf16x2(tc::as_float(a_w[1][i][0]), tc::as_float(a_w[1][i][2]));
+        a[i].x[3] = tc::pack_bf16x2(tc::as_float(a_w[1][i][1]), tc::as_float(a_w[1][i][3]));
       }
       V3D_UNROLL
       for (int j = 0; j < kTcNj; ++j) {
-        b[j].x[0] = tc::pack_bf16x2(b_v[j].x, b_v[j].y);
-        b[j].x[1] = tc::pack_bf16x2(b_v[j].z, b_v[j].w);
+        b[j].x[0] = tc::pack_bf16x2(tc::as_float(b_w[j][0]), tc::as_float(b_w[j][1]));
+        b[j].x[1] = tc::pack_bf16x2(tc::as_float(b_w[j][2]), tc::as_float(b_w[j][3]));
       }
       V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
       for (int j = 0; j < kTcNj; ++j) tc::mma_bf16(acc[i][j], a[i], b[j]);
     } else {
-      // Step 0 takes elements 4t, 4t+1 (.x, .y) as k = t, t+4; step 1 takes 4t+2, 4t+3. Every
-      // fragment is converted before the first MMA, so that each conversion writes the register
-      // its MMA reads (no copies between the two).
+      // The words are already in the MMA's order: each is rounded in place.
       tc::FragATf32 a[2][kTcMi];
       tc::FragBTf32 b[2][kTcNj];
       V3D_UNROLL
-      for (int i = 0; i < kTcMi; ++i) {
-        a[0][i].x[0] = tc::to_tf32(a_lo[i].x);
-        a[0][i].x[1] = tc::to_tf32(a_hi[i].x);
-        a[0][i].x[2] = tc::to_tf32(a_lo[i].y);
-        a[0][i].x[3] = tc::to_tf32(a_hi[i].y);
-        a[1][i].x[0] = tc::to_tf32(a_lo[i].z);
-        a[1][i].x[1] = tc::to_tf32(a_hi[i].z);
-        a[1][i].x[2] = tc::to_tf32(a_lo[i].w);
-        a[1][i].x[3] = tc::to_tf32(a_hi[i].w);
-      }
+      for (int h = 0; h < 2; ++h) V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+      for (int v = 0; v < 4; ++v) a[h][i].x[v] = tc::bits_to_tf32(a_w[h][i][v]);
       V3D_UNROLL
       for (int j = 0; j < kTcNj; ++j) {
-        b[0][j].x[0] = tc::to_tf32(b_v[j].x);
-        b[0][j].x[1] = tc::to_tf32(b_v[j].y);
-        b[1][j].x[0] = tc::to_tf32(b_v[j].z);
-        b[1][j].x[1] = tc::to_tf32(b_v[j].w);
+        b[0][j].x[0] = tc::bits_to_tf32(b_w[j][0]);
+        b[0][j].x[1] = tc::bits_to_tf32(b_w[j][1]);
+        b[1][j].x[0] = tc::bits_to_tf32(b_w[j][2]);
+        b[1][j].x[1] = tc::bits_to_tf32(b_w[j][3]);
       }
       V3D_UNROLL
       for (int step = 0; step < 2; ++step) V3D_UNROLL

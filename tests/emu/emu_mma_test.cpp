@@ -394,6 +394,25 @@ TEST_F(TensorCores, CpAsyncWaitGroupCompletesOlderGroupsOnly) {
   }
 }
 
+// ldmatrix.x4 with the PTX ISA's layout: lane l receives, in register q, word l % 4 of the row
+// that lane 8q + l / 4 named. Rows named in a scrambled order (and one row twice), so a wrong
+// source lane or word shows.
+TEST_F(TensorCores, LdmatrixDeliversTheWordsWhereTheIsaSays) {
+  std::vector<uint32_t> in(128);
+  for (uint32_t i = 0; i < 128; ++i) in[i] = 0x10000u * (i / 4) + 0x100u * (i % 4) + 7u;
+  std::vector<int> rows(32);
+  for (int l = 0; l < 32; ++l) rows[static_cast<size_t>(l)] = (7 * l + 3) % 32;
+  rows[5] = rows[20];
+  const std::vector<uint32_t> out = dev::ldmatrix_x4(in, rows);
+  for (int l = 0; l < 32; ++l) {
+    for (int q = 0; q < 4; ++q) {
+      const int row = rows[static_cast<size_t>(8 * q + l / 4)];
+      EXPECT_EQ(out[static_cast<size_t>(4 * l + q)], in[static_cast<size_t>(4 * row + l % 4)])
+          << "lane " << l << ", register " << q;
+    }
+  }
+}
+
 #if !V3D_EMUTEST_CUDA
 // The fault message of fn(), or "" when it completed.
 std::string fault_of(void (*fn)()) {
@@ -422,6 +441,15 @@ TEST(TensorCoreFaults, MmaInDivergentBranches) {
   const std::string m = fault_of(dev::mma_divergent);
   EXPECT_TRUE(contains(m, "lanes disagree at mma.sync.aligned")) << m;
   EXPECT_TRUE(contains(m, "mma_kernels.cu:")) << m;
+}
+
+TEST(TensorCoreFaults, LdmatrixMisuse) {
+  std::string m = fault_of(dev::ldmatrix_global);
+  EXPECT_TRUE(contains(m, "is not the block's shared memory")) << m;
+  m = fault_of(dev::ldmatrix_misaligned);
+  EXPECT_TRUE(contains(m, "is not 16-byte aligned")) << m;
+  m = fault_of(dev::ldmatrix_divergent);
+  EXPECT_TRUE(contains(m, "lanes disagree at ldmatrix.sync.aligned")) << m;
 }
 
 TEST(TensorCoreFaults, CpAsyncMisuse) {

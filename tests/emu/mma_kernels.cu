@@ -166,6 +166,48 @@ __global__ void cp_async_past_end_kernel(const int* in, int* out) {
   out[i] = s[4 * i];
 }
 
+// Thread i stages row i (4 words) in shared memory; after a barrier each lane names row rows[i]
+// in an ldmatrix.x4 and stores its four registers.
+__global__ void ldmatrix_kernel(const uint4* in, const int* rows, uint4* out) {
+  GPU_SHARED(uint4, s, [32]);
+  const int i = static_cast<int>(threadIdx.x);
+  s[i] = in[i];
+  __syncthreads();
+  uint32_t r[4];
+  tc::ldmatrix_x4(r, &s[rows[i]]);
+  out[i] = uint4{r[0], r[1], r[2], r[3]};
+}
+
+__global__ void ldmatrix_global_kernel(const uint4* in, uint4* out) {
+  uint32_t r[4];
+  tc::ldmatrix_x4(r, in + threadIdx.x);
+  out[threadIdx.x] = uint4{r[0], r[1], r[2], r[3]};
+}
+
+__global__ void ldmatrix_misaligned_kernel(uint4* out) {
+  GPU_SHARED(uint4, s, [33]);
+  const unsigned i = threadIdx.x;
+  s[i] = uint4{i, i, i, i};
+  __syncthreads();
+  uint32_t r[4];
+  tc::ldmatrix_x4(r, reinterpret_cast<const uint32_t*>(&s[i]) + 1);
+  out[i] = uint4{r[0], r[1], r[2], r[3]};
+}
+
+__global__ void ldmatrix_divergent_kernel(uint4* out) {
+  GPU_SHARED(uint4, s, [32]);
+  const unsigned i = threadIdx.x;
+  s[i] = uint4{i, i, i, i};
+  __syncthreads();
+  uint32_t r[4];
+  if (i < 16) {
+    tc::ldmatrix_x4(r, &s[i]);
+  } else {
+    tc::ldmatrix_x4(r, &s[i]);
+  }
+  out[i] = uint4{r[0], r[1], r[2], r[3]};
+}
+
 __global__ void mma_kernel_of(float* out) {
   tc::FragAcc acc{{0, 0, 0, 0}};
   const tc::FragATf32 a{{0, 0, 0, 0}};
@@ -310,6 +352,34 @@ void mma_divergent() {
 void mma_exited_lane() {
   DeviceBuffer<float> d_out(32);
   GPU_LAUNCH(mma_exited_lane_kernel, 1, 32, 0, nullptr, d_out.get());
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+}
+
+std::vector<uint32_t> ldmatrix_x4(const std::vector<uint32_t>& in, const std::vector<int>& rows) {
+  DeviceBuffer<uint32_t> d_in(in), d_out(32 * 4);
+  DeviceBuffer<int> d_rows(rows);
+  GPU_LAUNCH(ldmatrix_kernel, 1, 32, 0, nullptr, reinterpret_cast<const uint4*>(d_in.get()),
+             d_rows.get(), reinterpret_cast<uint4*>(d_out.get()));
+  V3D_LAUNCH_CHECK("ldmatrix", nullptr);
+  return d_out.download();
+}
+
+void ldmatrix_global() {
+  DeviceBuffer<uint32_t> d_in(32 * 4), d_out(32 * 4);
+  GPU_LAUNCH(ldmatrix_global_kernel, 1, 32, 0, nullptr, reinterpret_cast<const uint4*>(d_in.get()),
+             reinterpret_cast<uint4*>(d_out.get()));
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+}
+
+void ldmatrix_misaligned() {
+  DeviceBuffer<uint32_t> d_out(32 * 4);
+  GPU_LAUNCH(ldmatrix_misaligned_kernel, 1, 32, 0, nullptr, reinterpret_cast<uint4*>(d_out.get()));
+  V3D_CUDA_CHECK(gpu::DeviceSynchronize());
+}
+
+void ldmatrix_divergent() {
+  DeviceBuffer<uint32_t> d_out(32 * 4);
+  GPU_LAUNCH(ldmatrix_divergent_kernel, 1, 32, 0, nullptr, reinterpret_cast<uint4*>(d_out.get()));
   V3D_CUDA_CHECK(gpu::DeviceSynchronize());
 }
 

@@ -1,8 +1,8 @@
 // The tensor-core convolution's shared-memory layout (kernels/temporal_conv_tc_layout.h), checked
 // as the kernel uses it: every staged element is written by exactly one copy, the copies of a
 // thread sit a fixed slot step apart (the kernel computes only the first), the fragments of a
-// warp read each (row, reduction element) of its tile once and pair A and B on the same element,
-// and no warp-wide access conflicts on a shared-memory bank.
+// warp's ldmatrix calls deliver each (row, reduction element) of its tile once, in the MMA's
+// fragment order, and no warp-wide access conflicts on a shared-memory bank.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -17,7 +17,6 @@ namespace {
 using kernels::kTcSlice;
 using kernels::kTcThreads;
 using kernels::tc_copy_slot;
-using kernels::tc_fragment_slot;
 using kernels::tc_staged_slot;
 
 // Shared-memory wavefronts of one warp access: `bytes` per lane at the given float offsets
@@ -114,43 +113,95 @@ TEST(TemporalConvTcLayout, CopiesFillEachStageOnceWithoutBankConflicts) {
   check_copies<kernels::kTcTileN, 1, true>();
 }
 
-// Lane (g, t) reads a float4 at rows base + g (+ 8 for A) of its warp's tile; its four elements
-// are the slice's reduction elements 4t .. 4t+3 (the permuted k): check that the slot holds
-// exactly those, that a warp's reads cover every (row, element) of its tile once per operand, and
-// that each LDS.128 takes the minimum four wavefronts.
-TEST(TemporalConvTcLayout, FragmentReadsCoverTheTileOnceWithoutBankConflicts) {
-  for (const int rows : {kernels::kTcWarpM, kernels::kTcWarpN}) {
-    for (int warp_base = 0; warp_base < 2 * rows; warp_base += rows) {  // the 2 warps along it
-      std::set<std::pair<int, int>> seen;                               // (row, element)
-      for (int r0 = warp_base; r0 < warp_base + rows; r0 += 8) {
-        std::vector<int> slots(32);
-        for (int lane = 0; lane < 32; ++lane) {
-          const int g = lane >> 2, t = lane & 3, row = r0 + g;
-          const int slot = tc_fragment_slot(row, t);
-          slots[static_cast<size_t>(lane)] = slot;
-          ASSERT_EQ(slot % 4, 0) << "LDS.128 needs an aligned float4";
-          for (int v = 0; v < 4; ++v) {
-            EXPECT_EQ(slot + v, tc_staged_slot(row, 4 * t + v));
-            EXPECT_TRUE(seen.insert({row, 4 * t + v}).second);
-          }
-        }
-        EXPECT_EQ(wavefronts(slots, 16), 4) << "rows " << r0 << "..";
-      }
-      EXPECT_EQ(seen.size(), static_cast<size_t>(rows * kTcSlice));
+// What ldmatrix.x4 delivers (lane 8q + r names row r of matrix q; lane l receives word l % 4 of
+// the row lane 8q + l / 4 named, in register q), as (row, element) of the staged tile.
+std::array<std::pair<int, int>, 4> ldmatrix_words(const std::vector<int>& named, int lane) {
+  std::array<std::pair<int, int>, 4> words{};
+  for (int q = 0; q < 4; ++q) {
+    const int slot = named[static_cast<size_t>(8 * q + lane / 4)] + lane % 4;
+    const int row = slot / kTcSlice;
+    int col = -1;
+    for (int c = 0; c < kTcSlice; ++c) {
+      if (tc_staged_slot(row, c) == slot) col = c;
     }
+    words[static_cast<size_t>(q)] = {row, col};
+  }
+  return words;
+}
+
+// A warp's ldmatrix calls, checked against the fragments the MMA reads: lane (g, t) of the A call
+// for half slice h of the MMA tile at row0 gets (row0 + g, e), (row0 + g + 8, e), (row0 + g,
+// e + 4), (row0 + g + 8, e + 4) with e = 8h + t, the m16n8k8 A fragment for k = t, t + 4 in
+// order; the B call for rows row0 gets (row0 + g, t), (row0 + g, 4 + t), (.., 8 + t), (.., 12 +
+// t), the B fragments of both halves. Each call reads every (row, element) of its part once, its
+// named rows are 16-byte aligned, each matrix (8 lanes, 128 bytes) is one wavefront, and half 1
+// is half 0 with bit 3 flipped (the kernel computes one slot).
+TEST(TemporalConvTcLayout, LdmatrixDeliversTheFragmentsWithoutBankConflicts) {
+  for (int warp_m = 0; warp_m < kernels::kTcTileM; warp_m += kernels::kTcWarpM) {
+    for (int i = 0; i < kernels::kTcMi; ++i) {
+      const int row0 = warp_m + 16 * i;
+      std::set<std::pair<int, int>> seen;
+      for (int h = 0; h < 2; ++h) {
+        std::vector<int> named(32);
+        for (int lane = 0; lane < 32; ++lane) {
+          named[static_cast<size_t>(lane)] = kernels::tc_ldmatrix_a_slot(row0, lane, h);
+          ASSERT_EQ(named[static_cast<size_t>(lane)] % 4, 0);
+          EXPECT_EQ(kernels::tc_ldmatrix_a_slot(row0, lane, 1),
+                    kernels::tc_ldmatrix_a_slot(row0, lane, 0) ^ 8);
+          EXPECT_EQ(kernels::tc_ldmatrix_a_slot(row0, lane, h),
+                    kernels::tc_ldmatrix_a_slot(warp_m, lane, h) + 16 * i * kTcSlice);
+        }
+        EXPECT_EQ(wavefronts(named, 16), 4) << "A rows " << row0 << ", half " << h;
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane >> 2, t = lane & 3, e = 8 * h + t;
+          const auto w = ldmatrix_words(named, lane);
+          EXPECT_EQ(w[0], std::make_pair(row0 + g, e));
+          EXPECT_EQ(w[1], std::make_pair(row0 + g + 8, e));
+          EXPECT_EQ(w[2], std::make_pair(row0 + g, e + 4));
+          EXPECT_EQ(w[3], std::make_pair(row0 + g + 8, e + 4));
+          for (const auto& x : w) EXPECT_TRUE(seen.insert(x).second);
+        }
+      }
+      EXPECT_EQ(seen.size(), static_cast<size_t>(16 * kTcSlice));
+    }
+  }
+  for (int row0 = 0; row0 < kernels::kTcTileN; row0 += 8) {
+    std::vector<int> named(32);
+    for (int lane = 0; lane < 32; ++lane) {
+      named[static_cast<size_t>(lane)] = kernels::tc_ldmatrix_b_slot(row0, lane);
+      ASSERT_EQ(named[static_cast<size_t>(lane)] % 4, 0);
+      // The kernel adds 8 rows per MMA tile to its warp's first slot.
+      const int warp_n = row0 / kernels::kTcWarpN * kernels::kTcWarpN;
+      EXPECT_EQ(kernels::tc_ldmatrix_b_slot(row0, lane),
+                kernels::tc_ldmatrix_b_slot(warp_n, lane) + (row0 - warp_n) * kTcSlice);
+    }
+    EXPECT_EQ(wavefronts(named, 16), 4) << "B rows " << row0;
+    std::set<std::pair<int, int>> seen;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int g = lane >> 2, t = lane & 3;
+      const auto w = ldmatrix_words(named, lane);
+      for (int q = 0; q < 4; ++q) {
+        EXPECT_EQ(w[static_cast<size_t>(q)], std::make_pair(row0 + g, 4 * q + t));
+        EXPECT_TRUE(seen.insert(w[static_cast<size_t>(q)]).second);
+      }
+    }
+    EXPECT_EQ(seen.size(), static_cast<size_t>(8 * kTcSlice));
   }
 }
 
-// The permuted reduction index: for TF32 (two m16n8k8 steps), lane t's elements 4t+j are logical
-// k = t + 4 (j % 2) in step j / 2; for BF16 (one m16n8k16 step), 4t, 4t+1, 4t+2, 4t+3 are
-// 2t, 2t+1, 2t+8, 2t+9. Either way each (step, logical k) takes exactly one physical element, so
-// A and B, permuted alike, give the same sum.
-TEST(TemporalConvTcLayout, PermutedReductionIndexIsABijection) {
+// The reduction index: TF32 (two m16n8k8 steps) takes element 8h + t + 4j as step h, k = t + 4j
+// (in order); BF16 (one m16n8k16 step) packs elements t and 4 + t as k = 2t, 2t + 1 and 8 + t,
+// 12 + t as 2t + 8, 2t + 9. Either way each (step, logical k) takes exactly one physical element,
+// so A and B, mapped alike, give the same sum.
+TEST(TemporalConvTcLayout, ReductionIndexIsABijection) {
   std::set<std::pair<int, int>> tf32, bf16;
   for (int t = 0; t < 4; ++t) {
-    for (int j = 0; j < 4; ++j) {
-      EXPECT_TRUE(tf32.insert({j / 2, t + 4 * (j % 2)}).second);
-      EXPECT_TRUE(bf16.insert({0, (j < 2 ? 2 * t : 2 * t + 6) + j}).second);
+    for (int h = 0; h < 2; ++h) {
+      for (int j = 0; j < 2; ++j) EXPECT_TRUE(tf32.insert({h, t + 4 * j}).second);
+    }
+    for (int e : {t, 4 + t, 8 + t, 12 + t}) {
+      const int k = (e % 8 < 4 ? 2 * t : 2 * t + 1) + (e >= 8 ? 8 : 0);
+      EXPECT_TRUE(bf16.insert({0, k}).second);
     }
   }
   EXPECT_EQ(tf32.size(), 16u);

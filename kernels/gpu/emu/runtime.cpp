@@ -413,6 +413,8 @@ const char* op_name(CollectiveOp op) {
       return "__reduce_xor_sync";
     case CollectiveOp::kMma:
       return "mma.sync";
+    case CollectiveOp::kLdMatrix:
+      return "ldmatrix.sync";
   }
   return "?";
 }
@@ -1042,6 +1044,15 @@ void resolve_group(Executor& ex, Lane* warp, uint32_t mask) {
     case CollectiveOp::kMma:
       resolve_mma(warp, static_cast<MmaKind>(first.param));
       return;
+    case CollectiveOp::kLdMatrix:
+      for (unsigned lane = 0; lane < 32; ++lane) {
+        auto* l = reinterpret_cast<LdMatrixLane*>(warp[lane].value);
+        for (int q = 0; q < first.param; ++q) {
+          const auto* src = reinterpret_cast<const LdMatrixLane*>(warp[8 * q + lane / 4].value);
+          l->out[q] = src->row[lane % 4];
+        }
+      }
+      return;
     case CollectiveOp::kShflIdx:
     case CollectiveOp::kShflUp:
     case CollectiveOp::kShflDown:
@@ -1174,14 +1185,13 @@ bool resolve_warp(Executor& ex, unsigned warp_index) {
                           std::to_string(j) + " is " + where(b) + " width " +
                           std::to_string(b.width));
           }
-          // mma.sync.aligned: every lane must execute the same instruction.
-          if (a.op == CollectiveOp::kMma &&
+          // mma.sync.aligned, ldmatrix.sync.aligned: every lane must execute the same instruction.
+          if ((a.op == CollectiveOp::kMma || a.op == CollectiveOp::kLdMatrix) &&
               (b.param != a.param || b.line != a.line || std::strcmp(b.file, a.file) != 0)) {
-            fault(ex, block_prefix(ex) +
-                          ": lanes disagree at mma.sync.aligned (an MMA inside a "
-                          "divergent branch?): lane " +
-                          std::to_string(k) + " of warp " + std::to_string(warp_index) + " is " +
-                          where(a) + ", lane " + std::to_string(j) + " is " + where(b));
+            fault(ex, block_prefix(ex) + ": lanes disagree at " + op_name(a.op) +
+                          ".aligned (inside a divergent branch?): lane " + std::to_string(k) +
+                          " of warp " + std::to_string(warp_index) + " is " + where(a) + ", lane " +
+                          std::to_string(j) + " is " + where(b));
           }
           break;
       }
@@ -1274,6 +1284,11 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
           try {
             body(arg);
             if (const size_t n = lane->async_pending()) {
+              // Checks off while the message is built: its string code may be the instrumented
+              // copy of an emulated .cu (inline functions are merged at link time), and seed mode
+              // must not preempt the lane inside it (a noexcept move that the abandoning of the
+              // block would then unwind: std::terminate).
+              const ChecksOff off;
               throw UsageError("exits with " + std::to_string(n) +
                                " cp.async copies that no cp.async.wait_group completed");
             }
@@ -1390,6 +1405,43 @@ CollectiveResult warp_collective(CollectiveOp op, uint32_t mask, uint64_t value,
 void warp_mma(MmaKind kind, MmaFragments& f, const std::source_location& loc) {
   warp_collective(CollectiveOp::kMma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f),
                   static_cast<int>(kind), 32, loc);
+}
+
+void warp_ldmatrix(const void* row, int matrices, uint32_t* out, const std::source_location& loc) {
+  const uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  LdMatrixLane slot{};
+  {
+    const ChecksOff off;
+    Lane& l = current_lane("ldmatrix");
+    Executor& ex = executor();
+    const std::string at = std::string("ldmatrix (") + base_name(loc.file_name()) + ":" +
+                           std::to_string(loc.line()) + ")";
+    if (matrices != 1 && matrices != 2 && matrices != 4) {
+      throw UsageError(at + ": " + std::to_string(matrices) + " matrices (.x1, .x2 or .x4)");
+    }
+    if (l.linear % 32 < static_cast<unsigned>(8 * matrices)) {
+      const auto a = reinterpret_cast<uintptr_t>(row);
+      if (a % 16 != 0) {
+        throw UsageError(at + ": row address " + address(a) + " is not 16-byte aligned");
+      }
+      bool shared = ex.check.dyn_smem.contains(a, 16);
+      for (const auto& [p, bytes] : ex.static_shared) {
+        shared |=
+            Range{reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + bytes}.contains(
+                a, 16);
+      }
+      if (!shared) {
+        throw UsageError(at + ": row address " + address(a) +
+                         " is not the block's shared memory (" + memory_where(ex, a, false) + ")");
+      }
+      check_access(ex, a, 16, Access::kRead, pc);
+      if (l.error) yield(ex, l);  // the scheduler reports the failed check
+      std::memcpy(slot.row, row, 16);
+    }
+  }
+  warp_collective(CollectiveOp::kLdMatrix, 0xffffffffu, reinterpret_cast<uintptr_t>(&slot),
+                  matrices, 32, loc);
+  for (int q = 0; q < matrices; ++q) out[q] = slot.out[q];
 }
 
 void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes, bool cache_global,
@@ -1616,10 +1668,15 @@ namespace cuemu {
 namespace {
 // Seed mode interleaves threads between barriers too: before about one load or store in 16 the
 // thread yields, and the scheduler's next sweep (in a new random order) resumes it.
+// Never while an exception is in flight in the lane: abandoning the block unwinds a suspended
+// lane with Boost's forced_unwind, and a second exception during unwinding is std::terminate.
+// Known limit: GCC declares the __tsan_* entry points nothrow, so forced_unwind from any lane
+// preempted here also ends in std::terminate when a fault abandons its block; the seeds the
+// suite runs (1, 2) do not meet that, others can (EmuFaults.ExceptionInKernelCode, seed 3).
 void maybe_preempt(Executor& ex) {
   if ((ex.rng() & 15) != 0) return;
   Lane& l = *ex.current;
-  if (l.error) return;
+  if (l.error || std::uncaught_exceptions() > 0) return;
   const ChecksOff off;
   yield(ex, l);
 }

@@ -69,7 +69,8 @@ enum class CollectiveOp : uint8_t {
   kReduceAnd,
   kReduceOr,
   kReduceXor,
-  kMma,  // mma.sync.aligned: param is the MmaKind, value points to the lane's MmaFragments
+  kMma,       // mma.sync.aligned: param is the MmaKind, value points to the lane's MmaFragments
+  kLdMatrix,  // ldmatrix.sync.aligned: param is the matrix count, value points to LdMatrixLane
 };
 
 enum class BarrierOp : uint8_t { kSync, kCount, kAnd, kOr };
@@ -88,6 +89,13 @@ struct MmaFragments {
   float d[4];
 };
 
+// One lane's part of an ldmatrix: the 16-byte row it read (lanes 8q .. 8q+7 give the rows of
+// matrix q) and the words it receives, one per matrix.
+struct LdMatrixLane {
+  uint32_t row[4];
+  uint32_t out[4];
+};
+
 namespace detail {
 
 struct CollectiveResult {
@@ -103,6 +111,12 @@ int block_barrier(BarrierOp op, int predicate, const std::source_location& loc);
 // line), like every mma.sync.aligned; a lane that exited, waits elsewhere or lies beyond
 // blockDim faults.
 void warp_mma(MmaKind kind, MmaFragments& f, const std::source_location& loc);
+// ldmatrix.sync.aligned.m8n8.x{1,2,4}.shared.b16 with 32-bit words: lane 8q + r gives the
+// address of row r of matrix q (16 bytes of the block's shared memory, 16-byte aligned; lanes
+// past 8 * matrices give none), and lane l receives word l % 4 of row l / 4 of each matrix in
+// out[q]. A rendezvous of the whole warp at one instruction, as mma.sync; each row is read (and
+// checked: bounds, poison, races) by the lane that names it, when it arrives.
+void warp_ldmatrix(const void* row, int matrices, uint32_t* out, const std::source_location& loc);
 // cp.async.{ca,cg}.shared.global [dst], [src], cp_bytes, src_bytes: src_bytes (0..cp_bytes) bytes
 // of src, then zeros. Emulated strictly: the destination is poisoned at issue and written only
 // when a cp.async.wait_group (or wait_all) of this thread completes the copy's group, so a read
