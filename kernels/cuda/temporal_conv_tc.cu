@@ -183,12 +183,14 @@ struct XCols {
 
 // One operand's copies for this thread: the slot of its first copy in a staged tile, its element
 // within the slice (shared by all its copies), how many of its copies lie on rows of the operand,
-// and per copy its line: for a separable operand the line's address, else the policy's line.
+// and per copy its line: for a separable operand the line's address as an integer (so that a
+// slice costs each copy one 64-bit add of the element's byte offset: as a float pointer, nvcc
+// re-associates the sum into index arithmetic and a scaled add per copy), else the policy's line.
 template <int kRows, int kVec, class Op>
 struct TcCopies {
   static constexpr int kCount = kTcCopies<kRows, kVec>;
   static constexpr int kRowStep = kTcCopyRowStep<kVec, Op::kRowsFastest>;
-  using Line = std::conditional_t<Op::kSeparable, const float*, typename Op::Off>;
+  using Line = std::conditional_t<Op::kSeparable, uint64_t, typename Op::Off>;
   int slot, col, rows_left;
   Line line[kCount];
 
@@ -204,7 +206,7 @@ struct TcCopies {
       const int64_t r = r0 + row + i * kRowStep;
       if constexpr (Op::kSeparable) {
         // A copy past the last row keeps the operand's base: it reads nothing.
-        line[i] = op.p + (r < rows ? op.line(r) : 0);
+        line[i] = reinterpret_cast<uint64_t>(op.p + (r < rows ? op.line(r) : 0));
       } else {
         line[i] = r < rows ? static_cast<Line>(op.line(r)) : Line{};
       }
@@ -218,11 +220,13 @@ struct TcCopies {
     const bool col_live = c0 + col < c_end;
     if constexpr (Op::kSeparable) {
       // Every address formed lies inside the operand: a live element's offset, or a line's start.
-      const int64_t element = col_live ? op.offset(0, tap, c0 + col) : 0;
+      const uint64_t element =
+          col_live ? static_cast<uint64_t>(op.offset(0, tap, c0 + col)) * sizeof(float) : 0;
       V3D_UNROLL
       for (int i = 0; i < kCount; ++i) {
         const bool in = col_live && i * kRowStep < rows_left;
-        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice, line[i] + element,
+        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice,
+                               reinterpret_cast<const float*>(line[i] + element),
                                in ? 4 * kVec : 0);
       }
     } else {
