@@ -94,6 +94,7 @@ struct Lane {
   uintptr_t stack_lo = 0, stack_hi = 0;  // the lane's own stack: private memory
   void* asan_fake_stack = nullptr;       // ASan's fake stack of the lane while it is suspended
   bool started = false;                  // the lane's body was entered (it has resumed once)
+  bool at_hook = false;                  // suspended by seed mode at an access hook (maybe_preempt)
   // cp.async state: copies not yet committed, and the committed groups, oldest first.
   std::vector<AsyncCopy> async_open;
   std::deque<std::vector<AsyncCopy>> async_groups;
@@ -500,10 +501,18 @@ thread_local Executor* t_running = nullptr;
 
 // Drops every lane of the block; destroying a suspended fiber unwinds its stack (Boost resumes the
 // lane to unwind it, so ASan is told of that switch too).
+// Lanes suspended at an access hook are the exception: GCC declares the __tsan_* entry points
+// nothrow, so no exception may leave one, and unwinding such a lane would be std::terminate. Their
+// fibers are kept, never resumed or destroyed (a stack of the pool each, only after a fault in
+// seed mode).
 void abandon_block(Executor& ex) {
+  static auto* kept = new std::vector<bctx::fiber>();  // reachable, never destroyed
   for (unsigned i = 0; i < ex.nlanes; ++i) {
     Lane& l = ex.lanes[i];
-    if (l.fiber && l.started) {
+    if (l.fiber && l.at_hook) {
+      kept->push_back(std::move(l.fiber));
+      l.at_hook = false;
+    } else if (l.fiber && l.started) {
       asan_switch_start(&ex.host.asan_fake_stack, l.stack_lo, l.stack_hi - l.stack_lo);
       l.fiber = bctx::fiber();
       asan_switch_finish(ex.host.asan_fake_stack, nullptr, nullptr);
@@ -1273,6 +1282,7 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
     l.state = LaneState::kRun;
     l.error = nullptr;
     l.started = false;
+    l.at_hook = false;
     l.async_open.clear();
     l.async_groups.clear();
     l.fiber = bctx::fiber(
@@ -1670,15 +1680,16 @@ namespace {
 // thread yields, and the scheduler's next sweep (in a new random order) resumes it.
 // Never while an exception is in flight in the lane: abandoning the block unwinds a suspended
 // lane with Boost's forced_unwind, and a second exception during unwinding is std::terminate.
-// Known limit: GCC declares the __tsan_* entry points nothrow, so forced_unwind from any lane
-// preempted here also ends in std::terminate when a fault abandons its block; the seeds the
-// suite runs (1, 2) do not meet that, others can (EmuFaults.ExceptionInKernelCode, seed 3).
+// A lane suspended here is never unwound (abandon_block keeps its fiber): the hook's callers
+// are nothrow.
 void maybe_preempt(Executor& ex) {
   if ((ex.rng() & 15) != 0) return;
   Lane& l = *ex.current;
   if (l.error || std::uncaught_exceptions() > 0) return;
   const ChecksOff off;
+  l.at_hook = true;
   yield(ex, l);
+  l.at_hook = false;
 }
 
 inline void hook(uintptr_t a, size_t n, Access kind, void* pc) {
