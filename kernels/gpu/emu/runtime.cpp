@@ -1294,11 +1294,6 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
           try {
             body(arg);
             if (const size_t n = lane->async_pending()) {
-              // Checks off while the message is built: its string code may be the instrumented
-              // copy of an emulated .cu (inline functions are merged at link time), and seed mode
-              // must not preempt the lane inside it (a noexcept move that the abandoning of the
-              // block would then unwind: std::terminate).
-              const ChecksOff off;
               throw UsageError("exits with " + std::to_string(n) +
                                " cp.async copies that no cp.async.wait_group completed");
             }
@@ -1678,14 +1673,12 @@ namespace cuemu {
 namespace {
 // Seed mode interleaves threads between barriers too: before about one load or store in 16 the
 // thread yields, and the scheduler's next sweep (in a new random order) resumes it.
-// Never while an exception is in flight in the lane: abandoning the block unwinds a suspended
-// lane with Boost's forced_unwind, and a second exception during unwinding is std::terminate.
 // A lane suspended here is never unwound (abandon_block keeps its fiber): the hook's callers
 // are nothrow.
 void maybe_preempt(Executor& ex) {
   if ((ex.rng() & 15) != 0) return;
   Lane& l = *ex.current;
-  if (l.error || std::uncaught_exceptions() > 0) return;
+  if (l.error) return;
   const ChecksOff off;
   l.at_hook = true;
   yield(ex, l);
