@@ -16,8 +16,10 @@
 // error below 1e-4 in fp32, 1e-2 in tf32). Napkin math: 2*M*N*K flops
 // per pass (M = B*T_out, N = C_out, K = taps*C_in) and the fraction of the card's peak for the
 // arithmetic run: SMs x clock x flops per SM per clock, 2 x the fp32 lanes for fp32, the dense
-// TF32 tensor-core rate for tf32 (2048 on sm_90, 1024 on sm_80). Without a CUDA device it prints
-// SKIPPED and exits 0.
+// TF32 tensor-core rate for tf32 (2048 on sm_90, 1024 on sm_80). In tf32, "ours" runs each pass
+// in the tile our launcher picks by shape (kernels/temporal_conv.h, ConvTile), and a line below
+// it times both tiles (narrow 128 x 64, wide 128 x 128). Without a CUDA device it prints SKIPPED
+// and exits 0.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -30,6 +32,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "benchmarks/bench_common.h"
@@ -216,6 +219,8 @@ int main(int argc, char** argv) {
     s.math = math;
     TemporalConvShape lt_shape = s;
     lt_shape.backend = v3d::kernels::ConvBackend::kCublasLt;
+    // What our launchers run: s, or s in one tile (TF32: both tiles are timed apart).
+    TemporalConvShape ours_shape = s;
     const size_t nx = size_t(s.batch * s.t_in * s.c_in), nw = size_t(s.c_out * s.c_in * s.k);
     const size_t ny = size_t(s.rows() * s.c_out);
     std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -243,7 +248,8 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMemcpy(b.w_nhwc, hw_nhwc.data(), nw * 4, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.d_y, hdy.data(), ny * 4, cudaMemcpyHostToDevice));
     const int64_t ours_ws = std::max(
-        {v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
+        {v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kForward),
+         v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
          int64_t{1}});
     float* our_ws = nullptr;
@@ -308,8 +314,8 @@ int main(int argc, char** argv) {
     const Pass passes[] = {
         {"fwd", b.y, ny,
          [&] {
-           v3d::kernels::launch::temporal_conv_fwd<GpuKind::kCuda>(s, b.x, b.w, b.y, our_ws,
-                                                                   stream);
+           v3d::kernels::launch::temporal_conv_fwd<GpuKind::kCuda>(ours_shape, b.x, b.w, b.y,
+                                                                   our_ws, stream);
          },
          [&] {
            CHECK_CUDNN(cudnnConvolutionForward(cudnn, &one, xd, b.x, wd, b.w_nhwc, cd,
@@ -324,7 +330,8 @@ int main(int argc, char** argv) {
         {"bwd_data", b.d_x, nx,
          [&] {
            v3d::kernels::launch::temporal_conv_bwd_data<GpuKind::kCuda>(
-               v3d::kernels::TemporalConvBwdDataArgs{s}, b.d_y, b.w, b.d_x, our_ws, stream);
+               v3d::kernels::TemporalConvBwdDataArgs{ours_shape}, b.d_y, b.w, b.d_x, our_ws,
+               stream);
          },
          [&] {
            CHECK_CUDNN(cudnnConvolutionBackwardData(cudnn, &one, wd, b.w_nhwc, yd, b.d_y, cd,
@@ -339,7 +346,8 @@ int main(int argc, char** argv) {
         {"bwd_weight", b.d_w, nw,
          [&] {
            v3d::kernels::launch::temporal_conv_bwd_weight<GpuKind::kCuda>(
-               v3d::kernels::TemporalConvBwdWeightArgs{s}, b.x, b.d_y, b.d_w, our_ws, stream);
+               v3d::kernels::TemporalConvBwdWeightArgs{ours_shape}, b.x, b.d_y, b.d_w, our_ws,
+               stream);
          },
          [&] {
            CHECK_CUDNN(cudnnConvolutionBackwardFilter(cudnn, &one, xd, b.x, yd, b.d_y, cd,
@@ -388,6 +396,29 @@ int main(int argc, char** argv) {
                   l.name.c_str(), p.name, ours_ms, lt_ms, cudnn_ms, lt_ms / ours_ms,
                   cudnn_ms / ours_ms, gflops, 100.0 * gflops / peak_gflops, std::max(err, lt_err),
                   valid ? "" : "  INVALID");
+      // TF32: our kernels in each tile (kernels/temporal_conv.h, ConvTile), each validated too;
+      // the default (above) is one of them, chosen by shape.
+      nlohmann::json tiles;
+      if (tf32) {
+        const bool wide_default = v3d::kernels::temporal_conv_tc_wide(s, p.pass);
+        for (const auto& [tile, tile_name] : {std::pair{v3d::kernels::ConvTile::kNarrow, "narrow"},
+                                              std::pair{v3d::kernels::ConvTile::kWide, "wide"}}) {
+          ours_shape.tile = tile;
+          p.ours();
+          CHECK_CUDA(cudaStreamSynchronize(stream));
+          const double tile_err = rel_error(p.ours_out, b.ref, p.n);
+          const bool tile_valid = tile_err < tolerance;
+          all_valid = all_valid && tile_valid;
+          const float tile_ms = time_ms(stream, reps, p.ours);
+          const bool is_default = (tile == v3d::kernels::ConvTile::kWide) == wide_default;
+          std::printf("%-18s %-10s %9.3f  ours in the %s tile%s: %.2fx cuDNN, %.2fx cuBLASLt%s\n",
+                      "", "", tile_ms, tile_name, is_default ? " (the default here)" : "",
+                      cudnn_ms / tile_ms, lt_ms / tile_ms, tile_valid ? "" : "  INVALID");
+          tiles[tile_name] = {
+              {"ms", tile_ms}, {"rel_err_vs_cudnn", tile_err}, {"default", is_default}};
+        }
+        ours_shape = s;
+      }
       out["results"].push_back({{"layer", l.name},
                                 {"pass", p.name},
                                 {"m", s.rows()},
@@ -402,6 +433,7 @@ int main(int argc, char** argv) {
                                 {"gflops", gflops},
                                 {"fraction_of_peak", gflops / peak_gflops},
                                 {"rel_err_vs_cudnn", err}});
+      if (!tiles.empty()) out["results"].back()["tiles"] = tiles;
     }
     cudnnDestroyTensorDescriptor(xd);
     cudnnDestroyTensorDescriptor(yd);

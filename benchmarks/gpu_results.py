@@ -102,7 +102,39 @@ def layer_section(work):
         out += ["", f"Summed over the {len(d['results'])} rows: ours {sums[0]:.1f} ms, cuBLASLt "
                     f"{sums[1]:.1f} ms, cuDNN {sums[2]:.1f} ms (ours {ratio(sums[1], sums[0])}x "
                     f"cuBLASLt, {ratio(sums[2], sums[0])}x cuDNN).", ""]
+        out += tile_table(d["results"])
     return out
+
+
+def tile_table(results):
+    """Our tensor-core kernels in each tile (bench_tcn_gpu's "tiles", TF32 runs since the wide
+    tile exists): both timings, which one the launcher picks by default, and the faster one
+    against the libraries."""
+    rows = [r for r in results if "tiles" in r]
+    if not rows:
+        return []
+    out = ["Our kernels in each tile (narrow 128 x 64, wide 128 x 128 outputs per block; * the "
+           "launcher's default for the shape):", "",
+           "| layer | pass | narrow ms | wide ms | wide / narrow | faster / cuBLASLt | "
+           "faster / cuDNN |", "|---|---|---|---|---|---|---|"]
+    sums = [0.0, 0.0, 0.0, 0.0]
+    for r in rows:
+        narrow, wide = r["tiles"]["narrow"], r["tiles"]["wide"]
+        best = min(narrow["ms"], wide["ms"])
+        mark = {k: "*" if r["tiles"][k].get("default") else "" for k in ("narrow", "wide")}
+        out.append(f"| {r['layer']} | {r['pass']} | {narrow['ms']:.3f}{mark['narrow']} | "
+                   f"{wide['ms']:.3f}{mark['wide']} | {ratio(narrow['ms'], wide['ms'])} | "
+                   f"{ratio(r['cublaslt_ms'], best)} | {ratio(r['cudnn_ms'], best)} |")
+        sums[0] += narrow["ms"]
+        sums[1] += wide["ms"]
+        sums[2] += best
+        sums[3] += r["cudnn_ms"]
+    slower = sum(1 for r in rows
+                 if min(r["tiles"]["narrow"]["ms"], r["tiles"]["wide"]["ms"]) > r["cudnn_ms"])
+    return out + ["", f"Summed: narrow {sums[0]:.2f} ms, wide {sums[1]:.2f} ms, the faster tile "
+                      f"per row {sums[2]:.2f} ms ({ratio(sums[3], sums[2])}x cuDNN's "
+                      f"{sums[3]:.2f} ms); rows where even the faster tile is slower than cuDNN: "
+                      f"{slower} of {len(rows)}.", ""]
 
 
 def e2e_section(work):

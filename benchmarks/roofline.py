@@ -86,7 +86,8 @@ def parse_sass(text):
 
 
 def parse_resource_usage(text):
-    """{kernel: (registers, shared bytes, local bytes)} from `cuobjdump --dump-resource-usage`."""
+    """{kernel: (registers, shared bytes, local bytes)} from `cuobjdump --dump-resource-usage`.
+    Local bytes are the stack frame (where ptxas spills registers) plus local variables."""
     out, name = {}, None
     for line in text.splitlines():
         m = RESOURCE_FUNCTION.match(line)
@@ -95,7 +96,7 @@ def parse_resource_usage(text):
             continue
         m = RESOURCE.search(line)
         if m and name:
-            out[name] = (int(m.group(1)), int(m.group(3)), int(m.group(4)))
+            out[name] = (int(m.group(1)), int(m.group(3)), int(m.group(2)) + int(m.group(4)))
             name = None
     return out
 
@@ -267,7 +268,7 @@ def report(rows, arch, markdown):
     names = demangled([k.name for _, k in rows])
     lines = []
     if markdown:
-        lines.append("| object | kernel | regs | smem B | spill B | threads | blocks/SM (limit) "
+        lines.append("| object | kernel | regs | smem B | local B | threads | blocks/SM (limit) "
                      "| hot loop: instr | FFMA | HMMA | smem B/warp | LDG | cp.async | flops/instr "
                      "| predicted % of peak (pipe, bound) |")
         lines.append("|" + "---|" * 15)

@@ -98,6 +98,12 @@ namespace v3d::kernels {
 enum class ConvMath : uint8_t { kFp32, kTf32, kBf16 };
 // Which implementation a GPU runs (see above).
 enum class ConvBackend : uint8_t { kV3d, kCublasLt };
+// The block tile of our tensor-core kernels (kV3d with kTf32 / kBf16 on CUDA; ignored otherwise,
+// and the result does not depend on it beyond the order of float32 additions within the bound):
+//   kDefault  by shape: temporal_conv_tc_wide;
+//   kNarrow   128 x 64 outputs per block, 3 blocks per SM;
+//   kWide     128 x 128 outputs per block (1.5x the flops per staged byte), 2 blocks per SM.
+enum class ConvTile : uint8_t { kDefault, kNarrow, kWide };
 
 // Which pass a workspace is for.
 enum class TemporalConvPass { kForward, kBackwardData, kBackwardWeight };
@@ -126,6 +132,7 @@ struct TemporalConvShape {
   int64_t batch = 0, t_in = 0, c_in = 0, c_out = 0, k = 1, dilation = 1, stride = 1;
   ConvMath math = ConvMath::kFp32;
   ConvBackend backend = ConvBackend::kV3d;
+  ConvTile tile = ConvTile::kDefault;
   ConvEpilogue epilogue = {};  // forward only
 
   // Frames one output frame spans: (K-1)*d + 1.
@@ -176,10 +183,18 @@ struct TemporalConvSplit {
 };
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 
+// Whether the tensor-core kernels run `pass` of `shape` in the wide tile: as shape.tile says, and
+// for kDefault when the wide grid still has a block for each of the two slots of every SM of a
+// 132-SM GPU (264 blocks: the large layers, whose narrow tiles are bound by the bandwidth of L2;
+// where the grid is smaller, the narrow tile's extra blocks fill the GPU better). A guess from the
+// tiles' arithmetic, not a measurement: `model.conv_backend: auto` times both.
+bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass);
+
 // Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): for kV3d
-// the X_col gradient for the float32 bwd_data with overlapping windows, the split-reduction
-// partial sums for bwd_weight (every math); for kCublasLt temporal_conv_lt_workspace_floats. The
-// CPU backend manages its own scratch.
+// the X_col gradient for the float32 bwd_data with overlapping windows, the weights permuted
+// tap-major for the TF32 / BF16 forward and bwd_data when K > 1, the split-reduction partial sums
+// for bwd_weight (every math); for kCublasLt temporal_conv_lt_workspace_floats. The CPU backend
+// manages its own scratch.
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
 inline int64_t TemporalConvShape::workspace_floats() const {
   return temporal_conv_workspace_floats(*this, TemporalConvPass::kForward);

@@ -5,9 +5,13 @@
 // running the kernel.
 //
 // A block of 4 warps (2 x 2) computes a kTcTileM x kTcTileN tile of C, each warp 64 x 32 as 4 x 4
-// MMA tiles of 16 x 8 (64 float32 accumulators per thread). Per reduction slice of 16 elements
-// the block stages A (128 rows) and B (64 rows) in shared memory as rows of 16 floats (64 bytes,
-// no padding) whose four float4 chunks are XOR-swizzled by bits 1-2 of the row.
+// MMA tiles of 16 x 8 (64 float32 accumulators per thread); the wide form, kTcWideTileN, doubles
+// the columns (each warp 64 x 64, 4 x 8 MMA tiles, 128 accumulators), so each staged byte feeds
+// 1.5 times the flops (32 instead of 21 per byte of A and B): for the large layers, whose tiles
+// read their operands from L2, at the price of registers (2 blocks per SM instead of 3). Per
+// reduction slice of 16 elements the block stages A (128 rows) and B (64 or 128 rows) in shared
+// memory as rows of 16 floats (64 bytes, no padding) whose four float4 chunks are XOR-swizzled by
+// bits 1-2 of the row.
 //
 // Fragments are read with ldmatrix.x4 (four 8 x 8 matrices of 16-bit elements, here 8 rows of
 // four floats each): lane 8q + r names the 16-byte row r of matrix q, lane (g, t) receives word
@@ -34,11 +38,14 @@ inline constexpr int kTcWarpM = 64, kTcWarpN = 32;   // each warp's tile of C
 inline constexpr int kTcMi = kTcWarpM / 16;          // its MMA tiles along M
 inline constexpr int kTcNj = kTcWarpN / 8;           // and along N
 inline constexpr int kTcStages = 3;                  // slices in flight (cp.async groups)
-inline constexpr int kTcStageFloats = (kTcTileM + kTcTileN) * kTcSlice;  // A then B
+inline constexpr int kTcWideTileN = 2 * kTcTileN;    // the wide form's columns per block (128)
+// Floats of one pipeline stage (A's rows, then B's) for a tile of tile_n columns.
+V3D_HOST_DEVICE constexpr int tc_stage_floats(int tile_n) { return (kTcTileM + tile_n) * kTcSlice; }
+inline constexpr int kTcStageFloats = tc_stage_floats(kTcTileN);
 
 static_assert(kTcTileN == 64 && kTcSlice == 16, "the layout below assumes 16-float rows");
 static_assert(kTcTileM == 2 * kTcWarpM && kTcTileN == 2 * kTcWarpN, "2 x 2 warps");
-static_assert(kTcStages * kTcStageFloats * 4 <= 48 * 1024, "static shared memory");
+static_assert(kTcStages * tc_stage_floats(kTcWideTileN) * 4 <= 48 * 1024, "static shared memory");
 
 // Float offset of element (row, col) of a staged tile.
 V3D_HOST_DEVICE constexpr int tc_staged_slot(int row, int col) {

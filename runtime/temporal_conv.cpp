@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 #include <tuple>
+#include <vector>
 
 #include "kernels/temporal_conv.h"
 #include "runtime/op_run.h"
@@ -15,6 +16,7 @@ namespace v3d {
 namespace {
 
 using kernels::ConvBackend;
+using kernels::ConvTile;
 using kernels::TemporalConvPass;
 using kernels::TemporalConvShape;
 
@@ -23,12 +25,17 @@ std::atomic<ops::ConvBackendChoice>& backend_setting() {
   return choice;
 }
 
-// kAuto's memory: (device, sizes, math, pass) -> backend, and the timer that fills it.
+std::atomic<ConvTile>& tile_setting() {
+  static std::atomic<ConvTile> tile{ConvTile::kDefault};
+  return tile;
+}
+
+// kAuto's memory: (device, sizes, math, pass) -> algorithm, and the timer that fills it.
 using ChoiceKey = std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                              int64_t, int, int>;
 struct AutoState {
   std::mutex mutex;
-  std::map<ChoiceKey, std::pair<ConvBackend, std::string>> choices;
+  std::map<ChoiceKey, std::pair<ops::ConvAlgo, std::string>> choices;
   ops::ConvBackendTimer timer;
 };
 AutoState& auto_state() {
@@ -73,9 +80,10 @@ struct TimedConv {
 };
 
 double default_timer(Device device, const TemporalConvShape& shape, TemporalConvPass pass,
-                     ConvBackend backend) {
+                     ops::ConvAlgo algo) {
   TemporalConvShape s = shape;
-  s.backend = backend;
+  s.backend = algo.backend;
+  s.tile = algo.tile;
   TimedConv conv(device, s);
   conv.run(s, pass);  // warm-up: first-use costs (heuristics, allocations) are not timed
   const kernels::StreamHandle stream = current_stream(device);
@@ -122,9 +130,11 @@ TemporalConvShape shape_of(const char* op, const Tensor& x, const char* x_name, 
   return s;
 }
 
-// Sets s.backend for a call of `pass` on `device`.
+// Sets s.backend and s.tile for a call of `pass` on `device`.
 TemporalConvShape with_backend(TemporalConvShape s, Device device, TemporalConvPass pass) {
-  s.backend = ops::conv_backend_for(device, s, pass);
+  const ops::ConvAlgo algo = ops::conv_algo_for(device, s, pass);
+  s.backend = algo.backend;
+  s.tile = algo.tile;
   return s;
 }
 
@@ -139,6 +149,22 @@ namespace ops {
 
 void set_conv_backend(ConvBackendChoice choice) { backend_setting().store(choice); }
 ConvBackendChoice conv_backend() { return backend_setting().load(); }
+
+void set_conv_tile(ConvTile tile) { tile_setting().store(tile); }
+ConvTile conv_tile() { return tile_setting().load(); }
+
+std::string ConvAlgo::str() const {
+  if (backend == ConvBackend::kCublasLt) return "cublaslt";
+  switch (tile) {
+    case ConvTile::kNarrow:
+      return "v3d narrow";
+    case ConvTile::kWide:
+      return "v3d wide";
+    case ConvTile::kDefault:
+      break;
+  }
+  return "v3d";
+}
 
 void set_conv_backend_timer(ConvBackendTimer timer) {
   AutoState& state = auto_state();
@@ -155,13 +181,13 @@ std::vector<std::string> conv_backend_choices() {
   return lines;
 }
 
-ConvBackend conv_backend_for(Device device, const TemporalConvShape& shape, TemporalConvPass pass) {
-  if (device.is_cpu()) return ConvBackend::kV3d;
+ConvAlgo conv_algo_for(Device device, const TemporalConvShape& shape, TemporalConvPass pass) {
+  if (device.is_cpu()) return {};
   switch (conv_backend()) {
     case ConvBackendChoice::kV3d:
-      return ConvBackend::kV3d;
+      return {ConvBackend::kV3d, conv_tile()};
     case ConvBackendChoice::kCublasLt:
-      return ConvBackend::kCublasLt;
+      return {ConvBackend::kCublasLt, ConvTile::kDefault};
     case ConvBackendChoice::kAuto:
       break;
   }
@@ -183,17 +209,29 @@ ConvBackend conv_backend_for(Device device, const TemporalConvShape& shape, Temp
     if (it != state.choices.end()) return it->second.first;
     timer = state.timer ? state.timer : ConvBackendTimer(default_timer);
   }
+  // The candidates: our float32 kernel has one tile, the tensor-core kernels two.
+  std::vector<ConvAlgo> candidates;
+  if (shape.math == kernels::ConvMath::kFp32) {
+    candidates.push_back({ConvBackend::kV3d, ConvTile::kDefault});
+  } else {
+    candidates.push_back({ConvBackend::kV3d, ConvTile::kNarrow});
+    candidates.push_back({ConvBackend::kV3d, ConvTile::kWide});
+  }
+  candidates.push_back({ConvBackend::kCublasLt, ConvTile::kDefault});
   // Timed outside the lock (it runs ops); two threads meeting a new shape both time it and agree
-  // on the first answer stored.
-  const double v3d_ms = timer(device, shape, pass, ConvBackend::kV3d);
-  const double lt_ms = timer(device, shape, pass, ConvBackend::kCublasLt);
-  const ConvBackend chosen = lt_ms < v3d_ms ? ConvBackend::kCublasLt : ConvBackend::kV3d;
+  // on the first answer stored. Ties go to the earlier candidate.
   std::ostringstream line;
   line << device.str() << " " << pass_name(pass) << " batch=" << shape.batch
        << " t_in=" << shape.t_in << " c_in=" << shape.c_in << " c_out=" << shape.c_out
-       << " k=" << shape.k << " dilation=" << shape.dilation << " stride=" << shape.stride
-       << ": v3d " << v3d_ms << " ms, cublaslt " << lt_ms << " ms -> "
-       << (chosen == ConvBackend::kCublasLt ? "cublaslt" : "v3d");
+       << " k=" << shape.k << " dilation=" << shape.dilation << " stride=" << shape.stride << ":";
+  ConvAlgo chosen;
+  double best = 0.0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const double ms = timer(device, shape, pass, candidates[i]);
+    line << (i == 0 ? " " : ", ") << candidates[i].str() << " " << ms << " ms";
+    if (i == 0 || ms < best) chosen = candidates[i], best = ms;
+  }
+  line << " -> " << chosen.str();
   const std::lock_guard<std::mutex> lock(state.mutex);
   return state.choices.emplace(key, std::make_pair(chosen, line.str())).first->second.first;
 }

@@ -22,8 +22,9 @@ namespace v3d::ops {
 // Which implementation the temporal convolutions of GPU tensors run (model.conv_backend):
 //   kV3d      our kernels (kernels/cuda/temporal_conv*.cu), the default;
 //   kCublasLt library GEMMs over views of the operands (kernels/temporal_conv_lt.h);
-//   kAuto     per shape and pass, the faster of the two, timed on the device the first time the
-//             shape is seen (as cudnnFind does) and remembered for the process.
+//   kAuto     per shape and pass, the fastest of the two (and, for TF32 / BF16, of our kernels'
+//             two tiles), timed on the device the first time the shape is seen (as cudnnFind
+//             does) and remembered for the process.
 // CPU tensors ignore it. Process-wide: set it (or hold a ConvBackendGuard) around whole training
 // steps, not between a forward and its backward pass.
 enum class ConvBackendChoice { kV3d, kCublasLt, kAuto };
@@ -42,18 +43,47 @@ class ConvBackendGuard {
   ConvBackendChoice saved_;
 };
 
-// kAuto's measurement: milliseconds `backend` takes for `pass` of `shape` on `device`. The default
-// runs each backend once to warm up, then times 3 runs with events on the current stream.
+// The block tile our tensor-core kernels run in under kV3d (kernels/temporal_conv.h, ConvTile:
+// kDefault chooses by shape); kAuto times each tile itself. Process-wide, like the backend; for
+// tests and benchmarks.
+void set_conv_tile(kernels::ConvTile tile);
+kernels::ConvTile conv_tile();
+class ConvTileGuard {
+ public:
+  explicit ConvTileGuard(kernels::ConvTile tile) : saved_(conv_tile()) { set_conv_tile(tile); }
+  ~ConvTileGuard() { set_conv_tile(saved_); }
+  ConvTileGuard(const ConvTileGuard&) = delete;
+  ConvTileGuard& operator=(const ConvTileGuard&) = delete;
+
+ private:
+  kernels::ConvTile saved_;
+};
+
+// One implementation of a pass: the backend and, for our tensor-core kernels, the tile.
+struct ConvAlgo {
+  kernels::ConvBackend backend = kernels::ConvBackend::kV3d;
+  kernels::ConvTile tile = kernels::ConvTile::kDefault;
+  bool operator==(const ConvAlgo&) const = default;
+  std::string str() const;  // "v3d", "v3d narrow", "v3d wide", "cublaslt"
+};
+
+// kAuto's measurement: milliseconds `algo` takes for `pass` of `shape` on `device`. The default
+// runs it once to warm up, then times 3 runs with events on the current stream.
 using ConvBackendTimer =
     std::function<double(Device device, const kernels::TemporalConvShape& shape,
-                         kernels::TemporalConvPass pass, kernels::ConvBackend backend)>;
+                         kernels::TemporalConvPass pass, ConvAlgo algo)>;
 // Replaces the timer (tests); an empty one restores the default. Also forgets every choice made.
 void set_conv_backend_timer(ConvBackendTimer timer);
 // What kAuto chose so far, one line per (device, shape, pass), for logs.
 std::vector<std::string> conv_backend_choices();
-// The backend a call of `pass` on `device` runs under the current setting (kAuto: chooses).
-kernels::ConvBackend conv_backend_for(Device device, const kernels::TemporalConvShape& shape,
-                                      kernels::TemporalConvPass pass);
+// What a call of `pass` on `device` runs under the current settings (kAuto: chooses among our
+// kernels, in both tiles when the arithmetic runs on tensor cores, and cuBLASLt).
+ConvAlgo conv_algo_for(Device device, const kernels::TemporalConvShape& shape,
+                       kernels::TemporalConvPass pass);
+inline kernels::ConvBackend conv_backend_for(Device device, const kernels::TemporalConvShape& shape,
+                                             kernels::TemporalConvPass pass) {
+  return conv_algo_for(device, shape, pass).backend;
+}
 
 // Output frames for t_in input frames; throws when t_in is below the receptive field.
 int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int64_t stride);

@@ -644,9 +644,10 @@ const std::vector<Field>& fields() {
         "causal convolutions: the output frame is the window's last"));
     t.push_back(field(
         "model.conv_backend", [](auto& c) -> auto& { return c.model.conv_backend; },
-        "GPU convolutions: `v3d` (our kernels), `cublaslt` (cuBLASLt GEMMs, the baseline; no "
-        "bf16) or `auto` (per layer shape and pass, the faster of the two, timed on the device "
-        "at first use); the CPU ignores it"));
+        "GPU convolutions: `v3d` (our kernels; in tf32 and bf16 each pass in the tile its "
+        "shape calls for), `cublaslt` (cuBLASLt GEMMs, the baseline) or `auto` (per layer shape "
+        "and pass the fastest, timed on the device at first use: ours and cuBLASLt, in tf32 "
+        "and bf16 ours in both tiles; docs/gpu.md); the CPU ignores it"));
 
     Field source;
     source.path = "data.source.type";

@@ -29,6 +29,7 @@
 #include "kernels/gemm_kernel.h"
 #include "kernels/temporal_conv.h"
 #include "kernels/temporal_conv_lt.h"
+#include "kernels/temporal_conv_tc_layout.h"
 
 namespace v3d::kernels {
 
@@ -80,19 +81,42 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
   return {(rows + chunk - 1) / chunk, chunk};
 }
 
+bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass) {
+  if (shape.tile != ConvTile::kDefault) return shape.tile == ConvTile::kWide;
+  constexpr int64_t kTileM = kTcTileM, kWideN = kTcWideTileN, kMinBlocks = 264;
+  const auto tiles = [](int64_t n, int64_t tile) { return (n + tile - 1) / tile; };
+  int64_t m = 0, n = 0, splits = 1;  // the pass's GEMM (kernels/cuda/temporal_conv_tc.cu)
+  switch (pass) {
+    case TemporalConvPass::kForward:
+      m = shape.rows(), n = shape.c_out;
+      break;
+    case TemporalConvPass::kBackwardData:
+      m = shape.disjoint_windows() ? shape.rows() : shape.batch * shape.t_in;
+      n = shape.disjoint_windows() ? shape.reduction() : shape.c_in;
+      break;
+    case TemporalConvPass::kBackwardWeight:
+      m = shape.c_out, n = shape.reduction();
+      splits = temporal_conv_weight_split(shape).splits;
+      break;
+  }
+  return tiles(m, kTileM) * tiles(n, kWideN) * splits >= kMinBlocks;
+}
+
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass) {
   shape.validate();
   if (shape.backend == ConvBackend::kCublasLt)
     return temporal_conv_lt_workspace_floats(shape, pass);
+  // The tensor-core kernels read the weights tap-major, permuted into the workspace when K > 1.
+  const int64_t tap_major =
+      shape.math != ConvMath::kFp32 && shape.k > 1 ? shape.c_out * shape.k * shape.c_in : 0;
   switch (pass) {
     case TemporalConvPass::kForward:
-      return 0;
+      return tap_major;
     case TemporalConvPass::kBackwardData:
       // Overlapping windows in float32: the GEMM writes d_X_col, a gather then sums it into d_x
       // (the tensor-core kernel gathers the taps itself).
-      return shape.disjoint_windows() || shape.math != ConvMath::kFp32
-                 ? 0
-                 : shape.rows() * shape.reduction();
+      if (shape.math != ConvMath::kFp32) return tap_major;
+      return shape.disjoint_windows() ? 0 : shape.rows() * shape.reduction();
     case TemporalConvPass::kBackwardWeight: {
       const TemporalConvSplit split = temporal_conv_weight_split(shape);
       return split.splits > 1 ? split.splits * shape.c_out * shape.reduction() : 0;

@@ -333,7 +333,7 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
     return;
   }
   if (shape.math != ConvMath::kFp32) {
-    impl::temporal_conv_fwd_tc(shape, x, w, y, stream);
+    impl::temporal_conv_fwd_tc(shape, x, w, y, workspace, stream);
     return;
   }
   const int64_t t_out = shape.t_out(), r = shape.reduction();
@@ -354,7 +354,7 @@ void temporal_conv_bwd_data<V3D_GPU_KIND>(const TemporalConvBwdDataArgs& shape, 
   }
   const int64_t t_out = shape.t_out(), r = shape.reduction(), rows = shape.rows();
   if (shape.math != ConvMath::kFp32) {
-    impl::temporal_conv_bwd_data_tc(shape, d_y, w, d_x, stream);
+    impl::temporal_conv_bwd_data_tc(shape, d_y, w, d_x, workspace, stream);
     return;
   }
   const int64_t n_x = shape.batch * shape.t_in * shape.c_in;

@@ -52,11 +52,11 @@ __global__ void lt_epilogue_kernel(TemporalConvShape s, float* y) {
 }
 
 void permute(const TemporalConvShape& s, bool to_tap_major, const float* from, float* to,
-             gpu::Stream stream) {
+             gpu::Stream stream, const char* what = "temporal_conv (cuBLASLt weight permutation)") {
   const int64_t n = s.c_out * s.c_in * s.k;
   GPU_LAUNCH(lt_permute_kernel, grid_for(n, kPermuteThreads), kPermuteThreads, 0, stream, s.c_out,
              s.c_in, s.k, to_tap_major, from, to);
-  V3D_LAUNCH_CHECK("temporal_conv (cuBLASLt weight permutation)", stream);
+  V3D_LAUNCH_CHECK(what, stream);
 }
 
 #if defined(__CUDACC__)
@@ -217,6 +217,11 @@ void temporal_conv_lt(const TemporalConvShape& shape, TemporalConvPass pass, con
                out);
     V3D_LAUNCH_CHECK("temporal_conv (cuBLASLt epilogue)", stream);
   }
+}
+
+void temporal_conv_permute_tap_major(const TemporalConvShape& s, const float* w, float* wp,
+                                     gpu::Stream stream) {
+  permute(s, true, w, wp, stream, "temporal_conv (tap-major weights for the tensor cores)");
 }
 
 }  // namespace v3d::kernels::V3D_GPU_NS

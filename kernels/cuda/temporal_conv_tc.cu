@@ -22,16 +22,16 @@
 // (temporal_conv_weight_split), added in split order by the float32 launcher's kernel: no atomics.
 //
 // Tiling and shared-memory layout: kernels/temporal_conv_tc_layout.h (a block computes a 128 x 64
-// tile of C with 4 warps of 64 x 32; slices of 16 reduction elements in a three-stage cp.async
-// pipeline; swizzled rows read by ldmatrix.x4, which delivers the fragments' words in the MMA's
-// register order). An operand contiguous along the reduction (x in the forward, d_y in
-// bwd_data) takes 16-byte copies when its run length is a multiple of 4 and its base is aligned
-// (kVec = 4); the others 4-byte copies, each warp on 8 adjacent rows x 4 elements where the rows
-// are adjacent in memory (kRowsFastest: coalesced reads of d_y and x in bwd_weight). Rows past M
-// (N), elements past the run and taps without an output frame are zero-filled (src_bytes = 0);
-// stores are bounds-checked.
-// Both operands are rounded (TF32: cvt.rn in place; BF16: cvt.rn.bf16x2, packing two words of a
-// lane) as the fragments are read, which is the rounding the contract and the reference use.
+// tile of C with 4 warps of 64 x 32, or in the wide form (ConvTile::kWide) 128 x 128 with 4 warps
+// of 64 x 64; slices of 16 reduction elements in a three-stage cp.async pipeline; swizzled rows
+// read by ldmatrix.x4, which delivers the fragments' words in the MMA's register order). An operand
+// contiguous along the reduction (x in the forward, d_y in bwd_data) takes 16-byte copies when its
+// run length is a multiple of 4 and its base is aligned (kVec = 4); the others 4-byte copies, each
+// warp on 8 adjacent rows x 4 elements where the rows are adjacent in memory (kRowsFastest:
+// coalesced reads of d_y and x in bwd_weight). Rows past M (N), elements past the run and taps
+// without an output frame are zero-filled (src_bytes = 0); stores are bounds-checked. Both operands
+// are rounded (TF32: cvt.rn in place; BF16: cvt.rn.bf16x2, packing two words of a lane) as the
+// fragments are read, which is the rounding the contract and the reference use.
 #include <type_traits>
 
 #include "kernels/cuda/mma.cuh"
@@ -44,13 +44,15 @@
 namespace v3d::kernels::V3D_GPU_NS {
 namespace {
 
-constexpr int kTileM = kTcTileM, kTileN = kTcTileN, kSlice = kTcSlice, kThreads = kTcThreads;
-constexpr int kStages = kTcStages, kStageFloats = kTcStageFloats;
+constexpr int kTileM = kTcTileM, kSlice = kTcSlice, kThreads = kTcThreads;
+constexpr int kStages = kTcStages;
 #ifndef V3D_TC_MIN_BLOCKS  // kernels/CMakeLists.txt sets it
 #define V3D_TC_MIN_BLOCKS 3
 #endif
-// Blocks per SM the kernel is compiled for: 3 leaves 168 registers per thread, 4 leaves 128.
-constexpr int kMinBlocks = V3D_TC_MIN_BLOCKS;
+// Blocks per SM the narrow form is compiled for: 3 leaves 168 registers per thread, 4 leaves 128.
+// The wide form's 128 accumulators per thread need up to 255 registers: 2 blocks.
+template <int kTileN>
+constexpr int kMinBlocks = kTileN == kTcTileN ? V3D_TC_MIN_BLOCKS : 2;
 // The reduction of one GEMM: `taps` runs of `inner` elements; split z (blockIdx.z) reduces
 // elements [z*chunk, min((z+1)*chunk, inner)) of every run.
 struct TcGemm {
@@ -78,14 +80,22 @@ struct FwdX {
   }
 };
 
-// fwd B (co, (k, ci)): w[co, ci, k], K floats apart along ci.
+// The weights operands below read wp[co, k, ci], w permuted tap-major (C_out, K, C_in) by the
+// launcher (w itself when K = 1): contiguous along ci, so the forward's B takes the copies of A
+// (16 bytes when C_in % 4 = 0), and the backward passes' 4-byte copies of 8 adjacent rows read
+// whole 32-byte sectors (in w's own order, rows K floats apart, they read 3 sectors per 32 bytes
+// used at K = 3).
+
+// fwd B (co, (k, ci)): wp[co, k, ci].
 struct FwdW {
-  static constexpr bool kContiguous = false, kRowsFastest = false, kSeparable = true;
-  using Off = int32_t;
+  static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
+  using Off = int64_t;
   const float* p;
   int64_t c_in, k;
-  __device__ int64_t line(int64_t co) const { return co * c_in * k; }
-  __device__ int64_t offset(int64_t l, int64_t tap, int64_t ci) const { return l + ci * k + tap; }
+  __device__ int64_t line(int64_t co) const { return co * k * c_in; }
+  __device__ int64_t offset(int64_t l, int64_t tap, int64_t ci) const {
+    return l + tap * c_in + ci;
+  }
 };
 
 // bwd_data A with disjoint windows (m, co): d_y[m, co].
@@ -98,17 +108,15 @@ struct GradRows {
   __device__ int64_t offset(int64_t l, int64_t, int64_t co) const { return l + co; }
 };
 
-// bwd_data B with disjoint windows ((k, ci), co): w[co, ci, k], C_in*K floats apart along co.
+// bwd_data B with disjoint windows ((k, ci), co): wp[co, k, ci] = wp[co * K*C_in + n], rows
+// adjacent, K*C_in floats apart along co.
 struct WeightByInput {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
-  using Off = int32_t;
+  using Off = int64_t;
   const float* p;
   int64_t c_in, k;
-  __device__ int64_t line(int64_t n) const {
-    const int64_t tap = n / c_in, ci = n - tap * c_in;
-    return ci * k + tap;
-  }
-  __device__ int64_t offset(int64_t l, int64_t, int64_t co) const { return l + co * c_in * k; }
+  __device__ int64_t line(int64_t n) const { return n; }
+  __device__ int64_t offset(int64_t l, int64_t, int64_t co) const { return l + co * k * c_in; }
 };
 
 // bwd_data A with overlapping windows ((b, f), (k, co)): d_y[b, t, co] where f = t*s + k*d for an
@@ -141,15 +149,15 @@ struct GradShifted {
   }
 };
 
-// bwd_data B with overlapping windows (ci, (k, co)): w[co, ci, k].
+// bwd_data B with overlapping windows (ci, (k, co)): wp[co, k, ci], rows adjacent.
 struct WeightTaps {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
-  using Off = int32_t;
+  using Off = int64_t;
   const float* p;
   int64_t c_in, k;
-  __device__ int64_t line(int64_t ci) const { return ci * k; }
+  __device__ int64_t line(int64_t ci) const { return ci; }
   __device__ int64_t offset(int64_t l, int64_t tap, int64_t co) const {
-    return l + tap + co * c_in * k;
+    return l + (co * k + tap) * c_in;
   }
 };
 
@@ -242,10 +250,13 @@ struct TcCopies {
   }
 };
 
-// kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32).
-template <int kVecA, bool kBf16, class OpA, class OpB, class Store>
-__global__ void __launch_bounds__(kThreads, kMinBlocks)
+// kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32); kTileN: the block's
+// columns, kTcTileN (narrow) or kTcWideTileN (wide).
+template <int kVecA, bool kBf16, int kTileN, class OpA, class OpB, class Store>
+__global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
     conv_tc_kernel(TcGemm gemm, OpA op_a, OpB op_b, Store out) {
+  constexpr int kWarpN = kTileN / 2, kNj = kWarpN / 8;
+  constexpr int kStageFloats = tc_stage_floats(kTileN);
   // float4: cp.async of 16 bytes and the fragment reads need 16-byte aligned slots.
   GPU_SHARED(float4, smem4, [kStages * kStageFloats / 4]);
   float* smem = &smem4[0].x;
@@ -259,19 +270,22 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
 
   // The rows this thread copies keep their lines for the whole reduction.
   const TcCopies<kTileM, kVecA, OpA> copies_a(op_a, tid, m0, gemm.m_size);
-  const TcCopies<kTileN, 1, OpB> copies_b(op_b, tid, n0, gemm.n_size);
+  // B takes A's copy width where it is contiguous along the reduction too (the forward's wp:
+  // both runs are C_in long).
+  constexpr int kVecB = OpB::kContiguous ? kVecA : 1;
+  const TcCopies<kTileN, kVecB, OpB> copies_b(op_b, tid, n0, gemm.n_size);
   const int64_t slices = gemm.taps * ((c_end - c_begin + kSlice - 1) / kSlice);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
-  const int warp_m = (warp / 2) * kTcWarpM, warp_n = (warp % 2) * kTcWarpN;
+  const int warp_m = (warp / 2) * kTcWarpM, warp_n = (warp % 2) * kWarpN;
   // The rows this lane names in its ldmatrix calls (temporal_conv_tc_layout.h), within a stage:
   // A's first half slice (the second is bit 3 flipped) and B, for the first MMA tile of each.
   const int a_ld = tc_ldmatrix_a_slot(warp_m, lane, 0);
   const int b_ld = kTileM * kSlice + tc_ldmatrix_b_slot(warp_n, lane);
-  tc::FragAcc acc[kTcMi][kTcNj];
+  tc::FragAcc acc[kTcMi][kNj];
   V3D_UNROLL
   for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
-  for (int j = 0; j < kTcNj; ++j) acc[i][j] = tc::FragAcc{{0.0f, 0.0f, 0.0f, 0.0f}};
+  for (int j = 0; j < kNj; ++j) acc[i][j] = tc::FragAcc{{0.0f, 0.0f, 0.0f, 0.0f}};
 
   // The next slice to load, advanced without divisions: the run first, then taps. Past the last
   // slice a stage gets no copies, but its (empty) group is still committed, so that "all but the
@@ -305,19 +319,19 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     stage = stage == kStages - 1 ? 0 : stage + 1;
     // Four words per lane and call: A's quads w[0..3] = (g, e), (g+8, e), (g, e+4), (g+8, e+4)
     // for e = t (half 0) and 8 + t (half 1); B's = (g, t), (g, 4+t), (g, 8+t), (g, 12+t).
-    uint32_t a_w[2][kTcMi][4], b_w[kTcNj][4];
+    uint32_t a_w[2][kTcMi][4], b_w[kNj][4];
     V3D_UNROLL
     for (int i = 0; i < kTcMi; ++i) {
       tc::ldmatrix_x4(a_w[0][i], tile + a_ld + i * 16 * kSlice);
       tc::ldmatrix_x4(a_w[1][i], tile + (a_ld ^ 8) + i * 16 * kSlice);
     }
     V3D_UNROLL
-    for (int j = 0; j < kTcNj; ++j) tc::ldmatrix_x4(b_w[j], tile + b_ld + j * 8 * kSlice);
+    for (int j = 0; j < kNj; ++j) tc::ldmatrix_x4(b_w[j], tile + b_ld + j * 8 * kSlice);
     if constexpr (kBf16) {
       static_assert(kSlice == 16, "one m16n8k16 step per slice");
       // Elements t, 4+t are k = 2t, 2t+1; 8+t, 12+t are k = 2t+8, 2t+9 (in A and B alike).
       tc::FragABf16 a[kTcMi];
-      tc::FragBBf16 b[kTcNj];
+      tc::FragBBf16 b[kNj];
       V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) {
         a[i].x[0] = tc::pack_bf16x2(tc::as_float(a_w[0][i][0]), tc::as_float(a_w[0][i][2]));
@@ -326,23 +340,23 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
         a[i].x[3] = tc::pack_bf16x2(tc::as_float(a_w[1][i][1]), tc::as_float(a_w[1][i][3]));
       }
       V3D_UNROLL
-      for (int j = 0; j < kTcNj; ++j) {
+      for (int j = 0; j < kNj; ++j) {
         b[j].x[0] = tc::pack_bf16x2(tc::as_float(b_w[j][0]), tc::as_float(b_w[j][1]));
         b[j].x[1] = tc::pack_bf16x2(tc::as_float(b_w[j][2]), tc::as_float(b_w[j][3]));
       }
       V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
-      for (int j = 0; j < kTcNj; ++j) tc::mma_bf16(acc[i][j], a[i], b[j]);
+      for (int j = 0; j < kNj; ++j) tc::mma_bf16(acc[i][j], a[i], b[j]);
     } else {
       // The words are already in the MMA's order: each is rounded in place.
       tc::FragATf32 a[2][kTcMi];
-      tc::FragBTf32 b[2][kTcNj];
+      tc::FragBTf32 b[2][kNj];
       V3D_UNROLL
       for (int h = 0; h < 2; ++h) V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
       for (int v = 0; v < 4; ++v) a[h][i].x[v] = tc::bits_to_tf32(a_w[h][i][v]);
       V3D_UNROLL
-      for (int j = 0; j < kTcNj; ++j) {
+      for (int j = 0; j < kNj; ++j) {
         b[0][j].x[0] = tc::bits_to_tf32(b_w[j][0]);
         b[0][j].x[1] = tc::bits_to_tf32(b_w[j][1]);
         b[1][j].x[0] = tc::bits_to_tf32(b_w[j][2]);
@@ -351,7 +365,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
       V3D_UNROLL
       for (int step = 0; step < 2; ++step) V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
-      for (int j = 0; j < kTcNj; ++j) tc::mma_tf32(acc[i][j], a[step][i], b[step][j]);
+      for (int j = 0; j < kNj; ++j) tc::mma_tf32(acc[i][j], a[step][i], b[step][j]);
     }
   }
   tc::cp_async_wait<0>();  // the trailing empty groups
@@ -359,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   V3D_UNROLL
   for (int i = 0; i < kTcMi; ++i) {
     V3D_UNROLL
-    for (int j = 0; j < kTcNj; ++j) {
+    for (int j = 0; j < kNj; ++j) {
       const int64_t n = n0 + warp_n + j * 8 + 2 * t;
       V3D_UNROLL
       for (int h = 0; h < 2; ++h) {
@@ -372,11 +386,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   }
 }
 
-// Launches the GEMM over `splits` reduction splits; vec4: A takes 16-byte copies; w_floats: the
-// size of w, whose offsets the policies keep in 32 bits.
-template <class OpA, class OpB, class Store>
-void launch_tc(const char* op, ConvMath math, int64_t w_floats, const TcGemm& gemm, int64_t splits,
-               bool vec4, const OpA& a, const OpB& b, const Store& out, gpu::Stream stream) {
+// Launches the GEMM over `splits` reduction splits in tiles of kTileN columns; vec4: A takes
+// 16-byte copies.
+template <int kTileN, class OpA, class OpB, class Store>
+void launch_tc_tile(const char* op, bool bf16, const TcGemm& gemm, int64_t splits, bool vec4,
+                    const OpA& a, const OpB& b, const Store& out, gpu::Stream stream) {
   const int64_t m_tiles = (gemm.m_size + kTileM - 1) / kTileM,
                 n_tiles = (gemm.n_size + kTileN - 1) / kTileN;
   V3D_CHECK(m_tiles <= 0x7fffffff && n_tiles <= 65535 && splits <= 65535,
@@ -384,26 +398,45 @@ void launch_tc(const char* op, ConvMath math, int64_t w_floats, const TcGemm& ge
                << " splits exceeds the grid");
   const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles),
                   static_cast<unsigned>(splits));
-  const bool bf16 = math == ConvMath::kBf16;
-  V3D_CHECK(w_floats < (int64_t{1} << 31),
-            op << " (tensor cores): " << w_floats << " weights exceed 32-bit offsets");
   if constexpr (OpA::kContiguous) {
     if (vec4 && bf16) {
-      GPU_LAUNCH((conv_tc_kernel<4, true, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
-                 out);
+      GPU_LAUNCH((conv_tc_kernel<4, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                 gemm, a, b, out);
     } else if (vec4) {
-      GPU_LAUNCH((conv_tc_kernel<4, false, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
-                 out);
+      GPU_LAUNCH((conv_tc_kernel<4, false, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                 gemm, a, b, out);
     }
   }
-  if (!(OpA::kContiguous && vec4)) {
-    if (bf16) {
-      GPU_LAUNCH((conv_tc_kernel<1, true, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
-                 out);
-    } else {
-      GPU_LAUNCH((conv_tc_kernel<1, false, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm, a, b,
-                 out);
+  if constexpr (!OpA::kContiguous || kTileN == kTcTileN) {
+    if (!(OpA::kContiguous && vec4)) {
+      if (bf16) {
+        GPU_LAUNCH((conv_tc_kernel<1, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                   gemm, a, b, out);
+      } else {
+        GPU_LAUNCH((conv_tc_kernel<1, false, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                   gemm, a, b, out);
+      }
     }
+  }
+}
+
+// Launches the GEMM of `pass` over `splits` reduction splits, in the tile the shape asks for
+// (temporal_conv_tc_wide); vec4: A takes 16-byte copies; the size of w, whose offsets the policies
+// keep in 32 bits, is checked here.
+template <class OpA, class OpB, class Store>
+void launch_tc(const char* op, const TemporalConvShape& s, TemporalConvPass pass,
+               const TcGemm& gemm, int64_t splits, bool vec4, const OpA& a, const OpB& b,
+               const Store& out, gpu::Stream stream) {
+  V3D_CHECK(
+      s.c_out * s.c_in * s.k < (int64_t{1} << 31),
+      op << " (tensor cores): " << s.c_out * s.c_in * s.k << " weights exceed 32-bit offsets");
+  const bool bf16 = s.math == ConvMath::kBf16;
+  // Wide tiles with 4-byte copies of a contiguous A (channels not a multiple of 4) would spill
+  // registers: those run narrow (and are not compiled).
+  if (temporal_conv_tc_wide(s, pass) && (vec4 || !OpA::kContiguous)) {
+    launch_tc_tile<kTcWideTileN>(op, bf16, gemm, splits, vec4, a, b, out, stream);
+  } else {
+    launch_tc_tile<kTcTileN>(op, bf16, gemm, splits, vec4, a, b, out, stream);
   }
   V3D_LAUNCH_CHECK(op, stream);
 }
@@ -418,23 +451,43 @@ int64_t whole(int64_t inner) { return (inner + kSlice - 1) / kSlice * kSlice; }
 
 }  // namespace
 
+namespace {
+
+// The weights tap-major for the policies above: w itself when K = 1, else permuted into the
+// workspace.
+const float* tap_major(const char* op, const TemporalConvShape& s, const float* w, float* workspace,
+                       gpu::Stream stream) {
+  if (s.k == 1) return w;
+  V3D_CHECK(workspace != nullptr,
+            op << " (tensor cores): the tap-major weights need a workspace of "
+               << s.c_out * s.k * s.c_in << " floats");
+  temporal_conv_permute_tap_major(s, w, workspace, stream);
+  return workspace;
+}
+
+}  // namespace
+
 void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
-                          gpu::Stream stream) {
+                          float* workspace, gpu::Stream stream) {
   const int64_t t_out = s.t_out();
+  const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
   const TcGemm gemm{s.rows(), s.c_out, s.k, s.c_in, whole(s.c_in)};
-  launch_tc("temporal_conv_fwd", s.math, s.c_out * s.c_in * s.k, gemm, 1, aligned4(x, s.c_in),
-            FwdX{x, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in}, FwdW{w, s.c_in, s.k},
+  // x and wp both take 16-byte copies or both 4-byte ones (their runs are C_in long).
+  const bool vec4 = aligned4(x, s.c_in) && aligned4(wp, s.c_in);
+  launch_tc("temporal_conv_fwd", s, TemporalConvPass::kForward, gemm, 1, vec4,
+            FwdX{x, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in}, FwdW{wp, s.c_in, s.k},
             conv_store::Forward{y, s, t_out}, stream);
 }
 
 void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
-                               float* d_x, gpu::Stream stream) {
+                               float* d_x, float* workspace, gpu::Stream stream) {
   const int64_t t_out = s.t_out();
+  const float* wp = tap_major("temporal_conv_bwd_data", s, w, workspace, stream);
   const bool vec4 = aligned4(d_y, s.c_out);
   if (s.disjoint_windows()) {
     const TcGemm gemm{s.rows(), s.reduction(), 1, s.c_out, whole(s.c_out)};
-    launch_tc("temporal_conv_bwd_data", s.math, s.c_out * s.c_in * s.k, gemm, 1, vec4,
-              GradRows{d_y, s.c_out}, WeightByInput{w, s.c_in, s.k},
+    launch_tc("temporal_conv_bwd_data", s, TemporalConvPass::kBackwardData, gemm, 1, vec4,
+              GradRows{d_y, s.c_out}, WeightByInput{wp, s.c_in, s.k},
               conv_store::IntoInputGrad{d_x, s, t_out}, stream);
     temporal_conv_zero_unread_frames(s, d_x, stream);
     return;
@@ -444,9 +497,9 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
                                                       << " frames exceed 32-bit row indices");
   const TcGemm gemm{s.batch * s.t_in, s.c_in, s.k, s.c_out, whole(s.c_out)};
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
-  launch_tc("temporal_conv_bwd_data", s.math, s.c_out * s.c_in * s.k, gemm, 1, vec4,
+  launch_tc("temporal_conv_bwd_data", s, TemporalConvPass::kBackwardData, gemm, 1, vec4,
             GradShifted{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
-            WeightTaps{w, s.c_in, s.k}, conv_store::RowMajor{d_x, s.c_in}, stream);
+            WeightTaps{wp, s.c_in, s.k}, conv_store::RowMajor{d_x, s.c_in}, stream);
 }
 
 void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
@@ -459,16 +512,16 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
                                                << s.rows() << " rows exceed 32-bit indices");
   const XCols b{x, static_cast<uint32_t>(t_out), s.t_in, s.c_in, s.stride, s.dilation};
   if (split.splits == 1) {
-    launch_tc("temporal_conv_bwd_weight", s.math, s.c_out * s.c_in * s.k, gemm, 1, false, a, b,
-              conv_store::WeightGrad{d_w, s}, stream);
+    launch_tc("temporal_conv_bwd_weight", s, TemporalConvPass::kBackwardWeight, gemm, 1, false, a,
+              b, conv_store::WeightGrad{d_w, s}, stream);
     return;
   }
   V3D_CHECK(workspace != nullptr,
             "temporal_conv_bwd_weight: the split reduction needs a workspace of "
                 << temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight)
                 << " floats");
-  launch_tc("temporal_conv_bwd_weight", s.math, s.c_out * s.c_in * s.k, gemm, split.splits, false,
-            a, b, conv_store::WeightPartial{workspace, s.c_out, r}, stream);
+  launch_tc("temporal_conv_bwd_weight", s, TemporalConvPass::kBackwardWeight, gemm, split.splits,
+            false, a, b, conv_store::WeightPartial{workspace, s.c_out, r}, stream);
   temporal_conv_sum_splits(s, split.splits, workspace, d_w, stream);
 }
 

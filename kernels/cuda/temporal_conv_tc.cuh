@@ -9,17 +9,21 @@
 namespace v3d::kernels::V3D_GPU_NS {
 
 // y (B, T_out, C_out) = conv(x, w) with TF32 or BF16 operands (s.math) and float32 accumulation;
-// s is validated.
+// s is validated. workspace: temporal_conv_workspace_floats(s, kForward) floats, where w is
+// permuted tap-major first (K > 1).
 void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
-                          gpu::Stream stream);
-// d_x (B, T_in, C_in) from d_y and w, rounded likewise; no workspace.
+                          float* workspace, gpu::Stream stream);
+// d_x (B, T_in, C_in) from d_y and w, rounded likewise; workspace as for the forward.
 void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
-                               float* d_x, gpu::Stream stream);
+                               float* d_x, float* workspace, gpu::Stream stream);
 // d_w (C_out, C_in, K) from x and d_y, rounded likewise; `workspace` as for the float32 launcher
 // (the split partial sums, temporal_conv_weight_split).
 void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
                                  float* d_w, float* workspace, gpu::Stream stream);
 
+// wp (C_out, K, C_in) = w (C_out, C_in, K) permuted tap-major (kernels/cuda/temporal_conv_lt.cu).
+void temporal_conv_permute_tap_major(const TemporalConvShape& s, const float* w, float* wp,
+                                     gpu::Stream stream);
 // Sets the d_x frames no output reads to 0 (after a GEMM that stored d_X_col straight into d_x);
 // nothing to do when every frame is read.
 void temporal_conv_zero_unread_frames(const TemporalConvShape& s, float* d_x, gpu::Stream stream);

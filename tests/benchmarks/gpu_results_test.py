@@ -2,7 +2,9 @@
 """benchmarks/gpu_results.py on the files of the first H200 run of scripts/gpu-check (2026-12-04,
 tests/benchmarks/gpu-check-h200/, ctest_gpu.xml cut to its header): every table and figure it
 writes, and a folder of a run whose steps did not run."""
+import json
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,30 @@ check("| 27 frames | bf16 | v3d | 387,578 | eager (autocast) | 131,559 | 2.95 | 
       "a training-only row")
 check("ours `v3d` 3.1 / 5.2 / 0.1, ours `auto` 1.3 / 2.3 / 0.1, PyTorch eager 2.8 / 16.6 / 0.9." in out,
       "the phases")
+
+# A TF32 run that timed both tiles of our kernels (bench_tcn_gpu's "tiles"): the fixture's first
+# two TF32 rows given made-up tile timings.
+with tempfile.TemporaryDirectory() as tiled:
+    for f in FIXTURE.iterdir():
+        shutil.copy(f, tiled)
+    bench = json.loads((FIXTURE / "bench_tcn_gpu_tf32.json").read_text())
+    r0, r1 = bench["results"][0], bench["results"][1]
+    r0["tiles"] = {"narrow": {"ms": 0.2, "default": True}, "wide": {"ms": 0.1, "default": False}}
+    r1["tiles"] = {"narrow": {"ms": 0.3, "default": False}, "wide": {"ms": 0.4, "default": True}}
+    (pathlib.Path(tiled) / "bench_tcn_gpu_tf32.json").write_text(json.dumps(bench))
+    out = run(tiled)
+    want0 = (f"| {r0['layer']} | {r0['pass']} | 0.200* | 0.100 | 2.00 | "
+             f"{r0['cublaslt_ms'] / 0.1:.2f} | {r0['cudnn_ms'] / 0.1:.2f} |")
+    check(want0 in out, f"a tile row: {want0}")
+    check(f"| {r1['layer']} | {r1['pass']} | 0.300 | 0.400* | 0.75 |" in out, "the wide default")
+    best = 0.1 + 0.3
+    cudnn = r0["cudnn_ms"] + r1["cudnn_ms"]
+    slower = (0.1 > r0["cudnn_ms"]) + (0.3 > r1["cudnn_ms"])
+    want = (f"Summed: narrow 0.50 ms, wide 0.50 ms, the faster tile per row {best:.2f} ms "
+            f"({cudnn / best:.2f}x cuDNN's {cudnn:.2f} ms); rows where even the faster tile is "
+            f"slower than cuDNN: {slower} of 2.")
+    check(want in out, f"the tile sums: {want}")
+check("narrow ms" not in run(FIXTURE), "no tile table without tile timings")
 
 with tempfile.TemporaryDirectory() as empty:
     out = run(empty)

@@ -46,6 +46,8 @@ Resource usage:
   REG:100 STACK:0 SHARED:9472 LOCAL:0 CONSTANT[0]:672 TEXTURE:0 SURFACE:0 SAMPLER:0
  Function plain:
   REG:8 STACK:0 SHARED:0 LOCAL:16 CONSTANT[0]:600 TEXTURE:0 SURFACE:0 SAMPLER:0
+ Function spills:
+  REG:255 STACK:24 SHARED:0 LOCAL:0 CONSTANT[0]:600 TEXTURE:0 SURFACE:0 SAMPLER:0
 """
 
 PTX = """
@@ -68,7 +70,7 @@ class RooflineTest(unittest.TestCase):
         self.assertEqual(len(self.k.instructions), 13)
         self.assertEqual(self.k.instructions[8].opcode, "BRA")
         self.assertEqual(roofline.parse_resource_usage(RESOURCES),
-                         {"k": (100, 9472, 0), "plain": (8, 0, 16)})
+                         {"k": (100, 9472, 0), "plain": (8, 0, 16), "spills": (255, 0, 24)})
         self.assertEqual(roofline.parse_maxntid(PTX), {"k": 256})
         self.assertEqual(roofline.loops(self.k), [(0x30, 0x80), (0x20, 0xb0)])
         self.assertIsNone(roofline.hot_loop(self.kernels[1]))

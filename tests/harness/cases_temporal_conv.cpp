@@ -6,8 +6,10 @@
 // the 64-wide CUDA tile, sizes one past a tile, shapes with many tiles, and bwd_weight reductions
 // long enough to be split. Sizes stay small enough for the emulator (about 1 s for all of them).
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kernels/float_round.h"
 #include "kernels/temporal_conv.h"
@@ -109,6 +111,47 @@ OpCase conv_bwd_weight_case(const ref::ConvDims& d, std::string params, kernels:
   return c;
 }
 
+// The TF32 or BF16 cases (the three passes) of `shapes`, run with our kernels in `tile`.
+void tc_cases(std::vector<OpCase>& cases, const ConvCase* begin, const ConvCase* end,
+              kernels::ConvMath math, kernels::ConvTile tile, const char* suffix) {
+  const bool bf16 = math == kernels::ConvMath::kBf16;
+  const auto in_tile = [tile](auto run) {
+    return [run, tile](const auto& in, const auto& out) {
+      const ops::ConvTileGuard guard(tile);
+      run(in, out);
+    };
+  };
+  for (const ConvCase* sc = begin; sc != end; ++sc) {
+    const ref::ConvDims d = sc->d;
+    const std::string params = describe(d, sc->why) + (bf16 ? " math=bf16" : " math=tf32") + suffix;
+    OpCase fwd = conv_forward_case(d, params);
+    fwd.run = in_tile([=](const auto& in, const auto& out) {
+      ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr, math);
+    });
+    fwd.reference = [=](const auto& in) {
+      return std::vector<ref::Vec>{
+          ref::temporal_conv(rounded(in[0], math), rounded(in[1], math), d)};
+    };
+    fwd.tol = tc_tolerance(d.k * d.c_in,
+                           "inputs rounded (TF32 or BF16) as in the reference; each "
+                           "output sums K*C_in exact products in float32, the tensor core's "
+                           "additions erring by up to 1 ulp");
+    cases.push_back(fwd);
+    OpCase bwd_data = conv_bwd_data_case(d, params, math);
+    bwd_data.run = in_tile(bwd_data.run);
+    bwd_data.tol = tc_tolerance(d.k * d.c_out,
+                                "d_y and w rounded as in the reference; each d_x "
+                                "element sums up to K*C_out exact products in float32");
+    cases.push_back(bwd_data);
+    OpCase bwd_weight = conv_bwd_weight_case(d, params, math);
+    bwd_weight.run = in_tile(bwd_weight.run);
+    bwd_weight.tol = tc_tolerance(d.batch * d.t_out(),
+                                  "x and d_y rounded as in the reference; "
+                                  "each d_w element sums B*T_out exact products in float32");
+    cases.push_back(bwd_weight);
+  }
+}
+
 }  // namespace
 
 V3D_HARNESS_CASES(cases) {
@@ -205,34 +248,35 @@ V3D_HARNESS_CASES(cases) {
       {{10, 102, 3, 5, 3, 1, 1}, "bwd_weight reduction of 1000 rows split over one tile"},
       {{8, 130, 4, 70, 3, 1, 1}, "bwd_weight reduction of 1024 rows split over two tiles"},
   };
-  for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
-    const bool bf16 = math == kernels::ConvMath::kBf16;
-    for (const ConvCase& sc : tc_shapes) {
-      const ref::ConvDims d = sc.d;
-      OpCase fwd = conv_forward_case(d, describe(d, sc.why) + (bf16 ? " math=bf16" : " math=tf32"));
-      fwd.run = [=](const auto& in, const auto& out) {
-        ops::temporal_conv_out(in[0], in[1], out[0], d.dilation, d.stride, nullptr, math);
-      };
-      fwd.reference = [=](const auto& in) {
-        return std::vector<ref::Vec>{
-            ref::temporal_conv(rounded(in[0], math), rounded(in[1], math), d)};
-      };
-      fwd.tol = tc_tolerance(d.k * d.c_in,
-                             "inputs rounded (TF32 or BF16) as in the reference; each "
-                             "output sums K*C_in exact products in float32, the tensor core's "
-                             "additions erring by up to 1 ulp");
-      cases.push_back(fwd);
-      const std::string params = describe(d, sc.why) + (bf16 ? " math=bf16" : " math=tf32");
-      OpCase bwd_data = conv_bwd_data_case(d, params, math);
-      bwd_data.tol = tc_tolerance(d.k * d.c_out,
-                                  "d_y and w rounded as in the reference; each d_x "
-                                  "element sums up to K*C_out exact products in float32");
-      cases.push_back(bwd_data);
-      OpCase bwd_weight = conv_bwd_weight_case(d, params, math);
-      bwd_weight.tol = tc_tolerance(d.batch * d.t_out(),
-                                    "x and d_y rounded as in the reference; "
-                                    "each d_w element sums B*T_out exact products in float32");
-      cases.push_back(bwd_weight);
+  // The same in the wide tile (kernels/temporal_conv.h, ConvTile::kWide: 128 x 128 outputs per
+  // block), forced on for shapes that are far too small to get it by default: 16-byte copies with
+  // a partial second column tile (136 outputs), tails, both bwd_data forms, split bwd_weight; and
+  // channels that are not a multiple of 4, for which the forward and bwd_data fall back to the
+  // narrow tile.
+  const ConvCase tc_wide_shapes[] = {
+      {{2, 30, 132, 136, 3, 2, 1}, "dilation 2, 132 -> 136 channels: two wide column tiles"},
+      {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
+      {{5, 3, 64, 65, 3, 1, 3}, "strided block 3 -> 1, 65 outputs"},
+      {{1, 241, 32, 32, 3, 3, 1}, "dilation 3"},
+      {{1, 217, 20, 16, 3, 27, 1}, "dilation 27, 20 channels (a partial 16-channel slice)"},
+      {{2, 27, 64, 48, 1, 1, 1}, "pointwise, 16-byte copies"},
+      {{4, 40, 70, 130, 3, 3, 1}, "many tiles: 136 rows, 130 channels, reduction 210"},
+      {{2, 15, 6, 7, 3, 1, 2}, "overlapping strided windows, stride < K"},
+      {{8, 130, 4, 70, 3, 1, 1}, "bwd_weight reduction of 1024 rows split over two tiles"},
+  };
+  struct TileGroup {
+    kernels::ConvTile tile;
+    const char* suffix;
+    const ConvCase* begin;
+    const ConvCase* end;
+  };
+  const TileGroup groups[] = {
+      {kernels::ConvTile::kDefault, "", std::begin(tc_shapes), std::end(tc_shapes)},
+      {kernels::ConvTile::kWide, " tile=wide", std::begin(tc_wide_shapes),
+       std::end(tc_wide_shapes)}};
+  for (const TileGroup& group : groups) {
+    for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
+      tc_cases(cases, group.begin, group.end, math, group.tile, group.suffix);
     }
   }
 

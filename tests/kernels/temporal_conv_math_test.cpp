@@ -90,7 +90,8 @@ TEST(TemporalConvMath, CpuBackwardPassesAreTheFloat32PathsOnRoundedOperands) {
 }
 
 // The backward args take every math; the tensor-core bwd_data gathers overlapping taps itself, so
-// only the float32 one needs the d_X_col workspace.
+// only the float32 one needs the d_X_col workspace, and the tensor-core one the weights permuted
+// tap-major (as its forward does; K = 1 needs no permutation).
 TEST(TemporalConvMath, BackwardPassesTakeEveryMath) {
   kernels::TemporalConvBwdDataArgs data;
   kernels::TemporalConvBwdWeightArgs weight;
@@ -104,8 +105,14 @@ TEST(TemporalConvMath, BackwardPassesTakeEveryMath) {
     data.math = weight.math = math;
     EXPECT_NO_THROW(data.validate());
     EXPECT_NO_THROW(weight.validate());
-    EXPECT_EQ(data.workspace_floats(), math == ConvMath::kFp32 ? fp32_workspace : 0);
+    const int64_t tap_major = math == ConvMath::kFp32 ? 0 : 5 * 3 * 4;
+    EXPECT_EQ(data.workspace_floats(), math == ConvMath::kFp32 ? fp32_workspace : tap_major);
+    EXPECT_EQ(kernels::temporal_conv_workspace_floats(data, kernels::TemporalConvPass::kForward),
+              tap_major);
   }
+  TemporalConvShape pointwise{2, 30, 4, 5, 1, 1, 1};
+  pointwise.math = ConvMath::kTf32;
+  EXPECT_EQ(pointwise.workspace_floats(), 0);
 }
 
 }  // namespace

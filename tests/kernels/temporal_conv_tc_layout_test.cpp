@@ -111,6 +111,14 @@ TEST(TemporalConvTcLayout, CopiesFillEachStageOnceWithoutBankConflicts) {
   check_copies<kernels::kTcTileM, 1, true>();
   check_copies<kernels::kTcTileN, 1, false>();
   check_copies<kernels::kTcTileN, 1, true>();
+  // B in the forward (the weights tap-major) takes 16-byte copies too.
+  check_copies<kernels::kTcTileN, 4, false>();
+  // The wide tile's B (128 rows).
+  check_copies<kernels::kTcWideTileN, 4, false>();
+  check_copies<kernels::kTcWideTileN, 1, false>();
+  check_copies<kernels::kTcWideTileN, 1, true>();
+  static_assert(kernels::tc_stage_floats(kernels::kTcWideTileN) ==
+                2 * kernels::kTcTileM * kTcSlice);
 }
 
 // What ldmatrix.x4 delivers (lane 8q + r names row r of matrix q; lane l receives word l % 4 of
@@ -165,15 +173,18 @@ TEST(TemporalConvTcLayout, LdmatrixDeliversTheFragmentsWithoutBankConflicts) {
       EXPECT_EQ(seen.size(), static_cast<size_t>(16 * kTcSlice));
     }
   }
-  for (int row0 = 0; row0 < kernels::kTcTileN; row0 += 8) {
+  // B's rows in both tiles: each warp's first row is a multiple of its width (32 narrow, 64 wide).
+  for (int row0 = 0; row0 < kernels::kTcWideTileN; row0 += 8) {
     std::vector<int> named(32);
     for (int lane = 0; lane < 32; ++lane) {
       named[static_cast<size_t>(lane)] = kernels::tc_ldmatrix_b_slot(row0, lane);
       ASSERT_EQ(named[static_cast<size_t>(lane)] % 4, 0);
       // The kernel adds 8 rows per MMA tile to its warp's first slot.
-      const int warp_n = row0 / kernels::kTcWarpN * kernels::kTcWarpN;
-      EXPECT_EQ(kernels::tc_ldmatrix_b_slot(row0, lane),
-                kernels::tc_ldmatrix_b_slot(warp_n, lane) + (row0 - warp_n) * kTcSlice);
+      for (const int width : {kernels::kTcWarpN, kernels::kTcWideTileN / 2}) {
+        const int warp_n = row0 / width * width;
+        EXPECT_EQ(kernels::tc_ldmatrix_b_slot(row0, lane),
+                  kernels::tc_ldmatrix_b_slot(warp_n, lane) + (row0 - warp_n) * kTcSlice);
+      }
     }
     EXPECT_EQ(wavefronts(named, 16), 4) << "B rows " << row0;
     std::set<std::pair<int, int>> seen;
@@ -208,6 +219,37 @@ TEST(TemporalConvTcLayout, ReductionIndexIsABijection) {
   for (const auto& [step, k] : tf32) EXPECT_TRUE(step < 2 && k < 8);
   EXPECT_EQ(bf16.size(), 16u);
   for (const auto& [step, k] : bf16) EXPECT_TRUE(step == 0 && k < 16);
+}
+
+// The launcher's default tile (temporal_conv_tc_wide): wide where its grid has at least 264
+// blocks, which on the benchmark's 1024-channel k = 3 layers means the 10,000-row inference
+// forms' forward and bwd_data and the training form's bwd_data (3072 x 3072 outputs: the
+// disjoint windows' GEMM), not the training forward (3072 x 1024: 192 wide blocks) nor bwd_weight
+// (1024 x 3072); an explicit tile overrides it.
+TEST(TemporalConvTcLayout, TheDefaultTileIsWideOnlyWhereItsGridFillsTheGpu) {
+  using kernels::ConvTile;
+  using kernels::TemporalConvPass;
+  kernels::TemporalConvShape infer{1, 10000, 1024, 1024, 3, 3, 1};  // 9994 rows
+  kernels::TemporalConvShape train{1024, 9, 1024, 1024, 3, 1, 3};   // 3072 rows
+  EXPECT_TRUE(kernels::temporal_conv_tc_wide(infer, TemporalConvPass::kForward));
+  EXPECT_TRUE(kernels::temporal_conv_tc_wide(infer, TemporalConvPass::kBackwardData));
+  EXPECT_FALSE(kernels::temporal_conv_tc_wide(infer, TemporalConvPass::kBackwardWeight));
+  EXPECT_FALSE(kernels::temporal_conv_tc_wide(train, TemporalConvPass::kForward));
+  EXPECT_TRUE(kernels::temporal_conv_tc_wide(train, TemporalConvPass::kBackwardData));
+  EXPECT_FALSE(kernels::temporal_conv_tc_wide(train, TemporalConvPass::kBackwardWeight));
+  for (const auto pass : {TemporalConvPass::kForward, TemporalConvPass::kBackwardData,
+                          TemporalConvPass::kBackwardWeight}) {
+    train.tile = ConvTile::kWide;
+    EXPECT_TRUE(kernels::temporal_conv_tc_wide(train, pass));
+    infer.tile = ConvTile::kNarrow;
+    EXPECT_FALSE(kernels::temporal_conv_tc_wide(infer, pass));
+    train.tile = infer.tile = ConvTile::kDefault;
+  }
+  // The boundary: 8 column tiles of 128, so 33 row tiles (4224 rows) are 264 blocks, 32 are not.
+  kernels::TemporalConvShape edge{1, 4224, 64, 1024, 1, 1, 1};
+  EXPECT_TRUE(kernels::temporal_conv_tc_wide(edge, TemporalConvPass::kForward));
+  edge.t_in = 4096;
+  EXPECT_FALSE(kernels::temporal_conv_tc_wide(edge, TemporalConvPass::kForward));
 }
 
 }  // namespace

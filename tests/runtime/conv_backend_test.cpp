@@ -67,10 +67,11 @@ TEST_P(ConvBackendTest, AutoTimesEachShapeAndPassOnceAndRunsTheFaster) {
   // A timer under which cuBLASLt wins the forward and bwd_weight, ours bwd_data.
   std::map<std::tuple<TemporalConvPass, ConvBackend>, int> calls;
   ops::set_conv_backend_timer(
-      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass pass, ConvBackend backend) {
-        ++calls[{pass, backend}];
+      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass pass, ops::ConvAlgo algo) {
+        ++calls[{pass, algo.backend}];
+        EXPECT_EQ(algo.tile, kernels::ConvTile::kDefault) << "float32 has one tile";
         const bool lt_wins = pass != TemporalConvPass::kBackwardData;
-        return (backend == ConvBackend::kCublasLt) == lt_wins ? 1.0 : 2.0;
+        return (algo.backend == ConvBackend::kCublasLt) == lt_wins ? 1.0 : 2.0;
       });
   const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
   const Results first = run_passes(dev());
@@ -110,22 +111,70 @@ TEST_P(ConvBackendTest, AutoWithTheDefaultTimerMatchesTheCpu) {
 TEST_P(ConvBackendTest, AutoTimesBf16ApartFromFp32) {
   int calls = 0;
   ops::set_conv_backend_timer(
-      [&](Device, const kernels::TemporalConvShape& shape, TemporalConvPass, ConvBackend backend) {
+      [&](Device, const kernels::TemporalConvShape& shape, TemporalConvPass, ops::ConvAlgo algo) {
         ++calls;
         const bool lt_wins = shape.math == kernels::ConvMath::kBf16;
-        return (backend == ConvBackend::kCublasLt) == lt_wins ? 1.0 : 2.0;
+        return (algo.backend == ConvBackend::kCublasLt) == lt_wins ? 1.0 : 2.0;
       });
   const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
   kernels::TemporalConvShape s{1, 9, 4, 4, 3, 1, 3};
   s.math = kernels::ConvMath::kBf16;
   EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kCublasLt);
-  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(calls, 3) << "bf16: our two tiles and cuBLASLt";
   s.math = kernels::ConvMath::kFp32;
   EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kV3d);
-  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(calls, 5) << "fp32: ours and cuBLASLt";
   s.math = kernels::ConvMath::kBf16;
   EXPECT_EQ(ops::conv_backend_for(dev(), s, TemporalConvPass::kForward), ConvBackend::kCublasLt);
-  EXPECT_EQ(calls, 4) << "each (shape, arithmetic, pass) timed once";
+  EXPECT_EQ(calls, 5) << "each (shape, arithmetic, pass) timed once";
+}
+
+// With TF32 / BF16, auto times our kernels in both tiles (kernels/temporal_conv.h, ConvTile) and
+// runs the faster: the tile is part of the choice, and its line names all three timings.
+TEST_P(ConvBackendTest, AutoChoosesOurTileUnderTensorCoreMath) {
+  std::vector<ops::ConvAlgo> timed;
+  ops::set_conv_backend_timer([&](Device, const kernels::TemporalConvShape&, TemporalConvPass pass,
+                                  ops::ConvAlgo algo) {
+    timed.push_back(algo);
+    // The wide tile wins the forward, the narrow one bwd_data, cuBLASLt bwd_weight.
+    const ops::ConvAlgo winner = pass == TemporalConvPass::kForward
+                                     ? ops::ConvAlgo{ConvBackend::kV3d, kernels::ConvTile::kWide}
+                                 : pass == TemporalConvPass::kBackwardData
+                                     ? ops::ConvAlgo{ConvBackend::kV3d, kernels::ConvTile::kNarrow}
+                                     : ops::ConvAlgo{ConvBackend::kCublasLt};
+    return algo == winner ? 1.0 : 2.0;
+  });
+  const ops::ConvBackendGuard guard(ConvBackendChoice::kAuto);
+  kernels::TemporalConvShape s{2, 40, 64, 48, 3, 3, 1};
+  s.math = kernels::ConvMath::kTf32;
+  const ops::ConvAlgo fwd = ops::conv_algo_for(dev(), s, TemporalConvPass::kForward);
+  EXPECT_EQ(fwd.str(), "v3d wide");
+  EXPECT_EQ(ops::conv_algo_for(dev(), s, TemporalConvPass::kBackwardData).str(), "v3d narrow");
+  EXPECT_EQ(ops::conv_algo_for(dev(), s, TemporalConvPass::kBackwardWeight).str(), "cublaslt");
+  ASSERT_EQ(timed.size(), 9u);
+  EXPECT_EQ(timed[0].str(), "v3d narrow");
+  EXPECT_EQ(timed[1].str(), "v3d wide");
+  EXPECT_EQ(timed[2].str(), "cublaslt");
+  for (const std::string& line : ops::conv_backend_choices()) {
+    EXPECT_TRUE(test::contains_all(line, {"v3d narrow 1 ms", "v3d wide", "cublaslt"}) ||
+                test::contains_all(line, {"v3d narrow 2 ms", "v3d wide", "cublaslt"}))
+        << line;
+  }
+  EXPECT_EQ(ops::conv_algo_for(dev(), s, TemporalConvPass::kForward), fwd);
+  EXPECT_EQ(timed.size(), 9u) << "remembered";
+
+  // And the ops run what was chosen: the TF32 forward and bwd_data match our kernels' results in
+  // any tile bit for bit (a tile does not change the order in which an output sums its terms).
+  const Tensor x = Tensor::from_vector(normal(2 * 40 * 64, 4), {2, 40, 64}, dev());
+  const Tensor w = Tensor::from_vector(normal(48 * 64 * 3, 5), {48, 64, 3}, dev());
+  const std::vector<float> got =
+      ops::temporal_conv(x, w, 3, 1, nullptr, kernels::ConvMath::kTf32).to_vector();
+  const ops::ConvBackendGuard v3d(ConvBackendChoice::kV3d);
+  for (const kernels::ConvTile tile : {kernels::ConvTile::kNarrow, kernels::ConvTile::kWide}) {
+    const ops::ConvTileGuard tile_guard(tile);
+    EXPECT_EQ(ops::conv_algo_for(dev(), s, TemporalConvPass::kForward).tile, tile);
+    EXPECT_EQ(ops::temporal_conv(x, w, 3, 1, nullptr, kernels::ConvMath::kTf32).to_vector(), got);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, ConvBackendTest, ::testing::ValuesIn(test::gpu_device_params()),
@@ -134,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(Devices, ConvBackendTest, ::testing::ValuesIn(test::gpu
 TEST(ConvBackend, TheCpuIgnoresTheChoice) {
   int calls = 0;
   ops::set_conv_backend_timer(
-      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass, ConvBackend) {
+      [&](Device, const kernels::TemporalConvShape&, TemporalConvPass, ops::ConvAlgo) {
         ++calls;
         return 1.0;
       });
