@@ -4,22 +4,25 @@
 // form (batch of windows) and the dilated whole-sequence inference form. --math fp32 runs FMA only
 // everywhere (cuDNN's CUDNN_FMA_MATH, CUBLAS_COMPUTE_32F); --math tf32 runs our tensor-core
 // kernels, cuDNN with CUDNN_TENSOR_OP_MATH on float tensors (TF32) and cuBLASLt with
-// CUBLAS_COMPUTE_32F_FAST_TF32, for the passes our contract has in TF32 (the others print n/a).
+// CUBLAS_COMPUTE_32F_FAST_TF32, for the passes our contract has in TF32 (the others print n/a);
+// --math bf16 runs ours and cuBLASLt (CUBLAS_COMPUTE_32F_FAST_16BF) in BF16 on the same float32
+// tensors (ours converting them in the workspace where it stages BF16, inside the timing) and
+// cuDNN still in TF32, its fastest arithmetic on float tensors.
 // cuDNN runs the fastest algorithm cudnnFind* reports for each shape, with its preferred NHWC
 // layouts (our (B, T, C) activations are NHWC with H = 1; its filter is our weight permuted to
 // (C_out, 1, K, C_in), prepared once outside the timing).
 //
 //   bench_tcn_gpu [--arch 3,3,3] [--batch 1024] [--channels 1024] [--frames 10000] [--reps 20]
-//                 [--math fp32|tf32] [--json FILE]
+//                 [--math fp32|tf32|bf16] [--json FILE]
 //
 // Each measurement validates our and cuBLASLt's outputs against cuDNN's before timing (relative
-// error below 1e-4 in fp32, 1e-2 in tf32). Napkin math: 2*M*N*K flops
+// error below 1e-4 in fp32, 1e-2 in tf32, 3e-2 in bf16). Napkin math: 2*M*N*K flops
 // per pass (M = B*T_out, N = C_out, K = taps*C_in) and the fraction of the card's peak for the
 // arithmetic run: SMs x clock x flops per SM per clock, 2 x the fp32 lanes for fp32, the dense
-// TF32 tensor-core rate for tf32 (2048 on sm_90, 1024 on sm_80). In tf32, "ours" runs each pass
-// in the tile our launcher picks by shape (kernels/temporal_conv.h, ConvTile), and a line below
-// it times both tiles (narrow 128 x 64, wide 128 x 128). Without a CUDA device it prints SKIPPED
-// and exits 0.
+// TF32 tensor-core rate for tf32 (2048 on sm_90, 1024 on sm_80), twice that for bf16. In tf32 and
+// bf16, "ours" runs each pass in the tile our launcher picks by shape (kernels/temporal_conv.h,
+// ConvTile), and a line below it times both tiles (narrow 128 x 64, wide 128 x 128). Without a
+// CUDA device it prints SKIPPED and exits 0.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -160,8 +163,8 @@ int main(int argc, char** argv) {
   int reps = 20;
   std::string math_name = "fp32";
   app.add_option("--arch", arch, "Filter widths")->capture_default_str();
-  app.add_option("--math", math_name, "Arithmetic: fp32 or tf32")
-      ->check(CLI::IsMember({"fp32", "tf32"}))
+  app.add_option("--math", math_name, "Arithmetic: fp32, tf32 or bf16")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   app.add_option("--batch", batch, "Windows per training batch")->capture_default_str();
   app.add_option("--channels", channels, "Channels")->capture_default_str();
@@ -179,17 +182,22 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   int clock_khz = 0;
   CHECK_CUDA(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
-  const bool tf32 = math_name == "tf32";
+  // tc: ours on tensor cores (tf32 or bf16); cuDNN then runs TF32 on the float tensors.
+  const bool bf16 = math_name == "bf16", tc = math_name != "fp32";
   const double fp32_peak_gflops = double(prop.multiProcessorCount) *
                                   fp32_lanes_per_sm(prop.major, prop.minor) * 2.0 * clock_khz *
                                   1e-6;
-  const double peak_gflops = tf32 ? double(prop.multiProcessorCount) *
-                                        tf32_flops_per_sm_clock(prop.major, prop.minor) *
-                                        clock_khz * 1e-6
-                                  : fp32_peak_gflops;
+  // BF16 tensor cores run twice the TF32 rate.
+  const double peak_gflops = tc ? double(prop.multiProcessorCount) *
+                                      tf32_flops_per_sm_clock(prop.major, prop.minor) *
+                                      (bf16 ? 2 : 1) * clock_khz * 1e-6
+                                : fp32_peak_gflops;
   std::printf("bench_tcn_gpu: %s (sm_%d%d, %d SMs, %.0f MHz), %s peak %.1f TFLOP/s\n", prop.name,
               prop.major, prop.minor, prop.multiProcessorCount, clock_khz / 1e3,
-              tf32 ? "dense TF32 tensor-core" : "fp32 FMA", peak_gflops / 1e3);
+              bf16 ? "dense BF16 tensor-core"
+              : tc ? "dense TF32 tensor-core"
+                   : "fp32 FMA",
+              peak_gflops / 1e3);
 
   std::vector<int64_t> widths;
   std::stringstream ss(arch);
@@ -203,8 +211,11 @@ int main(int argc, char** argv) {
   CHECK_CUDNN(cudnnCreate(&cudnn));
   CHECK_CUDNN(cudnnSetStream(cudnn, stream));
 
-  const auto math = tf32 ? v3d::kernels::ConvMath::kTf32 : v3d::kernels::ConvMath::kFp32;
-  const double tolerance = tf32 ? 1e-2 : 1e-4;
+  const auto math = bf16 ? v3d::kernels::ConvMath::kBf16
+                    : tc ? v3d::kernels::ConvMath::kTf32
+                         : v3d::kernels::ConvMath::kFp32;
+  // Against cuDNN's TF32 (or FMA) result: BF16 operands keep 8 significant bits.
+  const double tolerance = bf16 ? 3e-2 : tc ? 1e-2 : 1e-4;
   nlohmann::json out;
   out["device"] = prop.name;
   out["math"] = math_name;
@@ -275,7 +286,7 @@ int main(int argc, char** argv) {
                                            int(s.c_in), 1, int(s.k)));
     CHECK_CUDNN(cudnnSetConvolution2dDescriptor(cd, 0, 0, 1, int(s.stride), 1, int(s.dilation),
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CHECK_CUDNN(cudnnSetConvolutionMathType(cd, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    CHECK_CUDNN(cudnnSetConvolutionMathType(cd, tc ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
 
     int found = 0;
     cudnnConvolutionFwdAlgoPerf_t fwd_perf[8];
@@ -399,7 +410,7 @@ int main(int argc, char** argv) {
       // TF32: our kernels in each tile (kernels/temporal_conv.h, ConvTile), each validated too;
       // the default (above) is one of them, chosen by shape.
       nlohmann::json tiles;
-      if (tf32) {
+      if (tc) {
         const bool wide_default = v3d::kernels::temporal_conv_tc_wide(s, p.pass);
         for (const auto& [tile, tile_name] : {std::pair{v3d::kernels::ConvTile::kNarrow, "narrow"},
                                               std::pair{v3d::kernels::ConvTile::kWide, "wide"}}) {

@@ -4,7 +4,8 @@
   gpu_results.py WORK_DIR [--date YYYY-MM-DD]  > section.md
 
 WORK_DIR holds what gpu-check collects (its results.tar.gz, unpacked): machine.txt, steps.tsv,
-ctest_gpu.xml, bench_tcn_gpu.json, bench_tcn_gpu_tf32.json and the e2e_*.json files. Missing
+ctest_gpu.xml, bench_tcn_gpu.json, bench_tcn_gpu_tf32.json, bench_tcn_gpu_bf16.json and the
+e2e_*.json files. Missing
 files leave their table out (a step that did not run) and say so. Prints Markdown: the machine,
 the device check's steps and test counts, our convolutions against cuBLASLt and cuDNN per layer
 and pass (fp32 and tf32, with the sums), and end-to-end training and inference against PyTorch.
@@ -81,7 +82,9 @@ def steps_section(work):
 def layer_section(work):
     out = []
     for name, label in (("bench_tcn_gpu.json", "fp32 (FMA only everywhere)"),
-                        ("bench_tcn_gpu_tf32.json", "tf32 (tensor cores everywhere)")):
+                        ("bench_tcn_gpu_tf32.json", "tf32 (tensor cores everywhere)"),
+                        ("bench_tcn_gpu_bf16.json",
+                         "bf16 (ours and cuBLASLt in BF16, cuDNN in TF32 on the same float tensors)")):
         d = load(work, name)
         if d is None:
             out += [f"**{label}**: {name} is missing (the step did not run or failed).", ""]

@@ -190,9 +190,19 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 // tiles' arithmetic, not a measurement: `model.conv_backend: auto` times both.
 bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass);
 
+// Whether our BF16 kernels run `pass` of `shape` on BF16 copies of their operands (made in the
+// workspace before the GEMM: the activation or gradient operand converted, the weights converted
+// and permuted), staged in shared memory as they are, at half the shared-memory traffic of
+// float32 operands rounded as the fragments are read. For kBf16 under kV3d, the forward when C_in
+// is a multiple of 8 and bwd_data when C_out is (whole 16-byte copies); bwd_weight never (its
+// operands are strided along the reduction). The same rounding either way; only the order of
+// the float32 additions differs.
+bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPass pass);
+
 // Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): for kV3d
 // the X_col gradient for the float32 bwd_data with overlapping windows, the weights permuted
-// tap-major for the TF32 / BF16 forward and bwd_data when K > 1, the split-reduction partial sums
+// tap-major for the TF32 / BF16 forward and bwd_data when K > 1 (or the BF16 copies of both
+// operands, temporal_conv_tc_bf16_staged), the split-reduction partial sums
 // for bwd_weight (every math); for kCublasLt temporal_conv_lt_workspace_floats. The CPU backend
 // manages its own scratch.
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);

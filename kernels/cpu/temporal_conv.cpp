@@ -102,10 +102,30 @@ bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass
   return tiles(m, kTileM) * tiles(n, kWideN) * splits >= kMinBlocks;
 }
 
+bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPass pass) {
+  if (shape.math != ConvMath::kBf16 || shape.backend != ConvBackend::kV3d) return false;
+  switch (pass) {
+    case TemporalConvPass::kForward:
+      return shape.c_in % 8 == 0;
+    case TemporalConvPass::kBackwardData:
+      return shape.c_out % 8 == 0;
+    case TemporalConvPass::kBackwardWeight:
+      return false;
+  }
+  return false;
+}
+
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass) {
   shape.validate();
   if (shape.backend == ConvBackend::kCublasLt)
     return temporal_conv_lt_workspace_floats(shape, pass);
+  if (temporal_conv_tc_bf16_staged(shape, pass)) {
+    // BF16 copies: the activation (forward) or gradient (bwd_data) operand, padded to 16 bytes,
+    // then the weights; two per float.
+    const int64_t act = pass == TemporalConvPass::kForward ? shape.batch * shape.t_in * shape.c_in
+                                                           : shape.rows() * shape.c_out;
+    return ((act + 7) / 8 * 8 + shape.c_out * shape.c_in * shape.k + 1) / 2;
+  }
   // The tensor-core kernels read the weights tap-major, permuted into the workspace when K > 1.
   const int64_t tap_major =
       shape.math != ConvMath::kFp32 && shape.k > 1 ? shape.c_out * shape.k * shape.c_in : 0;

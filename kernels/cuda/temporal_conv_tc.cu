@@ -31,13 +31,17 @@
 // coalesced reads of d_y and x in bwd_weight). Rows past M (N), elements past the run and taps
 // without an output frame are zero-filled (src_bytes = 0); stores are bounds-checked. Both operands
 // are rounded (TF32: cvt.rn in place; BF16: cvt.rn.bf16x2, packing two words of a lane) as the
-// fragments are read, which is the rounding the contract and the reference use.
+// fragments are read, which is the rounding the contract and the reference use; or, in BF16 where
+// temporal_conv_tc_bf16_staged says so, rounded the same way into BF16 copies by the launcher and
+// staged as BF16 (half the shared-memory traffic, no conversion in the loop). The weights are read
+// tap-major (C_out, K, C_in), or as BF16 (K, C_in, C_out) in bwd_data, permuted by the launcher.
 #include <type_traits>
 
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
+#include "kernels/gpu/kind.h"
 #include "kernels/temporal_conv.h"
 #include "kernels/temporal_conv_tc_layout.h"
 
@@ -66,10 +70,12 @@ struct TcGemm {
 // Off: the type of the kept lines of the others.
 
 // fwd A (m, (k, ci)): x[b, t*s + k*d, ci], m = b*T_out + t.
+template <class T>
 struct FwdX {
   static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
   using Off = int64_t;
-  const float* p;
+  using Elem = T;
+  const T* p;
   int64_t t_out, t_in, c_in, stride, tap_stride;
   __device__ int64_t line(int64_t m) const {
     const int64_t b = m / t_out, t = m - b * t_out;
@@ -87,10 +93,12 @@ struct FwdX {
 // used at K = 3).
 
 // fwd B (co, (k, ci)): wp[co, k, ci].
+template <class T>
 struct FwdW {
   static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
   using Off = int64_t;
-  const float* p;
+  using Elem = T;
+  const T* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t co) const { return co * k * c_in; }
   __device__ int64_t offset(int64_t l, int64_t tap, int64_t ci) const {
@@ -99,10 +107,12 @@ struct FwdW {
 };
 
 // bwd_data A with disjoint windows (m, co): d_y[m, co].
+template <class T>
 struct GradRows {
   static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
   using Off = int64_t;
-  const float* p;
+  using Elem = T;
+  const T* p;
   int64_t c_out;
   __device__ int64_t line(int64_t m) const { return m * c_out; }
   __device__ int64_t offset(int64_t l, int64_t, int64_t co) const { return l + co; }
@@ -113,6 +123,7 @@ struct GradRows {
 struct WeightByInput {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
+  using Elem = float;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t n) const { return n; }
@@ -124,12 +135,14 @@ struct WeightByInput {
 // indices fit in 32 bits: the launcher checks), so a slice costs a subtraction and two
 // comparisons per copy; only a stride above 1 divides (by the stride), and the dilated form has
 // stride 1.
+template <class T>
 struct GradShifted {
   static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = false;
   struct Off {
     uint32_t first = 0, frame = 0;  // the sequence's first row of d_y, the row's frame in x
   };
-  const float* p;
+  using Elem = T;
+  const T* p;
   uint32_t t_in, t_out, dilation, stride;
   int64_t c_out;
   __device__ Off line(int64_t m) const {
@@ -153,6 +166,7 @@ struct GradShifted {
 struct WeightTaps {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
+  using Elem = float;
   const float* p;
   int64_t c_in, k;
   __device__ int64_t line(int64_t ci) const { return ci; }
@@ -161,10 +175,27 @@ struct WeightTaps {
   }
 };
 
+// The BF16-staged bwd_data's B (temporal_conv_tc_bf16_staged): wt[k, ci, co], the weights as BF16
+// with C_out innermost (permuted by the launcher), so both forms read B contiguous along co. With
+// disjoint windows ((k, ci), co) = wt[n * C_out + co]: GradRows<uint16_t> over wt.
+// With overlapping windows: (ci, (k, co)) = wt[(k * C_in + ci) * C_out + co].
+struct WeightTapsT {
+  static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = true;
+  using Off = int64_t;
+  using Elem = uint16_t;
+  const uint16_t* p;
+  int64_t c_in, c_out;
+  __device__ int64_t line(int64_t ci) const { return ci * c_out; }
+  __device__ int64_t offset(int64_t l, int64_t tap, int64_t co) const {
+    return l + tap * c_in * c_out + co;
+  }
+};
+
 // bwd_weight A (co, row): d_y[row, co], C_out floats apart along the rows.
 struct GradCols {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
+  using Elem = float;
   const float* p;
   int64_t c_out;
   __device__ int64_t line(int64_t co) const { return co; }
@@ -176,6 +207,7 @@ struct GradCols {
 struct XCols {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
+  using Elem = float;
   const float* p;
   uint32_t t_out;
   int64_t t_in, c_in, stride, dilation;
@@ -198,8 +230,12 @@ template <int kRows, int kVec, class Op>
 struct TcCopies {
   static constexpr int kCount = kTcCopies<kRows, kVec>;
   static constexpr int kRowStep = kTcCopyRowStep<kVec, Op::kRowsFastest>;
+  using Elem = typename Op::Elem;
+  // Operand elements per 4-byte slot of the staged tile: 1 (float32), 2 (BF16 in memory).
+  static constexpr int kPerSlot = static_cast<int>(4 / sizeof(Elem));
+  static_assert(kPerSlot == 1 || kVec == 4, "BF16 operands take 16-byte copies");
   using Line = std::conditional_t<Op::kSeparable, uint64_t, typename Op::Off>;
-  int slot, col, rows_left;
+  int slot, col, rows_left;  // col: the copy's first reduction element within the slice
   Line line[kCount];
 
   // Rows r0 .. r0 + kRows of an operand with `rows` rows.
@@ -207,6 +243,7 @@ struct TcCopies {
     int row = 0;
     tc_copy_slot<kVec, Op::kRowsFastest>(tid, row, col);
     slot = tc_staged_slot(row, col);
+    col *= kPerSlot;
     const int64_t left = rows - r0 - row;
     rows_left = left < kRows ? static_cast<int>(left) : kRows;  // copy i is live if i*step < this
     V3D_UNROLL
@@ -221,21 +258,20 @@ struct TcCopies {
     }
   }
 
-  // Issues the copies of slice (tap, elements c0 .. c0 + kSlice) into `tile`.
+  // Issues the copies of slice (tap, elements c0 .. c0 + kSlice * kPerSlot) into `tile`.
   __device__ void stage(const Op& op, int64_t tap, int64_t c0, int64_t c_end, float* tile) const {
     static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
-    // A vector lies wholly inside or outside the run: its length is a multiple of kVec.
+    // A vector lies wholly inside or outside the run: its length is a multiple of kVec * kPerSlot.
     const bool col_live = c0 + col < c_end;
     if constexpr (Op::kSeparable) {
       // Every address formed lies inside the operand: a live element's offset, or a line's start.
       const uint64_t element =
-          col_live ? static_cast<uint64_t>(op.offset(0, tap, c0 + col)) * sizeof(float) : 0;
+          col_live ? static_cast<uint64_t>(op.offset(0, tap, c0 + col)) * sizeof(Elem) : 0;
       V3D_UNROLL
       for (int i = 0; i < kCount; ++i) {
         const bool in = col_live && i * kRowStep < rows_left;
         tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice,
-                               reinterpret_cast<const float*>(line[i] + element),
-                               in ? 4 * kVec : 0);
+                               reinterpret_cast<const Elem*>(line[i] + element), in ? 4 * kVec : 0);
       }
     } else {
       V3D_UNROLL
@@ -250,13 +286,20 @@ struct TcCopies {
   }
 };
 
-// kVecA: floats per A copy (4 or 1); kBf16: BF16 operands (else TF32); kTileN: the block's
-// columns, kTcTileN (narrow) or kTcWideTileN (wide).
+// kVecA: 4-byte words per A copy (4 or 1); kBf16: BF16 operands (else TF32); kTileN: the block's
+// columns, kTcTileN (narrow) or kTcWideTileN (wide). Operands of 2-byte elements (BF16 in memory,
+// temporal_conv_tc_bf16_staged) are staged as they are: a slice then holds 32 reduction elements
+// (two m16n8k16 steps) in the same 64-byte rows, and ldmatrix delivers the MMA's fragments as they
+// stand, with no conversion.
 template <int kVecA, bool kBf16, int kTileN, class OpA, class OpB, class Store>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
     conv_tc_kernel(TcGemm gemm, OpA op_a, OpB op_b, Store out) {
   constexpr int kWarpN = kTileN / 2, kNj = kWarpN / 8;
   constexpr int kStageFloats = tc_stage_floats(kTileN);
+  constexpr bool kStaged16 = sizeof(typename OpA::Elem) == 2;
+  static_assert(sizeof(typename OpA::Elem) == sizeof(typename OpB::Elem), "one operand width");
+  static_assert(!kStaged16 || (kBf16 && kVecA == 4), "2-byte operands are BF16, 16-byte copies");
+  constexpr int kSliceElems = kStaged16 ? 2 * kSlice : kSlice;  // reduction elements per slice
   // float4: cp.async of 16 bytes and the fragment reads need 16-byte aligned slots.
   GPU_SHARED(float4, smem4, [kStages * kStageFloats / 4]);
   float* smem = &smem4[0].x;
@@ -274,7 +317,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
   // both runs are C_in long).
   constexpr int kVecB = OpB::kContiguous ? kVecA : 1;
   const TcCopies<kTileN, kVecB, OpB> copies_b(op_b, tid, n0, gemm.n_size);
-  const int64_t slices = gemm.taps * ((c_end - c_begin + kSlice - 1) / kSlice);
+  const int64_t slices = gemm.taps * ((c_end - c_begin + kSliceElems - 1) / kSliceElems);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
   const int warp_m = (warp / 2) * kTcWarpM, warp_n = (warp % 2) * kWarpN;
@@ -296,7 +339,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
       float* a_tile = smem + stage * kStageFloats;
       copies_a.stage(op_a, next_tap, next_c0, c_end, a_tile);
       copies_b.stage(op_b, next_tap, next_c0, c_end, a_tile + kTileM * kSlice);
-      next_c0 += kSlice;
+      next_c0 += kSliceElems;
       if (next_c0 >= c_end) {
         next_c0 = c_begin;
         ++next_tap;
@@ -327,7 +370,27 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
     }
     V3D_UNROLL
     for (int j = 0; j < kNj; ++j) tc::ldmatrix_x4(b_w[j], tile + b_ld + j * 8 * kSlice);
-    if constexpr (kBf16) {
+    if constexpr (kStaged16) {
+      // BF16 words as staged: step h's A fragment is the call for half h (rows g, g + 8 at
+      // elements 16h + 2t.. and 16h + 8 + 2t..), its B fragment words 2h and 2h + 1.
+      tc::FragABf16 a[2][kTcMi];
+      tc::FragBBf16 b[2][kNj];
+      V3D_UNROLL
+      for (int h = 0; h < 2; ++h) V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+      for (int v = 0; v < 4; ++v) a[h][i].x[v] = a_w[h][i][v];
+      V3D_UNROLL
+      for (int j = 0; j < kNj; ++j) {
+        b[0][j].x[0] = b_w[j][0];
+        b[0][j].x[1] = b_w[j][1];
+        b[1][j].x[0] = b_w[j][2];
+        b[1][j].x[1] = b_w[j][3];
+      }
+      V3D_UNROLL
+      for (int step = 0; step < 2; ++step) V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+      for (int j = 0; j < kNj; ++j) tc::mma_bf16(acc[i][j], a[step][i], b[step][j]);
+    } else if constexpr (kBf16) {
       static_assert(kSlice == 16, "one m16n8k16 step per slice");
       // Elements t, 4+t are k = 2t, 2t+1; 8+t, 12+t are k = 2t+8, 2t+9 (in A and B alike).
       tc::FragABf16 a[kTcMi];
@@ -398,23 +461,28 @@ void launch_tc_tile(const char* op, bool bf16, const TcGemm& gemm, int64_t split
                << " splits exceeds the grid");
   const dim3 grid(static_cast<unsigned>(m_tiles), static_cast<unsigned>(n_tiles),
                   static_cast<unsigned>(splits));
-  if constexpr (OpA::kContiguous) {
-    if (vec4 && bf16) {
-      GPU_LAUNCH((conv_tc_kernel<4, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
-                 gemm, a, b, out);
-    } else if (vec4) {
-      GPU_LAUNCH((conv_tc_kernel<4, false, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
-                 gemm, a, b, out);
+  if constexpr (sizeof(typename OpA::Elem) == 2) {  // BF16 in memory: one form
+    GPU_LAUNCH((conv_tc_kernel<4, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream, gemm,
+               a, b, out);
+  } else {
+    if constexpr (OpA::kContiguous) {
+      if (vec4 && bf16) {
+        GPU_LAUNCH((conv_tc_kernel<4, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                   gemm, a, b, out);
+      } else if (vec4) {
+        GPU_LAUNCH((conv_tc_kernel<4, false, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                   gemm, a, b, out);
+      }
     }
-  }
-  if constexpr (!OpA::kContiguous || kTileN == kTcTileN) {
-    if (!(OpA::kContiguous && vec4)) {
-      if (bf16) {
-        GPU_LAUNCH((conv_tc_kernel<1, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
-                   gemm, a, b, out);
-      } else {
-        GPU_LAUNCH((conv_tc_kernel<1, false, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
-                   gemm, a, b, out);
+    if constexpr (!OpA::kContiguous || kTileN == kTcTileN) {
+      if (!(OpA::kContiguous && vec4)) {
+        if (bf16) {
+          GPU_LAUNCH((conv_tc_kernel<1, true, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                     gemm, a, b, out);
+        } else {
+          GPU_LAUNCH((conv_tc_kernel<1, false, kTileN, OpA, OpB, Store>), grid, kThreads, 0, stream,
+                     gemm, a, b, out);
+        }
       }
     }
   }
@@ -453,6 +521,66 @@ int64_t whole(int64_t inner) { return (inner + kSlice - 1) / kSlice * kSlice; }
 
 namespace {
 
+constexpr int kConvertThreads = 256;
+
+// BF16 bits of v, rounded as the fragments of float32 operands are (cvt.rn.bf16x2).
+__device__ __forceinline__ uint16_t bf16_rn(float v) {
+  return static_cast<uint16_t>(tc::pack_bf16x2(v, 0.0f) & 0xffffu);
+}
+
+// out[i] = BF16(in[i]) for the n elements of an activation or gradient.
+__global__ void to_bf16_kernel(int64_t n, const float* __restrict__ in,
+                               uint16_t* __restrict__ out) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    out[i] = bf16_rn(in[i]);
+  }
+}
+
+// The weights w (C_out, C_in, K) as BF16, permuted tap-major (C_out, K, C_in) for the forward, or
+// to (K, C_in, C_out) for bwd_data (co_inner). Indexed by the destination: coalesced stores.
+__global__ void weights_bf16_kernel(int64_t c_out, int64_t c_in, int64_t k, bool co_inner,
+                                    const float* __restrict__ w, uint16_t* __restrict__ out) {
+  const int64_t n = c_out * c_in * k;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    int64_t co, ci, tap;
+    if (co_inner) {  // i = (tap*C_in + ci)*C_out + co
+      co = i % c_out;
+      ci = (i / c_out) % c_in;
+      tap = i / (c_out * c_in);
+    } else {  // i = (co*K + tap)*C_in + ci
+      ci = i % c_in;
+      tap = (i / c_in) % k;
+      co = i / (c_in * k);
+    }
+    out[i] = bf16_rn(w[(co * c_in + ci) * k + tap]);
+  }
+}
+
+// The BF16-staged operands in the workspace (temporal_conv_tc_bf16_staged): the activation or
+// gradient operand (n_act elements) first, then the weights, 16-byte aligned.
+struct Staged16 {
+  uint16_t* act;
+  uint16_t* w;
+};
+Staged16 stage_bf16(const char* op, const TemporalConvShape& s, const float* act, int64_t n_act,
+                    const float* w, bool co_inner, float* workspace, gpu::Stream stream) {
+  V3D_CHECK(workspace != nullptr, op << " (tensor cores, BF16 in memory): needs a workspace");
+  Staged16 st{reinterpret_cast<uint16_t*>(workspace), nullptr};
+  st.w = st.act + (n_act + 7) / 8 * 8;
+  GPU_LAUNCH(to_bf16_kernel, grid_for(n_act, kConvertThreads), kConvertThreads, 0, stream, n_act,
+             act, st.act);
+  V3D_LAUNCH_CHECK(op, stream);
+  const int64_t n_w = s.c_out * s.c_in * s.k;
+  GPU_LAUNCH(weights_bf16_kernel, grid_for(n_w, kConvertThreads), kConvertThreads, 0, stream,
+             s.c_out, s.c_in, s.k, co_inner, w, st.w);
+  V3D_LAUNCH_CHECK(op, stream);
+  return st;
+}
+
 // The weights tap-major for the policies above: w itself when K = 1, else permuted into the
 // workspace.
 const float* tap_major(const char* op, const TemporalConvShape& s, const float* w, float* workspace,
@@ -470,25 +598,49 @@ const float* tap_major(const char* op, const TemporalConvShape& s, const float* 
 void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
                           float* workspace, gpu::Stream stream) {
   const int64_t t_out = s.t_out();
-  const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
   const TcGemm gemm{s.rows(), s.c_out, s.k, s.c_in, whole(s.c_in)};
+  constexpr TemporalConvPass kPass = TemporalConvPass::kForward;
+  if (temporal_conv_tc_bf16_staged(s, kPass)) {
+    const Staged16 st = stage_bf16("temporal_conv_fwd", s, x, s.batch * s.t_in * s.c_in, w, false,
+                                   workspace, stream);
+    launch_tc("temporal_conv_fwd", s, kPass, gemm, 1, true,
+              FwdX<uint16_t>{st.act, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in},
+              FwdW<uint16_t>{st.w, s.c_in, s.k}, conv_store::Forward{y, s, t_out}, stream);
+    return;
+  }
+  const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
   // x and wp both take 16-byte copies or both 4-byte ones (their runs are C_in long).
   const bool vec4 = aligned4(x, s.c_in) && aligned4(wp, s.c_in);
-  launch_tc("temporal_conv_fwd", s, TemporalConvPass::kForward, gemm, 1, vec4,
-            FwdX{x, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in}, FwdW{wp, s.c_in, s.k},
-            conv_store::Forward{y, s, t_out}, stream);
+  launch_tc("temporal_conv_fwd", s, kPass, gemm, 1, vec4,
+            FwdX<float>{x, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in},
+            FwdW<float>{wp, s.c_in, s.k}, conv_store::Forward{y, s, t_out}, stream);
 }
 
 void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
                                float* d_x, float* workspace, gpu::Stream stream) {
   const int64_t t_out = s.t_out();
-  const float* wp = tap_major("temporal_conv_bwd_data", s, w, workspace, stream);
+  constexpr TemporalConvPass kPass = TemporalConvPass::kBackwardData;
+  const bool staged = temporal_conv_tc_bf16_staged(s, kPass);
+  Staged16 st{};
+  const float* wp = nullptr;
+  if (staged) {
+    st = stage_bf16("temporal_conv_bwd_data", s, d_y, s.rows() * s.c_out, w, true, workspace,
+                    stream);
+  } else {
+    wp = tap_major("temporal_conv_bwd_data", s, w, workspace, stream);
+  }
   const bool vec4 = aligned4(d_y, s.c_out);
   if (s.disjoint_windows()) {
     const TcGemm gemm{s.rows(), s.reduction(), 1, s.c_out, whole(s.c_out)};
-    launch_tc("temporal_conv_bwd_data", s, TemporalConvPass::kBackwardData, gemm, 1, vec4,
-              GradRows{d_y, s.c_out}, WeightByInput{wp, s.c_in, s.k},
-              conv_store::IntoInputGrad{d_x, s, t_out}, stream);
+    const conv_store::IntoInputGrad store{d_x, s, t_out};
+    if (staged) {
+      launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, true,
+                GradRows<uint16_t>{st.act, s.c_out}, GradRows<uint16_t>{st.w, s.c_out}, store,
+                stream);
+    } else {
+      launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, vec4, GradRows<float>{d_y, s.c_out},
+                WeightByInput{wp, s.c_in, s.k}, store, stream);
+    }
     temporal_conv_zero_unread_frames(s, d_x, stream);
     return;
   }
@@ -497,9 +649,18 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
                                                       << " frames exceed 32-bit row indices");
   const TcGemm gemm{s.batch * s.t_in, s.c_in, s.k, s.c_out, whole(s.c_out)};
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
-  launch_tc("temporal_conv_bwd_data", s, TemporalConvPass::kBackwardData, gemm, 1, vec4,
-            GradShifted{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
-            WeightTaps{wp, s.c_in, s.k}, conv_store::RowMajor{d_x, s.c_in}, stream);
+  const conv_store::RowMajor store{d_x, s.c_in};
+  if (staged) {
+    launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, true,
+              GradShifted<uint16_t>{st.act, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride),
+                                    s.c_out},
+              WeightTapsT{st.w, s.c_in, s.c_out}, store, stream);
+    return;
+  }
+  launch_tc(
+      "temporal_conv_bwd_data", s, kPass, gemm, 1, vec4,
+      GradShifted<float>{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
+      WeightTaps{wp, s.c_in, s.k}, store, stream);
 }
 
 void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,

@@ -115,5 +115,36 @@ TEST(TemporalConvMath, BackwardPassesTakeEveryMath) {
   EXPECT_EQ(pointwise.workspace_floats(), 0);
 }
 
+// BF16 with whole 16-byte runs of the reduction operand (C_in % 8 = 0 for the forward, C_out % 8 =
+// 0 for bwd_data) runs on BF16 copies of both operands, made in the workspace: the activation or
+// gradient operand, then the weights, two elements per float.
+TEST(TemporalConvMath, Bf16CopiesWhereTheRunsAreWhole16ByteVectors) {
+  using kernels::TemporalConvPass;
+  TemporalConvShape s{2, 30, 8, 5, 3, 3, 1};  // C_in 8, C_out 5
+  s.math = ConvMath::kBf16;
+  EXPECT_TRUE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kForward));
+  EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardData));
+  EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardWeight));
+  const int64_t x = 2 * 30 * 8, w = 5 * 8 * 3;
+  EXPECT_EQ(s.workspace_floats(), (x + w + 1) / 2);
+  s.c_out = 16;  // d_y (2, 24, 16)
+  EXPECT_TRUE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardData));
+  EXPECT_EQ(kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
+            (2 * 24 * 16 + 16 * 8 * 3) / 2);
+  s.t_in = 29;  // x (2, 29, 8)
+  EXPECT_EQ(s.workspace_floats(), (2 * 29 * 8 + 16 * 8 * 3) / 2);
+  s.c_in = 9;
+  EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kForward));
+  EXPECT_EQ(s.workspace_floats(), 16 * 9 * 3) << "tap-major weights only";
+  s.c_in = 8;
+  for (const ConvMath math : {ConvMath::kFp32, ConvMath::kTf32}) {
+    s.math = math;
+    EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kForward));
+  }
+  s.math = ConvMath::kBf16;
+  s.backend = kernels::ConvBackend::kCublasLt;
+  EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kForward));
+}
+
 }  // namespace
 }  // namespace v3d
