@@ -4,7 +4,9 @@
 // after checking that every operand of every batch entry is memory of the stream's device, as
 // cuBLASLt's kernels would need: the plan's views and strides execute, only the library is
 // replaced.
+#include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_lt.cuh"
+#include "kernels/cuda/temporal_conv_tc.cuh"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
 #include "kernels/gpu/kind.h"
@@ -22,21 +24,48 @@ namespace {
 
 constexpr int kPermuteThreads = 256;
 
-// to_tap_major: from (C_out, C_in, K) to (C_out, K, C_in); otherwise the inverse. Indexed by the
-// destination, so the stores are coalesced.
-__global__ void lt_permute_kernel(int64_t c_out, int64_t c_in, int64_t k, bool to_tap_major,
-                                  const float* __restrict__ from, float* __restrict__ to) {
+// Element (co, ci, tap) of the weights in `order`.
+__device__ __forceinline__ int64_t weight_index(WeightOrder order, int64_t c_out, int64_t c_in,
+                                                int64_t k, int64_t co, int64_t ci, int64_t tap) {
+  switch (order) {
+    case WeightOrder::kTapMajor:
+      return (co * k + tap) * c_in + ci;
+    case WeightOrder::kOutputInner:
+      return (tap * c_in + ci) * c_out + co;
+    case WeightOrder::kPyTorch:
+      break;
+  }
+  return (co * c_in + ci) * k + tap;
+}
+
+// The value stored: float32 as it is, BF16 rounded as the tensor cores' operands are.
+__device__ __forceinline__ void store_weight(float* to, float v) { *to = v; }
+__device__ __forceinline__ void store_weight(uint16_t* to, float v) {
+  *to = static_cast<uint16_t>(tc::pack_bf16x2(v, 0.0f) & 0xffffu);
+}
+
+// to (in to_order) = from (in from_order). Indexed by the destination, so the stores are coalesced.
+template <class Out>
+__global__ void permute_weights_kernel(int64_t c_out, int64_t c_in, int64_t k,
+                                       WeightOrder from_order, WeightOrder to_order,
+                                       const float* __restrict__ from, Out* __restrict__ to) {
   const int64_t n = c_out * c_in * k;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    if (to_tap_major) {  // i = (co*K + tap)*C_in + c
-      const int64_t c = i % c_in, tap = (i / c_in) % k, co = i / (c_in * k);
-      to[i] = from[(co * c_in + c) * k + tap];
-    } else {  // i = (co*C_in + c)*K + tap
-      const int64_t tap = i % k, c = (i / k) % c_in, co = i / (c_in * k);
-      to[i] = from[(co * k + tap) * c_in + c];
+    int64_t co, ci, tap;
+    switch (to_order) {
+      case WeightOrder::kTapMajor:  // i = (co*K + tap)*C_in + ci
+        ci = i % c_in, tap = (i / c_in) % k, co = i / (c_in * k);
+        break;
+      case WeightOrder::kOutputInner:  // i = (tap*C_in + ci)*C_out + co
+        co = i % c_out, ci = (i / c_out) % c_in, tap = i / (c_out * c_in);
+        break;
+      default:  // kPyTorch: i = (co*C_in + ci)*K + tap
+        tap = i % k, ci = (i / k) % c_in, co = i / (c_in * k);
+        break;
     }
+    store_weight(to + i, from[weight_index(from_order, c_out, c_in, k, co, ci, tap)]);
   }
 }
 
@@ -51,12 +80,12 @@ __global__ void lt_epilogue_kernel(TemporalConvShape s, float* y) {
   }
 }
 
+// to_tap_major: from (C_out, C_in, K) to (C_out, K, C_in); otherwise the inverse.
 void permute(const TemporalConvShape& s, bool to_tap_major, const float* from, float* to,
-             gpu::Stream stream, const char* what = "temporal_conv (cuBLASLt weight permutation)") {
-  const int64_t n = s.c_out * s.c_in * s.k;
-  GPU_LAUNCH(lt_permute_kernel, grid_for(n, kPermuteThreads), kPermuteThreads, 0, stream, s.c_out,
-             s.c_in, s.k, to_tap_major, from, to);
-  V3D_LAUNCH_CHECK(what, stream);
+             gpu::Stream stream) {
+  temporal_conv_permute_weights(s, to_tap_major ? WeightOrder::kPyTorch : WeightOrder::kTapMajor,
+                                to_tap_major ? WeightOrder::kTapMajor : WeightOrder::kPyTorch, from,
+                                to, stream, "temporal_conv (cuBLASLt weight permutation)");
 }
 
 #if defined(__CUDACC__)
@@ -219,9 +248,18 @@ void temporal_conv_lt(const TemporalConvShape& shape, TemporalConvPass pass, con
   }
 }
 
-void temporal_conv_permute_tap_major(const TemporalConvShape& s, const float* w, float* wp,
-                                     gpu::Stream stream) {
-  permute(s, true, w, wp, stream, "temporal_conv (tap-major weights for the tensor cores)");
+template <class Out>
+void temporal_conv_permute_weights(const TemporalConvShape& s, WeightOrder from_order,
+                                   WeightOrder to_order, const float* from, Out* to,
+                                   gpu::Stream stream, const char* what) {
+  const int64_t n = s.c_out * s.c_in * s.k;
+  GPU_LAUNCH(permute_weights_kernel<Out>, grid_for(n, kPermuteThreads), kPermuteThreads, 0, stream,
+             s.c_out, s.c_in, s.k, from_order, to_order, from, to);
+  V3D_LAUNCH_CHECK(what, stream);
 }
+template void temporal_conv_permute_weights(const TemporalConvShape&, WeightOrder, WeightOrder,
+                                            const float*, float*, gpu::Stream, const char*);
+template void temporal_conv_permute_weights(const TemporalConvShape&, WeightOrder, WeightOrder,
+                                            const float*, uint16_t*, gpu::Stream, const char*);
 
 }  // namespace v3d::kernels::V3D_GPU_NS

@@ -538,28 +538,6 @@ __global__ void to_bf16_kernel(int64_t n, const float* __restrict__ in,
   }
 }
 
-// The weights w (C_out, C_in, K) as BF16, permuted tap-major (C_out, K, C_in) for the forward, or
-// to (K, C_in, C_out) for bwd_data (co_inner). Indexed by the destination: coalesced stores.
-__global__ void weights_bf16_kernel(int64_t c_out, int64_t c_in, int64_t k, bool co_inner,
-                                    const float* __restrict__ w, uint16_t* __restrict__ out) {
-  const int64_t n = c_out * c_in * k;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    int64_t co, ci, tap;
-    if (co_inner) {  // i = (tap*C_in + ci)*C_out + co
-      co = i % c_out;
-      ci = (i / c_out) % c_in;
-      tap = i / (c_out * c_in);
-    } else {  // i = (co*K + tap)*C_in + ci
-      ci = i % c_in;
-      tap = (i / c_in) % k;
-      co = i / (c_in * k);
-    }
-    out[i] = bf16_rn(w[(co * c_in + ci) * k + tap]);
-  }
-}
-
 // The BF16-staged operands in the workspace (temporal_conv_tc_bf16_staged): the activation or
 // gradient operand (n_act elements) first, then the weights, 16-byte aligned.
 struct Staged16 {
@@ -574,10 +552,9 @@ Staged16 stage_bf16(const char* op, const TemporalConvShape& s, const float* act
   GPU_LAUNCH(to_bf16_kernel, grid_for(n_act, kConvertThreads), kConvertThreads, 0, stream, n_act,
              act, st.act);
   V3D_LAUNCH_CHECK(op, stream);
-  const int64_t n_w = s.c_out * s.c_in * s.k;
-  GPU_LAUNCH(weights_bf16_kernel, grid_for(n_w, kConvertThreads), kConvertThreads, 0, stream,
-             s.c_out, s.c_in, s.k, co_inner, w, st.w);
-  V3D_LAUNCH_CHECK(op, stream);
+  temporal_conv_permute_weights(s, WeightOrder::kPyTorch,
+                                co_inner ? WeightOrder::kOutputInner : WeightOrder::kTapMajor, w,
+                                st.w, stream, op);
   return st;
 }
 
@@ -589,7 +566,8 @@ const float* tap_major(const char* op, const TemporalConvShape& s, const float* 
   V3D_CHECK(workspace != nullptr,
             op << " (tensor cores): the tap-major weights need a workspace of "
                << s.c_out * s.k * s.c_in << " floats");
-  temporal_conv_permute_tap_major(s, w, workspace, stream);
+  temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w, workspace,
+                                stream, "temporal_conv (tap-major weights for the tensor cores)");
   return workspace;
 }
 

@@ -21,9 +21,16 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
 void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
                                  float* d_w, float* workspace, gpu::Stream stream);
 
-// wp (C_out, K, C_in) = w (C_out, C_in, K) permuted tap-major (kernels/cuda/temporal_conv_lt.cu).
-void temporal_conv_permute_tap_major(const TemporalConvShape& s, const float* w, float* wp,
-                                     gpu::Stream stream);
+// Orders of the weights' elements: PyTorch's (C_out, C_in, K), tap-major (C_out, K, C_in), and
+// (K, C_in, C_out) with the outputs innermost.
+enum class WeightOrder : uint8_t { kPyTorch, kTapMajor, kOutputInner };
+// to = from permuted from one order to another (kernels/cuda/temporal_conv_lt.cu), as float32 or
+// rounded to BF16 (uint16_t, rounded as the tensor cores' operands: cvt.rn.bf16x2); `what` names
+// the launch in errors.
+template <class Out>
+void temporal_conv_permute_weights(const TemporalConvShape& s, WeightOrder from_order,
+                                   WeightOrder to_order, const float* from, Out* to,
+                                   gpu::Stream stream, const char* what);
 // Sets the d_x frames no output reads to 0 (after a GEMM that stored d_X_col straight into d_x);
 // nothing to do when every frame is read.
 void temporal_conv_zero_unread_frames(const TemporalConvShape& s, float* d_x, gpu::Stream stream);
