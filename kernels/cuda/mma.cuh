@@ -86,6 +86,11 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 }
 
 // One mma.sync over this lane's registers: d = a * b + d. kBf16 selects the instruction.
+// The BF16 bits of v, rounded as pack_bf16x2 rounds (for operands converted before staging).
+__device__ __forceinline__ uint16_t to_bf16(float v) {
+  return static_cast<uint16_t>(pack_bf16x2(v, 0.0f) & 0xffffu);
+}
+
 template <bool kBf16>
 __device__ __forceinline__ void mma_sync(FragAcc& d, const uint32_t (&a)[4],
                                          const uint32_t (&b)[2] V3D_MMA_LOC) {

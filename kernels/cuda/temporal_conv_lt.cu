@@ -40,9 +40,7 @@ __device__ __forceinline__ int64_t weight_index(WeightOrder order, int64_t c_out
 
 // The value stored: float32 as it is, BF16 rounded as the tensor cores' operands are.
 __device__ __forceinline__ void store_weight(float* to, float v) { *to = v; }
-__device__ __forceinline__ void store_weight(uint16_t* to, float v) {
-  *to = static_cast<uint16_t>(tc::pack_bf16x2(v, 0.0f) & 0xffffu);
-}
+__device__ __forceinline__ void store_weight(uint16_t* to, float v) { *to = tc::to_bf16(v); }
 
 // to (in to_order) = from (in from_order). Indexed by the destination, so the stores are coalesced.
 template <class Out>

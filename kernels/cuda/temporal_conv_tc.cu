@@ -523,18 +523,14 @@ namespace {
 
 constexpr int kConvertThreads = 256;
 
-// BF16 bits of v, rounded as the fragments of float32 operands are (cvt.rn.bf16x2).
-__device__ __forceinline__ uint16_t bf16_rn(float v) {
-  return static_cast<uint16_t>(tc::pack_bf16x2(v, 0.0f) & 0xffffu);
-}
-
-// out[i] = BF16(in[i]) for the n elements of an activation or gradient.
+// out[i] = BF16(in[i]) for the n elements of an activation or gradient, rounded as the fragments
+// of float32 operands are (cvt.rn.bf16x2).
 __global__ void to_bf16_kernel(int64_t n, const float* __restrict__ in,
                                uint16_t* __restrict__ out) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    out[i] = bf16_rn(in[i]);
+    out[i] = tc::to_bf16(in[i]);
   }
 }
 
