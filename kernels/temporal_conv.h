@@ -176,7 +176,8 @@ inline constexpr int kTemporalConvTile = 64;
 inline constexpr int kTemporalConvSlice = 16;
 
 // Split of the CUDA bwd_weight reduction over B*T_out: each split sums `chunk` consecutive rows
-// (a multiple of the kernel's reduction slice) into its own partial result. Shared by the
+// (a multiple of the kernel's reduction slice: 16 rows, 32 for the BF16-staged tensor-core form)
+// into its own partial result. Shared by the
 // launcher and temporal_conv_workspace_floats so that the two cannot disagree.
 struct TemporalConvSplit {
   int64_t splits = 1, chunk = 0;
@@ -194,17 +195,17 @@ bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass
 // workspace before the GEMM: the activation or gradient operand converted, the weights converted
 // and permuted), staged in shared memory as they are, at half the shared-memory traffic of
 // float32 operands rounded as the fragments are read. For kBf16 under kV3d, the forward when C_in
-// is a multiple of 8 and bwd_data when C_out is (whole 16-byte copies); bwd_weight never (its
-// operands are strided along the reduction). The same rounding either way; only the order of
-// the float32 additions differs.
+// is a multiple of 8, bwd_data when C_out is, bwd_weight when both are (whole 16-byte copies;
+// bwd_weight's operands, strided along the reduction, are staged reduction-major and read by
+// ldmatrix.trans). The same rounding either way; only the order of the float32 additions differs.
 bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPass pass);
 
 // Floats of device workspace the CUDA launcher of `pass` needs for `shape` (0 when none): for kV3d
 // the X_col gradient for the float32 bwd_data with overlapping windows, the weights permuted
 // tap-major for the TF32 / BF16 forward and bwd_data when K > 1 (or the BF16 copies of both
-// operands, temporal_conv_tc_bf16_staged), the split-reduction partial sums
-// for bwd_weight (every math); for kCublasLt temporal_conv_lt_workspace_floats. The CPU backend
-// manages its own scratch.
+// operands, temporal_conv_tc_bf16_staged), the split-reduction partial sums for bwd_weight (every
+// math; followed by the BF16 copies of d_y and x where staged); for kCublasLt
+// temporal_conv_lt_workspace_floats. The CPU backend manages its own scratch.
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass);
 inline int64_t TemporalConvShape::workspace_floats() const {
   return temporal_conv_workspace_floats(*this, TemporalConvPass::kForward);

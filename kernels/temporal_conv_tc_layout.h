@@ -92,4 +92,48 @@ V3D_HOST_DEVICE constexpr void tc_copy_slot(int e, int& row, int& col) {
 template <int kVec, bool kRowsFastest>
 inline constexpr int kTcCopyRowStep = kVec > 1 || !kRowsFastest ? kTcThreads * kVec / kTcSlice : 8;
 
+// ---- reduction-major staging of BF16 operands (bwd_weight) ------------------------------------
+// bwd_weight's operands, d_y (co, row) and x ((k, ci), row), run along M and N in memory and are
+// strided along the reduction (the rows). Where they are BF16 copies whose channel runs are whole
+// 16-byte vectors (temporal_conv_tc_bf16_staged) the block stages them as they lie: a slice of 32
+// reduction elements is 32 rows of the tile's M (or N) elements, each row its 16-byte chunks of
+// 8 elements XOR-swizzled by the row's low 3 bits, and ldmatrix.x4.trans hands each lane the MMA's
+// fragment (two consecutive k of one row of A or column of B per register). A tile of `cols`
+// (64 or 128) elements per row takes as much shared memory as its float32 form (cols x 16 floats).
+
+// Word (4-byte) offset of 16-byte chunk `chunk` (elements 8 chunk .. 8 chunk + 7) of reduction
+// row k in a reduction-major tile of `cols` elements per row (at least 8 chunks).
+V3D_HOST_DEVICE constexpr int tc_kmajor_slot(int k, int chunk, int cols) {
+  return k * (cols / 2) + (((chunk ^ k) & 7) | (chunk & ~7)) * 4;
+}
+
+// The row `lane` names in an ldmatrix.x4.trans of A's 16-row MMA tile starting at row0 (a multiple
+// of 16), for step `half` of the slice (reduction rows 16 half .. 16 half + 15): matrix q = lane /
+// 8 is rows row0 + 8 (q % 2) .. + 7 at reduction rows 16 half + 8 (q / 2) .. + 7, which is the
+// register order of the m16n8k16 A fragment.
+V3D_HOST_DEVICE constexpr int tc_ldmatrix_trans_a_slot(int row0, int lane, int half) {
+  return tc_kmajor_slot(16 * half + 8 * ((lane >> 4) & 1) + (lane & 7),
+                        row0 / 8 + ((lane >> 3) & 1), kTcTileM);
+}
+
+// The row `lane` names in an ldmatrix.x4.trans of B's 8 columns starting at col0 (a multiple of 8)
+// in a tile of `cols` columns: matrix q = lane / 8 is reduction rows 8q .. 8q + 7, so registers 0,
+// 1 are step 0's B fragment and 2, 3 step 1's.
+V3D_HOST_DEVICE constexpr int tc_ldmatrix_trans_b_slot(int col0, int lane, int cols) {
+  return tc_kmajor_slot(8 * (lane >> 3) + (lane & 7), col0 / 8, cols);
+}
+
+// 16-byte copies per thread and slice of a reduction-major tile of kCols elements per row, and the
+// reduction rows between a thread's copies: copy e (thread tid issues e = tid + i * kTcThreads)
+// lands at row e / (kCols / 8), chunk e % (kCols / 8), so a thread's copies share their chunk and
+// step a multiple of 8 rows apart (the same swizzle).
+template <int kCols>
+inline constexpr int kTcKMajorCopies = 2 * kTcSlice* kCols / 8 / kTcThreads;
+template <int kCols>
+inline constexpr int kTcKMajorRowStep = kTcThreads * 8 / kCols;
+V3D_HOST_DEVICE constexpr void tc_kmajor_copy(int e, int cols, int& k, int& chunk) {
+  k = e / (cols / 8);
+  chunk = e % (cols / 8);
+}
+
 }  // namespace v3d::kernels

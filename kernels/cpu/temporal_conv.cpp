@@ -77,7 +77,11 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
                              (rows + kMinRowsPerSplit - 1) / kMinRowsPerSplit, kMaxSplits});
   splits = std::max<int64_t>(splits, 1);
   int64_t chunk = (rows + splits - 1) / splits;
-  chunk = (chunk + kTemporalConvSlice - 1) / kTemporalConvSlice * kTemporalConvSlice;
+  // Whole slices: of 16 rows, or of 32 where the tensor cores stage BF16 (two MMA steps a slice).
+  const int64_t slice = temporal_conv_tc_bf16_staged(shape, TemporalConvPass::kBackwardWeight)
+                            ? 2 * kTemporalConvSlice
+                            : kTemporalConvSlice;
+  chunk = (chunk + slice - 1) / slice * slice;
   return {(rows + chunk - 1) / chunk, chunk};
 }
 
@@ -110,7 +114,7 @@ bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPa
     case TemporalConvPass::kBackwardData:
       return shape.c_out % 8 == 0;
     case TemporalConvPass::kBackwardWeight:
-      return false;
+      return shape.c_in % 8 == 0 && shape.c_out % 8 == 0;
   }
   return false;
 }
@@ -119,6 +123,13 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
   shape.validate();
   if (shape.backend == ConvBackend::kCublasLt)
     return temporal_conv_lt_workspace_floats(shape, pass);
+  if (temporal_conv_tc_bf16_staged(shape, pass) && pass == TemporalConvPass::kBackwardWeight) {
+    // The split's partial sums, then BF16 copies of d_y (padded to 16 bytes) and x.
+    const TemporalConvSplit split = temporal_conv_weight_split(shape);
+    const int64_t partials = split.splits > 1 ? split.splits * shape.c_out * shape.reduction() : 0;
+    const int64_t dy = shape.rows() * shape.c_out, x = shape.batch * shape.t_in * shape.c_in;
+    return partials + ((dy + 7) / 8 * 8 + x + 1) / 2;
+  }
   if (temporal_conv_tc_bf16_staged(shape, pass)) {
     // BF16 copies: the activation (forward) or gradient (bwd_data) operand, padded to 16 bytes,
     // then the weights; two per float.

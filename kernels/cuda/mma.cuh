@@ -149,7 +149,26 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row V3
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(s));
 #elif defined(CUEMU)
-  cuemu::detail::warp_ldmatrix(row, 4, r, loc);
+  cuemu::detail::warp_ldmatrix(row, 4, false, r, loc);
+#else
+  (void)r;
+  (void)row;
+#endif
+}
+
+// ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16: the same four matrices of 16-bit elements, each
+// delivered transposed: lane l receives in r[q] the elements l / 4 of rows 2 (l % 4) (low half)
+// and 2 (l % 4) + 1 (high half) of matrix q. For a BF16 operand staged with the reduction along the
+// rows (8 elements of M or N per 16-byte row), this is the MMA's fragment: a register packs the
+// two consecutive k of one row (A) or column (B).
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row V3D_MMA_LOC) {
+#if defined(__CUDA_ARCH__)
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+#elif defined(CUEMU)
+  cuemu::detail::warp_ldmatrix(row, 4, true, r, loc);
 #else
   (void)r;
   (void)row;

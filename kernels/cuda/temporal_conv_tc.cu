@@ -35,10 +35,14 @@
 // temporal_conv_tc_bf16_staged says so, rounded the same way into BF16 copies by the launcher and
 // staged as BF16 (half the shared-memory traffic, no conversion in the loop). The weights are read
 // tap-major (C_out, K, C_in), or as BF16 (K, C_in, C_out) in bwd_data, permuted by the launcher.
+// bwd_weight's BF16 copies (of d_y and x, strided along the reduction) are staged reduction-major
+// instead and read by ldmatrix.trans (temporal_conv_tc_layout.h).
+#include <algorithm>
 #include <type_traits>
 
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
+#include "kernels/fast_divmod.h"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
 #include "kernels/gpu/kind.h"
@@ -203,21 +207,102 @@ struct GradCols {
 };
 
 // bwd_weight B ((k, ci), row): x[b, t*s + k*d, ci], row = b*T_out + t (32-bit: the launcher
-// checks that B*T_out fits).
+// checks that B*T_out fits; split by a fast division, kernels/fast_divmod.h).
 struct XCols {
   static constexpr bool kContiguous = false, kRowsFastest = true, kSeparable = true;
   using Off = int64_t;
   using Elem = float;
   const float* p;
-  uint32_t t_out;
+  FastDivmod t_out;  // row -> (b, t)
   int64_t t_in, c_in, stride, dilation;
   __device__ int64_t line(int64_t n) const {
     const int64_t tap = n / c_in, ci = n - tap * c_in;
     return tap * dilation * c_in + ci;
   }
   __device__ int64_t offset(int64_t l, int64_t, int64_t row) const {
-    const auto r = static_cast<uint32_t>(row), b = r / t_out, t = r - b * t_out;
+    const auto r = static_cast<uint32_t>(row);
+    const uint32_t b = t_out.div(r), t = t_out.mod(r, b);
     return (static_cast<int64_t>(b) * t_in + static_cast<int64_t>(t) * stride) * c_in + l;
+  }
+};
+
+// ---- the BF16-staged bwd_weight's operands, staged reduction-major
+// -------------------------------- (temporal_conv_tc_layout.h): element (col, row) of the GEMM
+// operand lies row_bytes(row) bytes past p + col_line(col), contiguous along col in runs of whole
+// 16-byte vectors. Rows are 32-bit (the launcher checks B*T_out and B*T_in), and a row's byte
+// offset is one 32 x 32 -> 64-bit multiply (and for x one fast division), since the copies compute
+// it for every slice.
+
+// bwd_weight A (co, row): d16[row, co], d_y as BF16.
+struct GradT {
+  static constexpr bool kContiguous = false;  // along the reduction (launch_tc reads it)
+  using Elem = uint16_t;
+  const uint16_t* p;
+  uint32_t c_out;
+  __device__ int64_t col_line(int64_t co) const { return co; }
+  __device__ uint64_t row_bytes(uint32_t row) const { return uint64_t{row} * (2 * c_out); }
+};
+
+// bwd_weight B ((k, ci), row): x16[b, t*s + k*d, ci], row = b*T_out + t, x as BF16.
+struct XT {
+  static constexpr bool kContiguous = false;
+  using Elem = uint16_t;
+  const uint16_t* p;
+  FastDivmod t_out;  // row -> (b, t)
+  uint32_t t_in, stride, c_in;
+  int64_t dilation;
+  __device__ int64_t col_line(int64_t n) const {
+    const int64_t tap = n / c_in, ci = n - tap * c_in;
+    return tap * dilation * c_in + ci;
+  }
+  __device__ uint64_t row_bytes(uint32_t row) const {
+    const uint32_t b = t_out.div(row), t = t_out.mod(row, b);
+    return uint64_t{b * t_in + t * stride} * (2 * c_in);
+  }
+};
+
+template <class Op>
+struct TcKMajor : std::false_type {};
+template <>
+struct TcKMajor<GradT> : std::true_type {};
+template <>
+struct TcKMajor<XT> : std::true_type {};
+
+// The copies of a reduction-major operand of kCols columns (kernels' A: M, B: N) for this thread:
+// one 16-byte chunk of 8 columns (the same in every copy) at kTcKMajorCopies reduction rows
+// kTcKMajorRowStep apart; a slice costs each copy its row's byte offset and one add.
+template <int kCols, class Op>
+struct TcCopiesKMajor {
+  static constexpr int kCount = kTcKMajorCopies<kCols>, kRowStep = kTcKMajorRowStep<kCols>;
+  int slot;       // the first copy's slot in a staged tile
+  uint32_t k;     // and its reduction row within the slice
+  bool live;      // the chunk's columns exist (all 8: the runs are whole vectors)
+  uint64_t base;  // the address of the chunk's first column at reduction row 0
+
+  // Columns c0 .. c0 + kCols of an operand with `cols` columns.
+  __device__ TcCopiesKMajor(const Op& op, int tid, int64_t c0, int64_t cols) {
+    int row = 0, chunk = 0;
+    tc_kmajor_copy(tid, kCols, row, chunk);
+    k = static_cast<uint32_t>(row);
+    slot = tc_kmajor_slot(row, chunk, kCols);
+    const int64_t c = c0 + 8 * chunk;
+    live = c < cols;
+    base = reinterpret_cast<uint64_t>(op.p + (live ? op.col_line(c) : 0));
+  }
+
+  // Issues the copies of the slice of reduction rows r0 .. r0 + 32 (those at c_end or past it
+  // zero-filled) into `tile`; tap is always 0 (bwd_weight's reduction is one run).
+  __device__ void stage(const Op& op, int64_t, int64_t r0, int64_t c_end, float* tile) const {
+    const uint32_t r = static_cast<uint32_t>(r0) + k, end = static_cast<uint32_t>(c_end);
+    V3D_UNROLL
+    for (int i = 0; i < kCount; ++i) {
+      const uint32_t row = r + i * kRowStep;
+      const bool in = live && row < end;
+      // Every address formed lies inside the operand: a live element, or the chunk's base.
+      tc::cp_async<16>(tile + slot + i * kRowStep * (kCols / 2),
+                       reinterpret_cast<const uint16_t*>(base + (in ? op.row_bytes(row) : 0)),
+                       in ? 16 : 0);
+    }
   }
 };
 
@@ -311,12 +396,19 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
   const int64_t c_begin = split * gemm.chunk;
   const int64_t c_end = c_begin + gemm.chunk < gemm.inner ? c_begin + gemm.chunk : gemm.inner;
 
-  // The rows this thread copies keep their lines for the whole reduction.
-  const TcCopies<kTileM, kVecA, OpA> copies_a(op_a, tid, m0, gemm.m_size);
-  // B takes A's copy width where it is contiguous along the reduction too (the forward's wp:
-  // both runs are C_in long).
+  // Operands staged reduction-major (BF16 bwd_weight) and read by ldmatrix.trans: both or neither.
+  constexpr bool kKMajor = TcKMajor<OpA>::value;
+  static_assert(kKMajor == TcKMajor<OpB>::value, "both operands reduction-major or neither");
+  static_assert(!kKMajor || kStaged16, "reduction-major operands are BF16");
+  // The rows this thread copies keep their lines for the whole reduction. B takes A's copy width
+  // where it is contiguous along the reduction too (the forward's wp: both runs are C_in long).
   constexpr int kVecB = OpB::kContiguous ? kVecA : 1;
-  const TcCopies<kTileN, kVecB, OpB> copies_b(op_b, tid, n0, gemm.n_size);
+  using CopiesA =
+      std::conditional_t<kKMajor, TcCopiesKMajor<kTcTileM, OpA>, TcCopies<kTileM, kVecA, OpA>>;
+  using CopiesB =
+      std::conditional_t<kKMajor, TcCopiesKMajor<kTileN, OpB>, TcCopies<kTileN, kVecB, OpB>>;
+  const CopiesA copies_a(op_a, tid, m0, gemm.m_size);
+  const CopiesB copies_b(op_b, tid, n0, gemm.n_size);
   const int64_t slices = gemm.taps * ((c_end - c_begin + kSliceElems - 1) / kSliceElems);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
@@ -363,13 +455,28 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
     // Four words per lane and call: A's quads w[0..3] = (g, e), (g+8, e), (g, e+4), (g+8, e+4)
     // for e = t (half 0) and 8 + t (half 1); B's = (g, t), (g, 4+t), (g, 8+t), (g, 12+t).
     uint32_t a_w[2][kTcMi][4], b_w[kNj][4];
-    V3D_UNROLL
-    for (int i = 0; i < kTcMi; ++i) {
-      tc::ldmatrix_x4(a_w[0][i], tile + a_ld + i * 16 * kSlice);
-      tc::ldmatrix_x4(a_w[1][i], tile + (a_ld ^ 8) + i * 16 * kSlice);
+    if constexpr (kKMajor) {
+      // Transposed: the same registers from reduction-major rows (step h's A fragment, B's two
+      // steps), at slots the swizzle gives per MMA tile.
+      V3D_UNROLL
+      for (int h = 0; h < 2; ++h) V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) {
+        tc::ldmatrix_x4_trans(a_w[h][i], tile + tc_ldmatrix_trans_a_slot(warp_m + 16 * i, lane, h));
+      }
+      V3D_UNROLL
+      for (int j = 0; j < kNj; ++j) {
+        tc::ldmatrix_x4_trans(b_w[j], tile + kTileM * kSlice +
+                                          tc_ldmatrix_trans_b_slot(warp_n + 8 * j, lane, kTileN));
+      }
+    } else {
+      V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) {
+        tc::ldmatrix_x4(a_w[0][i], tile + a_ld + i * 16 * kSlice);
+        tc::ldmatrix_x4(a_w[1][i], tile + (a_ld ^ 8) + i * 16 * kSlice);
+      }
+      V3D_UNROLL
+      for (int j = 0; j < kNj; ++j) tc::ldmatrix_x4(b_w[j], tile + b_ld + j * 8 * kSlice);
     }
-    V3D_UNROLL
-    for (int j = 0; j < kNj; ++j) tc::ldmatrix_x4(b_w[j], tile + b_ld + j * 8 * kSlice);
     if constexpr (kStaged16) {
       // BF16 words as staged: step h's A fragment is the call for half h (rows g, g + 8 at
       // elements 16h + 2t.. and 16h + 8 + 2t..), its B fragment words 2h and 2h + 1.
@@ -540,14 +647,18 @@ struct Staged16 {
   uint16_t* act;
   uint16_t* w;
 };
+// BF16(in) into out (n elements), on `stream`.
+void to_bf16(const char* op, const float* in, int64_t n, uint16_t* out, gpu::Stream stream) {
+  GPU_LAUNCH(to_bf16_kernel, grid_for(n, kConvertThreads), kConvertThreads, 0, stream, n, in, out);
+  V3D_LAUNCH_CHECK(op, stream);
+}
+
 Staged16 stage_bf16(const char* op, const TemporalConvShape& s, const float* act, int64_t n_act,
                     const float* w, bool co_inner, float* workspace, gpu::Stream stream) {
   V3D_CHECK(workspace != nullptr, op << " (tensor cores, BF16 in memory): needs a workspace");
   Staged16 st{reinterpret_cast<uint16_t*>(workspace), nullptr};
   st.w = st.act + (n_act + 7) / 8 * 8;
-  GPU_LAUNCH(to_bf16_kernel, grid_for(n_act, kConvertThreads), kConvertThreads, 0, stream, n_act,
-             act, st.act);
-  V3D_LAUNCH_CHECK(op, stream);
+  to_bf16(op, act, n_act, st.act, stream);
   temporal_conv_permute_weights(s, WeightOrder::kPyTorch,
                                 co_inner ? WeightOrder::kOutputInner : WeightOrder::kTapMajor, w,
                                 st.w, stream, op);
@@ -639,25 +750,46 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
 
 void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
                                  float* d_w, float* workspace, gpu::Stream stream) {
+  constexpr const char* kOp = "temporal_conv_bwd_weight";
+  constexpr TemporalConvPass kPass = TemporalConvPass::kBackwardWeight;
   const int64_t t_out = s.t_out(), r = s.reduction();
   const TemporalConvSplit split = temporal_conv_weight_split(s);
   const TcGemm gemm{s.c_out, r, 1, s.rows(), split.chunk};
-  const GradCols a{d_y, s.c_out};
-  V3D_CHECK(s.rows() < (int64_t{1} << 31), "temporal_conv_bwd_weight (tensor cores): "
-                                               << s.rows() << " rows exceed 32-bit indices");
-  const XCols b{x, static_cast<uint32_t>(t_out), s.t_in, s.c_in, s.stride, s.dilation};
-  if (split.splits == 1) {
-    launch_tc("temporal_conv_bwd_weight", s, TemporalConvPass::kBackwardWeight, gemm, 1, false, a,
-              b, conv_store::WeightGrad{d_w, s}, stream);
+  V3D_CHECK(s.rows() < (int64_t{1} << 31),
+            kOp << " (tensor cores): " << s.rows() << " rows exceed 32-bit indices");
+  V3D_CHECK(split.splits == 1 || workspace != nullptr,
+            kOp << ": the split reduction needs a workspace of "
+                << temporal_conv_workspace_floats(s, kPass) << " floats");
+  // The split's partial sums, summed in split order by the float32 launcher's kernel.
+  const auto launch = [&](const auto& a, const auto& b) {
+    if (split.splits == 1) {
+      launch_tc(kOp, s, kPass, gemm, 1, false, a, b, conv_store::WeightGrad{d_w, s}, stream);
+      return;
+    }
+    launch_tc(kOp, s, kPass, gemm, split.splits, false, a, b,
+              conv_store::WeightPartial{workspace, s.c_out, r}, stream);
+    temporal_conv_sum_splits(s, split.splits, workspace, d_w, stream);
+  };
+  if (temporal_conv_tc_bf16_staged(s, kPass)) {
+    // BF16 copies of d_y and x after the partial sums (a multiple of 8 floats: C_out % 8 = 0).
+    V3D_CHECK(workspace != nullptr, kOp << " (tensor cores, BF16 in memory): needs a workspace");
+    const int64_t partials = split.splits > 1 ? split.splits * s.c_out * r : 0;
+    const int64_t n_dy = s.rows() * s.c_out;
+    auto* dy16 = reinterpret_cast<uint16_t*>(workspace + partials);
+    uint16_t* x16 = dy16 + (n_dy + 7) / 8 * 8;
+    to_bf16(kOp, d_y, n_dy, dy16, stream);
+    to_bf16(kOp, x, s.batch * s.t_in * s.c_in, x16, stream);
+    V3D_CHECK(
+        s.batch * s.t_in < (int64_t{1} << 31) && 2 * std::max(s.c_in, s.c_out) < (int64_t{1} << 32),
+        kOp << " (tensor cores, BF16 in memory): " << s.batch << " x " << s.t_in << " frames of "
+            << s.c_in << " -> " << s.c_out << " channels exceed 32-bit row indices and row sizes");
+    const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+    launch(GradT{dy16, u32(s.c_out)},
+           XT{x16, FastDivmod(u32(t_out)), u32(s.t_in), u32(s.stride), u32(s.c_in), s.dilation});
     return;
   }
-  V3D_CHECK(workspace != nullptr,
-            "temporal_conv_bwd_weight: the split reduction needs a workspace of "
-                << temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight)
-                << " floats");
-  launch_tc("temporal_conv_bwd_weight", s, TemporalConvPass::kBackwardWeight, gemm, split.splits,
-            false, a, b, conv_store::WeightPartial{workspace, s.c_out, r}, stream);
-  temporal_conv_sum_splits(s, split.splits, workspace, d_w, stream);
+  launch(GradCols{d_y, s.c_out},
+         XCols{x, FastDivmod(static_cast<uint32_t>(t_out)), s.t_in, s.c_in, s.stride, s.dilation});
 }
 
 }  // namespace v3d::kernels::V3D_GPU_NS

@@ -403,11 +403,36 @@ TEST_F(TensorCores, LdmatrixDeliversTheWordsWhereTheIsaSays) {
   std::vector<int> rows(32);
   for (int l = 0; l < 32; ++l) rows[static_cast<size_t>(l)] = (7 * l + 3) % 32;
   rows[5] = rows[20];
-  const std::vector<uint32_t> out = dev::ldmatrix_x4(in, rows);
+  const std::vector<uint32_t> out = dev::ldmatrix_x4(in, rows, false);
   for (int l = 0; l < 32; ++l) {
     for (int q = 0; q < 4; ++q) {
       const int row = rows[static_cast<size_t>(8 * q + l / 4)];
       EXPECT_EQ(out[static_cast<size_t>(4 * l + q)], in[static_cast<size_t>(4 * row + l % 4)])
+          << "lane " << l << ", register " << q;
+    }
+  }
+}
+
+// ldmatrix.x4.trans: each 8 x 8 matrix of 16-bit elements transposed, lane l receiving element
+// l / 4 of the rows lanes 8q + 2 (l % 4) and 8q + 2 (l % 4) + 1 named, in the low and high half
+// of register q. Every 16-bit element of the input is distinct, rows again scrambled and one
+// named twice, so a wrong row, element or half shows.
+TEST_F(TensorCores, LdmatrixTransDeliversTheTransposedElements) {
+  std::vector<uint32_t> in(128);
+  const auto element = [](uint32_t row, uint32_t e) { return (row << 4) | e | 0x8000u; };
+  for (uint32_t i = 0; i < 128; ++i) {
+    in[i] = element(i / 4, 2 * (i % 4)) | element(i / 4, 2 * (i % 4) + 1) << 16;
+  }
+  std::vector<int> rows(32);
+  for (int l = 0; l < 32; ++l) rows[static_cast<size_t>(l)] = (11 * l + 5) % 32;
+  rows[9] = rows[30];
+  const std::vector<uint32_t> out = dev::ldmatrix_x4(in, rows, true);
+  for (int l = 0; l < 32; ++l) {
+    for (int q = 0; q < 4; ++q) {
+      const auto lo = static_cast<uint32_t>(rows[static_cast<size_t>(8 * q + 2 * (l % 4))]);
+      const auto hi = static_cast<uint32_t>(rows[static_cast<size_t>(8 * q + 2 * (l % 4) + 1)]);
+      const auto e = static_cast<uint32_t>(l / 4);
+      EXPECT_EQ(out[static_cast<size_t>(4 * l + q)], element(lo, e) | element(hi, e) << 16)
           << "lane " << l << ", register " << q;
     }
   }

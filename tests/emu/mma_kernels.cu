@@ -167,14 +167,19 @@ __global__ void cp_async_past_end_kernel(const int* in, int* out) {
 }
 
 // Thread i stages row i (4 words) in shared memory; after a barrier each lane names row rows[i]
-// in an ldmatrix.x4 and stores its four registers.
+// in an ldmatrix.x4 (.trans with kTrans) and stores its four registers.
+template <bool kTrans>
 __global__ void ldmatrix_kernel(const uint4* in, const int* rows, uint4* out) {
   GPU_SHARED(uint4, s, [32]);
   const int i = static_cast<int>(threadIdx.x);
   s[i] = in[i];
   __syncthreads();
   uint32_t r[4];
-  tc::ldmatrix_x4(r, &s[rows[i]]);
+  if constexpr (kTrans) {
+    tc::ldmatrix_x4_trans(r, &s[rows[i]]);
+  } else {
+    tc::ldmatrix_x4(r, &s[rows[i]]);
+  }
   out[i] = uint4{r[0], r[1], r[2], r[3]};
 }
 
@@ -355,11 +360,17 @@ void mma_exited_lane() {
   V3D_CUDA_CHECK(gpu::DeviceSynchronize());
 }
 
-std::vector<uint32_t> ldmatrix_x4(const std::vector<uint32_t>& in, const std::vector<int>& rows) {
+std::vector<uint32_t> ldmatrix_x4(const std::vector<uint32_t>& in, const std::vector<int>& rows,
+                                  bool trans) {
   DeviceBuffer<uint32_t> d_in(in), d_out(32 * 4);
   DeviceBuffer<int> d_rows(rows);
-  GPU_LAUNCH(ldmatrix_kernel, 1, 32, 0, nullptr, reinterpret_cast<const uint4*>(d_in.get()),
-             d_rows.get(), reinterpret_cast<uint4*>(d_out.get()));
+  const auto* src = reinterpret_cast<const uint4*>(d_in.get());
+  auto* dst = reinterpret_cast<uint4*>(d_out.get());
+  if (trans) {
+    GPU_LAUNCH(ldmatrix_kernel<true>, 1, 32, 0, nullptr, src, d_rows.get(), dst);
+  } else {
+    GPU_LAUNCH(ldmatrix_kernel<false>, 1, 32, 0, nullptr, src, d_rows.get(), dst);
+  }
   V3D_LAUNCH_CHECK("ldmatrix", nullptr);
   return d_out.download();
 }

@@ -247,6 +247,8 @@ V3D_HARNESS_CASES(cases) {
       {{2, 9, 5, 6, 1, 1, 2}, "pointwise stride 2, every other frame unread"},
       {{10, 102, 3, 5, 3, 1, 1}, "bwd_weight reduction of 1000 rows split over one tile"},
       {{8, 130, 4, 70, 3, 1, 1}, "bwd_weight reduction of 1024 rows split over two tiles"},
+      {{10, 102, 8, 16, 3, 1, 1}, "8-channel runs (BF16 staged), 1000 rows in 4 splits of 256"},
+      {{2, 17, 8, 16, 2, 3, 5}, "dilation 3 stride 5 with 8-channel runs (BF16 staged)"},
   };
   // The same in the wide tile (kernels/temporal_conv.h, ConvTile::kWide: 128 x 128 outputs per
   // block), forced on for shapes that are far too small to get it by default: 16-byte copies with
@@ -263,6 +265,8 @@ V3D_HARNESS_CASES(cases) {
       {{4, 40, 70, 130, 3, 3, 1}, "many tiles: 136 rows, 130 channels, reduction 210"},
       {{2, 15, 6, 7, 3, 1, 2}, "overlapping strided windows, stride < K"},
       {{8, 130, 4, 70, 3, 1, 1}, "bwd_weight reduction of 1024 rows split over two tiles"},
+      {{2, 30, 136, 136, 3, 2, 1}, "dilation 2, 136 -> 136 channels (BF16 staged), partial tiles"},
+      {{10, 102, 8, 16, 3, 1, 1}, "8-channel runs (BF16 staged), 1000 rows in 4 splits of 256"},
   };
   struct TileGroup {
     kernels::ConvTile tile;

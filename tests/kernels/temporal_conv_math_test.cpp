@@ -116,8 +116,9 @@ TEST(TemporalConvMath, BackwardPassesTakeEveryMath) {
 }
 
 // BF16 with whole 16-byte runs of the reduction operand (C_in % 8 = 0 for the forward, C_out % 8 =
-// 0 for bwd_data) runs on BF16 copies of both operands, made in the workspace: the activation or
-// gradient operand, then the weights, two elements per float.
+// 0 for bwd_data, both for bwd_weight, whose runs are along the channels) runs on BF16 copies of
+// both operands, made in the workspace: the activation or gradient operand, then the weights, two
+// elements per float; for bwd_weight the split's partial sums, then d_y and x.
 TEST(TemporalConvMath, Bf16CopiesWhereTheRunsAreWhole16ByteVectors) {
   using kernels::TemporalConvPass;
   TemporalConvShape s{2, 30, 8, 5, 3, 3, 1};  // C_in 8, C_out 5
@@ -131,8 +132,13 @@ TEST(TemporalConvMath, Bf16CopiesWhereTheRunsAreWhole16ByteVectors) {
   EXPECT_TRUE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardData));
   EXPECT_EQ(kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
             (2 * 24 * 16 + 16 * 8 * 3) / 2);
+  EXPECT_TRUE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardWeight));
+  EXPECT_EQ(kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
+            (2 * 24 * 16 + 2 * 30 * 8 + 1) / 2);
   s.t_in = 29;  // x (2, 29, 8)
   EXPECT_EQ(s.workspace_floats(), (2 * 29 * 8 + 16 * 8 * 3) / 2);
+  EXPECT_EQ(kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
+            (2 * 23 * 16 + 2 * 29 * 8 + 1) / 2);
   s.c_in = 9;
   EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kForward));
   EXPECT_EQ(s.workspace_floats(), 16 * 9 * 3) << "tap-major weights only";
@@ -144,6 +150,25 @@ TEST(TemporalConvMath, Bf16CopiesWhereTheRunsAreWhole16ByteVectors) {
   s.math = ConvMath::kBf16;
   s.backend = kernels::ConvBackend::kCublasLt;
   EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kForward));
+  EXPECT_FALSE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardWeight));
+}
+
+// The staged bwd_weight reduces 32 rows per slice, so its splits are whole 32-row slices (the
+// others' whole 16-row ones), and its workspace holds the partial sums, then d_y and x in BF16.
+TEST(TemporalConvMath, StagedBf16WeightGradientSplitsWholeSlices) {
+  using kernels::TemporalConvPass;
+  TemporalConvShape s{10, 106, 8, 16, 3, 1, 1};  // 1040 rows, one 128 x 64 tile: 5 splits
+  s.math = ConvMath::kTf32;
+  EXPECT_EQ(kernels::temporal_conv_weight_split(s).splits, 5);
+  EXPECT_EQ(kernels::temporal_conv_weight_split(s).chunk, 208);
+  s.math = ConvMath::kBf16;
+  ASSERT_TRUE(kernels::temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardWeight));
+  const kernels::TemporalConvSplit split = kernels::temporal_conv_weight_split(s);
+  EXPECT_EQ(split.splits, 5);
+  EXPECT_EQ(split.chunk, 224);
+  const int64_t partials = 5 * 16 * 24, d_y = 1040 * 16, x = 10 * 106 * 8;
+  EXPECT_EQ(kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
+            partials + (d_y + x + 1) / 2);
 }
 
 }  // namespace

@@ -200,6 +200,125 @@ TEST(TemporalConvTcLayout, LdmatrixDeliversTheFragmentsWithoutBankConflicts) {
   }
 }
 
+// The BF16 reduction-major tiles of bwd_weight (rows of `cols` BF16 elements, one per reduction
+// element of the 32-element slice). Where element (col, k) of the tile lies: the 16-byte row
+// holding it is found by inverting tc_kmajor_slot; -1 if none.
+std::pair<int, int> kmajor_element(int word_slot, int element, int cols) {
+  for (int k = 0; k < 2 * kTcSlice; ++k) {
+    for (int chunk = 0; chunk < cols / 8; ++chunk) {
+      if (kernels::tc_kmajor_slot(k, chunk, cols) == word_slot) return {8 * chunk + element, k};
+    }
+  }
+  return {-1, -1};
+}
+
+// What ldmatrix.x4.trans delivers: lane l's register q packs element l / 4 of the rows that lanes
+// 8q + 2 (l % 4) (low half) and + 1 (high half) named, as (col, k) of the tile.
+std::array<std::array<std::pair<int, int>, 2>, 4> ldmatrix_trans_elements(
+    const std::vector<int>& named, int lane, int cols) {
+  std::array<std::array<std::pair<int, int>, 2>, 4> out{};
+  for (int q = 0; q < 4; ++q) {
+    for (int half = 0; half < 2; ++half) {
+      const int row = named[static_cast<size_t>(8 * q + 2 * (lane % 4) + half)];
+      out[static_cast<size_t>(q)][static_cast<size_t>(half)] = kmajor_element(row, lane / 4, cols);
+    }
+  }
+  return out;
+}
+
+template <int kCols>
+void check_kmajor_copies() {
+  constexpr int kCopies = kernels::kTcKMajorCopies<kCols>, kStep = kernels::kTcKMajorRowStep<kCols>;
+  static_assert(kCopies * kTcThreads * 8 == kCols * 2 * kTcSlice, "every element of the slice");
+  std::set<int> slots;
+  std::set<std::pair<int, int>> placed;
+  for (int tid = 0; tid < kTcThreads; ++tid) {
+    int k0 = 0, chunk0 = 0;
+    kernels::tc_kmajor_copy(tid, kCols, k0, chunk0);
+    for (int i = 0; i < kCopies; ++i) {
+      int k = 0, chunk = 0;
+      kernels::tc_kmajor_copy(tid + i * kTcThreads, kCols, k, chunk);
+      // The kernel computes the first copy's slot and steps kStep rows.
+      EXPECT_EQ(chunk, chunk0);
+      EXPECT_EQ(k, k0 + i * kStep);
+      const int slot = kernels::tc_kmajor_slot(k, chunk, kCols);
+      EXPECT_EQ(slot, kernels::tc_kmajor_slot(k0, chunk0, kCols) + i * kStep * (kCols / 2));
+      ASSERT_EQ(slot % 4, 0);
+      ASSERT_GE(slot, 0);
+      ASSERT_LT(slot, kCols * kTcSlice);
+      EXPECT_TRUE(slots.insert(slot).second) << "cols " << kCols << ", slot " << slot;
+      EXPECT_TRUE(placed.insert({k, chunk}).second);
+      EXPECT_EQ(kmajor_element(slot, 0, kCols), std::make_pair(8 * chunk, k));
+    }
+  }
+  EXPECT_EQ(slots.size(), static_cast<size_t>(kCols * kTcSlice / 4));
+  for (int e0 = 0; e0 < kCopies * kTcThreads; e0 += 32) {
+    std::vector<int> warp(32);
+    for (int lane = 0; lane < 32; ++lane) {
+      int k = 0, chunk = 0;
+      kernels::tc_kmajor_copy(e0 + lane, kCols, k, chunk);
+      warp[static_cast<size_t>(lane)] = kernels::tc_kmajor_slot(k, chunk, kCols);
+    }
+    EXPECT_EQ(wavefronts(warp, 16), 4) << "cols " << kCols << ", copies " << e0 << "..";
+  }
+}
+
+// bwd_weight's BF16 operands staged reduction-major: the 16-byte copies fill each tile once
+// (a thread's copies share their chunk and step whole swizzle periods apart), and the warps'
+// ldmatrix.x4.trans calls deliver the m16n8k16 fragments: A's call (MMA tile at row0, step h) gives
+// lane (g, t) (row0 + g, 16h + 2t), (.., + 1) in register 0, row0 + g + 8 in 1, k + 8 in 2 and 3;
+// B's call (columns col0) gives (col0 + g, 8q + 2t), (.., + 1) in register q, so registers 0, 1
+// are step 0's fragment and 2, 3 step 1's; every element once, each matrix one wavefront.
+TEST(TemporalConvTcLayout, ReductionMajorBf16TilesFeedLdmatrixTrans) {
+  check_kmajor_copies<kernels::kTcTileM>();
+  check_kmajor_copies<kernels::kTcTileN>();
+  check_kmajor_copies<kernels::kTcWideTileN>();
+  static_assert(kernels::kTcTileM == kernels::kTcWideTileN, "A's tile is the wide B's");
+  for (int row0 = 0; row0 < kernels::kTcTileM; row0 += 16) {
+    std::set<std::pair<int, int>> seen;
+    for (int h = 0; h < 2; ++h) {
+      std::vector<int> named(32);
+      for (int lane = 0; lane < 32; ++lane) {
+        named[static_cast<size_t>(lane)] = kernels::tc_ldmatrix_trans_a_slot(row0, lane, h);
+        ASSERT_EQ(named[static_cast<size_t>(lane)] % 4, 0);
+      }
+      EXPECT_EQ(wavefronts(named, 16), 4) << "A rows " << row0 << ", step " << h;
+      for (int lane = 0; lane < 32; ++lane) {
+        const int g = lane >> 2, t = lane & 3;
+        const auto e = ldmatrix_trans_elements(named, lane, kernels::kTcTileM);
+        for (int q = 0; q < 4; ++q) {
+          const int m = row0 + g + 8 * (q % 2), k = 16 * h + 8 * (q / 2) + 2 * t;
+          EXPECT_EQ(e[static_cast<size_t>(q)][0], std::make_pair(m, k)) << lane << " " << q;
+          EXPECT_EQ(e[static_cast<size_t>(q)][1], std::make_pair(m, k + 1)) << lane << " " << q;
+          for (const auto& x : e[static_cast<size_t>(q)]) EXPECT_TRUE(seen.insert(x).second);
+        }
+      }
+    }
+    EXPECT_EQ(seen.size(), static_cast<size_t>(16 * 2 * kTcSlice));
+  }
+  for (const int cols : {kernels::kTcTileN, kernels::kTcWideTileN}) {
+    for (int col0 = 0; col0 < cols; col0 += 8) {
+      std::vector<int> named(32);
+      for (int lane = 0; lane < 32; ++lane) {
+        named[static_cast<size_t>(lane)] = kernels::tc_ldmatrix_trans_b_slot(col0, lane, cols);
+        ASSERT_EQ(named[static_cast<size_t>(lane)] % 4, 0);
+      }
+      EXPECT_EQ(wavefronts(named, 16), 4) << "B columns " << col0 << " of " << cols;
+      std::set<std::pair<int, int>> seen;
+      for (int lane = 0; lane < 32; ++lane) {
+        const int g = lane >> 2, t = lane & 3;
+        const auto e = ldmatrix_trans_elements(named, lane, cols);
+        for (int q = 0; q < 4; ++q) {
+          EXPECT_EQ(e[static_cast<size_t>(q)][0], std::make_pair(col0 + g, 8 * q + 2 * t));
+          EXPECT_EQ(e[static_cast<size_t>(q)][1], std::make_pair(col0 + g, 8 * q + 2 * t + 1));
+          for (const auto& x : e[static_cast<size_t>(q)]) EXPECT_TRUE(seen.insert(x).second);
+        }
+      }
+      EXPECT_EQ(seen.size(), static_cast<size_t>(8 * 2 * kTcSlice));
+    }
+  }
+}
+
 // The reduction index: TF32 (two m16n8k8 steps) takes element 8h + t + 4j as step h, k = t + 4j
 // (in order); BF16 (one m16n8k16 step) packs elements t and 4 + t as k = 2t, 2t + 1 and 8 + t,
 // 12 + t as 2t + 8, 2t + 9. Either way each (step, logical k) takes exactly one physical element,

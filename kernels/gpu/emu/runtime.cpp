@@ -1053,15 +1053,30 @@ void resolve_group(Executor& ex, Lane* warp, uint32_t mask) {
     case CollectiveOp::kMma:
       resolve_mma(warp, static_cast<MmaKind>(first.param));
       return;
-    case CollectiveOp::kLdMatrix:
+    case CollectiveOp::kLdMatrix: {
+      const int matrices = first.param & 7;
+      const bool trans = (first.param & 8) != 0;
       for (unsigned lane = 0; lane < 32; ++lane) {
         auto* l = reinterpret_cast<LdMatrixLane*>(warp[lane].value);
-        for (int q = 0; q < first.param; ++q) {
-          const auto* src = reinterpret_cast<const LdMatrixLane*>(warp[8 * q + lane / 4].value);
-          l->out[q] = src->row[lane % 4];
+        for (int q = 0; q < matrices; ++q) {
+          if (!trans) {
+            const auto* src = reinterpret_cast<const LdMatrixLane*>(warp[8 * q + lane / 4].value);
+            l->out[q] = src->row[lane % 4];
+            continue;
+          }
+          // Element lane / 4 (a 16-bit half of word lane / 8) of rows 2 (lane % 4) and + 1.
+          uint32_t word = 0;
+          for (unsigned h = 0; h < 2; ++h) {
+            const auto* src =
+                reinterpret_cast<const LdMatrixLane*>(warp[8 * q + 2 * (lane % 4) + h].value);
+            const uint32_t element = (src->row[lane / 8] >> (16 * ((lane / 4) % 2))) & 0xffffu;
+            word |= element << (16 * h);
+          }
+          l->out[q] = word;
         }
       }
       return;
+    }
     case CollectiveOp::kShflIdx:
     case CollectiveOp::kShflUp:
     case CollectiveOp::kShflDown:
@@ -1412,15 +1427,16 @@ void warp_mma(MmaKind kind, MmaFragments& f, const std::source_location& loc) {
                   static_cast<int>(kind), 32, loc);
 }
 
-void warp_ldmatrix(const void* row, int matrices, uint32_t* out, const std::source_location& loc) {
+void warp_ldmatrix(const void* row, int matrices, bool trans, uint32_t* out,
+                   const std::source_location& loc) {
   const uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   LdMatrixLane slot{};
   {
     const ChecksOff off;
     Lane& l = current_lane("ldmatrix");
     Executor& ex = executor();
-    const std::string at = std::string("ldmatrix (") + base_name(loc.file_name()) + ":" +
-                           std::to_string(loc.line()) + ")";
+    const std::string at = std::string(trans ? "ldmatrix.trans (" : "ldmatrix (") +
+                           base_name(loc.file_name()) + ":" + std::to_string(loc.line()) + ")";
     if (matrices != 1 && matrices != 2 && matrices != 4) {
       throw UsageError(at + ": " + std::to_string(matrices) + " matrices (.x1, .x2 or .x4)");
     }
@@ -1444,8 +1460,10 @@ void warp_ldmatrix(const void* row, int matrices, uint32_t* out, const std::sour
       std::memcpy(slot.row, row, 16);
     }
   }
+  // param: the matrix count, 8 more for .trans (a different instruction: lanes that disagree
+  // fault as at different call sites).
   warp_collective(CollectiveOp::kLdMatrix, 0xffffffffu, reinterpret_cast<uintptr_t>(&slot),
-                  matrices, 32, loc);
+                  matrices + (trans ? 8 : 0), 32, loc);
   for (int q = 0; q < matrices; ++q) out[q] = slot.out[q];
 }
 

@@ -114,9 +114,12 @@ void warp_mma(MmaKind kind, MmaFragments& f, const std::source_location& loc);
 // ldmatrix.sync.aligned.m8n8.x{1,2,4}.shared.b16 with 32-bit words: lane 8q + r gives the
 // address of row r of matrix q (16 bytes of the block's shared memory, 16-byte aligned; lanes
 // past 8 * matrices give none), and lane l receives word l % 4 of row l / 4 of each matrix in
-// out[q]. A rendezvous of the whole warp at one instruction, as mma.sync; each row is read (and
+// out[q]. With trans (.trans), the matrices are read transposed: lane l receives the 16-bit
+// elements l / 4 of rows 2 (l % 4) (low half) and 2 (l % 4) + 1 (high half). A rendezvous of the
+// whole warp at one instruction, as mma.sync (trans or not, one instruction); each row is read (and
 // checked: bounds, poison, races) by the lane that names it, when it arrives.
-void warp_ldmatrix(const void* row, int matrices, uint32_t* out, const std::source_location& loc);
+void warp_ldmatrix(const void* row, int matrices, bool trans, uint32_t* out,
+                   const std::source_location& loc);
 // cp.async.{ca,cg}.shared.global [dst], [src], cp_bytes, src_bytes: src_bytes (0..cp_bytes) bytes
 // of src, then zeros. Emulated strictly: the destination is poisoned at issue and written only
 // when a cp.async.wait_group (or wait_all) of this thread completes the copy's group, so a read
