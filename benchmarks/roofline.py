@@ -16,6 +16,11 @@ device's peak the kernel can reach:
               shared by four schedulers)
   predicted fraction of peak = math / max(issue, math, shared).
 
+Instructions in the loop's bookkeeping regions (a range a conditional forward branch skips that
+holds no math, memory access or barrier: index arithmetic only some iterations redo, such as a
+new tap's row addresses, or a division only strides above 1 need) are reported apart ("217
+(+320)") and left out of the per-iteration count: the estimate is of the common path.
+
 It is an upper bound from the instruction stream alone: latency, occupancy too low to hide it,
 bank conflicts, global memory and the tail are not modelled, and mma.sync is known to reach less
 than the tensor cores' peak on sm_90 (wgmma is the instruction that does). The SASS comes from
@@ -58,6 +63,7 @@ class Instruction:
     address: int
     opcode: str  # with modifiers, e.g. LDS.128
     operands: str
+    predicated: bool = False  # under a guard predicate (@P0, @!UP1, ...)
 
 
 @dataclass
@@ -81,7 +87,8 @@ def parse_sass(text):
         m = INSTR.search(line)
         if m and kernels:
             kernels[-1].instructions.append(
-                Instruction(int(m.group(1), 16), m.group(3), m.group(4).strip()))
+                Instruction(int(m.group(1), 16), m.group(3), m.group(4).strip(),
+                            m.group(2) is not None))
     return kernels
 
 
@@ -161,11 +168,38 @@ def hmma_flops(ins):
     return 0
 
 
+# Opcodes that do a loop's work or order it: math, memory accesses, barriers.
+WORK = {"FFMA", "HMMA", "LDS", "STS", "LDSM", "LDG", "STG", "LD", "ST", "LDGSTS", "ATOM", "ATOMS",
+        "RED", "BAR", "DEPBAR", "LDGDEPBAR", "UBLKCP", "UTMALDG"}
+
+
+def bookkeeping_regions(kernel, start, end):
+    """Address ranges of loop [start, end] that a conditional forward branch skips and that hold
+    no work (WORK): index arithmetic some iterations redo (a new tap's row addresses, a division
+    only strides above 1 need). Nested ranges are merged."""
+    body = [i for i in kernel.instructions if start <= i.address <= end]
+    regions = []
+    for ins in body:
+        target = branch_target(ins)
+        if not ins.predicated or target is None or not ins.address < target <= end:
+            continue
+        skipped = [i for i in body if ins.address < i.address < target]
+        if skipped and not any(i.opcode.split(".")[0] in WORK for i in skipped):
+            regions.append((skipped[0].address, skipped[-1].address))
+    merged = []
+    for lo, hi in sorted(regions):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 @dataclass
 class LoopMix:
     start: int
     end: int
-    instructions: int
+    instructions: int  # per iteration: the body less its bookkeeping regions
     ffma: int
     hmma: int
     shared_bytes_per_warp: int
@@ -173,13 +207,16 @@ class LoopMix:
     async_copies: int
     barriers: int
     flops_per_warp: int
+    bookkeeping: int = 0  # instructions in bookkeeping_regions, not counted per iteration
 
 
 def mix(kernel, start, end):
+    regions = bookkeeping_regions(kernel, start, end)
     body = [i for i in kernel.instructions if start <= i.address <= end]
+    cold = sum(1 for i in body if any(lo <= i.address <= hi for lo, hi in regions))
     op0 = [i.opcode.split(".")[0] for i in body]
     return LoopMix(
-        start, end, len(body),
+        start, end, len(body) - cold,
         ffma=sum(1 for o in op0 if o == "FFMA"),
         hmma=sum(1 for o in op0 if o == "HMMA"),
         shared_bytes_per_warp=32 * sum(shared_bytes_per_thread(i) for i in body),
@@ -187,7 +224,8 @@ def mix(kernel, start, end):
         async_copies=sum(1 for o in op0 if o in ("LDGSTS", "UBLKCP", "UTMALDG")),
         barriers=sum(1 for o in op0 if o == "BAR"),
         flops_per_warp=sum(FFMA_FLOPS if o == "FFMA" else hmma_flops(i)
-                           for o, i in zip(op0, body)))
+                           for o, i in zip(op0, body)),
+        bookkeeping=cold)
 
 
 def hot_loop(kernel):
@@ -278,7 +316,8 @@ def report(rows, arch, markdown):
         occ_text = f"{occ[0]} ({occ[2]}, {occ[1]} warps)" if occ else "n/a"
         if m:
             frac, pipe, bound = predicted_fraction(m)
-            loop = [m.instructions, m.ffma, m.hmma, m.shared_bytes_per_warp, m.global_loads,
+            count = f"{m.instructions} (+{m.bookkeeping})" if m.bookkeeping else m.instructions
+            loop = [count, m.ffma, m.hmma, m.shared_bytes_per_warp, m.global_loads,
                     m.async_copies, f"{m.flops_per_warp / m.instructions:.1f}",
                     f"{100 * frac:.0f}% ({pipe}, {bound})"]
         else:

@@ -136,9 +136,9 @@ struct WeightByInput {
 
 // bwd_data A with overlapping windows ((b, f), (k, co)): d_y[b, t, co] where f = t*s + k*d for an
 // output frame t, else zero. A copy keeps its row as (b*T_out, f), found once per kernel (row
-// indices fit in 32 bits: the launcher checks), so a slice costs a subtraction and two
-// comparisons per copy; only a stride above 1 divides (by the stride), and the dilated form has
-// stride 1.
+// indices fit in 32 bits: the launcher checks); its d_y row in a tap (a subtraction and two
+// comparisons; only a stride above 1 divides, by the stride, and the dilated form has stride 1)
+// once per tap with 16-byte copies (TcCopies::begin_tap), else per slice.
 template <class T>
 struct GradShifted {
   static constexpr bool kContiguous = true, kRowsFastest = false, kSeparable = false;
@@ -153,7 +153,9 @@ struct GradShifted {
     const auto row = static_cast<uint32_t>(m), b = row / t_in;
     return Off{b * t_out, row - b * t_in};
   }
-  __device__ int64_t offset(Off l, int64_t tap, int64_t co) const {
+  // The offset of (row, tap, co) is tap_offset(row, tap) + co, or none when that is negative: the
+  // copies with 16-byte vectors find it once per tap (TcCopies::begin_tap).
+  __device__ int64_t tap_offset(Off l, int64_t tap) const {
     const int64_t start = static_cast<int64_t>(l.frame) - tap * dilation;
     if (start < 0) return -1;
     auto t = static_cast<uint32_t>(start);
@@ -162,7 +164,11 @@ struct GradShifted {
       if (t * stride != start) return -1;
     }
     if (t >= t_out) return -1;
-    return (static_cast<int64_t>(l.first) + t) * c_out + co;
+    return (static_cast<int64_t>(l.first) + t) * c_out;
+  }
+  __device__ int64_t offset(Off l, int64_t tap, int64_t co) const {
+    const int64_t base = tap_offset(l, tap);
+    return base < 0 ? -1 : base + co;
   }
 };
 
@@ -226,12 +232,11 @@ struct XCols {
   }
 };
 
-// ---- the BF16-staged bwd_weight's operands, staged reduction-major
-// -------------------------------- (temporal_conv_tc_layout.h): element (col, row) of the GEMM
-// operand lies row_bytes(row) bytes past p + col_line(col), contiguous along col in runs of whole
-// 16-byte vectors. Rows are 32-bit (the launcher checks B*T_out and B*T_in), and a row's byte
-// offset is one 32 x 32 -> 64-bit multiply (and for x one fast division), since the copies compute
-// it for every slice.
+// ---- bwd_weight's BF16 operands, staged reduction-major (temporal_conv_tc_layout.h) -------------
+// Element (col, row) of the GEMM operand lies row_bytes(row) bytes past p + col_line(col),
+// contiguous along col in runs of whole 16-byte vectors. Rows are 32-bit (the launcher checks
+// B*T_out and B*T_in), and a row's byte offset is one 32 x 32 -> 64-bit multiply (and for x one
+// fast division), since the copies compute it for every slice.
 
 // bwd_weight A (co, row): d16[row, co], d_y as BF16.
 struct GradT {
@@ -290,6 +295,8 @@ struct TcCopiesKMajor {
     base = reinterpret_cast<uint64_t>(op.p + (live ? op.col_line(c) : 0));
   }
 
+  __device__ void begin_tap(const Op&, int64_t) {}
+
   // Issues the copies of the slice of reduction rows r0 .. r0 + 32 (those at c_end or past it
   // zero-filled) into `tile`; tap is always 0 (bwd_weight's reduction is one run).
   __device__ void stage(const Op& op, int64_t, int64_t r0, int64_t c_end, float* tile) const {
@@ -320,8 +327,14 @@ struct TcCopies {
   static constexpr int kPerSlot = static_cast<int>(4 / sizeof(Elem));
   static_assert(kPerSlot == 1 || kVec == 4, "BF16 operands take 16-byte copies");
   using Line = std::conditional_t<Op::kSeparable, uint64_t, typename Op::Off>;
+  // A non-separable operand's 16-byte copies find each line's address within a tap once per tap
+  // (begin_tap; a tap spans all the slices of its run), so that a slice costs them an add, as the
+  // separable ones. The 4-byte copies (16 per thread: too many registers) find it per slice.
+  static constexpr bool kTapCached = !Op::kSeparable && kVec == 4;
   int slot, col, rows_left;  // col: the copy's first reduction element within the slice
   Line line[kCount];
+  uint64_t tap_line[kTapCached ? kCount : 1];  // the line's element 0 in the tap, or op.p
+  uint32_t tap_live = 0;                       // bit i: copy i's line has the tap
 
   // Rows r0 .. r0 + kRows of an operand with `rows` rows.
   __device__ TcCopies(const Op& op, int tid, int64_t r0, int64_t rows) {
@@ -343,12 +356,36 @@ struct TcCopies {
     }
   }
 
+  // Before the first slice of each tap.
+  __device__ void begin_tap(const Op& op, int64_t tap) {
+    if constexpr (kTapCached) {
+      tap_live = 0;
+      V3D_UNROLL
+      for (int i = 0; i < kCount; ++i) {
+        const int64_t off = i * kRowStep < rows_left ? op.tap_offset(line[i], tap) : -1;
+        tap_line[i] = reinterpret_cast<uint64_t>(op.p + (off >= 0 ? off : 0));
+        tap_live |= static_cast<uint32_t>(off >= 0) << i;
+      }
+    }
+  }
+
   // Issues the copies of slice (tap, elements c0 .. c0 + kSlice * kPerSlot) into `tile`.
   __device__ void stage(const Op& op, int64_t tap, int64_t c0, int64_t c_end, float* tile) const {
     static_assert(kVec == 1 || Op::kContiguous, "16-byte copies need a contiguous operand");
     // A vector lies wholly inside or outside the run: its length is a multiple of kVec * kPerSlot.
     const bool col_live = c0 + col < c_end;
-    if constexpr (Op::kSeparable) {
+    if constexpr (kTapCached) {
+      // Every address formed lies inside the operand: a live element, or a line's start (op.p
+      // for a line without the tap).
+      const uint64_t element = static_cast<uint64_t>(c0 + col) * sizeof(Elem);
+      V3D_UNROLL
+      for (int i = 0; i < kCount; ++i) {
+        const bool in = col_live && ((tap_live >> i) & 1u) != 0;
+        tc::cp_async<4 * kVec>(tile + slot + i * kRowStep * kTcSlice,
+                               reinterpret_cast<const Elem*>(tap_line[i] + (in ? element : 0)),
+                               in ? 4 * kVec : 0);
+      }
+    } else if constexpr (Op::kSeparable) {
       // Every address formed lies inside the operand: a live element's offset, or a line's start.
       const uint64_t element =
           col_live ? static_cast<uint64_t>(op.offset(0, tap, c0 + col)) * sizeof(Elem) : 0;
@@ -407,8 +444,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
       std::conditional_t<kKMajor, TcCopiesKMajor<kTcTileM, OpA>, TcCopies<kTileM, kVecA, OpA>>;
   using CopiesB =
       std::conditional_t<kKMajor, TcCopiesKMajor<kTileN, OpB>, TcCopies<kTileN, kVecB, OpB>>;
-  const CopiesA copies_a(op_a, tid, m0, gemm.m_size);
-  const CopiesB copies_b(op_b, tid, n0, gemm.n_size);
+  CopiesA copies_a(op_a, tid, m0, gemm.m_size);
+  CopiesB copies_b(op_b, tid, n0, gemm.n_size);
   const int64_t slices = gemm.taps * ((c_end - c_begin + kSliceElems - 1) / kSliceElems);
 
   const int warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3;
@@ -428,6 +465,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
   int64_t next_tap = 0, next_c0 = c_begin, loaded = 0;
   auto load_next = [&](int stage) {
     if (loaded < slices) {
+      if (next_c0 == c_begin) {  // a tap's first slice
+        copies_a.begin_tap(op_a, next_tap);
+        copies_b.begin_tap(op_b, next_tap);
+      }
       float* a_tile = smem + stage * kStageFloats;
       copies_a.stage(op_a, next_tap, next_c0, c_end, a_tile);
       copies_b.stage(op_b, next_tap, next_c0, c_end, a_tile + kTileM * kSlice);

@@ -36,6 +36,25 @@ SASS = "\n".join([
     "\t\tFunction : plain",
     line(0x00, "MOV R1, 0x0"),
     line(0x10, "EXIT"),
+    # Kernel "taps": a loop [0x00, 0xc0] whose conditional branch at 0x10 skips 3 instructions of
+    # index arithmetic (0x20-0x40, with a nested skip at 0x20), and whose branch at 0x60 skips a
+    # copy (work, so counted): 13 instructions, 3 of them bookkeeping.
+    "\t\tFunction : taps",
+    line(0x00, "ISETP.NE.AND P0, PT, R1, RZ, PT"),
+    line(0x10, "BRA 0x50", "@P0"),
+    line(0x20, "BRA 0x40", "@!P1"),
+    line(0x30, "IMAD.WIDE.U32 R4, R2, R3, RZ"),
+    line(0x40, "IADD3 R6, R4, 0x1, RZ"),
+    line(0x50, "ISETP.GE.AND P2, PT, R6, R7, PT"),
+    line(0x60, "BRA 0x80", "@P2"),
+    line(0x70, "LDGSTS.E.BYPASS.128 [R8], desc[UR4][R4.64]"),
+    line(0x80, "LDSM.16.M88.4 R12, [R9]"),
+    line(0x90, "HMMA.16816.F32.BF16 R16, R12, R14, R16"),
+    line(0xa0, "BRA 0xe0", "@P3"),
+    line(0xb0, "HMMA.16816.F32.BF16 R20, R12, R14, R20"),
+    line(0xc0, "BRA 0x0", "@!P4"),
+    line(0xd0, "EXIT"),
+    line(0xe0, "EXIT"),
 ])
 
 RESOURCES = """
@@ -66,7 +85,9 @@ class RooflineTest(unittest.TestCase):
         self.k.threads = roofline.parse_maxntid(PTX)["k"]
 
     def test_parsing(self):
-        self.assertEqual([k.name for k in self.kernels], ["k", "plain"])
+        self.assertEqual([k.name for k in self.kernels], ["k", "plain", "taps"])
+        self.assertTrue(self.k.instructions[8].predicated)
+        self.assertFalse(self.k.instructions[9].predicated)
         self.assertEqual(len(self.k.instructions), 13)
         self.assertEqual(self.k.instructions[8].opcode, "BRA")
         self.assertEqual(roofline.parse_resource_usage(RESOURCES),
@@ -89,6 +110,16 @@ class RooflineTest(unittest.TestCase):
         # The outer loop holds the same math but more instructions: not the hot one.
         outer = roofline.mix(self.k, 0x20, 0xb0)
         self.assertEqual((outer.instructions, outer.global_loads, outer.barriers), (10, 1, 1))
+
+    def test_bookkeeping_regions_are_left_out_of_the_iteration(self):
+        taps = self.kernels[2]
+        # 0x10 skips 0x20-0x40 (nested 0x30 merged in); 0x60 skips a copy; 0xa0 leaves the loop.
+        self.assertEqual(roofline.bookkeeping_regions(taps, 0x00, 0xc0), [(0x20, 0x40)])
+        m = roofline.hot_loop(taps)
+        self.assertEqual((m.start, m.end, m.instructions, m.bookkeeping), (0x00, 0xc0, 10, 3))
+        self.assertEqual((m.hmma, m.async_copies), (2, 1))
+        # The inner loop of "k" has none.
+        self.assertEqual(roofline.hot_loop(self.k).bookkeeping, 0)
 
     def test_fp32_loop_bounds(self):
         m = roofline.LoopMix(0, 0, instructions=10, ffma=8, hmma=0, shared_bytes_per_warp=0,
