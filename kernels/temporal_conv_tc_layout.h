@@ -136,4 +136,36 @@ V3D_HOST_DEVICE constexpr void tc_kmajor_copy(int e, int cols, int& k, int& chun
   chunk = e % (cols / 8);
 }
 
+// ---- reduction-major staging of float32 operands (TF32 bwd_weight, narrow tile) ----------------
+// The float32 form of the above, for the TF32 (and float32-staged BF16) bwd_weight where C_in and
+// C_out are multiples of 4: a slice is 16 reduction rows of `cols` floats, filled by 16-byte copies
+// of 4 consecutive columns. No ldmatrix.trans exists for 32-bit elements, so each lane reads its
+// fragment words one by one: lane (g, t) reads column g (+ 8) of rows t (+ 4), and rows padded by
+// 8 floats put the four rows t = 0-3 on banks 8 apart, so the 32 lanes of a read hit 32 banks and
+// every word of a fragment is the lane's base plus a constant. The padding costs 8 floats a row:
+// A (128 columns) and the narrow B (64) fit three stages in 48 KiB, the wide B does not.
+inline constexpr int kTcKMajor32Pad = 8;
+V3D_HOST_DEVICE constexpr int tc_kmajor32_pitch(int cols) { return cols + kTcKMajor32Pad; }
+// Float offset of element (k, col) of a float32 reduction-major tile of `cols` columns.
+V3D_HOST_DEVICE constexpr int tc_kmajor32_slot(int k, int col, int cols) {
+  return k * tc_kmajor32_pitch(cols) + col;
+}
+V3D_HOST_DEVICE constexpr int tc_kmajor32_tile_floats(int cols) {
+  return kTcSlice * tc_kmajor32_pitch(cols);
+}
+// 16-byte copies per thread and slice of a tile of kCols columns, and the rows between a
+// thread's copies: copy e lands at row e / (kCols / 4), columns 4 (e % (kCols / 4)) .. + 3.
+template <int kCols>
+inline constexpr int kTcKMajor32Copies = kTcSlice* kCols / 4 / kTcThreads;
+template <int kCols>
+inline constexpr int kTcKMajor32RowStep = kTcThreads * 4 / kCols;
+V3D_HOST_DEVICE constexpr void tc_kmajor32_copy(int e, int cols, int& k, int& col) {
+  k = e / (cols / 4);
+  col = 4 * (e % (cols / 4));
+}
+static_assert(kTcStages * (tc_kmajor32_tile_floats(kTcTileM) + tc_kmajor32_tile_floats(kTcTileN)) *
+                      4 <=
+                  48 * 1024,
+              "static shared memory");
+
 }  // namespace v3d::kernels

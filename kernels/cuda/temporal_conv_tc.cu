@@ -35,8 +35,9 @@
 // temporal_conv_tc_bf16_staged says so, rounded the same way into BF16 copies by the launcher and
 // staged as BF16 (half the shared-memory traffic, no conversion in the loop). The weights are read
 // tap-major (C_out, K, C_in), or as BF16 (K, C_in, C_out) in bwd_data, permuted by the launcher.
-// bwd_weight's BF16 copies (of d_y and x, strided along the reduction) are staged reduction-major
-// instead and read by ldmatrix.trans (temporal_conv_tc_layout.h).
+// bwd_weight's operands (d_y and x, strided along the reduction) are staged reduction-major
+// instead where their channel runs are whole 16-byte vectors: as BF16 copies read by
+// ldmatrix.trans, or as float32 (narrow tile) read one word per lane (temporal_conv_tc_layout.h).
 #include <algorithm>
 #include <type_traits>
 
@@ -232,27 +233,35 @@ struct XCols {
   }
 };
 
-// ---- bwd_weight's BF16 operands, staged reduction-major (temporal_conv_tc_layout.h) -------------
-// Element (col, row) of the GEMM operand lies row_bytes(row) bytes past p + col_line(col),
-// contiguous along col in runs of whole 16-byte vectors. Rows are 32-bit (the launcher checks
-// B*T_out and B*T_in), and a row's byte offset is one 32 x 32 -> 64-bit multiply (and for x one
-// fast division), since the copies compute it for every slice.
+// ---- bwd_weight's operands staged reduction-major (temporal_conv_tc_layout.h) ------------------
+// As BF16 copies (temporal_conv_tc_bf16_staged), or as the float32 tensors themselves where C_in
+// and C_out are multiples of 4 (TF32, and BF16 otherwise; the narrow tile). Element (col, row) of
+// the GEMM operand lies row_bytes(row) bytes past p + col_line(col), contiguous along col in runs
+// of whole 16-byte vectors. Rows are 32-bit (the launcher checks B*T_out and B*T_in), and a row's
+// byte offset is one 32 x 32 -> 64-bit multiply (and for x one fast division), since the copies
+// compute it for every slice.
 
-// bwd_weight A (co, row): d16[row, co], d_y as BF16.
+// bwd_weight A (co, row): d_y[row, co] (T: float, or uint16_t for BF16 copies).
+template <class T>
 struct GradT {
   static constexpr bool kContiguous = false;  // along the reduction (launch_tc reads it)
-  using Elem = uint16_t;
-  const uint16_t* p;
+  static constexpr uint32_t kBytes = sizeof(T);
+  using Elem = T;
+  const T* p;
   uint32_t c_out;
   __device__ int64_t col_line(int64_t co) const { return co; }
-  __device__ uint64_t row_bytes(uint32_t row) const { return uint64_t{row} * (2 * c_out); }
+  __device__ uint64_t row_bytes(uint32_t row) const {
+    return uint64_t{row} * (kBytes * c_out);  // 32 x 32 -> 64 bits
+  }
 };
 
-// bwd_weight B ((k, ci), row): x16[b, t*s + k*d, ci], row = b*T_out + t, x as BF16.
+// bwd_weight B ((k, ci), row): x[b, t*s + k*d, ci], row = b*T_out + t.
+template <class T>
 struct XT {
   static constexpr bool kContiguous = false;
-  using Elem = uint16_t;
-  const uint16_t* p;
+  static constexpr uint32_t kBytes = sizeof(T);
+  using Elem = T;
+  const T* p;
   FastDivmod t_out;  // row -> (b, t)
   uint32_t t_in, stride, c_in;
   int64_t dilation;
@@ -262,43 +271,56 @@ struct XT {
   }
   __device__ uint64_t row_bytes(uint32_t row) const {
     const uint32_t b = t_out.div(row), t = t_out.mod(row, b);
-    return uint64_t{b * t_in + t * stride} * (2 * c_in);
+    return uint64_t{b * t_in + t * stride} * (kBytes * c_in);
   }
 };
 
 template <class Op>
 struct TcKMajor : std::false_type {};
-template <>
-struct TcKMajor<GradT> : std::true_type {};
-template <>
-struct TcKMajor<XT> : std::true_type {};
+template <class T>
+struct TcKMajor<GradT<T>> : std::true_type {};
+template <class T>
+struct TcKMajor<XT<T>> : std::true_type {};
 
 // The copies of a reduction-major operand of kCols columns (kernels' A: M, B: N) for this thread:
-// one 16-byte chunk of 8 columns (the same in every copy) at kTcKMajorCopies reduction rows
-// kTcKMajorRowStep apart; a slice costs each copy its row's byte offset and one add.
+// one 16-byte chunk of columns (8 BF16 or 4 floats; the same in every copy) at kCount reduction
+// rows kRowStep apart; a slice costs each copy its row's byte offset and one add.
 template <int kCols, class Op>
 struct TcCopiesKMajor {
-  static constexpr int kCount = kTcKMajorCopies<kCols>, kRowStep = kTcKMajorRowStep<kCols>;
+  using Elem = typename Op::Elem;
+  static constexpr bool k16 = sizeof(Elem) == 2;
+  static constexpr int kCount = k16 ? kTcKMajorCopies<kCols> : kTcKMajor32Copies<kCols>;
+  static constexpr int kRowStep = k16 ? kTcKMajorRowStep<kCols> : kTcKMajor32RowStep<kCols>;
+  // Floats between a thread's consecutive copies in the tile.
+  static constexpr int kSlotStep = kRowStep * (k16 ? kCols / 2 : tc_kmajor32_pitch(kCols));
   int slot;       // the first copy's slot in a staged tile
   uint32_t k;     // and its reduction row within the slice
-  bool live;      // the chunk's columns exist (all 8: the runs are whole vectors)
+  bool live;      // the chunk's columns exist (all of them: the runs are whole vectors)
   uint64_t base;  // the address of the chunk's first column at reduction row 0
 
   // Columns c0 .. c0 + kCols of an operand with `cols` columns.
   __device__ TcCopiesKMajor(const Op& op, int tid, int64_t c0, int64_t cols) {
-    int row = 0, chunk = 0;
-    tc_kmajor_copy(tid, kCols, row, chunk);
+    int row = 0, first = 0;  // first: the chunk's first column in the tile
+    if constexpr (k16) {
+      int chunk = 0;
+      tc_kmajor_copy(tid, kCols, row, chunk);
+      slot = tc_kmajor_slot(row, chunk, kCols);
+      first = 8 * chunk;
+    } else {
+      tc_kmajor32_copy(tid, kCols, row, first);
+      slot = tc_kmajor32_slot(row, first, kCols);
+    }
     k = static_cast<uint32_t>(row);
-    slot = tc_kmajor_slot(row, chunk, kCols);
-    const int64_t c = c0 + 8 * chunk;
+    const int64_t c = c0 + first;
     live = c < cols;
     base = reinterpret_cast<uint64_t>(op.p + (live ? op.col_line(c) : 0));
   }
 
   __device__ void begin_tap(const Op&, int64_t) {}
 
-  // Issues the copies of the slice of reduction rows r0 .. r0 + 32 (those at c_end or past it
-  // zero-filled) into `tile`; tap is always 0 (bwd_weight's reduction is one run).
+  // Issues the copies of the slice of reduction rows r0 .. r0 + 32 (BF16) or + 16 (float32),
+  // those at c_end or past it zero-filled, into `tile`; tap is always 0 (bwd_weight's reduction
+  // is one run).
   __device__ void stage(const Op& op, int64_t, int64_t r0, int64_t c_end, float* tile) const {
     const uint32_t r = static_cast<uint32_t>(r0) + k, end = static_cast<uint32_t>(c_end);
     V3D_UNROLL
@@ -306,8 +328,8 @@ struct TcCopiesKMajor {
       const uint32_t row = r + i * kRowStep;
       const bool in = live && row < end;
       // Every address formed lies inside the operand: a live element, or the chunk's base.
-      tc::cp_async<16>(tile + slot + i * kRowStep * (kCols / 2),
-                       reinterpret_cast<const uint16_t*>(base + (in ? op.row_bytes(row) : 0)),
+      tc::cp_async<16>(tile + slot + i * kSlotStep,
+                       reinterpret_cast<const Elem*>(base + (in ? op.row_bytes(row) : 0)),
                        in ? 16 : 0);
     }
   }
@@ -417,8 +439,17 @@ template <int kVecA, bool kBf16, int kTileN, class OpA, class OpB, class Store>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
     conv_tc_kernel(TcGemm gemm, OpA op_a, OpB op_b, Store out) {
   constexpr int kWarpN = kTileN / 2, kNj = kWarpN / 8;
-  constexpr int kStageFloats = tc_stage_floats(kTileN);
   constexpr bool kStaged16 = sizeof(typename OpA::Elem) == 2;
+  // Operands staged reduction-major (bwd_weight; temporal_conv_tc_layout.h): both or neither. As
+  // BF16 they are read by ldmatrix.trans; as float32 (kKMajor32: padded rows, the narrow tile) by
+  // one shared load per fragment word.
+  constexpr bool kKMajor = TcKMajor<OpA>::value;
+  static_assert(kKMajor == TcKMajor<OpB>::value, "both operands reduction-major or neither");
+  constexpr bool kKMajor32 = kKMajor && !kStaged16;
+  static_assert(!kKMajor32 || kTileN == kTcTileN, "padded float32 rows: the narrow tile only");
+  constexpr int kATileFloats = kKMajor32 ? tc_kmajor32_tile_floats(kTileM) : kTileM * kSlice;
+  constexpr int kStageFloats =
+      kKMajor32 ? kATileFloats + tc_kmajor32_tile_floats(kTileN) : tc_stage_floats(kTileN);
   static_assert(sizeof(typename OpA::Elem) == sizeof(typename OpB::Elem), "one operand width");
   static_assert(!kStaged16 || (kBf16 && kVecA == 4), "2-byte operands are BF16, 16-byte copies");
   constexpr int kSliceElems = kStaged16 ? 2 * kSlice : kSlice;  // reduction elements per slice
@@ -433,10 +464,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
   const int64_t c_begin = split * gemm.chunk;
   const int64_t c_end = c_begin + gemm.chunk < gemm.inner ? c_begin + gemm.chunk : gemm.inner;
 
-  // Operands staged reduction-major (BF16 bwd_weight) and read by ldmatrix.trans: both or neither.
-  constexpr bool kKMajor = TcKMajor<OpA>::value;
-  static_assert(kKMajor == TcKMajor<OpB>::value, "both operands reduction-major or neither");
-  static_assert(!kKMajor || kStaged16, "reduction-major operands are BF16");
   // The rows this thread copies keep their lines for the whole reduction. B takes A's copy width
   // where it is contiguous along the reduction too (the forward's wp: both runs are C_in long).
   constexpr int kVecB = OpB::kContiguous ? kVecA : 1;
@@ -471,7 +498,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
       }
       float* a_tile = smem + stage * kStageFloats;
       copies_a.stage(op_a, next_tap, next_c0, c_end, a_tile);
-      copies_b.stage(op_b, next_tap, next_c0, c_end, a_tile + kTileM * kSlice);
+      copies_b.stage(op_b, next_tap, next_c0, c_end, a_tile + kATileFloats);
       next_c0 += kSliceElems;
       if (next_c0 >= c_end) {
         next_c0 = c_begin;
@@ -496,7 +523,24 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
     // Four words per lane and call: A's quads w[0..3] = (g, e), (g+8, e), (g, e+4), (g+8, e+4)
     // for e = t (half 0) and 8 + t (half 1); B's = (g, t), (g, 4+t), (g, 8+t), (g, 12+t).
     uint32_t a_w[2][kTcMi][4], b_w[kNj][4];
-    if constexpr (kKMajor) {
+    if constexpr (kKMajor32) {
+      // The same words from float32 rows, one shared load each: lane (g, t) reads columns g and
+      // g + 8 of rows t and t + 4 (+ 8 for half 1), each word its base plus a constant.
+      const auto* a_row =
+          reinterpret_cast<const uint32_t*>(tile) + tc_kmajor32_slot(t, warp_m + g, kTcTileM);
+      const auto* b_row = reinterpret_cast<const uint32_t*>(tile) + kATileFloats +
+                          tc_kmajor32_slot(t, warp_n + g, kTileN);
+      constexpr int kPitchA = tc_kmajor32_pitch(kTcTileM), kPitchB = tc_kmajor32_pitch(kTileN);
+      V3D_UNROLL
+      for (int h = 0; h < 2; ++h) V3D_UNROLL
+      for (int i = 0; i < kTcMi; ++i) V3D_UNROLL
+      for (int v = 0; v < 4; ++v) {
+        a_w[h][i][v] = a_row[(8 * h + 4 * (v / 2)) * kPitchA + 16 * i + 8 * (v % 2)];
+      }
+      V3D_UNROLL
+      for (int j = 0; j < kNj; ++j) V3D_UNROLL
+      for (int u = 0; u < 4; ++u) b_w[j][u] = b_row[4 * u * kPitchB + 8 * j];
+    } else if constexpr (kKMajor) {
       // Transposed: the same registers from reduction-major rows (step h's A fragment, B's two
       // steps), at slots the swizzle gives per MMA tile.
       V3D_UNROLL
@@ -506,8 +550,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
       }
       V3D_UNROLL
       for (int j = 0; j < kNj; ++j) {
-        tc::ldmatrix_x4_trans(b_w[j], tile + kTileM * kSlice +
-                                          tc_ldmatrix_trans_b_slot(warp_n + 8 * j, lane, kTileN));
+        tc::ldmatrix_x4_trans(
+            b_w[j], tile + kATileFloats + tc_ldmatrix_trans_b_slot(warp_n + 8 * j, lane, kTileN));
       }
     } else {
       V3D_UNROLL
@@ -648,12 +692,18 @@ void launch_tc(const char* op, const TemporalConvShape& s, TemporalConvPass pass
       op << " (tensor cores): " << s.c_out * s.c_in * s.k << " weights exceed 32-bit offsets");
   const bool bf16 = s.math == ConvMath::kBf16;
   // Wide tiles with 4-byte copies of a contiguous A (channels not a multiple of 4) would spill
-  // registers: those run narrow (and are not compiled).
-  if (temporal_conv_tc_wide(s, pass) && (vec4 || !OpA::kContiguous)) {
-    launch_tc_tile<kTcWideTileN>(op, bf16, gemm, splits, vec4, a, b, out, stream);
-  } else {
-    launch_tc_tile<kTcTileN>(op, bf16, gemm, splits, vec4, a, b, out, stream);
+  // registers, and float32 reduction-major tiles with their padded rows would not fit the static
+  // shared memory: those run narrow (and are not compiled wide; the launchers choose them only
+  // where the tile is narrow).
+  constexpr bool kNarrowOnly = TcKMajor<OpA>::value && sizeof(typename OpA::Elem) == 4;
+  if constexpr (!kNarrowOnly) {
+    if (temporal_conv_tc_wide(s, pass) && (vec4 || !OpA::kContiguous)) {
+      launch_tc_tile<kTcWideTileN>(op, bf16, gemm, splits, vec4, a, b, out, stream);
+      V3D_LAUNCH_CHECK(op, stream);
+      return;
+    }
   }
+  launch_tc_tile<kTcTileN>(op, bf16, gemm, splits, vec4, a, b, out, stream);
   V3D_LAUNCH_CHECK(op, stream);
 }
 
@@ -801,6 +851,10 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
   V3D_CHECK(split.splits == 1 || workspace != nullptr,
             kOp << ": the split reduction needs a workspace of "
                 << temporal_conv_workspace_floats(s, kPass) << " floats");
+  // Row indices, frame indices and row sizes in bytes in 32 bits (the reduction-major forms).
+  const bool fits32 =
+      s.batch * s.t_in < (int64_t{1} << 31) && 4 * std::max(s.c_in, s.c_out) < (int64_t{1} << 32);
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   // The split's partial sums, summed in split order by the float32 launcher's kernel.
   const auto launch = [&](const auto& a, const auto& b) {
     if (split.splits == 1) {
@@ -820,17 +874,23 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
     uint16_t* x16 = dy16 + (n_dy + 7) / 8 * 8;
     to_bf16(kOp, d_y, n_dy, dy16, stream);
     to_bf16(kOp, x, s.batch * s.t_in * s.c_in, x16, stream);
-    V3D_CHECK(
-        s.batch * s.t_in < (int64_t{1} << 31) && 2 * std::max(s.c_in, s.c_out) < (int64_t{1} << 32),
-        kOp << " (tensor cores, BF16 in memory): " << s.batch << " x " << s.t_in << " frames of "
-            << s.c_in << " -> " << s.c_out << " channels exceed 32-bit row indices and row sizes");
-    const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
-    launch(GradT{dy16, u32(s.c_out)},
-           XT{x16, FastDivmod(u32(t_out)), u32(s.t_in), u32(s.stride), u32(s.c_in), s.dilation});
+    V3D_CHECK(fits32, kOp << " (tensor cores, BF16 in memory): " << s.batch << " x " << s.t_in
+                          << " frames of " << s.c_in << " -> " << s.c_out
+                          << " channels exceed 32-bit row indices and row sizes");
+    launch(GradT<uint16_t>{dy16, u32(s.c_out)},
+           XT<uint16_t>{x16, FastDivmod(u32(t_out)), u32(s.t_in), u32(s.stride), u32(s.c_in),
+                        s.dilation});
+    return;
+  }
+  // Float32 reduction-major tiles where the channels' runs are whole 16-byte vectors and the tile
+  // is narrow (their padded rows do not fit the wide one); else rows with 4-byte copies.
+  if (!temporal_conv_tc_wide(s, kPass) && fits32 && aligned4(x, s.c_in) && aligned4(d_y, s.c_out)) {
+    launch(GradT<float>{d_y, u32(s.c_out)}, XT<float>{x, FastDivmod(u32(t_out)), u32(s.t_in),
+                                                      u32(s.stride), u32(s.c_in), s.dilation});
     return;
   }
   launch(GradCols{d_y, s.c_out},
-         XCols{x, FastDivmod(static_cast<uint32_t>(t_out)), s.t_in, s.c_in, s.stride, s.dilation});
+         XCols{x, FastDivmod(u32(t_out)), s.t_in, s.c_in, s.stride, s.dilation});
 }
 
 }  // namespace v3d::kernels::V3D_GPU_NS

@@ -319,6 +319,102 @@ TEST(TemporalConvTcLayout, ReductionMajorBf16TilesFeedLdmatrixTrans) {
   }
 }
 
+// The float32 reduction-major tiles of bwd_weight (TF32, narrow tile): 16 rows of `cols` floats
+// padded by 8. The 16-byte copies fill each tile once (a thread's copies share their columns and
+// step whole rows apart, the kernel computing the first slot) without bank conflicts, and each
+// lane's fragment words are its base slot (row t, column g of the MMA tile) plus a constant: A's
+// word v of step h at row 8h + t + 4 (v / 2), column row0 + g + 8 (v % 2), B's word u at row 4u +
+// t, column col0 + g; every read of a warp (one word per lane) hits 32 banks, and the words of a
+// step are exactly the m16n8k8 fragments' elements.
+template <int kCols>
+void check_kmajor32_tile() {
+  constexpr int kCopies = kernels::kTcKMajor32Copies<kCols>;
+  constexpr int kStep = kernels::kTcKMajor32RowStep<kCols>;
+  constexpr int kPitch = kernels::tc_kmajor32_pitch(kCols);
+  static_assert(kCopies * kTcThreads * 4 == kCols * kTcSlice, "every element of the slice");
+  std::set<int> written;
+  for (int tid = 0; tid < kTcThreads; ++tid) {
+    int k0 = 0, col0 = 0;
+    kernels::tc_kmajor32_copy(tid, kCols, k0, col0);
+    for (int i = 0; i < kCopies; ++i) {
+      int k = 0, col = 0;
+      kernels::tc_kmajor32_copy(tid + i * kTcThreads, kCols, k, col);
+      EXPECT_EQ(col, col0);
+      EXPECT_EQ(k, k0 + i * kStep);
+      const int slot = kernels::tc_kmajor32_slot(k, col, kCols);
+      EXPECT_EQ(slot, kernels::tc_kmajor32_slot(k0, col0, kCols) + i * kStep * kPitch);
+      ASSERT_EQ(slot % 4, 0);
+      ASSERT_LT(k, kTcSlice);
+      ASSERT_LT(col + 3, kCols);
+      for (int e = 0; e < 4; ++e) EXPECT_TRUE(written.insert(slot + e).second);
+    }
+  }
+  EXPECT_EQ(written.size(), static_cast<size_t>(kCols * kTcSlice));
+  EXPECT_LE(*written.rbegin(), kernels::tc_kmajor32_tile_floats(kCols));
+  for (int e0 = 0; e0 < kCopies * kTcThreads; e0 += 32) {
+    std::vector<int> warp(32);
+    for (int lane = 0; lane < 32; ++lane) {
+      int k = 0, col = 0;
+      kernels::tc_kmajor32_copy(e0 + lane, kCols, k, col);
+      warp[static_cast<size_t>(lane)] = kernels::tc_kmajor32_slot(k, col, kCols);
+    }
+    EXPECT_EQ(wavefronts(warp, 16), 4) << "cols " << kCols << ", copies " << e0 << "..";
+  }
+}
+
+TEST(TemporalConvTcLayout, Float32ReductionMajorTilesReadOneWordPerBankAndLane) {
+  check_kmajor32_tile<kernels::kTcTileM>();
+  check_kmajor32_tile<kernels::kTcTileN>();
+  const auto element = [](int slot, int cols) {
+    const int pitch = kernels::tc_kmajor32_pitch(cols);
+    return std::make_pair(slot % pitch, slot / pitch);  // (column, reduction row)
+  };
+  // A: the MMA tile at row0 (a multiple of 16) of a warp at warp_m; B: 8 columns at col0.
+  for (int warp_m = 0; warp_m < kernels::kTcTileM; warp_m += kernels::kTcWarpM) {
+    for (int i = 0; i < kernels::kTcMi; ++i) {
+      for (int h = 0; h < 2; ++h) {
+        std::set<std::pair<int, int>> seen;
+        for (int v = 0; v < 4; ++v) {
+          std::vector<int> read(32);
+          for (int lane = 0; lane < 32; ++lane) {
+            const int g = lane >> 2, t = lane & 3;
+            const int base = kernels::tc_kmajor32_slot(t, warp_m + g, kernels::kTcTileM);
+            const int slot = base +
+                             (8 * h + 4 * (v / 2)) * kernels::tc_kmajor32_pitch(kernels::kTcTileM) +
+                             16 * i + 8 * (v % 2);
+            read[static_cast<size_t>(lane)] = slot;
+            const int row0 = warp_m + 16 * i;
+            EXPECT_EQ(element(slot, kernels::kTcTileM),
+                      std::make_pair(row0 + g + 8 * (v % 2), 8 * h + t + 4 * (v / 2)));
+            EXPECT_TRUE(seen.insert(element(slot, kernels::kTcTileM)).second);
+          }
+          EXPECT_EQ(wavefronts(read, 4), 1) << "A word " << v;
+        }
+        EXPECT_EQ(seen.size(), 16u * 8u);
+      }
+    }
+  }
+  for (int warp_n = 0; warp_n < kernels::kTcTileN; warp_n += kernels::kTcWarpN) {
+    for (int j = 0; j < kernels::kTcNj; ++j) {
+      std::set<std::pair<int, int>> seen;
+      for (int u = 0; u < 4; ++u) {
+        std::vector<int> read(32);
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane >> 2, t = lane & 3;
+          const int base = kernels::tc_kmajor32_slot(t, warp_n + g, kernels::kTcTileN);
+          const int slot = base + 4 * u * kernels::tc_kmajor32_pitch(kernels::kTcTileN) + 8 * j;
+          read[static_cast<size_t>(lane)] = slot;
+          EXPECT_EQ(element(slot, kernels::kTcTileN),
+                    std::make_pair(warp_n + 8 * j + g, 4 * u + t));
+          EXPECT_TRUE(seen.insert(element(slot, kernels::kTcTileN)).second);
+        }
+        EXPECT_EQ(wavefronts(read, 4), 1) << "B word " << u;
+      }
+      EXPECT_EQ(seen.size(), 8u * 16u);
+    }
+  }
+}
+
 // The reduction index: TF32 (two m16n8k8 steps) takes element 8h + t + 4j as step h, k = t + 4j
 // (in order); BF16 (one m16n8k16 step) packs elements t and 4 + t as k = 2t, 2t + 1 and 8 + t,
 // 12 + t as 2t + 8, 2t + 9. Either way each (step, logical k) takes exactly one physical element,
