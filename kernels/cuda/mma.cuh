@@ -142,33 +142,25 @@ __device__ __forceinline__ void mma_bf16(FragAcc& d, const FragABf16& a,
 // memory, 16-byte aligned); lane l receives word l % 4 of row l / 4 of matrix q in r[q]. For a
 // TF32 operand staged as float rows, one call gives an m16n8k8 A fragment (matrices: rows 0-7
 // and 8-15 of the tile at words k = 0-3, then both at k = 4-7) or two B fragments.
+// kTrans (ldmatrix...x4.trans): each matrix delivered transposed, lane l receiving in r[q] the
+// elements l / 4 of rows 2 (l % 4) (low half) and 2 (l % 4) + 1 (high half). For a BF16 operand
+// staged with the reduction along the rows (8 elements of M or N per 16-byte row), this is the
+// MMA's fragment: a register packs the two consecutive k of one row (A) or column (B).
+template <bool kTrans = false>
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row V3D_MMA_LOC) {
 #if defined(__CUDA_ARCH__)
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
+  if constexpr (kTrans) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+  } else {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+  }
 #elif defined(CUEMU)
-  cuemu::detail::warp_ldmatrix(row, 4, false, r, loc);
-#else
-  (void)r;
-  (void)row;
-#endif
-}
-
-// ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16: the same four matrices of 16-bit elements, each
-// delivered transposed: lane l receives in r[q] the elements l / 4 of rows 2 (l % 4) (low half)
-// and 2 (l % 4) + 1 (high half) of matrix q. For a BF16 operand staged with the reduction along the
-// rows (8 elements of M or N per 16-byte row), this is the MMA's fragment: a register packs the
-// two consecutive k of one row (A) or column (B).
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row V3D_MMA_LOC) {
-#if defined(__CUDA_ARCH__)
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
-#elif defined(CUEMU)
-  cuemu::detail::warp_ldmatrix(row, 4, true, r, loc);
+  cuemu::detail::warp_ldmatrix(row, 4, kTrans, r, loc);
 #else
   (void)r;
   (void)row;

@@ -546,11 +546,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<kTileN>)
       V3D_UNROLL
       for (int h = 0; h < 2; ++h) V3D_UNROLL
       for (int i = 0; i < kTcMi; ++i) {
-        tc::ldmatrix_x4_trans(a_w[h][i], tile + tc_ldmatrix_trans_a_slot(warp_m + 16 * i, lane, h));
+        tc::ldmatrix_x4<true>(a_w[h][i], tile + tc_ldmatrix_trans_a_slot(warp_m + 16 * i, lane, h));
       }
       V3D_UNROLL
       for (int j = 0; j < kNj; ++j) {
-        tc::ldmatrix_x4_trans(
+        tc::ldmatrix_x4<true>(
             b_w[j], tile + kATileFloats + tc_ldmatrix_trans_b_slot(warp_n + 8 * j, lane, kTileN));
       }
     } else {
@@ -868,15 +868,15 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
   if (temporal_conv_tc_bf16_staged(s, kPass)) {
     // BF16 copies of d_y and x after the partial sums (a multiple of 8 floats: C_out % 8 = 0).
     V3D_CHECK(workspace != nullptr, kOp << " (tensor cores, BF16 in memory): needs a workspace");
+    V3D_CHECK(fits32, kOp << " (tensor cores, BF16 in memory): " << s.batch << " x " << s.t_in
+                          << " frames of " << s.c_in << " -> " << s.c_out
+                          << " channels exceed 32-bit row indices and row sizes");
     const int64_t partials = split.splits > 1 ? split.splits * s.c_out * r : 0;
     const int64_t n_dy = s.rows() * s.c_out;
     auto* dy16 = reinterpret_cast<uint16_t*>(workspace + partials);
     uint16_t* x16 = dy16 + (n_dy + 7) / 8 * 8;
     to_bf16(kOp, d_y, n_dy, dy16, stream);
     to_bf16(kOp, x, s.batch * s.t_in * s.c_in, x16, stream);
-    V3D_CHECK(fits32, kOp << " (tensor cores, BF16 in memory): " << s.batch << " x " << s.t_in
-                          << " frames of " << s.c_in << " -> " << s.c_out
-                          << " channels exceed 32-bit row indices and row sizes");
     launch(GradT<uint16_t>{dy16, u32(s.c_out)},
            XT<uint16_t>{x16, FastDivmod(u32(t_out)), u32(s.t_in), u32(s.stride), u32(s.c_in),
                         s.dilation});

@@ -175,11 +175,7 @@ __global__ void ldmatrix_kernel(const uint4* in, const int* rows, uint4* out) {
   s[i] = in[i];
   __syncthreads();
   uint32_t r[4];
-  if constexpr (kTrans) {
-    tc::ldmatrix_x4_trans(r, &s[rows[i]]);
-  } else {
-    tc::ldmatrix_x4(r, &s[rows[i]]);
-  }
+  tc::ldmatrix_x4<kTrans>(r, &s[rows[i]]);
   out[i] = uint4{r[0], r[1], r[2], r[3]};
 }
 
