@@ -17,6 +17,9 @@
 //   relu_dropout fwd: y[i]   = keep[i] ? max(x[i], 0) * scale : 0   (x[i] > 0 ? x[i] : 0, as relu)
 //   relu_dropout bwd: d_x[i] = keep[i] && x[i] > 0 ? d_y[i] * scale : 0   (x: the forward input)
 // Both equal relu followed by dropout (and dropout_bwd followed by relu_bwd) bit for bit.
+//   relu_dropout_bf16 fwd: y16[i] = BF16(relu_dropout fwd y[i]), rounded as to_bf16 rounds
+//   (kernels/elementwise.h): the fused output stored as the BF16 training convolution that reads
+//   it keeps it, without the float32 y (its backward is relu_dropout bwd's).
 #pragma once
 
 #include "kernels/common.h"
@@ -45,6 +48,7 @@ void dropout_fwd(const DropoutArgs& args, const float* x, float* y);
 void dropout_bwd(const DropoutArgs& args, const float* d_y, float* d_x);
 void relu_dropout_fwd(const DropoutArgs& args, const float* x, float* y);
 void relu_dropout_bwd(const DropoutArgs& args, const float* x, const float* d_y, float* d_x);
+void relu_dropout_bf16_fwd(const DropoutArgs& args, const float* x, uint16_t* y);
 }  // namespace cpu
 
 namespace launch {
@@ -57,6 +61,8 @@ void relu_dropout_fwd(const DropoutArgs& args, const float* x, float* y, StreamH
 template <GpuKind G>
 void relu_dropout_bwd(const DropoutArgs& args, const float* x, const float* d_y, float* d_x,
                       StreamHandle s);
+template <GpuKind G>
+void relu_dropout_bf16_fwd(const DropoutArgs& args, const float* x, uint16_t* y, StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

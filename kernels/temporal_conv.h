@@ -226,6 +226,29 @@ struct TemporalConvBwdWeightArgs : TemporalConvShape {
   void validate(const char* op = "temporal_conv_bwd_weight") const;
 };
 
+// The BF16 passes with their activation and gradient operands already stored in BF16 (the bit
+// patterns of the values rounded as kBf16 rounds them, kernels/float_round.h): x in the forward,
+// d_y in bwd_data, both in bwd_weight; the weights stay float32 (converted per call). A training
+// step so converts each convolution's input once (for its forward and bwd_weight, and keeps it at
+// half the bytes until the backward pass) and each d_y once (for both backward passes).
+// shape.math must be kBf16. The results are bitwise those of the float32-input passes on the
+// widened values (rounding a BF16 value again changes nothing): on the CPU for every shape; on a
+// GPU where our kernels stage the pass's operands as BF16 (temporal_conv_tc_bf16_staged), the
+// BF16 operands 16-byte aligned; elsewhere the runtime widens them to float32 and runs the
+// float32-input pass (cuBLASLt, channels not multiples of 8).
+struct TemporalConvBf16Args : TemporalConvShape {
+  int64_t workspace_floats() const;
+  void validate(const char* op = "temporal_conv_bf16") const;
+};
+struct TemporalConvBwdDataBf16Args : TemporalConvShape {
+  int64_t workspace_floats() const;
+  void validate(const char* op = "temporal_conv_bwd_data_bf16") const;
+};
+struct TemporalConvBwdWeightBf16Args : TemporalConvShape {
+  int64_t workspace_floats() const;
+  void validate(const char* op = "temporal_conv_bwd_weight_bf16") const;
+};
+
 namespace cpu {
 // Algorithm of the CPU forward pass: kAuto takes Winograd where it pays (K = 3, stride 1, enough
 // channels and tiles), kDirect never, kWinograd wherever it applies at all (K = 3, stride 1; a
@@ -304,6 +327,13 @@ void temporal_conv_bwd_data(const TemporalConvShape& shape, const float* d_y, co
 // x: (B, T_in, C_in), d_y: (B, T_out, C_out) -> d_w: (C_out, C_in, K)
 void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, const float* d_y,
                               float* d_w);
+// The same with the activation and gradient operands in BF16 (TemporalConvBf16Args above).
+void temporal_conv_fwd_bf16(const TemporalConvBf16Args& shape, const uint16_t* x, const float* w,
+                            float* y);
+void temporal_conv_bwd_data_bf16(const TemporalConvBwdDataBf16Args& shape, const uint16_t* d_y,
+                                 const float* w, float* d_x);
+void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, const uint16_t* x,
+                                   const uint16_t* d_y, float* d_w);
 }  // namespace cpu
 
 namespace launch {
@@ -318,6 +348,17 @@ void temporal_conv_bwd_data(const TemporalConvBwdDataArgs& shape, const float* d
 template <GpuKind G>
 void temporal_conv_bwd_weight(const TemporalConvBwdWeightArgs& shape, const float* x,
                               const float* d_y, float* d_w, float* workspace, StreamHandle s);
+// BF16 operands; only where temporal_conv_tc_bf16_staged (an error otherwise), 16-byte aligned.
+template <GpuKind G>
+void temporal_conv_fwd_bf16(const TemporalConvBf16Args& shape, const uint16_t* x, const float* w,
+                            float* y, float* workspace, StreamHandle s);
+template <GpuKind G>
+void temporal_conv_bwd_data_bf16(const TemporalConvBwdDataBf16Args& shape, const uint16_t* d_y,
+                                 const float* w, float* d_x, float* workspace, StreamHandle s);
+template <GpuKind G>
+void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, const uint16_t* x,
+                                   const uint16_t* d_y, float* d_w, float* workspace,
+                                   StreamHandle s);
 }  // namespace launch
 
 }  // namespace v3d::kernels

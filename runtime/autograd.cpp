@@ -38,7 +38,7 @@ Var::Var(Tensor value, bool requires_grad) : node_(std::make_shared<Node>()) {
 
 const Tensor& Var::value() const {
   V3D_CHECK(defined(), "value() of an undefined Var");
-  return node_->value;
+  return value_.defined() ? value_ : node_->value;
 }
 
 const Tensor& Var::grad() const {
@@ -79,9 +79,9 @@ void Var::set_value(const Tensor& value) {
   V3D_CHECK(defined(), "set_value() of an undefined Var");
   // Any device: a checkpoint is read on the host and copied to the value's device.
   check_tensor(value, "set_value", value.defined() ? value.device() : Device::cpu(),
-               node_->value.shape(), node_->value.dtype());
+               this->value().shape(), this->value().dtype());
   // Copy rather than rebind: a parameter's value is a view into its store's flat buffer.
-  node_->value.copy_from(value);
+  this->value().copy_from(value);
 }
 
 void accumulate_grad(Node& node, const Tensor& g) {
@@ -132,9 +132,9 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 
 void Var::backward() const {
   V3D_CHECK(defined(), "backward() of an undefined Var");
-  V3D_CHECK(node_->value.numel() == 1,
-            "backward() without a seed needs a one-element value, got " << node_->value.str());
-  Tensor seed = Tensor::empty(node_->value.shape(), DType::kF32, node_->value.device());
+  const Tensor& v = value();
+  V3D_CHECK(v.numel() == 1, "backward() without a seed needs a one-element value, got " << v.str());
+  Tensor seed = Tensor::empty(v.shape(), DType::kF32, v.device());
   ops::fill_(seed, 1.0f);
   backward(seed);
 }
@@ -143,7 +143,7 @@ void Var::backward(const Tensor& d_out) const {
   V3D_CHECK(defined(), "backward() of an undefined Var");
   V3D_CHECK(node_->requires_grad, "backward() of a value that does not require a gradient");
   V3D_CHECK(!node_->freed, "backward() through a graph that was already freed by a backward pass");
-  check_tensor(d_out, "backward seed", node_->value.device(), node_->value.shape());
+  check_tensor(d_out, "backward seed", value().device(), value().shape());
   const std::vector<std::shared_ptr<Node>> order = topological_order(node_);
   // A freed intermediate would otherwise pass for a leaf and silently stop the gradient there.
   for (const auto& n : order)
@@ -188,7 +188,6 @@ void Var::backward(const Tensor& d_out) const {
 
 Var make_result(Tensor value, const char* op, const std::vector<Var>& inputs, BackwardFn backward) {
   auto node = std::make_shared<Node>();
-  node->value = std::move(value);
   node->op = op;
   bool any = false;
   for (const Var& v : inputs) any = any || v.requires_grad();
@@ -197,8 +196,10 @@ Var make_result(Tensor value, const char* op, const std::vector<Var>& inputs, Ba
     node->backward = std::move(backward);
     node->inputs.reserve(inputs.size());
     for (const Var& v : inputs) node->inputs.push_back(v.node());
+  } else {
+    node->value = value;  // no graph: the node is all there is
   }
-  return Var(std::move(node));
+  return Var(std::move(node), std::move(value));
 }
 
 namespace ag {
@@ -251,14 +252,24 @@ Var dropout(const Var& x, float p, bool training, PhiloxState& rng) {
                      });
 }
 
-Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng) {
+Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng, DType out) {
   V3D_CHECK(p >= 0.0f && p < 1.0f, "dropout probability must be in [0, 1), got " << p);
-  if (!training || p == 0.0f) return relu(x);
+  V3D_CHECK(out == DType::kF32 || out == DType::kBF16,
+            "relu_dropout: the output is f32 or bf16, not " << dtype_name(out));
+  if (out == DType::kF32 && (!training || p == 0.0f)) return relu(x);
   Tensor xv = x.value();
-  const uint64_t seed = rng.seed, offset = rng.offset;
-  rng.offset += kernels::dropout_counter_advance(xv.numel());
-  Tensor y = Tensor::empty(xv.shape(), DType::kF32, xv.device());
-  ops::relu_dropout_out(xv, y, p, seed, offset);
+  uint64_t seed = 0, offset = 0;
+  if (!training) {
+    p = 0.0f;  // relu alone: every element kept, scale 1, no mask drawn
+  } else if (p > 0.0f) {
+    seed = rng.seed, offset = rng.offset;
+    rng.offset += kernels::dropout_counter_advance(xv.numel());
+  }
+  Tensor y = Tensor::empty(xv.shape(), out, xv.device());
+  if (out == DType::kBF16)
+    ops::relu_dropout_bf16_out(xv, y, p, seed, offset);
+  else
+    ops::relu_dropout_out(xv, y, p, seed, offset);
   return make_result(y, "relu_dropout", {x},
                      [xv, p, seed, offset](const Tensor& d, const std::vector<bool>&) {
                        Tensor dx = Tensor::empty(d.shape(), DType::kF32, d.device());

@@ -30,6 +30,9 @@ struct Node {
   // overflow the stack through nested shared_ptr destructors.
   ~Node();
 
+  // Leaves (and results recorded without a graph) only. A result's value lives in the Vars that
+  // name it and in the closures that saved it, so an intermediate that no backward closure needs
+  // is freed as soon as its last Var goes, not kept until the backward pass by the graph.
   Tensor value;
   Tensor grad;              // undefined until a backward pass reaches the node
   bool grad_owned = false;  // grad may be updated in place (not shared with another node)
@@ -49,7 +52,11 @@ class Var {
  public:
   Var() = default;
   explicit Var(Tensor value, bool requires_grad = false);
+  // A handle on an existing node; its value is the node's (leaves).
   explicit Var(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+  // An op's result: its value, held by this Var rather than by the node of its graph.
+  Var(std::shared_ptr<Node> node, Tensor value)
+      : node_(std::move(node)), value_(std::move(value)) {}
 
   bool defined() const { return node_ != nullptr; }
   const Tensor& value() const;
@@ -78,6 +85,7 @@ class Var {
 
  private:
   std::shared_ptr<Node> node_;
+  Tensor value_;  // results only; a leaf's value is its node's (a parameter's is rebound there)
 };
 
 // Whether ops record graphs on this thread (true unless a NoGradGuard is alive).
@@ -118,7 +126,10 @@ Var relu(const Var& x);
 Var dropout(const Var& x, float p, bool training, PhiloxState& rng);
 // dropout(relu(x), p, training, rng) in one pass, with the same result, mask and counter advance;
 // keeps only x for the backward (the unfused pair also keeps relu's output alive).
-Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng);
+// out kBF16: the output rounded to bfloat16 in the same pass (ops::relu_dropout_bf16_out), for a
+// BF16 training convolution that keeps its input as BF16 anyway (the float32 output is never
+// written); the gradient is float32 and the same as for kF32.
+Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng, DType out = DType::kF32);
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var sum(const Var& x);
 Var mean(const Var& x);

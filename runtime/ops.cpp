@@ -77,6 +77,34 @@ void broadcast_out(const Tensor& s, float alpha, const Tensor& y) {
   run_op<op_entry::broadcast>(y.device(), args, s.f32(), y.f32());
 }
 
+void to_bf16_out(const Tensor& x, const Tensor& y) {
+  check_f32(x, "to_bf16: x");
+  check_tensor(y, "to_bf16: y", x.device(), x.shape(), DType::kBF16);
+  run_op<op_entry::to_bf16>(x.device(), kernels::ConvertArgs{x.numel()}, x.f32(), y.bf16());
+}
+
+Tensor to_bf16(const Tensor& x) {
+  check_f32(x, "to_bf16: x");
+  Tensor y = Tensor::empty(x.shape(), DType::kBF16, x.device());
+  to_bf16_out(x, y);
+  return y;
+}
+
+void from_bf16_out(const Tensor& x, const Tensor& y) {
+  V3D_CHECK(x.defined() && x.dtype() == DType::kBF16,
+            "from_bf16: x: expected bf16, got " << x.str());
+  check_tensor(y, "from_bf16: y", x.device(), x.shape());
+  run_op<op_entry::from_bf16>(x.device(), kernels::ConvertArgs{x.numel()}, x.bf16(), y.f32());
+}
+
+Tensor from_bf16(const Tensor& x) {
+  V3D_CHECK(x.defined() && x.dtype() == DType::kBF16,
+            "from_bf16: x: expected bf16, got " << x.str());
+  Tensor y = Tensor::empty(x.shape(), DType::kF32, x.device());
+  from_bf16_out(x, y);
+  return y;
+}
+
 void relu_out(const Tensor& x, const Tensor& y) {
   check_f32(x, "relu: x");
   check_same(x, y, "relu: y");
@@ -127,6 +155,14 @@ void relu_dropout_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x,
   check_same(x, d_x, "relu_dropout_bwd: d_x");
   run_op<op_entry::relu_dropout_bwd>(x.device(), kernels::DropoutArgs{x.numel(), p, seed, offset},
                                      x.f32(), d_y.f32(), d_x.f32());
+}
+
+void relu_dropout_bf16_out(const Tensor& x, const Tensor& y, float p, uint64_t seed,
+                           uint64_t offset) {
+  check_f32(x, "relu_dropout_bf16: x");
+  check_tensor(y, "relu_dropout_bf16: y", x.device(), x.shape(), DType::kBF16);
+  run_op<op_entry::relu_dropout_bf16>(x.device(), kernels::DropoutArgs{x.numel(), p, seed, offset},
+                                      x.f32(), y.bf16());
 }
 
 void matmul_out(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a, bool trans_b,

@@ -23,6 +23,13 @@ void fill_(const Tensor& t, float value);
 // Every element of y set to alpha * s, s a one-element tensor on y's device.
 void broadcast_out(const Tensor& s, float alpha, const Tensor& y);
 
+// y = x rounded to bfloat16 (kernels/elementwise.h, to_bf16: ties to even, as the tensor cores
+// round), a bf16 tensor of x's shape; and back, exactly.
+void to_bf16_out(const Tensor& x, const Tensor& y);
+Tensor to_bf16(const Tensor& x);
+void from_bf16_out(const Tensor& x, const Tensor& y);
+Tensor from_bf16(const Tensor& x);
+
 void relu_out(const Tensor& x, const Tensor& y);
 Tensor relu(const Tensor& x);
 // d_x = x > 0 ? d_y : 0
@@ -36,6 +43,9 @@ void dropout_bwd_out(const Tensor& d_y, const Tensor& d_x, float p, uint64_t see
 void relu_dropout_out(const Tensor& x, const Tensor& y, float p, uint64_t seed, uint64_t offset);
 void relu_dropout_bwd_out(const Tensor& x, const Tensor& d_y, const Tensor& d_x, float p,
                           uint64_t seed, uint64_t offset);
+// relu_dropout_out's values rounded to bfloat16 into y (a bf16 tensor of x's shape), in one pass.
+void relu_dropout_bf16_out(const Tensor& x, const Tensor& y, float p, uint64_t seed,
+                           uint64_t offset);
 
 // c = alpha * op(a) @ op(b) + beta * c for 2-D row-major a, b, c.
 void matmul_out(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a = false,

@@ -10,6 +10,7 @@
 
 #include "kernels/temporal_conv.h"
 #include "runtime/op_run.h"
+#include "runtime/ops.h"
 #include "runtime/stream.h"
 
 namespace v3d {
@@ -102,8 +103,9 @@ void check_params(const char* op, int64_t dilation, int64_t stride) {
 
 // The sizes implied by x (B, T_in, C_in) and w (C_out, C_in, K), checked against each other.
 TemporalConvShape shape_of(const char* op, const Tensor& x, const char* x_name, const Tensor& w,
-                           const char* w_name, int64_t dilation, int64_t stride) {
-  check_f32(x, x_name);
+                           const char* w_name, int64_t dilation, int64_t stride,
+                           bool x_may_be_bf16 = false) {
+  if (!x_may_be_bf16 || !x.defined() || x.dtype() != DType::kBF16) check_f32(x, x_name);
   check_f32(w, w_name);
   check_params(op, dilation, stride);
   V3D_CHECK(x.ndim() == 3, op << ": " << x_name << " must be (B, T, C_in), got " << x.str());
@@ -138,9 +140,31 @@ TemporalConvShape with_backend(TemporalConvShape s, Device device, TemporalConvP
   return s;
 }
 
-// d_y must be (B, T_out, C_out) for the shape.
+// Whether `pass` of s (math kBf16, its backend chosen) runs the op that takes its activation and
+// gradient operands in BF16 as they are: always on the CPU; on a GPU where our kernels stage BF16
+// (else the caller widens them to float32 and runs the float32-input op on the same values).
+bool bf16_direct(Device device, const TemporalConvShape& s, TemporalConvPass pass) {
+  return device.is_cpu() || kernels::temporal_conv_tc_bf16_staged(s, pass);
+}
+
+bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw()) % 16 == 0; }
+
+// A bf16 operand needs bf16 arithmetic (its values would otherwise pass for unrounded ones).
+void check_bf16_math(const char* op, const Tensor& t, const char* name, kernels::ConvMath math) {
+  V3D_CHECK(t.dtype() != DType::kBF16 || math == kernels::ConvMath::kBf16,
+            op << ": " << name << " " << t.str() << " is bf16, so the arithmetic must be bf16");
+}
+
+// t as float32: itself, or widened from bf16 into a temporary.
+Tensor as_f32(const Tensor& t) { return t.dtype() == DType::kBF16 ? ops::from_bf16(t) : t; }
+// t as bf16: itself, or rounded into a temporary.
+Tensor as_bf16(const Tensor& t) { return t.dtype() == DType::kBF16 ? t : ops::to_bf16(t); }
+
+// d_y must be (B, T_out, C_out) for the shape, float32 or (with math kBf16) bf16.
 void check_grad_out(const char* op, const Tensor& d_y, const TemporalConvShape& s, Device device) {
-  check_tensor(d_y, op, device, Shape{s.batch, s.t_out(), s.c_out});
+  check_tensor(d_y, op, device, Shape{s.batch, s.t_out(), s.c_out},
+               d_y.defined() && d_y.dtype() == DType::kBF16 ? DType::kBF16 : DType::kF32);
+  check_bf16_math(op, d_y, "d_y", s.math);
 }
 
 }  // namespace
@@ -250,7 +274,8 @@ int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int6
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
                        int64_t stride, const PreparedConv* prepared, kernels::ConvMath math,
                        const ConvEpilogueTensors* epilogue) {
-  TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
+  TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride, true);
+  check_bf16_math("temporal_conv", x, "x", math);
   s.math = math;
   check_tensor(y, "temporal_conv: y", x.device(), Shape{s.batch, s.t_out(), s.c_out});
   if (epilogue != nullptr) {
@@ -294,13 +319,20 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
     return;
   }
   s = with_backend(s, x.device(), TemporalConvPass::kForward);
-  run_op<op_entry::temporal_conv>(x.device(), s, x.f32(), w.f32(), y.f32());
+  if (x.dtype() == DType::kBF16 && bf16_direct(x.device(), s, TemporalConvPass::kForward) &&
+      aligned16(x)) {
+    run_op<op_entry::temporal_conv_bf16>(x.device(), kernels::TemporalConvBf16Args{s}, x.bf16(),
+                                         w.f32(), y.f32());
+    return;
+  }
+  const Tensor xf = as_f32(x);
+  run_op<op_entry::temporal_conv>(x.device(), s, xf.f32(), w.f32(), y.f32());
 }
 
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,
                      const PreparedConv* prepared, kernels::ConvMath math,
                      const ConvEpilogueTensors* epilogue) {
-  const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride);
+  const TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride, true);
   Tensor y = Tensor::empty({s.batch, s.t_out(), s.c_out}, DType::kF32, x.device());
   temporal_conv_out(x, w, y, dilation, stride, prepared, math, epilogue);
   return y;
@@ -334,46 +366,105 @@ void temporal_conv_bwd_data_out(const Tensor& d_y, const Tensor& w, const Tensor
   s.math = math;
   s = with_backend(s, d_x.device(), TemporalConvPass::kBackwardData);
   check_grad_out("temporal_conv_bwd_data: d_y", d_y, s, d_x.device());
+  if (d_y.dtype() == DType::kBF16 &&
+      bf16_direct(d_x.device(), s, TemporalConvPass::kBackwardData) && aligned16(d_y)) {
+    run_op<op_entry::temporal_conv_bwd_data_bf16>(
+        d_x.device(), kernels::TemporalConvBwdDataBf16Args{s}, d_y.bf16(), w.f32(), d_x.f32());
+    return;
+  }
+  const Tensor d_yf = as_f32(d_y);
   run_op<op_entry::temporal_conv_bwd_data>(d_x.device(), kernels::TemporalConvBwdDataArgs{s},
-                                           d_y.f32(), w.f32(), d_x.f32());
+                                           d_yf.f32(), w.f32(), d_x.f32());
 }
 
 void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tensor& d_w,
                                   int64_t dilation, int64_t stride, kernels::ConvMath math) {
-  TemporalConvShape s = shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride);
+  TemporalConvShape s =
+      shape_of("temporal_conv_bwd_weight", x, "x", d_w, "d_w", dilation, stride, true);
+  check_bf16_math("temporal_conv_bwd_weight", x, "x", math);
   s.math = math;
   s = with_backend(s, x.device(), TemporalConvPass::kBackwardWeight);
   check_grad_out("temporal_conv_bwd_weight: d_y", d_y, s, x.device());
+  const bool any_bf16 = x.dtype() == DType::kBF16 || d_y.dtype() == DType::kBF16;
+  if (any_bf16 && bf16_direct(x.device(), s, TemporalConvPass::kBackwardWeight)) {
+    // Both in BF16 (the float32 one rounded here, as the float32-input op would round it).
+    const Tensor x16 = as_bf16(x), d_y16 = as_bf16(d_y);
+    if (aligned16(x16) && aligned16(d_y16)) {
+      run_op<op_entry::temporal_conv_bwd_weight_bf16>(x.device(),
+                                                      kernels::TemporalConvBwdWeightBf16Args{s},
+                                                      x16.bf16(), d_y16.bf16(), d_w.f32());
+      return;
+    }
+  }
+  const Tensor xf = as_f32(x), d_yf = as_f32(d_y);
   run_op<op_entry::temporal_conv_bwd_weight>(x.device(), kernels::TemporalConvBwdWeightArgs{s},
-                                             x.f32(), d_y.f32(), d_w.f32());
+                                             xf.f32(), d_yf.f32(), d_w.f32());
+}
+
+bool temporal_conv_keeps_bf16_input(const Tensor& x, const Tensor& w, int64_t dilation,
+                                    int64_t stride) {
+  TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride, true);
+  s.math = kernels::ConvMath::kBf16;
+  const Device device = x.device();
+  for (const TemporalConvPass pass :
+       {TemporalConvPass::kForward, TemporalConvPass::kBackwardWeight})
+    if (!bf16_direct(device, with_backend(s, device, pass), pass)) return false;
+  return true;
 }
 
 }  // namespace ops
+
+namespace {
+// Whether both backward passes of s in bf16 take d_y in BF16 as it is (then converted once).
+bool shares_bf16_grad(Device device, TemporalConvShape s) {
+  s.math = kernels::ConvMath::kBf16;
+  for (const TemporalConvPass pass :
+       {TemporalConvPass::kBackwardData, TemporalConvPass::kBackwardWeight})
+    if (!bf16_direct(device, with_backend(s, device, pass), pass)) return false;
+  return true;
+}
+
+}  // namespace
 
 namespace ag {
 
 Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride,
                   kernels::ConvMath math) {
   // d_x needs only w and d_w only x: keep each input only when the other one's gradient is wanted.
-  const Tensor x_saved = w.requires_grad() ? x.value() : Tensor();
+  // In BF16 the kept x is a BF16 copy, made once and read by the forward and bwd_weight alike
+  // (ops::temporal_conv_keeps_bf16_input): half the bytes held until the backward pass, and one
+  // conversion of x per step instead of one per pass; likewise d_y for the two backward passes.
+  // The results are bitwise the same.
+  Tensor x_in = x.value();
+  if (w.requires_grad() && math == kernels::ConvMath::kBf16 && x_in.dtype() == DType::kF32 &&
+      ops::temporal_conv_keeps_bf16_input(x_in, w.value(), dilation, stride)) {
+    x_in = ops::to_bf16(x_in);
+  }
+  const Tensor x_saved = w.requires_grad() ? x_in : Tensor();
   const Tensor w_saved = x.requires_grad() ? w.value() : Tensor();
   const Shape x_shape = x.value().shape(), w_shape = w.value().shape();
   const Device device = x.value().device();
-  return make_result(ops::temporal_conv(x.value(), w.value(), dilation, stride, nullptr, math),
-                     "temporal_conv", {x, w},
-                     [x_saved, w_saved, x_shape, w_shape, device, dilation, stride, math](
-                         const Tensor& d, const std::vector<bool>& needs) {
-                       Tensor d_x, d_w;
-                       if (needs[0]) {
-                         d_x = Tensor::empty(x_shape, DType::kF32, device);
-                         ops::temporal_conv_bwd_data_out(d, w_saved, d_x, dilation, stride, math);
-                       }
-                       if (needs[1]) {
-                         d_w = Tensor::empty(w_shape, DType::kF32, device);
-                         ops::temporal_conv_bwd_weight_out(x_saved, d, d_w, dilation, stride, math);
-                       }
-                       return std::vector<Tensor>{d_x, d_w};
-                     });
+  // Both backward passes in BF16 read d_y rounded: one BF16 copy for the two where both take it.
+  const bool share_d16 =
+      math == kernels::ConvMath::kBf16 && x.requires_grad() && w.requires_grad() &&
+      shares_bf16_grad(
+          device, shape_of("temporal_conv", x_in, "x", w.value(), "w", dilation, stride, true));
+  return make_result(
+      ops::temporal_conv(x_in, w.value(), dilation, stride, nullptr, math), "temporal_conv", {x, w},
+      [x_saved, w_saved, x_shape, w_shape, device, dilation, stride, math, share_d16](
+          const Tensor& d_out, const std::vector<bool>& needs) {
+        const Tensor d = share_d16 && needs[0] && needs[1] ? ops::to_bf16(d_out) : d_out;
+        Tensor d_x, d_w;
+        if (needs[0]) {
+          d_x = Tensor::empty(x_shape, DType::kF32, device);
+          ops::temporal_conv_bwd_data_out(d, w_saved, d_x, dilation, stride, math);
+        }
+        if (needs[1]) {
+          d_w = Tensor::empty(w_shape, DType::kF32, device);
+          ops::temporal_conv_bwd_weight_out(x_saved, d, d_w, dilation, stride, math);
+        }
+        return std::vector<Tensor>{d_x, d_w};
+      });
 }
 
 }  // namespace ag

@@ -131,12 +131,24 @@ void temporal_conv_bwd_weight_out(const Tensor& x, const Tensor& d_y, const Tens
                                   int64_t dilation, int64_t stride,
                                   kernels::ConvMath math = kernels::ConvMath::kFp32);
 
+// With math kBf16 the activation and gradient operands (x of the forward and bwd_weight, d_y of
+// both backward passes) may also be bf16 tensors (DType::kBF16, as ops::to_bf16 rounds): the
+// results are bitwise those of their float32 values. The BF16-staged kernels read them as they
+// are (the CPU always; a GPU where kernels::temporal_conv_tc_bf16_staged says so and the tensors
+// are 16-byte aligned); elsewhere they are widened to float32 temporaries first.
+// Whether ag::temporal_conv in kBf16 keeps its x as BF16 (x (B, T_in, C_in), w (C_out, C_in, K)):
+// on the CPU always, on a GPU where both the forward and bwd_weight take it as it is under the
+// current backend (where they would widen it, converting would cost more than it saves).
+bool temporal_conv_keeps_bf16_input(const Tensor& x, const Tensor& w, int64_t dilation,
+                                    int64_t stride);
+
 }  // namespace v3d::ops
 
 namespace v3d::ag {
 
 // Differentiable in x and w; the backward keeps x (for d_w) and w (for d_x). math: the arithmetic
 // of all three passes (kernels/temporal_conv.h, ConvMath); the values and gradients stay float32.
+// In kBf16 the kept x is a BF16 copy where ops::temporal_conv_keeps_bf16_input says so.
 Var temporal_conv(const Var& x, const Var& w, int64_t dilation, int64_t stride,
                   kernels::ConvMath math = kernels::ConvMath::kFp32);
 

@@ -4,14 +4,36 @@
 #include <cstring>
 #include <sstream>
 
+#include "kernels/float_round.h"
 #include "runtime/allocator.h"
 #include "runtime/gpu_api.h"
 #include "runtime/stream.h"
 
 namespace v3d {
 
-size_t dtype_size(DType dtype) { return dtype == DType::kF32 ? sizeof(float) : sizeof(int32_t); }
-const char* dtype_name(DType dtype) { return dtype == DType::kF32 ? "f32" : "i32"; }
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return sizeof(float);
+    case DType::kI32:
+      return sizeof(int32_t);
+    case DType::kBF16:
+      return sizeof(uint16_t);
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return "f32";
+    case DType::kI32:
+      return "i32";
+    case DType::kBF16:
+      return "bf16";
+  }
+  return "?";
+}
 
 Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::vector<int64_t>(dims)) {}
 
@@ -146,6 +168,11 @@ int32_t* Tensor::i32() const {
   return static_cast<int32_t*>(raw());
 }
 
+uint16_t* Tensor::bf16() const {
+  V3D_CHECK(dtype_ == DType::kBF16, "expected a bf16 tensor, got " << str());
+  return static_cast<uint16_t*>(raw());
+}
+
 Tensor Tensor::view(std::initializer_list<int64_t> dims) const {
   std::vector<int64_t> d(dims);
   int infer = -1;
@@ -233,9 +260,15 @@ void Tensor::copy_from(const Tensor& src) const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  V3D_CHECK(dtype_ == DType::kF32, "to_vector of " << str());
+  V3D_CHECK(dtype_ == DType::kF32 || dtype_ == DType::kBF16, "to_vector of " << str());
   std::vector<float> out(static_cast<size_t>(numel()));
-  download(*this, out.data());
+  if (dtype_ == DType::kF32) {
+    download(*this, out.data());
+    return out;
+  }
+  std::vector<uint16_t> bits(out.size());
+  download(*this, bits.data());
+  for (size_t i = 0; i < bits.size(); ++i) out[i] = kernels::bf16_to_float(bits[i]);
   return out;
 }
 

@@ -1,6 +1,6 @@
-// Tensors: contiguous float32 or int32 arrays of up to four dimensions on a device, sharing
-// reference-counted storage. A view (reshape, or a range of rows along dimension 0) shares the
-// storage of its base and stays contiguous, so every kernel can take a raw pointer and a count.
+// Tensors: contiguous float32, int32 or bfloat16 arrays of up to four dimensions on a device,
+// sharing reference-counted storage. A view (reshape, or a range of rows along dimension 0) shares
+// the storage of its base and stays contiguous, so every kernel can take a raw pointer and a count.
 #pragma once
 
 #include <array>
@@ -14,7 +14,9 @@
 
 namespace v3d {
 
-enum class DType : uint8_t { kF32, kI32 };
+// kBF16: bfloat16 bit patterns (the upper half of a float32, kernels/float_round.h), the storage
+// of activations that only BF16 arithmetic reads (the BF16 training convolutions' saved inputs).
+enum class DType : uint8_t { kF32, kI32, kBF16 };
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 
@@ -83,6 +85,7 @@ class Tensor {
   // Typed pointers; throw when the dtype does not match. On GPU devices these are device pointers.
   float* f32() const;
   int32_t* i32() const;
+  uint16_t* bf16() const;  // bfloat16 bit patterns
   void* raw() const;
 
   // A tensor of another shape with the same elements, sharing storage; one dimension may be -1.
@@ -99,7 +102,7 @@ class Tensor {
   // respect to the host when either side is host memory.
   void copy_from(const Tensor& src) const;
 
-  std::vector<float> to_vector() const;  // f32, from any device
+  std::vector<float> to_vector() const;  // f32 (or bf16, widened exactly), from any device
   std::vector<int32_t> to_vector_i32() const;
   float item() const;  // the single element of a one-element f32 tensor
 

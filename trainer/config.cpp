@@ -742,8 +742,10 @@ const std::vector<Field>& fields() {
         "train.precision", [](auto& c) -> auto& { return c.train.precision; },
         "arithmetic of the training convolutions' forward and both backward passes: operands "
         "rounded to TF32 or BF16 and summed in float32 (tensor cores on CUDA and `emu`, rounded "
-        "copies on the CPU); weights, optimizer, activations, gradients, batch norm and the loss "
-        "stay float32 ([gpu.md](gpu.md#mixed-precision-training)). Evaluation computes in float32",
+        "copies on the CPU); weights, optimizer, gradients, batch norm and the loss stay float32, "
+        "and so do the activations except, in bf16, each convolution's input kept for its "
+        "backward pass, stored as bfloat16 ([gpu.md](gpu.md#mixed-precision-training)). "
+        "Evaluation computes in float32",
         check("`fp32`, `tf32` or `bf16`",
               [](const Checker& k, const std::string& key, const std::string& v) {
                 try {

@@ -116,14 +116,18 @@ Tensor TemporalModel::check_input(const Tensor& x, const char* form) const {
   return h;
 }
 
-Var TemporalModel::bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training) {
+Var TemporalModel::bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training,
+                                const Var* next_pointwise) {
   Var y = training && sync_bn_ != nullptr
               ? ag::sync_batch_norm(h, bn.weight, bn.bias, bn.running_mean, bn.running_var,
                                     bn_momentum_, *sync_bn_, kBnEps)
               : ag::batch_norm(h, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn_momentum_,
                                training, kBnEps);
   if (training) ++bn.num_batches_tracked;
-  return ag::relu_dropout(y, config_.dropout, training, rng);
+  const bool bf16_out =
+      next_pointwise != nullptr && conv_math_ == kernels::ConvMath::kBf16 &&
+      ops::temporal_conv_keeps_bf16_input(y.value(), next_pointwise->value(), 1, 1);
+  return ag::relu_dropout(y, config_.dropout, training, rng, bf16_out ? DType::kBF16 : DType::kF32);
 }
 
 Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool training) {
@@ -142,7 +146,7 @@ Var TemporalModel::forward_train(const Tensor& x, PhiloxState& rng, bool trainin
     const int64_t start = config_.causal ? k - 1 : k / 2;
     const Var res = ag::time_slice(h, start, k, h.value().size(1) / k);
     h = bn_relu_drop(ag::temporal_conv(h, layers_conv_[m], 1, k, math), layers_bn_[m], rng,
-                     training);
+                     training, &layers_conv_[m + 1]);
     h = bn_relu_drop(ag::temporal_conv(h, layers_conv_[m + 1], 1, 1, math), layers_bn_[m + 1], rng,
                      training);
     h = ag::add(res, h);

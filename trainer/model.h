@@ -130,7 +130,11 @@ class TemporalModel {
     int64_t num_batches_tracked = 0;
   };
 
-  Var bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training);
+  // next_pointwise (optional): the weights of the pointwise convolution that alone reads the
+  // result; in bf16 training, where that convolution keeps its input as BF16, the result is
+  // written as BF16 in the ReLU/dropout pass itself.
+  Var bn_relu_drop(const Var& h, Bn& bn, PhiloxState& rng, bool training,
+                   const Var* next_pointwise = nullptr);
   Tensor check_input(const Tensor& x, const char* form) const;
 
   TemporalModelConfig config_;

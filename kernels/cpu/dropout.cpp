@@ -5,9 +5,11 @@
 #include "kernels/dropout.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/philox_avx512.h"
 #include "kernels/dropout_mask.h"
+#include "kernels/elementwise.h"
 
 namespace v3d::kernels::cpu {
 namespace {
@@ -138,6 +140,13 @@ void relu_dropout_fwd(const DropoutArgs& a, const float* x, float* y) {
 
 void relu_dropout_bwd(const DropoutArgs& a, const float* x, const float* d_y, float* d_x) {
   apply_mask<Mode::kReluBwd>(x, d_y, d_x, a.n, a.p, a.seed, a.offset);
+}
+
+void relu_dropout_bf16_fwd(const DropoutArgs& args, const float* x, uint16_t* y) {
+  // The float32 pass, then the conversion: the same values as the fused GPU kernel.
+  std::vector<float> y32(static_cast<size_t>(args.n));
+  relu_dropout_fwd(args, x, y32.data());
+  to_bf16(ConvertArgs{args.n}, y32.data(), y);
 }
 
 }  // namespace v3d::kernels::cpu

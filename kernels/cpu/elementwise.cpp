@@ -2,11 +2,25 @@
 // split across threads with OpenMP.
 #include "kernels/elementwise.h"
 
+#include "kernels/float_round.h"
+
 namespace v3d::kernels::cpu {
 namespace {
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 16;
 }  // namespace
+
+void to_bf16(const ConvertArgs& args, const float* x, uint16_t* y) {
+  const int64_t n = args.n;
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_bits(x[i]);
+}
+
+void from_bf16(const ConvertArgs& args, const uint16_t* x, float* y) {
+  const int64_t n = args.n;
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_float(x[i]);
+}
 
 void add(const BinaryArgs& args, const float* a, const float* b, float* y) {
   const int64_t n = args.n;

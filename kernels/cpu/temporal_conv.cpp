@@ -65,6 +65,30 @@ void TemporalConvBwdWeightArgs::validate(const char* op) const {
   require_no_epilogue(*this, op);
 }
 
+namespace {
+void require_bf16(const TemporalConvShape& s, const char* op) {
+  V3D_CHECK(s.math == ConvMath::kBf16,
+            op << ": x is given in BF16, so the arithmetic must be BF16");
+}
+}  // namespace
+
+void TemporalConvBf16Args::validate(const char* op) const {
+  TemporalConvShape::validate(op);
+  require_bf16(*this, op);
+}
+
+void TemporalConvBwdDataBf16Args::validate(const char* op) const {
+  TemporalConvShape::validate(op);
+  require_no_epilogue(*this, op);
+  require_bf16(*this, op);
+}
+
+void TemporalConvBwdWeightBf16Args::validate(const char* op) const {
+  TemporalConvShape::validate(op);
+  require_no_epilogue(*this, op);
+  require_bf16(*this, op);
+}
+
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
   // Enough blocks for about two waves on a 132-SM GPU, but at least 16 reduction slices per split
   // so that the partial sums stay a small fraction of the work.
@@ -117,6 +141,28 @@ bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPa
       return shape.c_in % 8 == 0 && shape.c_out % 8 == 0;
   }
   return false;
+}
+
+// The BF16-staged workspaces less the copies of the operands given in BF16: the BF16 weights
+// (forward, bwd_data); the split's partial sums (bwd_weight). None where the launchers do not take
+// BF16 operands.
+int64_t TemporalConvBf16Args::workspace_floats() const {
+  validate();
+  if (!temporal_conv_tc_bf16_staged(*this, TemporalConvPass::kForward)) return 0;
+  return (c_out * c_in * k + 1) / 2;
+}
+
+int64_t TemporalConvBwdDataBf16Args::workspace_floats() const {
+  validate();
+  if (!temporal_conv_tc_bf16_staged(*this, TemporalConvPass::kBackwardData)) return 0;
+  return (c_out * c_in * k + 1) / 2;
+}
+
+int64_t TemporalConvBwdWeightBf16Args::workspace_floats() const {
+  validate();
+  if (!temporal_conv_tc_bf16_staged(*this, TemporalConvPass::kBackwardWeight)) return 0;
+  const TemporalConvSplit split = temporal_conv_weight_split(*this);
+  return split.splits > 1 ? split.splits * c_out * reduction() : 0;
 }
 
 int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalConvPass pass) {
@@ -767,6 +813,41 @@ void temporal_conv_bwd_weight(const TemporalConvShape& shape, const float* x, co
   g.ldc = r;
   gemm(g);
   if (shape.k != 1) weights_to_channel_major(shape, d_wp, d_w);
+}
+
+namespace {
+// x16 widened to float32: exactly the values the kBf16 passes round x to.
+std::vector<float> widened(const uint16_t* x, int64_t n) {
+  std::vector<float> r(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) r[static_cast<size_t>(i)] = bf16_to_float(x[i]);
+  return r;
+}
+}  // namespace
+
+void temporal_conv_fwd_bf16(const TemporalConvBf16Args& shape, const uint16_t* x, const float* w,
+                            float* y) {
+  shape.validate();
+  // The kBf16 pass (the float32 path on rounded copies), its operand copies the widened values.
+  const std::vector<float> xr = widened(x, shape.batch * shape.t_in * shape.c_in);
+  const std::vector<float> wr = rounded_copy(shape.math, w, shape.c_out * shape.c_in * shape.k);
+  temporal_conv_fwd(as_fp32(shape), xr.data(), wr.data(), y);
+}
+
+void temporal_conv_bwd_data_bf16(const TemporalConvBwdDataBf16Args& shape, const uint16_t* d_y,
+                                 const float* w, float* d_x) {
+  shape.validate();
+  const std::vector<float> gr = widened(d_y, shape.rows() * shape.c_out);
+  const std::vector<float> wr = rounded_copy(shape.math, w, shape.c_out * shape.c_in * shape.k);
+  temporal_conv_bwd_data(as_fp32(shape), gr.data(), wr.data(), d_x);
+}
+
+void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, const uint16_t* x,
+                                   const uint16_t* d_y, float* d_w) {
+  shape.validate();
+  const std::vector<float> xr = widened(x, shape.batch * shape.t_in * shape.c_in);
+  const std::vector<float> gr = widened(d_y, shape.rows() * shape.c_out);
+  temporal_conv_bwd_weight(as_fp32(shape), xr.data(), gr.data(), d_w);
 }
 
 }  // namespace cpu

@@ -1,5 +1,6 @@
 // CUDA backend of kernels/elementwise.h: one grid-stride kernel per arity, parameterised by a
 // functor, so every elementwise op shares the launch geometry and its checks.
+#include "kernels/cuda/mma.cuh"
 #include "kernels/elementwise.h"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
@@ -26,6 +27,12 @@ struct ScaleOp {
 struct ReluOp {
   __device__ float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
 };
+struct ToBf16Op {
+  __device__ uint16_t operator()(float x) const { return tc::to_bf16(x); }
+};
+struct FromBf16Op {
+  __device__ float operator()(uint16_t x) const { return bf16_to_float(x); }
+};
 
 // y: (n), a: (n), b: (n)
 template <class Op>
@@ -37,8 +44,8 @@ __global__ void binary_kernel(const float* __restrict__ a, const float* __restri
 }
 
 // y: (n), x: (n)
-template <class Op>
-__global__ void unary_kernel(const float* __restrict__ x, float* y, int64_t n, Op op) {
+template <class In, class Out, class Op>
+__global__ void unary_kernel(const In* __restrict__ x, Out* y, int64_t n, Op op) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     y[i] = op(x[i]);
@@ -70,13 +77,13 @@ void launch_binary(const char* name, const BinaryArgs& args, const float* a, con
   V3D_LAUNCH_CHECK(name, stream);
 }
 
-template <class Op>
-void launch_unary(const char* name, const UnaryArgs& args, const float* x, float* y, StreamHandle s,
-                  Op op) {
+template <class Args, class In, class Out, class Op>
+void launch_unary(const char* name, const Args& args, const In* x, Out* y, StreamHandle s, Op op) {
   args.validate(name);
   if (args.n == 0) return;
   auto stream = static_cast<gpu::Stream>(s);
-  GPU_LAUNCH((unary_kernel<Op>), grid_for(args.n, kThreads), kThreads, 0, stream, x, y, args.n, op);
+  GPU_LAUNCH((unary_kernel<In, Out, Op>), grid_for(args.n, kThreads), kThreads, 0, stream, x, y,
+             args.n, op);
   V3D_LAUNCH_CHECK(name, stream);
 }
 
@@ -86,6 +93,14 @@ void launch_unary(const char* name, const UnaryArgs& args, const float* x, float
 namespace v3d::kernels::launch {
 namespace impl = ::v3d::kernels::V3D_GPU_NS;
 
+template <>
+void to_bf16<V3D_GPU_KIND>(const ConvertArgs& args, const float* x, uint16_t* y, StreamHandle s) {
+  impl::launch_unary("to_bf16", args, x, y, s, impl::ToBf16Op{});
+}
+template <>
+void from_bf16<V3D_GPU_KIND>(const ConvertArgs& args, const uint16_t* x, float* y, StreamHandle s) {
+  impl::launch_unary("from_bf16", args, x, y, s, impl::FromBf16Op{});
+}
 template <>
 void add<V3D_GPU_KIND>(const BinaryArgs& args, const float* a, const float* b, float* y,
                        StreamHandle s) {

@@ -407,4 +407,29 @@ void temporal_conv_bwd_weight<V3D_GPU_KIND>(const TemporalConvBwdWeightArgs& sha
   impl::temporal_conv_sum_splits(shape, split.splits, workspace, d_w, stream);
 }
 
+template <>
+void temporal_conv_fwd_bf16<V3D_GPU_KIND>(const TemporalConvBf16Args& shape, const uint16_t* x,
+                                          const float* w, float* y, float* workspace,
+                                          StreamHandle s) {
+  shape.validate();
+  impl::temporal_conv_fwd_tc_bf16(shape, x, w, y, workspace, static_cast<gpu::Stream>(s));
+}
+
+template <>
+void temporal_conv_bwd_data_bf16<V3D_GPU_KIND>(const TemporalConvBwdDataBf16Args& shape,
+                                               const uint16_t* d_y, const float* w, float* d_x,
+                                               float* workspace, StreamHandle s) {
+  shape.validate();
+  impl::temporal_conv_bwd_data_tc_bf16(shape, d_y, w, d_x, workspace, static_cast<gpu::Stream>(s));
+}
+
+template <>
+void temporal_conv_bwd_weight_bf16<V3D_GPU_KIND>(const TemporalConvBwdWeightBf16Args& shape,
+                                                 const uint16_t* x, const uint16_t* d_y, float* d_w,
+                                                 float* workspace, StreamHandle s) {
+  shape.validate();
+  impl::temporal_conv_bwd_weight_tc_bf16(shape, x, d_y, d_w, workspace,
+                                         static_cast<gpu::Stream>(s));
+}
+
 }  // namespace v3d::kernels::launch

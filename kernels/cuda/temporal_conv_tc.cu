@@ -39,10 +39,12 @@
 // instead where their channel runs are whole 16-byte vectors: as BF16 copies read by
 // ldmatrix.trans, or as float32 (narrow tile) read one word per lane (temporal_conv_tc_layout.h).
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/temporal_conv_tc.cuh"
+#include "kernels/elementwise.h"
 #include "kernels/fast_divmod.h"
 #include "kernels/gpu/check.h"
 #include "kernels/gpu/compat.h"
@@ -719,29 +721,15 @@ int64_t whole(int64_t inner) { return (inner + kSlice - 1) / kSlice * kSlice; }
 
 namespace {
 
-constexpr int kConvertThreads = 256;
-
-// out[i] = BF16(in[i]) for the n elements of an activation or gradient, rounded as the fragments
-// of float32 operands are (cvt.rn.bf16x2).
-__global__ void to_bf16_kernel(int64_t n, const float* __restrict__ in,
-                               uint16_t* __restrict__ out) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    out[i] = tc::to_bf16(in[i]);
-  }
-}
-
 // The BF16-staged operands in the workspace (temporal_conv_tc_bf16_staged): the activation or
 // gradient operand (n_act elements) first, then the weights, 16-byte aligned.
 struct Staged16 {
   uint16_t* act;
   uint16_t* w;
 };
-// BF16(in) into out (n elements), on `stream`.
-void to_bf16(const char* op, const float* in, int64_t n, uint16_t* out, gpu::Stream stream) {
-  GPU_LAUNCH(to_bf16_kernel, grid_for(n, kConvertThreads), kConvertThreads, 0, stream, n, in, out);
-  V3D_LAUNCH_CHECK(op, stream);
+// BF16(in) into out (n elements, rounded as the fragments of float32 operands are), on `stream`.
+void to_bf16(const float* in, int64_t n, uint16_t* out, gpu::Stream stream) {
+  launch::to_bf16<V3D_GPU_KIND>(ConvertArgs{n}, in, out, stream);
 }
 
 Staged16 stage_bf16(const char* op, const TemporalConvShape& s, const float* act, int64_t n_act,
@@ -749,7 +737,7 @@ Staged16 stage_bf16(const char* op, const TemporalConvShape& s, const float* act
   V3D_CHECK(workspace != nullptr, op << " (tensor cores, BF16 in memory): needs a workspace");
   Staged16 st{reinterpret_cast<uint16_t*>(workspace), nullptr};
   st.w = st.act + (n_act + 7) / 8 * 8;
-  to_bf16(op, act, n_act, st.act, stream);
+  to_bf16(act, n_act, st.act, stream);
   temporal_conv_permute_weights(s, WeightOrder::kPyTorch,
                                 co_inner ? WeightOrder::kOutputInner : WeightOrder::kTapMajor, w,
                                 st.w, stream, op);
@@ -771,6 +759,45 @@ const float* tap_major(const char* op, const TemporalConvShape& s, const float* 
 
 }  // namespace
 
+namespace {
+
+// The BF16-staged forward on x16 and the weights already BF16 and tap-major (w16).
+void launch_fwd_staged(const TemporalConvShape& s, const uint16_t* x16, const uint16_t* w16,
+                       float* y, gpu::Stream stream) {
+  const int64_t t_out = s.t_out();
+  const TcGemm gemm{s.rows(), s.c_out, s.k, s.c_in, whole(s.c_in)};
+  launch_tc("temporal_conv_fwd", s, TemporalConvPass::kForward, gemm, 1, true,
+            FwdX<uint16_t>{x16, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in},
+            FwdW<uint16_t>{w16, s.c_in, s.k}, conv_store::Forward{y, s, t_out}, stream);
+}
+
+// The BF16 operands given (x16 and the like) must be ones the staged kernels copy by 16 bytes.
+void require_bf16_operand(const char* op, const TemporalConvShape& s, TemporalConvPass pass,
+                          const uint16_t* p, const char* name) {
+  V3D_CHECK(temporal_conv_tc_bf16_staged(s, pass),
+            op << ": " << name
+               << " in BF16 needs our BF16-staged kernels (BF16 arithmetic, the v3d backend and "
+               << (pass == TemporalConvPass::kForward        ? "C_in"
+                   : pass == TemporalConvPass::kBackwardData ? "C_out"
+                                                             : "C_in and C_out")
+               << " multiples of 8), got c_in=" << s.c_in << " c_out=" << s.c_out);
+  V3D_CHECK(reinterpret_cast<uintptr_t>(p) % 16 == 0,
+            op << ": " << name << " in BF16 must be 16-byte aligned for the kernels' copies");
+}
+
+}  // namespace
+
+void temporal_conv_fwd_tc_bf16(const TemporalConvShape& s, const uint16_t* x16, const float* w,
+                               float* y, float* workspace, gpu::Stream stream) {
+  constexpr const char* kOp = "temporal_conv_bf16";
+  require_bf16_operand(kOp, s, TemporalConvPass::kForward, x16, "x");
+  V3D_CHECK(workspace != nullptr, kOp << ": the BF16 weights need a workspace");
+  auto* w16 = reinterpret_cast<uint16_t*>(workspace);
+  temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w, w16, stream,
+                                kOp);
+  launch_fwd_staged(s, x16, w16, y, stream);
+}
+
 void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const float* w, float* y,
                           float* workspace, gpu::Stream stream) {
   const int64_t t_out = s.t_out();
@@ -779,9 +806,7 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
   if (temporal_conv_tc_bf16_staged(s, kPass)) {
     const Staged16 st = stage_bf16("temporal_conv_fwd", s, x, s.batch * s.t_in * s.c_in, w, false,
                                    workspace, stream);
-    launch_tc("temporal_conv_fwd", s, kPass, gemm, 1, true,
-              FwdX<uint16_t>{st.act, t_out, s.t_in, s.c_in, s.stride, s.dilation * s.c_in},
-              FwdW<uint16_t>{st.w, s.c_in, s.k}, conv_store::Forward{y, s, t_out}, stream);
+    launch_fwd_staged(s, st.act, st.w, y, stream);
     return;
   }
   const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
@@ -792,31 +817,19 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
             FwdW<float>{wp, s.c_in, s.k}, conv_store::Forward{y, s, t_out}, stream);
 }
 
-void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
-                               float* d_x, float* workspace, gpu::Stream stream) {
-  const int64_t t_out = s.t_out();
+namespace {
+
+// bwd_data: with disjoint windows a GEMM over d_y's rows storing each d_X_col element into its
+// d_x element (a_rows, b_rows), else the transposed convolution (a_shifted, b_taps).
+template <class RowsA, class RowsB, class ShiftedA, class TapsB>
+void launch_bwd_data(const TemporalConvShape& s, bool vec4, const RowsA& a_rows,
+                     const RowsB& b_rows, const ShiftedA& a_shifted, const TapsB& b_taps,
+                     float* d_x, gpu::Stream stream) {
   constexpr TemporalConvPass kPass = TemporalConvPass::kBackwardData;
-  const bool staged = temporal_conv_tc_bf16_staged(s, kPass);
-  Staged16 st{};
-  const float* wp = nullptr;
-  if (staged) {
-    st = stage_bf16("temporal_conv_bwd_data", s, d_y, s.rows() * s.c_out, w, true, workspace,
-                    stream);
-  } else {
-    wp = tap_major("temporal_conv_bwd_data", s, w, workspace, stream);
-  }
-  const bool vec4 = aligned4(d_y, s.c_out);
   if (s.disjoint_windows()) {
     const TcGemm gemm{s.rows(), s.reduction(), 1, s.c_out, whole(s.c_out)};
-    const conv_store::IntoInputGrad store{d_x, s, t_out};
-    if (staged) {
-      launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, true,
-                GradRows<uint16_t>{st.act, s.c_out}, GradRows<uint16_t>{st.w, s.c_out}, store,
-                stream);
-    } else {
-      launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, vec4, GradRows<float>{d_y, s.c_out},
-                WeightByInput{wp, s.c_in, s.k}, store, stream);
-    }
+    launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, vec4, a_rows, b_rows,
+              conv_store::IntoInputGrad{d_x, s, s.t_out()}, stream);
     temporal_conv_zero_unread_frames(s, d_x, stream);
     return;
   }
@@ -824,23 +837,59 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
             "temporal_conv_bwd_data (tensor cores): " << s.batch << " x " << s.t_in
                                                       << " frames exceed 32-bit row indices");
   const TcGemm gemm{s.batch * s.t_in, s.c_in, s.k, s.c_out, whole(s.c_out)};
-  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
-  const conv_store::RowMajor store{d_x, s.c_in};
-  if (staged) {
-    launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, true,
-              GradShifted<uint16_t>{st.act, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride),
-                                    s.c_out},
-              WeightTapsT{st.w, s.c_in, s.c_out}, store, stream);
-    return;
-  }
-  launch_tc(
-      "temporal_conv_bwd_data", s, kPass, gemm, 1, vec4,
-      GradShifted<float>{d_y, u32(s.t_in), u32(t_out), u32(s.dilation), u32(s.stride), s.c_out},
-      WeightTaps{wp, s.c_in, s.k}, store, stream);
+  launch_tc("temporal_conv_bwd_data", s, kPass, gemm, 1, vec4, a_shifted, b_taps,
+            conv_store::RowMajor{d_x, s.c_in}, stream);
 }
 
-void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
-                                 float* d_w, float* workspace, gpu::Stream stream) {
+// The transposed convolution's A over d_y (float32 or BF16).
+template <class T>
+GradShifted<T> shifted(const TemporalConvShape& s, const T* d_y) {
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+  return GradShifted<T>{d_y, u32(s.t_in), u32(s.t_out()), u32(s.dilation), u32(s.stride), s.c_out};
+}
+
+// The BF16-staged bwd_data on dy16 and the weights already BF16 as (K, C_in, C_out) (w16).
+void launch_bwd_data_staged(const TemporalConvShape& s, const uint16_t* dy16, const uint16_t* w16,
+                            float* d_x, gpu::Stream stream) {
+  launch_bwd_data(s, true, GradRows<uint16_t>{dy16, s.c_out}, GradRows<uint16_t>{w16, s.c_out},
+                  shifted(s, dy16), WeightTapsT{w16, s.c_in, s.c_out}, d_x, stream);
+}
+
+}  // namespace
+
+void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, const float* w,
+                               float* d_x, float* workspace, gpu::Stream stream) {
+  if (temporal_conv_tc_bf16_staged(s, TemporalConvPass::kBackwardData)) {
+    const Staged16 st = stage_bf16("temporal_conv_bwd_data", s, d_y, s.rows() * s.c_out, w, true,
+                                   workspace, stream);
+    launch_bwd_data_staged(s, st.act, st.w, d_x, stream);
+    return;
+  }
+  const float* wp = tap_major("temporal_conv_bwd_data", s, w, workspace, stream);
+  launch_bwd_data(s, aligned4(d_y, s.c_out), GradRows<float>{d_y, s.c_out},
+                  WeightByInput{wp, s.c_in, s.k}, shifted(s, d_y), WeightTaps{wp, s.c_in, s.k}, d_x,
+                  stream);
+}
+
+void temporal_conv_bwd_data_tc_bf16(const TemporalConvShape& s, const uint16_t* dy16,
+                                    const float* w, float* d_x, float* workspace,
+                                    gpu::Stream stream) {
+  constexpr const char* kOp = "temporal_conv_bwd_data_bf16";
+  require_bf16_operand(kOp, s, TemporalConvPass::kBackwardData, dy16, "d_y");
+  V3D_CHECK(workspace != nullptr, kOp << ": the BF16 weights need a workspace");
+  auto* w16 = reinterpret_cast<uint16_t*>(workspace);
+  temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kOutputInner, w, w16, stream,
+                                kOp);
+  launch_bwd_data_staged(s, dy16, w16, d_x, stream);
+}
+
+namespace {
+
+// bwd_weight from x and d_y (float32), or from x16 and dy16 (both BF16, where
+// temporal_conv_tc_bf16_staged).
+void bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
+                   const uint16_t* x16_given, const uint16_t* dy16_given, float* d_w,
+                   float* workspace, gpu::Stream stream) {
   constexpr const char* kOp = "temporal_conv_bwd_weight";
   constexpr TemporalConvPass kPass = TemporalConvPass::kBackwardWeight;
   const int64_t t_out = s.t_out(), r = s.reduction();
@@ -866,17 +915,23 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
     temporal_conv_sum_splits(s, split.splits, workspace, d_w, stream);
   };
   if (temporal_conv_tc_bf16_staged(s, kPass)) {
-    // BF16 copies of d_y and x after the partial sums (a multiple of 8 floats: C_out % 8 = 0).
-    V3D_CHECK(workspace != nullptr, kOp << " (tensor cores, BF16 in memory): needs a workspace");
+    // BF16 copies of d_y and x after the partial sums (a multiple of 8 floats: C_out % 8 = 0),
+    // unless given.
+    V3D_CHECK(dy16_given != nullptr || workspace != nullptr,
+              kOp << " (tensor cores, BF16 in memory): needs a workspace");
     V3D_CHECK(fits32, kOp << " (tensor cores, BF16 in memory): " << s.batch << " x " << s.t_in
                           << " frames of " << s.c_in << " -> " << s.c_out
                           << " channels exceed 32-bit row indices and row sizes");
-    const int64_t partials = split.splits > 1 ? split.splits * s.c_out * r : 0;
-    const int64_t n_dy = s.rows() * s.c_out;
-    auto* dy16 = reinterpret_cast<uint16_t*>(workspace + partials);
-    uint16_t* x16 = dy16 + (n_dy + 7) / 8 * 8;
-    to_bf16(kOp, d_y, n_dy, dy16, stream);
-    to_bf16(kOp, x, s.batch * s.t_in * s.c_in, x16, stream);
+    const uint16_t *dy16 = dy16_given, *x16 = x16_given;
+    if (dy16 == nullptr) {  // the float32-input pass: BF16 copies after the partial sums
+      const int64_t partials = split.splits > 1 ? split.splits * s.c_out * r : 0;
+      const int64_t n_dy = s.rows() * s.c_out;
+      auto* dy_copy = reinterpret_cast<uint16_t*>(workspace + partials);
+      uint16_t* x_copy = dy_copy + (n_dy + 7) / 8 * 8;
+      to_bf16(d_y, n_dy, dy_copy, stream);
+      to_bf16(x, s.batch * s.t_in * s.c_in, x_copy, stream);
+      dy16 = dy_copy, x16 = x_copy;
+    }
     launch(GradT<uint16_t>{dy16, u32(s.c_out)},
            XT<uint16_t>{x16, FastDivmod(u32(t_out)), u32(s.t_in), u32(s.stride), u32(s.c_in),
                         s.dilation});
@@ -891,6 +946,22 @@ void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, con
   }
   launch(GradCols{d_y, s.c_out},
          XCols{x, FastDivmod(u32(t_out)), s.t_in, s.c_in, s.stride, s.dilation});
+}
+
+}  // namespace
+
+void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
+                                 float* d_w, float* workspace, gpu::Stream stream) {
+  bwd_weight_tc(s, x, d_y, nullptr, nullptr, d_w, workspace, stream);
+}
+
+void temporal_conv_bwd_weight_tc_bf16(const TemporalConvShape& s, const uint16_t* x16,
+                                      const uint16_t* dy16, float* d_w, float* workspace,
+                                      gpu::Stream stream) {
+  constexpr const char* kOp = "temporal_conv_bwd_weight_bf16";
+  require_bf16_operand(kOp, s, TemporalConvPass::kBackwardWeight, x16, "x");
+  require_bf16_operand(kOp, s, TemporalConvPass::kBackwardWeight, dy16, "d_y");
+  bwd_weight_tc(s, nullptr, nullptr, x16, dy16, d_w, workspace, stream);
 }
 
 }  // namespace v3d::kernels::V3D_GPU_NS

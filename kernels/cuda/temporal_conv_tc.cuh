@@ -21,6 +21,18 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
 void temporal_conv_bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
                                  float* d_w, float* workspace, gpu::Stream stream);
 
+// The BF16 passes with their activation and gradient operands given in BF16 (kernels/
+// temporal_conv.h, TemporalConvBf16Args): only where temporal_conv_tc_bf16_staged, the BF16
+// operands 16-byte aligned (errors otherwise); workspace: the args' workspace_floats().
+void temporal_conv_fwd_tc_bf16(const TemporalConvShape& s, const uint16_t* x16, const float* w,
+                               float* y, float* workspace, gpu::Stream stream);
+void temporal_conv_bwd_data_tc_bf16(const TemporalConvShape& s, const uint16_t* dy16,
+                                    const float* w, float* d_x, float* workspace,
+                                    gpu::Stream stream);
+void temporal_conv_bwd_weight_tc_bf16(const TemporalConvShape& s, const uint16_t* x16,
+                                      const uint16_t* dy16, float* d_w, float* workspace,
+                                      gpu::Stream stream);
+
 // Orders of the weights' elements: PyTorch's (C_out, C_in, K), tap-major (C_out, K, C_in), and
 // (K, C_in, C_out) with the outputs innermost.
 enum class WeightOrder : uint8_t { kPyTorch, kTapMajor, kOutputInner };

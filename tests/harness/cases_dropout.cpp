@@ -1,7 +1,9 @@
-// Cases for dropout, dropout_bwd and the fused relu_dropout and relu_dropout_bwd. The
+// Cases for dropout, dropout_bwd and the fused relu_dropout, relu_dropout_bwd and
+// relu_dropout_bf16. The
 // mask is recomputed by the reference from its own Philox implementation, and outputs must match
 // the CPU backend bit for bit.
 #include "kernels/dropout.h"
+#include "kernels/float_round.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -68,6 +70,27 @@ V3D_HARNESS_CASES(cases) {
           return ag::relu_dropout(v[0], p, /*training=*/true, rng);
         };
         cases.push_back(rd);
+
+        // The same written as BF16 (widened back into the output for the comparison).
+        OpCase r16 = rd;
+        r16.op = "relu_dropout_bf16";
+        r16.run = [=](const auto& in, const auto& out) {
+          const Tensor y16 = Tensor::empty(in[0].shape(), DType::kBF16, in[0].device());
+          ops::relu_dropout_bf16_out(in[0], y16, p, seed, offset);
+          ops::from_bf16_out(y16, out[0]);
+        };
+        r16.reference = [=](const auto& in) {
+          ref::Vec y = ref::dropout(ref::relu(in[0]), p, seed, offset);
+          for (double& v : y) v = kernels::round_bf16(static_cast<float>(v));
+          return std::vector<ref::Vec>{y};
+        };
+        // Bit for bit across backends; against the reference, the float32 value's two roundings
+        // can move a value across a BF16 rounding boundary: one BF16 ulp (2^-7 relative).
+        r16.tol = {1.0 / 128, 0.0, "float32 result rounded to BF16: within one BF16 ulp"};
+        r16.forward_var = nullptr;  // relu_dropout's gradient (its grad cases)
+        r16.grad_inputs.clear();
+        r16.bytes = args.bytes() * 0.75;  // writes 2 bytes per element
+        cases.push_back(r16);
 
         // Its backward from the ReLU input x and d_y; x includes the kink itself (gradient 0).
         OpCase rb = c;

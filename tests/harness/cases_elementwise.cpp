@@ -1,6 +1,11 @@
-// Cases for add, mul, scale, fill, broadcast, relu, relu_bwd. Lengths straddle the block size
-// (256) and the vector width, include 1 and a grid-stride length past the 4096-block cap.
+// Cases for add, mul, scale, fill, broadcast, relu, relu_bwd, to_bf16, from_bf16. Lengths straddle
+// the block size (256) and the vector width, include 1 and a grid-stride length past the 4096-block
+// cap.
 #include "kernels/elementwise.h"
+
+#include <cmath>
+
+#include "kernels/float_round.h"
 #include "runtime/ops.h"
 #include "tests/harness/harness.h"
 
@@ -14,7 +19,59 @@ const Tolerance kExact{6e-8, 0.0, "one float32 operation: within half an ulp of 
 
 std::string n_param(int64_t n) { return "n=" + std::to_string(n); }
 
+// Normal values with the rounding's edge cases first: ties to even both ways (1 + 2^-8 down to 1,
+// 1 + 3 * 2^-8 up to 1 + 2^-6), a value just above a tie, a subnormal, the largest float32 that
+// rounds to a finite BF16 and negative zero.
+std::vector<float> bf16_edge_values(Rng& r, int64_t n) {
+  std::vector<float> v = random_normal(r, n);
+  const float edges[] = {1.00390625f, -1.01171875f, 1.0039063f, 1e-40f, 3.3961e38f, -0.0f};
+  for (size_t i = 0; i < std::size(edges) && i < v.size(); ++i) v[i] = edges[i];
+  return v;
+}
+
+// x16 = BF16(x) on the device, then widened back into y: to_bf16 and from_bf16 together.
+void bf16_round_trip(const Tensor& x, const Tensor& y) { ops::from_bf16_out(ops::to_bf16(x), y); }
+
+ref::Vec bf16_rounded(const ref::Vec& x) {
+  ref::Vec y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = kernels::round_bf16(static_cast<float>(x[i]));
+  return y;
+}
+
 }  // namespace
+
+V3D_HARNESS_CASES(cases) {
+  for (const int64_t n : kLengths) {
+    OpCase c;
+    c.op = "to_bf16";
+    c.params = n_param(n) + " (round trip through from_bf16; ties, a subnormal, near overflow)";
+    c.make_inputs = [n](Rng& r) { return std::vector<Input>{{{n}, bf16_edge_values(r, n)}}; };
+    c.outputs = {{n}};
+    c.run = [](const auto& in, const auto& out) { bf16_round_trip(in[0], out[0]); };
+    c.reference = [](const auto& in) { return std::vector<ref::Vec>{bf16_rounded(in[0])}; };
+    c.tol = {0.0, 0.0, "round to nearest even, bit for bit"};
+    c.bitwise_across_backends = true;
+    c.bytes = kernels::ConvertArgs{n}.bytes();
+    cases.push_back(c);
+    // from_bf16 on BF16 values of every binade from subnormal to 2^127: exact widening, so the
+    // output is the input.
+    c.op = "from_bf16";
+    c.params = n_param(n) + " (BF16 values of magnitudes 2^-133 to 2^127)";
+    c.make_inputs = [n](Rng& r) {
+      std::vector<float> v = random_normal(r, n);
+      for (size_t i = 0; i < v.size(); ++i) {
+        const int e = static_cast<int>(i % 261) - 133;
+        v[i] = kernels::round_bf16(std::ldexp(v[i], e) == 0.0f ? std::ldexp(1.0f, e)
+                                                               : std::ldexp(v[i], e));
+        if (!std::isfinite(v[i])) v[i] = 0.5f;
+      }
+      return std::vector<Input>{{{n}, v}};
+    };
+    c.reference = [](const auto& in) { return std::vector<ref::Vec>{in[0]}; };
+    c.tol = {0.0, 0.0, "widening is exact"};
+    cases.push_back(c);
+  }
+}
 
 V3D_HARNESS_CASES(cases) {
   for (const int64_t n : kLengths) {

@@ -13,6 +13,7 @@
 
 #include "kernels/float_round.h"
 #include "kernels/temporal_conv.h"
+#include "runtime/ops.h"
 #include "runtime/temporal_conv.h"
 #include "tests/harness/harness.h"
 #include "tests/reference/temporal_conv.h"
@@ -149,6 +150,35 @@ void tc_cases(std::vector<OpCase>& cases, const ConvCase* begin, const ConvCase*
                                   "x and d_y rounded as in the reference; "
                                   "each d_w element sums B*T_out exact products in float32");
     cases.push_back(bwd_weight);
+    if (!bf16) continue;
+    // The passes with their activation and gradient operands stored in BF16 (ops::to_bf16 first):
+    // the kernels that take them as they are where they stage BF16 (channels multiples of 8), the
+    // widened float32 path otherwise; the same references, as the values are those the
+    // float32-input ops round them to.
+    OpCase fwd16 = fwd;
+    fwd16.op = "temporal_conv_bf16";
+    fwd16.params += " x=bf16";
+    fwd16.run = in_tile([=](const auto& in, const auto& out) {
+      ops::temporal_conv_out(ops::to_bf16(in[0]), in[1], out[0], d.dilation, d.stride, nullptr,
+                             math);
+    });
+    cases.push_back(fwd16);
+    OpCase bwd_data16 = bwd_data;
+    bwd_data16.op = "temporal_conv_bwd_data_bf16";
+    bwd_data16.params += " d_y=bf16";
+    bwd_data16.run = in_tile([=](const auto& in, const auto& out) {
+      ops::temporal_conv_bwd_data_out(ops::to_bf16(in[0]), in[1], out[0], d.dilation, d.stride,
+                                      math);
+    });
+    cases.push_back(bwd_data16);
+    OpCase bwd_weight16 = bwd_weight;
+    bwd_weight16.op = "temporal_conv_bwd_weight_bf16";
+    bwd_weight16.params += " x=bf16 d_y=bf16";
+    bwd_weight16.run = in_tile([=](const auto& in, const auto& out) {
+      ops::temporal_conv_bwd_weight_out(ops::to_bf16(in[0]), ops::to_bf16(in[1]), out[0],
+                                        d.dilation, d.stride, math);
+    });
+    cases.push_back(bwd_weight16);
   }
 }
 

@@ -13,8 +13,10 @@
 
 #include "kernels/dropout.h"
 #include "kernels/dropout_mask.h"
+#include "runtime/allocator.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
+#include "runtime/stream.h"
 #include "tests/runtime/test_util.h"
 
 namespace v3d {
@@ -675,6 +677,30 @@ TEST_P(AutogradTest, DropoutRejectsInvalidProbability) {
   EXPECT_V3D_ERROR(ag::dropout(x, 1.0f, true, rng), "dropout probability", "[0, 1)");
   EXPECT_V3D_ERROR(ag::dropout(x, -0.1f, true, rng), "dropout probability");
   EXPECT_EQ(rng.offset, 0u);
+}
+
+// The graph does not keep results alive: an intermediate that no backward closure saved is freed
+// when its last Var goes, while one a closure saved lives until its backward has run.
+TEST_P(AutogradTest, AnIntermediateNoClosureSavedIsFreedWithItsLastVar) {
+  const Shape s{64, 64};  // 16 KiB: a multiple of every allocator's rounding
+  const int64_t bytes = s.numel() * 4;
+  Allocator& alloc = allocator_for(dev());
+  const Var x(Tensor::from_vector(test::iota_vec(s.numel()), s, dev()), true);
+  synchronize(dev());
+  alloc.empty_cache();
+  const int64_t base = alloc.stats().allocated_bytes;
+  Var z;
+  {
+    const Var y = ag::scale(x, 2.0f);  // scale saves nothing
+    z = ag::relu(y);                   // relu saves its input y
+    EXPECT_EQ(alloc.stats().allocated_bytes - base, 2 * bytes);
+  }
+  EXPECT_EQ(alloc.stats().allocated_bytes - base, 2 * bytes) << "relu's closure keeps y";
+  Var w = ag::scale(z, 3.0f);
+  z = Var();  // z's value: no closure saved it
+  EXPECT_EQ(alloc.stats().allocated_bytes - base, 3 * bytes - bytes) << "y and w remain";
+  w.backward(Tensor::from_vector(std::vector<float>(s.numel(), 1.0f), s, dev()));
+  EXPECT_EQ(x.grad().to_vector()[5], 6.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, AutogradTest, ::testing::ValuesIn(test::device_params()),

@@ -23,13 +23,7 @@ class ConvBackendTest : public test::DeviceTest {
   void TearDown() override { ops::set_conv_backend_timer({}); }
 };
 
-std::vector<float> normal(int64_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+std::vector<float> normal(int64_t n, uint64_t seed) { return test::normal_vec(n, seed); }
 
 // The three passes of a dilated conv on `device`: y, d_x, d_w (d_y = 1 + the index pattern).
 struct Results {

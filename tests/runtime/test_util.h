@@ -13,6 +13,7 @@
 #include <cstring>
 #include <functional>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,15 @@ inline ::testing::AssertionResult bitwise_equal(const std::vector<float>& a,
              << "first difference at index " << i << ": " << a[i] << " vs " << b[i];
   }
   return ::testing::AssertionSuccess();
+}
+
+// n values drawn from N(0, 1) by a generator seeded with `seed`.
+inline std::vector<float> normal_vec(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
 }
 
 // 0, 1, 2, ... n-1 as floats, offset by `start`.
