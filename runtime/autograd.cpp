@@ -228,10 +228,12 @@ Var scale(const Var& x, float alpha) {
 }
 
 Var relu(const Var& x) {
-  Tensor xv = x.value();
-  return make_result(ops::relu(xv), "relu", {x}, [xv](const Tensor& d, const std::vector<bool>&) {
-    Tensor dx = Tensor::empty(xv.shape(), DType::kF32, xv.device());
-    ops::relu_bwd_out(xv, d, dx);
+  // The output stands in for the input (y > 0 exactly where x > 0), so a caller's input that no
+  // other closure keeps is freed.
+  const Tensor y = ops::relu(x.value());
+  return make_result(y, "relu", {x}, [y](const Tensor& d, const std::vector<bool>&) {
+    Tensor dx = Tensor::empty(y.shape(), DType::kF32, y.device());
+    ops::relu_bwd_out(y, d, dx);
     return std::vector<Tensor>{dx};
   });
 }
@@ -270,10 +272,15 @@ Var relu_dropout(const Var& x, float p, bool training, PhiloxState& rng, DType o
     ops::relu_dropout_bf16_out(xv, y, p, seed, offset);
   else
     ops::relu_dropout_out(xv, y, p, seed, offset);
+  // A float32 output stands in for the input: y > 0 exactly where the element is kept and x > 0
+  // (x * scale with scale >= 1 cannot round to 0), so the backward gives the same d_x from it, and
+  // y is what the next convolution keeps anyway: the input (batch norm's output) is freed. A BF16
+  // output could round a positive value below 2^-134 to 0, so that form keeps x.
+  const Tensor saved = out == DType::kF32 ? y : xv;
   return make_result(y, "relu_dropout", {x},
-                     [xv, p, seed, offset](const Tensor& d, const std::vector<bool>&) {
+                     [saved, p, seed, offset](const Tensor& d, const std::vector<bool>&) {
                        Tensor dx = Tensor::empty(d.shape(), DType::kF32, d.device());
-                       ops::relu_dropout_bwd_out(xv, d, dx, p, seed, offset);
+                       ops::relu_dropout_bwd_out(saved, d, dx, p, seed, offset);
                        return std::vector<Tensor>{dx};
                      });
 }

@@ -125,7 +125,7 @@ Var relu(const Var& x);
 // Identity when !training or p == 0; otherwise draws a mask from `rng` and advances it.
 Var dropout(const Var& x, float p, bool training, PhiloxState& rng);
 // dropout(relu(x), p, training, rng) in one pass, with the same result, mask and counter advance;
-// keeps only x for the backward (the unfused pair also keeps relu's output alive).
+// keeps only its output for the backward (which the next op usually keeps too), not x.
 // out kBF16: the output rounded to bfloat16 in the same pass (ops::relu_dropout_bf16_out), for a
 // BF16 training convolution that keeps its input as BF16 anyway (the float32 output is never
 // written); the gradient is float32 and the same as for kF32.

@@ -680,7 +680,8 @@ TEST_P(AutogradTest, DropoutRejectsInvalidProbability) {
 }
 
 // The graph does not keep results alive: an intermediate that no backward closure saved is freed
-// when its last Var goes, while one a closure saved lives until its backward has run.
+// when its last Var goes, while one a closure saved lives until its backward has run. ReLU and
+// ReLU/dropout keep their output, not their input.
 TEST_P(AutogradTest, AnIntermediateNoClosureSavedIsFreedWithItsLastVar) {
   const Shape s{64, 64};  // 16 KiB: a multiple of every allocator's rounding
   const int64_t bytes = s.numel() * 4;
@@ -689,18 +690,30 @@ TEST_P(AutogradTest, AnIntermediateNoClosureSavedIsFreedWithItsLastVar) {
   synchronize(dev());
   alloc.empty_cache();
   const int64_t base = alloc.stats().allocated_bytes;
+  const auto held = [&] { return alloc.stats().allocated_bytes - base; };
   Var z;
   {
     const Var y = ag::scale(x, 2.0f);  // scale saves nothing
-    z = ag::relu(y);                   // relu saves its input y
-    EXPECT_EQ(alloc.stats().allocated_bytes - base, 2 * bytes);
+    z = ag::mul(y, y);                 // mul saves its inputs
+    EXPECT_EQ(held(), 2 * bytes);
   }
-  EXPECT_EQ(alloc.stats().allocated_bytes - base, 2 * bytes) << "relu's closure keeps y";
+  EXPECT_EQ(held(), 2 * bytes) << "mul's closure keeps y";
   Var w = ag::scale(z, 3.0f);
   z = Var();  // z's value: no closure saved it
-  EXPECT_EQ(alloc.stats().allocated_bytes - base, 3 * bytes - bytes) << "y and w remain";
+  EXPECT_EQ(held(), 2 * bytes) << "y and w remain";
   w.backward(Tensor::from_vector(std::vector<float>(s.numel(), 1.0f), s, dev()));
-  EXPECT_EQ(x.grad().to_vector()[5], 6.0f);
+  EXPECT_EQ(x.grad().to_vector()[5], 120.0f);  // d/dx 3 (2x)^2 = 24 x
+
+  w = Var();
+  ASSERT_EQ(held(), bytes) << "x's gradient";
+  PhiloxState rng{3, 0};
+  Var r, q;
+  {
+    const Var y = ag::scale(x, -1.0f);
+    r = ag::relu(y);
+    q = ag::relu_dropout(y, 0.25f, /*training=*/true, rng);
+  }
+  EXPECT_EQ(held(), 3 * bytes) << "relu and relu_dropout keep only their outputs";
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, AutogradTest, ::testing::ValuesIn(test::device_params()),
