@@ -785,16 +785,27 @@ void require_bf16_operand(const char* op, const TemporalConvShape& s, TemporalCo
             op << ": " << name << " in BF16 must be 16-byte aligned for the kernels' copies");
 }
 
+// The forward and bwd_data given their BF16 operand (`name`): checks it, then converts the
+// weights to BF16 into the workspace in the order the pass's staged kernel reads them (tap-major,
+// or (K, C_in, C_out) for bwd_data).
+const uint16_t* given_bf16_weights(const char* op, const TemporalConvShape& s,
+                                   TemporalConvPass pass, const uint16_t* operand, const char* name,
+                                   const float* w, float* workspace, gpu::Stream stream) {
+  require_bf16_operand(op, s, pass, operand, name);
+  V3D_CHECK(workspace != nullptr, op << ": the BF16 weights need a workspace");
+  auto* w16 = reinterpret_cast<uint16_t*>(workspace);
+  const WeightOrder order =
+      pass == TemporalConvPass::kBackwardData ? WeightOrder::kOutputInner : WeightOrder::kTapMajor;
+  temporal_conv_permute_weights(s, WeightOrder::kPyTorch, order, w, w16, stream, op);
+  return w16;
+}
+
 }  // namespace
 
 void temporal_conv_fwd_tc_bf16(const TemporalConvShape& s, const uint16_t* x16, const float* w,
                                float* y, float* workspace, gpu::Stream stream) {
-  constexpr const char* kOp = "temporal_conv_bf16";
-  require_bf16_operand(kOp, s, TemporalConvPass::kForward, x16, "x");
-  V3D_CHECK(workspace != nullptr, kOp << ": the BF16 weights need a workspace");
-  auto* w16 = reinterpret_cast<uint16_t*>(workspace);
-  temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w, w16, stream,
-                                kOp);
+  const uint16_t* w16 = given_bf16_weights("temporal_conv_bf16", s, TemporalConvPass::kForward, x16,
+                                           "x", w, workspace, stream);
   launch_fwd_staged(s, x16, w16, y, stream);
 }
 
@@ -874,12 +885,9 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
 void temporal_conv_bwd_data_tc_bf16(const TemporalConvShape& s, const uint16_t* dy16,
                                     const float* w, float* d_x, float* workspace,
                                     gpu::Stream stream) {
-  constexpr const char* kOp = "temporal_conv_bwd_data_bf16";
-  require_bf16_operand(kOp, s, TemporalConvPass::kBackwardData, dy16, "d_y");
-  V3D_CHECK(workspace != nullptr, kOp << ": the BF16 weights need a workspace");
-  auto* w16 = reinterpret_cast<uint16_t*>(workspace);
-  temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kOutputInner, w, w16, stream,
-                                kOp);
+  const uint16_t* w16 =
+      given_bf16_weights("temporal_conv_bwd_data_bf16", s, TemporalConvPass::kBackwardData, dy16,
+                         "d_y", w, workspace, stream);
   launch_bwd_data_staged(s, dy16, w16, d_x, stream);
 }
 
