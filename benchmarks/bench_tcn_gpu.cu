@@ -180,6 +180,8 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  // The Hopper tile's kernel is sm_90a code: compute capability 9.0 only.
+  const bool hopper = prop.major == 9 && prop.minor == 0;
   int clock_khz = 0;
   CHECK_CUDA(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
   // tc: ours on tensor cores (tf32 or bf16); cuDNN then runs TF32 on the float tensors.
@@ -408,12 +410,18 @@ int main(int argc, char** argv) {
                   cudnn_ms / ours_ms, gflops, 100.0 * gflops / peak_gflops, std::max(err, lt_err),
                   valid ? "" : "  INVALID");
       // TF32: our kernels in each tile (kernels/temporal_conv.h, ConvTile), each validated too;
-      // the default (above) is one of them, chosen by shape.
+      // the default (above) is one of them, chosen by shape. The Hopper tile (wgmma) where it
+      // has a kernel: the forward, on a compute capability 9.0 device.
       nlohmann::json tiles;
       if (tc) {
         const bool wide_default = v3d::kernels::temporal_conv_tc_wide(s, p.pass);
-        for (const auto& [tile, tile_name] : {std::pair{v3d::kernels::ConvTile::kNarrow, "narrow"},
-                                              std::pair{v3d::kernels::ConvTile::kWide, "wide"}}) {
+        std::vector<std::pair<v3d::kernels::ConvTile, const char*>> tile_list = {
+            {v3d::kernels::ConvTile::kNarrow, "narrow"}, {v3d::kernels::ConvTile::kWide, "wide"}};
+        if (hopper && p.pass == v3d::kernels::TemporalConvPass::kForward &&
+            v3d::kernels::temporal_conv_wgmma_shape(s)) {
+          tile_list.emplace_back(v3d::kernels::ConvTile::kHopper, "hopper");
+        }
+        for (const auto& [tile, tile_name] : tile_list) {
           ours_shape.tile = tile;
           p.ours();
           CHECK_CUDA(cudaStreamSynchronize(stream));
@@ -421,7 +429,8 @@ int main(int argc, char** argv) {
           const bool tile_valid = tile_err < tolerance;
           all_valid = all_valid && tile_valid;
           const float tile_ms = time_ms(stream, reps, p.ours);
-          const bool is_default = (tile == v3d::kernels::ConvTile::kWide) == wide_default;
+          const bool is_default = tile != v3d::kernels::ConvTile::kHopper &&
+                                  (tile == v3d::kernels::ConvTile::kWide) == wide_default;
           std::printf("%-18s %-10s %9.3f  ours in the %s tile%s: %.2fx cuDNN, %.2fx cuBLASLt%s\n",
                       "", "", tile_ms, tile_name, is_default ? " (the default here)" : "",
                       cudnn_ms / tile_ms, lt_ms / tile_ms, tile_valid ? "" : "  INVALID");

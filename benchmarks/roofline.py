@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static roofline of v3d's CUDA kernels, from their SASS and resource usage (no GPU needed).
 
-For each kernel of the given object files, for one architecture (sm_90 by default: H100/H200):
+For each kernel of the given object files, for one architecture (sm_90a by default: H100/H200):
 registers, shared memory, the occupancy they allow, and the kernel's hot loop (the smallest loop
 holding nearly all of its math instructions), whose instruction mix bounds how much of the
 device's peak the kernel can reach:
@@ -11,9 +11,10 @@ device's peak the kernel can reach:
     math    = FFMA count (FP32: one warp FFMA per scheduler and clock at peak), or
               4 clocks per HMMA (TF32 m16n8k8 and BF16 m16n8k16 both reach the tensor cores'
               peak at one per 4 clocks per scheduler on sm_90: 2048 TF32 / 4096 BF16 flops
-              per clock per SM)
+              per clock per SM); an HGMMA (wgmma, a warp's quarter of a 64 x N x K
+              warpgroup product) takes its flops / 512 (TF32) or / 1024 (BF16) clocks
     shared  = shared-memory bytes the warp loads and stores / 32 (128 bytes per clock per SM,
-              shared by four schedulers)
+              shared by four schedulers), wgmma's operand reads from shared memory included
   predicted fraction of peak = math / max(issue, math, shared).
 
 Instructions in the loop's bookkeeping regions (a range a conditional forward branch skips that
@@ -27,7 +28,7 @@ than the tensor cores' peak on sm_90 (wgmma is the instruction that does). The S
 `cuobjdump -sass` (nvdisasm behind it) and `--dump-resource-usage`; block sizes from the PTX's
 `.maxntid` (kernels without __launch_bounds__ report no occupancy).
 
-  python3 benchmarks/roofline.py [--arch sm_90] [--markdown] OBJECT...
+  python3 benchmarks/roofline.py [--arch sm_90a] [--markdown] OBJECT...
 The tools come from PATH or CUOBJDUMP; benchmarks/run_roofline installs them (PyPI) and runs this.
 """
 
@@ -52,7 +53,10 @@ FFMA_FLOPS = 2 * 32
 HMMA_FLOPS = {"1688.F32.TF32": 2 * 16 * 8 * 8, "16816.F32.BF16": 2 * 16 * 8 * 16,
               "16816.F32": 2 * 16 * 8 * 16}
 
-INSTR = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)\s*([^;]*);")
+# HGMMA.64x128x8.F32.TF32: one warp's quarter of a wgmma.
+HGMMA_SHAPE = re.compile(r"^HGMMA\.(\d+)x(\d+)x(\d+)\.")
+
+INSTR = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P\w+\s+)?([A-Z][A-Za-z0-9_.]*)\s*([^;]*);")
 FUNCTION = re.compile(r"^\s*Function : (\S+)")
 RESOURCE_FUNCTION = re.compile(r"^\s*Function (\S+):")
 RESOURCE = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
@@ -143,6 +147,12 @@ def loops(kernel):
 def shared_bytes_per_thread(ins):
     """Bytes one thread moves through shared memory with this instruction (0 for others)."""
     op = ins.opcode.split(".")
+    m = HGMMA_SHAPE.match(ins.opcode)
+    if m:
+        # wgmma with both operands in shared memory: a warp's quarter reads its 16 rows of A and a
+        # quarter of B (N rows), 32 bytes of each (k8 TF32, k16 BF16): (16 + N / 4) * 32 bytes,
+        # assuming the warpgroup reads B once.
+        return 16 + int(m.group(2)) // 4
     if op[0] not in ("LDS", "STS", "LDSM"):
         return 0
     if op[0] == "LDSM":  # ldmatrix .x1/.x2/.x4: one 4-byte register per thread per matrix
@@ -158,7 +168,25 @@ def shared_bytes_per_thread(ins):
     return width // 8
 
 
+def hgmma_flops(ins):
+    m = HGMMA_SHAPE.match(ins.opcode)
+    if not m:
+        return 0
+    return 2 * int(m.group(1)) * int(m.group(2)) * int(m.group(3)) // 4
+
+
+def tensor_clocks(ins):
+    """Clocks of one scheduler's share of the tensor cores an MMA instruction takes at peak."""
+    if ins.opcode.startswith("HMMA"):
+        return 4
+    if ins.opcode.startswith("HGMMA"):
+        return hgmma_flops(ins) // (512 if "TF32" in ins.opcode else 1024)
+    return 0
+
+
 def hmma_flops(ins):
+    if ins.opcode.startswith("HGMMA"):
+        return hgmma_flops(ins)
     if not ins.opcode.startswith("HMMA"):
         return 0
     mods = ins.opcode[len("HMMA."):]
@@ -169,7 +197,7 @@ def hmma_flops(ins):
 
 
 # Opcodes that do a loop's work or order it: math, memory accesses, barriers.
-WORK = {"FFMA", "HMMA", "LDS", "STS", "LDSM", "LDG", "STG", "LD", "ST", "LDGSTS", "ATOM", "ATOMS",
+WORK = {"FFMA", "HMMA", "HGMMA", "LDS", "STS", "LDSM", "LDG", "STG", "LD", "ST", "LDGSTS", "ATOM", "ATOMS",
         "RED", "BAR", "DEPBAR", "LDGDEPBAR", "UBLKCP", "UTMALDG"}
 
 
@@ -201,13 +229,14 @@ class LoopMix:
     end: int
     instructions: int  # per iteration: the body less its bookkeeping regions
     ffma: int
-    hmma: int
+    hmma: int  # tensor-core instructions: HMMA (mma.sync) and HGMMA (wgmma)
     shared_bytes_per_warp: int
     global_loads: int
     async_copies: int
     barriers: int
     flops_per_warp: int
     bookkeeping: int = 0  # instructions in bookkeeping_regions, not counted per iteration
+    tensor_clocks: int = 0  # the tensor-core instructions' clocks at peak
 
 
 def mix(kernel, start, end):
@@ -218,14 +247,15 @@ def mix(kernel, start, end):
     return LoopMix(
         start, end, len(body) - cold,
         ffma=sum(1 for o in op0 if o == "FFMA"),
-        hmma=sum(1 for o in op0 if o == "HMMA"),
+        hmma=sum(1 for o in op0 if o in ("HMMA", "HGMMA")),
         shared_bytes_per_warp=32 * sum(shared_bytes_per_thread(i) for i in body),
         global_loads=sum(1 for o in op0 if o in ("LDG", "LD")),
         async_copies=sum(1 for o in op0 if o in ("LDGSTS", "UBLKCP", "UTMALDG")),
         barriers=sum(1 for o in op0 if o == "BAR"),
         flops_per_warp=sum(FFMA_FLOPS if o == "FFMA" else hmma_flops(i)
                            for o, i in zip(op0, body)),
-        bookkeeping=cold)
+        bookkeeping=cold,
+        tensor_clocks=sum(tensor_clocks(i) for i in body))
 
 
 def hot_loop(kernel):
@@ -242,7 +272,7 @@ def hot_loop(kernel):
 def predicted_fraction(m):
     """(fraction of the math pipe's peak, what bounds it) for a loop's mix."""
     if m.hmma > 0:
-        math_clocks, pipe = 4 * m.hmma, "tensor"
+        math_clocks, pipe = m.tensor_clocks, "tensor"
     else:
         math_clocks, pipe = m.ffma, "fp32"
     shared_clocks = m.shared_bytes_per_warp * 4 / SMEM_BYTES_PER_CLOCK
@@ -334,7 +364,7 @@ def report(rows, arch, markdown):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("objects", nargs="+", help="CUDA object files (.cu.o) or fatbinaries")
-    ap.add_argument("--arch", default="sm_90")
+    ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("--markdown", action="store_true", help="a Markdown table")
     ap.add_argument("--kernels", default="", help="only kernels whose name matches this regex")
     ap.add_argument("--math-only", action="store_true",

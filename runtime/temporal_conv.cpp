@@ -184,6 +184,8 @@ std::string ConvAlgo::str() const {
       return "v3d narrow";
     case ConvTile::kWide:
       return "v3d wide";
+    case ConvTile::kHopper:
+      return "v3d hopper";
     case ConvTile::kDefault:
       break;
   }
@@ -233,7 +235,9 @@ ConvAlgo conv_algo_for(Device device, const TemporalConvShape& shape, TemporalCo
     if (it != state.choices.end()) return it->second.first;
     timer = state.timer ? state.timer : ConvBackendTimer(default_timer);
   }
-  // The candidates: our float32 kernel has one tile, the tensor-core kernels two.
+  // The candidates: our float32 kernel has one tile, the tensor-core kernels two. Not the Hopper
+  // tile: auto times but does not check results, and that kernel has not yet run on a GPU (it
+  // joins once a device check has validated it; docs/gpu.md, "The Hopper tile: wgmma").
   std::vector<ConvAlgo> candidates;
   if (shape.math == kernels::ConvMath::kFp32) {
     candidates.push_back({ConvBackend::kV3d, ConvTile::kDefault});

@@ -64,7 +64,7 @@ struct ConvAlgo {
   kernels::ConvBackend backend = kernels::ConvBackend::kV3d;
   kernels::ConvTile tile = kernels::ConvTile::kDefault;
   bool operator==(const ConvAlgo&) const = default;
-  std::string str() const;  // "v3d", "v3d narrow", "v3d wide", "cublaslt"
+  std::string str() const;  // "v3d", "v3d narrow", "v3d wide", "v3d hopper", "cublaslt"
 };
 
 // kAuto's measurement: milliseconds `algo` takes for `pass` of `shape` on `device`. The default

@@ -110,7 +110,9 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
 }
 
 bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass) {
-  if (shape.tile != ConvTile::kDefault) return shape.tile == ConvTile::kWide;
+  if (shape.tile == ConvTile::kNarrow || shape.tile == ConvTile::kWide) {
+    return shape.tile == ConvTile::kWide;
+  }
   constexpr int64_t kTileM = kTcTileM, kWideN = kTcWideTileN, kMinBlocks = 264;
   const auto tiles = [](int64_t n, int64_t tile) { return (n + tile - 1) / tile; };
   int64_t m = 0, n = 0, splits = 1;  // the pass's GEMM (kernels/cuda/temporal_conv_tc.cu)
@@ -128,6 +130,11 @@ bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass
       break;
   }
   return tiles(m, kTileM) * tiles(n, kWideN) * splits >= kMinBlocks;
+}
+
+bool temporal_conv_wgmma_shape(const TemporalConvShape& shape) {
+  if (shape.backend != ConvBackend::kV3d || shape.math == ConvMath::kFp32) return false;
+  return shape.c_in % (shape.math == ConvMath::kBf16 ? 64 : 32) == 0;
 }
 
 bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPass pass) {

@@ -764,6 +764,10 @@ namespace {
 // The BF16-staged forward on x16 and the weights already BF16 and tap-major (w16).
 void launch_fwd_staged(const TemporalConvShape& s, const uint16_t* x16, const uint16_t* w16,
                        float* y, gpu::Stream stream) {
+  if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, x16, w16)) {
+    temporal_conv_fwd_wgmma(s, x16, w16, y, stream);
+    return;
+  }
   const int64_t t_out = s.t_out();
   const TcGemm gemm{s.rows(), s.c_out, s.k, s.c_in, whole(s.c_in)};
   launch_tc("temporal_conv_fwd", s, TemporalConvPass::kForward, gemm, 1, true,
@@ -821,6 +825,10 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
     return;
   }
   const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
+  if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, x, wp)) {
+    temporal_conv_fwd_wgmma(s, x, wp, y, stream);
+    return;
+  }
   // x and wp both take 16-byte copies or both 4-byte ones (their runs are C_in long).
   const bool vec4 = aligned4(x, s.c_in) && aligned4(wp, s.c_in);
   launch_tc("temporal_conv_fwd", s, kPass, gemm, 1, vec4,

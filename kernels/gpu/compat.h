@@ -99,6 +99,12 @@ inline const char* GetErrorString(Error error) { return cudaGetErrorString(error
 inline Error GetDeviceCount(int* count) { return cudaGetDeviceCount(count); }
 inline Error SetDevice(int device) { return cudaSetDevice(device); }
 inline Error GetDevice(int* device) { return cudaGetDevice(device); }
+inline Error DeviceComputeCapability(int device, int* major, int* minor) {
+  Error e = cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device);
+  return e;
+}
 inline Error MemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaMemGetInfo(free_bytes, total_bytes);
 }

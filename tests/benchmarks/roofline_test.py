@@ -133,6 +133,26 @@ class RooflineTest(unittest.TestCase):
         self.kernels[1].threads = 0
         self.assertIsNone(roofline.occupancy(self.kernels[1]))
 
+    def test_hgmma_is_a_warpgroup_product(self):
+        # A wgmma loop: 4 HGMMA.64x128x8 TF32 (a warp's quarter: 2 * 64 * 128 * 8 / 4 = 32768 flops,
+        # 64 clocks at 512 TF32 flops per scheduler and clock) and 2 of BF16 64x128x16 (65536
+        # flops, 64 clocks at 1024), 8 instructions in all; each reads (16 + 128 / 4) * 32 = 1536
+        # bytes of shared memory per warp: 6 * 1536 * 4 / 128 = 288 clocks; bound by the tensor
+        # cores, 384 clocks.
+        body = [line(0x00, "WARPGROUP.ARRIVE")]
+        body += [line(0x10 * (i + 1), "HGMMA.64x128x8.F32.TF32 R24, gdesc[UR4], R24, gsb0")
+                 for i in range(4)]
+        body += [line(0x50 + 0x10 * i, "HGMMA.64x128x16.F32.BF16 R88, gdesc[UR8], R88, gsb0")
+                 for i in range(2)]
+        body += [line(0x70, "BRA 0x0", "@P0"), line(0x80, "EXIT")]
+        wg = roofline.parse_sass("\t\tFunction : wg\n" + "\n".join(body))[0]
+        m = roofline.hot_loop(wg)
+        self.assertEqual((m.start, m.end, m.instructions, m.hmma), (0x00, 0x70, 8, 6))
+        self.assertEqual(m.flops_per_warp, 4 * 32768 + 2 * 65536)
+        self.assertEqual(m.tensor_clocks, 4 * 64 + 2 * 64)
+        self.assertEqual(m.shared_bytes_per_warp, 6 * 1536)
+        self.assertEqual(roofline.predicted_fraction(m), (1.0, "tensor", "math"))
+
     def test_shared_widths(self):
         def width(op):
             return roofline.shared_bytes_per_thread(roofline.Instruction(0, op, ""))

@@ -12,27 +12,12 @@
 #include "kernels/common.h"
 #include "kernels/gpu/compat.h"
 #include "tests/emu/emutest_kernels.h"
+#include "tests/emu/fault_util.h"
 
 namespace v3d::emutest {
 namespace {
 
 namespace dev = emu;
-
-// The fault message of fn(), or "" when it completed; also checks the sticky error it left.
-std::string fault_of(void (*fn)()) {
-  std::string message;
-  try {
-    fn();
-  } catch (const cuemu::KernelFault& e) {
-    message = e.what();
-    EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kLaunchFailure);
-  }
-  return message;
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // Restores the seed a test changed (ctest also runs this binary with CUEMU_SEED=1).
 // These tests run order-dependent kernels on purpose, which race mode would stop at the race.

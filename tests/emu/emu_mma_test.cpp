@@ -16,6 +16,9 @@
 #include "kernels/float_round.h"
 #include "kernels/gpu/compat.h"
 #include "tests/emu/emutest_kernels.h"
+#if !V3D_EMUTEST_CUDA
+#include "tests/emu/fault_util.h"
+#endif
 
 namespace v3d::emutest {
 namespace {
@@ -439,21 +442,6 @@ TEST_F(TensorCores, LdmatrixTransDeliversTheTransposedElements) {
 }
 
 #if !V3D_EMUTEST_CUDA
-// The fault message of fn(), or "" when it completed.
-std::string fault_of(void (*fn)()) {
-  try {
-    fn();
-  } catch (const cuemu::KernelFault& e) {
-    EXPECT_EQ(gpu::GetLastError(), cuemu::ErrorCode::kLaunchFailure);
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
 TEST(TensorCoreFaults, MmaNeedsTheWholeWarp) {
   std::string m = fault_of(dev::mma_partial_warp);
   EXPECT_TRUE(contains(m, "mma.sync")) << m;

@@ -38,6 +38,15 @@ struct ByValueParams {
   int b;
 };
 
+// How a wgmma test stages its operands (kernels/cuda/wgmma.cuh): mode 0 no swizzle, with the
+// leading (k halves) and stride (8-row groups) byte offsets of A and B; modes 1, 2, 3 the 128-,
+// 64- and 32-byte swizzles with 8-row groups sbo apart and the k-step at byte 32 * kk of the row.
+struct WgmmaLayout {
+  int mode;
+  uint32_t lbo_a, sbo_a, lbo_b, sbo_b;
+  int kk;
+};
+
 namespace emu {
 #include "tests/emu/emutest_launchers.inc"
 }  // namespace emu

@@ -298,6 +298,20 @@ V3D_HARNESS_CASES(cases) {
       {{2, 30, 136, 136, 3, 2, 1}, "dilation 2, 136 -> 136 channels (BF16 staged), partial tiles"},
       {{10, 102, 8, 16, 3, 1, 1}, "8-channel runs (BF16 staged), 1000 rows in 4 splits of 256"},
   };
+  // The Hopper tile (ConvTile::kHopper: the forward on wgmma, 128 x 128 outputs per block of two
+  // warpgroups, k-tiles of 32 TF32 or 64 BF16 channels): partial row and column tiles, two and
+  // three column tiles, several row tiles, strided, dilated and pointwise, reductions of one to
+  // twelve k-tiles; and channels that fit TF32's k-tile but not BF16's (which runs the default
+  // tile, as every backward pass does).
+  const ConvCase tc_hopper_shapes[] = {
+      {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
+      {{2, 30, 128, 136, 3, 2, 1}, "dilation 2, 128 -> 136 channels: two column tiles"},
+      {{3, 67, 64, 260, 3, 1, 1}, "195 rows, 260 channels: 2 x 3 tiles"},
+      {{2, 27, 128, 48, 1, 1, 1}, "pointwise"},
+      {{1, 235, 64, 40, 3, 9, 1}, "dilation 9, 217 rows"},
+      {{2, 20, 32, 40, 3, 1, 3}, "32 channels: TF32's k-tile (BF16 runs the default tile)"},
+      {{2, 30, 96, 70, 3, 3, 1}, "96 channels: three TF32 k-tiles per tap"},
+  };
   struct TileGroup {
     kernels::ConvTile tile;
     const char* suffix;
@@ -307,7 +321,9 @@ V3D_HARNESS_CASES(cases) {
   const TileGroup groups[] = {
       {kernels::ConvTile::kDefault, "", std::begin(tc_shapes), std::end(tc_shapes)},
       {kernels::ConvTile::kWide, " tile=wide", std::begin(tc_wide_shapes),
-       std::end(tc_wide_shapes)}};
+       std::end(tc_wide_shapes)},
+      {kernels::ConvTile::kHopper, " tile=hopper", std::begin(tc_hopper_shapes),
+       std::end(tc_hopper_shapes)}};
   for (const TileGroup& group : groups) {
     for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
       tc_cases(cases, group.begin, group.end, math, group.tile, group.suffix);
@@ -411,6 +427,7 @@ V3D_HARNESS_CASES(cases) {
     kernels::ConvMath math;
     bool lt;
     const char* why;
+    kernels::ConvTile tile = kernels::ConvTile::kDefault;
   };
   const EpilogueCase epilogue_shapes[] = {
       {{2, 40, 48, 48, 3, 9, 1}, 44, 11, kernels::ConvMath::kFp32, false, "dilated block conv"},
@@ -420,12 +437,27 @@ V3D_HARNESS_CASES(cases) {
       {{2, 27, 64, 48, 1, 1, 1}, 30, 3, kernels::ConvMath::kBf16, false, "tensor cores bf16"},
       {{2, 40, 48, 48, 3, 9, 1}, 44, 11, kernels::ConvMath::kFp32, true, "cuBLASLt dilated"},
       {{2, 25, 9, 10, 5, 1, 5}, 5, 0, kernels::ConvMath::kFp32, true, "cuBLASLt strided K=5"},
+      {{2, 40, 64, 130, 3, 9, 1},
+       44,
+       11,
+       kernels::ConvMath::kTf32,
+       false,
+       "tensor cores tf32, tile=hopper",
+       kernels::ConvTile::kHopper},
+      {{2, 27, 128, 48, 1, 1, 1},
+       30,
+       3,
+       kernels::ConvMath::kBf16,
+       false,
+       "tensor cores bf16, tile=hopper",
+       kernels::ConvTile::kHopper},
   };
   for (const EpilogueCase& ec : epilogue_shapes) {
     const ref::ConvDims d = ec.d;
     const int64_t t_out = d.t_out(), t_res = ec.t_res, offset = ec.offset;
     const kernels::ConvMath math = ec.math;
     const bool lt = ec.lt;
+    const kernels::ConvTile tile = ec.tile;
     const Shape x_shape{d.batch, d.t_in, d.c_in}, w_shape{d.c_out, d.c_in, d.k},
         r_shape{d.batch, t_res, d.c_out};
     OpCase fwd = conv_forward_case(
@@ -439,6 +471,7 @@ V3D_HARNESS_CASES(cases) {
     fwd.run = [=](const auto& in, const auto& out) {
       const ops::ConvBackendGuard backend(lt ? ops::ConvBackendChoice::kCublasLt
                                              : ops::ConvBackendChoice::kV3d);
+      const ops::ConvTileGuard tile_guard(tile);
       ops::ConvEpilogueTensors e;
       e.bias = in[2];
       e.relu = true;

@@ -44,6 +44,7 @@ const ConvSizes kShapes[] = {
     {2, 27, 20, 16, 3, 1, 3, "staged bwd_data, the forward and bwd_weight widened (C_in = 20)"},
     {3, 27, 34, 37, 3, 1, 3, "expand conv 34 -> 37: all widened"},
     {10, 102, 8, 16, 3, 1, 1, "bwd_weight of 1000 rows in splits"},
+    {2, 27, 64, 40, 3, 1, 3, "64 channels: the Hopper tile's BF16 forward (wgmma)"},
 };
 
 // y and d_w from x (float32) and from to_bf16(x), in bf16 arithmetic.
@@ -76,7 +77,8 @@ void expect_same_as_float_input(Device device, const ConvSizes& c) {
 }
 
 TEST_P(ConvBf16Input, GivesTheFloatInputResultsBitForBitInEveryTile) {
-  for (const ConvTile tile : {ConvTile::kDefault, ConvTile::kNarrow, ConvTile::kWide}) {
+  for (const ConvTile tile :
+       {ConvTile::kDefault, ConvTile::kNarrow, ConvTile::kWide, ConvTile::kHopper}) {
     const ops::ConvTileGuard guard(tile);
     for (const ConvSizes& c : kShapes) expect_same_as_float_input(dev(), c);
   }

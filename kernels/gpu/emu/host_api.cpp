@@ -689,6 +689,13 @@ Error SetDevice(int device) {
   return kSuccess;
 }
 
+Error DeviceComputeCapability(int device, int* major, int* minor) {
+  if (device < 0 || device >= registry().device_count) return fail(ErrorCode::kInvalidDevice);
+  *major = 9;
+  *minor = 0;
+  return kSuccess;
+}
+
 Error GetDevice(int* device) {
   if (device == nullptr) return fail(ErrorCode::kInvalidValue);
   *device = t_device;

@@ -70,6 +70,9 @@ const char* GetErrorString(Error error);
 Error GetDeviceCount(int* count);
 Error SetDevice(int device);
 Error GetDevice(int* device);
+// A device's compute capability: the emulated devices implement sm_90a's instructions (wgmma
+// among them), so 9.0.
+Error DeviceComputeCapability(int device, int* major, int* minor);
 Error MemGetInfo(size_t* free_bytes, size_t* total_bytes);
 // Copies into a __constant__ or __device__ variable (which is plain host memory here).
 Error MemcpyToSymbolBytes(void* symbol, const void* src, size_t bytes, size_t offset);

@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/context/fiber.hpp>
 #include <boost/context/stack_context.hpp>
 #include <cstdlib>
 #include <deque>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -72,6 +74,21 @@ struct AsyncCopy {
   uintptr_t pc;  // the issuing code, for reports
 };
 
+// The shared-memory operand bytes one wgmma read at issue (16-byte chunks at host addresses),
+// compared again when a wait completes it: the op may read them at any time until then.
+struct WgmmaSnapshot {
+  std::vector<const std::byte*> chunks;
+  std::vector<std::array<std::byte, 16>> bytes;
+  std::string at;  // "wgmma.mma_async (file:line)"
+};
+
+// One lane's in-flight wgmma: its registers and the values they receive when a wait completes it.
+struct WgmmaPending {
+  float* d;
+  std::vector<float> result;
+  std::shared_ptr<const WgmmaSnapshot> snap;
+};
+
 struct Lane {
   bctx::fiber fiber;  // the lane while it is suspended
   bctx::fiber sched;  // the scheduler while the lane runs
@@ -102,6 +119,30 @@ struct Lane {
     size_t n = async_open.size();
     for (const auto& g : async_groups) n += g.size();
     return n;
+  }
+  // wgmma state: fenced since the last wait, shared-memory writes since the last
+  // fence.proxy.async, and the ops in flight (uncommitted, then committed groups, oldest first).
+  bool wg_fenced = false;
+  bool smem_unfenced = false;
+  std::vector<WgmmaPending> wg_open;
+  std::deque<std::vector<WgmmaPending>> wg_groups;
+  size_t wgmma_pending() const {
+    size_t n = wg_open.size();
+    for (const auto& g : wg_groups) n += g.size();
+    return n;
+  }
+  // The value register d will hold when the ops in flight complete (the newest op writing it),
+  // or null when none writes it.
+  const WgmmaPending* wgmma_writing(const float* d) const {
+    for (auto it = wg_open.rbegin(); it != wg_open.rend(); ++it) {
+      if (it->d == d) return &*it;
+    }
+    for (auto g = wg_groups.rbegin(); g != wg_groups.rend(); ++g) {
+      for (auto it = g->rbegin(); it != g->rend(); ++it) {
+        if (it->d == d) return &*it;
+      }
+    }
+    return nullptr;
   }
 };
 
@@ -352,6 +393,7 @@ struct Executor {
   bool interleave = false;    // seed mode: threads may be preempted at loads and stores
   // Static shared memory the running block declared so far: (start, bytes).
   std::vector<std::pair<std::byte*, size_t>> static_shared;
+  std::vector<uint64_t> wg_issued;  // wgmma ops issued per warp of the running block
   Checker check;
 
   ~Executor() { std::free(smem); }
@@ -416,6 +458,8 @@ const char* op_name(CollectiveOp op) {
       return "mma.sync";
     case CollectiveOp::kLdMatrix:
       return "ldmatrix.sync";
+    case CollectiveOp::kWgmma:
+      return "wgmma.mma_async";
   }
   return "?";
 }
@@ -886,6 +930,7 @@ void check_access(Executor& ex, uintptr_t a, size_t n, Access kind, uintptr_t pc
       return;
     }
   }
+  if (shared && kind != Access::kRead) l.smem_unfenced = true;
   if (!c.races) return;
   record_access(ex, l, a, n, kind, pc, shared);
   if (!shared && !l.error) record_grid_access(ex, l, a, n, kind, pc);
@@ -1043,6 +1088,153 @@ void resolve_mma(Lane* warp, MmaKind kind) {
   }
 }
 
+// The host address of byte `kbyte` (0..31: one wgmma's k extent of 32 bytes) of row `row` of a
+// K-major operand under descriptor `desc` (start address, leading and stride byte offsets, swizzle
+// mode in bits 62-63), as the PTX ISA lays out its canonical K-major forms: 8-row core matrices;
+// without swizzle each row of a core matrix is 16 bytes, the two 16-byte halves of the k extent
+// lie LBO apart and the core matrices of successive 8-row groups SBO apart; with a 32/64/128-byte
+// swizzle rows are 32/64/128 bytes and the 16-byte chunk index (address bits 4-6) is XORed with
+// address bits 7-9 (1, 2 or 3 bits of them), on the shared-memory address itself. The window
+// address is mapped back to the dynamic shared memory (kDynamicSharedWindow); 0 when outside.
+uintptr_t wgmma_operand_byte(const Executor& ex, uint64_t desc, unsigned row, unsigned kbyte) {
+  const uint32_t start = static_cast<uint32_t>(desc & 0x3FFFu) << 4;
+  const uint32_t lbo = static_cast<uint32_t>((desc >> 16) & 0x3FFFu) << 4;
+  const uint32_t sbo = static_cast<uint32_t>((desc >> 32) & 0x3FFFu) << 4;
+  const unsigned mode = static_cast<unsigned>(desc >> 62);
+  uint32_t a = start + (row / 8) * sbo;
+  if (mode == 0) {
+    a += (row % 8) * 16 + (kbyte / 16) * lbo + kbyte % 16;
+  } else {
+    // mode 1: 128-byte rows, 3 bits; 2: 64-byte rows, 2 bits; 3: 32-byte rows, 1 bit.
+    const unsigned bits = 4 - mode;
+    a += (row % 8) * (16u << bits) + kbyte;
+    a ^= ((a >> 7) & ((1u << bits) - 1u)) << 4;
+  }
+  const uint64_t bytes = ex.check.dyn_smem.hi - ex.check.dyn_smem.lo;
+  if (a < detail::kDynamicSharedWindow || a - detail::kDynamicSharedWindow >= bytes) return 0;
+  return ex.check.dyn_smem.lo + (a - detail::kDynamicSharedWindow);
+}
+
+// One warp's part of a wgmma.mma_async (every lane arrived at the same call with the same type and
+// N): rows 16 (warp % 4) .. + 15 of D = A B^T (+ D), A (64 x k) and B (N x k) K-major in shared
+// memory. Reads the operands now (and, in race mode, records the reads as lane 0's), snapshots them
+// for the check at the wait, and queues each lane's results; products exact in double, summed with
+// C and rounded once (as resolve_mma). C is the value each lane's registers will hold when its ops
+// in flight complete: the hardware chains ops that accumulate into the same registers.
+void resolve_wgmma(Executor& ex, Lane* warp, int param) {
+  const auto type = static_cast<WgmmaType>(param >> 16);
+  const int n = param & 0xFFFF;
+  const unsigned warp_index = warp[0].linear / 32;
+  const auto* first = reinterpret_cast<const WgmmaLane*>(warp[0].value);
+  const std::string at = std::string("wgmma.mma_async (") + base_name(warp[0].file) + ":" +
+                         std::to_string(warp[0].line) + ")";
+  const unsigned group_end = (warp_index / 4 + 1) * 128;
+  if (ex.nlanes < group_end) {
+    fault(ex, block_prefix(ex) + ": " + at + " in warp " + std::to_string(warp_index) +
+                  ": its warpgroup (warps " + std::to_string(warp_index / 4 * 4) + "-" +
+                  std::to_string(warp_index / 4 * 4 + 3) + ") is incomplete: the block has " +
+                  std::to_string(ex.nlanes) + " threads");
+  }
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    const auto* w = reinterpret_cast<const WgmmaLane*>(warp[lane].value);
+    if (w->desc_a != first->desc_a || w->desc_b != first->desc_b || w->scale_d != first->scale_d) {
+      fault(ex, thread_prefix(ex, warp[lane]) + ": " + at +
+                    ": descriptors or scale-d differ from lane 0's (they must be warp-uniform)");
+    }
+    if (!warp[lane].wg_fenced) {
+      fault(ex, thread_prefix(ex, warp[lane]) + ": " + at +
+                    " without a wgmma.fence since the thread's start or its last "
+                    "wgmma.wait_group");
+    }
+  }
+  for (unsigned i = 0; i < ex.nlanes; ++i) {
+    if (ex.lanes[i].smem_unfenced) {
+      fault(ex, thread_prefix(ex, ex.lanes[i]) +
+                    " wrote shared memory (a store or a landed "
+                    "cp.async) and executed no fence.proxy.async since, when " +
+                    at + " of warp " + std::to_string(warp_index) +
+                    " reads shared memory through the async proxy");
+    }
+  }
+  for (const uint64_t desc : {first->desc_a, first->desc_b}) {
+    // Bits 14-15, 30-31, 46-48 and 52-61 are reserved; 49-51 is the base offset.
+    if ((desc & 0x3FFEC000C000C000ull) != 0 || ((desc >> 49) & 7u) != 0) {
+      fault(ex, block_prefix(ex) + ": " + at + ": descriptor " +
+                    hex(static_cast<uint32_t>(desc >> 32)) + "_" +
+                    hex(static_cast<uint32_t>(desc)) +
+                    " sets reserved bits or a matrix base offset (not emulated)");
+    }
+    if ((desc >> 62) != 0 && ((static_cast<uint32_t>(desc & 0x3FFFu) << 4 >> 7) & 7u) != 0) {
+      fault(ex, block_prefix(ex) + ": " + at +
+                    ": a swizzled operand's start address has bits 7-9 set (a row phase the "
+                    "emulator does not model: start it on a 1024-byte boundary plus k bytes)");
+    }
+  }
+  const bool bf16 = type == WgmmaType::kBf16;
+  const unsigned kdim = bf16 ? 16 : 8;
+  const unsigned row0 = 16 * (warp_index % 4);
+  auto snap = std::make_shared<WgmmaSnapshot>();
+  snap->at = at;
+  // Element k of an operand's row: 32 bytes read as two 16-byte chunks.
+  double a[16][16] = {};
+  std::vector<double> b(static_cast<size_t>(n) * kdim);
+  const auto read_row = [&](uint64_t desc, unsigned row, double* out, const char* what) {
+    for (unsigned chunk = 0; chunk < 2; ++chunk) {
+      const uintptr_t p = wgmma_operand_byte(ex, desc, row, 16 * chunk);
+      if (p == 0 || p % 16 != 0) {
+        fault(ex, block_prefix(ex) + ": " + at + ": row " + std::to_string(row) + " of " + what +
+                      " lies outside the block's dynamic shared memory");
+      }
+      std::array<std::byte, 16> bytes;
+      std::memcpy(bytes.data(), reinterpret_cast<const void*>(p), 16);
+      snap->chunks.push_back(reinterpret_cast<const std::byte*>(p));
+      snap->bytes.push_back(bytes);
+      if (ex.check.races) {
+        record_access(ex, warp[0], p, 16, Access::kRead, first->pc, true);
+        if (warp[0].error) {
+          try {
+            std::rethrow_exception(warp[0].error);
+          } catch (const std::exception& e) {
+            fault(ex, thread_prefix(ex, warp[0]) + ": " + at + ": " + e.what());
+          }
+        }
+      }
+      uint32_t words[4];
+      std::memcpy(words, bytes.data(), 16);
+      for (unsigned e = 0; e < (bf16 ? 8u : 4u); ++e) {
+        out[chunk * (bf16 ? 8 : 4) + e] =
+            bf16 ? bf16_operand(words[e / 2], e % 2) : tf32_operand(words[e]);
+      }
+    }
+  };
+  for (unsigned r = 0; r < 16; ++r) read_row(first->desc_a, row0 + r, a[r], "A");
+  for (int col = 0; col < n; ++col) {
+    read_row(first->desc_b, static_cast<unsigned>(col), &b[static_cast<size_t>(col) * kdim], "B");
+  }
+  ++ex.wg_issued[warp_index];
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    Lane& l = warp[lane];
+    const auto* w = reinterpret_cast<const WgmmaLane*>(l.value);
+    const unsigned g = lane >> 2, t = lane & 3u;
+    const WgmmaPending* chained = l.wgmma_writing(w->d);
+    WgmmaPending op{w->d, std::vector<float>(static_cast<size_t>(n) / 2), snap};
+    for (int j = 0; j < n / 8; ++j) {
+      for (unsigned i = 0; i < 4; ++i) {
+        const size_t reg = static_cast<size_t>(4 * j + static_cast<int>(i));
+        const unsigned row = g + 8 * (i >> 1);
+        const size_t col = static_cast<size_t>(8 * j) + 2 * t + (i & 1u);
+        double sum = 0.0;
+        if (w->scale_d) sum = chained != nullptr ? chained->result[reg] : w->d[reg];
+        for (unsigned k = 0; k < kdim; ++k) sum += a[row][k] * b[col * kdim + k];
+        op.result[reg] = static_cast<float>(sum);
+      }
+    }
+    // Until a wait completes the op the registers are undefined: NaN here.
+    for (int i = 0; i < n / 2; ++i) w->d[i] = std::numeric_limits<float>::quiet_NaN();
+    l.wg_open.push_back(std::move(op));
+  }
+}
+
 // Computes every result of one complete rendezvous (all lanes of `mask` arrived with the same
 // op and mask) into each lane's own slot.
 void resolve_group(Executor& ex, Lane* warp, uint32_t mask) {
@@ -1052,6 +1244,9 @@ void resolve_group(Executor& ex, Lane* warp, uint32_t mask) {
   switch (op) {
     case CollectiveOp::kMma:
       resolve_mma(warp, static_cast<MmaKind>(first.param));
+      return;
+    case CollectiveOp::kWgmma:
+      resolve_wgmma(ex, warp, first.param);
       return;
     case CollectiveOp::kLdMatrix: {
       const int matrices = first.param & 7;
@@ -1210,7 +1405,8 @@ bool resolve_warp(Executor& ex, unsigned warp_index) {
                           std::to_string(b.width));
           }
           // mma.sync.aligned, ldmatrix.sync.aligned: every lane must execute the same instruction.
-          if ((a.op == CollectiveOp::kMma || a.op == CollectiveOp::kLdMatrix) &&
+          if ((a.op == CollectiveOp::kMma || a.op == CollectiveOp::kLdMatrix ||
+               a.op == CollectiveOp::kWgmma) &&
               (b.param != a.param || b.line != a.line || std::strcmp(b.file, a.file) != 0)) {
             fault(ex, block_prefix(ex) + ": lanes disagree at " + op_name(a.op) +
                           ".aligned (inside a divergent branch?): lane " + std::to_string(k) +
@@ -1300,6 +1496,10 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
     l.at_hook = false;
     l.async_open.clear();
     l.async_groups.clear();
+    l.wg_fenced = false;
+    l.smem_unfenced = false;
+    l.wg_open.clear();
+    l.wg_groups.clear();
     l.fiber = bctx::fiber(
         std::allocator_arg, PooledStack{&ex.stacks, &l},
         [ex = &ex, lane = &l, body, arg](bctx::fiber&& sched) -> bctx::fiber {
@@ -1311,6 +1511,10 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
             if (const size_t n = lane->async_pending()) {
               throw UsageError("exits with " + std::to_string(n) +
                                " cp.async copies that no cp.async.wait_group completed");
+            }
+            if (const size_t n = lane->wgmma_pending()) {
+              throw UsageError("exits with " + std::to_string(n) +
+                               " wgmma.mma_async ops that no wgmma.wait_group completed");
             }
           } catch (const bctx::detail::forced_unwind&) {
             // Abandoning the block: Boost unwinds this stack and switches to the scheduler, and
@@ -1326,6 +1530,7 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
         });
   }
 
+  ex.wg_issued.assign((ex.nlanes + 31) / 32, 0);
   start_interval(ex);
   for (;;) {
     if (seed != 0) std::shuffle(ex.order.begin(), ex.order.end(), ex.rng);
@@ -1351,6 +1556,15 @@ void run_block(Executor& ex, const LaunchSpec& spec, void (*body)(void*), void* 
     resolve_barrier(ex);
   }
 
+  // wgmma.mma_async.sync.aligned: every warp of a warpgroup executes each op.
+  for (size_t w = 0; w + 1 < ex.wg_issued.size(); ++w) {
+    if (w % 4 != 3 && ex.wg_issued[w] != ex.wg_issued[w + 1]) {
+      fault(ex, block_prefix(ex) + ": the warps of warpgroup " + std::to_string(w / 4) +
+                    " issued different numbers of wgmma.mma_async (warp " + std::to_string(w) +
+                    ": " + std::to_string(ex.wg_issued[w]) + ", warp " + std::to_string(w + 1) +
+                    ": " + std::to_string(ex.wg_issued[w + 1]) + ")");
+    }
+  }
   for (size_t i = 0; i < kCanaryBytes; ++i) {
     if (ex.smem[spec.smem + i] != std::byte(0xA5 ^ i)) {
       fault(ex, block_prefix(ex) + ": dynamic shared memory overflow: byte " +
@@ -1500,8 +1714,11 @@ void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes, bool cach
   }
   // The source is read and the destination written at some time before the wait: both are
   // checked (and, in race mode, recorded) now. A copy of 0 source bytes reads nothing.
+  // Issuing is not yet a write the async proxy must be fenced against: the landing is.
+  const bool unfenced = l.smem_unfenced;
   check_access(ex, s, static_cast<size_t>(src_bytes), Access::kRead, pc);
   check_access(ex, d, static_cast<size_t>(cp_bytes), Access::kWrite, pc);
+  l.smem_unfenced = unfenced;
   if (l.error) yield(ex, l);  // the scheduler reports the failed check
   std::memset(dst, 0xFF, static_cast<size_t>(cp_bytes));
   l.async_open.push_back(AsyncCopy{static_cast<std::byte*>(dst), static_cast<const std::byte*>(src),
@@ -1531,6 +1748,76 @@ void cp_async_wait(int n) {
     }
     l.async_groups.pop_front();
   }
+}
+
+uint32_t shared_address(const void* p) {
+  const ChecksOff off;
+  current_lane("__cvta_generic_to_shared");
+  Executor& ex = executor();
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if (!ex.check.dyn_smem.contains(a, 1)) {
+    throw UsageError("__cvta_generic_to_shared of " + address(a) +
+                     ": the emulator maps only the block's dynamic shared memory into the shared "
+                     "window (" +
+                     memory_where(ex, a, false) + ")");
+  }
+  return kDynamicSharedWindow + static_cast<uint32_t>(a - ex.check.dyn_smem.lo);
+}
+
+void wgmma_fence() {
+  const ChecksOff off;
+  current_lane("wgmma.fence").wg_fenced = true;
+}
+
+void wgmma_mma(WgmmaType type, int n, uint64_t desc_a, uint64_t desc_b, float* d, bool scale_d,
+               const std::source_location& loc) {
+  const uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  {
+    const ChecksOff off;
+    current_lane("wgmma.mma_async");
+    if (n < 8 || n > 256 || n % 8 != 0) {
+      throw UsageError("wgmma.mma_async (" + std::string(base_name(loc.file_name())) + ":" +
+                       std::to_string(loc.line()) + "): N = " + std::to_string(n) +
+                       " (8 to 256 in steps of 8)");
+    }
+  }
+  WgmmaLane slot{desc_a, desc_b, d, scale_d, pc};
+  warp_collective(CollectiveOp::kWgmma, 0xffffffffu, reinterpret_cast<uintptr_t>(&slot),
+                  (static_cast<int>(type) << 16) | n, 32, loc);
+}
+
+void wgmma_commit() {
+  const ChecksOff off;
+  Lane& l = current_lane("wgmma.commit_group");
+  l.wg_groups.push_back(std::move(l.wg_open));
+  l.wg_open.clear();
+}
+
+void wgmma_wait(int n) {
+  const ChecksOff off;
+  Lane& l = current_lane("wgmma.wait_group");
+  if (n < 0) throw UsageError("wgmma.wait_group " + std::to_string(n) + ": negative count");
+  while (l.wg_groups.size() > static_cast<size_t>(n)) {
+    for (const WgmmaPending& op : l.wg_groups.front()) {
+      const WgmmaSnapshot& snap = *op.snap;
+      for (size_t i = 0; i < snap.chunks.size(); ++i) {
+        if (std::memcmp(snap.chunks[i], snap.bytes[i].data(), 16) != 0) {
+          throw UsageError(
+              "shared memory that " + snap.at +
+              " reads was written before the wgmma.wait_group that completes it (" +
+              memory_where(executor(), reinterpret_cast<uintptr_t>(snap.chunks[i]), true) + ")");
+        }
+      }
+      std::copy(op.result.begin(), op.result.end(), op.d);
+    }
+    l.wg_groups.pop_front();
+  }
+  l.wg_fenced = false;
+}
+
+void fence_proxy_async() {
+  const ChecksOff off;
+  current_lane("fence.proxy.async").smem_unfenced = false;
 }
 
 int block_barrier(BarrierOp op, int predicate, const std::source_location& loc) {

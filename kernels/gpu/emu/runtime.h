@@ -71,6 +71,7 @@ enum class CollectiveOp : uint8_t {
   kReduceXor,
   kMma,       // mma.sync.aligned: param is the MmaKind, value points to the lane's MmaFragments
   kLdMatrix,  // ldmatrix.sync.aligned: param is the matrix count, value points to LdMatrixLane
+  kWgmma,  // wgmma.mma_async.sync.aligned: param is the WgmmaType and N, value points to WgmmaLane
 };
 
 enum class BarrierOp : uint8_t { kSync, kCount, kAnd, kOr };
@@ -87,6 +88,20 @@ struct MmaFragments {
   uint32_t b[2];
   float c[4];
   float d[4];
+};
+
+// The warpgroup MMA instructions the emulator implements (sm_90a; docs/gpu.md, "Hopper's warpgroup
+// MMA"), both operands from shared memory through matrix descriptors, K-major (no transpose):
+//   kTf32  wgmma.mma_async.sync.aligned.m64nNk8.f32.tf32.tf32
+//   kBf16  wgmma.mma_async.sync.aligned.m64nNk16.f32.bf16.bf16
+enum class WgmmaType : int { kTf32 = 0, kBf16 = 1 };
+
+// One lane's operands of a wgmma: the descriptors, its N / 2 accumulator registers and scale-d.
+struct WgmmaLane {
+  uint64_t desc_a, desc_b;
+  float* d;
+  bool scale_d;
+  uintptr_t pc;
 };
 
 // One lane's part of an ldmatrix: the 16-byte row it read (lanes 8q .. 8q+7 give the rows of
@@ -131,6 +146,32 @@ void cp_async(void* dst, const void* src, int cp_bytes, int src_bytes, bool cach
 void cp_async_commit();
 // cp.async.wait_group n: completes every committed group but the n most recent.
 void cp_async_wait(int n);
+// ---- Hopper's warpgroup MMA and the async proxy (docs/gpu.md, "Hopper's warpgroup MMA") ----
+// The shared-memory address of p (__cvta_generic_to_shared), for matrix descriptors: only the
+// dynamic shared memory is mapped, at window offset kDynamicSharedWindow (16-byte aligned and no
+// more, as CUDA promises, so a kernel that needs a 1024-byte aligned swizzle atom must align it).
+inline constexpr uint32_t kDynamicSharedWindow = 0x410;
+uint32_t shared_address(const void* p);
+// wgmma.fence.sync.aligned: this thread's register accesses are ordered before its next wgmma.
+void wgmma_fence();
+// wgmma.mma_async over the warpgroup (warps 4w .. 4w + 3 of the block) with D (64 x n) in the
+// registers d (n / 2 floats per thread): each warp's rendezvous computes its 16 rows from shared
+// memory as it is at issue, then d reads as NaN until a wgmma_wait completes the op's group
+// (a read in between is undefined on hardware); shared memory the op read must not change before
+// that wait (checked there). Faults: no wgmma_fence since the thread's last wait; shared-memory
+// writes of any thread of the block not followed by its fence_proxy_async; an incomplete
+// warpgroup; descriptors that differ between lanes, use a base offset, or leave the dynamic
+// shared memory.
+void wgmma_mma(WgmmaType type, int n, uint64_t desc_a, uint64_t desc_b, float* d, bool scale_d,
+               const std::source_location& loc);
+// wgmma.commit_group.sync.aligned: this thread's uncommitted wgmma ops form a group.
+void wgmma_commit();
+// wgmma.wait_group n: completes every committed group but the n most recent, writing their
+// results to the registers.
+void wgmma_wait(int n);
+// fence.proxy.async.shared::cta: this thread's shared-memory writes (stores, landed cp.async)
+// become visible to the async proxy (wgmma's operand reads).
+void fence_proxy_async();
 uint32_t active_mask();
 void* dynamic_smem_base();
 

@@ -1,0 +1,140 @@
+// Self-test kernels of the warpgroup MMA wrappers (kernels/cuda/wgmma.cuh): one wgmma of a 64 x N
+// tile staged in each descriptor layout, on the emulator and, on a compute capability 9.0 device,
+// the hardware (which checks the emulator's reading of the descriptors and fragments), and misuse
+// the emulator must report.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cuda/wgmma.cuh"
+#include "kernels/gpu/check.h"
+#include "kernels/gpu/compat.h"
+#include "tests/emu/device_buffer.h"
+#include "tests/emu/emutest_kernels.h"
+
+namespace v3d::emutest::V3D_GPU_NS {
+namespace {
+
+namespace tc = kernels::V3D_GPU_NS::tc;
+
+// The misuse variants exist in the emulated copy only: in the device copy their branches would make
+// ptxas serialize the wgmma (divergent paths around it), and no device test runs them.
+#if defined(CUEMU)
+constexpr bool kMisuse = true;
+#else
+constexpr bool kMisuse = false;
+#endif
+
+// Bytes of each staged operand's region (A first, then B), 1024-byte aligned.
+constexpr uint32_t kRegion = 16384;
+
+// Where byte kb (0..31) of row r of an operand lies from its region's start, written from the
+// layouts' definitions independently of the emulator's formula: without swizzle, 8 x 16-byte core
+// matrices, the k halves `lbo` apart and the 8-row groups `sbo` apart; swizzled, rows of 128 / 64 /
+// 32 bytes (k-steps at 32-byte offsets `kk` within the row), whose 16-byte chunk c is stored at
+// c ^ (the row's phase: r % 8, r / 2 % 4, r / 4 % 2), 8-row groups `sbo` apart.
+__device__ uint32_t staged_offset(const WgmmaLayout& l, uint32_t lbo, uint32_t sbo, uint32_t r,
+                                  uint32_t kb) {
+  if (l.mode == 0) return (r / 8) * sbo + (kb / 16) * lbo + (r % 8) * 16 + kb % 16;
+  const uint32_t width = l.mode == 1 ? 128 : l.mode == 2 ? 64 : 32;
+  const uint32_t phase = l.mode == 1 ? r % 8 : l.mode == 2 ? (r / 2) % 4 : (r / 4) % 2;
+  const uint32_t col = static_cast<uint32_t>(l.kk) * 32 + kb;
+  return (r / 8) * sbo + (r % 8) * width + ((col / 16) ^ phase) * 16 + col % 16;
+}
+
+// The region of dynamic shared memory starting at a 1024-byte aligned shared address.
+__device__ unsigned char* aligned_tile(unsigned char* smem) {
+  const uint32_t base = tc::smem_address(smem);
+  return smem + (1024 - base % 1024) % 1024;
+}
+
+// d = a b^T (+ c): a (64 rows x 8 words), b (kN rows x 8 words), c and d (64 x kN) row-major.
+// `fault` selects a misuse (emulator only): 1 no wgmma.fence, 2 no fence.proxy.async, 3 reads the
+// accumulators before the wait (stored as they read), 4 writes a staged byte of A's row 0 before
+// the wait, 5 exits without waiting, 6 warp 1 skips the wgmma.
+template <bool kBf16, int kN>
+__global__ void wgmma_tile_kernel(const uint32_t* a, const uint32_t* b, const float* c, float* d,
+                                  WgmmaLayout lay, int scale_d, int fault) {
+  GPU_DYNAMIC_SHARED(unsigned char, smem);
+  unsigned char* ta = aligned_tile(smem);
+  unsigned char* tb = ta + kRegion;
+  const unsigned tid = threadIdx.x;
+  for (unsigned i = tid; i < 64 * 8; i += blockDim.x) {
+    *reinterpret_cast<uint32_t*>(
+        ta + staged_offset(lay, lay.lbo_a, lay.sbo_a, i / 8, 4 * (i % 8))) = a[i];
+  }
+  for (unsigned i = tid; i < kN * 8; i += blockDim.x) {
+    *reinterpret_cast<uint32_t*>(
+        tb + staged_offset(lay, lay.lbo_b, lay.sbo_b, i / 8, 4 * (i % 8))) = b[i];
+  }
+  if (!kMisuse || fault != 2) tc::fence_proxy_async();
+  __syncthreads();
+  const unsigned warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3u;
+  float acc[kN / 2];
+  for (int j = 0; j < kN / 8; ++j) {
+    for (unsigned i = 0; i < 4; ++i) {
+      const unsigned row = 16 * warp + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1u);
+      acc[4 * j + i] = c[row * kN + col];
+    }
+  }
+  const uint32_t k_offset = lay.mode == 0 ? 0 : 32 * static_cast<uint32_t>(lay.kk);
+  const auto swizzle = static_cast<tc::WgmmaSwizzle>(lay.mode);
+  const uint64_t da =
+      tc::wgmma_desc(tc::smem_address(ta) + k_offset, lay.lbo_a, lay.sbo_a, swizzle);
+  const uint64_t db =
+      tc::wgmma_desc(tc::smem_address(tb) + k_offset, lay.lbo_b, lay.sbo_b, swizzle);
+  if (!kMisuse || fault != 1) tc::wgmma_fence(acc);
+  if (!kMisuse || fault != 6 || warp != 1) tc::wgmma<kBf16, kN>(acc, da, db, scale_d != 0);
+  tc::wgmma_commit();
+  if (kMisuse && fault == 3) {
+    for (int i = 0; i < kN / 2; ++i) d[tid * (kN / 2) + i] = acc[i];
+  }
+  if (kMisuse && fault == 4 && tid == 0) ta[staged_offset(lay, lay.lbo_a, lay.sbo_a, 0, 0)] ^= 1;
+  if (kMisuse && fault == 5) return;
+  tc::wgmma_wait<0>(acc);
+  if (kMisuse && fault == 3) return;
+  for (int j = 0; j < kN / 8; ++j) {
+    for (unsigned i = 0; i < 4; ++i) {
+      const unsigned row = 16 * warp + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1u);
+      d[row * kN + col] = acc[4 * j + i];
+    }
+  }
+}
+
+template <bool kBf16, int kN>
+void launch_tile(const uint32_t* a, const uint32_t* b, const float* c, float* d,
+                 const WgmmaLayout& lay, int scale_d, int fault, unsigned threads) {
+  constexpr int kSmem = 1024 + 2 * kRegion;
+  V3D_CUDA_CHECK(gpu::FuncSetMaxDynamicSharedMemory(wgmma_tile_kernel<kBf16, kN>, kSmem));
+  GPU_LAUNCH((wgmma_tile_kernel<kBf16, kN>), 1, threads, kSmem, nullptr, a, b, c, d, lay, scale_d,
+             fault);
+}
+
+}  // namespace
+
+int compute_capability() {
+  int device = 0, major = 0, minor = 0;
+  V3D_CUDA_CHECK(gpu::GetDevice(&device));
+  V3D_CUDA_CHECK(gpu::DeviceComputeCapability(device, &major, &minor));
+  return 10 * major + minor;
+}
+
+std::vector<float> wgmma_tile(bool bf16, int n, const std::vector<uint32_t>& a,
+                              const std::vector<uint32_t>& b, const std::vector<float>& c,
+                              const WgmmaLayout& lay, bool scale_d, int fault, unsigned threads) {
+  DeviceBuffer<uint32_t> d_a(a), d_b(b);
+  DeviceBuffer<float> d_c(c), d_d(c.size());
+  const int s = scale_d ? 1 : 0;
+  if (bf16 && n == 128) {
+    launch_tile<true, 128>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
+  } else if (bf16) {
+    launch_tile<true, 8>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
+  } else if (n == 128) {
+    launch_tile<false, 128>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
+  } else {
+    launch_tile<false, 8>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
+  }
+  V3D_LAUNCH_CHECK("wgmma_tile", nullptr);
+  return d_d.download();
+}
+
+}  // namespace v3d::emutest::V3D_GPU_NS
