@@ -21,8 +21,9 @@
 // arithmetic run: SMs x clock x flops per SM per clock, 2 x the fp32 lanes for fp32, the dense
 // TF32 tensor-core rate for tf32 (2048 on sm_90, 1024 on sm_80), twice that for bf16. In tf32 and
 // bf16, "ours" runs each pass in the tile our launcher picks by shape (kernels/temporal_conv.h,
-// ConvTile), and a line below it times both tiles (narrow 128 x 64, wide 128 x 128). Without a
-// CUDA device it prints SKIPPED and exits 0.
+// ConvTile), and a line below it times each tile (narrow 128 x 64, wide 128 x 128, and on a
+// compute capability 9.0 device the Hopper tile where it has a kernel for the pass: wgmma, the
+// forward and bwd_data). Without a CUDA device it prints SKIPPED and exits 0.
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -260,10 +261,15 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMemcpy(b.w, hw.data(), nw * 4, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.w_nhwc, hw_nhwc.data(), nw * 4, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.d_y, hdy.data(), ny * 4, cudaMemcpyHostToDevice));
+    // Enough for every tile the loop below times (the Hopper tile's TF32 bwd_data permutes the
+    // weights for K = 1 too).
+    v3d::kernels::TemporalConvShape s_hopper = s;
+    s_hopper.tile = v3d::kernels::ConvTile::kHopper;
     const int64_t ours_ws = std::max(
         {v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kForward),
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
+         v3d::kernels::temporal_conv_workspace_floats(s_hopper, TemporalConvPass::kBackwardData),
          int64_t{1}});
     float* our_ws = nullptr;
     CHECK_CUDA(cudaMalloc(&our_ws, size_t(ours_ws) * 4));
@@ -411,14 +417,13 @@ int main(int argc, char** argv) {
                   valid ? "" : "  INVALID");
       // TF32: our kernels in each tile (kernels/temporal_conv.h, ConvTile), each validated too;
       // the default (above) is one of them, chosen by shape. The Hopper tile (wgmma) where it
-      // has a kernel: the forward, on a compute capability 9.0 device.
+      // has a kernel for the pass, on a compute capability 9.0 device.
       nlohmann::json tiles;
       if (tc) {
         const bool wide_default = v3d::kernels::temporal_conv_tc_wide(s, p.pass);
         std::vector<std::pair<v3d::kernels::ConvTile, const char*>> tile_list = {
             {v3d::kernels::ConvTile::kNarrow, "narrow"}, {v3d::kernels::ConvTile::kWide, "wide"}};
-        if (hopper && p.pass == v3d::kernels::TemporalConvPass::kForward &&
-            v3d::kernels::temporal_conv_wgmma_shape(s)) {
+        if (hopper && v3d::kernels::temporal_conv_wgmma_shape(s, p.pass)) {
           tile_list.emplace_back(v3d::kernels::ConvTile::kHopper, "hopper");
         }
         for (const auto& [tile, tile_name] : tile_list) {

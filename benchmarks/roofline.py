@@ -307,7 +307,13 @@ def demangled(names):
 def short_name(full):
     """`conv_gemm_kernel<GradOutRows, WeightByInput, StoreRowMajor>` from the demangled name."""
     s = re.sub(r"v3d::kernels::cuda::\(anonymous namespace\)::", "", full)
-    s = re.sub(r"\(.*\)$", "", s)
+    if s.endswith(")"):  # drop the parameter list: the parenthesis that closes at the end
+        depth = 0
+        for i in range(len(s) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(s[i], 0)
+            if depth == 0:
+                s = s[:i]
+                break
     return s.replace("void ", "")
 
 

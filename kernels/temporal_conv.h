@@ -103,10 +103,10 @@ enum class ConvBackend : uint8_t { kV3d, kCublasLt };
 //   kDefault  by shape: temporal_conv_tc_wide;
 //   kNarrow   128 x 64 outputs per block, 3 blocks per SM;
 //   kWide     128 x 128 outputs per block (1.5x the flops per staged byte), 2 blocks per SM;
-//   kHopper   the forward on Hopper's warpgroup MMA (wgmma, kernels/cuda/temporal_conv_wgmma.cu):
-//             128 x 128 outputs per block of two warpgroups, where temporal_conv_wgmma_fits (a
-//             compute capability 9.0 device, C_in a multiple of 32 in TF32 or 64 in BF16); the
-//             backward passes, and forwards it does not fit, run as kDefault.
+//   kHopper   the forward and bwd_data on Hopper's warpgroup MMA (wgmma, kernels/cuda/
+//             temporal_conv_wgmma.cu): 128 x 128 outputs per block of two warpgroups, where
+//             temporal_conv_wgmma_shape and a compute capability 9.0 device allow; bwd_weight, and
+//             the shapes it does not fit, run as kDefault.
 enum class ConvTile : uint8_t { kDefault, kNarrow, kWide, kHopper };
 
 // Which pass a workspace is for.
@@ -194,10 +194,11 @@ TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape);
 // where the grid is smaller, the narrow tile's extra blocks fill the GPU better). A guess from the
 // tiles' arithmetic, not a measurement: `model.conv_backend: auto` times both.
 bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass);
-// Whether the Hopper tile (ConvTile::kHopper) has a kernel for the forward of this shape on a
-// compute capability 9.0 device: TF32 or BF16 arithmetic on our backend, C_in a multiple of 32
-// (TF32) or 64 (BF16: a k-tile of 128 bytes lies within one tap).
-bool temporal_conv_wgmma_shape(const TemporalConvShape& shape);
+// Whether the Hopper tile (ConvTile::kHopper) has a kernel for `pass` of this shape on a compute
+// capability 9.0 device: TF32 or BF16 arithmetic on our backend; the forward when C_in, bwd_data
+// when C_out is a multiple of 32 (TF32) or 64 (BF16: a k-tile of 128 bytes lies within one tap)
+// and its windows are disjoint or its stride 1; not bwd_weight (its operands are not K-major).
+bool temporal_conv_wgmma_shape(const TemporalConvShape& shape, TemporalConvPass pass);
 
 // Whether our BF16 kernels run `pass` of `shape` on BF16 copies of their operands (made in the
 // workspace before the GEMM: the activation or gradient operand converted, the weights converted

@@ -132,9 +132,18 @@ bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass
   return tiles(m, kTileM) * tiles(n, kWideN) * splits >= kMinBlocks;
 }
 
-bool temporal_conv_wgmma_shape(const TemporalConvShape& shape) {
+bool temporal_conv_wgmma_shape(const TemporalConvShape& shape, TemporalConvPass pass) {
   if (shape.backend != ConvBackend::kV3d || shape.math == ConvMath::kFp32) return false;
-  return shape.c_in % (shape.math == ConvMath::kBf16 ? 64 : 32) == 0;
+  const int64_t per_tile = shape.math == ConvMath::kBf16 ? 64 : 32;
+  switch (pass) {
+    case TemporalConvPass::kForward:
+      return shape.c_in % per_tile == 0;
+    case TemporalConvPass::kBackwardData:
+      return shape.c_out % per_tile == 0 && (shape.disjoint_windows() || shape.stride == 1);
+    case TemporalConvPass::kBackwardWeight:
+      break;
+  }
+  return false;
 }
 
 bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPass pass) {
@@ -199,6 +208,10 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
     case TemporalConvPass::kBackwardData:
       // Overlapping windows in float32: the GEMM writes d_X_col, a gather then sums it into d_x
       // (the tensor-core kernel gathers the taps itself).
+      // The Hopper tile's weights as (K, C_in, C_out), also for K = 1.
+      if (shape.tile == ConvTile::kHopper && temporal_conv_wgmma_shape(shape, pass)) {
+        return shape.c_out * shape.k * shape.c_in;
+      }
       if (shape.math != ConvMath::kFp32) return tap_major;
       return shape.disjoint_windows() ? 0 : shape.rows() * shape.reduction();
     case TemporalConvPass::kBackwardWeight: {

@@ -764,7 +764,8 @@ namespace {
 // The BF16-staged forward on x16 and the weights already BF16 and tap-major (w16).
 void launch_fwd_staged(const TemporalConvShape& s, const uint16_t* x16, const uint16_t* w16,
                        float* y, gpu::Stream stream) {
-  if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, x16, w16)) {
+  if (s.tile == ConvTile::kHopper &&
+      temporal_conv_wgmma_fits(s, TemporalConvPass::kForward, x16, w16)) {
     temporal_conv_fwd_wgmma(s, x16, w16, y, stream);
     return;
   }
@@ -825,7 +826,7 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
     return;
   }
   const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
-  if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, x, wp)) {
+  if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, kPass, x, wp)) {
     temporal_conv_fwd_wgmma(s, x, wp, y, stream);
     return;
   }
@@ -870,6 +871,11 @@ GradShifted<T> shifted(const TemporalConvShape& s, const T* d_y) {
 // The BF16-staged bwd_data on dy16 and the weights already BF16 as (K, C_in, C_out) (w16).
 void launch_bwd_data_staged(const TemporalConvShape& s, const uint16_t* dy16, const uint16_t* w16,
                             float* d_x, gpu::Stream stream) {
+  if (s.tile == ConvTile::kHopper &&
+      temporal_conv_wgmma_fits(s, TemporalConvPass::kBackwardData, dy16, w16)) {
+    temporal_conv_bwd_data_wgmma(s, dy16, w16, d_x, stream);
+    return;
+  }
   launch_bwd_data(s, true, GradRows<uint16_t>{dy16, s.c_out}, GradRows<uint16_t>{w16, s.c_out},
                   shifted(s, dy16), WeightTapsT{w16, s.c_in, s.c_out}, d_x, stream);
 }
@@ -882,6 +888,15 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
     const Staged16 st = stage_bf16("temporal_conv_bwd_data", s, d_y, s.rows() * s.c_out, w, true,
                                    workspace, stream);
     launch_bwd_data_staged(s, st.act, st.w, d_x, stream);
+    return;
+  }
+  // The Hopper tile reads the weights as (K, C_in, C_out), K-major for its B (the workspace holds
+  // them, temporal_conv_workspace_floats, also for K = 1).
+  if (s.tile == ConvTile::kHopper && workspace != nullptr &&
+      temporal_conv_wgmma_fits(s, TemporalConvPass::kBackwardData, d_y, workspace)) {
+    temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kOutputInner, w, workspace,
+                                  stream, "temporal_conv_bwd_data (wgmma weights)");
+    temporal_conv_bwd_data_wgmma(s, d_y, workspace, d_x, stream);
     return;
   }
   const float* wp = tap_major("temporal_conv_bwd_data", s, w, workspace, stream);

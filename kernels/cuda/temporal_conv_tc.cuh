@@ -33,13 +33,18 @@ void temporal_conv_bwd_weight_tc_bf16(const TemporalConvShape& s, const uint16_t
                                       const uint16_t* dy16, float* d_w, float* workspace,
                                       gpu::Stream stream);
 
-// The forward on Hopper's warpgroup MMA (kernels/cuda/temporal_conv_wgmma.cu, ConvTile::kHopper):
-// whether it runs shape s with x and wp on the current device (TF32 or BF16 math, C_in a multiple
-// of 32 or 64, both 16-byte aligned, compute capability 9.0, whose code is sm_90a), and the launch
-// on x and wp (the weights tap-major) as float32 (TF32) or BF16 (s.math).
-bool temporal_conv_wgmma_fits(const TemporalConvShape& s, const void* x, const void* wp);
+// The forward and bwd_data on Hopper's warpgroup MMA (kernels/cuda/temporal_conv_wgmma.cu,
+// ConvTile::kHopper): whether they run `pass` of shape s with the operand `act` (x or d_y) and the
+// weights w as the pass reads them on the current device (temporal_conv_wgmma_shape, both 16-byte
+// aligned, compute capability 9.0, whose code is sm_90a), and the launches, on float32 (TF32) or
+// BF16 operands (s.math): the forward on x and wp (tap-major, (C_out, K, C_in)), bwd_data on d_y
+// and wt ((K, C_in, C_out), WeightOrder::kOutputInner).
+bool temporal_conv_wgmma_fits(const TemporalConvShape& s, TemporalConvPass pass, const void* act,
+                              const void* w);
 void temporal_conv_fwd_wgmma(const TemporalConvShape& s, const void* x, const void* wp, float* y,
                              gpu::Stream stream);
+void temporal_conv_bwd_data_wgmma(const TemporalConvShape& s, const void* d_y, const void* wt,
+                                  float* d_x, gpu::Stream stream);
 
 // Orders of the weights' elements: PyTorch's (C_out, C_in, K), tap-major (C_out, K, C_in), and
 // (K, C_in, C_out) with the outputs innermost.

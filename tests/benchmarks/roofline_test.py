@@ -153,6 +153,13 @@ class RooflineTest(unittest.TestCase):
         self.assertEqual(m.shared_bytes_per_warp, 6 * 1536)
         self.assertEqual(roofline.predicted_fraction(m), (1.0, "tensor", "math"))
 
+    def test_short_names_keep_parentheses_inside_template_arguments(self):
+        ns = "v3d::kernels::cuda::(anonymous namespace)::"
+        self.assertEqual(
+            roofline.short_name(f"void {ns}k<true, ({ns}RowsA)2, S>({ns}Gemm, S)"),
+            "k<true, (RowsA)2, S>")
+        self.assertEqual(roofline.short_name(f"void {ns}plain(float*, int)"), "plain")
+
     def test_shared_widths(self):
         def width(op):
             return roofline.shared_bytes_per_thread(roofline.Instruction(0, op, ""))

@@ -298,11 +298,13 @@ V3D_HARNESS_CASES(cases) {
       {{2, 30, 136, 136, 3, 2, 1}, "dilation 2, 136 -> 136 channels (BF16 staged), partial tiles"},
       {{10, 102, 8, 16, 3, 1, 1}, "8-channel runs (BF16 staged), 1000 rows in 4 splits of 256"},
   };
-  // The Hopper tile (ConvTile::kHopper: the forward on wgmma, 128 x 128 outputs per block of two
-  // warpgroups, k-tiles of 32 TF32 or 64 BF16 channels): partial row and column tiles, two and
-  // three column tiles, several row tiles, strided, dilated and pointwise, reductions of one to
-  // twelve k-tiles; and channels that fit TF32's k-tile but not BF16's (which runs the default
-  // tile, as every backward pass does).
+  // The Hopper tile (ConvTile::kHopper: the forward and bwd_data on wgmma, 128 x 128 outputs per
+  // block of two warpgroups, k-tiles of 32 TF32 or 64 BF16 channels of C_in (forward) or C_out
+  // (bwd_data)): partial row and column tiles, two and three column tiles, several row tiles,
+  // strided, dilated and pointwise, reductions of one to twelve k-tiles; bwd_data with disjoint
+  // windows (stores into d_x, unread frames zeroed) and with overlapping ones at stride 1 (taps
+  // gathered, zeros where no output frame); and channels or strides it does not fit (the default
+  // tile runs them, as every bwd_weight).
   const ConvCase tc_hopper_shapes[] = {
       {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
       {{2, 30, 128, 136, 3, 2, 1}, "dilation 2, 128 -> 136 channels: two column tiles"},
@@ -311,6 +313,13 @@ V3D_HARNESS_CASES(cases) {
       {{1, 235, 64, 40, 3, 9, 1}, "dilation 9, 217 rows"},
       {{2, 20, 32, 40, 3, 1, 3}, "32 channels: TF32's k-tile (BF16 runs the default tile)"},
       {{2, 30, 96, 70, 3, 3, 1}, "96 channels: three TF32 k-tiles per tap"},
+      {{2, 30, 136, 128, 3, 2, 1}, "bwd_data dilation 2 into 136 channels: two column tiles"},
+      {{3, 67, 260, 64, 3, 1, 1}, "bwd_data of 201 frames into 260 channels"},
+      {{2, 27, 48, 128, 1, 1, 1}, "pointwise bwd_data, 48 columns"},
+      {{1, 235, 40, 64, 3, 9, 1}, "bwd_data dilation 9: zeros at both ends"},
+      {{2, 25, 34, 96, 3, 1, 3}, "expanding layer: bwd_data's 102 columns (TF32 only)"},
+      {{2, 17, 64, 64, 3, 1, 5}, "stride 5: disjoint windows, unread frames zeroed"},
+      {{2, 15, 32, 64, 3, 1, 2}, "overlapping windows at stride 2: the default tile"},
   };
   struct TileGroup {
     kernels::ConvTile tile;
