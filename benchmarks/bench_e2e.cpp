@@ -294,7 +294,7 @@ int main(int argc, char** argv) {
   int64_t channels = 1024, batch = 1024;
   int train_iters = 5, infer_iters = 2;
   double peak_seconds = 1.0;
-  std::string device_arg = "cpu", train_math = "fp32", conv_backend = "v3d";
+  std::string device_arg = "cpu", train_math = "fp32", conv_backend = "v3d", conv_tile = "default";
   bool skip_train = false, skip_infer = false;
   app.add_option("--arch", arch, "Filter widths: 3,3,3 (27 frames) or 3,3,3,3,3 (243)")
       ->capture_default_str();
@@ -325,6 +325,12 @@ int main(int argc, char** argv) {
   app.add_option("--conv-backend", conv_backend,
                  "Convolutions on a GPU (model.conv_backend): v3d, cublaslt or auto")
       ->check(CLI::IsMember({"v3d", "cublaslt", "auto"}))
+      ->capture_default_str();
+  app.add_option("--conv-tile", conv_tile,
+                 "Our tensor-core kernels' tile under --conv-backend v3d (ops::ConvTileGuard): "
+                 "default (by shape), narrow, wide or hopper (wgmma: the forward and bwd_data on a "
+                 "compute capability 9.0 device; docs/gpu.md)")
+      ->check(CLI::IsMember({"default", "narrow", "wide", "hopper"}))
       ->capture_default_str();
   app.add_flag("--skip-train", skip_train, "Measure inference only");
   app.add_flag("--skip-infer", skip_infer, "Measure training only");
@@ -373,6 +379,11 @@ int main(int argc, char** argv) {
     out["flops_per_frame"] = flops_per_frame(cfg);
     out["train_math"] = train_math;
     out["conv_backend"] = conv_backend;
+    out["conv_tile"] = conv_tile;
+    const v3d::ops::ConvTileGuard tile(conv_tile == "narrow"   ? v3d::kernels::ConvTile::kNarrow
+                                       : conv_tile == "wide"   ? v3d::kernels::ConvTile::kWide
+                                       : conv_tile == "hopper" ? v3d::kernels::ConvTile::kHopper
+                                                               : v3d::kernels::ConvTile::kDefault);
     const v3d::ops::ConvBackendGuard backend(conv_backend == "cublaslt"
                                                  ? ConvBackendChoice::kCublasLt
                                              : conv_backend == "auto" ? ConvBackendChoice::kAuto

@@ -25,6 +25,8 @@ E2E_PAIRS = [
     ("27 frames", "fp32", "e2e_v3d_auto", "e2e_torch_compile", "compile"),
     ("27 frames", "tf32", "e2e_v3d_tf32", "e2e_torch_tf32", "eager"),
     ("27 frames", "bf16", "e2e_v3d_bf16", "e2e_torch_bf16", "eager (autocast)"),
+    ("27 frames", "tf32", "e2e_v3d_tf32_hopper", "e2e_torch_tf32", "eager"),
+    ("27 frames", "bf16", "e2e_v3d_bf16_hopper", "e2e_torch_bf16", "eager (autocast)"),
     ("243 frames", "fp32", "e2e_v3d_243", "e2e_torch_243", "eager"),
 ]
 
@@ -156,6 +158,8 @@ def e2e_section(work):
         a_t, b_t = pick(ours, "train", "samples_per_s"), pick(torch, "train", "samples_per_s")
         a_i, b_i = pick(ours, "infer", "frames_per_s"), pick(torch, "infer", "frames_per_s")
         backend = ours.get("conv_backend", "v3d")
+        if ours.get("conv_tile", "default") != "default":
+            backend += f" ({ours['conv_tile']} tile)"
         out.append(f"| {model} | {math} | {backend} | {fmt_int(a_t)} | {mode} | {fmt_int(b_t)} | "
                    f"{ratio(a_t, b_t)} | {fmt_int(a_i)} | {fmt_int(b_i)} | {ratio(a_i, b_i)} |")
     if rows == 0:

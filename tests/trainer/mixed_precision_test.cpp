@@ -24,6 +24,9 @@
 #include <string>
 
 #include "kernels/common.h"
+#include "kernels/gpu/emu/runtime.h"
+#include "kernels/temporal_conv.h"
+#include "runtime/temporal_conv.h"
 #include "tests/runtime/test_util.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
@@ -134,6 +137,29 @@ TEST_P(MixedPrecision, Tf32AndBf16EndWithinOneMmOfFp32) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, MixedPrecision, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
+
+// The Hopper tile (ConvTile::kHopper: wgmma, docs/gpu.md) trains the same run as the default tile
+// on the emulator, whose wgmma sums each instruction's terms as its mma.sync does: the last epoch
+// in tf32 from the same fp32 state ends with the same test MPJPE, to the bit. At 32 channels the
+// hidden layers' forward and bwd_data run on wgmma (the input layer's 34 channels and every
+// bwd_weight stay on the default tile); the launch counts show it ran.
+TEST(MixedPrecisionEmu, TheHopperTileTrainsTheSameRun) {
+  const std::string& from = fp32_checkpoint(kEpochs - 1);
+  const double plain = test_mpjpe(train_to(Device::emu(), "tf32", from, kEpochs));
+  cuemu::reset_launch_counts();
+  double hopper = 0.0;
+  {
+    const ops::ConvTileGuard tile(kernels::ConvTile::kHopper);
+    hopper = test_mpjpe(train_to(Device::emu(), "tf32", from, kEpochs));
+  }
+  // Launches are counted by the kernel expression as written, one key for every instance.
+  uint64_t wgmma_launches = 0;
+  for (const auto& [name, count] : cuemu::launch_counts()) {
+    if (name.find("conv_wgmma_kernel") != std::string::npos) wgmma_launches += count;
+  }
+  EXPECT_GT(wgmma_launches, 0u) << "the Hopper tile's kernel ran";
+  EXPECT_EQ(hopper, plain);
+}
 
 }  // namespace
 }  // namespace v3d
