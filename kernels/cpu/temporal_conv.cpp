@@ -206,12 +206,12 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
     case TemporalConvPass::kForward:
       return tap_major;
     case TemporalConvPass::kBackwardData:
-      // Overlapping windows in float32: the GEMM writes d_X_col, a gather then sums it into d_x
-      // (the tensor-core kernel gathers the taps itself).
       // The Hopper tile's weights as (K, C_in, C_out), also for K = 1.
       if (shape.tile == ConvTile::kHopper && temporal_conv_wgmma_shape(shape, pass)) {
         return shape.c_out * shape.k * shape.c_in;
       }
+      // Overlapping windows in float32: the GEMM writes d_X_col, a gather then sums it into d_x
+      // (the tensor-core kernel gathers the taps itself).
       if (shape.math != ConvMath::kFp32) return tap_major;
       return shape.disjoint_windows() ? 0 : shape.rows() * shape.reduction();
     case TemporalConvPass::kBackwardWeight: {
