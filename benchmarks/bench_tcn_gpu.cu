@@ -262,7 +262,7 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMemcpy(b.w_nhwc, hw_nhwc.data(), nw * 4, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.d_y, hdy.data(), ny * 4, cudaMemcpyHostToDevice));
     // Enough for every tile the loop below times (the Hopper tile's TF32 bwd_data permutes the
-    // weights for K = 1 too).
+    // weights for K = 1 too, and its TF32 bwd_weight transposes d_y and x's windows).
     v3d::kernels::TemporalConvShape s_hopper = s;
     s_hopper.tile = v3d::kernels::ConvTile::kHopper;
     const int64_t ours_ws = std::max(
@@ -270,6 +270,7 @@ int main(int argc, char** argv) {
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
          v3d::kernels::temporal_conv_workspace_floats(s_hopper, TemporalConvPass::kBackwardData),
+         v3d::kernels::temporal_conv_workspace_floats(s_hopper, TemporalConvPass::kBackwardWeight),
          int64_t{1}});
     float* our_ws = nullptr;
     CHECK_CUDA(cudaMalloc(&our_ws, size_t(ours_ws) * 4));

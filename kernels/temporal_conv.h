@@ -103,10 +103,10 @@ enum class ConvBackend : uint8_t { kV3d, kCublasLt };
 //   kDefault  by shape: temporal_conv_tc_wide;
 //   kNarrow   128 x 64 outputs per block, 3 blocks per SM;
 //   kWide     128 x 128 outputs per block (1.5x the flops per staged byte), 2 blocks per SM;
-//   kHopper   the forward and bwd_data on Hopper's warpgroup MMA (wgmma, kernels/cuda/
-//             temporal_conv_wgmma.cu): 128 x 128 outputs per block of two warpgroups, where
-//             temporal_conv_wgmma_shape and a compute capability 9.0 device allow; bwd_weight, and
-//             the shapes it does not fit, run as kDefault.
+//   kHopper   Hopper's warpgroup MMA (wgmma, kernels/cuda/temporal_conv_wgmma.cu): 128 x 128
+//             outputs per block of two warpgroups, where temporal_conv_wgmma_shape and a compute
+//             capability 9.0 device allow (every pass in TF32 and BF16, by shape); the others run
+//             as kDefault.
 enum class ConvTile : uint8_t { kDefault, kNarrow, kWide, kHopper };
 
 // Which pass a workspace is for.
@@ -197,8 +197,18 @@ bool temporal_conv_tc_wide(const TemporalConvShape& shape, TemporalConvPass pass
 // Whether the Hopper tile (ConvTile::kHopper) has a kernel for `pass` of this shape on a compute
 // capability 9.0 device: TF32 or BF16 arithmetic on our backend; the forward when C_in, bwd_data
 // when C_out is a multiple of 32 (TF32) or 64 (BF16: a k-tile of 128 bytes lies within one tap)
-// and its windows are disjoint or its stride 1; not bwd_weight (its operands are not K-major).
+// and its windows are disjoint or its stride 1; bwd_weight in BF16 when C_in is a multiple of 64
+// and C_out of 8 (MN-major operands), in TF32 always (on transposed copies: TF32 has no MN-major
+// form).
 bool temporal_conv_wgmma_shape(const TemporalConvShape& shape, TemporalConvPass pass);
+// The Hopper tile's TF32 bwd_weight workspace (floats): the split's partial sums (rounded up to
+// 16 bytes), then d_y transposed, (C_out, rows_pad), then x's windows transposed,
+// (K*C_in, rows_pad): both rounded to TF32, K-major for the wgmma, each row of the B*T_out
+// reduction rows zero-padded to rows_pad (a multiple of 4: 16-byte rows).
+struct TemporalConvWgmmaWeightLayout {
+  int64_t rows_pad = 0, dy_offset = 0, x_offset = 0, floats = 0;
+};
+TemporalConvWgmmaWeightLayout temporal_conv_wgmma_weight_layout(const TemporalConvShape& shape);
 
 // Whether our BF16 kernels run `pass` of `shape` on BF16 copies of their operands (made in the
 // workspace before the GEMM: the activation or gradient operand converted, the weights converted

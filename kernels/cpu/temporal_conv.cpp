@@ -141,9 +141,22 @@ bool temporal_conv_wgmma_shape(const TemporalConvShape& shape, TemporalConvPass 
     case TemporalConvPass::kBackwardData:
       return shape.c_out % per_tile == 0 && (shape.disjoint_windows() || shape.stride == 1);
     case TemporalConvPass::kBackwardWeight:
-      break;
+      // BF16: MN-major operands, which only 16-bit types can be, in runs of 64 columns within one
+      // tap. TF32: transposed copies, any channels.
+      return shape.math == ConvMath::kTf32 || (shape.c_in % 64 == 0 && shape.c_out % 8 == 0);
   }
   return false;
+}
+
+TemporalConvWgmmaWeightLayout temporal_conv_wgmma_weight_layout(const TemporalConvShape& shape) {
+  const TemporalConvSplit split = temporal_conv_weight_split(shape);
+  TemporalConvWgmmaWeightLayout l;
+  l.rows_pad = (shape.rows() + 3) / 4 * 4;
+  const int64_t partials = split.splits > 1 ? split.splits * shape.c_out * shape.reduction() : 0;
+  l.dy_offset = (partials + 3) / 4 * 4;
+  l.x_offset = l.dy_offset + shape.c_out * l.rows_pad;
+  l.floats = l.x_offset + shape.reduction() * l.rows_pad;
+  return l;
 }
 
 bool temporal_conv_tc_bf16_staged(const TemporalConvShape& shape, TemporalConvPass pass) {
@@ -215,6 +228,10 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
       if (shape.math != ConvMath::kFp32) return tap_major;
       return shape.disjoint_windows() ? 0 : shape.rows() * shape.reduction();
     case TemporalConvPass::kBackwardWeight: {
+      if (shape.tile == ConvTile::kHopper && shape.math == ConvMath::kTf32 &&
+          temporal_conv_wgmma_shape(shape, pass)) {
+        return temporal_conv_wgmma_weight_layout(shape).floats;
+      }
       const TemporalConvSplit split = temporal_conv_weight_split(shape);
       return split.splits > 1 ? split.splits * shape.c_out * shape.reduction() : 0;
     }

@@ -963,9 +963,19 @@ void bwd_weight_tc(const TemporalConvShape& s, const float* x, const float* d_y,
       to_bf16(x, s.batch * s.t_in * s.c_in, x_copy, stream);
       dy16 = dy_copy, x16 = x_copy;
     }
+    if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, kPass, dy16, x16)) {
+      temporal_conv_bwd_weight_wgmma(s, x16, dy16, d_w, workspace, stream);
+      return;
+    }
     launch(GradT<uint16_t>{dy16, u32(s.c_out)},
            XT<uint16_t>{x16, FastDivmod(u32(t_out)), u32(s.t_in), u32(s.stride), u32(s.c_in),
                         s.dilation});
+    return;
+  }
+  // The Hopper tile: d_y and x's windows transposed into the workspace, then wgmma.
+  if (s.tile == ConvTile::kHopper && workspace != nullptr &&
+      temporal_conv_wgmma_fits(s, kPass, d_y, x)) {
+    temporal_conv_bwd_weight_wgmma(s, x, d_y, d_w, workspace, stream);
     return;
   }
   // Float32 reduction-major tiles where the channels' runs are whole 16-byte vectors and the tile

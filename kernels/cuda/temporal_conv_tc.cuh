@@ -38,13 +38,18 @@ void temporal_conv_bwd_weight_tc_bf16(const TemporalConvShape& s, const uint16_t
 // weights w as the pass reads them on the current device (temporal_conv_wgmma_shape, both 16-byte
 // aligned, compute capability 9.0, whose code is sm_90a), and the launches, on float32 (TF32) or
 // BF16 operands (s.math): the forward on x and wp (tap-major, (C_out, K, C_in)), bwd_data on d_y
-// and wt ((K, C_in, C_out), WeightOrder::kOutputInner).
+// and wt ((K, C_in, C_out), WeightOrder::kOutputInner); bwd_weight (BF16; `act` d_y, `w` x).
 bool temporal_conv_wgmma_fits(const TemporalConvShape& s, TemporalConvPass pass, const void* act,
                               const void* w);
 void temporal_conv_fwd_wgmma(const TemporalConvShape& s, const void* x, const void* wp, float* y,
                              gpu::Stream stream);
 void temporal_conv_bwd_data_wgmma(const TemporalConvShape& s, const void* d_y, const void* wt,
                                   float* d_x, gpu::Stream stream);
+// bwd_weight on x and d_y, split as temporal_conv_weight_split says (the partial sums in the
+// workspace when it splits): in BF16 on the BF16 copies, in TF32 on the float32 tensors, which it
+// transposes into the workspace (temporal_conv_wgmma_weight_layout).
+void temporal_conv_bwd_weight_wgmma(const TemporalConvShape& s, const void* x, const void* d_y,
+                                    float* d_w, float* workspace, gpu::Stream stream);
 
 // Orders of the weights' elements: PyTorch's (C_out, C_in, K), tap-major (C_out, K, C_in), and
 // (K, C_in, C_out) with the outputs innermost.

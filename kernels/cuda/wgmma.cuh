@@ -6,11 +6,11 @@
 //
 // A wgmma computes D (64 x N) = A (64 x K) B (K x N) + D over a warpgroup (4 consecutive warps,
 // the first a multiple of 4), both operands in shared memory through matrix descriptors, K-major
-// (A's rows and B's columns contiguous along K; TF32 has no other form): K = 8 TF32 or 16 BF16
-// elements, 32 bytes per row. D's registers (N / 2 floats per thread): warp w of the group holds
-// rows 16w .. 16w + 15; in it, as mma.sync's C fragment per 8 columns (groupID g = lane >> 2,
-// t = lane % 4): d[4j] (g, 8j + 2t), d[4j + 1] (g, 8j + 2t + 1), d[4j + 2] (g + 8, 8j + 2t),
-// d[4j + 3] (g + 8, 8j + 2t + 1).
+// (A's rows and B's columns contiguous along K) or, BF16 only (the transpose immediates), MN-major
+// (contiguous along M or N): K = 8 TF32 or 16 BF16 elements, 32 bytes per K-major row. D's
+// registers (N / 2 floats per thread): warp w of the group holds rows 16w .. 16w + 15; in it, as
+// mma.sync's C fragment per 8 columns (groupID g = lane >> 2, t = lane % 4): d[4j] (g, 8j + 2t),
+// d[4j + 1] (g, 8j + 2t + 1), d[4j + 2] (g + 8, 8j + 2t), d[4j + 3] (g + 8, 8j + 2t + 1).
 #pragma once
 
 #include <cstdint>
@@ -121,36 +121,41 @@ __device__ __forceinline__ void fence_proxy_async() {
   " %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47," \
   " %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p"
 #define V3D_WGMMA_SCALE128 "%66"
+#define V3D_WGMMA_TRANS8 ", %7, %8"
+#define V3D_WGMMA_TRANS128 ", %67, %68"
 // One wgmma.mma_async of shape `shape_types` with N = n: scale-d as a predicate, imm-scale-a and
-// imm-scale-b 1, and for BF16 (`trans` ", 0, 0") no transpose.
-#define V3D_WGMMA_ASM(shape_types, n, trans)                                                    \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " V3D_WGMMA_SCALE##n                           \
-               ", 0;\n"                                                                         \
-               "wgmma.mma_async.sync.aligned." shape_types " " V3D_WGMMA_REGS##n ", 1, 1" trans \
-                                                                                 ";\n}\n"       \
-               : V3D_WGMMA_D##n                                                                 \
-               : "l"(desc_a), "l"(desc_b), "r"(static_cast<int>(scale_d)))
+// imm-scale-b 1, and for BF16 (`trans`: V3D_WGMMA_TRANS##n) the imm-trans-a and imm-trans-b
+// operands, immediates from kTransA and kTransB (TF32's string names none of them).
+#define V3D_WGMMA_ASM(shape_types, n, trans)                                                     \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " V3D_WGMMA_SCALE##n                            \
+               ", 0;\n"                                                                          \
+               "wgmma.mma_async.sync.aligned." shape_types " " V3D_WGMMA_REGS##n ", 1, 1" trans  \
+                                                                                 ";\n}\n"        \
+               : V3D_WGMMA_D##n                                                                  \
+               : "l"(desc_a), "l"(desc_b), "r"(static_cast<int>(scale_d)), "n"(kTransA ? 1 : 0), \
+                 "n"(kTransB ? 1 : 0))
 
 // d (+)= A B over the warpgroup: wgmma.mma_async.sync.aligned.m64n{kN}k{8,16}.f32.{tf32,bf16}
-// with A and B K-major in shared memory (desc_a, desc_b); scale_d = false ignores d's values.
-// kN: 8 or 128.
-template <bool kBf16, int kN>
+// with A and B in shared memory (desc_a, desc_b), K-major, or MN-major where kTransA / kTransB
+// (BF16 only); scale_d = false ignores d's values. kN: 8 or 128.
+template <bool kBf16, int kN, bool kTransA = false, bool kTransB = false>
 __device__ __forceinline__ void wgmma(float (&d)[kN / 2], uint64_t desc_a, uint64_t desc_b,
                                       bool scale_d V3D_MMA_LOC) {
   static_assert(kN == 8 || kN == 128, "wgmma: the wrappers exist for N = 8 and 128");
+  static_assert(kBf16 || (!kTransA && !kTransB), "wgmma: TF32 operands are K-major only");
 #if defined(__CUDA_ARCH__) && V3D_HAS_WGMMA
   if constexpr (kN == 8 && kBf16) {
-    V3D_WGMMA_ASM("m64n8k16.f32.bf16.bf16", 8, ", 0, 0");
+    V3D_WGMMA_ASM("m64n8k16.f32.bf16.bf16", 8, V3D_WGMMA_TRANS8);
   } else if constexpr (kN == 8) {
     V3D_WGMMA_ASM("m64n8k8.f32.tf32.tf32", 8, "");
   } else if constexpr (kBf16) {
-    V3D_WGMMA_ASM("m64n128k16.f32.bf16.bf16", 128, ", 0, 0");
+    V3D_WGMMA_ASM("m64n128k16.f32.bf16.bf16", 128, V3D_WGMMA_TRANS128);
   } else {
     V3D_WGMMA_ASM("m64n128k8.f32.tf32.tf32", 128, "");
   }
 #elif defined(CUEMU)
   cuemu::detail::wgmma_mma(kBf16 ? cuemu::WgmmaType::kBf16 : cuemu::WgmmaType::kTf32, kN, desc_a,
-                           desc_b, d, scale_d, loc);
+                           desc_b, d, scale_d, kTransA, kTransB, loc);
 #else
   (void)d;
   (void)desc_a;
@@ -169,3 +174,5 @@ __device__ __forceinline__ void wgmma(float (&d)[kN / 2], uint64_t desc_a, uint6
 #undef V3D_WGMMA_D128
 #undef V3D_WGMMA_REGS128
 #undef V3D_WGMMA_SCALE128
+#undef V3D_WGMMA_TRANS8
+#undef V3D_WGMMA_TRANS128

@@ -55,7 +55,8 @@ std::string name(const Case& c) {
   return std::string(c.bf16 ? "bf16" : "tf32") + " n" + std::to_string(c.n) + " mode " +
          std::to_string(c.lay.mode) + " lbo " + std::to_string(c.lay.lbo_a) + "/" +
          std::to_string(c.lay.lbo_b) + " sbo " + std::to_string(c.lay.sbo_a) + "/" +
-         std::to_string(c.lay.sbo_b) + " kk " + std::to_string(c.lay.kk) + (c.scale_d ? " +c" : "");
+         std::to_string(c.lay.sbo_b) + " kk " + std::to_string(c.lay.kk) + " trans " +
+         std::to_string(c.lay.trans) + (c.scale_d ? " +c" : "");
 }
 
 void check_case(const Case& c, uint64_t seed) {
@@ -110,6 +111,31 @@ TEST_F(Wgmma, EveryDescriptorLayoutGivesTheProduct) {
     }
     check_case({bf16, 128, layouts[2], false}, seed++);
   }
+}
+
+// BF16 operands MN-major (the transpose immediates), A, B or both, in every layout mode: the
+// offsets trade roles (swizzled: lbo between runs along MN, sbo between 8-k groups), and a k-step
+// starts 2 sbo further.
+TEST_F(Wgmma, MnMajorOperandsGiveTheProduct) {
+  const std::vector<WgmmaLayout> layouts = {
+      // No swizzle: the 8-k groups far apart and the MN groups adjacent, then the reverse.
+      {0, 1024, 128, 2048, 128, 0, 3},
+      {0, 128, 256, 128, 256, 0, 3},
+      // 128-byte rows: B's two runs of 64 apart beyond the k groups, then the k groups beyond.
+      {1, 4096, 1024, 4096, 1024, 0, 3},
+      {1, 4096, 1024, 4096, 1024, 1, 3},
+      {1, 1024, 2048, 1024, 2048, 1, 3},
+      {2, 512, 1024, 512, 2048, 0, 3},
+      {3, 256, 1024, 256, 2048, 0, 3},
+      // One operand MN-major, the other K-major (its offsets those of the K-major 128-byte form).
+      {1, 4096, 1024, 16, 1024, 1, 1},
+      {1, 16, 1024, 4096, 1024, 1, 2},
+  };
+  uint64_t seed = 100;
+  for (const WgmmaLayout& lay : layouts) {
+    for (const int n : {8, 128}) check_case({true, n, lay, true}, seed++);
+  }
+  check_case({true, 128, layouts[2], false}, seed++);
 }
 
 #if !V3D_EMUTEST_CUDA

@@ -41,10 +41,15 @@ struct ByValueParams {
 // How a wgmma test stages its operands (kernels/cuda/wgmma.cuh): mode 0 no swizzle, with the
 // leading (k halves) and stride (8-row groups) byte offsets of A and B; modes 1, 2, 3 the 128-,
 // 64- and 32-byte swizzles with 8-row groups sbo apart and the k-step at byte 32 * kk of the row.
+// trans (BF16): bit 0 A, bit 1 B MN-major instead, whose offsets are those of the canonical
+// MN-major forms (no swizzle: 8-element groups along MN sbo apart, 8-k groups lbo apart; swizzled:
+// runs of a row's width along MN lbo apart, 8-k groups sbo apart) and whose k-step kk starts
+// 2 kk sbo further.
 struct WgmmaLayout {
   int mode;
   uint32_t lbo_a, sbo_a, lbo_b, sbo_b;
   int kk;
+  int trans = 0;
 };
 
 namespace emu {

@@ -41,31 +41,57 @@ __device__ uint32_t staged_offset(const WgmmaLayout& l, uint32_t lbo, uint32_t s
   return (r / 8) * sbo + (r % 8) * width + ((col / 16) ^ phase) * 16 + col % 16;
 }
 
+// Where the 16-bit element (mn, k) of an MN-major operand lies from its region's start (k counts
+// from the first k-step's: 16 kk + 0..15), from the canonical MN-major layouts: without swizzle,
+// core matrices of 8 k rows of 16 bytes (8 elements along MN), 8-element groups `sbo` and 8-k
+// groups `lbo` apart; swizzled, a row of 128 / 64 / 32 bytes along MN per k, 8 rows an atom, the
+// next run of MN `lbo` and the next 8 k `sbo` apart, chunks swizzled by the row's phase.
+__device__ uint32_t staged_mn_offset(const WgmmaLayout& l, uint32_t lbo, uint32_t sbo, uint32_t mn,
+                                     uint32_t k) {
+  if (l.mode == 0) return (mn / 8) * sbo + (k / 8) * lbo + (k % 8) * 16 + (mn % 8) * 2;
+  const uint32_t width = l.mode == 1 ? 128 : l.mode == 2 ? 64 : 32, row = k % 8;
+  const uint32_t phase = l.mode == 1 ? row : l.mode == 2 ? (row / 2) % 4 : (row / 4) % 2;
+  const uint32_t col = (mn * 2) % width;
+  return (mn * 2 / width) * lbo + (k / 8) * sbo + row * width + ((col / 16) ^ phase) * 16 +
+         col % 16;
+}
+
+// Stages `rows` rows of 8 words (16 BF16 or 8 TF32 elements) into region t, K-major or MN-major.
+__device__ void stage(unsigned char* t, const uint32_t* src, unsigned rows, const WgmmaLayout& l,
+                      uint32_t lbo, uint32_t sbo, bool mn_major) {
+  if (!mn_major) {
+    for (unsigned i = threadIdx.x; i < rows * 8; i += blockDim.x) {
+      *reinterpret_cast<uint32_t*>(t + staged_offset(l, lbo, sbo, i / 8, 4 * (i % 8))) = src[i];
+    }
+    return;
+  }
+  for (unsigned i = threadIdx.x; i < rows * 16; i += blockDim.x) {
+    const unsigned r = i / 16, k = i % 16;
+    const auto half = static_cast<uint16_t>(src[r * 8 + k / 2] >> (16 * (k % 2)));
+    *reinterpret_cast<uint16_t*>(t + staged_mn_offset(l, lbo, sbo, r, k + 16 * l.kk)) = half;
+  }
+}
+
 // The region of dynamic shared memory starting at a 1024-byte aligned shared address.
 __device__ unsigned char* aligned_tile(unsigned char* smem) {
   const uint32_t base = tc::smem_address(smem);
   return smem + (1024 - base % 1024) % 1024;
 }
 
-// d = a b^T (+ c): a (64 rows x 8 words), b (kN rows x 8 words), c and d (64 x kN) row-major.
+// d = a b^T (+ c): a (64 rows x 8 words), b (kN rows x 8 words), c and d (64 x kN) row-major;
+// A / B MN-major where kTransA / kTransB (lay.trans says the same).
 // `fault` selects a misuse (emulator only): 1 no wgmma.fence, 2 no fence.proxy.async, 3 reads the
 // accumulators before the wait (stored as they read), 4 writes a staged byte of A's row 0 before
 // the wait, 5 exits without waiting, 6 warp 1 skips the wgmma.
-template <bool kBf16, int kN>
+template <bool kBf16, int kN, bool kTransA, bool kTransB>
 __global__ void wgmma_tile_kernel(const uint32_t* a, const uint32_t* b, const float* c, float* d,
                                   WgmmaLayout lay, int scale_d, int fault) {
   GPU_DYNAMIC_SHARED(unsigned char, smem);
   unsigned char* ta = aligned_tile(smem);
   unsigned char* tb = ta + kRegion;
   const unsigned tid = threadIdx.x;
-  for (unsigned i = tid; i < 64 * 8; i += blockDim.x) {
-    *reinterpret_cast<uint32_t*>(
-        ta + staged_offset(lay, lay.lbo_a, lay.sbo_a, i / 8, 4 * (i % 8))) = a[i];
-  }
-  for (unsigned i = tid; i < kN * 8; i += blockDim.x) {
-    *reinterpret_cast<uint32_t*>(
-        tb + staged_offset(lay, lay.lbo_b, lay.sbo_b, i / 8, 4 * (i % 8))) = b[i];
-  }
+  stage(ta, a, 64, lay, lay.lbo_a, lay.sbo_a, kTransA);
+  stage(tb, b, kN, lay, lay.lbo_b, lay.sbo_b, kTransB);
   if (!kMisuse || fault != 2) tc::fence_proxy_async();
   __syncthreads();
   const unsigned warp = tid / 32, lane = tid % 32, g = lane >> 2, t = lane & 3u;
@@ -76,14 +102,19 @@ __global__ void wgmma_tile_kernel(const uint32_t* a, const uint32_t* b, const fl
       acc[4 * j + i] = c[row * kN + col];
     }
   }
-  const uint32_t k_offset = lay.mode == 0 ? 0 : 32 * static_cast<uint32_t>(lay.kk);
+  const auto kk = static_cast<uint32_t>(lay.kk);
+  const uint32_t k_offset = lay.mode == 0 ? 0 : 32 * kk;
   const auto swizzle = static_cast<tc::WgmmaSwizzle>(lay.mode);
   const uint64_t da =
-      tc::wgmma_desc(tc::smem_address(ta) + k_offset, lay.lbo_a, lay.sbo_a, swizzle);
+      tc::wgmma_desc(tc::smem_address(ta) + (kTransA ? 2 * kk * lay.sbo_a : k_offset), lay.lbo_a,
+                     lay.sbo_a, swizzle);
   const uint64_t db =
-      tc::wgmma_desc(tc::smem_address(tb) + k_offset, lay.lbo_b, lay.sbo_b, swizzle);
+      tc::wgmma_desc(tc::smem_address(tb) + (kTransB ? 2 * kk * lay.sbo_b : k_offset), lay.lbo_b,
+                     lay.sbo_b, swizzle);
   if (!kMisuse || fault != 1) tc::wgmma_fence(acc);
-  if (!kMisuse || fault != 6 || warp != 1) tc::wgmma<kBf16, kN>(acc, da, db, scale_d != 0);
+  if (!kMisuse || fault != 6 || warp != 1) {
+    tc::wgmma<kBf16, kN, kTransA, kTransB>(acc, da, db, scale_d != 0);
+  }
   tc::wgmma_commit();
   if (kMisuse && fault == 3) {
     for (int i = 0; i < kN / 2; ++i) d[tid * (kN / 2) + i] = acc[i];
@@ -100,13 +131,33 @@ __global__ void wgmma_tile_kernel(const uint32_t* a, const uint32_t* b, const fl
   }
 }
 
-template <bool kBf16, int kN>
+template <bool kBf16, int kN, bool kTransA = false, bool kTransB = false>
 void launch_tile(const uint32_t* a, const uint32_t* b, const float* c, float* d,
                  const WgmmaLayout& lay, int scale_d, int fault, unsigned threads) {
   constexpr int kSmem = 1024 + 2 * kRegion;
-  V3D_CUDA_CHECK(gpu::FuncSetMaxDynamicSharedMemory(wgmma_tile_kernel<kBf16, kN>, kSmem));
-  GPU_LAUNCH((wgmma_tile_kernel<kBf16, kN>), 1, threads, kSmem, nullptr, a, b, c, d, lay, scale_d,
-             fault);
+  V3D_CUDA_CHECK(
+      gpu::FuncSetMaxDynamicSharedMemory(wgmma_tile_kernel<kBf16, kN, kTransA, kTransB>, kSmem));
+  GPU_LAUNCH((wgmma_tile_kernel<kBf16, kN, kTransA, kTransB>), 1, threads, kSmem, nullptr, a, b, c,
+             d, lay, scale_d, fault);
+}
+
+// The BF16 tiles with N = kN by lay.trans.
+template <int kN>
+void launch_bf16_tile(const uint32_t* a, const uint32_t* b, const float* c, float* d,
+                      const WgmmaLayout& lay, int scale_d, int fault, unsigned threads) {
+  switch (lay.trans) {
+    case 0:
+      launch_tile<true, kN>(a, b, c, d, lay, scale_d, fault, threads);
+      break;
+    case 1:
+      launch_tile<true, kN, true, false>(a, b, c, d, lay, scale_d, fault, threads);
+      break;
+    case 2:
+      launch_tile<true, kN, false, true>(a, b, c, d, lay, scale_d, fault, threads);
+      break;
+    default:
+      launch_tile<true, kN, true, true>(a, b, c, d, lay, scale_d, fault, threads);
+  }
 }
 
 }  // namespace
@@ -124,10 +175,11 @@ std::vector<float> wgmma_tile(bool bf16, int n, const std::vector<uint32_t>& a,
   DeviceBuffer<uint32_t> d_a(a), d_b(b);
   DeviceBuffer<float> d_c(c), d_d(c.size());
   const int s = scale_d ? 1 : 0;
+  V3D_CHECK(bf16 || lay.trans == 0, "wgmma_tile: TF32 operands are K-major only");
   if (bf16 && n == 128) {
-    launch_tile<true, 128>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
+    launch_bf16_tile<128>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
   } else if (bf16) {
-    launch_tile<true, 8>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
+    launch_bf16_tile<8>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
   } else if (n == 128) {
     launch_tile<false, 128>(d_a.get(), d_b.get(), d_c.get(), d_d.get(), lay, s, fault, threads);
   } else {

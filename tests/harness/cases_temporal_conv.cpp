@@ -298,13 +298,15 @@ V3D_HARNESS_CASES(cases) {
       {{2, 30, 136, 136, 3, 2, 1}, "dilation 2, 136 -> 136 channels (BF16 staged), partial tiles"},
       {{10, 102, 8, 16, 3, 1, 1}, "8-channel runs (BF16 staged), 1000 rows in 4 splits of 256"},
   };
-  // The Hopper tile (ConvTile::kHopper: the forward and bwd_data on wgmma, 128 x 128 outputs per
-  // block of two warpgroups, k-tiles of 32 TF32 or 64 BF16 channels of C_in (forward) or C_out
-  // (bwd_data)): partial row and column tiles, two and three column tiles, several row tiles,
-  // strided, dilated and pointwise, reductions of one to twelve k-tiles; bwd_data with disjoint
-  // windows (stores into d_x, unread frames zeroed) and with overlapping ones at stride 1 (taps
-  // gathered, zeros where no output frame); and channels or strides it does not fit (the default
-  // tile runs them, as every bwd_weight).
+  // The Hopper tile (ConvTile::kHopper: wgmma, 128 x 128 outputs per block of two warpgroups,
+  // k-tiles of 32 TF32 or 64 BF16 channels of C_in (forward) or C_out (bwd_data); bwd_weight's of
+  // 32 rows of d_y and x's windows transposed (TF32), or of 64 rows read MN-major (BF16, where C_in
+  // is a multiple of 64)): partial row and column tiles, two and three column tiles, several row
+  // tiles, strided, dilated and pointwise, reductions of one to twelve k-tiles; bwd_data with
+  // disjoint windows (stores into d_x, unread frames zeroed) and with overlapping ones at stride 1
+  // (taps gathered, zeros where no output frame); bwd_weight in one split and in several (a split's
+  // end inside a k-tile, k-tiles across sequences); and channels or strides it does not fit (the
+  // default tile runs them).
   const ConvCase tc_hopper_shapes[] = {
       {{2, 81, 64, 64, 3, 1, 3}, "strided block 81 -> 27"},
       {{2, 30, 128, 136, 3, 2, 1}, "dilation 2, 128 -> 136 channels: two column tiles"},
@@ -320,6 +322,8 @@ V3D_HARNESS_CASES(cases) {
       {{2, 25, 34, 96, 3, 1, 3}, "expanding layer: bwd_data's 102 columns (TF32 only)"},
       {{2, 17, 64, 64, 3, 1, 5}, "stride 5: disjoint windows, unread frames zeroed"},
       {{2, 15, 32, 64, 3, 1, 2}, "overlapping windows at stride 2: the default tile"},
+      {{4, 152, 64, 40, 3, 1, 1}, "bwd_weight's 600 rows in 3 splits of 224"},
+      {{20, 93, 64, 72, 3, 1, 3}, "strided, bwd_weight's 620 rows of 31-frame sequences split"},
   };
   struct TileGroup {
     kernels::ConvTile tile;

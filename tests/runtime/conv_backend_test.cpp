@@ -9,6 +9,8 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/gpu/emu/runtime.h"
+#include "runtime/ops.h"
 #include "runtime/temporal_conv.h"
 #include "tests/runtime/test_util.h"
 
@@ -182,6 +184,60 @@ TEST_P(ConvBackendTest, AutoChoosesOurTileUnderTensorCoreMath) {
     for (size_t i = 0; i < y.size(); ++i) {
       ASSERT_NEAR(y[i], got[i], 1e-5 * std::fabs(got[i]) + 4e-6 * 3 * 64) << i;  // L = K*C_in
     }
+  }
+}
+
+// bwd_weight in the Hopper tile gives the default tile's d_w: in TF32 (d_y and x's windows
+// transposed, then wgmma) and in BF16 (on the BF16 operands, MN-major), in one split and in three
+// whose ends fall inside its k-tiles, and over three column tiles: to the bit on the emulator,
+// whose wgmma sums each k-step's products as the mma.sync does, within the bound on a device,
+// whose tensor cores' order is unspecified.
+TEST_P(ConvBackendTest, TheHopperTilesWeightGradientIsTheDefaultTiles) {
+  struct Sizes {
+    int64_t batch, t_in, c_in, c_out, k, dilation, stride;
+    const char* why;
+  };
+  const Sizes shapes[] = {{2, 27, 64, 40, 3, 1, 3, "one split"},
+                          {4, 152, 64, 40, 3, 1, 1, "600 rows in 3 splits of 224"},
+                          {3, 40, 128, 72, 3, 3, 1, "dilated, 128 channels: 3 column tiles"}};
+  const ops::ConvBackendGuard v3d(ConvBackendChoice::kV3d);
+  const bool emu = dev().type == DeviceType::kEmu;
+  if (emu) cuemu::reset_launch_counts();
+  for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
+    for (const Sizes& c : shapes) {
+      SCOPED_TRACE(std::string(c.why) + (math == kernels::ConvMath::kBf16 ? " bf16" : " tf32"));
+      const Shape xs{c.batch, c.t_in, c.c_in}, ws{c.c_out, c.c_in, c.k};
+      const int64_t t_out = (c.t_in - (c.k - 1) * c.dilation - 1) / c.stride + 1;
+      Tensor x = Tensor::from_vector(normal(xs.numel(), 7), xs, dev());
+      Tensor d_y = Tensor::from_vector(normal(c.batch * t_out * c.c_out, 8),
+                                       {c.batch, t_out, c.c_out}, dev());
+      if (math == kernels::ConvMath::kBf16) x = ops::to_bf16(x), d_y = ops::to_bf16(d_y);
+      const auto d_w_in = [&](kernels::ConvTile tile) {
+        const ops::ConvTileGuard guard(tile);
+        const Tensor d_w = Tensor::empty(ws, DType::kF32, dev());
+        ops::temporal_conv_bwd_weight_out(x, d_y, d_w, c.dilation, c.stride, math);
+        return d_w.to_vector();
+      };
+      const std::vector<float> want = d_w_in(kernels::ConvTile::kDefault);
+      const std::vector<float> got = d_w_in(kernels::ConvTile::kHopper);
+      if (emu) {
+        EXPECT_TRUE(test::bitwise_equal(want, got));
+        continue;
+      }
+      ASSERT_EQ(got.size(), want.size());
+      const double rows = static_cast<double>(c.batch * t_out);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 1e-5 * std::fabs(want[i]) + 4e-6 * rows) << i;
+      }
+    }
+  }
+  if (emu) {
+    // Launches are counted by the kernel expression as written, one key for every instance.
+    uint64_t wgmma = 0;
+    for (const auto& [name, count] : cuemu::launch_counts()) {
+      if (name.find("conv_wgmma_kernel") != std::string::npos) wgmma += count;
+    }
+    EXPECT_EQ(wgmma, 6u) << "the Hopper tile's kernel ran once per shape and arithmetic";
   }
 }
 

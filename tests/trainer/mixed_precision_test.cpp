@@ -140,9 +140,10 @@ INSTANTIATE_TEST_SUITE_P(Devices, MixedPrecision, ::testing::ValuesIn(test::devi
 
 // The Hopper tile (ConvTile::kHopper: wgmma, docs/gpu.md) trains the same run as the default tile
 // on the emulator, whose wgmma sums each instruction's terms as its mma.sync does: the last epoch
-// in tf32 from the same fp32 state ends with the same test MPJPE, to the bit. At 32 channels the
-// hidden layers' forward and bwd_data run on wgmma (the input layer's 34 channels and every
-// bwd_weight stay on the default tile); the launch counts show it ran.
+// in tf32 from the same fp32 state ends with the same test MPJPE, to the bit. At 32 channels every
+// pass of the hidden layers runs on wgmma, and bwd_weight of every layer (on transposed copies;
+// the input layer's forward, over 34 channels, stays on the default tile); the launch counts show
+// it ran.
 TEST(MixedPrecisionEmu, TheHopperTileTrainsTheSameRun) {
   const std::string& from = fp32_checkpoint(kEpochs - 1);
   const double plain = test_mpjpe(train_to(Device::emu(), "tf32", from, kEpochs));

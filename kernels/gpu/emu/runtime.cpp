@@ -1088,31 +1088,62 @@ void resolve_mma(Lane* warp, MmaKind kind) {
   }
 }
 
-// The host address of byte `kbyte` (0..31: one wgmma's k extent of 32 bytes) of row `row` of a
-// K-major operand under descriptor `desc` (start address, leading and stride byte offsets, swizzle
-// mode in bits 62-63), as the PTX ISA lays out its canonical K-major forms: 8-row core matrices;
-// without swizzle each row of a core matrix is 16 bytes, the two 16-byte halves of the k extent
-// lie LBO apart and the core matrices of successive 8-row groups SBO apart; with a 32/64/128-byte
-// swizzle rows are 32/64/128 bytes and the 16-byte chunk index (address bits 4-6) is XORed with
-// address bits 7-9 (1, 2 or 3 bits of them), on the shared-memory address itself. The window
-// address is mapped back to the dynamic shared memory (kDynamicSharedWindow); 0 when outside.
-uintptr_t wgmma_operand_byte(const Executor& ex, uint64_t desc, unsigned row, unsigned kbyte) {
-  const uint32_t start = static_cast<uint32_t>(desc & 0x3FFFu) << 4;
-  const uint32_t lbo = static_cast<uint32_t>((desc >> 16) & 0x3FFFu) << 4;
-  const uint32_t sbo = static_cast<uint32_t>((desc >> 32) & 0x3FFFu) << 4;
-  const unsigned mode = static_cast<unsigned>(desc >> 62);
-  uint32_t a = start + (row / 8) * sbo;
-  if (mode == 0) {
-    a += (row % 8) * 16 + (kbyte / 16) * lbo + kbyte % 16;
-  } else {
-    // mode 1: 128-byte rows, 3 bits; 2: 64-byte rows, 2 bits; 3: 32-byte rows, 1 bit.
-    const unsigned bits = 4 - mode;
-    a += (row % 8) * (16u << bits) + kbyte;
-    a ^= ((a >> 7) & ((1u << bits) - 1u)) << 4;
-  }
+// The host address of the shared-memory window address `a`, mapped back to the dynamic shared
+// memory (kDynamicSharedWindow); 0 when outside it.
+uintptr_t window_to_host(const Executor& ex, uint32_t a) {
   const uint64_t bytes = ex.check.dyn_smem.hi - ex.check.dyn_smem.lo;
   if (a < detail::kDynamicSharedWindow || a - detail::kDynamicSharedWindow >= bytes) return 0;
   return ex.check.dyn_smem.lo + (a - detail::kDynamicSharedWindow);
+}
+
+// The descriptor's fields: start address, leading and stride byte offsets, layout mode.
+struct WgmmaDesc {
+  uint32_t start, lbo, sbo;
+  unsigned mode;  // 0 none; 1, 2, 3: the 128-, 64- and 32-byte swizzles
+  explicit WgmmaDesc(uint64_t desc)
+      : start(static_cast<uint32_t>(desc & 0x3FFFu) << 4),
+        lbo(static_cast<uint32_t>((desc >> 16) & 0x3FFFu) << 4),
+        sbo(static_cast<uint32_t>((desc >> 32) & 0x3FFFu) << 4),
+        mode(static_cast<unsigned>(desc >> 62)) {}
+  // Swizzled: rows of 16 << bits bytes, whose 16-byte chunk index (address bits 4-6) is XORed
+  // with `bits` bits of the address from bit 7, on the shared-memory address itself.
+  unsigned bits() const { return 4 - mode; }
+  uint32_t swizzle(uint32_t a) const { return a ^ (((a >> 7) & ((1u << bits()) - 1u)) << 4); }
+};
+
+// The host address of byte `kbyte` (0..31: one wgmma's k extent of 32 bytes) of row `row` of a
+// K-major operand, as the PTX ISA lays out its canonical K-major forms: 8-row core matrices;
+// without swizzle each row of a core matrix is 16 bytes, the two 16-byte halves of the k extent
+// lie LBO apart and the core matrices of successive 8-row groups SBO apart; swizzled, rows are
+// 32/64/128 bytes and 8-row groups SBO apart (LBO unused).
+uintptr_t wgmma_kmajor_byte(const Executor& ex, uint64_t desc, unsigned row, unsigned kbyte) {
+  const WgmmaDesc d(desc);
+  uint32_t a = d.start + (row / 8) * d.sbo;
+  if (d.mode == 0) {
+    a += (row % 8) * 16 + (kbyte / 16) * d.lbo + kbyte % 16;
+  } else {
+    a = d.swizzle(a + (row % 8) * (16u << d.bits()) + kbyte);
+  }
+  return window_to_host(ex, a);
+}
+
+// The host address of the 16 bytes holding the 16-bit elements mn .. mn + 7 (mn a multiple of 8)
+// at reduction index k (0..15) of an MN-major operand, the canonical MN-major forms: without
+// swizzle, 8 x 8 core matrices of 16-byte rows along MN, one per k, successive k 16 bytes apart,
+// groups of 8 MN SBO apart and of 8 k LBO apart; swizzled, one row of 32/64/128 bytes along MN per
+// k, 8 rows per atom, rows of the next 8 k SBO apart and the next run of MN (16/32/64 elements)
+// LBO apart. (The leading and stride offsets trade roles against the K-major forms.)
+uintptr_t wgmma_mnmajor_chunk(const Executor& ex, uint64_t desc, unsigned mn, unsigned k) {
+  const WgmmaDesc d(desc);
+  const uint32_t byte = 2 * mn;
+  uint32_t a = d.start;
+  if (d.mode == 0) {
+    a += (byte / 16) * d.sbo + (k % 8) * 16 + (k / 8) * d.lbo;
+  } else {
+    const uint32_t width = 16u << d.bits();
+    a = d.swizzle(a + (byte / width) * d.lbo + (k / 8) * d.sbo + (k % 8) * width + byte % width);
+  }
+  return window_to_host(ex, a);
 }
 
 // One warp's part of a wgmma.mma_async (every lane arrived at the same call with the same type and
@@ -1137,9 +1168,11 @@ void resolve_wgmma(Executor& ex, Lane* warp, int param) {
   }
   for (unsigned lane = 0; lane < 32; ++lane) {
     const auto* w = reinterpret_cast<const WgmmaLane*>(warp[lane].value);
-    if (w->desc_a != first->desc_a || w->desc_b != first->desc_b || w->scale_d != first->scale_d) {
+    if (w->desc_a != first->desc_a || w->desc_b != first->desc_b || w->scale_d != first->scale_d ||
+        w->trans_a != first->trans_a || w->trans_b != first->trans_b) {
       fault(ex, thread_prefix(ex, warp[lane]) + ": " + at +
-                    ": descriptors or scale-d differ from lane 0's (they must be warp-uniform)");
+                    ": descriptors, scale-d or transposes differ from lane 0's (they must be "
+                    "warp-uniform)");
     }
     if (!warp[lane].wg_fenced) {
       fault(ex, thread_prefix(ex, warp[lane]) + ": " + at +
@@ -1171,46 +1204,69 @@ void resolve_wgmma(Executor& ex, Lane* warp, int param) {
     }
   }
   const bool bf16 = type == WgmmaType::kBf16;
+  if (!bf16 && (first->trans_a || first->trans_b)) {
+    fault(ex,
+          block_prefix(ex) + ": " + at +
+              ": a transposed (MN-major) TF32 operand (imm-trans applies to 16-bit types only)");
+  }
   const unsigned kdim = bf16 ? 16 : 8;
   const unsigned row0 = 16 * (warp_index % 4);
   auto snap = std::make_shared<WgmmaSnapshot>();
   snap->at = at;
-  // Element k of an operand's row: 32 bytes read as two 16-byte chunks.
-  double a[16][16] = {};
-  std::vector<double> b(static_cast<size_t>(n) * kdim);
-  const auto read_row = [&](uint64_t desc, unsigned row, double* out, const char* what) {
-    for (unsigned chunk = 0; chunk < 2; ++chunk) {
-      const uintptr_t p = wgmma_operand_byte(ex, desc, row, 16 * chunk);
-      if (p == 0 || p % 16 != 0) {
-        fault(ex, block_prefix(ex) + ": " + at + ": row " + std::to_string(row) + " of " + what +
-                      " lies outside the block's dynamic shared memory");
+  // One 16-byte chunk of an operand at host address p (0: outside the dynamic shared memory):
+  // checked, snapshot, recorded as lane 0's read in race mode.
+  const auto read_chunk = [&](uintptr_t p, const char* what, unsigned index) {
+    if (p == 0 || p % 16 != 0) {
+      fault(ex, block_prefix(ex) + ": " + at + ": row " + std::to_string(index) + " of " + what +
+                    " lies outside the block's dynamic shared memory");
+    }
+    std::array<std::byte, 16> bytes;
+    std::memcpy(bytes.data(), reinterpret_cast<const void*>(p), 16);
+    snap->chunks.push_back(reinterpret_cast<const std::byte*>(p));
+    snap->bytes.push_back(bytes);
+    if (ex.check.races) {
+      record_access(ex, warp[0], p, 16, Access::kRead, first->pc, true);
+      if (warp[0].error) {
+        try {
+          std::rethrow_exception(warp[0].error);
+        } catch (const std::exception& e) {
+          fault(ex, thread_prefix(ex, warp[0]) + ": " + at + ": " + e.what());
+        }
       }
-      std::array<std::byte, 16> bytes;
-      std::memcpy(bytes.data(), reinterpret_cast<const void*>(p), 16);
-      snap->chunks.push_back(reinterpret_cast<const std::byte*>(p));
-      snap->bytes.push_back(bytes);
-      if (ex.check.races) {
-        record_access(ex, warp[0], p, 16, Access::kRead, first->pc, true);
-        if (warp[0].error) {
-          try {
-            std::rethrow_exception(warp[0].error);
-          } catch (const std::exception& e) {
-            fault(ex, thread_prefix(ex, warp[0]) + ": " + at + ": " + e.what());
+    }
+    std::array<uint32_t, 4> words;
+    std::memcpy(words.data(), bytes.data(), 16);
+    return words;
+  };
+  // Rows from .. from + rows - 1 of an operand (A: the warp's 16, B: all N), element k of row
+  // from + r at out[r * kdim + k]. K-major: each row's 32 bytes as two chunks; MN-major (BF16):
+  // the chunk of 8 rows at each k.
+  const auto read = [&](uint64_t desc, bool trans, unsigned from, unsigned rows, double* out,
+                        const char* what) {
+    if (!trans) {
+      for (unsigned r = 0; r < rows; ++r) {
+        for (unsigned chunk = 0; chunk < 2; ++chunk) {
+          const auto words =
+              read_chunk(wgmma_kmajor_byte(ex, desc, from + r, 16 * chunk), what, from + r);
+          for (unsigned e = 0; e < (bf16 ? 8u : 4u); ++e) {
+            out[r * kdim + chunk * (bf16 ? 8 : 4) + e] =
+                bf16 ? bf16_operand(words[e / 2], e % 2) : tf32_operand(words[e]);
           }
         }
       }
-      uint32_t words[4];
-      std::memcpy(words, bytes.data(), 16);
-      for (unsigned e = 0; e < (bf16 ? 8u : 4u); ++e) {
-        out[chunk * (bf16 ? 8 : 4) + e] =
-            bf16 ? bf16_operand(words[e / 2], e % 2) : tf32_operand(words[e]);
+      return;
+    }
+    for (unsigned r = 0; r < rows; r += 8) {
+      for (unsigned k = 0; k < kdim; ++k) {
+        const auto words = read_chunk(wgmma_mnmajor_chunk(ex, desc, from + r, k), what, from + r);
+        for (unsigned e = 0; e < 8; ++e)
+          out[(r + e) * kdim + k] = bf16_operand(words[e / 2], e % 2);
       }
     }
   };
-  for (unsigned r = 0; r < 16; ++r) read_row(first->desc_a, row0 + r, a[r], "A");
-  for (int col = 0; col < n; ++col) {
-    read_row(first->desc_b, static_cast<unsigned>(col), &b[static_cast<size_t>(col) * kdim], "B");
-  }
+  std::vector<double> a(16 * kdim), b(static_cast<size_t>(n) * kdim);
+  read(first->desc_a, first->trans_a, row0, 16, a.data(), "A");
+  read(first->desc_b, first->trans_b, 0, static_cast<unsigned>(n), b.data(), "B");
   ++ex.wg_issued[warp_index];
   for (unsigned lane = 0; lane < 32; ++lane) {
     Lane& l = warp[lane];
@@ -1225,7 +1281,7 @@ void resolve_wgmma(Executor& ex, Lane* warp, int param) {
         const size_t col = static_cast<size_t>(8 * j) + 2 * t + (i & 1u);
         double sum = 0.0;
         if (w->scale_d) sum = chained != nullptr ? chained->result[reg] : w->d[reg];
-        for (unsigned k = 0; k < kdim; ++k) sum += a[row][k] * b[col * kdim + k];
+        for (unsigned k = 0; k < kdim; ++k) sum += a[row * kdim + k] * b[col * kdim + k];
         op.result[reg] = static_cast<float>(sum);
       }
     }
@@ -1770,7 +1826,7 @@ void wgmma_fence() {
 }
 
 void wgmma_mma(WgmmaType type, int n, uint64_t desc_a, uint64_t desc_b, float* d, bool scale_d,
-               const std::source_location& loc) {
+               bool trans_a, bool trans_b, const std::source_location& loc) {
   const uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   {
     const ChecksOff off;
@@ -1781,7 +1837,7 @@ void wgmma_mma(WgmmaType type, int n, uint64_t desc_a, uint64_t desc_b, float* d
                        " (8 to 256 in steps of 8)");
     }
   }
-  WgmmaLane slot{desc_a, desc_b, d, scale_d, pc};
+  WgmmaLane slot{desc_a, desc_b, d, scale_d, trans_a, trans_b, pc};
   warp_collective(CollectiveOp::kWgmma, 0xffffffffu, reinterpret_cast<uintptr_t>(&slot),
                   (static_cast<int>(type) << 16) | n, 32, loc);
 }

@@ -91,16 +91,18 @@ struct MmaFragments {
 };
 
 // The warpgroup MMA instructions the emulator implements (sm_90a; docs/gpu.md, "Hopper's warpgroup
-// MMA"), both operands from shared memory through matrix descriptors, K-major (no transpose):
-//   kTf32  wgmma.mma_async.sync.aligned.m64nNk8.f32.tf32.tf32
-//   kBf16  wgmma.mma_async.sync.aligned.m64nNk16.f32.bf16.bf16
+// MMA"), both operands from shared memory through matrix descriptors:
+//   kTf32  wgmma.mma_async.sync.aligned.m64nNk8.f32.tf32.tf32    (K-major operands only)
+//   kBf16  wgmma.mma_async.sync.aligned.m64nNk16.f32.bf16.bf16   (K-major, or MN-major where
+//          imm-trans-a / imm-trans-b is 1)
 enum class WgmmaType : int { kTf32 = 0, kBf16 = 1 };
 
-// One lane's operands of a wgmma: the descriptors, its N / 2 accumulator registers and scale-d.
+// One lane's operands of a wgmma: the descriptors, its N / 2 accumulator registers, scale-d and
+// the transpose immediates (an operand MN-major).
 struct WgmmaLane {
   uint64_t desc_a, desc_b;
   float* d;
-  bool scale_d;
+  bool scale_d, trans_a, trans_b;
   uintptr_t pc;
 };
 
@@ -161,9 +163,9 @@ void wgmma_fence();
 // that wait (checked there). Faults: no wgmma_fence since the thread's last wait; shared-memory
 // writes of any thread of the block not followed by its fence_proxy_async; an incomplete
 // warpgroup; descriptors that differ between lanes, use a base offset, or leave the dynamic
-// shared memory.
+// shared memory; a transposed (MN-major) TF32 operand. trans_a / trans_b: A / B MN-major.
 void wgmma_mma(WgmmaType type, int n, uint64_t desc_a, uint64_t desc_b, float* d, bool scale_d,
-               const std::source_location& loc);
+               bool trans_a, bool trans_b, const std::source_location& loc);
 // wgmma.commit_group.sync.aligned: this thread's uncommitted wgmma ops form a group.
 void wgmma_commit();
 // wgmma.wait_group n: completes every committed group but the n most recent, writing their
