@@ -328,8 +328,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--conv-tile", conv_tile,
                  "Our tensor-core kernels' tile under --conv-backend v3d (ops::ConvTileGuard): "
-                 "default (by shape), narrow, wide or hopper (wgmma: the forward and bwd_data on a "
-                 "compute capability 9.0 device; docs/gpu.md)")
+                 "default (by shape), narrow, wide or hopper (wgmma: every pass, where the shape "
+                 "fits, on a compute capability 9.0 device; docs/gpu.md)")
       ->check(CLI::IsMember({"default", "narrow", "wide", "hopper"}))
       ->capture_default_str();
   app.add_flag("--skip-train", skip_train, "Measure inference only");
