@@ -228,6 +228,10 @@ struct WgmmaWeightGemm {
   int64_t c_out, c_in, t_in, stride, dilation;
   uint32_t rows, chunk;  // B*T_out (< 2^31: the launcher checks), rows per split
   FastDivmod t_out;      // row -> (b, t)
+  // 64 rows further: t grows by step_t (64 % T_out) and x's frame offset by step_bytes, and where
+  // t passes T_out, t wraps and the offset moves wrap_bytes more (to the next sequence).
+  uint32_t step_t;
+  int64_t step_bytes, wrap_bytes;
 };
 
 // bwd_weight's operands MN-major (contiguous along C_out and C_in, not along the reduction): a
@@ -235,7 +239,8 @@ struct WgmmaWeightGemm {
 // of 64 columns (8 KiB apart) of 64 rows of 128 bytes in the 128-byte swizzle: the canonical
 // MN-major form with the runs the leading offset apart and 8-row groups 1024 bytes (the stride
 // offset); a k-step is 16 rows, 2048 bytes. This thread copies chunk `chunk` of run `run` of rows
-// row0 + 16 i; rows past the split's end and columns past the operand copy nothing.
+// row0 + 16 i; rows past the split's end and columns past the operand copy nothing. Each copy's
+// row (b, t) is divided out once, then moved 64 rows per k-tile by additions.
 struct WeightTiles {
   using Params = WgmmaWeightGemm;
   static constexpr bool kTrans = true, kRound = false, kTf32 = false, kBf16 = true;
@@ -254,6 +259,9 @@ struct WeightTiles {
   bool a_live, b_live;
   uint32_t next, end;  // the next k-tile's first row, the split's end
   int tiles;
+  int64_t a_off;           // copy 0's row of d_y, in bytes
+  uint32_t t[kCopies];     // each copy's frame t within its sequence
+  int64_t x_off[kCopies];  // and its frame's offset in x, in bytes
 
   __device__ WeightTiles(const WgmmaWeightGemm& p, unsigned tid, int64_t m0, int64_t n0, int z) {
     const unsigned chunk = tid % 8, run = (tid / 8) % 2;
@@ -268,6 +276,15 @@ struct WeightTiles {
     next = static_cast<uint32_t>(z) * p.chunk;
     end = p.rows - next < p.chunk ? p.rows : next + p.chunk;
     tiles = static_cast<int>((end - next + 63) / 64);
+    a_off = static_cast<int64_t>(next + row0) * p.c_out * 2;
+    V3D_UNROLL
+    for (int i = 0; i < kCopies; ++i) {
+      const uint32_t r = next + row0 + 16 * i;  // < 2^31 (the launcher checks rows + 64)
+      const uint32_t b = p.t_out.div(r);
+      t[i] = p.t_out.mod(r, b);
+      x_off[i] =
+          (static_cast<int64_t>(b) * p.t_in + static_cast<int64_t>(t[i]) * p.stride) * p.c_in * 2;
+    }
   }
   __device__ int k_tiles(const WgmmaWeightGemm&) const { return tiles; }
 
@@ -275,20 +292,21 @@ struct WeightTiles {
     unsigned char* s = stage + dst0;
     V3D_UNROLL
     for (int i = 0; i < kCopies; ++i) {
-      const uint32_t row = next + row0 + 16 * i;
-      const bool ok = row < end;
-      const uint32_t r = ok ? row : next;
-      const uint32_t b = p.t_out.div(r), t = p.t_out.mod(r, b);
+      const bool ok = next + row0 + 16 * i < end;
       const bool a_ok = ok && a_live, b_ok = ok && b_live;
-      const unsigned char* a_src = a_ok ? a_col + static_cast<int64_t>(r) * p.c_out * 2 : p.dy;
-      const unsigned char* b_src =
-          b_ok ? b_col + (static_cast<int64_t>(b) * p.t_in + static_cast<int64_t>(t) * p.stride) *
-                             p.c_in * 2
-               : p.x;
+      const unsigned char* a_src = a_ok ? a_col + a_off + i * 16 * p.c_out * 2 : p.dy;
+      const unsigned char* b_src = b_ok ? b_col + x_off[i] : p.x;
       tc::cp_async<16>(s + i * 16 * kRowBytes, a_src, a_ok ? 16 : 0);
       tc::cp_async<16>(s + kOperandBytes + i * 16 * kRowBytes, b_src, b_ok ? 16 : 0);
+      t[i] += p.step_t;
+      x_off[i] += p.step_bytes;
+      if (t[i] >= p.t_out.divisor) {
+        t[i] -= p.t_out.divisor;
+        x_off[i] += p.wrap_bytes;
+      }
     }
     next += 64;
+    a_off += 64 * p.c_out * 2;
   }
 };
 
@@ -591,6 +609,9 @@ void temporal_conv_bwd_weight_wgmma(const TemporalConvShape& s, const void* x, c
   p.rows = static_cast<uint32_t>(s.rows());
   p.chunk = static_cast<uint32_t>(split.chunk);
   p.t_out = FastDivmod(static_cast<uint32_t>(s.t_out()));
+  p.step_t = static_cast<uint32_t>(64 % s.t_out());
+  p.step_bytes = ((64 / s.t_out()) * s.t_in + p.step_t * s.stride) * s.c_in * 2;
+  p.wrap_bytes = (s.t_in - s.t_out() * s.stride) * s.c_in * 2;
   if (split.splits == 1) {
     launch<WeightTiles>(kOp, true, p, conv_store::WeightGrad{d_w, s}, stream);
     return;

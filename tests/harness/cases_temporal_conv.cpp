@@ -324,6 +324,8 @@ V3D_HARNESS_CASES(cases) {
       {{2, 15, 32, 64, 3, 1, 2}, "overlapping windows at stride 2: the default tile"},
       {{4, 152, 64, 40, 3, 1, 1}, "bwd_weight's 600 rows in 3 splits of 224"},
       {{20, 93, 64, 72, 3, 1, 3}, "strided, bwd_weight's 620 rows of 31-frame sequences split"},
+      {{70, 3, 64, 64, 3, 1, 3}, "one output frame per sequence, 70 of them"},
+      {{6, 40, 64, 48, 3, 2, 1}, "dilated, 64-row k-tiles over 36-frame sequences"},
   };
   struct TileGroup {
     kernels::ConvTile tile;
