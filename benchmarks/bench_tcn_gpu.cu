@@ -440,8 +440,10 @@ int main(int argc, char** argv) {
           std::printf("%-18s %-10s %9.3f  ours in the %s tile%s: %.2fx cuDNN, %.2fx cuBLASLt%s\n",
                       "", "", tile_ms, tile_name, is_default ? " (the default here)" : "",
                       cudnn_ms / tile_ms, lt_ms / tile_ms, tile_valid ? "" : "  INVALID");
-          tiles[tile_name] = {
-              {"ms", tile_ms}, {"rel_err_vs_cudnn", tile_err}, {"default", is_default}};
+          tiles[tile_name] = {{"ms", tile_ms},
+                              {"rel_err_vs_cudnn", tile_err},
+                              {"valid", tile_valid},
+                              {"default", is_default}};
         }
         ours_shape = s;
       }

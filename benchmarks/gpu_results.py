@@ -119,7 +119,7 @@ def tile_table(results):
     if not rows:
         return []
     out = ["Our kernels in each tile (narrow 128 x 64, wide 128 x 128 outputs per block, hopper "
-           "the forward on wgmma where the device has it; * the launcher's default for the "
+           "on wgmma where the device and the shape have it; * the launcher's default for the "
            "shape):", "",
            "| layer | pass | narrow ms | wide ms | hopper ms | wide / narrow | fastest / cuBLASLt | "
            "fastest / cuDNN |", "|---|---|---|---|---|---|---|---|"]
@@ -142,7 +142,23 @@ def tile_table(results):
     return out + ["", f"Summed: narrow {sums[0]:.2f} ms, wide {sums[1]:.2f} ms, the fastest tile "
                       f"per row {sums[2]:.2f} ms ({ratio(sums[3], sums[2])}x cuDNN's "
                       f"{sums[3]:.2f} ms); rows where even the fastest tile is slower than cuDNN: "
-                      f"{slower} of {len(rows)}.", ""]
+                      f"{slower} of {len(rows)}.", ""] + hopper_verdict(rows)
+
+
+def hopper_verdict(rows):
+    """Whether the Hopper tile may join `auto`'s candidates: its rows, how many matched cuDNN
+    within the benchmark's tolerance, and how it compares with the faster mma.sync tile."""
+    rows = [r for r in rows if "hopper" in r["tiles"]]
+    if not rows:
+        return []
+    valid = sum(1 for r in rows if r["tiles"]["hopper"].get("valid", False))
+    hopper = sum(r["tiles"]["hopper"]["ms"] for r in rows)
+    other = sum(min(r["tiles"]["narrow"]["ms"], r["tiles"]["wide"]["ms"]) for r in rows)
+    faster = sum(1 for r in rows if r["tiles"]["hopper"]["ms"] <
+                 min(r["tiles"]["narrow"]["ms"], r["tiles"]["wide"]["ms"]))
+    return [f"The Hopper tile ran {len(rows)} of these rows: valid (within the benchmark's "
+            f"tolerance of cuDNN) in {valid}, faster than the faster mma.sync tile in {faster}; "
+            f"summed {hopper:.2f} ms against {other:.2f} ms ({ratio(other, hopper)}x).", ""]
 
 
 def e2e_section(work):

@@ -55,7 +55,7 @@ with tempfile.TemporaryDirectory() as tiled:
     bench = json.loads((FIXTURE / "bench_tcn_gpu_tf32.json").read_text())
     r0, r1 = bench["results"][0], bench["results"][1]
     r0["tiles"] = {"narrow": {"ms": 0.2, "default": True}, "wide": {"ms": 0.1, "default": False},
-                   "hopper": {"ms": 0.05, "default": False}}
+                   "hopper": {"ms": 0.05, "valid": True, "default": False}}
     r1["tiles"] = {"narrow": {"ms": 0.3, "default": False}, "wide": {"ms": 0.4, "default": True}}
     (pathlib.Path(tiled) / "bench_tcn_gpu_tf32.json").write_text(json.dumps(bench))
     out = run(tiled)
@@ -71,6 +71,10 @@ with tempfile.TemporaryDirectory() as tiled:
             f"({cudnn / best:.2f}x cuDNN's {cudnn:.2f} ms); rows where even the fastest tile is "
             f"slower than cuDNN: {slower} of 2.")
     check(want in out, f"the tile sums: {want}")
+    want = ("The Hopper tile ran 1 of these rows: valid (within the benchmark's tolerance of "
+            "cuDNN) in 1, faster than the faster mma.sync tile in 1; summed 0.05 ms against "
+            "0.10 ms (2.00x).")
+    check(want in out, f"the Hopper verdict: {want}")
 check("narrow ms" not in run(FIXTURE), "no tile table without tile timings")
 
 with tempfile.TemporaryDirectory() as empty:
