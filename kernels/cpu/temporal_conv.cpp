@@ -217,9 +217,13 @@ int64_t temporal_conv_workspace_floats(const TemporalConvShape& shape, TemporalC
       shape.math != ConvMath::kFp32 && shape.k > 1 ? shape.c_out * shape.k * shape.c_in : 0;
   switch (pass) {
     case TemporalConvPass::kForward:
+      // The Hopper tile's weights tap-major and rounded to TF32, also for K = 1.
+      if (shape.tile == ConvTile::kHopper && temporal_conv_wgmma_shape(shape, pass)) {
+        return shape.c_out * shape.k * shape.c_in;
+      }
       return tap_major;
     case TemporalConvPass::kBackwardData:
-      // The Hopper tile's weights as (K, C_in, C_out), also for K = 1.
+      // The Hopper tile's weights as (K, C_in, C_out), rounded to TF32, also for K = 1.
       if (shape.tile == ConvTile::kHopper && temporal_conv_wgmma_shape(shape, pass)) {
         return shape.c_out * shape.k * shape.c_in;
       }

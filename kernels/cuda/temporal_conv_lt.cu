@@ -38,9 +38,11 @@ __device__ __forceinline__ int64_t weight_index(WeightOrder order, int64_t c_out
   return (co * c_in + ci) * k + tap;
 }
 
-// The value stored: float32 as it is, BF16 rounded as the tensor cores' operands are.
+// The value stored: float32 as it is, BF16 (uint16_t) or TF32 (uint32_t: a float32 word) rounded
+// as the tensor cores' operands are.
 __device__ __forceinline__ void store_weight(float* to, float v) { *to = v; }
 __device__ __forceinline__ void store_weight(uint16_t* to, float v) { *to = tc::to_bf16(v); }
+__device__ __forceinline__ void store_weight(uint32_t* to, float v) { *to = tc::to_tf32(v); }
 
 // to (in to_order) = from (in from_order). Indexed by the destination, so the stores are coalesced.
 template <class Out>
@@ -259,5 +261,7 @@ template void temporal_conv_permute_weights(const TemporalConvShape&, WeightOrde
                                             const float*, float*, gpu::Stream, const char*);
 template void temporal_conv_permute_weights(const TemporalConvShape&, WeightOrder, WeightOrder,
                                             const float*, uint16_t*, gpu::Stream, const char*);
+template void temporal_conv_permute_weights(const TemporalConvShape&, WeightOrder, WeightOrder,
+                                            const float*, uint32_t*, gpu::Stream, const char*);
 
 }  // namespace v3d::kernels::V3D_GPU_NS

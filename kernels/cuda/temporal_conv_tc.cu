@@ -825,11 +825,17 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
     launch_fwd_staged(s, st.act, st.w, y, stream);
     return;
   }
-  const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
-  if (s.tile == ConvTile::kHopper && temporal_conv_wgmma_fits(s, kPass, x, wp)) {
-    temporal_conv_fwd_wgmma(s, x, wp, y, stream);
+  // The Hopper tile reads the weights tap-major and rounded to TF32 (the workspace holds them,
+  // also for K = 1), so that it rounds only x's copies in shared memory.
+  if (s.tile == ConvTile::kHopper && workspace != nullptr &&
+      temporal_conv_wgmma_fits(s, kPass, x, workspace)) {
+    temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w,
+                                  reinterpret_cast<uint32_t*>(workspace), stream,
+                                  "temporal_conv (wgmma weights)");
+    temporal_conv_fwd_wgmma(s, x, workspace, y, stream);
     return;
   }
+  const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);
   // x and wp both take 16-byte copies or both 4-byte ones (their runs are C_in long).
   const bool vec4 = aligned4(x, s.c_in) && aligned4(wp, s.c_in);
   launch_tc("temporal_conv_fwd", s, kPass, gemm, 1, vec4,
@@ -890,12 +896,13 @@ void temporal_conv_bwd_data_tc(const TemporalConvShape& s, const float* d_y, con
     launch_bwd_data_staged(s, st.act, st.w, d_x, stream);
     return;
   }
-  // The Hopper tile reads the weights as (K, C_in, C_out), K-major for its B (the workspace holds
-  // them, temporal_conv_workspace_floats, also for K = 1).
+  // The Hopper tile reads the weights as (K, C_in, C_out), K-major for its B, rounded to TF32 (the
+  // workspace holds them, temporal_conv_workspace_floats, also for K = 1).
   if (s.tile == ConvTile::kHopper && workspace != nullptr &&
       temporal_conv_wgmma_fits(s, TemporalConvPass::kBackwardData, d_y, workspace)) {
-    temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kOutputInner, w, workspace,
-                                  stream, "temporal_conv_bwd_data (wgmma weights)");
+    temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kOutputInner, w,
+                                  reinterpret_cast<uint32_t*>(workspace), stream,
+                                  "temporal_conv_bwd_data (wgmma weights)");
     temporal_conv_bwd_data_wgmma(s, d_y, workspace, d_x, stream);
     return;
   }

@@ -55,8 +55,8 @@ void temporal_conv_bwd_weight_wgmma(const TemporalConvShape& s, const void* x, c
 // (K, C_in, C_out) with the outputs innermost.
 enum class WeightOrder : uint8_t { kPyTorch, kTapMajor, kOutputInner };
 // to = from permuted from one order to another (kernels/cuda/temporal_conv_lt.cu), as float32 or
-// rounded to BF16 (uint16_t, rounded as the tensor cores' operands: cvt.rn.bf16x2); `what` names
-// the launch in errors.
+// rounded as the tensor cores' operands: to BF16 (uint16_t, cvt.rn.bf16x2) or to TF32 (uint32_t,
+// float32 words, cvt.rn.tf32.f32); `what` names the launch in errors.
 template <class Out>
 void temporal_conv_permute_weights(const TemporalConvShape& s, WeightOrder from_order,
                                    WeightOrder to_order, const float* from, Out* to,

@@ -26,9 +26,10 @@
 // of every row (32 TF32 or 64 BF16 elements, within one tap: the run a multiple of them), staged by
 // 16-byte cp.async in three stages: A and B, 128 rows of 128 bytes each, in the 128-byte swizzle of
 // the wgmma descriptors (16-byte chunk c of row r at chunk c ^ (r % 8), 1024-byte atoms; a wgmma's
-// k-step is the descriptor's start 32 bytes further). TF32 operands are rounded in place after they
-// land (cvt.rn, as the other kernels round them when they read their fragments: the tensor cores
-// would truncate), then fence.proxy.async and a barrier make the stage visible to the wgmma; each
+// k-step is the descriptor's start 32 bytes further). In TF32, A's copies are rounded in place
+// after they land (cvt.rn, as the other kernels round them when they read their fragments: the
+// tensor cores would truncate), B's (the weights) when the launcher permutes them into the
+// workspace; then fence.proxy.async and a barrier make the stage visible to the wgmma; each
 // k-tile's four wgmma ops are waited for before the next barrier, which frees the stage the next
 // copies overwrite. bwd_weight splits the reduction over blockIdx.z as the other tiles split it;
 // its TF32 k-tiles are 128 bytes of the transposed rows from the split's first row (not rounded
@@ -90,7 +91,7 @@ template <RowsA kA>
 struct KMajorTiles {
   using Params = WgmmaGemm;
   static constexpr bool kTrans = false;
-  // TF32 operands rounded in place after they land (the transposed copies are rounded already).
+  // TF32: A rounded in place after it lands (B, and the transposed copies, are rounded already).
   static constexpr bool kRound = kA != RowsA::kSplitRows;
   // The arithmetic it runs in (kSplitRows: the TF32 bwd_weight; BF16 reads its operands MN-major).
   static constexpr bool kTf32 = true, kBf16 = kA != RowsA::kSplitRows;
@@ -200,14 +201,14 @@ struct KMajorTiles {
     }
   }
 
-  // TF32: this thread's landed chunks of `stage` rounded in place (cvt.rn; the tensor cores ignore
-  // the low 13 bits, which would truncate).
+  // TF32: this thread's landed chunks of A in `stage` rounded in place (cvt.rn; the tensor cores
+  // ignore the low 13 bits, which would truncate). B, the weights, the launchers round when they
+  // permute them.
   __device__ void round(unsigned char* stage) const {
     unsigned char* s = stage + dst0;
     V3D_UNROLL
-    for (int i = 0; i < 2 * kCopies; ++i) {
-      auto* q = reinterpret_cast<uint4*>(s + (i % kCopies) * 32 * kRowBytes +
-                                         (i / kCopies) * kOperandBytes);
+    for (int i = 0; i < kCopies; ++i) {
+      auto* q = reinterpret_cast<uint4*>(s + i * 32 * kRowBytes);
       uint4 v = *q;
       v.x = tc::bits_to_tf32(v.x);
       v.y = tc::bits_to_tf32(v.y);
