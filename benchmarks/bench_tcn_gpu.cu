@@ -261,14 +261,15 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMemcpy(b.w, hw.data(), nw * 4, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.w_nhwc, hw_nhwc.data(), nw * 4, cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.d_y, hdy.data(), ny * 4, cudaMemcpyHostToDevice));
-    // Enough for every tile the loop below times (the Hopper tile's TF32 bwd_data permutes the
-    // weights for K = 1 too, and its TF32 bwd_weight transposes d_y and x's windows).
+    // Enough for every tile the loop below times (the Hopper tile's TF32 forward and bwd_data
+    // permute the weights for K = 1 too, and its TF32 bwd_weight transposes d_y and x's windows).
     v3d::kernels::TemporalConvShape s_hopper = s;
     s_hopper.tile = v3d::kernels::ConvTile::kHopper;
     const int64_t ours_ws = std::max(
         {v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kForward),
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardData),
          v3d::kernels::temporal_conv_workspace_floats(s, TemporalConvPass::kBackwardWeight),
+         v3d::kernels::temporal_conv_workspace_floats(s_hopper, TemporalConvPass::kForward),
          v3d::kernels::temporal_conv_workspace_floats(s_hopper, TemporalConvPass::kBackwardData),
          v3d::kernels::temporal_conv_workspace_floats(s_hopper, TemporalConvPass::kBackwardWeight),
          int64_t{1}});
