@@ -124,6 +124,7 @@ Device restore_device(const std::string& checkpoint, const std::vector<std::stri
   const ExperimentConfig config = config_path.empty() ? checkpoint_config(checkpoint, overrides)
                                                       : load_config(config_path, overrides);
   ops::set_conv_backend(config.model.conv_backend);
+  ops::set_conv_tile(config.model.conv_tile);
   return rank_device(parse_device(config.device));
 }
 

@@ -56,6 +56,7 @@ void run_infer(const InferArgs& a) {
       restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
   const PrecisionScope precision(a.precision, m.model->device());
   const ops::ConvBackendGuard conv_backend(m.config.model.conv_backend);
+  const ops::ConvTileGuard conv_tile(m.config.model.conv_tile);
   const LtbOptions ltb = ltb_options(m.config.ltb);
   const bool use_ltb = a.ltb || m.config.ltb.enabled;
   const std::vector<InferInput> inputs =

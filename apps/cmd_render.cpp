@@ -168,6 +168,7 @@ void run_render(RenderArgs a) {
   remove_stale_temporaries_beside(a.out);
   RestoredModel m = restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
   const ops::ConvBackendGuard conv_backend(m.config.model.conv_backend);
+  const ops::ConvTileGuard conv_tile(m.config.model.conv_tile);
   const report::RenderSequence seq = a.input.empty() ? test_sequence(a, m) : input_sequence(a, m);
   report::validate_render(seq, a.options);
   if (ext == ".png") {

@@ -178,6 +178,7 @@ void run_stream(const StreamArgs& a) {
   overrides.push_back("device=cpu");  // the stream is a CPU path
   const RestoredModel m = restore_model(a.checkpoint, overrides, std::nullopt);
   const ops::ConvBackendGuard conv_backend(m.config.model.conv_backend);
+  const ops::ConvTileGuard conv_tile(m.config.model.conv_tile);
   if (!m.config.model.causal)
     throw Error(a.checkpoint +
                 ": the model is not causal (model.causal: false); v3d stream needs a causal "

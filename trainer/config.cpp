@@ -648,6 +648,12 @@ const std::vector<Field>& fields() {
         "shape calls for), `cublaslt` (cuBLASLt GEMMs, the baseline) or `auto` (per layer shape "
         "and pass the fastest, timed on the device at first use: ours and cuBLASLt, in tf32 "
         "and bf16 ours in both tiles; docs/gpu.md); the CPU ignores it"));
+    t.push_back(field(
+        "model.conv_tile", [](auto& c) -> auto& { return c.model.conv_tile; },
+        "our tensor-core kernels' block tile in tf32 and bf16 under `conv_backend: v3d`: "
+        "`default` (by layer shape), `narrow`, `wide`, or `hopper` (Hopper's wgmma, on a compute "
+        "capability 9.0 device where the shape fits, else the default; experimental: no GPU has "
+        "validated it yet, docs/gpu.md); `auto` chooses its own; the CPU ignores it"));
 
     Field source;
     source.path = "data.source.type";

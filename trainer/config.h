@@ -65,6 +65,15 @@ struct EnumTable<ops::ConvBackendChoice> {
       {ops::ConvBackendChoice::kAuto, "auto"}};
 };
 
+// model.conv_tile: the block tile of our tensor-core kernels under model.conv_backend: v3d.
+template <>
+struct EnumTable<kernels::ConvTile> {
+  static constexpr EnumName<kernels::ConvTile> kNames[] = {{kernels::ConvTile::kDefault, "default"},
+                                                           {kernels::ConvTile::kNarrow, "narrow"},
+                                                           {kernels::ConvTile::kWide, "wide"},
+                                                           {kernels::ConvTile::kHopper, "hopper"}};
+};
+
 // ltb.preset: a named set of the bank's readings (docs/long-term-bank.md, "Readings"). `v3d` is the
 // reading v3d implemented first, `paper` the paper-literal one, `validated` (the defaults) the
 // reading chosen on held-out training subjects (docs/results.md).
@@ -107,8 +116,9 @@ struct ModelConfig {
   int channels = 1024;                         // >= 1
   double dropout = 0.25;                       // [0, 1)
   bool causal = false;
-  // Not part of the architecture: a checkpoint runs under any backend.
+  // Not part of the architecture: a checkpoint runs under any backend and tile.
   ops::ConvBackendChoice conv_backend = ops::ConvBackendChoice::kV3d;
+  kernels::ConvTile conv_tile = kernels::ConvTile::kDefault;
 
   int64_t receptive_field() const;  // product of filter_widths (27, 81, 243 for 3,3,3(,3(,3)))
   int64_t pad() const { return (receptive_field() - 1) / 2; }

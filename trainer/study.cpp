@@ -105,6 +105,7 @@ std::string training_difference(ExperimentConfig a, ExperimentConfig b) {
     c->device = "cpu";
     c->blas.clear();
     c->model.conv_backend = ops::ConvBackendChoice{};
+    c->model.conv_tile = kernels::ConvTile{};
     c->train.checkpoint_dir.clear();
     c->train.checkpoint_every = 1;
     c->train.communicator = TrainConfig{}.communicator;

@@ -168,6 +168,7 @@ TrainResult train(const ExperimentConfig& config, const TrainOptions& options) {
   const Device device = parse_device(config.device);
   // Forwards and backward passes of the whole run under one backend (runtime/temporal_conv.h).
   const ops::ConvBackendGuard conv_backend(config.model.conv_backend);
+  const ops::ConvTileGuard conv_tile(config.model.conv_tile);
   const int64_t epochs = tc.epochs;
   const int64_t stop_epoch = options.max_epochs < 0 ? epochs : options.max_epochs;
   const fs::path out_dir =

@@ -336,6 +336,8 @@ TEST(Config, RangeErrors) {
   EXPECT_ERROR_HAS(error_of("ltb:\n  max_insert: -2\n"), "'ltb.max_insert'");
   EXPECT_ERROR_HAS(error_of("ltb:\n  mode: batch\n"), "valid values: offline, online");
   EXPECT_ERROR_HAS(error_of("ltb:\n  center: mean\n"), "valid values: centroid, root");
+  EXPECT_ERROR_HAS(error_of("model:\n  conv_tile: big\n"),
+                   "valid values: default, narrow, wide, hopper");
   EXPECT_ERROR_HAS(error_of("train:\n  precision: fp16\n"),
                    "'train.precision' must be fp32, tf32 or bf16, got 'fp16'");
 
@@ -493,6 +495,11 @@ TEST(Config, EnumsHaveOneNameTable) {
   EXPECT_EQ(c.eval.metrics, (std::vector<Metric>{Metric::kMpjve, Metric::kMpjpe}));
   EXPECT_EQ(c.ltb.mode, LtbMode::kOnline);
   EXPECT_EQ(c.ltb.center, LtbCenter::kRoot);
+  EXPECT_EQ(c.model.conv_tile, kernels::ConvTile::kDefault);
+  EXPECT_EQ(parse_config("model: {conv_tile: hopper}\n", "t").model.conv_tile,
+            kernels::ConvTile::kHopper);
+  EXPECT_EQ(parse_config("", "t", {"model.conv_tile=wide"}).model.conv_tile,
+            kernels::ConvTile::kWide);
   EXPECT_EQ(parse_config("", "t", {"eval.metrics=p_mpjpe,mpjpe"}).eval.metrics,
             (std::vector<Metric>{Metric::kPMpjpe, Metric::kMpjpe}));
   EXPECT_ERROR_HAS(error_of("", {"eval.metrics=mpjpe,pck"}),

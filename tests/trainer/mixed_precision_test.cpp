@@ -73,7 +73,7 @@ test_util::TempDir& scratch() {
 // checkpoint) or from scratch; returns the final checkpoint. The precision is recorded in the
 // checkpoint and in the JSONL log.
 std::string train_to(const Device& device, const std::string& precision, const std::string& from,
-                     int epochs) {
+                     int epochs, kernels::ConvTile tile = kernels::ConvTile::kDefault) {
   static int runs = 0;
   const std::string dir = scratch() / ("run" + std::to_string(runs++));
   TrainOptions o;
@@ -81,7 +81,9 @@ std::string train_to(const Device& device, const std::string& precision, const s
   o.quiet = true;
   o.resume = from;
   o.max_epochs = epochs;
-  const TrainResult r = train(small_config(device, precision), o);
+  ExperimentConfig config = small_config(device, precision);
+  config.model.conv_tile = tile;
+  const TrainResult r = train(config, o);
   const Checkpoint ckpt = load_checkpoint(r.checkpoint);
   EXPECT_EQ(ckpt.epoch, epochs);
   EXPECT_EQ(ckpt.metadata.at("precision"), precision);
@@ -138,21 +140,20 @@ TEST_P(MixedPrecision, Tf32AndBf16EndWithinOneMmOfFp32) {
 INSTANTIATE_TEST_SUITE_P(Devices, MixedPrecision, ::testing::ValuesIn(test::device_params()),
                          test::device_test_name);
 
-// The Hopper tile (ConvTile::kHopper: wgmma, docs/gpu.md) trains the same run as the default tile
-// on the emulator, whose wgmma sums each instruction's terms as its mma.sync does: the last epoch
-// in tf32 from the same fp32 state ends with the same test MPJPE, to the bit. At 32 channels every
-// pass of the hidden layers runs on wgmma, and bwd_weight of every layer (on transposed copies;
-// the input layer's forward, over 34 channels, stays on the default tile); the launch counts show
-// it ran.
+// The Hopper tile (model.conv_tile: hopper; wgmma, docs/gpu.md) trains the same run as the default
+// tile on the emulator, whose wgmma sums each instruction's terms as its mma.sync does: the last
+// epoch in tf32 from the same fp32 state ends with the same test MPJPE, to the bit. At 32 channels
+// every pass of the hidden layers runs on wgmma, and bwd_weight of every layer (on transposed
+// copies; the input layer's forward, over 34 channels, stays on the default tile); the launch
+// counts show it ran.
 TEST(MixedPrecisionEmu, TheHopperTileTrainsTheSameRun) {
   const std::string& from = fp32_checkpoint(kEpochs - 1);
   const double plain = test_mpjpe(train_to(Device::emu(), "tf32", from, kEpochs));
   cuemu::reset_launch_counts();
-  double hopper = 0.0;
-  {
-    const ops::ConvTileGuard tile(kernels::ConvTile::kHopper);
-    hopper = test_mpjpe(train_to(Device::emu(), "tf32", from, kEpochs));
-  }
+  // model.conv_tile: hopper, which train() applies for the run and restores after.
+  const double hopper =
+      test_mpjpe(train_to(Device::emu(), "tf32", from, kEpochs, kernels::ConvTile::kHopper));
+  EXPECT_EQ(ops::conv_tile(), kernels::ConvTile::kDefault) << "train() restores the setting";
   // Launches are counted by the kernel expression as written, one key for every instance.
   uint64_t wgmma_launches = 0;
   for (const auto& [name, count] : cuemu::launch_counts()) {
