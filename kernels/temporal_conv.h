@@ -80,8 +80,12 @@
 // a (B, T_res, C_out) tensor: residual = its first frame's row, stride T_res * C_out), so the
 // dilated inference block (conv + folded BN + ReLU, then the residual add) writes its output once
 // instead of three times. Each element is computed as the unfused ops would (the conv's float32
-// value, then one float addition per part), so fused and unfused results are bitwise equal. The
-// backward passes take no epilogue.
+// value, then one float addition per part), so fused and unfused results are bitwise equal.
+// Output in BF16 (epilogue.y_bf16, our CUDA kernels alone: backend kV3d; the CPU and cuBLASLt
+// refuse it and the runtime converts after them): the value above rounded to BF16 as to_bf16
+// rounds it (kernels/elementwise.h) is written to y_bf16 (B, T_out, C_out) and y is not touched,
+// so an activation that only a BF16 consumer reads (the next convolution in bf16, which would round
+// it as it reads it) is written once, in half the bytes. The backward passes take no epilogue.
 //
 // Backend (TemporalConvShape::backend, CUDA only; the CPU has one implementation):
 //   kV3d      our hand-written kernels (kernels/cuda/temporal_conv.cu, temporal_conv_tc.cu): the
@@ -119,7 +123,10 @@ struct ConvEpilogue {
   const float* residual =
       nullptr;  // element (b, t, co) at b * residual_batch_stride + t*C_out + co
   int64_t residual_batch_stride = 0;
-  V3D_HOST_DEVICE bool any() const { return bias != nullptr || relu || residual != nullptr; }
+  uint16_t* y_bf16 = nullptr;  // the output in BF16 instead of y (see above), or null
+  V3D_HOST_DEVICE bool any() const {
+    return bias != nullptr || relu || residual != nullptr || y_bf16 != nullptr;
+  }
   // v: the conv's value of output row m = b*T_out + t, channel co.
   V3D_HOST_DEVICE float apply(float v, int64_t m, int64_t co, int64_t t_out, int64_t c_out) const {
     if (bias != nullptr) v = v + bias[co];

@@ -281,7 +281,18 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
   TemporalConvShape s = shape_of("temporal_conv", x, "x", w, "w", dilation, stride, true);
   check_bf16_math("temporal_conv", x, "x", math);
   s.math = math;
-  check_tensor(y, "temporal_conv: y", x.device(), Shape{s.batch, s.t_out(), s.c_out});
+  const bool y16 = y.defined() && y.dtype() == DType::kBF16;
+  check_tensor(y, "temporal_conv: y", x.device(), Shape{s.batch, s.t_out(), s.c_out},
+               y16 ? DType::kBF16 : DType::kF32);
+  if (y16 &&
+      (x.device().is_cpu() ||
+       with_backend(s, x.device(), TemporalConvPass::kForward).backend != ConvBackend::kV3d)) {
+    // Only our CUDA kernels write BF16 (kernels/temporal_conv.h): float32, then rounded.
+    const Tensor yf = Tensor::empty(y.shape(), DType::kF32, y.device());
+    temporal_conv_out(x, w, yf, dilation, stride, prepared, math, epilogue);
+    ops::to_bf16_out(yf, y);
+    return;
+  }
   if (epilogue != nullptr) {
     kernels::ConvEpilogue& e = s.epilogue;
     if (epilogue->bias.defined()) {
@@ -323,14 +334,16 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
     return;
   }
   s = with_backend(s, x.device(), TemporalConvPass::kForward);
+  float* const y32 = y16 ? nullptr : y.f32();
+  if (y16) s.epilogue.y_bf16 = y.bf16();
   if (x.dtype() == DType::kBF16 && bf16_direct(x.device(), s, TemporalConvPass::kForward) &&
       aligned16(x)) {
     run_op<op_entry::temporal_conv_bf16>(x.device(), kernels::TemporalConvBf16Args{s}, x.bf16(),
-                                         w.f32(), y.f32());
+                                         w.f32(), y32);
     return;
   }
   const Tensor xf = as_f32(x);
-  run_op<op_entry::temporal_conv>(x.device(), s, xf.f32(), w.f32(), y.f32());
+  run_op<op_entry::temporal_conv>(x.device(), s, xf.f32(), w.f32(), y32);
 }
 
 Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t stride,

@@ -111,7 +111,9 @@ struct ConvEpilogueTensors {
 // (kernels/temporal_conv.h, ConvMath): kTf32 rounds x and w to TF32 (tensor cores on CUDA) and
 // ignores `prepared`.
 // epilogue (optional): fused into the forward; the result is bitwise that of the unfused ops
-// (bias_add with relu, then add(residual slice, y)).
+// (bias_add with relu, then add(residual slice, y)). y may be bf16: the float32 result rounded
+// (bitwise to_bf16 of it), written by the kernel itself where our CUDA kernels run the pass, and
+// converted after a float32 temporary elsewhere (the CPU, cuBLASLt).
 void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_t dilation,
                        int64_t stride, const PreparedConv* prepared = nullptr,
                        kernels::ConvMath math = kernels::ConvMath::kFp32,

@@ -741,6 +741,8 @@ void temporal_conv_tap_major(const TemporalConvShape& shape, const float* w, flo
 void temporal_conv_fwd(const TemporalConvShape& shape, const float* x, const float* w, float* y,
                        const float* winograd_v, const float* tap_major_w) {
   shape.validate();
+  V3D_CHECK(shape.epilogue.y_bf16 == nullptr,
+            "temporal_conv: the BF16 output is our CUDA kernels' (on the CPU: y, then to_bf16)");
   if (shape.epilogue.any()) {
     // The convolution, then the epilogue over y while its rows are still in cache.
     TemporalConvShape plain = shape;

@@ -329,6 +329,8 @@ void temporal_conv_fwd<V3D_GPU_KIND>(const TemporalConvShape& shape, const float
   shape.validate();
   auto stream = static_cast<gpu::Stream>(s);
   if (shape.backend == ConvBackend::kCublasLt) {
+    V3D_CHECK(shape.epilogue.y_bf16 == nullptr,
+              "temporal_conv: the BF16 output is our kernels' (cuBLASLt: y, then to_bf16)");
     impl::temporal_conv_lt(shape, TemporalConvPass::kForward, x, w, y, workspace, stream);
     return;
   }

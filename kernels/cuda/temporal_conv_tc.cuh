@@ -3,6 +3,7 @@
 // files share: the result storers of the implicit GEMMs and the float32 file's helper kernels.
 #pragma once
 
+#include "kernels/cuda/mma.cuh"
 #include "kernels/gpu/compat.h"
 #include "kernels/temporal_conv.h"
 
@@ -78,13 +79,19 @@ struct RowMajor {
   __device__ void store(int64_t m, int64_t n, int, float v) const { c[m * ld + n] = v; }
 };
 
-// The forward's y (B*T_out, C_out) through the shape's epilogue (bias, ReLU, residual).
+// The forward's y (B*T_out, C_out) through the shape's epilogue (bias, ReLU, residual), or its
+// BF16 rounding into epilogue.y_bf16 instead.
 struct Forward {
   float* y;
   TemporalConvShape s;
   int64_t t_out;
   __device__ void store(int64_t m, int64_t n, int, float v) const {
-    y[m * s.c_out + n] = s.epilogue.apply(v, m, n, t_out, s.c_out);
+    const float out = s.epilogue.apply(v, m, n, t_out, s.c_out);
+    if (s.epilogue.y_bf16 != nullptr) {
+      s.epilogue.y_bf16[m * s.c_out + n] = tc::to_bf16(out);
+    } else {
+      y[m * s.c_out + n] = out;
+    }
   }
 };
 

@@ -519,6 +519,24 @@ V3D_HARNESS_CASES(cases) {
                (math == kernels::ConvMath::kFp32 ? 2e-6 : 4e-6) * static_cast<double>(d.k * d.c_in),
                "the convolution's float32 sum, then bias, ReLU and residual in float32"};
     cases.push_back(fwd);
+    // The same with the output in BF16 (the epilogue's y_bf16 in our CUDA kernels; converted
+    // after cuBLASLt and on the CPU), widened back for the comparison.
+    OpCase fwd16 = fwd;
+    fwd16.params += " output=bf16";
+    fwd16.run = [=, run = fwd.run](const auto& in, const auto& out) {
+      const Tensor y16 = Tensor::empty(out[0].shape(), DType::kBF16, out[0].device());
+      run(in, std::vector<Tensor>{y16});
+      ops::from_bf16_out(y16, out[0]);
+    };
+    fwd16.reference = [=, reference = fwd.reference](const auto& in) {
+      std::vector<ref::Vec> y = reference(in);
+      for (double& v : y[0]) v = kernels::round_bf16(static_cast<float>(v));
+      return y;
+    };
+    fwd16.tol = {1.0 / 128, fwd.tol.atol,
+                 "the float32 result's bound, then its rounding to BF16: one BF16 step (2^-7 "
+                 "relative) where it lies next to a rounding boundary"};
+    cases.push_back(fwd16);
   }
 
   // Its TF32 forward (CUBLAS_COMPUTE_32F_FAST_TF32) against the float32 reference: cuBLAS does not

@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "kernels/float_round.h"
+#include "kernels/gpu/emu/runtime.h"
 #include "runtime/allocator.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
@@ -126,6 +128,74 @@ TEST_P(ConvBf16Input, RefusesBf16InputOutsideBf16Arithmetic) {
   EXPECT_V3D_ERROR(
       ops::temporal_conv_bwd_data_out(d_y, w, ops::to_bf16(d_x), 1, 3, ConvMath::kBf16), "d_x",
       "expected f32");
+}
+
+// The forward's output in BF16 (runtime/temporal_conv.h; the epilogue's y_bf16 in our CUDA
+// kernels, a float32 temporary rounded after elsewhere): bitwise to_bf16 of the float32 output in
+// every arithmetic, tile and backend, with and without bias, ReLU and a residual, from float32 x
+// and (bf16 arithmetic) from bf16 x. On the emulator our kernels write it themselves (the same
+// launches as for a float32 output), where cuBLASLt's output is converted by one more.
+TEST_P(ConvBf16Input, WritesTheForwardOutputInBf16AsToBf16RoundsIt) {
+  struct Setting {
+    ops::ConvBackendChoice backend;
+    ConvTile tile;
+  };
+  std::vector<Setting> settings;
+  for (const ConvTile tile :
+       {ConvTile::kDefault, ConvTile::kNarrow, ConvTile::kWide, ConvTile::kHopper})
+    settings.push_back({ops::ConvBackendChoice::kV3d, tile});
+  if (!dev().is_cpu()) settings.push_back({ops::ConvBackendChoice::kCublasLt, ConvTile::kDefault});
+  const bool emu = dev().type == DeviceType::kEmu;
+  for (const Setting& setting : settings) {
+    const ops::ConvBackendGuard backend(setting.backend);
+    const ops::ConvTileGuard tile(setting.tile);
+    for (const ConvMath math : {ConvMath::kFp32, ConvMath::kTf32, ConvMath::kBf16}) {
+      for (const size_t i : {0, 1, 2, 5, 7}) {
+        const ConvSizes& c = kShapes[i];
+        const int64_t t_out = (c.t_in - (c.k - 1) * c.dilation - 1) / c.stride + 1;
+        const Shape xs{c.batch, c.t_in, c.c_in}, ws{c.c_out, c.c_in, c.k},
+            ys{c.batch, t_out, c.c_out};
+        const Tensor x = Tensor::from_vector(normal(xs.numel(), 11), xs, dev());
+        const Tensor w = Tensor::from_vector(normal(ws.numel(), 12), ws, dev());
+        ops::ConvEpilogueTensors e;
+        e.bias = Tensor::from_vector(normal(c.c_out, 13), {c.c_out}, dev());
+        e.relu = true;
+        e.residual = Tensor::from_vector(normal(c.batch * (t_out + 2) * c.c_out, 14),
+                                         {c.batch, t_out + 2, c.c_out}, dev());
+        e.residual_offset = 1;
+        const ops::ConvEpilogueTensors* const fused = &e;
+        const ops::ConvEpilogueTensors* const plain = nullptr;
+        for (const ops::ConvEpilogueTensors* epilogue : {fused, plain}) {
+          SCOPED_TRACE(std::string(c.why) + " tile " + std::to_string(int(setting.tile)) +
+                       " backend " + std::to_string(int(setting.backend)) + " math " +
+                       std::to_string(int(math)) + (epilogue ? " epilogue" : ""));
+          const Tensor want =
+              ops::to_bf16(ops::temporal_conv(x, w, c.dilation, c.stride, nullptr, math, epilogue));
+          std::vector<Tensor> inputs{x};
+          if (math == ConvMath::kBf16) inputs.push_back(ops::to_bf16(x));
+          for (const Tensor& xi : inputs) {
+            // Launches per kernel of the float32-output call, then of the BF16-output call.
+            auto launches = [&](const Tensor& y) {
+              if (emu) cuemu::reset_launch_counts();
+              ops::temporal_conv_out(xi, w, y, c.dilation, c.stride, nullptr, math, epilogue);
+              return emu ? cuemu::launch_counts() : decltype(cuemu::launch_counts()){};
+            };
+            const auto with_f32 = launches(Tensor::empty(ys, DType::kF32, dev()));
+            const Tensor y16 = Tensor::empty(ys, DType::kBF16, dev());
+            auto with_bf16 = launches(y16);
+            EXPECT_TRUE(test::bitwise_equal(ops::from_bf16(y16).to_vector(),
+                                            ops::from_bf16(want).to_vector()))
+                << "x " << xi.str();
+            if (setting.backend == ops::ConvBackendChoice::kCublasLt && emu) {
+              const std::string unary = "(unary_kernel<In, Out, Op>)";  // the conversion after
+              if (--with_bf16[unary] == 0) with_bf16.erase(unary);
+            }
+            EXPECT_EQ(with_bf16, with_f32);
+          }
+        }
+      }
+    }
+  }
 }
 
 // ag::temporal_conv in bf16: the same values and gradients as the float32-input passes, and the
