@@ -93,19 +93,36 @@ std::string apply_blas(const std::string& blas, const std::string& config_value)
 
 void add_precision_option(CLI::App& cmd, std::string& precision) {
   cmd.add_option("--precision", precision,
-                 "Products of the CPU convolutions: fp32, or bf16 (bfloat16 operands, float32 "
-                 "sums; about 2x faster on CPUs with AVX512_BF16; docs/cpu-gemm.md)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+                 "Products of the convolutions: fp32; tf32 or bf16 (operands rounded to TF32 or "
+                 "bfloat16, float32 sums): on a GPU the tensor cores; on the CPU bf16 is the bf16 "
+                 "GEMM (about 2x faster with AVX512_BF16) and tf32 only previews a GPU's accuracy "
+                 "(docs/cli.md)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
 }
 
-PrecisionScope::PrecisionScope(const std::string& precision, const Device& device) {
-  if (precision != "bf16") return;
-  V3D_REQUIRE(device.is_cpu(), "--precision bf16: a CPU path, but the model runs on "
-                                   << device.str() << " (use --device cpu)");
-  std::string why;
-  V3D_REQUIRE(kernels::bf16_gemm_available(&why), "--precision bf16: not available: " << why);
-  guard_ = std::make_unique<kernels::cpu::ConvPrecisionGuard>(kernels::cpu::ConvPrecision::kBf16);
+PrecisionScope::PrecisionScope(const std::string& precision, TemporalModel& model)
+    : name_(precision), model_(&model), saved_(model.eval_math()) {
+  V3D_REQUIRE(precision == "fp32" || precision == "tf32" || precision == "bf16",
+              "--precision: '" << precision << "' is not fp32, tf32 or bf16");
+  if (precision == "fp32") return;
+  if (precision == "bf16" && model.device().is_cpu()) {
+    std::string why;
+    V3D_REQUIRE(kernels::bf16_gemm_available(&why), "--precision bf16: not available: " << why);
+    guard_ = std::make_unique<kernels::cpu::ConvPrecisionGuard>(kernels::cpu::ConvPrecision::kBf16);
+    return;
+  }
+  model.set_eval_math(parse_precision(precision));
+}
+
+PrecisionScope::~PrecisionScope() { model_->set_eval_math(saved_); }
+
+std::string PrecisionScope::summary() const {
+  if (name_ == "fp32") return "";
+  const char* how = guard_ != nullptr           ? "the CPU's bf16 GEMM"
+                    : model_->device().is_cpu() ? "float32 GEMMs on rounded operands"
+                                                : "the tensor cores";
+  return name_ + " products, " + how + " (--precision " + name_ + ")";
 }
 
 void add_device_option(CLI::App& cmd, std::string& device) {

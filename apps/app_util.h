@@ -10,6 +10,7 @@
 #include "data/infer_input.h"
 #include "kernels/temporal_conv.h"
 #include "runtime/device.h"
+#include "trainer/model.h"
 
 namespace CLI {
 class App;
@@ -65,16 +66,29 @@ std::vector<std::string> with_device(std::vector<std::string> overrides, const s
 // kernel in use ("GEMM: openblas:Cooperlake (...): ...").
 void add_blas_option(CLI::App& cmd, std::string& blas);
 
-// --precision fp32|bf16 of inference (kernels/temporal_conv.h, ConvPrecision): PrecisionScope
-// sets it for the command's lifetime, after checking that the model runs on the CPU and that the
-// CPU has a bf16 GEMM (errors name --precision).
+// --precision fp32|tf32|bf16 of eval and infer: the products of the model's convolutions.
+// PrecisionScope applies it to `model` for the command's lifetime (restored after). On a GPU
+// (cuda, emu) tf32 and bf16 run the dilated form on the tensor cores (operands rounded to TF32 /
+// BF16, float32 sums: TemporalModel::set_eval_math). On the CPU bf16 is the CPU's bf16 GEMM
+// (kernels/temporal_conv.h, ConvPrecision; an error names --precision where the CPU has none), and
+// tf32 the GPU's rounding on float32 GEMMs: the accuracy a GPU run in tf32 gives, no faster than
+// fp32. Throws naming --precision on another value.
 void add_precision_option(CLI::App& cmd, std::string& precision);
 class PrecisionScope {
  public:
-  PrecisionScope(const std::string& precision, const Device& device);
-  bool bf16() const { return guard_ != nullptr; }
+  PrecisionScope(const std::string& precision, TemporalModel& model);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+  const std::string& name() const { return name_; }  // "fp32", "tf32" or "bf16"
+  // How the products are computed, for the command's output: "" for fp32, else e.g. "bf16
+  // products on the tensor cores (--precision bf16)".
+  std::string summary() const;
 
  private:
+  std::string name_;
+  TemporalModel* model_;
+  kernels::ConvMath saved_;
   std::unique_ptr<kernels::cpu::ConvPrecisionGuard> guard_;
 };
 std::string apply_blas(const std::string& blas, const std::string& config_value = "");

@@ -94,7 +94,7 @@ void run_eval(const EvalArgs& a) {
   const ExperimentConfig& cfg = restored.config;
   TemporalModel& model = *restored.model;
 
-  const PrecisionScope precision(a.precision, model.device());
+  const PrecisionScope precision(a.precision, model);
   EvalOptions opt = eval_options(cfg);
   if (!a.ltb.empty()) opt.ltb = parse_ltb_eval(a.ltb);
   // Under mpirun or srun the phases are split across the ranks; rank 0 prints and writes.
@@ -108,7 +108,7 @@ void run_eval(const EvalArgs& a) {
   int64_t frames = 0;
   for (const auto& s : seqs) frames += s.frames;
   std::printf("Receptive field: %lld frames\n", static_cast<long long>(model.receptive_field()));
-  if (precision.bf16()) std::printf("Precision: bf16 products (--precision bf16)\n");
+  if (!precision.summary().empty()) std::printf("Precision: %s\n", precision.summary().c_str());
   std::printf("Trainable parameter count: %lld\n", static_cast<long long>(model.parameter_count()));
   std::printf("This model was trained for %lld epochs\n", static_cast<long long>(restored.epoch));
   std::printf("Testing on %lld frames (%zu sequences)\n", static_cast<long long>(frames),
@@ -148,7 +148,8 @@ void run_eval(const EvalArgs& a) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const std::string title =
-      "Evaluation of " + std::filesystem::path(a.checkpoint).filename().string();
+      "Evaluation of " + std::filesystem::path(a.checkpoint).filename().string() +
+      (precision.name() == "fp32" ? "" : " (--precision " + precision.name() + ")");
   std::printf("\n%s\n", to_markdown(report, title).c_str());
 
   std::string out = a.out;

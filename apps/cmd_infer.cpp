@@ -54,7 +54,7 @@ void run_infer(const InferArgs& a) {
 
   const RestoredModel m =
       restore_model(a.checkpoint, with_device(a.overrides, a.device), std::nullopt);
-  const PrecisionScope precision(a.precision, m.model->device());
+  const PrecisionScope precision(a.precision, *m.model);
   const ops::ConvBackendGuard conv_backend(m.config.model.conv_backend);
   const ops::ConvTileGuard conv_tile(m.config.model.conv_tile);
   const LtbOptions ltb = ltb_options(m.config.ltb);
@@ -66,7 +66,7 @@ void run_infer(const InferArgs& a) {
   std::printf(
       "Receptive field: %lld frames; %s keypoints; flip TTA %s; long-term bank %s; precision %s\n",
       static_cast<long long>(m.model->receptive_field()), m.keypoints->name.c_str(),
-      a.no_flip ? "off" : "on", use_ltb ? "on" : "off", precision.bf16() ? "bf16" : "fp32");
+      a.no_flip ? "off" : "on", use_ltb ? "on" : "off", precision.name().c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   LtbStats stats;

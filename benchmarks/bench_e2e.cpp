@@ -49,6 +49,7 @@
 #include "runtime/optimizer.h"
 #include "runtime/stream.h"
 #include "runtime/temporal_conv.h"
+#include "trainer/config.h"
 #include "trainer/model.h"
 #include "trainer/predict.h"
 
@@ -232,8 +233,10 @@ std::string conv_paths(const TemporalModelConfig& c, int64_t frames) {
 }
 
 nlohmann::json bench_inference(const TemporalModelConfig& cfg, const std::vector<int64_t>& lengths,
-                               int iters, double peak_gflops, v3d::Device device) {
+                               int iters, double peak_gflops, v3d::Device device,
+                               v3d::kernels::ConvMath math) {
   TemporalModel model(cfg, device, /*seed=*/2);
+  model.set_eval_math(math);
   const v3d::data::Skeleton& skeleton = v3d::data::Skeleton::h36m17();
   V3D_CHECK(cfg.joints_in == skeleton.num_joints() && cfg.joints_out == skeleton.num_joints(),
             "inference runs the H36M-17 model");
@@ -334,8 +337,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--skip-train", skip_train, "Measure inference only");
   app.add_flag("--skip-infer", skip_infer, "Measure training only");
-  app.add_option("--precision", precision, "Products of inference: fp32 or bf16 (AVX512_BF16)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+  app.add_option("--precision", precision,
+                 "Products of inference (v3d eval|infer --precision): fp32, tf32 or bf16; on a "
+                 "GPU tf32 and bf16 run the tensor cores, on the CPU bf16 is the bf16 GEMM "
+                 "(AVX512_BF16) and tf32 the GPU's rounding on float32 GEMMs")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
   v3d::bench::BlasOptions blas;
   v3d::bench::add_blas_options(app, blas);
@@ -407,9 +413,15 @@ int main(int argc, char** argv) {
       const std::string paths = conv_paths(cfg, lengths[0]);
       std::printf("inference conv paths at %lld frames: %s\n", static_cast<long long>(lengths[0]),
                   paths.c_str());
+      // As v3d eval and infer take --precision (apps/app_util.h, PrecisionScope).
       std::optional<v3d::kernels::cpu::ConvPrecisionGuard> bf16;
-      if (precision == "bf16") bf16.emplace(v3d::kernels::cpu::ConvPrecision::kBf16);
-      nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak, device);
+      v3d::kernels::ConvMath infer_math = v3d::kernels::ConvMath::kFp32;
+      if (precision == "bf16" && device.is_cpu()) {
+        bf16.emplace(v3d::kernels::cpu::ConvPrecision::kBf16);
+      } else if (precision != "fp32") {
+        infer_math = v3d::parse_precision(precision);
+      }
+      nlohmann::json t = bench_inference(cfg, lengths, infer_iters, peak, device, infer_math);
       t["conv_paths"] = paths;
       t["precision"] = precision;
       std::printf(

@@ -28,6 +28,9 @@ E2E_PAIRS = [
     ("27 frames", "tf32", "e2e_v3d_tf32_hopper", "e2e_torch_tf32", "eager"),
     ("27 frames", "bf16", "e2e_v3d_bf16_hopper", "e2e_torch_bf16", "eager (autocast)"),
     ("243 frames", "fp32", "e2e_v3d_243", "e2e_torch_243", "eager"),
+    ("27 frames", "tf32 inference", "e2e_v3d_infer_tf32", "e2e_torch_infer_tf32", "eager"),
+    ("27 frames", "bf16 inference", "e2e_v3d_infer_bf16", "e2e_torch_infer_bf16",
+     "eager (autocast)"),
 ]
 
 

@@ -13,17 +13,25 @@ namespace {
 // `residual` when defined (one fused pass, kernels/temporal_conv.h), into `out` when defined;
 // p: f's prepared weights.
 Tensor conv_bias_relu(const Tensor& h, const ops::FoldedConv& f, int64_t dilation,
-                      const ops::PreparedConv* p = nullptr, const Tensor& out = Tensor(),
-                      const Tensor& residual = Tensor(), int64_t residual_offset = 0) {
+                      kernels::ConvMath math, const ops::PreparedConv* p = nullptr,
+                      const Tensor& out = Tensor(), const Tensor& residual = Tensor(),
+                      int64_t residual_offset = 0) {
   ops::ConvEpilogueTensors e;
   e.bias = f.bias;
   e.relu = true;
   e.residual = residual;
   e.residual_offset = residual_offset;
-  if (!out.defined())
-    return ops::temporal_conv(h, f.weight, dilation, 1, p, kernels::ConvMath::kFp32, &e);
-  ops::temporal_conv_out(h, f.weight, out, dilation, 1, p, kernels::ConvMath::kFp32, &e);
+  if (!out.defined()) return ops::temporal_conv(h, f.weight, dilation, 1, p, math, &e);
+  ops::temporal_conv_out(h, f.weight, out, dilation, 1, p, math, &e);
   return out;
+}
+
+// The output of a block's first convolution, which only its 1x1 convolution reads: in bf16 on a
+// GPU written in BF16 by the convolution's epilogue (the 1x1 convolution would round it to BF16
+// as it reads it: the same bits in half the bytes); otherwise float32, made by the convolution.
+Tensor inner_activation(const Tensor& h, int64_t c, int64_t t_out, kernels::ConvMath math) {
+  if (math != kernels::ConvMath::kBf16 || h.device().is_cpu()) return Tensor();
+  return Tensor::empty({h.size(0), t_out, c}, DType::kBF16, h.device());
 }
 
 }  // namespace
@@ -74,12 +82,13 @@ Tensor DilatedBlocks::block(size_t i, const Tensor& h, const Tensor& out) const 
             "dilated blocks: block " << i << " writes (" << h.size(0) << ", " << t_out << ", " << c
                                      << "), not into " << out.str());
   const auto& convs = w_->convs;
-  if (i == 0) return conv_bias_relu(h, convs[0], 1, &w_->prepared[0], out);
+  if (i == 0) return conv_bias_relu(h, convs[0], 1, w_->math, &w_->prepared[0], out);
   const size_t k = 2 * i - 1;
   const int64_t pad = span / 2, shift = w_->causal ? pad : 0;
-  const Tensor y = conv_bias_relu(h, convs[k], d, &w_->prepared[k]);
+  const Tensor y = conv_bias_relu(h, convs[k], d, w_->math, &w_->prepared[k],
+                                  inner_activation(h, c, t_out, w_->math));
   // The residual: h's frames [pad + shift, + t_out), added in the 1x1 conv's epilogue.
-  return conv_bias_relu(y, convs[k + 1], 1, nullptr, out, h, pad + shift);
+  return conv_bias_relu(y, convs[k + 1], 1, w_->math, nullptr, out, h, pad + shift);
 }
 
 Tensor DilatedBlocks::window(size_t i, const Tensor& inputs_rows) const {
@@ -90,18 +99,19 @@ Tensor DilatedBlocks::window(size_t i, const Tensor& inputs_rows) const {
                                      << inputs(i) << "), got "
                                      << (inputs_rows.defined() ? inputs_rows.str() : "undefined"));
   const auto& convs = w_->convs;
-  if (i == 0) return conv_bias_relu(inputs_rows, convs[0], 1, &w_->prepared[0]);
+  if (i == 0) return conv_bias_relu(inputs_rows, convs[0], 1, w_->math, &w_->prepared[0]);
   const size_t k = 2 * i - 1;
   const int64_t mid = w_->causal ? widths_[i] - 1 : widths_[i] / 2;
-  const Tensor h = conv_bias_relu(inputs_rows, convs[k], 1, &w_->prepared[k]);
-  return conv_bias_relu(h, convs[k + 1], 1, nullptr, Tensor(), inputs_rows, mid);
+  const Tensor h = conv_bias_relu(inputs_rows, convs[k], 1, w_->math, &w_->prepared[k],
+                                  inner_activation(inputs_rows, channels(), 1, w_->math));
+  return conv_bias_relu(h, convs[k + 1], 1, w_->math, nullptr, Tensor(), inputs_rows, mid);
 }
 
 Tensor DilatedBlocks::head(const Tensor& h) const {
   V3D_CHECK(h.defined() && h.ndim() == 3 && h.size(2) == channels(),
             "dilated blocks: the head takes (B, T, " << channels() << "), got "
                                                      << (h.defined() ? h.str() : "undefined"));
-  Tensor y = ops::temporal_conv(h, w_->head_weight, 1, 1);
+  Tensor y = ops::temporal_conv(h, w_->head_weight, 1, 1, nullptr, w_->math);
   ops::bias_add_out(y, w_->head_bias, false, y);
   return y;
 }

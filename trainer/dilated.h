@@ -35,6 +35,8 @@ struct FoldedWeights {
   std::vector<ops::PreparedConv> prepared;  // per conv: CPU layouts prepared for many calls
   Tensor head_weight, head_bias;            // (J_out * 3, C, 1), (J_out * 3)
   bool causal = false;
+  // The arithmetic of every convolution, the head's too (kernels/temporal_conv.h, ConvMath).
+  kernels::ConvMath math = kernels::ConvMath::kFp32;
 };
 
 // A view of the dilated blocks over folded weights (which must outlive it).

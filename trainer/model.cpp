@@ -167,9 +167,11 @@ TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {
   f.head_weight = shrink_weight_.value();
   f.head_bias = shrink_bias_.value();
   f.causal = config_.causal;
-  // The CPU layouts of the K > 1 convolutions, made once here rather than on every call.
+  f.math = eval_math_;
+  // The CPU layouts of the K > 1 convolutions, made once here rather than on every call (the
+  // float32 forward's alone).
   f.prepared.resize(f.convs.size());
-  if (!prepare) return f;
+  if (!prepare || f.math != kernels::ConvMath::kFp32) return f;
   for (size_t i = 0; i < f.convs.size(); ++i)
     f.prepared[i] = ops::prepare_temporal_conv(f.convs[i].weight);
   return f;

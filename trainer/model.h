@@ -103,9 +103,15 @@ class TemporalModel {
   // The arithmetic of forward_train's convolutions and their two backward passes
   // (kernels/temporal_conv.h, ConvMath; `train.precision`): operands rounded to TF32 or BF16,
   // float32 accumulation. Weights, activations, gradients, BN and the loss stay float32.
-  // forward_eval always computes in float32.
+  // forward_eval has its own (set_eval_math).
   void set_conv_math(kernels::ConvMath math) { conv_math_ = math; }
   kernels::ConvMath conv_math() const { return conv_math_; }
+  // The arithmetic of the dilated form's convolutions (FoldedWeights::math, set by fold_weights
+  // from this): kFp32 (the default, and what training's evaluation uses), or TF32 / BF16 operands
+  // with float32 sums, the tensor cores on a GPU (`v3d eval|infer --precision`). Applies to the
+  // weights folded after the call.
+  void set_eval_math(kernels::ConvMath math) { eval_math_ = math; }
+  kernels::ConvMath eval_math() const { return eval_math_; }
 
   // BN buffers: "<bn>.running_mean" / "<bn>.running_var", (C) on the model's device.
   const Tensor& buffer(const std::string& name) const;  // throws naming the known buffers
@@ -147,6 +153,7 @@ class TemporalModel {
   float bn_momentum_ = kBnMomentum;
   Communicator* sync_bn_ = nullptr;
   kernels::ConvMath conv_math_ = kernels::ConvMath::kFp32;
+  kernels::ConvMath eval_math_ = kernels::ConvMath::kFp32;
 };
 
 // (B, T, J*3) -> (B, T, J, 3) as a differentiable view (for ag::mpjpe on the model's output).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/common.h"
+#include "kernels/gpu/emu/runtime.h"
 #include "kernels/temporal_conv.h"
 #include "runtime/allocator.h"
 #include "runtime/loss.h"
@@ -298,6 +299,56 @@ TEST_P(ModelForms, SgdStepsReduceMpjpe) {
   }
 }
 
+// The dilated form in TF32 and BF16 (TemporalModel::set_eval_math, `v3d eval|infer --precision`):
+// every convolution's operands rounded, float32 sums. On the CPU the result moves off the fp32
+// one by about the rounding (and no further); on a GPU it is the CPU's in the same arithmetic up to
+// the order of the sums (and an operand a sum-order difference moves across a rounding boundary),
+// computed by the tensor-core kernels; weights folded before set_eval_math keep their arithmetic.
+TEST_P(ModelForms, EvalMathRoundsEveryConvolution) {
+  const FormsCase& p = GetParam();
+  TemporalModel m(config_of(p.widths, p.channels, p.causal), p.device, 3);
+  randomize_bn(m, 4);
+  TemporalModel cpu(config_of(p.widths, p.channels, p.causal), Device::cpu(), 0);
+  cpu.load_state_dict(m.state_dict());
+  std::mt19937_64 rng(10);
+  const Tensor x =
+      random_tensor(rng, {2, m.receptive_field() + 5, m.config().in_channels()}, Device::cpu());
+  const std::vector<float> fp32 = cpu.forward_eval(x).to_vector();
+  const TemporalModel::FoldedWeights fp32_folded = m.fold_weights();
+  const std::vector<float> fp32_here = m.forward_eval(x.to(p.device)).to_vector();
+  const bool emu = p.device.type == DeviceType::kEmu;
+  struct Case {
+    kernels::ConvMath math;
+    double off_fp32_min, off_fp32_max;  // how far the rounding moves the output
+  };
+  for (const Case c :
+       {Case{kernels::ConvMath::kTf32, 5e-5, 2e-3}, Case{kernels::ConvMath::kBf16, 5e-4, 2e-2}}) {
+    SCOPED_TRACE(c.math == kernels::ConvMath::kTf32 ? "tf32" : "bf16");
+    cpu.set_eval_math(c.math);
+    const std::vector<float> want = cpu.forward_eval(x).to_vector();
+    const double off = relative_error(want, fp32);
+    EXPECT_GT(off, c.off_fp32_min) << "the operands were not rounded";
+    EXPECT_LT(off, c.off_fp32_max);
+    if (p.device.is_cpu()) continue;
+    m.set_eval_math(c.math);
+    if (emu) cuemu::reset_launch_counts();
+    const Tensor got = m.forward_eval(x.to(p.device));
+    EXPECT_EQ(got.device(), p.device);
+    EXPECT_LT(relative_error(got.to_vector(), want), 2e-5);
+    if (emu) {
+      uint64_t tensor_core = 0;
+      for (const auto& [name, count] : cuemu::launch_counts()) {
+        if (name.find("conv_tc_kernel") != std::string::npos ||
+            name.find("conv_wgmma_kernel") != std::string::npos)
+          tensor_core += count;
+      }
+      EXPECT_EQ(tensor_core, 2 * p.widths.size()) << "a tensor-core launch per convolution";
+    }
+    EXPECT_TRUE(
+        test::bitwise_equal(m.forward_eval(x.to(p.device), &fp32_folded).to_vector(), fp32_here));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Model, ModelForms,
                          ::testing::Values(FormsCase{Device::cpu(), {3, 3, 3}, 64, false},
                                            FormsCase{Device::cpu(), {3, 3, 3}, 48, true},
@@ -539,6 +590,71 @@ TEST(DilatedBlocks, BlockByBlockSplitsThePass) {
     EXPECT_THROW(net.window(1, random_tensor(rng, {4, 5, 128}, Device::cpu())), Error);
   }
 }
+
+}  // namespace
+}  // namespace v3d
+
+namespace v3d {
+namespace {
+
+// In bf16 on a GPU a block's inner activation (its first convolution's output, which only its 1x1
+// convolution reads) is written in BF16 by that convolution: the block's output is bitwise the
+// unfused composition's with a float32 intermediate (the 1x1 convolution rounds it to the same
+// bits as it reads it), and the block's peak holds at least that activation's float32 bytes less
+// (the 2-byte activation instead of the 4-byte one, and no 2-byte copy of it made by the 1x1
+// convolution in its workspace).
+class DilatedBf16 : public test::DeviceTest {};
+
+TEST_P(DilatedBf16, TheInnerActivationIsWrittenInBf16) {
+  TemporalModelConfig c = config_of({3, 3}, 64);
+  TemporalModel m(c, dev(), 4);
+  randomize_bn(m, 5);
+  m.set_eval_math(kernels::ConvMath::kBf16);
+  const TemporalModel::FoldedWeights folded = m.fold_weights();
+  const DilatedBlocks blocks(folded);
+  std::mt19937_64 rng(13);
+  const Tensor h = random_tensor(rng, {2, 40, 64}, dev());
+  const int64_t d = blocks.dilation(1), pad = d, t_out = 40 - 2 * d;
+  Allocator& alloc = allocator_for(dev());
+  auto peak_of = [&](const auto& run) {
+    const int64_t before = alloc.stats().allocated_bytes;
+    alloc.reset_peak();
+    Tensor out = run();
+    return std::make_pair(out, alloc.stats().peak_allocated_bytes - before);
+  };
+  const auto [want, unfused_peak] = peak_of([&] {
+    ops::ConvEpilogueTensors e1, e2;
+    e1.bias = folded.convs[1].bias;
+    e1.relu = e2.relu = true;
+    e2.bias = folded.convs[2].bias;
+    e2.residual = h;
+    e2.residual_offset = pad;
+    const Tensor y =
+        ops::temporal_conv(h, folded.convs[1].weight, d, 1, nullptr, kernels::ConvMath::kBf16, &e1);
+    return ops::temporal_conv(y, folded.convs[2].weight, 1, 1, nullptr, kernels::ConvMath::kBf16,
+                              &e2);
+  });
+  const auto [got, block_peak] = peak_of([&] { return blocks.block(1, h); });
+  EXPECT_TRUE(test::bitwise_equal(got.to_vector(), want.to_vector()));
+  EXPECT_GE(unfused_peak - block_peak, 2 * t_out * 64 * 4);
+  // A window (the long-term bank's): the same composition on gathered rows.
+  const Tensor rows = random_tensor(rng, {5, 3, 64}, dev());
+  ops::ConvEpilogueTensors e1, e2;
+  e1.bias = folded.convs[1].bias;
+  e1.relu = e2.relu = true;
+  e2.bias = folded.convs[2].bias;
+  e2.residual = rows;
+  e2.residual_offset = 1;
+  const Tensor y = ops::temporal_conv(rows, folded.convs[1].weight, 1, 1, nullptr,
+                                      kernels::ConvMath::kBf16, &e1);
+  EXPECT_TRUE(test::bitwise_equal(
+      blocks.window(1, rows).to_vector(),
+      ops::temporal_conv(y, folded.convs[2].weight, 1, 1, nullptr, kernels::ConvMath::kBf16, &e2)
+          .to_vector()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, DilatedBf16, ::testing::ValuesIn(test::gpu_device_params()),
+                         test::device_test_name);
 
 }  // namespace
 }  // namespace v3d
