@@ -145,6 +145,11 @@ struct TemporalConvShape {
   ConvBackend backend = ConvBackend::kV3d;
   ConvTile tile = ConvTile::kDefault;
   ConvEpilogue epilogue = {};  // forward only
+  // The forward's weights prepared once for many calls (temporal_conv_prepare_weights in this
+  // shape's math; below): our tensor-core kernels read them instead of permuting (and rounding) w
+  // into their workspace, where their staging takes that form (BF16 weights where the pass is
+  // BF16-staged, the TF32 ones everywhere); everything else reads w. Bitwise the same results.
+  const void* prepared_w = nullptr;
 
   // Frames one output frame spans: (K-1)*d + 1.
   V3D_HOST_DEVICE int64_t receptive_field() const { return (k - 1) * dilation + 1; }
@@ -275,6 +280,22 @@ struct TemporalConvBwdWeightBf16Args : TemporalConvShape {
   void validate(const char* op = "temporal_conv_bwd_weight_bf16") const;
 };
 
+// The forward's weights for many calls over one set of weights (inference over folded weights on
+// a GPU): w (C_out, C_in, K) -> (C_out, K, C_in), tap-major, in the operand format of math:
+// float32 as it is (kFp32), float32 words rounded to TF32 (kTf32), or BF16 bit patterns, uint16
+// (kBf16), rounded as the kernels round their operands (kernels/float_round.h). Given to the
+// forward as TemporalConvShape::prepared_w, they spare each call the permutation and rounding of
+// the weights into its workspace.
+struct TemporalConvWeightsArgs {
+  int64_t c_out = 0, c_in = 0, k = 1;
+  ConvMath math = ConvMath::kFp32;
+  void validate(const char* op = "temporal_conv_weights") const;
+  double flops() const { return 0.0; }
+  double bytes() const {
+    return (math == ConvMath::kBf16 ? 6.0 : 8.0) * static_cast<double>(c_out * c_in * k);
+  }
+};
+
 namespace cpu {
 // Algorithm of the CPU forward pass: kAuto takes Winograd where it pays (K = 3, stride 1, enough
 // channels and tiles), kDirect never, kWinograd wherever it applies at all (K = 3, stride 1; a
@@ -360,6 +381,8 @@ void temporal_conv_bwd_data_bf16(const TemporalConvBwdDataBf16Args& shape, const
                                  const float* w, float* d_x);
 void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, const uint16_t* x,
                                    const uint16_t* d_y, float* d_w);
+// TemporalConvWeightsArgs above: out holds C_out*K*C_in floats (kFp32, kTf32) or uint16 (kBf16).
+void temporal_conv_prepare_weights(const TemporalConvWeightsArgs& args, const float* w, void* out);
 }  // namespace cpu
 
 namespace launch {
@@ -384,6 +407,9 @@ void temporal_conv_bwd_data_bf16(const TemporalConvBwdDataBf16Args& shape, const
 template <GpuKind G>
 void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, const uint16_t* x,
                                    const uint16_t* d_y, float* d_w, float* workspace,
+                                   StreamHandle s);
+template <GpuKind G>
+void temporal_conv_prepare_weights(const TemporalConvWeightsArgs& args, const float* w, void* out,
                                    StreamHandle s);
 }  // namespace launch
 

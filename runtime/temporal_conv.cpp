@@ -334,6 +334,14 @@ void temporal_conv_out(const Tensor& x, const Tensor& w, const Tensor& y, int64_
     return;
   }
   s = with_backend(s, x.device(), TemporalConvPass::kForward);
+  if (prepared != nullptr && prepared->device_tap_major.defined()) {
+    const Tensor& p = prepared->device_tap_major;
+    V3D_CHECK(prepared->device_math == math,
+              "temporal_conv: the prepared weights are for another arithmetic than the call's");
+    check_tensor(p, "temporal_conv: prepared weights", x.device(), Shape{s.c_out, s.k, s.c_in},
+                 math == kernels::ConvMath::kBf16 ? DType::kBF16 : DType::kF32);
+    if (s.backend == ConvBackend::kV3d) s.prepared_w = p.raw();
+  }
   float* const y32 = y16 ? nullptr : y.f32();
   if (y16) s.epilogue.y_bf16 = y.bf16();
   if (x.dtype() == DType::kBF16 && bf16_direct(x.device(), s, TemporalConvPass::kForward) &&
@@ -355,11 +363,34 @@ Tensor temporal_conv(const Tensor& x, const Tensor& w, int64_t dilation, int64_t
   return y;
 }
 
-PreparedConv prepare_temporal_conv(const Tensor& w) {
+Tensor temporal_conv_weights(const Tensor& w, kernels::ConvMath math) {
+  V3D_CHECK(w.defined() && w.dtype() == DType::kF32 && w.ndim() == 3,
+            "temporal_conv_weights: w must be (C_out, C_in, K) float32, got "
+                << (w.defined() ? w.str() : "undefined"));
+  kernels::TemporalConvWeightsArgs a;
+  a.c_out = w.size(0);
+  a.c_in = w.size(1);
+  a.k = w.size(2);
+  a.math = math;
+  const Tensor out =
+      Tensor::empty({a.c_out, a.k, a.c_in},
+                    math == kernels::ConvMath::kBf16 ? DType::kBF16 : DType::kF32, w.device());
+  run_op<op_entry::temporal_conv_weights>(w.device(), a, w.f32(), out.raw());
+  return out;
+}
+
+PreparedConv prepare_temporal_conv(const Tensor& w, kernels::ConvMath math) {
   V3D_CHECK(w.defined() && w.dtype() == DType::kF32 && w.ndim() == 3,
             "prepare_temporal_conv: w must be (C_out, C_in, K) float32, got " << w.str());
   PreparedConv p;
-  if (!w.device().is_cpu() || w.size(2) == 1) return p;
+  if (!w.device().is_cpu()) {
+    if (math != kernels::ConvMath::kFp32) {
+      p.device_tap_major = temporal_conv_weights(w, math);
+      p.device_math = math;
+    }
+    return p;
+  }
+  if (math != kernels::ConvMath::kFp32 || w.size(2) == 1) return p;
   kernels::TemporalConvShape s;
   s.batch = 1;
   s.c_out = w.size(0);

@@ -88,14 +88,24 @@ inline kernels::ConvBackend conv_backend_for(Device device, const kernels::Tempo
 // Output frames for t_in input frames; throws when t_in is below the receptive field.
 int64_t temporal_conv_out_frames(int64_t t_in, int64_t k, int64_t dilation, int64_t stride);
 
-// Weights prepared once for many CPU forwards (kernels/temporal_conv.h): the Winograd transform
-// (K = 3) and the tap-major permutation (K > 1) the CPU would otherwise redo on every call. Either
-// is undefined where there is nothing to prepare (GPU devices, K = 1).
+// Weights prepared once for many forwards (kernels/temporal_conv.h). On the CPU, for the float32
+// forward: the Winograd transform (K = 3) and the tap-major permutation (K > 1) it would otherwise
+// redo on every call. On a GPU, for the forward in `math` kTf32 or kBf16: the weights tap-major
+// in that math's operand format (kernels::TemporalConvWeightsArgs), which our tensor-core kernels
+// would otherwise permute and round into their workspace on every call (any K). Each is undefined
+// where there is nothing to prepare; a forward given weights prepared for another arithmetic
+// throws.
 struct PreparedConv {
-  Tensor winograd;   // (kWinogradTile + 2, C_out, C_in)
-  Tensor tap_major;  // (C_out, K, C_in)
+  Tensor winograd;          // (kWinogradTile + 2, C_out, C_in)
+  Tensor tap_major;         // (C_out, K, C_in)
+  Tensor device_tap_major;  // (C_out, K, C_in): float32 words rounded to TF32, or bf16
+  kernels::ConvMath device_math = kernels::ConvMath::kFp32;
 };
-PreparedConv prepare_temporal_conv(const Tensor& w);
+PreparedConv prepare_temporal_conv(const Tensor& w,
+                                   kernels::ConvMath math = kernels::ConvMath::kFp32);
+// The forward's weights in `math`'s operand format, tap-major (kernels::TemporalConvWeightsArgs):
+// (C_out, K, C_in), bf16 for kBf16, else float32 (rounded to TF32 for kTf32), on w's device.
+Tensor temporal_conv_weights(const Tensor& w, kernels::ConvMath math);
 
 // The forward's fused epilogue over tensors (kernels/temporal_conv.h, ConvEpilogue): y =
 // act(conv + bias) + residual[:, offset : offset + T_out, :]; each part optional.

@@ -88,7 +88,7 @@ Tensor DilatedBlocks::block(size_t i, const Tensor& h, const Tensor& out) const 
   const Tensor y = conv_bias_relu(h, convs[k], d, w_->math, &w_->prepared[k],
                                   inner_activation(h, c, t_out, w_->math));
   // The residual: h's frames [pad + shift, + t_out), added in the 1x1 conv's epilogue.
-  return conv_bias_relu(y, convs[k + 1], 1, w_->math, nullptr, out, h, pad + shift);
+  return conv_bias_relu(y, convs[k + 1], 1, w_->math, &w_->prepared[k + 1], out, h, pad + shift);
 }
 
 Tensor DilatedBlocks::window(size_t i, const Tensor& inputs_rows) const {
@@ -104,7 +104,8 @@ Tensor DilatedBlocks::window(size_t i, const Tensor& inputs_rows) const {
   const int64_t mid = w_->causal ? widths_[i] - 1 : widths_[i] / 2;
   const Tensor h = conv_bias_relu(inputs_rows, convs[k], 1, w_->math, &w_->prepared[k],
                                   inner_activation(inputs_rows, channels(), 1, w_->math));
-  return conv_bias_relu(h, convs[k + 1], 1, w_->math, nullptr, Tensor(), inputs_rows, mid);
+  return conv_bias_relu(h, convs[k + 1], 1, w_->math, &w_->prepared[k + 1], Tensor(), inputs_rows,
+                        mid);
 }
 
 Tensor DilatedBlocks::head(const Tensor& h) const {

@@ -32,7 +32,7 @@ namespace v3d {
 // training step, load_state_dict): fold again then.
 struct FoldedWeights {
   std::vector<ops::FoldedConv> convs;
-  std::vector<ops::PreparedConv> prepared;  // per conv: CPU layouts prepared for many calls
+  std::vector<ops::PreparedConv> prepared;  // per conv: layouts prepared for many calls
   Tensor head_weight, head_bias;            // (J_out * 3, C, 1), (J_out * 3)
   bool causal = false;
   // The arithmetic of every convolution, the head's too (kernels/temporal_conv.h, ConvMath).

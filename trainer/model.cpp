@@ -168,12 +168,12 @@ TemporalModel::FoldedWeights TemporalModel::fold_weights(bool prepare) const {
   f.head_bias = shrink_bias_.value();
   f.causal = config_.causal;
   f.math = eval_math_;
-  // The CPU layouts of the K > 1 convolutions, made once here rather than on every call (the
-  // float32 forward's alone).
+  // The weights' layouts made once here rather than on every call (ops::prepare_temporal_conv):
+  // the CPU's for the float32 forward (K > 1), a GPU's for TF32 and BF16.
   f.prepared.resize(f.convs.size());
-  if (!prepare || f.math != kernels::ConvMath::kFp32) return f;
+  if (!prepare) return f;
   for (size_t i = 0; i < f.convs.size(); ++i)
-    f.prepared[i] = ops::prepare_temporal_conv(f.convs[i].weight);
+    f.prepared[i] = ops::prepare_temporal_conv(f.convs[i].weight, f.math);
   return f;
 }
 

@@ -89,6 +89,11 @@ void TemporalConvBwdWeightBf16Args::validate(const char* op) const {
   require_bf16(*this, op);
 }
 
+void TemporalConvWeightsArgs::validate(const char* op) const {
+  V3D_CHECK(c_out >= 1 && c_in >= 1 && k >= 1, op << ": sizes must be positive, got c_out=" << c_out
+                                                  << " c_in=" << c_in << " k=" << k);
+}
+
 TemporalConvSplit temporal_conv_weight_split(const TemporalConvShape& shape) {
   // Enough blocks for about two waves on a 132-SM GPU, but at least 16 reduction slices per split
   // so that the partial sums stay a small fraction of the work.
@@ -891,6 +896,28 @@ void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, c
   const std::vector<float> xr = widened(x, shape.batch * shape.t_in * shape.c_in);
   const std::vector<float> gr = widened(d_y, shape.rows() * shape.c_out);
   temporal_conv_bwd_weight(as_fp32(shape), xr.data(), gr.data(), d_w);
+}
+
+void temporal_conv_prepare_weights(const TemporalConvWeightsArgs& args, const float* w, void* out) {
+  args.validate();
+  const int64_t c_out = args.c_out, c_in = args.c_in, k = args.k;
+  for (int64_t co = 0; co < c_out; ++co)
+    for (int64_t tap = 0; tap < k; ++tap)
+      for (int64_t ci = 0; ci < c_in; ++ci) {
+        const int64_t i = (co * k + tap) * c_in + ci;
+        const float v = w[(co * c_in + ci) * k + tap];
+        switch (args.math) {
+          case ConvMath::kBf16:
+            static_cast<uint16_t*>(out)[i] = bf16_bits(v);
+            break;
+          case ConvMath::kTf32:
+            static_cast<float*>(out)[i] = round_tf32(v);
+            break;
+          case ConvMath::kFp32:
+            static_cast<float*>(out)[i] = v;
+            break;
+        }
+      }
 }
 
 }  // namespace cpu

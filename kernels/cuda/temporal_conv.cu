@@ -434,4 +434,31 @@ void temporal_conv_bwd_weight_bf16<V3D_GPU_KIND>(const TemporalConvBwdWeightBf16
                                          static_cast<gpu::Stream>(s));
 }
 
+template <>
+void temporal_conv_prepare_weights<V3D_GPU_KIND>(const TemporalConvWeightsArgs& args,
+                                                 const float* w, void* out, StreamHandle s) {
+  args.validate();
+  auto stream = static_cast<gpu::Stream>(s);
+  using impl::WeightOrder;
+  constexpr const char* kOp = "temporal_conv_weights";
+  TemporalConvShape shape;
+  shape.c_out = args.c_out;
+  shape.c_in = args.c_in;
+  shape.k = args.k;
+  switch (args.math) {
+    case ConvMath::kBf16:
+      impl::temporal_conv_permute_weights(shape, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w,
+                                          static_cast<uint16_t*>(out), stream, kOp);
+      return;
+    case ConvMath::kTf32:
+      impl::temporal_conv_permute_weights(shape, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w,
+                                          static_cast<uint32_t*>(out), stream, kOp);
+      return;
+    case ConvMath::kFp32:
+      impl::temporal_conv_permute_weights(shape, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w,
+                                          static_cast<float*>(out), stream, kOp);
+      return;
+  }
+}
+
 }  // namespace v3d::kernels::launch

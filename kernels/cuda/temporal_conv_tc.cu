@@ -725,7 +725,7 @@ namespace {
 // gradient operand (n_act elements) first, then the weights, 16-byte aligned.
 struct Staged16 {
   uint16_t* act;
-  uint16_t* w;
+  const uint16_t* w;
 };
 // BF16(in) into out (n elements, rounded as the fragments of float32 operands are), on `stream`.
 void to_bf16(const float* in, int64_t n, uint16_t* out, gpu::Stream stream) {
@@ -736,18 +736,25 @@ Staged16 stage_bf16(const char* op, const TemporalConvShape& s, const float* act
                     const float* w, bool co_inner, float* workspace, gpu::Stream stream) {
   V3D_CHECK(workspace != nullptr, op << " (tensor cores, BF16 in memory): needs a workspace");
   Staged16 st{reinterpret_cast<uint16_t*>(workspace), nullptr};
-  st.w = st.act + (n_act + 7) / 8 * 8;
   to_bf16(act, n_act, st.act, stream);
+  if (!co_inner && s.prepared_w != nullptr) {  // the forward's weights, prepared once
+    st.w = static_cast<const uint16_t*>(s.prepared_w);
+    return st;
+  }
+  uint16_t* const w16 = st.act + (n_act + 7) / 8 * 8;
   temporal_conv_permute_weights(s, WeightOrder::kPyTorch,
                                 co_inner ? WeightOrder::kOutputInner : WeightOrder::kTapMajor, w,
-                                st.w, stream, op);
+                                w16, stream, op);
+  st.w = w16;
   return st;
 }
 
-// The weights tap-major for the policies above: w itself when K = 1, else permuted into the
-// workspace.
+// The weights tap-major for the policies above: the prepared TF32 ones (the kernels round them
+// again, which changes nothing), w itself when K = 1, else permuted into the workspace.
 const float* tap_major(const char* op, const TemporalConvShape& s, const float* w, float* workspace,
                        gpu::Stream stream) {
+  if (s.prepared_w != nullptr && s.math == ConvMath::kTf32)
+    return static_cast<const float*>(s.prepared_w);
   if (s.k == 1) return w;
   V3D_CHECK(workspace != nullptr,
             op << " (tensor cores): the tap-major weights need a workspace of "
@@ -797,6 +804,8 @@ const uint16_t* given_bf16_weights(const char* op, const TemporalConvShape& s,
                                    TemporalConvPass pass, const uint16_t* operand, const char* name,
                                    const float* w, float* workspace, gpu::Stream stream) {
   require_bf16_operand(op, s, pass, operand, name);
+  if (pass == TemporalConvPass::kForward && s.prepared_w != nullptr)
+    return static_cast<const uint16_t*>(s.prepared_w);
   V3D_CHECK(workspace != nullptr, op << ": the BF16 weights need a workspace");
   auto* w16 = reinterpret_cast<uint16_t*>(workspace);
   const WeightOrder order =
@@ -827,12 +836,16 @@ void temporal_conv_fwd_tc(const TemporalConvShape& s, const float* x, const floa
   }
   // The Hopper tile reads the weights tap-major and rounded to TF32 (the workspace holds them,
   // also for K = 1), so that it rounds only x's copies in shared memory.
-  if (s.tile == ConvTile::kHopper && workspace != nullptr &&
-      temporal_conv_wgmma_fits(s, kPass, x, workspace)) {
-    temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w,
-                                  reinterpret_cast<uint32_t*>(workspace), stream,
-                                  "temporal_conv (wgmma weights)");
-    temporal_conv_fwd_wgmma(s, x, workspace, y, stream);
+  // Prepared TF32 weights are that already.
+  const bool tf32_prepared = s.prepared_w != nullptr && s.math == ConvMath::kTf32;
+  const float* const hopper_w = tf32_prepared ? static_cast<const float*>(s.prepared_w) : workspace;
+  if (s.tile == ConvTile::kHopper && hopper_w != nullptr &&
+      temporal_conv_wgmma_fits(s, kPass, x, hopper_w)) {
+    if (!tf32_prepared)
+      temporal_conv_permute_weights(s, WeightOrder::kPyTorch, WeightOrder::kTapMajor, w,
+                                    reinterpret_cast<uint32_t*>(workspace), stream,
+                                    "temporal_conv (wgmma weights)");
+    temporal_conv_fwd_wgmma(s, x, hopper_w, y, stream);
     return;
   }
   const float* wp = tap_major("temporal_conv_fwd", s, w, workspace, stream);

@@ -138,6 +138,24 @@ void tc_cases(std::vector<OpCase>& cases, const ConvCase* begin, const ConvCase*
                            "output sums K*C_in exact products in float32, the tensor core's "
                            "additions erring by up to 1 ulp");
     cases.push_back(fwd);
+    // The inference forms (dilated and pointwise layers at stride 1) also with the weights
+    // prepared once (ops::prepare_temporal_conv: tap-major in the math's operand format, read in
+    // place of w), in the default and Hopper tiles (the wide tile's launcher is the default's).
+    const auto prepared_run = [=](bool x16) {
+      return in_tile([=](const auto& in, const auto& out) {
+        const ops::PreparedConv p = ops::prepare_temporal_conv(in[1], math);
+        ops::temporal_conv_out(x16 ? ops::to_bf16(in[0]) : in[0], in[1], out[0], d.dilation,
+                               d.stride, &p, math);
+      });
+    };
+    const bool inference_form = d.stride == 1 && (d.dilation > 1 || d.k == 1) &&
+                                tile != kernels::ConvTile::kWide;
+    if (inference_form) {
+      OpCase prepared = fwd;
+      prepared.params += " weights=prepared";
+      prepared.run = prepared_run(false);
+      cases.push_back(prepared);
+    }
     OpCase bwd_data = conv_bwd_data_case(d, params, math);
     bwd_data.run = in_tile(bwd_data.run);
     bwd_data.tol = tc_tolerance(d.k * d.c_out,
@@ -163,6 +181,12 @@ void tc_cases(std::vector<OpCase>& cases, const ConvCase* begin, const ConvCase*
                              math);
     });
     cases.push_back(fwd16);
+    if (inference_form) {
+      OpCase prepared16 = fwd16;
+      prepared16.params += " weights=prepared";
+      prepared16.run = prepared_run(true);
+      cases.push_back(prepared16);
+    }
     OpCase bwd_data16 = bwd_data;
     bwd_data16.op = "temporal_conv_bwd_data_bf16";
     bwd_data16.params += " d_y=bf16";
@@ -342,6 +366,54 @@ V3D_HARNESS_CASES(cases) {
   for (const TileGroup& group : groups) {
     for (const kernels::ConvMath math : {kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
       tc_cases(cases, group.begin, group.end, math, group.tile, group.suffix);
+    }
+  }
+
+  // The forward's prepared weights (ops::temporal_conv_weights): tap-major, rounded as the math
+  // rounds operands, bit for bit on every backend; widened for the comparison in BF16.
+  const int64_t weight_sizes[][3] = {{37, 34, 3}, {64, 64, 1}, {24, 16, 5}, {5, 130, 7}};
+  for (const auto& sz : weight_sizes) {
+    for (const kernels::ConvMath math :
+         {kernels::ConvMath::kFp32, kernels::ConvMath::kTf32, kernels::ConvMath::kBf16}) {
+      const int64_t c_out = sz[0], c_in = sz[1], k = sz[2];
+      OpCase c;
+      c.op = "temporal_conv_weights";
+      c.params = "c_out=" + std::to_string(c_out) + " c_in=" + std::to_string(c_in) +
+                 " k=" + std::to_string(k) +
+                 (math == kernels::ConvMath::kFp32   ? " math=fp32"
+                  : math == kernels::ConvMath::kTf32 ? " math=tf32"
+                                                     : " math=bf16");
+      const Shape ws{c_out, c_in, k};
+      c.make_inputs = [ws](Rng& r) {
+        return std::vector<Input>{{ws, random_normal(r, ws.numel())}};
+      };
+      c.outputs = {Shape{c_out, k, c_in}};
+      c.run = [math](const auto& in, const auto& out) {
+        const Tensor p = ops::temporal_conv_weights(in[0], math);
+        if (p.dtype() == DType::kBF16) {
+          ops::from_bf16_out(p, out[0]);
+        } else {
+          out[0].copy_from(p);
+        }
+      };
+      c.reference = [=](const auto& in) {
+        ref::Vec y(static_cast<size_t>(c_out * k * c_in));
+        for (int64_t co = 0; co < c_out; ++co)
+          for (int64_t tap = 0; tap < k; ++tap)
+            for (int64_t ci = 0; ci < c_in; ++ci)
+              y[static_cast<size_t>((co * k + tap) * c_in + ci)] =
+                  in[0][static_cast<size_t>((co * c_in + ci) * k + tap)];
+        return std::vector<ref::Vec>{rounded(y, math)};
+      };
+      c.tol = {0.0, 0.0, "a permutation, rounded as the kernels round their operands"};
+      c.bitwise_across_backends = true;
+      kernels::TemporalConvWeightsArgs a;
+      a.c_out = c_out;
+      a.c_in = c_in;
+      a.k = k;
+      a.math = math;
+      c.bytes = a.bytes();
+      cases.push_back(c);
     }
   }
 

@@ -171,9 +171,10 @@ TEST_P(ConvBf16Input, WritesTheForwardOutputInBf16AsToBf16RoundsIt) {
                        std::to_string(int(math)) + (epilogue ? " epilogue" : ""));
           const Tensor want =
               ops::to_bf16(ops::temporal_conv(x, w, c.dilation, c.stride, nullptr, math, epilogue));
-          std::vector<Tensor> inputs{x};
-          if (math == ConvMath::kBf16) inputs.push_back(ops::to_bf16(x));
-          for (const Tensor& xi : inputs) {
+          const Tensor x16 = math == ConvMath::kBf16 ? ops::to_bf16(x) : Tensor();
+          for (const Tensor* xp : {&x, &x16}) {
+            if (!xp->defined()) continue;
+            const Tensor& xi = *xp;
             // Launches per kernel of the float32-output call, then of the BF16-output call.
             auto launches = [&](const Tensor& y) {
               if (emu) cuemu::reset_launch_counts();
@@ -195,6 +196,68 @@ TEST_P(ConvBf16Input, WritesTheForwardOutputInBf16AsToBf16RoundsIt) {
         }
       }
     }
+  }
+}
+
+// The forward's weights prepared once (ops::prepare_temporal_conv, as folded inference weights
+// are on a GPU): the same bits as the call without them, in every tile, from float32 and bf16 x,
+// with the epilogue; on the emulator without the per-call permutation of the weights (one launch
+// of the weight kernel fewer) wherever the kernels take the prepared form, i.e. everywhere but the
+// BF16 forward of channels that are not multiples of 8 (staged as float32, from w). cuBLASLt and
+// the CPU ignore a GPU's prepared weights; weights prepared for another arithmetic are refused.
+TEST_P(ConvBf16Input, PreparedWeightsGiveTheSameBitsWithoutTheirPermutation) {
+  const bool emu = dev().type == DeviceType::kEmu;
+  const std::string permute = "permute_weights_kernel<Out>";
+  for (const ConvTile tile :
+       {ConvTile::kDefault, ConvTile::kNarrow, ConvTile::kWide, ConvTile::kHopper}) {
+    const ops::ConvTileGuard guard(tile);
+    for (const ConvMath math : {ConvMath::kTf32, ConvMath::kBf16}) {
+      for (const size_t i : {0, 1, 2, 5, 7}) {
+        const ConvSizes& c = kShapes[i];
+        SCOPED_TRACE(std::string(c.why) + " tile " + std::to_string(int(tile)) + " math " +
+                     std::to_string(int(math)));
+        const Shape xs{c.batch, c.t_in, c.c_in}, ws{c.c_out, c.c_in, c.k};
+        const Tensor x = Tensor::from_vector(normal(xs.numel(), 21), xs, dev());
+        const Tensor w = Tensor::from_vector(normal(ws.numel(), 22), ws, dev());
+        const ops::PreparedConv p = ops::prepare_temporal_conv(w, math);
+        EXPECT_EQ(p.device_tap_major.defined(), !dev().is_cpu());
+        ops::ConvEpilogueTensors e;
+        e.bias = Tensor::from_vector(normal(c.c_out, 23), {c.c_out}, dev());
+        e.relu = true;
+        const Tensor x16 = math == ConvMath::kBf16 ? ops::to_bf16(x) : Tensor();
+        for (const Tensor* xp : {&x, &x16}) {
+          if (!xp->defined()) continue;
+          const Tensor& xi = *xp;
+          auto run = [&](const ops::PreparedConv* prepared) {
+            if (emu) cuemu::reset_launch_counts();
+            const Tensor y = ops::temporal_conv(xi, w, c.dilation, c.stride, prepared, math, &e);
+            return std::make_pair(y.to_vector(), emu ? cuemu::launch_counts()[permute] : 0u);
+          };
+          const auto [want, permutes] = run(nullptr);
+          const auto [got, permutes_prepared] = run(&p);
+          EXPECT_TRUE(test::bitwise_equal(got, want)) << "x " << xi.str();
+          if (!emu) continue;
+          const bool takes_prepared = math == ConvMath::kTf32 || c.c_in % 8 == 0;
+          EXPECT_EQ(permutes_prepared, takes_prepared && permutes > 0 ? permutes - 1 : permutes)
+              << "x " << xi.str();
+          if (takes_prepared) {
+            EXPECT_EQ(permutes_prepared, 0u) << "x " << xi.str();
+          }
+        }
+      }
+    }
+  }
+  if (dev().is_cpu()) return;
+  {
+    const ops::ConvBackendGuard lt(ops::ConvBackendChoice::kCublasLt);
+    const Tensor x = Tensor::from_vector(normal(2 * 27 * 16, 24), {2, 27, 16}, dev());
+    const Tensor w = Tensor::from_vector(normal(24 * 16 * 3, 25), {24, 16, 3}, dev());
+    const ops::PreparedConv p = ops::prepare_temporal_conv(w, ConvMath::kBf16);
+    EXPECT_TRUE(
+        test::bitwise_equal(ops::temporal_conv(x, w, 1, 3, &p, ConvMath::kBf16).to_vector(),
+                            ops::temporal_conv(x, w, 1, 3, nullptr, ConvMath::kBf16).to_vector()));
+    EXPECT_V3D_ERROR(ops::temporal_conv(x, w, 1, 3, &p, ConvMath::kTf32), "temporal_conv",
+                     "prepared weights are for another arithmetic");
   }
 }
 

@@ -303,7 +303,8 @@ TEST_P(ModelForms, SgdStepsReduceMpjpe) {
 // every convolution's operands rounded, float32 sums. On the CPU the result moves off the fp32
 // one by about the rounding (and no further); on a GPU it is the CPU's in the same arithmetic up to
 // the order of the sums (and an operand a sum-order difference moves across a rounding boundary),
-// computed by the tensor-core kernels; weights folded before set_eval_math keep their arithmetic.
+// computed by the tensor-core kernels, and bitwise the same with the weights prepared by the fold;
+// weights folded before set_eval_math keep their arithmetic.
 TEST_P(ModelForms, EvalMathRoundsEveryConvolution) {
   const FormsCase& p = GetParam();
   TemporalModel m(config_of(p.widths, p.channels, p.causal), p.device, 3);
@@ -344,6 +345,15 @@ TEST_P(ModelForms, EvalMathRoundsEveryConvolution) {
       }
       EXPECT_EQ(tensor_core, 2 * p.widths.size()) << "a tensor-core launch per convolution";
     }
+    // Folded once for many calls, every convolution's weights prepared in the math's format: the
+    // same bits.
+    const TemporalModel::FoldedWeights folded = m.fold_weights();
+    for (const ops::PreparedConv& prepared : folded.prepared) {
+      EXPECT_TRUE(prepared.device_tap_major.defined());
+      EXPECT_EQ(prepared.device_math, c.math);
+    }
+    EXPECT_TRUE(
+        test::bitwise_equal(m.forward_eval(x.to(p.device), &folded).to_vector(), got.to_vector()));
     EXPECT_TRUE(
         test::bitwise_equal(m.forward_eval(x.to(p.device), &fp32_folded).to_vector(), fp32_here));
   }
