@@ -148,8 +148,8 @@ void tc_cases(std::vector<OpCase>& cases, const ConvCase* begin, const ConvCase*
                                d.stride, &p, math);
       });
     };
-    const bool inference_form = d.stride == 1 && (d.dilation > 1 || d.k == 1) &&
-                                tile != kernels::ConvTile::kWide;
+    const bool inference_form =
+        d.stride == 1 && (d.dilation > 1 || d.k == 1) && tile != kernels::ConvTile::kWide;
     if (inference_form) {
       OpCase prepared = fwd;
       prepared.params += " weights=prepared";
