@@ -900,24 +900,25 @@ void temporal_conv_bwd_weight_bf16(const TemporalConvBwdWeightBf16Args& shape, c
 
 void temporal_conv_prepare_weights(const TemporalConvWeightsArgs& args, const float* w, void* out) {
   args.validate();
-  const int64_t c_out = args.c_out, c_in = args.c_in, k = args.k;
-  for (int64_t co = 0; co < c_out; ++co)
-    for (int64_t tap = 0; tap < k; ++tap)
-      for (int64_t ci = 0; ci < c_in; ++ci) {
-        const int64_t i = (co * k + tap) * c_in + ci;
-        const float v = w[(co * c_in + ci) * k + tap];
-        switch (args.math) {
-          case ConvMath::kBf16:
-            static_cast<uint16_t*>(out)[i] = bf16_bits(v);
-            break;
-          case ConvMath::kTf32:
-            static_cast<float*>(out)[i] = round_tf32(v);
-            break;
-          case ConvMath::kFp32:
-            static_cast<float*>(out)[i] = v;
-            break;
-        }
-      }
+  TemporalConvShape s;
+  s.c_out = args.c_out;
+  s.c_in = args.c_in;
+  s.k = args.k;
+  const int64_t n = args.c_out * args.k * args.c_in;
+  if (args.math == ConvMath::kFp32) {
+    weights_to_tap_major(s, w, static_cast<float*>(out));
+    return;
+  }
+  std::vector<float> wp(static_cast<size_t>(n));
+  weights_to_tap_major(s, w, wp.data());
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = wp[static_cast<size_t>(i)];
+    if (args.math == ConvMath::kBf16) {
+      static_cast<uint16_t*>(out)[i] = bf16_bits(v);
+    } else {
+      static_cast<float*>(out)[i] = round_tf32(v);
+    }
+  }
 }
 
 }  // namespace cpu
